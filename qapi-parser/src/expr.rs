@@ -1,0 +1,779 @@
+//! Checks of each definition on its own (QEMU's `expr.py`): keys, names,
+//! flags, conditions and features.  The result is a typed definition,
+//! still referring to other types by name.
+
+use crate::diag::{Context, Diagnostic, Result};
+use crate::doc::Doc;
+use crate::reader::Pragma;
+use crate::source::Span;
+use crate::syntax::{Member, Node, Value};
+
+/// An `if` condition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum IfCond {
+    /// A configuration symbol, e.g. `CONFIG_LINUX`.
+    Name(String),
+    All(Vec<IfCond>),
+    Any(Vec<IfCond>),
+    Not(Box<IfCond>),
+}
+
+impl IfCond {
+    /// The condition as Python prints it (`str()`), which is how QEMU's
+    /// test dump shows it.
+    pub fn to_python_str(&self) -> String {
+        match self {
+            IfCond::Name(n) => n.clone(),
+            _ => self.to_python_repr(),
+        }
+    }
+
+    fn to_python_repr(&self) -> String {
+        match self {
+            IfCond::Name(n) => format!("'{n}'"),
+            IfCond::Not(c) => format!("{{'not': {}}}", c.to_python_repr()),
+            IfCond::All(v) | IfCond::Any(v) => {
+                let op = if matches!(self, IfCond::All(_)) { "all" } else { "any" };
+                let parts: Vec<String> = v.iter().map(IfCond::to_python_repr).collect();
+                format!("{{'{op}': [{}]}}", parts.join(", "))
+            }
+        }
+    }
+
+    /// Evaluate the condition against a set of defined symbols.
+    pub fn eval(&self, defined: &dyn Fn(&str) -> bool) -> bool {
+        match self {
+            IfCond::Name(n) => defined(n),
+            IfCond::All(v) => v.iter().all(|c| c.eval(defined)),
+            IfCond::Any(v) => v.iter().any(|c| c.eval(defined)),
+            IfCond::Not(c) => !c.eval(defined),
+        }
+    }
+}
+
+/// A feature as written on a definition, member or enum value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeatureDef {
+    pub name: String,
+    pub cond: Option<IfCond>,
+}
+
+/// A type as a member refers to it: `'T'` or `['T']`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TypeRef {
+    Named(String),
+    Array(String),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct MemberDef {
+    pub name: String,
+    pub optional: bool,
+    pub ty: TypeRef,
+    pub cond: Option<IfCond>,
+    pub features: Vec<FeatureDef>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct EnumValueDef {
+    pub name: String,
+    pub cond: Option<IfCond>,
+    pub features: Vec<FeatureDef>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct BranchDef {
+    pub name: String,
+    pub ty: TypeRef,
+    pub cond: Option<IfCond>,
+}
+
+/// A type name, or members written in place.
+#[derive(Clone, Debug)]
+pub(crate) enum Members {
+    Named(String),
+    Inline(Vec<MemberDef>),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum DefKind {
+    Enum {
+        values: Vec<EnumValueDef>,
+        prefix: Option<String>,
+    },
+    Struct {
+        base: Option<String>,
+        members: Vec<MemberDef>,
+    },
+    Union {
+        base: Members,
+        discriminator: String,
+        branches: Vec<BranchDef>,
+    },
+    Alternate {
+        branches: Vec<BranchDef>,
+    },
+    Command {
+        data: Option<Members>,
+        returns: Option<TypeRef>,
+        boxed: bool,
+        gen: bool,
+        success_response: bool,
+        allow_oob: bool,
+        allow_preconfig: bool,
+        coroutine: bool,
+    },
+    Event {
+        data: Option<Members>,
+        boxed: bool,
+    },
+}
+
+/// A checked definition.
+#[derive(Clone, Debug)]
+pub(crate) struct Def {
+    pub name: String,
+    pub span: Span,
+    pub context: Context,
+    pub doc: Option<usize>,
+    pub cond: Option<IfCond>,
+    pub features: Vec<FeatureDef>,
+    pub kind: DefKind,
+}
+
+const METAS: [&str; 6] = ["enum", "struct", "union", "alternate", "command", "event"];
+
+/// QEMU's `c_name(name, protect=False)`: every character other than an
+/// ASCII letter, digit or `_` becomes `_`.
+pub(crate) fn c_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect()
+}
+
+/// The stem of a valid QAPI name (without `__vendor_` and `x-`), or
+/// `None` when the name is not valid.
+fn name_stem(name: &str) -> Option<&str> {
+    fn stem_ok(s: &str) -> bool {
+        let mut cs = s.chars();
+        cs.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }
+    let mut rest = name;
+    if let Some(after) = rest.strip_prefix("__") {
+        let n = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-')
+            .count();
+        if n == 0 || !after[n..].starts_with('_') {
+            return None;
+        }
+        rest = &after[n + 1..];
+    }
+    if rest.len() > 2 && rest[..2].eq_ignore_ascii_case("x-") && stem_ok(&rest[2..]) {
+        rest = &rest[2..];
+    }
+    if !stem_ok(rest) || c_name(name).starts_with("q_") {
+        return None;
+    }
+    Some(rest)
+}
+
+fn truthy(node: &Node) -> bool {
+    match &node.value {
+        Value::Str(s) => !s.is_empty(),
+        Value::Bool(b) => *b,
+        Value::Array(v) => !v.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+fn kind_of(node: &Node) -> &'static str {
+    match node.value {
+        Value::Str(_) => "a string",
+        Value::Bool(_) => "a boolean",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Checks one definition at a time.
+pub(crate) struct Checker<'a> {
+    pragma: &'a Pragma,
+    span: Span,
+    context: Option<Context>,
+}
+
+impl<'a> Checker<'a> {
+    fn err(&self, msg: impl Into<String>) -> Box<Diagnostic> {
+        Diagnostic::at_line(self.span, self.context.clone(), msg)
+    }
+
+    fn name_str(&self, name: &str, what: &str) -> Result<String> {
+        match name_stem(name) {
+            Some(stem) => Ok(stem.to_string()),
+            None => Err(self.err(format!(
+                "{what}: '{name}' is not a valid name (letters, digits, '-' and '_', starting with a letter; optional '__vendor_' and 'x-' prefixes)"
+            ))),
+        }
+    }
+
+    fn name_lower(&self, name: &str, what: &str, upper_ok: bool, underscore_ok: bool) -> Result<()> {
+        let stem = self.name_str(name, what)?;
+        if (!upper_ok && stem.chars().any(|c| c.is_ascii_uppercase()))
+            || (!underscore_ok && stem.contains('_'))
+        {
+            return Err(self.err(format!(
+                "{what}: '{name}' must be lower case with '-' between words (no upper case, no '_')"
+            )));
+        }
+        Ok(())
+    }
+
+    fn keys(&self, members: &[Member], what: &str, required: &[&str], optional: &[&str]) -> Result<()> {
+        let mut missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|k| !members.iter().any(|m| m.key == *k))
+            .collect();
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            let list: Vec<String> = missing.iter().map(|k| format!("'{k}'")).collect();
+            return Err(self.err(format!(
+                "{what} lacks the key{} {}",
+                if missing.len() > 1 { "s" } else { "" },
+                list.join(", ")
+            )));
+        }
+        let mut unknown: Vec<&str> = members
+            .iter()
+            .map(|m| m.key.as_str())
+            .filter(|k| !required.contains(k) && !optional.contains(k))
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            let mut allowed: Vec<&str> = required.iter().chain(optional).copied().collect();
+            allowed.sort_unstable();
+            let list: Vec<String> = unknown.iter().map(|k| format!("'{k}'")).collect();
+            let allowed: Vec<String> = allowed.iter().map(|k| format!("'{k}'")).collect();
+            return Err(self.err(format!(
+                "{what} has the unknown key{} {} (allowed: {})",
+                if unknown.len() > 1 { "s" } else { "" },
+                list.join(", "),
+                allowed.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// An object's members, or an error naming what was given instead.
+    fn object<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [Member]> {
+        node.as_object()
+            .ok_or_else(|| self.err(format!("{what} must be an object, not {}", kind_of(node))))
+    }
+
+    fn cond(&self, holder: &[Member], what: &str) -> Result<Option<IfCond>> {
+        match holder.iter().find(|m| m.key == "if") {
+            None => Ok(None),
+            Some(m) => self.cond_value(&m.value, what).map(Some),
+        }
+    }
+
+    fn cond_value(&self, node: &Node, what: &str) -> Result<IfCond> {
+        match &node.value {
+            Value::Str(s) => {
+                let mut cs = s.chars();
+                let ok = cs.next().is_some_and(|c| c.is_ascii_uppercase())
+                    && cs.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if !ok {
+                    return Err(self.err(format!(
+                        "'if' condition '{s}' of {what} is not a valid configuration symbol (upper case, digits and '_')"
+                    )));
+                }
+                Ok(IfCond::Name(s.clone()))
+            }
+            Value::Object(members) => {
+                let src = format!("'if' condition of {what}");
+                self.keys(members, &src, &[], &["all", "any", "not"])?;
+                if members.len() != 1 {
+                    return Err(self.err(format!(
+                        "{src} must have exactly one of 'all', 'any' or 'not'"
+                    )));
+                }
+                let m = &members[0];
+                if m.key == "not" {
+                    return Ok(IfCond::Not(Box::new(self.cond_value(&m.value, what)?)));
+                }
+                let Value::Array(operands) = &m.value.value else {
+                    return Err(self.err(format!(
+                        "'{}' in the 'if' condition of {what} takes an array",
+                        m.key
+                    )));
+                };
+                if operands.is_empty() {
+                    return Err(self.err(format!(
+                        "'{}' in the 'if' condition of {what} has no operands",
+                        m.key
+                    )));
+                }
+                let conds = operands
+                    .iter()
+                    .map(|o| self.cond_value(o, what))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(if m.key == "all" {
+                    IfCond::All(conds)
+                } else {
+                    IfCond::Any(conds)
+                })
+            }
+            _ => Err(self.err(format!(
+                "the 'if' condition of {what} must be a string or an object"
+            ))),
+        }
+    }
+
+    fn features(&self, holder: &[Member]) -> Result<Vec<FeatureDef>> {
+        let Some(m) = holder.iter().find(|m| m.key == "features") else {
+            return Ok(Vec::new());
+        };
+        let Value::Array(list) = &m.value.value else {
+            return Err(self.err("'features' must be an array"));
+        };
+        let mut out = Vec::new();
+        for f in list {
+            let what = "a member of 'features'";
+            let (name_node, cond_holder): (&Node, &[Member]) = match &f.value {
+                Value::Object(ms) => {
+                    self.keys(ms, what, &["name"], &["if"])?;
+                    (&ms.iter().find(|m| m.key == "name").expect("checked").value, ms)
+                }
+                _ => (f, &[]),
+            };
+            let Some(name) = name_node.as_str() else {
+                return Err(self.err(format!("{what} needs a string name")));
+            };
+            let what = format!("feature '{name}'");
+            self.name_lower(name, &what, false, false)?;
+            let cond = self.cond(cond_holder, &what)?;
+            out.push(FeatureDef {
+                name: name.to_string(),
+                cond,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Members written in place (`'data': { ... }`).
+    fn implicit_members(&self, node: &Node, what: &str, parent: Option<&str>) -> Result<Vec<MemberDef>> {
+        let members = self.object(node, what)?;
+        let permissive = parent.is_some_and(|p| self.pragma.member_name_exceptions.iter().any(|e| e == p));
+        let mut out = Vec::new();
+        for m in members {
+            let key_what = format!("{what} member '{}'", m.key);
+            let (name, optional) = match m.key.strip_prefix('*') {
+                Some(n) => (n, true),
+                None => (m.key.as_str(), false),
+            };
+            self.name_lower(name, &key_what, permissive, permissive)?;
+            let c = c_name(name);
+            if c == "u" || c.starts_with("has_") {
+                return Err(self.err(format!(
+                    "{key_what}: the name is reserved (it clashes with generated C code)"
+                )));
+            }
+            let (ty_node, holder): (&Node, &[Member]) = match &m.value.value {
+                Value::Object(ms) => {
+                    self.keys(ms, &key_what, &["type"], &["if", "features"])?;
+                    (&ms.iter().find(|x| x.key == "type").expect("checked").value, ms)
+                }
+                _ => (&m.value, &[]),
+            };
+            let cond = self.cond(holder, &key_what)?;
+            let features = self.features(holder)?;
+            let ty = self.type_name_or_array(ty_node, &key_what)?;
+            out.push(MemberDef {
+                name: name.to_string(),
+                optional,
+                ty,
+                cond,
+                features,
+            });
+        }
+        Ok(out)
+    }
+
+    fn type_name(&self, node: &Node, what: &str) -> Result<String> {
+        node.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.err(format!("{what} must be a type name, not {}", kind_of(node))))
+    }
+
+    fn type_name_or_array(&self, node: &Node, what: &str) -> Result<TypeRef> {
+        match &node.value {
+            Value::Str(s) => Ok(TypeRef::Named(s.clone())),
+            Value::Array(items) => match items.as_slice() {
+                [one] => match one.as_str() {
+                    Some(s) => Ok(TypeRef::Array(s.to_string())),
+                    None => Err(self.err(format!("{what}: an array type is written ['TypeName']"))),
+                },
+                _ => Err(self.err(format!("{what}: an array type is written ['TypeName'], with one name"))),
+            },
+            _ => Err(self.err(format!(
+                "{what} must be a type name or an array type, not {}",
+                kind_of(node)
+            ))),
+        }
+    }
+
+    fn name_or_implicit(&self, node: &Node, what: &str, parent: Option<&str>) -> Result<Members> {
+        match &node.value {
+            Value::Str(s) => Ok(Members::Named(s.clone())),
+            Value::Object(_) => Ok(Members::Inline(self.implicit_members(node, what, parent)?)),
+            _ => Err(self.err(format!(
+                "{what} must be an object or a type name, not {}",
+                kind_of(node)
+            ))),
+        }
+    }
+
+    /// Union and alternate branches: `'name': 'T'` or `{'type': 'T', 'if': …}`.
+    fn branches(&self, node: &Node, arrays_ok: bool, names_checked: bool) -> Result<Vec<BranchDef>> {
+        let members = self.object(node, "'data'")?;
+        let mut out = Vec::new();
+        for m in members {
+            let what = format!("branch '{}'", m.key);
+            if names_checked {
+                self.name_lower(&m.key, &what, false, false)?;
+            }
+            let (ty_node, holder): (&Node, &[Member]) = match &m.value.value {
+                Value::Object(ms) => {
+                    self.keys(ms, &what, &["type"], &["if"])?;
+                    (&ms.iter().find(|x| x.key == "type").expect("checked").value, ms)
+                }
+                _ => (&m.value, &[]),
+            };
+            let cond = self.cond(holder, &what)?;
+            let ty = if arrays_ok {
+                self.type_name_or_array(ty_node, &what)?
+            } else {
+                TypeRef::Named(self.type_name(ty_node, &what)?)
+            };
+            out.push(BranchDef {
+                name: m.key.clone(),
+                ty,
+                cond,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Check one top-level definition.
+pub(crate) fn check_definition(
+    node: &Node,
+    doc: Option<(usize, &Doc)>,
+    pragma: &Pragma,
+    lenient_docs: bool,
+) -> Result<Def> {
+    let mut ck = Checker {
+        pragma,
+        span: node.span.at_start(),
+        context: None,
+    };
+    let members = node.as_object().expect("top-level values are objects");
+    let metas: Vec<&Member> = members
+        .iter()
+        .filter(|m| METAS.contains(&m.key.as_str()))
+        .collect();
+    if metas.len() != 1 {
+        return Err(ck.err(
+            "a definition needs exactly one of the keys 'enum', 'struct', 'union', 'alternate', 'command', 'event'",
+        ));
+    }
+    let meta = metas[0].key.clone();
+    let Some(name) = metas[0].value.as_str().map(str::to_string) else {
+        return Err(ck.err(format!("'{meta}' needs a string name")));
+    };
+    ck.context = Some(Context {
+        meta: meta.clone(),
+        name: name.clone(),
+    });
+
+    // The definition's own name.
+    match meta.as_str() {
+        "event" => {
+            let stem = ck.name_str(&name, "event")?;
+            if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
+                return Err(ck.err(format!(
+                    "event name '{name}' must be upper case with '_' between words"
+                )));
+            }
+        }
+        "command" => {
+            let underscore_ok = pragma.command_name_exceptions.iter().any(|e| *e == name);
+            ck.name_lower(&name, "command", false, underscore_ok)?;
+        }
+        _ => {
+            let stem = ck.name_str(&name, &meta)?;
+            let mut cs = stem.chars();
+            let camel = cs.next().is_some_and(|c| c.is_ascii_uppercase())
+                && stem.chars().all(|c| c.is_ascii_alphanumeric())
+                && stem[1..].chars().any(|c| c.is_ascii_lowercase());
+            if !camel {
+                return Err(ck.err(format!(
+                    "type name '{name}' must be CamelCase (upper-case first letter, a lower-case letter somewhere, no '-' or '_')"
+                )));
+            }
+            if name.ends_with("List") {
+                return Err(ck.err(format!(
+                    "type name '{name}' must not end in 'List' (that suffix names array types)"
+                )));
+            }
+        }
+    }
+
+    // Its documentation.
+    match doc {
+        Some((_, d)) => {
+            if d.symbol.as_deref() != Some(name.as_str()) {
+                return Err(ck.err(format!(
+                    "the documentation before this definition is for '{}'",
+                    d.symbol.as_deref().unwrap_or("")
+                )));
+            }
+            if !lenient_docs {
+                let has_returns = members.iter().any(|m| m.key == "returns");
+                if meta == "command" {
+                    if let Some(r) = d.returns() {
+                        if !has_returns {
+                            return Err(Diagnostic::at_line(
+                                r.span,
+                                None,
+                                "'Returns:' section, but the command returns nothing",
+                            ));
+                        }
+                    }
+                } else {
+                    if let Some(r) = d.returns() {
+                        return Err(Diagnostic::at_line(r.span, None, "'Returns:' sections are only for commands"));
+                    }
+                    if let Some(e) = d.errors() {
+                        return Err(Diagnostic::at_line(e.span, None, "'Errors:' sections are only for commands"));
+                    }
+                }
+            }
+        }
+        None => {
+            if pragma.doc_required {
+                return Err(ck.err("this definition needs a documentation comment (pragma 'doc-required')"));
+            }
+        }
+    }
+
+    let get = |k: &str| members.iter().find(|m| m.key == k).map(|m| &m.value);
+    let permissive = pragma.member_name_exceptions.iter().any(|e| *e == name);
+    let kind = match meta.as_str() {
+        "enum" => {
+            ck.keys(members, "an enum", &["enum", "data"], &["if", "features", "prefix"])?;
+            let data = get("data").expect("checked");
+            let Value::Array(values) = &data.value else {
+                return Err(ck.err(format!("an enum's 'data' must be an array, not {}", kind_of(data))));
+            };
+            let prefix = match get("prefix") {
+                None => None,
+                Some(p) => Some(
+                    p.as_str()
+                        .ok_or_else(|| ck.err("an enum's 'prefix' must be a string"))?
+                        .to_string(),
+                ),
+            };
+            let mut out = Vec::new();
+            for v in values {
+                let (name_node, holder): (&Node, &[Member]) = match &v.value {
+                    Value::Object(ms) => {
+                        ck.keys(ms, "a value in 'data'", &["name"], &["if", "features"])?;
+                        (&ms.iter().find(|m| m.key == "name").expect("checked").value, ms)
+                    }
+                    _ => (v, &[]),
+                };
+                let Some(vname) = name_node.as_str() else {
+                    return Err(ck.err("a value in 'data' needs a string name"));
+                };
+                let what = format!("enum value '{vname}'");
+                // Enum values may start with a digit.
+                let checked = if vname.starts_with(|c: char| c.is_ascii_digit()) {
+                    format!("d{vname}")
+                } else {
+                    vname.to_string()
+                };
+                ck.name_lower(&checked, &what, permissive, permissive)?;
+                let cond = ck.cond(holder, &what)?;
+                let features = ck.features(holder)?;
+                out.push(EnumValueDef {
+                    name: vname.to_string(),
+                    cond,
+                    features,
+                });
+            }
+            DefKind::Enum { values: out, prefix }
+        }
+        "union" => {
+            ck.keys(members, "a union", &["union", "base", "discriminator", "data"], &["if", "features"])?;
+            let base = ck.name_or_implicit(get("base").expect("checked"), "'base'", Some(&name))?;
+            let disc = get("discriminator").expect("checked");
+            let Some(discriminator) = disc.as_str().map(str::to_string) else {
+                return Err(ck.err("'discriminator' must be a member name (a string)"));
+            };
+            let branches = ck.branches(get("data").expect("checked"), false, false)?;
+            DefKind::Union {
+                base,
+                discriminator,
+                branches,
+            }
+        }
+        "alternate" => {
+            ck.keys(members, "an alternate", &["alternate", "data"], &["if", "features"])?;
+            let data = get("data").expect("checked");
+            if !truthy(data) {
+                return Err(ck.err("an alternate's 'data' must not be empty"));
+            }
+            let branches = ck.branches(data, true, true)?;
+            DefKind::Alternate { branches }
+        }
+        "struct" => {
+            ck.keys(members, "a struct", &["struct", "data"], &["base", "if", "features"])?;
+            let data = ck.implicit_members(get("data").expect("checked"), "'data'", Some(&name))?;
+            let base = match get("base") {
+                None => None,
+                Some(b) => Some(ck.type_name(b, "'base'")?),
+            };
+            DefKind::Struct { base, members: data }
+        }
+        "command" | "event" => {
+            if meta == "command" {
+                ck.keys(
+                    members,
+                    "a command",
+                    &["command"],
+                    &[
+                        "data",
+                        "returns",
+                        "boxed",
+                        "if",
+                        "features",
+                        "gen",
+                        "success-response",
+                        "allow-oob",
+                        "allow-preconfig",
+                        "coroutine",
+                    ],
+                )?;
+            } else {
+                ck.keys(members, "an event", &["event"], &["data", "boxed", "if", "features"])?;
+            }
+            let boxed = get("boxed").is_some_and(truthy);
+            let data = match get("data") {
+                None if boxed => return Err(ck.err("'boxed': true needs 'data' (a type name)")),
+                None => None,
+                Some(d) if boxed => Some(Members::Named(ck.type_name(d, "'data'")?)),
+                Some(d) => Some(ck.name_or_implicit(d, "'data'", None)?),
+            };
+            if meta == "command" {
+                let returns = match get("returns") {
+                    None => None,
+                    Some(r) => Some(ck.type_name_or_array(r, "'returns'")?),
+                };
+                DefKind::Command {
+                    data,
+                    returns,
+                    boxed,
+                    gen: true,
+                    success_response: true,
+                    allow_oob: false,
+                    allow_preconfig: false,
+                    coroutine: false,
+                }
+            } else {
+                DefKind::Event { data, boxed }
+            }
+        }
+        _ => unreachable!("meta checked above"),
+    };
+    let cond = ck.cond(members, &meta)?;
+    let features = ck.features(members)?;
+
+    // Flags.
+    for key in ["gen", "success-response"] {
+        if let Some(v) = get(key) {
+            if v.value != Value::Bool(false) {
+                return Err(ck.err(format!("flag '{key}' can only be false")));
+            }
+        }
+    }
+    for key in ["boxed", "allow-oob", "allow-preconfig", "coroutine"] {
+        if let Some(v) = get(key) {
+            if v.value != Value::Bool(true) {
+                return Err(ck.err(format!("flag '{key}' can only be true")));
+            }
+        }
+    }
+    if get("allow-oob").is_some() && get("coroutine").is_some() {
+        return Err(ck.err("a command cannot be both 'allow-oob' and 'coroutine'"));
+    }
+    let kind = match kind {
+        DefKind::Command {
+            data,
+            returns,
+            boxed,
+            ..
+        } => DefKind::Command {
+            data,
+            returns,
+            boxed,
+            gen: get("gen").is_none(),
+            success_response: get("success-response").is_none(),
+            allow_oob: get("allow-oob").is_some(),
+            allow_preconfig: get("allow-preconfig").is_some(),
+            coroutine: get("coroutine").is_some(),
+        },
+        k => k,
+    };
+    let context = ck.context.clone().expect("set above");
+    Ok(Def {
+        name,
+        span: ck.span,
+        context,
+        doc: doc.map(|(i, _)| i),
+        cond,
+        features,
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_qemu_rules() {
+        assert_eq!(name_stem("foo-bar"), Some("foo-bar"));
+        assert_eq!(name_stem("x-foo"), Some("foo"));
+        assert_eq!(name_stem("__org.qemu_x-foo"), Some("foo"));
+        assert_eq!(name_stem("x-1a"), Some("x-1a"));
+        assert_eq!(name_stem("__foo"), None);
+        assert_eq!(name_stem("q_foo"), None);
+        assert_eq!(name_stem("q-foo"), None);
+        assert_eq!(name_stem("1a"), None);
+        assert_eq!(name_stem(""), None);
+    }
+
+    #[test]
+    fn conditions_print_like_python() {
+        let c = IfCond::All(vec![
+            IfCond::Name("A".into()),
+            IfCond::Not(Box::new(IfCond::Name("B".into()))),
+        ]);
+        assert_eq!(c.to_python_str(), "{'all': ['A', {'not': 'B'}]}");
+        assert_eq!(IfCond::Name("A".into()).to_python_str(), "A");
+    }
+}
