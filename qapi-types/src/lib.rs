@@ -1,0 +1,200 @@
+//! The runtime that generated QAPI bindings build on, and the QMP wire
+//! messages the transport exchanges.
+//!
+//! Generated code implements [`Command`] for one type per QAPI command
+//! and [`Event`] for one type per event; the clients only know these
+//! traits.  The wire forms follow QEMU's `docs/interop/qmp-spec.rst`.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A QAPI command: its arguments are the value itself.
+pub trait Command: Serialize {
+    /// The command's name on the wire, e.g. `query-status`.
+    const NAME: &'static str;
+    /// May be sent with `exec-oob` once out-of-band is negotiated.
+    const ALLOW_OOB: bool;
+    /// `false` for commands that send no reply on success
+    /// (`guest-shutdown`, …).
+    const SUCCESS_RESPONSE: bool;
+    /// What a successful reply's `return` decodes into (`()` when the
+    /// command returns nothing: QEMU then sends `{}`).
+    type Returns: DeserializeOwned;
+}
+
+/// A QAPI event's data.
+pub trait Event: DeserializeOwned {
+    /// The event's name on the wire, e.g. `STOP`.
+    const NAME: &'static str;
+}
+
+/// A request: `{"execute" | "exec-oob": NAME, "arguments": {...}, "id": ID}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Request<'a, A: Serialize> {
+    #[serde(rename = "execute", skip_serializing_if = "Option::is_none")]
+    pub execute: Option<&'a str>,
+    #[serde(rename = "exec-oob", skip_serializing_if = "Option::is_none")]
+    pub exec_oob: Option<&'a str>,
+    /// Left out when the command has no arguments (an empty object
+    /// serializes to `{}`, which QEMU also accepts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<&'a A>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+}
+
+impl<'a, C: Command> From<(&'a C, Option<u64>, bool)> for Request<'a, C> {
+    /// A request for `command` with `id`, out-of-band when `oob`.
+    fn from((command, id, oob): (&'a C, Option<u64>, bool)) -> Self {
+        Request {
+            execute: (!oob).then_some(C::NAME),
+            exec_oob: oob.then_some(C::NAME),
+            arguments: Some(command),
+            id,
+        }
+    }
+}
+
+/// A QMP error reply's `error` member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QmpError {
+    /// `GenericError`, `CommandNotFound`, `DeviceNotActive`,
+    /// `DeviceNotFound`, `KVMMissingCap`, or a class a newer QEMU adds.
+    pub class: String,
+    pub desc: String,
+}
+
+impl std::fmt::Display for QmpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.class, self.desc)
+    }
+}
+
+impl std::error::Error for QmpError {}
+
+/// An event's `timestamp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timestamp {
+    pub seconds: i64,
+    pub microseconds: i64,
+}
+
+/// One message from a QMP server.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServerMessage {
+    /// `{"QMP": {...}}`, sent once on connect.
+    Greeting(Value),
+    Return { value: Value, id: Option<Value> },
+    Error { error: QmpError, id: Option<Value> },
+    Event { name: String, data: Value, timestamp: Timestamp },
+}
+
+/// Why a server message could not be understood.
+#[derive(Debug)]
+pub enum MessageError {
+    /// Not JSON.
+    Json(serde_json::Error),
+    /// JSON, but none of QMP's message shapes.
+    Shape(Value),
+}
+
+impl std::fmt::Display for MessageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MessageError::Json(e) => write!(f, "not JSON: {e}"),
+            MessageError::Shape(v) => write!(f, "not a QMP message: {v}"),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {}
+
+impl ServerMessage {
+    /// Classify one JSON message.  Keys are looked at, never the whole
+    /// message decoded at once, so unknown members are ignored.
+    pub fn parse(bytes: &[u8]) -> Result<ServerMessage, MessageError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(MessageError::Json)?;
+        let Value::Object(mut map) = value else {
+            return Err(MessageError::Shape(value));
+        };
+        let id = map.remove("id");
+        if let Some(v) = map.remove("return") {
+            return Ok(ServerMessage::Return { value: v, id });
+        }
+        if let Some(e) = map.get("error") {
+            if let Ok(error) = QmpError::deserialize(e) {
+                return Ok(ServerMessage::Error { error, id });
+            }
+        }
+        if let Some(g) = map.remove("QMP") {
+            return Ok(ServerMessage::Greeting(g));
+        }
+        if let (Some(Value::String(name)), Some(ts)) = (map.get("event"), map.get("timestamp")) {
+            if let Ok(timestamp) = Timestamp::deserialize(ts) {
+                return Ok(ServerMessage::Event {
+                    name: name.clone(),
+                    data: map.remove("data").unwrap_or(Value::Object(Default::default())),
+                    timestamp,
+                });
+            }
+        }
+        if let Some(id) = id {
+            map.insert("id".into(), id);
+        }
+        Err(MessageError::Shape(Value::Object(map)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct QueryStatus {}
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct StatusInfo {
+        running: bool,
+        status: String,
+    }
+
+    impl Command for QueryStatus {
+        const NAME: &'static str = "query-status";
+        const ALLOW_OOB: bool = false;
+        const SUCCESS_RESPONSE: bool = true;
+        type Returns = StatusInfo;
+    }
+
+    #[test]
+    fn requests_serialize_as_qmp_expects() {
+        let r = Request::from((&QueryStatus {}, Some(7), false));
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"execute":"query-status","arguments":{},"id":7}"#
+        );
+        let r = Request::from((&QueryStatus {}, None, true));
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"exec-oob":"query-status","arguments":{}}"#);
+    }
+
+    #[test]
+    fn server_messages_are_classified() {
+        let m = ServerMessage::parse(br#"{"return": {"running": true, "status": "running", "new": 1}, "id": 3}"#).unwrap();
+        let ServerMessage::Return { value, id } = m else { panic!() };
+        assert_eq!(id, Some(Value::from(3)));
+        let s: StatusInfo = serde_json::from_value(value).unwrap();
+        assert_eq!(s, StatusInfo { running: true, status: "running".into() });
+
+        let m = ServerMessage::parse(br#"{"error": {"class": "GenericError", "desc": "no"}}"#).unwrap();
+        assert!(matches!(m, ServerMessage::Error { ref error, .. } if error.class == "GenericError"));
+
+        let m = ServerMessage::parse(
+            br#"{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}}"#,
+        )
+        .unwrap();
+        assert!(matches!(m, ServerMessage::Event { ref name, .. } if name == "STOP"));
+
+        assert!(matches!(ServerMessage::parse(b"{\"what\": 1}"), Err(MessageError::Shape(_))));
+        assert!(matches!(ServerMessage::parse(b"{garbage"), Err(MessageError::Json(_))));
+    }
+}

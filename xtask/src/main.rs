@@ -1,0 +1,64 @@
+//! `cargo xtask`: the project's developer commands.
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "\
+usage: cargo xtask COMMAND
+
+  test               run every test: fetch QEMU's sources (Debian source
+                     package, cached in target/qemu-src), QEMU's qapi-schema
+                     suite, the real-schema comparisons, unit, property and
+                     robustness tests, then build the benchmarks
+  qemu-src VERSION   fetch, verify and extract QEMU's sources (10.0.2, 7.2);
+                     prints the tree's path
+  bench              run the criterion benchmarks
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["test"] => test(),
+        ["qemu-src", version] => qapi_tests::qemu_src::ensure(version).map(|p| println!("{}", p.display())),
+        ["bench"] => cargo(&["bench", "--workspace"]),
+        ["-h" | "--help"] => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .current_dir(qapi_tests::qemu_src::workspace_root())
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed ({status})", args.join(" ")))
+    }
+}
+
+fn test() -> Result<(), String> {
+    for version in ["10.0.2", "7.2"] {
+        let tree = qapi_tests::qemu_src::ensure(version)?;
+        eprintln!("xtask: QEMU {version} sources in {}", tree.display());
+    }
+    cargo(&["test", "--workspace"])?;
+    // The benchmarks must keep compiling; running them is `cargo xtask bench`.
+    cargo(&["bench", "--workspace", "--no-run"])
+}
