@@ -236,7 +236,7 @@ pub(crate) fn walk_value(file: FileId, text: &str, pair: Pair<'_, Rule>) -> Resu
             let mut members: Vec<Member> = Vec::new();
             for p in inner.into_inner() {
                 match p.as_rule() {
-                    Rule::lbrace | Rule::rbrace | Rule::comma => {}
+                    Rule::plain_comment => {}
                     Rule::member => walk_member(file, text, p, &mut members)?,
                     _ => return Err(stop_error(file, text, p)),
                 }
@@ -247,7 +247,7 @@ pub(crate) fn walk_value(file: FileId, text: &str, pair: Pair<'_, Rule>) -> Resu
             let mut elems = Vec::new();
             for p in inner.into_inner() {
                 match p.as_rule() {
-                    Rule::lbracket | Rule::rbracket | Rule::comma => {}
+                    Rule::plain_comment => {}
                     Rule::value => elems.push(walk_value(file, text, p)?),
                     _ => return Err(stop_error(file, text, p)),
                 }
@@ -268,20 +268,18 @@ fn walk_member(
     pair: Pair<'_, Rule>,
     members: &mut Vec<Member>,
 ) -> Result<()> {
-    let mut it = pair.into_inner();
+    let mut it = pair.into_inner().filter(|p| p.as_rule() != Rule::plain_comment);
     let key_pair = it.next().expect("member starts with its key");
     let key_span = span_of(file, &key_pair);
     let key = unescape(&key_pair);
-    let after_key = it.next().expect("member has a colon or a stop");
-    if after_key.as_rule() != Rule::colon {
-        return Err(stop_error(file, text, after_key));
-    }
+    // After the key: the value, or where reading stopped (at the colon or
+    // at the value).
     let v = it.next().expect("member has a value or a stop");
-    // QEMU reads the value's first token (reporting a malformed one)
-    // before it looks for a duplicate key, and looks for the duplicate
-    // before it reads the rest of the value.
-    if matches!(v.as_rule(), Rule::bad_string | Rule::stray) {
-        return Err(stop_error(file, text, v));
+    match v.as_rule() {
+        // QEMU reads the token after the colon (reporting a malformed
+        // one) before it looks for a duplicate key.
+        Rule::bad_string | Rule::stray | Rule::err_colon => return Err(stop_error(file, text, v)),
+        _ => {}
     }
     if let Some(prev) = members.iter().find(|m| m.key == key) {
         let at = v.as_span().start().min(text.len() - 1);
