@@ -45,14 +45,22 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     };
     let options = Options {
-        doc_mode: if lenient { DocMode::Lenient } else { DocMode::Strict },
+        doc_mode: if lenient {
+            DocMode::Lenient
+        } else {
+            DocMode::Strict
+        },
     };
     match Schema::from_file(Path::new(file), options) {
         Ok(schema) => {
             if cmd == "dump" {
                 let text = qapi_parser::dump::dump(&schema);
                 let mut out = std::io::stdout().lock();
-                if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+                if out
+                    .write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .is_err()
+                {
                     return ExitCode::from(1);
                 }
             }

@@ -18,7 +18,11 @@ fn first_place(text: &str) -> Option<String> {
         let mut parts = line.splitn(4, ':');
         let file = parts.next()?;
         let line_no = parts.next()?;
-        if file.is_empty() || file.contains(' ') || line_no.is_empty() || !line_no.bytes().all(|b| b.is_ascii_digit()) {
+        if file.is_empty()
+            || file.contains(' ')
+            || line_no.is_empty()
+            || !line_no.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         let third = parts.next()?;
@@ -61,7 +65,11 @@ fn main() -> ExitCode {
     };
     let dir = tree.join("tests/qapi-schema");
     let schemas = listed_schemas(&dir);
-    assert!(schemas.len() > 200, "meson.build lists {} schemas", schemas.len());
+    assert!(
+        schemas.len() > 200,
+        "meson.build lists {} schemas",
+        schemas.len()
+    );
     let (mut passed, mut failed) = (0, 0);
     for schema in &schemas {
         let stem = schema.trim_end_matches(".json");

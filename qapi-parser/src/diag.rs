@@ -165,7 +165,11 @@ fn render_label(out: &mut String, sources: &SourceMap, label: &Label, chain: boo
     }
     let lc = sources.line_col(label.span);
     if label.with_col {
-        let _ = writeln!(out, "{}:{}:{}: {}", file.name, lc.line, lc.col, label.message);
+        let _ = writeln!(
+            out,
+            "{}:{}:{}: {}",
+            file.name, lc.line, lc.col, label.message
+        );
     } else {
         let _ = writeln!(out, "{}:{}: {}", file.name, lc.line, label.message);
     }

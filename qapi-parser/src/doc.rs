@@ -200,7 +200,10 @@ impl Doc {
                     return Err(Diagnostic::at_line(
                         span,
                         None,
-                        format!("a second '{}:' section in one documentation block", kind.title()),
+                        format!(
+                            "a second '{}:' section in one documentation block",
+                            kind.title()
+                        ),
                     ));
                 }
             } else {
@@ -211,9 +214,19 @@ impl Doc {
         Ok(())
     }
 
-    fn new_description(&mut self, span: Span, name: &str, kind: SectionKind, strict: bool) -> Result<()> {
+    fn new_description(
+        &mut self,
+        span: Span,
+        name: &str,
+        kind: SectionKind,
+        strict: bool,
+    ) -> Result<()> {
         if name.is_empty() {
-            return Err(Diagnostic::at_line(span, None, "'@:' needs a name between '@' and ':'"));
+            return Err(Diagnostic::at_line(
+                span,
+                None,
+                "'@:' needs a name between '@' and ':'",
+            ));
         }
         let list = if kind == SectionKind::Feature {
             &self.features
@@ -257,7 +270,11 @@ impl Doc {
                     (SectionKind::Member | SectionKind::Feature, Some(n)) => format!("'@{n}:'"),
                     (k, _) => format!("'{}:'", k.title()),
                 };
-                return Err(Diagnostic::at_line(s.span, None, format!("{what} needs a description")));
+                return Err(Diagnostic::at_line(
+                    s.span,
+                    None,
+                    format!("{what} needs a description"),
+                ));
             }
         }
         Ok(())
@@ -316,7 +333,10 @@ impl Doc {
                     .map(|s| format!("'{}'", s.name.as_deref().unwrap_or("")))
                     .collect();
                 let msg = if bogus.len() == 1 {
-                    format!("the documentation describes {what} {}, which the definition does not have", names[0])
+                    format!(
+                        "the documentation describes {what} {}, which the definition does not have",
+                        names[0]
+                    )
                 } else {
                     format!(
                         "the documentation describes {what}s {}, which the definition does not have",
@@ -443,7 +463,8 @@ impl<'a, 'i> DocReader<'a, 'i> {
         let val = &self.text[span.start as usize..span.end as usize];
         if val.starts_with("##") {
             if val != "##" && self.strict() {
-                return Err(self.error("the closing '##' of a documentation block must be alone on its line"));
+                return Err(self
+                    .error("the closing '##' of a documentation block must be alone on its line"));
             }
             return Ok(None);
         }
@@ -472,13 +493,17 @@ impl<'a, 'i> DocReader<'a, 'i> {
         let open = self.span();
         let first = &self.text[open.start as usize..open.end as usize];
         if first != "##" && self.strict() {
-            return Err(self.error("the opening '##' of a documentation block must be alone on its line"));
+            return Err(
+                self.error("the opening '##' of a documentation block must be alone on its line")
+            );
         }
         let mut line = self.next_line()?;
         match line.as_deref() {
             Some(l) if l.starts_with('@') => {
                 if !l.ends_with(':') {
-                    return Err(self.error("a definition's documentation starts with '@NAME:'; the ':' is missing"));
+                    return Err(self.error(
+                        "a definition's documentation starts with '@NAME:'; the ':' is missing",
+                    ));
                 }
                 let symbol = &l[1..l.len() - 1];
                 if symbol.is_empty() {
@@ -539,7 +564,9 @@ impl<'a, 'i> DocReader<'a, 'i> {
                     line = self.indented(doc)?;
                 }
                 if doc.features.len() == before && strict {
-                    return Err(self.error("'Features:' must be followed by '@feature:' descriptions"));
+                    return Err(
+                        self.error("'Features:' must be followed by '@feature:' descriptions")
+                    );
                 }
                 no_more_args = true;
             } else if let Some((name, _)) = at_name_colon(&l) {
@@ -576,7 +603,9 @@ impl<'a, 'i> DocReader<'a, 'i> {
                 line = self.indented(doc)?;
                 no_more_args = true;
             } else if l.starts_with('=') && strict {
-                return Err(self.error("'=' headings are not allowed in a definition's documentation"));
+                return Err(
+                    self.error("'=' headings are not allowed in a definition's documentation")
+                );
             } else {
                 doc.ensure_untagged_section(self.span());
                 doc.append_line(&l);

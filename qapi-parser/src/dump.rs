@@ -31,11 +31,21 @@ pub fn dump(schema: &Schema) -> String {
         let _ = writeln!(out, "    body=\n{}", doc.body());
         for &i in &doc.args {
             let s = &doc.sections[i];
-            let _ = writeln!(out, "    arg={}\n{}", s.name.as_deref().unwrap_or(""), s.text);
+            let _ = writeln!(
+                out,
+                "    arg={}\n{}",
+                s.name.as_deref().unwrap_or(""),
+                s.text
+            );
         }
         for &i in &doc.features {
             let s = &doc.sections[i];
-            let _ = writeln!(out, "    feature={}\n{}", s.name.as_deref().unwrap_or(""), s.text);
+            let _ = writeln!(
+                out,
+                "    feature={}\n{}",
+                s.name.as_deref().unwrap_or(""),
+                s.text
+            );
         }
         for &i in &doc.others {
             let s = &doc.sections[i];

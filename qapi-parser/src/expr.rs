@@ -33,7 +33,11 @@ impl IfCond {
             IfCond::Name(n) => format!("'{n}'"),
             IfCond::Not(c) => format!("{{'not': {}}}", c.to_python_repr()),
             IfCond::All(v) | IfCond::Any(v) => {
-                let op = if matches!(self, IfCond::All(_)) { "all" } else { "any" };
+                let op = if matches!(self, IfCond::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
                 let parts: Vec<String> = v.iter().map(IfCond::to_python_repr).collect();
                 format!("{{'{op}': [{}]}}", parts.join(", "))
             }
@@ -147,7 +151,13 @@ const METAS: [&str; 6] = ["enum", "struct", "union", "alternate", "command", "ev
 /// ASCII letter, digit or `_` becomes `_`.
 pub(crate) fn c_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -218,7 +228,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn name_lower(&self, name: &str, what: &str, upper_ok: bool, underscore_ok: bool) -> Result<()> {
+    fn name_lower(
+        &self,
+        name: &str,
+        what: &str,
+        upper_ok: bool,
+        underscore_ok: bool,
+    ) -> Result<()> {
         let stem = self.name_str(name, what)?;
         if (!upper_ok && stem.chars().any(|c| c.is_ascii_uppercase()))
             || (!underscore_ok && stem.contains('_'))
@@ -230,7 +246,13 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn keys(&self, members: &[Member], what: &str, required: &[&str], optional: &[&str]) -> Result<()> {
+    fn keys(
+        &self,
+        members: &[Member],
+        what: &str,
+        required: &[&str],
+        optional: &[&str],
+    ) -> Result<()> {
         let mut missing: Vec<&str> = required
             .iter()
             .copied()
@@ -345,7 +367,10 @@ impl<'a> Checker<'a> {
             let (name_node, cond_holder): (&Node, &[Member]) = match &f.value {
                 Value::Object(ms) => {
                     self.keys(ms, what, &["name"], &["if"])?;
-                    (&ms.iter().find(|m| m.key == "name").expect("checked").value, ms)
+                    (
+                        &ms.iter().find(|m| m.key == "name").expect("checked").value,
+                        ms,
+                    )
                 }
                 _ => (f, &[]),
             };
@@ -364,9 +389,15 @@ impl<'a> Checker<'a> {
     }
 
     /// Members written in place (`'data': { ... }`).
-    fn implicit_members(&self, node: &Node, what: &str, parent: Option<&str>) -> Result<Vec<MemberDef>> {
+    fn implicit_members(
+        &self,
+        node: &Node,
+        what: &str,
+        parent: Option<&str>,
+    ) -> Result<Vec<MemberDef>> {
         let members = self.object(node, what)?;
-        let permissive = parent.is_some_and(|p| self.pragma.member_name_exceptions.iter().any(|e| e == p));
+        let permissive =
+            parent.is_some_and(|p| self.pragma.member_name_exceptions.iter().any(|e| e == p));
         let mut out = Vec::new();
         for m in members {
             let key_what = format!("{what} member '{}'", m.key);
@@ -384,7 +415,10 @@ impl<'a> Checker<'a> {
             let (ty_node, holder): (&Node, &[Member]) = match &m.value.value {
                 Value::Object(ms) => {
                     self.keys(ms, &key_what, &["type"], &["if", "features"])?;
-                    (&ms.iter().find(|x| x.key == "type").expect("checked").value, ms)
+                    (
+                        &ms.iter().find(|x| x.key == "type").expect("checked").value,
+                        ms,
+                    )
                 }
                 _ => (&m.value, &[]),
             };
@@ -416,7 +450,9 @@ impl<'a> Checker<'a> {
                     Some(s) => Ok(TypeRef::Array(s.to_string())),
                     None => Err(self.err(format!("{what}: an array type is written ['TypeName']"))),
                 },
-                _ => Err(self.err(format!("{what}: an array type is written ['TypeName'], with one name"))),
+                _ => Err(self.err(format!(
+                    "{what}: an array type is written ['TypeName'], with one name"
+                ))),
             },
             _ => Err(self.err(format!(
                 "{what} must be a type name or an array type, not {}",
@@ -437,7 +473,12 @@ impl<'a> Checker<'a> {
     }
 
     /// Union and alternate branches: `'name': 'T'` or `{'type': 'T', 'if': …}`.
-    fn branches(&self, node: &Node, arrays_ok: bool, names_checked: bool) -> Result<Vec<BranchDef>> {
+    fn branches(
+        &self,
+        node: &Node,
+        arrays_ok: bool,
+        names_checked: bool,
+    ) -> Result<Vec<BranchDef>> {
         let members = self.object(node, "'data'")?;
         let mut out = Vec::new();
         for m in members {
@@ -448,7 +489,10 @@ impl<'a> Checker<'a> {
             let (ty_node, holder): (&Node, &[Member]) = match &m.value.value {
                 Value::Object(ms) => {
                     self.keys(ms, &what, &["type"], &["if"])?;
-                    (&ms.iter().find(|x| x.key == "type").expect("checked").value, ms)
+                    (
+                        &ms.iter().find(|x| x.key == "type").expect("checked").value,
+                        ms,
+                    )
                 }
                 _ => (&m.value, &[]),
             };
@@ -510,7 +554,7 @@ pub(crate) fn check_definition(
             }
         }
         "command" => {
-            let underscore_ok = pragma.command_name_exceptions.iter().any(|e| *e == name);
+            let underscore_ok = pragma.command_name_exceptions.contains(&name);
             ck.name_lower(&name, "command", false, underscore_ok)?;
         }
         _ => {
@@ -555,29 +599,47 @@ pub(crate) fn check_definition(
                     }
                 } else {
                     if let Some(r) = d.returns() {
-                        return Err(Diagnostic::at_line(r.span, None, "'Returns:' sections are only for commands"));
+                        return Err(Diagnostic::at_line(
+                            r.span,
+                            None,
+                            "'Returns:' sections are only for commands",
+                        ));
                     }
                     if let Some(e) = d.errors() {
-                        return Err(Diagnostic::at_line(e.span, None, "'Errors:' sections are only for commands"));
+                        return Err(Diagnostic::at_line(
+                            e.span,
+                            None,
+                            "'Errors:' sections are only for commands",
+                        ));
                     }
                 }
             }
         }
         None => {
             if pragma.doc_required {
-                return Err(ck.err("this definition needs a documentation comment (pragma 'doc-required')"));
+                return Err(
+                    ck.err("this definition needs a documentation comment (pragma 'doc-required')")
+                );
             }
         }
     }
 
     let get = |k: &str| members.iter().find(|m| m.key == k).map(|m| &m.value);
-    let permissive = pragma.member_name_exceptions.iter().any(|e| *e == name);
+    let permissive = pragma.member_name_exceptions.contains(&name);
     let kind = match meta.as_str() {
         "enum" => {
-            ck.keys(members, "an enum", &["enum", "data"], &["if", "features", "prefix"])?;
+            ck.keys(
+                members,
+                "an enum",
+                &["enum", "data"],
+                &["if", "features", "prefix"],
+            )?;
             let data = get("data").expect("checked");
             let Value::Array(values) = &data.value else {
-                return Err(ck.err(format!("an enum's 'data' must be an array, not {}", kind_of(data))));
+                return Err(ck.err(format!(
+                    "an enum's 'data' must be an array, not {}",
+                    kind_of(data)
+                )));
             };
             let prefix = match get("prefix") {
                 None => None,
@@ -592,7 +654,10 @@ pub(crate) fn check_definition(
                 let (name_node, holder): (&Node, &[Member]) = match &v.value {
                     Value::Object(ms) => {
                         ck.keys(ms, "a value in 'data'", &["name"], &["if", "features"])?;
-                        (&ms.iter().find(|m| m.key == "name").expect("checked").value, ms)
+                        (
+                            &ms.iter().find(|m| m.key == "name").expect("checked").value,
+                            ms,
+                        )
                     }
                     _ => (v, &[]),
                 };
@@ -615,10 +680,18 @@ pub(crate) fn check_definition(
                     features,
                 });
             }
-            DefKind::Enum { values: out, prefix }
+            DefKind::Enum {
+                values: out,
+                prefix,
+            }
         }
         "union" => {
-            ck.keys(members, "a union", &["union", "base", "discriminator", "data"], &["if", "features"])?;
+            ck.keys(
+                members,
+                "a union",
+                &["union", "base", "discriminator", "data"],
+                &["if", "features"],
+            )?;
             let base = ck.name_or_implicit(get("base").expect("checked"), "'base'", Some(&name))?;
             let disc = get("discriminator").expect("checked");
             let Some(discriminator) = disc.as_str().map(str::to_string) else {
@@ -632,7 +705,12 @@ pub(crate) fn check_definition(
             }
         }
         "alternate" => {
-            ck.keys(members, "an alternate", &["alternate", "data"], &["if", "features"])?;
+            ck.keys(
+                members,
+                "an alternate",
+                &["alternate", "data"],
+                &["if", "features"],
+            )?;
             let data = get("data").expect("checked");
             if !truthy(data) {
                 return Err(ck.err("an alternate's 'data' must not be empty"));
@@ -641,13 +719,21 @@ pub(crate) fn check_definition(
             DefKind::Alternate { branches }
         }
         "struct" => {
-            ck.keys(members, "a struct", &["struct", "data"], &["base", "if", "features"])?;
+            ck.keys(
+                members,
+                "a struct",
+                &["struct", "data"],
+                &["base", "if", "features"],
+            )?;
             let data = ck.implicit_members(get("data").expect("checked"), "'data'", Some(&name))?;
             let base = match get("base") {
                 None => None,
                 Some(b) => Some(ck.type_name(b, "'base'")?),
             };
-            DefKind::Struct { base, members: data }
+            DefKind::Struct {
+                base,
+                members: data,
+            }
         }
         "command" | "event" => {
             if meta == "command" {
@@ -669,7 +755,12 @@ pub(crate) fn check_definition(
                     ],
                 )?;
             } else {
-                ck.keys(members, "an event", &["event"], &["data", "boxed", "if", "features"])?;
+                ck.keys(
+                    members,
+                    "an event",
+                    &["event"],
+                    &["data", "boxed", "if", "features"],
+                )?;
             }
             let boxed = get("boxed").is_some_and(truthy);
             let data = match get("data") {

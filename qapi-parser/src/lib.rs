@@ -38,7 +38,7 @@ pub use doc::{Doc, DocMode, Section, SectionKind};
 pub use expr::IfCond;
 pub use reader::Pragma;
 pub use schema::{
-    AlternateType, ArrayType, Branches, Builtin, Command, EntityId, Entity, EntityKind, EnumType,
+    AlternateType, ArrayType, Branches, Builtin, Command, Entity, EntityId, EntityKind, EnumType,
     EnumValue, Event, Failure, Feature, JsonType, Module, ModuleId, ModuleItem, ObjectMember,
     ObjectType, Options, Schema, Variant,
 };

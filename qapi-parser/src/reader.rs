@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Result};
 use crate::doc::{Doc, DocMode, DocReader};
-use crate::source::{abs_path, dir_name, join_path, normalize_text, FileId, SourceFile, SourceMap, Span};
+use crate::source::{
+    abs_path, dir_name, join_path, normalize_text, FileId, SourceFile, SourceMap, Span,
+};
 use crate::syntax::{self, Item, Node, Value};
 
 /// The `pragma` settings.  Pragmas are global: one anywhere in the
@@ -59,7 +61,11 @@ fn io_reason(e: &io::Error) -> String {
 }
 
 impl<'l> Reader<'l> {
-    pub fn new(mode: DocMode, cwd: PathBuf, load: &'l dyn Fn(&Path) -> io::Result<Vec<u8>>) -> Self {
+    pub fn new(
+        mode: DocMode,
+        cwd: PathBuf,
+        load: &'l dyn Fn(&Path) -> io::Result<Vec<u8>>,
+    ) -> Self {
         Reader {
             sources: SourceMap::new(),
             exprs: Vec::new(),
@@ -75,7 +81,10 @@ impl<'l> Reader<'l> {
     /// Read the main file.
     pub fn read_main(&mut self, name: &str) -> Result<()> {
         let bytes = (self.load)(Path::new(name)).map_err(|e| {
-            Diagnostic::bare(format!("cannot read schema file '{name}': {}", io_reason(&e)))
+            Diagnostic::bare(format!(
+                "cannot read schema file '{name}': {}",
+                io_reason(&e)
+            ))
         })?;
         self.read_file(name, bytes, None)
     }
@@ -110,7 +119,13 @@ impl<'l> Reader<'l> {
     }
 
     /// QEMU's main loop over one file's top-level tokens.
-    fn read_items(&mut self, file: FileId, name: &str, text: &str, items: &[Item<'_>]) -> Result<()> {
+    fn read_items(
+        &mut self,
+        file: FileId,
+        name: &str,
+        text: &str,
+        items: &[Item<'_>],
+    ) -> Result<()> {
         let mut cur_doc: Option<usize> = None;
         let mut pos = 0;
         loop {
@@ -193,10 +208,7 @@ impl<'l> Reader<'l> {
                                 ));
                             }
                         }
-                        self.exprs.push(TopExpr::Definition {
-                            node,
-                            doc: cur_doc,
-                        });
+                        self.exprs.push(TopExpr::Definition { node, doc: cur_doc });
                     }
                     cur_doc = None;
                 }

@@ -42,7 +42,10 @@ pub struct Module {
 pub enum ModuleItem {
     /// An `include` of another module (listed even when that file was
     /// already read).
-    Include { module: ModuleId, span: Span },
+    Include {
+        module: ModuleId,
+        span: Span,
+    },
     Entity(EntityId),
 }
 
@@ -329,7 +332,10 @@ struct Seen {
 
 impl Schema {
     /// Read and check the schema whose main file is `path`.
-    pub fn from_file(path: impl AsRef<Path>, options: Options) -> std::result::Result<Schema, Failure> {
+    pub fn from_file(
+        path: impl AsRef<Path>,
+        options: Options,
+    ) -> std::result::Result<Schema, Failure> {
         let load = |p: &Path| std::fs::read(p);
         Schema::from_file_with(path.as_ref(), options, &load)
     }
@@ -519,7 +525,11 @@ impl Builder {
                 None => Diagnostic::at_line(
                     span,
                     entity.context.clone(),
-                    format!("'{}' is already defined as the {}", entity.name, o.describe()),
+                    format!(
+                        "'{}' is already defined as the {}",
+                        entity.name,
+                        o.describe()
+                    ),
                 ),
             });
         }
@@ -543,7 +553,9 @@ impl Builder {
             kind,
         };
         for (name, b) in Builtin::ALL {
-            let id = self.add(plain(name, EntityKind::Builtin(b))).expect("fresh names");
+            let id = self
+                .add(plain(name, EntityKind::Builtin(b)))
+                .expect("fresh names");
             self.add(plain(
                 &format!("{name}List"),
                 EntityKind::Array(ArrayType {
@@ -564,16 +576,24 @@ impl Builder {
             }),
         ))
         .expect("fresh names");
-        let values = ["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"]
-            .iter()
-            .map(|n| crate::schema::EnumValue {
-                name: n.to_string(),
-                cond: None,
-                features: Vec::new(),
-            })
-            .collect();
-        self.add(plain("QType", EntityKind::Enum(EnumType { values, prefix: None })))
-            .expect("fresh names");
+        let values = [
+            "none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool",
+        ]
+        .iter()
+        .map(|n| crate::schema::EnumValue {
+            name: n.to_string(),
+            cond: None,
+            features: Vec::new(),
+        })
+        .collect();
+        self.add(plain(
+            "QType",
+            EntityKind::Enum(EnumType {
+                values,
+                prefix: None,
+            }),
+        ))
+        .expect("fresh names");
     }
 
     fn features(&mut self, defs: Vec<FeatureDef>, span: Span) -> Vec<Feature> {
@@ -707,7 +727,10 @@ impl Builder {
                         features,
                     });
                 }
-                EntityKind::Enum(EnumType { values: out, prefix })
+                EntityKind::Enum(EnumType {
+                    values: out,
+                    prefix,
+                })
             }
             DefKind::Struct { base, members } => {
                 let members = self.members(members, &info)?;
@@ -822,7 +845,10 @@ impl Builder {
 
     fn info(&self, id: EntityId) -> Info {
         let e = self.ent(id);
-        (e.span.expect("checked entities with problems have a span"), e.context.clone())
+        (
+            e.span.expect("checked entities with problems have a span"),
+            e.context.clone(),
+        )
     }
 
     fn err(info: &Info, msg: impl Into<String>) -> Box<Diagnostic> {
@@ -831,9 +857,22 @@ impl Builder {
 
     /// A type by name, or "WHAT uses unknown type".
     fn resolve(&self, name: &str, info: &Info, what: &str) -> Result<EntityId> {
+        self.resolve_with(name, info, || what.to_string())
+    }
+
+    /// Like `resolve`, making the description only when needed.
+    fn resolve_with(
+        &self,
+        name: &str,
+        info: &Info,
+        what: impl FnOnce() -> String,
+    ) -> Result<EntityId> {
         match self.schema.lookup(name) {
             Some(id) if self.ent(id).is_type() => Ok(id),
-            _ => Err(Self::err(info, format!("{what} refers to '{name}', which is not a defined type"))),
+            _ => Err(Self::err(
+                info,
+                format!("{} refers to '{name}', which is not a defined type", what()),
+            )),
         }
     }
 
@@ -903,7 +942,10 @@ impl Builder {
             if let Some(f) = e.features.iter().find(|f| f.is_special()) {
                 return Err(Self::err(
                     &info,
-                    format!("feature '{}' is for commands, events and members, not types", f.name),
+                    format!(
+                        "feature '{}' is for commands, events and members, not types",
+                        f.name
+                    ),
                 ));
             }
         }
@@ -969,7 +1011,9 @@ impl Builder {
                 if matches!(self.ent(element).kind, EntityKind::Array(_)) {
                     return Err(Self::err(
                         &info,
-                        format!("['{element_name}'] is an array of arrays, which QAPI does not support"),
+                        format!(
+                            "['{element_name}'] is an array of arrays, which QAPI does not support"
+                        ),
                     ));
                 }
                 if let EntityKind::Array(a) = &mut self.schema.entities[id.0 as usize].kind {
@@ -1010,8 +1054,9 @@ impl Builder {
         owner: &str,
         info: &Info,
     ) -> Result<()> {
-        let what = Self::describe_member(role, &m.name, owner, info);
-        m.ty = self.resolve(&m.ty_name, info, &what)?;
+        m.ty = self.resolve_with(&m.ty_name, info, || {
+            Self::describe_member(role, &m.name, owner, info)
+        })?;
         self.check_features(&m.features, &m.name, info)
     }
 
@@ -1039,11 +1084,15 @@ impl Builder {
         let mut all: Vec<ObjectMember> = Vec::new();
         if let Some(base_name) = self.object(id).base_name.clone() {
             let base = self.resolve(&base_name, &info, "'base'")?;
-            let is_struct = matches!(&self.ent(base).kind, EntityKind::Object(o) if o.branches.is_none());
+            let is_struct =
+                matches!(&self.ent(base).kind, EntityKind::Object(o) if o.branches.is_none());
             if !is_struct {
                 return Err(Self::err(
                     &info,
-                    format!("'base' must be a struct type, but {} is not", self.ent(base).describe()),
+                    format!(
+                        "'base' must be a struct type, but {} is not",
+                        self.ent(base).describe()
+                    ),
                 ));
             }
             self.check_object(base)?;
@@ -1092,9 +1141,21 @@ impl Builder {
         Ok(())
     }
 
-    fn check_branches(&mut self, id: EntityId, info: &Info, members: &[ObjectMember], seen: &[(String, Seen)]) -> Result<()> {
+    fn check_branches(
+        &mut self,
+        id: EntityId,
+        info: &Info,
+        members: &[ObjectMember],
+        seen: &[(String, Seen)],
+    ) -> Result<()> {
         let name = self.ent(id).name.clone();
-        let tag_name = self.object(id).branches.as_ref().expect("a union").tag.clone();
+        let tag_name = self
+            .object(id)
+            .branches
+            .as_ref()
+            .expect("a union")
+            .tag
+            .clone();
         let tag = members
             .iter()
             .find(|m| c_name(&m.name) == c_name(&tag_name))
@@ -1151,22 +1212,40 @@ impl Builder {
                 return Err(Self::err(info, "this union has no branches"));
             }
         }
-        let count = self.object(id).branches.as_ref().expect("a union").variants.len();
+        let count = self
+            .object(id)
+            .branches
+            .as_ref()
+            .expect("a union")
+            .variants
+            .len();
         for i in 0..count {
             let v = self.object(id).branches.as_ref().expect("a union").variants[i].clone();
-            let what = Self::describe_member("branch", &v.name, &name, info);
-            let ty = self.resolve(&v.ty_name, info, &what)?;
-            self.object_mut(id).branches.as_mut().expect("a union").variants[i].ty = ty;
+            let what = || Self::describe_member("branch", &v.name, &name, info);
+            let ty = self.resolve_with(&v.ty_name, info, what)?;
+            self.object_mut(id)
+                .branches
+                .as_mut()
+                .expect("a union")
+                .variants[i]
+                .ty = ty;
             if !tag_values.iter().any(|t| t.name == v.name) {
                 return Err(Self::err(
                     info,
-                    format!("branch '{}' is not a value of the discriminator's {tag_enum_desc}", v.name),
+                    format!(
+                        "branch '{}' is not a value of the discriminator's {tag_enum_desc}",
+                        v.name
+                    ),
                 ));
             }
             if !matches!(self.ent(ty).kind, EntityKind::Object(_)) {
                 return Err(Self::err(
                     info,
-                    format!("{what} must be an object type, not the {}", self.ent(ty).describe()),
+                    format!(
+                        "{} must be an object type, not the {}",
+                        what(),
+                        self.ent(ty).describe()
+                    ),
                 ));
             }
             self.check_object(ty)?;
@@ -1181,7 +1260,12 @@ impl Builder {
     }
 
     /// Add an object's members (and its branches') to `seen`.
-    fn clash_object(&self, id: EntityId, seen: &mut Vec<(String, Seen)>, info: &Info) -> Result<()> {
+    fn clash_object(
+        &self,
+        id: EntityId,
+        seen: &mut Vec<(String, Seen)>,
+        info: &Info,
+    ) -> Result<()> {
         let o = self.object(id);
         for m in &o.members {
             Self::clash(
@@ -1212,8 +1296,9 @@ impl Builder {
         };
         let mut variants = alt.variants.clone();
         for v in &mut variants {
-            let what = Self::describe_member("branch", &v.name, &name, &info);
-            v.ty = self.resolve(&v.ty_name, &info, &what)?;
+            v.ty = self.resolve_with(&v.ty_name, &info, || {
+                Self::describe_member("branch", &v.name, &name, &info)
+            })?;
         }
         if let EntityKind::Alternate(alt) = &mut self.schema.entities[id.0 as usize].kind {
             alt.variants = variants.clone();
@@ -1253,7 +1338,9 @@ impl Builder {
                             if m.name == "on" || m.name == "off" {
                                 conflicting.push(JsonType::Boolean);
                             }
-                            if m.name.starts_with(['-', '+', '.']) || m.name.starts_with(|c: char| c.is_ascii_digit()) {
+                            if m.name.starts_with(['-', '+', '.'])
+                                || m.name.starts_with(|c: char| c.is_ascii_digit())
+                            {
                                 conflicting.push(JsonType::Number);
                             }
                         }
@@ -1292,13 +1379,19 @@ impl Builder {
             let EntityKind::Object(o) = &self.ent(arg).kind else {
                 return Err(Self::err(
                     &info,
-                    format!("the {meta}'s 'data' must be an object type, not the {}", self.ent(arg).describe()),
+                    format!(
+                        "the {meta}'s 'data' must be an object type, not the {}",
+                        self.ent(arg).describe()
+                    ),
                 ));
             };
             if o.branches.is_some() && !boxed {
                 return Err(Self::err(
                     &info,
-                    format!("the {meta}'s 'data' can be the {} only with 'boxed': true", self.ent(arg).describe()),
+                    format!(
+                        "the {meta}'s 'data' can be the {} only with 'boxed': true",
+                        self.ent(arg).describe()
+                    ),
                 ));
             }
             self.check_object(arg)?;
@@ -1315,7 +1408,12 @@ impl Builder {
             if let Some(ret_name) = c.ret_name.clone() {
                 let name = self.ent(id).name.clone();
                 let ret = self.resolve(&ret_name, &info, "the command's 'returns'")?;
-                if !self.schema.pragma.command_returns_exceptions.contains(&name) {
+                if !self
+                    .schema
+                    .pragma
+                    .command_returns_exceptions
+                    .contains(&name)
+                {
                     let mut t = ret;
                     if let EntityKind::Array(a) = &self.ent(t).kind {
                         t = a.element;
@@ -1352,45 +1450,51 @@ impl Builder {
             return Ok(());
         };
         let info = self.info(id);
-        let features: Vec<String> = self.ent(id).features.iter().map(|f| f.name.clone()).collect();
+        let features: Vec<String> = self
+            .ent(id)
+            .features
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
         for f in &features {
             self.connect_feature(doc, f, &info)?;
         }
-        match self.ent(id).kind.clone() {
+        // (role, name, features) of what the block should describe, and
+        // an implicit type whose members it describes too.
+        let mut described: Vec<(&'static str, String, Vec<String>)> = Vec::new();
+        let mut implicit = None;
+        let names = |fs: &[Feature]| fs.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        match &self.ent(id).kind {
             EntityKind::Enum(e) => {
                 for v in &e.values {
-                    self.connect_member(doc, "value", &v.name, &info)?;
-                    for f in &v.features {
-                        self.connect_feature(doc, &f.name, &info)?;
-                    }
+                    described.push(("value", v.name.clone(), names(&v.features)));
                 }
             }
             EntityKind::Object(o) => {
-                if let Some(base) = o.base {
-                    if self.ent(base).is_implicit() {
-                        self.connect_doc(base, Some(doc))?;
-                    }
-                }
+                implicit = o.base.filter(|&b| self.ent(b).is_implicit());
                 for m in &o.local_members {
-                    self.connect_member(doc, "member", &m.name, &info)?;
-                    for f in &m.features {
-                        self.connect_feature(doc, &f.name, &info)?;
-                    }
+                    described.push(("member", m.name.clone(), names(&m.features)));
                 }
             }
             EntityKind::Alternate(a) => {
                 for v in &a.variants {
-                    self.connect_member(doc, "branch", &v.name, &info)?;
+                    described.push(("branch", v.name.clone(), Vec::new()));
                 }
             }
-            EntityKind::Command(Command { arg_type, .. }) | EntityKind::Event(Event { arg_type, .. }) => {
-                if let Some(arg) = arg_type {
-                    if self.ent(arg).is_implicit() {
-                        self.connect_doc(arg, Some(doc))?;
-                    }
-                }
+            EntityKind::Command(Command { arg_type, .. })
+            | EntityKind::Event(Event { arg_type, .. }) => {
+                implicit = arg_type.filter(|&a| self.ent(a).is_implicit());
             }
             EntityKind::Builtin(_) | EntityKind::Array(_) => {}
+        }
+        if let Some(i) = implicit {
+            self.connect_doc(i, Some(doc))?;
+        }
+        for (role, name, features) in &described {
+            self.connect_member(doc, role, name, &info)?;
+            for f in features {
+                self.connect_feature(doc, f, &info)?;
+            }
         }
         Ok(())
     }
@@ -1399,7 +1503,12 @@ impl Builder {
         let d = &mut self.schema.docs[doc];
         if !d.connect_member(name) && self.mode == DocMode::Strict {
             let symbol = d.symbol.clone().unwrap_or_default();
-            if !self.schema.pragma.documentation_exceptions.contains(&symbol) {
+            if !self
+                .schema
+                .pragma
+                .documentation_exceptions
+                .contains(&symbol)
+            {
                 return Err(Self::err(
                     info,
                     format!("{role} '{name}' is not described in the documentation comment"),
@@ -1445,7 +1554,9 @@ impl Builder {
             }
             let e = &self.schema.entities[i];
             let module = match &e.kind {
-                EntityKind::Array(a) => module_of_span(self.schema.entities[a.element.0 as usize].span),
+                EntityKind::Array(a) => {
+                    module_of_span(self.schema.entities[a.element.0 as usize].span)
+                }
                 _ => module_of_span(e.span),
             };
             self.schema.entities[i].module = module;

@@ -224,9 +224,18 @@ mod tests {
     #[test]
     fn paths_normalise_like_python() {
         let cwd = Path::new("/a/b");
-        assert_eq!(abs_path(Path::new("../c/./d.json"), cwd), Path::new("/a/c/d.json"));
-        assert_eq!(rel_path(Path::new("/a/c/d.json"), Path::new("/a/b")), "../c/d.json");
-        assert_eq!(rel_path(Path::new("/a/b/x.json"), Path::new("/a/b")), "x.json");
+        assert_eq!(
+            abs_path(Path::new("../c/./d.json"), cwd),
+            Path::new("/a/c/d.json")
+        );
+        assert_eq!(
+            rel_path(Path::new("/a/c/d.json"), Path::new("/a/b")),
+            "../c/d.json"
+        );
+        assert_eq!(
+            rel_path(Path::new("/a/b/x.json"), Path::new("/a/b")),
+            "x.json"
+        );
         assert_eq!(dir_name("x.json"), "");
         assert_eq!(dir_name("q/x.json"), "q");
         assert_eq!(dir_name("/x.json"), "/");

@@ -95,7 +95,10 @@ pub(crate) fn items(file: FileId, text: &str) -> Result<Vec<Item<'_>>> {
             pest::error::InputLocation::Pos(p) => p,
             pest::error::InputLocation::Span((p, _)) => p,
         };
-        Diagnostic::at(Span::new(file, at, at), format!("internal error: grammar failed: {e}"))
+        Diagnostic::at(
+            Span::new(file, at, at),
+            format!("internal error: grammar failed: {e}"),
+        )
     })?;
     let top = pairs.next().expect("file rule produces one pair");
     let mut out = Vec::new();
@@ -191,7 +194,10 @@ fn stop_error(file: FileId, text: &str, pair: Pair<'_, Rule>) -> Box<Diagnostic>
     }
     let span = Span::new(file, at, at.max(pair.as_span().end()));
     let msg = match pair.as_rule() {
-        Rule::stray => format!("unexpected '{}': not a token of the schema language", pair.as_str()),
+        Rule::stray => format!(
+            "unexpected '{}': not a token of the schema language",
+            pair.as_str()
+        ),
         Rule::bad_string => {
             let fault = pair
                 .into_inner()
@@ -268,7 +274,9 @@ fn walk_member(
     pair: Pair<'_, Rule>,
     members: &mut Vec<Member>,
 ) -> Result<()> {
-    let mut it = pair.into_inner().filter(|p| p.as_rule() != Rule::plain_comment);
+    let mut it = pair
+        .into_inner()
+        .filter(|p| p.as_rule() != Rule::plain_comment);
     let key_pair = it.next().expect("member starts with its key");
     let key_span = span_of(file, &key_pair);
     let key = unescape(&key_pair);
@@ -323,13 +331,19 @@ mod tests {
             match item {
                 Item::Value(p) => {
                     if let Err(e) = walk_value(f, &text, p) {
-                        let lc = crate::source::line_col(&text, e.primary.as_ref().unwrap().span.start as usize);
+                        let lc = crate::source::line_col(
+                            &text,
+                            e.primary.as_ref().unwrap().span.start as usize,
+                        );
                         return format!("{}:{} {}", lc.line, lc.col, e.message());
                     }
                 }
                 Item::Halt(p) => {
                     let e = halt_error(f, &text, p);
-                    let lc = crate::source::line_col(&text, e.primary.as_ref().unwrap().span.start as usize);
+                    let lc = crate::source::line_col(
+                        &text,
+                        e.primary.as_ref().unwrap().span.start as usize,
+                    );
                     return format!("{}:{} {}", lc.line, lc.col, e.message());
                 }
                 _ => {}
@@ -340,7 +354,10 @@ mod tests {
 
     #[test]
     fn good_values_parse() {
-        assert_eq!(first_error("{ 'a': [ 'b', true, false, {} ] } # c\n## doc\n"), "ok");
+        assert_eq!(
+            first_error("{ 'a': [ 'b', true, false, {} ] } # c\n## doc\n"),
+            "ok"
+        );
     }
 
     #[test]

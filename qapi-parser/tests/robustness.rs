@@ -65,16 +65,25 @@ fn nesting_up_to_the_limit_is_read_in_a_small_stack() {
 
 #[test]
 fn nul_byte_is_an_error_with_a_place() {
-    let e = error_text(&[("nul.json", b"{ 'enum': 'A',\0 'data': [] }")], "nul.json");
+    let e = error_text(
+        &[("nul.json", b"{ 'enum': 'A',\0 'data': [] }")],
+        "nul.json",
+    );
     assert!(e.starts_with("nul.json:1:15: unexpected"), "{e}");
-    let e = error_text(&[("nul.json", b"{ 'enum': 'A\0', 'data': [] }")], "nul.json");
+    let e = error_text(
+        &[("nul.json", b"{ 'enum': 'A\0', 'data': [] }")],
+        "nul.json",
+    );
     assert!(e.starts_with("nul.json:1:11:"), "{e}");
     assert!(e.contains("U+0000"), "{e}");
 }
 
 #[test]
 fn invalid_utf8_is_an_error_with_a_place() {
-    let e = error_text(&[("bad.json", b"# ok\n{ 'enum': 'A', \xff\xfe 'data': [] }")], "bad.json");
+    let e = error_text(
+        &[("bad.json", b"# ok\n{ 'enum': 'A', \xff\xfe 'data': [] }")],
+        "bad.json",
+    );
     assert!(e.starts_with("bad.json:2:16: "), "{e}");
     assert!(e.contains("UTF-8"), "{e}");
 }
@@ -82,11 +91,20 @@ fn invalid_utf8_is_an_error_with_a_place() {
 #[test]
 fn including_a_folder_or_a_missing_file_is_an_error() {
     let e = error_text(&[("m.json", b"\n{ 'include': 'a-folder' }")], "m.json");
-    assert!(e.starts_with("m.json:2: cannot read included file 'a-folder': Is a directory"), "{e}");
+    assert!(
+        e.starts_with("m.json:2: cannot read included file 'a-folder': Is a directory"),
+        "{e}"
+    );
     let e = error_text(&[("m.json", b"{ 'include': 'nope.json' }")], "m.json");
-    assert!(e.starts_with("m.json:1: cannot read included file 'nope.json'"), "{e}");
+    assert!(
+        e.starts_with("m.json:1: cannot read included file 'nope.json'"),
+        "{e}"
+    );
     let e = error_text(&[], "absent.json");
-    assert!(e.starts_with("cannot read schema file 'absent.json'"), "{e}");
+    assert!(
+        e.starts_with("cannot read schema file 'absent.json'"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -111,7 +129,8 @@ fn include_chain_is_shown() {
 
 #[test]
 fn crlf_line_ends_read_like_lf() {
-    let lf = b"##\n# @Abc:\n#\n# An enum.\n#\n# @x: an x\n##\n{ 'enum': 'Abc',\n  'data': [ 'x' ] }\n";
+    let lf =
+        b"##\n# @Abc:\n#\n# An enum.\n#\n# @x: an x\n##\n{ 'enum': 'Abc',\n  'data': [ 'x' ] }\n";
     let crlf: Vec<u8> = String::from_utf8(lf.to_vec())
         .unwrap()
         .replace('\n', "\r\n")
@@ -142,18 +161,68 @@ fn fifty_megabytes_are_read() {
     src.push_str("{ 'struct': 'Last', 'data': { 'x': 'str' }");
     let e = error_text(&[("big.json", src.as_bytes())], "big.json");
     let lines = src.lines().count();
-    assert!(e.starts_with(&format!("big.json:{lines}:")), "{}", &e[..80.min(e.len())]);
+    assert!(
+        e.starts_with(&format!("big.json:{lines}:")),
+        "{}",
+        &e[..80.min(e.len())]
+    );
 }
 
 /// Pieces that make up QAPI schemas, to build plausible random inputs.
 fn piece() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
-        "{", "}", "[", "]", ":", ",", " ", "\n", "\t", "'", "\\", "#", "##\n", "# @Foo:\n", "# @a: x\n",
-        "'enum'", "'struct'", "'union'", "'alternate'", "'command'", "'event'", "'data'", "'base'",
-        "'discriminator'", "'include'", "'pragma'", "'if'", "'features'", "'returns'", "'boxed'",
-        "'type'", "'name'", "'Foo'", "'foo'", "'FOO'", "'str'", "'int'", "'*opt'", "['str']",
-        "true", "false", "'deprecated'", "{'all': ['A']}", "'x-y'", "'doc-required'", "\0", "é",
-        "Features:\n", "# Since: 1.0\n", "'allow-oob'", "'gen'", "'a.json'",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        " ",
+        "\n",
+        "\t",
+        "'",
+        "\\",
+        "#",
+        "##\n",
+        "# @Foo:\n",
+        "# @a: x\n",
+        "'enum'",
+        "'struct'",
+        "'union'",
+        "'alternate'",
+        "'command'",
+        "'event'",
+        "'data'",
+        "'base'",
+        "'discriminator'",
+        "'include'",
+        "'pragma'",
+        "'if'",
+        "'features'",
+        "'returns'",
+        "'boxed'",
+        "'type'",
+        "'name'",
+        "'Foo'",
+        "'foo'",
+        "'FOO'",
+        "'str'",
+        "'int'",
+        "'*opt'",
+        "['str']",
+        "true",
+        "false",
+        "'deprecated'",
+        "{'all': ['A']}",
+        "'x-y'",
+        "'doc-required'",
+        "\0",
+        "é",
+        "Features:\n",
+        "# Since: 1.0\n",
+        "'allow-oob'",
+        "'gen'",
+        "'a.json'",
     ])
 }
 

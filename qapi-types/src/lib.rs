@@ -85,9 +85,19 @@ pub struct Timestamp {
 pub enum ServerMessage {
     /// `{"QMP": {...}}`, sent once on connect.
     Greeting(Value),
-    Return { value: Value, id: Option<Value> },
-    Error { error: QmpError, id: Option<Value> },
-    Event { name: String, data: Value, timestamp: Timestamp },
+    Return {
+        value: Value,
+        id: Option<Value>,
+    },
+    Error {
+        error: QmpError,
+        id: Option<Value>,
+    },
+    Event {
+        name: String,
+        data: Value,
+        timestamp: Timestamp,
+    },
 }
 
 /// Why a server message could not be understood.
@@ -134,7 +144,9 @@ impl ServerMessage {
             if let Ok(timestamp) = Timestamp::deserialize(ts) {
                 return Ok(ServerMessage::Event {
                     name: name.clone(),
-                    data: map.remove("data").unwrap_or(Value::Object(Default::default())),
+                    data: map
+                        .remove("data")
+                        .unwrap_or(Value::Object(Default::default())),
                     timestamp,
                 });
             }
@@ -174,19 +186,36 @@ mod tests {
             r#"{"execute":"query-status","arguments":{},"id":7}"#
         );
         let r = Request::from((&QueryStatus {}, None, true));
-        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"exec-oob":"query-status","arguments":{}}"#);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"exec-oob":"query-status","arguments":{}}"#
+        );
     }
 
     #[test]
     fn server_messages_are_classified() {
-        let m = ServerMessage::parse(br#"{"return": {"running": true, "status": "running", "new": 1}, "id": 3}"#).unwrap();
-        let ServerMessage::Return { value, id } = m else { panic!() };
+        let m = ServerMessage::parse(
+            br#"{"return": {"running": true, "status": "running", "new": 1}, "id": 3}"#,
+        )
+        .unwrap();
+        let ServerMessage::Return { value, id } = m else {
+            panic!()
+        };
         assert_eq!(id, Some(Value::from(3)));
         let s: StatusInfo = serde_json::from_value(value).unwrap();
-        assert_eq!(s, StatusInfo { running: true, status: "running".into() });
+        assert_eq!(
+            s,
+            StatusInfo {
+                running: true,
+                status: "running".into()
+            }
+        );
 
-        let m = ServerMessage::parse(br#"{"error": {"class": "GenericError", "desc": "no"}}"#).unwrap();
-        assert!(matches!(m, ServerMessage::Error { ref error, .. } if error.class == "GenericError"));
+        let m =
+            ServerMessage::parse(br#"{"error": {"class": "GenericError", "desc": "no"}}"#).unwrap();
+        assert!(
+            matches!(m, ServerMessage::Error { ref error, .. } if error.class == "GenericError")
+        );
 
         let m = ServerMessage::parse(
             br#"{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}}"#,
@@ -194,7 +223,13 @@ mod tests {
         .unwrap();
         assert!(matches!(m, ServerMessage::Event { ref name, .. } if name == "STOP"));
 
-        assert!(matches!(ServerMessage::parse(b"{\"what\": 1}"), Err(MessageError::Shape(_))));
-        assert!(matches!(ServerMessage::parse(b"{garbage"), Err(MessageError::Json(_))));
+        assert!(matches!(
+            ServerMessage::parse(b"{\"what\": 1}"),
+            Err(MessageError::Shape(_))
+        ));
+        assert!(matches!(
+            ServerMessage::parse(b"{garbage"),
+            Err(MessageError::Json(_))
+        ));
     }
 }

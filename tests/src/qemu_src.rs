@@ -63,7 +63,10 @@ pub fn release(version: &str) -> Result<Release, String> {
         .find(|r| r.version == version)
         .ok_or_else(|| {
             let known: Vec<&str> = RELEASES.iter().map(|r| r.version).collect();
-            format!("unknown QEMU version '{version}' (known: {})", known.join(", "))
+            format!(
+                "unknown QEMU version '{version}' (known: {})",
+                known.join(", ")
+            )
         })
 }
 
@@ -162,7 +165,8 @@ fn extract(rel: &Release, tarball: &Path, dir: &Path) -> Result<(), String> {
     }
     let dest = dir.join(rel.top);
     let _ = fs::remove_dir_all(&dest);
-    fs::rename(tmp.join(rel.top), &dest).map_err(|e| format!("cannot move the tree into place: {e}"))?;
+    fs::rename(tmp.join(rel.top), &dest)
+        .map_err(|e| format!("cannot move the tree into place: {e}"))?;
     let _ = fs::remove_dir_all(&tmp);
     Ok(())
 }
@@ -221,7 +225,13 @@ fn system_archive() -> Result<(String, String, String), String> {
 fn download(rel: &Release, dir: &Path) -> Result<(), String> {
     let (uri, keyring, codename) = system_archive()?;
     let apt = cache_root().join("apt");
-    for sub in ["lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d", "etc/apt.conf.d"] {
+    for sub in [
+        "lists/partial",
+        "cache/archives/partial",
+        "etc/sources.list.d",
+        "etc/preferences.d",
+        "etc/apt.conf.d",
+    ] {
         fs::create_dir_all(apt.join(sub)).map_err(|e| format!("cannot create apt state: {e}"))?;
     }
     let suites = format!("{codename} {codename}-backports {codename}-updates");

@@ -16,9 +16,16 @@ usage: cargo xtask COMMAND
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["test"] => test(),
-        ["qemu-src", version] => qapi_tests::qemu_src::ensure(version).map(|p| println!("{}", p.display())),
+        ["qemu-src", version] => {
+            qapi_tests::qemu_src::ensure(version).map(|p| println!("{}", p.display()))
+        }
         ["bench"] => cargo(&["bench", "--workspace"]),
         ["-h" | "--help"] => {
             print!("{USAGE}");
