@@ -447,7 +447,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
     }
 
     /// The current line's text: `None` at the closing `##`.
-    fn line(&self) -> Result<Option<String>> {
+    fn line(&self) -> Result<Option<&'a str>> {
         let span = match &self.items[self.pos] {
             Item::Comment(s) => *s,
             Item::Halt(p) => {
@@ -460,7 +460,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
                 return Err(self.error("documentation block is not closed by a '##' line"));
             }
         };
-        let val = &self.text[span.start as usize..span.end as usize];
+        let val: &'a str = &self.text[span.start as usize..span.end as usize];
         if val.starts_with("##") {
             if val != "##" && self.strict() {
                 return Err(self
@@ -469,7 +469,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
             return Ok(None);
         }
         if val == "#" {
-            return Ok(Some(String::new()));
+            return Ok(Some(""));
         }
         let rest = &val[1..];
         let body = match rest.strip_prefix(' ') {
@@ -479,10 +479,10 @@ impl<'a, 'i> DocReader<'a, 'i> {
             }
             None => rest,
         };
-        Ok(Some(body.trim_end_matches(is_py_space).to_string()))
+        Ok(Some(body.trim_end_matches(is_py_space)))
     }
 
-    fn next_line(&mut self) -> Result<Option<String>> {
+    fn next_line(&mut self) -> Result<Option<&'a str>> {
         self.accept();
         self.line()
     }
@@ -498,7 +498,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
             );
         }
         let mut line = self.next_line()?;
-        match line.as_deref() {
+        match line {
             Some(l) if l.starts_with('@') => {
                 if !l.ends_with(':') {
                     return Err(self.error(
@@ -519,7 +519,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
                 doc.ensure_untagged_section(self.span());
                 let mut first = true;
                 while let Some(l) = line {
-                    if let Some((name, _)) = at_name_colon(&l) {
+                    if let Some((name, _)) = at_name_colon(l) {
                         if self.strict() {
                             return Err(self.error(format!(
                                 "'@{name}:' describes a member, but this block documents no definition"
@@ -529,7 +529,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
                     if l.starts_with('=') && !first && self.strict() {
                         return Err(self.error("a '=' heading must be the first line of its block"));
                     }
-                    doc.append_line(&l);
+                    doc.append_line(l);
                     line = self.next_line()?;
                     first = false;
                 }
@@ -538,25 +538,24 @@ impl<'a, 'i> DocReader<'a, 'i> {
         }
     }
 
-    fn definition_sections(&mut self, doc: &mut Doc, mut line: Option<String>) -> Result<()> {
+    fn definition_sections(&mut self, doc: &mut Doc, mut line: Option<&'a str>) -> Result<()> {
         let strict = self.strict();
         let mut no_more_args = false;
         while line.is_some() {
-            while line.as_deref() == Some("") {
+            while line == Some("") {
                 line = self.next_line()?;
             }
-            let Some(l) = line.clone() else { break };
+            let Some(l) = line else { break };
             if l == "Features:" {
                 if !doc.features.is_empty() && strict {
                     return Err(self.error("a second 'Features:' line in one block"));
                 }
                 line = self.next_line()?;
-                while line.as_deref() == Some("") {
+                while line == Some("") {
                     line = self.next_line()?;
                 }
                 let before = doc.features.len();
-                while let Some((name, end)) = line.as_deref().and_then(at_name_colon) {
-                    let cur = line.clone().unwrap_or_default();
+                while let Some((cur, (name, end))) = line.and_then(|c| Some((c, at_name_colon(c)?))) {
                     doc.new_description(self.span(), name, SectionKind::Feature, strict)?;
                     if end < cur.len() {
                         doc.append_line(&cur[end..]);
@@ -569,14 +568,13 @@ impl<'a, 'i> DocReader<'a, 'i> {
                     );
                 }
                 no_more_args = true;
-            } else if let Some((name, _)) = at_name_colon(&l) {
+            } else if let Some((name, _)) = at_name_colon(l) {
                 if no_more_args && strict {
                     return Err(self.error(format!(
                         "'@{name}:' comes after a section; member descriptions go first"
                     )));
                 }
-                while let Some((name, end)) = line.as_deref().and_then(at_name_colon) {
-                    let cur = line.clone().unwrap_or_default();
+                while let Some((cur, (name, end))) = line.and_then(|c| Some((c, at_name_colon(c)?))) {
                     doc.new_description(self.span(), name, SectionKind::Member, strict)?;
                     if end < cur.len() {
                         doc.append_line(&cur[end..]);
@@ -584,7 +582,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
                     line = self.indented(doc)?;
                 }
                 no_more_args = true;
-            } else if let Some((kind, end)) = tagged_heading(&l) {
+            } else if let Some((kind, end)) = tagged_heading(l) {
                 if strict && matches!(kind, SectionKind::Note | SectionKind::Example) {
                     let tag = &l[..end].trim_end_matches(' ').trim_end_matches(':');
                     let instead = if kind == SectionKind::Note {
@@ -608,7 +606,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
                 );
             } else {
                 doc.ensure_untagged_section(self.span());
-                doc.append_line(&l);
+                doc.append_line(l);
                 line = self.paragraph(doc)?;
             }
         }
@@ -616,27 +614,27 @@ impl<'a, 'i> DocReader<'a, 'i> {
     }
 
     /// The indented continuation of a description or section.
-    fn indented(&mut self, doc: &mut Doc) -> Result<Option<String>> {
+    fn indented(&mut self, doc: &mut Doc) -> Result<Option<&'a str>> {
         let mut line = self.next_line()?;
-        while line.as_deref() == Some("") {
+        while line == Some("") {
             doc.append_line("");
             line = self.next_line()?;
         }
         let Some(l) = line else { return Ok(None) };
-        let indent = indent_of(&l);
+        let indent = indent_of(l);
         if indent == 0 {
             return Ok(Some(l));
         }
-        doc.append_line(&l);
+        doc.append_line(l);
         let mut prev_line_blank = false;
         loop {
             let Some(l) = self.next_line()? else {
                 return Ok(None);
             };
-            if at_name_colon(&l).is_some() {
+            if at_name_colon(l).is_some() {
                 return Ok(Some(l));
             }
-            if !l.is_empty() && indent_of(&l) < indent {
+            if !l.is_empty() && indent_of(l) < indent {
                 if prev_line_blank || !self.strict() {
                     return Ok(Some(l));
                 }
@@ -644,16 +642,16 @@ impl<'a, 'i> DocReader<'a, 'i> {
                     "this line is indented less than the description it continues ({indent} spaces)"
                 )));
             }
-            doc.append_line(&l);
+            doc.append_line(l);
             // QEMU sets this after every continuation line, blank or not.
             prev_line_blank = true;
         }
     }
 
-    fn paragraph(&mut self, doc: &mut Doc) -> Result<Option<String>> {
+    fn paragraph(&mut self, doc: &mut Doc) -> Result<Option<&'a str>> {
         loop {
             let line = self.next_line()?;
-            match line.as_deref() {
+            match line {
                 None => return Ok(None),
                 Some("") => return Ok(line),
                 Some(l) => doc.append_line(l),

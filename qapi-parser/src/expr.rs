@@ -189,6 +189,12 @@ fn name_stem(name: &str) -> Option<&str> {
     Some(rest)
 }
 
+/// QEMU reserves member names whose C name is `u` or starts with `has_`.
+fn is_reserved_member_name(name: &str) -> bool {
+    let c = |b: u8| if b.is_ascii_alphanumeric() || b == b'_' { b } else { b'_' };
+    name == "u" || (name.len() >= 4 && name.bytes().take(4).map(c).eq(*b"has_"))
+}
+
 fn truthy(node: &Node) -> bool {
     match &node.value {
         Value::Str(s) => !s.is_empty(),
@@ -219,28 +225,29 @@ impl<'a> Checker<'a> {
         Diagnostic::at_line(self.span, self.context.clone(), msg)
     }
 
-    fn name_str(&self, name: &str, what: &str) -> Result<String> {
-        match name_stem(name) {
-            Some(stem) => Ok(stem.to_string()),
-            None => Err(self.err(format!(
-                "{what}: '{name}' is not a valid name (letters, digits, '-' and '_', starting with a letter; optional '__vendor_' and 'x-' prefixes)"
-            ))),
-        }
+    fn name_str<'n>(&self, name: &'n str, what: &dyn Fn() -> String) -> Result<&'n str> {
+        name_stem(name).ok_or_else(|| {
+            self.err(format!(
+                "{}: '{name}' is not a valid name (letters, digits, '-' and '_', starting with a letter; optional '__vendor_' and 'x-' prefixes)",
+                what()
+            ))
+        })
     }
 
     fn name_lower(
         &self,
         name: &str,
-        what: &str,
+        what: &dyn Fn() -> String,
         upper_ok: bool,
         underscore_ok: bool,
     ) -> Result<()> {
         let stem = self.name_str(name, what)?;
-        if (!upper_ok && stem.chars().any(|c| c.is_ascii_uppercase()))
+        if (!upper_ok && stem.bytes().any(|c| c.is_ascii_uppercase()))
             || (!underscore_ok && stem.contains('_'))
         {
             return Err(self.err(format!(
-                "{what}: '{name}' must be lower case with '-' between words (no upper case, no '_')"
+                "{}: '{name}' must be lower case with '-' between words (no upper case, no '_')",
+                what()
             )));
         }
         Ok(())
@@ -253,6 +260,13 @@ impl<'a> Checker<'a> {
         required: &[&str],
         optional: &[&str],
     ) -> Result<()> {
+        let all_there = required.iter().all(|k| members.iter().any(|m| m.key == *k));
+        let none_unknown = members
+            .iter()
+            .all(|m| required.contains(&m.key.as_str()) || optional.contains(&m.key.as_str()));
+        if all_there && none_unknown {
+            return Ok(());
+        }
         let mut missing: Vec<&str> = required
             .iter()
             .copied()
@@ -377,9 +391,9 @@ impl<'a> Checker<'a> {
             let Some(name) = name_node.as_str() else {
                 return Err(self.err(format!("{what} needs a string name")));
             };
-            let what = format!("feature '{name}'");
+            let what = || format!("feature '{name}'");
             self.name_lower(name, &what, false, false)?;
-            let cond = self.cond(cond_holder, &what)?;
+            let cond = if cond_holder.is_empty() { None } else { self.cond(cond_holder, &what())? };
             out.push(FeatureDef {
                 name: name.to_string(),
                 cond,
@@ -400,21 +414,21 @@ impl<'a> Checker<'a> {
             parent.is_some_and(|p| self.pragma.member_name_exceptions.iter().any(|e| e == p));
         let mut out = Vec::new();
         for m in members {
-            let key_what = format!("{what} member '{}'", m.key);
+            let key_what = || format!("{what} member '{}'", m.key);
             let (name, optional) = match m.key.strip_prefix('*') {
                 Some(n) => (n, true),
                 None => (m.key.as_str(), false),
             };
             self.name_lower(name, &key_what, permissive, permissive)?;
-            let c = c_name(name);
-            if c == "u" || c.starts_with("has_") {
+            if is_reserved_member_name(name) {
                 return Err(self.err(format!(
-                    "{key_what}: the name is reserved (it clashes with generated C code)"
+                    "{}: the name is reserved (it clashes with generated C code)",
+                    key_what()
                 )));
             }
             let (ty_node, holder): (&Node, &[Member]) = match &m.value.value {
                 Value::Object(ms) => {
-                    self.keys(ms, &key_what, &["type"], &["if", "features"])?;
+                    self.keys(ms, &key_what(), &["type"], &["if", "features"])?;
                     (
                         &ms.iter().find(|x| x.key == "type").expect("checked").value,
                         ms,
@@ -422,9 +436,15 @@ impl<'a> Checker<'a> {
                 }
                 _ => (&m.value, &[]),
             };
-            let cond = self.cond(holder, &key_what)?;
-            let features = self.features(holder)?;
-            let ty = self.type_name_or_array(ty_node, &key_what)?;
+            let (cond, features) = if holder.is_empty() {
+                (None, Vec::new())
+            } else {
+                (self.cond(holder, &key_what())?, self.features(holder)?)
+            };
+            let ty = match &ty_node.value {
+                Value::Str(s) => TypeRef::Named(s.clone()),
+                _ => self.type_name_or_array(ty_node, &key_what())?,
+            };
             out.push(MemberDef {
                 name: name.to_string(),
                 optional,
@@ -482,13 +502,13 @@ impl<'a> Checker<'a> {
         let members = self.object(node, "'data'")?;
         let mut out = Vec::new();
         for m in members {
-            let what = format!("branch '{}'", m.key);
+            let what = || format!("branch '{}'", m.key);
             if names_checked {
                 self.name_lower(&m.key, &what, false, false)?;
             }
             let (ty_node, holder): (&Node, &[Member]) = match &m.value.value {
                 Value::Object(ms) => {
-                    self.keys(ms, &what, &["type"], &["if"])?;
+                    self.keys(ms, &what(), &["type"], &["if"])?;
                     (
                         &ms.iter().find(|x| x.key == "type").expect("checked").value,
                         ms,
@@ -496,11 +516,15 @@ impl<'a> Checker<'a> {
                 }
                 _ => (&m.value, &[]),
             };
-            let cond = self.cond(holder, &what)?;
-            let ty = if arrays_ok {
-                self.type_name_or_array(ty_node, &what)?
+            let cond = if holder.is_empty() {
+                None
             } else {
-                TypeRef::Named(self.type_name(ty_node, &what)?)
+                self.cond(holder, &what())?
+            };
+            let ty = match (&ty_node.value, arrays_ok) {
+                (Value::Str(s), _) => TypeRef::Named(s.clone()),
+                (_, true) => self.type_name_or_array(ty_node, &what())?,
+                (_, false) => TypeRef::Named(self.type_name(ty_node, &what())?),
             };
             out.push(BranchDef {
                 name: m.key.clone(),
@@ -546,7 +570,7 @@ pub(crate) fn check_definition(
     // The definition's own name.
     match meta.as_str() {
         "event" => {
-            let stem = ck.name_str(&name, "event")?;
+            let stem = ck.name_str(&name, &|| "event".to_string())?;
             if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
                 return Err(ck.err(format!(
                     "event name '{name}' must be upper case with '_' between words"
@@ -555,10 +579,10 @@ pub(crate) fn check_definition(
         }
         "command" => {
             let underscore_ok = pragma.command_name_exceptions.contains(&name);
-            ck.name_lower(&name, "command", false, underscore_ok)?;
+            ck.name_lower(&name, &|| "command".to_string(), false, underscore_ok)?;
         }
         _ => {
-            let stem = ck.name_str(&name, &meta)?;
+            let stem = ck.name_str(&name, &|| meta.clone())?;
             let mut cs = stem.chars();
             let camel = cs.next().is_some_and(|c| c.is_ascii_uppercase())
                 && stem.chars().all(|c| c.is_ascii_alphanumeric())
@@ -664,16 +688,18 @@ pub(crate) fn check_definition(
                 let Some(vname) = name_node.as_str() else {
                     return Err(ck.err("a value in 'data' needs a string name"));
                 };
-                let what = format!("enum value '{vname}'");
+                let what = || format!("enum value '{vname}'");
                 // Enum values may start with a digit.
-                let checked = if vname.starts_with(|c: char| c.is_ascii_digit()) {
-                    format!("d{vname}")
+                if vname.starts_with(|c: char| c.is_ascii_digit()) {
+                    ck.name_lower(&format!("d{vname}"), &what, permissive, permissive)?;
                 } else {
-                    vname.to_string()
+                    ck.name_lower(vname, &what, permissive, permissive)?;
+                }
+                let (cond, features) = if holder.is_empty() {
+                    (None, Vec::new())
+                } else {
+                    (ck.cond(holder, &what())?, ck.features(holder)?)
                 };
-                ck.name_lower(&checked, &what, permissive, permissive)?;
-                let cond = ck.cond(holder, &what)?;
-                let features = ck.features(holder)?;
                 out.push(EnumValueDef {
                     name: vname.to_string(),
                     cond,

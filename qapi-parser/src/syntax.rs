@@ -105,8 +105,18 @@ pub(crate) fn items(file: FileId, text: &str) -> Result<Vec<Item<'_>>> {
     for pair in top.into_inner() {
         let span = span_of(file, &pair);
         match pair.as_rule() {
-            Rule::doc_comment | Rule::plain_comment => out.push(Item::Comment(span)),
-            Rule::value => out.push(Item::Value(pair)),
+            Rule::comment_run => {
+                // Lines start at '#' and end before '\n'; what lies between
+                // them is blank (the rule matched it as such).
+                let (start, run) = (span.start as usize, pair.as_str());
+                let mut i = 0;
+                while i < run.len() {
+                    let end = run[i..].find('\n').map_or(run.len(), |k| i + k);
+                    out.push(Item::Comment(Span::new(file, start + i, start + end)));
+                    i = run[end..].find('#').map_or(run.len(), |k| end + k);
+                }
+            }
+            r if is_value(r) => out.push(Item::Value(pair)),
             Rule::halt => out.push(Item::Halt(pair)),
             Rule::EOI => {}
             r => unreachable!("top-level rule {r:?}"),
@@ -232,81 +242,76 @@ fn stop_error(file: FileId, text: &str, pair: Pair<'_, Rule>) -> Box<Diagnostic>
     Diagnostic::at(span, msg)
 }
 
-/// Build the tree of a top-level value, reporting the first problem in
-/// the order QEMU's reader meets it.
+fn is_value(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::object | Rule::array | Rule::string | Rule::true_lit | Rule::false_lit
+    )
+}
+
+/// Build the tree of a value (an `object`, `array`, `string`,
+/// `true_lit` or `false_lit` pair), reporting the first problem in the
+/// order QEMU's reader meets it.
 pub(crate) fn walk_value(file: FileId, text: &str, pair: Pair<'_, Rule>) -> Result<Node> {
     let span = span_of(file, &pair);
-    let inner = pair.into_inner().next().expect("value has one child");
-    let value = match inner.as_rule() {
+    let value = match pair.as_rule() {
         Rule::object => {
+            // The pairs are key, value, key, value, … and where reading
+            // stopped, if it did.
             let mut members: Vec<Member> = Vec::new();
-            for p in inner.into_inner() {
-                match p.as_rule() {
-                    Rule::plain_comment => {}
-                    Rule::member => walk_member(file, text, p, &mut members)?,
-                    _ => return Err(stop_error(file, text, p)),
+            let mut inner = pair.into_inner();
+            while let Some(key_pair) = inner.next() {
+                if key_pair.as_rule() != Rule::string {
+                    return Err(stop_error(file, text, key_pair));
                 }
+                let key_span = span_of(file, &key_pair);
+                let key = unescape(&key_pair);
+                let v = inner.next().expect("a key is followed by a value or a stop");
+                match v.as_rule() {
+                    // QEMU reads the token after the colon (reporting a
+                    // malformed one) before it looks for a duplicate key,
+                    // and looks for it before reading the rest of the value.
+                    Rule::bad_string | Rule::stray | Rule::err_colon => {
+                        return Err(stop_error(file, text, v))
+                    }
+                    _ => {}
+                }
+                if let Some(prev) = members.iter().find(|m| m.key == key) {
+                    let at = v.as_span().start().min(text.len() - 1);
+                    return Err(Diagnostic::at(
+                        Span::new(file, at, at),
+                        format!("duplicate key '{key}' in this object"),
+                    )
+                    .with_note(prev.key_span, None, "the key was first used here"));
+                }
+                if !is_value(v.as_rule()) {
+                    return Err(stop_error(file, text, v));
+                }
+                let value = walk_value(file, text, v)?;
+                members.push(Member {
+                    key,
+                    key_span,
+                    value,
+                });
             }
             Value::Object(members)
         }
         Rule::array => {
             let mut elems = Vec::new();
-            for p in inner.into_inner() {
-                match p.as_rule() {
-                    Rule::plain_comment => {}
-                    Rule::value => elems.push(walk_value(file, text, p)?),
-                    _ => return Err(stop_error(file, text, p)),
+            for p in pair.into_inner() {
+                if !is_value(p.as_rule()) {
+                    return Err(stop_error(file, text, p));
                 }
+                elems.push(walk_value(file, text, p)?);
             }
             Value::Array(elems)
         }
-        Rule::string => Value::Str(unescape(&inner)),
+        Rule::string => Value::Str(unescape(&pair)),
         Rule::true_lit => Value::Bool(true),
         Rule::false_lit => Value::Bool(false),
         r => unreachable!("value rule {r:?}"),
     };
     Ok(Node { span, value })
-}
-
-fn walk_member(
-    file: FileId,
-    text: &str,
-    pair: Pair<'_, Rule>,
-    members: &mut Vec<Member>,
-) -> Result<()> {
-    let mut it = pair
-        .into_inner()
-        .filter(|p| p.as_rule() != Rule::plain_comment);
-    let key_pair = it.next().expect("member starts with its key");
-    let key_span = span_of(file, &key_pair);
-    let key = unescape(&key_pair);
-    // After the key: the value, or where reading stopped (at the colon or
-    // at the value).
-    let v = it.next().expect("member has a value or a stop");
-    match v.as_rule() {
-        // QEMU reads the token after the colon (reporting a malformed
-        // one) before it looks for a duplicate key.
-        Rule::bad_string | Rule::stray | Rule::err_colon => return Err(stop_error(file, text, v)),
-        _ => {}
-    }
-    if let Some(prev) = members.iter().find(|m| m.key == key) {
-        let at = v.as_span().start().min(text.len() - 1);
-        return Err(Diagnostic::at(
-            Span::new(file, at, at),
-            format!("duplicate key '{key}' in this object"),
-        )
-        .with_note(prev.key_span, None, "the key was first used here"));
-    }
-    if v.as_rule() != Rule::value {
-        return Err(stop_error(file, text, v));
-    }
-    let value = walk_value(file, text, v)?;
-    members.push(Member {
-        key,
-        key_span,
-        value,
-    });
-    Ok(())
 }
 
 fn unescape(string: &Pair<'_, Rule>) -> String {
