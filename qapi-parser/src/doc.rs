@@ -555,7 +555,8 @@ impl<'a, 'i> DocReader<'a, 'i> {
                     line = self.next_line()?;
                 }
                 let before = doc.features.len();
-                while let Some((cur, (name, end))) = line.and_then(|c| Some((c, at_name_colon(c)?))) {
+                while let Some((cur, (name, end))) = line.and_then(|c| Some((c, at_name_colon(c)?)))
+                {
                     doc.new_description(self.span(), name, SectionKind::Feature, strict)?;
                     if end < cur.len() {
                         doc.append_line(&cur[end..]);
@@ -574,7 +575,8 @@ impl<'a, 'i> DocReader<'a, 'i> {
                         "'@{name}:' comes after a section; member descriptions go first"
                     )));
                 }
-                while let Some((cur, (name, end))) = line.and_then(|c| Some((c, at_name_colon(c)?))) {
+                while let Some((cur, (name, end))) = line.and_then(|c| Some((c, at_name_colon(c)?)))
+                {
                     doc.new_description(self.span(), name, SectionKind::Member, strict)?;
                     if end < cur.len() {
                         doc.append_line(&cur[end..]);

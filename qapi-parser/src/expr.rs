@@ -191,7 +191,13 @@ fn name_stem(name: &str) -> Option<&str> {
 
 /// QEMU reserves member names whose C name is `u` or starts with `has_`.
 fn is_reserved_member_name(name: &str) -> bool {
-    let c = |b: u8| if b.is_ascii_alphanumeric() || b == b'_' { b } else { b'_' };
+    let c = |b: u8| {
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            b
+        } else {
+            b'_'
+        }
+    };
     name == "u" || (name.len() >= 4 && name.bytes().take(4).map(c).eq(*b"has_"))
 }
 
@@ -393,7 +399,11 @@ impl<'a> Checker<'a> {
             };
             let what = || format!("feature '{name}'");
             self.name_lower(name, &what, false, false)?;
-            let cond = if cond_holder.is_empty() { None } else { self.cond(cond_holder, &what())? };
+            let cond = if cond_holder.is_empty() {
+                None
+            } else {
+                self.cond(cond_holder, &what())?
+            };
             out.push(FeatureDef {
                 name: name.to_string(),
                 cond,

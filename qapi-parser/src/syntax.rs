@@ -266,7 +266,9 @@ pub(crate) fn walk_value(file: FileId, text: &str, pair: Pair<'_, Rule>) -> Resu
                 }
                 let key_span = span_of(file, &key_pair);
                 let key = unescape(&key_pair);
-                let v = inner.next().expect("a key is followed by a value or a stop");
+                let v = inner
+                    .next()
+                    .expect("a key is followed by a value or a stop");
                 match v.as_rule() {
                     // QEMU reads the token after the colon (reporting a
                     // malformed one) before it looks for a duplicate key,
@@ -282,7 +284,11 @@ pub(crate) fn walk_value(file: FileId, text: &str, pair: Pair<'_, Rule>) -> Resu
                         Span::new(file, at, at),
                         format!("duplicate key '{key}' in this object"),
                     )
-                    .with_note(prev.key_span, None, "the key was first used here"));
+                    .with_note(
+                        prev.key_span,
+                        None,
+                        "the key was first used here",
+                    ));
                 }
                 if !is_value(v.as_rule()) {
                     return Err(stop_error(file, text, v));
