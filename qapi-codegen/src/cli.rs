@@ -9,14 +9,20 @@ use qapi_parser::{DocMode, Options, Schema};
 const USAGE: &str = "\
 usage: qapi-gen check [--lenient-docs] [--snippets] FILE
        qapi-gen dump [--lenient-docs] [--snippets] FILE
+       qapi-gen rust [--lenient-docs] [--runtime PATH] [--cfg] [--no-docs] FILE -o OUT.rs
 
   check   read and check the schema; print nothing when it is good
   dump    print the checked schema in the format of QEMU's
           tests/qapi-schema/*.out files
 
+  rust    write Rust bindings for the schema (see qapi_codegen::Config)
+
   --lenient-docs  accept the documentation style of older QEMU releases
                   (definitions are read the same either way)
   --snippets      show the source line under each error
+  --runtime PATH  path of the runtime crate in generated code (::qapi_types)
+  --cfg           turn 'if' conditions into #[cfg(qapi = \"CONFIG_...\")]
+  --no-docs       leave the schema's documentation out
 ";
 
 /// Run the command with `args` (without the program name).  Errors go
@@ -25,11 +31,31 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
 pub fn run(args: &[String]) -> ExitCode {
     let mut lenient = false;
     let mut snippets = false;
+    let mut config = crate::Config::new();
+    let mut out: Option<&str> = None;
     let mut rest = Vec::new();
-    for a in args {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
             "--lenient-docs" => lenient = true,
             "--snippets" => snippets = true,
+            "--cfg" => {
+                config.cfg_conditions(true);
+            }
+            "--no-docs" => {
+                config.docs(false);
+            }
+            "--runtime" | "-o" => {
+                let Some(v) = it.next() else {
+                    eprint!("{USAGE}");
+                    return ExitCode::from(2);
+                };
+                if a == "-o" {
+                    out = Some(v.as_str());
+                } else {
+                    config.runtime_path(v.as_str());
+                }
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -37,13 +63,50 @@ pub fn run(args: &[String]) -> ExitCode {
             _ => rest.push(a.as_str()),
         }
     }
+    config.lenient_docs(lenient);
     let (cmd, file) = match rest.as_slice() {
+        ["rust", file] if out.is_some() => ("rust", *file),
         [cmd @ ("check" | "dump"), file] => (*cmd, *file),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
         }
     };
+    if cmd == "rust" {
+        return match config.generate_string(file) {
+            Ok((text, _, renames)) => {
+                for r in &renames {
+                    eprintln!(
+                        "note: in {}, '{}' is named {} to keep it apart from another name",
+                        r.scope, r.qapi, r.rust
+                    );
+                }
+                let path = Path::new(out.expect("checked above"));
+                match crate::write_if_changed(path, &text) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            Err(crate::Error::Schema(failure)) => {
+                eprint!(
+                    "{}",
+                    if snippets {
+                        failure.diagnostic.render_snippet(&failure.sources)
+                    } else {
+                        failure.render()
+                    }
+                );
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let options = Options {
         doc_mode: if lenient {
             DocMode::Lenient

@@ -1,6 +1,245 @@
-//! Code generation from QAPI schemas, and the `qapi-gen` command.
+//! Rust from QAPI schemas: every type, each command with its arguments
+//! and return type, and events, with the schema's documentation as
+//! rustdoc.
 //!
-//! The command is a thin shell over [`cli::run`]; schemas are read by
-//! [`qapi_parser`].
+//! # From `build.rs`
+//!
+//! ```no_run
+//! // in build.rs's main:
+//! qapi_codegen::Config::new()
+//!     .generate("schema/my-schema.json")
+//!     .unwrap_or_else(|e| panic!("{e}"));
+//! ```
+//!
+//! and in the crate, where the bindings should live:
+//!
+//! ```ignore
+//! include!(concat!(env!("OUT_DIR"), "/my-schema.rs"));
+//! ```
+//!
+//! The output goes to `OUT_DIR` (or [`Config::out_dir`]), named after the
+//! schema's main file; `cargo:rerun-if-changed` is printed for every file
+//! read, includes too; the file is written only when its content
+//! changes; the output depends only on the schema and the settings.
+//!
+//! # The mapping
+//!
+//! | QAPI | Rust |
+//! |---|---|
+//! | `str` | `String` |
+//! | `number` | `f64` |
+//! | `int`, `int64` | `i64` |
+//! | `int8` … `uint64` | `i8` … `u64` |
+//! | `size` | `u64` |
+//! | `bool` | `bool` |
+//! | `null` | `Null` (runtime) |
+//! | `any` | `serde_json::Value` |
+//! | `['T']` | `Vec<T>` |
+//! | enum | enum with UpperCamelCase variants, wire names kept, plus `Other(String)` for values a newer QEMU adds |
+//! | struct | struct, members in schema order, base members inlined, optional members `Option<T>` left out when `None` |
+//! | union | struct of the common members plus a `branch` enum chosen by the discriminator (implicit empty branches are unit variants; `Other { tag, members }` keeps an unknown branch) |
+//! | alternate | enum chosen by the JSON type of the value, as QEMU chooses |
+//! | command | `commands::Name` carrying the arguments, implementing the runtime's `Command` (wire name, return type, allow-oob, success-response) |
+//! | event | `events::Name` for its data, implementing `Event`; `events::Event` over all events with `Other { name, data }`; `events::EventMessage` adds the timestamp |
+//!
+//! Types that contain themselves are boxed. `deprecated` features become
+//! `#[deprecated]`, `unstable` a note; `if` conditions a note, or
+//! `#[cfg(qapi = "CONFIG_…")]` with [`Config::cfg_conditions`].
 
 pub mod cli;
+mod docs;
+mod gen;
+pub mod naming;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use qapi_parser::{DocMode, Options, Schema};
+
+pub use naming::Rename;
+
+/// Settings for generating code, in the style of prost-build's `Config`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) runtime_path: String,
+    pub(crate) type_attributes: Vec<(String, String)>,
+    pub(crate) cfg_conditions: bool,
+    pub(crate) docs: bool,
+    pub(crate) doc_mode: DocMode,
+    out_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            runtime_path: "::qapi_types".into(),
+            type_attributes: Vec::new(),
+            cfg_conditions: false,
+            docs: true,
+            doc_mode: DocMode::Strict,
+            out_dir: None,
+        }
+    }
+}
+
+/// Why code could not be generated.
+#[derive(Debug)]
+pub enum Error {
+    /// The schema is not valid.
+    Schema(qapi_parser::Failure),
+    /// Reading or writing a file.
+    Io(PathBuf, std::io::Error),
+    /// A setting is not valid (e.g. an attribute that is not Rust).
+    Config(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Schema(e) => write!(f, "{e}"),
+            Error::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            Error::Config(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Config {
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// The path generated code uses for the runtime crate (default
+    /// `::qapi_types`), for a crate that re-exports it.
+    pub fn runtime_path(&mut self, path: impl Into<String>) -> &mut Self {
+        self.runtime_path = path.into();
+        self
+    }
+
+    /// Add an attribute (e.g. `#[derive(Hash)]`) to the type generated
+    /// for the QAPI type `name`, or to every type when `name` is `"."`.
+    pub fn type_attribute(
+        &mut self,
+        name: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> &mut Self {
+        self.type_attributes.push((name.into(), attribute.into()));
+        self
+    }
+
+    /// Turn `if` conditions into `#[cfg(qapi = "CONFIG_…")]` (set the cfg
+    /// values with `cargo:rustc-cfg=qapi="CONFIG_…"`). Default: off, and
+    /// conditions are a note in the documentation.
+    pub fn cfg_conditions(&mut self, on: bool) -> &mut Self {
+        self.cfg_conditions = on;
+        self
+    }
+
+    /// Emit the schema's documentation as rustdoc (default: on).
+    pub fn docs(&mut self, on: bool) -> &mut Self {
+        self.docs = on;
+        self
+    }
+
+    /// Accept the documentation style of older QEMU releases.
+    pub fn lenient_docs(&mut self, on: bool) -> &mut Self {
+        self.doc_mode = if on {
+            DocMode::Lenient
+        } else {
+            DocMode::Strict
+        };
+        self
+    }
+
+    /// Where [`generate`](Self::generate) writes (default: `OUT_DIR`).
+    pub fn out_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Read `schema` and return the formatted Rust source, with the
+    /// schema (for its list of files) and the renames made.
+    pub fn generate_string(
+        &self,
+        schema: impl AsRef<Path>,
+    ) -> Result<(String, Schema, Vec<Rename>), Error> {
+        let path = schema.as_ref();
+        let schema = Schema::from_file(
+            path,
+            Options {
+                doc_mode: self.doc_mode,
+            },
+        )
+        .map_err(Error::Schema)?;
+        let (text, renames) = self.render(&schema, &file_label(path))?;
+        Ok((text, schema, renames))
+    }
+
+    /// The Rust source for an already read schema; `label` names the
+    /// schema in the generated file's header.
+    pub fn render(&self, schema: &Schema, label: &str) -> Result<(String, Vec<Rename>), Error> {
+        let out = gen::generate(schema, self);
+        let file: syn::File = syn::parse2(out.tokens).map_err(|e| {
+            Error::Config(format!(
+                "generated code does not parse (check type_attribute settings): {e}"
+            ))
+        })?;
+        let body = prettyplease::unparse(&file);
+        let header = format!(
+            "// @generated by qapi-codegen {} from {label}.\n// Do not edit: regenerate instead.\n\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        Ok((header + &body, out.renames))
+    }
+
+    /// Generate code for `schema` into the output folder, as
+    /// `<schema file stem>.rs`; returns the file's path. Prints
+    /// `cargo:rerun-if-changed` for every schema file read.
+    pub fn generate(&self, schema: impl AsRef<Path>) -> Result<PathBuf, Error> {
+        let path = schema.as_ref();
+        let (text, parsed, renames) = self.generate_string(path)?;
+        for (_, f) in parsed.sources.files() {
+            println!("cargo:rerun-if-changed={}", f.name);
+        }
+        for r in &renames {
+            println!(
+                "cargo:warning=qapi-codegen: in {}, '{}' is named {} to keep it apart from another name",
+                r.scope, r.qapi, r.rust
+            );
+        }
+        let dir = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or_else(|| {
+                    Error::Config(
+                        "OUT_DIR is not set: call from build.rs or set Config::out_dir".into(),
+                    )
+                })?,
+        };
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("qapi");
+        let out = dir.join(format!("{stem}.rs"));
+        write_if_changed(&out, &text)?;
+        Ok(out)
+    }
+}
+
+/// The schema's file name, for the header (no absolute paths, so the
+/// output is the same on every machine).
+fn file_label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Write `text` to `path` unless it already holds exactly that.
+pub fn write_if_changed(path: &Path, text: &str) -> Result<(), Error> {
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io(dir.to_path_buf(), e))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::Io(path.to_path_buf(), e))
+}

@@ -20,7 +20,128 @@ pub trait Command: Serialize {
     const SUCCESS_RESPONSE: bool;
     /// What a successful reply's `return` decodes into (`()` when the
     /// command returns nothing: QEMU then sends `{}`).
-    type Returns: DeserializeOwned;
+    type Returns;
+
+    /// Decode a successful reply's `return` value.
+    fn decode_return(value: Value) -> Result<Self::Returns, serde_json::Error>;
+}
+
+/// QAPI's `null` type: serializes as JSON `null`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Null;
+
+impl Serialize for Null {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+
+impl<'de> Deserialize<'de> for Null {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d).map(|()| Null)
+    }
+}
+
+/// Helpers for generated code; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+    use serde_json::{Map, Value};
+
+    pub type Object = Map<String, Value>;
+
+    /// Take a required member out of an object.
+    pub fn required<T: DeserializeOwned, E: serde::de::Error>(
+        map: &mut Object,
+        key: &str,
+    ) -> Result<T, E> {
+        match map.remove(key) {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| E::custom(format_args!("member '{key}': {e}"))),
+            None => Err(E::custom(format_args!("missing member '{key}'"))),
+        }
+    }
+
+    /// Take an optional member out of an object.
+    pub fn optional<T: DeserializeOwned, E: serde::de::Error>(
+        map: &mut Object,
+        key: &str,
+    ) -> Result<Option<T>, E> {
+        match map.remove(key) {
+            Some(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| E::custom(format_args!("member '{key}': {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Decode what is left of an object as a branch's members.
+    pub fn rest<T: DeserializeOwned, E: serde::de::Error>(map: Object) -> Result<T, E> {
+        serde_json::from_value(Value::Object(map)).map_err(E::custom)
+    }
+
+    /// Decode a value already read.
+    pub fn from_value<T: DeserializeOwned, E: serde::de::Error>(value: Value) -> Result<T, E> {
+        serde_json::from_value(value).map_err(E::custom)
+    }
+
+    /// Add a member to an object being built.
+    pub fn put<T: Serialize + ?Sized, E: serde::ser::Error>(
+        map: &mut Object,
+        key: &str,
+        value: &T,
+    ) -> Result<(), E> {
+        let v = serde_json::to_value(value).map_err(E::custom)?;
+        map.insert(key.to_string(), v);
+        Ok(())
+    }
+
+    /// Add the members of a branch's value to an object being built.
+    pub fn merge<T: Serialize + ?Sized, E: serde::ser::Error>(
+        map: &mut Object,
+        value: &T,
+    ) -> Result<(), E> {
+        match serde_json::to_value(value).map_err(E::custom)? {
+            Value::Object(m) => {
+                map.extend(m);
+                Ok(())
+            }
+            other => Err(E::custom(format_args!(
+                "a branch serialized to {other}, not an object"
+            ))),
+        }
+    }
+
+    /// The JSON type of a value, as alternates choose their branch.
+    pub fn json_kind(value: &Value) -> &'static str {
+        match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// "no branch for JSON type X".
+    pub fn no_branch<E: serde::de::Error>(type_name: &str, value: &Value) -> E {
+        E::custom(format_args!(
+            "{type_name}: no branch takes a JSON {}",
+            json_kind(value)
+        ))
+    }
+
+    /// Decode the return value of a command that returns nothing.
+    pub fn unit_return(_value: Value) -> Result<(), serde_json::Error> {
+        Ok(())
+    }
+
+    /// Decode a command's return value.
+    pub fn typed_return<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
+        serde_json::from_value(value)
+    }
 }
 
 /// A QAPI event's data.
@@ -176,6 +297,9 @@ mod tests {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = StatusInfo;
+        fn decode_return(value: Value) -> Result<StatusInfo, serde_json::Error> {
+            serde_json::from_value(value)
+        }
     }
 
     #[test]

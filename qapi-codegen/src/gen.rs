@@ -1,0 +1,1013 @@
+//! The IR as Rust items: one `quote!` per item, in schema order.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::{Ident, TokenStream};
+use qapi_parser::{
+    Builtin, Doc, Entity, EntityId, EntityKind, Feature, IfCond, ObjectMember, Schema, SectionKind,
+};
+use quote::{format_ident, quote};
+
+use crate::docs;
+use crate::naming::{field_name, ident, type_name, variant_name, Rename, Scope};
+use crate::Config;
+
+/// Generated items, and the renames made to keep names apart.
+pub struct Output {
+    pub tokens: TokenStream,
+    pub renames: Vec<Rename>,
+}
+
+struct Gen<'a> {
+    schema: &'a Schema,
+    config: &'a Config,
+    rt: TokenStream,
+    /// Rust names of the generated types (enums, structs, unions,
+    /// alternates), and of commands and events in their modules.
+    names: HashMap<EntityId, String>,
+    /// Union branch enums.
+    branch_enums: HashMap<EntityId, String>,
+    /// (container, member or branch name) edges that need a `Box`.
+    boxed: HashSet<(EntityId, String)>,
+    renames: Vec<Rename>,
+}
+
+/// Where an item is emitted, for paths to the top-level types.
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    Top,
+    Module,
+}
+
+pub fn generate(schema: &Schema, config: &Config) -> Output {
+    let rt: TokenStream = config
+        .runtime_path
+        .parse()
+        .unwrap_or_else(|_| quote!(::qapi_types));
+    let mut g = Gen {
+        schema,
+        config,
+        rt,
+        names: HashMap::new(),
+        branch_enums: HashMap::new(),
+        boxed: HashSet::new(),
+        renames: Vec::new(),
+    };
+    g.assign_names();
+    g.find_recursion();
+    let mut top = Vec::new();
+    let mut commands = Vec::new();
+    let mut events = Vec::new();
+    for (i, e) in schema.entities.iter().enumerate() {
+        let id = EntityId(i as u32);
+        match &e.kind {
+            EntityKind::Enum(_) => top.push(g.enum_item(id)),
+            EntityKind::Object(o) if !e.is_implicit() => {
+                if o.branches.is_some() {
+                    top.push(g.union_item(id));
+                } else {
+                    top.push(g.struct_item(id));
+                }
+            }
+            EntityKind::Alternate(_) => top.push(g.alternate_item(id)),
+            EntityKind::Command(_) => commands.push(g.command_item(id)),
+            EntityKind::Event(_) => events.push(g.event_item(id)),
+            _ => {}
+        }
+    }
+    let event_enum = g.event_enum();
+    let tokens = quote! {
+        #(#top)*
+
+        /// One type per command, carrying its arguments; each implements
+        /// the runtime's `Command` trait.
+        pub mod commands {
+            #(#commands)*
+        }
+
+        /// One type per event's data, and [`Event`](events::Event) over
+        /// all of them.
+        pub mod events {
+            #(#events)*
+            #event_enum
+        }
+    };
+    Output {
+        tokens,
+        renames: g.renames,
+    }
+}
+
+impl<'a> Gen<'a> {
+    fn ent(&self, id: EntityId) -> &'a Entity {
+        self.schema.entity(id)
+    }
+
+    fn assign_names(&mut self) {
+        let mut types = Scope::new("types");
+        let mut commands = Scope::new("commands");
+        let mut events = Scope::new("events");
+        events.reserve("Event");
+        events.reserve("EventMessage");
+        let schema = self.schema;
+        for (i, e) in schema.entities.iter().enumerate() {
+            let id = EntityId(i as u32);
+            let name = match &e.kind {
+                EntityKind::Enum(_) | EntityKind::Alternate(_) => {
+                    types.name(&e.name, type_name(&e.name), &mut self.renames)
+                }
+                EntityKind::Object(_) if !e.is_implicit() => {
+                    types.name(&e.name, type_name(&e.name), &mut self.renames)
+                }
+                EntityKind::Command(_) => {
+                    commands.name(&e.name, type_name(&e.name), &mut self.renames)
+                }
+                EntityKind::Event(_) => events.name(&e.name, type_name(&e.name), &mut self.renames),
+                _ => continue,
+            };
+            self.names.insert(id, name);
+        }
+        // Branch enums of unions come after every schema name, so a
+        // schema type never has to give way to one.
+        for (i, e) in schema.entities.iter().enumerate() {
+            let id = EntityId(i as u32);
+            if let EntityKind::Object(o) = &e.kind {
+                if o.branches.is_some() && !e.is_implicit() {
+                    let n = types.name(
+                        &format!("{} branches", e.name),
+                        format!("{}Branch", self.names[&id]),
+                        &mut self.renames,
+                    );
+                    self.branch_enums.insert(id, n);
+                }
+            }
+        }
+    }
+
+    /// Box the members and branches that make a type contain itself
+    /// (edges inside one strongly connected component).
+    fn find_recursion(&mut self) {
+        let n = self.schema.entities.len();
+        // Direct containment edges, labelled by member or branch name.
+        let mut edges: Vec<Vec<(usize, String)>> = vec![Vec::new(); n];
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            match &e.kind {
+                EntityKind::Object(o) => {
+                    for m in &o.members {
+                        edges[i].push((m.ty.0 as usize, m.name.clone()));
+                    }
+                    if let Some(b) = &o.branches {
+                        for v in &b.variants {
+                            edges[i].push((v.ty.0 as usize, v.name.clone()));
+                        }
+                    }
+                }
+                EntityKind::Alternate(a) => {
+                    for v in &a.variants {
+                        edges[i].push((v.ty.0 as usize, v.name.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let comp = scc(&edges);
+        for (i, out) in edges.iter().enumerate() {
+            for (j, label) in out {
+                if comp[i] == comp[*j] {
+                    self.boxed.insert((EntityId(i as u32), label.clone()));
+                }
+            }
+        }
+    }
+
+    /// The path to a type from `place`.
+    fn type_path(&self, id: EntityId, place: Place) -> TokenStream {
+        let rt = &self.rt;
+        let e = self.ent(id);
+        match &e.kind {
+            EntityKind::Builtin(b) => match b {
+                Builtin::Str => quote!(::std::string::String),
+                Builtin::Number => quote!(f64),
+                Builtin::Int | Builtin::Int64 => quote!(i64),
+                Builtin::Int8 => quote!(i8),
+                Builtin::Int16 => quote!(i16),
+                Builtin::Int32 => quote!(i32),
+                Builtin::Uint8 => quote!(u8),
+                Builtin::Uint16 => quote!(u16),
+                Builtin::Uint32 => quote!(u32),
+                Builtin::Uint64 | Builtin::Size => quote!(u64),
+                Builtin::Bool => quote!(bool),
+                Builtin::Any => quote!(::serde_json::Value),
+                Builtin::Null => quote!(#rt::Null),
+            },
+            EntityKind::Array(a) => {
+                let inner = self.type_path(a.element, place);
+                quote!(::std::vec::Vec<#inner>)
+            }
+            EntityKind::Object(_) if e.is_implicit() => {
+                // Only q_empty is referred to as a type (implicit union
+                // branches, which have no payload).
+                quote!(())
+            }
+            _ => {
+                let name = format_ident!("{}", self.names[&id]);
+                match place {
+                    Place::Top => quote!(#name),
+                    Place::Module => quote!(super::#name),
+                }
+            }
+        }
+    }
+
+    fn member_type(&self, owner: EntityId, m: &ObjectMember, place: Place) -> TokenStream {
+        let mut t = self.type_path(m.ty, place);
+        if self.boxed.contains(&(owner, m.name.clone())) {
+            t = quote!(::std::boxed::Box<#t>);
+        }
+        if m.optional {
+            t = quote!(::std::option::Option<#t>);
+        }
+        t
+    }
+
+    // ------------------------------------------------------------------
+    // Documentation
+
+    fn doc_attrs(&self, text: &str) -> TokenStream {
+        if !self.config.docs || text.trim().is_empty() {
+            return TokenStream::new();
+        }
+        let lines = text.lines().map(|l| format!(" {l}"));
+        quote!(#(#[doc = #lines])*)
+    }
+
+    /// An item's documentation: body, sections, condition, wire name.
+    fn item_docs(&self, e: &Entity, wire: Option<&str>) -> TokenStream {
+        let mut text = String::new();
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        if let Some(doc) = doc {
+            text.push_str(&docs::markdown(doc.body()));
+        }
+        if text.trim().is_empty() {
+            text = if e.name == "QType" {
+                "The type of a JSON value, as QEMU names it (`QType`).".to_string()
+            } else {
+                format!("`{}` (not documented in the schema).", e.name)
+            };
+        }
+        if let Some(doc) = doc {
+            for &i in &doc.others {
+                let s = &doc.sections[i];
+                let heading = match s.kind {
+                    SectionKind::Returns => Some("Returns"),
+                    SectionKind::Errors => Some("Errors"),
+                    SectionKind::Since => Some("Since"),
+                    SectionKind::Todo => Some("To do"),
+                    SectionKind::Note => Some("Note"),
+                    SectionKind::Example => Some("Example"),
+                    _ => None,
+                };
+                let body = docs::markdown(&s.text);
+                if body.trim().is_empty() {
+                    continue;
+                }
+                match heading {
+                    Some(h) => text.push_str(&format!("\n\n# {h}\n\n{body}")),
+                    None => text.push_str(&format!("\n\n{body}")),
+                }
+            }
+            if let Some(f) = doc.feature("unstable") {
+                text.push_str(&format!("\n\n**Unstable:** {}", docs::markdown(&f.text)));
+            }
+        }
+        if let Some(c) = &e.cond {
+            text.push_str(&format!(
+                "\n\n*Only when QEMU is built with* `{}`.",
+                cond_text(c)
+            ));
+        }
+        if let Some(w) = wire {
+            text.push_str(&format!("\n\nWire name: `{w}`."));
+        }
+        let mut out = self.doc_attrs(&text);
+        if let Some(w) = wire {
+            out.extend(quote!(#[doc(alias = #w)]));
+        }
+        out.extend(self.deprecated(&e.features, doc));
+        out.extend(self.cfg(&e.cond));
+        out
+    }
+
+    fn member_docs(
+        &self,
+        doc: Option<&Doc>,
+        name: &str,
+        m_cond: &Option<IfCond>,
+        features: &[Feature],
+    ) -> TokenStream {
+        let mut text = doc
+            .and_then(|d| d.member(name))
+            .map(|s| docs::markdown(&s.text))
+            .unwrap_or_default();
+        if text.trim().is_empty() {
+            text = format!("`{name}`");
+        }
+        if features.iter().any(|f| f.name == "unstable") {
+            text.push_str("\n\n**Unstable.**");
+        }
+        if let Some(c) = m_cond {
+            text.push_str(&format!(
+                "\n\n*Only when QEMU is built with* `{}`.",
+                cond_text(c)
+            ));
+        }
+        let mut out = self.doc_attrs(text.trim());
+        out.extend(self.deprecated(features, None));
+        out.extend(self.cfg(m_cond));
+        out
+    }
+
+    fn deprecated(&self, features: &[Feature], doc: Option<&Doc>) -> TokenStream {
+        if !features.iter().any(|f| f.name == "deprecated") {
+            return TokenStream::new();
+        }
+        let note = doc
+            .and_then(|d| d.feature("deprecated"))
+            .map(|s| s.text.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|s| !s.is_empty());
+        match note {
+            Some(n) => quote!(#[deprecated = #n]),
+            None => quote!(#[deprecated]),
+        }
+    }
+
+    fn cfg(&self, cond: &Option<IfCond>) -> TokenStream {
+        match (cond, self.config.cfg_conditions) {
+            (Some(c), true) => {
+                let pred = cfg_pred(c);
+                quote!(#[cfg(#pred)])
+            }
+            _ => TokenStream::new(),
+        }
+    }
+
+    fn extra_attrs(&self, qapi_name: &str) -> TokenStream {
+        let mut out = TokenStream::new();
+        for (pattern, attr) in &self.config.type_attributes {
+            if pattern == "." || pattern == qapi_name {
+                if let Ok(ts) = attr.parse::<TokenStream>() {
+                    out.extend(ts);
+                }
+            }
+        }
+        out
+    }
+
+    // ------------------------------------------------------------------
+    // Items
+
+    fn enum_item(&mut self, id: EntityId) -> TokenStream {
+        let e = self.ent(id);
+        let EntityKind::Enum(en) = &e.kind else {
+            unreachable!()
+        };
+        let name = format_ident!("{}", self.names[&id]);
+        let mut scope = Scope::new(format!("enum {}", e.name));
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        let mut variants = Vec::new();
+        let mut to_wire = Vec::new();
+        let mut from_wire = Vec::new();
+        let mut all = Vec::new();
+        for v in &en.values {
+            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
+            let wire = &v.name;
+            let docs = self.member_docs(doc, &v.name, &v.cond, &v.features);
+            let cfg = self.cfg(&v.cond);
+            variants.push(quote!(#docs #vname,));
+            to_wire.push(quote!(#cfg Self::#vname => #wire,));
+            from_wire.push(quote!(#cfg #wire => Self::#vname,));
+            all.push(quote!(#cfg Self::#vname,));
+        }
+        let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
+        let docs = self.item_docs(e, None);
+        let extra = self.extra_attrs(&e.name);
+        quote! {
+            #docs
+            #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            #extra
+            pub enum #name {
+                #(#variants)*
+                /// A value these bindings do not know (from a newer QEMU),
+                /// kept as it was on the wire.
+                #other(::std::string::String),
+            }
+
+            #[allow(deprecated)]
+            impl #name {
+                /// Every value these bindings know, in schema order.
+                pub const ALL: &'static [Self] = &[#(#all)*];
+
+                /// The value's name on the wire.
+                pub fn as_str(&self) -> &str {
+                    match self {
+                        #(#to_wire)*
+                        Self::#other(s) => s,
+                    }
+                }
+
+                /// The value for a wire name; unknown names are kept.
+                pub fn from_wire(s: &str) -> Self {
+                    match s {
+                        #(#from_wire)*
+                        other => Self::#other(other.to_string()),
+                    }
+                }
+            }
+
+            impl ::std::fmt::Display for #name {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+
+            impl ::serde::Serialize for #name {
+                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                    s.serialize_str(self.as_str())
+                }
+            }
+
+            impl<'de> ::serde::Deserialize<'de> for #name {
+                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                    let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
+                    ::std::result::Result::Ok(Self::from_wire(&s))
+                }
+            }
+        }
+    }
+
+    /// Fields for `members` of `owner`, skipping `skip` (a discriminator).
+    fn fields(
+        &mut self,
+        owner: EntityId,
+        doc_owner: EntityId,
+        members: &[ObjectMember],
+        skip: Option<&str>,
+        place: Place,
+    ) -> (Vec<TokenStream>, Vec<(Ident, String, bool)>) {
+        let e = self.ent(owner);
+        let doc = self.ent(doc_owner).doc.map(|d| &self.schema.docs[d]);
+        let mut scope = Scope::new(format!("fields of {}", e.name));
+        let mut fields = Vec::new();
+        let mut names = Vec::new();
+        for m in members {
+            if Some(m.name.as_str()) == skip {
+                continue;
+            }
+            let fname = scope.name(&m.name, field_name(&m.name), &mut self.renames);
+            let fident = ident(&fname);
+            let ty = self.member_type(owner, m, place);
+            // Inherited members are documented by their own type.
+            let mdoc = if m.defined_in == owner || self.ent(m.defined_in).is_implicit() {
+                doc
+            } else {
+                self.ent(m.defined_in).doc.map(|d| &self.schema.docs[d])
+            };
+            let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features);
+            let wire = &m.name;
+            let mut serde_attrs = Vec::new();
+            if fname.trim_start_matches("r#") != *wire {
+                serde_attrs.push(quote!(rename = #wire));
+            }
+            if m.optional {
+                serde_attrs.push(quote!(
+                    default,
+                    skip_serializing_if = "::std::option::Option::is_none"
+                ));
+            }
+            let serde = if serde_attrs.is_empty() {
+                TokenStream::new()
+            } else {
+                quote!(#[serde(#(#serde_attrs),*)])
+            };
+            fields.push(quote!(#docs #serde pub #fident: #ty,));
+            names.push((fident, wire.clone(), m.optional));
+        }
+        (fields, names)
+    }
+
+    fn struct_item(&mut self, id: EntityId) -> TokenStream {
+        let e = self.ent(id);
+        let EntityKind::Object(o) = &e.kind else {
+            unreachable!()
+        };
+        let name = format_ident!("{}", self.names[&id]);
+        let (fields, _) = self.fields(id, id, &o.members.clone(), None, Place::Top);
+        let docs = self.item_docs(e, None);
+        let extra = self.extra_attrs(&e.name);
+        quote! {
+            #docs
+            #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+            #extra
+            pub struct #name {
+                #(#fields)*
+            }
+        }
+    }
+
+    fn union_item(&mut self, id: EntityId) -> TokenStream {
+        let rt = self.rt.clone();
+        let e = self.ent(id);
+        let EntityKind::Object(o) = &e.kind else {
+            unreachable!()
+        };
+        let b = o.branches.as_ref().expect("a union");
+        let name = format_ident!("{}", self.names[&id]);
+        let bname = format_ident!("{}", self.branch_enums[&id]);
+        let tag = b.tag.clone();
+        let members = o.members.clone();
+        let (fields, names) = self.fields(id, id, &members, Some(&tag), Place::Top);
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        let mut scope = Scope::new(format!("branches of {}", e.name));
+        let mut scope_fields = Scope::new(format!("fields of {}", e.name));
+        for (f, _, _) in &names {
+            scope_fields.reserve(&f.to_string());
+        }
+        let branch_field =
+            ident(&scope_fields.name("(branch)", "branch".into(), &mut self.renames));
+        let mut variants = Vec::new();
+        let mut de_arms = Vec::new();
+        let mut ser_arms = Vec::new();
+        for v in &b.variants {
+            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
+            let wire = &v.name;
+            let cfg = self.cfg(&v.cond);
+            let vdoc = if v.implicit {
+                format!("`{wire}`: no further members.")
+            } else {
+                let ty = &self.ent(v.ty).name;
+                let base = doc
+                    .and_then(|d| d.member(wire))
+                    .map(|s| docs::markdown(&s.text))
+                    .unwrap_or_default();
+                if base.is_empty() {
+                    format!(
+                        "`{wire}`: the members of [`{}`].",
+                        self.names.get(&v.ty).cloned().unwrap_or_else(|| ty.clone())
+                    )
+                } else {
+                    base
+                }
+            };
+            let vdocs = self.doc_attrs(&vdoc);
+            if v.implicit || self.ent(v.ty).name == "q_empty" {
+                variants.push(quote!(#vdocs #cfg #vname,));
+                de_arms.push(quote!(#cfg #wire => #bname::#vname,));
+                ser_arms.push(
+                    quote!(#cfg #bname::#vname => { map.insert(#tag.into(), #wire.into()); }),
+                );
+            } else {
+                let mut ty = self.type_path(v.ty, Place::Top);
+                if self.boxed.contains(&(id, v.name.clone())) {
+                    ty = quote!(::std::boxed::Box<#ty>);
+                }
+                variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                de_arms.push(quote!(#cfg #wire => #bname::#vname(#rt::__private::rest(map)?),));
+                ser_arms.push(quote!(#cfg #bname::#vname(v) => {
+                    map.insert(#tag.into(), #wire.into());
+                    #rt::__private::merge(&mut map, v)?;
+                }));
+            }
+        }
+        let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
+        let take: Vec<TokenStream> = names
+            .iter()
+            .map(|(f, wire, opt)| {
+                if *opt {
+                    quote!(let #f = #rt::__private::optional(&mut map, #wire)?;)
+                } else {
+                    quote!(let #f = #rt::__private::required(&mut map, #wire)?;)
+                }
+            })
+            .collect();
+        let put: Vec<TokenStream> = names
+            .iter()
+            .map(|(f, wire, opt)| {
+                if *opt {
+                    quote!(if let ::std::option::Option::Some(v) = &self.#f { #rt::__private::put(&mut map, #wire, v)?; })
+                } else {
+                    quote!(#rt::__private::put(&mut map, #wire, &self.#f)?;)
+                }
+            })
+            .collect();
+        let field_idents: Vec<&Ident> = names.iter().map(|(f, _, _)| f).collect();
+        let docs = self.item_docs(e, None);
+        let extra = self.extra_attrs(&e.name);
+        let bdoc = format!(
+            "The branches of [`{name}`], chosen by its `{tag}` member (which is not stored separately: the variant is the value)."
+        );
+        quote! {
+            #docs
+            #[derive(Clone, Debug, PartialEq)]
+            #extra
+            pub struct #name {
+                #(#fields)*
+                /// The members that depend on the discriminator.
+                pub #branch_field: #bname,
+            }
+
+            #[doc = #bdoc]
+            #[derive(Clone, Debug, PartialEq)]
+            pub enum #bname {
+                #(#variants)*
+                /// A branch these bindings do not know (from a newer QEMU):
+                /// the discriminator's value and the other members as sent.
+                #other {
+                    /// The discriminator's value.
+                    tag: ::std::string::String,
+                    /// The members other than the common ones.
+                    members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                },
+            }
+
+            #[allow(deprecated)]
+            impl ::serde::Serialize for #name {
+                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                    let mut map = ::serde_json::Map::new();
+                    #(#put)*
+                    match &self.#branch_field {
+                        #(#ser_arms)*
+                        #bname::#other { tag, members } => {
+                            map.insert(#tag.into(), tag.clone().into());
+                            map.extend(members.clone());
+                        }
+                    }
+                    ::serde::Serialize::serialize(&map, s)
+                }
+            }
+
+            #[allow(deprecated)]
+            impl<'de> ::serde::Deserialize<'de> for #name {
+                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                    let mut map = <#rt::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+                    #(#take)*
+                    let tag: ::std::string::String = #rt::__private::required(&mut map, #tag)?;
+                    let #branch_field = match tag.as_str() {
+                        #(#de_arms)*
+                        _ => #bname::#other { tag, members: map },
+                    };
+                    ::std::result::Result::Ok(Self { #(#field_idents,)* #branch_field })
+                }
+            }
+        }
+    }
+
+    fn alternate_item(&mut self, id: EntityId) -> TokenStream {
+        let rt = self.rt.clone();
+        let e = self.ent(id);
+        let EntityKind::Alternate(a) = &e.kind else {
+            unreachable!()
+        };
+        let name = format_ident!("{}", self.names[&id]);
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        let mut scope = Scope::new(format!("alternate {}", e.name));
+        let mut variants = Vec::new();
+        let mut ser_arms = Vec::new();
+        let mut de_arms = Vec::new();
+        for v in &a.variants {
+            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
+            let mut ty = self.type_path(v.ty, Place::Top);
+            if self.boxed.contains(&(id, v.name.clone())) {
+                ty = quote!(::std::boxed::Box<#ty>);
+            }
+            let docs = self.member_docs(doc, &v.name, &v.cond, &[]);
+            let cfg = self.cfg(&v.cond);
+            variants.push(quote!(#docs #vname(#ty),));
+            ser_arms.push(quote!(#cfg Self::#vname(v) => ::serde::Serialize::serialize(v, s),));
+            let pattern = match self.schema.json_type(v.ty) {
+                qapi_parser::JsonType::String => quote!(::serde_json::Value::String(_)),
+                qapi_parser::JsonType::Number | qapi_parser::JsonType::Int => {
+                    quote!(::serde_json::Value::Number(_))
+                }
+                qapi_parser::JsonType::Boolean => quote!(::serde_json::Value::Bool(_)),
+                qapi_parser::JsonType::Null => quote!(::serde_json::Value::Null),
+                qapi_parser::JsonType::Array => quote!(::serde_json::Value::Array(_)),
+                qapi_parser::JsonType::Object | qapi_parser::JsonType::Value => {
+                    quote!(::serde_json::Value::Object(_))
+                }
+            };
+            de_arms.push(quote!(#cfg #pattern => Self::#vname(#rt::__private::from_value(v)?),));
+        }
+        let docs = self.item_docs(e, None);
+        let extra = self.extra_attrs(&e.name);
+        let ename = &e.name;
+        quote! {
+            #docs
+            #[derive(Clone, Debug, PartialEq)]
+            #extra
+            pub enum #name {
+                #(#variants)*
+            }
+
+            impl ::serde::Serialize for #name {
+                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                    match self {
+                        #(#ser_arms)*
+                    }
+                }
+            }
+
+            impl<'de> ::serde::Deserialize<'de> for #name {
+                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                    let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
+                    ::std::result::Result::Ok(match v {
+                        #(#de_arms)*
+                        other => return ::std::result::Result::Err(#rt::__private::no_branch(#ename, &other)),
+                    })
+                }
+            }
+        }
+    }
+
+    /// A command's or event's data type: its fields, or the named type it
+    /// wraps.
+    fn data_item(
+        &mut self,
+        id: EntityId,
+        arg: Option<EntityId>,
+        boxed: bool,
+    ) -> (TokenStream, TokenStream) {
+        let e = self.ent(id);
+        let name = format_ident!("{}", self.names[&id]);
+        match arg {
+            Some(a) if boxed || !self.ent(a).is_implicit() => {
+                let inner = self.type_path(a, Place::Module);
+                (
+                    quote! {
+                        #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+                        #[serde(transparent)]
+                        pub struct #name(pub #inner);
+                    },
+                    TokenStream::new(),
+                )
+            }
+            Some(a) => {
+                let EntityKind::Object(o) = &self.ent(a).kind else {
+                    unreachable!()
+                };
+                let members = o.members.clone();
+                let (fields, _) = self.fields(a, id, &members, None, Place::Module);
+                let _ = e;
+                (
+                    quote! {
+                        #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+                        pub struct #name {
+                            #(#fields)*
+                        }
+                    },
+                    TokenStream::new(),
+                )
+            }
+            None => (
+                quote! {
+                    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+                    pub struct #name {}
+                },
+                TokenStream::new(),
+            ),
+        }
+    }
+
+    fn command_item(&mut self, id: EntityId) -> TokenStream {
+        let rt = self.rt.clone();
+        let e = self.ent(id);
+        let EntityKind::Command(c) = &e.kind else {
+            unreachable!()
+        };
+        let name = format_ident!("{}", self.names[&id]);
+        let wire = &e.name;
+        let (def, _) = self.data_item(id, c.arg_type, c.boxed);
+        let docs = self.item_docs(e, Some(wire));
+        let extra = self.extra_attrs(&e.name);
+        let oob = c.allow_oob;
+        let success = c.success_response;
+        let (returns, decode) = match c.ret_type {
+            Some(r) => {
+                let t = self.type_path(r, Place::Module);
+                (t, quote!(#rt::__private::typed_return(value)))
+            }
+            None => (quote!(()), quote!(#rt::__private::unit_return(value))),
+        };
+        quote! {
+            #docs
+            #extra
+            #def
+
+            #[allow(deprecated)]
+            impl #rt::Command for #name {
+                const NAME: &'static str = #wire;
+                const ALLOW_OOB: bool = #oob;
+                const SUCCESS_RESPONSE: bool = #success;
+                type Returns = #returns;
+                fn decode_return(value: ::serde_json::Value) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
+                    #decode
+                }
+            }
+        }
+    }
+
+    fn event_item(&mut self, id: EntityId) -> TokenStream {
+        let rt = self.rt.clone();
+        let e = self.ent(id);
+        let EntityKind::Event(ev) = &e.kind else {
+            unreachable!()
+        };
+        let name = format_ident!("{}", self.names[&id]);
+        let wire = &e.name;
+        let (def, _) = self.data_item(id, ev.arg_type, ev.boxed);
+        let docs = self.item_docs(e, Some(wire));
+        let extra = self.extra_attrs(&e.name);
+        quote! {
+            #docs
+            #extra
+            #def
+
+            #[allow(deprecated)]
+            impl #rt::Event for #name {
+                const NAME: &'static str = #wire;
+            }
+        }
+    }
+
+    fn event_enum(&mut self) -> TokenStream {
+        let rt = self.rt.clone();
+        let mut scope = Scope::new("enum Event");
+        let mut variants = Vec::new();
+        let mut de_arms = Vec::new();
+        let mut name_arms = Vec::new();
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            let id = EntityId(i as u32);
+            if !matches!(e.kind, EntityKind::Event(_)) {
+                continue;
+            }
+            let ty = format_ident!("{}", self.names[&id]);
+            let vname = ident(&scope.name(&e.name, self.names[&id].clone(), &mut self.renames));
+            let wire = &e.name;
+            let cfg = self.cfg(&e.cond);
+            let dep = self.deprecated(&e.features, None);
+            let doc = format!("`{wire}`");
+            variants.push(quote!(#[doc = #doc] #dep #cfg #vname(#ty),));
+            de_arms.push(quote!(#cfg #wire => Event::#vname(#rt::__private::from_value(data)?),));
+            name_arms.push(quote!(#cfg Event::#vname(_) => #wire,));
+        }
+        let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
+        quote! {
+            /// Any event, by name.
+            #[derive(Clone, Debug, PartialEq)]
+            pub enum Event {
+                #(#variants)*
+                /// An event these bindings do not know (from a newer QEMU).
+                #other {
+                    /// The event's name.
+                    name: ::std::string::String,
+                    /// Its `data` member as sent.
+                    data: ::serde_json::Value,
+                },
+            }
+
+            #[allow(deprecated)]
+            impl Event {
+                /// The event's name on the wire.
+                pub fn name(&self) -> &str {
+                    match self {
+                        #(#name_arms)*
+                        Event::#other { name, .. } => name,
+                    }
+                }
+
+                /// Decode an event from its name and `data` member; an
+                /// unknown name, or data that does not decode, is kept as
+                /// it was sent.
+                pub fn decode(name: &str, data: ::serde_json::Value) -> Self {
+                    let keep = data.clone();
+                    let decoded: ::std::result::Result<Self, ::serde_json::Error> = (|| ::std::result::Result::Ok(match name {
+                        #(#de_arms)*
+                        _ => return ::std::result::Result::Ok(Event::#other { name: name.to_string(), data }),
+                    }))();
+                    decoded.unwrap_or_else(|_| Event::#other { name: name.to_string(), data: keep })
+                }
+            }
+
+            /// An event message: the event and when QEMU sent it.
+            #[derive(Clone, Debug, PartialEq)]
+            pub struct EventMessage {
+                /// The event.
+                pub event: Event,
+                /// When QEMU sent it.
+                pub timestamp: #rt::Timestamp,
+            }
+
+            impl<'de> ::serde::Deserialize<'de> for EventMessage {
+                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                    let mut map = <#rt::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+                    let name: ::std::string::String = #rt::__private::required(&mut map, "event")?;
+                    let timestamp = #rt::__private::required(&mut map, "timestamp")?;
+                    let data = map
+                        .remove("data")
+                        .unwrap_or_else(|| ::serde_json::Value::Object(::serde_json::Map::new()));
+                    ::std::result::Result::Ok(EventMessage { event: Event::decode(&name, data), timestamp })
+                }
+            }
+        }
+    }
+}
+
+/// A condition in Rust-like notation, for documentation.
+fn cond_text(c: &IfCond) -> String {
+    match c {
+        IfCond::Name(n) => n.clone(),
+        IfCond::Not(c) => format!("!{}", cond_text(c)),
+        IfCond::All(v) => format!(
+            "({})",
+            v.iter().map(cond_text).collect::<Vec<_>>().join(" && ")
+        ),
+        IfCond::Any(v) => format!(
+            "({})",
+            v.iter().map(cond_text).collect::<Vec<_>>().join(" || ")
+        ),
+    }
+}
+
+/// A condition as a `cfg` predicate: `CONFIG_X` becomes `qapi = "CONFIG_X"`.
+fn cfg_pred(c: &IfCond) -> TokenStream {
+    match c {
+        IfCond::Name(n) => quote!(qapi = #n),
+        IfCond::Not(c) => {
+            let p = cfg_pred(c);
+            quote!(not(#p))
+        }
+        IfCond::All(v) => {
+            let ps = v.iter().map(cfg_pred);
+            quote!(all(#(#ps),*))
+        }
+        IfCond::Any(v) => {
+            let ps = v.iter().map(cfg_pred);
+            quote!(any(#(#ps),*))
+        }
+    }
+}
+
+/// Strongly connected components (Tarjan, iterative): a component index
+/// for each node.
+fn scc(edges: &[Vec<(usize, String)>]) -> Vec<usize> {
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut comp = vec![usize::MAX; n];
+    let mut stack = Vec::new();
+    let mut next = 0;
+    let mut ncomp = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut ei)) = work.last_mut() {
+            if let Some((w, _)) = edges[v].get(*ei) {
+                *ei += 1;
+                let w = *w;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                work.pop();
+                if let Some(&(parent, _)) = work.last() {
+                    low[parent] = low[parent].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    while let Some(w) = stack.pop() {
+                        on_stack[w] = false;
+                        comp[w] = ncomp;
+                        if w == v {
+                            break;
+                        }
+                    }
+                    ncomp += 1;
+                }
+            }
+        }
+    }
+    comp
+}
