@@ -12,6 +12,10 @@ pub fn markdown(text: &str) -> String {
     let mut out: Vec<String> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
+    // Where the text of the current list item starts, and the smallest
+    // indentation of the current paragraph.
+    let mut list_offset = 0;
+    let mut para_min: Option<usize> = None;
     while i < lines.len() {
         let line = lines[i];
         let indent = indent_of(line);
@@ -97,8 +101,30 @@ pub fn markdown(text: &str) -> String {
             let level = 1 + heading.chars().take_while(|&c| c == '=').count();
             let text = heading.trim_start_matches('=').trim();
             out.push(format!("{} {}", "#".repeat(level.min(6)), inline(text)));
+        } else if trimmed.is_empty() {
+            out.push(String::new());
+            list_offset = 0;
+            para_min = None;
         } else {
-            let keep = indent.min(3);
+            // Indentation relative to the paragraph, never a code block:
+            // a list item's continuation lines line up with its text.
+            let min = *para_min.get_or_insert_with(|| {
+                lines[i..]
+                    .iter()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(|l| indent_of(l))
+                    .min()
+                    .unwrap_or(0)
+            });
+            let rel = indent.saturating_sub(min);
+            let keep = if let Some(width) = list_marker(trimmed) {
+                let keep = rel.min(list_offset);
+                list_offset = keep + width;
+                keep
+            } else {
+                // Inside a list item, a line continues it.
+                list_offset
+            };
             out.push(format!("{}{}", " ".repeat(keep), inline(trimmed)));
         }
         i += 1;
@@ -107,6 +133,34 @@ pub fn markdown(text: &str) -> String {
         out.pop();
     }
     out.join("\n")
+}
+
+/// The width of a list marker (`- `, `* `, `1. `, `1) `) starting `line`.
+fn list_marker(line: &str) -> Option<usize> {
+    if line.starts_with("- ") || line.starts_with("* ") {
+        return Some(2);
+    }
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 && (line[digits..].starts_with(". ") || line[digits..].starts_with(") ")) {
+        return Some(digits + 2);
+    }
+    None
+}
+
+/// Text shown as it is, in a fenced `text` block.
+pub fn literal(text: &str) -> String {
+    let body: Vec<String> = text
+        .lines()
+        .map(|l| l.trim_end().replace("```", "\'\'\'"))
+        .collect();
+    let min = body
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| indent_of(l))
+        .min()
+        .unwrap_or(0);
+    let lines: Vec<&str> = body.iter().map(|l| l.get(min..).unwrap_or("")).collect();
+    format!("```text\n{}\n```", lines.join("\n").trim_matches('\n'))
 }
 
 fn indent_of(line: &str) -> usize {
@@ -255,6 +309,17 @@ mod tests {
             "see `Foo` \\[a\\] \\<b\\>"
         );
         assert_eq!(inline("at https://qemu.org/x."), "at <https://qemu.org/x>.");
+    }
+
+    #[test]
+    fn list_continuations_line_up() {
+        let md = markdown(
+            "Modes:\n\n    - hide: Just hide,\n      connections stay.\n\n    - soft: more",
+        );
+        assert_eq!(
+            md,
+            "Modes:\n\n- hide: Just hide,\n  connections stay.\n\n- soft: more"
+        );
     }
 
     #[test]

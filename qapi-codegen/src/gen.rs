@@ -267,7 +267,12 @@ impl<'a> Gen<'a> {
                     SectionKind::Example => Some("Example"),
                     _ => None,
                 };
-                let body = docs::markdown(&s.text);
+                // Older releases' `Example:` sections are QMP transcripts.
+                let body = if s.kind == SectionKind::Example {
+                    docs::literal(&s.text)
+                } else {
+                    docs::markdown(&s.text)
+                };
                 if body.trim().is_empty() {
                     continue;
                 }
@@ -454,6 +459,9 @@ impl<'a> Gen<'a> {
         skip: Option<&str>,
         place: Place,
     ) -> (Vec<TokenStream>, Vec<(Ident, String, bool)>) {
+        // A union's common members are (de)serialized by hand: no serde
+        // attributes on them.
+        let derived = skip.is_none();
         let e = self.ent(owner);
         let doc = self.ent(doc_owner).doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("fields of {}", e.name));
@@ -475,7 +483,7 @@ impl<'a> Gen<'a> {
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features);
             let wire = &m.name;
             let mut serde_attrs = Vec::new();
-            if fname.trim_start_matches("r#") != *wire {
+            if fident.to_string().trim_start_matches("r#") != *wire {
                 serde_attrs.push(quote!(rename = #wire));
             }
             if m.optional {
@@ -484,7 +492,7 @@ impl<'a> Gen<'a> {
                     skip_serializing_if = "::std::option::Option::is_none"
                 ));
             }
-            let serde = if serde_attrs.is_empty() {
+            let serde = if serde_attrs.is_empty() || !derived {
                 TokenStream::new()
             } else {
                 quote!(#[serde(#(#serde_attrs),*)])
@@ -514,6 +522,10 @@ impl<'a> Gen<'a> {
         }
     }
 
+    // Branch enums, alternates and `Event` allow clippy's
+    // `large_enum_variant`: boxing the large payloads would make every
+    // value harder to build and match for a size saving on values that
+    // are built once and rarely moved.
     fn union_item(&mut self, id: EntityId) -> TokenStream {
         let rt = self.rt.clone();
         let e = self.ent(id);
@@ -617,6 +629,7 @@ impl<'a> Gen<'a> {
 
             #[doc = #bdoc]
             #[derive(Clone, Debug, PartialEq)]
+            #[allow(clippy::large_enum_variant)]
             pub enum #bname {
                 #(#variants)*
                 /// A branch these bindings do not know (from a newer QEMU):
@@ -703,6 +716,7 @@ impl<'a> Gen<'a> {
         quote! {
             #docs
             #[derive(Clone, Debug, PartialEq)]
+            #[allow(clippy::large_enum_variant)]
             #extra
             pub enum #name {
                 #(#variants)*
@@ -856,13 +870,36 @@ impl<'a> Gen<'a> {
             let dep = self.deprecated(&e.features, None);
             let doc = format!("`{wire}`");
             variants.push(quote!(#[doc = #doc] #dep #cfg #vname(#ty),));
-            de_arms.push(quote!(#cfg #wire => Event::#vname(#rt::__private::from_value(data)?),));
+            de_arms
+                .push(quote!(#cfg #wire => #rt::__private::typed_return(data).map(Event::#vname),));
             name_arms.push(quote!(#cfg Event::#vname(_) => #wire,));
         }
         let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
+        let (name_body, decode_body) = if variants.is_empty() {
+            (
+                quote!(let Event::#other { name, .. } = self; name),
+                quote!(Event::#other { name: name.to_string(), data }),
+            )
+        } else {
+            (
+                quote!(match self {
+                    #(#name_arms)*
+                    Event::#other { name, .. } => name,
+                }),
+                quote! {
+                    let keep = data.clone();
+                    let decoded: ::std::result::Result<Self, ::serde_json::Error> = match name {
+                        #(#de_arms)*
+                        _ => ::std::result::Result::Ok(Event::#other { name: name.to_string(), data }),
+                    };
+                    decoded.unwrap_or_else(|_| Event::#other { name: name.to_string(), data: keep })
+                },
+            )
+        };
         quote! {
             /// Any event, by name.
             #[derive(Clone, Debug, PartialEq)]
+            #[allow(clippy::large_enum_variant, deprecated)]
             pub enum Event {
                 #(#variants)*
                 /// An event these bindings do not know (from a newer QEMU).
@@ -878,22 +915,14 @@ impl<'a> Gen<'a> {
             impl Event {
                 /// The event's name on the wire.
                 pub fn name(&self) -> &str {
-                    match self {
-                        #(#name_arms)*
-                        Event::#other { name, .. } => name,
-                    }
+                    #name_body
                 }
 
                 /// Decode an event from its name and `data` member; an
                 /// unknown name, or data that does not decode, is kept as
                 /// it was sent.
                 pub fn decode(name: &str, data: ::serde_json::Value) -> Self {
-                    let keep = data.clone();
-                    let decoded: ::std::result::Result<Self, ::serde_json::Error> = (|| ::std::result::Result::Ok(match name {
-                        #(#de_arms)*
-                        _ => return ::std::result::Result::Ok(Event::#other { name: name.to_string(), data }),
-                    }))();
-                    decoded.unwrap_or_else(|_| Event::#other { name: name.to_string(), data: keep })
+                    #decode_body
                 }
             }
 

@@ -600,7 +600,12 @@ impl<'a, 'i> DocReader<'a, 'i> {
                 if end < l.len() {
                     doc.append_line(&l[end..]);
                 }
-                line = self.indented(doc)?;
+                line = if matches!(kind, SectionKind::Note | SectionKind::Example) {
+                    // Older releases: the section runs to the next heading.
+                    self.to_next_heading(doc)?
+                } else {
+                    self.indented(doc)?
+                };
                 no_more_args = true;
             } else if l.starts_with('=') && strict {
                 return Err(
@@ -617,6 +622,9 @@ impl<'a, 'i> DocReader<'a, 'i> {
 
     /// The indented continuation of a description or section.
     fn indented(&mut self, doc: &mut Doc) -> Result<Option<&'a str>> {
+        if !self.strict() {
+            return self.continuation_lenient(doc);
+        }
         let mut line = self.next_line()?;
         while line == Some("") {
             doc.append_line("");
@@ -647,6 +655,44 @@ impl<'a, 'i> DocReader<'a, 'i> {
             doc.append_line(l);
             // QEMU sets this after every continuation line, blank or not.
             prev_line_blank = true;
+        }
+    }
+
+    /// A description or section as older releases read it: lines need no
+    /// indentation; it ends at the next `@name:` or heading, or at an
+    /// unindented line after a blank one.
+    fn continuation_lenient(&mut self, doc: &mut Doc) -> Result<Option<&'a str>> {
+        let mut prev_blank = false;
+        loop {
+            let Some(l) = self.next_line()? else {
+                return Ok(None);
+            };
+            let heading =
+                at_name_colon(l).is_some() || tagged_heading(l).is_some() || l == "Features:";
+            if heading || (prev_blank && !l.is_empty() && indent_of(l) == 0) {
+                return Ok(Some(l));
+            }
+            doc.append_line(l);
+            prev_blank = l.is_empty();
+        }
+    }
+
+    /// Lines up to the next section heading, blank ones included (how
+    /// older releases read `Note:` and `Example:` sections).
+    fn to_next_heading(&mut self, doc: &mut Doc) -> Result<Option<&'a str>> {
+        loop {
+            let line = self.next_line()?;
+            match line {
+                None => return Ok(None),
+                Some(l)
+                    if tagged_heading(l).is_some()
+                        || at_name_colon(l).is_some()
+                        || l == "Features:" =>
+                {
+                    return Ok(line)
+                }
+                Some(l) => doc.append_line(l),
+            }
         }
     }
 
