@@ -176,6 +176,11 @@ impl Config {
         Ok((text, schema, renames))
     }
 
+    /// The generated items as a token stream, unformatted.
+    pub fn tokens(&self, schema: &Schema) -> proc_macro2::TokenStream {
+        gen::generate(schema, self).tokens
+    }
+
     /// The Rust source for an already read schema; `label` names the
     /// schema in the generated file's header.
     pub fn render(&self, schema: &Schema, label: &str) -> Result<(String, Vec<Rename>), Error> {

@@ -602,7 +602,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
                 }
                 line = if matches!(kind, SectionKind::Note | SectionKind::Example) {
                     // Older releases: the section runs to the next heading.
-                    self.to_next_heading(doc)?
+                    self.read_until_heading(doc)?
                 } else {
                     self.indented(doc)?
                 };
@@ -679,7 +679,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
 
     /// Lines up to the next section heading, blank ones included (how
     /// older releases read `Note:` and `Example:` sections).
-    fn to_next_heading(&mut self, doc: &mut Doc) -> Result<Option<&'a str>> {
+    fn read_until_heading(&mut self, doc: &mut Doc) -> Result<Option<&'a str>> {
         loop {
             let line = self.next_line()?;
             match line {

@@ -12,7 +12,7 @@
 //!
 //! The layers, each with one job:
 //!
-//! 1. [`syntax`](crate) — a pest grammar (`grammar.pest`) that accepts
+//! 1. the syntax layer — a pest grammar (`grammar.pest`) that accepts
 //!    every input and marks where reading must stop, walked into spanned
 //!    values;
 //! 2. the reader — top-level expressions, `include` and `pragma`
@@ -21,7 +21,7 @@
 //! 4. [`schema`] — entities with ids, references resolved, QEMU's
 //!    semantic checks, in QEMU's order.
 //!
-//! Every problem is a [`Diagnostic`](diag::Diagnostic) value with a
+//! Every problem is a [`Diagnostic`] value with a
 //! place; nothing here panics on any input.
 
 pub mod diag;

@@ -6,9 +6,12 @@ const USAGE: &str = "\
 usage: cargo xtask COMMAND
 
   test               run every test: fetch QEMU's sources (Debian source
-                     package, cached in target/qemu-src), QEMU's qapi-schema
-                     suite, the real-schema comparisons, unit, property and
-                     robustness tests, then build the benchmarks
+                     package, cached in target/qemu-src), then cargo test
+                     (QEMU's qapi-schema suite, real-schema comparisons,
+                     generated code, unit, property and robustness tests),
+                     clippy and rustdoc with warnings denied (generated
+                     QEMU bindings included), a check that the generated
+                     bindings have no doctests, and build the benchmarks
   qemu-src VERSION   fetch, verify and extract QEMU's sources (10.0.2, 7.2);
                      prints the tree's path
   bench              run the criterion benchmarks
@@ -66,6 +69,38 @@ fn test() -> Result<(), String> {
         eprintln!("xtask: QEMU {version} sources in {}", tree.display());
     }
     cargo(&["test", "--workspace"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    std::env::set_var("RUSTDOCFLAGS", "-D warnings");
+    cargo(&["doc", "--workspace", "--no-deps"])?;
+    no_doctests("qapi-qemu-bindings-check")?;
     // The benchmarks must keep compiling; running them is `cargo xtask bench`.
     cargo(&["bench", "--workspace", "--no-run"])
+}
+
+/// Schema examples must never run as doctests: the crate's doctest run
+/// must find none.
+fn no_doctests(package: &str) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: cargo test --doc -p {package} (expecting no doctests)");
+    let out = Command::new(&cargo)
+        .current_dir(qapi_tests::qemu_src::workspace_root())
+        .args(["test", "--doc", "-p", package])
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !text.contains("running 0 tests") {
+        return Err(format!(
+            "{package}: doctests found or failed:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    eprintln!("xtask: {package}: 0 doctests");
+    Ok(())
 }
