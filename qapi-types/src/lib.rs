@@ -5,9 +5,21 @@
 //! and [`Event`] for one type per event; the clients only know these
 //! traits.  The wire forms follow QEMU's `docs/interop/qmp-spec.rst`.
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// QEMU's machine protocol (QMP), generated from QEMU 10.0.2's
+/// `qapi/qapi-schema.json` (vendored in `schema/qemu`) by
+/// `cargo xtask regen`.
+#[cfg(feature = "qmp")]
+#[path = "generated/qmp.rs"]
+pub mod qmp;
+
+/// QEMU's guest agent (QGA), generated from QEMU 10.0.2's
+/// `qga/qapi-schema.json` by `cargo xtask regen`.
+#[cfg(feature = "qga")]
+#[path = "generated/qga.rs"]
+pub mod qga;
 
 /// A QAPI command: its arguments are the value itself.
 pub trait Command: Serialize {
@@ -145,7 +157,7 @@ pub mod __private {
 }
 
 /// A QAPI event's data.
-pub trait Event: DeserializeOwned {
+pub trait Event: serde::de::DeserializeOwned {
     /// The event's name on the wire, e.g. `STOP`.
     const NAME: &'static str;
 }

@@ -1,5 +1,7 @@
 //! `cargo xtask`: the project's developer commands.
 
+mod regen;
+
 use std::process::{Command, ExitCode};
 
 const USAGE: &str = "\
@@ -14,6 +16,11 @@ usage: cargo xtask COMMAND
                      bindings have no doctests, and build the benchmarks
   qemu-src VERSION   fetch, verify and extract QEMU's sources (10.0.2, 7.2);
                      prints the tree's path
+  regen [--qemu-src DIR|TARBALL]
+                     vendor QEMU's schema into schema/qemu (default: the
+                     pinned 10.0.2 release) and regenerate the bindings in
+                     qapi-types/src/generated; prints the API changes
+  regen --check      fail when the checked-in bindings are stale
   bench              run the criterion benchmarks
 ";
 
@@ -30,6 +37,11 @@ fn main() -> ExitCode {
             qapi_tests::qemu_src::ensure(version).map(|p| println!("{}", p.display()))
         }
         ["bench"] => cargo(&["bench", "--workspace"]),
+        ["regen"] => regen::regen(&qapi_tests::qemu_src::workspace_root(), None),
+        ["regen", "--qemu-src", src] => {
+            regen::regen(&qapi_tests::qemu_src::workspace_root(), Some(src))
+        }
+        ["regen", "--check"] => regen::check(&qapi_tests::qemu_src::workspace_root()),
         ["-h" | "--help"] => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,297 @@
+//! `cargo xtask regen`: vendor QEMU's schema into `schema/qemu/` and
+//! regenerate the bindings checked into `qapi-types`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use qapi_parser::{EntityKind, Options, Schema};
+
+/// The schema files vendored from a QEMU tree (QEMU's layout kept).
+fn schema_files(tree: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for dir in ["qapi", "storage-daemon/qapi"] {
+        let mut here: Vec<PathBuf> = fs::read_dir(tree.join(dir))
+            .map_err(|e| format!("{}: {e}", tree.join(dir).display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| p.strip_prefix(tree).expect("inside the tree").to_path_buf())
+            .collect();
+        here.sort();
+        files.extend(here);
+    }
+    files.push(PathBuf::from("qga/qapi-schema.json"));
+    Ok(files)
+}
+
+/// The bindings checked into qapi-types: (module, schema).
+const BINDINGS: [(&str, &str); 2] = [
+    ("qmp", "qapi/qapi-schema.json"),
+    ("qga", "qga/qapi-schema.json"),
+];
+
+pub fn vendor_dir(root: &Path) -> PathBuf {
+    root.join("schema/qemu")
+}
+
+fn generated_path(root: &Path, module: &str) -> PathBuf {
+    root.join(format!("qapi-types/src/generated/{module}.rs"))
+}
+
+fn sha256(path: &Path) -> Result<String, String> {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run sha256sum: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string())
+}
+
+/// The generated bindings for the vendored schema, by module.
+fn render(root: &Path) -> Result<BTreeMap<&'static str, String>, String> {
+    let mut out = BTreeMap::new();
+    for (module, schema) in BINDINGS {
+        let path = vendor_dir(root).join(schema);
+        let s = Schema::from_file(&path, Options::default()).map_err(|f| f.render())?;
+        let (text, renames) = qapi_codegen::Config::new()
+            .runtime_path("crate")
+            .render(&s, &format!("QEMU's {schema} (schema/qemu)"))
+            .map_err(|e| e.to_string())?;
+        for r in renames {
+            eprintln!(
+                "note: {module}: in {}, '{}' is named {}",
+                r.scope, r.qapi, r.rust
+            );
+        }
+        out.insert(module, text);
+    }
+    Ok(out)
+}
+
+/// `regen --check`: fail when the checked-in bindings are stale.
+pub fn check(root: &Path) -> Result<(), String> {
+    let mut stale = Vec::new();
+    for (module, text) in render(root)? {
+        let path = generated_path(root, module);
+        if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    if stale.is_empty() {
+        eprintln!("xtask: the checked-in bindings are up to date");
+        Ok(())
+    } else {
+        Err(format!(
+            "stale generated bindings: {}\nrun `cargo xtask regen` and commit the result",
+            stale.join(", ")
+        ))
+    }
+}
+
+/// `regen [--qemu-src DIR|TARBALL]`.
+pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
+    let (tree, tarball, version) = match source {
+        None => {
+            let rel = qapi_tests::qemu_src::release("10.0.2")?;
+            let tree = qapi_tests::qemu_src::ensure(rel.version)?;
+            (
+                tree,
+                Some((rel.tarball.to_string(), rel.sha256.to_string())),
+                rel.version.to_string(),
+            )
+        }
+        Some(src)
+            if src.ends_with(".tar.xz")
+                || src.ends_with(".tar.gz")
+                || src.ends_with(".tar.bz2") =>
+        {
+            let dir = root.join("target/regen-src");
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let st = Command::new("tar")
+                .arg("-xf")
+                .arg(src)
+                .arg("-C")
+                .arg(&dir)
+                .status()
+                .map_err(|e| format!("cannot run tar: {e}"))?;
+            if !st.success() {
+                return Err(format!("tar could not extract {src}"));
+            }
+            let top = fs::read_dir(&dir)
+                .map_err(|e| e.to_string())?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.join("qapi").is_dir())
+                .ok_or_else(|| format!("{src}: no folder with qapi/ at its top"))?;
+            let name = Path::new(src)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let version = read_version(&top);
+            (top, Some((name, sha256(Path::new(src))?)), version)
+        }
+        Some(dir) => {
+            let version = read_version(Path::new(dir));
+            (PathBuf::from(dir), None, version)
+        }
+    };
+    // The API before, for the report.
+    let before: Vec<Option<Schema>> = BINDINGS
+        .iter()
+        .map(|(_, s)| Schema::from_file(vendor_dir(root).join(s), Options::default()).ok())
+        .collect();
+
+    let files = schema_files(&tree)?;
+    let dest = vendor_dir(root);
+    for sub in ["qapi", "qga", "storage-daemon"] {
+        let _ = fs::remove_dir_all(dest.join(sub));
+    }
+    let mut manifest = String::new();
+    manifest.push_str(&format!(
+        "# QEMU schema files vendored by `cargo xtask regen`.\nqemu-version: {version}\n"
+    ));
+    if let Some((name, sum)) = &tarball {
+        manifest.push_str(&format!(
+            "source: Debian source package qemu, {name}\nsource-sha256: {sum}\n"
+        ));
+    } else {
+        manifest.push_str(&format!("source: the tree at {}\n", tree.display()));
+    }
+    manifest.push_str("files:\n");
+    for f in &files {
+        let to = dest.join(f);
+        fs::create_dir_all(to.parent().expect("a parent")).map_err(|e| e.to_string())?;
+        fs::copy(tree.join(f), &to).map_err(|e| format!("{}: {e}", f.display()))?;
+        manifest.push_str(&format!("  {}  {}\n", sha256(&to)?, f.display()));
+    }
+    fs::write(dest.join("MANIFEST"), manifest).map_err(|e| e.to_string())?;
+    if tree.join("COPYING").exists() {
+        fs::copy(tree.join("COPYING"), dest.join("COPYING")).map_err(|e| e.to_string())?;
+    }
+
+    for (module, text) in render(root)? {
+        let schema = BINDINGS
+            .iter()
+            .find(|(m, _)| *m == module)
+            .map_or("", |(_, s)| s);
+        let path = generated_path(root, module);
+        qapi_codegen::write_if_changed(&path, &text).map_err(|e| e.to_string())?;
+        eprintln!("xtask: wrote {} from {schema}", path.display());
+    }
+    for ((module, schema), old) in BINDINGS.iter().zip(before) {
+        let new = Schema::from_file(vendor_dir(root).join(schema), Options::default())
+            .map_err(|f| f.render())?;
+        match old {
+            Some(old) => print!("{}", api_changes(module, &old, &new)),
+            None => println!("{module}: no previous schema to compare with"),
+        }
+    }
+    Ok(())
+}
+
+fn read_version(tree: &Path) -> String {
+    fs::read_to_string(tree.join("VERSION"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|_| {
+            tree.file_name()
+                .map(|n| n.to_string_lossy().trim_start_matches("qemu-").to_string())
+                .unwrap_or_else(|| "unknown".into())
+        })
+}
+
+/// A definition's shape, for comparing two schemas.
+fn shape(s: &Schema, id: qapi_parser::EntityId) -> (String, Vec<String>, bool) {
+    let e = s.entity(id);
+    let deprecated = e.features.iter().any(|f| f.name == "deprecated");
+    let members = |arg: Option<qapi_parser::EntityId>| -> Vec<String> {
+        match arg.map(|a| &s.entity(a).kind) {
+            Some(EntityKind::Object(o)) => o
+                .members
+                .iter()
+                .map(|m| {
+                    let dep = if m.features.iter().any(|f| f.name == "deprecated") {
+                        " deprecated"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "{}{}: {}{dep}",
+                        m.name,
+                        if m.optional { "?" } else { "" },
+                        s.entity(m.ty).name
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    match &e.kind {
+        EntityKind::Command(c) => ("command".into(), members(c.arg_type), deprecated),
+        EntityKind::Event(ev) => ("event".into(), members(ev.arg_type), deprecated),
+        EntityKind::Object(_) => (e.meta().into(), members(Some(id)), deprecated),
+        EntityKind::Enum(en) => (
+            "enum".into(),
+            en.values.iter().map(|v| v.name.clone()).collect(),
+            deprecated,
+        ),
+        EntityKind::Alternate(a) => (
+            "alternate".into(),
+            a.variants
+                .iter()
+                .map(|v| format!("{}: {}", v.name, s.entity(v.ty).name))
+                .collect(),
+            deprecated,
+        ),
+        _ => (String::new(), Vec::new(), false),
+    }
+}
+
+/// What changed in the API between two schemas.
+pub fn api_changes(module: &str, old: &Schema, new: &Schema) -> String {
+    let named = |s: &Schema| -> BTreeMap<String, (String, Vec<String>, bool)> {
+        s.entities
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_implicit())
+            .map(|(i, e)| (e.name.clone(), shape(s, qapi_parser::EntityId(i as u32))))
+            .filter(|(_, sh)| !sh.0.is_empty())
+            .collect()
+    };
+    let (a, b) = (named(old), named(new));
+    let mut out = String::new();
+    for (name, (meta, _, _)) in &b {
+        if !a.contains_key(name) {
+            out.push_str(&format!("  added {meta} {name}\n"));
+        }
+    }
+    for (name, (meta, _, _)) in &a {
+        if !b.contains_key(name) {
+            out.push_str(&format!("  removed {meta} {name}\n"));
+        }
+    }
+    for (name, (meta, new_members, new_dep)) in &b {
+        if let Some((_, old_members, old_dep)) = a.get(name) {
+            if *new_dep && !old_dep {
+                out.push_str(&format!("  newly deprecated {meta} {name}\n"));
+            }
+            for m in new_members.iter().filter(|m| !old_members.contains(m)) {
+                out.push_str(&format!("  {meta} {name}: now has {m}\n"));
+            }
+            for m in old_members.iter().filter(|m| !new_members.contains(m)) {
+                out.push_str(&format!("  {meta} {name}: no longer has {m}\n"));
+            }
+        }
+    }
+    if out.is_empty() {
+        format!("{module}: no API changes\n")
+    } else {
+        format!("{module}: API changes:\n{out}")
+    }
+}
