@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's developer commands.
 
+mod bench_build;
 mod regen;
 
 use std::process::{Command, ExitCode};
@@ -22,6 +23,8 @@ usage: cargo xtask COMMAND
                      qapi-types/src/generated; prints the API changes
   regen --check      fail when the checked-in bindings are stale
   bench              run the criterion benchmarks
+  bench-build        time a clean debug build of qapi-types beside the
+                     incumbent qapi-qmp 0.15 + qapi-qga 0.13
 ";
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
             qapi_tests::qemu_src::ensure(version).map(|p| println!("{}", p.display()))
         }
         ["bench"] => cargo(&["bench", "--workspace"]),
+        ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
         ["regen"] => regen::regen(&qapi_tests::qemu_src::workspace_root(), None),
         ["regen", "--qemu-src", src] => {
             regen::regen(&qapi_tests::qemu_src::workspace_root(), Some(src))
