@@ -459,9 +459,9 @@ impl<'a> Gen<'a> {
         skip: Option<&str>,
         place: Place,
     ) -> (Vec<TokenStream>, Vec<(Ident, String, bool)>) {
-        // A union's common members are (de)serialized by hand: no serde
-        // attributes on them.
-        let derived = skip.is_none();
+        // Every object is (de)serialized by generated impls that name the
+        // wire members: no serde attributes on fields.
+        let derived = false;
         let e = self.ent(owner);
         let doc = self.ent(doc_owner).doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("fields of {}", e.name));
@@ -509,15 +509,61 @@ impl<'a> Gen<'a> {
             unreachable!()
         };
         let name = format_ident!("{}", self.names[&id]);
-        let (fields, _) = self.fields(id, id, &o.members.clone(), None, Place::Top);
+        let (fields, names) = self.fields(id, id, &o.members.clone(), None, Place::Top);
         let docs = self.item_docs(e, None);
         let extra = self.extra_attrs(&e.name);
+        let impls = self.object_serde(&name, &names);
         quote! {
             #docs
-            #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+            #[derive(Clone, Debug, PartialEq)]
             #extra
             pub struct #name {
                 #(#fields)*
+            }
+
+            #impls
+        }
+    }
+
+    /// `Serialize` and `Deserialize` for a struct of `names` (field,
+    /// wire name, optional), through the runtime's object helpers.
+    fn object_serde(&self, name: &Ident, names: &[(Ident, String, bool)]) -> TokenStream {
+        let rt = &self.rt;
+        let put = names.iter().map(|(f, wire, opt)| {
+            if *opt {
+                quote!(m.opt(#wire, &self.#f)?;)
+            } else {
+                quote!(m.field(#wire, &self.#f)?;)
+            }
+        });
+        let take = names.iter().map(|(f, wire, opt)| {
+            if *opt {
+                quote!(#f: #rt::__private::optional(&mut m, #wire)?,)
+            } else {
+                quote!(#f: #rt::__private::required(&mut m, #wire)?,)
+            }
+        });
+        let (m_ser, m_de) = if names.is_empty() {
+            (quote!(m), quote!(_m))
+        } else {
+            (quote!(mut m), quote!(mut m))
+        };
+        quote! {
+            #[allow(deprecated)]
+            impl ::serde::Serialize for #name {
+                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                    let #m_ser = #rt::__private::object_ser(s)?;
+                    #(#put)*
+                    m.end()
+                }
+            }
+
+            #[allow(deprecated)]
+            impl<'de> ::serde::Deserialize<'de> for #name {
+                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                    let #m_de = #rt::__private::object(d)?;
+                    ::std::result::Result::Ok(Self { #(#take)* })
+                }
             }
         }
     }
@@ -744,50 +790,55 @@ impl<'a> Gen<'a> {
 
     /// A command's or event's data type: its fields, or the named type it
     /// wraps.
-    fn data_item(
-        &mut self,
-        id: EntityId,
-        arg: Option<EntityId>,
-        boxed: bool,
-    ) -> (TokenStream, TokenStream) {
-        let e = self.ent(id);
+    fn data_item(&mut self, id: EntityId, arg: Option<EntityId>, boxed: bool) -> TokenStream {
         let name = format_ident!("{}", self.names[&id]);
         match arg {
             Some(a) if boxed || !self.ent(a).is_implicit() => {
                 let inner = self.type_path(a, Place::Module);
-                (
-                    quote! {
-                        #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-                        #[serde(transparent)]
-                        pub struct #name(pub #inner);
-                    },
-                    TokenStream::new(),
-                )
+                quote! {
+                    #[derive(Clone, Debug, PartialEq)]
+                    pub struct #name(pub #inner);
+
+                    #[allow(deprecated)]
+                    impl ::serde::Serialize for #name {
+                        fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                            ::serde::Serialize::serialize(&self.0, s)
+                        }
+                    }
+
+                    #[allow(deprecated)]
+                    impl<'de> ::serde::Deserialize<'de> for #name {
+                        fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                            ::serde::Deserialize::deserialize(d).map(Self)
+                        }
+                    }
+                }
             }
             Some(a) => {
                 let EntityKind::Object(o) = &self.ent(a).kind else {
                     unreachable!()
                 };
                 let members = o.members.clone();
-                let (fields, _) = self.fields(a, id, &members, None, Place::Module);
-                let _ = e;
-                (
-                    quote! {
-                        #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-                        pub struct #name {
-                            #(#fields)*
-                        }
-                    },
-                    TokenStream::new(),
-                )
-            }
-            None => (
+                let (fields, names) = self.fields(a, id, &members, None, Place::Module);
+                let impls = self.object_serde(&name, &names);
                 quote! {
-                    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+                    #[derive(Clone, Debug, PartialEq)]
+                    pub struct #name {
+                        #(#fields)*
+                    }
+
+                    #impls
+                }
+            }
+            None => {
+                let impls = self.object_serde(&name, &[]);
+                quote! {
+                    #[derive(Clone, Debug, Default, PartialEq)]
                     pub struct #name {}
-                },
-                TokenStream::new(),
-            ),
+
+                    #impls
+                }
+            }
         }
     }
 
@@ -799,7 +850,7 @@ impl<'a> Gen<'a> {
         };
         let name = format_ident!("{}", self.names[&id]);
         let wire = &e.name;
-        let (def, _) = self.data_item(id, c.arg_type, c.boxed);
+        let def = self.data_item(id, c.arg_type, c.boxed);
         let docs = self.item_docs(e, Some(wire));
         let extra = self.extra_attrs(&e.name);
         let oob = c.allow_oob;
@@ -837,7 +888,7 @@ impl<'a> Gen<'a> {
         };
         let name = format_ident!("{}", self.names[&id]);
         let wire = &e.name;
-        let (def, _) = self.data_item(id, ev.arg_type, ev.boxed);
+        let def = self.data_item(id, ev.arg_type, ev.boxed);
         let docs = self.item_docs(e, Some(wire));
         let extra = self.extra_attrs(&e.name);
         quote! {

@@ -63,6 +63,51 @@ pub mod __private {
 
     pub type Object = Map<String, Value>;
 
+    /// Read an object's members (for a generated `Deserialize`).
+    pub fn object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
+        <Object as serde::Deserialize>::deserialize(d)
+    }
+
+    /// Write an object member by member (for a generated `Serialize`).
+    pub struct ObjectSer<M> {
+        map: M,
+    }
+
+    /// Start writing an object.
+    pub fn object_ser<S: serde::Serializer>(s: S) -> Result<ObjectSer<S::SerializeMap>, S::Error> {
+        Ok(ObjectSer {
+            map: s.serialize_map(None)?,
+        })
+    }
+
+    impl<M: serde::ser::SerializeMap> ObjectSer<M> {
+        /// A member that is always present.
+        pub fn field<T: Serialize + ?Sized>(
+            &mut self,
+            key: &'static str,
+            value: &T,
+        ) -> Result<(), M::Error> {
+            self.map.serialize_entry(key, value)
+        }
+
+        /// An optional member: left out when `None`.
+        pub fn opt<T: Serialize>(
+            &mut self,
+            key: &'static str,
+            value: &Option<T>,
+        ) -> Result<(), M::Error> {
+            match value {
+                Some(v) => self.map.serialize_entry(key, v),
+                None => Ok(()),
+            }
+        }
+
+        /// Finish the object.
+        pub fn end(self) -> Result<M::Ok, M::Error> {
+            self.map.end()
+        }
+    }
+
     /// Take a required member out of an object.
     pub fn required<T: DeserializeOwned, E: serde::de::Error>(
         map: &mut Object,

@@ -25,7 +25,11 @@ fn run(dir: &Path, args: &[&str]) -> Result<(), String> {
     if st.success() {
         Ok(())
     } else {
-        Err(format!("cargo {} failed in {}", args.join(" "), dir.display()))
+        Err(format!(
+            "cargo {} failed in {}",
+            args.join(" "),
+            dir.display()
+        ))
     }
 }
 
@@ -63,15 +67,25 @@ pub fn bench_build(root: &Path) -> Result<(), String> {
         "[package]\nname = \"theirs\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nqapi-qmp = \"=0.15\"\nqapi-qga = \"=0.13\"\n",
     )?;
     write("ours/src/lib.rs", "pub use qapi_types::{qga, qmp};\n")?;
-    write("theirs/src/lib.rs", "pub use qapi_qga as qga;\npub use qapi_qmp as qmp;\n")?;
+    write(
+        "theirs/src/lib.rs",
+        "pub use qapi_qga as qga;\npub use qapi_qmp as qmp;\n",
+    )?;
     // Warm: every dependency built once.
     eprintln!("xtask: building both once (dependencies)");
     run(&dir, &["build", "-q", "-p", "ours", "-p", "theirs"])?;
     let ours = timed(&dir, &["qapi-types", "ours"], "ours")?;
-    let theirs = timed(&dir, &["qapi-qmp", "qapi-qga", "qapi-codegen", "theirs"], "theirs")?;
+    let theirs = timed(
+        &dir,
+        &["qapi-qmp", "qapi-qga", "qapi-codegen", "theirs"],
+        "theirs",
+    )?;
     println!("clean debug build, same run:");
     println!("  qapi-types (qmp + qga, docs):      {ours:6.1} s");
     println!("  qapi-qmp 0.15 + qapi-qga 0.13:     {theirs:6.1} s");
-    println!("  ratio ours / theirs:               {:6.2} (goal: at most 0.60)", ours / theirs);
+    println!(
+        "  ratio ours / theirs:               {:6.2} (goal: at most 0.60)",
+        ours / theirs
+    );
     Ok(())
 }

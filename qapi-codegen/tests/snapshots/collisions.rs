@@ -83,26 +83,92 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     }
 }
 /// Members whose Rust names collide.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Pair {
     /// with a dash
-    #[serde(rename = "a-b")]
     pub a_b: i64,
     /// in camel case (both are a_b in Rust)
-    #[serde(rename = "aB")]
     pub a_b2: ::std::string::String,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for Pair {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("a-b", &self.a_b)?;
+        m.field("aB", &self.a_b2)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Pair {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            a_b: ::qapi_types::__private::required(&mut m, "a-b")?,
+            a_b2: ::qapi_types::__private::required(&mut m, "aB")?,
+        })
+    }
+}
 /// A type.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FooBar {
     /// a member
     pub x: i64,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for FooBar {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("x", &self.x)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for FooBar {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            x: ::qapi_types::__private::required(&mut m, "x")?,
+        })
+    }
+}
 /// Another type with the same Rust name.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FooBar2 {
     /// a member
     pub y: i64,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for FooBar2 {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("y", &self.y)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for FooBar2 {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            y: ::qapi_types::__private::required(&mut m, "y")?,
+        })
+    }
 }
 /// An enum with a value named like the catch-all.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -160,8 +226,27 @@ pub mod commands {
     ///
     /// Wire name: `do-it`.
     #[doc(alias = "do-it")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct DoIt {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for DoIt {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = ::qapi_types::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for DoIt {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = ::qapi_types::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl ::qapi_types::Command for DoIt {
         const NAME: &'static str = "do-it";
@@ -178,8 +263,27 @@ pub mod commands {
     ///
     /// Wire name: `do_it`.
     #[doc(alias = "do_it")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct DoIt2 {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for DoIt2 {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = ::qapi_types::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for DoIt2 {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = ::qapi_types::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl ::qapi_types::Command for DoIt2 {
         const NAME: &'static str = "do_it";

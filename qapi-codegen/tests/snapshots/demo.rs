@@ -87,10 +87,32 @@ impl<'de> ::serde::Deserialize<'de> for QType {
 /// # Since
 ///
 /// 1.0
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Named {
     /// the name
     pub id: ::std::string::String,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for Named {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("id", &self.id)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Named {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            id: ::qapi_types::__private::required(&mut m, "id")?,
+        })
+    }
 }
 /// Where a drive is attached.
 ///
@@ -162,7 +184,7 @@ impl<'de> ::serde::Deserialize<'de> for DriveBus {
 /// 1.0
 ///
 /// **Unstable:** `tags` may change
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DriveInfo {
     /// the name
     pub id: ::std::string::String,
@@ -171,17 +193,41 @@ pub struct DriveInfo {
     /// its size in bytes
     pub size: u64,
     /// whether writes are refused
-    #[serde(
-        rename = "read-only",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_only: ::std::option::Option<bool>,
     /// free-form labels
     ///
     /// **Unstable.**
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for DriveInfo {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("id", &self.id)?;
+        m.field("bus", &self.bus)?;
+        m.field("size", &self.size)?;
+        m.opt("read-only", &self.read_only)?;
+        m.opt("tags", &self.tags)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for DriveInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            id: ::qapi_types::__private::required(&mut m, "id")?,
+            bus: ::qapi_types::__private::required(&mut m, "bus")?,
+            size: ::qapi_types::__private::required(&mut m, "size")?,
+            read_only: ::qapi_types::__private::optional(&mut m, "read-only")?,
+            tags: ::qapi_types::__private::optional(&mut m, "tags")?,
+        })
+    }
 }
 /// The kinds of console.
 ///
@@ -245,20 +291,64 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleKind {
 /// # Since
 ///
 /// 1.0
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConsoleSerial {
     /// the host device
     pub path: ::std::string::String,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for ConsoleSerial {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("path", &self.path)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for ConsoleSerial {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            path: ::qapi_types::__private::required(&mut m, "path")?,
+        })
+    }
 }
 /// A VNC console.
 ///
 /// # Since
 ///
 /// 1.0
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConsoleVnc {
     /// the TCP port
     pub port: u16,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for ConsoleVnc {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("port", &self.port)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for ConsoleVnc {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            port: ::qapi_types::__private::required(&mut m, "port")?,
+        })
+    }
 }
 /// A console, by kind.
 ///
@@ -458,8 +548,27 @@ pub mod commands {
     ///
     /// Wire name: `query-drives`.
     #[doc(alias = "query-drives")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct QueryDrives {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for QueryDrives {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = ::qapi_types::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for QueryDrives {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = ::qapi_types::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl ::qapi_types::Command for QueryDrives {
         const NAME: &'static str = "query-drives";
@@ -484,12 +593,36 @@ pub mod commands {
     ///
     /// Wire name: `drive-resize`.
     #[doc(alias = "drive-resize")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct DriveResize {
         /// the drive
         pub id: ::std::string::String,
         /// the new size
         pub size: super::SizeOrName,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for DriveResize {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = ::qapi_types::__private::object_ser(s)?;
+            m.field("id", &self.id)?;
+            m.field("size", &self.size)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for DriveResize {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = ::qapi_types::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                id: ::qapi_types::__private::required(&mut m, "id")?,
+                size: ::qapi_types::__private::required(&mut m, "size")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl ::qapi_types::Command for DriveResize {
@@ -514,8 +647,27 @@ pub mod commands {
     /// Wire name: `x-debug-dump`.
     #[doc(alias = "x-debug-dump")]
     #[deprecated = "use query-drives"]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct XDebugDump {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for XDebugDump {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = ::qapi_types::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for XDebugDump {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = ::qapi_types::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl ::qapi_types::Command for XDebugDump {
         const NAME: &'static str = "x-debug-dump";
@@ -540,12 +692,36 @@ pub mod events {
     ///
     /// Wire name: `DRIVE_RESIZED`.
     #[doc(alias = "DRIVE_RESIZED")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct DriveResized {
         /// the drive
         pub id: ::std::string::String,
         /// the new size
         pub size: u64,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for DriveResized {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = ::qapi_types::__private::object_ser(s)?;
+            m.field("id", &self.id)?;
+            m.field("size", &self.size)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for DriveResized {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = ::qapi_types::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                id: ::qapi_types::__private::required(&mut m, "id")?,
+                size: ::qapi_types::__private::required(&mut m, "size")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl ::qapi_types::Event for DriveResized {

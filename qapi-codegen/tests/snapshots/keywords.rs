@@ -154,26 +154,56 @@ impl<'de> ::serde::Deserialize<'de> for Kind {
     }
 }
 /// Members that are keywords.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Keywords {
     /// keyword
     pub r#type: Kind,
     /// keyword that cannot be raw
-    #[serde(rename = "self")]
     pub self_: ::std::string::String,
     /// keyword
     pub r#fn: i64,
     /// keyword
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub r#match: ::std::option::Option<bool>,
     /// keyword
     pub r#async: ::std::string::String,
     /// keyword that cannot be raw
-    #[serde(rename = "crate")]
     pub crate_: ::std::string::String,
     /// keyword that cannot be raw
-    #[serde(rename = "super")]
     pub super_: ::std::string::String,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for Keywords {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("type", &self.r#type)?;
+        m.field("self", &self.self_)?;
+        m.field("fn", &self.r#fn)?;
+        m.opt("match", &self.r#match)?;
+        m.field("async", &self.r#async)?;
+        m.field("crate", &self.crate_)?;
+        m.field("super", &self.super_)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Keywords {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            r#type: ::qapi_types::__private::required(&mut m, "type")?,
+            self_: ::qapi_types::__private::required(&mut m, "self")?,
+            r#fn: ::qapi_types::__private::required(&mut m, "fn")?,
+            r#match: ::qapi_types::__private::optional(&mut m, "match")?,
+            r#async: ::qapi_types::__private::required(&mut m, "async")?,
+            crate_: ::qapi_types::__private::required(&mut m, "crate")?,
+            super_: ::qapi_types::__private::required(&mut m, "super")?,
+        })
+    }
 }
 /// One type per command, carrying its arguments; each implements
 /// the runtime's `Command` trait.
@@ -182,10 +212,32 @@ pub mod commands {
     ///
     /// Wire name: `loop`.
     #[doc(alias = "loop")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct Loop {
         /// keyword argument
         pub r#where: ::std::string::String,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for Loop {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = ::qapi_types::__private::object_ser(s)?;
+            m.field("where", &self.r#where)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for Loop {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = ::qapi_types::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                r#where: ::qapi_types::__private::required(&mut m, "where")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl ::qapi_types::Command for Loop {

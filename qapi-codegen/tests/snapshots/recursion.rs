@@ -83,33 +83,100 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     }
 }
 /// A tree.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Tree {
     /// the value
     pub value: i64,
     /// the left subtree
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub left: ::std::option::Option<::std::boxed::Box<Tree>>,
     /// the right subtree
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub right: ::std::option::Option<::std::boxed::Box<Tree>>,
     /// more subtrees (a Vec needs no box)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub children: ::std::option::Option<::std::vec::Vec<Tree>>,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for Tree {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("value", &self.value)?;
+        m.opt("left", &self.left)?;
+        m.opt("right", &self.right)?;
+        m.opt("children", &self.children)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Tree {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            value: ::qapi_types::__private::required(&mut m, "value")?,
+            left: ::qapi_types::__private::optional(&mut m, "left")?,
+            right: ::qapi_types::__private::optional(&mut m, "right")?,
+            children: ::qapi_types::__private::optional(&mut m, "children")?,
+        })
+    }
+}
 /// Refers to Pong.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Ping {
     /// the other one
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub pong: ::std::option::Option<::std::boxed::Box<Pong>>,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for Ping {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.opt("pong", &self.pong)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Ping {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            pong: ::qapi_types::__private::optional(&mut m, "pong")?,
+        })
+    }
+}
 /// Refers to Ping.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Pong {
     /// the other one
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub ping: ::std::option::Option<::std::boxed::Box<Ping>>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for Pong {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.opt("ping", &self.ping)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Pong {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            ping: ::qapi_types::__private::optional(&mut m, "ping")?,
+        })
+    }
 }
 /// Kinds of expression.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,16 +232,60 @@ impl<'de> ::serde::Deserialize<'de> for ExprKind {
     }
 }
 /// A number.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Leaf {
     /// the number
     pub n: i64,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for Leaf {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("n", &self.n)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Leaf {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            n: ::qapi_types::__private::required(&mut m, "n")?,
+        })
+    }
+}
 /// A negated expression.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Neg {
     /// what is negated
     pub inner: ::std::boxed::Box<Expr>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for Neg {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("inner", &self.inner)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Neg {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            inner: ::qapi_types::__private::required(&mut m, "inner")?,
+        })
+    }
 }
 /// An expression: a union whose branch contains it.
 #[derive(Clone, Debug, PartialEq)]
@@ -291,10 +402,32 @@ impl<'de> ::serde::Deserialize<'de> for NumOrExpr {
     }
 }
 /// Holds an alternate.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Wrap {
     /// the alternate
     pub inner: ::std::boxed::Box<NumOrExpr>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for Wrap {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = ::qapi_types::__private::object_ser(s)?;
+        m.field("inner", &self.inner)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for Wrap {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut m = ::qapi_types::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            inner: ::qapi_types::__private::required(&mut m, "inner")?,
+        })
+    }
 }
 /// One type per command, carrying its arguments; each implements
 /// the runtime's `Command` trait.

@@ -82,7 +82,7 @@ impl<'de> ::serde::Deserialize<'de> for QType {
 /// # Since
 ///
 /// 1.1.0
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestAgentCommandInfo {
     /// name of the command
     pub name: ::std::string::String,
@@ -90,43 +90,102 @@ pub struct GuestAgentCommandInfo {
     pub enabled: bool,
     /// whether command returns a response on success
     /// (since 1.7)
-    #[serde(rename = "success-response")]
     pub success_response: bool,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestAgentCommandInfo {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("name", &self.name)?;
+        m.field("enabled", &self.enabled)?;
+        m.field("success-response", &self.success_response)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestAgentCommandInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::required(&mut m, "name")?,
+            enabled: crate::__private::required(&mut m, "enabled")?,
+            success_response: crate::__private::required(&mut m, "success-response")?,
+        })
+    }
 }
 /// Information about guest agent.
 ///
 /// # Since
 ///
 /// 0.15.0
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestAgentInfo {
     /// guest agent version
     pub version: ::std::string::String,
     /// Information about guest agent commands
     pub supported_commands: ::std::vec::Vec<GuestAgentCommandInfo>,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestAgentInfo {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("version", &self.version)?;
+        m.field("supported_commands", &self.supported_commands)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestAgentInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            version: crate::__private::required(&mut m, "version")?,
+            supported_commands: crate::__private::required(&mut m, "supported_commands")?,
+        })
+    }
+}
 /// Result of guest agent file-read operation
 ///
 /// # Since
 ///
 /// 0.15.0
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileRead {
     /// number of bytes read (note: count is *before*
     /// base64-encoding is applied)
     pub count: i64,
     /// base64-encoded bytes read
-    #[serde(rename = "buf-b64")]
     pub buf_b64: ::std::string::String,
     /// whether EOF was encountered during read operation.
     pub eof: bool,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestFileRead {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("count", &self.count)?;
+        m.field("buf-b64", &self.buf_b64)?;
+        m.field("eof", &self.eof)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            count: crate::__private::required(&mut m, "count")?,
+            buf_b64: crate::__private::required(&mut m, "buf-b64")?,
+            eof: crate::__private::required(&mut m, "eof")?,
+        })
+    }
 }
 /// Result of guest agent file-write operation
 ///
 /// # Since
 ///
 /// 0.15.0
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileWrite {
     /// number of bytes written (note: count is actual bytes
     /// written, after base64-decoding of provided buffer)
@@ -134,17 +193,55 @@ pub struct GuestFileWrite {
     /// whether EOF was encountered during write operation.
     pub eof: bool,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestFileWrite {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("count", &self.count)?;
+        m.field("eof", &self.eof)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            count: crate::__private::required(&mut m, "count")?,
+            eof: crate::__private::required(&mut m, "eof")?,
+        })
+    }
+}
 /// Result of guest agent file-seek operation
 ///
 /// # Since
 ///
 /// 0.15.0
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileSeek {
     /// current file position
     pub position: i64,
     /// whether EOF was encountered during file seek
     pub eof: bool,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestFileSeek {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("position", &self.position)?;
+        m.field("eof", &self.eof)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            position: crate::__private::required(&mut m, "position")?,
+            eof: crate::__private::required(&mut m, "eof")?,
+        })
+    }
 }
 /// Symbolic names for use in `guest-file-seek`
 ///
@@ -301,19 +398,39 @@ impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
 /// 2.4
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemTrimResult {
     /// path that was trimmed
     pub path: ::std::string::String,
     /// bytes trimmed for this path
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub trimmed: ::std::option::Option<i64>,
     /// reported effective minimum for this path
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub minimum: ::std::option::Option<i64>,
     /// an error message when trim failed
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestFilesystemTrimResult {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("path", &self.path)?;
+        m.opt("trimmed", &self.trimmed)?;
+        m.opt("minimum", &self.minimum)?;
+        m.opt("error", &self.error)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            path: crate::__private::required(&mut m, "path")?,
+            trimmed: crate::__private::optional(&mut m, "trimmed")?,
+            minimum: crate::__private::optional(&mut m, "minimum")?,
+            error: crate::__private::optional(&mut m, "error")?,
+        })
+    }
 }
 /// `GuestFilesystemTrimResponse` (not documented in the schema).
 ///
@@ -322,10 +439,27 @@ pub struct GuestFilesystemTrimResult {
 /// 2.4
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemTrimResponse {
     /// list of `GuestFilesystemTrimResult` per path that was trimmed
     pub paths: ::std::vec::Vec<GuestFilesystemTrimResult>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestFilesystemTrimResponse {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("paths", &self.paths)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            paths: crate::__private::required(&mut m, "paths")?,
+        })
+    }
 }
 /// An enumeration of supported IP address types
 ///
@@ -388,16 +522,35 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddressType {
 /// 1.1
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestIpAddress {
     /// IP address
-    #[serde(rename = "ip-address")]
     pub ip_address: ::std::string::String,
     /// Type of `ip-address` (e.g. ipv4, ipv6)
-    #[serde(rename = "ip-address-type")]
     pub ip_address_type: GuestIpAddressType,
     /// Network prefix length of `ip-address`
     pub prefix: i64,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestIpAddress {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("ip-address", &self.ip_address)?;
+        m.field("ip-address-type", &self.ip_address_type)?;
+        m.field("prefix", &self.prefix)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestIpAddress {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            ip_address: crate::__private::required(&mut m, "ip-address")?,
+            ip_address_type: crate::__private::required(&mut m, "ip-address-type")?,
+            prefix: crate::__private::required(&mut m, "prefix")?,
+        })
+    }
 }
 /// `GuestNetworkInterfaceStat` (not documented in the schema).
 ///
@@ -406,32 +559,55 @@ pub struct GuestIpAddress {
 /// 2.11
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkInterfaceStat {
     /// total bytes received
-    #[serde(rename = "rx-bytes")]
     pub rx_bytes: u64,
     /// total packets received
-    #[serde(rename = "rx-packets")]
     pub rx_packets: u64,
     /// bad packets received
-    #[serde(rename = "rx-errs")]
     pub rx_errs: u64,
     /// receiver dropped packets
-    #[serde(rename = "rx-dropped")]
     pub rx_dropped: u64,
     /// total bytes transmitted
-    #[serde(rename = "tx-bytes")]
     pub tx_bytes: u64,
     /// total packets transmitted
-    #[serde(rename = "tx-packets")]
     pub tx_packets: u64,
     /// packet transmit problems
-    #[serde(rename = "tx-errs")]
     pub tx_errs: u64,
     /// dropped packets transmitted
-    #[serde(rename = "tx-dropped")]
     pub tx_dropped: u64,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestNetworkInterfaceStat {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("rx-bytes", &self.rx_bytes)?;
+        m.field("rx-packets", &self.rx_packets)?;
+        m.field("rx-errs", &self.rx_errs)?;
+        m.field("rx-dropped", &self.rx_dropped)?;
+        m.field("tx-bytes", &self.tx_bytes)?;
+        m.field("tx-packets", &self.tx_packets)?;
+        m.field("tx-errs", &self.tx_errs)?;
+        m.field("tx-dropped", &self.tx_dropped)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterfaceStat {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            rx_bytes: crate::__private::required(&mut m, "rx-bytes")?,
+            rx_packets: crate::__private::required(&mut m, "rx-packets")?,
+            rx_errs: crate::__private::required(&mut m, "rx-errs")?,
+            rx_dropped: crate::__private::required(&mut m, "rx-dropped")?,
+            tx_bytes: crate::__private::required(&mut m, "tx-bytes")?,
+            tx_packets: crate::__private::required(&mut m, "tx-packets")?,
+            tx_errs: crate::__private::required(&mut m, "tx-errs")?,
+            tx_dropped: crate::__private::required(&mut m, "tx-dropped")?,
+        })
+    }
 }
 /// `GuestNetworkInterface` (not documented in the schema).
 ///
@@ -440,28 +616,40 @@ pub struct GuestNetworkInterfaceStat {
 /// 1.1
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkInterface {
     /// The name of interface for which info are being delivered
     pub name: ::std::string::String,
     /// Hardware address of `name`
-    #[serde(
-        rename = "hardware-address",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub hardware_address: ::std::option::Option<::std::string::String>,
     /// List of addresses assigned to `name`
-    #[serde(
-        rename = "ip-addresses",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ip_addresses: ::std::option::Option<::std::vec::Vec<GuestIpAddress>>,
     /// various statistic counters related to `name` (since
     /// 2.11)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub statistics: ::std::option::Option<GuestNetworkInterfaceStat>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestNetworkInterface {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("name", &self.name)?;
+        m.opt("hardware-address", &self.hardware_address)?;
+        m.opt("ip-addresses", &self.ip_addresses)?;
+        m.opt("statistics", &self.statistics)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterface {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::required(&mut m, "name")?,
+            hardware_address: crate::__private::optional(&mut m, "hardware-address")?,
+            ip_addresses: crate::__private::optional(&mut m, "ip-addresses")?,
+            statistics: crate::__private::optional(&mut m, "statistics")?,
+        })
+    }
 }
 /// `GuestLogicalProcessor` (not documented in the schema).
 ///
@@ -470,10 +658,9 @@ pub struct GuestNetworkInterface {
 /// 1.5
 ///
 /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestLogicalProcessor {
     /// Arbitrary guest-specific unique identifier of the VCPU.
-    #[serde(rename = "logical-id")]
     pub logical_id: i64,
     /// Whether the VCPU is enabled.
     pub online: bool,
@@ -481,12 +668,28 @@ pub struct GuestLogicalProcessor {
     /// is always filled in by the guest agent when the structure is
     /// returned, and always ignored on input (hence it can be omitted
     /// then).
-    #[serde(
-        rename = "can-offline",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub can_offline: ::std::option::Option<bool>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestLogicalProcessor {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("logical-id", &self.logical_id)?;
+        m.field("online", &self.online)?;
+        m.opt("can-offline", &self.can_offline)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestLogicalProcessor {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            logical_id: crate::__private::required(&mut m, "logical-id")?,
+            online: crate::__private::required(&mut m, "online")?,
+            can_offline: crate::__private::optional(&mut m, "can-offline")?,
+        })
+    }
 }
 /// An enumeration of bus type of disks
 ///
@@ -642,7 +845,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskBusType {
 /// 2.2
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestPciAddress {
     /// domain id
     pub domain: i64,
@@ -653,6 +856,29 @@ pub struct GuestPciAddress {
     /// function id
     pub function: i64,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestPciAddress {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("domain", &self.domain)?;
+        m.field("bus", &self.bus)?;
+        m.field("slot", &self.slot)?;
+        m.field("function", &self.function)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            domain: crate::__private::required(&mut m, "domain")?,
+            bus: crate::__private::required(&mut m, "bus")?,
+            slot: crate::__private::required(&mut m, "slot")?,
+            function: crate::__private::required(&mut m, "function")?,
+        })
+    }
+}
 /// `GuestCCWAddress` (not documented in the schema).
 ///
 /// # Since
@@ -660,7 +886,7 @@ pub struct GuestPciAddress {
 /// 6.0
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestCcwAddress {
     /// channel subsystem image id
     pub cssid: i64,
@@ -671,6 +897,29 @@ pub struct GuestCcwAddress {
     /// device number
     pub devno: i64,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestCcwAddress {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("cssid", &self.cssid)?;
+        m.field("ssid", &self.ssid)?;
+        m.field("subchno", &self.subchno)?;
+        m.field("devno", &self.devno)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            cssid: crate::__private::required(&mut m, "cssid")?,
+            ssid: crate::__private::required(&mut m, "ssid")?,
+            subchno: crate::__private::required(&mut m, "subchno")?,
+            devno: crate::__private::required(&mut m, "devno")?,
+        })
+    }
+}
 /// `GuestDiskAddress` (not documented in the schema).
 ///
 /// # Since
@@ -678,14 +927,12 @@ pub struct GuestCcwAddress {
 /// 2.2
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskAddress {
     /// controller's PCI address (fields are set to -1 if
     /// invalid)
-    #[serde(rename = "pci-controller")]
     pub pci_controller: GuestPciAddress,
     /// bus type
-    #[serde(rename = "bus-type")]
     pub bus_type: GuestDiskBusType,
     /// bus id
     pub bus: i64,
@@ -694,18 +941,42 @@ pub struct GuestDiskAddress {
     /// unit id
     pub unit: i64,
     /// serial number (since: 3.1)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub serial: ::std::option::Option<::std::string::String>,
     /// device node (POSIX) or device UNC (Windows) (since: 3.1)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub dev: ::std::option::Option<::std::string::String>,
     /// CCW address on s390x (since: 6.0)
-    #[serde(
-        rename = "ccw-address",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ccw_address: ::std::option::Option<GuestCcwAddress>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestDiskAddress {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("pci-controller", &self.pci_controller)?;
+        m.field("bus-type", &self.bus_type)?;
+        m.field("bus", &self.bus)?;
+        m.field("target", &self.target)?;
+        m.field("unit", &self.unit)?;
+        m.opt("serial", &self.serial)?;
+        m.opt("dev", &self.dev)?;
+        m.opt("ccw-address", &self.ccw_address)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            pci_controller: crate::__private::required(&mut m, "pci-controller")?,
+            bus_type: crate::__private::required(&mut m, "bus-type")?,
+            bus: crate::__private::required(&mut m, "bus")?,
+            target: crate::__private::required(&mut m, "target")?,
+            unit: crate::__private::required(&mut m, "unit")?,
+            serial: crate::__private::optional(&mut m, "serial")?,
+            dev: crate::__private::optional(&mut m, "dev")?,
+            ccw_address: crate::__private::optional(&mut m, "ccw-address")?,
+        })
+    }
 }
 /// NVMe smart information, based on NVMe specification, section
 /// \<SMART / Health Information (Log Identifier 02h)\>
@@ -719,82 +990,138 @@ pub struct GuestDiskAddress {
 /// 7.1
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestNvMeSmart {
     /// `critical-warning`
-    #[serde(rename = "critical-warning")]
     pub critical_warning: i64,
     /// `temperature`
     pub temperature: i64,
     /// `available-spare`
-    #[serde(rename = "available-spare")]
     pub available_spare: i64,
     /// `available-spare-threshold`
-    #[serde(rename = "available-spare-threshold")]
     pub available_spare_threshold: i64,
     /// `percentage-used`
-    #[serde(rename = "percentage-used")]
     pub percentage_used: i64,
     /// `data-units-read-lo`
-    #[serde(rename = "data-units-read-lo")]
     pub data_units_read_lo: u64,
     /// `data-units-read-hi`
-    #[serde(rename = "data-units-read-hi")]
     pub data_units_read_hi: u64,
     /// `data-units-written-lo`
-    #[serde(rename = "data-units-written-lo")]
     pub data_units_written_lo: u64,
     /// `data-units-written-hi`
-    #[serde(rename = "data-units-written-hi")]
     pub data_units_written_hi: u64,
     /// `host-read-commands-lo`
-    #[serde(rename = "host-read-commands-lo")]
     pub host_read_commands_lo: u64,
     /// `host-read-commands-hi`
-    #[serde(rename = "host-read-commands-hi")]
     pub host_read_commands_hi: u64,
     /// `host-write-commands-lo`
-    #[serde(rename = "host-write-commands-lo")]
     pub host_write_commands_lo: u64,
     /// `host-write-commands-hi`
-    #[serde(rename = "host-write-commands-hi")]
     pub host_write_commands_hi: u64,
     /// `controller-busy-time-lo`
-    #[serde(rename = "controller-busy-time-lo")]
     pub controller_busy_time_lo: u64,
     /// `controller-busy-time-hi`
-    #[serde(rename = "controller-busy-time-hi")]
     pub controller_busy_time_hi: u64,
     /// `power-cycles-lo`
-    #[serde(rename = "power-cycles-lo")]
     pub power_cycles_lo: u64,
     /// `power-cycles-hi`
-    #[serde(rename = "power-cycles-hi")]
     pub power_cycles_hi: u64,
     /// `power-on-hours-lo`
-    #[serde(rename = "power-on-hours-lo")]
     pub power_on_hours_lo: u64,
     /// `power-on-hours-hi`
-    #[serde(rename = "power-on-hours-hi")]
     pub power_on_hours_hi: u64,
     /// `unsafe-shutdowns-lo`
-    #[serde(rename = "unsafe-shutdowns-lo")]
     pub unsafe_shutdowns_lo: u64,
     /// `unsafe-shutdowns-hi`
-    #[serde(rename = "unsafe-shutdowns-hi")]
     pub unsafe_shutdowns_hi: u64,
     /// `media-errors-lo`
-    #[serde(rename = "media-errors-lo")]
     pub media_errors_lo: u64,
     /// `media-errors-hi`
-    #[serde(rename = "media-errors-hi")]
     pub media_errors_hi: u64,
     /// `number-of-error-log-entries-lo`
-    #[serde(rename = "number-of-error-log-entries-lo")]
     pub number_of_error_log_entries_lo: u64,
     /// `number-of-error-log-entries-hi`
-    #[serde(rename = "number-of-error-log-entries-hi")]
     pub number_of_error_log_entries_hi: u64,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestNvMeSmart {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("critical-warning", &self.critical_warning)?;
+        m.field("temperature", &self.temperature)?;
+        m.field("available-spare", &self.available_spare)?;
+        m.field("available-spare-threshold", &self.available_spare_threshold)?;
+        m.field("percentage-used", &self.percentage_used)?;
+        m.field("data-units-read-lo", &self.data_units_read_lo)?;
+        m.field("data-units-read-hi", &self.data_units_read_hi)?;
+        m.field("data-units-written-lo", &self.data_units_written_lo)?;
+        m.field("data-units-written-hi", &self.data_units_written_hi)?;
+        m.field("host-read-commands-lo", &self.host_read_commands_lo)?;
+        m.field("host-read-commands-hi", &self.host_read_commands_hi)?;
+        m.field("host-write-commands-lo", &self.host_write_commands_lo)?;
+        m.field("host-write-commands-hi", &self.host_write_commands_hi)?;
+        m.field("controller-busy-time-lo", &self.controller_busy_time_lo)?;
+        m.field("controller-busy-time-hi", &self.controller_busy_time_hi)?;
+        m.field("power-cycles-lo", &self.power_cycles_lo)?;
+        m.field("power-cycles-hi", &self.power_cycles_hi)?;
+        m.field("power-on-hours-lo", &self.power_on_hours_lo)?;
+        m.field("power-on-hours-hi", &self.power_on_hours_hi)?;
+        m.field("unsafe-shutdowns-lo", &self.unsafe_shutdowns_lo)?;
+        m.field("unsafe-shutdowns-hi", &self.unsafe_shutdowns_hi)?;
+        m.field("media-errors-lo", &self.media_errors_lo)?;
+        m.field("media-errors-hi", &self.media_errors_hi)?;
+        m.field(
+            "number-of-error-log-entries-lo",
+            &self.number_of_error_log_entries_lo,
+        )?;
+        m.field(
+            "number-of-error-log-entries-hi",
+            &self.number_of_error_log_entries_hi,
+        )?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            critical_warning: crate::__private::required(&mut m, "critical-warning")?,
+            temperature: crate::__private::required(&mut m, "temperature")?,
+            available_spare: crate::__private::required(&mut m, "available-spare")?,
+            available_spare_threshold: crate::__private::required(
+                &mut m,
+                "available-spare-threshold",
+            )?,
+            percentage_used: crate::__private::required(&mut m, "percentage-used")?,
+            data_units_read_lo: crate::__private::required(&mut m, "data-units-read-lo")?,
+            data_units_read_hi: crate::__private::required(&mut m, "data-units-read-hi")?,
+            data_units_written_lo: crate::__private::required(&mut m, "data-units-written-lo")?,
+            data_units_written_hi: crate::__private::required(&mut m, "data-units-written-hi")?,
+            host_read_commands_lo: crate::__private::required(&mut m, "host-read-commands-lo")?,
+            host_read_commands_hi: crate::__private::required(&mut m, "host-read-commands-hi")?,
+            host_write_commands_lo: crate::__private::required(&mut m, "host-write-commands-lo")?,
+            host_write_commands_hi: crate::__private::required(&mut m, "host-write-commands-hi")?,
+            controller_busy_time_lo: crate::__private::required(&mut m, "controller-busy-time-lo")?,
+            controller_busy_time_hi: crate::__private::required(&mut m, "controller-busy-time-hi")?,
+            power_cycles_lo: crate::__private::required(&mut m, "power-cycles-lo")?,
+            power_cycles_hi: crate::__private::required(&mut m, "power-cycles-hi")?,
+            power_on_hours_lo: crate::__private::required(&mut m, "power-on-hours-lo")?,
+            power_on_hours_hi: crate::__private::required(&mut m, "power-on-hours-hi")?,
+            unsafe_shutdowns_lo: crate::__private::required(&mut m, "unsafe-shutdowns-lo")?,
+            unsafe_shutdowns_hi: crate::__private::required(&mut m, "unsafe-shutdowns-hi")?,
+            media_errors_lo: crate::__private::required(&mut m, "media-errors-lo")?,
+            media_errors_hi: crate::__private::required(&mut m, "media-errors-hi")?,
+            number_of_error_log_entries_lo: crate::__private::required(
+                &mut m,
+                "number-of-error-log-entries-lo",
+            )?,
+            number_of_error_log_entries_hi: crate::__private::required(
+                &mut m,
+                "number-of-error-log-entries-hi",
+            )?,
+        })
+    }
 }
 /// Disk type related smart information.
 ///
@@ -973,7 +1300,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
 /// 5.2
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskInfo {
     /// device node (Linux) or device UNC (Windows)
     pub name: ::std::string::String,
@@ -982,18 +1309,41 @@ pub struct GuestDiskInfo {
     /// list of device dependencies; e.g. for LVs of the LVM
     /// this will hold the list of PVs, for LUKS encrypted volume this
     /// will contain the disk where the volume is placed.  (Linux)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub dependencies: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     /// disk address information (only for non-virtual devices)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub address: ::std::option::Option<GuestDiskAddress>,
     /// optional alias assigned to the disk, on Linux this is a name
     /// assigned by device mapper
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub alias: ::std::option::Option<::std::string::String>,
     /// disk smart information (Since 7.1)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub smart: ::std::option::Option<GuestDiskSmart>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestDiskInfo {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("name", &self.name)?;
+        m.field("partition", &self.partition)?;
+        m.opt("dependencies", &self.dependencies)?;
+        m.opt("address", &self.address)?;
+        m.opt("alias", &self.alias)?;
+        m.opt("smart", &self.smart)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestDiskInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::required(&mut m, "name")?,
+            partition: crate::__private::required(&mut m, "partition")?,
+            dependencies: crate::__private::optional(&mut m, "dependencies")?,
+            address: crate::__private::optional(&mut m, "address")?,
+            alias: crate::__private::optional(&mut m, "alias")?,
+            smart: crate::__private::optional(&mut m, "smart")?,
+        })
+    }
 }
 /// `GuestFilesystemInfo` (not documented in the schema).
 ///
@@ -1002,7 +1352,7 @@ pub struct GuestDiskInfo {
 /// 2.2
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemInfo {
     /// disk name
     pub name: ::std::string::String,
@@ -1011,30 +1361,44 @@ pub struct GuestFilesystemInfo {
     /// file system type string
     pub r#type: ::std::string::String,
     /// file system used bytes (since 3.0)
-    #[serde(
-        rename = "used-bytes",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub used_bytes: ::std::option::Option<u64>,
     /// filesystem capacity in bytes for unprivileged users (since 3.0)
-    #[serde(
-        rename = "total-bytes",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub total_bytes: ::std::option::Option<u64>,
     /// filesystem capacity in bytes for privileged users
     /// (since 9.1)
-    #[serde(
-        rename = "total-bytes-privileged",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub total_bytes_privileged: ::std::option::Option<u64>,
     /// an array of disk hardware information that the volume lies
     /// on, which may be empty if the disk type is not supported
     pub disk: ::std::vec::Vec<GuestDiskAddress>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestFilesystemInfo {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("name", &self.name)?;
+        m.field("mountpoint", &self.mountpoint)?;
+        m.field("type", &self.r#type)?;
+        m.opt("used-bytes", &self.used_bytes)?;
+        m.opt("total-bytes", &self.total_bytes)?;
+        m.opt("total-bytes-privileged", &self.total_bytes_privileged)?;
+        m.field("disk", &self.disk)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::required(&mut m, "name")?,
+            mountpoint: crate::__private::required(&mut m, "mountpoint")?,
+            r#type: crate::__private::required(&mut m, "type")?,
+            used_bytes: crate::__private::optional(&mut m, "used-bytes")?,
+            total_bytes: crate::__private::optional(&mut m, "total-bytes")?,
+            total_bytes_privileged: crate::__private::optional(&mut m, "total-bytes-privileged")?,
+            disk: crate::__private::required(&mut m, "disk")?,
+        })
+    }
 }
 /// `GuestMemoryBlock` (not documented in the schema).
 ///
@@ -1043,11 +1407,10 @@ pub struct GuestFilesystemInfo {
 /// 2.3
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlock {
     /// Arbitrary guest-specific unique identifier of the
     /// MEMORY BLOCK.
-    #[serde(rename = "phys-index")]
     pub phys_index: u64,
     /// Whether the MEMORY BLOCK is enabled in guest.
     pub online: bool,
@@ -1055,12 +1418,28 @@ pub struct GuestMemoryBlock {
     /// member is always filled in by the guest agent when the structure
     /// is returned, and always ignored on input (hence it can be
     /// omitted then).
-    #[serde(
-        rename = "can-offline",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub can_offline: ::std::option::Option<bool>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestMemoryBlock {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("phys-index", &self.phys_index)?;
+        m.field("online", &self.online)?;
+        m.opt("can-offline", &self.can_offline)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlock {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            phys_index: crate::__private::required(&mut m, "phys-index")?,
+            online: crate::__private::required(&mut m, "online")?,
+            can_offline: crate::__private::optional(&mut m, "can-offline")?,
+        })
+    }
 }
 /// An enumeration of memory block operation result.
 ///
@@ -1140,22 +1519,37 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponseType {
 /// 2.3
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlockResponse {
     /// same with the 'phys-index' member of `GuestMemoryBlock`.
-    #[serde(rename = "phys-index")]
     pub phys_index: u64,
     /// the result of memory block operation.
     pub response: GuestMemoryBlockResponseType,
     /// the error number.  When memory block operation fails,
     /// we assign the value of 'errno' to this member, it indicates what
     /// goes wrong.  When the operation succeeds, it will be omitted.
-    #[serde(
-        rename = "error-code",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub error_code: ::std::option::Option<i64>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestMemoryBlockResponse {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("phys-index", &self.phys_index)?;
+        m.field("response", &self.response)?;
+        m.opt("error-code", &self.error_code)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            phys_index: crate::__private::required(&mut m, "phys-index")?,
+            response: crate::__private::required(&mut m, "response")?,
+            error_code: crate::__private::optional(&mut m, "error-code")?,
+        })
+    }
 }
 /// `GuestMemoryBlockInfo` (not documented in the schema).
 ///
@@ -1164,73 +1558,114 @@ pub struct GuestMemoryBlockResponse {
 /// 2.3
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlockInfo {
     /// the size (in bytes) of the guest memory blocks, which are the
     /// minimal units of memory block online/offline operations (also
     /// called Logical Memory Hotplug).
     pub size: u64,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestMemoryBlockInfo {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("size", &self.size)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            size: crate::__private::required(&mut m, "size")?,
+        })
+    }
+}
 /// `GuestExecStatus` (not documented in the schema).
 ///
 /// # Since
 ///
 /// 2.5
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestExecStatus {
     /// true if process has already terminated.
     pub exited: bool,
     /// process exit code if it was normally terminated.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub exitcode: ::std::option::Option<i64>,
     /// signal number (linux) or unhandled exception code (windows)
     /// if the process was abnormally terminated.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub signal: ::std::option::Option<i64>,
     /// base64-encoded stdout of the process.  This field will
     /// only be populated after the process exits.
-    #[serde(
-        rename = "out-data",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub out_data: ::std::option::Option<::std::string::String>,
     /// base64-encoded stderr of the process.  Note: `out-data`
     /// and `err-data` are present only if 'capture-output' was specified
     /// for 'guest-exec'.  This field will only be populated after the
     /// process exits.
-    #[serde(
-        rename = "err-data",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub err_data: ::std::option::Option<::std::string::String>,
     /// true if stdout was not fully captured due to size
     /// limitation.
-    #[serde(
-        rename = "out-truncated",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub out_truncated: ::std::option::Option<bool>,
     /// true if stderr was not fully captured due to size
     /// limitation.
-    #[serde(
-        rename = "err-truncated",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub err_truncated: ::std::option::Option<bool>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestExecStatus {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("exited", &self.exited)?;
+        m.opt("exitcode", &self.exitcode)?;
+        m.opt("signal", &self.signal)?;
+        m.opt("out-data", &self.out_data)?;
+        m.opt("err-data", &self.err_data)?;
+        m.opt("out-truncated", &self.out_truncated)?;
+        m.opt("err-truncated", &self.err_truncated)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            exited: crate::__private::required(&mut m, "exited")?,
+            exitcode: crate::__private::optional(&mut m, "exitcode")?,
+            signal: crate::__private::optional(&mut m, "signal")?,
+            out_data: crate::__private::optional(&mut m, "out-data")?,
+            err_data: crate::__private::optional(&mut m, "err-data")?,
+            out_truncated: crate::__private::optional(&mut m, "out-truncated")?,
+            err_truncated: crate::__private::optional(&mut m, "err-truncated")?,
+        })
+    }
 }
 /// `GuestExec` (not documented in the schema).
 ///
 /// # Since
 ///
 /// 2.5
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestExec {
     /// pid of child process in guest OS
     pub pid: i64,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestExec {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("pid", &self.pid)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestExec {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            pid: crate::__private::required(&mut m, "pid")?,
+        })
+    }
 }
 /// An enumeration of guest-exec capture modes.
 ///
@@ -1348,11 +1783,27 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
 /// # Since
 ///
 /// 2.10
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestHostName {
     /// Fully qualified domain name of the guest OS
-    #[serde(rename = "host-name")]
     pub host_name: ::std::string::String,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestHostName {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("host-name", &self.host_name)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestHostName {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            host_name: crate::__private::required(&mut m, "host-name")?,
+        })
+    }
 }
 /// `GuestUser` (not documented in the schema).
 ///
@@ -1361,7 +1812,7 @@ pub struct GuestHostName {
 /// 2.10
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestUser {
     /// Username
     pub user: ::std::string::String,
@@ -1369,26 +1820,63 @@ pub struct GuestUser {
     /// multiple instances of the user are logged in, the earliest login
     /// time is reported.  The value is in fractional seconds since
     /// epoch time.
-    #[serde(rename = "login-time")]
     pub login_time: f64,
     /// Logon domain (windows only)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub domain: ::std::option::Option<::std::string::String>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestUser {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("user", &self.user)?;
+        m.field("login-time", &self.login_time)?;
+        m.opt("domain", &self.domain)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestUser {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            user: crate::__private::required(&mut m, "user")?,
+            login_time: crate::__private::required(&mut m, "login-time")?,
+            domain: crate::__private::optional(&mut m, "domain")?,
+        })
+    }
 }
 /// `GuestTimezone` (not documented in the schema).
 ///
 /// # Since
 ///
 /// 2.10
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestTimezone {
     /// Timezone name.  These values may differ depending on guest/OS
     /// and should only be used for informational purposes.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub zone: ::std::option::Option<::std::string::String>,
     /// Offset to UTC in seconds, negative numbers for time zones
     /// west of GMT, positive numbers for east
     pub offset: i64,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestTimezone {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.opt("zone", &self.zone)?;
+        m.field("offset", &self.offset)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            zone: crate::__private::optional(&mut m, "zone")?,
+            offset: crate::__private::required(&mut m, "offset")?,
+        })
+    }
 }
 /// `GuestOSInfo` (not documented in the schema).
 ///
@@ -1405,69 +1893,74 @@ pub struct GuestTimezone {
 /// # Since
 ///
 /// 2.10
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestOsInfo {
     /// * POSIX: release field returned by uname(2)
     /// * Windows: build number of the OS
-    #[serde(
-        rename = "kernel-release",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub kernel_release: ::std::option::Option<::std::string::String>,
     /// * POSIX: version field returned by uname(2)
     /// * Windows: version number of the OS
-    #[serde(
-        rename = "kernel-version",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub kernel_version: ::std::option::Option<::std::string::String>,
     /// * POSIX: machine field returned by uname(2)
     /// * Windows: one of x86, x86_64, arm, ia64
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub machine: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "mswindows"
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "Microsoft Windows"
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: product name, e.g. "Microsoft Windows 10 Enterprise"
-    #[serde(
-        rename = "pretty-name",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub pretty_name: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: long version string, e.g. "Microsoft Windows Server
     ///   2008"
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: short version identifier, e.g. "7" or "20012r2"
-    #[serde(
-        rename = "version-id",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub version_id: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "server" or "client"
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub variant: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "server" or "client"
-    #[serde(
-        rename = "variant-id",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub variant_id: ::std::option::Option<::std::string::String>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestOsInfo {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.opt("kernel-release", &self.kernel_release)?;
+        m.opt("kernel-version", &self.kernel_version)?;
+        m.opt("machine", &self.machine)?;
+        m.opt("id", &self.id)?;
+        m.opt("name", &self.name)?;
+        m.opt("pretty-name", &self.pretty_name)?;
+        m.opt("version", &self.version)?;
+        m.opt("version-id", &self.version_id)?;
+        m.opt("variant", &self.variant)?;
+        m.opt("variant-id", &self.variant_id)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestOsInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            kernel_release: crate::__private::optional(&mut m, "kernel-release")?,
+            kernel_version: crate::__private::optional(&mut m, "kernel-version")?,
+            machine: crate::__private::optional(&mut m, "machine")?,
+            id: crate::__private::optional(&mut m, "id")?,
+            name: crate::__private::optional(&mut m, "name")?,
+            pretty_name: crate::__private::optional(&mut m, "pretty-name")?,
+            version: crate::__private::optional(&mut m, "version")?,
+            version_id: crate::__private::optional(&mut m, "version-id")?,
+            variant: crate::__private::optional(&mut m, "variant")?,
+            variant_id: crate::__private::optional(&mut m, "variant-id")?,
+        })
+    }
 }
 /// `GuestDeviceType` (not documented in the schema).
 ///
@@ -1522,14 +2015,31 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceType {
 /// 5.2
 ///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceIdPci {
     /// vendor ID
-    #[serde(rename = "vendor-id")]
     pub vendor_id: u16,
     /// device ID
-    #[serde(rename = "device-id")]
     pub device_id: u16,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestDeviceIdPci {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("vendor-id", &self.vendor_id)?;
+        m.field("device-id", &self.device_id)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestDeviceIdPci {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            vendor_id: crate::__private::required(&mut m, "vendor-id")?,
+            device_id: crate::__private::required(&mut m, "device-id")?,
+        })
+    }
 }
 /// Id of the device
 ///
@@ -1594,38 +2104,66 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceId {
 /// 5.2
 ///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceInfo {
     /// name of the associated driver
-    #[serde(rename = "driver-name")]
     pub driver_name: ::std::string::String,
     /// driver release date, in nanoseconds since the epoch
-    #[serde(
-        rename = "driver-date",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub driver_date: ::std::option::Option<i64>,
     /// driver version
-    #[serde(
-        rename = "driver-version",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub driver_version: ::std::option::Option<::std::string::String>,
     /// device ID
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<GuestDeviceId>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestDeviceInfo {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("driver-name", &self.driver_name)?;
+        m.opt("driver-date", &self.driver_date)?;
+        m.opt("driver-version", &self.driver_version)?;
+        m.opt("id", &self.id)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestDeviceInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            driver_name: crate::__private::required(&mut m, "driver-name")?,
+            driver_date: crate::__private::optional(&mut m, "driver-date")?,
+            driver_version: crate::__private::optional(&mut m, "driver-version")?,
+            id: crate::__private::optional(&mut m, "id")?,
+        })
+    }
 }
 /// `GuestAuthorizedKeys` (not documented in the schema).
 ///
 /// # Since
 ///
 /// 5.2
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestAuthorizedKeys {
     /// public keys (in OpenSSH/sshd(8) authorized_keys format)
     pub keys: ::std::vec::Vec<::std::string::String>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestAuthorizedKeys {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("keys", &self.keys)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            keys: crate::__private::required(&mut m, "keys")?,
+        })
+    }
 }
 /// `GuestDiskStats` (not documented in the schema).
 ///
@@ -1634,133 +2172,97 @@ pub struct GuestAuthorizedKeys {
 /// 7.1
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskStats {
     /// sectors read
-    #[serde(
-        rename = "read-sectors",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_sectors: ::std::option::Option<u64>,
     /// reads completed successfully
-    #[serde(
-        rename = "read-ios",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_ios: ::std::option::Option<u64>,
     /// read requests merged
-    #[serde(
-        rename = "read-merges",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_merges: ::std::option::Option<u64>,
     /// sectors written
-    #[serde(
-        rename = "write-sectors",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub write_sectors: ::std::option::Option<u64>,
     /// writes completed
-    #[serde(
-        rename = "write-ios",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub write_ios: ::std::option::Option<u64>,
     /// write requests merged
-    #[serde(
-        rename = "write-merges",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub write_merges: ::std::option::Option<u64>,
     /// sectors discarded
-    #[serde(
-        rename = "discard-sectors",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_sectors: ::std::option::Option<u64>,
     /// discards completed successfully
-    #[serde(
-        rename = "discard-ios",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_ios: ::std::option::Option<u64>,
     /// discard requests merged
-    #[serde(
-        rename = "discard-merges",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_merges: ::std::option::Option<u64>,
     /// flush requests completed successfully
-    #[serde(
-        rename = "flush-ios",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub flush_ios: ::std::option::Option<u64>,
     /// time spent reading(ms)
-    #[serde(
-        rename = "read-ticks",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_ticks: ::std::option::Option<u64>,
     /// time spent writing(ms)
-    #[serde(
-        rename = "write-ticks",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub write_ticks: ::std::option::Option<u64>,
     /// time spent discarding(ms)
-    #[serde(
-        rename = "discard-ticks",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_ticks: ::std::option::Option<u64>,
     /// time spent flushing(ms)
-    #[serde(
-        rename = "flush-ticks",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub flush_ticks: ::std::option::Option<u64>,
     /// number of I/Os currently in flight
-    #[serde(
-        rename = "ios-pgr",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ios_pgr: ::std::option::Option<u64>,
     /// time spent doing I/Os (ms)
-    #[serde(
-        rename = "total-ticks",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub total_ticks: ::std::option::Option<u64>,
     /// weighted time spent doing I/Os since the last update
     /// of this field(ms)
-    #[serde(
-        rename = "weight-ticks",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub weight_ticks: ::std::option::Option<u64>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestDiskStats {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.opt("read-sectors", &self.read_sectors)?;
+        m.opt("read-ios", &self.read_ios)?;
+        m.opt("read-merges", &self.read_merges)?;
+        m.opt("write-sectors", &self.write_sectors)?;
+        m.opt("write-ios", &self.write_ios)?;
+        m.opt("write-merges", &self.write_merges)?;
+        m.opt("discard-sectors", &self.discard_sectors)?;
+        m.opt("discard-ios", &self.discard_ios)?;
+        m.opt("discard-merges", &self.discard_merges)?;
+        m.opt("flush-ios", &self.flush_ios)?;
+        m.opt("read-ticks", &self.read_ticks)?;
+        m.opt("write-ticks", &self.write_ticks)?;
+        m.opt("discard-ticks", &self.discard_ticks)?;
+        m.opt("flush-ticks", &self.flush_ticks)?;
+        m.opt("ios-pgr", &self.ios_pgr)?;
+        m.opt("total-ticks", &self.total_ticks)?;
+        m.opt("weight-ticks", &self.weight_ticks)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestDiskStats {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            read_sectors: crate::__private::optional(&mut m, "read-sectors")?,
+            read_ios: crate::__private::optional(&mut m, "read-ios")?,
+            read_merges: crate::__private::optional(&mut m, "read-merges")?,
+            write_sectors: crate::__private::optional(&mut m, "write-sectors")?,
+            write_ios: crate::__private::optional(&mut m, "write-ios")?,
+            write_merges: crate::__private::optional(&mut m, "write-merges")?,
+            discard_sectors: crate::__private::optional(&mut m, "discard-sectors")?,
+            discard_ios: crate::__private::optional(&mut m, "discard-ios")?,
+            discard_merges: crate::__private::optional(&mut m, "discard-merges")?,
+            flush_ios: crate::__private::optional(&mut m, "flush-ios")?,
+            read_ticks: crate::__private::optional(&mut m, "read-ticks")?,
+            write_ticks: crate::__private::optional(&mut m, "write-ticks")?,
+            discard_ticks: crate::__private::optional(&mut m, "discard-ticks")?,
+            flush_ticks: crate::__private::optional(&mut m, "flush-ticks")?,
+            ios_pgr: crate::__private::optional(&mut m, "ios-pgr")?,
+            total_ticks: crate::__private::optional(&mut m, "total-ticks")?,
+            weight_ticks: crate::__private::optional(&mut m, "weight-ticks")?,
+        })
+    }
 }
 /// `GuestDiskStatsInfo` (not documented in the schema).
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskStatsInfo {
     /// disk name
     pub name: ::std::string::String,
@@ -1770,6 +2272,29 @@ pub struct GuestDiskStatsInfo {
     pub minor: u64,
     /// I/O statistics
     pub stats: GuestDiskStats,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestDiskStatsInfo {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("name", &self.name)?;
+        m.field("major", &self.major)?;
+        m.field("minor", &self.minor)?;
+        m.field("stats", &self.stats)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::required(&mut m, "name")?,
+            major: crate::__private::required(&mut m, "major")?,
+            minor: crate::__private::required(&mut m, "minor")?,
+            stats: crate::__private::required(&mut m, "stats")?,
+        })
+    }
 }
 /// Guest operating systems supporting CPU statistics
 ///
@@ -1828,7 +2353,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStatsType {
 /// 7.1
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestLinuxCpuStats {
     /// CPU index in guest OS
     pub cpu: i64,
@@ -1841,24 +2366,55 @@ pub struct GuestLinuxCpuStats {
     /// Time spent in the idle task
     pub idle: u64,
     /// Time waiting for I/O to complete (since Linux 2.5.41)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub iowait: ::std::option::Option<u64>,
     /// Time servicing interrupts (since Linux 2.6.0-test4)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub irq: ::std::option::Option<u64>,
     /// Time servicing softirqs (since Linux 2.6.0-test4)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub softirq: ::std::option::Option<u64>,
     /// Stolen time by host (since Linux 2.6.11)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub steal: ::std::option::Option<u64>,
     /// ime spent running a virtual CPU for guest operating systems
     /// under the  control of the Linux kernel (since Linux 2.6.24)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub guest: ::std::option::Option<u64>,
     /// Time spent running a niced guest (since Linux 2.6.33)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub guestnice: ::std::option::Option<u64>,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestLinuxCpuStats {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("cpu", &self.cpu)?;
+        m.field("user", &self.user)?;
+        m.field("nice", &self.nice)?;
+        m.field("system", &self.system)?;
+        m.field("idle", &self.idle)?;
+        m.opt("iowait", &self.iowait)?;
+        m.opt("irq", &self.irq)?;
+        m.opt("softirq", &self.softirq)?;
+        m.opt("steal", &self.steal)?;
+        m.opt("guest", &self.guest)?;
+        m.opt("guestnice", &self.guestnice)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestLinuxCpuStats {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            cpu: crate::__private::required(&mut m, "cpu")?,
+            user: crate::__private::required(&mut m, "user")?,
+            nice: crate::__private::required(&mut m, "nice")?,
+            system: crate::__private::required(&mut m, "system")?,
+            idle: crate::__private::required(&mut m, "idle")?,
+            iowait: crate::__private::optional(&mut m, "iowait")?,
+            irq: crate::__private::optional(&mut m, "irq")?,
+            softirq: crate::__private::optional(&mut m, "softirq")?,
+            steal: crate::__private::optional(&mut m, "steal")?,
+            guest: crate::__private::optional(&mut m, "guest")?,
+            guestnice: crate::__private::optional(&mut m, "guestnice")?,
+        })
+    }
 }
 /// Get statistics of each CPU in millisecond.
 ///
@@ -1923,7 +2479,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
 /// 10.0
 ///
 /// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestLoadAverage {
     /// 1-minute load avage
     pub load1m: f64,
@@ -1932,6 +2488,27 @@ pub struct GuestLoadAverage {
     /// 15-minute load avage
     pub load15m: f64,
 }
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestLoadAverage {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("load1m", &self.load1m)?;
+        m.field("load5m", &self.load5m)?;
+        m.field("load15m", &self.load15m)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestLoadAverage {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            load1m: crate::__private::required(&mut m, "load1m")?,
+            load5m: crate::__private::required(&mut m, "load5m")?,
+            load15m: crate::__private::required(&mut m, "load15m")?,
+        })
+    }
+}
 /// Route information, currently, only linux supported.
 ///
 /// # Since
@@ -1939,7 +2516,7 @@ pub struct GuestLoadAverage {
 /// 9.1
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
-#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkRoute {
     /// The destination network or host's egress network interface in the routing table
     pub iface: ::std::string::String,
@@ -1948,43 +2525,78 @@ pub struct GuestNetworkRoute {
     /// Route metric
     pub metric: i64,
     /// The IP address of the next hop router
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub gateway: ::std::option::Option<::std::string::String>,
     /// Subnet Mask (IPv4 only)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub mask: ::std::option::Option<::std::string::String>,
     /// Initial round-trip delay (not for windows, IPv4 only)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub irtt: ::std::option::Option<i64>,
     /// Route flags (not for windows)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub flags: ::std::option::Option<u64>,
     /// The route's reference count (not for windows)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub refcnt: ::std::option::Option<i64>,
     /// Route usage count (not for windows)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub r#use: ::std::option::Option<i64>,
     /// TCP window size, used for flow control (not for windows, IPv4 only)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub window: ::std::option::Option<i64>,
     /// Data link layer maximum packet size (not for windows)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub mtu: ::std::option::Option<i64>,
     /// Destination prefix length (for IPv6)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub desprefixlen: ::std::option::Option<::std::string::String>,
     /// Source IP address (for IPv6)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<::std::string::String>,
     /// Source prefix length (for IPv6)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub srcprefixlen: ::std::option::Option<::std::string::String>,
     /// Next hop IP address (for IPv6)
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub nexthop: ::std::option::Option<::std::string::String>,
     /// IP version (4 or 6)
     pub version: i64,
+}
+#[allow(deprecated)]
+impl ::serde::Serialize for GuestNetworkRoute {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+        let mut m = crate::__private::object_ser(s)?;
+        m.field("iface", &self.iface)?;
+        m.field("destination", &self.destination)?;
+        m.field("metric", &self.metric)?;
+        m.opt("gateway", &self.gateway)?;
+        m.opt("mask", &self.mask)?;
+        m.opt("irtt", &self.irtt)?;
+        m.opt("flags", &self.flags)?;
+        m.opt("refcnt", &self.refcnt)?;
+        m.opt("use", &self.r#use)?;
+        m.opt("window", &self.window)?;
+        m.opt("mtu", &self.mtu)?;
+        m.opt("desprefixlen", &self.desprefixlen)?;
+        m.opt("source", &self.source)?;
+        m.opt("srcprefixlen", &self.srcprefixlen)?;
+        m.opt("nexthop", &self.nexthop)?;
+        m.field("version", &self.version)?;
+        m.end()
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::serde::Deserialize<'de> for GuestNetworkRoute {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+        let mut m = crate::__private::object(d)?;
+        ::std::result::Result::Ok(Self {
+            iface: crate::__private::required(&mut m, "iface")?,
+            destination: crate::__private::required(&mut m, "destination")?,
+            metric: crate::__private::required(&mut m, "metric")?,
+            gateway: crate::__private::optional(&mut m, "gateway")?,
+            mask: crate::__private::optional(&mut m, "mask")?,
+            irtt: crate::__private::optional(&mut m, "irtt")?,
+            flags: crate::__private::optional(&mut m, "flags")?,
+            refcnt: crate::__private::optional(&mut m, "refcnt")?,
+            r#use: crate::__private::optional(&mut m, "use")?,
+            window: crate::__private::optional(&mut m, "window")?,
+            mtu: crate::__private::optional(&mut m, "mtu")?,
+            desprefixlen: crate::__private::optional(&mut m, "desprefixlen")?,
+            source: crate::__private::optional(&mut m, "source")?,
+            srcprefixlen: crate::__private::optional(&mut m, "srcprefixlen")?,
+            nexthop: crate::__private::optional(&mut m, "nexthop")?,
+            version: crate::__private::required(&mut m, "version")?,
+        })
+    }
 }
 /// One type per command, carrying its arguments; each implements
 /// the runtime's `Command` trait.
@@ -2021,10 +2633,32 @@ pub mod commands {
     ///
     /// Wire name: `guest-sync-delimited`.
     #[doc(alias = "guest-sync-delimited")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSyncDelimited {
         /// randomly generated 64-bit integer
         pub id: i64,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSyncDelimited {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("id", &self.id)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSyncDelimited {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                id: crate::__private::required(&mut m, "id")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSyncDelimited {
@@ -2072,10 +2706,32 @@ pub mod commands {
     ///
     /// Wire name: `guest-sync`.
     #[doc(alias = "guest-sync")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSync {
         /// randomly generated 64-bit integer
         pub id: i64,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSync {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("id", &self.id)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSync {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                id: crate::__private::required(&mut m, "id")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSync {
@@ -2097,8 +2753,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-ping`.
     #[doc(alias = "guest-ping")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestPing {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestPing {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestPing {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestPing {
         const NAME: &'static str = "guest-ping";
@@ -2124,8 +2799,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-time`.
     #[doc(alias = "guest-get-time")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetTime {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetTime {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetTime {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetTime {
         const NAME: &'static str = "guest-get-time";
@@ -2159,12 +2853,33 @@ pub mod commands {
     ///
     /// Wire name: `guest-set-time`.
     #[doc(alias = "guest-set-time")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetTime {
         /// time of nanoseconds, relative to the Epoch of 1970-01-01 in
         /// UTC.
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub time: ::std::option::Option<i64>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSetTime {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.opt("time", &self.time)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSetTime {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                time: crate::__private::optional(&mut m, "time")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSetTime {
@@ -2190,8 +2905,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-info`.
     #[doc(alias = "guest-info")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestInfo {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestInfo {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestInfo {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestInfo {
         const NAME: &'static str = "guest-info";
@@ -2218,11 +2952,32 @@ pub mod commands {
     ///
     /// Wire name: `guest-shutdown`.
     #[doc(alias = "guest-shutdown")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestShutdown {
         /// "halt", "powerdown" (default), or "reboot"
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub mode: ::std::option::Option<::std::string::String>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestShutdown {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.opt("mode", &self.mode)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestShutdown {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                mode: crate::__private::optional(&mut m, "mode")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestShutdown {
@@ -2248,13 +3003,36 @@ pub mod commands {
     ///
     /// Wire name: `guest-file-open`.
     #[doc(alias = "guest-file-open")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileOpen {
         /// Full path to the file in the guest to open.
         pub path: ::std::string::String,
         /// open mode, as per fopen(), "r" is the default.
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub mode: ::std::option::Option<::std::string::String>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileOpen {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("path", &self.path)?;
+            m.opt("mode", &self.mode)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFileOpen {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                path: crate::__private::required(&mut m, "path")?,
+                mode: crate::__private::optional(&mut m, "mode")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestFileOpen {
@@ -2276,10 +3054,32 @@ pub mod commands {
     ///
     /// Wire name: `guest-file-close`.
     #[doc(alias = "guest-file-close")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileClose {
         /// filehandle returned by guest-file-open
         pub handle: i64,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileClose {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("handle", &self.handle)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFileClose {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::required(&mut m, "handle")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestFileClose {
@@ -2307,14 +3107,37 @@ pub mod commands {
     ///
     /// Wire name: `guest-file-read`.
     #[doc(alias = "guest-file-read")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileRead {
         /// filehandle returned by guest-file-open
         pub handle: i64,
         /// maximum number of bytes to read (default is 4KB, maximum is
         /// 48MB)
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub count: ::std::option::Option<i64>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileRead {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("handle", &self.handle)?;
+            m.opt("count", &self.count)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::required(&mut m, "handle")?,
+                count: crate::__private::optional(&mut m, "count")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestFileRead {
@@ -2340,17 +3163,41 @@ pub mod commands {
     ///
     /// Wire name: `guest-file-write`.
     #[doc(alias = "guest-file-write")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileWrite {
         /// filehandle returned by guest-file-open
         pub handle: i64,
         /// base64-encoded string representing data to be written
-        #[serde(rename = "buf-b64")]
         pub buf_b64: ::std::string::String,
         /// bytes to write (actual bytes, after base64-decode), default
         /// is all content in buf-b64 buffer after base64 decoding
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub count: ::std::option::Option<i64>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileWrite {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("handle", &self.handle)?;
+            m.field("buf-b64", &self.buf_b64)?;
+            m.opt("count", &self.count)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::required(&mut m, "handle")?,
+                buf_b64: crate::__private::required(&mut m, "buf-b64")?,
+                count: crate::__private::optional(&mut m, "count")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestFileWrite {
@@ -2378,7 +3225,7 @@ pub mod commands {
     ///
     /// Wire name: `guest-file-seek`.
     #[doc(alias = "guest-file-seek")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileSeek {
         /// filehandle returned by guest-file-open
         pub handle: i64,
@@ -2386,6 +3233,32 @@ pub mod commands {
         pub offset: i64,
         /// Symbolic or numeric code for interpreting offset
         pub whence: super::GuestFileWhence,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileSeek {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("handle", &self.handle)?;
+            m.field("offset", &self.offset)?;
+            m.field("whence", &self.whence)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::required(&mut m, "handle")?,
+                offset: crate::__private::required(&mut m, "offset")?,
+                whence: crate::__private::required(&mut m, "whence")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestFileSeek {
@@ -2407,10 +3280,32 @@ pub mod commands {
     ///
     /// Wire name: `guest-file-flush`.
     #[doc(alias = "guest-file-flush")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileFlush {
         /// filehandle returned by guest-file-open
         pub handle: i64,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileFlush {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("handle", &self.handle)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFileFlush {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::required(&mut m, "handle")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestFileFlush {
@@ -2443,8 +3338,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-fsfreeze-status`.
     #[doc(alias = "guest-fsfreeze-status")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeStatus {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFsfreezeStatus {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestFsfreezeStatus {
         const NAME: &'static str = "guest-fsfreeze-status";
@@ -2481,8 +3395,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-fsfreeze-freeze`.
     #[doc(alias = "guest-fsfreeze-freeze")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeFreeze {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFsfreezeFreeze {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeFreeze {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestFsfreezeFreeze {
         const NAME: &'static str = "guest-fsfreeze-freeze";
@@ -2512,13 +3445,34 @@ pub mod commands {
     ///
     /// Wire name: `guest-fsfreeze-freeze-list`.
     #[doc(alias = "guest-fsfreeze-freeze-list")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFsfreezeFreezeList {
         /// an array of mountpoints of filesystems to be frozen.
         /// If omitted, every mounted filesystem is frozen.  Invalid mount
         /// points are ignored.
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub mountpoints: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFsfreezeFreezeList {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.opt("mountpoints", &self.mountpoints)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeFreezeList {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                mountpoints: crate::__private::optional(&mut m, "mountpoints")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestFsfreezeFreezeList {
@@ -2551,8 +3505,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-fsfreeze-thaw`.
     #[doc(alias = "guest-fsfreeze-thaw")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeThaw {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFsfreezeThaw {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeThaw {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestFsfreezeThaw {
         const NAME: &'static str = "guest-fsfreeze-thaw";
@@ -2580,7 +3553,7 @@ pub mod commands {
     ///
     /// Wire name: `guest-fstrim`.
     #[doc(alias = "guest-fstrim")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFstrim {
         /// Minimum contiguous free range to discard, in bytes.  Free
         /// ranges smaller than this may be ignored (this is a hint and the
@@ -2589,8 +3562,29 @@ pub mod commands {
         /// fragmented free space, although not all blocks will be
         /// discarded.  The default value is zero, meaning "discard every
         /// free block".
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub minimum: ::std::option::Option<i64>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFstrim {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.opt("minimum", &self.minimum)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestFstrim {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                minimum: crate::__private::optional(&mut m, "minimum")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestFstrim {
@@ -2635,8 +3629,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-suspend-disk`.
     #[doc(alias = "guest-suspend-disk")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendDisk {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSuspendDisk {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSuspendDisk {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestSuspendDisk {
         const NAME: &'static str = "guest-suspend-disk";
@@ -2687,8 +3700,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-suspend-ram`.
     #[doc(alias = "guest-suspend-ram")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendRam {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSuspendRam {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSuspendRam {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestSuspendRam {
         const NAME: &'static str = "guest-suspend-ram";
@@ -2738,8 +3770,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-suspend-hybrid`.
     #[doc(alias = "guest-suspend-hybrid")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendHybrid {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSuspendHybrid {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSuspendHybrid {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestSuspendHybrid {
         const NAME: &'static str = "guest-suspend-hybrid";
@@ -2766,8 +3817,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-network-get-interfaces`.
     #[doc(alias = "guest-network-get-interfaces")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestNetworkGetInterfaces {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestNetworkGetInterfaces {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestNetworkGetInterfaces {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestNetworkGetInterfaces {
         const NAME: &'static str = "guest-network-get-interfaces";
@@ -2797,8 +3867,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-vcpus`.
     #[doc(alias = "guest-get-vcpus")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetVcpus {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetVcpus {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetVcpus {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetVcpus {
         const NAME: &'static str = "guest-get-vcpus";
@@ -2845,7 +3934,7 @@ pub mod commands {
     ///
     /// Wire name: `guest-set-vcpus`.
     #[doc(alias = "guest-set-vcpus")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetVcpus {
         /// The logical processors to be reconfigured.  This list is
         /// processed node by node in order.  In each node `logical-id` is
@@ -2857,6 +3946,28 @@ pub mod commands {
         /// the input list should describe a modified subset of
         /// `guest-get-vcpus`' return value.
         pub vcpus: ::std::vec::Vec<super::GuestLogicalProcessor>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSetVcpus {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("vcpus", &self.vcpus)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSetVcpus {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                vcpus: crate::__private::required(&mut m, "vcpus")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSetVcpus {
@@ -2887,8 +3998,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-disks`.
     #[doc(alias = "guest-get-disks")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDisks {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetDisks {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetDisks {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetDisks {
         const NAME: &'static str = "guest-get-disks";
@@ -2918,8 +4048,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-fsinfo`.
     #[doc(alias = "guest-get-fsinfo")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetFsinfo {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetFsinfo {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetFsinfo {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetFsinfo {
         const NAME: &'static str = "guest-get-fsinfo";
@@ -2955,7 +4104,7 @@ pub mod commands {
     ///
     /// Wire name: `guest-set-user-password`.
     #[doc(alias = "guest-set-user-password")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetUserPassword {
         /// the user account whose password to change
         pub username: ::std::string::String,
@@ -2963,6 +4112,32 @@ pub mod commands {
         pub password: ::std::string::String,
         /// true if password is already crypt()d, false if raw
         pub crypted: bool,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSetUserPassword {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("username", &self.username)?;
+            m.field("password", &self.password)?;
+            m.field("crypted", &self.crypted)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSetUserPassword {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                username: crate::__private::required(&mut m, "username")?,
+                password: crate::__private::required(&mut m, "password")?,
+                crypted: crate::__private::required(&mut m, "crypted")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSetUserPassword {
@@ -2994,8 +4169,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-memory-blocks`.
     #[doc(alias = "guest-get-memory-blocks")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetMemoryBlocks {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetMemoryBlocks {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetMemoryBlocks {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetMemoryBlocks {
         const NAME: &'static str = "guest-get-memory-blocks";
@@ -3029,7 +4223,7 @@ pub mod commands {
     ///
     /// Wire name: `guest-set-memory-blocks`.
     #[doc(alias = "guest-set-memory-blocks")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetMemoryBlocks {
         /// The memory blocks to be reconfigured.  This list is
         /// processed node by node in order.  In each node `phys-index` is
@@ -3041,8 +4235,29 @@ pub mod commands {
         /// different `online` field).  Preferably the input list should
         /// describe a modified subset of `guest-get-memory-blocks`' return
         /// value.
-        #[serde(rename = "mem-blks")]
         pub mem_blks: ::std::vec::Vec<super::GuestMemoryBlock>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSetMemoryBlocks {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("mem-blks", &self.mem_blks)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSetMemoryBlocks {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                mem_blks: crate::__private::required(&mut m, "mem-blks")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSetMemoryBlocks {
@@ -3070,8 +4285,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-memory-block-info`.
     #[doc(alias = "guest-get-memory-block-info")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetMemoryBlockInfo {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetMemoryBlockInfo {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetMemoryBlockInfo {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetMemoryBlockInfo {
         const NAME: &'static str = "guest-get-memory-block-info";
@@ -3098,10 +4332,32 @@ pub mod commands {
     ///
     /// Wire name: `guest-exec-status`.
     #[doc(alias = "guest-exec-status")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestExecStatus {
         /// pid returned from guest-exec
         pub pid: i64,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestExecStatus {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("pid", &self.pid)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                pid: crate::__private::required(&mut m, "pid")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestExecStatus {
@@ -3127,31 +4383,49 @@ pub mod commands {
     ///
     /// Wire name: `guest-exec`.
     #[doc(alias = "guest-exec")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestExec {
         /// path or executable name to execute
         pub path: ::std::string::String,
         /// argument list to pass to executable
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub arg: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         /// environment variables to pass to executable
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub env: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         /// data to be passed to process stdin (base64 encoded)
-        #[serde(
-            rename = "input-data",
-            default,
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
         pub input_data: ::std::option::Option<::std::string::String>,
         /// bool flag to enable capture of stdout/stderr of
         /// running process.  Defaults to false.
-        #[serde(
-            rename = "capture-output",
-            default,
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
         pub capture_output: ::std::option::Option<super::GuestExecCaptureOutput>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestExec {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("path", &self.path)?;
+            m.opt("arg", &self.arg)?;
+            m.opt("env", &self.env)?;
+            m.opt("input-data", &self.input_data)?;
+            m.opt("capture-output", &self.capture_output)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestExec {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                path: crate::__private::required(&mut m, "path")?,
+                arg: crate::__private::optional(&mut m, "arg")?,
+                env: crate::__private::optional(&mut m, "env")?,
+                input_data: crate::__private::optional(&mut m, "input-data")?,
+                capture_output: crate::__private::optional(&mut m, "capture-output")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestExec {
@@ -3181,8 +4455,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-host-name`.
     #[doc(alias = "guest-get-host-name")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetHostName {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetHostName {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetHostName {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetHostName {
         const NAME: &'static str = "guest-get-host-name";
@@ -3209,8 +4502,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-users`.
     #[doc(alias = "guest-get-users")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetUsers {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetUsers {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetUsers {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetUsers {
         const NAME: &'static str = "guest-get-users";
@@ -3235,8 +4547,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-timezone`.
     #[doc(alias = "guest-get-timezone")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetTimezone {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetTimezone {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetTimezone {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetTimezone {
         const NAME: &'static str = "guest-get-timezone";
@@ -3261,8 +4592,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-osinfo`.
     #[doc(alias = "guest-get-osinfo")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetOsinfo {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetOsinfo {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetOsinfo {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetOsinfo {
         const NAME: &'static str = "guest-get-osinfo";
@@ -3289,8 +4639,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-devices`.
     #[doc(alias = "guest-get-devices")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDevices {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetDevices {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetDevices {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetDevices {
         const NAME: &'static str = "guest-get-devices";
@@ -3316,10 +4685,32 @@ pub mod commands {
     ///
     /// Wire name: `guest-ssh-get-authorized-keys`.
     #[doc(alias = "guest-ssh-get-authorized-keys")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshGetAuthorizedKeys {
         /// the user account to add the authorized keys
         pub username: ::std::string::String,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSshGetAuthorizedKeys {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("username", &self.username)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSshGetAuthorizedKeys {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                username: crate::__private::required(&mut m, "username")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSshGetAuthorizedKeys {
@@ -3342,7 +4733,7 @@ pub mod commands {
     ///
     /// Wire name: `guest-ssh-add-authorized-keys`.
     #[doc(alias = "guest-ssh-add-authorized-keys")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshAddAuthorizedKeys {
         /// the user account to add the authorized keys
         pub username: ::std::string::String,
@@ -3350,8 +4741,33 @@ pub mod commands {
         /// format)
         pub keys: ::std::vec::Vec<::std::string::String>,
         /// ignore the existing content, set it with the given keys only
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub reset: ::std::option::Option<bool>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSshAddAuthorizedKeys {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("username", &self.username)?;
+            m.field("keys", &self.keys)?;
+            m.opt("reset", &self.reset)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSshAddAuthorizedKeys {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                username: crate::__private::required(&mut m, "username")?,
+                keys: crate::__private::required(&mut m, "keys")?,
+                reset: crate::__private::optional(&mut m, "reset")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSshAddAuthorizedKeys {
@@ -3375,13 +4791,37 @@ pub mod commands {
     ///
     /// Wire name: `guest-ssh-remove-authorized-keys`.
     #[doc(alias = "guest-ssh-remove-authorized-keys")]
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshRemoveAuthorizedKeys {
         /// the user account to remove the authorized keys
         pub username: ::std::string::String,
         /// the public keys to remove (in OpenSSH/sshd(8) authorized_keys
         /// format)
         pub keys: ::std::vec::Vec<::std::string::String>,
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestSshRemoveAuthorizedKeys {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = crate::__private::object_ser(s)?;
+            m.field("username", &self.username)?;
+            m.field("keys", &self.keys)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestSshRemoveAuthorizedKeys {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {
+                username: crate::__private::required(&mut m, "username")?,
+                keys: crate::__private::required(&mut m, "keys")?,
+            })
+        }
     }
     #[allow(deprecated)]
     impl crate::Command for GuestSshRemoveAuthorizedKeys {
@@ -3409,8 +4849,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-diskstats`.
     #[doc(alias = "guest-get-diskstats")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDiskstats {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetDiskstats {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetDiskstats {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetDiskstats {
         const NAME: &'static str = "guest-get-diskstats";
@@ -3437,8 +4896,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-cpustats`.
     #[doc(alias = "guest-get-cpustats")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetCpustats {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetCpustats {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetCpustats {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetCpustats {
         const NAME: &'static str = "guest-get-cpustats";
@@ -3465,8 +4943,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-get-load`.
     #[doc(alias = "guest-get-load")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetLoad {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestGetLoad {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestGetLoad {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestGetLoad {
         const NAME: &'static str = "guest-get-load";
@@ -3490,8 +4987,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-network-get-route`.
     #[doc(alias = "guest-network-get-route")]
-    #[derive(Clone, Debug, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestNetworkGetRoute {}
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestNetworkGetRoute {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let m = crate::__private::object_ser(s)?;
+            m.end()
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for GuestNetworkGetRoute {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let _m = crate::__private::object(d)?;
+            ::std::result::Result::Ok(Self {})
+        }
+    }
     #[allow(deprecated)]
     impl crate::Command for GuestNetworkGetRoute {
         const NAME: &'static str = "guest-network-get-route";
