@@ -76,6 +76,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
         }
     }
     let event_enum = g.event_enum();
+    let check_return = g.check_return();
     let tokens = quote! {
         #(#top)*
 
@@ -83,6 +84,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
         /// the runtime's `Command` trait.
         pub mod commands {
             #(#commands)*
+            #check_return
         }
 
         /// One type per event's data, and [`Event`](events::Event) over
@@ -396,6 +398,8 @@ impl<'a> Gen<'a> {
         let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
         let docs = self.item_docs(e, None);
         let extra = self.extra_attrs(&e.name);
+        let rt = &self.rt;
+        let ename = &e.name;
         quote! {
             #docs
             #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -444,7 +448,9 @@ impl<'a> Gen<'a> {
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
                     let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-                    ::std::result::Result::Ok(Self::from_wire(&s))
+                    let v = Self::from_wire(&s);
+                    #rt::__private::known(!matches!(v, Self::#other(_)), #ename, &s)?;
+                    ::std::result::Result::Ok(v)
                 }
             }
         }
@@ -543,11 +549,12 @@ impl<'a> Gen<'a> {
                 quote!(#f: #rt::__private::required(&mut m, #wire)?,)
             }
         });
-        let (m_ser, m_de) = if names.is_empty() {
-            (quote!(m), quote!(_m))
+        let (m_ser, m_de, m_ref) = if names.is_empty() {
+            (quote!(m), quote!(m), quote!(m))
         } else {
-            (quote!(mut m), quote!(mut m))
+            (quote!(mut m), quote!(mut m), quote!(m))
         };
+        let type_name = name.to_string();
         quote! {
             #[allow(deprecated)]
             impl ::serde::Serialize for #name {
@@ -562,7 +569,9 @@ impl<'a> Gen<'a> {
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
                     let #m_de = #rt::__private::object(d)?;
-                    ::std::result::Result::Ok(Self { #(#take)* })
+                    let v = Self { #(#take)* };
+                    #rt::__private::finish(&#m_ref, #type_name)?;
+                    ::std::result::Result::Ok(v)
                 }
             }
         }
@@ -619,7 +628,8 @@ impl<'a> Gen<'a> {
             let vdocs = self.doc_attrs(&vdoc);
             if v.implicit || self.ent(v.ty).name == "q_empty" {
                 variants.push(quote!(#vdocs #cfg #vname,));
-                de_arms.push(quote!(#cfg #wire => #bname::#vname,));
+                let uname = &e.name;
+                de_arms.push(quote!(#cfg #wire => { #rt::__private::finish(&map, #uname)?; #bname::#vname },));
                 ser_arms.push(
                     quote!(#cfg #bname::#vname => { map.insert(#tag.into(), #wire.into()); }),
                 );
@@ -637,6 +647,7 @@ impl<'a> Gen<'a> {
             }
         }
         let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
+        let uname = &e.name;
         let take: Vec<TokenStream> = names
             .iter()
             .map(|(f, wire, opt)| {
@@ -712,7 +723,10 @@ impl<'a> Gen<'a> {
                     let tag: ::std::string::String = #rt::__private::required(&mut map, #tag)?;
                     let #branch_field = match tag.as_str() {
                         #(#de_arms)*
-                        _ => #bname::#other { tag, members: map },
+                        _ => {
+                            #rt::__private::known(false, #uname, &tag)?;
+                            #bname::#other { tag, members: map }
+                        }
                     };
                     ::std::result::Result::Ok(Self { #(#field_idents,)* #branch_field })
                 }
@@ -899,6 +913,42 @@ impl<'a> Gen<'a> {
             #[allow(deprecated)]
             impl #rt::Event for #name {
                 const NAME: &'static str = #wire;
+            }
+        }
+    }
+
+    /// `commands::check_return`: decode a reply by command name.
+    fn check_return(&self) -> TokenStream {
+        let rt = &self.rt;
+        let mut arms = Vec::new();
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            if let EntityKind::Command(_) = e.kind {
+                let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
+                let wire = &e.name;
+                let cfg = self.cfg(&e.cond);
+                arms.push(
+                    quote!(#cfg #wire => <#ty as #rt::Command>::decode_return(value).map(drop),),
+                );
+            }
+        }
+        let body = if arms.is_empty() {
+            quote!(let _ = (name, value); ::std::option::Option::None)
+        } else {
+            quote!(::std::option::Option::Some(match name {
+                #(#arms)*
+                _ => return ::std::option::Option::None,
+            }))
+        };
+        quote! {
+            /// Decode `value` as the `return` of the command named `name`,
+            /// and drop it: for tools that check replies by name. `None`
+            /// when these bindings do not know the command.
+            #[allow(deprecated)]
+            pub fn check_return(
+                name: &str,
+                value: ::serde_json::Value,
+            ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+                #body
             }
         }
     }

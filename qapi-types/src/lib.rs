@@ -54,6 +54,20 @@ impl<'de> Deserialize<'de> for Null {
     }
 }
 
+static STRICT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Strict decoding, for tests: while on, a member, enum value or union
+/// branch that the bindings do not know is an error instead of being
+/// ignored or kept in a catch-all. Off by default; global to the process.
+pub fn set_strict(on: bool) {
+    STRICT.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether strict decoding is on (see [`set_strict`]).
+pub fn strict() -> bool {
+    STRICT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Helpers for generated code; not a stable API.
 #[doc(hidden)]
 pub mod __private {
@@ -106,6 +120,28 @@ pub mod __private {
         pub fn end(self) -> Result<M::Ok, M::Error> {
             self.map.end()
         }
+    }
+
+    /// After the known members were taken: in strict mode, any left is
+    /// an error.
+    pub fn finish<E: serde::de::Error>(map: &Object, type_name: &str) -> Result<(), E> {
+        if crate::strict() && !map.is_empty() {
+            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+            return Err(E::custom(format_args!(
+                "{type_name}: unknown members {keys:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// In strict mode, a value the bindings do not know is an error.
+    pub fn known<E: serde::de::Error>(known: bool, type_name: &str, value: &str) -> Result<(), E> {
+        if crate::strict() && !known {
+            return Err(E::custom(format_args!(
+                "{type_name}: unknown value or branch '{value}'"
+            )));
+        }
+        Ok(())
     }
 
     /// Take a required member out of an object.

@@ -79,7 +79,9 @@ impl<'de> ::serde::Deserialize<'de> for QType {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Members whose Rust names collide.
@@ -108,10 +110,12 @@ impl<'de> ::serde::Deserialize<'de> for Pair {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut m = ::qapi_types::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             a_b: ::qapi_types::__private::required(&mut m, "a-b")?,
             a_b2: ::qapi_types::__private::required(&mut m, "aB")?,
-        })
+        };
+        ::qapi_types::__private::finish(&m, "Pair")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A type.
@@ -137,9 +141,11 @@ impl<'de> ::serde::Deserialize<'de> for FooBar {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut m = ::qapi_types::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             x: ::qapi_types::__private::required(&mut m, "x")?,
-        })
+        };
+        ::qapi_types::__private::finish(&m, "FooBar")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Another type with the same Rust name.
@@ -165,9 +171,11 @@ impl<'de> ::serde::Deserialize<'de> for FooBar2 {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut m = ::qapi_types::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             y: ::qapi_types::__private::required(&mut m, "y")?,
-        })
+        };
+        ::qapi_types::__private::finish(&m, "FooBar2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enum with a value named like the catch-all.
@@ -216,7 +224,9 @@ impl<'de> ::serde::Deserialize<'de> for Other {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        ::qapi_types::__private::known(!matches!(v, Self::Other2(_)), "Other", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// One type per command, carrying its arguments; each implements
@@ -243,8 +253,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = ::qapi_types::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = ::qapi_types::__private::object(d)?;
+            let v = Self {};
+            ::qapi_types::__private::finish(&m, "DoIt")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -280,8 +292,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = ::qapi_types::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = ::qapi_types::__private::object(d)?;
+            let v = Self {};
+            ::qapi_types::__private::finish(&m, "DoIt2")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -295,6 +309,26 @@ pub mod commands {
         ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
             ::qapi_types::__private::unit_return(value)
         }
+    }
+    /// Decode `value` as the `return` of the command named `name`,
+    /// and drop it: for tools that check replies by name. `None`
+    /// when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_return(
+        name: &str,
+        value: ::serde_json::Value,
+    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        ::std::option::Option::Some(
+            match name {
+                "do-it" => {
+                    <DoIt as ::qapi_types::Command>::decode_return(value).map(drop)
+                }
+                "do_it" => {
+                    <DoIt2 as ::qapi_types::Command>::decode_return(value).map(drop)
+                }
+                _ => return ::std::option::Option::None,
+            },
+        )
     }
 }
 /// One type per event's data, and [`Event`](events::Event) over

@@ -79,7 +79,9 @@ impl<'de> ::serde::Deserialize<'de> for QType {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Something with a name.
@@ -109,9 +111,11 @@ impl<'de> ::serde::Deserialize<'de> for Named {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut m = ::qapi_types::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: ::qapi_types::__private::required(&mut m, "id")?,
-        })
+        };
+        ::qapi_types::__private::finish(&m, "Named")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Where a drive is attached.
@@ -174,7 +178,9 @@ impl<'de> ::serde::Deserialize<'de> for DriveBus {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "DriveBus", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A drive, named by its base type's `id`.
@@ -220,13 +226,15 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut m = ::qapi_types::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: ::qapi_types::__private::required(&mut m, "id")?,
             bus: ::qapi_types::__private::required(&mut m, "bus")?,
             size: ::qapi_types::__private::required(&mut m, "size")?,
             read_only: ::qapi_types::__private::optional(&mut m, "read-only")?,
             tags: ::qapi_types::__private::optional(&mut m, "tags")?,
-        })
+        };
+        ::qapi_types::__private::finish(&m, "DriveInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The kinds of console.
@@ -283,7 +291,9 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleKind {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "ConsoleKind", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A serial console.
@@ -313,9 +323,11 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleSerial {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut m = ::qapi_types::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: ::qapi_types::__private::required(&mut m, "path")?,
-        })
+        };
+        ::qapi_types::__private::finish(&m, "ConsoleSerial")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A VNC console.
@@ -345,9 +357,11 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleVnc {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut m = ::qapi_types::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             port: ::qapi_types::__private::required(&mut m, "port")?,
-        })
+        };
+        ::qapi_types::__private::finish(&m, "ConsoleVnc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A console, by kind.
@@ -421,6 +435,7 @@ impl<'de> ::serde::Deserialize<'de> for Console {
             "serial" => ConsoleBranch::Serial(::qapi_types::__private::rest(map)?),
             "vnc" => ConsoleBranch::Vnc(::qapi_types::__private::rest(map)?),
             _ => {
+                ::qapi_types::__private::known(false, "Console", &tag)?;
                 ConsoleBranch::Other {
                     tag,
                     members: map,
@@ -484,7 +499,9 @@ impl<'de> ::serde::Deserialize<'de> for SizePreset {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "SizePreset", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A size, or the name of a preset.
@@ -565,8 +582,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = ::qapi_types::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = ::qapi_types::__private::object(d)?;
+            let v = Self {};
+            ::qapi_types::__private::finish(&m, "QueryDrives")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -618,10 +637,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = ::qapi_types::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: ::qapi_types::__private::required(&mut m, "id")?,
                 size: ::qapi_types::__private::required(&mut m, "size")?,
-            })
+            };
+            ::qapi_types::__private::finish(&m, "DriveResize")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -664,8 +685,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = ::qapi_types::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = ::qapi_types::__private::object(d)?;
+            let v = Self {};
+            ::qapi_types::__private::finish(&m, "XDebugDump")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -679,6 +702,31 @@ pub mod commands {
         ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
             ::qapi_types::__private::unit_return(value)
         }
+    }
+    /// Decode `value` as the `return` of the command named `name`,
+    /// and drop it: for tools that check replies by name. `None`
+    /// when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_return(
+        name: &str,
+        value: ::serde_json::Value,
+    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        ::std::option::Option::Some(
+            match name {
+                "query-drives" => {
+                    <QueryDrives as ::qapi_types::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "drive-resize" => {
+                    <DriveResize as ::qapi_types::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "x-debug-dump" => {
+                    <XDebugDump as ::qapi_types::Command>::decode_return(value).map(drop)
+                }
+                _ => return ::std::option::Option::None,
+            },
+        )
     }
 }
 /// One type per event's data, and [`Event`](events::Event) over
@@ -717,10 +765,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = ::qapi_types::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: ::qapi_types::__private::required(&mut m, "id")?,
                 size: ::qapi_types::__private::required(&mut m, "size")?,
-            })
+            };
+            ::qapi_types::__private::finish(&m, "DriveResized")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]

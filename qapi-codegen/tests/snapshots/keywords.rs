@@ -79,7 +79,9 @@ impl<'de> ::serde::Deserialize<'de> for QType {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Values that are keywords.
@@ -150,7 +152,9 @@ impl<'de> ::serde::Deserialize<'de> for Kind {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "Kind", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Members that are keywords.
@@ -194,7 +198,7 @@ impl<'de> ::serde::Deserialize<'de> for Keywords {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut m = ::qapi_types::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#type: ::qapi_types::__private::required(&mut m, "type")?,
             self_: ::qapi_types::__private::required(&mut m, "self")?,
             r#fn: ::qapi_types::__private::required(&mut m, "fn")?,
@@ -202,7 +206,9 @@ impl<'de> ::serde::Deserialize<'de> for Keywords {
             r#async: ::qapi_types::__private::required(&mut m, "async")?,
             crate_: ::qapi_types::__private::required(&mut m, "crate")?,
             super_: ::qapi_types::__private::required(&mut m, "super")?,
-        })
+        };
+        ::qapi_types::__private::finish(&m, "Keywords")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// One type per command, carrying its arguments; each implements
@@ -234,9 +240,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = ::qapi_types::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 r#where: ::qapi_types::__private::required(&mut m, "where")?,
-            })
+            };
+            ::qapi_types::__private::finish(&m, "Loop")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -250,6 +258,21 @@ pub mod commands {
         ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
             ::qapi_types::__private::typed_return(value)
         }
+    }
+    /// Decode `value` as the `return` of the command named `name`,
+    /// and drop it: for tools that check replies by name. `None`
+    /// when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_return(
+        name: &str,
+        value: ::serde_json::Value,
+    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        ::std::option::Option::Some(
+            match name {
+                "loop" => <Loop as ::qapi_types::Command>::decode_return(value).map(drop),
+                _ => return ::std::option::Option::None,
+            },
+        )
     }
 }
 /// One type per event's data, and [`Event`](events::Event) over

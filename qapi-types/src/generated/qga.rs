@@ -74,7 +74,9 @@ impl ::serde::Serialize for QType {
 impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about guest agent commands.
@@ -106,11 +108,13 @@ impl ::serde::Serialize for GuestAgentCommandInfo {
 impl<'de> ::serde::Deserialize<'de> for GuestAgentCommandInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             enabled: crate::__private::required(&mut m, "enabled")?,
             success_response: crate::__private::required(&mut m, "success-response")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestAgentCommandInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about guest agent.
@@ -138,10 +142,12 @@ impl ::serde::Serialize for GuestAgentInfo {
 impl<'de> ::serde::Deserialize<'de> for GuestAgentInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             version: crate::__private::required(&mut m, "version")?,
             supported_commands: crate::__private::required(&mut m, "supported_commands")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestAgentInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Result of guest agent file-read operation
@@ -173,11 +179,13 @@ impl ::serde::Serialize for GuestFileRead {
 impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             count: crate::__private::required(&mut m, "count")?,
             buf_b64: crate::__private::required(&mut m, "buf-b64")?,
             eof: crate::__private::required(&mut m, "eof")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestFileRead")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Result of guest agent file-write operation
@@ -206,10 +214,12 @@ impl ::serde::Serialize for GuestFileWrite {
 impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             count: crate::__private::required(&mut m, "count")?,
             eof: crate::__private::required(&mut m, "eof")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestFileWrite")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Result of guest agent file-seek operation
@@ -237,10 +247,12 @@ impl ::serde::Serialize for GuestFileSeek {
 impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             position: crate::__private::required(&mut m, "position")?,
             eof: crate::__private::required(&mut m, "eof")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestFileSeek")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Symbolic names for use in `guest-file-seek`
@@ -296,7 +308,9 @@ impl ::serde::Serialize for QgaSeek {
 impl<'de> ::serde::Deserialize<'de> for QgaSeek {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QGASeek", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Controls the meaning of offset to `guest-file-seek`.
@@ -388,7 +402,9 @@ impl ::serde::Serialize for GuestFsfreezeStatus {
 impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "GuestFsfreezeStatus", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestFilesystemTrimResult` (not documented in the schema).
@@ -424,12 +440,14 @@ impl ::serde::Serialize for GuestFilesystemTrimResult {
 impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::required(&mut m, "path")?,
             trimmed: crate::__private::optional(&mut m, "trimmed")?,
             minimum: crate::__private::optional(&mut m, "minimum")?,
             error: crate::__private::optional(&mut m, "error")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestFilesystemTrimResult")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestFilesystemTrimResponse` (not documented in the schema).
@@ -456,9 +474,11 @@ impl ::serde::Serialize for GuestFilesystemTrimResponse {
 impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             paths: crate::__private::required(&mut m, "paths")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestFilesystemTrimResponse")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of supported IP address types
@@ -512,7 +532,9 @@ impl ::serde::Serialize for GuestIpAddressType {
 impl<'de> ::serde::Deserialize<'de> for GuestIpAddressType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "GuestIpAddressType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestIpAddress` (not documented in the schema).
@@ -545,11 +567,13 @@ impl ::serde::Serialize for GuestIpAddress {
 impl<'de> ::serde::Deserialize<'de> for GuestIpAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             ip_address: crate::__private::required(&mut m, "ip-address")?,
             ip_address_type: crate::__private::required(&mut m, "ip-address-type")?,
             prefix: crate::__private::required(&mut m, "prefix")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestIpAddress")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestNetworkInterfaceStat` (not documented in the schema).
@@ -597,7 +621,7 @@ impl ::serde::Serialize for GuestNetworkInterfaceStat {
 impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterfaceStat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             rx_bytes: crate::__private::required(&mut m, "rx-bytes")?,
             rx_packets: crate::__private::required(&mut m, "rx-packets")?,
             rx_errs: crate::__private::required(&mut m, "rx-errs")?,
@@ -606,7 +630,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterfaceStat {
             tx_packets: crate::__private::required(&mut m, "tx-packets")?,
             tx_errs: crate::__private::required(&mut m, "tx-errs")?,
             tx_dropped: crate::__private::required(&mut m, "tx-dropped")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestNetworkInterfaceStat")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestNetworkInterface` (not documented in the schema).
@@ -643,12 +669,14 @@ impl ::serde::Serialize for GuestNetworkInterface {
 impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             hardware_address: crate::__private::optional(&mut m, "hardware-address")?,
             ip_addresses: crate::__private::optional(&mut m, "ip-addresses")?,
             statistics: crate::__private::optional(&mut m, "statistics")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestNetworkInterface")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestLogicalProcessor` (not documented in the schema).
@@ -684,11 +712,13 @@ impl ::serde::Serialize for GuestLogicalProcessor {
 impl<'de> ::serde::Deserialize<'de> for GuestLogicalProcessor {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logical_id: crate::__private::required(&mut m, "logical-id")?,
             online: crate::__private::required(&mut m, "online")?,
             can_offline: crate::__private::optional(&mut m, "can-offline")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestLogicalProcessor")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of bus type of disks
@@ -835,7 +865,9 @@ impl ::serde::Serialize for GuestDiskBusType {
 impl<'de> ::serde::Deserialize<'de> for GuestDiskBusType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "GuestDiskBusType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestPCIAddress` (not documented in the schema).
@@ -871,12 +903,14 @@ impl ::serde::Serialize for GuestPciAddress {
 impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             domain: crate::__private::required(&mut m, "domain")?,
             bus: crate::__private::required(&mut m, "bus")?,
             slot: crate::__private::required(&mut m, "slot")?,
             function: crate::__private::required(&mut m, "function")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestPciAddress")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestCCWAddress` (not documented in the schema).
@@ -912,12 +946,14 @@ impl ::serde::Serialize for GuestCcwAddress {
 impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cssid: crate::__private::required(&mut m, "cssid")?,
             ssid: crate::__private::required(&mut m, "ssid")?,
             subchno: crate::__private::required(&mut m, "subchno")?,
             devno: crate::__private::required(&mut m, "devno")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestCcwAddress")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestDiskAddress` (not documented in the schema).
@@ -966,7 +1002,7 @@ impl ::serde::Serialize for GuestDiskAddress {
 impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             pci_controller: crate::__private::required(&mut m, "pci-controller")?,
             bus_type: crate::__private::required(&mut m, "bus-type")?,
             bus: crate::__private::required(&mut m, "bus")?,
@@ -975,7 +1011,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
             serial: crate::__private::optional(&mut m, "serial")?,
             dev: crate::__private::optional(&mut m, "dev")?,
             ccw_address: crate::__private::optional(&mut m, "ccw-address")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestDiskAddress")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// NVMe smart information, based on NVMe specification, section
@@ -1085,7 +1123,7 @@ impl ::serde::Serialize for GuestNvMeSmart {
 impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             critical_warning: crate::__private::required(&mut m, "critical-warning")?,
             temperature: crate::__private::required(&mut m, "temperature")?,
             available_spare: crate::__private::required(&mut m, "available-spare")?,
@@ -1120,7 +1158,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
                 &mut m,
                 "number-of-error-log-entries-hi",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "GuestNvMeSmart")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Disk type related smart information.
@@ -1269,26 +1309,86 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "nvme" => GuestDiskSmartBranch::Nvme(crate::__private::rest(map)?),
-            "ide" => GuestDiskSmartBranch::Ide,
-            "fdc" => GuestDiskSmartBranch::Fdc,
-            "scsi" => GuestDiskSmartBranch::Scsi,
-            "virtio" => GuestDiskSmartBranch::Virtio,
-            "xen" => GuestDiskSmartBranch::Xen,
-            "usb" => GuestDiskSmartBranch::Usb,
-            "uml" => GuestDiskSmartBranch::Uml,
-            "sata" => GuestDiskSmartBranch::Sata,
-            "sd" => GuestDiskSmartBranch::Sd,
-            "unknown" => GuestDiskSmartBranch::Unknown,
-            "ieee1394" => GuestDiskSmartBranch::Ieee1394,
-            "ssa" => GuestDiskSmartBranch::Ssa,
-            "fibre" => GuestDiskSmartBranch::Fibre,
-            "raid" => GuestDiskSmartBranch::Raid,
-            "iscsi" => GuestDiskSmartBranch::Iscsi,
-            "sas" => GuestDiskSmartBranch::Sas,
-            "mmc" => GuestDiskSmartBranch::Mmc,
-            "virtual" => GuestDiskSmartBranch::Virtual,
-            "file-backed-virtual" => GuestDiskSmartBranch::FileBackedVirtual,
-            _ => GuestDiskSmartBranch::Other { tag, members: map },
+            "ide" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Ide
+            }
+            "fdc" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Fdc
+            }
+            "scsi" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Scsi
+            }
+            "virtio" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Virtio
+            }
+            "xen" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Xen
+            }
+            "usb" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Usb
+            }
+            "uml" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Uml
+            }
+            "sata" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Sata
+            }
+            "sd" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Sd
+            }
+            "unknown" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Unknown
+            }
+            "ieee1394" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Ieee1394
+            }
+            "ssa" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Ssa
+            }
+            "fibre" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Fibre
+            }
+            "raid" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Raid
+            }
+            "iscsi" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Iscsi
+            }
+            "sas" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Sas
+            }
+            "mmc" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Mmc
+            }
+            "virtual" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::Virtual
+            }
+            "file-backed-virtual" => {
+                crate::__private::finish(&map, "GuestDiskSmart")?;
+                GuestDiskSmartBranch::FileBackedVirtual
+            }
+            _ => {
+                crate::__private::known(false, "GuestDiskSmart", &tag)?;
+                GuestDiskSmartBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -1335,14 +1435,16 @@ impl ::serde::Serialize for GuestDiskInfo {
 impl<'de> ::serde::Deserialize<'de> for GuestDiskInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             partition: crate::__private::required(&mut m, "partition")?,
             dependencies: crate::__private::optional(&mut m, "dependencies")?,
             address: crate::__private::optional(&mut m, "address")?,
             alias: crate::__private::optional(&mut m, "alias")?,
             smart: crate::__private::optional(&mut m, "smart")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestDiskInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestFilesystemInfo` (not documented in the schema).
@@ -1389,7 +1491,7 @@ impl ::serde::Serialize for GuestFilesystemInfo {
 impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             mountpoint: crate::__private::required(&mut m, "mountpoint")?,
             r#type: crate::__private::required(&mut m, "type")?,
@@ -1397,7 +1499,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
             total_bytes: crate::__private::optional(&mut m, "total-bytes")?,
             total_bytes_privileged: crate::__private::optional(&mut m, "total-bytes-privileged")?,
             disk: crate::__private::required(&mut m, "disk")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestFilesystemInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestMemoryBlock` (not documented in the schema).
@@ -1434,11 +1538,13 @@ impl ::serde::Serialize for GuestMemoryBlock {
 impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlock {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             phys_index: crate::__private::required(&mut m, "phys-index")?,
             online: crate::__private::required(&mut m, "online")?,
             can_offline: crate::__private::optional(&mut m, "can-offline")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestMemoryBlock")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of memory block operation result.
@@ -1509,7 +1615,13 @@ impl ::serde::Serialize for GuestMemoryBlockResponseType {
 impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponseType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "GuestMemoryBlockResponseType",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestMemoryBlockResponse` (not documented in the schema).
@@ -1544,11 +1656,13 @@ impl ::serde::Serialize for GuestMemoryBlockResponse {
 impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             phys_index: crate::__private::required(&mut m, "phys-index")?,
             response: crate::__private::required(&mut m, "response")?,
             error_code: crate::__private::optional(&mut m, "error-code")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestMemoryBlockResponse")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestMemoryBlockInfo` (not documented in the schema).
@@ -1577,9 +1691,11 @@ impl ::serde::Serialize for GuestMemoryBlockInfo {
 impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             size: crate::__private::required(&mut m, "size")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestMemoryBlockInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestExecStatus` (not documented in the schema).
@@ -1629,7 +1745,7 @@ impl ::serde::Serialize for GuestExecStatus {
 impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             exited: crate::__private::required(&mut m, "exited")?,
             exitcode: crate::__private::optional(&mut m, "exitcode")?,
             signal: crate::__private::optional(&mut m, "signal")?,
@@ -1637,7 +1753,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
             err_data: crate::__private::optional(&mut m, "err-data")?,
             out_truncated: crate::__private::optional(&mut m, "out-truncated")?,
             err_truncated: crate::__private::optional(&mut m, "err-truncated")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestExecStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestExec` (not documented in the schema).
@@ -1662,9 +1780,11 @@ impl ::serde::Serialize for GuestExec {
 impl<'de> ::serde::Deserialize<'de> for GuestExec {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             pid: crate::__private::required(&mut m, "pid")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestExec")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of guest-exec capture modes.
@@ -1738,7 +1858,13 @@ impl ::serde::Serialize for GuestExecCaptureOutputMode {
 impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutputMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "GuestExecCaptureOutputMode",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Controls what guest-exec output gets captures.
@@ -1800,9 +1926,11 @@ impl ::serde::Serialize for GuestHostName {
 impl<'de> ::serde::Deserialize<'de> for GuestHostName {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host_name: crate::__private::required(&mut m, "host-name")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestHostName")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestUser` (not documented in the schema).
@@ -1838,11 +1966,13 @@ impl ::serde::Serialize for GuestUser {
 impl<'de> ::serde::Deserialize<'de> for GuestUser {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             user: crate::__private::required(&mut m, "user")?,
             login_time: crate::__private::required(&mut m, "login-time")?,
             domain: crate::__private::optional(&mut m, "domain")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestUser")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestTimezone` (not documented in the schema).
@@ -1872,10 +2002,12 @@ impl ::serde::Serialize for GuestTimezone {
 impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             zone: crate::__private::optional(&mut m, "zone")?,
             offset: crate::__private::required(&mut m, "offset")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestTimezone")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestOSInfo` (not documented in the schema).
@@ -1948,7 +2080,7 @@ impl ::serde::Serialize for GuestOsInfo {
 impl<'de> ::serde::Deserialize<'de> for GuestOsInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             kernel_release: crate::__private::optional(&mut m, "kernel-release")?,
             kernel_version: crate::__private::optional(&mut m, "kernel-version")?,
             machine: crate::__private::optional(&mut m, "machine")?,
@@ -1959,7 +2091,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestOsInfo {
             version_id: crate::__private::optional(&mut m, "version-id")?,
             variant: crate::__private::optional(&mut m, "variant")?,
             variant_id: crate::__private::optional(&mut m, "variant-id")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestOsInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestDeviceType` (not documented in the schema).
@@ -2005,7 +2139,9 @@ impl ::serde::Serialize for GuestDeviceType {
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "GuestDeviceType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestDeviceIdPCI` (not documented in the schema).
@@ -2035,10 +2171,12 @@ impl ::serde::Serialize for GuestDeviceIdPci {
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceIdPci {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             vendor_id: crate::__private::required(&mut m, "vendor-id")?,
             device_id: crate::__private::required(&mut m, "device-id")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestDeviceIdPci")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Id of the device
@@ -2092,7 +2230,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceId {
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "pci" => GuestDeviceIdBranch::Pci(crate::__private::rest(map)?),
-            _ => GuestDeviceIdBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "GuestDeviceId", &tag)?;
+                GuestDeviceIdBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -2130,12 +2271,14 @@ impl ::serde::Serialize for GuestDeviceInfo {
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             driver_name: crate::__private::required(&mut m, "driver-name")?,
             driver_date: crate::__private::optional(&mut m, "driver-date")?,
             driver_version: crate::__private::optional(&mut m, "driver-version")?,
             id: crate::__private::optional(&mut m, "id")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestDeviceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestAuthorizedKeys` (not documented in the schema).
@@ -2160,9 +2303,11 @@ impl ::serde::Serialize for GuestAuthorizedKeys {
 impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             keys: crate::__private::required(&mut m, "keys")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestAuthorizedKeys")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestDiskStats` (not documented in the schema).
@@ -2238,7 +2383,7 @@ impl ::serde::Serialize for GuestDiskStats {
 impl<'de> ::serde::Deserialize<'de> for GuestDiskStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             read_sectors: crate::__private::optional(&mut m, "read-sectors")?,
             read_ios: crate::__private::optional(&mut m, "read-ios")?,
             read_merges: crate::__private::optional(&mut m, "read-merges")?,
@@ -2256,7 +2401,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStats {
             ios_pgr: crate::__private::optional(&mut m, "ios-pgr")?,
             total_ticks: crate::__private::optional(&mut m, "total-ticks")?,
             weight_ticks: crate::__private::optional(&mut m, "weight-ticks")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestDiskStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GuestDiskStatsInfo` (not documented in the schema).
@@ -2288,12 +2435,14 @@ impl ::serde::Serialize for GuestDiskStatsInfo {
 impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             major: crate::__private::required(&mut m, "major")?,
             minor: crate::__private::required(&mut m, "minor")?,
             stats: crate::__private::required(&mut m, "stats")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestDiskStatsInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Guest operating systems supporting CPU statistics
@@ -2343,7 +2492,9 @@ impl ::serde::Serialize for GuestCpuStatsType {
 impl<'de> ::serde::Deserialize<'de> for GuestCpuStatsType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "GuestCpuStatsType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// CPU statistics of Linux
@@ -2401,7 +2552,7 @@ impl ::serde::Serialize for GuestLinuxCpuStats {
 impl<'de> ::serde::Deserialize<'de> for GuestLinuxCpuStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cpu: crate::__private::required(&mut m, "cpu")?,
             user: crate::__private::required(&mut m, "user")?,
             nice: crate::__private::required(&mut m, "nice")?,
@@ -2413,7 +2564,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestLinuxCpuStats {
             steal: crate::__private::optional(&mut m, "steal")?,
             guest: crate::__private::optional(&mut m, "guest")?,
             guestnice: crate::__private::optional(&mut m, "guestnice")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestLinuxCpuStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Get statistics of each CPU in millisecond.
@@ -2467,7 +2620,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "linux" => GuestCpuStatsBranch::Linux(crate::__private::rest(map)?),
-            _ => GuestCpuStatsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "GuestCpuStats", &tag)?;
+                GuestCpuStatsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -2502,11 +2658,13 @@ impl ::serde::Serialize for GuestLoadAverage {
 impl<'de> ::serde::Deserialize<'de> for GuestLoadAverage {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             load1m: crate::__private::required(&mut m, "load1m")?,
             load5m: crate::__private::required(&mut m, "load5m")?,
             load15m: crate::__private::required(&mut m, "load15m")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestLoadAverage")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Route information, currently, only linux supported.
@@ -2578,7 +2736,7 @@ impl ::serde::Serialize for GuestNetworkRoute {
 impl<'de> ::serde::Deserialize<'de> for GuestNetworkRoute {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             iface: crate::__private::required(&mut m, "iface")?,
             destination: crate::__private::required(&mut m, "destination")?,
             metric: crate::__private::required(&mut m, "metric")?,
@@ -2595,7 +2753,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkRoute {
             srcprefixlen: crate::__private::optional(&mut m, "srcprefixlen")?,
             nexthop: crate::__private::optional(&mut m, "nexthop")?,
             version: crate::__private::required(&mut m, "version")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestNetworkRoute")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// One type per command, carrying its arguments; each implements
@@ -2655,9 +2815,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSyncDelimited")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -2728,9 +2890,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSync")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -2770,8 +2934,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestPing")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -2816,8 +2982,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetTime")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -2876,9 +3044,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 time: crate::__private::optional(&mut m, "time")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSetTime")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -2922,8 +3092,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestInfo")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -2974,9 +3146,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 mode: crate::__private::optional(&mut m, "mode")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestShutdown")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3028,10 +3202,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 mode: crate::__private::optional(&mut m, "mode")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestFileOpen")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3076,9 +3252,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 handle: crate::__private::required(&mut m, "handle")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestFileClose")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3133,10 +3311,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 handle: crate::__private::required(&mut m, "handle")?,
                 count: crate::__private::optional(&mut m, "count")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestFileRead")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3192,11 +3372,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 handle: crate::__private::required(&mut m, "handle")?,
                 buf_b64: crate::__private::required(&mut m, "buf-b64")?,
                 count: crate::__private::optional(&mut m, "count")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestFileWrite")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3253,11 +3435,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 handle: crate::__private::required(&mut m, "handle")?,
                 offset: crate::__private::required(&mut m, "offset")?,
                 whence: crate::__private::required(&mut m, "whence")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestFileSeek")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3302,9 +3486,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 handle: crate::__private::required(&mut m, "handle")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestFileFlush")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3355,8 +3541,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestFsfreezeStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3412,8 +3600,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestFsfreezeFreeze")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3469,9 +3659,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 mountpoints: crate::__private::optional(&mut m, "mountpoints")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestFsfreezeFreezeList")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3522,8 +3714,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestFsfreezeThaw")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3581,9 +3775,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 minimum: crate::__private::optional(&mut m, "minimum")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestFstrim")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3646,8 +3842,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestSuspendDisk")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3717,8 +3915,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestSuspendRam")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3787,8 +3987,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestSuspendHybrid")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3834,8 +4036,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestNetworkGetInterfaces")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3884,8 +4088,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetVcpus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -3964,9 +4170,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 vcpus: crate::__private::required(&mut m, "vcpus")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSetVcpus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4015,8 +4223,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetDisks")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4065,8 +4275,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetFsinfo")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4132,11 +4344,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 username: crate::__private::required(&mut m, "username")?,
                 password: crate::__private::required(&mut m, "password")?,
                 crypted: crate::__private::required(&mut m, "crypted")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSetUserPassword")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4186,8 +4400,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetMemoryBlocks")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4254,9 +4470,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 mem_blks: crate::__private::required(&mut m, "mem-blks")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSetMemoryBlocks")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4302,8 +4520,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetMemoryBlockInfo")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4354,9 +4574,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 pid: crate::__private::required(&mut m, "pid")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestExecStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4418,13 +4640,15 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 arg: crate::__private::optional(&mut m, "arg")?,
                 env: crate::__private::optional(&mut m, "env")?,
                 input_data: crate::__private::optional(&mut m, "input-data")?,
                 capture_output: crate::__private::optional(&mut m, "capture-output")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestExec")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4472,8 +4696,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetHostName")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4519,8 +4745,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetUsers")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4564,8 +4792,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetTimezone")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4609,8 +4839,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetOsinfo")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4656,8 +4888,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetDevices")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4707,9 +4941,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 username: crate::__private::required(&mut m, "username")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSshGetAuthorizedKeys")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4762,11 +4998,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 username: crate::__private::required(&mut m, "username")?,
                 keys: crate::__private::required(&mut m, "keys")?,
                 reset: crate::__private::optional(&mut m, "reset")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSshAddAuthorizedKeys")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4817,10 +5055,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 username: crate::__private::required(&mut m, "username")?,
                 keys: crate::__private::required(&mut m, "keys")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestSshRemoveAuthorizedKeys")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4866,8 +5106,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetDiskstats")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4913,8 +5155,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetCpustats")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -4960,8 +5204,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestGetLoad")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -5004,8 +5250,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestNetworkGetRoute")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -5019,6 +5267,118 @@ pub mod commands {
         ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
             crate::__private::typed_return(value)
         }
+    }
+    /// Decode `value` as the `return` of the command named `name`,
+    /// and drop it: for tools that check replies by name. `None`
+    /// when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_return(
+        name: &str,
+        value: ::serde_json::Value,
+    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        ::std::option::Option::Some(match name {
+            "guest-sync-delimited" => {
+                <GuestSyncDelimited as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-sync" => <GuestSync as crate::Command>::decode_return(value).map(drop),
+            "guest-ping" => <GuestPing as crate::Command>::decode_return(value).map(drop),
+            "guest-get-time" => <GuestGetTime as crate::Command>::decode_return(value).map(drop),
+            "guest-set-time" => <GuestSetTime as crate::Command>::decode_return(value).map(drop),
+            "guest-info" => <GuestInfo as crate::Command>::decode_return(value).map(drop),
+            "guest-shutdown" => <GuestShutdown as crate::Command>::decode_return(value).map(drop),
+            "guest-file-open" => <GuestFileOpen as crate::Command>::decode_return(value).map(drop),
+            "guest-file-close" => {
+                <GuestFileClose as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-file-read" => <GuestFileRead as crate::Command>::decode_return(value).map(drop),
+            "guest-file-write" => {
+                <GuestFileWrite as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-file-seek" => <GuestFileSeek as crate::Command>::decode_return(value).map(drop),
+            "guest-file-flush" => {
+                <GuestFileFlush as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-fsfreeze-status" => {
+                <GuestFsfreezeStatus as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-fsfreeze-freeze" => {
+                <GuestFsfreezeFreeze as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-fsfreeze-freeze-list" => {
+                <GuestFsfreezeFreezeList as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-fsfreeze-thaw" => {
+                <GuestFsfreezeThaw as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-fstrim" => <GuestFstrim as crate::Command>::decode_return(value).map(drop),
+            "guest-suspend-disk" => {
+                <GuestSuspendDisk as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-suspend-ram" => {
+                <GuestSuspendRam as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-suspend-hybrid" => {
+                <GuestSuspendHybrid as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-network-get-interfaces" => {
+                <GuestNetworkGetInterfaces as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-vcpus" => <GuestGetVcpus as crate::Command>::decode_return(value).map(drop),
+            "guest-set-vcpus" => <GuestSetVcpus as crate::Command>::decode_return(value).map(drop),
+            "guest-get-disks" => <GuestGetDisks as crate::Command>::decode_return(value).map(drop),
+            "guest-get-fsinfo" => {
+                <GuestGetFsinfo as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-set-user-password" => {
+                <GuestSetUserPassword as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-memory-blocks" => {
+                <GuestGetMemoryBlocks as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-set-memory-blocks" => {
+                <GuestSetMemoryBlocks as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-memory-block-info" => {
+                <GuestGetMemoryBlockInfo as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-exec-status" => {
+                <GuestExecStatus as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-exec" => <GuestExec as crate::Command>::decode_return(value).map(drop),
+            "guest-get-host-name" => {
+                <GuestGetHostName as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-users" => <GuestGetUsers as crate::Command>::decode_return(value).map(drop),
+            "guest-get-timezone" => {
+                <GuestGetTimezone as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-osinfo" => {
+                <GuestGetOsinfo as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-devices" => {
+                <GuestGetDevices as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-ssh-get-authorized-keys" => {
+                <GuestSshGetAuthorizedKeys as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-ssh-add-authorized-keys" => {
+                <GuestSshAddAuthorizedKeys as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-ssh-remove-authorized-keys" => {
+                <GuestSshRemoveAuthorizedKeys as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-diskstats" => {
+                <GuestGetDiskstats as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-cpustats" => {
+                <GuestGetCpustats as crate::Command>::decode_return(value).map(drop)
+            }
+            "guest-get-load" => <GuestGetLoad as crate::Command>::decode_return(value).map(drop),
+            "guest-network-get-route" => {
+                <GuestNetworkGetRoute as crate::Command>::decode_return(value).map(drop)
+            }
+            _ => return ::std::option::Option::None,
+        })
     }
 }
 /// One type per event's data, and [`Event`](events::Event) over

@@ -74,7 +74,9 @@ impl ::serde::Serialize for QType {
 impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// QEMU error classes
@@ -146,7 +148,9 @@ impl ::serde::Serialize for QapiErrorClass {
 impl<'de> ::serde::Deserialize<'de> for QapiErrorClass {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QapiErrorClass", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of the I/O operation types
@@ -198,7 +202,9 @@ impl ::serde::Serialize for IoOperationType {
 impl<'de> ::serde::Deserialize<'de> for IoOperationType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "IoOperationType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of three options: on, off, and auto
@@ -254,7 +260,9 @@ impl ::serde::Serialize for OnOffAuto {
 impl<'de> ::serde::Deserialize<'de> for OnOffAuto {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "OnOffAuto", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of three values: on, off, and split
@@ -310,7 +318,9 @@ impl ::serde::Serialize for OnOffSplit {
 impl<'de> ::serde::Deserialize<'de> for OnOffSplit {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "OnOffSplit", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// This is a string value or the explicit lack of a string (null
@@ -433,7 +443,9 @@ impl ::serde::Serialize for OffAutoPcibar {
 impl<'de> ::serde::Deserialize<'de> for OffAutoPcibar {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "OffAutoPCIBAR", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of PCIe link speeds in units of GT/s
@@ -508,7 +520,9 @@ impl ::serde::Serialize for PcieLinkSpeed {
 impl<'de> ::serde::Deserialize<'de> for PcieLinkSpeed {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "PCIELinkSpeed", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of PCIe link width
@@ -588,7 +602,9 @@ impl ::serde::Serialize for PcieLinkWidth {
 impl<'de> ::serde::Deserialize<'de> for PcieLinkWidth {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "PCIELinkWidth", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Host memory policy types
@@ -651,7 +667,9 @@ impl ::serde::Serialize for HostMemPolicy {
 impl<'de> ::serde::Deserialize<'de> for HostMemPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "HostMemPolicy", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Indicates whether a netfilter is attached to a netdev's transmit
@@ -711,7 +729,9 @@ impl ::serde::Serialize for NetFilterDirection {
 impl<'de> ::serde::Deserialize<'de> for NetFilterDirection {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "NetFilterDirection", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Key combinations to toggle input-linux between host and guest.
@@ -786,7 +806,9 @@ impl ::serde::Serialize for GrabToggleKeys {
 impl<'de> ::serde::Deserialize<'de> for GrabToggleKeys {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "GrabToggleKeys", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `HumanReadableText` (not documented in the schema).
@@ -811,9 +833,11 @@ impl ::serde::Serialize for HumanReadableText {
 impl<'de> ::serde::Deserialize<'de> for HumanReadableText {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             human_readable_text: crate::__private::required(&mut m, "human-readable-text")?,
-        })
+        };
+        crate::__private::finish(&m, "HumanReadableText")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `EndianMode` (not documented in the schema).
@@ -869,7 +893,9 @@ impl ::serde::Serialize for EndianMode {
 impl<'de> ::serde::Deserialize<'de> for EndianMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "EndianMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The network address family
@@ -939,7 +965,9 @@ impl ::serde::Serialize for NetworkAddressFamily {
 impl<'de> ::serde::Deserialize<'de> for NetworkAddressFamily {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "NetworkAddressFamily", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `InetSocketAddressBase` (not documented in the schema).
@@ -963,10 +991,12 @@ impl ::serde::Serialize for InetSocketAddressBase {
 impl<'de> ::serde::Deserialize<'de> for InetSocketAddressBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             port: crate::__private::required(&mut m, "port")?,
-        })
+        };
+        crate::__private::finish(&m, "InetSocketAddressBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Captures a socket address or address range in the Internet
@@ -1021,7 +1051,7 @@ impl ::serde::Serialize for InetSocketAddress {
 impl<'de> ::serde::Deserialize<'de> for InetSocketAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             port: crate::__private::required(&mut m, "port")?,
             numeric: crate::__private::optional(&mut m, "numeric")?,
@@ -1030,7 +1060,9 @@ impl<'de> ::serde::Deserialize<'de> for InetSocketAddress {
             ipv6: crate::__private::optional(&mut m, "ipv6")?,
             keep_alive: crate::__private::optional(&mut m, "keep-alive")?,
             mptcp: crate::__private::optional(&mut m, "mptcp")?,
-        })
+        };
+        crate::__private::finish(&m, "InetSocketAddress")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Captures a socket address in the local ("Unix socket") namespace.
@@ -1069,11 +1101,13 @@ impl ::serde::Serialize for UnixSocketAddress {
 impl<'de> ::serde::Deserialize<'de> for UnixSocketAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::required(&mut m, "path")?,
             r#abstract: crate::__private::optional(&mut m, "abstract")?,
             tight: crate::__private::optional(&mut m, "tight")?,
-        })
+        };
+        crate::__private::finish(&m, "UnixSocketAddress")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Captures a socket address in the vsock namespace.
@@ -1104,10 +1138,12 @@ impl ::serde::Serialize for VsockSocketAddress {
 impl<'de> ::serde::Deserialize<'de> for VsockSocketAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cid: crate::__private::required(&mut m, "cid")?,
             port: crate::__private::required(&mut m, "port")?,
-        })
+        };
+        crate::__private::finish(&m, "VsockSocketAddress")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A file descriptor name or number.
@@ -1136,9 +1172,11 @@ impl ::serde::Serialize for FdSocketAddress {
 impl<'de> ::serde::Deserialize<'de> for FdSocketAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             str: crate::__private::required(&mut m, "str")?,
-        })
+        };
+        crate::__private::finish(&m, "FdSocketAddress")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `InetSocketAddressWrapper` (not documented in the schema).
@@ -1163,9 +1201,11 @@ impl ::serde::Serialize for InetSocketAddressWrapper {
 impl<'de> ::serde::Deserialize<'de> for InetSocketAddressWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "InetSocketAddressWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `UnixSocketAddressWrapper` (not documented in the schema).
@@ -1190,9 +1230,11 @@ impl ::serde::Serialize for UnixSocketAddressWrapper {
 impl<'de> ::serde::Deserialize<'de> for UnixSocketAddressWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "UnixSocketAddressWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `VsockSocketAddressWrapper` (not documented in the schema).
@@ -1217,9 +1259,11 @@ impl ::serde::Serialize for VsockSocketAddressWrapper {
 impl<'de> ::serde::Deserialize<'de> for VsockSocketAddressWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "VsockSocketAddressWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `FdSocketAddressWrapper` (not documented in the schema).
@@ -1244,9 +1288,11 @@ impl ::serde::Serialize for FdSocketAddressWrapper {
 impl<'de> ::serde::Deserialize<'de> for FdSocketAddressWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "FdSocketAddressWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Captures the address of a socket, which could also be a named file
@@ -1320,7 +1366,10 @@ impl<'de> ::serde::Deserialize<'de> for SocketAddressLegacy {
             "unix" => SocketAddressLegacyBranch::Unix(crate::__private::rest(map)?),
             "vsock" => SocketAddressLegacyBranch::Vsock(crate::__private::rest(map)?),
             "fd" => SocketAddressLegacyBranch::Fd(crate::__private::rest(map)?),
-            _ => SocketAddressLegacyBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "SocketAddressLegacy", &tag)?;
+                SocketAddressLegacyBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -1382,7 +1431,9 @@ impl ::serde::Serialize for SocketAddressType {
 impl<'de> ::serde::Deserialize<'de> for SocketAddressType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SocketAddressType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Captures the address of a socket, which could also be a socket file
@@ -1456,7 +1507,10 @@ impl<'de> ::serde::Deserialize<'de> for SocketAddress {
             "unix" => SocketAddressBranch::Unix(crate::__private::rest(map)?),
             "vsock" => SocketAddressBranch::Vsock(crate::__private::rest(map)?),
             "fd" => SocketAddressBranch::Fd(crate::__private::rest(map)?),
-            _ => SocketAddressBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "SocketAddress", &tag)?;
+                SocketAddressBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -1589,7 +1643,9 @@ impl ::serde::Serialize for RunState {
 impl<'de> ::serde::Deserialize<'de> for RunState {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "RunState", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of reasons for a Shutdown.
@@ -1692,7 +1748,9 @@ impl ::serde::Serialize for ShutdownCause {
 impl<'de> ::serde::Deserialize<'de> for ShutdownCause {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ShutdownCause", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about VM run state
@@ -1720,10 +1778,12 @@ impl ::serde::Serialize for StatusInfo {
 impl<'de> ::serde::Deserialize<'de> for StatusInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             running: crate::__private::required(&mut m, "running")?,
             status: crate::__private::required(&mut m, "status")?,
-        })
+        };
+        crate::__private::finish(&m, "StatusInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of the actions taken when the watchdog device's timer
@@ -1806,7 +1866,9 @@ impl ::serde::Serialize for WatchdogAction {
 impl<'de> ::serde::Deserialize<'de> for WatchdogAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "WatchdogAction", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Possible QEMU actions upon guest reboot
@@ -1859,7 +1921,9 @@ impl ::serde::Serialize for RebootAction {
 impl<'de> ::serde::Deserialize<'de> for RebootAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "RebootAction", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Possible QEMU actions upon guest shutdown
@@ -1911,7 +1975,9 @@ impl ::serde::Serialize for ShutdownAction {
 impl<'de> ::serde::Deserialize<'de> for ShutdownAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ShutdownAction", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `PanicAction` (not documented in the schema).
@@ -1973,7 +2039,9 @@ impl ::serde::Serialize for PanicAction {
 impl<'de> ::serde::Deserialize<'de> for PanicAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "PanicAction", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of the actions taken when guest OS panic is detected
@@ -2029,7 +2097,9 @@ impl ::serde::Serialize for GuestPanicAction {
 impl<'de> ::serde::Deserialize<'de> for GuestPanicAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "GuestPanicAction", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of the guest panic information types
@@ -2081,7 +2151,13 @@ impl ::serde::Serialize for GuestPanicInformationType {
 impl<'de> ::serde::Deserialize<'de> for GuestPanicInformationType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "GuestPanicInformationType",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a guest panic
@@ -2140,7 +2216,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestPanicInformation {
         let branch = match tag.as_str() {
             "hyper-v" => GuestPanicInformationBranch::HyperV(crate::__private::rest(map)?),
             "s390" => GuestPanicInformationBranch::S390(crate::__private::rest(map)?),
-            _ => GuestPanicInformationBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "GuestPanicInformation", &tag)?;
+                GuestPanicInformationBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -2185,13 +2264,15 @@ impl ::serde::Serialize for GuestPanicInformationHyperV {
 impl<'de> ::serde::Deserialize<'de> for GuestPanicInformationHyperV {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             arg1: crate::__private::required(&mut m, "arg1")?,
             arg2: crate::__private::required(&mut m, "arg2")?,
             arg3: crate::__private::required(&mut m, "arg3")?,
             arg4: crate::__private::required(&mut m, "arg4")?,
             arg5: crate::__private::required(&mut m, "arg5")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestPanicInformationHyperV")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Reason why the CPU is in a crashed state.
@@ -2263,7 +2344,9 @@ impl ::serde::Serialize for S390CrashReason {
 impl<'de> ::serde::Deserialize<'de> for S390CrashReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "S390CrashReason", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// S390 specific guest panic information (PSW)
@@ -2297,12 +2380,14 @@ impl ::serde::Serialize for GuestPanicInformationS390 {
 impl<'de> ::serde::Deserialize<'de> for GuestPanicInformationS390 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             core: crate::__private::required(&mut m, "core")?,
             psw_mask: crate::__private::required(&mut m, "psw-mask")?,
             psw_addr: crate::__private::required(&mut m, "psw-addr")?,
             reason: crate::__private::required(&mut m, "reason")?,
-        })
+        };
+        crate::__private::finish(&m, "GuestPanicInformationS390")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Hardware memory failure occurs, handled by recipient.
@@ -2355,7 +2440,9 @@ impl ::serde::Serialize for MemoryFailureRecipient {
 impl<'de> ::serde::Deserialize<'de> for MemoryFailureRecipient {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MemoryFailureRecipient", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Actions taken by QEMU in response to a hardware memory failure.
@@ -2422,7 +2509,9 @@ impl ::serde::Serialize for MemoryFailureAction {
 impl<'de> ::serde::Deserialize<'de> for MemoryFailureAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MemoryFailureAction", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Additional information on memory failures.
@@ -2452,10 +2541,12 @@ impl ::serde::Serialize for MemoryFailureFlags {
 impl<'de> ::serde::Deserialize<'de> for MemoryFailureFlags {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             action_required: crate::__private::required(&mut m, "action-required")?,
             recursive: crate::__private::required(&mut m, "recursive")?,
-        })
+        };
+        crate::__private::finish(&m, "MemoryFailureFlags")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of the options specified when enabling notify VM exit
@@ -2513,7 +2604,9 @@ impl ::serde::Serialize for NotifyVmexitOption {
 impl<'de> ::serde::Deserialize<'de> for NotifyVmexitOption {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "NotifyVmexitOption", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The type of network endpoint that will be using the credentials.
@@ -2567,7 +2660,9 @@ impl ::serde::Serialize for QCryptoTlsCredsEndpoint {
 impl<'de> ::serde::Deserialize<'de> for QCryptoTlsCredsEndpoint {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoTLSCredsEndpoint", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The data format that the secret is provided in
@@ -2620,7 +2715,9 @@ impl ::serde::Serialize for QCryptoSecretFormat {
 impl<'de> ::serde::Deserialize<'de> for QCryptoSecretFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoSecretFormat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The supported algorithms for computing content digests
@@ -2705,7 +2802,9 @@ impl ::serde::Serialize for QCryptoHashAlgo {
 impl<'de> ::serde::Deserialize<'de> for QCryptoHashAlgo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoHashAlgo", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The supported algorithms for content encryption ciphers
@@ -2816,7 +2915,9 @@ impl ::serde::Serialize for QCryptoCipherAlgo {
 impl<'de> ::serde::Deserialize<'de> for QCryptoCipherAlgo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoCipherAlgo", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The supported modes for content encryption ciphers
@@ -2876,7 +2977,9 @@ impl ::serde::Serialize for QCryptoCipherMode {
 impl<'de> ::serde::Deserialize<'de> for QCryptoCipherMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoCipherMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The supported algorithms for generating initialization vectors for
@@ -2936,7 +3039,9 @@ impl ::serde::Serialize for QCryptoIvGenAlgo {
 impl<'de> ::serde::Deserialize<'de> for QCryptoIvGenAlgo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoIVGenAlgo", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The supported full disk encryption formats
@@ -2989,7 +3094,9 @@ impl ::serde::Serialize for QCryptoBlockFormat {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoBlockFormat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The common options that apply to all full disk encryption formats
@@ -3014,9 +3121,11 @@ impl ::serde::Serialize for QCryptoBlockOptionsBase {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOptionsBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             format: crate::__private::required(&mut m, "format")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoBlockOptionsBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The options that apply to QCow/QCow2 AES-CBC encryption format
@@ -3043,9 +3152,11 @@ impl ::serde::Serialize for QCryptoBlockOptionsQCow {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOptionsQCow {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoBlockOptionsQCow")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The options that apply to LUKS encryption format
@@ -3072,9 +3183,11 @@ impl ::serde::Serialize for QCryptoBlockOptionsLuks {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOptionsLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoBlockOptionsLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The options that apply to LUKS encryption format initialization
@@ -3125,7 +3238,7 @@ impl ::serde::Serialize for QCryptoBlockCreateOptionsLuks {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockCreateOptionsLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
             cipher_alg: crate::__private::optional(&mut m, "cipher-alg")?,
             cipher_mode: crate::__private::optional(&mut m, "cipher-mode")?,
@@ -3133,7 +3246,9 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockCreateOptionsLuks {
             ivgen_hash_alg: crate::__private::optional(&mut m, "ivgen-hash-alg")?,
             hash_alg: crate::__private::optional(&mut m, "hash-alg")?,
             iter_time: crate::__private::optional(&mut m, "iter-time")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoBlockCreateOptionsLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The options that are available for all encryption formats when
@@ -3193,7 +3308,10 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOpenOptions {
         let branch = match tag.as_str() {
             "qcow" => QCryptoBlockOpenOptionsBranch::Qcow(crate::__private::rest(map)?),
             "luks" => QCryptoBlockOpenOptionsBranch::Luks(crate::__private::rest(map)?),
-            _ => QCryptoBlockOpenOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "QCryptoBlockOpenOptions", &tag)?;
+                QCryptoBlockOpenOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -3255,7 +3373,10 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockCreateOptions {
         let branch = match tag.as_str() {
             "qcow" => QCryptoBlockCreateOptionsBranch::Qcow(crate::__private::rest(map)?),
             "luks" => QCryptoBlockCreateOptionsBranch::Luks(crate::__private::rest(map)?),
-            _ => QCryptoBlockCreateOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "QCryptoBlockCreateOptions", &tag)?;
+                QCryptoBlockCreateOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -3283,9 +3404,11 @@ impl ::serde::Serialize for QCryptoBlockInfoBase {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfoBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             format: crate::__private::required(&mut m, "format")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoBlockInfoBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the LUKS block encryption key slot options
@@ -3319,12 +3442,14 @@ impl ::serde::Serialize for QCryptoBlockInfoLuksSlot {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfoLuksSlot {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             active: crate::__private::required(&mut m, "active")?,
             iters: crate::__private::optional(&mut m, "iters")?,
             stripes: crate::__private::optional(&mut m, "stripes")?,
             key_offset: crate::__private::required(&mut m, "key-offset")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoBlockInfoLuksSlot")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the LUKS block encryption options
@@ -3376,7 +3501,7 @@ impl ::serde::Serialize for QCryptoBlockInfoLuks {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfoLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cipher_alg: crate::__private::required(&mut m, "cipher-alg")?,
             cipher_mode: crate::__private::required(&mut m, "cipher-mode")?,
             ivgen_alg: crate::__private::required(&mut m, "ivgen-alg")?,
@@ -3387,7 +3512,9 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfoLuks {
             master_key_iters: crate::__private::required(&mut m, "master-key-iters")?,
             uuid: crate::__private::required(&mut m, "uuid")?,
             slots: crate::__private::required(&mut m, "slots")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoBlockInfoLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the block encryption options
@@ -3444,8 +3571,14 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfo {
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "luks" => QCryptoBlockInfoBranch::Luks(crate::__private::rest(map)?),
-            "qcow" => QCryptoBlockInfoBranch::Qcow,
-            _ => QCryptoBlockInfoBranch::Other { tag, members: map },
+            "qcow" => {
+                crate::__private::finish(&map, "QCryptoBlockInfo")?;
+                QCryptoBlockInfoBranch::Qcow
+            }
+            _ => {
+                crate::__private::known(false, "QCryptoBlockInfo", &tag)?;
+                QCryptoBlockInfoBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -3500,7 +3633,13 @@ impl ::serde::Serialize for QCryptoBlockLuksKeyslotState {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockLuksKeyslotState {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptoBlockLUKSKeyslotState",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// This struct defines the update parameters that activate/de-activate
@@ -3555,14 +3694,16 @@ impl ::serde::Serialize for QCryptoBlockAmendOptionsLuks {
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockAmendOptionsLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             state: crate::__private::required(&mut m, "state")?,
             new_secret: crate::__private::optional(&mut m, "new-secret")?,
             old_secret: crate::__private::optional(&mut m, "old-secret")?,
             keyslot: crate::__private::optional(&mut m, "keyslot")?,
             iter_time: crate::__private::optional(&mut m, "iter-time")?,
             secret: crate::__private::optional(&mut m, "secret")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoBlockAmendOptionsLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The options that are available for all encryption formats when
@@ -3620,8 +3761,14 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockAmendOptions {
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "luks" => QCryptoBlockAmendOptionsBranch::Luks(crate::__private::rest(map)?),
-            "qcow" => QCryptoBlockAmendOptionsBranch::Qcow,
-            _ => QCryptoBlockAmendOptionsBranch::Other { tag, members: map },
+            "qcow" => {
+                crate::__private::finish(&map, "QCryptoBlockAmendOptions")?;
+                QCryptoBlockAmendOptionsBranch::Qcow
+            }
+            _ => {
+                crate::__private::known(false, "QCryptoBlockAmendOptions", &tag)?;
+                QCryptoBlockAmendOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -3660,11 +3807,13 @@ impl ::serde::Serialize for SecretCommonProperties {
 impl<'de> ::serde::Deserialize<'de> for SecretCommonProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             format: crate::__private::optional(&mut m, "format")?,
             keyid: crate::__private::optional(&mut m, "keyid")?,
             iv: crate::__private::optional(&mut m, "iv")?,
-        })
+        };
+        crate::__private::finish(&m, "SecretCommonProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for secret objects.
@@ -3709,13 +3858,15 @@ impl ::serde::Serialize for SecretProperties {
 impl<'de> ::serde::Deserialize<'de> for SecretProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             format: crate::__private::optional(&mut m, "format")?,
             keyid: crate::__private::optional(&mut m, "keyid")?,
             iv: crate::__private::optional(&mut m, "iv")?,
             data: crate::__private::optional(&mut m, "data")?,
             file: crate::__private::optional(&mut m, "file")?,
-        })
+        };
+        crate::__private::finish(&m, "SecretProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for secret_keyring objects.
@@ -3757,12 +3908,14 @@ impl ::serde::Serialize for SecretKeyringProperties {
 impl<'de> ::serde::Deserialize<'de> for SecretKeyringProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             format: crate::__private::optional(&mut m, "format")?,
             keyid: crate::__private::optional(&mut m, "keyid")?,
             iv: crate::__private::optional(&mut m, "iv")?,
             serial: crate::__private::required(&mut m, "serial")?,
-        })
+        };
+        crate::__private::finish(&m, "SecretKeyringProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for objects of classes derived from tls-creds.
@@ -3801,12 +3954,14 @@ impl ::serde::Serialize for TlsCredsProperties {
 impl<'de> ::serde::Deserialize<'de> for TlsCredsProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             verify_peer: crate::__private::optional(&mut m, "verify-peer")?,
             dir: crate::__private::optional(&mut m, "dir")?,
             endpoint: crate::__private::optional(&mut m, "endpoint")?,
             priority: crate::__private::optional(&mut m, "priority")?,
-        })
+        };
+        crate::__private::finish(&m, "TlsCredsProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for tls-creds-anon objects.
@@ -3845,12 +4000,14 @@ impl ::serde::Serialize for TlsCredsAnonProperties {
 impl<'de> ::serde::Deserialize<'de> for TlsCredsAnonProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             verify_peer: crate::__private::optional(&mut m, "verify-peer")?,
             dir: crate::__private::optional(&mut m, "dir")?,
             endpoint: crate::__private::optional(&mut m, "endpoint")?,
             priority: crate::__private::optional(&mut m, "priority")?,
-        })
+        };
+        crate::__private::finish(&m, "TlsCredsAnonProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for tls-creds-psk objects.
@@ -3894,13 +4051,15 @@ impl ::serde::Serialize for TlsCredsPskProperties {
 impl<'de> ::serde::Deserialize<'de> for TlsCredsPskProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             verify_peer: crate::__private::optional(&mut m, "verify-peer")?,
             dir: crate::__private::optional(&mut m, "dir")?,
             endpoint: crate::__private::optional(&mut m, "endpoint")?,
             priority: crate::__private::optional(&mut m, "priority")?,
             username: crate::__private::optional(&mut m, "username")?,
-        })
+        };
+        crate::__private::finish(&m, "TlsCredsPskProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for tls-creds-x509 objects.
@@ -3950,14 +4109,16 @@ impl ::serde::Serialize for TlsCredsX509Properties {
 impl<'de> ::serde::Deserialize<'de> for TlsCredsX509Properties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             verify_peer: crate::__private::optional(&mut m, "verify-peer")?,
             dir: crate::__private::optional(&mut m, "dir")?,
             endpoint: crate::__private::optional(&mut m, "endpoint")?,
             priority: crate::__private::optional(&mut m, "priority")?,
             sanity_check: crate::__private::optional(&mut m, "sanity-check")?,
             passwordid: crate::__private::optional(&mut m, "passwordid")?,
-        })
+        };
+        crate::__private::finish(&m, "TlsCredsX509Properties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The supported algorithms for asymmetric encryption ciphers
@@ -4005,7 +4166,9 @@ impl ::serde::Serialize for QCryptoAkCipherAlgo {
 impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherAlgo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoAkCipherAlgo", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The type of asymmetric keys.
@@ -4057,7 +4220,9 @@ impl ::serde::Serialize for QCryptoAkCipherKeyType {
 impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherKeyType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoAkCipherKeyType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The padding algorithm for RSA.
@@ -4109,7 +4274,9 @@ impl ::serde::Serialize for QCryptoRsaPaddingAlgo {
 impl<'de> ::serde::Deserialize<'de> for QCryptoRsaPaddingAlgo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoRSAPaddingAlgo", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Specific parameters for RSA algorithm.
@@ -4137,10 +4304,12 @@ impl ::serde::Serialize for QCryptoAkCipherOptionsRsa {
 impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherOptionsRsa {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             hash_alg: crate::__private::required(&mut m, "hash-alg")?,
             padding_alg: crate::__private::required(&mut m, "padding-alg")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptoAkCipherOptionsRsa")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The options that are available for all asymmetric key algorithms
@@ -4193,7 +4362,10 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherOptions {
         let tag: ::std::string::String = crate::__private::required(&mut map, "alg")?;
         let branch = match tag.as_str() {
             "rsa" => QCryptoAkCipherOptionsBranch::Rsa(crate::__private::rest(map)?),
-            _ => QCryptoAkCipherOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "QCryptoAkCipherOptions", &tag)?;
+                QCryptoAkCipherOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -4289,7 +4461,9 @@ impl ::serde::Serialize for JobType {
 impl<'de> ::serde::Deserialize<'de> for JobType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "JobType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Indicates the present state of a given job in its lifetime.
@@ -4404,7 +4578,9 @@ impl ::serde::Serialize for JobStatus {
 impl<'de> ::serde::Deserialize<'de> for JobStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "JobStatus", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Represents command verbs that can be applied to a job.
@@ -4489,7 +4665,9 @@ impl ::serde::Serialize for JobVerb {
 impl<'de> ::serde::Deserialize<'de> for JobVerb {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "JobVerb", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a job.
@@ -4540,14 +4718,16 @@ impl ::serde::Serialize for JobInfo {
 impl<'de> ::serde::Deserialize<'de> for JobInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             r#type: crate::__private::required(&mut m, "type")?,
             status: crate::__private::required(&mut m, "status")?,
             current_progress: crate::__private::required(&mut m, "current-progress")?,
             total_progress: crate::__private::required(&mut m, "total-progress")?,
             error: crate::__private::optional(&mut m, "error")?,
-        })
+        };
+        crate::__private::finish(&m, "JobInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `SnapshotInfo` (not documented in the schema).
@@ -4598,7 +4778,7 @@ impl ::serde::Serialize for SnapshotInfo {
 impl<'de> ::serde::Deserialize<'de> for SnapshotInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             name: crate::__private::required(&mut m, "name")?,
             vm_state_size: crate::__private::required(&mut m, "vm-state-size")?,
@@ -4607,7 +4787,9 @@ impl<'de> ::serde::Deserialize<'de> for SnapshotInfo {
             vm_clock_sec: crate::__private::required(&mut m, "vm-clock-sec")?,
             vm_clock_nsec: crate::__private::required(&mut m, "vm-clock-nsec")?,
             icount: crate::__private::optional(&mut m, "icount")?,
-        })
+        };
+        crate::__private::finish(&m, "SnapshotInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificQCow2EncryptionBase` (not documented in the schema).
@@ -4632,9 +4814,11 @@ impl ::serde::Serialize for ImageInfoSpecificQCow2EncryptionBase {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2EncryptionBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             format: crate::__private::required(&mut m, "format")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificQCow2EncryptionBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificQCow2Encryption` (not documented in the schema).
@@ -4691,8 +4875,14 @@ impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2Encryption {
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "luks" => ImageInfoSpecificQCow2EncryptionBranch::Luks(crate::__private::rest(map)?),
-            "aes" => ImageInfoSpecificQCow2EncryptionBranch::Aes,
-            _ => ImageInfoSpecificQCow2EncryptionBranch::Other { tag, members: map },
+            "aes" => {
+                crate::__private::finish(&map, "ImageInfoSpecificQCow2Encryption")?;
+                ImageInfoSpecificQCow2EncryptionBranch::Aes
+            }
+            _ => {
+                crate::__private::known(false, "ImageInfoSpecificQCow2Encryption", &tag)?;
+                ImageInfoSpecificQCow2EncryptionBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -4753,7 +4943,7 @@ impl ::serde::Serialize for ImageInfoSpecificQCow2 {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             compat: crate::__private::required(&mut m, "compat")?,
             data_file: crate::__private::optional(&mut m, "data-file")?,
             data_file_raw: crate::__private::optional(&mut m, "data-file-raw")?,
@@ -4764,7 +4954,9 @@ impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2 {
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
             bitmaps: crate::__private::optional(&mut m, "bitmaps")?,
             compression_type: crate::__private::required(&mut m, "compression-type")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificQCow2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificVmdk` (not documented in the schema).
@@ -4798,12 +4990,14 @@ impl ::serde::Serialize for ImageInfoSpecificVmdk {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificVmdk {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             create_type: crate::__private::required(&mut m, "create-type")?,
             cid: crate::__private::required(&mut m, "cid")?,
             parent_cid: crate::__private::required(&mut m, "parent-cid")?,
             extents: crate::__private::required(&mut m, "extents")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificVmdk")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a VMDK extent file
@@ -4840,13 +5034,15 @@ impl ::serde::Serialize for VmdkExtentInfo {
 impl<'de> ::serde::Deserialize<'de> for VmdkExtentInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             format: crate::__private::required(&mut m, "format")?,
             virtual_size: crate::__private::required(&mut m, "virtual-size")?,
             cluster_size: crate::__private::optional(&mut m, "cluster-size")?,
             compressed: crate::__private::optional(&mut m, "compressed")?,
-        })
+        };
+        crate::__private::finish(&m, "VmdkExtentInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificRbd` (not documented in the schema).
@@ -4871,9 +5067,11 @@ impl ::serde::Serialize for ImageInfoSpecificRbd {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificRbd {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             encryption_format: crate::__private::optional(&mut m, "encryption-format")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificRbd")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificFile` (not documented in the schema).
@@ -4898,9 +5096,11 @@ impl ::serde::Serialize for ImageInfoSpecificFile {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificFile {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             extent_size_hint: crate::__private::optional(&mut m, "extent-size-hint")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificFile")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificKind` (not documented in the schema).
@@ -4964,7 +5164,9 @@ impl ::serde::Serialize for ImageInfoSpecificKind {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ImageInfoSpecificKind", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificQCow2Wrapper` (not documented in the schema).
@@ -4989,9 +5191,11 @@ impl ::serde::Serialize for ImageInfoSpecificQCow2Wrapper {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2Wrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificQCow2Wrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificVmdkWrapper` (not documented in the schema).
@@ -5016,9 +5220,11 @@ impl ::serde::Serialize for ImageInfoSpecificVmdkWrapper {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificVmdkWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificVmdkWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificLUKSWrapper` (not documented in the schema).
@@ -5043,9 +5249,11 @@ impl ::serde::Serialize for ImageInfoSpecificLuksWrapper {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificLuksWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificLuksWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificRbdWrapper` (not documented in the schema).
@@ -5070,9 +5278,11 @@ impl ::serde::Serialize for ImageInfoSpecificRbdWrapper {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificRbdWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificRbdWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ImageInfoSpecificFileWrapper` (not documented in the schema).
@@ -5097,9 +5307,11 @@ impl ::serde::Serialize for ImageInfoSpecificFileWrapper {
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificFileWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfoSpecificFileWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A discriminated record of image format specific information
@@ -5180,7 +5392,10 @@ impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecific {
             "luks" => ImageInfoSpecificBranch::Luks(crate::__private::rest(map)?),
             "rbd" => ImageInfoSpecificBranch::Rbd(crate::__private::rest(map)?),
             "file" => ImageInfoSpecificBranch::File(crate::__private::rest(map)?),
-            _ => ImageInfoSpecificBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "ImageInfoSpecific", &tag)?;
+                ImageInfoSpecificBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -5244,7 +5459,7 @@ impl ::serde::Serialize for BlockNodeInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockNodeInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             format: crate::__private::required(&mut m, "format")?,
             dirty_flag: crate::__private::optional(&mut m, "dirty-flag")?,
@@ -5258,7 +5473,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockNodeInfo {
             backing_filename_format: crate::__private::optional(&mut m, "backing-filename-format")?,
             snapshots: crate::__private::optional(&mut m, "snapshots")?,
             format_specific: crate::__private::optional(&mut m, "format-specific")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockNodeInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a QEMU image file, and potentially its backing
@@ -5324,7 +5541,7 @@ impl ::serde::Serialize for ImageInfo {
 impl<'de> ::serde::Deserialize<'de> for ImageInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             format: crate::__private::required(&mut m, "format")?,
             dirty_flag: crate::__private::optional(&mut m, "dirty-flag")?,
@@ -5339,7 +5556,9 @@ impl<'de> ::serde::Deserialize<'de> for ImageInfo {
             snapshots: crate::__private::optional(&mut m, "snapshots")?,
             format_specific: crate::__private::optional(&mut m, "format-specific")?,
             backing_image: crate::__private::optional(&mut m, "backing-image")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about all nodes in the block graph starting at some
@@ -5370,10 +5589,12 @@ impl ::serde::Serialize for BlockChildInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockChildInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             info: crate::__private::required(&mut m, "info")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockChildInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about all nodes in a block (sub)graph in the form of
@@ -5440,7 +5661,7 @@ impl ::serde::Serialize for BlockGraphInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockGraphInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             format: crate::__private::required(&mut m, "format")?,
             dirty_flag: crate::__private::optional(&mut m, "dirty-flag")?,
@@ -5455,7 +5676,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockGraphInfo {
             snapshots: crate::__private::optional(&mut m, "snapshots")?,
             format_specific: crate::__private::optional(&mut m, "format-specific")?,
             children: crate::__private::required(&mut m, "children")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockGraphInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a QEMU image file check
@@ -5519,7 +5742,7 @@ impl ::serde::Serialize for ImageCheck {
 impl<'de> ::serde::Deserialize<'de> for ImageCheck {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             format: crate::__private::required(&mut m, "format")?,
             check_errors: crate::__private::required(&mut m, "check-errors")?,
@@ -5532,7 +5755,9 @@ impl<'de> ::serde::Deserialize<'de> for ImageCheck {
             allocated_clusters: crate::__private::optional(&mut m, "allocated-clusters")?,
             fragmented_clusters: crate::__private::optional(&mut m, "fragmented-clusters")?,
             compressed_clusters: crate::__private::optional(&mut m, "compressed-clusters")?,
-        })
+        };
+        crate::__private::finish(&m, "ImageCheck")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Mapping information from a virtual block range to a host file range
@@ -5590,7 +5815,7 @@ impl ::serde::Serialize for MapEntry {
 impl<'de> ::serde::Deserialize<'de> for MapEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             start: crate::__private::required(&mut m, "start")?,
             length: crate::__private::required(&mut m, "length")?,
             data: crate::__private::required(&mut m, "data")?,
@@ -5600,7 +5825,9 @@ impl<'de> ::serde::Deserialize<'de> for MapEntry {
             present: crate::__private::required(&mut m, "present")?,
             offset: crate::__private::optional(&mut m, "offset")?,
             filename: crate::__private::optional(&mut m, "filename")?,
-        })
+        };
+        crate::__private::finish(&m, "MapEntry")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Cache mode information for a block device
@@ -5631,11 +5858,13 @@ impl ::serde::Serialize for BlockdevCacheInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCacheInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             writeback: crate::__private::required(&mut m, "writeback")?,
             direct: crate::__private::required(&mut m, "direct")?,
             no_flush: crate::__private::required(&mut m, "no-flush")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCacheInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the backing device for a block device.
@@ -5779,7 +6008,7 @@ impl ::serde::Serialize for BlockDeviceInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             node_name: crate::__private::optional(&mut m, "node-name")?,
             ro: crate::__private::required(&mut m, "ro")?,
@@ -5813,7 +6042,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceInfo {
             cache: crate::__private::required(&mut m, "cache")?,
             write_threshold: crate::__private::required(&mut m, "write_threshold")?,
             dirty_bitmaps: crate::__private::optional(&mut m, "dirty-bitmaps")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDeviceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of block device I/O status.
@@ -5870,7 +6101,9 @@ impl ::serde::Serialize for BlockDeviceIoStatus {
 impl<'de> ::serde::Deserialize<'de> for BlockDeviceIoStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockDeviceIoStatus", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Block dirty bitmap information.
@@ -5920,7 +6153,7 @@ impl ::serde::Serialize for BlockDirtyInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
             count: crate::__private::required(&mut m, "count")?,
             granularity: crate::__private::required(&mut m, "granularity")?,
@@ -5928,7 +6161,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockDirtyInfo {
             busy: crate::__private::required(&mut m, "busy")?,
             persistent: crate::__private::required(&mut m, "persistent")?,
             inconsistent: crate::__private::optional(&mut m, "inconsistent")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDirtyInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of flags that a bitmap can report to the user.
@@ -5985,7 +6220,9 @@ impl ::serde::Serialize for Qcow2BitmapInfoFlags {
 impl<'de> ::serde::Deserialize<'de> for Qcow2BitmapInfoFlags {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "Qcow2BitmapInfoFlags", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Qcow2 bitmap information.
@@ -6016,11 +6253,13 @@ impl ::serde::Serialize for Qcow2BitmapInfo {
 impl<'de> ::serde::Deserialize<'de> for Qcow2BitmapInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             granularity: crate::__private::required(&mut m, "granularity")?,
             flags: crate::__private::required(&mut m, "flags")?,
-        })
+        };
+        crate::__private::finish(&m, "Qcow2BitmapInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Block latency histogram.
@@ -6064,10 +6303,12 @@ impl ::serde::Serialize for BlockLatencyHistogramInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockLatencyHistogramInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             boundaries: crate::__private::required(&mut m, "boundaries")?,
             bins: crate::__private::required(&mut m, "bins")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockLatencyHistogramInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Block device information.  This structure describes a virtual device
@@ -6122,7 +6363,7 @@ impl ::serde::Serialize for BlockInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             device: crate::__private::required(&mut m, "device")?,
             qdev: crate::__private::optional(&mut m, "qdev")?,
             r#type: crate::__private::required(&mut m, "type")?,
@@ -6131,7 +6372,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockInfo {
             inserted: crate::__private::optional(&mut m, "inserted")?,
             tray_open: crate::__private::optional(&mut m, "tray_open")?,
             io_status: crate::__private::optional(&mut m, "io-status")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Image file size calculation information.  This structure describes
@@ -6180,11 +6423,13 @@ impl ::serde::Serialize for BlockMeasureInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockMeasureInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             required: crate::__private::required(&mut m, "required")?,
             fully_allocated: crate::__private::required(&mut m, "fully-allocated")?,
             bitmaps: crate::__private::optional(&mut m, "bitmaps")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockMeasureInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Statistics of a block device during a given interval of time.
@@ -6282,7 +6527,7 @@ impl ::serde::Serialize for BlockDeviceTimedStats {
 impl<'de> ::serde::Deserialize<'de> for BlockDeviceTimedStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             interval_length: crate::__private::required(&mut m, "interval_length")?,
             min_rd_latency_ns: crate::__private::required(&mut m, "min_rd_latency_ns")?,
             max_rd_latency_ns: crate::__private::required(&mut m, "max_rd_latency_ns")?,
@@ -6311,7 +6556,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceTimedStats {
                 &mut m,
                 "avg_zone_append_queue_depth",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDeviceTimedStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Statistics of a virtual block device or a block backing device.
@@ -6487,7 +6734,7 @@ impl ::serde::Serialize for BlockDeviceStats {
 impl<'de> ::serde::Deserialize<'de> for BlockDeviceStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             rd_bytes: crate::__private::required(&mut m, "rd_bytes")?,
             wr_bytes: crate::__private::required(&mut m, "wr_bytes")?,
             zone_append_bytes: crate::__private::required(&mut m, "zone_append_bytes")?,
@@ -6543,7 +6790,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceStats {
                 "zone_append_latency_histogram",
             )?,
             flush_latency_histogram: crate::__private::optional(&mut m, "flush_latency_histogram")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDeviceStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// File driver statistics
@@ -6576,11 +6825,13 @@ impl ::serde::Serialize for BlockStatsSpecificFile {
 impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecificFile {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             discard_nb_ok: crate::__private::required(&mut m, "discard-nb-ok")?,
             discard_nb_failed: crate::__private::required(&mut m, "discard-nb-failed")?,
             discard_bytes_ok: crate::__private::required(&mut m, "discard-bytes-ok")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockStatsSpecificFile")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// NVMe driver statistics
@@ -6613,11 +6864,13 @@ impl ::serde::Serialize for BlockStatsSpecificNvme {
 impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecificNvme {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             completion_errors: crate::__private::required(&mut m, "completion-errors")?,
             aligned_accesses: crate::__private::required(&mut m, "aligned-accesses")?,
             unaligned_accesses: crate::__private::required(&mut m, "unaligned-accesses")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockStatsSpecificNvme")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Block driver specific statistics
@@ -6903,51 +7156,186 @@ impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecific {
             "file" => BlockStatsSpecificBranch::File(crate::__private::rest(map)?),
             "host_device" => BlockStatsSpecificBranch::HostDevice(crate::__private::rest(map)?),
             "nvme" => BlockStatsSpecificBranch::Nvme(crate::__private::rest(map)?),
-            "blkdebug" => BlockStatsSpecificBranch::Blkdebug,
-            "blklogwrites" => BlockStatsSpecificBranch::Blklogwrites,
-            "blkreplay" => BlockStatsSpecificBranch::Blkreplay,
-            "blkverify" => BlockStatsSpecificBranch::Blkverify,
-            "bochs" => BlockStatsSpecificBranch::Bochs,
-            "cloop" => BlockStatsSpecificBranch::Cloop,
-            "compress" => BlockStatsSpecificBranch::Compress,
-            "copy-before-write" => BlockStatsSpecificBranch::CopyBeforeWrite,
-            "copy-on-read" => BlockStatsSpecificBranch::CopyOnRead,
-            "dmg" => BlockStatsSpecificBranch::Dmg,
-            "snapshot-access" => BlockStatsSpecificBranch::SnapshotAccess,
-            "ftp" => BlockStatsSpecificBranch::Ftp,
-            "ftps" => BlockStatsSpecificBranch::Ftps,
-            "gluster" => BlockStatsSpecificBranch::Gluster,
-            "host_cdrom" => BlockStatsSpecificBranch::HostCdrom,
-            "http" => BlockStatsSpecificBranch::Http,
-            "https" => BlockStatsSpecificBranch::Https,
-            "io_uring" => BlockStatsSpecificBranch::IoUring,
-            "iscsi" => BlockStatsSpecificBranch::Iscsi,
-            "luks" => BlockStatsSpecificBranch::Luks,
-            "nbd" => BlockStatsSpecificBranch::Nbd,
-            "nfs" => BlockStatsSpecificBranch::Nfs,
-            "null-aio" => BlockStatsSpecificBranch::NullAio,
-            "null-co" => BlockStatsSpecificBranch::NullCo,
-            "nvme-io_uring" => BlockStatsSpecificBranch::NvmeIoUring,
-            "parallels" => BlockStatsSpecificBranch::Parallels,
-            "preallocate" => BlockStatsSpecificBranch::Preallocate,
-            "qcow" => BlockStatsSpecificBranch::Qcow,
-            "qcow2" => BlockStatsSpecificBranch::Qcow2,
-            "qed" => BlockStatsSpecificBranch::Qed,
-            "quorum" => BlockStatsSpecificBranch::Quorum,
-            "raw" => BlockStatsSpecificBranch::Raw,
-            "rbd" => BlockStatsSpecificBranch::Rbd,
-            "replication" => BlockStatsSpecificBranch::Replication,
-            "ssh" => BlockStatsSpecificBranch::Ssh,
-            "throttle" => BlockStatsSpecificBranch::Throttle,
-            "vdi" => BlockStatsSpecificBranch::Vdi,
-            "vhdx" => BlockStatsSpecificBranch::Vhdx,
-            "virtio-blk-vfio-pci" => BlockStatsSpecificBranch::VirtioBlkVfioPci,
-            "virtio-blk-vhost-user" => BlockStatsSpecificBranch::VirtioBlkVhostUser,
-            "virtio-blk-vhost-vdpa" => BlockStatsSpecificBranch::VirtioBlkVhostVdpa,
-            "vmdk" => BlockStatsSpecificBranch::Vmdk,
-            "vpc" => BlockStatsSpecificBranch::Vpc,
-            "vvfat" => BlockStatsSpecificBranch::Vvfat,
-            _ => BlockStatsSpecificBranch::Other { tag, members: map },
+            "blkdebug" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Blkdebug
+            }
+            "blklogwrites" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Blklogwrites
+            }
+            "blkreplay" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Blkreplay
+            }
+            "blkverify" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Blkverify
+            }
+            "bochs" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Bochs
+            }
+            "cloop" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Cloop
+            }
+            "compress" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Compress
+            }
+            "copy-before-write" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::CopyBeforeWrite
+            }
+            "copy-on-read" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::CopyOnRead
+            }
+            "dmg" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Dmg
+            }
+            "snapshot-access" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::SnapshotAccess
+            }
+            "ftp" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Ftp
+            }
+            "ftps" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Ftps
+            }
+            "gluster" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Gluster
+            }
+            "host_cdrom" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::HostCdrom
+            }
+            "http" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Http
+            }
+            "https" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Https
+            }
+            "io_uring" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::IoUring
+            }
+            "iscsi" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Iscsi
+            }
+            "luks" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Luks
+            }
+            "nbd" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Nbd
+            }
+            "nfs" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Nfs
+            }
+            "null-aio" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::NullAio
+            }
+            "null-co" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::NullCo
+            }
+            "nvme-io_uring" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::NvmeIoUring
+            }
+            "parallels" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Parallels
+            }
+            "preallocate" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Preallocate
+            }
+            "qcow" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Qcow
+            }
+            "qcow2" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Qcow2
+            }
+            "qed" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Qed
+            }
+            "quorum" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Quorum
+            }
+            "raw" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Raw
+            }
+            "rbd" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Rbd
+            }
+            "replication" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Replication
+            }
+            "ssh" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Ssh
+            }
+            "throttle" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Throttle
+            }
+            "vdi" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Vdi
+            }
+            "vhdx" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Vhdx
+            }
+            "virtio-blk-vfio-pci" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::VirtioBlkVfioPci
+            }
+            "virtio-blk-vhost-user" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::VirtioBlkVhostUser
+            }
+            "virtio-blk-vhost-vdpa" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::VirtioBlkVhostVdpa
+            }
+            "vmdk" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Vmdk
+            }
+            "vpc" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Vpc
+            }
+            "vvfat" => {
+                crate::__private::finish(&map, "BlockStatsSpecific")?;
+                BlockStatsSpecificBranch::Vvfat
+            }
+            _ => {
+                crate::__private::known(false, "BlockStatsSpecific", &tag)?;
+                BlockStatsSpecificBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -6998,7 +7386,7 @@ impl ::serde::Serialize for BlockStats {
 impl<'de> ::serde::Deserialize<'de> for BlockStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             device: crate::__private::optional(&mut m, "device")?,
             qdev: crate::__private::optional(&mut m, "qdev")?,
             node_name: crate::__private::optional(&mut m, "node-name")?,
@@ -7006,7 +7394,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockStats {
             driver_specific: crate::__private::optional(&mut m, "driver-specific")?,
             parent: crate::__private::optional(&mut m, "parent")?,
             backing: crate::__private::optional(&mut m, "backing")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of possible behaviors for errors on I/O operations.
@@ -7084,7 +7474,9 @@ impl ::serde::Serialize for BlockdevOnError {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOnError {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevOnError", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of possible behaviors for the initial synchronization
@@ -7157,7 +7549,9 @@ impl ::serde::Serialize for MirrorSyncMode {
 impl<'de> ::serde::Deserialize<'de> for MirrorSyncMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MirrorSyncMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of possible behaviors for the synchronization of a
@@ -7218,7 +7612,9 @@ impl ::serde::Serialize for BitmapSyncMode {
 impl<'de> ::serde::Deserialize<'de> for BitmapSyncMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BitmapSyncMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration whose values tell the mirror block job when to
@@ -7273,7 +7669,9 @@ impl ::serde::Serialize for MirrorCopyMode {
 impl<'de> ::serde::Deserialize<'de> for MirrorCopyMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MirrorCopyMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information specific to mirror block jobs.
@@ -7300,9 +7698,11 @@ impl ::serde::Serialize for BlockJobInfoMirror {
 impl<'de> ::serde::Deserialize<'de> for BlockJobInfoMirror {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             actively_synced: crate::__private::required(&mut m, "actively-synced")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockJobInfoMirror")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a long-running block device operation.
@@ -7454,15 +7854,42 @@ impl<'de> ::serde::Deserialize<'de> for BlockJobInfo {
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "mirror" => BlockJobInfoBranch::Mirror(crate::__private::rest(map)?),
-            "commit" => BlockJobInfoBranch::Commit,
-            "stream" => BlockJobInfoBranch::Stream,
-            "backup" => BlockJobInfoBranch::Backup,
-            "create" => BlockJobInfoBranch::Create,
-            "amend" => BlockJobInfoBranch::Amend,
-            "snapshot-load" => BlockJobInfoBranch::SnapshotLoad,
-            "snapshot-save" => BlockJobInfoBranch::SnapshotSave,
-            "snapshot-delete" => BlockJobInfoBranch::SnapshotDelete,
-            _ => BlockJobInfoBranch::Other { tag, members: map },
+            "commit" => {
+                crate::__private::finish(&map, "BlockJobInfo")?;
+                BlockJobInfoBranch::Commit
+            }
+            "stream" => {
+                crate::__private::finish(&map, "BlockJobInfo")?;
+                BlockJobInfoBranch::Stream
+            }
+            "backup" => {
+                crate::__private::finish(&map, "BlockJobInfo")?;
+                BlockJobInfoBranch::Backup
+            }
+            "create" => {
+                crate::__private::finish(&map, "BlockJobInfo")?;
+                BlockJobInfoBranch::Create
+            }
+            "amend" => {
+                crate::__private::finish(&map, "BlockJobInfo")?;
+                BlockJobInfoBranch::Amend
+            }
+            "snapshot-load" => {
+                crate::__private::finish(&map, "BlockJobInfo")?;
+                BlockJobInfoBranch::SnapshotLoad
+            }
+            "snapshot-save" => {
+                crate::__private::finish(&map, "BlockJobInfo")?;
+                BlockJobInfoBranch::SnapshotSave
+            }
+            "snapshot-delete" => {
+                crate::__private::finish(&map, "BlockJobInfo")?;
+                BlockJobInfoBranch::SnapshotDelete
+            }
+            _ => {
+                crate::__private::known(false, "BlockJobInfo", &tag)?;
+                BlockJobInfoBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             device,
@@ -7533,7 +7960,9 @@ impl ::serde::Serialize for NewImageMode {
 impl<'de> ::serde::Deserialize<'de> for NewImageMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "NewImageMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Either `device` or `node-name` must be set but not both.
@@ -7574,14 +8003,16 @@ impl ::serde::Serialize for BlockdevSnapshotSync {
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotSync {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             device: crate::__private::optional(&mut m, "device")?,
             node_name: crate::__private::optional(&mut m, "node-name")?,
             snapshot_file: crate::__private::required(&mut m, "snapshot-file")?,
             snapshot_node_name: crate::__private::optional(&mut m, "snapshot-node-name")?,
             format: crate::__private::optional(&mut m, "format")?,
             mode: crate::__private::optional(&mut m, "mode")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevSnapshotSync")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevSnapshot` (not documented in the schema).
@@ -7612,10 +8043,12 @@ impl ::serde::Serialize for BlockdevSnapshot {
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node: crate::__private::required(&mut m, "node")?,
             overlay: crate::__private::required(&mut m, "overlay")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevSnapshot")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Optional parameters for backup.  These parameters don't affect
@@ -7659,12 +8092,14 @@ impl ::serde::Serialize for BackupPerf {
 impl<'de> ::serde::Deserialize<'de> for BackupPerf {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             use_copy_range: crate::__private::optional(&mut m, "use-copy-range")?,
             max_workers: crate::__private::optional(&mut m, "max-workers")?,
             max_chunk: crate::__private::optional(&mut m, "max-chunk")?,
             min_cluster_size: crate::__private::optional(&mut m, "min-cluster-size")?,
-        })
+        };
+        crate::__private::finish(&m, "BackupPerf")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BackupCommon` (not documented in the schema).
@@ -7763,7 +8198,7 @@ impl ::serde::Serialize for BackupCommon {
 impl<'de> ::serde::Deserialize<'de> for BackupCommon {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             job_id: crate::__private::optional(&mut m, "job-id")?,
             device: crate::__private::required(&mut m, "device")?,
             sync: crate::__private::required(&mut m, "sync")?,
@@ -7778,7 +8213,9 @@ impl<'de> ::serde::Deserialize<'de> for BackupCommon {
             filter_node_name: crate::__private::optional(&mut m, "filter-node-name")?,
             discard_source: crate::__private::optional(&mut m, "discard-source")?,
             x_perf: crate::__private::optional(&mut m, "x-perf")?,
-        })
+        };
+        crate::__private::finish(&m, "BackupCommon")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `DriveBackup` (not documented in the schema).
@@ -7884,7 +8321,7 @@ impl ::serde::Serialize for DriveBackup {
 impl<'de> ::serde::Deserialize<'de> for DriveBackup {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             job_id: crate::__private::optional(&mut m, "job-id")?,
             device: crate::__private::required(&mut m, "device")?,
             sync: crate::__private::required(&mut m, "sync")?,
@@ -7902,7 +8339,9 @@ impl<'de> ::serde::Deserialize<'de> for DriveBackup {
             target: crate::__private::required(&mut m, "target")?,
             format: crate::__private::optional(&mut m, "format")?,
             mode: crate::__private::optional(&mut m, "mode")?,
-        })
+        };
+        crate::__private::finish(&m, "DriveBackup")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevBackup` (not documented in the schema).
@@ -7998,7 +8437,7 @@ impl ::serde::Serialize for BlockdevBackup {
 impl<'de> ::serde::Deserialize<'de> for BlockdevBackup {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             job_id: crate::__private::optional(&mut m, "job-id")?,
             device: crate::__private::required(&mut m, "device")?,
             sync: crate::__private::required(&mut m, "sync")?,
@@ -8014,7 +8453,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevBackup {
             discard_source: crate::__private::optional(&mut m, "discard-source")?,
             x_perf: crate::__private::optional(&mut m, "x-perf")?,
             target: crate::__private::required(&mut m, "target")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevBackup")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `XDbgBlockGraphNodeType` (not documented in the schema).
@@ -8070,7 +8511,9 @@ impl ::serde::Serialize for XDbgBlockGraphNodeType {
 impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraphNodeType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "XDbgBlockGraphNodeType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `XDbgBlockGraphNode` (not documented in the schema).
@@ -8106,11 +8549,13 @@ impl ::serde::Serialize for XDbgBlockGraphNode {
 impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraphNode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             r#type: crate::__private::required(&mut m, "type")?,
             name: crate::__private::required(&mut m, "name")?,
-        })
+        };
+        crate::__private::finish(&m, "XDbgBlockGraphNode")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Enum of base block permissions.
@@ -8188,7 +8633,9 @@ impl ::serde::Serialize for BlockPermission {
 impl<'de> ::serde::Deserialize<'de> for BlockPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockPermission", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Block Graph edge description for x-debug-query-block-graph.
@@ -8226,13 +8673,15 @@ impl ::serde::Serialize for XDbgBlockGraphEdge {
 impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraphEdge {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             parent: crate::__private::required(&mut m, "parent")?,
             child: crate::__private::required(&mut m, "child")?,
             name: crate::__private::required(&mut m, "name")?,
             perm: crate::__private::required(&mut m, "perm")?,
             shared_perm: crate::__private::required(&mut m, "shared-perm")?,
-        })
+        };
+        crate::__private::finish(&m, "XDbgBlockGraphEdge")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Block Graph - list of nodes and list of edges.
@@ -8260,10 +8709,12 @@ impl ::serde::Serialize for XDbgBlockGraph {
 impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraph {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             nodes: crate::__private::required(&mut m, "nodes")?,
             edges: crate::__private::required(&mut m, "edges")?,
-        })
+        };
+        crate::__private::finish(&m, "XDbgBlockGraph")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A set of parameters describing drive mirror setup.
@@ -8369,7 +8820,7 @@ impl ::serde::Serialize for DriveMirror {
 impl<'de> ::serde::Deserialize<'de> for DriveMirror {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             job_id: crate::__private::optional(&mut m, "job-id")?,
             device: crate::__private::required(&mut m, "device")?,
             target: crate::__private::required(&mut m, "target")?,
@@ -8387,7 +8838,9 @@ impl<'de> ::serde::Deserialize<'de> for DriveMirror {
             copy_mode: crate::__private::optional(&mut m, "copy-mode")?,
             auto_finalize: crate::__private::optional(&mut m, "auto-finalize")?,
             auto_dismiss: crate::__private::optional(&mut m, "auto-dismiss")?,
-        })
+        };
+        crate::__private::finish(&m, "DriveMirror")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockDirtyBitmap` (not documented in the schema).
@@ -8415,10 +8868,12 @@ impl ::serde::Serialize for BlockDirtyBitmap {
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmap {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node: crate::__private::required(&mut m, "node")?,
             name: crate::__private::required(&mut m, "name")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDirtyBitmap")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockDirtyBitmapAdd` (not documented in the schema).
@@ -8461,13 +8916,15 @@ impl ::serde::Serialize for BlockDirtyBitmapAdd {
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapAdd {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node: crate::__private::required(&mut m, "node")?,
             name: crate::__private::required(&mut m, "name")?,
             granularity: crate::__private::optional(&mut m, "granularity")?,
             persistent: crate::__private::optional(&mut m, "persistent")?,
             disabled: crate::__private::optional(&mut m, "disabled")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDirtyBitmapAdd")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockDirtyBitmapOrStr` (not documented in the schema).
@@ -8537,11 +8994,13 @@ impl ::serde::Serialize for BlockDirtyBitmapMerge {
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapMerge {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node: crate::__private::required(&mut m, "node")?,
             target: crate::__private::required(&mut m, "target")?,
             bitmaps: crate::__private::required(&mut m, "bitmaps")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDirtyBitmapMerge")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// SHA256 hash of dirty bitmap data
@@ -8566,9 +9025,11 @@ impl ::serde::Serialize for BlockDirtyBitmapSha256 {
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapSha256 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             sha256: crate::__private::required(&mut m, "sha256")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDirtyBitmapSha256")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A set of parameters describing block throttling.
@@ -8674,7 +9135,7 @@ impl ::serde::Serialize for BlockIoThrottle {
 impl<'de> ::serde::Deserialize<'de> for BlockIoThrottle {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             device: crate::__private::optional(&mut m, "device")?,
             id: crate::__private::optional(&mut m, "id")?,
             bps: crate::__private::required(&mut m, "bps")?,
@@ -8697,7 +9158,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockIoThrottle {
             iops_wr_max_length: crate::__private::optional(&mut m, "iops_wr_max_length")?,
             iops_size: crate::__private::optional(&mut m, "iops_size")?,
             group: crate::__private::optional(&mut m, "group")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockIoThrottle")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Limit parameters for throttling.  Since some limit combinations are
@@ -8787,7 +9250,7 @@ impl ::serde::Serialize for ThrottleLimits {
 impl<'de> ::serde::Deserialize<'de> for ThrottleLimits {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             iops_total: crate::__private::optional(&mut m, "iops-total")?,
             iops_total_max: crate::__private::optional(&mut m, "iops-total-max")?,
             iops_total_max_length: crate::__private::optional(&mut m, "iops-total-max-length")?,
@@ -8807,7 +9270,9 @@ impl<'de> ::serde::Deserialize<'de> for ThrottleLimits {
             bps_write_max: crate::__private::optional(&mut m, "bps-write-max")?,
             bps_write_max_length: crate::__private::optional(&mut m, "bps-write-max-length")?,
             iops_size: crate::__private::optional(&mut m, "iops-size")?,
-        })
+        };
+        crate::__private::finish(&m, "ThrottleLimits")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for throttle-group objects.
@@ -8932,7 +9397,7 @@ impl ::serde::Serialize for ThrottleGroupProperties {
 impl<'de> ::serde::Deserialize<'de> for ThrottleGroupProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             limits: crate::__private::optional(&mut m, "limits")?,
             x_iops_total: crate::__private::optional(&mut m, "x-iops-total")?,
             x_iops_total_max: crate::__private::optional(&mut m, "x-iops-total-max")?,
@@ -8953,7 +9418,9 @@ impl<'de> ::serde::Deserialize<'de> for ThrottleGroupProperties {
             x_bps_write_max: crate::__private::optional(&mut m, "x-bps-write-max")?,
             x_bps_write_max_length: crate::__private::optional(&mut m, "x-bps-write-max-length")?,
             x_iops_size: crate::__private::optional(&mut m, "x-iops-size")?,
-        })
+        };
+        crate::__private::finish(&m, "ThrottleGroupProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockJobChangeOptionsMirror` (not documented in the schema).
@@ -8979,9 +9446,11 @@ impl ::serde::Serialize for BlockJobChangeOptionsMirror {
 impl<'de> ::serde::Deserialize<'de> for BlockJobChangeOptionsMirror {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             copy_mode: crate::__private::required(&mut m, "copy-mode")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockJobChangeOptionsMirror")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Block job options that can be changed after job creation.
@@ -9077,15 +9546,42 @@ impl<'de> ::serde::Deserialize<'de> for BlockJobChangeOptions {
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "mirror" => BlockJobChangeOptionsBranch::Mirror(crate::__private::rest(map)?),
-            "commit" => BlockJobChangeOptionsBranch::Commit,
-            "stream" => BlockJobChangeOptionsBranch::Stream,
-            "backup" => BlockJobChangeOptionsBranch::Backup,
-            "create" => BlockJobChangeOptionsBranch::Create,
-            "amend" => BlockJobChangeOptionsBranch::Amend,
-            "snapshot-load" => BlockJobChangeOptionsBranch::SnapshotLoad,
-            "snapshot-save" => BlockJobChangeOptionsBranch::SnapshotSave,
-            "snapshot-delete" => BlockJobChangeOptionsBranch::SnapshotDelete,
-            _ => BlockJobChangeOptionsBranch::Other { tag, members: map },
+            "commit" => {
+                crate::__private::finish(&map, "BlockJobChangeOptions")?;
+                BlockJobChangeOptionsBranch::Commit
+            }
+            "stream" => {
+                crate::__private::finish(&map, "BlockJobChangeOptions")?;
+                BlockJobChangeOptionsBranch::Stream
+            }
+            "backup" => {
+                crate::__private::finish(&map, "BlockJobChangeOptions")?;
+                BlockJobChangeOptionsBranch::Backup
+            }
+            "create" => {
+                crate::__private::finish(&map, "BlockJobChangeOptions")?;
+                BlockJobChangeOptionsBranch::Create
+            }
+            "amend" => {
+                crate::__private::finish(&map, "BlockJobChangeOptions")?;
+                BlockJobChangeOptionsBranch::Amend
+            }
+            "snapshot-load" => {
+                crate::__private::finish(&map, "BlockJobChangeOptions")?;
+                BlockJobChangeOptionsBranch::SnapshotLoad
+            }
+            "snapshot-save" => {
+                crate::__private::finish(&map, "BlockJobChangeOptions")?;
+                BlockJobChangeOptionsBranch::SnapshotSave
+            }
+            "snapshot-delete" => {
+                crate::__private::finish(&map, "BlockJobChangeOptions")?;
+                BlockJobChangeOptionsBranch::SnapshotDelete
+            }
+            _ => {
+                crate::__private::known(false, "BlockJobChangeOptions", &tag)?;
+                BlockJobChangeOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { id, branch })
     }
@@ -9139,7 +9635,9 @@ impl ::serde::Serialize for BlockdevDiscardOptions {
 impl<'de> ::serde::Deserialize<'de> for BlockdevDiscardOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevDiscardOptions", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Describes the operation mode for the automatic conversion of plain
@@ -9199,7 +9697,13 @@ impl ::serde::Serialize for BlockdevDetectZeroesOptions {
 impl<'de> ::serde::Deserialize<'de> for BlockdevDetectZeroesOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevDetectZeroesOptions",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Selects the AIO backend to handle I/O requests
@@ -9257,7 +9761,9 @@ impl ::serde::Serialize for BlockdevAioOptions {
 impl<'de> ::serde::Deserialize<'de> for BlockdevAioOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevAioOptions", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Includes cache-related options for block devices
@@ -9286,10 +9792,12 @@ impl ::serde::Serialize for BlockdevCacheOptions {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCacheOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             direct: crate::__private::optional(&mut m, "direct")?,
             no_flush: crate::__private::optional(&mut m, "no-flush")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCacheOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Drivers that are supported in block device operations.
@@ -9586,7 +10094,9 @@ impl ::serde::Serialize for BlockdevDriver {
 impl<'de> ::serde::Deserialize<'de> for BlockdevDriver {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevDriver", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the file backend.
@@ -9649,7 +10159,7 @@ impl ::serde::Serialize for BlockdevOptionsFile {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsFile {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             pr_manager: crate::__private::optional(&mut m, "pr-manager")?,
             locking: crate::__private::optional(&mut m, "locking")?,
@@ -9657,7 +10167,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsFile {
             aio_max_batch: crate::__private::optional(&mut m, "aio-max-batch")?,
             drop_cache: crate::__private::optional(&mut m, "drop-cache")?,
             x_check_cache_dropped: crate::__private::optional(&mut m, "x-check-cache-dropped")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsFile")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the null backend.
@@ -9692,11 +10204,13 @@ impl ::serde::Serialize for BlockdevOptionsNull {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNull {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             size: crate::__private::optional(&mut m, "size")?,
             latency_ns: crate::__private::optional(&mut m, "latency-ns")?,
             read_zeroes: crate::__private::optional(&mut m, "read-zeroes")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsNull")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the NVMe backend.
@@ -9728,10 +10242,12 @@ impl ::serde::Serialize for BlockdevOptionsNvMe {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNvMe {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             device: crate::__private::required(&mut m, "device")?,
             namespace: crate::__private::required(&mut m, "namespace")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsNvMe")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the vvfat protocol.
@@ -9772,13 +10288,15 @@ impl ::serde::Serialize for BlockdevOptionsVvfat {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsVvfat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             dir: crate::__private::required(&mut m, "dir")?,
             fat_type: crate::__private::optional(&mut m, "fat-type")?,
             floppy: crate::__private::optional(&mut m, "floppy")?,
             label: crate::__private::optional(&mut m, "label")?,
             rw: crate::__private::optional(&mut m, "rw")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsVvfat")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for image format that have no
@@ -9804,9 +10322,11 @@ impl ::serde::Serialize for BlockdevOptionsGenericFormat {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsGenericFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsGenericFormat")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for LUKS.
@@ -9839,11 +10359,13 @@ impl ::serde::Serialize for BlockdevOptionsLuks {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
             header: crate::__private::optional(&mut m, "header")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for image format that have no
@@ -9874,10 +10396,12 @@ impl ::serde::Serialize for BlockdevOptionsGenericCowFormat {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsGenericCowFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             backing: crate::__private::optional(&mut m, "backing")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsGenericCowFormat")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// General overlap check modes.
@@ -9939,7 +10463,9 @@ impl ::serde::Serialize for Qcow2OverlapCheckMode {
 impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapCheckMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "Qcow2OverlapCheckMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Structure of flags for each metadata structure.  Setting a field to
@@ -9996,7 +10522,7 @@ impl ::serde::Serialize for Qcow2OverlapCheckFlags {
 impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapCheckFlags {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             template: crate::__private::optional(&mut m, "template")?,
             main_header: crate::__private::optional(&mut m, "main-header")?,
             active_l1: crate::__private::optional(&mut m, "active-l1")?,
@@ -10007,7 +10533,9 @@ impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapCheckFlags {
             inactive_l1: crate::__private::optional(&mut m, "inactive-l1")?,
             inactive_l2: crate::__private::optional(&mut m, "inactive-l2")?,
             bitmap_directory: crate::__private::optional(&mut m, "bitmap-directory")?,
-        })
+        };
+        crate::__private::finish(&m, "Qcow2OverlapCheckFlags")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Specifies which metadata structures should be guarded against
@@ -10093,7 +10621,13 @@ impl ::serde::Serialize for BlockdevQcowEncryptionFormat {
 impl<'de> ::serde::Deserialize<'de> for BlockdevQcowEncryptionFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevQcowEncryptionFormat",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevQcowEncryption` (not documented in the schema).
@@ -10145,7 +10679,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevQcowEncryption {
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "aes" => BlockdevQcowEncryptionBranch::Aes(crate::__private::rest(map)?),
-            _ => BlockdevQcowEncryptionBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "BlockdevQcowEncryption", &tag)?;
+                BlockdevQcowEncryptionBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -10181,11 +10718,13 @@ impl ::serde::Serialize for BlockdevOptionsQcow {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsQcow {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             backing: crate::__private::optional(&mut m, "backing")?,
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsQcow")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevQcow2EncryptionFormat` (not documented in the schema).
@@ -10237,7 +10776,13 @@ impl ::serde::Serialize for BlockdevQcow2EncryptionFormat {
 impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2EncryptionFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevQcow2EncryptionFormat",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevQcow2Encryption` (not documented in the schema).
@@ -10296,7 +10841,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2Encryption {
         let branch = match tag.as_str() {
             "aes" => BlockdevQcow2EncryptionBranch::Aes(crate::__private::rest(map)?),
             "luks" => BlockdevQcow2EncryptionBranch::Luks(crate::__private::rest(map)?),
-            _ => BlockdevQcow2EncryptionBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "BlockdevQcow2Encryption", &tag)?;
+                BlockdevQcow2EncryptionBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -10331,11 +10879,13 @@ impl ::serde::Serialize for BlockdevOptionsPreallocate {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsPreallocate {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             prealloc_align: crate::__private::optional(&mut m, "prealloc-align")?,
             prealloc_size: crate::__private::optional(&mut m, "prealloc-size")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsPreallocate")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for qcow2.
@@ -10436,7 +10986,7 @@ impl ::serde::Serialize for BlockdevOptionsQcow2 {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsQcow2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             backing: crate::__private::optional(&mut m, "backing")?,
             lazy_refcounts: crate::__private::optional(&mut m, "lazy-refcounts")?,
@@ -10452,7 +11002,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsQcow2 {
             cache_clean_interval: crate::__private::optional(&mut m, "cache-clean-interval")?,
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
             data_file: crate::__private::optional(&mut m, "data-file")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsQcow2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `SshHostKeyCheckMode` (not documented in the schema).
@@ -10508,7 +11060,9 @@ impl ::serde::Serialize for SshHostKeyCheckMode {
 impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheckMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SshHostKeyCheckMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `SshHostKeyCheckHashType` (not documented in the schema).
@@ -10564,7 +11118,9 @@ impl ::serde::Serialize for SshHostKeyCheckHashType {
 impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheckHashType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SshHostKeyCheckHashType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `SshHostKeyHash` (not documented in the schema).
@@ -10592,10 +11148,12 @@ impl ::serde::Serialize for SshHostKeyHash {
 impl<'de> ::serde::Deserialize<'de> for SshHostKeyHash {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
             hash: crate::__private::required(&mut m, "hash")?,
-        })
+        };
+        crate::__private::finish(&m, "SshHostKeyHash")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `SshHostKeyCheck` (not documented in the schema).
@@ -10657,9 +11215,18 @@ impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheck {
         let tag: ::std::string::String = crate::__private::required(&mut map, "mode")?;
         let branch = match tag.as_str() {
             "hash" => SshHostKeyCheckBranch::Hash(crate::__private::rest(map)?),
-            "none" => SshHostKeyCheckBranch::None,
-            "known_hosts" => SshHostKeyCheckBranch::KnownHosts,
-            _ => SshHostKeyCheckBranch::Other { tag, members: map },
+            "none" => {
+                crate::__private::finish(&map, "SshHostKeyCheck")?;
+                SshHostKeyCheckBranch::None
+            }
+            "known_hosts" => {
+                crate::__private::finish(&map, "SshHostKeyCheck")?;
+                SshHostKeyCheckBranch::KnownHosts
+            }
+            _ => {
+                crate::__private::known(false, "SshHostKeyCheck", &tag)?;
+                SshHostKeyCheckBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -10696,12 +11263,14 @@ impl ::serde::Serialize for BlockdevOptionsSsh {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsSsh {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             server: crate::__private::required(&mut m, "server")?,
             path: crate::__private::required(&mut m, "path")?,
             user: crate::__private::optional(&mut m, "user")?,
             host_key_check: crate::__private::optional(&mut m, "host-key-check")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsSsh")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Trigger events supported by blkdebug.
@@ -10988,7 +11557,9 @@ impl ::serde::Serialize for BlkdebugEvent {
 impl<'de> ::serde::Deserialize<'de> for BlkdebugEvent {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlkdebugEvent", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Kinds of I/O that blkdebug can inject errors in.
@@ -11063,7 +11634,9 @@ impl ::serde::Serialize for BlkdebugIoType {
 impl<'de> ::serde::Deserialize<'de> for BlkdebugIoType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlkdebugIOType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Describes a single error injection for blkdebug.
@@ -11111,7 +11684,7 @@ impl ::serde::Serialize for BlkdebugInjectErrorOptions {
 impl<'de> ::serde::Deserialize<'de> for BlkdebugInjectErrorOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             event: crate::__private::required(&mut m, "event")?,
             state: crate::__private::optional(&mut m, "state")?,
             iotype: crate::__private::optional(&mut m, "iotype")?,
@@ -11119,7 +11692,9 @@ impl<'de> ::serde::Deserialize<'de> for BlkdebugInjectErrorOptions {
             sector: crate::__private::optional(&mut m, "sector")?,
             once: crate::__private::optional(&mut m, "once")?,
             immediately: crate::__private::optional(&mut m, "immediately")?,
-        })
+        };
+        crate::__private::finish(&m, "BlkdebugInjectErrorOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Describes a single state-change event for blkdebug.
@@ -11152,11 +11727,13 @@ impl ::serde::Serialize for BlkdebugSetStateOptions {
 impl<'de> ::serde::Deserialize<'de> for BlkdebugSetStateOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             event: crate::__private::required(&mut m, "event")?,
             state: crate::__private::optional(&mut m, "state")?,
             new_state: crate::__private::required(&mut m, "new_state")?,
-        })
+        };
+        crate::__private::finish(&m, "BlkdebugSetStateOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for blkdebug.
@@ -11234,7 +11811,7 @@ impl ::serde::Serialize for BlockdevOptionsBlkdebug {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlkdebug {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             image: crate::__private::required(&mut m, "image")?,
             config: crate::__private::optional(&mut m, "config")?,
             align: crate::__private::optional(&mut m, "align")?,
@@ -11247,7 +11824,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlkdebug {
             set_state: crate::__private::optional(&mut m, "set-state")?,
             take_child_perms: crate::__private::optional(&mut m, "take-child-perms")?,
             unshare_child_perms: crate::__private::optional(&mut m, "unshare-child-perms")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsBlkdebug")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for blklogwrites.
@@ -11287,7 +11866,7 @@ impl ::serde::Serialize for BlockdevOptionsBlklogwrites {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlklogwrites {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             log: crate::__private::required(&mut m, "log")?,
             log_sector_size: crate::__private::optional(&mut m, "log-sector-size")?,
@@ -11296,7 +11875,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlklogwrites {
                 &mut m,
                 "log-super-update-interval",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsBlklogwrites")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for blkverify.
@@ -11324,10 +11905,12 @@ impl ::serde::Serialize for BlockdevOptionsBlkverify {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlkverify {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             test: crate::__private::required(&mut m, "test")?,
             raw: crate::__private::required(&mut m, "raw")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsBlkverify")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for blkreplay.
@@ -11352,9 +11935,11 @@ impl ::serde::Serialize for BlockdevOptionsBlkreplay {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlkreplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             image: crate::__private::required(&mut m, "image")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsBlkreplay")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of quorum read patterns.
@@ -11406,7 +11991,9 @@ impl ::serde::Serialize for QuorumReadPattern {
 impl<'de> ::serde::Deserialize<'de> for QuorumReadPattern {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QuorumReadPattern", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for Quorum
@@ -11446,13 +12033,15 @@ impl ::serde::Serialize for BlockdevOptionsQuorum {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsQuorum {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             blkverify: crate::__private::optional(&mut m, "blkverify")?,
             children: crate::__private::required(&mut m, "children")?,
             vote_threshold: crate::__private::required(&mut m, "vote-threshold")?,
             rewrite_corrupted: crate::__private::optional(&mut m, "rewrite-corrupted")?,
             read_pattern: crate::__private::optional(&mut m, "read-pattern")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsQuorum")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for Gluster
@@ -11489,13 +12078,15 @@ impl ::serde::Serialize for BlockdevOptionsGluster {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsGluster {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             volume: crate::__private::required(&mut m, "volume")?,
             path: crate::__private::required(&mut m, "path")?,
             server: crate::__private::required(&mut m, "server")?,
             debug: crate::__private::optional(&mut m, "debug")?,
             logfile: crate::__private::optional(&mut m, "logfile")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsGluster")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the io_uring backend.
@@ -11522,9 +12113,11 @@ impl ::serde::Serialize for BlockdevOptionsIoUring {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsIoUring {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsIoUring")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the nvme-io_uring backend.
@@ -11552,9 +12145,11 @@ impl ::serde::Serialize for BlockdevOptionsNvmeIoUring {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNvmeIoUring {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::required(&mut m, "path")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsNvmeIoUring")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the virtio-blk-vfio-pci
@@ -11583,9 +12178,11 @@ impl ::serde::Serialize for BlockdevOptionsVirtioBlkVfioPci {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsVirtioBlkVfioPci {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::required(&mut m, "path")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsVirtioBlkVfioPci")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the virtio-blk-vhost-user
@@ -11613,9 +12210,11 @@ impl ::serde::Serialize for BlockdevOptionsVirtioBlkVhostUser {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsVirtioBlkVhostUser {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::required(&mut m, "path")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsVirtioBlkVhostUser")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the virtio-blk-vhost-vdpa
@@ -11643,9 +12242,11 @@ impl ::serde::Serialize for BlockdevOptionsVirtioBlkVhostVdpa {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsVirtioBlkVhostVdpa {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::required(&mut m, "path")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsVirtioBlkVhostVdpa")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of libiscsi transport types
@@ -11697,7 +12298,9 @@ impl ::serde::Serialize for IscsiTransport {
 impl<'de> ::serde::Deserialize<'de> for IscsiTransport {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "IscsiTransport", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of header digests supported by libiscsi
@@ -11758,7 +12361,9 @@ impl ::serde::Serialize for IscsiHeaderDigest {
 impl<'de> ::serde::Deserialize<'de> for IscsiHeaderDigest {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "IscsiHeaderDigest", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for iscsi
@@ -11813,7 +12418,7 @@ impl ::serde::Serialize for BlockdevOptionsIscsi {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsIscsi {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             transport: crate::__private::required(&mut m, "transport")?,
             portal: crate::__private::required(&mut m, "portal")?,
             target: crate::__private::required(&mut m, "target")?,
@@ -11823,7 +12428,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsIscsi {
             initiator_name: crate::__private::optional(&mut m, "initiator-name")?,
             header_digest: crate::__private::optional(&mut m, "header-digest")?,
             timeout: crate::__private::optional(&mut m, "timeout")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsIscsi")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdAuthMode` (not documented in the schema).
@@ -11875,7 +12482,9 @@ impl ::serde::Serialize for RbdAuthMode {
 impl<'de> ::serde::Deserialize<'de> for RbdAuthMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "RbdAuthMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdImageEncryptionFormat` (not documented in the schema).
@@ -11931,7 +12540,9 @@ impl ::serde::Serialize for RbdImageEncryptionFormat {
 impl<'de> ::serde::Deserialize<'de> for RbdImageEncryptionFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "RbdImageEncryptionFormat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdEncryptionOptionsLUKSBase` (not documented in the schema).
@@ -11957,9 +12568,11 @@ impl ::serde::Serialize for RbdEncryptionOptionsLuksBase {
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsLuksBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "RbdEncryptionOptionsLuksBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdEncryptionCreateOptionsLUKSBase` (not documented in the schema).
@@ -11988,10 +12601,12 @@ impl ::serde::Serialize for RbdEncryptionCreateOptionsLuksBase {
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptionsLuksBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
             cipher_alg: crate::__private::optional(&mut m, "cipher-alg")?,
-        })
+        };
+        crate::__private::finish(&m, "RbdEncryptionCreateOptionsLuksBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdEncryptionOptionsLUKS` (not documented in the schema).
@@ -12017,9 +12632,11 @@ impl ::serde::Serialize for RbdEncryptionOptionsLuks {
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "RbdEncryptionOptionsLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdEncryptionOptionsLUKS2` (not documented in the schema).
@@ -12045,9 +12662,11 @@ impl ::serde::Serialize for RbdEncryptionOptionsLuks2 {
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsLuks2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "RbdEncryptionOptionsLuks2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdEncryptionOptionsLUKSAny` (not documented in the schema).
@@ -12073,9 +12692,11 @@ impl ::serde::Serialize for RbdEncryptionOptionsLuksAny {
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsLuksAny {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "RbdEncryptionOptionsLuksAny")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdEncryptionCreateOptionsLUKS` (not documented in the schema).
@@ -12104,10 +12725,12 @@ impl ::serde::Serialize for RbdEncryptionCreateOptionsLuks {
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptionsLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
             cipher_alg: crate::__private::optional(&mut m, "cipher-alg")?,
-        })
+        };
+        crate::__private::finish(&m, "RbdEncryptionCreateOptionsLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdEncryptionCreateOptionsLUKS2` (not documented in the schema).
@@ -12136,10 +12759,12 @@ impl ::serde::Serialize for RbdEncryptionCreateOptionsLuks2 {
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptionsLuks2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
             cipher_alg: crate::__private::optional(&mut m, "cipher-alg")?,
-        })
+        };
+        crate::__private::finish(&m, "RbdEncryptionCreateOptionsLuks2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `RbdEncryptionOptions` (not documented in the schema).
@@ -12214,7 +12839,10 @@ impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptions {
             "luks" => RbdEncryptionOptionsBranch::Luks(crate::__private::rest(map)?),
             "luks2" => RbdEncryptionOptionsBranch::Luks2(crate::__private::rest(map)?),
             "luks-any" => RbdEncryptionOptionsBranch::LuksAny(crate::__private::rest(map)?),
-            _ => RbdEncryptionOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "RbdEncryptionOptions", &tag)?;
+                RbdEncryptionOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { parent, branch })
     }
@@ -12280,8 +12908,14 @@ impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptions {
         let branch = match tag.as_str() {
             "luks" => RbdEncryptionCreateOptionsBranch::Luks(crate::__private::rest(map)?),
             "luks2" => RbdEncryptionCreateOptionsBranch::Luks2(crate::__private::rest(map)?),
-            "luks-any" => RbdEncryptionCreateOptionsBranch::LuksAny,
-            _ => RbdEncryptionCreateOptionsBranch::Other { tag, members: map },
+            "luks-any" => {
+                crate::__private::finish(&map, "RbdEncryptionCreateOptions")?;
+                RbdEncryptionCreateOptionsBranch::LuksAny
+            }
+            _ => {
+                crate::__private::known(false, "RbdEncryptionCreateOptions", &tag)?;
+                RbdEncryptionCreateOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -12341,7 +12975,7 @@ impl ::serde::Serialize for BlockdevOptionsRbd {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsRbd {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             pool: crate::__private::required(&mut m, "pool")?,
             namespace: crate::__private::optional(&mut m, "namespace")?,
             image: crate::__private::required(&mut m, "image")?,
@@ -12352,7 +12986,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsRbd {
             auth_client_required: crate::__private::optional(&mut m, "auth-client-required")?,
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
             server: crate::__private::optional(&mut m, "server")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsRbd")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of replication modes.
@@ -12408,7 +13044,9 @@ impl ::serde::Serialize for ReplicationMode {
 impl<'de> ::serde::Deserialize<'de> for ReplicationMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ReplicationMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for replication
@@ -12443,11 +13081,13 @@ impl ::serde::Serialize for BlockdevOptionsReplication {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsReplication {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             mode: crate::__private::required(&mut m, "mode")?,
             top_id: crate::__private::optional(&mut m, "top-id")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsReplication")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of NFS transport types
@@ -12495,7 +13135,9 @@ impl ::serde::Serialize for NfsTransport {
 impl<'de> ::serde::Deserialize<'de> for NfsTransport {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "NFSTransport", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Captures the address of the socket
@@ -12523,10 +13165,12 @@ impl ::serde::Serialize for NfsServer {
 impl<'de> ::serde::Deserialize<'de> for NfsServer {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
             host: crate::__private::required(&mut m, "host")?,
-        })
+        };
+        crate::__private::finish(&m, "NfsServer")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device option for NFS
@@ -12577,7 +13221,7 @@ impl ::serde::Serialize for BlockdevOptionsNfs {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNfs {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             server: crate::__private::required(&mut m, "server")?,
             path: crate::__private::required(&mut m, "path")?,
             user: crate::__private::optional(&mut m, "user")?,
@@ -12586,7 +13230,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNfs {
             readahead_size: crate::__private::optional(&mut m, "readahead-size")?,
             page_cache_size: crate::__private::optional(&mut m, "page-cache-size")?,
             debug: crate::__private::optional(&mut m, "debug")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsNfs")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options shared by all protocols
@@ -12634,7 +13280,7 @@ impl ::serde::Serialize for BlockdevOptionsCurlBase {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             url: crate::__private::required(&mut m, "url")?,
             readahead: crate::__private::optional(&mut m, "readahead")?,
             timeout: crate::__private::optional(&mut m, "timeout")?,
@@ -12642,7 +13288,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlBase {
             password_secret: crate::__private::optional(&mut m, "password-secret")?,
             proxy_username: crate::__private::optional(&mut m, "proxy-username")?,
             proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsCurlBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for HTTP connections over the
@@ -12699,7 +13347,7 @@ impl ::serde::Serialize for BlockdevOptionsCurlHttp {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlHttp {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             url: crate::__private::required(&mut m, "url")?,
             readahead: crate::__private::optional(&mut m, "readahead")?,
             timeout: crate::__private::optional(&mut m, "timeout")?,
@@ -12709,7 +13357,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlHttp {
             proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
             cookie: crate::__private::optional(&mut m, "cookie")?,
             cookie_secret: crate::__private::optional(&mut m, "cookie-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsCurlHttp")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for HTTPS connections over the
@@ -12770,7 +13420,7 @@ impl ::serde::Serialize for BlockdevOptionsCurlHttps {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlHttps {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             url: crate::__private::required(&mut m, "url")?,
             readahead: crate::__private::optional(&mut m, "readahead")?,
             timeout: crate::__private::optional(&mut m, "timeout")?,
@@ -12781,7 +13431,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlHttps {
             cookie: crate::__private::optional(&mut m, "cookie")?,
             sslverify: crate::__private::optional(&mut m, "sslverify")?,
             cookie_secret: crate::__private::optional(&mut m, "cookie-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsCurlHttps")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for FTP connections over the
@@ -12829,7 +13481,7 @@ impl ::serde::Serialize for BlockdevOptionsCurlFtp {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlFtp {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             url: crate::__private::required(&mut m, "url")?,
             readahead: crate::__private::optional(&mut m, "readahead")?,
             timeout: crate::__private::optional(&mut m, "timeout")?,
@@ -12837,7 +13489,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlFtp {
             password_secret: crate::__private::optional(&mut m, "password-secret")?,
             proxy_username: crate::__private::optional(&mut m, "proxy-username")?,
             proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsCurlFtp")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for FTPS connections over the
@@ -12889,7 +13543,7 @@ impl ::serde::Serialize for BlockdevOptionsCurlFtps {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlFtps {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             url: crate::__private::required(&mut m, "url")?,
             readahead: crate::__private::optional(&mut m, "readahead")?,
             timeout: crate::__private::optional(&mut m, "timeout")?,
@@ -12898,7 +13552,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlFtps {
             proxy_username: crate::__private::optional(&mut m, "proxy-username")?,
             proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
             sslverify: crate::__private::optional(&mut m, "sslverify")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsCurlFtps")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for NBD.
@@ -12960,7 +13616,7 @@ impl ::serde::Serialize for BlockdevOptionsNbd {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNbd {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             server: crate::__private::required(&mut m, "server")?,
             export: crate::__private::optional(&mut m, "export")?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
@@ -12968,7 +13624,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNbd {
             x_dirty_bitmap: crate::__private::optional(&mut m, "x-dirty-bitmap")?,
             reconnect_delay: crate::__private::optional(&mut m, "reconnect-delay")?,
             open_timeout: crate::__private::optional(&mut m, "open-timeout")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsNbd")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the raw driver.
@@ -12999,11 +13657,13 @@ impl ::serde::Serialize for BlockdevOptionsRaw {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             offset: crate::__private::optional(&mut m, "offset")?,
             size: crate::__private::optional(&mut m, "size")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsRaw")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the throttle driver
@@ -13032,10 +13692,12 @@ impl ::serde::Serialize for BlockdevOptionsThrottle {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsThrottle {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             throttle_group: crate::__private::required(&mut m, "throttle-group")?,
             file: crate::__private::required(&mut m, "file")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsThrottle")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the copy-on-read driver.
@@ -13067,10 +13729,12 @@ impl ::serde::Serialize for BlockdevOptionsCor {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCor {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             bottom: crate::__private::optional(&mut m, "bottom")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsCor")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of possible behaviors for copy-before-write operation
@@ -13127,7 +13791,9 @@ impl ::serde::Serialize for OnCbwError {
 impl<'de> ::serde::Deserialize<'de> for OnCbwError {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "OnCbwError", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific block device options for the copy-before-write
@@ -13187,14 +13853,16 @@ impl ::serde::Serialize for BlockdevOptionsCbw {
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCbw {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             target: crate::__private::required(&mut m, "target")?,
             bitmap: crate::__private::optional(&mut m, "bitmap")?,
             on_cbw_error: crate::__private::optional(&mut m, "on-cbw-error")?,
             cbw_timeout: crate::__private::optional(&mut m, "cbw-timeout")?,
             min_cluster_size: crate::__private::optional(&mut m, "min-cluster-size")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevOptionsCbw")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options for creating a block device.  Many options are available for
@@ -13645,7 +14313,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptions {
             "vmdk" => BlockdevOptionsBranch::Vmdk(crate::__private::rest(map)?),
             "vpc" => BlockdevOptionsBranch::Vpc(crate::__private::rest(map)?),
             "vvfat" => BlockdevOptionsBranch::Vvfat(crate::__private::rest(map)?),
-            _ => BlockdevOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "BlockdevOptions", &tag)?;
+                BlockdevOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             node_name,
@@ -13775,13 +14446,15 @@ impl ::serde::Serialize for BlockdevCreateOptionsFile {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsFile {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             size: crate::__private::required(&mut m, "size")?,
             preallocation: crate::__private::optional(&mut m, "preallocation")?,
             nocow: crate::__private::optional(&mut m, "nocow")?,
             extent_size_hint: crate::__private::optional(&mut m, "extent-size-hint")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsFile")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for gluster.
@@ -13814,11 +14487,13 @@ impl ::serde::Serialize for BlockdevCreateOptionsGluster {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsGluster {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             location: crate::__private::required(&mut m, "location")?,
             size: crate::__private::required(&mut m, "size")?,
             preallocation: crate::__private::optional(&mut m, "preallocation")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsGluster")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for LUKS.
@@ -13883,7 +14558,7 @@ impl ::serde::Serialize for BlockdevCreateOptionsLuks {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
             cipher_alg: crate::__private::optional(&mut m, "cipher-alg")?,
             cipher_mode: crate::__private::optional(&mut m, "cipher-mode")?,
@@ -13895,7 +14570,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsLuks {
             header: crate::__private::optional(&mut m, "header")?,
             size: crate::__private::required(&mut m, "size")?,
             preallocation: crate::__private::optional(&mut m, "preallocation")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for NFS.
@@ -13923,10 +14600,12 @@ impl ::serde::Serialize for BlockdevCreateOptionsNfs {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsNfs {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             location: crate::__private::required(&mut m, "location")?,
             size: crate::__private::required(&mut m, "size")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsNfs")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for parallels.
@@ -13957,11 +14636,13 @@ impl ::serde::Serialize for BlockdevCreateOptionsParallels {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsParallels {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             size: crate::__private::required(&mut m, "size")?,
             cluster_size: crate::__private::optional(&mut m, "cluster-size")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsParallels")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for qcow.
@@ -13996,12 +14677,14 @@ impl ::serde::Serialize for BlockdevCreateOptionsQcow {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsQcow {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             size: crate::__private::required(&mut m, "size")?,
             backing_file: crate::__private::optional(&mut m, "backing-file")?,
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsQcow")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevQcow2Version` (not documented in the schema).
@@ -14054,7 +14737,9 @@ impl ::serde::Serialize for BlockdevQcow2Version {
 impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2Version {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevQcow2Version", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Compression type used in qcow2 image file
@@ -14108,7 +14793,9 @@ impl ::serde::Serialize for Qcow2CompressionType {
 impl<'de> ::serde::Deserialize<'de> for Qcow2CompressionType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "Qcow2CompressionType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for qcow2.
@@ -14181,7 +14868,7 @@ impl ::serde::Serialize for BlockdevCreateOptionsQcow2 {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsQcow2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             data_file: crate::__private::optional(&mut m, "data-file")?,
             data_file_raw: crate::__private::optional(&mut m, "data-file-raw")?,
@@ -14196,7 +14883,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsQcow2 {
             lazy_refcounts: crate::__private::optional(&mut m, "lazy-refcounts")?,
             refcount_bits: crate::__private::optional(&mut m, "refcount-bits")?,
             compression_type: crate::__private::optional(&mut m, "compression-type")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsQcow2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for qed.
@@ -14237,14 +14926,16 @@ impl ::serde::Serialize for BlockdevCreateOptionsQed {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsQed {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             size: crate::__private::required(&mut m, "size")?,
             backing_file: crate::__private::optional(&mut m, "backing-file")?,
             backing_fmt: crate::__private::optional(&mut m, "backing-fmt")?,
             cluster_size: crate::__private::optional(&mut m, "cluster-size")?,
             table_size: crate::__private::optional(&mut m, "table-size")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsQed")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for rbd/Ceph.
@@ -14279,12 +14970,14 @@ impl ::serde::Serialize for BlockdevCreateOptionsRbd {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsRbd {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             location: crate::__private::required(&mut m, "location")?,
             size: crate::__private::required(&mut m, "size")?,
             cluster_size: crate::__private::optional(&mut m, "cluster-size")?,
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsRbd")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Subformat options for VMDK images
@@ -14357,7 +15050,9 @@ impl ::serde::Serialize for BlockdevVmdkSubformat {
 impl<'de> ::serde::Deserialize<'de> for BlockdevVmdkSubformat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevVmdkSubformat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Adapter type info for VMDK images
@@ -14417,7 +15112,9 @@ impl ::serde::Serialize for BlockdevVmdkAdapterType {
 impl<'de> ::serde::Deserialize<'de> for BlockdevVmdkAdapterType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevVmdkAdapterType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for VMDK.
@@ -14479,7 +15176,7 @@ impl ::serde::Serialize for BlockdevCreateOptionsVmdk {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVmdk {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             size: crate::__private::required(&mut m, "size")?,
             extents: crate::__private::optional(&mut m, "extents")?,
@@ -14489,7 +15186,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVmdk {
             hwversion: crate::__private::optional(&mut m, "hwversion")?,
             toolsversion: crate::__private::optional(&mut m, "toolsversion")?,
             zeroed_grain: crate::__private::optional(&mut m, "zeroed-grain")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsVmdk")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for SSH.
@@ -14517,10 +15216,12 @@ impl ::serde::Serialize for BlockdevCreateOptionsSsh {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsSsh {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             location: crate::__private::required(&mut m, "location")?,
             size: crate::__private::required(&mut m, "size")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsSsh")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for VDI.
@@ -14552,11 +15253,13 @@ impl ::serde::Serialize for BlockdevCreateOptionsVdi {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVdi {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             size: crate::__private::required(&mut m, "size")?,
             preallocation: crate::__private::optional(&mut m, "preallocation")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsVdi")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevVhdxSubformat` (not documented in the schema).
@@ -14608,7 +15311,9 @@ impl ::serde::Serialize for BlockdevVhdxSubformat {
 impl<'de> ::serde::Deserialize<'de> for BlockdevVhdxSubformat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevVhdxSubformat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for vhdx.
@@ -14653,14 +15358,16 @@ impl ::serde::Serialize for BlockdevCreateOptionsVhdx {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVhdx {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             size: crate::__private::required(&mut m, "size")?,
             log_size: crate::__private::optional(&mut m, "log-size")?,
             block_size: crate::__private::optional(&mut m, "block-size")?,
             subformat: crate::__private::optional(&mut m, "subformat")?,
             block_state_zero: crate::__private::optional(&mut m, "block-state-zero")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsVhdx")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevVpcSubformat` (not documented in the schema).
@@ -14712,7 +15419,9 @@ impl ::serde::Serialize for BlockdevVpcSubformat {
 impl<'de> ::serde::Deserialize<'de> for BlockdevVpcSubformat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevVpcSubformat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image creation options for vpc (VHD).
@@ -14748,12 +15457,14 @@ impl ::serde::Serialize for BlockdevCreateOptionsVpc {
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVpc {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             size: crate::__private::required(&mut m, "size")?,
             subformat: crate::__private::optional(&mut m, "subformat")?,
             force_size: crate::__private::optional(&mut m, "force-size")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevCreateOptionsVpc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options for creating an image format on a given node.
@@ -15061,40 +15772,142 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptions {
             "vhdx" => BlockdevCreateOptionsBranch::Vhdx(crate::__private::rest(map)?),
             "vmdk" => BlockdevCreateOptionsBranch::Vmdk(crate::__private::rest(map)?),
             "vpc" => BlockdevCreateOptionsBranch::Vpc(crate::__private::rest(map)?),
-            "blkdebug" => BlockdevCreateOptionsBranch::Blkdebug,
-            "blklogwrites" => BlockdevCreateOptionsBranch::Blklogwrites,
-            "blkreplay" => BlockdevCreateOptionsBranch::Blkreplay,
-            "blkverify" => BlockdevCreateOptionsBranch::Blkverify,
-            "bochs" => BlockdevCreateOptionsBranch::Bochs,
-            "cloop" => BlockdevCreateOptionsBranch::Cloop,
-            "compress" => BlockdevCreateOptionsBranch::Compress,
-            "copy-before-write" => BlockdevCreateOptionsBranch::CopyBeforeWrite,
-            "copy-on-read" => BlockdevCreateOptionsBranch::CopyOnRead,
-            "dmg" => BlockdevCreateOptionsBranch::Dmg,
-            "snapshot-access" => BlockdevCreateOptionsBranch::SnapshotAccess,
-            "ftp" => BlockdevCreateOptionsBranch::Ftp,
-            "ftps" => BlockdevCreateOptionsBranch::Ftps,
-            "host_cdrom" => BlockdevCreateOptionsBranch::HostCdrom,
-            "host_device" => BlockdevCreateOptionsBranch::HostDevice,
-            "http" => BlockdevCreateOptionsBranch::Http,
-            "https" => BlockdevCreateOptionsBranch::Https,
-            "io_uring" => BlockdevCreateOptionsBranch::IoUring,
-            "iscsi" => BlockdevCreateOptionsBranch::Iscsi,
-            "nbd" => BlockdevCreateOptionsBranch::Nbd,
-            "null-aio" => BlockdevCreateOptionsBranch::NullAio,
-            "null-co" => BlockdevCreateOptionsBranch::NullCo,
-            "nvme" => BlockdevCreateOptionsBranch::Nvme,
-            "nvme-io_uring" => BlockdevCreateOptionsBranch::NvmeIoUring,
-            "preallocate" => BlockdevCreateOptionsBranch::Preallocate,
-            "quorum" => BlockdevCreateOptionsBranch::Quorum,
-            "raw" => BlockdevCreateOptionsBranch::Raw,
-            "replication" => BlockdevCreateOptionsBranch::Replication,
-            "throttle" => BlockdevCreateOptionsBranch::Throttle,
-            "virtio-blk-vfio-pci" => BlockdevCreateOptionsBranch::VirtioBlkVfioPci,
-            "virtio-blk-vhost-user" => BlockdevCreateOptionsBranch::VirtioBlkVhostUser,
-            "virtio-blk-vhost-vdpa" => BlockdevCreateOptionsBranch::VirtioBlkVhostVdpa,
-            "vvfat" => BlockdevCreateOptionsBranch::Vvfat,
-            _ => BlockdevCreateOptionsBranch::Other { tag, members: map },
+            "blkdebug" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Blkdebug
+            }
+            "blklogwrites" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Blklogwrites
+            }
+            "blkreplay" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Blkreplay
+            }
+            "blkverify" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Blkverify
+            }
+            "bochs" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Bochs
+            }
+            "cloop" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Cloop
+            }
+            "compress" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Compress
+            }
+            "copy-before-write" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::CopyBeforeWrite
+            }
+            "copy-on-read" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::CopyOnRead
+            }
+            "dmg" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Dmg
+            }
+            "snapshot-access" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::SnapshotAccess
+            }
+            "ftp" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Ftp
+            }
+            "ftps" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Ftps
+            }
+            "host_cdrom" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::HostCdrom
+            }
+            "host_device" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::HostDevice
+            }
+            "http" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Http
+            }
+            "https" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Https
+            }
+            "io_uring" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::IoUring
+            }
+            "iscsi" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Iscsi
+            }
+            "nbd" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Nbd
+            }
+            "null-aio" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::NullAio
+            }
+            "null-co" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::NullCo
+            }
+            "nvme" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Nvme
+            }
+            "nvme-io_uring" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::NvmeIoUring
+            }
+            "preallocate" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Preallocate
+            }
+            "quorum" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Quorum
+            }
+            "raw" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Raw
+            }
+            "replication" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Replication
+            }
+            "throttle" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Throttle
+            }
+            "virtio-blk-vfio-pci" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::VirtioBlkVfioPci
+            }
+            "virtio-blk-vhost-user" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::VirtioBlkVhostUser
+            }
+            "virtio-blk-vhost-vdpa" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::VirtioBlkVhostVdpa
+            }
+            "vvfat" => {
+                crate::__private::finish(&map, "BlockdevCreateOptions")?;
+                BlockdevCreateOptionsBranch::Vvfat
+            }
+            _ => {
+                crate::__private::known(false, "BlockdevCreateOptions", &tag)?;
+                BlockdevCreateOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -15150,14 +15963,16 @@ impl ::serde::Serialize for BlockdevAmendOptionsLuks {
 impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptionsLuks {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             state: crate::__private::required(&mut m, "state")?,
             new_secret: crate::__private::optional(&mut m, "new-secret")?,
             old_secret: crate::__private::optional(&mut m, "old-secret")?,
             keyslot: crate::__private::optional(&mut m, "keyslot")?,
             iter_time: crate::__private::optional(&mut m, "iter-time")?,
             secret: crate::__private::optional(&mut m, "secret")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevAmendOptionsLuks")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Driver specific image amend options for qcow2.  For now, only
@@ -15183,9 +15998,11 @@ impl ::serde::Serialize for BlockdevAmendOptionsQcow2 {
 impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptionsQcow2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevAmendOptionsQcow2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options for amending an image format
@@ -15469,52 +16286,190 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptions {
         let branch = match tag.as_str() {
             "luks" => BlockdevAmendOptionsBranch::Luks(crate::__private::rest(map)?),
             "qcow2" => BlockdevAmendOptionsBranch::Qcow2(crate::__private::rest(map)?),
-            "blkdebug" => BlockdevAmendOptionsBranch::Blkdebug,
-            "blklogwrites" => BlockdevAmendOptionsBranch::Blklogwrites,
-            "blkreplay" => BlockdevAmendOptionsBranch::Blkreplay,
-            "blkverify" => BlockdevAmendOptionsBranch::Blkverify,
-            "bochs" => BlockdevAmendOptionsBranch::Bochs,
-            "cloop" => BlockdevAmendOptionsBranch::Cloop,
-            "compress" => BlockdevAmendOptionsBranch::Compress,
-            "copy-before-write" => BlockdevAmendOptionsBranch::CopyBeforeWrite,
-            "copy-on-read" => BlockdevAmendOptionsBranch::CopyOnRead,
-            "dmg" => BlockdevAmendOptionsBranch::Dmg,
-            "file" => BlockdevAmendOptionsBranch::File,
-            "snapshot-access" => BlockdevAmendOptionsBranch::SnapshotAccess,
-            "ftp" => BlockdevAmendOptionsBranch::Ftp,
-            "ftps" => BlockdevAmendOptionsBranch::Ftps,
-            "gluster" => BlockdevAmendOptionsBranch::Gluster,
-            "host_cdrom" => BlockdevAmendOptionsBranch::HostCdrom,
-            "host_device" => BlockdevAmendOptionsBranch::HostDevice,
-            "http" => BlockdevAmendOptionsBranch::Http,
-            "https" => BlockdevAmendOptionsBranch::Https,
-            "io_uring" => BlockdevAmendOptionsBranch::IoUring,
-            "iscsi" => BlockdevAmendOptionsBranch::Iscsi,
-            "nbd" => BlockdevAmendOptionsBranch::Nbd,
-            "nfs" => BlockdevAmendOptionsBranch::Nfs,
-            "null-aio" => BlockdevAmendOptionsBranch::NullAio,
-            "null-co" => BlockdevAmendOptionsBranch::NullCo,
-            "nvme" => BlockdevAmendOptionsBranch::Nvme,
-            "nvme-io_uring" => BlockdevAmendOptionsBranch::NvmeIoUring,
-            "parallels" => BlockdevAmendOptionsBranch::Parallels,
-            "preallocate" => BlockdevAmendOptionsBranch::Preallocate,
-            "qcow" => BlockdevAmendOptionsBranch::Qcow,
-            "qed" => BlockdevAmendOptionsBranch::Qed,
-            "quorum" => BlockdevAmendOptionsBranch::Quorum,
-            "raw" => BlockdevAmendOptionsBranch::Raw,
-            "rbd" => BlockdevAmendOptionsBranch::Rbd,
-            "replication" => BlockdevAmendOptionsBranch::Replication,
-            "ssh" => BlockdevAmendOptionsBranch::Ssh,
-            "throttle" => BlockdevAmendOptionsBranch::Throttle,
-            "vdi" => BlockdevAmendOptionsBranch::Vdi,
-            "vhdx" => BlockdevAmendOptionsBranch::Vhdx,
-            "virtio-blk-vfio-pci" => BlockdevAmendOptionsBranch::VirtioBlkVfioPci,
-            "virtio-blk-vhost-user" => BlockdevAmendOptionsBranch::VirtioBlkVhostUser,
-            "virtio-blk-vhost-vdpa" => BlockdevAmendOptionsBranch::VirtioBlkVhostVdpa,
-            "vmdk" => BlockdevAmendOptionsBranch::Vmdk,
-            "vpc" => BlockdevAmendOptionsBranch::Vpc,
-            "vvfat" => BlockdevAmendOptionsBranch::Vvfat,
-            _ => BlockdevAmendOptionsBranch::Other { tag, members: map },
+            "blkdebug" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Blkdebug
+            }
+            "blklogwrites" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Blklogwrites
+            }
+            "blkreplay" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Blkreplay
+            }
+            "blkverify" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Blkverify
+            }
+            "bochs" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Bochs
+            }
+            "cloop" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Cloop
+            }
+            "compress" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Compress
+            }
+            "copy-before-write" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::CopyBeforeWrite
+            }
+            "copy-on-read" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::CopyOnRead
+            }
+            "dmg" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Dmg
+            }
+            "file" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::File
+            }
+            "snapshot-access" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::SnapshotAccess
+            }
+            "ftp" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Ftp
+            }
+            "ftps" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Ftps
+            }
+            "gluster" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Gluster
+            }
+            "host_cdrom" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::HostCdrom
+            }
+            "host_device" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::HostDevice
+            }
+            "http" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Http
+            }
+            "https" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Https
+            }
+            "io_uring" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::IoUring
+            }
+            "iscsi" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Iscsi
+            }
+            "nbd" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Nbd
+            }
+            "nfs" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Nfs
+            }
+            "null-aio" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::NullAio
+            }
+            "null-co" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::NullCo
+            }
+            "nvme" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Nvme
+            }
+            "nvme-io_uring" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::NvmeIoUring
+            }
+            "parallels" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Parallels
+            }
+            "preallocate" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Preallocate
+            }
+            "qcow" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Qcow
+            }
+            "qed" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Qed
+            }
+            "quorum" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Quorum
+            }
+            "raw" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Raw
+            }
+            "rbd" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Rbd
+            }
+            "replication" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Replication
+            }
+            "ssh" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Ssh
+            }
+            "throttle" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Throttle
+            }
+            "vdi" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Vdi
+            }
+            "vhdx" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Vhdx
+            }
+            "virtio-blk-vfio-pci" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::VirtioBlkVfioPci
+            }
+            "virtio-blk-vhost-user" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::VirtioBlkVhostUser
+            }
+            "virtio-blk-vhost-vdpa" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::VirtioBlkVhostVdpa
+            }
+            "vmdk" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Vmdk
+            }
+            "vpc" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Vpc
+            }
+            "vvfat" => {
+                crate::__private::finish(&map, "BlockdevAmendOptions")?;
+                BlockdevAmendOptionsBranch::Vvfat
+            }
+            _ => {
+                crate::__private::known(false, "BlockdevAmendOptions", &tag)?;
+                BlockdevAmendOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -15572,7 +16527,9 @@ impl ::serde::Serialize for BlockErrorAction {
 impl<'de> ::serde::Deserialize<'de> for BlockErrorAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockErrorAction", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Preallocation mode of QEMU image file
@@ -15636,7 +16593,9 @@ impl ::serde::Serialize for PreallocMode {
 impl<'de> ::serde::Deserialize<'de> for PreallocMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "PreallocMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of the quorum operation types
@@ -15692,7 +16651,9 @@ impl ::serde::Serialize for QuorumOpType {
 impl<'de> ::serde::Deserialize<'de> for QuorumOpType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QuorumOpType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevSnapshotInternal` (not documented in the schema).
@@ -15721,10 +16682,12 @@ impl ::serde::Serialize for BlockdevSnapshotInternal {
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotInternal {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             device: crate::__private::required(&mut m, "device")?,
             name: crate::__private::required(&mut m, "name")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevSnapshotInternal")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Not used by QMP; hack to let us use BlockGraphInfoList internally
@@ -15749,9 +16712,11 @@ impl ::serde::Serialize for DummyBlockCoreForceArrays {
 impl<'de> ::serde::Deserialize<'de> for DummyBlockCoreForceArrays {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             unused_block_graph_info: crate::__private::required(&mut m, "unused-block-graph-info")?,
-        })
+        };
+        crate::__private::finish(&m, "DummyBlockCoreForceArrays")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Policy that BIOS should use to interpret cylinder/head/sector
@@ -15829,7 +16794,9 @@ impl ::serde::Serialize for BiosAtaTranslation {
 impl<'de> ::serde::Deserialize<'de> for BiosAtaTranslation {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BiosAtaTranslation", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Type of Floppy drive to be emulated by the Floppy Disk Controller.
@@ -15893,7 +16860,9 @@ impl ::serde::Serialize for FloppyDriveType {
 impl<'de> ::serde::Deserialize<'de> for FloppyDriveType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "FloppyDriveType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a persistent reservation manager
@@ -15922,10 +16891,12 @@ impl ::serde::Serialize for PrManagerInfo {
 impl<'de> ::serde::Deserialize<'de> for PrManagerInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             connected: crate::__private::required(&mut m, "connected")?,
-        })
+        };
+        crate::__private::finish(&m, "PrManagerInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Specifies the new read-only mode of a block device subject to the
@@ -15982,7 +16953,13 @@ impl ::serde::Serialize for BlockdevChangeReadOnlyMode {
 impl<'de> ::serde::Deserialize<'de> for BlockdevChangeReadOnlyMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevChangeReadOnlyMode",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `NbdServerOptionsBase` (not documented in the schema).
@@ -16021,12 +16998,14 @@ impl ::serde::Serialize for NbdServerOptionsBase {
 impl<'de> ::serde::Deserialize<'de> for NbdServerOptionsBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             handshake_max_seconds: crate::__private::optional(&mut m, "handshake-max-seconds")?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
             tls_authz: crate::__private::optional(&mut m, "tls-authz")?,
             max_connections: crate::__private::optional(&mut m, "max-connections")?,
-        })
+        };
+        crate::__private::finish(&m, "NbdServerOptionsBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Keep this type consistent with the NbdServerOptionsLegacy type.  The
@@ -16070,13 +17049,15 @@ impl ::serde::Serialize for NbdServerOptions {
 impl<'de> ::serde::Deserialize<'de> for NbdServerOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             handshake_max_seconds: crate::__private::optional(&mut m, "handshake-max-seconds")?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
             tls_authz: crate::__private::optional(&mut m, "tls-authz")?,
             max_connections: crate::__private::optional(&mut m, "max-connections")?,
             addr: crate::__private::required(&mut m, "addr")?,
-        })
+        };
+        crate::__private::finish(&m, "NbdServerOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Keep this type consistent with the NbdServerOptions type.  The only
@@ -16120,13 +17101,15 @@ impl ::serde::Serialize for NbdServerOptionsLegacy {
 impl<'de> ::serde::Deserialize<'de> for NbdServerOptionsLegacy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             handshake_max_seconds: crate::__private::optional(&mut m, "handshake-max-seconds")?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
             tls_authz: crate::__private::optional(&mut m, "tls-authz")?,
             max_connections: crate::__private::optional(&mut m, "max-connections")?,
             addr: crate::__private::required(&mut m, "addr")?,
-        })
+        };
+        crate::__private::finish(&m, "NbdServerOptionsLegacy")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An NBD block export (common options shared between nbd-server-add
@@ -16157,10 +17140,12 @@ impl ::serde::Serialize for BlockExportOptionsNbdBase {
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsNbdBase {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
             description: crate::__private::optional(&mut m, "description")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockExportOptionsNbdBase")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An NBD block export (distinct options used in the NBD branch of
@@ -16204,12 +17189,14 @@ impl ::serde::Serialize for BlockExportOptionsNbd {
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsNbd {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
             description: crate::__private::optional(&mut m, "description")?,
             bitmaps: crate::__private::optional(&mut m, "bitmaps")?,
             allocation_depth: crate::__private::optional(&mut m, "allocation-depth")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockExportOptionsNbd")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A vhost-user-blk block export.
@@ -16244,11 +17231,13 @@ impl ::serde::Serialize for BlockExportOptionsVhostUserBlk {
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsVhostUserBlk {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             addr: crate::__private::required(&mut m, "addr")?,
             logical_block_size: crate::__private::optional(&mut m, "logical-block-size")?,
             num_queues: crate::__private::optional(&mut m, "num-queues")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockExportOptionsVhostUserBlk")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Possible allow_other modes for FUSE exports.
@@ -16305,7 +17294,9 @@ impl ::serde::Serialize for FuseExportAllowOther {
 impl<'de> ::serde::Deserialize<'de> for FuseExportAllowOther {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "FuseExportAllowOther", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options for exporting a block graph node on some (file) mountpoint
@@ -16349,11 +17340,13 @@ impl ::serde::Serialize for BlockExportOptionsFuse {
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsFuse {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mountpoint: crate::__private::required(&mut m, "mountpoint")?,
             growable: crate::__private::optional(&mut m, "growable")?,
             allow_other: crate::__private::optional(&mut m, "allow-other")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockExportOptionsFuse")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A vduse-blk block export.
@@ -16392,13 +17385,15 @@ impl ::serde::Serialize for BlockExportOptionsVduseBlk {
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsVduseBlk {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             num_queues: crate::__private::optional(&mut m, "num-queues")?,
             queue_size: crate::__private::optional(&mut m, "queue-size")?,
             logical_block_size: crate::__private::optional(&mut m, "logical-block-size")?,
             serial: crate::__private::optional(&mut m, "serial")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockExportOptionsVduseBlk")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An NBD block export, per legacy nbd-server-add command.
@@ -16441,13 +17436,15 @@ impl ::serde::Serialize for NbdServerAddOptions {
 impl<'de> ::serde::Deserialize<'de> for NbdServerAddOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
             description: crate::__private::optional(&mut m, "description")?,
             device: crate::__private::required(&mut m, "device")?,
             writable: crate::__private::optional(&mut m, "writable")?,
             bitmap: crate::__private::optional(&mut m, "bitmap")?,
-        })
+        };
+        crate::__private::finish(&m, "NbdServerAddOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Mode for removing a block export.
@@ -16511,7 +17508,9 @@ impl ::serde::Serialize for BlockExportRemoveMode {
 impl<'de> ::serde::Deserialize<'de> for BlockExportRemoveMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockExportRemoveMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of block export types
@@ -16577,7 +17576,9 @@ impl ::serde::Serialize for BlockExportType {
 impl<'de> ::serde::Deserialize<'de> for BlockExportType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "BlockExportType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Describes a block export, i.e. how single node should be exported on
@@ -16707,7 +17708,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockExportOptions {
             }
             "fuse" => BlockExportOptionsBranch::Fuse(crate::__private::rest(map)?),
             "vduse-blk" => BlockExportOptionsBranch::VduseBlk(crate::__private::rest(map)?),
-            _ => BlockExportOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "BlockExportOptions", &tag)?;
+                BlockExportOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             id,
@@ -16753,12 +17757,14 @@ impl ::serde::Serialize for BlockExportInfo {
 impl<'de> ::serde::Deserialize<'de> for BlockExportInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             r#type: crate::__private::required(&mut m, "type")?,
             node_name: crate::__private::required(&mut m, "node-name")?,
             shutting_down: crate::__private::required(&mut m, "shutting-down")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockExportInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a character device.
@@ -16794,11 +17800,13 @@ impl ::serde::Serialize for ChardevInfo {
 impl<'de> ::serde::Deserialize<'de> for ChardevInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             label: crate::__private::required(&mut m, "label")?,
             filename: crate::__private::required(&mut m, "filename")?,
             frontend_open: crate::__private::required(&mut m, "frontend-open")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a character device backend
@@ -16823,9 +17831,11 @@ impl ::serde::Serialize for ChardevBackendInfo {
 impl<'de> ::serde::Deserialize<'de> for ChardevBackendInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevBackendInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of data format.
@@ -16877,7 +17887,9 @@ impl ::serde::Serialize for DataFormat {
 impl<'de> ::serde::Deserialize<'de> for DataFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DataFormat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration shared across all chardev backends
@@ -16906,10 +17918,12 @@ impl ::serde::Serialize for ChardevCommon {
 impl<'de> ::serde::Deserialize<'de> for ChardevCommon {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevCommon")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for file chardevs.
@@ -16948,13 +17962,15 @@ impl ::serde::Serialize for ChardevFile {
 impl<'de> ::serde::Deserialize<'de> for ChardevFile {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::required(&mut m, "out")?,
             append: crate::__private::optional(&mut m, "append")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevFile")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for device and pipe chardevs.
@@ -16987,11 +18003,13 @@ impl ::serde::Serialize for ChardevHostdev {
 impl<'de> ::serde::Deserialize<'de> for ChardevHostdev {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             device: crate::__private::required(&mut m, "device")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevHostdev")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for (stream) socket chardevs.
@@ -17070,7 +18088,7 @@ impl ::serde::Serialize for ChardevSocket {
 impl<'de> ::serde::Deserialize<'de> for ChardevSocket {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             addr: crate::__private::required(&mut m, "addr")?,
@@ -17084,7 +18102,9 @@ impl<'de> ::serde::Deserialize<'de> for ChardevSocket {
             websocket: crate::__private::optional(&mut m, "websocket")?,
             reconnect: crate::__private::optional(&mut m, "reconnect")?,
             reconnect_ms: crate::__private::optional(&mut m, "reconnect-ms")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevSocket")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for datagram socket chardevs.
@@ -17119,12 +18139,14 @@ impl ::serde::Serialize for ChardevUdp {
 impl<'de> ::serde::Deserialize<'de> for ChardevUdp {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             remote: crate::__private::required(&mut m, "remote")?,
             local: crate::__private::optional(&mut m, "local")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevUdp")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for mux chardevs.
@@ -17156,11 +18178,13 @@ impl ::serde::Serialize for ChardevMux {
 impl<'de> ::serde::Deserialize<'de> for ChardevMux {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             chardev: crate::__private::required(&mut m, "chardev")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevMux")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for hub chardevs.
@@ -17192,11 +18216,13 @@ impl ::serde::Serialize for ChardevHub {
 impl<'de> ::serde::Deserialize<'de> for ChardevHub {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             chardevs: crate::__private::required(&mut m, "chardevs")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevHub")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for stdio chardevs.
@@ -17229,11 +18255,13 @@ impl ::serde::Serialize for ChardevStdio {
 impl<'de> ::serde::Deserialize<'de> for ChardevStdio {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             signal: crate::__private::optional(&mut m, "signal")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevStdio")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for spice vm channel chardevs.
@@ -17267,11 +18295,13 @@ impl ::serde::Serialize for ChardevSpiceChannel {
 impl<'de> ::serde::Deserialize<'de> for ChardevSpiceChannel {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             r#type: crate::__private::required(&mut m, "type")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevSpiceChannel")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for spice port chardevs.
@@ -17305,11 +18335,13 @@ impl ::serde::Serialize for ChardevSpicePort {
 impl<'de> ::serde::Deserialize<'de> for ChardevSpicePort {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             fqdn: crate::__private::required(&mut m, "fqdn")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevSpicePort")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for DBus chardevs.
@@ -17343,11 +18375,13 @@ impl ::serde::Serialize for ChardevDBus {
 impl<'de> ::serde::Deserialize<'de> for ChardevDBus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             name: crate::__private::required(&mut m, "name")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevDBus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for virtual console chardevs.
@@ -17392,14 +18426,16 @@ impl ::serde::Serialize for ChardevVc {
 impl<'de> ::serde::Deserialize<'de> for ChardevVc {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             width: crate::__private::optional(&mut m, "width")?,
             height: crate::__private::optional(&mut m, "height")?,
             cols: crate::__private::optional(&mut m, "cols")?,
             rows: crate::__private::optional(&mut m, "rows")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevVc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for ring buffer chardevs.
@@ -17431,11 +18467,13 @@ impl ::serde::Serialize for ChardevRingbuf {
 impl<'de> ::serde::Deserialize<'de> for ChardevRingbuf {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             size: crate::__private::optional(&mut m, "size")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevRingbuf")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for qemu vdagent implementation.
@@ -17472,12 +18510,14 @@ impl ::serde::Serialize for ChardevQemuVdAgent {
 impl<'de> ::serde::Deserialize<'de> for ChardevQemuVdAgent {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             mouse: crate::__private::optional(&mut m, "mouse")?,
             clipboard: crate::__private::optional(&mut m, "clipboard")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevQemuVdAgent")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for pty implementation.
@@ -17510,11 +18550,13 @@ impl ::serde::Serialize for ChardevPty {
 impl<'de> ::serde::Deserialize<'de> for ChardevPty {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
             logappend: crate::__private::optional(&mut m, "logappend")?,
             path: crate::__private::optional(&mut m, "path")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevPty")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevBackendKind` (not documented in the schema).
@@ -17691,7 +18733,9 @@ impl ::serde::Serialize for ChardevBackendKind {
 impl<'de> ::serde::Deserialize<'de> for ChardevBackendKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ChardevBackendKind", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevFileWrapper` (not documented in the schema).
@@ -17716,9 +18760,11 @@ impl ::serde::Serialize for ChardevFileWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevFileWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevFileWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevHostdevWrapper` (not documented in the schema).
@@ -17743,9 +18789,11 @@ impl ::serde::Serialize for ChardevHostdevWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevHostdevWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevHostdevWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevSocketWrapper` (not documented in the schema).
@@ -17770,9 +18818,11 @@ impl ::serde::Serialize for ChardevSocketWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevSocketWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevSocketWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevUdpWrapper` (not documented in the schema).
@@ -17797,9 +18847,11 @@ impl ::serde::Serialize for ChardevUdpWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevUdpWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevUdpWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevCommonWrapper` (not documented in the schema).
@@ -17824,9 +18876,11 @@ impl ::serde::Serialize for ChardevCommonWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevCommonWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevCommonWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevMuxWrapper` (not documented in the schema).
@@ -17851,9 +18905,11 @@ impl ::serde::Serialize for ChardevMuxWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevMuxWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevMuxWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevHubWrapper` (not documented in the schema).
@@ -17878,9 +18934,11 @@ impl ::serde::Serialize for ChardevHubWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevHubWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevHubWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevStdioWrapper` (not documented in the schema).
@@ -17905,9 +18963,11 @@ impl ::serde::Serialize for ChardevStdioWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevStdioWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevStdioWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevSpiceChannelWrapper` (not documented in the schema).
@@ -17934,9 +18994,11 @@ impl ::serde::Serialize for ChardevSpiceChannelWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevSpiceChannelWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevSpiceChannelWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevSpicePortWrapper` (not documented in the schema).
@@ -17963,9 +19025,11 @@ impl ::serde::Serialize for ChardevSpicePortWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevSpicePortWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevSpicePortWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevQemuVDAgentWrapper` (not documented in the schema).
@@ -17992,9 +19056,11 @@ impl ::serde::Serialize for ChardevQemuVdAgentWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevQemuVdAgentWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevQemuVdAgentWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevDBusWrapper` (not documented in the schema).
@@ -18021,9 +19087,11 @@ impl ::serde::Serialize for ChardevDBusWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevDBusWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevDBusWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevVCWrapper` (not documented in the schema).
@@ -18048,9 +19116,11 @@ impl ::serde::Serialize for ChardevVcWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevVcWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevVcWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevRingbufWrapper` (not documented in the schema).
@@ -18075,9 +19145,11 @@ impl ::serde::Serialize for ChardevRingbufWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevRingbufWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevRingbufWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ChardevPtyWrapper` (not documented in the schema).
@@ -18102,9 +19174,11 @@ impl ::serde::Serialize for ChardevPtyWrapper {
 impl<'de> ::serde::Deserialize<'de> for ChardevPtyWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevPtyWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for the new chardev backend.
@@ -18310,7 +19384,10 @@ impl<'de> ::serde::Deserialize<'de> for ChardevBackend {
             "vc" => ChardevBackendBranch::Vc(crate::__private::rest(map)?),
             "ringbuf" => ChardevBackendBranch::Ringbuf(crate::__private::rest(map)?),
             "memory" => ChardevBackendBranch::Memory(crate::__private::rest(map)?),
-            _ => ChardevBackendBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "ChardevBackend", &tag)?;
+                ChardevBackendBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -18338,9 +19415,11 @@ impl ::serde::Serialize for ChardevReturn {
 impl<'de> ::serde::Deserialize<'de> for ChardevReturn {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             pty: crate::__private::optional(&mut m, "pty")?,
-        })
+        };
+        crate::__private::finish(&m, "ChardevReturn")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of guest-memory-dump's format.
@@ -18432,7 +19511,9 @@ impl ::serde::Serialize for DumpGuestMemoryFormat {
 impl<'de> ::serde::Deserialize<'de> for DumpGuestMemoryFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DumpGuestMemoryFormat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Describe the status of a long-running background guest memory dump.
@@ -18492,7 +19573,9 @@ impl ::serde::Serialize for DumpStatus {
 impl<'de> ::serde::Deserialize<'de> for DumpStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DumpStatus", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The result format for 'query-dump'.
@@ -18523,11 +19606,13 @@ impl ::serde::Serialize for DumpQueryResult {
 impl<'de> ::serde::Deserialize<'de> for DumpQueryResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             status: crate::__private::required(&mut m, "status")?,
             completed: crate::__private::required(&mut m, "completed")?,
             total: crate::__private::required(&mut m, "total")?,
-        })
+        };
+        crate::__private::finish(&m, "DumpQueryResult")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `DumpGuestMemoryCapability` (not documented in the schema).
@@ -18552,9 +19637,11 @@ impl ::serde::Serialize for DumpGuestMemoryCapability {
 impl<'de> ::serde::Deserialize<'de> for DumpGuestMemoryCapability {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             formats: crate::__private::required(&mut m, "formats")?,
-        })
+        };
+        crate::__private::finish(&m, "DumpGuestMemoryCapability")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Create a new Network Interface Card.
@@ -18591,13 +19678,15 @@ impl ::serde::Serialize for NetLegacyNicOptions {
 impl<'de> ::serde::Deserialize<'de> for NetLegacyNicOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             netdev: crate::__private::optional(&mut m, "netdev")?,
             macaddr: crate::__private::optional(&mut m, "macaddr")?,
             model: crate::__private::optional(&mut m, "model")?,
             addr: crate::__private::optional(&mut m, "addr")?,
             vectors: crate::__private::optional(&mut m, "vectors")?,
-        })
+        };
+        crate::__private::finish(&m, "NetLegacyNicOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A fat type wrapping 'str', to be embedded in lists.
@@ -18622,9 +19711,11 @@ impl ::serde::Serialize for String {
 impl<'de> ::serde::Deserialize<'de> for String {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             str: crate::__private::required(&mut m, "str")?,
-        })
+        };
+        crate::__private::finish(&m, "String")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Use the user mode network stack which requires no administrator
@@ -18724,7 +19815,7 @@ impl ::serde::Serialize for NetdevUserOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevUserOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             hostname: crate::__private::optional(&mut m, "hostname")?,
             restrict: crate::__private::optional(&mut m, "restrict")?,
             ipv4: crate::__private::optional(&mut m, "ipv4")?,
@@ -18747,7 +19838,9 @@ impl<'de> ::serde::Deserialize<'de> for NetdevUserOptions {
             hostfwd: crate::__private::optional(&mut m, "hostfwd")?,
             guestfwd: crate::__private::optional(&mut m, "guestfwd")?,
             tftp_server_name: crate::__private::optional(&mut m, "tftp-server-name")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevUserOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Used to configure a host TAP network interface backend.
@@ -18817,7 +19910,7 @@ impl ::serde::Serialize for NetdevTapOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevTapOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             ifname: crate::__private::optional(&mut m, "ifname")?,
             fd: crate::__private::optional(&mut m, "fd")?,
             fds: crate::__private::optional(&mut m, "fds")?,
@@ -18833,7 +19926,9 @@ impl<'de> ::serde::Deserialize<'de> for NetdevTapOptions {
             vhostforce: crate::__private::optional(&mut m, "vhostforce")?,
             queues: crate::__private::optional(&mut m, "queues")?,
             poll_us: crate::__private::optional(&mut m, "poll-us")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevTapOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Socket netdevs are used to establish a network connection to another
@@ -18874,14 +19969,16 @@ impl ::serde::Serialize for NetdevSocketOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevSocketOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             fd: crate::__private::optional(&mut m, "fd")?,
             listen: crate::__private::optional(&mut m, "listen")?,
             connect: crate::__private::optional(&mut m, "connect")?,
             mcast: crate::__private::optional(&mut m, "mcast")?,
             localaddr: crate::__private::optional(&mut m, "localaddr")?,
             udp: crate::__private::optional(&mut m, "udp")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevSocketOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configure an Ethernet over L2TPv3 tunnel.
@@ -18948,7 +20045,7 @@ impl ::serde::Serialize for NetdevL2tPv3Options {
 impl<'de> ::serde::Deserialize<'de> for NetdevL2tPv3Options {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             src: crate::__private::required(&mut m, "src")?,
             dst: crate::__private::required(&mut m, "dst")?,
             srcport: crate::__private::optional(&mut m, "srcport")?,
@@ -18963,7 +20060,9 @@ impl<'de> ::serde::Deserialize<'de> for NetdevL2tPv3Options {
             txsession: crate::__private::required(&mut m, "txsession")?,
             rxsession: crate::__private::optional(&mut m, "rxsession")?,
             offset: crate::__private::optional(&mut m, "offset")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevL2tPv3Options")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Connect to a vde switch running on the host.
@@ -18997,12 +20096,14 @@ impl ::serde::Serialize for NetdevVdeOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevVdeOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             sock: crate::__private::optional(&mut m, "sock")?,
             port: crate::__private::optional(&mut m, "port")?,
             group: crate::__private::optional(&mut m, "group")?,
             mode: crate::__private::optional(&mut m, "mode")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevVdeOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Connect a host TAP network interface to a host bridge device.
@@ -19030,10 +20131,12 @@ impl ::serde::Serialize for NetdevBridgeOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevBridgeOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             br: crate::__private::optional(&mut m, "br")?,
             helper: crate::__private::optional(&mut m, "helper")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevBridgeOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Connect two or more net clients through a software hub.
@@ -19062,10 +20165,12 @@ impl ::serde::Serialize for NetdevHubPortOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevHubPortOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             hubid: crate::__private::required(&mut m, "hubid")?,
             netdev: crate::__private::optional(&mut m, "netdev")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevHubPortOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Connect a client to a netmap-enabled NIC or to a VALE switch port
@@ -19098,10 +20203,12 @@ impl ::serde::Serialize for NetdevNetmapOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevNetmapOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             ifname: crate::__private::required(&mut m, "ifname")?,
             devname: crate::__private::optional(&mut m, "devname")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevNetmapOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Attach mode for a default XDP program
@@ -19156,7 +20263,9 @@ impl ::serde::Serialize for AfxdpMode {
 impl<'de> ::serde::Deserialize<'de> for AfxdpMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "AFXDPMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// AF_XDP network backend
@@ -19210,7 +20319,7 @@ impl ::serde::Serialize for NetdevAfxdpOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevAfxdpOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             ifname: crate::__private::required(&mut m, "ifname")?,
             mode: crate::__private::optional(&mut m, "mode")?,
             force_copy: crate::__private::optional(&mut m, "force-copy")?,
@@ -19218,7 +20327,9 @@ impl<'de> ::serde::Deserialize<'de> for NetdevAfxdpOptions {
             start_queue: crate::__private::optional(&mut m, "start-queue")?,
             inhibit: crate::__private::optional(&mut m, "inhibit")?,
             sock_fds: crate::__private::optional(&mut m, "sock-fds")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevAfxdpOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Vhost-user network backend
@@ -19250,11 +20361,13 @@ impl ::serde::Serialize for NetdevVhostUserOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevVhostUserOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             chardev: crate::__private::required(&mut m, "chardev")?,
             vhostforce: crate::__private::optional(&mut m, "vhostforce")?,
             queues: crate::__private::optional(&mut m, "queues")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevVhostUserOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Vhost-vdpa network backend
@@ -19297,12 +20410,14 @@ impl ::serde::Serialize for NetdevVhostVdpaOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevVhostVdpaOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             vhostdev: crate::__private::optional(&mut m, "vhostdev")?,
             vhostfd: crate::__private::optional(&mut m, "vhostfd")?,
             queues: crate::__private::optional(&mut m, "queues")?,
             x_svq: crate::__private::optional(&mut m, "x-svq")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevVhostVdpaOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// vmnet (host mode) network backend.
@@ -19358,13 +20473,15 @@ impl ::serde::Serialize for NetdevVmnetHostOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevVmnetHostOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             start_address: crate::__private::optional(&mut m, "start-address")?,
             end_address: crate::__private::optional(&mut m, "end-address")?,
             subnet_mask: crate::__private::optional(&mut m, "subnet-mask")?,
             isolated: crate::__private::optional(&mut m, "isolated")?,
             net_uuid: crate::__private::optional(&mut m, "net-uuid")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevVmnetHostOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// vmnet (shared mode) network backend.
@@ -19422,13 +20539,15 @@ impl ::serde::Serialize for NetdevVmnetSharedOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevVmnetSharedOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             start_address: crate::__private::optional(&mut m, "start-address")?,
             end_address: crate::__private::optional(&mut m, "end-address")?,
             subnet_mask: crate::__private::optional(&mut m, "subnet-mask")?,
             isolated: crate::__private::optional(&mut m, "isolated")?,
             nat66_prefix: crate::__private::optional(&mut m, "nat66-prefix")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevVmnetSharedOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// vmnet (bridged mode) network backend.
@@ -19463,10 +20582,12 @@ impl ::serde::Serialize for NetdevVmnetBridgedOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevVmnetBridgedOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             ifname: crate::__private::required(&mut m, "ifname")?,
             isolated: crate::__private::optional(&mut m, "isolated")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevVmnetBridgedOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for stream socket netdev
@@ -19509,12 +20630,14 @@ impl ::serde::Serialize for NetdevStreamOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevStreamOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             addr: crate::__private::required(&mut m, "addr")?,
             server: crate::__private::optional(&mut m, "server")?,
             reconnect: crate::__private::optional(&mut m, "reconnect")?,
             reconnect_ms: crate::__private::optional(&mut m, "reconnect-ms")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevStreamOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Configuration info for datagram socket netdev.
@@ -19563,10 +20686,12 @@ impl ::serde::Serialize for NetdevDgramOptions {
 impl<'de> ::serde::Deserialize<'de> for NetdevDgramOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             local: crate::__private::optional(&mut m, "local")?,
             remote: crate::__private::optional(&mut m, "remote")?,
-        })
+        };
+        crate::__private::finish(&m, "NetdevDgramOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Available netdev drivers.
@@ -19709,7 +20834,9 @@ impl ::serde::Serialize for NetClientDriver {
 impl<'de> ::serde::Deserialize<'de> for NetClientDriver {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "NetClientDriver", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Captures the configuration of a network device.
@@ -19882,8 +21009,14 @@ impl<'de> ::serde::Deserialize<'de> for Netdev {
             "vmnet-host" => NetdevBranch::VmnetHost(crate::__private::rest(map)?),
             "vmnet-shared" => NetdevBranch::VmnetShared(crate::__private::rest(map)?),
             "vmnet-bridged" => NetdevBranch::VmnetBridged(crate::__private::rest(map)?),
-            "none" => NetdevBranch::None,
-            _ => NetdevBranch::Other { tag, members: map },
+            "none" => {
+                crate::__private::finish(&map, "Netdev")?;
+                NetdevBranch::None
+            }
+            _ => {
+                crate::__private::known(false, "Netdev", &tag)?;
+                NetdevBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { id, branch })
     }
@@ -19941,7 +21074,9 @@ impl ::serde::Serialize for RxState {
 impl<'de> ::serde::Deserialize<'de> for RxState {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "RxState", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Rx-filter information for a NIC.
@@ -19999,7 +21134,7 @@ impl ::serde::Serialize for RxFilterInfo {
 impl<'de> ::serde::Deserialize<'de> for RxFilterInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             promiscuous: crate::__private::required(&mut m, "promiscuous")?,
             multicast: crate::__private::required(&mut m, "multicast")?,
@@ -20012,7 +21147,9 @@ impl<'de> ::serde::Deserialize<'de> for RxFilterInfo {
             vlan_table: crate::__private::required(&mut m, "vlan-table")?,
             unicast_table: crate::__private::required(&mut m, "unicast-table")?,
             multicast_table: crate::__private::required(&mut m, "multicast-table")?,
-        })
+        };
+        crate::__private::finish(&m, "RxFilterInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Parameters for self-announce timers
@@ -20056,14 +21193,16 @@ impl ::serde::Serialize for AnnounceParameters {
 impl<'de> ::serde::Deserialize<'de> for AnnounceParameters {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             initial: crate::__private::required(&mut m, "initial")?,
             max: crate::__private::required(&mut m, "max")?,
             rounds: crate::__private::required(&mut m, "rounds")?,
             step: crate::__private::required(&mut m, "step")?,
             interfaces: crate::__private::optional(&mut m, "interfaces")?,
             id: crate::__private::optional(&mut m, "id")?,
-        })
+        };
+        crate::__private::finish(&m, "AnnounceParameters")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An eBPF ELF object.
@@ -20090,9 +21229,11 @@ impl ::serde::Serialize for EbpfObject {
 impl<'de> ::serde::Deserialize<'de> for EbpfObject {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             object: crate::__private::required(&mut m, "object")?,
-        })
+        };
+        crate::__private::finish(&m, "EbpfObject")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The eBPF programs that can be gotten with request-ebpf.
@@ -20145,7 +21286,9 @@ impl ::serde::Serialize for EbpfProgramId {
 impl<'de> ::serde::Deserialize<'de> for EbpfProgramId {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "EbpfProgramID", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Rocker switch information.
@@ -20176,11 +21319,13 @@ impl ::serde::Serialize for RockerSwitch {
 impl<'de> ::serde::Deserialize<'de> for RockerSwitch {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             id: crate::__private::required(&mut m, "id")?,
             ports: crate::__private::required(&mut m, "ports")?,
-        })
+        };
+        crate::__private::finish(&m, "RockerSwitch")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of port duplex states.
@@ -20232,7 +21377,9 @@ impl ::serde::Serialize for RockerPortDuplex {
 impl<'de> ::serde::Deserialize<'de> for RockerPortDuplex {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "RockerPortDuplex", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of port autoneg states.
@@ -20284,7 +21431,9 @@ impl ::serde::Serialize for RockerPortAutoneg {
 impl<'de> ::serde::Deserialize<'de> for RockerPortAutoneg {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "RockerPortAutoneg", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Rocker switch port information.
@@ -20324,14 +21473,16 @@ impl ::serde::Serialize for RockerPort {
 impl<'de> ::serde::Deserialize<'de> for RockerPort {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             enabled: crate::__private::required(&mut m, "enabled")?,
             link_up: crate::__private::required(&mut m, "link-up")?,
             speed: crate::__private::required(&mut m, "speed")?,
             duplex: crate::__private::required(&mut m, "duplex")?,
             autoneg: crate::__private::required(&mut m, "autoneg")?,
-        })
+        };
+        crate::__private::finish(&m, "RockerPort")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Rocker switch OF-DPA flow key
@@ -20389,7 +21540,7 @@ impl ::serde::Serialize for RockerOfDpaFlowKey {
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlowKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             priority: crate::__private::required(&mut m, "priority")?,
             tbl_id: crate::__private::required(&mut m, "tbl-id")?,
             in_pport: crate::__private::optional(&mut m, "in-pport")?,
@@ -20401,7 +21552,9 @@ impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlowKey {
             ip_proto: crate::__private::optional(&mut m, "ip-proto")?,
             ip_tos: crate::__private::optional(&mut m, "ip-tos")?,
             ip_dst: crate::__private::optional(&mut m, "ip-dst")?,
-        })
+        };
+        crate::__private::finish(&m, "RockerOfDpaFlowKey")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Rocker switch OF-DPA flow mask
@@ -20447,7 +21600,7 @@ impl ::serde::Serialize for RockerOfDpaFlowMask {
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlowMask {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             in_pport: crate::__private::optional(&mut m, "in-pport")?,
             tunnel_id: crate::__private::optional(&mut m, "tunnel-id")?,
             vlan_id: crate::__private::optional(&mut m, "vlan-id")?,
@@ -20455,7 +21608,9 @@ impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlowMask {
             eth_dst: crate::__private::optional(&mut m, "eth-dst")?,
             ip_proto: crate::__private::optional(&mut m, "ip-proto")?,
             ip_tos: crate::__private::optional(&mut m, "ip-tos")?,
-        })
+        };
+        crate::__private::finish(&m, "RockerOfDpaFlowMask")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Rocker switch OF-DPA flow action
@@ -20498,14 +21653,16 @@ impl ::serde::Serialize for RockerOfDpaFlowAction {
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlowAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             goto_tbl: crate::__private::optional(&mut m, "goto-tbl")?,
             group_id: crate::__private::optional(&mut m, "group-id")?,
             tunnel_lport: crate::__private::optional(&mut m, "tunnel-lport")?,
             vlan_id: crate::__private::optional(&mut m, "vlan-id")?,
             new_vlan_id: crate::__private::optional(&mut m, "new-vlan-id")?,
             out_pport: crate::__private::optional(&mut m, "out-pport")?,
-        })
+        };
+        crate::__private::finish(&m, "RockerOfDpaFlowAction")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Rocker switch OF-DPA flow
@@ -20542,13 +21699,15 @@ impl ::serde::Serialize for RockerOfDpaFlow {
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlow {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cookie: crate::__private::required(&mut m, "cookie")?,
             hits: crate::__private::required(&mut m, "hits")?,
             key: crate::__private::required(&mut m, "key")?,
             mask: crate::__private::required(&mut m, "mask")?,
             action: crate::__private::required(&mut m, "action")?,
-        })
+        };
+        crate::__private::finish(&m, "RockerOfDpaFlow")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Rocker switch OF-DPA group
@@ -20612,7 +21771,7 @@ impl ::serde::Serialize for RockerOfDpaGroup {
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaGroup {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             r#type: crate::__private::required(&mut m, "type")?,
             vlan_id: crate::__private::optional(&mut m, "vlan-id")?,
@@ -20626,7 +21785,9 @@ impl<'de> ::serde::Deserialize<'de> for RockerOfDpaGroup {
             set_eth_src: crate::__private::optional(&mut m, "set-eth-src")?,
             set_eth_dst: crate::__private::optional(&mut m, "set-eth-dst")?,
             ttl_check: crate::__private::optional(&mut m, "ttl-check")?,
-        })
+        };
+        crate::__private::finish(&m, "RockerOfDpaGroup")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of TPM models
@@ -20684,7 +21845,9 @@ impl ::serde::Serialize for TpmModel {
 impl<'de> ::serde::Deserialize<'de> for TpmModel {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "TpmModel", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of TPM types
@@ -20738,7 +21901,9 @@ impl ::serde::Serialize for TpmType {
 impl<'de> ::serde::Deserialize<'de> for TpmType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "TpmType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the TPM passthrough type
@@ -20769,10 +21934,12 @@ impl ::serde::Serialize for TpmPassthroughOptions {
 impl<'de> ::serde::Deserialize<'de> for TpmPassthroughOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::optional(&mut m, "path")?,
             cancel_path: crate::__private::optional(&mut m, "cancel-path")?,
-        })
+        };
+        crate::__private::finish(&m, "TpmPassthroughOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the TPM emulator type
@@ -20799,9 +21966,11 @@ impl ::serde::Serialize for TpmEmulatorOptions {
 impl<'de> ::serde::Deserialize<'de> for TpmEmulatorOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             chardev: crate::__private::required(&mut m, "chardev")?,
-        })
+        };
+        crate::__private::finish(&m, "TpmEmulatorOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `TPMPassthroughOptionsWrapper` (not documented in the schema).
@@ -20828,9 +21997,11 @@ impl ::serde::Serialize for TpmPassthroughOptionsWrapper {
 impl<'de> ::serde::Deserialize<'de> for TpmPassthroughOptionsWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "TpmPassthroughOptionsWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `TPMEmulatorOptionsWrapper` (not documented in the schema).
@@ -20857,9 +22028,11 @@ impl ::serde::Serialize for TpmEmulatorOptionsWrapper {
 impl<'de> ::serde::Deserialize<'de> for TpmEmulatorOptionsWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "TpmEmulatorOptionsWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A union referencing different TPM backend types' configuration
@@ -20921,7 +22094,10 @@ impl<'de> ::serde::Deserialize<'de> for TpmTypeOptions {
         let branch = match tag.as_str() {
             "passthrough" => TpmTypeOptionsBranch::Passthrough(crate::__private::rest(map)?),
             "emulator" => TpmTypeOptionsBranch::Emulator(crate::__private::rest(map)?),
-            _ => TpmTypeOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "TpmTypeOptions", &tag)?;
+                TpmTypeOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -20956,11 +22132,13 @@ impl ::serde::Serialize for TpmInfo {
 impl<'de> ::serde::Deserialize<'de> for TpmInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             model: crate::__private::required(&mut m, "model")?,
             options: crate::__private::required(&mut m, "options")?,
-        })
+        };
+        crate::__private::finish(&m, "TpmInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Display protocols which support changing password options.
@@ -21012,7 +22190,9 @@ impl ::serde::Serialize for DisplayProtocol {
 impl<'de> ::serde::Deserialize<'de> for DisplayProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DisplayProtocol", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An action to take on changing a password on a connection with active
@@ -21069,7 +22249,9 @@ impl ::serde::Serialize for SetPasswordAction {
 impl<'de> ::serde::Deserialize<'de> for SetPasswordAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SetPasswordAction", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options for set_password.
@@ -21138,8 +22320,14 @@ impl<'de> ::serde::Deserialize<'de> for SetPasswordOptions {
         let tag: ::std::string::String = crate::__private::required(&mut map, "protocol")?;
         let branch = match tag.as_str() {
             "vnc" => SetPasswordOptionsBranch::Vnc(crate::__private::rest(map)?),
-            "spice" => SetPasswordOptionsBranch::Spice,
-            _ => SetPasswordOptionsBranch::Other { tag, members: map },
+            "spice" => {
+                crate::__private::finish(&map, "SetPasswordOptions")?;
+                SetPasswordOptionsBranch::Spice
+            }
+            _ => {
+                crate::__private::known(false, "SetPasswordOptions", &tag)?;
+                SetPasswordOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             password,
@@ -21171,9 +22359,11 @@ impl ::serde::Serialize for SetPasswordOptionsVnc {
 impl<'de> ::serde::Deserialize<'de> for SetPasswordOptionsVnc {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             display: crate::__private::optional(&mut m, "display")?,
-        })
+        };
+        crate::__private::finish(&m, "SetPasswordOptionsVnc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// General options for expire_password.
@@ -21245,8 +22435,14 @@ impl<'de> ::serde::Deserialize<'de> for ExpirePasswordOptions {
         let tag: ::std::string::String = crate::__private::required(&mut map, "protocol")?;
         let branch = match tag.as_str() {
             "vnc" => ExpirePasswordOptionsBranch::Vnc(crate::__private::rest(map)?),
-            "spice" => ExpirePasswordOptionsBranch::Spice,
-            _ => ExpirePasswordOptionsBranch::Other { tag, members: map },
+            "spice" => {
+                crate::__private::finish(&map, "ExpirePasswordOptions")?;
+                ExpirePasswordOptionsBranch::Spice
+            }
+            _ => {
+                crate::__private::known(false, "ExpirePasswordOptions", &tag)?;
+                ExpirePasswordOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { time, branch })
     }
@@ -21274,9 +22470,11 @@ impl ::serde::Serialize for ExpirePasswordOptionsVnc {
 impl<'de> ::serde::Deserialize<'de> for ExpirePasswordOptionsVnc {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             display: crate::__private::optional(&mut m, "display")?,
-        })
+        };
+        crate::__private::finish(&m, "ExpirePasswordOptionsVnc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Supported image format types.
@@ -21328,7 +22526,9 @@ impl ::serde::Serialize for ImageFormat {
 impl<'de> ::serde::Deserialize<'de> for ImageFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ImageFormat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The basic information for SPICE network connection
@@ -21361,11 +22561,13 @@ impl ::serde::Serialize for SpiceBasicInfo {
 impl<'de> ::serde::Deserialize<'de> for SpiceBasicInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             port: crate::__private::required(&mut m, "port")?,
             family: crate::__private::required(&mut m, "family")?,
-        })
+        };
+        crate::__private::finish(&m, "SpiceBasicInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a SPICE server
@@ -21401,12 +22603,14 @@ impl ::serde::Serialize for SpiceServerInfo {
 impl<'de> ::serde::Deserialize<'de> for SpiceServerInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             port: crate::__private::required(&mut m, "port")?,
             family: crate::__private::required(&mut m, "family")?,
             auth: crate::__private::optional(&mut m, "auth")?,
-        })
+        };
+        crate::__private::finish(&m, "SpiceServerInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a SPICE client channel.
@@ -21456,7 +22660,7 @@ impl ::serde::Serialize for SpiceChannel {
 impl<'de> ::serde::Deserialize<'de> for SpiceChannel {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             port: crate::__private::required(&mut m, "port")?,
             family: crate::__private::required(&mut m, "family")?,
@@ -21464,7 +22668,9 @@ impl<'de> ::serde::Deserialize<'de> for SpiceChannel {
             channel_type: crate::__private::required(&mut m, "channel-type")?,
             channel_id: crate::__private::required(&mut m, "channel-id")?,
             tls: crate::__private::required(&mut m, "tls")?,
-        })
+        };
+        crate::__private::finish(&m, "SpiceChannel")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of Spice mouse states.
@@ -21523,7 +22729,9 @@ impl ::serde::Serialize for SpiceQueryMouseMode {
 impl<'de> ::serde::Deserialize<'de> for SpiceQueryMouseMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SpiceQueryMouseMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the SPICE session.
@@ -21583,7 +22791,7 @@ impl ::serde::Serialize for SpiceInfo {
 impl<'de> ::serde::Deserialize<'de> for SpiceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             enabled: crate::__private::required(&mut m, "enabled")?,
             migrated: crate::__private::required(&mut m, "migrated")?,
             host: crate::__private::optional(&mut m, "host")?,
@@ -21593,7 +22801,9 @@ impl<'de> ::serde::Deserialize<'de> for SpiceInfo {
             compiled_version: crate::__private::optional(&mut m, "compiled-version")?,
             mouse_mode: crate::__private::required(&mut m, "mouse-mode")?,
             channels: crate::__private::optional(&mut m, "channels")?,
-        })
+        };
+        crate::__private::finish(&m, "SpiceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The basic information for vnc network connection
@@ -21631,12 +22841,14 @@ impl ::serde::Serialize for VncBasicInfo {
 impl<'de> ::serde::Deserialize<'de> for VncBasicInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             service: crate::__private::required(&mut m, "service")?,
             family: crate::__private::required(&mut m, "family")?,
             websocket: crate::__private::required(&mut m, "websocket")?,
-        })
+        };
+        crate::__private::finish(&m, "VncBasicInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The network connection information for server
@@ -21678,13 +22890,15 @@ impl ::serde::Serialize for VncServerInfo {
 impl<'de> ::serde::Deserialize<'de> for VncServerInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             service: crate::__private::required(&mut m, "service")?,
             family: crate::__private::required(&mut m, "family")?,
             websocket: crate::__private::required(&mut m, "websocket")?,
             auth: crate::__private::optional(&mut m, "auth")?,
-        })
+        };
+        crate::__private::finish(&m, "VncServerInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a connected VNC client.
@@ -21730,14 +22944,16 @@ impl ::serde::Serialize for VncClientInfo {
 impl<'de> ::serde::Deserialize<'de> for VncClientInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             service: crate::__private::required(&mut m, "service")?,
             family: crate::__private::required(&mut m, "family")?,
             websocket: crate::__private::required(&mut m, "websocket")?,
             x509_dname: crate::__private::optional(&mut m, "x509_dname")?,
             sasl_username: crate::__private::optional(&mut m, "sasl_username")?,
-        })
+        };
+        crate::__private::finish(&m, "VncClientInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the VNC session.
@@ -21804,14 +23020,16 @@ impl ::serde::Serialize for VncInfo {
 impl<'de> ::serde::Deserialize<'de> for VncInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             enabled: crate::__private::required(&mut m, "enabled")?,
             host: crate::__private::optional(&mut m, "host")?,
             family: crate::__private::optional(&mut m, "family")?,
             service: crate::__private::optional(&mut m, "service")?,
             auth: crate::__private::optional(&mut m, "auth")?,
             clients: crate::__private::optional(&mut m, "clients")?,
-        })
+        };
+        crate::__private::finish(&m, "VncInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// vnc primary authentication method.
@@ -21903,7 +23121,9 @@ impl ::serde::Serialize for VncPrimaryAuth {
 impl<'de> ::serde::Deserialize<'de> for VncPrimaryAuth {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "VncPrimaryAuth", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// vnc sub authentication method with vencrypt.
@@ -21995,7 +23215,9 @@ impl ::serde::Serialize for VncVencryptSubAuth {
 impl<'de> ::serde::Deserialize<'de> for VncVencryptSubAuth {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "VncVencryptSubAuth", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The network connection information for server
@@ -22040,14 +23262,16 @@ impl ::serde::Serialize for VncServerInfo2 {
 impl<'de> ::serde::Deserialize<'de> for VncServerInfo2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             host: crate::__private::required(&mut m, "host")?,
             service: crate::__private::required(&mut m, "service")?,
             family: crate::__private::required(&mut m, "family")?,
             websocket: crate::__private::required(&mut m, "websocket")?,
             auth: crate::__private::required(&mut m, "auth")?,
             vencrypt: crate::__private::optional(&mut m, "vencrypt")?,
-        })
+        };
+        crate::__private::finish(&m, "VncServerInfo2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a vnc server
@@ -22095,14 +23319,16 @@ impl ::serde::Serialize for VncInfo2 {
 impl<'de> ::serde::Deserialize<'de> for VncInfo2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             server: crate::__private::required(&mut m, "server")?,
             clients: crate::__private::required(&mut m, "clients")?,
             auth: crate::__private::required(&mut m, "auth")?,
             vencrypt: crate::__private::optional(&mut m, "vencrypt")?,
             display: crate::__private::optional(&mut m, "display")?,
-        })
+        };
+        crate::__private::finish(&m, "VncInfo2")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a mouse device.
@@ -22137,12 +23363,14 @@ impl ::serde::Serialize for MouseInfo {
 impl<'de> ::serde::Deserialize<'de> for MouseInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             index: crate::__private::required(&mut m, "index")?,
             current: crate::__private::required(&mut m, "current")?,
             absolute: crate::__private::required(&mut m, "absolute")?,
-        })
+        };
+        crate::__private::finish(&m, "MouseInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of key name.
@@ -23005,7 +24233,9 @@ impl ::serde::Serialize for QKeyCode {
 impl<'de> ::serde::Deserialize<'de> for QKeyCode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QKeyCode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `KeyValueKind` (not documented in the schema).
@@ -23057,7 +24287,9 @@ impl ::serde::Serialize for KeyValueKind {
 impl<'de> ::serde::Deserialize<'de> for KeyValueKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "KeyValueKind", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `IntWrapper` (not documented in the schema).
@@ -23082,9 +24314,11 @@ impl ::serde::Serialize for IntWrapper {
 impl<'de> ::serde::Deserialize<'de> for IntWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "IntWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `QKeyCodeWrapper` (not documented in the schema).
@@ -23109,9 +24343,11 @@ impl ::serde::Serialize for QKeyCodeWrapper {
 impl<'de> ::serde::Deserialize<'de> for QKeyCodeWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "QKeyCodeWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Represents a keyboard key.
@@ -23170,7 +24406,10 @@ impl<'de> ::serde::Deserialize<'de> for KeyValue {
         let branch = match tag.as_str() {
             "number" => KeyValueBranch::Number(crate::__private::rest(map)?),
             "qcode" => KeyValueBranch::Qcode(crate::__private::rest(map)?),
-            _ => KeyValueBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "KeyValue", &tag)?;
+                KeyValueBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -23267,7 +24506,9 @@ impl ::serde::Serialize for InputButton {
 impl<'de> ::serde::Deserialize<'de> for InputButton {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "InputButton", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Position axis of a pointer input device (mouse, tablet).
@@ -23319,7 +24560,9 @@ impl ::serde::Serialize for InputAxis {
 impl<'de> ::serde::Deserialize<'de> for InputAxis {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "InputAxis", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Type of a multi-touch event.
@@ -23389,7 +24632,9 @@ impl ::serde::Serialize for InputMultiTouchType {
 impl<'de> ::serde::Deserialize<'de> for InputMultiTouchType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "InputMultiTouchType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Keyboard input event.
@@ -23417,10 +24662,12 @@ impl ::serde::Serialize for InputKeyEvent {
 impl<'de> ::serde::Deserialize<'de> for InputKeyEvent {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             key: crate::__private::required(&mut m, "key")?,
             down: crate::__private::required(&mut m, "down")?,
-        })
+        };
+        crate::__private::finish(&m, "InputKeyEvent")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Pointer button input event.
@@ -23448,10 +24695,12 @@ impl ::serde::Serialize for InputBtnEvent {
 impl<'de> ::serde::Deserialize<'de> for InputBtnEvent {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             button: crate::__private::required(&mut m, "button")?,
             down: crate::__private::required(&mut m, "down")?,
-        })
+        };
+        crate::__private::finish(&m, "InputBtnEvent")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Pointer motion input event.
@@ -23480,10 +24729,12 @@ impl ::serde::Serialize for InputMoveEvent {
 impl<'de> ::serde::Deserialize<'de> for InputMoveEvent {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             axis: crate::__private::required(&mut m, "axis")?,
             value: crate::__private::required(&mut m, "value")?,
-        })
+        };
+        crate::__private::finish(&m, "InputMoveEvent")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// MultiTouch input event.
@@ -23521,13 +24772,15 @@ impl ::serde::Serialize for InputMultiTouchEvent {
 impl<'de> ::serde::Deserialize<'de> for InputMultiTouchEvent {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
             slot: crate::__private::required(&mut m, "slot")?,
             tracking_id: crate::__private::required(&mut m, "tracking-id")?,
             axis: crate::__private::required(&mut m, "axis")?,
             value: crate::__private::required(&mut m, "value")?,
-        })
+        };
+        crate::__private::finish(&m, "InputMultiTouchEvent")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `InputEventKind` (not documented in the schema).
@@ -23591,7 +24844,9 @@ impl ::serde::Serialize for InputEventKind {
 impl<'de> ::serde::Deserialize<'de> for InputEventKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "InputEventKind", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `InputKeyEventWrapper` (not documented in the schema).
@@ -23616,9 +24871,11 @@ impl ::serde::Serialize for InputKeyEventWrapper {
 impl<'de> ::serde::Deserialize<'de> for InputKeyEventWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "InputKeyEventWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `InputBtnEventWrapper` (not documented in the schema).
@@ -23643,9 +24900,11 @@ impl ::serde::Serialize for InputBtnEventWrapper {
 impl<'de> ::serde::Deserialize<'de> for InputBtnEventWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "InputBtnEventWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `InputMoveEventWrapper` (not documented in the schema).
@@ -23670,9 +24929,11 @@ impl ::serde::Serialize for InputMoveEventWrapper {
 impl<'de> ::serde::Deserialize<'de> for InputMoveEventWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "InputMoveEventWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `InputMultiTouchEventWrapper` (not documented in the schema).
@@ -23697,9 +24958,11 @@ impl ::serde::Serialize for InputMultiTouchEventWrapper {
 impl<'de> ::serde::Deserialize<'de> for InputMultiTouchEventWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "InputMultiTouchEventWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Input event union.
@@ -23779,7 +25042,10 @@ impl<'de> ::serde::Deserialize<'de> for InputEvent {
             "rel" => InputEventBranch::Rel(crate::__private::rest(map)?),
             "abs" => InputEventBranch::Abs(crate::__private::rest(map)?),
             "mtt" => InputEventBranch::Mtt(crate::__private::rest(map)?),
-            _ => InputEventBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "InputEvent", &tag)?;
+                InputEventBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -23823,12 +25089,14 @@ impl ::serde::Serialize for DisplayGtk {
 impl<'de> ::serde::Deserialize<'de> for DisplayGtk {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             grab_on_hover: crate::__private::optional(&mut m, "grab-on-hover")?,
             zoom_to_fit: crate::__private::optional(&mut m, "zoom-to-fit")?,
             show_tabs: crate::__private::optional(&mut m, "show-tabs")?,
             show_menubar: crate::__private::optional(&mut m, "show-menubar")?,
-        })
+        };
+        crate::__private::finish(&m, "DisplayGtk")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// EGL headless display options.
@@ -23854,9 +25122,11 @@ impl ::serde::Serialize for DisplayEglHeadless {
 impl<'de> ::serde::Deserialize<'de> for DisplayEglHeadless {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             rendernode: crate::__private::optional(&mut m, "rendernode")?,
-        })
+        };
+        crate::__private::finish(&m, "DisplayEglHeadless")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// DBus display options.
@@ -23892,12 +25162,14 @@ impl ::serde::Serialize for DisplayDBus {
 impl<'de> ::serde::Deserialize<'de> for DisplayDBus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             rendernode: crate::__private::optional(&mut m, "rendernode")?,
             addr: crate::__private::optional(&mut m, "addr")?,
             p2p: crate::__private::optional(&mut m, "p2p")?,
             audiodev: crate::__private::optional(&mut m, "audiodev")?,
-        })
+        };
+        crate::__private::finish(&m, "DisplayDBus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Display OpenGL mode.
@@ -23959,7 +25231,9 @@ impl ::serde::Serialize for DisplayGlMode {
 impl<'de> ::serde::Deserialize<'de> for DisplayGlMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DisplayGLMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Curses display options.
@@ -23984,9 +25258,11 @@ impl ::serde::Serialize for DisplayCurses {
 impl<'de> ::serde::Deserialize<'de> for DisplayCurses {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             charset: crate::__private::optional(&mut m, "charset")?,
-        })
+        };
+        crate::__private::finish(&m, "DisplayCurses")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Cocoa display options.
@@ -24033,13 +25309,15 @@ impl ::serde::Serialize for DisplayCocoa {
 impl<'de> ::serde::Deserialize<'de> for DisplayCocoa {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             left_command_key: crate::__private::optional(&mut m, "left-command-key")?,
             full_grab: crate::__private::optional(&mut m, "full-grab")?,
             swap_opt_cmd: crate::__private::optional(&mut m, "swap-opt-cmd")?,
             zoom_to_fit: crate::__private::optional(&mut m, "zoom-to-fit")?,
             zoom_interpolation: crate::__private::optional(&mut m, "zoom-interpolation")?,
-        })
+        };
+        crate::__private::finish(&m, "DisplayCocoa")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Set of modifier keys that need to be held for shortcut key actions.
@@ -24095,7 +25373,9 @@ impl ::serde::Serialize for HotKeyMod {
 impl<'de> ::serde::Deserialize<'de> for HotKeyMod {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "HotKeyMod", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// SDL2 display options.
@@ -24121,9 +25401,11 @@ impl ::serde::Serialize for DisplaySdl {
 impl<'de> ::serde::Deserialize<'de> for DisplaySdl {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             grab_mod: crate::__private::optional(&mut m, "grab-mod")?,
-        })
+        };
+        crate::__private::finish(&m, "DisplaySdl")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Display (user interface) type.
@@ -24239,7 +25521,9 @@ impl ::serde::Serialize for DisplayType {
 impl<'de> ::serde::Deserialize<'de> for DisplayType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DisplayType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Display (user interface) options.
@@ -24368,10 +25652,22 @@ impl<'de> ::serde::Deserialize<'de> for DisplayOptions {
             "egl-headless" => DisplayOptionsBranch::EglHeadless(crate::__private::rest(map)?),
             "dbus" => DisplayOptionsBranch::Dbus(crate::__private::rest(map)?),
             "sdl" => DisplayOptionsBranch::Sdl(crate::__private::rest(map)?),
-            "default" => DisplayOptionsBranch::Default,
-            "none" => DisplayOptionsBranch::None,
-            "spice-app" => DisplayOptionsBranch::SpiceApp,
-            _ => DisplayOptionsBranch::Other { tag, members: map },
+            "default" => {
+                crate::__private::finish(&map, "DisplayOptions")?;
+                DisplayOptionsBranch::Default
+            }
+            "none" => {
+                crate::__private::finish(&map, "DisplayOptions")?;
+                DisplayOptionsBranch::None
+            }
+            "spice-app" => {
+                crate::__private::finish(&map, "DisplayOptions")?;
+                DisplayOptionsBranch::SpiceApp
+            }
+            _ => {
+                crate::__private::known(false, "DisplayOptions", &tag)?;
+                DisplayOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             full_screen,
@@ -24427,7 +25723,9 @@ impl ::serde::Serialize for DisplayReloadType {
 impl<'de> ::serde::Deserialize<'de> for DisplayReloadType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DisplayReloadType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Specify the VNC reload options.
@@ -24452,9 +25750,11 @@ impl ::serde::Serialize for DisplayReloadOptionsVnc {
 impl<'de> ::serde::Deserialize<'de> for DisplayReloadOptionsVnc {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             tls_certs: crate::__private::optional(&mut m, "tls-certs")?,
-        })
+        };
+        crate::__private::finish(&m, "DisplayReloadOptionsVnc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the display configuration reload.
@@ -24506,7 +25806,10 @@ impl<'de> ::serde::Deserialize<'de> for DisplayReloadOptions {
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "vnc" => DisplayReloadOptionsBranch::Vnc(crate::__private::rest(map)?),
-            _ => DisplayReloadOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "DisplayReloadOptions", &tag)?;
+                DisplayReloadOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -24556,7 +25859,9 @@ impl ::serde::Serialize for DisplayUpdateType {
 impl<'de> ::serde::Deserialize<'de> for DisplayUpdateType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DisplayUpdateType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Specify the VNC reload options.
@@ -24583,9 +25888,11 @@ impl ::serde::Serialize for DisplayUpdateOptionsVnc {
 impl<'de> ::serde::Deserialize<'de> for DisplayUpdateOptionsVnc {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             addresses: crate::__private::optional(&mut m, "addresses")?,
-        })
+        };
+        crate::__private::finish(&m, "DisplayUpdateOptionsVnc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the display configuration reload.
@@ -24637,7 +25944,10 @@ impl<'de> ::serde::Deserialize<'de> for DisplayUpdateOptions {
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "vnc" => DisplayUpdateOptionsBranch::Vnc(crate::__private::rest(map)?),
-            _ => DisplayUpdateOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "DisplayUpdateOptions", &tag)?;
+                DisplayUpdateOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -24691,7 +26001,9 @@ impl ::serde::Serialize for QAuthZListPolicy {
 impl<'de> ::serde::Deserialize<'de> for QAuthZListPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QAuthZListPolicy", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The authorization policy match format
@@ -24743,7 +26055,9 @@ impl ::serde::Serialize for QAuthZListFormat {
 impl<'de> ::serde::Deserialize<'de> for QAuthZListFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QAuthZListFormat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A single authorization rule.
@@ -24774,11 +26088,13 @@ impl ::serde::Serialize for QAuthZListRule {
 impl<'de> ::serde::Deserialize<'de> for QAuthZListRule {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#match: crate::__private::required(&mut m, "match")?,
             policy: crate::__private::required(&mut m, "policy")?,
             format: crate::__private::optional(&mut m, "format")?,
-        })
+        };
+        crate::__private::finish(&m, "QAuthZListRule")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for authz-list objects.
@@ -24807,10 +26123,12 @@ impl ::serde::Serialize for AuthZListProperties {
 impl<'de> ::serde::Deserialize<'de> for AuthZListProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             policy: crate::__private::optional(&mut m, "policy")?,
             rules: crate::__private::optional(&mut m, "rules")?,
-        })
+        };
+        crate::__private::finish(&m, "AuthZListProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for authz-listfile objects.
@@ -24843,10 +26161,12 @@ impl ::serde::Serialize for AuthZListFileProperties {
 impl<'de> ::serde::Deserialize<'de> for AuthZListFileProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             refresh: crate::__private::optional(&mut m, "refresh")?,
-        })
+        };
+        crate::__private::finish(&m, "AuthZListFileProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for authz-pam objects.
@@ -24871,9 +26191,11 @@ impl ::serde::Serialize for AuthZpamProperties {
 impl<'de> ::serde::Deserialize<'de> for AuthZpamProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             service: crate::__private::required(&mut m, "service")?,
-        })
+        };
+        crate::__private::finish(&m, "AuthZpamProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for authz-simple objects.
@@ -24901,9 +26223,11 @@ impl ::serde::Serialize for AuthZSimpleProperties {
 impl<'de> ::serde::Deserialize<'de> for AuthZSimpleProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             identity: crate::__private::required(&mut m, "identity")?,
-        })
+        };
+        crate::__private::finish(&m, "AuthZSimpleProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Detailed migration status.
@@ -24991,7 +26315,7 @@ impl ::serde::Serialize for MigrationStats {
 impl<'de> ::serde::Deserialize<'de> for MigrationStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             transferred: crate::__private::required(&mut m, "transferred")?,
             remaining: crate::__private::required(&mut m, "remaining")?,
             total: crate::__private::required(&mut m, "total")?,
@@ -25012,7 +26336,9 @@ impl<'de> ::serde::Deserialize<'de> for MigrationStats {
                 &mut m,
                 "dirty-sync-missed-zero-copy",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "MigrationStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Detailed XBZRLE migration cache statistics
@@ -25055,7 +26381,7 @@ impl ::serde::Serialize for XbzrleCacheStats {
 impl<'de> ::serde::Deserialize<'de> for XbzrleCacheStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cache_size: crate::__private::required(&mut m, "cache-size")?,
             bytes: crate::__private::required(&mut m, "bytes")?,
             pages: crate::__private::required(&mut m, "pages")?,
@@ -25063,7 +26389,9 @@ impl<'de> ::serde::Deserialize<'de> for XbzrleCacheStats {
             cache_miss_rate: crate::__private::required(&mut m, "cache-miss-rate")?,
             encoding_rate: crate::__private::required(&mut m, "encoding-rate")?,
             overflow: crate::__private::required(&mut m, "overflow")?,
-        })
+        };
+        crate::__private::finish(&m, "XbzrleCacheStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Detailed migration compression statistics
@@ -25101,13 +26429,15 @@ impl ::serde::Serialize for CompressionStats {
 impl<'de> ::serde::Deserialize<'de> for CompressionStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             pages: crate::__private::required(&mut m, "pages")?,
             busy: crate::__private::required(&mut m, "busy")?,
             busy_rate: crate::__private::required(&mut m, "busy-rate")?,
             compressed_size: crate::__private::required(&mut m, "compressed-size")?,
             compression_rate: crate::__private::required(&mut m, "compression-rate")?,
-        })
+        };
+        crate::__private::finish(&m, "CompressionStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of migration status.
@@ -25237,7 +26567,9 @@ impl ::serde::Serialize for MigrationStatus {
 impl<'de> ::serde::Deserialize<'de> for MigrationStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MigrationStatus", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Detailed VFIO devices migration statistics
@@ -25263,9 +26595,11 @@ impl ::serde::Serialize for VfioStats {
 impl<'de> ::serde::Deserialize<'de> for VfioStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             transferred: crate::__private::required(&mut m, "transferred")?,
-        })
+        };
+        crate::__private::finish(&m, "VfioStats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about current migration process.
@@ -25376,7 +26710,7 @@ impl ::serde::Serialize for MigrationInfo {
 impl<'de> ::serde::Deserialize<'de> for MigrationInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             status: crate::__private::optional(&mut m, "status")?,
             ram: crate::__private::optional(&mut m, "ram")?,
             vfio: crate::__private::optional(&mut m, "vfio")?,
@@ -25399,7 +26733,9 @@ impl<'de> ::serde::Deserialize<'de> for MigrationInfo {
                 &mut m,
                 "dirty-limit-ring-full-time",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "MigrationInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Migration capabilities enumeration
@@ -25613,7 +26949,9 @@ impl ::serde::Serialize for MigrationCapability {
 impl<'de> ::serde::Deserialize<'de> for MigrationCapability {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MigrationCapability", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Migration capability information
@@ -25641,10 +26979,12 @@ impl ::serde::Serialize for MigrationCapabilityStatus {
 impl<'de> ::serde::Deserialize<'de> for MigrationCapabilityStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             capability: crate::__private::required(&mut m, "capability")?,
             state: crate::__private::required(&mut m, "state")?,
-        })
+        };
+        crate::__private::finish(&m, "MigrationCapabilityStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of multifd compression methods.
@@ -25730,7 +27070,9 @@ impl ::serde::Serialize for MultiFdCompression {
 impl<'de> ::serde::Deserialize<'de> for MultiFdCompression {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MultiFDCompression", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `MigMode` (not documented in the schema).
@@ -25844,7 +27186,9 @@ impl ::serde::Serialize for MigMode {
 impl<'de> ::serde::Deserialize<'de> for MigMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MigMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ZeroPageDetection` (not documented in the schema).
@@ -25902,7 +27246,9 @@ impl ::serde::Serialize for ZeroPageDetection {
 impl<'de> ::serde::Deserialize<'de> for ZeroPageDetection {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ZeroPageDetection", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BitmapMigrationBitmapAliasTransform` (not documented in the schema).
@@ -25928,9 +27274,11 @@ impl ::serde::Serialize for BitmapMigrationBitmapAliasTransform {
 impl<'de> ::serde::Deserialize<'de> for BitmapMigrationBitmapAliasTransform {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             persistent: crate::__private::optional(&mut m, "persistent")?,
-        })
+        };
+        crate::__private::finish(&m, "BitmapMigrationBitmapAliasTransform")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BitmapMigrationBitmapAlias` (not documented in the schema).
@@ -25963,11 +27311,13 @@ impl ::serde::Serialize for BitmapMigrationBitmapAlias {
 impl<'de> ::serde::Deserialize<'de> for BitmapMigrationBitmapAlias {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             alias: crate::__private::required(&mut m, "alias")?,
             transform: crate::__private::optional(&mut m, "transform")?,
-        })
+        };
+        crate::__private::finish(&m, "BitmapMigrationBitmapAlias")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Maps a block node name and the bitmaps it has to aliases for dirty
@@ -26000,11 +27350,13 @@ impl ::serde::Serialize for BitmapMigrationNodeAlias {
 impl<'de> ::serde::Deserialize<'de> for BitmapMigrationNodeAlias {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node_name: crate::__private::required(&mut m, "node-name")?,
             alias: crate::__private::required(&mut m, "alias")?,
             bitmaps: crate::__private::required(&mut m, "bitmaps")?,
-        })
+        };
+        crate::__private::finish(&m, "BitmapMigrationNodeAlias")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Migration parameters enumeration
@@ -26293,7 +27645,9 @@ impl ::serde::Serialize for MigrationParameter {
 impl<'de> ::serde::Deserialize<'de> for MigrationParameter {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MigrationParameter", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `MigrateSetParameters` (not documented in the schema).
@@ -26512,7 +27866,7 @@ impl ::serde::Serialize for MigrateSetParameters {
 impl<'de> ::serde::Deserialize<'de> for MigrateSetParameters {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             announce_initial: crate::__private::optional(&mut m, "announce-initial")?,
             announce_max: crate::__private::optional(&mut m, "announce-max")?,
             announce_rounds: crate::__private::optional(&mut m, "announce-rounds")?,
@@ -26551,7 +27905,9 @@ impl<'de> ::serde::Deserialize<'de> for MigrateSetParameters {
             mode: crate::__private::optional(&mut m, "mode")?,
             zero_page_detection: crate::__private::optional(&mut m, "zero-page-detection")?,
             direct_io: crate::__private::optional(&mut m, "direct-io")?,
-        })
+        };
+        crate::__private::finish(&m, "MigrateSetParameters")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The optional members aren't actually optional.
@@ -26761,7 +28117,7 @@ impl ::serde::Serialize for MigrationParameters {
 impl<'de> ::serde::Deserialize<'de> for MigrationParameters {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             announce_initial: crate::__private::optional(&mut m, "announce-initial")?,
             announce_max: crate::__private::optional(&mut m, "announce-max")?,
             announce_rounds: crate::__private::optional(&mut m, "announce-rounds")?,
@@ -26800,7 +28156,9 @@ impl<'de> ::serde::Deserialize<'de> for MigrationParameters {
             mode: crate::__private::optional(&mut m, "mode")?,
             zero_page_detection: crate::__private::optional(&mut m, "zero-page-detection")?,
             direct_io: crate::__private::optional(&mut m, "direct-io")?,
-        })
+        };
+        crate::__private::finish(&m, "MigrationParameters")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The message transmission between Primary side and Secondary side.
@@ -26881,7 +28239,9 @@ impl ::serde::Serialize for ColoMessage {
 impl<'de> ::serde::Deserialize<'de> for ColoMessage {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "COLOMessage", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The COLO current mode.
@@ -26937,7 +28297,9 @@ impl ::serde::Serialize for ColoMode {
 impl<'de> ::serde::Deserialize<'de> for ColoMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "COLOMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of COLO failover status
@@ -27008,7 +28370,9 @@ impl ::serde::Serialize for FailoverStatus {
 impl<'de> ::serde::Deserialize<'de> for FailoverStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "FailoverStatus", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The reason for a COLO exit.
@@ -27070,7 +28434,9 @@ impl ::serde::Serialize for ColoExitReason {
 impl<'de> ::serde::Deserialize<'de> for ColoExitReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "COLOExitReason", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The migration stream transport mechanisms.
@@ -27130,7 +28496,9 @@ impl ::serde::Serialize for MigrationAddressType {
 impl<'de> ::serde::Deserialize<'de> for MigrationAddressType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MigrationAddressType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `FileMigrationArgs` (not documented in the schema).
@@ -27158,10 +28526,12 @@ impl ::serde::Serialize for FileMigrationArgs {
 impl<'de> ::serde::Deserialize<'de> for FileMigrationArgs {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
             offset: crate::__private::required(&mut m, "offset")?,
-        })
+        };
+        crate::__private::finish(&m, "FileMigrationArgs")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `MigrationExecCommand` (not documented in the schema).
@@ -27186,9 +28556,11 @@ impl ::serde::Serialize for MigrationExecCommand {
 impl<'de> ::serde::Deserialize<'de> for MigrationExecCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             args: crate::__private::required(&mut m, "args")?,
-        })
+        };
+        crate::__private::finish(&m, "MigrationExecCommand")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Migration endpoint configuration.
@@ -27261,7 +28633,10 @@ impl<'de> ::serde::Deserialize<'de> for MigrationAddress {
             "exec" => MigrationAddressBranch::Exec(crate::__private::rest(map)?),
             "rdma" => MigrationAddressBranch::Rdma(crate::__private::rest(map)?),
             "file" => MigrationAddressBranch::File(crate::__private::rest(map)?),
-            _ => MigrationAddressBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "MigrationAddress", &tag)?;
+                MigrationAddressBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -27315,7 +28690,9 @@ impl ::serde::Serialize for MigrationChannelType {
 impl<'de> ::serde::Deserialize<'de> for MigrationChannelType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MigrationChannelType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Migration stream channel parameters.
@@ -27343,10 +28720,12 @@ impl ::serde::Serialize for MigrationChannel {
 impl<'de> ::serde::Deserialize<'de> for MigrationChannel {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             channel_type: crate::__private::required(&mut m, "channel-type")?,
             addr: crate::__private::required(&mut m, "addr")?,
-        })
+        };
+        crate::__private::finish(&m, "MigrationChannel")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The result format for 'query-xen-replication-status'.
@@ -27377,10 +28756,12 @@ impl ::serde::Serialize for ReplicationStatus {
 impl<'de> ::serde::Deserialize<'de> for ReplicationStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             error: crate::__private::required(&mut m, "error")?,
             desc: crate::__private::optional(&mut m, "desc")?,
-        })
+        };
+        crate::__private::finish(&m, "ReplicationStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The result format for 'query-colo-status'.
@@ -27416,11 +28797,13 @@ impl ::serde::Serialize for ColoStatus {
 impl<'de> ::serde::Deserialize<'de> for ColoStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mode: crate::__private::required(&mut m, "mode")?,
             last_mode: crate::__private::required(&mut m, "last-mode")?,
             reason: crate::__private::required(&mut m, "reason")?,
-        })
+        };
+        crate::__private::finish(&m, "ColoStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Dirty rate of vcpu.
@@ -27448,10 +28831,12 @@ impl ::serde::Serialize for DirtyRateVcpu {
 impl<'de> ::serde::Deserialize<'de> for DirtyRateVcpu {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             dirty_rate: crate::__private::required(&mut m, "dirty-rate")?,
-        })
+        };
+        crate::__private::finish(&m, "DirtyRateVcpu")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Dirty page rate measurement status.
@@ -27507,7 +28892,9 @@ impl ::serde::Serialize for DirtyRateStatus {
 impl<'de> ::serde::Deserialize<'de> for DirtyRateStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DirtyRateStatus", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Method used to measure dirty page rate.  Differences between
@@ -27564,7 +28951,9 @@ impl ::serde::Serialize for DirtyRateMeasureMode {
 impl<'de> ::serde::Deserialize<'de> for DirtyRateMeasureMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "DirtyRateMeasureMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Specifies unit in which time-related value is specified.
@@ -27616,7 +29005,9 @@ impl ::serde::Serialize for TimeUnit {
 impl<'de> ::serde::Deserialize<'de> for TimeUnit {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "TimeUnit", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about measured dirty page rate.
@@ -27666,7 +29057,7 @@ impl ::serde::Serialize for DirtyRateInfo {
 impl<'de> ::serde::Deserialize<'de> for DirtyRateInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             dirty_rate: crate::__private::optional(&mut m, "dirty-rate")?,
             status: crate::__private::required(&mut m, "status")?,
             start_time: crate::__private::required(&mut m, "start-time")?,
@@ -27675,7 +29066,9 @@ impl<'de> ::serde::Deserialize<'de> for DirtyRateInfo {
             sample_pages: crate::__private::required(&mut m, "sample-pages")?,
             mode: crate::__private::required(&mut m, "mode")?,
             vcpu_dirty_rate: crate::__private::optional(&mut m, "vcpu-dirty-rate")?,
-        })
+        };
+        crate::__private::finish(&m, "DirtyRateInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Dirty page rate limit information of a virtual CPU.
@@ -27707,11 +29100,13 @@ impl ::serde::Serialize for DirtyLimitInfo {
 impl<'de> ::serde::Deserialize<'de> for DirtyLimitInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cpu_index: crate::__private::required(&mut m, "cpu-index")?,
             limit_rate: crate::__private::required(&mut m, "limit-rate")?,
             current_rate: crate::__private::required(&mut m, "current-rate")?,
-        })
+        };
+        crate::__private::finish(&m, "DirtyLimitInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about migrationthreads
@@ -27739,10 +29134,12 @@ impl ::serde::Serialize for MigrationThreadInfo {
 impl<'de> ::serde::Deserialize<'de> for MigrationThreadInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             thread_id: crate::__private::required(&mut m, "thread-id")?,
-        })
+        };
+        crate::__private::finish(&m, "MigrationThreadInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// This action can be used to test transaction failure.
@@ -27762,8 +29159,10 @@ impl ::serde::Serialize for Abort {
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for Abort {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let _m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {})
+        let m = crate::__private::object(d)?;
+        let v = Self {};
+        crate::__private::finish(&m, "Abort")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of Transactional completion modes.
@@ -27821,7 +29220,9 @@ impl ::serde::Serialize for ActionCompletionMode {
 impl<'de> ::serde::Deserialize<'de> for ActionCompletionMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ActionCompletionMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `TransactionActionKind` (not documented in the schema).
@@ -27927,7 +29328,9 @@ impl ::serde::Serialize for TransactionActionKind {
 impl<'de> ::serde::Deserialize<'de> for TransactionActionKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "TransactionActionKind", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `AbortWrapper` (not documented in the schema).
@@ -27952,9 +29355,11 @@ impl ::serde::Serialize for AbortWrapper {
 impl<'de> ::serde::Deserialize<'de> for AbortWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "AbortWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockDirtyBitmapAddWrapper` (not documented in the schema).
@@ -27979,9 +29384,11 @@ impl ::serde::Serialize for BlockDirtyBitmapAddWrapper {
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapAddWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDirtyBitmapAddWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockDirtyBitmapWrapper` (not documented in the schema).
@@ -28006,9 +29413,11 @@ impl ::serde::Serialize for BlockDirtyBitmapWrapper {
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDirtyBitmapWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockDirtyBitmapMergeWrapper` (not documented in the schema).
@@ -28033,9 +29442,11 @@ impl ::serde::Serialize for BlockDirtyBitmapMergeWrapper {
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapMergeWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockDirtyBitmapMergeWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevBackupWrapper` (not documented in the schema).
@@ -28060,9 +29471,11 @@ impl ::serde::Serialize for BlockdevBackupWrapper {
 impl<'de> ::serde::Deserialize<'de> for BlockdevBackupWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevBackupWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevSnapshotWrapper` (not documented in the schema).
@@ -28087,9 +29500,11 @@ impl ::serde::Serialize for BlockdevSnapshotWrapper {
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevSnapshotWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevSnapshotInternalWrapper` (not documented in the schema).
@@ -28114,9 +29529,11 @@ impl ::serde::Serialize for BlockdevSnapshotInternalWrapper {
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotInternalWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevSnapshotInternalWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `BlockdevSnapshotSyncWrapper` (not documented in the schema).
@@ -28141,9 +29558,11 @@ impl ::serde::Serialize for BlockdevSnapshotSyncWrapper {
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotSyncWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "BlockdevSnapshotSyncWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `DriveBackupWrapper` (not documented in the schema).
@@ -28168,9 +29587,11 @@ impl ::serde::Serialize for DriveBackupWrapper {
 impl<'de> ::serde::Deserialize<'de> for DriveBackupWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "DriveBackupWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A discriminated record of operations that can be performed with
@@ -28320,7 +29741,10 @@ impl<'de> ::serde::Deserialize<'de> for TransactionAction {
                 TransactionActionBranch::BlockdevSnapshotSync(crate::__private::rest(map)?)
             }
             "drive-backup" => TransactionActionBranch::DriveBackup(crate::__private::rest(map)?),
-            _ => TransactionActionBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "TransactionAction", &tag)?;
+                TransactionActionBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -28349,9 +29773,11 @@ impl ::serde::Serialize for TransactionProperties {
 impl<'de> ::serde::Deserialize<'de> for TransactionProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             completion_mode: crate::__private::optional(&mut m, "completion-mode")?,
-        })
+        };
+        crate::__private::finish(&m, "TransactionProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// State of a tracing event.
@@ -28407,7 +29833,9 @@ impl ::serde::Serialize for TraceEventState {
 impl<'de> ::serde::Deserialize<'de> for TraceEventState {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "TraceEventState", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information of a tracing event.
@@ -28435,10 +29863,12 @@ impl ::serde::Serialize for TraceEventInfo {
 impl<'de> ::serde::Deserialize<'de> for TraceEventInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             state: crate::__private::required(&mut m, "state")?,
-        })
+        };
+        crate::__private::finish(&m, "TraceEventInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Policy for handling "funny" input.
@@ -28494,7 +29924,9 @@ impl ::serde::Serialize for CompatPolicyInput {
 impl<'de> ::serde::Deserialize<'de> for CompatPolicyInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CompatPolicyInput", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Policy for handling "funny" output.
@@ -28546,7 +29978,9 @@ impl ::serde::Serialize for CompatPolicyOutput {
 impl<'de> ::serde::Deserialize<'de> for CompatPolicyOutput {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CompatPolicyOutput", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Policy for handling deprecated management interfaces.
@@ -28592,12 +30026,14 @@ impl ::serde::Serialize for CompatPolicy {
 impl<'de> ::serde::Deserialize<'de> for CompatPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             deprecated_input: crate::__private::optional(&mut m, "deprecated-input")?,
             deprecated_output: crate::__private::optional(&mut m, "deprecated-output")?,
             unstable_input: crate::__private::optional(&mut m, "unstable-input")?,
             unstable_output: crate::__private::optional(&mut m, "unstable-output")?,
-        })
+        };
+        crate::__private::finish(&m, "CompatPolicy")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Enumeration of capabilities to be advertised during initial client
@@ -28647,7 +30083,9 @@ impl ::serde::Serialize for QmpCapability {
 impl<'de> ::serde::Deserialize<'de> for QmpCapability {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QMPCapability", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A three-part version number.
@@ -28678,11 +30116,13 @@ impl ::serde::Serialize for VersionTriple {
 impl<'de> ::serde::Deserialize<'de> for VersionTriple {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             major: crate::__private::required(&mut m, "major")?,
             minor: crate::__private::required(&mut m, "minor")?,
             micro: crate::__private::required(&mut m, "micro")?,
-        })
+        };
+        crate::__private::finish(&m, "VersionTriple")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A description of QEMU's version.
@@ -28717,10 +30157,12 @@ impl ::serde::Serialize for VersionInfo {
 impl<'de> ::serde::Deserialize<'de> for VersionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             qemu: crate::__private::required(&mut m, "qemu")?,
             package: crate::__private::required(&mut m, "package")?,
-        })
+        };
+        crate::__private::finish(&m, "VersionInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a QMP command
@@ -28745,9 +30187,11 @@ impl ::serde::Serialize for CommandInfo {
 impl<'de> ::serde::Deserialize<'de> for CommandInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
-        })
+        };
+        crate::__private::finish(&m, "CommandInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of monitor modes.
@@ -28799,7 +30243,9 @@ impl ::serde::Serialize for MonitorMode {
 impl<'de> ::serde::Deserialize<'de> for MonitorMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MonitorMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options to be used for adding a new monitor.
@@ -28834,12 +30280,14 @@ impl ::serde::Serialize for MonitorOptions {
 impl<'de> ::serde::Deserialize<'de> for MonitorOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
             mode: crate::__private::optional(&mut m, "mode")?,
             pretty: crate::__private::optional(&mut m, "pretty")?,
             chardev: crate::__private::required(&mut m, "chardev")?,
-        })
+        };
+        crate::__private::finish(&m, "MonitorOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// This is a `SchemaInfo`'s meta type, i.e. the kind of entity it
@@ -28920,7 +30368,9 @@ impl ::serde::Serialize for SchemaMetaType {
 impl<'de> ::serde::Deserialize<'de> for SchemaMetaType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SchemaMetaType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `SchemaInfo` (not documented in the schema).
@@ -29031,7 +30481,10 @@ impl<'de> ::serde::Deserialize<'de> for SchemaInfo {
             "alternate" => SchemaInfoBranch::Alternate(crate::__private::rest(map)?),
             "command" => SchemaInfoBranch::Command(crate::__private::rest(map)?),
             "event" => SchemaInfoBranch::Event(crate::__private::rest(map)?),
-            _ => SchemaInfoBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "SchemaInfo", &tag)?;
+                SchemaInfoBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             name,
@@ -29062,9 +30515,11 @@ impl ::serde::Serialize for SchemaInfoBuiltin {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoBuiltin {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             json_type: crate::__private::required(&mut m, "json-type")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoBuiltin")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The four primitive and two structured types according to RFC 8259
@@ -29151,7 +30606,9 @@ impl ::serde::Serialize for JsonType {
 impl<'de> ::serde::Deserialize<'de> for JsonType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "JSONType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Additional SchemaInfo members for meta-type 'enum'.
@@ -29185,10 +30642,12 @@ impl ::serde::Serialize for SchemaInfoEnum {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoEnum {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             members: crate::__private::required(&mut m, "members")?,
             values: crate::__private::required(&mut m, "values")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoEnum")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An object member.
@@ -29217,10 +30676,12 @@ impl ::serde::Serialize for SchemaInfoEnumMember {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoEnumMember {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             features: crate::__private::optional(&mut m, "features")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoEnumMember")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Additional SchemaInfo members for meta-type 'array'.
@@ -29247,9 +30708,11 @@ impl ::serde::Serialize for SchemaInfoArray {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoArray {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             element_type: crate::__private::required(&mut m, "element-type")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoArray")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Additional SchemaInfo members for meta-type 'object'.
@@ -29287,11 +30750,13 @@ impl ::serde::Serialize for SchemaInfoObject {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoObject {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             members: crate::__private::required(&mut m, "members")?,
             tag: crate::__private::optional(&mut m, "tag")?,
             variants: crate::__private::optional(&mut m, "variants")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoObject")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An object member.
@@ -29330,12 +30795,14 @@ impl ::serde::Serialize for SchemaInfoObjectMember {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoObjectMember {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             r#type: crate::__private::required(&mut m, "type")?,
             default: crate::__private::optional(&mut m, "default")?,
             features: crate::__private::optional(&mut m, "features")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoObjectMember")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The variant members for a value of the type tag.
@@ -29364,10 +30831,12 @@ impl ::serde::Serialize for SchemaInfoObjectVariant {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoObjectVariant {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             case: crate::__private::required(&mut m, "case")?,
             r#type: crate::__private::required(&mut m, "type")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoObjectVariant")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Additional SchemaInfo members for meta-type 'alternate'.
@@ -29396,9 +30865,11 @@ impl ::serde::Serialize for SchemaInfoAlternate {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoAlternate {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             members: crate::__private::required(&mut m, "members")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoAlternate")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An alternate member.
@@ -29423,9 +30894,11 @@ impl ::serde::Serialize for SchemaInfoAlternateMember {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoAlternateMember {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoAlternateMember")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Additional SchemaInfo members for meta-type 'command'.
@@ -29463,11 +30936,13 @@ impl ::serde::Serialize for SchemaInfoCommand {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             arg_type: crate::__private::required(&mut m, "arg-type")?,
             ret_type: crate::__private::required(&mut m, "ret-type")?,
             allow_oob: crate::__private::optional(&mut m, "allow-oob")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoCommand")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Additional SchemaInfo members for meta-type 'event'.
@@ -29493,9 +30968,11 @@ impl ::serde::Serialize for SchemaInfoEvent {
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoEvent {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             arg_type: crate::__private::required(&mut m, "arg-type")?,
-        })
+        };
+        crate::__private::finish(&m, "SchemaInfoEvent")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ObjectPropertyInfo` (not documented in the schema).
@@ -29542,12 +31019,14 @@ impl ::serde::Serialize for ObjectPropertyInfo {
 impl<'de> ::serde::Deserialize<'de> for ObjectPropertyInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             r#type: crate::__private::required(&mut m, "type")?,
             description: crate::__private::optional(&mut m, "description")?,
             default_value: crate::__private::optional(&mut m, "default-value")?,
-        })
+        };
+        crate::__private::finish(&m, "ObjectPropertyInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// This structure describes a search result from `qom-list-types`
@@ -29579,11 +31058,13 @@ impl ::serde::Serialize for ObjectTypeInfo {
 impl<'de> ::serde::Deserialize<'de> for ObjectTypeInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             r#abstract: crate::__private::optional(&mut m, "abstract")?,
             parent: crate::__private::optional(&mut m, "parent")?,
-        })
+        };
+        crate::__private::finish(&m, "ObjectTypeInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for can-host-socketcan objects.
@@ -29614,10 +31095,12 @@ impl ::serde::Serialize for CanHostSocketcanProperties {
 impl<'de> ::serde::Deserialize<'de> for CanHostSocketcanProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#if: crate::__private::required(&mut m, "if")?,
             canbus: crate::__private::required(&mut m, "canbus")?,
-        })
+        };
+        crate::__private::finish(&m, "CanHostSocketcanProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for colo-compare objects.
@@ -29678,7 +31161,7 @@ impl ::serde::Serialize for ColoCompareProperties {
 impl<'de> ::serde::Deserialize<'de> for ColoCompareProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             primary_in: crate::__private::required(&mut m, "primary_in")?,
             secondary_in: crate::__private::required(&mut m, "secondary_in")?,
             outdev: crate::__private::required(&mut m, "outdev")?,
@@ -29688,7 +31171,9 @@ impl<'de> ::serde::Deserialize<'de> for ColoCompareProperties {
             expired_scan_cycle: crate::__private::optional(&mut m, "expired_scan_cycle")?,
             max_queue_size: crate::__private::optional(&mut m, "max_queue_size")?,
             vnet_hdr_support: crate::__private::optional(&mut m, "vnet_hdr_support")?,
-        })
+        };
+        crate::__private::finish(&m, "ColoCompareProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for cryptodev-backend and cryptodev-backend-builtin
@@ -29722,11 +31207,13 @@ impl ::serde::Serialize for CryptodevBackendProperties {
 impl<'de> ::serde::Deserialize<'de> for CryptodevBackendProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             queues: crate::__private::optional(&mut m, "queues")?,
             throttle_bps: crate::__private::optional(&mut m, "throttle-bps")?,
             throttle_ops: crate::__private::optional(&mut m, "throttle-ops")?,
-        })
+        };
+        crate::__private::finish(&m, "CryptodevBackendProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for cryptodev-vhost-user objects.
@@ -29765,12 +31252,14 @@ impl ::serde::Serialize for CryptodevVhostUserProperties {
 impl<'de> ::serde::Deserialize<'de> for CryptodevVhostUserProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             queues: crate::__private::optional(&mut m, "queues")?,
             throttle_bps: crate::__private::optional(&mut m, "throttle-bps")?,
             throttle_ops: crate::__private::optional(&mut m, "throttle-ops")?,
             chardev: crate::__private::required(&mut m, "chardev")?,
-        })
+        };
+        crate::__private::finish(&m, "CryptodevVhostUserProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for dbus-vmstate objects.
@@ -29799,10 +31288,12 @@ impl ::serde::Serialize for DBusVmStateProperties {
 impl<'de> ::serde::Deserialize<'de> for DBusVmStateProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             addr: crate::__private::required(&mut m, "addr")?,
             id_list: crate::__private::optional(&mut m, "id-list")?,
-        })
+        };
+        crate::__private::finish(&m, "DBusVmStateProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Indicates where to insert a netfilter relative to a given other
@@ -29855,7 +31346,9 @@ impl ::serde::Serialize for NetfilterInsert {
 impl<'de> ::serde::Deserialize<'de> for NetfilterInsert {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "NetfilterInsert", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for objects of classes derived from netfilter.
@@ -29901,13 +31394,15 @@ impl ::serde::Serialize for NetfilterProperties {
 impl<'de> ::serde::Deserialize<'de> for NetfilterProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
             queue: crate::__private::optional(&mut m, "queue")?,
             status: crate::__private::optional(&mut m, "status")?,
             position: crate::__private::optional(&mut m, "position")?,
             insert: crate::__private::optional(&mut m, "insert")?,
-        })
+        };
+        crate::__private::finish(&m, "NetfilterProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for filter-buffer objects.
@@ -29958,14 +31453,16 @@ impl ::serde::Serialize for FilterBufferProperties {
 impl<'de> ::serde::Deserialize<'de> for FilterBufferProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
             queue: crate::__private::optional(&mut m, "queue")?,
             status: crate::__private::optional(&mut m, "status")?,
             position: crate::__private::optional(&mut m, "position")?,
             insert: crate::__private::optional(&mut m, "insert")?,
             interval: crate::__private::required(&mut m, "interval")?,
-        })
+        };
+        crate::__private::finish(&m, "FilterBufferProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for filter-dump objects.
@@ -30018,7 +31515,7 @@ impl ::serde::Serialize for FilterDumpProperties {
 impl<'de> ::serde::Deserialize<'de> for FilterDumpProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
             queue: crate::__private::optional(&mut m, "queue")?,
             status: crate::__private::optional(&mut m, "status")?,
@@ -30026,7 +31523,9 @@ impl<'de> ::serde::Deserialize<'de> for FilterDumpProperties {
             insert: crate::__private::optional(&mut m, "insert")?,
             file: crate::__private::required(&mut m, "file")?,
             maxlen: crate::__private::optional(&mut m, "maxlen")?,
-        })
+        };
+        crate::__private::finish(&m, "FilterDumpProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for filter-mirror objects.
@@ -30080,7 +31579,7 @@ impl ::serde::Serialize for FilterMirrorProperties {
 impl<'de> ::serde::Deserialize<'de> for FilterMirrorProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
             queue: crate::__private::optional(&mut m, "queue")?,
             status: crate::__private::optional(&mut m, "status")?,
@@ -30088,7 +31587,9 @@ impl<'de> ::serde::Deserialize<'de> for FilterMirrorProperties {
             insert: crate::__private::optional(&mut m, "insert")?,
             outdev: crate::__private::required(&mut m, "outdev")?,
             vnet_hdr_support: crate::__private::optional(&mut m, "vnet_hdr_support")?,
-        })
+        };
+        crate::__private::finish(&m, "FilterMirrorProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for filter-redirector objects.
@@ -30149,7 +31650,7 @@ impl ::serde::Serialize for FilterRedirectorProperties {
 impl<'de> ::serde::Deserialize<'de> for FilterRedirectorProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
             queue: crate::__private::optional(&mut m, "queue")?,
             status: crate::__private::optional(&mut m, "status")?,
@@ -30158,7 +31659,9 @@ impl<'de> ::serde::Deserialize<'de> for FilterRedirectorProperties {
             indev: crate::__private::optional(&mut m, "indev")?,
             outdev: crate::__private::optional(&mut m, "outdev")?,
             vnet_hdr_support: crate::__private::optional(&mut m, "vnet_hdr_support")?,
-        })
+        };
+        crate::__private::finish(&m, "FilterRedirectorProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for filter-rewriter objects.
@@ -30208,14 +31711,16 @@ impl ::serde::Serialize for FilterRewriterProperties {
 impl<'de> ::serde::Deserialize<'de> for FilterRewriterProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
             queue: crate::__private::optional(&mut m, "queue")?,
             status: crate::__private::optional(&mut m, "status")?,
             position: crate::__private::optional(&mut m, "position")?,
             insert: crate::__private::optional(&mut m, "insert")?,
             vnet_hdr_support: crate::__private::optional(&mut m, "vnet_hdr_support")?,
-        })
+        };
+        crate::__private::finish(&m, "FilterRewriterProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for input-barrier objects.
@@ -30261,7 +31766,7 @@ impl ::serde::Serialize for InputBarrierProperties {
 impl<'de> ::serde::Deserialize<'de> for InputBarrierProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             server: crate::__private::optional(&mut m, "server")?,
             port: crate::__private::optional(&mut m, "port")?,
@@ -30269,7 +31774,9 @@ impl<'de> ::serde::Deserialize<'de> for InputBarrierProperties {
             y_origin: crate::__private::optional(&mut m, "y-origin")?,
             width: crate::__private::optional(&mut m, "width")?,
             height: crate::__private::optional(&mut m, "height")?,
-        })
+        };
+        crate::__private::finish(&m, "InputBarrierProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for input-linux objects.
@@ -30307,12 +31814,14 @@ impl ::serde::Serialize for InputLinuxProperties {
 impl<'de> ::serde::Deserialize<'de> for InputLinuxProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             evdev: crate::__private::required(&mut m, "evdev")?,
             grab_all: crate::__private::optional(&mut m, "grab_all")?,
             repeat: crate::__private::optional(&mut m, "repeat")?,
             grab_toggle: crate::__private::optional(&mut m, "grab-toggle")?,
-        })
+        };
+        crate::__private::finish(&m, "InputLinuxProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Common properties for event loops
@@ -30347,11 +31856,13 @@ impl ::serde::Serialize for EventLoopBaseProperties {
 impl<'de> ::serde::Deserialize<'de> for EventLoopBaseProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             aio_max_batch: crate::__private::optional(&mut m, "aio-max-batch")?,
             thread_pool_min: crate::__private::optional(&mut m, "thread-pool-min")?,
             thread_pool_max: crate::__private::optional(&mut m, "thread-pool-max")?,
-        })
+        };
+        crate::__private::finish(&m, "EventLoopBaseProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for iothread objects.
@@ -30403,14 +31914,16 @@ impl ::serde::Serialize for IothreadProperties {
 impl<'de> ::serde::Deserialize<'de> for IothreadProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             aio_max_batch: crate::__private::optional(&mut m, "aio-max-batch")?,
             thread_pool_min: crate::__private::optional(&mut m, "thread-pool-min")?,
             thread_pool_max: crate::__private::optional(&mut m, "thread-pool-max")?,
             poll_max_ns: crate::__private::optional(&mut m, "poll-max-ns")?,
             poll_grow: crate::__private::optional(&mut m, "poll-grow")?,
             poll_shrink: crate::__private::optional(&mut m, "poll-shrink")?,
-        })
+        };
+        crate::__private::finish(&m, "IothreadProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for the main-loop object.
@@ -30445,11 +31958,13 @@ impl ::serde::Serialize for MainLoopProperties {
 impl<'de> ::serde::Deserialize<'de> for MainLoopProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             aio_max_batch: crate::__private::optional(&mut m, "aio-max-batch")?,
             thread_pool_min: crate::__private::optional(&mut m, "thread-pool-min")?,
             thread_pool_max: crate::__private::optional(&mut m, "thread-pool-max")?,
-        })
+        };
+        crate::__private::finish(&m, "MainLoopProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for objects of classes derived from memory-backend.
@@ -30524,7 +32039,7 @@ impl ::serde::Serialize for MemoryBackendProperties {
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
             host_nodes: crate::__private::optional(&mut m, "host-nodes")?,
             merge: crate::__private::optional(&mut m, "merge")?,
@@ -30539,7 +32054,9 @@ impl<'de> ::serde::Deserialize<'de> for MemoryBackendProperties {
                 &mut m,
                 "x-use-canonical-path-for-ramblock-id",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "MemoryBackendProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for memory-backend-file objects.
@@ -30661,7 +32178,7 @@ impl ::serde::Serialize for MemoryBackendFileProperties {
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendFileProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
             host_nodes: crate::__private::optional(&mut m, "host-nodes")?,
             merge: crate::__private::optional(&mut m, "merge")?,
@@ -30683,7 +32200,9 @@ impl<'de> ::serde::Deserialize<'de> for MemoryBackendFileProperties {
             pmem: crate::__private::optional(&mut m, "pmem")?,
             readonly: crate::__private::optional(&mut m, "readonly")?,
             rom: crate::__private::optional(&mut m, "rom")?,
-        })
+        };
+        crate::__private::finish(&m, "MemoryBackendFileProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for memory-backend-memfd objects.
@@ -30768,7 +32287,7 @@ impl ::serde::Serialize for MemoryBackendMemfdProperties {
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendMemfdProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
             host_nodes: crate::__private::optional(&mut m, "host-nodes")?,
             merge: crate::__private::optional(&mut m, "merge")?,
@@ -30786,7 +32305,9 @@ impl<'de> ::serde::Deserialize<'de> for MemoryBackendMemfdProperties {
             hugetlb: crate::__private::optional(&mut m, "hugetlb")?,
             hugetlbsize: crate::__private::optional(&mut m, "hugetlbsize")?,
             seal: crate::__private::optional(&mut m, "seal")?,
-        })
+        };
+        crate::__private::finish(&m, "MemoryBackendMemfdProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for memory-backend-shm objects.
@@ -30860,7 +32381,7 @@ impl ::serde::Serialize for MemoryBackendShmProperties {
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendShmProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
             host_nodes: crate::__private::optional(&mut m, "host-nodes")?,
             merge: crate::__private::optional(&mut m, "merge")?,
@@ -30875,7 +32396,9 @@ impl<'de> ::serde::Deserialize<'de> for MemoryBackendShmProperties {
                 &mut m,
                 "x-use-canonical-path-for-ramblock-id",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "MemoryBackendShmProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for memory-backend-epc objects.
@@ -30950,7 +32473,7 @@ impl ::serde::Serialize for MemoryBackendEpcProperties {
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendEpcProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
             host_nodes: crate::__private::optional(&mut m, "host-nodes")?,
             merge: crate::__private::optional(&mut m, "merge")?,
@@ -30965,7 +32488,9 @@ impl<'de> ::serde::Deserialize<'de> for MemoryBackendEpcProperties {
                 &mut m,
                 "x-use-canonical-path-for-ramblock-id",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "MemoryBackendEpcProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for pr-manager-helper objects.
@@ -30993,9 +32518,11 @@ impl ::serde::Serialize for PrManagerHelperProperties {
 impl<'de> ::serde::Deserialize<'de> for PrManagerHelperProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::required(&mut m, "path")?,
-        })
+        };
+        crate::__private::finish(&m, "PrManagerHelperProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for qtest objects.
@@ -31023,10 +32550,12 @@ impl ::serde::Serialize for QtestProperties {
 impl<'de> ::serde::Deserialize<'de> for QtestProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             chardev: crate::__private::required(&mut m, "chardev")?,
             log: crate::__private::optional(&mut m, "log")?,
-        })
+        };
+        crate::__private::finish(&m, "QtestProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for x-remote-object objects.
@@ -31055,10 +32584,12 @@ impl ::serde::Serialize for RemoteObjectProperties {
 impl<'de> ::serde::Deserialize<'de> for RemoteObjectProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             fd: crate::__private::required(&mut m, "fd")?,
             devid: crate::__private::required(&mut m, "devid")?,
-        })
+        };
+        crate::__private::finish(&m, "RemoteObjectProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for x-vfio-user-server objects.
@@ -31086,10 +32617,12 @@ impl ::serde::Serialize for VfioUserServerProperties {
 impl<'de> ::serde::Deserialize<'de> for VfioUserServerProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             socket: crate::__private::required(&mut m, "socket")?,
             device: crate::__private::required(&mut m, "device")?,
-        })
+        };
+        crate::__private::finish(&m, "VfioUserServerProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for iommufd objects.
@@ -31118,9 +32651,11 @@ impl ::serde::Serialize for IommufdProperties {
 impl<'de> ::serde::Deserialize<'de> for IommufdProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             fd: crate::__private::optional(&mut m, "fd")?,
-        })
+        };
+        crate::__private::finish(&m, "IommufdProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for acpi-generic-initiator objects.
@@ -31148,10 +32683,12 @@ impl ::serde::Serialize for AcpiGenericInitiatorProperties {
 impl<'de> ::serde::Deserialize<'de> for AcpiGenericInitiatorProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             pci_dev: crate::__private::required(&mut m, "pci-dev")?,
             node: crate::__private::required(&mut m, "node")?,
-        })
+        };
+        crate::__private::finish(&m, "AcpiGenericInitiatorProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for acpi-generic-port objects.
@@ -31203,10 +32740,12 @@ impl ::serde::Serialize for AcpiGenericPortProperties {
 impl<'de> ::serde::Deserialize<'de> for AcpiGenericPortProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             pci_bus: crate::__private::required(&mut m, "pci-bus")?,
             node: crate::__private::required(&mut m, "node")?,
-        })
+        };
+        crate::__private::finish(&m, "AcpiGenericPortProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for objects of classes derived from rng.
@@ -31235,9 +32774,11 @@ impl ::serde::Serialize for RngProperties {
 impl<'de> ::serde::Deserialize<'de> for RngProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             opened: crate::__private::optional(&mut m, "opened")?,
-        })
+        };
+        crate::__private::finish(&m, "RngProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for rng-egd objects.
@@ -31270,10 +32811,12 @@ impl ::serde::Serialize for RngEgdProperties {
 impl<'de> ::serde::Deserialize<'de> for RngEgdProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             opened: crate::__private::optional(&mut m, "opened")?,
             chardev: crate::__private::required(&mut m, "chardev")?,
-        })
+        };
+        crate::__private::finish(&m, "RngEgdProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for rng-random objects.
@@ -31308,10 +32851,12 @@ impl ::serde::Serialize for RngRandomProperties {
 impl<'de> ::serde::Deserialize<'de> for RngRandomProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             opened: crate::__private::optional(&mut m, "opened")?,
             filename: crate::__private::optional(&mut m, "filename")?,
-        })
+        };
+        crate::__private::finish(&m, "RngRandomProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties common to objects that are derivatives of sev-common.
@@ -31348,12 +32893,14 @@ impl ::serde::Serialize for SevCommonProperties {
 impl<'de> ::serde::Deserialize<'de> for SevCommonProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             sev_device: crate::__private::optional(&mut m, "sev-device")?,
             cbitpos: crate::__private::optional(&mut m, "cbitpos")?,
             reduced_phys_bits: crate::__private::required(&mut m, "reduced-phys-bits")?,
             kernel_hashes: crate::__private::optional(&mut m, "kernel-hashes")?,
-        })
+        };
+        crate::__private::finish(&m, "SevCommonProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for sev-guest objects.
@@ -31415,7 +32962,7 @@ impl ::serde::Serialize for SevGuestProperties {
 impl<'de> ::serde::Deserialize<'de> for SevGuestProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             sev_device: crate::__private::optional(&mut m, "sev-device")?,
             cbitpos: crate::__private::optional(&mut m, "cbitpos")?,
             reduced_phys_bits: crate::__private::required(&mut m, "reduced-phys-bits")?,
@@ -31425,7 +32972,9 @@ impl<'de> ::serde::Deserialize<'de> for SevGuestProperties {
             policy: crate::__private::optional(&mut m, "policy")?,
             handle: crate::__private::optional(&mut m, "handle")?,
             legacy_vm_type: crate::__private::optional(&mut m, "legacy-vm-type")?,
-        })
+        };
+        crate::__private::finish(&m, "SevGuestProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for sev-snp-guest objects.  Most of these are direct
@@ -31507,7 +33056,7 @@ impl ::serde::Serialize for SevSnpGuestProperties {
 impl<'de> ::serde::Deserialize<'de> for SevSnpGuestProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             sev_device: crate::__private::optional(&mut m, "sev-device")?,
             cbitpos: crate::__private::optional(&mut m, "cbitpos")?,
             reduced_phys_bits: crate::__private::required(&mut m, "reduced-phys-bits")?,
@@ -31522,7 +33071,9 @@ impl<'de> ::serde::Deserialize<'de> for SevSnpGuestProperties {
             author_key_enabled: crate::__private::optional(&mut m, "author-key-enabled")?,
             host_data: crate::__private::optional(&mut m, "host-data")?,
             vcek_disabled: crate::__private::optional(&mut m, "vcek-disabled")?,
-        })
+        };
+        crate::__private::finish(&m, "SevSnpGuestProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties for thread context objects.
@@ -31556,10 +33107,12 @@ impl ::serde::Serialize for ThreadContextProperties {
 impl<'de> ::serde::Deserialize<'de> for ThreadContextProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cpu_affinity: crate::__private::optional(&mut m, "cpu-affinity")?,
             node_affinity: crate::__private::optional(&mut m, "node-affinity")?,
-        })
+        };
+        crate::__private::finish(&m, "ThreadContextProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ObjectType` (not documented in the schema).
@@ -31874,7 +33427,9 @@ impl ::serde::Serialize for ObjectType {
 impl<'de> ::serde::Deserialize<'de> for ObjectType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ObjectType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Describes the options of a user creatable QOM object.
@@ -32292,10 +33847,22 @@ impl<'de> ::serde::Deserialize<'de> for ObjectOptions {
             "x-vfio-user-server" => {
                 ObjectOptionsBranch::XVfioUserServer(crate::__private::rest(map)?)
             }
-            "can-bus" => ObjectOptionsBranch::CanBus,
-            "pef-guest" => ObjectOptionsBranch::PefGuest,
-            "s390-pv-guest" => ObjectOptionsBranch::S390PvGuest,
-            _ => ObjectOptionsBranch::Other { tag, members: map },
+            "can-bus" => {
+                crate::__private::finish(&map, "ObjectOptions")?;
+                ObjectOptionsBranch::CanBus
+            }
+            "pef-guest" => {
+                crate::__private::finish(&map, "ObjectOptions")?;
+                ObjectOptionsBranch::PefGuest
+            }
+            "s390-pv-guest" => {
+                crate::__private::finish(&map, "ObjectOptions")?;
+                ObjectOptionsBranch::S390PvGuest
+            }
+            _ => {
+                crate::__private::known(false, "ObjectOptions", &tag)?;
+                ObjectOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { id, branch })
     }
@@ -32358,7 +33925,9 @@ impl ::serde::Serialize for S390CpuEntitlement {
 impl<'de> ::serde::Deserialize<'de> for S390CpuEntitlement {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "S390CpuEntitlement", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of CPU topology levels.
@@ -32461,7 +34030,9 @@ impl ::serde::Serialize for CpuTopologyLevel {
 impl<'de> ::serde::Deserialize<'de> for CpuTopologyLevel {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CpuTopologyLevel", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Caches a system may have.  The enumeration value here is the
@@ -32522,7 +34093,9 @@ impl ::serde::Serialize for CacheLevelAndType {
 impl<'de> ::serde::Deserialize<'de> for CacheLevelAndType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CacheLevelAndType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Cache information for SMP system.
@@ -32553,10 +34126,12 @@ impl ::serde::Serialize for SmpCacheProperties {
 impl<'de> ::serde::Deserialize<'de> for SmpCacheProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cache: crate::__private::required(&mut m, "cache")?,
             topology: crate::__private::required(&mut m, "topology")?,
-        })
+        };
+        crate::__private::finish(&m, "SmpCacheProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// List wrapper of SmpCacheProperties.
@@ -32579,9 +34154,11 @@ impl ::serde::Serialize for SmpCachePropertiesWrapper {
 impl<'de> ::serde::Deserialize<'de> for SmpCachePropertiesWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             caches: crate::__private::required(&mut m, "caches")?,
-        })
+        };
+        crate::__private::finish(&m, "SmpCachePropertiesWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The comprehensive enumeration of QEMU system emulation ("softmmu")
@@ -32779,7 +34356,9 @@ impl ::serde::Serialize for SysEmuTarget {
 impl<'de> ::serde::Deserialize<'de> for SysEmuTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SysEmuTarget", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of cpu states that can be assumed by a virtual S390
@@ -32850,7 +34429,9 @@ impl ::serde::Serialize for S390CpuState {
 impl<'de> ::serde::Deserialize<'de> for S390CpuState {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "S390CpuState", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Additional information about a virtual S390 CPU
@@ -32881,11 +34462,13 @@ impl ::serde::Serialize for CpuInfoS390 {
 impl<'de> ::serde::Deserialize<'de> for CpuInfoS390 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cpu_state: crate::__private::required(&mut m, "cpu-state")?,
             dedicated: crate::__private::optional(&mut m, "dedicated")?,
             entitlement: crate::__private::optional(&mut m, "entitlement")?,
-        })
+        };
+        crate::__private::finish(&m, "CpuInfoS390")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a virtual CPU
@@ -33095,35 +34678,122 @@ impl<'de> ::serde::Deserialize<'de> for CpuInfoFast {
         let tag: ::std::string::String = crate::__private::required(&mut map, "target")?;
         let branch = match tag.as_str() {
             "s390x" => CpuInfoFastBranch::S390x(crate::__private::rest(map)?),
-            "aarch64" => CpuInfoFastBranch::Aarch64,
-            "alpha" => CpuInfoFastBranch::Alpha,
-            "arm" => CpuInfoFastBranch::Arm,
-            "avr" => CpuInfoFastBranch::Avr,
-            "hppa" => CpuInfoFastBranch::Hppa,
-            "i386" => CpuInfoFastBranch::I386,
-            "loongarch64" => CpuInfoFastBranch::Loongarch64,
-            "m68k" => CpuInfoFastBranch::M68k,
-            "microblaze" => CpuInfoFastBranch::Microblaze,
-            "microblazeel" => CpuInfoFastBranch::Microblazeel,
-            "mips" => CpuInfoFastBranch::Mips,
-            "mips64" => CpuInfoFastBranch::Mips64,
-            "mips64el" => CpuInfoFastBranch::Mips64el,
-            "mipsel" => CpuInfoFastBranch::Mipsel,
-            "or1k" => CpuInfoFastBranch::Or1k,
-            "ppc" => CpuInfoFastBranch::Ppc,
-            "ppc64" => CpuInfoFastBranch::Ppc64,
-            "riscv32" => CpuInfoFastBranch::Riscv32,
-            "riscv64" => CpuInfoFastBranch::Riscv64,
-            "rx" => CpuInfoFastBranch::Rx,
-            "sh4" => CpuInfoFastBranch::Sh4,
-            "sh4eb" => CpuInfoFastBranch::Sh4eb,
-            "sparc" => CpuInfoFastBranch::Sparc,
-            "sparc64" => CpuInfoFastBranch::Sparc64,
-            "tricore" => CpuInfoFastBranch::Tricore,
-            "x86_64" => CpuInfoFastBranch::X8664,
-            "xtensa" => CpuInfoFastBranch::Xtensa,
-            "xtensaeb" => CpuInfoFastBranch::Xtensaeb,
-            _ => CpuInfoFastBranch::Other { tag, members: map },
+            "aarch64" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Aarch64
+            }
+            "alpha" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Alpha
+            }
+            "arm" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Arm
+            }
+            "avr" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Avr
+            }
+            "hppa" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Hppa
+            }
+            "i386" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::I386
+            }
+            "loongarch64" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Loongarch64
+            }
+            "m68k" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::M68k
+            }
+            "microblaze" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Microblaze
+            }
+            "microblazeel" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Microblazeel
+            }
+            "mips" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Mips
+            }
+            "mips64" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Mips64
+            }
+            "mips64el" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Mips64el
+            }
+            "mipsel" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Mipsel
+            }
+            "or1k" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Or1k
+            }
+            "ppc" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Ppc
+            }
+            "ppc64" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Ppc64
+            }
+            "riscv32" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Riscv32
+            }
+            "riscv64" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Riscv64
+            }
+            "rx" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Rx
+            }
+            "sh4" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Sh4
+            }
+            "sh4eb" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Sh4eb
+            }
+            "sparc" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Sparc
+            }
+            "sparc64" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Sparc64
+            }
+            "tricore" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Tricore
+            }
+            "x86_64" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::X8664
+            }
+            "xtensa" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Xtensa
+            }
+            "xtensaeb" => {
+                crate::__private::finish(&map, "CpuInfoFast")?;
+                CpuInfoFastBranch::Xtensaeb
+            }
+            _ => {
+                crate::__private::known(false, "CpuInfoFast", &tag)?;
+                CpuInfoFastBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             cpu_index,
@@ -33164,11 +34834,13 @@ impl ::serde::Serialize for CompatProperty {
 impl<'de> ::serde::Deserialize<'de> for CompatProperty {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             qom_type: crate::__private::required(&mut m, "qom-type")?,
             property: crate::__private::required(&mut m, "property")?,
             value: crate::__private::required(&mut m, "value")?,
-        })
+        };
+        crate::__private::finish(&m, "CompatProperty")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information describing a machine.
@@ -33235,7 +34907,7 @@ impl ::serde::Serialize for MachineInfo {
 impl<'de> ::serde::Deserialize<'de> for MachineInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             alias: crate::__private::optional(&mut m, "alias")?,
             is_default: crate::__private::optional(&mut m, "is-default")?,
@@ -33247,7 +34919,9 @@ impl<'de> ::serde::Deserialize<'de> for MachineInfo {
             default_ram_id: crate::__private::optional(&mut m, "default-ram-id")?,
             acpi: crate::__private::required(&mut m, "acpi")?,
             compat_props: crate::__private::optional(&mut m, "compat-props")?,
-        })
+        };
+        crate::__private::finish(&m, "MachineInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information describing the running machine parameters.
@@ -33273,9 +34947,11 @@ impl ::serde::Serialize for CurrentMachineParams {
 impl<'de> ::serde::Deserialize<'de> for CurrentMachineParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             wakeup_suspend_support: crate::__private::required(&mut m, "wakeup-suspend-support")?,
-        })
+        };
+        crate::__private::finish(&m, "CurrentMachineParams")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information describing the QEMU target.
@@ -33300,9 +34976,11 @@ impl ::serde::Serialize for TargetInfo {
 impl<'de> ::serde::Deserialize<'de> for TargetInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             arch: crate::__private::required(&mut m, "arch")?,
-        })
+        };
+        crate::__private::finish(&m, "TargetInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Guest UUID information (Universally Unique Identifier).
@@ -33330,9 +35008,11 @@ impl ::serde::Serialize for UuidInfo {
 impl<'de> ::serde::Deserialize<'de> for UuidInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             uuid: crate::__private::required(&mut m, "UUID")?,
-        })
+        };
+        crate::__private::finish(&m, "UuidInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// GUID information.
@@ -33357,9 +35037,11 @@ impl ::serde::Serialize for GuidInfo {
 impl<'de> ::serde::Deserialize<'de> for GuidInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             guid: crate::__private::required(&mut m, "guid")?,
-        })
+        };
+        crate::__private::finish(&m, "GuidInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Policy for handling lost ticks in timer devices.  Ticks end up
@@ -33431,7 +35113,9 @@ impl ::serde::Serialize for LostTickPolicy {
 impl<'de> ::serde::Deserialize<'de> for LostTickPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "LostTickPolicy", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about support for KVM acceleration
@@ -33459,10 +35143,12 @@ impl ::serde::Serialize for KvmInfo {
 impl<'de> ::serde::Deserialize<'de> for KvmInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             enabled: crate::__private::required(&mut m, "enabled")?,
             present: crate::__private::required(&mut m, "present")?,
-        })
+        };
+        crate::__private::finish(&m, "KvmInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `NumaOptionsType` (not documented in the schema).
@@ -33532,7 +35218,9 @@ impl ::serde::Serialize for NumaOptionsType {
 impl<'de> ::serde::Deserialize<'de> for NumaOptionsType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "NumaOptionsType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A discriminated record of NUMA options.  (for OptsVisitor)
@@ -33612,7 +35300,10 @@ impl<'de> ::serde::Deserialize<'de> for NumaOptions {
             "cpu" => NumaOptionsBranch::Cpu(crate::__private::rest(map)?),
             "hmat-lb" => NumaOptionsBranch::HmatLb(crate::__private::rest(map)?),
             "hmat-cache" => NumaOptionsBranch::HmatCache(crate::__private::rest(map)?),
-            _ => NumaOptionsBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "NumaOptions", &tag)?;
+                NumaOptionsBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -33659,13 +35350,15 @@ impl ::serde::Serialize for NumaNodeOptions {
 impl<'de> ::serde::Deserialize<'de> for NumaNodeOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             nodeid: crate::__private::optional(&mut m, "nodeid")?,
             cpus: crate::__private::optional(&mut m, "cpus")?,
             mem: crate::__private::optional(&mut m, "mem")?,
             memdev: crate::__private::optional(&mut m, "memdev")?,
             initiator: crate::__private::optional(&mut m, "initiator")?,
-        })
+        };
+        crate::__private::finish(&m, "NumaNodeOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Set the distance between 2 NUMA nodes.
@@ -33698,11 +35391,13 @@ impl ::serde::Serialize for NumaDistOptions {
 impl<'de> ::serde::Deserialize<'de> for NumaDistOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             src: crate::__private::required(&mut m, "src")?,
             dst: crate::__private::required(&mut m, "dst")?,
             val: crate::__private::required(&mut m, "val")?,
-        })
+        };
+        crate::__private::finish(&m, "NumaDistOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Create a CXL Fixed Memory Window
@@ -33737,11 +35432,13 @@ impl ::serde::Serialize for CxlFixedMemoryWindowOptions {
 impl<'de> ::serde::Deserialize<'de> for CxlFixedMemoryWindowOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             size: crate::__private::required(&mut m, "size")?,
             interleave_granularity: crate::__private::optional(&mut m, "interleave-granularity")?,
             targets: crate::__private::required(&mut m, "targets")?,
-        })
+        };
+        crate::__private::finish(&m, "CxlFixedMemoryWindowOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// List of CXL Fixed Memory Windows.
@@ -33766,9 +35463,11 @@ impl ::serde::Serialize for CxlfmwProperties {
 impl<'de> ::serde::Deserialize<'de> for CxlfmwProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cxl_fmw: crate::__private::required(&mut m, "cxl-fmw")?,
-        })
+        };
+        crate::__private::finish(&m, "CxlfmwProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A X86 32-bit register
@@ -33853,7 +35552,9 @@ impl ::serde::Serialize for X86cpuRegister32 {
 impl<'de> ::serde::Deserialize<'de> for X86cpuRegister32 {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "X86CPURegister32", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a X86 CPU feature word
@@ -33889,12 +35590,14 @@ impl ::serde::Serialize for X86cpuFeatureWordInfo {
 impl<'de> ::serde::Deserialize<'de> for X86cpuFeatureWordInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cpuid_input_eax: crate::__private::required(&mut m, "cpuid-input-eax")?,
             cpuid_input_ecx: crate::__private::optional(&mut m, "cpuid-input-ecx")?,
             cpuid_register: crate::__private::required(&mut m, "cpuid-register")?,
             features: crate::__private::required(&mut m, "features")?,
-        })
+        };
+        crate::__private::finish(&m, "X86cpuFeatureWordInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Not used by QMP; hack to let us use X86CPUFeatureWordInfoList
@@ -33920,9 +35623,11 @@ impl ::serde::Serialize for DummyForceArrays {
 impl<'de> ::serde::Deserialize<'de> for DummyForceArrays {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             unused: crate::__private::required(&mut m, "unused")?,
-        })
+        };
+        crate::__private::finish(&m, "DummyForceArrays")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Option "-numa cpu" overrides default cpu to node mapping.  It
@@ -33979,7 +35684,7 @@ impl ::serde::Serialize for NumaCpuOptions {
 impl<'de> ::serde::Deserialize<'de> for NumaCpuOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node_id: crate::__private::optional(&mut m, "node-id")?,
             drawer_id: crate::__private::optional(&mut m, "drawer-id")?,
             book_id: crate::__private::optional(&mut m, "book-id")?,
@@ -33989,7 +35694,9 @@ impl<'de> ::serde::Deserialize<'de> for NumaCpuOptions {
             module_id: crate::__private::optional(&mut m, "module-id")?,
             core_id: crate::__private::optional(&mut m, "core-id")?,
             thread_id: crate::__private::optional(&mut m, "thread-id")?,
-        })
+        };
+        crate::__private::finish(&m, "NumaCpuOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The memory hierarchy in the System Locality Latency and Bandwidth
@@ -34058,7 +35765,9 @@ impl ::serde::Serialize for HmatLbMemoryHierarchy {
 impl<'de> ::serde::Deserialize<'de> for HmatLbMemoryHierarchy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "HmatLBMemoryHierarchy", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Data type in the System Locality Latency and Bandwidth Information
@@ -34137,7 +35846,9 @@ impl ::serde::Serialize for HmatLbDataType {
 impl<'de> ::serde::Deserialize<'de> for HmatLbDataType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "HmatLBDataType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Set the system locality latency and bandwidth information between
@@ -34185,14 +35896,16 @@ impl ::serde::Serialize for NumaHmatLbOptions {
 impl<'de> ::serde::Deserialize<'de> for NumaHmatLbOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             initiator: crate::__private::required(&mut m, "initiator")?,
             target: crate::__private::required(&mut m, "target")?,
             hierarchy: crate::__private::required(&mut m, "hierarchy")?,
             data_type: crate::__private::required(&mut m, "data-type")?,
             latency: crate::__private::optional(&mut m, "latency")?,
             bandwidth: crate::__private::optional(&mut m, "bandwidth")?,
-        })
+        };
+        crate::__private::finish(&m, "NumaHmatLbOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Cache associativity in the Memory Side Cache Information Structure
@@ -34253,7 +35966,9 @@ impl ::serde::Serialize for HmatCacheAssociativity {
 impl<'de> ::serde::Deserialize<'de> for HmatCacheAssociativity {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "HmatCacheAssociativity", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Cache write policy in the Memory Side Cache Information Structure of
@@ -34314,7 +36029,9 @@ impl ::serde::Serialize for HmatCacheWritePolicy {
 impl<'de> ::serde::Deserialize<'de> for HmatCacheWritePolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "HmatCacheWritePolicy", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Set the memory side cache information for a given memory domain.
@@ -34358,14 +36075,16 @@ impl ::serde::Serialize for NumaHmatCacheOptions {
 impl<'de> ::serde::Deserialize<'de> for NumaHmatCacheOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node_id: crate::__private::required(&mut m, "node-id")?,
             size: crate::__private::required(&mut m, "size")?,
             level: crate::__private::required(&mut m, "level")?,
             associativity: crate::__private::required(&mut m, "associativity")?,
             policy: crate::__private::required(&mut m, "policy")?,
             line: crate::__private::required(&mut m, "line")?,
-        })
+        };
+        crate::__private::finish(&m, "NumaHmatCacheOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about memory backend
@@ -34418,7 +36137,7 @@ impl ::serde::Serialize for Memdev {
 impl<'de> ::serde::Deserialize<'de> for Memdev {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
             size: crate::__private::required(&mut m, "size")?,
             merge: crate::__private::required(&mut m, "merge")?,
@@ -34428,7 +36147,9 @@ impl<'de> ::serde::Deserialize<'de> for Memdev {
             reserve: crate::__private::optional(&mut m, "reserve")?,
             host_nodes: crate::__private::required(&mut m, "host-nodes")?,
             policy: crate::__private::required(&mut m, "policy")?,
-        })
+        };
+        crate::__private::finish(&m, "Memdev")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Properties identifying a CPU.
@@ -34491,7 +36212,7 @@ impl ::serde::Serialize for CpuInstanceProperties {
 impl<'de> ::serde::Deserialize<'de> for CpuInstanceProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node_id: crate::__private::optional(&mut m, "node-id")?,
             drawer_id: crate::__private::optional(&mut m, "drawer-id")?,
             book_id: crate::__private::optional(&mut m, "book-id")?,
@@ -34501,7 +36222,9 @@ impl<'de> ::serde::Deserialize<'de> for CpuInstanceProperties {
             module_id: crate::__private::optional(&mut m, "module-id")?,
             core_id: crate::__private::optional(&mut m, "core-id")?,
             thread_id: crate::__private::optional(&mut m, "thread-id")?,
-        })
+        };
+        crate::__private::finish(&m, "CpuInstanceProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `HotpluggableCPU` (not documented in the schema).
@@ -34541,12 +36264,14 @@ impl ::serde::Serialize for HotpluggableCpu {
 impl<'de> ::serde::Deserialize<'de> for HotpluggableCpu {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
             vcpus_count: crate::__private::required(&mut m, "vcpus-count")?,
             props: crate::__private::required(&mut m, "props")?,
             qom_path: crate::__private::optional(&mut m, "qom-path")?,
-        })
+        };
+        crate::__private::finish(&m, "HotpluggableCpu")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the guest balloon device.
@@ -34572,9 +36297,11 @@ impl ::serde::Serialize for BalloonInfo {
 impl<'de> ::serde::Deserialize<'de> for BalloonInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             actual: crate::__private::required(&mut m, "actual")?,
-        })
+        };
+        crate::__private::finish(&m, "BalloonInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// hv-balloon guest-provided memory status information.
@@ -34605,10 +36332,12 @@ impl ::serde::Serialize for HvBalloonInfo {
 impl<'de> ::serde::Deserialize<'de> for HvBalloonInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             committed: crate::__private::required(&mut m, "committed")?,
             available: crate::__private::required(&mut m, "available")?,
-        })
+        };
+        crate::__private::finish(&m, "HvBalloonInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Actual memory information in bytes.
@@ -34639,10 +36368,12 @@ impl ::serde::Serialize for MemoryInfo {
 impl<'de> ::serde::Deserialize<'de> for MemoryInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             base_memory: crate::__private::required(&mut m, "base-memory")?,
             plugged_memory: crate::__private::optional(&mut m, "plugged-memory")?,
-        })
+        };
+        crate::__private::finish(&m, "MemoryInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// PCDIMMDevice state information
@@ -34689,7 +36420,7 @@ impl ::serde::Serialize for PcdimmDeviceInfo {
 impl<'de> ::serde::Deserialize<'de> for PcdimmDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
             addr: crate::__private::required(&mut m, "addr")?,
             size: crate::__private::required(&mut m, "size")?,
@@ -34698,7 +36429,9 @@ impl<'de> ::serde::Deserialize<'de> for PcdimmDeviceInfo {
             memdev: crate::__private::required(&mut m, "memdev")?,
             hotplugged: crate::__private::required(&mut m, "hotplugged")?,
             hotpluggable: crate::__private::required(&mut m, "hotpluggable")?,
-        })
+        };
+        crate::__private::finish(&m, "PcdimmDeviceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// VirtioPMEM state information
@@ -34732,12 +36465,14 @@ impl ::serde::Serialize for VirtioPmemDeviceInfo {
 impl<'de> ::serde::Deserialize<'de> for VirtioPmemDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
             memaddr: crate::__private::required(&mut m, "memaddr")?,
             size: crate::__private::required(&mut m, "size")?,
             memdev: crate::__private::required(&mut m, "memdev")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioPmemDeviceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// VirtioMEMDevice state information
@@ -34783,7 +36518,7 @@ impl ::serde::Serialize for VirtioMemDeviceInfo {
 impl<'de> ::serde::Deserialize<'de> for VirtioMemDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
             memaddr: crate::__private::required(&mut m, "memaddr")?,
             requested_size: crate::__private::required(&mut m, "requested-size")?,
@@ -34792,7 +36527,9 @@ impl<'de> ::serde::Deserialize<'de> for VirtioMemDeviceInfo {
             block_size: crate::__private::required(&mut m, "block-size")?,
             node: crate::__private::required(&mut m, "node")?,
             memdev: crate::__private::required(&mut m, "memdev")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioMemDeviceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Sgx EPC state information
@@ -34829,13 +36566,15 @@ impl ::serde::Serialize for SgxEpcDeviceInfo {
 impl<'de> ::serde::Deserialize<'de> for SgxEpcDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
             memaddr: crate::__private::required(&mut m, "memaddr")?,
             size: crate::__private::required(&mut m, "size")?,
             node: crate::__private::required(&mut m, "node")?,
             memdev: crate::__private::required(&mut m, "memdev")?,
-        })
+        };
+        crate::__private::finish(&m, "SgxEpcDeviceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// hv-balloon provided memory state information
@@ -34869,12 +36608,14 @@ impl ::serde::Serialize for HvBalloonDeviceInfo {
 impl<'de> ::serde::Deserialize<'de> for HvBalloonDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
             memaddr: crate::__private::optional(&mut m, "memaddr")?,
             max_size: crate::__private::required(&mut m, "max-size")?,
             memdev: crate::__private::optional(&mut m, "memdev")?,
-        })
+        };
+        crate::__private::finish(&m, "HvBalloonDeviceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `MemoryDeviceInfoKind` (not documented in the schema).
@@ -34949,7 +36690,9 @@ impl ::serde::Serialize for MemoryDeviceInfoKind {
 impl<'de> ::serde::Deserialize<'de> for MemoryDeviceInfoKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "MemoryDeviceInfoKind", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `PCDIMMDeviceInfoWrapper` (not documented in the schema).
@@ -34974,9 +36717,11 @@ impl ::serde::Serialize for PcdimmDeviceInfoWrapper {
 impl<'de> ::serde::Deserialize<'de> for PcdimmDeviceInfoWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "PcdimmDeviceInfoWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `VirtioPMEMDeviceInfoWrapper` (not documented in the schema).
@@ -35001,9 +36746,11 @@ impl ::serde::Serialize for VirtioPmemDeviceInfoWrapper {
 impl<'de> ::serde::Deserialize<'de> for VirtioPmemDeviceInfoWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioPmemDeviceInfoWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `VirtioMEMDeviceInfoWrapper` (not documented in the schema).
@@ -35028,9 +36775,11 @@ impl ::serde::Serialize for VirtioMemDeviceInfoWrapper {
 impl<'de> ::serde::Deserialize<'de> for VirtioMemDeviceInfoWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioMemDeviceInfoWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `SgxEPCDeviceInfoWrapper` (not documented in the schema).
@@ -35055,9 +36804,11 @@ impl ::serde::Serialize for SgxEpcDeviceInfoWrapper {
 impl<'de> ::serde::Deserialize<'de> for SgxEpcDeviceInfoWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "SgxEpcDeviceInfoWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `HvBalloonDeviceInfoWrapper` (not documented in the schema).
@@ -35082,9 +36833,11 @@ impl ::serde::Serialize for HvBalloonDeviceInfoWrapper {
 impl<'de> ::serde::Deserialize<'de> for HvBalloonDeviceInfoWrapper {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "HvBalloonDeviceInfoWrapper")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Union containing information about a memory device
@@ -35171,7 +36924,10 @@ impl<'de> ::serde::Deserialize<'de> for MemoryDeviceInfo {
             "virtio-mem" => MemoryDeviceInfoBranch::VirtioMem(crate::__private::rest(map)?),
             "sgx-epc" => MemoryDeviceInfoBranch::SgxEpc(crate::__private::rest(map)?),
             "hv-balloon" => MemoryDeviceInfoBranch::HvBalloon(crate::__private::rest(map)?),
-            _ => MemoryDeviceInfoBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "MemoryDeviceInfo", &tag)?;
+                MemoryDeviceInfoBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -35201,10 +36957,12 @@ impl ::serde::Serialize for SgxEpc {
 impl<'de> ::serde::Deserialize<'de> for SgxEpc {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             memdev: crate::__private::required(&mut m, "memdev")?,
             node: crate::__private::required(&mut m, "node")?,
-        })
+        };
+        crate::__private::finish(&m, "SgxEpc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// SGX properties of machine types.
@@ -35229,9 +36987,11 @@ impl ::serde::Serialize for SgxEpcProperties {
 impl<'de> ::serde::Deserialize<'de> for SgxEpcProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             sgx_epc: crate::__private::required(&mut m, "sgx-epc")?,
-        })
+        };
+        crate::__private::finish(&m, "SgxEpcProperties")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Schema for virtual machine boot configuration.
@@ -35276,7 +37036,7 @@ impl ::serde::Serialize for BootConfiguration {
 impl<'de> ::serde::Deserialize<'de> for BootConfiguration {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             order: crate::__private::optional(&mut m, "order")?,
             once: crate::__private::optional(&mut m, "once")?,
             menu: crate::__private::optional(&mut m, "menu")?,
@@ -35284,7 +37044,9 @@ impl<'de> ::serde::Deserialize<'de> for BootConfiguration {
             splash_time: crate::__private::optional(&mut m, "splash-time")?,
             reboot_timeout: crate::__private::optional(&mut m, "reboot-timeout")?,
             strict: crate::__private::optional(&mut m, "strict")?,
-        })
+        };
+        crate::__private::finish(&m, "BootConfiguration")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Schema for CPU topology configuration.  A missing value lets QEMU
@@ -35350,7 +37112,7 @@ impl ::serde::Serialize for SmpConfiguration {
 impl<'de> ::serde::Deserialize<'de> for SmpConfiguration {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             cpus: crate::__private::optional(&mut m, "cpus")?,
             drawers: crate::__private::optional(&mut m, "drawers")?,
             books: crate::__private::optional(&mut m, "books")?,
@@ -35361,7 +37123,9 @@ impl<'de> ::serde::Deserialize<'de> for SmpConfiguration {
             cores: crate::__private::optional(&mut m, "cores")?,
             threads: crate::__private::optional(&mut m, "threads")?,
             maxcpus: crate::__private::optional(&mut m, "maxcpus")?,
-        })
+        };
+        crate::__private::finish(&m, "SmpConfiguration")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `SmbiosEntryPointType` (not documented in the schema).
@@ -35418,7 +37182,9 @@ impl ::serde::Serialize for SmbiosEntryPointType {
 impl<'de> ::serde::Deserialize<'de> for SmbiosEntryPointType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SmbiosEntryPointType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Schema for memory size configuration.
@@ -35449,11 +37215,13 @@ impl ::serde::Serialize for MemorySizeConfiguration {
 impl<'de> ::serde::Deserialize<'de> for MemorySizeConfiguration {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             size: crate::__private::optional(&mut m, "size")?,
             max_size: crate::__private::optional(&mut m, "max-size")?,
             slots: crate::__private::optional(&mut m, "slots")?,
-        })
+        };
+        crate::__private::finish(&m, "MemorySizeConfiguration")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Virtual CPU model.
@@ -35487,10 +37255,12 @@ impl ::serde::Serialize for CpuModelInfo {
 impl<'de> ::serde::Deserialize<'de> for CpuModelInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             props: crate::__private::optional(&mut m, "props")?,
-        })
+        };
+        crate::__private::finish(&m, "CpuModelInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of CPU model expansion types.
@@ -35561,7 +37331,9 @@ impl ::serde::Serialize for CpuModelExpansionType {
 impl<'de> ::serde::Deserialize<'de> for CpuModelExpansionType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CpuModelExpansionType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of CPU model comparison results.  The result is
@@ -35633,7 +37405,9 @@ impl ::serde::Serialize for CpuModelCompareResult {
 impl<'de> ::serde::Deserialize<'de> for CpuModelCompareResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CpuModelCompareResult", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The result of a CPU model baseline.
@@ -35660,9 +37434,11 @@ impl ::serde::Serialize for CpuModelBaselineInfo {
 impl<'de> ::serde::Deserialize<'de> for CpuModelBaselineInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             model: crate::__private::required(&mut m, "model")?,
-        })
+        };
+        crate::__private::finish(&m, "CpuModelBaselineInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The result of a CPU model comparison.
@@ -35700,10 +37476,12 @@ impl ::serde::Serialize for CpuModelCompareInfo {
 impl<'de> ::serde::Deserialize<'de> for CpuModelCompareInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             result: crate::__private::required(&mut m, "result")?,
             responsible_properties: crate::__private::required(&mut m, "responsible-properties")?,
-        })
+        };
+        crate::__private::finish(&m, "CpuModelCompareInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The result of a cpu model expansion.
@@ -35740,10 +37518,12 @@ impl ::serde::Serialize for CpuModelExpansionInfo {
 impl<'de> ::serde::Deserialize<'de> for CpuModelExpansionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             model: crate::__private::required(&mut m, "model")?,
             deprecated_props: crate::__private::required(&mut m, "deprecated-props")?,
-        })
+        };
+        crate::__private::finish(&m, "CpuModelExpansionInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Virtual CPU definition.
@@ -35820,7 +37600,7 @@ impl ::serde::Serialize for CpuDefinitionInfo {
 impl<'de> ::serde::Deserialize<'de> for CpuDefinitionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             migration_safe: crate::__private::optional(&mut m, "migration-safe")?,
             r#static: crate::__private::required(&mut m, "static")?,
@@ -35828,7 +37608,9 @@ impl<'de> ::serde::Deserialize<'de> for CpuDefinitionInfo {
             typename: crate::__private::required(&mut m, "typename")?,
             alias_of: crate::__private::optional(&mut m, "alias-of")?,
             deprecated: crate::__private::required(&mut m, "deprecated")?,
-        })
+        };
+        crate::__private::finish(&m, "CpuDefinitionInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of CPU polarization that can be assumed by a virtual
@@ -35883,7 +37665,9 @@ impl ::serde::Serialize for S390CpuPolarization {
 impl<'de> ::serde::Deserialize<'de> for S390CpuPolarization {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "S390CpuPolarization", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The result of a CPU polarization query.
@@ -35910,9 +37694,11 @@ impl ::serde::Serialize for CpuPolarizationInfo {
 impl<'de> ::serde::Deserialize<'de> for CpuPolarizationInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             polarization: crate::__private::required(&mut m, "polarization")?,
-        })
+        };
+        crate::__private::finish(&m, "CpuPolarizationInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Mode of the replay subsystem.
@@ -35970,7 +37756,9 @@ impl ::serde::Serialize for ReplayMode {
 impl<'de> ::serde::Deserialize<'de> for ReplayMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ReplayMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Record/replay information.
@@ -36002,11 +37790,13 @@ impl ::serde::Serialize for ReplayInfo {
 impl<'de> ::serde::Deserialize<'de> for ReplayInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mode: crate::__private::required(&mut m, "mode")?,
             filename: crate::__private::optional(&mut m, "filename")?,
             icount: crate::__private::required(&mut m, "icount")?,
-        })
+        };
+        crate::__private::finish(&m, "ReplayInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of yank instance types.  See `YankInstance` for more
@@ -36063,7 +37853,9 @@ impl ::serde::Serialize for YankInstanceType {
 impl<'de> ::serde::Deserialize<'de> for YankInstanceType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "YankInstanceType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Specifies which block graph node to yank.  See `YankInstance` for
@@ -36089,9 +37881,11 @@ impl ::serde::Serialize for YankInstanceBlockNode {
 impl<'de> ::serde::Deserialize<'de> for YankInstanceBlockNode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node_name: crate::__private::required(&mut m, "node-name")?,
-        })
+        };
+        crate::__private::finish(&m, "YankInstanceBlockNode")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Specifies which character device to yank.  See `YankInstance` for
@@ -36117,9 +37911,11 @@ impl ::serde::Serialize for YankInstanceChardev {
 impl<'de> ::serde::Deserialize<'de> for YankInstanceChardev {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
-        })
+        };
+        crate::__private::finish(&m, "YankInstanceChardev")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A yank instance can be yanked with the `yank` qmp command to recover
@@ -36194,8 +37990,14 @@ impl<'de> ::serde::Deserialize<'de> for YankInstance {
         let branch = match tag.as_str() {
             "block-node" => YankInstanceBranch::BlockNode(crate::__private::rest(map)?),
             "chardev" => YankInstanceBranch::Chardev(crate::__private::rest(map)?),
-            "migration" => YankInstanceBranch::Migration,
-            _ => YankInstanceBranch::Other { tag, members: map },
+            "migration" => {
+                crate::__private::finish(&map, "YankInstance")?;
+                YankInstanceBranch::Migration
+            }
+            _ => {
+                crate::__private::known(false, "YankInstance", &tag)?;
+                YankInstanceBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { branch })
     }
@@ -36222,9 +38024,11 @@ impl ::serde::Serialize for NameInfo {
 impl<'de> ::serde::Deserialize<'de> for NameInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
-        })
+        };
+        crate::__private::finish(&m, "NameInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about an iothread
@@ -36268,14 +38072,16 @@ impl ::serde::Serialize for IoThreadInfo {
 impl<'de> ::serde::Deserialize<'de> for IoThreadInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             thread_id: crate::__private::required(&mut m, "thread-id")?,
             poll_max_ns: crate::__private::required(&mut m, "poll-max-ns")?,
             poll_grow: crate::__private::required(&mut m, "poll-grow")?,
             poll_shrink: crate::__private::required(&mut m, "poll-shrink")?,
             aio_max_batch: crate::__private::required(&mut m, "aio-max-batch")?,
-        })
+        };
+        crate::__private::finish(&m, "IoThreadInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a file descriptor that was added to an fd set.
@@ -36304,10 +38110,12 @@ impl ::serde::Serialize for AddfdInfo {
 impl<'de> ::serde::Deserialize<'de> for AddfdInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             fdset_id: crate::__private::required(&mut m, "fdset-id")?,
             fd: crate::__private::required(&mut m, "fd")?,
-        })
+        };
+        crate::__private::finish(&m, "AddfdInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a file descriptor that belongs to an fd set.
@@ -36335,10 +38143,12 @@ impl ::serde::Serialize for FdsetFdInfo {
 impl<'de> ::serde::Deserialize<'de> for FdsetFdInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             fd: crate::__private::required(&mut m, "fd")?,
             opaque: crate::__private::optional(&mut m, "opaque")?,
-        })
+        };
+        crate::__private::finish(&m, "FdsetFdInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about an fd set.
@@ -36366,10 +38176,12 @@ impl ::serde::Serialize for FdsetInfo {
 impl<'de> ::serde::Deserialize<'de> for FdsetInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             fdset_id: crate::__private::required(&mut m, "fdset-id")?,
             fds: crate::__private::required(&mut m, "fds")?,
-        })
+        };
+        crate::__private::finish(&m, "FdsetInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Possible types for an option parameter.
@@ -36430,7 +38242,9 @@ impl ::serde::Serialize for CommandLineParameterType {
 impl<'de> ::serde::Deserialize<'de> for CommandLineParameterType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CommandLineParameterType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Details about a single parameter of a command line option.
@@ -36464,12 +38278,14 @@ impl ::serde::Serialize for CommandLineParameterInfo {
 impl<'de> ::serde::Deserialize<'de> for CommandLineParameterInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             r#type: crate::__private::required(&mut m, "type")?,
             help: crate::__private::optional(&mut m, "help")?,
             default: crate::__private::optional(&mut m, "default")?,
-        })
+        };
+        crate::__private::finish(&m, "CommandLineParameterInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Details about a command line option, including its list of parameter
@@ -36498,10 +38314,12 @@ impl ::serde::Serialize for CommandLineOptionInfo {
 impl<'de> ::serde::Deserialize<'de> for CommandLineOptionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             option: crate::__private::required(&mut m, "option")?,
             parameters: crate::__private::required(&mut m, "parameters")?,
-        })
+        };
+        crate::__private::finish(&m, "CommandLineOptionInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of SEV state information used during `query-sev`.
@@ -36582,7 +38400,9 @@ impl ::serde::Serialize for SevState {
 impl<'de> ::serde::Deserialize<'de> for SevState {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SevState", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration indicating the type of SEV guest being run.
@@ -36636,7 +38456,9 @@ impl ::serde::Serialize for SevGuestType {
 impl<'de> ::serde::Deserialize<'de> for SevGuestType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "SevGuestType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information specific to legacy SEV/SEV-ES guests.
@@ -36666,10 +38488,12 @@ impl ::serde::Serialize for SevGuestInfo {
 impl<'de> ::serde::Deserialize<'de> for SevGuestInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             policy: crate::__private::required(&mut m, "policy")?,
             handle: crate::__private::required(&mut m, "handle")?,
-        })
+        };
+        crate::__private::finish(&m, "SevGuestInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information specific to SEV-SNP guests.
@@ -36696,9 +38520,11 @@ impl ::serde::Serialize for SevSnpGuestInfo {
 impl<'de> ::serde::Deserialize<'de> for SevSnpGuestInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             snp_policy: crate::__private::required(&mut m, "snp-policy")?,
-        })
+        };
+        crate::__private::finish(&m, "SevSnpGuestInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about Secure Encrypted Virtualization (SEV) support
@@ -36779,7 +38605,10 @@ impl<'de> ::serde::Deserialize<'de> for SevInfo {
         let branch = match tag.as_str() {
             "sev" => SevInfoBranch::Sev(crate::__private::rest(map)?),
             "sev-snp" => SevInfoBranch::SevSnp(crate::__private::rest(map)?),
-            _ => SevInfoBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "SevInfo", &tag)?;
+                SevInfoBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             enabled,
@@ -36815,9 +38644,11 @@ impl ::serde::Serialize for SevLaunchMeasureInfo {
 impl<'de> ::serde::Deserialize<'de> for SevLaunchMeasureInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "SevLaunchMeasureInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The struct describes capability for a Secure Encrypted
@@ -36858,13 +38689,15 @@ impl ::serde::Serialize for SevCapability {
 impl<'de> ::serde::Deserialize<'de> for SevCapability {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             pdh: crate::__private::required(&mut m, "pdh")?,
             cert_chain: crate::__private::required(&mut m, "cert-chain")?,
             cpu0_id: crate::__private::required(&mut m, "cpu0-id")?,
             cbitpos: crate::__private::required(&mut m, "cbitpos")?,
             reduced_phys_bits: crate::__private::required(&mut m, "reduced-phys-bits")?,
-        })
+        };
+        crate::__private::finish(&m, "SevCapability")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The struct describes attestation report for a Secure Encrypted
@@ -36892,9 +38725,11 @@ impl ::serde::Serialize for SevAttestationReport {
 impl<'de> ::serde::Deserialize<'de> for SevAttestationReport {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             data: crate::__private::required(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "SevAttestationReport")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The struct describes capability for a specific GIC (Generic
@@ -36933,11 +38768,13 @@ impl ::serde::Serialize for GicCapability {
 impl<'de> ::serde::Deserialize<'de> for GicCapability {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             version: crate::__private::required(&mut m, "version")?,
             emulated: crate::__private::required(&mut m, "emulated")?,
             kernel: crate::__private::required(&mut m, "kernel")?,
-        })
+        };
+        crate::__private::finish(&m, "GicCapability")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about intel SGX EPC section info
@@ -36965,10 +38802,12 @@ impl ::serde::Serialize for SgxepcSection {
 impl<'de> ::serde::Deserialize<'de> for SgxepcSection {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             node: crate::__private::required(&mut m, "node")?,
             size: crate::__private::required(&mut m, "size")?,
-        })
+        };
+        crate::__private::finish(&m, "SgxepcSection")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about intel Safe Guard eXtension (SGX) support
@@ -37007,13 +38846,15 @@ impl ::serde::Serialize for SgxInfo {
 impl<'de> ::serde::Deserialize<'de> for SgxInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             sgx: crate::__private::required(&mut m, "sgx")?,
             sgx1: crate::__private::required(&mut m, "sgx1")?,
             sgx2: crate::__private::required(&mut m, "sgx2")?,
             flc: crate::__private::required(&mut m, "flc")?,
             sections: crate::__private::required(&mut m, "sections")?,
-        })
+        };
+        crate::__private::finish(&m, "SgxInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of Xen event channel port types.
@@ -37090,7 +38931,9 @@ impl ::serde::Serialize for EvtchnPortType {
 impl<'de> ::serde::Deserialize<'de> for EvtchnPortType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "EvtchnPortType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a Xen event channel port
@@ -37135,7 +38978,7 @@ impl ::serde::Serialize for EvtchnInfo {
 impl<'de> ::serde::Deserialize<'de> for EvtchnInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             port: crate::__private::required(&mut m, "port")?,
             vcpu: crate::__private::required(&mut m, "vcpu")?,
             r#type: crate::__private::required(&mut m, "type")?,
@@ -37143,7 +38986,9 @@ impl<'de> ::serde::Deserialize<'de> for EvtchnInfo {
             target: crate::__private::required(&mut m, "target")?,
             pending: crate::__private::required(&mut m, "pending")?,
             masked: crate::__private::required(&mut m, "masked")?,
-        })
+        };
+        crate::__private::finish(&m, "EvtchnInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// General audio backend options that are used for both playback and
@@ -37194,7 +39039,7 @@ impl ::serde::Serialize for AudiodevPerDirectionOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevPerDirectionOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
             fixed_settings: crate::__private::optional(&mut m, "fixed-settings")?,
             frequency: crate::__private::optional(&mut m, "frequency")?,
@@ -37202,7 +39047,9 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevPerDirectionOptions {
             voices: crate::__private::optional(&mut m, "voices")?,
             format: crate::__private::optional(&mut m, "format")?,
             buffer_length: crate::__private::optional(&mut m, "buffer-length")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevPerDirectionOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Generic driver-specific options.
@@ -37230,10 +39077,12 @@ impl ::serde::Serialize for AudiodevGenericOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevGenericOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevGenericOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the D-Bus audio backend.
@@ -37266,11 +39115,13 @@ impl ::serde::Serialize for AudiodevDBusOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevDBusOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
             nsamples: crate::__private::optional(&mut m, "nsamples")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevDBusOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the ALSA backend that are used for both playback and
@@ -37331,7 +39182,7 @@ impl ::serde::Serialize for AudiodevAlsaPerDirectionOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevAlsaPerDirectionOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
             fixed_settings: crate::__private::optional(&mut m, "fixed-settings")?,
             frequency: crate::__private::optional(&mut m, "frequency")?,
@@ -37342,7 +39193,9 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevAlsaPerDirectionOptions {
             dev: crate::__private::optional(&mut m, "dev")?,
             period_length: crate::__private::optional(&mut m, "period-length")?,
             try_poll: crate::__private::optional(&mut m, "try-poll")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevAlsaPerDirectionOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the ALSA audio backend.
@@ -37373,11 +39226,13 @@ impl ::serde::Serialize for AudiodevAlsaOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevAlsaOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
             threshold: crate::__private::optional(&mut m, "threshold")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevAlsaOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the sndio audio backend.
@@ -37411,12 +39266,14 @@ impl ::serde::Serialize for AudiodevSndioOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevSndioOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
             dev: crate::__private::optional(&mut m, "dev")?,
             latency: crate::__private::optional(&mut m, "latency")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevSndioOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the Core Audio backend that are used for both playback
@@ -37470,7 +39327,7 @@ impl ::serde::Serialize for AudiodevCoreaudioPerDirectionOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevCoreaudioPerDirectionOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
             fixed_settings: crate::__private::optional(&mut m, "fixed-settings")?,
             frequency: crate::__private::optional(&mut m, "frequency")?,
@@ -37479,7 +39336,9 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevCoreaudioPerDirectionOptions {
             format: crate::__private::optional(&mut m, "format")?,
             buffer_length: crate::__private::optional(&mut m, "buffer-length")?,
             buffer_count: crate::__private::optional(&mut m, "buffer-count")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevCoreaudioPerDirectionOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the coreaudio audio backend.
@@ -37507,10 +39366,12 @@ impl ::serde::Serialize for AudiodevCoreaudioOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevCoreaudioOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevCoreaudioOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the DirectSound audio backend.
@@ -37542,11 +39403,13 @@ impl ::serde::Serialize for AudiodevDsoundOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevDsoundOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
             latency: crate::__private::optional(&mut m, "latency")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevDsoundOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the JACK backend that are used for both playback and
@@ -37619,7 +39482,7 @@ impl ::serde::Serialize for AudiodevJackPerDirectionOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevJackPerDirectionOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
             fixed_settings: crate::__private::optional(&mut m, "fixed-settings")?,
             frequency: crate::__private::optional(&mut m, "frequency")?,
@@ -37632,7 +39495,9 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevJackPerDirectionOptions {
             connect_ports: crate::__private::optional(&mut m, "connect-ports")?,
             start_server: crate::__private::optional(&mut m, "start-server")?,
             exact_name: crate::__private::optional(&mut m, "exact-name")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevJackPerDirectionOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the JACK audio backend.
@@ -37660,10 +39525,12 @@ impl ::serde::Serialize for AudiodevJackOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevJackOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevJackOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the OSS backend that are used for both playback and
@@ -37724,7 +39591,7 @@ impl ::serde::Serialize for AudiodevOssPerDirectionOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevOssPerDirectionOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
             fixed_settings: crate::__private::optional(&mut m, "fixed-settings")?,
             frequency: crate::__private::optional(&mut m, "frequency")?,
@@ -37735,7 +39602,9 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevOssPerDirectionOptions {
             dev: crate::__private::optional(&mut m, "dev")?,
             buffer_count: crate::__private::optional(&mut m, "buffer-count")?,
             try_poll: crate::__private::optional(&mut m, "try-poll")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevOssPerDirectionOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the OSS audio backend.
@@ -37777,13 +39646,15 @@ impl ::serde::Serialize for AudiodevOssOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevOssOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
             try_mmap: crate::__private::optional(&mut m, "try-mmap")?,
             exclusive: crate::__private::optional(&mut m, "exclusive")?,
             dsp_policy: crate::__private::optional(&mut m, "dsp-policy")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevOssOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the Pulseaudio backend that are used for both playback
@@ -37847,7 +39718,7 @@ impl ::serde::Serialize for AudiodevPaPerDirectionOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevPaPerDirectionOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
             fixed_settings: crate::__private::optional(&mut m, "fixed-settings")?,
             frequency: crate::__private::optional(&mut m, "frequency")?,
@@ -37858,7 +39729,9 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevPaPerDirectionOptions {
             name: crate::__private::optional(&mut m, "name")?,
             stream_name: crate::__private::optional(&mut m, "stream-name")?,
             latency: crate::__private::optional(&mut m, "latency")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevPaPerDirectionOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the PulseAudio audio backend.
@@ -37889,11 +39762,13 @@ impl ::serde::Serialize for AudiodevPaOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevPaOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
             server: crate::__private::optional(&mut m, "server")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevPaOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the PipeWire backend that are used for both playback and
@@ -37957,7 +39832,7 @@ impl ::serde::Serialize for AudiodevPipewirePerDirectionOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevPipewirePerDirectionOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
             fixed_settings: crate::__private::optional(&mut m, "fixed-settings")?,
             frequency: crate::__private::optional(&mut m, "frequency")?,
@@ -37968,7 +39843,9 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevPipewirePerDirectionOptions {
             name: crate::__private::optional(&mut m, "name")?,
             stream_name: crate::__private::optional(&mut m, "stream-name")?,
             latency: crate::__private::optional(&mut m, "latency")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevPipewirePerDirectionOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the PipeWire audio backend.
@@ -37996,10 +39873,12 @@ impl ::serde::Serialize for AudiodevPipewireOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevPipewireOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevPipewireOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the SDL audio backend that are used for both playback and
@@ -38053,7 +39932,7 @@ impl ::serde::Serialize for AudiodevSdlPerDirectionOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevSdlPerDirectionOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
             fixed_settings: crate::__private::optional(&mut m, "fixed-settings")?,
             frequency: crate::__private::optional(&mut m, "frequency")?,
@@ -38062,7 +39941,9 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevSdlPerDirectionOptions {
             format: crate::__private::optional(&mut m, "format")?,
             buffer_length: crate::__private::optional(&mut m, "buffer-length")?,
             buffer_count: crate::__private::optional(&mut m, "buffer-count")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevSdlPerDirectionOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the SDL audio backend.
@@ -38090,10 +39971,12 @@ impl ::serde::Serialize for AudiodevSdlOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevSdlOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevSdlOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of the wav audio backend.
@@ -38124,11 +40007,13 @@ impl ::serde::Serialize for AudiodevWavOptions {
 impl<'de> ::serde::Deserialize<'de> for AudiodevWavOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
             out: crate::__private::optional(&mut m, "out")?,
             path: crate::__private::optional(&mut m, "path")?,
-        })
+        };
+        crate::__private::finish(&m, "AudiodevWavOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of possible audio formats.
@@ -38208,7 +40093,9 @@ impl ::serde::Serialize for AudioFormat {
 impl<'de> ::serde::Deserialize<'de> for AudioFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "AudioFormat", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of possible audio backend drivers.
@@ -38340,7 +40227,9 @@ impl ::serde::Serialize for AudiodevDriver {
 impl<'de> ::serde::Deserialize<'de> for AudiodevDriver {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "AudiodevDriver", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Options of an audio backend.
@@ -38487,7 +40376,10 @@ impl<'de> ::serde::Deserialize<'de> for Audiodev {
             "sndio" => AudiodevBranch::Sndio(crate::__private::rest(map)?),
             "spice" => AudiodevBranch::Spice(crate::__private::rest(map)?),
             "wav" => AudiodevBranch::Wav(crate::__private::rest(map)?),
-            _ => AudiodevBranch::Other { tag, members: map },
+            _ => {
+                crate::__private::known(false, "Audiodev", &tag)?;
+                AudiodevBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self {
             id,
@@ -38564,7 +40456,7 @@ impl ::serde::Serialize for AcpiTableOptions {
 impl<'de> ::serde::Deserialize<'de> for AcpiTableOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             sig: crate::__private::optional(&mut m, "sig")?,
             rev: crate::__private::optional(&mut m, "rev")?,
             oem_id: crate::__private::optional(&mut m, "oem_id")?,
@@ -38574,7 +40466,9 @@ impl<'de> ::serde::Deserialize<'de> for AcpiTableOptions {
             asl_compiler_rev: crate::__private::optional(&mut m, "asl_compiler_rev")?,
             file: crate::__private::optional(&mut m, "file")?,
             data: crate::__private::optional(&mut m, "data")?,
-        })
+        };
+        crate::__private::finish(&m, "AcpiTableOptions")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `ACPISlotType` (not documented in the schema).
@@ -38622,7 +40516,9 @@ impl ::serde::Serialize for AcpiSlotType {
 impl<'de> ::serde::Deserialize<'de> for AcpiSlotType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "ACPISlotType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// OSPM Status Indication for a device For description of possible
@@ -38661,13 +40557,15 @@ impl ::serde::Serialize for AcpiostInfo {
 impl<'de> ::serde::Deserialize<'de> for AcpiostInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             device: crate::__private::optional(&mut m, "device")?,
             slot: crate::__private::required(&mut m, "slot")?,
             slot_type: crate::__private::required(&mut m, "slot-type")?,
             source: crate::__private::required(&mut m, "source")?,
             status: crate::__private::required(&mut m, "status")?,
-        })
+        };
+        crate::__private::finish(&m, "AcpiostInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A PCI device memory region
@@ -38695,10 +40593,12 @@ impl ::serde::Serialize for PciMemoryRange {
 impl<'de> ::serde::Deserialize<'de> for PciMemoryRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             base: crate::__private::required(&mut m, "base")?,
             limit: crate::__private::required(&mut m, "limit")?,
-        })
+        };
+        crate::__private::finish(&m, "PciMemoryRange")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a PCI device I/O region.
@@ -38739,14 +40639,16 @@ impl ::serde::Serialize for PciMemoryRegion {
 impl<'de> ::serde::Deserialize<'de> for PciMemoryRegion {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             bar: crate::__private::required(&mut m, "bar")?,
             r#type: crate::__private::required(&mut m, "type")?,
             address: crate::__private::required(&mut m, "address")?,
             size: crate::__private::required(&mut m, "size")?,
             prefetch: crate::__private::optional(&mut m, "prefetch")?,
             mem_type_64: crate::__private::optional(&mut m, "mem_type_64")?,
-        })
+        };
+        crate::__private::finish(&m, "PciMemoryRegion")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a bus of a PCI Bridge device
@@ -38790,14 +40692,16 @@ impl ::serde::Serialize for PciBusInfo {
 impl<'de> ::serde::Deserialize<'de> for PciBusInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             number: crate::__private::required(&mut m, "number")?,
             secondary: crate::__private::required(&mut m, "secondary")?,
             subordinate: crate::__private::required(&mut m, "subordinate")?,
             io_range: crate::__private::required(&mut m, "io_range")?,
             memory_range: crate::__private::required(&mut m, "memory_range")?,
             prefetchable_range: crate::__private::required(&mut m, "prefetchable_range")?,
-        })
+        };
+        crate::__private::finish(&m, "PciBusInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a PCI Bridge device
@@ -38825,10 +40729,12 @@ impl ::serde::Serialize for PciBridgeInfo {
 impl<'de> ::serde::Deserialize<'de> for PciBridgeInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             bus: crate::__private::required(&mut m, "bus")?,
             devices: crate::__private::optional(&mut m, "devices")?,
-        })
+        };
+        crate::__private::finish(&m, "PciBridgeInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the Class of a PCI device
@@ -38857,10 +40763,12 @@ impl ::serde::Serialize for PciDeviceClass {
 impl<'de> ::serde::Deserialize<'de> for PciDeviceClass {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             desc: crate::__private::optional(&mut m, "desc")?,
             class: crate::__private::required(&mut m, "class")?,
-        })
+        };
+        crate::__private::finish(&m, "PciDeviceClass")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about the Id of a PCI device
@@ -38894,12 +40802,14 @@ impl ::serde::Serialize for PciDeviceId {
 impl<'de> ::serde::Deserialize<'de> for PciDeviceId {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             device: crate::__private::required(&mut m, "device")?,
             vendor: crate::__private::required(&mut m, "vendor")?,
             subsystem: crate::__private::optional(&mut m, "subsystem")?,
             subsystem_vendor: crate::__private::optional(&mut m, "subsystem-vendor")?,
-        })
+        };
+        crate::__private::finish(&m, "PciDeviceId")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a PCI device
@@ -38951,7 +40861,7 @@ impl ::serde::Serialize for PciDeviceInfo {
 impl<'de> ::serde::Deserialize<'de> for PciDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             bus: crate::__private::required(&mut m, "bus")?,
             slot: crate::__private::required(&mut m, "slot")?,
             function: crate::__private::required(&mut m, "function")?,
@@ -38962,7 +40872,9 @@ impl<'de> ::serde::Deserialize<'de> for PciDeviceInfo {
             qdev_id: crate::__private::required(&mut m, "qdev_id")?,
             pci_bridge: crate::__private::optional(&mut m, "pci_bridge")?,
             regions: crate::__private::required(&mut m, "regions")?,
-        })
+        };
+        crate::__private::finish(&m, "PciDeviceInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a PCI bus
@@ -38990,10 +40902,12 @@ impl ::serde::Serialize for PciInfo {
 impl<'de> ::serde::Deserialize<'de> for PciInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             bus: crate::__private::required(&mut m, "bus")?,
             devices: crate::__private::required(&mut m, "devices")?,
-        })
+        };
+        crate::__private::finish(&m, "PciInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Enumeration of statistics types
@@ -39064,7 +40978,9 @@ impl ::serde::Serialize for StatsType {
 impl<'de> ::serde::Deserialize<'de> for StatsType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "StatsType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Enumeration of unit of measurement for statistics
@@ -39124,7 +41040,9 @@ impl ::serde::Serialize for StatsUnit {
 impl<'de> ::serde::Deserialize<'de> for StatsUnit {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "StatsUnit", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Enumeration of statistics providers.
@@ -39176,7 +41094,9 @@ impl ::serde::Serialize for StatsProvider {
 impl<'de> ::serde::Deserialize<'de> for StatsProvider {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "StatsProvider", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The kinds of objects on which one can request statistics.
@@ -39233,7 +41153,9 @@ impl ::serde::Serialize for StatsTarget {
 impl<'de> ::serde::Deserialize<'de> for StatsTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "StatsTarget", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Indicates a set of statistics that should be returned by
@@ -39262,10 +41184,12 @@ impl ::serde::Serialize for StatsRequest {
 impl<'de> ::serde::Deserialize<'de> for StatsRequest {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             provider: crate::__private::required(&mut m, "provider")?,
             names: crate::__private::optional(&mut m, "names")?,
-        })
+        };
+        crate::__private::finish(&m, "StatsRequest")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `StatsVCPUFilter` (not documented in the schema).
@@ -39290,9 +41214,11 @@ impl ::serde::Serialize for StatsVcpuFilter {
 impl<'de> ::serde::Deserialize<'de> for StatsVcpuFilter {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             vcpus: crate::__private::optional(&mut m, "vcpus")?,
-        })
+        };
+        crate::__private::finish(&m, "StatsVcpuFilter")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The arguments to the query-stats command; specifies a target for
@@ -39363,9 +41289,18 @@ impl<'de> ::serde::Deserialize<'de> for StatsFilter {
         let tag: ::std::string::String = crate::__private::required(&mut map, "target")?;
         let branch = match tag.as_str() {
             "vcpu" => StatsFilterBranch::Vcpu(crate::__private::rest(map)?),
-            "vm" => StatsFilterBranch::Vm,
-            "cryptodev" => StatsFilterBranch::Cryptodev,
-            _ => StatsFilterBranch::Other { tag, members: map },
+            "vm" => {
+                crate::__private::finish(&map, "StatsFilter")?;
+                StatsFilterBranch::Vm
+            }
+            "cryptodev" => {
+                crate::__private::finish(&map, "StatsFilter")?;
+                StatsFilterBranch::Cryptodev
+            }
+            _ => {
+                crate::__private::known(false, "StatsFilter", &tag)?;
+                StatsFilterBranch::Other { tag, members: map }
+            }
         };
         ::std::result::Result::Ok(Self { providers, branch })
     }
@@ -39435,10 +41370,12 @@ impl ::serde::Serialize for Stats {
 impl<'de> ::serde::Deserialize<'de> for Stats {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             value: crate::__private::required(&mut m, "value")?,
-        })
+        };
+        crate::__private::finish(&m, "Stats")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `StatsResult` (not documented in the schema).
@@ -39470,11 +41407,13 @@ impl ::serde::Serialize for StatsResult {
 impl<'de> ::serde::Deserialize<'de> for StatsResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             provider: crate::__private::required(&mut m, "provider")?,
             qom_path: crate::__private::optional(&mut m, "qom-path")?,
             stats: crate::__private::required(&mut m, "stats")?,
-        })
+        };
+        crate::__private::finish(&m, "StatsResult")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Schema for a single statistic.
@@ -39523,14 +41462,16 @@ impl ::serde::Serialize for StatsSchemaValue {
 impl<'de> ::serde::Deserialize<'de> for StatsSchemaValue {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             r#type: crate::__private::required(&mut m, "type")?,
             unit: crate::__private::optional(&mut m, "unit")?,
             base: crate::__private::optional(&mut m, "base")?,
             exponent: crate::__private::required(&mut m, "exponent")?,
             bucket_size: crate::__private::optional(&mut m, "bucket-size")?,
-        })
+        };
+        crate::__private::finish(&m, "StatsSchemaValue")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Schema for all available statistics for a provider and target.
@@ -39562,11 +41503,13 @@ impl ::serde::Serialize for StatsSchema {
 impl<'de> ::serde::Deserialize<'de> for StatsSchema {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             provider: crate::__private::required(&mut m, "provider")?,
             target: crate::__private::required(&mut m, "target")?,
             stats: crate::__private::required(&mut m, "stats")?,
-        })
+        };
+        crate::__private::finish(&m, "StatsSchema")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Basic information about a given VirtIODevice
@@ -39594,10 +41537,12 @@ impl ::serde::Serialize for VirtioInfo {
 impl<'de> ::serde::Deserialize<'de> for VirtioInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             path: crate::__private::required(&mut m, "path")?,
             name: crate::__private::required(&mut m, "name")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a vhost device.  This information will only be
@@ -39656,7 +41601,7 @@ impl ::serde::Serialize for VhostStatus {
 impl<'de> ::serde::Deserialize<'de> for VhostStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             n_mem_sections: crate::__private::required(&mut m, "n-mem-sections")?,
             n_tmp_sections: crate::__private::required(&mut m, "n-tmp-sections")?,
             nvqs: crate::__private::required(&mut m, "nvqs")?,
@@ -39669,7 +41614,9 @@ impl<'de> ::serde::Deserialize<'de> for VhostStatus {
             backend_cap: crate::__private::required(&mut m, "backend-cap")?,
             log_enabled: crate::__private::required(&mut m, "log-enabled")?,
             log_size: crate::__private::required(&mut m, "log-size")?,
-        })
+        };
+        crate::__private::finish(&m, "VhostStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Full status of the virtio device with most VirtIODevice members.
@@ -39759,7 +41706,7 @@ impl ::serde::Serialize for VirtioStatus {
 impl<'de> ::serde::Deserialize<'de> for VirtioStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             device_id: crate::__private::required(&mut m, "device-id")?,
             vhost_started: crate::__private::required(&mut m, "vhost-started")?,
@@ -39781,7 +41728,9 @@ impl<'de> ::serde::Deserialize<'de> for VirtioStatus {
             bus_name: crate::__private::required(&mut m, "bus-name")?,
             use_guest_notifier_mask: crate::__private::required(&mut m, "use-guest-notifier-mask")?,
             vhost_dev: crate::__private::optional(&mut m, "vhost-dev")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A structure defined to list the configuration statuses of a virtio
@@ -39812,10 +41761,12 @@ impl ::serde::Serialize for VirtioDeviceStatus {
 impl<'de> ::serde::Deserialize<'de> for VirtioDeviceStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             statuses: crate::__private::required(&mut m, "statuses")?,
             unknown_statuses: crate::__private::optional(&mut m, "unknown-statuses")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioDeviceStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A structure defined to list the vhost user protocol features of a
@@ -39846,10 +41797,12 @@ impl ::serde::Serialize for VhostDeviceProtocols {
 impl<'de> ::serde::Deserialize<'de> for VhostDeviceProtocols {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             protocols: crate::__private::required(&mut m, "protocols")?,
             unknown_protocols: crate::__private::optional(&mut m, "unknown-protocols")?,
-        })
+        };
+        crate::__private::finish(&m, "VhostDeviceProtocols")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The common fields that apply to most Virtio devices.  Some devices
@@ -39883,11 +41836,13 @@ impl ::serde::Serialize for VirtioDeviceFeatures {
 impl<'de> ::serde::Deserialize<'de> for VirtioDeviceFeatures {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             transports: crate::__private::required(&mut m, "transports")?,
             dev_features: crate::__private::optional(&mut m, "dev-features")?,
             unknown_dev_features: crate::__private::optional(&mut m, "unknown-dev-features")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioDeviceFeatures")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information of a VirtIODevice VirtQueue, including most members of
@@ -39953,7 +41908,7 @@ impl ::serde::Serialize for VirtQueueStatus {
 impl<'de> ::serde::Deserialize<'de> for VirtQueueStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             queue_index: crate::__private::required(&mut m, "queue-index")?,
             inuse: crate::__private::required(&mut m, "inuse")?,
@@ -39968,7 +41923,9 @@ impl<'de> ::serde::Deserialize<'de> for VirtQueueStatus {
             used_idx: crate::__private::required(&mut m, "used-idx")?,
             signalled_used: crate::__private::required(&mut m, "signalled-used")?,
             signalled_used_valid: crate::__private::required(&mut m, "signalled-used-valid")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtQueueStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information of a vhost device's vhost_virtqueue, including most
@@ -40032,7 +41989,7 @@ impl ::serde::Serialize for VirtVhostQueueStatus {
 impl<'de> ::serde::Deserialize<'de> for VirtVhostQueueStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             kick: crate::__private::required(&mut m, "kick")?,
             call: crate::__private::required(&mut m, "call")?,
@@ -40046,7 +42003,9 @@ impl<'de> ::serde::Deserialize<'de> for VirtVhostQueueStatus {
             avail_size: crate::__private::required(&mut m, "avail-size")?,
             used_phys: crate::__private::required(&mut m, "used-phys")?,
             used_size: crate::__private::required(&mut m, "used-size")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtVhostQueueStatus")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information regarding the vring descriptor area
@@ -40077,11 +42036,13 @@ impl ::serde::Serialize for VirtioRingDesc {
 impl<'de> ::serde::Deserialize<'de> for VirtioRingDesc {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             addr: crate::__private::required(&mut m, "addr")?,
             len: crate::__private::required(&mut m, "len")?,
             flags: crate::__private::required(&mut m, "flags")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioRingDesc")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information regarding the avail vring (a.k.a. driver area)
@@ -40112,11 +42073,13 @@ impl ::serde::Serialize for VirtioRingAvail {
 impl<'de> ::serde::Deserialize<'de> for VirtioRingAvail {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             flags: crate::__private::required(&mut m, "flags")?,
             idx: crate::__private::required(&mut m, "idx")?,
             ring: crate::__private::required(&mut m, "ring")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioRingAvail")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information regarding the used vring (a.k.a. device area)
@@ -40144,10 +42107,12 @@ impl ::serde::Serialize for VirtioRingUsed {
 impl<'de> ::serde::Deserialize<'de> for VirtioRingUsed {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             flags: crate::__private::required(&mut m, "flags")?,
             idx: crate::__private::required(&mut m, "idx")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioRingUsed")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information regarding a VirtQueue's VirtQueueElement including
@@ -40185,13 +42150,15 @@ impl ::serde::Serialize for VirtioQueueElement {
 impl<'de> ::serde::Deserialize<'de> for VirtioQueueElement {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             index: crate::__private::required(&mut m, "index")?,
             descs: crate::__private::required(&mut m, "descs")?,
             avail: crate::__private::required(&mut m, "avail")?,
             used: crate::__private::required(&mut m, "used")?,
-        })
+        };
+        crate::__private::finish(&m, "VirtioQueueElement")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Describes the subset of virtqueues assigned to an IOThread.
@@ -40223,10 +42190,12 @@ impl ::serde::Serialize for IoThreadVirtQueueMapping {
 impl<'de> ::serde::Deserialize<'de> for IoThreadVirtQueueMapping {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             iothread: crate::__private::required(&mut m, "iothread")?,
             vqs: crate::__private::optional(&mut m, "vqs")?,
-        })
+        };
+        crate::__private::finish(&m, "IoThreadVirtQueueMapping")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Not used by QMP; hack to let us use IOThreadVirtQueueMappingList
@@ -40255,12 +42224,14 @@ impl ::serde::Serialize for DummyVirtioForceArrays {
 impl<'de> ::serde::Deserialize<'de> for DummyVirtioForceArrays {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             unused_iothread_vq_mapping: crate::__private::required(
                 &mut m,
                 "unused-iothread-vq-mapping",
             )?,
-        })
+        };
+        crate::__private::finish(&m, "DummyVirtioForceArrays")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `GranuleMode` (not documented in the schema).
@@ -40324,7 +42295,9 @@ impl ::serde::Serialize for GranuleMode {
 impl<'de> ::serde::Deserialize<'de> for GranuleMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "GranuleMode", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `VMAppleVirtioBlkVariant` (not documented in the schema).
@@ -40380,7 +42353,9 @@ impl ::serde::Serialize for VmAppleVirtioBlkVariant {
 impl<'de> ::serde::Deserialize<'de> for VmAppleVirtioBlkVariant {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "VMAppleVirtioBlkVariant", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// An enumeration of the VFIO device migration states.
@@ -40465,7 +42440,9 @@ impl ::serde::Serialize for QapiVfioMigrationState {
 impl<'de> ::serde::Deserialize<'de> for QapiVfioMigrationState {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QapiVfioMigrationState", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The supported algorithm types of a crypto device.
@@ -40517,7 +42494,13 @@ impl ::serde::Serialize for QCryptodevBackendAlgoType {
 impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendAlgoType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptodevBackendAlgoType",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The supported service types of a crypto device.
@@ -40587,7 +42570,13 @@ impl ::serde::Serialize for QCryptodevBackendServiceType {
 impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendServiceType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptodevBackendServiceType",
+            &s,
+        )?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The crypto device backend type
@@ -40643,7 +42632,9 @@ impl ::serde::Serialize for QCryptodevBackendType {
 impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptodevBackendType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a queue of crypto device.
@@ -40671,10 +42662,12 @@ impl ::serde::Serialize for QCryptodevBackendClient {
 impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendClient {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             queue: crate::__private::required(&mut m, "queue")?,
             r#type: crate::__private::required(&mut m, "type")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptodevBackendClient")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Information about a crypto device.
@@ -40705,11 +42698,13 @@ impl ::serde::Serialize for QCryptodevInfo {
 impl<'de> ::serde::Deserialize<'de> for QCryptodevInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             id: crate::__private::required(&mut m, "id")?,
             service: crate::__private::required(&mut m, "service")?,
             client: crate::__private::required(&mut m, "client")?,
-        })
+        };
+        crate::__private::finish(&m, "QCryptodevInfo")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// CXL has a number of separate event logs for different types of
@@ -40775,7 +42770,9 @@ impl ::serde::Serialize for CxlEventLog {
 impl<'de> ::serde::Deserialize<'de> for CxlEventLog {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CxlEventLog", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Type of uncorrectable CXL error to inject.  These errors are
@@ -40904,7 +42901,9 @@ impl ::serde::Serialize for CxlUncorErrorType {
 impl<'de> ::serde::Deserialize<'de> for CxlUncorErrorType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CxlUncorErrorType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Record of a single error including header log.
@@ -40932,10 +42931,12 @@ impl ::serde::Serialize for CxlUncorErrorRecord {
 impl<'de> ::serde::Deserialize<'de> for CxlUncorErrorRecord {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
             header: crate::__private::required(&mut m, "header")?,
-        })
+        };
+        crate::__private::finish(&m, "CxlUncorErrorRecord")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// Type of CXL correctable error to inject
@@ -41017,7 +43018,9 @@ impl ::serde::Serialize for CxlCorErrorType {
 impl<'de> ::serde::Deserialize<'de> for CxlCorErrorType {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CxlCorErrorType", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// A single dynamic capacity extent.  This is a contiguous allocation
@@ -41048,10 +43051,12 @@ impl ::serde::Serialize for CxlDynamicCapacityExtent {
 impl<'de> ::serde::Deserialize<'de> for CxlDynamicCapacityExtent {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             offset: crate::__private::required(&mut m, "offset")?,
             len: crate::__private::required(&mut m, "len")?,
-        })
+        };
+        crate::__private::finish(&m, "CxlDynamicCapacityExtent")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The policy to use for selecting which extents comprise the added
@@ -41135,7 +43140,9 @@ impl ::serde::Serialize for CxlExtentSelectionPolicy {
 impl<'de> ::serde::Deserialize<'de> for CxlExtentSelectionPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CxlExtentSelectionPolicy", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// The policy to use for selecting which extents comprise the released
@@ -41191,7 +43198,9 @@ impl ::serde::Serialize for CxlExtentRemovalPolicy {
 impl<'de> ::serde::Deserialize<'de> for CxlExtentRemovalPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(Self::from_wire(&s))
+        let v = Self::from_wire(&s);
+        crate::__private::known(!matches!(v, Self::Other(_)), "CxlExtentRemovalPolicy", &s)?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// UEFI Variable.  Check the UEFI specifification for more detailed
@@ -41241,14 +43250,16 @@ impl ::serde::Serialize for UefiVariable {
 impl<'de> ::serde::Deserialize<'de> for UefiVariable {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             guid: crate::__private::required(&mut m, "guid")?,
             name: crate::__private::required(&mut m, "name")?,
             attr: crate::__private::required(&mut m, "attr")?,
             data: crate::__private::required(&mut m, "data")?,
             time: crate::__private::optional(&mut m, "time")?,
             digest: crate::__private::optional(&mut m, "digest")?,
-        })
+        };
+        crate::__private::finish(&m, "UefiVariable")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// `UefiVarStore` (not documented in the schema).
@@ -41276,10 +43287,12 @@ impl ::serde::Serialize for UefiVarStore {
 impl<'de> ::serde::Deserialize<'de> for UefiVarStore {
     fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
-        ::std::result::Result::Ok(Self {
+        let v = Self {
             version: crate::__private::required(&mut m, "version")?,
             variables: crate::__private::required(&mut m, "variables")?,
-        })
+        };
+        crate::__private::finish(&m, "UefiVarStore")?;
+        ::std::result::Result::Ok(v)
     }
 }
 /// One type per command, carrying its arguments; each implements
@@ -41322,8 +43335,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41376,9 +43391,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 action: crate::__private::required(&mut m, "action")?,
-            })
+            };
+            crate::__private::finish(&m, "WatchdogSetAction")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41444,12 +43461,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 reboot: crate::__private::optional(&mut m, "reboot")?,
                 shutdown: crate::__private::optional(&mut m, "shutdown")?,
                 panic: crate::__private::optional(&mut m, "panic")?,
                 watchdog: crate::__private::optional(&mut m, "watchdog")?,
-            })
+            };
+            crate::__private::finish(&m, "SetAction")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41503,9 +43522,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "JobPause")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41553,9 +43574,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "JobResume")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41608,9 +43631,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "JobCancel")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41655,9 +43680,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "JobComplete")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41709,9 +43736,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "JobDismiss")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41764,9 +43793,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "JobFinalize")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41810,8 +43841,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryJobs")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -41942,8 +43975,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryBlock")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -42102,9 +44137,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 query_nodes: crate::__private::optional(&mut m, "query-nodes")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryBlockstats")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -42148,8 +44185,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryBlockJobs")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -42214,11 +44253,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::optional(&mut m, "device")?,
                 node_name: crate::__private::optional(&mut m, "node-name")?,
                 size: crate::__private::required(&mut m, "size")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockResize")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -42399,11 +44440,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 image_node_name: crate::__private::required(&mut m, "image-node-name")?,
                 backing_file: crate::__private::required(&mut m, "backing-file")?,
-            })
+            };
+            crate::__private::finish(&m, "ChangeBackingFile")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -42551,7 +44594,7 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 job_id: crate::__private::optional(&mut m, "job-id")?,
                 device: crate::__private::required(&mut m, "device")?,
                 base_node: crate::__private::optional(&mut m, "base-node")?,
@@ -42565,7 +44608,9 @@ pub mod commands {
                 filter_node_name: crate::__private::optional(&mut m, "filter-node-name")?,
                 auto_finalize: crate::__private::optional(&mut m, "auto-finalize")?,
                 auto_dismiss: crate::__private::optional(&mut m, "auto-dismiss")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockCommit")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -42781,9 +44826,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 flat: crate::__private::optional(&mut m, "flat")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryNamedBlockNodes")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -42825,8 +44872,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XDebugQueryBlockGraph")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -43386,7 +45435,7 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 job_id: crate::__private::optional(&mut m, "job-id")?,
                 device: crate::__private::required(&mut m, "device")?,
                 target: crate::__private::required(&mut m, "target")?,
@@ -43401,7 +45450,9 @@ pub mod commands {
                 copy_mode: crate::__private::optional(&mut m, "copy-mode")?,
                 auto_finalize: crate::__private::optional(&mut m, "auto-finalize")?,
                 auto_dismiss: crate::__private::optional(&mut m, "auto-dismiss")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevMirror")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -43554,7 +45605,7 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 job_id: crate::__private::optional(&mut m, "job-id")?,
                 device: crate::__private::required(&mut m, "device")?,
                 base: crate::__private::optional(&mut m, "base")?,
@@ -43567,7 +45618,9 @@ pub mod commands {
                 filter_node_name: crate::__private::optional(&mut m, "filter-node-name")?,
                 auto_finalize: crate::__private::optional(&mut m, "auto-finalize")?,
                 auto_dismiss: crate::__private::optional(&mut m, "auto-dismiss")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockStream")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -43627,10 +45680,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 speed: crate::__private::required(&mut m, "speed")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobSetSpeed")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -43708,10 +45763,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 force: crate::__private::optional(&mut m, "force")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobCancel")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -43771,9 +45828,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobPause")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -43831,9 +45890,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobResume")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -43898,9 +45959,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobComplete")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -43953,9 +46016,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobDismiss")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44005,9 +46070,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobFinalize")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44209,9 +46276,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 options: crate::__private::required(&mut m, "options")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevReopen")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44279,9 +46348,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 node_name: crate::__private::required(&mut m, "node-name")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevDel")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44348,10 +46419,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 node_name: crate::__private::optional(&mut m, "node-name")?,
                 active: crate::__private::required(&mut m, "active")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevSetActive")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44400,10 +46473,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 job_id: crate::__private::required(&mut m, "job-id")?,
                 options: crate::__private::required(&mut m, "options")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevCreate")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44464,12 +46539,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 job_id: crate::__private::required(&mut m, "job-id")?,
                 node_name: crate::__private::required(&mut m, "node-name")?,
                 options: crate::__private::required(&mut m, "options")?,
                 force: crate::__private::optional(&mut m, "force")?,
-            })
+            };
+            crate::__private::finish(&m, "XBlockdevAmend")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44534,10 +46611,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 node_name: crate::__private::required(&mut m, "node-name")?,
                 write_threshold: crate::__private::required(&mut m, "write-threshold")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockSetWriteThreshold")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44632,11 +46711,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 parent: crate::__private::required(&mut m, "parent")?,
                 child: crate::__private::optional(&mut m, "child")?,
                 node: crate::__private::optional(&mut m, "node")?,
-            })
+            };
+            crate::__private::finish(&m, "XBlockdevChange")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44714,11 +46795,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 node_name: crate::__private::required(&mut m, "node-name")?,
                 iothread: crate::__private::required(&mut m, "iothread")?,
                 force: crate::__private::optional(&mut m, "force")?,
-            })
+            };
+            crate::__private::finish(&m, "XBlockdevSetIothread")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44868,11 +46951,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 id: crate::__private::optional(&mut m, "id")?,
                 name: crate::__private::optional(&mut m, "name")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevSnapshotDeleteInternalSync")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44918,8 +47003,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryPrManagers")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -44985,11 +47072,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::optional(&mut m, "device")?,
                 id: crate::__private::optional(&mut m, "id")?,
                 force: crate::__private::optional(&mut m, "force")?,
-            })
+            };
+            crate::__private::finish(&m, "Eject")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45074,11 +47163,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::optional(&mut m, "device")?,
                 id: crate::__private::optional(&mut m, "id")?,
                 force: crate::__private::optional(&mut m, "force")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevOpenTray")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45147,10 +47238,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::optional(&mut m, "device")?,
                 id: crate::__private::optional(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevCloseTray")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45227,9 +47320,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevRemoveMedium")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45297,10 +47392,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
                 node_name: crate::__private::required(&mut m, "node-name")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevInsertMedium")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45405,14 +47502,16 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::optional(&mut m, "device")?,
                 id: crate::__private::optional(&mut m, "id")?,
                 filename: crate::__private::required(&mut m, "filename")?,
                 format: crate::__private::optional(&mut m, "format")?,
                 force: crate::__private::optional(&mut m, "force")?,
                 read_only_mode: crate::__private::optional(&mut m, "read-only-mode")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockdevChangeMedium")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45651,14 +47750,16 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
                 boundaries: crate::__private::optional(&mut m, "boundaries")?,
                 boundaries_read: crate::__private::optional(&mut m, "boundaries-read")?,
                 boundaries_write: crate::__private::optional(&mut m, "boundaries-write")?,
                 boundaries_zap: crate::__private::optional(&mut m, "boundaries-zap")?,
                 boundaries_flush: crate::__private::optional(&mut m, "boundaries-flush")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockLatencyHistogramSet")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45808,10 +47909,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
                 mode: crate::__private::optional(&mut m, "mode")?,
-            })
+            };
+            crate::__private::finish(&m, "NbdServerRemove")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45852,8 +47955,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "NbdServerStop")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45949,10 +48054,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
                 mode: crate::__private::optional(&mut m, "mode")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockExportDel")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -45996,8 +48103,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryBlockExports")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46066,8 +48175,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryChardev")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46133,8 +48244,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryChardevBackends")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46201,11 +48314,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 data: crate::__private::required(&mut m, "data")?,
                 format: crate::__private::optional(&mut m, "format")?,
-            })
+            };
+            crate::__private::finish(&m, "RingbufWrite")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46278,11 +48393,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 size: crate::__private::required(&mut m, "size")?,
                 format: crate::__private::optional(&mut m, "format")?,
-            })
+            };
+            crate::__private::finish(&m, "RingbufRead")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46362,10 +48479,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
                 backend: crate::__private::required(&mut m, "backend")?,
-            })
+            };
+            crate::__private::finish(&m, "ChardevAdd")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46446,10 +48565,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
                 backend: crate::__private::required(&mut m, "backend")?,
-            })
+            };
+            crate::__private::finish(&m, "ChardevChange")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46501,9 +48622,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "ChardevRemove")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46555,9 +48678,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "ChardevSendBreak")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46655,14 +48780,16 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 paging: crate::__private::required(&mut m, "paging")?,
                 protocol: crate::__private::required(&mut m, "protocol")?,
                 detach: crate::__private::optional(&mut m, "detach")?,
                 begin: crate::__private::optional(&mut m, "begin")?,
                 length: crate::__private::optional(&mut m, "length")?,
                 format: crate::__private::optional(&mut m, "format")?,
-            })
+            };
+            crate::__private::finish(&m, "DumpGuestMemory")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46714,8 +48841,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryDump")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46768,8 +48897,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryDumpGuestMemoryCapability")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46833,10 +48964,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
                 up: crate::__private::required(&mut m, "up")?,
-            })
+            };
+            crate::__private::finish(&m, "SetLink")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -46946,9 +49079,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "NetdevDel")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47034,9 +49169,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::optional(&mut m, "name")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryRxFilter")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47144,9 +49281,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "RequestEbpf")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47202,9 +49341,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryRocker")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47264,9 +49405,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryRockerPorts")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47334,10 +49477,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
                 tbl_id: crate::__private::optional(&mut m, "tbl-id")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryRockerOfDpaFlows")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47410,10 +49555,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
                 r#type: crate::__private::optional(&mut m, "type")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryRockerOfDpaGroups")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47466,8 +49613,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryTpmModels")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47520,8 +49669,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryTpmTypes")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47583,8 +49734,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryTpm")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47756,12 +49909,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 filename: crate::__private::required(&mut m, "filename")?,
                 device: crate::__private::optional(&mut m, "device")?,
                 head: crate::__private::optional(&mut m, "head")?,
                 format: crate::__private::optional(&mut m, "format")?,
-            })
+            };
+            crate::__private::finish(&m, "Screendump")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47844,8 +49999,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QuerySpice")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47913,8 +50070,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryVnc")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -47960,8 +50119,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryVncServers")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48012,9 +50173,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 password: crate::__private::required(&mut m, "password")?,
-            })
+            };
+            crate::__private::finish(&m, "ChangeVncPassword")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48079,8 +50242,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryMice")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48146,10 +50311,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 keys: crate::__private::required(&mut m, "keys")?,
                 hold_time: crate::__private::optional(&mut m, "hold-time")?,
-            })
+            };
+            crate::__private::finish(&m, "SendKey")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48260,11 +50427,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::optional(&mut m, "device")?,
                 head: crate::__private::optional(&mut m, "head")?,
                 events: crate::__private::required(&mut m, "events")?,
-            })
+            };
+            crate::__private::finish(&m, "InputSendEvent")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48308,8 +50477,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryDisplayOptions")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48474,13 +50645,15 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 protocol: crate::__private::required(&mut m, "protocol")?,
                 hostname: crate::__private::required(&mut m, "hostname")?,
                 port: crate::__private::optional(&mut m, "port")?,
                 tls_port: crate::__private::optional(&mut m, "tls-port")?,
                 cert_subject: crate::__private::optional(&mut m, "cert-subject")?,
-            })
+            };
+            crate::__private::finish(&m, "ClientMigrateInfo")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48622,8 +50795,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryMigrate")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48676,9 +50851,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 capabilities: crate::__private::required(&mut m, "capabilities")?,
-            })
+            };
+            crate::__private::finish(&m, "MigrateSetCapabilities")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48737,8 +50914,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryMigrateCapabilities")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48843,8 +51022,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryMigrateParameters")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48893,8 +51074,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "MigrateStartPostcopy")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -48949,8 +51132,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XColoLostHeartbeat")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49002,8 +51187,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "MigrateCancel")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49056,9 +51243,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 state: crate::__private::required(&mut m, "state")?,
-            })
+            };
+            crate::__private::finish(&m, "MigrateContinue")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49175,12 +51364,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 uri: crate::__private::optional(&mut m, "uri")?,
                 channels: crate::__private::optional(&mut m, "channels")?,
                 detach: crate::__private::optional(&mut m, "detach")?,
                 resume: crate::__private::optional(&mut m, "resume")?,
-            })
+            };
+            crate::__private::finish(&m, "Migrate")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49287,11 +51478,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 uri: crate::__private::optional(&mut m, "uri")?,
                 channels: crate::__private::optional(&mut m, "channels")?,
                 exit_on_error: crate::__private::optional(&mut m, "exit-on-error")?,
-            })
+            };
+            crate::__private::finish(&m, "MigrateIncoming")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49351,10 +51544,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 filename: crate::__private::required(&mut m, "filename")?,
                 live: crate::__private::optional(&mut m, "live")?,
-            })
+            };
+            crate::__private::finish(&m, "XenSaveDevicesState")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49407,9 +51602,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 enable: crate::__private::required(&mut m, "enable")?,
-            })
+            };
+            crate::__private::finish(&m, "XenSetGlobalDirtyLog")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49465,9 +51662,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 filename: crate::__private::required(&mut m, "filename")?,
-            })
+            };
+            crate::__private::finish(&m, "XenLoadDevicesState")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49529,11 +51728,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 enable: crate::__private::required(&mut m, "enable")?,
                 primary: crate::__private::required(&mut m, "primary")?,
                 failover: crate::__private::optional(&mut m, "failover")?,
-            })
+            };
+            crate::__private::finish(&m, "XenSetReplication")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49586,8 +51787,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryXenReplicationStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49636,8 +51839,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XenColoDoCheckpoint")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49690,8 +51895,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryColoStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49744,9 +51951,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 uri: crate::__private::required(&mut m, "uri")?,
-            })
+            };
+            crate::__private::finish(&m, "MigrateRecover")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49793,8 +52002,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "MigratePause")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49905,12 +52116,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 calc_time: crate::__private::required(&mut m, "calc-time")?,
                 calc_time_unit: crate::__private::optional(&mut m, "calc-time-unit")?,
                 sample_pages: crate::__private::optional(&mut m, "sample-pages")?,
                 mode: crate::__private::optional(&mut m, "mode")?,
-            })
+            };
+            crate::__private::finish(&m, "CalcDirtyRate")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -49974,9 +52187,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 calc_time_unit: crate::__private::optional(&mut m, "calc-time-unit")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryDirtyRate")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50037,10 +52252,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 cpu_index: crate::__private::optional(&mut m, "cpu-index")?,
                 dirty_rate: crate::__private::required(&mut m, "dirty-rate")?,
-            })
+            };
+            crate::__private::finish(&m, "SetVcpuDirtyLimit")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50097,9 +52314,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 cpu_index: crate::__private::optional(&mut m, "cpu-index")?,
-            })
+            };
+            crate::__private::finish(&m, "CancelVcpuDirtyLimit")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50149,8 +52368,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryVcpuDirtyLimit")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50195,8 +52416,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryMigrationthreads")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50303,12 +52526,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 job_id: crate::__private::required(&mut m, "job-id")?,
                 tag: crate::__private::required(&mut m, "tag")?,
                 vmstate: crate::__private::required(&mut m, "vmstate")?,
                 devices: crate::__private::required(&mut m, "devices")?,
-            })
+            };
+            crate::__private::finish(&m, "SnapshotSave")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50413,12 +52638,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 job_id: crate::__private::required(&mut m, "job-id")?,
                 tag: crate::__private::required(&mut m, "tag")?,
                 vmstate: crate::__private::required(&mut m, "vmstate")?,
                 devices: crate::__private::required(&mut m, "devices")?,
-            })
+            };
+            crate::__private::finish(&m, "SnapshotLoad")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50508,11 +52735,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 job_id: crate::__private::required(&mut m, "job-id")?,
                 tag: crate::__private::required(&mut m, "tag")?,
                 devices: crate::__private::required(&mut m, "devices")?,
-            })
+            };
+            crate::__private::finish(&m, "SnapshotDelete")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50620,10 +52849,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 actions: crate::__private::required(&mut m, "actions")?,
                 properties: crate::__private::optional(&mut m, "properties")?,
-            })
+            };
+            crate::__private::finish(&m, "Transaction")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50680,9 +52911,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
-            })
+            };
+            crate::__private::finish(&m, "TraceEventGetState")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50741,11 +52974,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
                 enable: crate::__private::required(&mut m, "enable")?,
                 ignore_unavailable: crate::__private::optional(&mut m, "ignore-unavailable")?,
-            })
+            };
+            crate::__private::finish(&m, "TraceEventSetState")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50810,9 +53045,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 enable: crate::__private::optional(&mut m, "enable")?,
-            })
+            };
+            crate::__private::finish(&m, "QmpCapabilities")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50873,8 +53110,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryVersion")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50937,8 +53176,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryCommands")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -50988,8 +53229,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "Quit")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51058,8 +53301,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryQmpSchema")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51122,9 +53367,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
-            })
+            };
+            crate::__private::finish(&m, "QomList")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51214,10 +53461,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 property: crate::__private::required(&mut m, "property")?,
-            })
+            };
+            crate::__private::finish(&m, "QomGet")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51279,11 +53528,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 property: crate::__private::required(&mut m, "property")?,
                 value: crate::__private::required(&mut m, "value")?,
-            })
+            };
+            crate::__private::finish(&m, "QomSet")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51337,10 +53588,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 implements: crate::__private::optional(&mut m, "implements")?,
                 r#abstract: crate::__private::optional(&mut m, "abstract")?,
-            })
+            };
+            crate::__private::finish(&m, "QomListTypes")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51393,9 +53646,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 typename: crate::__private::required(&mut m, "typename")?,
-            })
+            };
+            crate::__private::finish(&m, "QomListProperties")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51503,9 +53758,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "ObjectDel")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51559,9 +53816,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 typename: crate::__private::required(&mut m, "typename")?,
-            })
+            };
+            crate::__private::finish(&m, "DeviceListProperties")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51640,11 +53899,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 driver: crate::__private::required(&mut m, "driver")?,
                 bus: crate::__private::optional(&mut m, "bus")?,
                 id: crate::__private::optional(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "DeviceAdd")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51719,9 +53980,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "DeviceDel")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51775,9 +54038,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "DeviceSyncConfig")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51852,8 +54117,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryCpusFast")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51932,9 +54199,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 compat_props: crate::__private::optional(&mut m, "compat-props")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryMachines")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -51978,8 +54247,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryCurrentMachine")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52023,8 +54294,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryTarget")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52075,8 +54348,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryUuid")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52116,8 +54391,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryVmGenerationId")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52164,8 +54441,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "SystemReset")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52217,8 +54496,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "SystemPowerdown")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52271,8 +54552,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "SystemWakeup")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52324,8 +54607,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "InjectNmi")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52376,8 +54661,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryKvm")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52444,12 +54731,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 val: crate::__private::required(&mut m, "val")?,
                 size: crate::__private::required(&mut m, "size")?,
                 filename: crate::__private::required(&mut m, "filename")?,
                 cpu_index: crate::__private::optional(&mut m, "cpu-index")?,
-            })
+            };
+            crate::__private::finish(&m, "Memsave")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52512,11 +54801,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 val: crate::__private::required(&mut m, "val")?,
                 size: crate::__private::required(&mut m, "size")?,
                 filename: crate::__private::required(&mut m, "filename")?,
-            })
+            };
+            crate::__private::finish(&m, "Pmemsave")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52588,8 +54879,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryMemdev")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52691,8 +54984,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryHotpluggableCpus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52803,9 +55098,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 value: crate::__private::required(&mut m, "value")?,
-            })
+            };
+            crate::__private::finish(&m, "Balloon")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52865,8 +55162,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryBalloon")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52928,8 +55227,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryHvBalloonStatusReport")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -52977,8 +55278,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryMemorySizeSummary")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53035,8 +55338,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryMemoryDevices")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53082,8 +55387,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryIrq")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53131,8 +55438,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryJit")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53178,8 +55487,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryNuma")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53227,8 +55538,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryOpcount")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53274,8 +55587,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryRamblock")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53321,8 +55636,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryRoms")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53368,8 +55685,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryUsb")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53424,9 +55743,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 filename: crate::__private::required(&mut m, "filename")?,
-            })
+            };
+            crate::__private::finish(&m, "Dumpdtb")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53472,8 +55793,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryInterruptControllers")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53569,10 +55892,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 modela: crate::__private::required(&mut m, "modela")?,
                 modelb: crate::__private::required(&mut m, "modelb")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryCpuModelComparison")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53664,10 +55989,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 modela: crate::__private::required(&mut m, "modela")?,
                 modelb: crate::__private::required(&mut m, "modelb")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryCpuModelBaseline")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53753,10 +56080,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 r#type: crate::__private::required(&mut m, "type")?,
                 model: crate::__private::required(&mut m, "model")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryCpuModelExpansion")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53802,8 +56131,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryCpuDefinitions")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53870,14 +56201,16 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 core_id: crate::__private::required(&mut m, "core-id")?,
                 socket_id: crate::__private::optional(&mut m, "socket-id")?,
                 book_id: crate::__private::optional(&mut m, "book-id")?,
                 drawer_id: crate::__private::optional(&mut m, "drawer-id")?,
                 entitlement: crate::__private::optional(&mut m, "entitlement")?,
                 dedicated: crate::__private::optional(&mut m, "dedicated")?,
-            })
+            };
+            crate::__private::finish(&m, "SetCpuTopology")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53925,8 +56258,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryS390xCpuPolarization")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -53979,8 +56314,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryReplay")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54037,9 +56374,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 icount: crate::__private::required(&mut m, "icount")?,
-            })
+            };
+            crate::__private::finish(&m, "ReplayBreak")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54087,8 +56426,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "ReplayDeleteBreak")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54145,9 +56486,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 icount: crate::__private::required(&mut m, "icount")?,
-            })
+            };
+            crate::__private::finish(&m, "ReplaySeek")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54209,9 +56552,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 instances: crate::__private::required(&mut m, "instances")?,
-            })
+            };
+            crate::__private::finish(&m, "Yank")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54265,8 +56610,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryYank")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54335,12 +56682,14 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 protocol: crate::__private::required(&mut m, "protocol")?,
                 fdname: crate::__private::required(&mut m, "fdname")?,
                 skipauth: crate::__private::optional(&mut m, "skipauth")?,
                 tls: crate::__private::optional(&mut m, "tls")?,
-            })
+            };
+            crate::__private::finish(&m, "AddClient")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54391,8 +56740,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryName")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54457,8 +56808,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryIothreads")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54513,8 +56866,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "Stop")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54571,8 +56926,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "Cont")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54627,8 +56984,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XExitPreconfig")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54701,10 +57060,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 command_line: crate::__private::required(&mut m, "command-line")?,
                 cpu_index: crate::__private::optional(&mut m, "cpu-index")?,
-            })
+            };
+            crate::__private::finish(&m, "HumanMonitorCommand")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54764,9 +57125,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 fdname: crate::__private::required(&mut m, "fdname")?,
-            })
+            };
+            crate::__private::finish(&m, "Getfd")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54833,10 +57196,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 info: crate::__private::required(&mut m, "info")?,
                 fdname: crate::__private::required(&mut m, "fdname")?,
-            })
+            };
+            crate::__private::finish(&m, "GetWin32Socket")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54888,9 +57253,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 fdname: crate::__private::required(&mut m, "fdname")?,
-            })
+            };
+            crate::__private::finish(&m, "Closefd")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -54959,10 +57326,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 fdset_id: crate::__private::optional(&mut m, "fdset-id")?,
                 opaque: crate::__private::optional(&mut m, "opaque")?,
-            })
+            };
+            crate::__private::finish(&m, "AddFd")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55026,10 +57395,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 fdset_id: crate::__private::required(&mut m, "fdset-id")?,
                 fd: crate::__private::optional(&mut m, "fd")?,
-            })
+            };
+            crate::__private::finish(&m, "RemoveFd")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55108,8 +57479,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryFdsets")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55186,9 +57559,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 option: crate::__private::optional(&mut m, "option")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryCommandLineOptions")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55239,8 +57614,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "RtcResetReinjection")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55295,8 +57672,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QuerySev")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55349,8 +57728,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QuerySevLaunchMeasure")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55406,8 +57787,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QuerySevCapabilities")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55460,11 +57843,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 packet_header: crate::__private::required(&mut m, "packet-header")?,
                 secret: crate::__private::required(&mut m, "secret")?,
                 gpa: crate::__private::optional(&mut m, "gpa")?,
-            })
+            };
+            crate::__private::finish(&m, "SevInjectLaunchSecret")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55525,9 +57910,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 mnonce: crate::__private::required(&mut m, "mnonce")?,
-            })
+            };
+            crate::__private::finish(&m, "QuerySevAttestationReport")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55582,9 +57969,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 filename: crate::__private::required(&mut m, "filename")?,
-            })
+            };
+            crate::__private::finish(&m, "DumpSkeys")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55639,8 +58028,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryGicCapabilities")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55696,8 +58087,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QuerySgx")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55753,8 +58146,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QuerySgxCapabilities")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55827,8 +58222,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XenEventList")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55882,9 +58279,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 port: crate::__private::required(&mut m, "port")?,
-            })
+            };
+            crate::__private::finish(&m, "XenEventInject")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55928,8 +58327,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryAudiodevs")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -55981,8 +58382,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryAcpiOspmStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -56162,8 +58565,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryPci")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -56268,9 +58673,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 provider: crate::__private::optional(&mut m, "provider")?,
-            })
+            };
+            crate::__private::finish(&m, "QueryStatsSchemas")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -56345,8 +58752,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "XQueryVirtio")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -56631,9 +59040,11 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
-            })
+            };
+            crate::__private::finish(&m, "XQueryVirtioStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -56751,10 +59162,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 queue: crate::__private::required(&mut m, "queue")?,
-            })
+            };
+            crate::__private::finish(&m, "XQueryVirtioQueueStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -56860,10 +59273,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 queue: crate::__private::required(&mut m, "queue")?,
-            })
+            };
+            crate::__private::finish(&m, "XQueryVirtioVhostQueueStatus")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57015,11 +59430,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 queue: crate::__private::required(&mut m, "queue")?,
                 index: crate::__private::optional(&mut m, "index")?,
-            })
+            };
+            crate::__private::finish(&m, "XQueryVirtioQueueElement")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57063,8 +59480,10 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "QueryCryptodev")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57154,7 +59573,7 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 log: crate::__private::required(&mut m, "log")?,
                 flags: crate::__private::required(&mut m, "flags")?,
@@ -57166,7 +59585,9 @@ pub mod commands {
                 rank: crate::__private::optional(&mut m, "rank")?,
                 device: crate::__private::optional(&mut m, "device")?,
                 component_id: crate::__private::optional(&mut m, "component-id")?,
-            })
+            };
+            crate::__private::finish(&m, "CxlInjectGeneralMediaEvent")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57268,7 +59689,7 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 log: crate::__private::required(&mut m, "log")?,
                 flags: crate::__private::required(&mut m, "flags")?,
@@ -57284,7 +59705,9 @@ pub mod commands {
                 row: crate::__private::optional(&mut m, "row")?,
                 column: crate::__private::optional(&mut m, "column")?,
                 correction_mask: crate::__private::optional(&mut m, "correction-mask")?,
-            })
+            };
+            crate::__private::finish(&m, "CxlInjectDramEvent")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57380,7 +59803,7 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 log: crate::__private::required(&mut m, "log")?,
                 flags: crate::__private::required(&mut m, "flags")?,
@@ -57399,7 +59822,9 @@ pub mod commands {
                     &mut m,
                     "corrected-persistent-error-count",
                 )?,
-            })
+            };
+            crate::__private::finish(&m, "CxlInjectMemoryModuleEvent")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57455,11 +59880,13 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 start: crate::__private::required(&mut m, "start")?,
                 length: crate::__private::required(&mut m, "length")?,
-            })
+            };
+            crate::__private::finish(&m, "CxlInjectPoison")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57508,10 +59935,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 errors: crate::__private::required(&mut m, "errors")?,
-            })
+            };
+            crate::__private::finish(&m, "CxlInjectUncorrectableErrors")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57563,10 +59992,12 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 r#type: crate::__private::required(&mut m, "type")?,
-            })
+            };
+            crate::__private::finish(&m, "CxlInjectCorrectableError")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57640,14 +60071,16 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 host_id: crate::__private::required(&mut m, "host-id")?,
                 selection_policy: crate::__private::required(&mut m, "selection-policy")?,
                 region: crate::__private::required(&mut m, "region")?,
                 tag: crate::__private::optional(&mut m, "tag")?,
                 extents: crate::__private::required(&mut m, "extents")?,
-            })
+            };
+            crate::__private::finish(&m, "CxlAddDynamicCapacity")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57736,7 +60169,7 @@ pub mod commands {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 host_id: crate::__private::required(&mut m, "host-id")?,
                 removal_policy: crate::__private::required(&mut m, "removal-policy")?,
@@ -57745,7 +60178,9 @@ pub mod commands {
                 region: crate::__private::required(&mut m, "region")?,
                 tag: crate::__private::optional(&mut m, "tag")?,
                 extents: crate::__private::required(&mut m, "extents")?,
-            })
+            };
+            crate::__private::finish(&m, "CxlReleaseDynamicCapacity")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57759,6 +60194,507 @@ pub mod commands {
         ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
             crate::__private::unit_return(value)
         }
+    }
+    /// Decode `value` as the `return` of the command named `name`,
+    /// and drop it: for tools that check replies by name. `None`
+    /// when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_return(
+        name: &str,
+        value: ::serde_json::Value,
+    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        ::std::option::Option::Some(match name {
+            "query-status" => <QueryStatus as crate::Command>::decode_return(value).map(drop),
+            "watchdog-set-action" => {
+                <WatchdogSetAction as crate::Command>::decode_return(value).map(drop)
+            }
+            "set-action" => <SetAction as crate::Command>::decode_return(value).map(drop),
+            "job-pause" => <JobPause as crate::Command>::decode_return(value).map(drop),
+            "job-resume" => <JobResume as crate::Command>::decode_return(value).map(drop),
+            "job-cancel" => <JobCancel as crate::Command>::decode_return(value).map(drop),
+            "job-complete" => <JobComplete as crate::Command>::decode_return(value).map(drop),
+            "job-dismiss" => <JobDismiss as crate::Command>::decode_return(value).map(drop),
+            "job-finalize" => <JobFinalize as crate::Command>::decode_return(value).map(drop),
+            "query-jobs" => <QueryJobs as crate::Command>::decode_return(value).map(drop),
+            "query-block" => <QueryBlock as crate::Command>::decode_return(value).map(drop),
+            "query-blockstats" => {
+                <QueryBlockstats as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-block-jobs" => {
+                <QueryBlockJobs as crate::Command>::decode_return(value).map(drop)
+            }
+            "block_resize" => <BlockResize as crate::Command>::decode_return(value).map(drop),
+            "blockdev-snapshot-sync" => {
+                <BlockdevSnapshotSync as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-snapshot" => {
+                <BlockdevSnapshot as crate::Command>::decode_return(value).map(drop)
+            }
+            "change-backing-file" => {
+                <ChangeBackingFile as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-commit" => <BlockCommit as crate::Command>::decode_return(value).map(drop),
+            "drive-backup" => <DriveBackup as crate::Command>::decode_return(value).map(drop),
+            "blockdev-backup" => <BlockdevBackup as crate::Command>::decode_return(value).map(drop),
+            "query-named-block-nodes" => {
+                <QueryNamedBlockNodes as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-debug-query-block-graph" => {
+                <XDebugQueryBlockGraph as crate::Command>::decode_return(value).map(drop)
+            }
+            "drive-mirror" => <DriveMirror as crate::Command>::decode_return(value).map(drop),
+            "block-dirty-bitmap-add" => {
+                <BlockDirtyBitmapAdd as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-dirty-bitmap-remove" => {
+                <BlockDirtyBitmapRemove as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-dirty-bitmap-clear" => {
+                <BlockDirtyBitmapClear as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-dirty-bitmap-enable" => {
+                <BlockDirtyBitmapEnable as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-dirty-bitmap-disable" => {
+                <BlockDirtyBitmapDisable as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-dirty-bitmap-merge" => {
+                <BlockDirtyBitmapMerge as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-debug-block-dirty-bitmap-sha256" => {
+                <XDebugBlockDirtyBitmapSha256 as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-mirror" => <BlockdevMirror as crate::Command>::decode_return(value).map(drop),
+            "block-stream" => <BlockStream as crate::Command>::decode_return(value).map(drop),
+            "block-job-set-speed" => {
+                <BlockJobSetSpeed as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-job-cancel" => {
+                <BlockJobCancel as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-job-pause" => <BlockJobPause as crate::Command>::decode_return(value).map(drop),
+            "block-job-resume" => {
+                <BlockJobResume as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-job-complete" => {
+                <BlockJobComplete as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-job-dismiss" => {
+                <BlockJobDismiss as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-job-finalize" => {
+                <BlockJobFinalize as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-job-change" => {
+                <BlockJobChange as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-add" => <BlockdevAdd as crate::Command>::decode_return(value).map(drop),
+            "blockdev-reopen" => <BlockdevReopen as crate::Command>::decode_return(value).map(drop),
+            "blockdev-del" => <BlockdevDel as crate::Command>::decode_return(value).map(drop),
+            "blockdev-set-active" => {
+                <BlockdevSetActive as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-create" => <BlockdevCreate as crate::Command>::decode_return(value).map(drop),
+            "x-blockdev-amend" => {
+                <XBlockdevAmend as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-set-write-threshold" => {
+                <BlockSetWriteThreshold as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-blockdev-change" => {
+                <XBlockdevChange as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-blockdev-set-iothread" => {
+                <XBlockdevSetIothread as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-snapshot-internal-sync" => {
+                <BlockdevSnapshotInternalSync as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-snapshot-delete-internal-sync" => {
+                <BlockdevSnapshotDeleteInternalSync as crate::Command>::decode_return(value)
+                    .map(drop)
+            }
+            "query-pr-managers" => {
+                <QueryPrManagers as crate::Command>::decode_return(value).map(drop)
+            }
+            "eject" => <Eject as crate::Command>::decode_return(value).map(drop),
+            "blockdev-open-tray" => {
+                <BlockdevOpenTray as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-close-tray" => {
+                <BlockdevCloseTray as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-remove-medium" => {
+                <BlockdevRemoveMedium as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-insert-medium" => {
+                <BlockdevInsertMedium as crate::Command>::decode_return(value).map(drop)
+            }
+            "blockdev-change-medium" => {
+                <BlockdevChangeMedium as crate::Command>::decode_return(value).map(drop)
+            }
+            "block_set_io_throttle" => {
+                <BlockSetIoThrottle as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-latency-histogram-set" => {
+                <BlockLatencyHistogramSet as crate::Command>::decode_return(value).map(drop)
+            }
+            "nbd-server-start" => {
+                <NbdServerStart as crate::Command>::decode_return(value).map(drop)
+            }
+            "nbd-server-add" => <NbdServerAdd as crate::Command>::decode_return(value).map(drop),
+            "nbd-server-remove" => {
+                <NbdServerRemove as crate::Command>::decode_return(value).map(drop)
+            }
+            "nbd-server-stop" => <NbdServerStop as crate::Command>::decode_return(value).map(drop),
+            "block-export-add" => {
+                <BlockExportAdd as crate::Command>::decode_return(value).map(drop)
+            }
+            "block-export-del" => {
+                <BlockExportDel as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-block-exports" => {
+                <QueryBlockExports as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-chardev" => <QueryChardev as crate::Command>::decode_return(value).map(drop),
+            "query-chardev-backends" => {
+                <QueryChardevBackends as crate::Command>::decode_return(value).map(drop)
+            }
+            "ringbuf-write" => <RingbufWrite as crate::Command>::decode_return(value).map(drop),
+            "ringbuf-read" => <RingbufRead as crate::Command>::decode_return(value).map(drop),
+            "chardev-add" => <ChardevAdd as crate::Command>::decode_return(value).map(drop),
+            "chardev-change" => <ChardevChange as crate::Command>::decode_return(value).map(drop),
+            "chardev-remove" => <ChardevRemove as crate::Command>::decode_return(value).map(drop),
+            "chardev-send-break" => {
+                <ChardevSendBreak as crate::Command>::decode_return(value).map(drop)
+            }
+            "dump-guest-memory" => {
+                <DumpGuestMemory as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-dump" => <QueryDump as crate::Command>::decode_return(value).map(drop),
+            "query-dump-guest-memory-capability" => {
+                <QueryDumpGuestMemoryCapability as crate::Command>::decode_return(value).map(drop)
+            }
+            "set_link" => <SetLink as crate::Command>::decode_return(value).map(drop),
+            "netdev_add" => <NetdevAdd as crate::Command>::decode_return(value).map(drop),
+            "netdev_del" => <NetdevDel as crate::Command>::decode_return(value).map(drop),
+            "query-rx-filter" => <QueryRxFilter as crate::Command>::decode_return(value).map(drop),
+            "announce-self" => <AnnounceSelf as crate::Command>::decode_return(value).map(drop),
+            "request-ebpf" => <RequestEbpf as crate::Command>::decode_return(value).map(drop),
+            "query-rocker" => <QueryRocker as crate::Command>::decode_return(value).map(drop),
+            "query-rocker-ports" => {
+                <QueryRockerPorts as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-rocker-of-dpa-flows" => {
+                <QueryRockerOfDpaFlows as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-rocker-of-dpa-groups" => {
+                <QueryRockerOfDpaGroups as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-tpm-models" => {
+                <QueryTpmModels as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-tpm-types" => <QueryTpmTypes as crate::Command>::decode_return(value).map(drop),
+            "query-tpm" => <QueryTpm as crate::Command>::decode_return(value).map(drop),
+            "set_password" => <SetPassword as crate::Command>::decode_return(value).map(drop),
+            "expire_password" => <ExpirePassword as crate::Command>::decode_return(value).map(drop),
+            "screendump" => <Screendump as crate::Command>::decode_return(value).map(drop),
+            "query-spice" => <QuerySpice as crate::Command>::decode_return(value).map(drop),
+            "query-vnc" => <QueryVnc as crate::Command>::decode_return(value).map(drop),
+            "query-vnc-servers" => {
+                <QueryVncServers as crate::Command>::decode_return(value).map(drop)
+            }
+            "change-vnc-password" => {
+                <ChangeVncPassword as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-mice" => <QueryMice as crate::Command>::decode_return(value).map(drop),
+            "send-key" => <SendKey as crate::Command>::decode_return(value).map(drop),
+            "input-send-event" => {
+                <InputSendEvent as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-display-options" => {
+                <QueryDisplayOptions as crate::Command>::decode_return(value).map(drop)
+            }
+            "display-reload" => <DisplayReload as crate::Command>::decode_return(value).map(drop),
+            "display-update" => <DisplayUpdate as crate::Command>::decode_return(value).map(drop),
+            "client_migrate_info" => {
+                <ClientMigrateInfo as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-migrate" => <QueryMigrate as crate::Command>::decode_return(value).map(drop),
+            "migrate-set-capabilities" => {
+                <MigrateSetCapabilities as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-migrate-capabilities" => {
+                <QueryMigrateCapabilities as crate::Command>::decode_return(value).map(drop)
+            }
+            "migrate-set-parameters" => {
+                <MigrateSetParameters as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-migrate-parameters" => {
+                <QueryMigrateParameters as crate::Command>::decode_return(value).map(drop)
+            }
+            "migrate-start-postcopy" => {
+                <MigrateStartPostcopy as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-colo-lost-heartbeat" => {
+                <XColoLostHeartbeat as crate::Command>::decode_return(value).map(drop)
+            }
+            "migrate_cancel" => <MigrateCancel as crate::Command>::decode_return(value).map(drop),
+            "migrate-continue" => {
+                <MigrateContinue as crate::Command>::decode_return(value).map(drop)
+            }
+            "migrate" => <Migrate as crate::Command>::decode_return(value).map(drop),
+            "migrate-incoming" => {
+                <MigrateIncoming as crate::Command>::decode_return(value).map(drop)
+            }
+            "xen-save-devices-state" => {
+                <XenSaveDevicesState as crate::Command>::decode_return(value).map(drop)
+            }
+            "xen-set-global-dirty-log" => {
+                <XenSetGlobalDirtyLog as crate::Command>::decode_return(value).map(drop)
+            }
+            "xen-load-devices-state" => {
+                <XenLoadDevicesState as crate::Command>::decode_return(value).map(drop)
+            }
+            "xen-set-replication" => {
+                <XenSetReplication as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-xen-replication-status" => {
+                <QueryXenReplicationStatus as crate::Command>::decode_return(value).map(drop)
+            }
+            "xen-colo-do-checkpoint" => {
+                <XenColoDoCheckpoint as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-colo-status" => {
+                <QueryColoStatus as crate::Command>::decode_return(value).map(drop)
+            }
+            "migrate-recover" => <MigrateRecover as crate::Command>::decode_return(value).map(drop),
+            "migrate-pause" => <MigratePause as crate::Command>::decode_return(value).map(drop),
+            "calc-dirty-rate" => <CalcDirtyRate as crate::Command>::decode_return(value).map(drop),
+            "query-dirty-rate" => {
+                <QueryDirtyRate as crate::Command>::decode_return(value).map(drop)
+            }
+            "set-vcpu-dirty-limit" => {
+                <SetVcpuDirtyLimit as crate::Command>::decode_return(value).map(drop)
+            }
+            "cancel-vcpu-dirty-limit" => {
+                <CancelVcpuDirtyLimit as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-vcpu-dirty-limit" => {
+                <QueryVcpuDirtyLimit as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-migrationthreads" => {
+                <QueryMigrationthreads as crate::Command>::decode_return(value).map(drop)
+            }
+            "snapshot-save" => <SnapshotSave as crate::Command>::decode_return(value).map(drop),
+            "snapshot-load" => <SnapshotLoad as crate::Command>::decode_return(value).map(drop),
+            "snapshot-delete" => <SnapshotDelete as crate::Command>::decode_return(value).map(drop),
+            "transaction" => <Transaction as crate::Command>::decode_return(value).map(drop),
+            "trace-event-get-state" => {
+                <TraceEventGetState as crate::Command>::decode_return(value).map(drop)
+            }
+            "trace-event-set-state" => {
+                <TraceEventSetState as crate::Command>::decode_return(value).map(drop)
+            }
+            "qmp_capabilities" => {
+                <QmpCapabilities as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-version" => <QueryVersion as crate::Command>::decode_return(value).map(drop),
+            "query-commands" => <QueryCommands as crate::Command>::decode_return(value).map(drop),
+            "quit" => <Quit as crate::Command>::decode_return(value).map(drop),
+            "query-qmp-schema" => {
+                <QueryQmpSchema as crate::Command>::decode_return(value).map(drop)
+            }
+            "qom-list" => <QomList as crate::Command>::decode_return(value).map(drop),
+            "qom-get" => <QomGet as crate::Command>::decode_return(value).map(drop),
+            "qom-set" => <QomSet as crate::Command>::decode_return(value).map(drop),
+            "qom-list-types" => <QomListTypes as crate::Command>::decode_return(value).map(drop),
+            "qom-list-properties" => {
+                <QomListProperties as crate::Command>::decode_return(value).map(drop)
+            }
+            "object-add" => <ObjectAdd as crate::Command>::decode_return(value).map(drop),
+            "object-del" => <ObjectDel as crate::Command>::decode_return(value).map(drop),
+            "device-list-properties" => {
+                <DeviceListProperties as crate::Command>::decode_return(value).map(drop)
+            }
+            "device_add" => <DeviceAdd as crate::Command>::decode_return(value).map(drop),
+            "device_del" => <DeviceDel as crate::Command>::decode_return(value).map(drop),
+            "device-sync-config" => {
+                <DeviceSyncConfig as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-cpus-fast" => <QueryCpusFast as crate::Command>::decode_return(value).map(drop),
+            "query-machines" => <QueryMachines as crate::Command>::decode_return(value).map(drop),
+            "query-current-machine" => {
+                <QueryCurrentMachine as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-target" => <QueryTarget as crate::Command>::decode_return(value).map(drop),
+            "query-uuid" => <QueryUuid as crate::Command>::decode_return(value).map(drop),
+            "query-vm-generation-id" => {
+                <QueryVmGenerationId as crate::Command>::decode_return(value).map(drop)
+            }
+            "system_reset" => <SystemReset as crate::Command>::decode_return(value).map(drop),
+            "system_powerdown" => {
+                <SystemPowerdown as crate::Command>::decode_return(value).map(drop)
+            }
+            "system_wakeup" => <SystemWakeup as crate::Command>::decode_return(value).map(drop),
+            "inject-nmi" => <InjectNmi as crate::Command>::decode_return(value).map(drop),
+            "query-kvm" => <QueryKvm as crate::Command>::decode_return(value).map(drop),
+            "memsave" => <Memsave as crate::Command>::decode_return(value).map(drop),
+            "pmemsave" => <Pmemsave as crate::Command>::decode_return(value).map(drop),
+            "query-memdev" => <QueryMemdev as crate::Command>::decode_return(value).map(drop),
+            "query-hotpluggable-cpus" => {
+                <QueryHotpluggableCpus as crate::Command>::decode_return(value).map(drop)
+            }
+            "set-numa-node" => <SetNumaNode as crate::Command>::decode_return(value).map(drop),
+            "balloon" => <Balloon as crate::Command>::decode_return(value).map(drop),
+            "query-balloon" => <QueryBalloon as crate::Command>::decode_return(value).map(drop),
+            "query-hv-balloon-status-report" => {
+                <QueryHvBalloonStatusReport as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-memory-size-summary" => {
+                <QueryMemorySizeSummary as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-memory-devices" => {
+                <QueryMemoryDevices as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-query-irq" => <XQueryIrq as crate::Command>::decode_return(value).map(drop),
+            "x-query-jit" => <XQueryJit as crate::Command>::decode_return(value).map(drop),
+            "x-query-numa" => <XQueryNuma as crate::Command>::decode_return(value).map(drop),
+            "x-query-opcount" => <XQueryOpcount as crate::Command>::decode_return(value).map(drop),
+            "x-query-ramblock" => {
+                <XQueryRamblock as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-query-roms" => <XQueryRoms as crate::Command>::decode_return(value).map(drop),
+            "x-query-usb" => <XQueryUsb as crate::Command>::decode_return(value).map(drop),
+            "dumpdtb" => <Dumpdtb as crate::Command>::decode_return(value).map(drop),
+            "x-query-interrupt-controllers" => {
+                <XQueryInterruptControllers as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-cpu-model-comparison" => {
+                <QueryCpuModelComparison as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-cpu-model-baseline" => {
+                <QueryCpuModelBaseline as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-cpu-model-expansion" => {
+                <QueryCpuModelExpansion as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-cpu-definitions" => {
+                <QueryCpuDefinitions as crate::Command>::decode_return(value).map(drop)
+            }
+            "set-cpu-topology" => {
+                <SetCpuTopology as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-s390x-cpu-polarization" => {
+                <QueryS390xCpuPolarization as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-replay" => <QueryReplay as crate::Command>::decode_return(value).map(drop),
+            "replay-break" => <ReplayBreak as crate::Command>::decode_return(value).map(drop),
+            "replay-delete-break" => {
+                <ReplayDeleteBreak as crate::Command>::decode_return(value).map(drop)
+            }
+            "replay-seek" => <ReplaySeek as crate::Command>::decode_return(value).map(drop),
+            "yank" => <Yank as crate::Command>::decode_return(value).map(drop),
+            "query-yank" => <QueryYank as crate::Command>::decode_return(value).map(drop),
+            "add_client" => <AddClient as crate::Command>::decode_return(value).map(drop),
+            "query-name" => <QueryName as crate::Command>::decode_return(value).map(drop),
+            "query-iothreads" => <QueryIothreads as crate::Command>::decode_return(value).map(drop),
+            "stop" => <Stop as crate::Command>::decode_return(value).map(drop),
+            "cont" => <Cont as crate::Command>::decode_return(value).map(drop),
+            "x-exit-preconfig" => {
+                <XExitPreconfig as crate::Command>::decode_return(value).map(drop)
+            }
+            "human-monitor-command" => {
+                <HumanMonitorCommand as crate::Command>::decode_return(value).map(drop)
+            }
+            "getfd" => <Getfd as crate::Command>::decode_return(value).map(drop),
+            "get-win32-socket" => {
+                <GetWin32Socket as crate::Command>::decode_return(value).map(drop)
+            }
+            "closefd" => <Closefd as crate::Command>::decode_return(value).map(drop),
+            "add-fd" => <AddFd as crate::Command>::decode_return(value).map(drop),
+            "remove-fd" => <RemoveFd as crate::Command>::decode_return(value).map(drop),
+            "query-fdsets" => <QueryFdsets as crate::Command>::decode_return(value).map(drop),
+            "query-command-line-options" => {
+                <QueryCommandLineOptions as crate::Command>::decode_return(value).map(drop)
+            }
+            "rtc-reset-reinjection" => {
+                <RtcResetReinjection as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-sev" => <QuerySev as crate::Command>::decode_return(value).map(drop),
+            "query-sev-launch-measure" => {
+                <QuerySevLaunchMeasure as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-sev-capabilities" => {
+                <QuerySevCapabilities as crate::Command>::decode_return(value).map(drop)
+            }
+            "sev-inject-launch-secret" => {
+                <SevInjectLaunchSecret as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-sev-attestation-report" => {
+                <QuerySevAttestationReport as crate::Command>::decode_return(value).map(drop)
+            }
+            "dump-skeys" => <DumpSkeys as crate::Command>::decode_return(value).map(drop),
+            "query-gic-capabilities" => {
+                <QueryGicCapabilities as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-sgx" => <QuerySgx as crate::Command>::decode_return(value).map(drop),
+            "query-sgx-capabilities" => {
+                <QuerySgxCapabilities as crate::Command>::decode_return(value).map(drop)
+            }
+            "xen-event-list" => <XenEventList as crate::Command>::decode_return(value).map(drop),
+            "xen-event-inject" => {
+                <XenEventInject as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-audiodevs" => <QueryAudiodevs as crate::Command>::decode_return(value).map(drop),
+            "query-acpi-ospm-status" => {
+                <QueryAcpiOspmStatus as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-pci" => <QueryPci as crate::Command>::decode_return(value).map(drop),
+            "query-stats" => <QueryStats as crate::Command>::decode_return(value).map(drop),
+            "query-stats-schemas" => {
+                <QueryStatsSchemas as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-query-virtio" => <XQueryVirtio as crate::Command>::decode_return(value).map(drop),
+            "x-query-virtio-status" => {
+                <XQueryVirtioStatus as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-query-virtio-queue-status" => {
+                <XQueryVirtioQueueStatus as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-query-virtio-vhost-queue-status" => {
+                <XQueryVirtioVhostQueueStatus as crate::Command>::decode_return(value).map(drop)
+            }
+            "x-query-virtio-queue-element" => {
+                <XQueryVirtioQueueElement as crate::Command>::decode_return(value).map(drop)
+            }
+            "query-cryptodev" => <QueryCryptodev as crate::Command>::decode_return(value).map(drop),
+            "cxl-inject-general-media-event" => {
+                <CxlInjectGeneralMediaEvent as crate::Command>::decode_return(value).map(drop)
+            }
+            "cxl-inject-dram-event" => {
+                <CxlInjectDramEvent as crate::Command>::decode_return(value).map(drop)
+            }
+            "cxl-inject-memory-module-event" => {
+                <CxlInjectMemoryModuleEvent as crate::Command>::decode_return(value).map(drop)
+            }
+            "cxl-inject-poison" => {
+                <CxlInjectPoison as crate::Command>::decode_return(value).map(drop)
+            }
+            "cxl-inject-uncorrectable-errors" => {
+                <CxlInjectUncorrectableErrors as crate::Command>::decode_return(value).map(drop)
+            }
+            "cxl-inject-correctable-error" => {
+                <CxlInjectCorrectableError as crate::Command>::decode_return(value).map(drop)
+            }
+            "cxl-add-dynamic-capacity" => {
+                <CxlAddDynamicCapacity as crate::Command>::decode_return(value).map(drop)
+            }
+            "cxl-release-dynamic-capacity" => {
+                <CxlReleaseDynamicCapacity as crate::Command>::decode_return(value).map(drop)
+            }
+            _ => return ::std::option::Option::None,
+        })
     }
 }
 /// One type per event's data, and [`Event`](events::Event) over
@@ -57814,10 +60750,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 guest: crate::__private::required(&mut m, "guest")?,
                 reason: crate::__private::required(&mut m, "reason")?,
-            })
+            };
+            crate::__private::finish(&m, "Shutdown")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57857,8 +60795,10 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "Powerdown")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57909,10 +60849,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 guest: crate::__private::required(&mut m, "guest")?,
                 reason: crate::__private::required(&mut m, "reason")?,
-            })
+            };
+            crate::__private::finish(&m, "Reset")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57951,8 +60893,10 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "Stop")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -57991,8 +60935,10 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "Resume")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58032,8 +60978,10 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "Suspend")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58077,8 +61025,10 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "SuspendDisk")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58118,8 +61068,10 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "Wakeup")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58170,9 +61122,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 action: crate::__private::required(&mut m, "action")?,
-            })
+            };
+            crate::__private::finish(&m, "Watchdog")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58220,10 +61174,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 action: crate::__private::required(&mut m, "action")?,
                 info: crate::__private::optional(&mut m, "info")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestPanicked")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58271,10 +61227,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 action: crate::__private::required(&mut m, "action")?,
                 info: crate::__private::optional(&mut m, "info")?,
-            })
+            };
+            crate::__private::finish(&m, "GuestCrashloaded")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58313,8 +61271,10 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "GuestPvshutdown")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58368,11 +61328,13 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 recipient: crate::__private::required(&mut m, "recipient")?,
                 action: crate::__private::required(&mut m, "action")?,
                 flags: crate::__private::required(&mut m, "flags")?,
-            })
+            };
+            crate::__private::finish(&m, "MemoryFailure")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58412,10 +61374,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
                 status: crate::__private::required(&mut m, "status")?,
-            })
+            };
+            crate::__private::finish(&m, "JobStatusChange")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58490,14 +61454,16 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 node_name: crate::__private::optional(&mut m, "node-name")?,
                 msg: crate::__private::required(&mut m, "msg")?,
                 offset: crate::__private::optional(&mut m, "offset")?,
                 size: crate::__private::optional(&mut m, "size")?,
                 fatal: crate::__private::required(&mut m, "fatal")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockImageCorrupted")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58580,7 +61546,7 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 qom_path: crate::__private::required(&mut m, "qom-path")?,
                 device: crate::__private::required(&mut m, "device")?,
                 node_name: crate::__private::optional(&mut m, "node-name")?,
@@ -58588,7 +61554,9 @@ pub mod events {
                 action: crate::__private::required(&mut m, "action")?,
                 nospace: crate::__private::optional(&mut m, "nospace")?,
                 reason: crate::__private::required(&mut m, "reason")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockIoError")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58655,14 +61623,16 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 r#type: crate::__private::required(&mut m, "type")?,
                 device: crate::__private::required(&mut m, "device")?,
                 len: crate::__private::required(&mut m, "len")?,
                 offset: crate::__private::required(&mut m, "offset")?,
                 speed: crate::__private::required(&mut m, "speed")?,
                 error: crate::__private::optional(&mut m, "error")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobCompleted")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58723,13 +61693,15 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 r#type: crate::__private::required(&mut m, "type")?,
                 device: crate::__private::required(&mut m, "device")?,
                 len: crate::__private::required(&mut m, "len")?,
                 offset: crate::__private::required(&mut m, "offset")?,
                 speed: crate::__private::required(&mut m, "speed")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobCancelled")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58783,11 +61755,13 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 operation: crate::__private::required(&mut m, "operation")?,
                 action: crate::__private::required(&mut m, "action")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobError")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58850,13 +61824,15 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 r#type: crate::__private::required(&mut m, "type")?,
                 device: crate::__private::required(&mut m, "device")?,
                 len: crate::__private::required(&mut m, "len")?,
                 offset: crate::__private::required(&mut m, "offset")?,
                 speed: crate::__private::required(&mut m, "speed")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobReady")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58907,10 +61883,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 r#type: crate::__private::required(&mut m, "type")?,
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockJobPending")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -58958,11 +61936,13 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 node_name: crate::__private::required(&mut m, "node-name")?,
                 amount_exceeded: crate::__private::required(&mut m, "amount-exceeded")?,
                 write_threshold: crate::__private::required(&mut m, "write-threshold")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockWriteThreshold")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59015,11 +61995,13 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 reference: crate::__private::required(&mut m, "reference")?,
                 sector_num: crate::__private::required(&mut m, "sector-num")?,
                 sectors_count: crate::__private::required(&mut m, "sectors-count")?,
-            })
+            };
+            crate::__private::finish(&m, "QuorumFailure")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59093,13 +62075,15 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 r#type: crate::__private::required(&mut m, "type")?,
                 error: crate::__private::optional(&mut m, "error")?,
                 node_name: crate::__private::required(&mut m, "node-name")?,
                 sector_num: crate::__private::required(&mut m, "sector-num")?,
                 sectors_count: crate::__private::required(&mut m, "sectors-count")?,
-            })
+            };
+            crate::__private::finish(&m, "QuorumReportBad")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59157,11 +62141,13 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::required(&mut m, "device")?,
                 id: crate::__private::required(&mut m, "id")?,
                 tray_open: crate::__private::required(&mut m, "tray-open")?,
-            })
+            };
+            crate::__private::finish(&m, "DeviceTrayMoved")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59212,10 +62198,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
                 connected: crate::__private::required(&mut m, "connected")?,
-            })
+            };
+            crate::__private::finish(&m, "PrManagerStatusChanged")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59252,9 +62240,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
-            })
+            };
+            crate::__private::finish(&m, "BlockExportDeleted")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59304,10 +62294,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::required(&mut m, "id")?,
                 open: crate::__private::required(&mut m, "open")?,
-            })
+            };
+            crate::__private::finish(&m, "VserportChange")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59358,10 +62350,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 result: crate::__private::required(&mut m, "result")?,
                 error: crate::__private::optional(&mut m, "error")?,
-            })
+            };
+            crate::__private::finish(&m, "DumpCompleted")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59411,10 +62405,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 name: crate::__private::optional(&mut m, "name")?,
                 path: crate::__private::required(&mut m, "path")?,
-            })
+            };
+            crate::__private::finish(&m, "NicRxFilterChanged")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59462,9 +62458,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device_id: crate::__private::required(&mut m, "device-id")?,
-            })
+            };
+            crate::__private::finish(&m, "FailoverNegotiated")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59523,10 +62521,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 netdev_id: crate::__private::required(&mut m, "netdev-id")?,
                 addr: crate::__private::required(&mut m, "addr")?,
-            })
+            };
+            crate::__private::finish(&m, "NetdevStreamConnected")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59571,9 +62571,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 netdev_id: crate::__private::required(&mut m, "netdev-id")?,
-            })
+            };
+            crate::__private::finish(&m, "NetdevStreamDisconnected")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59621,10 +62623,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 netdev_id: crate::__private::required(&mut m, "netdev-id")?,
                 chardev_id: crate::__private::required(&mut m, "chardev-id")?,
-            })
+            };
+            crate::__private::finish(&m, "NetdevVhostUserConnected")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59669,9 +62673,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 netdev_id: crate::__private::required(&mut m, "netdev-id")?,
-            })
+            };
+            crate::__private::finish(&m, "NetdevVhostUserDisconnected")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59724,10 +62730,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 server: crate::__private::required(&mut m, "server")?,
                 client: crate::__private::required(&mut m, "client")?,
-            })
+            };
+            crate::__private::finish(&m, "SpiceConnected")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59783,10 +62791,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 server: crate::__private::required(&mut m, "server")?,
                 client: crate::__private::required(&mut m, "client")?,
-            })
+            };
+            crate::__private::finish(&m, "SpiceInitialized")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59839,10 +62849,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 server: crate::__private::required(&mut m, "server")?,
                 client: crate::__private::required(&mut m, "client")?,
-            })
+            };
+            crate::__private::finish(&m, "SpiceDisconnected")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59883,8 +62895,10 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let _m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {})
+            let m = crate::__private::object(d)?;
+            let v = Self {};
+            crate::__private::finish(&m, "SpiceMigrateCompleted")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59941,10 +62955,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 server: crate::__private::required(&mut m, "server")?,
                 client: crate::__private::required(&mut m, "client")?,
-            })
+            };
+            crate::__private::finish(&m, "VncConnected")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -59999,10 +63015,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 server: crate::__private::required(&mut m, "server")?,
                 client: crate::__private::required(&mut m, "client")?,
-            })
+            };
+            crate::__private::finish(&m, "VncInitialized")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60056,10 +63074,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 server: crate::__private::required(&mut m, "server")?,
                 client: crate::__private::required(&mut m, "client")?,
-            })
+            };
+            crate::__private::finish(&m, "VncDisconnected")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60104,9 +63124,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 status: crate::__private::required(&mut m, "status")?,
-            })
+            };
+            crate::__private::finish(&m, "Migration")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60151,9 +63173,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 pass: crate::__private::required(&mut m, "pass")?,
-            })
+            };
+            crate::__private::finish(&m, "MigrationPass")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60201,10 +63225,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 mode: crate::__private::required(&mut m, "mode")?,
                 reason: crate::__private::required(&mut m, "reason")?,
-            })
+            };
+            crate::__private::finish(&m, "ColoExit")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60252,9 +63278,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device_id: crate::__private::required(&mut m, "device-id")?,
-            })
+            };
+            crate::__private::finish(&m, "UnplugPrimary")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60306,10 +63334,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::optional(&mut m, "device")?,
                 path: crate::__private::required(&mut m, "path")?,
-            })
+            };
+            crate::__private::finish(&m, "DeviceDeleted")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60359,10 +63389,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device: crate::__private::optional(&mut m, "device")?,
                 path: crate::__private::required(&mut m, "path")?,
-            })
+            };
+            crate::__private::finish(&m, "DeviceUnplugGuestError")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60412,9 +63444,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 actual: crate::__private::required(&mut m, "actual")?,
-            })
+            };
+            crate::__private::finish(&m, "BalloonChange")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60512,11 +63546,13 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 id: crate::__private::optional(&mut m, "id")?,
                 size: crate::__private::required(&mut m, "size")?,
                 qom_path: crate::__private::required(&mut m, "qom-path")?,
-            })
+            };
+            crate::__private::finish(&m, "MemoryDeviceSizeChange")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60576,9 +63612,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 polarization: crate::__private::required(&mut m, "polarization")?,
-            })
+            };
+            crate::__private::finish(&m, "CpuPolarizationChange")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60631,10 +63669,12 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 offset: crate::__private::required(&mut m, "offset")?,
                 qom_path: crate::__private::required(&mut m, "qom-path")?,
-            })
+            };
+            crate::__private::finish(&m, "RtcChange")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60694,12 +63734,14 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 vfu_id: crate::__private::required(&mut m, "vfu-id")?,
                 vfu_qom_path: crate::__private::required(&mut m, "vfu-qom-path")?,
                 dev_id: crate::__private::required(&mut m, "dev-id")?,
                 dev_qom_path: crate::__private::required(&mut m, "dev-qom-path")?,
-            })
+            };
+            crate::__private::finish(&m, "VfuClientHangup")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60745,9 +63787,11 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 info: crate::__private::required(&mut m, "info")?,
-            })
+            };
+            crate::__private::finish(&m, "AcpiDeviceOst")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
@@ -60801,11 +63845,13 @@ pub mod events {
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let mut m = crate::__private::object(d)?;
-            ::std::result::Result::Ok(Self {
+            let v = Self {
                 device_id: crate::__private::required(&mut m, "device-id")?,
                 qom_path: crate::__private::required(&mut m, "qom-path")?,
                 device_state: crate::__private::required(&mut m, "device-state")?,
-            })
+            };
+            crate::__private::finish(&m, "VfioMigration")?;
+            ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
