@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 
 const DAEMON: &str = "/usr/bin/qemu-storage-daemon";
 
+/// Strict decoding is global to the process: the tests take turns.
+static STRICT_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The daemon and its folder, cleaned up on drop.
 struct Daemon {
     child: Child,
@@ -33,7 +36,10 @@ impl Drop for Daemon {
 }
 
 fn start() -> (Daemon, UnixStream) {
-    let dir = std::env::temp_dir().join(format!("qapi-live-{}", std::process::id()));
+    // One folder per daemon: tests run in parallel.
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("qapi-live-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("qmp.sock");
@@ -71,6 +77,8 @@ struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     next_id: u64,
+    /// Events read while waiting for replies.
+    events: Vec<Value>,
 }
 
 impl Qmp {
@@ -95,12 +103,30 @@ impl Qmp {
                 return reply;
             }
             assert!(reply.get("event").is_some(), "unexpected message: {reply}");
+            self.events.push(reply);
+        }
+    }
+
+    /// Read until an event satisfies `until` (10 s at most).
+    fn wait_event(&mut self, until: impl Fn(&Value) -> bool) {
+        if self.events.iter().any(&until) {
+            return;
+        }
+        loop {
+            let msg = self.read();
+            assert!(msg.get("event").is_some(), "unexpected message: {msg}");
+            let done = until(&msg);
+            self.events.push(msg);
+            if done {
+                return;
+            }
         }
     }
 }
 
 #[test]
 fn every_query_command_decodes_strictly() {
+    let _turn = STRICT_TURN.lock().unwrap_or_else(|e| e.into_inner());
     let root = qapi_tests::qemu_src::workspace_root();
     let schema = Schema::from_file(
         root.join("schema/qemu/storage-daemon/qapi/qapi-schema.json"),
@@ -129,6 +155,7 @@ fn every_query_command_decodes_strictly() {
         reader: BufReader::new(stream.try_clone().unwrap()),
         writer: stream,
         next_id: 0,
+        events: Vec::new(),
     };
     let greeting = qmp.read();
     let version = &greeting["QMP"]["version"]["qemu"];
@@ -180,4 +207,52 @@ fn every_query_command_decodes_strictly() {
         decoded.iter().any(|n| n == "query-named-block-nodes"),
         "{decoded:?}"
     );
+}
+
+#[test]
+fn job_events_decode_into_typed_events() {
+    use qapi_types::qmp::events::{Event, EventMessage};
+    use qapi_types::qmp::JobStatus;
+    let _turn = STRICT_TURN.lock().unwrap_or_else(|e| e.into_inner());
+
+    let (daemon, stream) = start();
+    let mut qmp = Qmp {
+        reader: BufReader::new(stream.try_clone().unwrap()),
+        writer: stream,
+        next_id: 0,
+        events: Vec::new(),
+    };
+    qmp.read();
+    qmp.execute("qmp_capabilities", None);
+    let image = daemon.dir.join("new.img");
+    let r = qmp.execute(
+        "blockdev-create",
+        Some(json!({"job-id": "j0", "options": {"driver": "file", "filename": image, "size": 1048576}})),
+    );
+    assert!(r.get("return").is_some(), "{r}");
+    let status =
+        |e: &Value| e["event"] == "JOB_STATUS_CHANGE" && e["data"]["status"] == "concluded";
+    qmp.wait_event(status);
+    let r = qmp.execute("job-dismiss", Some(json!({"id": "j0"})));
+    assert!(r.get("return").is_some(), "{r}");
+    qmp.wait_event(|e| e["event"] == "JOB_STATUS_CHANGE" && e["data"]["status"] == "null");
+
+    qapi_types::set_strict(true);
+    let mut seen = Vec::new();
+    for raw in &qmp.events {
+        let msg: EventMessage =
+            serde_json::from_value(raw.clone()).unwrap_or_else(|e| panic!("{e}: {raw}"));
+        match msg.event {
+            Event::JobStatusChange(change) => {
+                assert_eq!(change.id, "j0");
+                seen.push(change.status);
+            }
+            other => panic!("not decoded into a known event: {other:?}"),
+        }
+    }
+    qapi_types::set_strict(false);
+    assert!(seen.contains(&JobStatus::Created), "{seen:?}");
+    assert!(seen.contains(&JobStatus::Concluded), "{seen:?}");
+    assert_eq!(seen.last(), Some(&JobStatus::Null), "{seen:?}");
+    assert!(image.exists());
 }
