@@ -2,6 +2,7 @@
 //! by [`qemu_src::ensure`]) and running QEMU's reference front end.
 
 pub mod live;
+pub mod qemu_bin;
 pub mod qemu_src;
 
 use std::path::Path;

@@ -17,6 +17,9 @@ usage: cargo xtask COMMAND
                      bindings have no doctests, and build the benchmarks
   qemu-src VERSION   fetch, verify and extract QEMU's sources (10.0.2, 7.2);
                      prints the tree's path
+  qemu-bin           fetch QEMU 7.2's qemu-system-x86_64 and qemu-ga from
+                     Debian's packages, unpacked in target/qemu-7.2 (the
+                     system's QEMU is left alone); prints the folder
   regen [--qemu-src DIR|TARBALL]
                      vendor QEMU's schema into schema/qemu (default: the
                      pinned 10.0.2 release) and regenerate the bindings in
@@ -38,6 +41,9 @@ fn main() -> ExitCode {
         ["test"] => test(),
         ["qemu-src", version] => {
             qapi_tests::qemu_src::ensure(version).map(|p| println!("{}", p.display()))
+        }
+        ["qemu-bin"] => {
+            qapi_tests::qemu_bin::ensure_qemu72().map(|q| println!("{}", q.root.display()))
         }
         ["bench"] => cargo(&["bench", "--workspace"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
@@ -84,6 +90,8 @@ fn test() -> Result<(), String> {
         let tree = qapi_tests::qemu_src::ensure(version)?;
         eprintln!("xtask: QEMU {version} sources in {}", tree.display());
     }
+    let q72 = qapi_tests::qemu_bin::ensure_qemu72()?;
+    eprintln!("xtask: QEMU 7.2 binaries in {}", q72.root.display());
     cargo(&["test", "--workspace"])?;
     cargo(&[
         "clippy",
