@@ -8,6 +8,98 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod blocking;
+mod error;
+pub mod proto;
+mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use error::{Error, Result};
+pub use proto::{EventItem, Greeting, RawEvent};
+
+/// Settings shared by the clients.  Every wait has a time limit by
+/// default; `None` waits as long as it takes.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// Connecting (default 5 s; a Unix socket that does not exist yet is
+    /// retried until then, as QEMU may still be starting).
+    pub connect_timeout: Option<std::time::Duration>,
+    /// The greeting and capability negotiation (default 5 s).
+    pub greeting_timeout: Option<std::time::Duration>,
+    /// Each command, from sending to its reply (default 30 s).  A reply
+    /// that comes later is dropped.
+    pub command_timeout: Option<std::time::Duration>,
+    /// The largest message accepted, in bytes (default 256 MiB); a larger
+    /// one ends the connection with [`Error::TooLarge`].
+    pub max_message: usize,
+    /// Events each subscriber may have waiting (default 1024); when more
+    /// come, the oldest are dropped and [`EventItem::Lagged`] says how
+    /// many.
+    pub event_buffer: usize,
+    /// Enable out-of-band execution when the server offers it (default
+    /// on).
+    pub oob: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        use std::time::Duration;
+        Options {
+            connect_timeout: Some(Duration::from_secs(5)),
+            greeting_timeout: Some(Duration::from_secs(5)),
+            command_timeout: Some(Duration::from_secs(30)),
+            max_message: 256 << 20,
+            event_buffer: 1024,
+            oob: true,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// Set [`Options::connect_timeout`].
+    pub fn connect_timeout(mut self, t: Option<std::time::Duration>) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Set [`Options::greeting_timeout`].
+    pub fn greeting_timeout(mut self, t: Option<std::time::Duration>) -> Self {
+        self.greeting_timeout = t;
+        self
+    }
+
+    /// Set [`Options::command_timeout`].
+    pub fn command_timeout(mut self, t: Option<std::time::Duration>) -> Self {
+        self.command_timeout = t;
+        self
+    }
+
+    /// Set [`Options::max_message`].
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// Set [`Options::event_buffer`].
+    pub fn event_buffer(mut self, n: usize) -> Self {
+        self.event_buffer = n;
+        self
+    }
+
+    /// Set [`Options::oob`].
+    pub fn oob(mut self, on: bool) -> Self {
+        self.oob = on;
+        self
+    }
+}
+
 /// QEMU's machine protocol (QMP), generated from QEMU 10.0.2's
 /// `qapi/qapi-schema.json` (vendored in `schema/qemu`) by
 /// `cargo xtask regen`.

@@ -25,27 +25,69 @@ impl Drop for Process {
     }
 }
 
-/// Start `program` with `args`, where `{sock}` stands for the QMP socket
-/// path in a fresh folder; connect to it and read the greeting.
-pub fn start(program: &str, args: &[&str]) -> (Process, Qmp) {
+impl Process {
+    /// The QMP socket's path (`{sock}` in the arguments).
+    pub fn sock(&self) -> PathBuf {
+        self.dir.join("qmp.sock")
+    }
+}
+
+/// A fresh temporary folder, removed by the [`Process`] that uses it.
+pub fn temp_dir() -> PathBuf {
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     let n = COUNT.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("qapi-live-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temporary folder");
+    dir
+}
+
+/// Start `program` with `args` in a fresh folder, where `{sock}` stands
+/// for the QMP socket's path and `{dir}` for the folder.  The socket may
+/// not exist yet when this returns; the clients retry connecting.
+pub fn spawn(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Process {
+    spawn_in(temp_dir(), program, args, Stdio::null(), Stdio::null())
+}
+
+/// [`spawn`] in `dir`, with the given stdin and stdout.
+pub fn spawn_in(
+    dir: PathBuf,
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    stdin: Stdio,
+    stdout: Stdio,
+) -> Process {
     let sock = dir.join("qmp.sock");
     let args: Vec<String> = args
         .iter()
-        .map(|a| a.replace("{sock}", &sock.display().to_string()))
+        .map(|a| {
+            a.replace("{sock}", &sock.display().to_string())
+                .replace("{dir}", &dir.display().to_string())
+        })
         .collect();
+    let program = program.as_ref();
     let child = Command::new(program)
         .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdin(stdin)
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    let process = Process { child, dir };
+        .unwrap_or_else(|e| panic!("cannot start {program:?}: {e}"));
+    Process { child, dir }
+}
+
+impl Process {
+    /// The child process (for its stdio).
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+/// Start `program` with `args`, where `{sock}` stands for the QMP socket
+/// path in a fresh folder; connect to it and read the greeting.
+pub fn start(program: &str, args: &[&str]) -> (Process, Qmp) {
+    let process = spawn(program, args);
+    let sock = process.sock();
     let deadline = Instant::now() + Duration::from_secs(10);
     let stream = loop {
         match UnixStream::connect(&sock) {

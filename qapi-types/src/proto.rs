@@ -1,0 +1,721 @@
+//! The protocol core both clients drive: framing, ids and reply
+//! matching, the greeting and negotiation, event fan-out and the guest
+//! agent's resynchronisation.  No I/O happens here, so the blocking and
+//! the tokio client cannot drift apart: they only move bytes and wait.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::task::Waker;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::{QmpError, ServerMessage, Timestamp};
+
+/// Splits a byte stream into JSON objects without assuming one message
+/// per line: QEMU with `pretty=on` spreads one over many lines.  Tracks
+/// nesting and strings, so braces inside strings do not count.
+pub(crate) struct Framer {
+    /// Always initialized; bytes `start..end` are unconsumed.
+    buf: Vec<u8>,
+    end: usize,
+    /// Start of unconsumed bytes.
+    start: usize,
+    /// Bytes before this were scanned already.
+    scan: usize,
+    /// Start of the message being scanned, once its `{` was seen.
+    msg: Option<usize>,
+    depth: u32,
+    in_str: bool,
+    escaped: bool,
+    /// Discard everything up to and including a 0xFF byte first (the
+    /// guest agent's delimiter).
+    skip_to_ff: bool,
+    limit: usize,
+}
+
+/// Why the byte stream cannot be split into messages.
+#[derive(Debug)]
+pub(crate) enum FrameError {
+    /// A byte that cannot start a message.
+    Garbage { byte: u8, context: String },
+    /// One message is larger than the limit.
+    TooLarge { limit: usize },
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Error {
+        match e {
+            FrameError::Garbage { byte, context } => Error::Protocol(format!(
+                "unexpected byte 0x{byte:02x} between messages, near {context:?}"
+            )),
+            FrameError::TooLarge { limit } => Error::TooLarge { limit },
+        }
+    }
+}
+
+/// Read at least this much at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Framer {
+    pub(crate) fn new(limit: usize) -> Framer {
+        Framer {
+            buf: vec![0; READ_CHUNK],
+            end: 0,
+            start: 0,
+            scan: 0,
+            msg: None,
+            depth: 0,
+            in_str: false,
+            escaped: false,
+            skip_to_ff: false,
+            limit,
+        }
+    }
+
+    /// Room to read into; call [`Framer::filled`] with what was read.
+    pub(crate) fn space(&mut self) -> &mut [u8] {
+        if self.start > 0 && (self.start == self.end || self.start > self.buf.len() / 2) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.scan -= self.start;
+            self.msg = self.msg.map(|m| m - self.start);
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_CHUNK / 4 {
+            let grow = self.buf.len().max(READ_CHUNK);
+            self.buf.resize(self.buf.len() + grow, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// `n` bytes were read into the slice [`Framer::space`] gave.
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.end += n;
+    }
+
+    /// Drop whatever is buffered and skip input up to the next 0xFF.
+    pub(crate) fn resync(&mut self) {
+        self.start = self.end;
+        self.scan = self.end;
+        self.msg = None;
+        self.depth = 0;
+        self.in_str = false;
+        self.escaped = false;
+        self.skip_to_ff = true;
+    }
+
+    /// Whether bytes of an unfinished message are buffered.
+    pub(crate) fn mid_message(&self) -> bool {
+        self.msg.is_some()
+    }
+
+    /// The next complete message, if one is buffered.
+    #[cfg(test)]
+    pub(crate) fn next(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        Ok(self.next_range()?.map(|r| &self.buf[r]))
+    }
+
+    /// The bytes of a message [`Framer::next_range`] found.
+    pub(crate) fn bytes(&self, r: std::ops::Range<usize>) -> &[u8] {
+        &self.buf[r]
+    }
+
+    /// Where the next complete message is, if one is buffered; valid
+    /// until the next call to [`Framer::space`].
+    pub(crate) fn next_range(&mut self) -> Result<Option<std::ops::Range<usize>>, FrameError> {
+        let mut i = self.scan;
+        let len = self.end;
+        if self.skip_to_ff {
+            match self.buf[i..].iter().position(|&b| b == 0xff) {
+                Some(p) => {
+                    i += p + 1;
+                    self.start = i;
+                    self.skip_to_ff = false;
+                }
+                None => {
+                    self.start = len;
+                    self.scan = len;
+                    return Ok(None);
+                }
+            }
+        }
+        while i < len {
+            let b = self.buf[i];
+            if self.msg.is_none() {
+                match b {
+                    b' ' | b'\t' | b'\r' | b'\n' => {
+                        i += 1;
+                        self.start = i;
+                        continue;
+                    }
+                    b'{' => {
+                        self.msg = Some(i);
+                        self.depth = 1;
+                        i += 1;
+                        continue;
+                    }
+                    _ => {
+                        let end = (i + 40).min(len);
+                        let context = String::from_utf8_lossy(&self.buf[i..end]).into_owned();
+                        self.scan = i;
+                        return Err(FrameError::Garbage { byte: b, context });
+                    }
+                }
+            }
+            if self.in_str {
+                // Skip quickly to the next quote or backslash.
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                match self.buf[i..len]
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\')
+                {
+                    Some(p) => {
+                        i += p;
+                        if self.buf[i] == b'\\' {
+                            self.escaped = true;
+                        } else {
+                            self.in_str = false;
+                        }
+                        i += 1;
+                    }
+                    None => i = len,
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_str = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        let m = self.msg.take().unwrap_or(self.start);
+                        if i + 1 - m > self.limit {
+                            return Err(FrameError::TooLarge { limit: self.limit });
+                        }
+                        self.start = i + 1;
+                        self.scan = i + 1;
+                        return Ok(Some(m..i + 1));
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.scan = len;
+        let pending = len - self.msg.unwrap_or(len);
+        if pending > self.limit {
+            return Err(FrameError::TooLarge { limit: self.limit });
+        }
+        Ok(None)
+    }
+}
+
+/// The server's greeting: its version and what it offers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Greeting {
+    /// `major.minor.micro`.
+    pub version: (i64, i64, i64),
+    /// The distributor's package string (`Debian 1:10.0.2+ds-…`).
+    pub package: String,
+    /// The capabilities offered (`oob`, …).
+    pub capabilities: Vec<String>,
+    /// The whole `QMP` object, as sent.
+    pub raw: Value,
+}
+
+impl Greeting {
+    /// Read the greeting message.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Greeting, Error> {
+        let msg = ServerMessage::parse(bytes)
+            .map_err(|e| Error::Protocol(format!("expected the QMP greeting, got {e}")))?;
+        let ServerMessage::Greeting(raw) = msg else {
+            return Err(Error::Protocol(format!(
+                "expected the QMP greeting, got {}",
+                String::from_utf8_lossy(bytes)
+            )));
+        };
+        let num = |k: &str| raw["version"]["qemu"][k].as_i64().unwrap_or(0);
+        Ok(Greeting {
+            version: (num("major"), num("minor"), num("micro")),
+            package: raw["version"]["package"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            capabilities: raw["capabilities"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            raw,
+        })
+    }
+
+    /// Whether the server offers `cap`.
+    pub fn offers(&self, cap: &str) -> bool {
+        self.capabilities.iter().any(|c| c == cap)
+    }
+}
+
+impl fmt::Display for Greeting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (a, b, c) = self.version;
+        write!(f, "QEMU {a}.{b}.{c}")?;
+        if !self.package.is_empty() {
+            write!(f, " ({})", self.package)?;
+        }
+        Ok(())
+    }
+}
+
+/// An event as it came from the server; decode it with
+/// [`RawEvent::decode`] or a generated event set (`qmp::events::Event`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawEvent {
+    /// The event's name, e.g. `STOP`.
+    pub name: String,
+    /// Its `data` (an empty object when the server sent none).
+    pub data: Value,
+    /// When QEMU sent it.
+    pub timestamp: Timestamp,
+}
+
+impl RawEvent {
+    /// Decode into the generated event type `E`; `None` when this is a
+    /// different event.
+    pub fn decode<E: crate::Event>(&self) -> Option<Result<E, Error>> {
+        (self.name == E::NAME).then(|| {
+            serde_json::from_value(self.data.clone()).map_err(|error| Error::Decode {
+                what: format!("event {}", self.name),
+                error,
+                raw: self.data.clone(),
+            })
+        })
+    }
+}
+
+/// Encode a request; `id` is left out when `None`.
+pub(crate) fn encode_request<A: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    name: &str,
+    args: Option<&A>,
+    id: Option<u64>,
+    oob: bool,
+) -> Result<(), Error> {
+    out.extend_from_slice(if oob {
+        b"{\"exec-oob\":"
+    } else {
+        b"{\"execute\":"
+    });
+    serde_json::to_writer(&mut *out, name).map_err(Error::Encode)?;
+    if let Some(a) = args {
+        out.extend_from_slice(b",\"arguments\":");
+        let before = out.len();
+        serde_json::to_writer(&mut *out, a).map_err(Error::Encode)?;
+        if out.get(before) != Some(&b'{') {
+            return Err(Error::Protocol(format!(
+                "the arguments of {name} must serialize to a JSON object, not {}",
+                String::from_utf8_lossy(&out[before..])
+            )));
+        }
+    }
+    if let Some(id) = id {
+        out.extend_from_slice(b",\"id\":");
+        out.extend_from_slice(id.to_string().as_bytes());
+    }
+    out.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// Why a connection ended; kept so every later call reports it.
+#[derive(Clone, Debug)]
+pub(crate) enum Closed {
+    Disconnected,
+    Protocol(String),
+    Io(std::io::ErrorKind, String),
+    TooLarge(usize),
+}
+
+impl Closed {
+    pub(crate) fn from_error(e: &Error) -> Closed {
+        match e {
+            Error::Protocol(m) => Closed::Protocol(m.clone()),
+            Error::Io(e) => Closed::Io(e.kind(), e.to_string()),
+            Error::TooLarge { limit } => Closed::TooLarge(*limit),
+            _ => Closed::Disconnected,
+        }
+    }
+
+    pub(crate) fn error(&self) -> Error {
+        match self {
+            Closed::Disconnected => Error::Disconnected,
+            Closed::Protocol(m) => Error::Protocol(m.clone()),
+            Closed::Io(k, m) => Error::Io(std::io::Error::new(*k, m.clone())),
+            Closed::TooLarge(l) => Error::TooLarge { limit: *l },
+        }
+    }
+}
+
+/// What a message from the server means for the clients.
+pub(crate) enum Routed {
+    /// The reply to the pending command `id`.
+    Reply(u64, Result<Value, QmpError>),
+    /// An event, for the subscribers.
+    Event(RawEvent),
+    /// A reply whose caller gave up; dropped.
+    Late,
+}
+
+/// Ids and reply matching for one QMP connection.
+#[derive(Default)]
+pub(crate) struct Session {
+    next_id: u64,
+    pending: HashSet<u64>,
+    abandoned: HashSet<u64>,
+}
+
+impl Session {
+    /// A fresh id for a command about to be sent; it is pending from now.
+    pub(crate) fn start(&mut self) -> u64 {
+        self.next_id += 1;
+        self.pending.insert(self.next_id);
+        self.next_id
+    }
+
+    /// The caller of `id` gave up (time limit): its reply, should it
+    /// come, is dropped.
+    pub(crate) fn abandon(&mut self, id: u64) {
+        if self.pending.remove(&id) {
+            self.abandoned.insert(id);
+        }
+    }
+
+    /// The ids still waiting, which fail when the connection ends.
+    pub(crate) fn drain(&mut self) -> Vec<u64> {
+        self.abandoned.clear();
+        self.pending.drain().collect()
+    }
+
+    /// Classify one message.
+    pub(crate) fn route(&mut self, bytes: &[u8]) -> Result<Routed, Error> {
+        let msg = ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))?;
+        let (id, result) = match msg {
+            ServerMessage::Event {
+                name,
+                data,
+                timestamp,
+            } => {
+                return Ok(Routed::Event(RawEvent {
+                    name,
+                    data,
+                    timestamp,
+                }))
+            }
+            ServerMessage::Greeting(_) => {
+                return Err(Error::Protocol("a second greeting".into()));
+            }
+            ServerMessage::Return { value, id } => (id, Ok(value)),
+            ServerMessage::Error { error, id } => (id, Err(error)),
+        };
+        let id = match id {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(_) => None,
+            // QEMU leaves the id out only when it could not read the
+            // request at all; with one command in flight it is that one.
+            None if self.pending.len() == 1 => self.pending.iter().next().copied(),
+            None => {
+                return Err(Error::Protocol(format!(
+                    "a reply without an id while {} commands are in flight: {}",
+                    self.pending.len(),
+                    String::from_utf8_lossy(bytes)
+                )))
+            }
+        };
+        match id {
+            Some(id) if self.pending.remove(&id) => Ok(Routed::Reply(id, result)),
+            Some(id) if self.abandoned.remove(&id) => Ok(Routed::Late),
+            _ => Err(Error::Protocol(format!(
+                "a reply to no command in flight: {}",
+                String::from_utf8_lossy(bytes)
+            ))),
+        }
+    }
+}
+
+/// What a subscription yields.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventItem {
+    /// The next event.
+    Event(RawEvent),
+    /// This subscriber was too slow: `n` events were dropped before the
+    /// next one.
+    Lagged(u64),
+}
+
+/// A filter on events, per subscriber.
+pub type EventFilter = Arc<dyn Fn(&RawEvent) -> bool + Send + Sync>;
+
+struct Subscriber {
+    queue: VecDeque<RawEvent>,
+    capacity: usize,
+    lagged: u64,
+    filter: Option<EventFilter>,
+    waker: Option<Waker>,
+}
+
+/// Every subscriber gets every event its filter takes, in a bounded
+/// queue of its own; when one is full its oldest event is dropped and
+/// counted, so a slow subscriber never stalls replies or other
+/// subscribers.
+#[derive(Default)]
+pub(crate) struct EventHub {
+    subs: HashMap<u64, Subscriber>,
+    next: u64,
+    closed: bool,
+}
+
+/// The result of polling a subscription.
+pub(crate) enum Polled {
+    Item(EventItem),
+    Empty,
+    Closed,
+}
+
+impl EventHub {
+    pub(crate) fn subscribe(&mut self, capacity: usize, filter: Option<EventFilter>) -> u64 {
+        self.next += 1;
+        self.subs.insert(
+            self.next,
+            Subscriber {
+                queue: VecDeque::new(),
+                capacity: capacity.max(1),
+                lagged: 0,
+                filter,
+                waker: None,
+            },
+        );
+        self.next
+    }
+
+    pub(crate) fn unsubscribe(&mut self, id: u64) {
+        self.subs.remove(&id);
+    }
+
+    pub(crate) fn publish(&mut self, ev: &RawEvent) {
+        for s in self.subs.values_mut() {
+            if s.filter.as_ref().is_some_and(|f| !f(ev)) {
+                continue;
+            }
+            if s.queue.len() == s.capacity {
+                s.queue.pop_front();
+                s.lagged += 1;
+            }
+            s.queue.push_back(ev.clone());
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        for s in self.subs.values_mut() {
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    pub(crate) fn poll(&mut self, id: u64, waker: Option<&Waker>) -> Polled {
+        let Some(s) = self.subs.get_mut(&id) else {
+            return Polled::Closed;
+        };
+        if s.lagged > 0 {
+            let n = std::mem::take(&mut s.lagged);
+            return Polled::Item(EventItem::Lagged(n));
+        }
+        if let Some(ev) = s.queue.pop_front() {
+            return Polled::Item(EventItem::Event(ev));
+        }
+        if self.closed {
+            return Polled::Closed;
+        }
+        if let Some(w) = waker {
+            s.waker = Some(w.clone());
+        }
+        Polled::Empty
+    }
+}
+
+/// Decode a successful reply for a typed command.
+pub(crate) fn decode_return<C: crate::Command>(value: Value) -> Result<C::Returns, Error> {
+    // Kept for the error: decoding consumes the value.
+    let raw = value.clone();
+    C::decode_return(value).map_err(|error| Error::Decode {
+        what: format!("the reply to {}", C::NAME),
+        error,
+        raw,
+    })
+}
+
+/// The guest agent's resynchronisation: a random id for
+/// `guest-sync-delimited`, and the bytes that start it (0xFF flushes the
+/// agent's parser).
+pub(crate) fn agent_sync_request() -> (u64, Vec<u8>) {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    // QGA's id is an int: keep it in the positive i32 range that every
+    // agent version reads back unchanged.
+    let id = h.finish() % (i32::MAX as u64);
+    let mut out = vec![0xff];
+    let _ = encode_request(
+        &mut out,
+        "guest-sync-delimited",
+        Some(&serde_json::json!({ "id": id })),
+        None,
+        false,
+    );
+    (id, out)
+}
+
+/// The guest agent's reply to one command (no ids, no events).
+pub(crate) fn agent_reply(bytes: &[u8]) -> Result<Result<Value, QmpError>, Error> {
+    match ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))? {
+        ServerMessage::Return { value, .. } => Ok(Ok(value)),
+        ServerMessage::Error { error, .. } => Ok(Err(error)),
+        _ => Err(Error::Protocol(format!(
+            "the guest agent sent something that is not a reply: {}",
+            String::from_utf8_lossy(bytes)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(chunks: &[&[u8]]) -> Result<Vec<String>, FrameError> {
+        let mut f = Framer::new(1 << 20);
+        let mut out = Vec::new();
+        for c in chunks {
+            let space = f.space();
+            let n = c.len().min(space.len());
+            space[..n].copy_from_slice(&c[..n]);
+            f.filled(n);
+            while let Some(m) = f.next()? {
+                out.push(String::from_utf8_lossy(m).into_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn frames_split_anywhere_and_span_lines() {
+        let text = b"{\"a\": \"}{\\\"\", \"b\": [1, {\"c\": 2}]}\n{\n  \"return\": {}\n}\n";
+        let whole = frames(&[text]).unwrap();
+        assert_eq!(whole.len(), 2);
+        assert_eq!(whole[0], "{\"a\": \"}{\\\"\", \"b\": [1, {\"c\": 2}]}");
+        assert_eq!(whole[1], "{\n  \"return\": {}\n}");
+        for cut in 0..text.len() {
+            let (a, b) = text.split_at(cut);
+            assert_eq!(frames(&[a, b]).unwrap(), whole, "cut at {cut}");
+        }
+        let bytes: Vec<&[u8]> = text.chunks(1).collect();
+        assert_eq!(frames(&bytes).unwrap(), whole);
+    }
+
+    #[test]
+    fn garbage_and_oversize_are_errors() {
+        assert!(matches!(
+            frames(&[b"{}\nhello"]),
+            Err(FrameError::Garbage { byte: b'h', .. })
+        ));
+        let mut f = Framer::new(10);
+        let s = f.space();
+        s[..12].copy_from_slice(b"{\"aaaaaaaaaa");
+        f.filled(12);
+        assert!(matches!(f.next(), Err(FrameError::TooLarge { limit: 10 })));
+    }
+
+    #[test]
+    fn resync_skips_to_the_delimiter() {
+        let mut f = Framer::new(1 << 20);
+        f.resync();
+        let data = b"{\"error\": {}}\n\xff{\"return\": 5}\n";
+        let s = f.space();
+        s[..data.len()].copy_from_slice(data);
+        f.filled(data.len());
+        assert_eq!(f.next().unwrap().unwrap(), b"{\"return\": 5}");
+    }
+
+    #[test]
+    fn replies_are_matched_by_id() {
+        let mut s = Session::default();
+        let a = s.start();
+        let b = s.start();
+        assert!(matches!(
+            s.route(format!("{{\"return\": 1, \"id\": {b}}}").as_bytes()),
+            Ok(Routed::Reply(x, Ok(_))) if x == b
+        ));
+        s.abandon(a);
+        assert!(matches!(
+            s.route(format!("{{\"return\": 1, \"id\": {a}}}").as_bytes()),
+            Ok(Routed::Late)
+        ));
+        assert!(s.route(b"{\"return\": 1, \"id\": 99}").is_err());
+        let mut out = Vec::new();
+        encode_request(&mut out, "stop", None::<&()>, Some(3), false).unwrap();
+        assert_eq!(out, b"{\"execute\":\"stop\",\"id\":3}\n");
+        out.clear();
+        assert!(encode_request(&mut out, "x", Some(&5), None, true).is_err());
+    }
+
+    #[test]
+    fn slow_subscribers_lag_visibly() {
+        let mut hub = EventHub::default();
+        let fast = hub.subscribe(100, None);
+        let slow = hub.subscribe(2, None);
+        let only_stop = hub.subscribe(10, Some(Arc::new(|e: &RawEvent| e.name == "STOP")));
+        for i in 0..5 {
+            hub.publish(&RawEvent {
+                name: if i == 4 { "STOP".into() } else { "X".into() },
+                data: Value::from(i),
+                timestamp: Timestamp {
+                    seconds: 0,
+                    microseconds: 0,
+                },
+            });
+        }
+        let mut n = 0;
+        while let Polled::Item(_) = hub.poll(fast, None) {
+            n += 1;
+        }
+        assert_eq!(n, 5);
+        assert!(matches!(
+            hub.poll(slow, None),
+            Polled::Item(EventItem::Lagged(3))
+        ));
+        assert!(matches!(hub.poll(slow, None), Polled::Item(EventItem::Event(e)) if e.data == 3));
+        assert!(
+            matches!(hub.poll(only_stop, None), Polled::Item(EventItem::Event(e)) if e.name == "STOP")
+        );
+        assert!(matches!(hub.poll(only_stop, None), Polled::Empty));
+        hub.close();
+        assert!(matches!(hub.poll(only_stop, None), Polled::Closed));
+    }
+}
