@@ -129,7 +129,7 @@ impl Framer {
         let mut i = self.scan;
         let len = self.end;
         if self.skip_to_ff {
-            match self.buf[i..].iter().position(|&b| b == 0xff) {
+            match self.buf[i..len].iter().position(|&b| b == 0xff) {
                 Some(p) => {
                     i += p + 1;
                     self.start = i;

@@ -1,0 +1,407 @@
+//! Faults a real QEMU cannot be made to show, from a fake server on a
+//! Unix socket: garbage bytes, a reply cut in half, a disconnect in the
+//! middle of a reply, an event flood, a silent peer, a late reply.  Each
+//! must end in a typed error within the time limit, never a hang.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use qapi_types::blocking::{GuestAgent, Qmp};
+use qapi_types::{Error, EventItem, Options};
+use serde_json::Value;
+
+const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 99}, "package": ""}, "capabilities": ["oob"]}}"#;
+
+struct Fake {
+    path: PathBuf,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            let _ = s.join();
+        }
+        let _ = std::fs::remove_dir_all(self.path.parent().unwrap());
+    }
+}
+
+/// A fake server that runs `script` on the first connection.
+fn fake(script: impl FnOnce(Peer) + Send + 'static) -> Fake {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "qapi-fake-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        script(Peer {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            s,
+        });
+    });
+    Fake {
+        path,
+        server: Some(server),
+    }
+}
+
+struct Peer {
+    s: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Peer {
+    fn send(&mut self, text: &str) {
+        let _ = self.s.write_all(text.as_bytes());
+    }
+
+    /// Read one request line; `None` at the end.
+    fn request(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(n) if n > 0 => Some(serde_json::from_str(&line).expect("a JSON request")),
+            _ => None,
+        }
+    }
+
+    /// Greet and accept the capabilities negotiation.
+    fn negotiate(&mut self) {
+        self.send(&format!("{GREETING}\n"));
+        let r = self.request().expect("qmp_capabilities");
+        assert_eq!(r["execute"], "qmp_capabilities");
+        self.send(&format!("{{\"return\": {{}}, \"id\": {}}}\n", r["id"]));
+    }
+
+    /// Wait until the client hangs up.
+    fn until_closed(&mut self) {
+        while self.request().is_some() {}
+    }
+}
+
+fn quick() -> Options {
+    Options::new()
+        .greeting_timeout(Some(Duration::from_millis(500)))
+        .command_timeout(Some(Duration::from_millis(500)))
+}
+
+fn within<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let r = f();
+    assert!(start.elapsed() < limit, "took {:?}", start.elapsed());
+    r
+}
+
+#[test]
+fn garbage_bytes_are_a_protocol_error() {
+    let f = fake(|mut p| {
+        p.negotiate();
+        p.request();
+        p.send("this is not JSON\n");
+        p.until_closed();
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    let r = within(Duration::from_secs(2), || {
+        qmp.execute_raw("query-status", None)
+    });
+    match r {
+        Err(Error::Protocol(m)) => assert!(m.contains("0x74"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // The connection is over; later calls say why at once.
+    assert!(matches!(
+        qmp.execute_raw("query-status", None),
+        Err(Error::Protocol(_))
+    ));
+    qmp.close();
+}
+
+#[test]
+fn invalid_json_inside_a_message_is_a_protocol_error() {
+    let f = fake(|mut p| {
+        p.negotiate();
+        p.request();
+        p.send("{\"return\": nope}\n");
+        p.until_closed();
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    let r = qmp.execute_raw("query-status", None);
+    assert!(matches!(r, Err(Error::Protocol(_))), "{r:?}");
+    qmp.close();
+}
+
+#[test]
+fn a_reply_cut_in_half_times_out_then_a_disconnect_says_so() {
+    let f = fake(|mut p| {
+        p.negotiate();
+        let r = p.request().unwrap();
+        p.send(&format!("{{\"id\": {}, \"return\": {{\"sta", r["id"]));
+        std::thread::sleep(Duration::from_millis(800));
+        // And then hang up in the middle of it.
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    let r = within(Duration::from_secs(2), || {
+        qmp.execute_raw("query-status", None)
+    });
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+    let sub = qmp.subscribe();
+    let r = within(Duration::from_secs(2), || {
+        sub.recv_timeout(Duration::from_secs(5))
+    });
+    match r {
+        Err(Error::Protocol(m)) => assert!(m.contains("middle of a message"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_disconnect_mid_reply_fails_every_pending_call() {
+    let f = fake(|mut p| {
+        p.negotiate();
+        // Wait for three requests, answer none whole.
+        for _ in 0..3 {
+            p.request();
+        }
+        p.send("{\"return\": {\"a\": [1, 2");
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &Options::default()).unwrap();
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let q = qmp.clone();
+            std::thread::spawn(move || q.execute_raw("query-status", None))
+        })
+        .collect();
+    let start = Instant::now();
+    for c in calls {
+        let r = c.join().unwrap();
+        assert!(r.as_ref().is_err_and(Error::is_fatal), "{r:?}");
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_silent_peer_times_out_at_every_step() {
+    // No greeting.
+    let f = fake(|mut p| p.until_closed());
+    let r = within(Duration::from_secs(2), || {
+        Qmp::connect_unix_with(&f.path, &quick())
+    });
+    assert!(
+        matches!(r, Err(Error::Timeout { ref what, .. }) if what == "the greeting"),
+        "{r:?}"
+    );
+    drop(r);
+    drop(f);
+
+    // A greeting, then silence.
+    let f = fake(|mut p| {
+        p.negotiate();
+        p.until_closed();
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    let r = within(Duration::from_secs(2), || qmp.execute_raw("stop", None));
+    assert!(
+        matches!(r, Err(Error::Timeout { ref what, .. }) if what == "stop"),
+        "{r:?}"
+    );
+    qmp.close();
+}
+
+#[test]
+fn a_late_reply_is_matched_and_dropped() {
+    let f = fake(|mut p| {
+        p.negotiate();
+        let slow = p.request().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        p.send(&format!(
+            "{{\"return\": \"late\", \"id\": {}}}\n",
+            slow["id"]
+        ));
+        let next = p.request().unwrap();
+        p.send(&format!(
+            "{{\"return\": \"on time\", \"id\": {}}}\n",
+            next["id"]
+        ));
+        p.until_closed();
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    let r = qmp.execute_raw("slow", None);
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(qmp.execute_raw("next", None).unwrap(), "on time");
+    qmp.close();
+}
+
+#[test]
+fn an_event_flood_does_not_stall_replies() {
+    let f = fake(|mut p| {
+        p.negotiate();
+        let r = p.request().unwrap();
+        let mut flood = String::new();
+        for i in 0..20000 {
+            flood.push_str(&format!(
+                "{{\"event\": \"FLOOD\", \"data\": {{\"i\": {i}}}, \"timestamp\": {{\"seconds\": 1, \"microseconds\": 2}}}}\n"
+            ));
+        }
+        p.send(&flood);
+        p.send(&format!("{{\"return\": {{}}, \"id\": {}}}\n", r["id"]));
+        p.until_closed();
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &quick().event_buffer(100)).unwrap();
+    let slow = qmp.subscribe();
+    let fast = qmp.subscribe_filter(|e| e.data["i"].as_u64().is_some_and(|i| i >= 19990));
+    within(Duration::from_secs(2), || qmp.execute_raw("x", None)).unwrap();
+    match slow.try_recv() {
+        Some(EventItem::Lagged(n)) => assert_eq!(n, 19900),
+        other => panic!("{other:?}"),
+    }
+    let Some(EventItem::Event(e)) = slow.try_recv() else {
+        panic!()
+    };
+    assert_eq!(e.data["i"], 19900);
+    let mut seen = 0;
+    while let Some(EventItem::Event(_)) = fast.try_recv() {
+        seen += 1;
+    }
+    assert_eq!(seen, 10);
+    qmp.close();
+}
+
+#[test]
+fn an_unexpected_message_is_a_protocol_error() {
+    let f = fake(|mut p| {
+        p.negotiate();
+        p.request();
+        p.send("{\"return\": {}, \"id\": 12345}\n");
+        p.until_closed();
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    let r = qmp.execute_raw("x", None);
+    assert!(
+        matches!(r, Err(Error::Protocol(ref m)) if m.contains("no command in flight")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_reply_that_does_not_decode_keeps_its_json() {
+    let f = fake(|mut p| {
+        p.negotiate();
+        let r = p.request().unwrap();
+        p.send(&format!(
+            "{{\"return\": {{\"running\": \"yes\"}}, \"id\": {}}}\n",
+            r["id"]
+        ));
+        p.until_closed();
+    });
+    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    match qmp.execute(&qapi_types::qmp::commands::QueryStatus {}) {
+        Err(Error::Decode { raw, what, .. }) => {
+            assert_eq!(raw["running"], "yes");
+            assert!(what.contains("query-status"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not fatal: the connection goes on.
+    qmp.close();
+}
+
+#[tokio::test]
+async fn tokio_faults_end_in_typed_errors() {
+    // Garbage.
+    let f = fake(|mut p| {
+        p.negotiate();
+        p.request();
+        p.send("\x01\x02garbage");
+        p.until_closed();
+    });
+    let qmp = qapi_types::tokio::Qmp::connect_unix_with(&f.path, &quick())
+        .await
+        .unwrap();
+    let r = qmp.execute_raw("x", None).await;
+    assert!(matches!(r, Err(Error::Protocol(_))), "{r:?}");
+    qmp.close().await;
+    drop(f);
+
+    // Silence, then a late reply, then a disconnect mid-reply.
+    let f = fake(|mut p| {
+        p.negotiate();
+        let a = p.request().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        p.send(&format!("{{\"return\": 1, \"id\": {}}}\n", a["id"]));
+        let b = p.request().unwrap();
+        p.send(&format!("{{\"return\": 2, \"id\": {}}}\n", b["id"]));
+        p.request();
+        p.send("{\"return\": {\"cut");
+    });
+    let qmp = qapi_types::tokio::Qmp::connect_unix_with(&f.path, &quick())
+        .await
+        .unwrap();
+    let mut sub = qmp.subscribe();
+    let r = qmp.execute_raw("a", None).await;
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(qmp.execute_raw("b", None).await.unwrap(), 2);
+    let r = qmp.execute_raw("c", None).await;
+    assert!(r.as_ref().is_err_and(Error::is_fatal), "{r:?}");
+    let r = sub.recv_timeout(Duration::from_secs(2)).await;
+    assert!(r.as_ref().is_err_and(Error::is_fatal), "{r:?}");
+    drop(f);
+
+    // No greeting.
+    let f = fake(|mut p| p.until_closed());
+    let r = qapi_types::tokio::Qmp::connect_unix_with(&f.path, &quick()).await;
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+}
+
+/// A guest agent that holds a stale reply and answers the resync only
+/// after the 0xFF it sends first.
+#[test]
+fn guest_agent_skips_stale_replies_and_resyncs_after_a_timeout() {
+    let f = fake(|mut p| {
+        let mut raw = Vec::new();
+        // First sync: stale junk before the delimiter.
+        let mut byte = [0u8; 1];
+        use std::io::Read;
+        p.reader.read_exact(&mut byte).unwrap();
+        assert_eq!(byte[0], 0xff);
+        let sync = p.request().unwrap();
+        assert_eq!(sync["execute"], "guest-sync-delimited");
+        raw.extend_from_slice(b"{\"return\": \"stale\"}\n\xff");
+        raw.extend_from_slice(format!("{{\"return\": {}}}\n", sync["arguments"]["id"]).as_bytes());
+        p.s.write_all(&raw).unwrap();
+        // A command the agent never answers.
+        p.request().unwrap();
+        // The client resyncs after its time limit.
+        p.reader.read_exact(&mut byte).unwrap();
+        assert_eq!(byte[0], 0xff);
+        let sync = p.request().unwrap();
+        let mut raw = b"{\"return\": \"the late one\"}\n\xff".to_vec();
+        raw.extend_from_slice(format!("{{\"return\": {}}}\n", sync["arguments"]["id"]).as_bytes());
+        p.s.write_all(&raw).unwrap();
+        let _ = p.request().unwrap();
+        p.send("{\"return\": {\"version\": \"9\", \"supported_commands\": []}}\n");
+        p.until_closed();
+    });
+    let ga = GuestAgent::start(
+        qapi_types::blocking::Stream::connect_unix(&f.path, None).unwrap(),
+        &quick(),
+    )
+    .unwrap();
+    let r = ga.execute_raw("guest-never", None);
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+    let info = ga
+        .execute(&qapi_types::qga::commands::GuestInfo {})
+        .unwrap();
+    assert_eq!(info.version, "9");
+}
