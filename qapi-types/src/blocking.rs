@@ -394,7 +394,7 @@ impl Qmp {
         let qmp = Qmp {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    session: Session::default(),
+                    session: Session::new(opts.ids),
                     replies: HashMap::new(),
                     hub: EventHub::default(),
                     reading: false,
@@ -564,18 +564,18 @@ impl Qmp {
     ) -> Result<Value> {
         let inner = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let id = {
+        let (id, wire) = {
             let mut st = lock(&inner.state);
             if let Some(c) = &st.closed {
                 return Err(c.error());
             }
-            st.session.start()
+            st.session.start(oob)
         };
         {
             let mut w = lock(&inner.writer);
             let (sink, buf) = &mut *w;
             buf.clear();
-            if let Err(e) = proto::encode_request(buf, name, args, Some(id), oob) {
+            if let Err(e) = proto::encode_request(buf, name, args, wire, oob) {
                 lock(&inner.state).session.abandon(id);
                 return Err(e);
             }
@@ -605,6 +605,7 @@ impl Qmp {
         let mut st = lock(&inner.state);
         loop {
             if let Some(r) = st.replies.remove(&id) {
+                st.session.finish(id);
                 return r.map_err(Error::Qmp);
             }
             if let Some(c) = &st.closed {

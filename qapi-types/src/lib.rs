@@ -16,7 +16,7 @@ mod sys;
 pub mod tokio;
 
 pub use error::{Error, Result};
-pub use proto::{EventItem, Greeting, RawEvent};
+pub use proto::{EventItem, Greeting, IdPolicy, RawEvent};
 
 /// Settings shared by the clients.  Every wait has a time limit by
 /// default; `None` waits as long as it takes.
@@ -41,6 +41,8 @@ pub struct Options {
     /// Enable out-of-band execution when the server offers it (default
     /// on).
     pub oob: bool,
+    /// When requests carry an `id` (default: always).
+    pub ids: IdPolicy,
 }
 
 impl Default for Options {
@@ -53,6 +55,7 @@ impl Default for Options {
             max_message: 256 << 20,
             event_buffer: 1024,
             oob: true,
+            ids: IdPolicy::Always,
         }
     }
 }
@@ -90,6 +93,12 @@ impl Options {
     /// Set [`Options::event_buffer`].
     pub fn event_buffer(mut self, n: usize) -> Self {
         self.event_buffer = n;
+        self
+    }
+
+    /// Set [`Options::ids`].
+    pub fn ids(mut self, policy: IdPolicy) -> Self {
+        self.ids = policy;
         self
     }
 

@@ -318,21 +318,30 @@ pub(crate) fn encode_request<A: Serialize + ?Sized>(
     });
     serde_json::to_writer(&mut *out, name).map_err(Error::Encode)?;
     if let Some(a) = args {
+        let start = out.len();
         out.extend_from_slice(b",\"arguments\":");
         let before = out.len();
         serde_json::to_writer(&mut *out, a).map_err(Error::Encode)?;
         if out.get(before) != Some(&b'{') {
-            return Err(Error::Protocol(format!(
+            return Err(Error::Unsupported(format!(
                 "the arguments of {name} must serialize to a JSON object, not {}",
                 String::from_utf8_lossy(&out[before..])
             )));
+        }
+        // No arguments: leave the member out.  QEMU takes both, but
+        // reads `"arguments": {}` measurably slower (see the transport
+        // benchmark's notes in ARCHITECTURE.md).
+        if &out[before..] == b"{}" {
+            out.truncate(start);
         }
     }
     if let Some(id) = id {
         out.extend_from_slice(b",\"id\":");
         out.extend_from_slice(id.to_string().as_bytes());
     }
-    out.extend_from_slice(b"}\n");
+    // No newline: QEMU reads the request one byte per turn of its main
+    // loop, and the closing brace ends it.
+    out.push(b'}');
     Ok(())
 }
 
@@ -376,30 +385,88 @@ pub(crate) enum Routed {
 }
 
 /// Ids and reply matching for one QMP connection.
+///
+/// Ids are small: the smallest number not in use.  QEMU's monitor reads
+/// a request one byte per turn of its main loop, so every byte of a
+/// request costs a few microseconds of round trip; the transport
+/// benchmark shows it.  For the same reason a command sent while nothing
+/// else is unanswered may go without an id when [`IdPolicy::WhenNeeded`]
+/// is chosen: its reply is the only one without an id, so matching stays
+/// exact.
 #[derive(Default)]
 pub(crate) struct Session {
-    next_id: u64,
+    /// Keys of the commands in flight; 0 is the one sent without an id.
     pending: HashSet<u64>,
+    /// Keys answered whose callers have not taken the reply yet: not
+    /// reused until [`Session::finish`].
+    answered: HashSet<u64>,
+    /// Keys whose callers gave up: their replies are dropped.
     abandoned: HashSet<u64>,
+    policy: IdPolicy,
+}
+
+/// The key of the command sent without an id.
+const ANONYMOUS: u64 = 0;
+
+/// When requests carry an `id` (see [`crate::Options::ids`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdPolicy {
+    /// Every request has an id.
+    #[default]
+    Always,
+    /// A request sent while no other is unanswered (and not
+    /// out-of-band) goes without one; replies are still matched
+    /// exactly.  Faster one at a time against QEMU, whose monitor reads
+    /// requests one byte at a time.
+    WhenNeeded,
 }
 
 impl Session {
-    /// A fresh id for a command about to be sent; it is pending from now.
-    pub(crate) fn start(&mut self) -> u64 {
-        self.next_id += 1;
-        self.pending.insert(self.next_id);
-        self.next_id
-    }
-
-    /// The caller of `id` gave up (time limit): its reply, should it
-    /// come, is dropped.
-    pub(crate) fn abandon(&mut self, id: u64) {
-        if self.pending.remove(&id) {
-            self.abandoned.insert(id);
+    pub(crate) fn new(policy: IdPolicy) -> Session {
+        Session {
+            policy,
+            ..Session::default()
         }
     }
 
-    /// The ids still waiting, which fail when the connection ends.
+    /// A key for a command about to be sent, and the id to send (`None`:
+    /// none); it is pending from now.
+    pub(crate) fn start(&mut self, oob: bool) -> (u64, Option<u64>) {
+        if self.policy == IdPolicy::WhenNeeded
+            && !oob
+            && self.pending.is_empty()
+            && !self.answered.contains(&ANONYMOUS)
+            && !self.abandoned.contains(&ANONYMOUS)
+        {
+            self.pending.insert(ANONYMOUS);
+            return (ANONYMOUS, None);
+        }
+        let mut id = 1;
+        while self.pending.contains(&id)
+            || self.answered.contains(&id)
+            || self.abandoned.contains(&id)
+        {
+            id += 1;
+        }
+        self.pending.insert(id);
+        (id, Some(id))
+    }
+
+    /// The caller of `key` took its reply: the key may be reused.
+    pub(crate) fn finish(&mut self, key: u64) {
+        self.answered.remove(&key);
+    }
+
+    /// The caller of `key` gave up (time limit): its reply, should it
+    /// come, is dropped.
+    pub(crate) fn abandon(&mut self, key: u64) {
+        if self.pending.remove(&key) {
+            self.abandoned.insert(key);
+        }
+    }
+
+    /// The keys still waiting, which fail when the connection ends.
     pub(crate) fn drain(&mut self) -> Vec<u64> {
         self.abandoned.clear();
         self.pending.drain().collect()
@@ -426,11 +493,14 @@ impl Session {
             ServerMessage::Return { value, id } => (id, Ok(value)),
             ServerMessage::Error { error, id } => (id, Err(error)),
         };
-        let id = match id {
-            Some(Value::Number(n)) => n.as_u64(),
+        let key = match id {
+            Some(Value::Number(n)) => n.as_u64().filter(|&k| k != ANONYMOUS),
             Some(_) => None,
-            // QEMU leaves the id out only when it could not read the
-            // request at all; with one command in flight it is that one.
+            None if self.pending.contains(&ANONYMOUS) || self.abandoned.contains(&ANONYMOUS) => {
+                Some(ANONYMOUS)
+            }
+            // QEMU leaves the id out when it could not read the request
+            // at all; with one command in flight it is that one.
             None if self.pending.len() == 1 => self.pending.iter().next().copied(),
             None => {
                 return Err(Error::Protocol(format!(
@@ -440,9 +510,12 @@ impl Session {
                 )))
             }
         };
-        match id {
-            Some(id) if self.pending.remove(&id) => Ok(Routed::Reply(id, result)),
-            Some(id) if self.abandoned.remove(&id) => Ok(Routed::Late),
+        match key {
+            Some(k) if self.pending.remove(&k) => {
+                self.answered.insert(k);
+                Ok(Routed::Reply(k, result))
+            }
+            Some(k) if self.abandoned.remove(&k) => Ok(Routed::Late),
             _ => Err(Error::Protocol(format!(
                 "a reply to no command in flight: {}",
                 String::from_utf8_lossy(bytes)
@@ -666,21 +739,61 @@ mod tests {
     #[test]
     fn replies_are_matched_by_id() {
         let mut s = Session::default();
-        let a = s.start();
-        let b = s.start();
+        let (a, _) = s.start(false);
+        let (b, wire) = s.start(false);
+        assert_eq!((a, b, wire), (1, 2, Some(2)));
         assert!(matches!(
             s.route(format!("{{\"return\": 1, \"id\": {b}}}").as_bytes()),
             Ok(Routed::Reply(x, Ok(_))) if x == b
         ));
+        // Not reused until its caller took the reply.
+        assert_eq!(s.start(false), (3, Some(3)));
+        s.finish(b);
+        s.abandon(3);
         s.abandon(a);
         assert!(matches!(
             s.route(format!("{{\"return\": 1, \"id\": {a}}}").as_bytes()),
             Ok(Routed::Late)
         ));
         assert!(s.route(b"{\"return\": 1, \"id\": 99}").is_err());
+        // Ids are reused once answered (1's late reply came), never
+        // while abandoned.
+        assert_eq!(s.start(false), (1, Some(1)));
+        s.abandon(1);
+        assert_eq!(s.start(false), (2, Some(2)));
+
+        let mut s = Session::new(IdPolicy::WhenNeeded);
+        assert_eq!(s.start(false), (ANONYMOUS, None));
+        // Something is in flight: the next one needs an id.
+        assert_eq!(s.start(false), (1, Some(1)));
+        s.abandon(ANONYMOUS);
+        assert!(matches!(
+            s.route(b"{\"return\": 1, \"id\": 1}"),
+            Ok(Routed::Reply(1, _))
+        ));
+        s.finish(1);
+        // The abandoned anonymous reply is still due: ids again.
+        assert_eq!(s.start(false), (1, Some(1)));
+        assert!(matches!(s.route(b"{\"return\": 0}"), Ok(Routed::Late)));
+        assert!(matches!(
+            s.route(b"{\"return\": 1, \"id\": 1}"),
+            Ok(Routed::Reply(1, _))
+        ));
+        s.finish(1);
+        assert_eq!(s.start(false), (ANONYMOUS, None));
+        assert!(matches!(
+            s.route(b"{\"return\": 0}"),
+            Ok(Routed::Reply(ANONYMOUS, _))
+        ));
+        // Not again until its caller took the reply.
+        assert_eq!(s.start(false), (1, Some(1)));
+        s.finish(ANONYMOUS);
+        s.abandon(1);
+        // Out of band always has an id.
+        assert_eq!(s.start(true), (2, Some(2)));
         let mut out = Vec::new();
         encode_request(&mut out, "stop", None::<&()>, Some(3), false).unwrap();
-        assert_eq!(out, b"{\"execute\":\"stop\",\"id\":3}\n");
+        assert_eq!(out, b"{\"execute\":\"stop\",\"id\":3}");
         out.clear();
         assert!(encode_request(&mut out, "x", Some(&5), None, true).is_err());
     }

@@ -229,6 +229,8 @@ impl Shared {
         let mut st = lock(&self.state);
         match st.session.route(bytes)? {
             Routed::Reply(id, r) => {
+                // The reply is the caller's from here on.
+                st.session.finish(id);
                 if let Some(tx) = st.waiters.remove(&id) {
                     let _ = tx.send(r);
                 }
@@ -359,7 +361,7 @@ impl Qmp {
         let oob = opts.oob && greeting.offers("oob");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                session: Session::default(),
+                session: Session::new(opts.ids),
                 waiters: HashMap::new(),
                 hub: EventHub::default(),
                 closed: None,
@@ -515,14 +517,14 @@ impl Qmp {
     ) -> Result<Value> {
         let shared = &*self.inner.shared;
         let (tx, rx) = oneshot::channel();
-        let id = {
+        let (id, wire) = {
             let mut st = lock(&shared.state);
             if let Some(c) = &st.closed {
                 return Err(c.error());
             }
-            let id = st.session.start();
-            st.waiters.insert(id, tx);
-            id
+            let (key, wire) = st.session.start(oob);
+            st.waiters.insert(key, tx);
+            (key, wire)
         };
         let mut guard = CallGuard {
             shared,
@@ -534,7 +536,7 @@ impl Qmp {
                 let mut w = self.inner.writer.lock().await;
                 let (sink, buf) = &mut *w;
                 buf.clear();
-                proto::encode_request(buf, name, args, Some(id), oob)?;
+                proto::encode_request(buf, name, args, wire, oob)?;
                 let mut wg = WriteGuard {
                     shared,
                     done: false,

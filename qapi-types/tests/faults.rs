@@ -3,7 +3,7 @@
 //! middle of a reply, an event flood, a silent peer, a late reply.  Each
 //! must end in a typed error within the time limit, never a hang.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -66,11 +66,12 @@ impl Peer {
         let _ = self.s.write_all(text.as_bytes());
     }
 
-    /// Read one request line; `None` at the end.
+    /// Read one request (the clients end none with a newline); `None`
+    /// at the end.
     fn request(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(n) if n > 0 => Some(serde_json::from_str(&line).expect("a JSON request")),
+        let mut de = serde_json::Deserializer::from_reader(&mut self.reader).into_iter::<Value>();
+        match de.next() {
+            Some(Ok(v)) => Some(v),
             _ => None,
         }
     }

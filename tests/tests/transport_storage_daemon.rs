@@ -94,8 +94,17 @@ fn errors_keep_their_class() {
 
 #[test]
 fn pipelined_from_eight_threads() {
+    pipelined_threads(&Options::default());
+}
+
+#[test]
+fn pipelined_from_eight_threads_ids_when_needed() {
+    pipelined_threads(&Options::default().ids(qapi_types::IdPolicy::WhenNeeded));
+}
+
+fn pipelined_threads(opts: &Options) {
     let d = daemon("");
-    let qmp = Qmp::connect_unix(d.sock()).unwrap();
+    let qmp = Qmp::connect_unix_with(d.sock(), opts).unwrap();
     for i in 0..8 {
         throttle_group(&qmp, i);
     }
@@ -127,8 +136,17 @@ fn pipelined_from_eight_threads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_from_eight_tasks() {
+    pipelined_tasks(&Options::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_from_eight_tasks_ids_when_needed() {
+    pipelined_tasks(&Options::default().ids(qapi_types::IdPolicy::WhenNeeded)).await;
+}
+
+async fn pipelined_tasks(opts: &Options) {
     let d = daemon("");
-    let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
+    let qmp = qapi_types::tokio::Qmp::connect_unix_with(d.sock(), opts)
         .await
         .unwrap();
     assert!(qmp.oob());

@@ -25,7 +25,9 @@ usage: cargo xtask COMMAND
                      pinned 10.0.2 release) and regenerate the bindings in
                      qapi-types/src/generated; prints the API changes
   regen --check      fail when the checked-in bindings are stale
-  bench              run the criterion benchmarks
+  bench              run the benchmarks (parser, codegen, transport)
+  bench-transport    commands per second against qemu-storage-daemon:
+                     raw loop, blocking and tokio clients, 8 in flight
   bench-build        time a clean debug build of qapi-types beside the
                      incumbent qapi-qmp 0.15 + qapi-qga 0.13
 ";
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
             qapi_tests::qemu_bin::ensure_qemu72().map(|q| println!("{}", q.root.display()))
         }
         ["bench"] => cargo(&["bench", "--workspace"]),
+        ["bench-transport"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "transport"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
         ["regen"] => regen::regen(&qapi_tests::qemu_src::workspace_root(), None),
         ["regen", "--qemu-src", src] => {
