@@ -1,9 +1,147 @@
-//! The runtime that generated QAPI bindings build on, and the QMP wire
-//! messages the transport exchanges.
+//! QEMU's QMP and guest-agent protocols in Rust: typed bindings
+//! generated from QEMU's schema ([`qmp`], [`qga`]), the runtime generated
+//! code builds on ([`Command`], [`Event`]), and a thin transport: a
+//! blocking client ([`blocking`], std only) and a tokio client
+//! ([`tokio`], feature `tokio`) on one protocol core.
+//!
+//! # Guide
+//!
+//! ## Connect
+//!
+//! Start QEMU with a QMP socket, e.g. `qemu-system-x86_64 -qmp
+//! unix:/run/vm.sock,server=on,wait=off` or `qemu-storage-daemon
+//! --chardev socket,path=/run/sd.sock,server=on,wait=off,id=m --monitor
+//! chardev=m`, then:
+//!
+//! ```no_run
+//! use qapi_types::blocking::Qmp;
+//! use qapi_types::qmp::commands::{QueryStatus, Stop};
+//!
+//! # fn main() -> qapi_types::Result<()> {
+//! let qmp = Qmp::connect_unix("/run/vm.sock")?;
+//! println!("connected to {}", qmp.greeting());
+//! let status = qmp.execute(&QueryStatus {})?; // a qmp::StatusInfo
+//! println!("running: {}", status.running);
+//! qmp.execute(&Stop {})?;
+//! # Ok(()) }
+//! ```
+//!
+//! Connecting reads the greeting and negotiates capabilities, enabling
+//! out-of-band execution when QEMU offers it.  Other ways in: TCP
+//! ([`blocking::Qmp::connect_tcp`]), a QEMU started with `-qmp stdio`
+//! ([`blocking::Stream::from_child`] then [`blocking::Qmp::start`]), QEMU
+//! dialling out to you with `server=off` ([`blocking::Qmp::accept`]), or
+//! any socket you opened yourself (`Qmp::start(stream.into(), &opts)`).
+//!
+//! ## Execute
+//!
+//! Every command of the schema is a type in `qmp::commands`; its fields
+//! are the arguments, [`Command::Returns`] is what `execute` gives back.
+//! A [`blocking::Qmp`] is `Clone + Send + Sync`, and the tokio
+//! [`tokio::Qmp`] is `Clone`: call it from many threads or
+//! tasks at once and every reply goes to its caller.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn f() -> qapi_types::Result<()> {
+//! use qapi_types::qmp::commands::QueryNamedBlockNodes;
+//! let qmp = qapi_types::tokio::Qmp::connect_unix("/run/sd.sock").await?;
+//! let (a, b) = tokio::join!(
+//!     qmp.execute(&QueryNamedBlockNodes { flat: Some(true) }),
+//!     qmp.execute_raw("query-jobs", None), // by name, JSON in and out
+//! );
+//! println!("{} nodes, jobs: {}", a?.len(), b?);
+//! let text = qmp.human_command("info version").await?; // HMP
+//! # Ok(()) }
+//! ```
+//!
+//! `execute_oob` sends an `allow-oob` command with `exec-oob`;
+//! `execute_with_fds` attaches file descriptors (SCM_RIGHTS) to the same
+//! message, for `getfd` and `add-fd`.
+//!
+//! ## Events
+//!
+//! Each subscriber gets every event (or those its filter takes) in a
+//! bounded queue of its own; a subscriber that falls behind loses the
+//! oldest and is told how many with [`EventItem::Lagged`], and never
+//! holds up replies or other subscribers.  Decode with the generated
+//! `qmp::events::Event::decode`, or one event type with
+//! [`RawEvent::decode`].
+//!
+//! ```no_run
+//! use qapi_types::qmp::events::Event;
+//! use qapi_types::EventItem;
+//! # fn f(qmp: qapi_types::blocking::Qmp) -> qapi_types::Result<()> {
+//! let jobs = qmp.subscribe_filter(|e| e.name == "JOB_STATUS_CHANGE");
+//! loop {
+//!     match jobs.recv()? {
+//!         EventItem::Event(raw) => match Event::decode(&raw.name, raw.data) {
+//!             Event::JobStatusChange(e) => println!("{}: {:?}", e.id, e.status),
+//!             other => println!("{}", other.name()),
+//!         },
+//!         EventItem::Lagged(n) => eprintln!("missed {n} events"),
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! ## The guest agent
+//!
+//! [`blocking::GuestAgent`] (and [`tokio::GuestAgent`])
+//! talk to `qemu-ga`: no greeting, no negotiation, one command at a
+//! time.  Before its first command, and after any time limit passes, the
+//! client resynchronises (a 0xFF byte and `guest-sync-delimited` with a
+//! random id, skipping everything up to the agent's 0xFF), so stale
+//! replies never reach you.  Commands whose schema says `success-response:
+//! false` (`guest-shutdown`, `guest-suspend-*`) return once sent.
+//!
+//! ```no_run
+//! use qapi_types::blocking::GuestAgent;
+//! use qapi_types::qga::commands::GuestInfo;
+//! # fn main() -> qapi_types::Result<()> {
+//! let ga = GuestAgent::connect_unix("/run/vm-agent.sock")?;
+//! println!("agent {}", ga.execute(&GuestInfo {})?.version);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Errors and time limits
+//!
+//! Every call ends in a value or an [`Error`]: `Qmp` (QEMU's own error,
+//! with its `class` and `desc`), `Timeout` (which step, which limit),
+//! `Disconnected`, `Protocol` (garbage or an unexpected message),
+//! `TooLarge`, `Decode` (the reply's JSON kept), `Io`, `Unsupported`.
+//! [`Error::is_fatal`] tells whether the connection is over; to go on,
+//! connect again (a fresh client on the same address negotiates anew).
+//! Calls in flight fail at once when the connection ends, and
+//! subscribers see the end.
+//!
+//! [`Options`] sets the limits: connect and greeting (5 s), each command
+//! (30 s; a reply that comes later is dropped), the largest message
+//! (256 MiB), each subscriber's queue (1024 events), whether to enable
+//! `oob`, and [`IdPolicy`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use qapi_types::{blocking::Qmp, Error, Options};
+//! use qapi_types::qmp::commands::QueryVersion;
+//! # fn main() -> qapi_types::Result<()> {
+//! let opts = Options::new().command_timeout(Some(Duration::from_secs(2)));
+//! let qmp = Qmp::connect_unix_with("/run/vm.sock", &opts)?;
+//! match qmp.execute(&QueryVersion {}) {
+//!     Ok(v) => println!("QEMU {}.{}", v.qemu.major, v.qemu.minor),
+//!     Err(Error::Qmp(e)) => eprintln!("QEMU said no: {}", e.desc),
+//!     Err(e) if e.is_fatal() => eprintln!("connection lost: {e}"),
+//!     Err(e) => eprintln!("{e}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # The runtime
 //!
 //! Generated code implements [`Command`] for one type per QAPI command
 //! and [`Event`] for one type per event; the clients only know these
-//! traits.  The wire forms follow QEMU's `docs/interop/qmp-spec.rst`.
+//! traits, so bindings generated from any schema by `qapi-codegen` work
+//! with them.  The wire forms follow QEMU's `docs/interop/qmp-spec.rst`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -4,6 +4,7 @@
 pub mod live;
 pub mod qemu_bin;
 pub mod qemu_src;
+pub mod shared;
 
 use std::path::Path;
 use std::process::Command;

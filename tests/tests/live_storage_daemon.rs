@@ -4,17 +4,21 @@
 //! run, and each reply is decoded into its generated return type with
 //! strict decoding on (an unknown member, enum value or branch fails).
 
+use std::time::Duration;
+
 use qapi_parser::{Options, Schema};
-use qapi_tests::live::{argument_free_queries, start, Qmp};
-use serde_json::{json, Value};
+use qapi_tests::live::{argument_free_queries, spawn, Process};
+use qapi_types::blocking::Qmp;
+use qapi_types::EventItem;
+use serde_json::json;
 
 const DAEMON: &str = "/usr/bin/qemu-storage-daemon";
 
 /// Strict decoding is global to the process: the tests take turns.
 static STRICT_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn daemon() -> (qapi_tests::live::Process, Qmp) {
-    let (p, mut qmp) = start(
+fn daemon() -> (Process, Qmp) {
+    let p = spawn(
         DAEMON,
         &[
             "--chardev",
@@ -23,15 +27,8 @@ fn daemon() -> (qapi_tests::live::Process, Qmp) {
             "chardev=m",
         ],
     );
-    assert_eq!(
-        qmp.greeting["QMP"]["version"]["qemu"]["major"], 10,
-        "{}",
-        qmp.greeting
-    );
-    assert!(qmp
-        .execute("qmp_capabilities", None)
-        .get("return")
-        .is_some());
+    let qmp = Qmp::connect_unix(p.sock()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(qmp.greeting().version.0, 10, "{}", qmp.greeting());
     (p, qmp)
 }
 
@@ -47,25 +44,25 @@ fn every_query_command_decodes_strictly() {
     let queries = argument_free_queries(&schema);
     assert!(queries.len() >= 10, "only {} query commands", queries.len());
 
-    let (_daemon, mut qmp) = daemon();
+    let (_daemon, qmp) = daemon();
     // Something for the block queries to report.
-    let r = qmp.execute(
+    qmp.execute_raw(
         "blockdev-add",
-        Some(json!({"driver": "null-co", "node-name": "n0", "size": 1048576})),
-    );
-    assert!(r.get("return").is_some(), "{r}");
+        Some(&json!({"driver": "null-co", "node-name": "n0", "size": 1048576})),
+    )
+    .unwrap();
 
     qapi_types::set_strict(true);
     let (mut decoded, mut problems) = (Vec::new(), Vec::new());
     for name in &queries {
-        let reply = qmp.execute(name, None);
-        match reply.get("return") {
-            Some(value) => match qapi_types::qmp::commands::check_return(name, value.clone()) {
+        match qmp.execute_raw(name, None) {
+            Ok(value) => match qapi_types::qmp::commands::check_return(name, value.clone()) {
                 Some(Ok(())) => decoded.push(name.clone()),
                 Some(Err(e)) => problems.push(format!("{name}: {e}\n  reply: {value}")),
                 None => problems.push(format!("{name}: not in the QMP bindings")),
             },
-            None => println!("QEMU answered {name} with an error: {}", reply["error"]),
+            Err(qapi_types::Error::Qmp(e)) => println!("QEMU answered {name} with an error: {e}"),
+            Err(e) => panic!("{name}: {e}"),
         }
     }
     qapi_types::set_strict(false);
@@ -95,34 +92,42 @@ fn job_events_decode_into_typed_events() {
     use qapi_types::qmp::JobStatus;
     let _turn = STRICT_TURN.lock().unwrap_or_else(|e| e.into_inner());
 
-    let (daemon, mut qmp) = daemon();
+    let (daemon, qmp) = daemon();
+    let events = qmp.subscribe();
     let image = daemon.dir.join("new.img");
-    let r = qmp.execute(
+    qmp.execute_raw(
         "blockdev-create",
-        Some(json!({"job-id": "j0", "options": {"driver": "file", "filename": image, "size": 1048576}})),
-    );
-    assert!(r.get("return").is_some(), "{r}");
-    let status = |s: &'static str| {
-        move |e: &Value| e["event"] == "JOB_STATUS_CHANGE" && e["data"]["status"] == s
-    };
-    qmp.wait_event(status("concluded"));
-    let r = qmp.execute("job-dismiss", Some(json!({"id": "j0"})));
-    assert!(r.get("return").is_some(), "{r}");
-    qmp.wait_event(status("null"));
-
+        Some(&json!({"job-id": "j0", "options": {"driver": "file", "filename": image, "size": 1048576}})),
+    )
+    .unwrap();
     qapi_types::set_strict(true);
     let mut seen = Vec::new();
-    for raw in &qmp.events {
-        let msg: EventMessage =
-            serde_json::from_value(raw.clone()).unwrap_or_else(|e| panic!("{e}: {raw}"));
-        match msg.event {
-            Event::JobStatusChange(change) => {
-                assert_eq!(change.id, "j0");
-                seen.push(change.status);
+    let next = || match events.recv_timeout(Duration::from_secs(10)) {
+        Ok(EventItem::Event(raw)) => {
+            // The whole message, as a program reading the wire would.
+            let msg = json!({"event": raw.name, "data": raw.data,
+                             "timestamp": {"seconds": raw.timestamp.seconds,
+                                           "microseconds": raw.timestamp.microseconds}});
+            let msg: EventMessage =
+                serde_json::from_value(msg.clone()).unwrap_or_else(|e| panic!("{e}: {msg}"));
+            match msg.event {
+                Event::JobStatusChange(change) => {
+                    assert_eq!(change.id, "j0");
+                    change.status
+                }
+                other => panic!("not decoded into a known event: {other:?}"),
             }
-            other => panic!("not decoded into a known event: {other:?}"),
         }
+        other => panic!("{other:?}"),
+    };
+    while seen.last() != Some(&JobStatus::Concluded) {
+        seen.push(next());
     }
+    qapi_types::set_strict(false);
+    qmp.execute_raw("job-dismiss", Some(&json!({"id": "j0"})))
+        .unwrap();
+    qapi_types::set_strict(true);
+    seen.push(next());
     qapi_types::set_strict(false);
     assert!(seen.contains(&JobStatus::Created), "{seen:?}");
     assert!(seen.contains(&JobStatus::Concluded), "{seen:?}");
