@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use qapi_parser::{DocMode, EntityKind, Options as ParseOptions, Schema};
 use qapi_qemu_bindings_check::v7_2;
-use qapi_tests::live::{argument_free_queries, spawn};
+use qapi_tests::live::argument_free_queries;
 use qapi_tests::qemu_bin::ensure_qemu72;
 use qapi_tests::qemu_src::{ensure, workspace_root};
 use qapi_types::blocking::Qmp;
@@ -38,21 +38,7 @@ fn schemas() -> (Schema, Schema) {
 }
 
 fn run(machine: &str, newer: &Schema, older: &Schema) {
-    let q = ensure_qemu72().unwrap();
-    let mut args = q.firmware_args();
-    for a in [
-        "-machine",
-        machine,
-        "-nodefaults",
-        "-display",
-        "none",
-        "-qmp",
-        "unix:{sock},server=on,wait=off",
-    ] {
-        args.push(a.into());
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let d = spawn(q.system_x86_64(), &args);
+    let d = ensure_qemu72().unwrap().spawn_system(machine);
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     // What this build has (its configuration drops some commands).
     let available: BTreeSet<String> = qmp

@@ -20,21 +20,7 @@ fn qemu72() -> Qemu72 {
 }
 
 fn system(machine: &str) -> Process {
-    let q = qemu72();
-    let mut args: Vec<String> = q.firmware_args();
-    for a in [
-        "-machine",
-        machine,
-        "-nodefaults",
-        "-display",
-        "none",
-        "-qmp",
-        "unix:{sock},server=on,wait=off",
-    ] {
-        args.push(a.into());
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    spawn(q.system_x86_64(), &args)
+    qemu72().spawn_system(machine)
 }
 
 fn next_event(sub: &qapi_types::blocking::Subscription) -> Event {
