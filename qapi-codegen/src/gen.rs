@@ -77,7 +77,20 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
     }
     let event_enum = g.event_enum();
     let check_return = g.check_return();
+    let introspection = config.introspection.then(|| {
+        let text = crate::introspect::schema_info(schema).to_string();
+        quote! {
+            /// The schema's introspection data, as JSON: the `SchemaInfo`
+            /// list QEMU's `query-qmp-schema` returns, with `if` conditions
+            /// kept as `{"if": COND, "then": VALUE}`.  Resolve them for
+            /// one build and compare with a server's answer with the
+            /// runtime's `introspect` module.
+            pub const SCHEMA_INFO: &str = #text;
+        }
+    });
     let tokens = quote! {
+        #introspection
+
         #(#top)*
 
         /// One type per command, carrying its arguments; each implements

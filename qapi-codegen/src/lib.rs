@@ -49,6 +49,7 @@
 pub mod cli;
 mod docs;
 mod gen;
+pub mod introspect;
 pub mod naming;
 
 use std::fmt;
@@ -66,6 +67,7 @@ pub struct Config {
     pub(crate) cfg_conditions: bool,
     pub(crate) docs: bool,
     pub(crate) doc_mode: DocMode,
+    pub(crate) introspection: bool,
     out_dir: Option<PathBuf>,
 }
 
@@ -77,6 +79,7 @@ impl Default for Config {
             cfg_conditions: false,
             docs: true,
             doc_mode: DocMode::Strict,
+            introspection: true,
             out_dir: None,
         }
     }
@@ -149,6 +152,14 @@ impl Config {
         } else {
             DocMode::Strict
         };
+        self
+    }
+
+    /// Embed the schema's introspection data as `SCHEMA_INFO`: what
+    /// QEMU's `query-qmp-schema` returns, with its `if` conditions kept
+    /// (see [`introspect`]).  Default: on.
+    pub fn introspection(&mut self, on: bool) -> &mut Self {
+        self.introspection = on;
         self
     }
 

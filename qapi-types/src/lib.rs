@@ -2,7 +2,7 @@
 //! generated from QEMU's schema ([`qmp`], [`qga`]), the runtime generated
 //! code builds on ([`Command`], [`Event`]), and a thin transport: a
 //! blocking client ([`blocking`], std only) and a tokio client
-//! ([`tokio`], feature `tokio`) on one protocol core.
+//! (`qapi_types::tokio`, feature `tokio`) on one protocol core.
 //!
 //! # Guide
 //!
@@ -38,7 +38,7 @@
 //! Every command of the schema is a type in `qmp::commands`; its fields
 //! are the arguments, [`Command::Returns`] is what `execute` gives back.
 //! A [`blocking::Qmp`] is `Clone + Send + Sync`, and the tokio
-//! [`tokio::Qmp`] is `Clone`: call it from many threads or
+//! `tokio::Qmp` is `Clone`: call it from many threads or
 //! tasks at once and every reply goes to its caller.
 //!
 //! ```no_run
@@ -87,7 +87,7 @@
 //!
 //! ## The guest agent
 //!
-//! [`blocking::GuestAgent`] (and [`tokio::GuestAgent`])
+//! [`blocking::GuestAgent`] (and `tokio::GuestAgent`)
 //! talk to `qemu-ga`: no greeting, no negotiation, one command at a
 //! time.  Before its first command, and after any time limit passes, the
 //! client resynchronises (a 0xFF byte and `guest-sync-delimited` with a
@@ -148,6 +148,7 @@ use serde_json::Value;
 
 pub mod blocking;
 mod error;
+pub mod introspect;
 pub mod proto;
 mod sys;
 #[cfg(feature = "tokio")]

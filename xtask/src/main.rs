@@ -106,6 +106,8 @@ fn test() -> Result<(), String> {
     ])?;
     std::env::set_var("RUSTDOCFLAGS", "-D warnings");
     cargo(&["doc", "--workspace", "--no-deps"])?;
+    // The tokio client's pages too.
+    cargo(&["doc", "-p", "qapi-types", "--features", "tokio", "--no-deps"])?;
     no_doctests("qapi-qemu-bindings-check")?;
     // The benchmarks must keep compiling; running them is `cargo xtask bench`.
     cargo(&["bench", "--workspace", "--no-run"])

@@ -1,0 +1,71 @@
+//! Introspection generated from the IR against a live QEMU: for
+//! `storage-daemon/qapi/qapi-schema.json` of QEMU 10.0.2, the bindings'
+//! embedded `SCHEMA_INFO`, resolved for the configuration of Debian's
+//! build, must equal what `/usr/bin/qemu-storage-daemon` answers to
+//! `query-qmp-schema` (masked names, order and all).
+
+use qapi_qemu_bindings_check::v10_0_2::storage_daemon::SCHEMA_INFO;
+use qapi_tests::live::spawn;
+use qapi_types::blocking::Qmp;
+use qapi_types::introspect::{differences, resolve};
+use serde_json::Value;
+
+/// The configuration symbols the storage daemon's schema tests that
+/// Debian's qemu-utils 10.0.2 build defines: all but CONFIG_BLKIO and
+/// CONFIG_BLKIO_VHOST_VDPA_FD (Debian builds without libblkio) and
+/// CONFIG_WIN32.
+const DEBIAN_10_0_2: &[&str] = &[
+    "CONFIG_BRLAPI",
+    "CONFIG_DBUS_DISPLAY",
+    "CONFIG_FUSE",
+    "CONFIG_LIBPMEM",
+    "CONFIG_LINUX",
+    "CONFIG_LINUX_IO_URING",
+    "CONFIG_POSIX",
+    "CONFIG_REPLICATION",
+    "CONFIG_SECRET_KEYRING",
+    "CONFIG_SPICE",
+    "CONFIG_SPICE_PROTOCOL",
+    "CONFIG_VDUSE_BLK_EXPORT",
+    "CONFIG_VHOST_CRYPTO",
+    "CONFIG_VHOST_USER_BLK_SERVER",
+    "CONFIG_ZSTD",
+    "HAVE_CHARDEV_PARALLEL",
+    "HAVE_CHARDEV_SERIAL",
+    "HAVE_HOST_BLOCK_DEVICE",
+    "HAVE_IPPROTO_MPTCP",
+];
+
+#[test]
+fn storage_daemon_introspection_matches_the_live_daemon() {
+    let d = spawn(
+        "/usr/bin/qemu-storage-daemon",
+        &[
+            "--chardev",
+            "socket,path={sock},server=on,wait=off,id=m",
+            "--monitor",
+            "chardev=m",
+        ],
+    );
+    let qmp = Qmp::connect_unix(d.sock()).unwrap();
+    let theirs = qmp.execute_raw("query-qmp-schema", None).unwrap();
+    let annotated: Value = serde_json::from_str(SCHEMA_INFO).unwrap();
+    let ours = resolve(&annotated, &|s| DEBIAN_10_0_2.contains(&s));
+    let d = differences(&ours, &theirs);
+    assert!(d.is_empty(), "{}", d.join("\n"));
+    // Entry by entry, masked numbers and order included.
+    let (a, b) = (ours.as_array().unwrap(), theirs.as_array().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x, y);
+    }
+
+    // The comparison can fail: a build without CONFIG_LINUX differs, and
+    // says where.
+    let other = resolve(&annotated, &|s| {
+        s != "CONFIG_LINUX" && DEBIAN_10_0_2.contains(&s)
+    });
+    assert_ne!(other, theirs);
+    let d = differences(&other, &theirs);
+    assert!(d.iter().any(|l| l.contains("only on the server")), "{d:?}");
+}
