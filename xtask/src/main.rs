@@ -25,6 +25,9 @@ usage: cargo xtask COMMAND
                      pinned 10.0.2 release) and regenerate the bindings in
                      qapi-types/src/generated; prints the API changes
   regen --check      fail when the checked-in bindings are stale
+  regen --qemu-src DIR|TARBALL --into SCRATCH
+                     regenerate into a scratch copy of qapi-types and build
+                     it, leaving the repository alone
   bench              run the benchmarks (parser, codegen, transport)
   bench-transport    commands per second against qemu-storage-daemon:
                      raw loop, blocking and tokio clients, 8 in flight
@@ -55,6 +58,11 @@ fn main() -> ExitCode {
             regen::regen(&qapi_tests::qemu_src::workspace_root(), Some(src))
         }
         ["regen", "--check"] => regen::check(&qapi_tests::qemu_src::workspace_root()),
+        ["regen", "--qemu-src", src, "--into", dir] => regen::regen_into(
+            &qapi_tests::qemu_src::workspace_root(),
+            src,
+            std::path::Path::new(dir),
+        ),
         ["-h" | "--help"] => {
             print!("{USAGE}");
             Ok(())
@@ -95,6 +103,15 @@ fn test() -> Result<(), String> {
     }
     let q72 = qapi_tests::qemu_bin::ensure_qemu72()?;
     eprintln!("xtask: QEMU 7.2 binaries in {}", q72.root.display());
+    // The way from one release to another: regenerate from QEMU 7.2 into
+    // a scratch copy and build it.
+    let root = qapi_tests::qemu_src::workspace_root();
+    let tree72 = qapi_tests::qemu_src::ensure("7.2")?;
+    regen::regen_into(
+        &root,
+        &tree72.display().to_string(),
+        &root.join("target/regen-7.2"),
+    )?;
     cargo(&["test", "--workspace"])?;
     cargo(&[
         "clippy",
@@ -107,7 +124,14 @@ fn test() -> Result<(), String> {
     std::env::set_var("RUSTDOCFLAGS", "-D warnings");
     cargo(&["doc", "--workspace", "--no-deps"])?;
     // The tokio client's pages too.
-    cargo(&["doc", "-p", "qapi-types", "--features", "tokio", "--no-deps"])?;
+    cargo(&[
+        "doc",
+        "-p",
+        "qapi-types",
+        "--features",
+        "tokio",
+        "--no-deps",
+    ])?;
     no_doctests("qapi-qemu-bindings-check")?;
     // The benchmarks must keep compiling; running them is `cargo xtask bench`.
     cargo(&["bench", "--workspace", "--no-run"])

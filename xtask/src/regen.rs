@@ -52,12 +52,35 @@ fn sha256(path: &Path) -> Result<String, String> {
         .to_string())
 }
 
+/// Read a vendored schema: by the current documentation rules, or, for
+/// an older QEMU whose documentation they reject, leniently.
+fn read_schema(path: &Path) -> Result<Schema, String> {
+    Schema::from_file(path, Options::default()).or_else(|strict| {
+        Schema::from_file(
+            path,
+            Options {
+                doc_mode: qapi_parser::DocMode::Lenient,
+            },
+        )
+        .map(|s| {
+            let why = strict.render();
+            eprintln!(
+                "note: {}: read with lenient documentation rules (an older QEMU): {}",
+                path.display(),
+                why.lines().next().unwrap_or("")
+            );
+            s
+        })
+        .map_err(|f| f.render())
+    })
+}
+
 /// The generated bindings for the vendored schema, by module.
 fn render(root: &Path) -> Result<BTreeMap<&'static str, String>, String> {
     let mut out = BTreeMap::new();
     for (module, schema) in BINDINGS {
         let path = vendor_dir(root).join(schema);
-        let s = Schema::from_file(&path, Options::default()).map_err(|f| f.render())?;
+        let s = read_schema(&path)?;
         let (text, renames) = qapi_codegen::Config::new()
             .runtime_path("crate")
             .render(&s, &format!("QEMU's {schema} (schema/qemu)"))
@@ -145,7 +168,7 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
     // The API before, for the report.
     let before: Vec<Option<Schema>> = BINDINGS
         .iter()
-        .map(|(_, s)| Schema::from_file(vendor_dir(root).join(s), Options::default()).ok())
+        .map(|(_, s)| read_schema(&vendor_dir(root).join(s)).ok())
         .collect();
 
     let files = schema_files(&tree)?;
@@ -186,8 +209,7 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
         eprintln!("xtask: wrote {} from {schema}", path.display());
     }
     for ((module, schema), old) in BINDINGS.iter().zip(before) {
-        let new = Schema::from_file(vendor_dir(root).join(schema), Options::default())
-            .map_err(|f| f.render())?;
+        let new = read_schema(&vendor_dir(root).join(schema))?;
         match old {
             Some(old) => print!("{}", api_changes(module, &old, &new)),
             None => println!("{module}: no previous schema to compare with"),
@@ -294,4 +316,69 @@ pub fn api_changes(module: &str, old: &Schema, new: &Schema) -> String {
     } else {
         format!("{module}: API changes:\n{out}")
     }
+}
+
+/// `regen --qemu-src SRC --into DIR`: regenerate into a scratch copy of
+/// the workspace's qapi-types (and its vendored schema) in `DIR`, then
+/// build it, leaving the repository alone.  CI does this with QEMU 7.2,
+/// so the way from one release to another stays proven.
+pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
+    let _ = fs::remove_dir_all(dir);
+    copy_tree(&root.join("qapi-types"), &dir.join("qapi-types"))?;
+    copy_tree(&vendor_dir(root), &vendor_dir(dir))?;
+    let manifest = fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
+    // The root manifest with qapi-types as the only member, and without
+    // the profile settings for packages the scratch workspace lacks.
+    let mut lines = Vec::new();
+    let mut skip = false;
+    for l in manifest.lines() {
+        if l.starts_with('[') {
+            skip = l.starts_with("[profile.dev.package.");
+        }
+        if skip {
+            continue;
+        }
+        lines.push(if l.starts_with("members") {
+            "members = [\"qapi-types\"]".to_string()
+        } else {
+            l.to_string()
+        });
+    }
+    let manifest = lines.join("\n");
+    fs::write(dir.join("Cargo.toml"), manifest + "\n").map_err(|e| e.to_string())?;
+    if root.join("Cargo.lock").exists() {
+        fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).map_err(|e| e.to_string())?;
+    }
+    regen(dir, Some(source))?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!(
+        "xtask: building the regenerated qapi-types in {}",
+        dir.display()
+    );
+    let status = Command::new(cargo)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", root.join("target/regen-scratch-target"))
+        .args(["build", "-p", "qapi-types", "--all-features"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "the bindings regenerated from {source} do not build ({status})"
+        ));
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            fs::copy(&src, &dst).map_err(|e| format!("{}: {e}", src.display()))?;
+        }
+    }
+    Ok(())
 }
