@@ -62,14 +62,13 @@ fn read_schema(path: &Path) -> Result<Schema, String> {
                 doc_mode: qapi_parser::DocMode::Lenient,
             },
         )
-        .map(|s| {
+        .inspect(|_| {
             let why = strict.render();
             eprintln!(
                 "note: {}: read with lenient documentation rules (an older QEMU): {}",
                 path.display(),
                 why.lines().next().unwrap_or("")
             );
-            s
         })
         .map_err(|f| f.render())
     })
