@@ -1,0 +1,426 @@
+//! qmp-shell: an interactive QMP console on the typed client.
+//!
+//! ```text
+//! qmp-shell [-H] [-p] [--history FILE] SOCKET|HOST:PORT
+//! ```
+//!
+//! Type `command key=value …` (dotted keys for nested members, JSON for
+//! structured values) or a whole JSON request; arguments are checked
+//! against the server's own schema before sending.  Tab completes
+//! command and argument names; `help` lists commands, `help COMMAND`
+//! shows its documentation.  `transaction(` starts a transaction: one
+//! action per line (`blockdev-snapshot-sync device=… snapshot-file=…`),
+//! `)` sends it.  Events are printed as they arrive.  `-H` sends lines
+//! to the human monitor instead.  Without a terminal, lines are read
+//! from standard input, for scripts.  Ctrl-D (or the end of input) ends
+//! the shell.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use qapi_tools::{complete, parse_action, parse_request, Catalog, Docs};
+use qapi_types::blocking::Qmp;
+use qapi_types::{Error, EventItem, Options};
+use serde_json::{json, Value};
+
+const USAGE: &str = "usage: qmp-shell [-H|--hmp] [-p|--pretty] [--history FILE] SOCKET|HOST:PORT";
+
+struct Args {
+    hmp: bool,
+    pretty: bool,
+    history: Option<PathBuf>,
+    address: String,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        hmp: false,
+        pretty: false,
+        history: None,
+        address: String::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-H" | "--hmp" => a.hmp = true,
+            "-p" | "--pretty" => a.pretty = true,
+            "--history" => a.history = Some(it.next().ok_or(USAGE)?.into()),
+            "-h" | "--help" => return Err(USAGE.into()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
+            s if a.address.is_empty() => a.address = s.to_string(),
+            _ => return Err(USAGE.into()),
+        }
+    }
+    if a.address.is_empty() {
+        return Err(USAGE.into());
+    }
+    Ok(a)
+}
+
+fn connect(address: &str) -> Result<Qmp, Error> {
+    let opts = Options::default();
+    // HOST:PORT when it has a port and is not an existing path.
+    let tcp = !Path::new(address).exists()
+        && address
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if tcp {
+        Qmp::connect_tcp(address, &opts)
+    } else {
+        Qmp::connect_unix_with(address, &opts)
+    }
+}
+
+/// The vendored QMP schema, embedded by build.rs.
+const SCHEMA_FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/schema_files.rs"));
+
+fn docs() -> Option<Docs> {
+    let load = |p: &Path| -> std::io::Result<Vec<u8>> {
+        // Normalize `qapi/../qapi/x.json`-style paths.
+        let mut parts: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::ParentDir => {
+                    parts.pop();
+                }
+                Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+                _ => {}
+            }
+        }
+        let name = parts[parts.len().saturating_sub(2)..].join("/");
+        SCHEMA_FILES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| text.as_bytes().to_vec())
+            .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+    };
+    qapi_parser::Schema::from_file_with(
+        Path::new("/embedded/qapi/qapi-schema.json"),
+        qapi_parser::Options::default(),
+        &load,
+    )
+    .ok()
+    .map(Docs::new)
+}
+
+fn show(v: &Value, pretty: bool) -> String {
+    if pretty {
+        serde_json::to_string_pretty(v).unwrap_or_default()
+    } else {
+        v.to_string()
+    }
+}
+
+/// What to print for one line's outcome; `Err` ends the shell.
+type Outcome = Result<String, String>;
+
+struct Shell {
+    qmp: Qmp,
+    catalog: Arc<Catalog>,
+    docs: Option<Docs>,
+    pretty: bool,
+    hmp: bool,
+    /// Actions of a transaction being typed.
+    transaction: Option<Vec<Value>>,
+}
+
+impl Shell {
+    fn prompt(&self) -> &'static str {
+        if self.transaction.is_some() {
+            "(QEMU) transaction> "
+        } else if self.hmp {
+            "(HMP) "
+        } else {
+            "(QEMU) "
+        }
+    }
+
+    fn reply(&self, r: Result<Value, Error>) -> Outcome {
+        match r {
+            Ok(v) => Ok(show(&json!({ "return": v }), self.pretty)),
+            Err(Error::Qmp(e)) => Ok(show(
+                &json!({"error": {"class": e.class, "desc": e.desc}}),
+                self.pretty,
+            )),
+            Err(e) if e.is_fatal() => Err(format!("qmp-shell: {e}")),
+            Err(e) => Ok(format!("error: {e}")),
+        }
+    }
+
+    fn line(&mut self, line: &str) -> Outcome {
+        let line = line.trim();
+        if line.is_empty() {
+            return Ok(String::new());
+        }
+        if self.hmp {
+            return match self.qmp.human_command(line) {
+                Ok(text) => Ok(text.trim_end_matches(['\r', '\n']).to_string()),
+                Err(Error::Qmp(e)) => Ok(format!("error: {e}")),
+                Err(e) if e.is_fatal() => Err(format!("qmp-shell: {e}")),
+                Err(e) => Ok(format!("error: {e}")),
+            };
+        }
+        if let Some(actions) = &mut self.transaction {
+            if line == ")" {
+                let actions = self.transaction.take().unwrap_or_default();
+                let r = self
+                    .qmp
+                    .execute_raw("transaction", Some(&json!({ "actions": actions })));
+                return self.reply(r);
+            }
+            return match parse_action(&self.catalog, self.docs.as_ref(), line) {
+                Ok(a) => {
+                    actions.push(a);
+                    Ok(String::new())
+                }
+                Err(e) => Ok(format!("error: {e} (the action was not added)")),
+            };
+        }
+        if line == "transaction(" {
+            self.transaction = Some(Vec::new());
+            return Ok("one action per line; ')' sends the transaction".into());
+        }
+        if line == "help" {
+            return Ok(format!(
+                "{}\n`help COMMAND` shows a command's documentation; Ctrl-D ends the shell.",
+                qapi_tools::command_list(&self.catalog)
+            ));
+        }
+        if let Some(cmd) = line.strip_prefix("help ") {
+            let cmd = cmd.trim();
+            let known = self.catalog.arg_type(cmd).is_some();
+            return Ok(match self.docs.as_ref().and_then(|d| d.help(cmd)) {
+                Some(text) if known => text,
+                Some(text) => format!("{text}\n(this server does not have {cmd})"),
+                None if known => {
+                    let args = self.catalog.argument_names(cmd);
+                    let list: Vec<String> = args
+                        .iter()
+                        .map(|m| {
+                            format!(
+                                "  {}{}: {}",
+                                m.name,
+                                if m.optional { " (optional)" } else { "" },
+                                self.catalog.describe(&m.ty)
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "{cmd} (not documented in the bindings' schema)\n{}",
+                        list.join("\n")
+                    )
+                }
+                None => format!("error: unknown command '{cmd}'"),
+            });
+        }
+        match parse_request(&self.catalog, self.docs.as_ref(), line) {
+            Ok(req) => {
+                let r = self.qmp.execute_raw(&req.command, req.arguments.as_ref());
+                self.reply(r)
+            }
+            Err(e) => Ok(format!("error: {e}")),
+        }
+    }
+}
+
+/// Completion for the interactive editor.
+struct Helper {
+    catalog: Arc<Catalog>,
+}
+
+impl rustyline::completion::Completer for Helper {
+    type Candidate = String;
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(complete(
+            &self.catalog,
+            &["help", "transaction("],
+            &line[..pos],
+        ))
+    }
+}
+
+impl rustyline::hint::Hinter for Helper {
+    type Hint = String;
+}
+impl rustyline::highlight::Highlighter for Helper {}
+impl rustyline::validate::Validator for Helper {}
+impl rustyline::Helper for Helper {}
+
+fn history_path(given: Option<PathBuf>) -> Option<PathBuf> {
+    given.or_else(|| {
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))?;
+        Some(base.join("qmp-shell_history"))
+    })
+}
+
+fn main() -> ExitCode {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let qmp = match connect(&a.address) {
+        Ok(q) => q,
+        Err(e) => {
+            eprintln!("qmp-shell: cannot connect to {}: {e}", a.address);
+            return ExitCode::FAILURE;
+        }
+    };
+    let catalog = match qmp.execute_raw("query-qmp-schema", None) {
+        Ok(s) => Arc::new(Catalog::new(&s)),
+        Err(e) => {
+            eprintln!("qmp-shell: cannot read the server's schema: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let mut shell = Shell {
+        qmp: qmp.clone(),
+        catalog,
+        docs: docs(),
+        pretty: a.pretty,
+        hmp: a.hmp,
+        transaction: None,
+    };
+    let events = qmp.subscribe();
+    let pretty = a.pretty;
+    let greeting = format!(
+        "Welcome to the QMP low-level shell! Connected to {}",
+        qmp.greeting()
+    );
+    if interactive {
+        interactive_loop(shell, events, pretty, greeting, history_path(a.history))
+    } else {
+        // Scripts: events as they come, on the same output.
+        let out = Arc::new(Mutex::new(std::io::stdout()));
+        let o = out.clone();
+        std::thread::spawn(move || {
+            event_loop(events, pretty, |text| {
+                let mut o = o.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = writeln!(o, "{text}");
+            })
+        });
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            match shell.line(&line) {
+                Ok(text) if text.is_empty() => {}
+                Ok(text) => {
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = writeln!(o, "{text}");
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        if shell.transaction.is_some() {
+            eprintln!("qmp-shell: the input ended inside a transaction; it was not sent");
+            return ExitCode::FAILURE;
+        }
+        ExitCode::SUCCESS
+    }
+}
+
+fn event_loop(
+    events: qapi_types::blocking::Subscription,
+    pretty: bool,
+    mut print: impl FnMut(String),
+) {
+    loop {
+        match events.recv() {
+            Ok(EventItem::Event(e)) => print(show(
+                &json!({"event": e.name, "data": e.data,
+                        "timestamp": {"seconds": e.timestamp.seconds,
+                                      "microseconds": e.timestamp.microseconds}}),
+                pretty,
+            )),
+            Ok(EventItem::Lagged(n)) => {
+                print(format!("({n} events were dropped: output too slow)"))
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+fn interactive_loop(
+    mut shell: Shell,
+    events: qapi_types::blocking::Subscription,
+    pretty: bool,
+    greeting: String,
+    history: Option<PathBuf>,
+) -> ExitCode {
+    use rustyline::error::ReadlineError;
+    use rustyline::ExternalPrinter;
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .auto_add_history(true)
+        .build();
+    let mut editor: rustyline::Editor<Helper, rustyline::history::DefaultHistory> =
+        match rustyline::Editor::with_config(config) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("qmp-shell: cannot use the terminal: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    editor.set_helper(Some(Helper {
+        catalog: shell.catalog.clone(),
+    }));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    match editor.create_external_printer() {
+        Ok(mut printer) => {
+            std::thread::spawn(move || {
+                event_loop(events, pretty, |text| {
+                    let _ = printer.print(format!("{text}\n"));
+                })
+            });
+        }
+        Err(_) => {
+            std::thread::spawn(move || event_loop(events, pretty, |text| println!("{text}")));
+        }
+    }
+    println!("{greeting}");
+    let code = loop {
+        match editor.readline(shell.prompt()) {
+            Ok(line) => match shell.line(&line) {
+                Ok(text) if text.is_empty() => {}
+                Ok(text) => println!("{text}"),
+                Err(e) => {
+                    eprintln!("{e}");
+                    break ExitCode::FAILURE;
+                }
+            },
+            Err(ReadlineError::Interrupted) => {
+                // Ctrl-C drops the line (and a transaction being typed).
+                shell.transaction = None;
+            }
+            Err(ReadlineError::Eof) => break ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qmp-shell: {e}");
+                break ExitCode::FAILURE;
+            }
+        }
+    };
+    if let Some(h) = &history {
+        if let Some(dir) = h.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = editor.save_history(h);
+    }
+    code
+}
