@@ -15,6 +15,22 @@ use std::collections::{BTreeMap, HashMap};
 use qapi_parser::{EntityKind, Schema, SectionKind};
 use serde_json::{Map, Value};
 
+/// Connect to `address`: a Unix socket path, or `HOST:PORT` when it is
+/// not an existing path and ends in a port number.
+pub fn connect(address: &str) -> Result<qapi_types::blocking::Qmp, qapi_types::Error> {
+    use qapi_types::blocking::Qmp;
+    let opts = qapi_types::Options::default();
+    let tcp = !std::path::Path::new(address).exists()
+        && address
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if tcp {
+        Qmp::connect_tcp(address, &opts)
+    } else {
+        Qmp::connect_unix_with(address, &opts)
+    }
+}
+
 /// The server's schema, from its `query-qmp-schema` answer.
 pub struct Catalog {
     entries: HashMap<String, Value>,

@@ -71,6 +71,19 @@ pub fn spawn_in(
     Process { child, dir }
 }
 
+/// `/usr/bin/qemu-storage-daemon` (QEMU 10.0.2) with its monitor on the
+/// process's socket, and `extra` arguments.
+pub fn storage_daemon(extra: &[&str]) -> Process {
+    let mut args = vec![
+        "--chardev",
+        "socket,path={sock},server=on,wait=off,id=m",
+        "--monitor",
+        "chardev=m",
+    ];
+    args.extend_from_slice(extra);
+    spawn("/usr/bin/qemu-storage-daemon", &args)
+}
+
 impl Process {
     /// The child process (for its stdio).
     pub fn child(&mut self) -> &mut Child {

@@ -5,7 +5,7 @@
 //! `query-qmp-schema` (masked names, order and all).
 
 use qapi_qemu_bindings_check::v10_0_2::storage_daemon::SCHEMA_INFO;
-use qapi_tests::live::spawn;
+use qapi_tests::live::storage_daemon;
 use qapi_types::blocking::Qmp;
 use qapi_types::introspect::{differences, resolve};
 use serde_json::Value;
@@ -38,15 +38,7 @@ const DEBIAN_10_0_2: &[&str] = &[
 
 #[test]
 fn storage_daemon_introspection_matches_the_live_daemon() {
-    let d = spawn(
-        "/usr/bin/qemu-storage-daemon",
-        &[
-            "--chardev",
-            "socket,path={sock},server=on,wait=off,id=m",
-            "--monitor",
-            "chardev=m",
-        ],
-    );
+    let d = storage_daemon(&[]);
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let theirs = qmp.execute_raw("query-qmp-schema", None).unwrap();
     let annotated: Value = serde_json::from_str(SCHEMA_INFO).unwrap();

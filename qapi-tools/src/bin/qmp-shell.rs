@@ -20,9 +20,9 @@ use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use qapi_tools::{complete, parse_action, parse_request, Catalog, Docs};
+use qapi_tools::{complete, connect, parse_action, parse_request, Catalog, Docs};
 use qapi_types::blocking::Qmp;
-use qapi_types::{Error, EventItem, Options};
+use qapi_types::{Error, EventItem};
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: qmp-shell [-H|--hmp] [-p|--pretty] [--history FILE] SOCKET|HOST:PORT";
@@ -57,20 +57,6 @@ fn args() -> Result<Args, String> {
         return Err(USAGE.into());
     }
     Ok(a)
-}
-
-fn connect(address: &str) -> Result<Qmp, Error> {
-    let opts = Options::default();
-    // HOST:PORT when it has a port and is not an existing path.
-    let tcp = !Path::new(address).exists()
-        && address
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-    if tcp {
-        Qmp::connect_tcp(address, &opts)
-    } else {
-        Qmp::connect_unix_with(address, &opts)
-    }
 }
 
 /// The vendored QMP schema, embedded by build.rs.

@@ -1,0 +1,331 @@
+//! qmp-shell and vm-info against real QEMU: qemu-storage-daemon 10.0.2
+//! and QEMU 7.2's qemu-system-x86_64 -machine pc.  The interactive test
+//! runs the shell in a pseudo-terminal under tmux, types with tab
+//! completion, and reads the screen.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use qapi_tests::live::{spawn, storage_daemon, Process};
+use qapi_tests::qemu_bin::ensure_qemu72;
+
+const SHELL: &str = env!("CARGO_BIN_EXE_qmp-shell");
+const VM_INFO: &str = env!("CARGO_BIN_EXE_vm-info");
+
+fn daemon() -> Process {
+    let d = storage_daemon(&["--blockdev", "null-co,node-name=disk0,size=1073741824"]);
+    wait_for(&d.sock());
+    d
+}
+
+fn pc() -> Process {
+    let q = ensure_qemu72().unwrap();
+    let mut args = q.firmware_args();
+    for a in [
+        "-machine",
+        "pc",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-name",
+        "shelltest",
+        "-uuid",
+        "12345678-1234-1234-1234-123456789abc",
+        "-smp",
+        "2",
+        "-blockdev",
+        "null-co,node-name=disk0,size=1073741824",
+        "-device",
+        "ide-hd,drive=disk0,id=hd0",
+        "-qmp",
+        "unix:{sock},server=on,wait=off",
+        // A second monitor, to cause events while the shell is in use.
+        "-qmp",
+        "unix:{dir}/second.sock,server=on,wait=off",
+    ] {
+        args.push(a.into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let d = spawn(q.system_x86_64(), &args);
+    wait_for(&d.sock());
+    d
+}
+
+fn wait_for(sock: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Run qmp-shell with `input` on a pipe.
+fn script(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(SHELL)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn scripted_commands_bad_input_and_transactions() {
+    let d = daemon();
+    let sock = d.sock().display().to_string();
+    let o = script(
+        &[&sock],
+        "query-version\n\
+         nosuch-command\n\
+         block-dirty-bitmap-add node=disk0 name=b0 bogus=1\n\
+         block-dirty-bitmap-add node=disk0 name=b0 granularity=big\n\
+         block-dirty-bitmap-add name=b0\n\
+         {\"execute\": \"query-version\"\n\
+         block-dirty-bitmap-add node=disk0 name=b0 granularity=65536 persistent=off\n\
+         {\"execute\": \"query-named-block-nodes\", \"arguments\": {\"flat\": true}}\n\
+         transaction(\n\
+         block-dirty-bitmap-add node=disk0 name=t1\n\
+         block-dirty-bitmap-add node=disk0 name=t2 granularity=131072\n\
+         no-such-action x=1\n\
+         )\n\
+         help block-dirty-bitmap-add\n",
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("{\"return\":{\"package\""), "{out}");
+    assert!(
+        out.contains("error: unknown command 'nosuch-command'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("unknown argument 'bogus'; expected: node: str, name: str"),
+        "{out}"
+    );
+    assert!(
+        out.contains("granularity: expected int, got \"big\""),
+        "{out}"
+    );
+    assert!(out.contains("node: missing, expected str"), "{out}");
+    assert!(out.contains("error: broken JSON"), "{out}");
+    assert!(out.contains("unknown action 'no-such-action'"), "{out}");
+    // The transaction went through with its two good actions.
+    let d2 = qapi_types::blocking::Qmp::connect_unix(d.sock());
+    drop(d2);
+    let o = script(&[&sock], "query-named-block-nodes flat=true\n");
+    let (out2, _) = text(&o);
+    for b in ["\"b0\"", "\"t1\"", "\"t2\""] {
+        assert!(out2.contains(b), "{b} missing: {out2}");
+    }
+    assert!(
+        out.contains("Arguments:") && out.contains("granularity (optional): uint32"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_server_going_away_ends_the_shell_cleanly() {
+    let mut d = daemon();
+    let sock = d.sock().display().to_string();
+    let mut child = Command::new(SHELL)
+        .arg(&sock)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"query-version\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = d.child().kill();
+    let _ = d.child().wait();
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = stdin.write_all(b"query-version\n");
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(err.contains("closed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Connecting to nothing is a message too.
+    let o = script(&["/nonexistent/qmp.sock"], "");
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("cannot connect"), "{err}");
+}
+
+#[test]
+fn hmp_mode_sizes_and_vm_info_on_qemu_7_2() {
+    let d = pc();
+    let sock = d.sock().display().to_string();
+    let o = script(&["-H", &sock], "info version\ninfo name\n");
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.starts_with("7.2."), "{out}");
+    assert!(out.contains("shelltest"), "{out}");
+
+    // size-typed members take suffixes.
+    let o = script(
+        &[&sock],
+        "migrate-set-parameters max-bandwidth=1G\nquery-migrate-parameters\n",
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("\"max-bandwidth\":1073741824"), "{out}");
+
+    let o = Command::new(VM_INFO).arg(&sock).output().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for want in [
+        "QEMU       7.2.",
+        "Run state  running",
+        "Name       shelltest",
+        "UUID       12345678-1234-1234-1234-123456789abc",
+        "CPUs       2",
+        "hd0",
+        "disk0",
+        "1.0 GiB",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+}
+
+#[test]
+fn vm_info_on_the_storage_daemon() {
+    let d = daemon();
+    let o = Command::new(VM_INFO).arg(d.sock()).output().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("QEMU       10.0.2"), "{out}");
+    assert!(out.contains("CPUs       -"), "{out}");
+    assert!(out.contains("disk0  null-co  1.0 GiB"), "{out}");
+    let o = Command::new(VM_INFO)
+        .arg("/nonexistent.sock")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// tmux, in a private server socket so nothing else is touched.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .args(["-S", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn wait_for(&self, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.screen();
+            if s.contains(want) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{want:?} never appeared:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn interactive_completion_reply_event_and_history() {
+    let d = pc();
+    let history = d.dir.join("history");
+    let tmux = Tmux {
+        socket: d.dir.join("tmux.sock").display().to_string(),
+    };
+    let cmd = format!(
+        "{SHELL} --history {} {}",
+        history.display(),
+        d.sock().display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "160",
+        "-y",
+        "50",
+        &cmd,
+    ]);
+    tmux.wait_for("(QEMU)");
+    // Tab completes a unique command name, then an argument name.
+    tmux.run(&["send-keys", "-t", "t", "query-statu", "Tab"]);
+    tmux.wait_for("(QEMU) query-status");
+    tmux.run(&["send-keys", "-t", "t", "Enter"]);
+    tmux.wait_for("\"status\":\"running\"");
+    tmux.run(&["send-keys", "-t", "t", "human-monitor-command comm", "Tab"]);
+    tmux.wait_for("human-monitor-command command-line=");
+    tmux.run(&["send-keys", "-t", "t", "C-u"]);
+    // A command that causes an event: the event shows up as well.
+    tmux.run(&["send-keys", "-t", "t", "stop", "Enter"]);
+    let screen = tmux.wait_for("\"event\":\"STOP\"");
+    assert!(screen.contains("{\"return\":{}}"), "{screen}");
+    tmux.run(&["send-keys", "-t", "t", "cont", "Enter"]);
+    tmux.wait_for("\"event\":\"RESUME\"");
+    tmux.run(&["send-keys", "-t", "t", "C-l"]);
+    // An event while a line is being typed: printed above it, and the
+    // line stays as typed.
+    tmux.run(&["send-keys", "-t", "t", "query-ver"]);
+    tmux.wait_for("(QEMU) query-ver");
+    let other = qapi_types::blocking::Qmp::connect_unix(d.dir.join("second.sock")).unwrap();
+    other.execute_raw("stop", None).unwrap();
+    let screen = tmux.wait_for("\"event\":\"STOP\"");
+    let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    assert_eq!(last.trim_end(), "(QEMU) query-ver", "{screen}");
+    other.execute_raw("cont", None).unwrap();
+    tmux.run(&["send-keys", "-t", "t", "sion", "Enter"]);
+    tmux.wait_for("\"qemu\":{\"major\":7");
+    // Bad input keeps the shell going.
+    tmux.run(&["send-keys", "-t", "t", "stop bogus=1", "Enter"]);
+    tmux.wait_for("unknown argument 'bogus'");
+    tmux.run(&["send-keys", "-t", "t", "C-d"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !history.exists() {
+        assert!(Instant::now() < deadline, "no history written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let h = std::fs::read_to_string(&history).unwrap();
+    assert!(h.contains("query-status") && h.contains("cont"), "{h}");
+}
