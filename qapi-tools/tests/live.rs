@@ -321,11 +321,14 @@ fn interactive_completion_reply_event_and_history() {
     tmux.run(&["send-keys", "-t", "t", "stop bogus=1", "Enter"]);
     tmux.wait_for("unknown argument 'bogus'");
     tmux.run(&["send-keys", "-t", "t", "C-d"]);
+    // The shell writes its history as it exits.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !history.exists() {
-        assert!(Instant::now() < deadline, "no history written");
+    loop {
+        let h = std::fs::read_to_string(&history).unwrap_or_default();
+        if h.contains("query-status") && h.contains("cont") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "history not written: {h:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let h = std::fs::read_to_string(&history).unwrap();
-    assert!(h.contains("query-status") && h.contains("cont"), "{h}");
 }

@@ -299,6 +299,9 @@ struct State {
     hub: EventHub,
     /// Some caller is reading for everybody.
     reading: bool,
+    /// Callers waiting on the condvar (notifying nobody would still cost
+    /// a system call).
+    waiting: usize,
     closed: Option<Closed>,
 }
 
@@ -398,6 +401,7 @@ impl Qmp {
                     replies: HashMap::new(),
                     hub: EventHub::default(),
                     reading: false,
+                    waiting: 0,
                     closed: None,
                 }),
                 cond: Condvar::new(),
@@ -632,7 +636,8 @@ impl Inner {
         deadline: Option<Instant>,
     ) -> MutexGuard<'a, State> {
         if st.reading {
-            return match deadline {
+            st.waiting += 1;
+            let mut st = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     self.cond
@@ -642,6 +647,8 @@ impl Inner {
                 }
                 None => self.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
             };
+            st.waiting -= 1;
+            return st;
         }
         st.reading = true;
         drop(st);
@@ -675,7 +682,9 @@ impl Inner {
         };
         drop(reader);
         st.reading = false;
-        self.cond.notify_all();
+        if st.waiting > 0 {
+            self.cond.notify_all();
+        }
         st
     }
 
