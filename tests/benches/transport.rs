@@ -9,7 +9,10 @@
 //! on the same daemon (QEMU serves one monitor client at a time, so each
 //! turn is a fresh connection) and the median rate of each is reported,
 //! so drift in the machine's speed hits all of them alike.
-//! `QAPI_BENCH_SECONDS` sets the length of one turn (default 1).
+//! `QAPI_BENCH_SECONDS` sets the length of one turn (default 1),
+//! `QAPI_BENCH_ROUNDS` the number of turns of each (default 7);
+//! `QAPI_BENCH_ONLY=tokio` runs only the variants whose name has `tokio`
+//! (and the raw loop).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -142,7 +145,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let turn = Duration::from_secs_f64(secs);
-    let rounds = 5;
+    let rounds: usize = std::env::var("QAPI_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
     let daemon = qapi_tests::live::spawn(
         "/usr/bin/qemu-storage-daemon",
         &[
@@ -189,6 +195,15 @@ fn main() {
             client(in_flight8, defaults.oob(false)),
         ),
     ];
+    // QAPI_BENCH_ONLY=text runs only the variants whose name has it (and
+    // the raw loop), for profiling one path.
+    let only = std::env::var("QAPI_BENCH_ONLY").ok();
+    let variants: Vec<(&str, Run)> = variants
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (n, _))| *i == 0 || only.as_deref().is_none_or(|o| n.contains(o)))
+        .map(|(_, v)| v)
+        .collect();
     // Warm up every path once.
     for (_, f) in &variants {
         f(&sock, Duration::from_millis(200));
@@ -212,6 +227,9 @@ fn main() {
     }
     println!("(one at a time unless it says in flight; oob is negotiated unless it says no oob)");
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    if only.is_some() {
+        return;
+    }
     println!(
         "targets with default options: blocking one at a time >= 0.95 of the raw loop: {}; \
          tokio one at a time: {}; 8 in flight >= the raw loop: {}",
