@@ -617,6 +617,7 @@ impl<'a> Gen<'a> {
         let mut variants = Vec::new();
         let mut de_arms = Vec::new();
         let mut ser_arms = Vec::new();
+        let mut tag_arms = Vec::new();
         for v in &b.variants {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
             let wire = &v.name;
@@ -641,6 +642,7 @@ impl<'a> Gen<'a> {
             let vdocs = self.doc_attrs(&vdoc);
             if v.implicit || self.ent(v.ty).name == "q_empty" {
                 variants.push(quote!(#vdocs #cfg #vname,));
+                tag_arms.push(quote!(#cfg #bname::#vname => #wire,));
                 let uname = &e.name;
                 de_arms.push(quote!(#cfg #wire => { #rt::__private::finish(&map, #uname)?; #bname::#vname },));
                 ser_arms.push(
@@ -652,6 +654,7 @@ impl<'a> Gen<'a> {
                     ty = quote!(::std::boxed::Box<#ty>);
                 }
                 variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire,));
                 de_arms.push(quote!(#cfg #wire => #bname::#vname(#rt::__private::rest(map)?),));
                 ser_arms.push(quote!(#cfg #bname::#vname(v) => {
                     map.insert(#tag.into(), #wire.into());
@@ -710,6 +713,16 @@ impl<'a> Gen<'a> {
                     /// The members other than the common ones.
                     members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 },
+            }
+
+            impl #bname {
+                /// The discriminator's value, as on the wire.
+                pub fn tag(&self) -> &str {
+                    match self {
+                        #(#tag_arms)*
+                        #bname::#other { tag, .. } => tag,
+                    }
+                }
             }
 
             #[allow(deprecated)]

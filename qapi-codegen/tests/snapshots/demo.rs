@@ -399,6 +399,16 @@ pub enum ConsoleBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl ConsoleBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            ConsoleBranch::Serial(_) => "serial",
+            ConsoleBranch::Vnc(_) => "vnc",
+            ConsoleBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for Console {
     fn serialize<S: ::serde::Serializer>(

@@ -330,6 +330,16 @@ pub enum ExprBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl ExprBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            ExprBranch::Leaf(_) => "leaf",
+            ExprBranch::Neg(_) => "neg",
+            ExprBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for Expr {
     fn serialize<S: ::serde::Serializer>(

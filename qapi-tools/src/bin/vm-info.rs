@@ -117,10 +117,7 @@ fn report(qmp: &Qmp) -> Result<String, Error> {
                     vec![
                         c.cpu_index.to_string(),
                         c.thread_id.to_string(),
-                        // The union's tag, as it goes on the wire.
-                        serde_json::to_value(c)
-                            .map(|v| text(&v["target"]))
-                            .unwrap_or_else(|_| "-".into()),
+                        c.branch.tag().to_string(),
                         c.qom_path.clone(),
                     ]
                 })

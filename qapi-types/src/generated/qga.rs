@@ -1234,6 +1234,34 @@ pub enum GuestDiskSmartBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl GuestDiskSmartBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            GuestDiskSmartBranch::Nvme(_) => "nvme",
+            GuestDiskSmartBranch::Ide => "ide",
+            GuestDiskSmartBranch::Fdc => "fdc",
+            GuestDiskSmartBranch::Scsi => "scsi",
+            GuestDiskSmartBranch::Virtio => "virtio",
+            GuestDiskSmartBranch::Xen => "xen",
+            GuestDiskSmartBranch::Usb => "usb",
+            GuestDiskSmartBranch::Uml => "uml",
+            GuestDiskSmartBranch::Sata => "sata",
+            GuestDiskSmartBranch::Sd => "sd",
+            GuestDiskSmartBranch::Unknown => "unknown",
+            GuestDiskSmartBranch::Ieee1394 => "ieee1394",
+            GuestDiskSmartBranch::Ssa => "ssa",
+            GuestDiskSmartBranch::Fibre => "fibre",
+            GuestDiskSmartBranch::Raid => "raid",
+            GuestDiskSmartBranch::Iscsi => "iscsi",
+            GuestDiskSmartBranch::Sas => "sas",
+            GuestDiskSmartBranch::Mmc => "mmc",
+            GuestDiskSmartBranch::Virtual => "virtual",
+            GuestDiskSmartBranch::FileBackedVirtual => "file-backed-virtual",
+            GuestDiskSmartBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskSmart {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -2212,6 +2240,15 @@ pub enum GuestDeviceIdBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl GuestDeviceIdBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            GuestDeviceIdBranch::Pci(_) => "pci",
+            GuestDeviceIdBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDeviceId {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -2601,6 +2638,15 @@ pub enum GuestCpuStatsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl GuestCpuStatsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            GuestCpuStatsBranch::Linux(_) => "linux",
+            GuestCpuStatsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestCpuStats {

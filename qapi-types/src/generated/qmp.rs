@@ -1333,6 +1333,18 @@ pub enum SocketAddressLegacyBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl SocketAddressLegacyBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            SocketAddressLegacyBranch::Inet(_) => "inet",
+            SocketAddressLegacyBranch::Unix(_) => "unix",
+            SocketAddressLegacyBranch::Vsock(_) => "vsock",
+            SocketAddressLegacyBranch::Fd(_) => "fd",
+            SocketAddressLegacyBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for SocketAddressLegacy {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -1473,6 +1485,18 @@ pub enum SocketAddressBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl SocketAddressBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            SocketAddressBranch::Inet(_) => "inet",
+            SocketAddressBranch::Unix(_) => "unix",
+            SocketAddressBranch::Vsock(_) => "vsock",
+            SocketAddressBranch::Fd(_) => "fd",
+            SocketAddressBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SocketAddress {
@@ -2192,6 +2216,16 @@ pub enum GuestPanicInformationBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl GuestPanicInformationBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            GuestPanicInformationBranch::HyperV(_) => "hyper-v",
+            GuestPanicInformationBranch::S390(_) => "s390",
+            GuestPanicInformationBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestPanicInformation {
@@ -3285,6 +3319,16 @@ pub enum QCryptoBlockOpenOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl QCryptoBlockOpenOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            QCryptoBlockOpenOptionsBranch::Qcow(_) => "qcow",
+            QCryptoBlockOpenOptionsBranch::Luks(_) => "luks",
+            QCryptoBlockOpenOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockOpenOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -3349,6 +3393,16 @@ pub enum QCryptoBlockCreateOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl QCryptoBlockCreateOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            QCryptoBlockCreateOptionsBranch::Qcow(_) => "qcow",
+            QCryptoBlockCreateOptionsBranch::Luks(_) => "luks",
+            QCryptoBlockCreateOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockCreateOptions {
@@ -3550,6 +3604,16 @@ pub enum QCryptoBlockInfoBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl QCryptoBlockInfoBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            QCryptoBlockInfoBranch::Luks(_) => "luks",
+            QCryptoBlockInfoBranch::Qcow => "qcow",
+            QCryptoBlockInfoBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockInfo {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -3739,6 +3803,16 @@ pub enum QCryptoBlockAmendOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl QCryptoBlockAmendOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            QCryptoBlockAmendOptionsBranch::Luks(_) => "luks",
+            QCryptoBlockAmendOptionsBranch::Qcow => "qcow",
+            QCryptoBlockAmendOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockAmendOptions {
@@ -4344,6 +4418,15 @@ pub enum QCryptoAkCipherOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl QCryptoAkCipherOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            QCryptoAkCipherOptionsBranch::Rsa(_) => "rsa",
+            QCryptoAkCipherOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoAkCipherOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -4854,6 +4937,16 @@ pub enum ImageInfoSpecificQCow2EncryptionBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl ImageInfoSpecificQCow2EncryptionBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            ImageInfoSpecificQCow2EncryptionBranch::Luks(_) => "luks",
+            ImageInfoSpecificQCow2EncryptionBranch::Aes => "aes",
+            ImageInfoSpecificQCow2EncryptionBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificQCow2Encryption {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -5353,6 +5446,19 @@ pub enum ImageInfoSpecificBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl ImageInfoSpecificBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            ImageInfoSpecificBranch::Qcow2(_) => "qcow2",
+            ImageInfoSpecificBranch::Vmdk(_) => "vmdk",
+            ImageInfoSpecificBranch::Luks(_) => "luks",
+            ImageInfoSpecificBranch::Rbd(_) => "rbd",
+            ImageInfoSpecificBranch::File(_) => "file",
+            ImageInfoSpecificBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecific {
@@ -6996,6 +7102,61 @@ pub enum BlockStatsSpecificBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl BlockStatsSpecificBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockStatsSpecificBranch::File(_) => "file",
+            BlockStatsSpecificBranch::HostDevice(_) => "host_device",
+            BlockStatsSpecificBranch::Nvme(_) => "nvme",
+            BlockStatsSpecificBranch::Blkdebug => "blkdebug",
+            BlockStatsSpecificBranch::Blklogwrites => "blklogwrites",
+            BlockStatsSpecificBranch::Blkreplay => "blkreplay",
+            BlockStatsSpecificBranch::Blkverify => "blkverify",
+            BlockStatsSpecificBranch::Bochs => "bochs",
+            BlockStatsSpecificBranch::Cloop => "cloop",
+            BlockStatsSpecificBranch::Compress => "compress",
+            BlockStatsSpecificBranch::CopyBeforeWrite => "copy-before-write",
+            BlockStatsSpecificBranch::CopyOnRead => "copy-on-read",
+            BlockStatsSpecificBranch::Dmg => "dmg",
+            BlockStatsSpecificBranch::SnapshotAccess => "snapshot-access",
+            BlockStatsSpecificBranch::Ftp => "ftp",
+            BlockStatsSpecificBranch::Ftps => "ftps",
+            BlockStatsSpecificBranch::Gluster => "gluster",
+            BlockStatsSpecificBranch::HostCdrom => "host_cdrom",
+            BlockStatsSpecificBranch::Http => "http",
+            BlockStatsSpecificBranch::Https => "https",
+            BlockStatsSpecificBranch::IoUring => "io_uring",
+            BlockStatsSpecificBranch::Iscsi => "iscsi",
+            BlockStatsSpecificBranch::Luks => "luks",
+            BlockStatsSpecificBranch::Nbd => "nbd",
+            BlockStatsSpecificBranch::Nfs => "nfs",
+            BlockStatsSpecificBranch::NullAio => "null-aio",
+            BlockStatsSpecificBranch::NullCo => "null-co",
+            BlockStatsSpecificBranch::NvmeIoUring => "nvme-io_uring",
+            BlockStatsSpecificBranch::Parallels => "parallels",
+            BlockStatsSpecificBranch::Preallocate => "preallocate",
+            BlockStatsSpecificBranch::Qcow => "qcow",
+            BlockStatsSpecificBranch::Qcow2 => "qcow2",
+            BlockStatsSpecificBranch::Qed => "qed",
+            BlockStatsSpecificBranch::Quorum => "quorum",
+            BlockStatsSpecificBranch::Raw => "raw",
+            BlockStatsSpecificBranch::Rbd => "rbd",
+            BlockStatsSpecificBranch::Replication => "replication",
+            BlockStatsSpecificBranch::Ssh => "ssh",
+            BlockStatsSpecificBranch::Throttle => "throttle",
+            BlockStatsSpecificBranch::Vdi => "vdi",
+            BlockStatsSpecificBranch::Vhdx => "vhdx",
+            BlockStatsSpecificBranch::VirtioBlkVfioPci => "virtio-blk-vfio-pci",
+            BlockStatsSpecificBranch::VirtioBlkVhostUser => "virtio-blk-vhost-user",
+            BlockStatsSpecificBranch::VirtioBlkVhostVdpa => "virtio-blk-vhost-vdpa",
+            BlockStatsSpecificBranch::Vmdk => "vmdk",
+            BlockStatsSpecificBranch::Vpc => "vpc",
+            BlockStatsSpecificBranch::Vvfat => "vvfat",
+            BlockStatsSpecificBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockStatsSpecific {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -7785,6 +7946,23 @@ pub enum BlockJobInfoBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl BlockJobInfoBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockJobInfoBranch::Mirror(_) => "mirror",
+            BlockJobInfoBranch::Commit => "commit",
+            BlockJobInfoBranch::Stream => "stream",
+            BlockJobInfoBranch::Backup => "backup",
+            BlockJobInfoBranch::Create => "create",
+            BlockJobInfoBranch::Amend => "amend",
+            BlockJobInfoBranch::SnapshotLoad => "snapshot-load",
+            BlockJobInfoBranch::SnapshotSave => "snapshot-save",
+            BlockJobInfoBranch::SnapshotDelete => "snapshot-delete",
+            BlockJobInfoBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockJobInfo {
@@ -9502,6 +9680,23 @@ pub enum BlockJobChangeOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl BlockJobChangeOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockJobChangeOptionsBranch::Mirror(_) => "mirror",
+            BlockJobChangeOptionsBranch::Commit => "commit",
+            BlockJobChangeOptionsBranch::Stream => "stream",
+            BlockJobChangeOptionsBranch::Backup => "backup",
+            BlockJobChangeOptionsBranch::Create => "create",
+            BlockJobChangeOptionsBranch::Amend => "amend",
+            BlockJobChangeOptionsBranch::SnapshotLoad => "snapshot-load",
+            BlockJobChangeOptionsBranch::SnapshotSave => "snapshot-save",
+            BlockJobChangeOptionsBranch::SnapshotDelete => "snapshot-delete",
+            BlockJobChangeOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockJobChangeOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -10661,6 +10856,15 @@ pub enum BlockdevQcowEncryptionBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl BlockdevQcowEncryptionBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockdevQcowEncryptionBranch::Aes(_) => "aes",
+            BlockdevQcowEncryptionBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevQcowEncryption {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -10817,6 +11021,16 @@ pub enum BlockdevQcow2EncryptionBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl BlockdevQcow2EncryptionBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockdevQcow2EncryptionBranch::Aes(_) => "aes",
+            BlockdevQcow2EncryptionBranch::Luks(_) => "luks",
+            BlockdevQcow2EncryptionBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevQcow2Encryption {
@@ -11190,6 +11404,17 @@ pub enum SshHostKeyCheckBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl SshHostKeyCheckBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            SshHostKeyCheckBranch::Hash(_) => "hash",
+            SshHostKeyCheckBranch::None => "none",
+            SshHostKeyCheckBranch::KnownHosts => "known_hosts",
+            SshHostKeyCheckBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SshHostKeyCheck {
@@ -12807,6 +13032,17 @@ pub enum RbdEncryptionOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl RbdEncryptionOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            RbdEncryptionOptionsBranch::Luks(_) => "luks",
+            RbdEncryptionOptionsBranch::Luks2(_) => "luks2",
+            RbdEncryptionOptionsBranch::LuksAny(_) => "luks-any",
+            RbdEncryptionOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -12881,6 +13117,17 @@ pub enum RbdEncryptionCreateOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl RbdEncryptionCreateOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            RbdEncryptionCreateOptionsBranch::Luks(_) => "luks",
+            RbdEncryptionCreateOptionsBranch::Luks2(_) => "luks2",
+            RbdEncryptionCreateOptionsBranch::LuksAny => "luks-any",
+            RbdEncryptionCreateOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionCreateOptions {
@@ -14022,6 +14269,61 @@ pub enum BlockdevOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl BlockdevOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockdevOptionsBranch::Blkdebug(_) => "blkdebug",
+            BlockdevOptionsBranch::Blklogwrites(_) => "blklogwrites",
+            BlockdevOptionsBranch::Blkverify(_) => "blkverify",
+            BlockdevOptionsBranch::Blkreplay(_) => "blkreplay",
+            BlockdevOptionsBranch::Bochs(_) => "bochs",
+            BlockdevOptionsBranch::Cloop(_) => "cloop",
+            BlockdevOptionsBranch::Compress(_) => "compress",
+            BlockdevOptionsBranch::CopyBeforeWrite(_) => "copy-before-write",
+            BlockdevOptionsBranch::CopyOnRead(_) => "copy-on-read",
+            BlockdevOptionsBranch::Dmg(_) => "dmg",
+            BlockdevOptionsBranch::File(_) => "file",
+            BlockdevOptionsBranch::Ftp(_) => "ftp",
+            BlockdevOptionsBranch::Ftps(_) => "ftps",
+            BlockdevOptionsBranch::Gluster(_) => "gluster",
+            BlockdevOptionsBranch::HostCdrom(_) => "host_cdrom",
+            BlockdevOptionsBranch::HostDevice(_) => "host_device",
+            BlockdevOptionsBranch::Http(_) => "http",
+            BlockdevOptionsBranch::Https(_) => "https",
+            BlockdevOptionsBranch::IoUring(_) => "io_uring",
+            BlockdevOptionsBranch::Iscsi(_) => "iscsi",
+            BlockdevOptionsBranch::Luks(_) => "luks",
+            BlockdevOptionsBranch::Nbd(_) => "nbd",
+            BlockdevOptionsBranch::Nfs(_) => "nfs",
+            BlockdevOptionsBranch::NullAio(_) => "null-aio",
+            BlockdevOptionsBranch::NullCo(_) => "null-co",
+            BlockdevOptionsBranch::Nvme(_) => "nvme",
+            BlockdevOptionsBranch::NvmeIoUring(_) => "nvme-io_uring",
+            BlockdevOptionsBranch::Parallels(_) => "parallels",
+            BlockdevOptionsBranch::Preallocate(_) => "preallocate",
+            BlockdevOptionsBranch::Qcow2(_) => "qcow2",
+            BlockdevOptionsBranch::Qcow(_) => "qcow",
+            BlockdevOptionsBranch::Qed(_) => "qed",
+            BlockdevOptionsBranch::Quorum(_) => "quorum",
+            BlockdevOptionsBranch::Raw(_) => "raw",
+            BlockdevOptionsBranch::Rbd(_) => "rbd",
+            BlockdevOptionsBranch::Replication(_) => "replication",
+            BlockdevOptionsBranch::SnapshotAccess(_) => "snapshot-access",
+            BlockdevOptionsBranch::Ssh(_) => "ssh",
+            BlockdevOptionsBranch::Throttle(_) => "throttle",
+            BlockdevOptionsBranch::Vdi(_) => "vdi",
+            BlockdevOptionsBranch::Vhdx(_) => "vhdx",
+            BlockdevOptionsBranch::VirtioBlkVfioPci(_) => "virtio-blk-vfio-pci",
+            BlockdevOptionsBranch::VirtioBlkVhostUser(_) => "virtio-blk-vhost-user",
+            BlockdevOptionsBranch::VirtioBlkVhostVdpa(_) => "virtio-blk-vhost-vdpa",
+            BlockdevOptionsBranch::Vmdk(_) => "vmdk",
+            BlockdevOptionsBranch::Vpc(_) => "vpc",
+            BlockdevOptionsBranch::Vvfat(_) => "vvfat",
+            BlockdevOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptions {
@@ -15590,6 +15892,61 @@ pub enum BlockdevCreateOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl BlockdevCreateOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockdevCreateOptionsBranch::File(_) => "file",
+            BlockdevCreateOptionsBranch::Gluster(_) => "gluster",
+            BlockdevCreateOptionsBranch::Luks(_) => "luks",
+            BlockdevCreateOptionsBranch::Nfs(_) => "nfs",
+            BlockdevCreateOptionsBranch::Parallels(_) => "parallels",
+            BlockdevCreateOptionsBranch::Qcow(_) => "qcow",
+            BlockdevCreateOptionsBranch::Qcow2(_) => "qcow2",
+            BlockdevCreateOptionsBranch::Qed(_) => "qed",
+            BlockdevCreateOptionsBranch::Rbd(_) => "rbd",
+            BlockdevCreateOptionsBranch::Ssh(_) => "ssh",
+            BlockdevCreateOptionsBranch::Vdi(_) => "vdi",
+            BlockdevCreateOptionsBranch::Vhdx(_) => "vhdx",
+            BlockdevCreateOptionsBranch::Vmdk(_) => "vmdk",
+            BlockdevCreateOptionsBranch::Vpc(_) => "vpc",
+            BlockdevCreateOptionsBranch::Blkdebug => "blkdebug",
+            BlockdevCreateOptionsBranch::Blklogwrites => "blklogwrites",
+            BlockdevCreateOptionsBranch::Blkreplay => "blkreplay",
+            BlockdevCreateOptionsBranch::Blkverify => "blkverify",
+            BlockdevCreateOptionsBranch::Bochs => "bochs",
+            BlockdevCreateOptionsBranch::Cloop => "cloop",
+            BlockdevCreateOptionsBranch::Compress => "compress",
+            BlockdevCreateOptionsBranch::CopyBeforeWrite => "copy-before-write",
+            BlockdevCreateOptionsBranch::CopyOnRead => "copy-on-read",
+            BlockdevCreateOptionsBranch::Dmg => "dmg",
+            BlockdevCreateOptionsBranch::SnapshotAccess => "snapshot-access",
+            BlockdevCreateOptionsBranch::Ftp => "ftp",
+            BlockdevCreateOptionsBranch::Ftps => "ftps",
+            BlockdevCreateOptionsBranch::HostCdrom => "host_cdrom",
+            BlockdevCreateOptionsBranch::HostDevice => "host_device",
+            BlockdevCreateOptionsBranch::Http => "http",
+            BlockdevCreateOptionsBranch::Https => "https",
+            BlockdevCreateOptionsBranch::IoUring => "io_uring",
+            BlockdevCreateOptionsBranch::Iscsi => "iscsi",
+            BlockdevCreateOptionsBranch::Nbd => "nbd",
+            BlockdevCreateOptionsBranch::NullAio => "null-aio",
+            BlockdevCreateOptionsBranch::NullCo => "null-co",
+            BlockdevCreateOptionsBranch::Nvme => "nvme",
+            BlockdevCreateOptionsBranch::NvmeIoUring => "nvme-io_uring",
+            BlockdevCreateOptionsBranch::Preallocate => "preallocate",
+            BlockdevCreateOptionsBranch::Quorum => "quorum",
+            BlockdevCreateOptionsBranch::Raw => "raw",
+            BlockdevCreateOptionsBranch::Replication => "replication",
+            BlockdevCreateOptionsBranch::Throttle => "throttle",
+            BlockdevCreateOptionsBranch::VirtioBlkVfioPci => "virtio-blk-vfio-pci",
+            BlockdevCreateOptionsBranch::VirtioBlkVhostUser => "virtio-blk-vhost-user",
+            BlockdevCreateOptionsBranch::VirtioBlkVhostVdpa => "virtio-blk-vhost-vdpa",
+            BlockdevCreateOptionsBranch::Vvfat => "vvfat",
+            BlockdevCreateOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -16127,6 +16484,61 @@ pub enum BlockdevAmendOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl BlockdevAmendOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockdevAmendOptionsBranch::Luks(_) => "luks",
+            BlockdevAmendOptionsBranch::Qcow2(_) => "qcow2",
+            BlockdevAmendOptionsBranch::Blkdebug => "blkdebug",
+            BlockdevAmendOptionsBranch::Blklogwrites => "blklogwrites",
+            BlockdevAmendOptionsBranch::Blkreplay => "blkreplay",
+            BlockdevAmendOptionsBranch::Blkverify => "blkverify",
+            BlockdevAmendOptionsBranch::Bochs => "bochs",
+            BlockdevAmendOptionsBranch::Cloop => "cloop",
+            BlockdevAmendOptionsBranch::Compress => "compress",
+            BlockdevAmendOptionsBranch::CopyBeforeWrite => "copy-before-write",
+            BlockdevAmendOptionsBranch::CopyOnRead => "copy-on-read",
+            BlockdevAmendOptionsBranch::Dmg => "dmg",
+            BlockdevAmendOptionsBranch::File => "file",
+            BlockdevAmendOptionsBranch::SnapshotAccess => "snapshot-access",
+            BlockdevAmendOptionsBranch::Ftp => "ftp",
+            BlockdevAmendOptionsBranch::Ftps => "ftps",
+            BlockdevAmendOptionsBranch::Gluster => "gluster",
+            BlockdevAmendOptionsBranch::HostCdrom => "host_cdrom",
+            BlockdevAmendOptionsBranch::HostDevice => "host_device",
+            BlockdevAmendOptionsBranch::Http => "http",
+            BlockdevAmendOptionsBranch::Https => "https",
+            BlockdevAmendOptionsBranch::IoUring => "io_uring",
+            BlockdevAmendOptionsBranch::Iscsi => "iscsi",
+            BlockdevAmendOptionsBranch::Nbd => "nbd",
+            BlockdevAmendOptionsBranch::Nfs => "nfs",
+            BlockdevAmendOptionsBranch::NullAio => "null-aio",
+            BlockdevAmendOptionsBranch::NullCo => "null-co",
+            BlockdevAmendOptionsBranch::Nvme => "nvme",
+            BlockdevAmendOptionsBranch::NvmeIoUring => "nvme-io_uring",
+            BlockdevAmendOptionsBranch::Parallels => "parallels",
+            BlockdevAmendOptionsBranch::Preallocate => "preallocate",
+            BlockdevAmendOptionsBranch::Qcow => "qcow",
+            BlockdevAmendOptionsBranch::Qed => "qed",
+            BlockdevAmendOptionsBranch::Quorum => "quorum",
+            BlockdevAmendOptionsBranch::Raw => "raw",
+            BlockdevAmendOptionsBranch::Rbd => "rbd",
+            BlockdevAmendOptionsBranch::Replication => "replication",
+            BlockdevAmendOptionsBranch::Ssh => "ssh",
+            BlockdevAmendOptionsBranch::Throttle => "throttle",
+            BlockdevAmendOptionsBranch::Vdi => "vdi",
+            BlockdevAmendOptionsBranch::Vhdx => "vhdx",
+            BlockdevAmendOptionsBranch::VirtioBlkVfioPci => "virtio-blk-vfio-pci",
+            BlockdevAmendOptionsBranch::VirtioBlkVhostUser => "virtio-blk-vhost-user",
+            BlockdevAmendOptionsBranch::VirtioBlkVhostVdpa => "virtio-blk-vhost-vdpa",
+            BlockdevAmendOptionsBranch::Vmdk => "vmdk",
+            BlockdevAmendOptionsBranch::Vpc => "vpc",
+            BlockdevAmendOptionsBranch::Vvfat => "vvfat",
+            BlockdevAmendOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevAmendOptions {
@@ -17648,6 +18060,18 @@ pub enum BlockExportOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl BlockExportOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            BlockExportOptionsBranch::Nbd(_) => "nbd",
+            BlockExportOptionsBranch::VhostUserBlk(_) => "vhost-user-blk",
+            BlockExportOptionsBranch::Fuse(_) => "fuse",
+            BlockExportOptionsBranch::VduseBlk(_) => "vduse-blk",
+            BlockExportOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockExportOptions {
@@ -19255,6 +19679,37 @@ pub enum ChardevBackendBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl ChardevBackendBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            ChardevBackendBranch::File(_) => "file",
+            ChardevBackendBranch::Serial(_) => "serial",
+            ChardevBackendBranch::Parallel(_) => "parallel",
+            ChardevBackendBranch::Pipe(_) => "pipe",
+            ChardevBackendBranch::Socket(_) => "socket",
+            ChardevBackendBranch::Udp(_) => "udp",
+            ChardevBackendBranch::Pty(_) => "pty",
+            ChardevBackendBranch::Null(_) => "null",
+            ChardevBackendBranch::Mux(_) => "mux",
+            ChardevBackendBranch::Hub(_) => "hub",
+            ChardevBackendBranch::Msmouse(_) => "msmouse",
+            ChardevBackendBranch::Wctablet(_) => "wctablet",
+            ChardevBackendBranch::Braille(_) => "braille",
+            ChardevBackendBranch::Testdev(_) => "testdev",
+            ChardevBackendBranch::Stdio(_) => "stdio",
+            ChardevBackendBranch::Console(_) => "console",
+            ChardevBackendBranch::Spicevmc(_) => "spicevmc",
+            ChardevBackendBranch::Spiceport(_) => "spiceport",
+            ChardevBackendBranch::QemuVdagent(_) => "qemu-vdagent",
+            ChardevBackendBranch::Dbus(_) => "dbus",
+            ChardevBackendBranch::Vc(_) => "vc",
+            ChardevBackendBranch::Ringbuf(_) => "ringbuf",
+            ChardevBackendBranch::Memory(_) => "memory",
+            ChardevBackendBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevBackend {
@@ -20906,6 +21361,32 @@ pub enum NetdevBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl NetdevBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            NetdevBranch::Nic(_) => "nic",
+            NetdevBranch::User(_) => "user",
+            NetdevBranch::Tap(_) => "tap",
+            NetdevBranch::L2tpv3(_) => "l2tpv3",
+            NetdevBranch::Socket(_) => "socket",
+            NetdevBranch::Stream(_) => "stream",
+            NetdevBranch::Dgram(_) => "dgram",
+            NetdevBranch::Vde(_) => "vde",
+            NetdevBranch::Bridge(_) => "bridge",
+            NetdevBranch::Hubport(_) => "hubport",
+            NetdevBranch::Netmap(_) => "netmap",
+            NetdevBranch::AfXdp(_) => "af-xdp",
+            NetdevBranch::VhostUser(_) => "vhost-user",
+            NetdevBranch::VhostVdpa(_) => "vhost-vdpa",
+            NetdevBranch::VmnetHost(_) => "vmnet-host",
+            NetdevBranch::VmnetShared(_) => "vmnet-shared",
+            NetdevBranch::VmnetBridged(_) => "vmnet-bridged",
+            NetdevBranch::None => "none",
+            NetdevBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for Netdev {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -22071,6 +22552,16 @@ pub enum TpmTypeOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl TpmTypeOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            TpmTypeOptionsBranch::Passthrough(_) => "passthrough",
+            TpmTypeOptionsBranch::Emulator(_) => "emulator",
+            TpmTypeOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for TpmTypeOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -22293,6 +22784,16 @@ pub enum SetPasswordOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl SetPasswordOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            SetPasswordOptionsBranch::Vnc(_) => "vnc",
+            SetPasswordOptionsBranch::Spice => "spice",
+            SetPasswordOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for SetPasswordOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -22411,6 +22912,16 @@ pub enum ExpirePasswordOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl ExpirePasswordOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            ExpirePasswordOptionsBranch::Vnc(_) => "vnc",
+            ExpirePasswordOptionsBranch::Spice => "spice",
+            ExpirePasswordOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ExpirePasswordOptions {
@@ -24383,6 +24894,16 @@ pub enum KeyValueBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl KeyValueBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            KeyValueBranch::Number(_) => "number",
+            KeyValueBranch::Qcode(_) => "qcode",
+            KeyValueBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for KeyValue {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -25004,6 +25525,19 @@ pub enum InputEventBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl InputEventBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            InputEventBranch::Key(_) => "key",
+            InputEventBranch::Btn(_) => "btn",
+            InputEventBranch::Rel(_) => "rel",
+            InputEventBranch::Abs(_) => "abs",
+            InputEventBranch::Mtt(_) => "mtt",
+            InputEventBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for InputEvent {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -25584,6 +26118,23 @@ pub enum DisplayOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl DisplayOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            DisplayOptionsBranch::Gtk(_) => "gtk",
+            DisplayOptionsBranch::Cocoa(_) => "cocoa",
+            DisplayOptionsBranch::Curses(_) => "curses",
+            DisplayOptionsBranch::EglHeadless(_) => "egl-headless",
+            DisplayOptionsBranch::Dbus(_) => "dbus",
+            DisplayOptionsBranch::Sdl(_) => "sdl",
+            DisplayOptionsBranch::Default => "default",
+            DisplayOptionsBranch::None => "none",
+            DisplayOptionsBranch::SpiceApp => "spice-app",
+            DisplayOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -25788,6 +26339,15 @@ pub enum DisplayReloadOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl DisplayReloadOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            DisplayReloadOptionsBranch::Vnc(_) => "vnc",
+            DisplayReloadOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayReloadOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -25925,6 +26485,15 @@ pub enum DisplayUpdateOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl DisplayUpdateOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            DisplayUpdateOptionsBranch::Vnc(_) => "vnc",
+            DisplayUpdateOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayUpdateOptions {
@@ -28600,6 +29169,18 @@ pub enum MigrationAddressBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl MigrationAddressBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            MigrationAddressBranch::Socket(_) => "socket",
+            MigrationAddressBranch::Exec(_) => "exec",
+            MigrationAddressBranch::Rdma(_) => "rdma",
+            MigrationAddressBranch::File(_) => "file",
+            MigrationAddressBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationAddress {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -29648,6 +30229,28 @@ pub enum TransactionActionBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl TransactionActionBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            TransactionActionBranch::Abort(_) => "abort",
+            TransactionActionBranch::BlockDirtyBitmapAdd(_) => "block-dirty-bitmap-add",
+            TransactionActionBranch::BlockDirtyBitmapRemove(_) => "block-dirty-bitmap-remove",
+            TransactionActionBranch::BlockDirtyBitmapClear(_) => "block-dirty-bitmap-clear",
+            TransactionActionBranch::BlockDirtyBitmapEnable(_) => "block-dirty-bitmap-enable",
+            TransactionActionBranch::BlockDirtyBitmapDisable(_) => "block-dirty-bitmap-disable",
+            TransactionActionBranch::BlockDirtyBitmapMerge(_) => "block-dirty-bitmap-merge",
+            TransactionActionBranch::BlockdevBackup(_) => "blockdev-backup",
+            TransactionActionBranch::BlockdevSnapshot(_) => "blockdev-snapshot",
+            TransactionActionBranch::BlockdevSnapshotInternalSync(_) => {
+                "blockdev-snapshot-internal-sync"
+            }
+            TransactionActionBranch::BlockdevSnapshotSync(_) => "blockdev-snapshot-sync",
+            TransactionActionBranch::DriveBackup(_) => "drive-backup",
+            TransactionActionBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for TransactionAction {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -30426,6 +31029,21 @@ pub enum SchemaInfoBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl SchemaInfoBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            SchemaInfoBranch::Builtin(_) => "builtin",
+            SchemaInfoBranch::Enum(_) => "enum",
+            SchemaInfoBranch::Array(_) => "array",
+            SchemaInfoBranch::Object(_) => "object",
+            SchemaInfoBranch::Alternate(_) => "alternate",
+            SchemaInfoBranch::Command(_) => "command",
+            SchemaInfoBranch::Event(_) => "event",
+            SchemaInfoBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfo {
@@ -33561,6 +34179,63 @@ pub enum ObjectOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl ObjectOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            ObjectOptionsBranch::AcpiGenericInitiator(_) => "acpi-generic-initiator",
+            ObjectOptionsBranch::AcpiGenericPort(_) => "acpi-generic-port",
+            ObjectOptionsBranch::AuthzList(_) => "authz-list",
+            ObjectOptionsBranch::AuthzListfile(_) => "authz-listfile",
+            ObjectOptionsBranch::AuthzPam(_) => "authz-pam",
+            ObjectOptionsBranch::AuthzSimple(_) => "authz-simple",
+            ObjectOptionsBranch::CanHostSocketcan(_) => "can-host-socketcan",
+            ObjectOptionsBranch::ColoCompare(_) => "colo-compare",
+            ObjectOptionsBranch::CryptodevBackend(_) => "cryptodev-backend",
+            ObjectOptionsBranch::CryptodevBackendBuiltin(_) => "cryptodev-backend-builtin",
+            ObjectOptionsBranch::CryptodevBackendLkcf(_) => "cryptodev-backend-lkcf",
+            ObjectOptionsBranch::CryptodevVhostUser(_) => "cryptodev-vhost-user",
+            ObjectOptionsBranch::DbusVmstate(_) => "dbus-vmstate",
+            ObjectOptionsBranch::FilterBuffer(_) => "filter-buffer",
+            ObjectOptionsBranch::FilterDump(_) => "filter-dump",
+            ObjectOptionsBranch::FilterMirror(_) => "filter-mirror",
+            ObjectOptionsBranch::FilterRedirector(_) => "filter-redirector",
+            ObjectOptionsBranch::FilterReplay(_) => "filter-replay",
+            ObjectOptionsBranch::FilterRewriter(_) => "filter-rewriter",
+            ObjectOptionsBranch::InputBarrier(_) => "input-barrier",
+            ObjectOptionsBranch::InputLinux(_) => "input-linux",
+            ObjectOptionsBranch::Iommufd(_) => "iommufd",
+            ObjectOptionsBranch::Iothread(_) => "iothread",
+            ObjectOptionsBranch::MainLoop(_) => "main-loop",
+            ObjectOptionsBranch::MemoryBackendEpc(_) => "memory-backend-epc",
+            ObjectOptionsBranch::MemoryBackendFile(_) => "memory-backend-file",
+            ObjectOptionsBranch::MemoryBackendMemfd(_) => "memory-backend-memfd",
+            ObjectOptionsBranch::MemoryBackendRam(_) => "memory-backend-ram",
+            ObjectOptionsBranch::MemoryBackendShm(_) => "memory-backend-shm",
+            ObjectOptionsBranch::PrManagerHelper(_) => "pr-manager-helper",
+            ObjectOptionsBranch::Qtest(_) => "qtest",
+            ObjectOptionsBranch::RngBuiltin(_) => "rng-builtin",
+            ObjectOptionsBranch::RngEgd(_) => "rng-egd",
+            ObjectOptionsBranch::RngRandom(_) => "rng-random",
+            ObjectOptionsBranch::Secret(_) => "secret",
+            ObjectOptionsBranch::SecretKeyring(_) => "secret_keyring",
+            ObjectOptionsBranch::SevGuest(_) => "sev-guest",
+            ObjectOptionsBranch::SevSnpGuest(_) => "sev-snp-guest",
+            ObjectOptionsBranch::ThreadContext(_) => "thread-context",
+            ObjectOptionsBranch::ThrottleGroup(_) => "throttle-group",
+            ObjectOptionsBranch::TlsCredsAnon(_) => "tls-creds-anon",
+            ObjectOptionsBranch::TlsCredsPsk(_) => "tls-creds-psk",
+            ObjectOptionsBranch::TlsCredsX509(_) => "tls-creds-x509",
+            ObjectOptionsBranch::TlsCipherSuites(_) => "tls-cipher-suites",
+            ObjectOptionsBranch::XRemoteObject(_) => "x-remote-object",
+            ObjectOptionsBranch::XVfioUserServer(_) => "x-vfio-user-server",
+            ObjectOptionsBranch::CanBus => "can-bus",
+            ObjectOptionsBranch::PefGuest => "pef-guest",
+            ObjectOptionsBranch::S390PvGuest => "s390-pv-guest",
+            ObjectOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for ObjectOptions {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -34566,6 +35241,43 @@ pub enum CpuInfoFastBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl CpuInfoFastBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            CpuInfoFastBranch::S390x(_) => "s390x",
+            CpuInfoFastBranch::Aarch64 => "aarch64",
+            CpuInfoFastBranch::Alpha => "alpha",
+            CpuInfoFastBranch::Arm => "arm",
+            CpuInfoFastBranch::Avr => "avr",
+            CpuInfoFastBranch::Hppa => "hppa",
+            CpuInfoFastBranch::I386 => "i386",
+            CpuInfoFastBranch::Loongarch64 => "loongarch64",
+            CpuInfoFastBranch::M68k => "m68k",
+            CpuInfoFastBranch::Microblaze => "microblaze",
+            CpuInfoFastBranch::Microblazeel => "microblazeel",
+            CpuInfoFastBranch::Mips => "mips",
+            CpuInfoFastBranch::Mips64 => "mips64",
+            CpuInfoFastBranch::Mips64el => "mips64el",
+            CpuInfoFastBranch::Mipsel => "mipsel",
+            CpuInfoFastBranch::Or1k => "or1k",
+            CpuInfoFastBranch::Ppc => "ppc",
+            CpuInfoFastBranch::Ppc64 => "ppc64",
+            CpuInfoFastBranch::Riscv32 => "riscv32",
+            CpuInfoFastBranch::Riscv64 => "riscv64",
+            CpuInfoFastBranch::Rx => "rx",
+            CpuInfoFastBranch::Sh4 => "sh4",
+            CpuInfoFastBranch::Sh4eb => "sh4eb",
+            CpuInfoFastBranch::Sparc => "sparc",
+            CpuInfoFastBranch::Sparc64 => "sparc64",
+            CpuInfoFastBranch::Tricore => "tricore",
+            CpuInfoFastBranch::X8664 => "x86_64",
+            CpuInfoFastBranch::Xtensa => "xtensa",
+            CpuInfoFastBranch::Xtensaeb => "xtensaeb",
+            CpuInfoFastBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuInfoFast {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -35261,6 +35973,19 @@ pub enum NumaOptionsBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl NumaOptionsBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            NumaOptionsBranch::Node(_) => "node",
+            NumaOptionsBranch::Dist(_) => "dist",
+            NumaOptionsBranch::Cpu(_) => "cpu",
+            NumaOptionsBranch::HmatLb(_) => "hmat-lb",
+            NumaOptionsBranch::HmatCache(_) => "hmat-cache",
+            NumaOptionsBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NumaOptions {
@@ -36881,6 +37606,20 @@ pub enum MemoryDeviceInfoBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl MemoryDeviceInfoBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            MemoryDeviceInfoBranch::Dimm(_) => "dimm",
+            MemoryDeviceInfoBranch::Nvdimm(_) => "nvdimm",
+            MemoryDeviceInfoBranch::VirtioPmem(_) => "virtio-pmem",
+            MemoryDeviceInfoBranch::VirtioMem(_) => "virtio-mem",
+            MemoryDeviceInfoBranch::SgxEpc(_) => "sgx-epc",
+            MemoryDeviceInfoBranch::HvBalloon(_) => "hv-balloon",
+            MemoryDeviceInfoBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryDeviceInfo {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -37964,6 +38703,17 @@ pub enum YankInstanceBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl YankInstanceBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            YankInstanceBranch::BlockNode(_) => "block-node",
+            YankInstanceBranch::Chardev(_) => "chardev",
+            YankInstanceBranch::Migration => "migration",
+            YankInstanceBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for YankInstance {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -38571,6 +39321,16 @@ pub enum SevInfoBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl SevInfoBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            SevInfoBranch::Sev(_) => "sev",
+            SevInfoBranch::SevSnp(_) => "sev-snp",
+            SevInfoBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevInfo {
@@ -40292,6 +41052,27 @@ pub enum AudiodevBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+impl AudiodevBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            AudiodevBranch::None(_) => "none",
+            AudiodevBranch::Alsa(_) => "alsa",
+            AudiodevBranch::Coreaudio(_) => "coreaudio",
+            AudiodevBranch::Dbus(_) => "dbus",
+            AudiodevBranch::Dsound(_) => "dsound",
+            AudiodevBranch::Jack(_) => "jack",
+            AudiodevBranch::Oss(_) => "oss",
+            AudiodevBranch::Pa(_) => "pa",
+            AudiodevBranch::Pipewire(_) => "pipewire",
+            AudiodevBranch::Sdl(_) => "sdl",
+            AudiodevBranch::Sndio(_) => "sndio",
+            AudiodevBranch::Spice(_) => "spice",
+            AudiodevBranch::Wav(_) => "wav",
+            AudiodevBranch::Other { tag, .. } => tag,
+        }
+    }
+}
 #[allow(deprecated)]
 impl ::serde::Serialize for Audiodev {
     fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -41260,6 +42041,17 @@ pub enum StatsFilterBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+impl StatsFilterBranch {
+    /// The discriminator's value, as on the wire.
+    pub fn tag(&self) -> &str {
+        match self {
+            StatsFilterBranch::Vcpu(_) => "vcpu",
+            StatsFilterBranch::Vm => "vm",
+            StatsFilterBranch::Cryptodev => "cryptodev",
+            StatsFilterBranch::Other { tag, .. } => tag,
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for StatsFilter {

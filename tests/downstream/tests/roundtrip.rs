@@ -50,10 +50,12 @@ fn unions_flatten_and_keep_unknown_branches() {
         id: "c0".into(),
         branch: ConsoleBranch::Vnc(ConsoleVnc { port: 5900 }),
     };
+    assert_eq!(c.branch.tag(), "vnc");
     roundtrip(c, json!({"id": "c0", "kind": "vnc", "port": 5900}));
     let unknown = json!({"id": "c1", "kind": "spice", "addr": "::1"});
     let c: Console = serde_json::from_value(unknown.clone()).unwrap();
     assert!(matches!(&c.branch, ConsoleBranch::Other { tag, .. } if tag == "spice"));
+    assert_eq!(c.branch.tag(), "spice");
     assert_eq!(serde_json::to_value(&c).unwrap(), unknown);
 }
 
