@@ -258,10 +258,15 @@ fn an_event_flood_does_not_stall_replies() {
         p.send(&format!("{{\"return\": {{}}, \"id\": {}}}\n", r["id"]));
         p.until_closed();
     });
-    let qmp = Qmp::connect_unix_with(&f.path, &quick().event_buffer(100)).unwrap();
+    // Reading 20,000 events takes a while in a debug build on a busy
+    // machine: a generous limit; the point is that the reply comes.
+    let opts = Options::new()
+        .command_timeout(Some(Duration::from_secs(20)))
+        .event_buffer(100);
+    let qmp = Qmp::connect_unix_with(&f.path, &opts).unwrap();
     let slow = qmp.subscribe();
     let fast = qmp.subscribe_filter(|e| e.data["i"].as_u64().is_some_and(|i| i >= 19990));
-    within(Duration::from_secs(2), || qmp.execute_raw("x", None)).unwrap();
+    within(Duration::from_secs(20), || qmp.execute_raw("x", None)).unwrap();
     match slow.try_recv() {
         Some(EventItem::Lagged(n)) => assert_eq!(n, 19900),
         other => panic!("{other:?}"),
