@@ -580,16 +580,18 @@ impl Qmp {
             let (sink, buf) = &mut *w;
             buf.clear();
             if let Err(e) = proto::encode_request(buf, name, args, wire, oob) {
-                lock(&inner.state).session.abandon(id);
+                lock(&inner.state).session.cancel(id);
                 return Err(e);
             }
             if let Err(e) = sink.send(buf, fds) {
                 drop(w);
                 let mut st = lock(&inner.state);
-                st.session.abandon(id);
                 if e.kind() == io::ErrorKind::Unsupported {
+                    // Refused before anything was written.
+                    st.session.cancel(id);
                     return Err(Error::Unsupported(e.to_string()));
                 }
+                st.session.abandon(id);
                 if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
                     // Part of the request may have gone out: the stream
                     // cannot be trusted any more.

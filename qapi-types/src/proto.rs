@@ -453,6 +453,12 @@ impl Session {
         (id, Some(id))
     }
 
+    /// The command `key` was never sent (it could not be encoded or
+    /// written at all): forget it.
+    pub(crate) fn cancel(&mut self, key: u64) {
+        self.pending.remove(&key);
+    }
+
     /// The caller of `key` took its reply: the key may be reused.
     pub(crate) fn finish(&mut self, key: u64) {
         self.answered.remove(&key);
@@ -763,6 +769,9 @@ mod tests {
         assert_eq!(s.start(false), (2, Some(2)));
 
         let mut s = Session::new(IdPolicy::WhenNeeded);
+        assert_eq!(s.start(false), (ANONYMOUS, None));
+        // Never sent (it could not be encoded): forgotten, not awaited.
+        s.cancel(ANONYMOUS);
         assert_eq!(s.start(false), (ANONYMOUS, None));
         // Something is in flight: the next one needs an id.
         assert_eq!(s.start(false), (1, Some(1)));

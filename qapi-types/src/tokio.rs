@@ -531,12 +531,16 @@ impl Qmp {
             id,
             done: false,
         };
+        let unsent = std::sync::atomic::AtomicBool::new(false);
         let work = async {
             {
                 let mut w = self.inner.writer.lock().await;
                 let (sink, buf) = &mut *w;
                 buf.clear();
-                proto::encode_request(buf, name, args, wire, oob)?;
+                if let Err(e) = proto::encode_request(buf, name, args, wire, oob) {
+                    unsent.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
                 let mut wg = WriteGuard {
                     shared,
                     done: false,
@@ -544,7 +548,9 @@ impl Qmp {
                 match sink.send(buf, fds).await {
                     Ok(()) => wg.done = true,
                     Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                        // Refused before anything was written.
                         wg.done = true;
+                        unsent.store(true, std::sync::atomic::Ordering::Relaxed);
                         return Err(Error::Unsupported(e.to_string()));
                     }
                     Err(e) => {
@@ -570,7 +576,15 @@ impl Qmp {
             },
             None => work.await,
         };
-        guard.done = !matches!(r, Err(Error::Timeout { .. }));
+        if unsent.load(std::sync::atomic::Ordering::Relaxed) {
+            // Never sent: forget the id rather than wait for a reply.
+            let mut st = lock(&shared.state);
+            st.waiters.remove(&id);
+            st.session.cancel(id);
+            guard.done = true;
+        } else {
+            guard.done = !matches!(r, Err(Error::Timeout { .. }));
+        }
         r
     }
 }

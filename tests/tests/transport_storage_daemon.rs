@@ -442,6 +442,12 @@ fn over_tcp() {
         }
     };
     assert_eq!(qmp.execute(&QueryVersion {}).unwrap().qemu.major, 10);
+    // File descriptors need a Unix socket: refused before sending, and
+    // the connection goes on.
+    let file = std::fs::File::open("/dev/null").unwrap();
+    let r = qmp.execute_with_fds(&QueryVersion {}, &[std::os::fd::AsFd::as_fd(&file)]);
+    assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+    assert_eq!(qmp.execute(&QueryVersion {}).unwrap().qemu.major, 10);
 }
 
 #[test]
