@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::qemu_src::workspace_root;
+use crate::qemu_src::{run, workspace_root};
 
 /// The packages unpacked: the emulator, its firmware, the agent.
 const PACKAGES: [&str; 6] = [
@@ -101,21 +101,6 @@ pub fn ensure_qemu72() -> Result<Qemu72, String> {
     }
     check_version(&q)?;
     Ok(q)
-}
-
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn debs(dir: &Path) -> Vec<PathBuf> {

@@ -122,7 +122,8 @@ pub fn ensure(version: &str) -> Result<PathBuf, String> {
     Ok(tree)
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
+/// Run a command; its stdout, or an error with its output.
+pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
@@ -138,7 +139,8 @@ fn run(cmd: &mut Command) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn sha256(path: &Path) -> Result<String, String> {
+/// A file's sha256, in hex.
+pub fn sha256(path: &Path) -> Result<String, String> {
     let out = run(Command::new("sha256sum").arg(path))?;
     Ok(out.split_whitespace().next().unwrap_or("").to_string())
 }

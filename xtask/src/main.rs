@@ -8,7 +8,8 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "\
 usage: cargo xtask COMMAND
 
-  test               run every test: fetch QEMU's sources (Debian source
+  test               run every test: check that the checked-in bindings
+                     are fresh (regen --check), fetch QEMU's sources (Debian source
                      package, cached in target/qemu-src), then cargo test
                      (QEMU's qapi-schema suite, real-schema comparisons,
                      generated code, unit, property and robustness tests),
@@ -97,6 +98,9 @@ fn cargo(args: &[&str]) -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
+    // The checked-in bindings must be what the generator makes of the
+    // vendored schema.
+    regen::check(&qapi_tests::qemu_src::workspace_root())?;
     for version in ["10.0.2", "7.2"] {
         let tree = qapi_tests::qemu_src::ensure(version)?;
         eprintln!("xtask: QEMU {version} sources in {}", tree.display());

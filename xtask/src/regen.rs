@@ -40,18 +40,6 @@ fn generated_path(root: &Path, module: &str) -> PathBuf {
     root.join(format!("qapi-types/src/generated/{module}.rs"))
 }
 
-fn sha256(path: &Path) -> Result<String, String> {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .map_err(|e| format!("cannot run sha256sum: {e}"))?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_string())
-}
-
 /// Read a vendored schema: by the current documentation rules, or, for
 /// an older QEMU whose documentation they reject, leniently.
 fn read_schema(path: &Path) -> Result<Schema, String> {
@@ -157,7 +145,11 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
                 .to_string_lossy()
                 .into_owned();
             let version = read_version(&top);
-            (top, Some((name, sha256(Path::new(src))?)), version)
+            (
+                top,
+                Some((name, qapi_tests::qemu_src::sha256(Path::new(src))?)),
+                version,
+            )
         }
         Some(dir) => {
             let version = read_version(Path::new(dir));
@@ -191,7 +183,11 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
         let to = dest.join(f);
         fs::create_dir_all(to.parent().expect("a parent")).map_err(|e| e.to_string())?;
         fs::copy(tree.join(f), &to).map_err(|e| format!("{}: {e}", f.display()))?;
-        manifest.push_str(&format!("  {}  {}\n", sha256(&to)?, f.display()));
+        manifest.push_str(&format!(
+            "  {}  {}\n",
+            qapi_tests::qemu_src::sha256(&to)?,
+            f.display()
+        ));
     }
     fs::write(dest.join("MANIFEST"), manifest).map_err(|e| e.to_string())?;
     if tree.join("COPYING").exists() {

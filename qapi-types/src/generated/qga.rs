@@ -73,12 +73,17 @@ impl ::std::fmt::Display for QType {
     }
 }
 impl ::serde::Serialize for QType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
@@ -102,7 +107,10 @@ pub struct GuestAgentCommandInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestAgentCommandInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("enabled", &self.enabled)?;
@@ -112,7 +120,9 @@ impl ::serde::Serialize for GuestAgentCommandInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestAgentCommandInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -137,7 +147,10 @@ pub struct GuestAgentInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestAgentInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("version", &self.version)?;
         m.field("supported_commands", &self.supported_commands)?;
@@ -146,7 +159,9 @@ impl ::serde::Serialize for GuestAgentInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestAgentInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             version: crate::__private::required(&mut m, "version")?,
@@ -173,7 +188,10 @@ pub struct GuestFileRead {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestFileRead {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("count", &self.count)?;
         m.field("buf-b64", &self.buf_b64)?;
@@ -183,7 +201,9 @@ impl ::serde::Serialize for GuestFileRead {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             count: crate::__private::required(&mut m, "count")?,
@@ -209,7 +229,10 @@ pub struct GuestFileWrite {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestFileWrite {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("count", &self.count)?;
         m.field("eof", &self.eof)?;
@@ -218,7 +241,9 @@ impl ::serde::Serialize for GuestFileWrite {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             count: crate::__private::required(&mut m, "count")?,
@@ -242,7 +267,10 @@ pub struct GuestFileSeek {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestFileSeek {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("position", &self.position)?;
         m.field("eof", &self.eof)?;
@@ -251,7 +279,9 @@ impl ::serde::Serialize for GuestFileSeek {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             position: crate::__private::required(&mut m, "position")?,
@@ -307,12 +337,17 @@ impl ::std::fmt::Display for QgaSeek {
     }
 }
 impl ::serde::Serialize for QgaSeek {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QgaSeek {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QGASeek", &s)?;
@@ -335,7 +370,10 @@ pub enum GuestFileWhence {
     Name(QgaSeek),
 }
 impl ::serde::Serialize for GuestFileWhence {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Value(v) => ::serde::Serialize::serialize(v, s),
             Self::Name(v) => ::serde::Serialize::serialize(v, s),
@@ -343,18 +381,25 @@ impl ::serde::Serialize for GuestFileWhence {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(match v {
-            ::serde_json::Value::Number(_) => Self::Value(crate::__private::from_value(v)?),
-            ::serde_json::Value::String(_) => Self::Name(crate::__private::from_value(v)?),
-            other => {
-                return ::std::result::Result::Err(crate::__private::no_branch(
-                    "GuestFileWhence",
-                    &other,
-                ));
-            }
-        })
+        ::std::result::Result::Ok(
+            match v {
+                ::serde_json::Value::Number(_) => {
+                    Self::Value(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::String(_) => {
+                    Self::Name(crate::__private::from_value(v)?)
+                }
+                other => {
+                    return ::std::result::Result::Err(
+                        crate::__private::no_branch("GuestFileWhence", &other),
+                    );
+                }
+            },
+        )
     }
 }
 /// An enumeration of filesystem freeze states
@@ -401,15 +446,24 @@ impl ::std::fmt::Display for GuestFsfreezeStatus {
     }
 }
 impl ::serde::Serialize for GuestFsfreezeStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "GuestFsfreezeStatus", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "GuestFsfreezeStatus",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -433,7 +487,10 @@ pub struct GuestFilesystemTrimResult {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestFilesystemTrimResult {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("path", &self.path)?;
         m.opt("trimmed", &self.trimmed)?;
@@ -444,7 +501,9 @@ impl ::serde::Serialize for GuestFilesystemTrimResult {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::required(&mut m, "path")?,
@@ -470,7 +529,10 @@ pub struct GuestFilesystemTrimResponse {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestFilesystemTrimResponse {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("paths", &self.paths)?;
         m.end()
@@ -478,7 +540,9 @@ impl ::serde::Serialize for GuestFilesystemTrimResponse {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResponse {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             paths: crate::__private::required(&mut m, "paths")?,
@@ -531,12 +595,17 @@ impl ::std::fmt::Display for GuestIpAddressType {
     }
 }
 impl ::serde::Serialize for GuestIpAddressType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestIpAddressType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "GuestIpAddressType", &s)?;
@@ -561,7 +630,10 @@ pub struct GuestIpAddress {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestIpAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("ip-address", &self.ip_address)?;
         m.field("ip-address-type", &self.ip_address_type)?;
@@ -571,7 +643,9 @@ impl ::serde::Serialize for GuestIpAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestIpAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             ip_address: crate::__private::required(&mut m, "ip-address")?,
@@ -610,7 +684,10 @@ pub struct GuestNetworkInterfaceStat {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestNetworkInterfaceStat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("rx-bytes", &self.rx_bytes)?;
         m.field("rx-packets", &self.rx_packets)?;
@@ -625,7 +702,9 @@ impl ::serde::Serialize for GuestNetworkInterfaceStat {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterfaceStat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             rx_bytes: crate::__private::required(&mut m, "rx-bytes")?,
@@ -662,7 +741,10 @@ pub struct GuestNetworkInterface {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestNetworkInterface {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.opt("hardware-address", &self.hardware_address)?;
@@ -673,7 +755,9 @@ impl ::serde::Serialize for GuestNetworkInterface {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterface {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -706,7 +790,10 @@ pub struct GuestLogicalProcessor {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestLogicalProcessor {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("logical-id", &self.logical_id)?;
         m.field("online", &self.online)?;
@@ -716,7 +803,9 @@ impl ::serde::Serialize for GuestLogicalProcessor {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestLogicalProcessor {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logical_id: crate::__private::required(&mut m, "logical-id")?,
@@ -864,12 +953,17 @@ impl ::std::fmt::Display for GuestDiskBusType {
     }
 }
 impl ::serde::Serialize for GuestDiskBusType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestDiskBusType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "GuestDiskBusType", &s)?;
@@ -896,7 +990,10 @@ pub struct GuestPciAddress {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestPciAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("domain", &self.domain)?;
         m.field("bus", &self.bus)?;
@@ -907,7 +1004,9 @@ impl ::serde::Serialize for GuestPciAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             domain: crate::__private::required(&mut m, "domain")?,
@@ -939,7 +1038,10 @@ pub struct GuestCcwAddress {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestCcwAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cssid", &self.cssid)?;
         m.field("ssid", &self.ssid)?;
@@ -950,7 +1052,9 @@ impl ::serde::Serialize for GuestCcwAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cssid: crate::__private::required(&mut m, "cssid")?,
@@ -991,7 +1095,10 @@ pub struct GuestDiskAddress {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("pci-controller", &self.pci_controller)?;
         m.field("bus-type", &self.bus_type)?;
@@ -1006,7 +1113,9 @@ impl ::serde::Serialize for GuestDiskAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             pci_controller: crate::__private::required(&mut m, "pci-controller")?,
@@ -1089,7 +1198,10 @@ pub struct GuestNvMeSmart {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestNvMeSmart {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("critical-warning", &self.critical_warning)?;
         m.field("temperature", &self.temperature)?;
@@ -1114,20 +1226,16 @@ impl ::serde::Serialize for GuestNvMeSmart {
         m.field("unsafe-shutdowns-hi", &self.unsafe_shutdowns_hi)?;
         m.field("media-errors-lo", &self.media_errors_lo)?;
         m.field("media-errors-hi", &self.media_errors_hi)?;
-        m.field(
-            "number-of-error-log-entries-lo",
-            &self.number_of_error_log_entries_lo,
-        )?;
-        m.field(
-            "number-of-error-log-entries-hi",
-            &self.number_of_error_log_entries_hi,
-        )?;
+        m.field("number-of-error-log-entries-lo", &self.number_of_error_log_entries_lo)?;
+        m.field("number-of-error-log-entries-hi", &self.number_of_error_log_entries_hi)?;
         m.end()
     }
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             critical_warning: crate::__private::required(&mut m, "critical-warning")?,
@@ -1138,22 +1246,58 @@ impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
                 "available-spare-threshold",
             )?,
             percentage_used: crate::__private::required(&mut m, "percentage-used")?,
-            data_units_read_lo: crate::__private::required(&mut m, "data-units-read-lo")?,
-            data_units_read_hi: crate::__private::required(&mut m, "data-units-read-hi")?,
-            data_units_written_lo: crate::__private::required(&mut m, "data-units-written-lo")?,
-            data_units_written_hi: crate::__private::required(&mut m, "data-units-written-hi")?,
-            host_read_commands_lo: crate::__private::required(&mut m, "host-read-commands-lo")?,
-            host_read_commands_hi: crate::__private::required(&mut m, "host-read-commands-hi")?,
-            host_write_commands_lo: crate::__private::required(&mut m, "host-write-commands-lo")?,
-            host_write_commands_hi: crate::__private::required(&mut m, "host-write-commands-hi")?,
-            controller_busy_time_lo: crate::__private::required(&mut m, "controller-busy-time-lo")?,
-            controller_busy_time_hi: crate::__private::required(&mut m, "controller-busy-time-hi")?,
+            data_units_read_lo: crate::__private::required(
+                &mut m,
+                "data-units-read-lo",
+            )?,
+            data_units_read_hi: crate::__private::required(
+                &mut m,
+                "data-units-read-hi",
+            )?,
+            data_units_written_lo: crate::__private::required(
+                &mut m,
+                "data-units-written-lo",
+            )?,
+            data_units_written_hi: crate::__private::required(
+                &mut m,
+                "data-units-written-hi",
+            )?,
+            host_read_commands_lo: crate::__private::required(
+                &mut m,
+                "host-read-commands-lo",
+            )?,
+            host_read_commands_hi: crate::__private::required(
+                &mut m,
+                "host-read-commands-hi",
+            )?,
+            host_write_commands_lo: crate::__private::required(
+                &mut m,
+                "host-write-commands-lo",
+            )?,
+            host_write_commands_hi: crate::__private::required(
+                &mut m,
+                "host-write-commands-hi",
+            )?,
+            controller_busy_time_lo: crate::__private::required(
+                &mut m,
+                "controller-busy-time-lo",
+            )?,
+            controller_busy_time_hi: crate::__private::required(
+                &mut m,
+                "controller-busy-time-hi",
+            )?,
             power_cycles_lo: crate::__private::required(&mut m, "power-cycles-lo")?,
             power_cycles_hi: crate::__private::required(&mut m, "power-cycles-hi")?,
             power_on_hours_lo: crate::__private::required(&mut m, "power-on-hours-lo")?,
             power_on_hours_hi: crate::__private::required(&mut m, "power-on-hours-hi")?,
-            unsafe_shutdowns_lo: crate::__private::required(&mut m, "unsafe-shutdowns-lo")?,
-            unsafe_shutdowns_hi: crate::__private::required(&mut m, "unsafe-shutdowns-hi")?,
+            unsafe_shutdowns_lo: crate::__private::required(
+                &mut m,
+                "unsafe-shutdowns-lo",
+            )?,
+            unsafe_shutdowns_hi: crate::__private::required(
+                &mut m,
+                "unsafe-shutdowns-hi",
+            )?,
             media_errors_lo: crate::__private::required(&mut m, "media-errors-lo")?,
             media_errors_hi: crate::__private::required(&mut m, "media-errors-hi")?,
             number_of_error_log_entries_lo: crate::__private::required(
@@ -1264,7 +1408,10 @@ impl GuestDiskSmartBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskSmart {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             GuestDiskSmartBranch::Nvme(v) => {
@@ -1338,8 +1485,12 @@ impl ::serde::Serialize for GuestDiskSmart {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "nvme" => GuestDiskSmartBranch::Nvme(crate::__private::rest(map)?),
@@ -1421,7 +1572,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
             }
             _ => {
                 crate::__private::known(false, "GuestDiskSmart", &tag)?;
-                GuestDiskSmartBranch::Other { tag, members: map }
+                GuestDiskSmartBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -1454,7 +1608,10 @@ pub struct GuestDiskInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("partition", &self.partition)?;
@@ -1467,7 +1624,9 @@ impl ::serde::Serialize for GuestDiskInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestDiskInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -1509,7 +1668,10 @@ pub struct GuestFilesystemInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestFilesystemInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("mountpoint", &self.mountpoint)?;
@@ -1523,7 +1685,9 @@ impl ::serde::Serialize for GuestFilesystemInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -1531,7 +1695,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
             r#type: crate::__private::required(&mut m, "type")?,
             used_bytes: crate::__private::optional(&mut m, "used-bytes")?,
             total_bytes: crate::__private::optional(&mut m, "total-bytes")?,
-            total_bytes_privileged: crate::__private::optional(&mut m, "total-bytes-privileged")?,
+            total_bytes_privileged: crate::__private::optional(
+                &mut m,
+                "total-bytes-privileged",
+            )?,
             disk: crate::__private::required(&mut m, "disk")?,
         };
         crate::__private::finish(&m, "GuestFilesystemInfo")?;
@@ -1560,7 +1727,10 @@ pub struct GuestMemoryBlock {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestMemoryBlock {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("phys-index", &self.phys_index)?;
         m.field("online", &self.online)?;
@@ -1570,7 +1740,9 @@ impl ::serde::Serialize for GuestMemoryBlock {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlock {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             phys_index: crate::__private::required(&mut m, "phys-index")?,
@@ -1642,12 +1814,17 @@ impl ::std::fmt::Display for GuestMemoryBlockResponseType {
     }
 }
 impl ::serde::Serialize for GuestMemoryBlockResponseType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponseType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -1678,7 +1855,10 @@ pub struct GuestMemoryBlockResponse {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestMemoryBlockResponse {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("phys-index", &self.phys_index)?;
         m.field("response", &self.response)?;
@@ -1688,7 +1868,9 @@ impl ::serde::Serialize for GuestMemoryBlockResponse {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponse {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             phys_index: crate::__private::required(&mut m, "phys-index")?,
@@ -1715,7 +1897,10 @@ pub struct GuestMemoryBlockInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestMemoryBlockInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("size", &self.size)?;
         m.end()
@@ -1723,7 +1908,9 @@ impl ::serde::Serialize for GuestMemoryBlockInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             size: crate::__private::required(&mut m, "size")?,
@@ -1763,7 +1950,10 @@ pub struct GuestExecStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestExecStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("exited", &self.exited)?;
         m.opt("exitcode", &self.exitcode)?;
@@ -1777,7 +1967,9 @@ impl ::serde::Serialize for GuestExecStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             exited: crate::__private::required(&mut m, "exited")?,
@@ -1804,7 +1996,10 @@ pub struct GuestExec {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestExec {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("pid", &self.pid)?;
         m.end()
@@ -1812,7 +2007,9 @@ impl ::serde::Serialize for GuestExec {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestExec {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             pid: crate::__private::required(&mut m, "pid")?,
@@ -1885,12 +2082,17 @@ impl ::std::fmt::Display for GuestExecCaptureOutputMode {
     }
 }
 impl ::serde::Serialize for GuestExecCaptureOutputMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutputMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -1916,7 +2118,10 @@ pub enum GuestExecCaptureOutput {
     Mode(GuestExecCaptureOutputMode),
 }
 impl ::serde::Serialize for GuestExecCaptureOutput {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Flag(v) => ::serde::Serialize::serialize(v, s),
             Self::Mode(v) => ::serde::Serialize::serialize(v, s),
@@ -1924,18 +2129,25 @@ impl ::serde::Serialize for GuestExecCaptureOutput {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(match v {
-            ::serde_json::Value::Bool(_) => Self::Flag(crate::__private::from_value(v)?),
-            ::serde_json::Value::String(_) => Self::Mode(crate::__private::from_value(v)?),
-            other => {
-                return ::std::result::Result::Err(crate::__private::no_branch(
-                    "GuestExecCaptureOutput",
-                    &other,
-                ));
-            }
-        })
+        ::std::result::Result::Ok(
+            match v {
+                ::serde_json::Value::Bool(_) => {
+                    Self::Flag(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::String(_) => {
+                    Self::Mode(crate::__private::from_value(v)?)
+                }
+                other => {
+                    return ::std::result::Result::Err(
+                        crate::__private::no_branch("GuestExecCaptureOutput", &other),
+                    );
+                }
+            },
+        )
     }
 }
 /// `GuestHostName` (not documented in the schema).
@@ -1950,7 +2162,10 @@ pub struct GuestHostName {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestHostName {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host-name", &self.host_name)?;
         m.end()
@@ -1958,7 +2173,9 @@ impl ::serde::Serialize for GuestHostName {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestHostName {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host_name: crate::__private::required(&mut m, "host-name")?,
@@ -1988,7 +2205,10 @@ pub struct GuestUser {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestUser {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("user", &self.user)?;
         m.field("login-time", &self.login_time)?;
@@ -1998,7 +2218,9 @@ impl ::serde::Serialize for GuestUser {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestUser {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             user: crate::__private::required(&mut m, "user")?,
@@ -2025,7 +2247,10 @@ pub struct GuestTimezone {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestTimezone {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("zone", &self.zone)?;
         m.field("offset", &self.offset)?;
@@ -2034,7 +2259,9 @@ impl ::serde::Serialize for GuestTimezone {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             zone: crate::__private::optional(&mut m, "zone")?,
@@ -2095,7 +2322,10 @@ pub struct GuestOsInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestOsInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("kernel-release", &self.kernel_release)?;
         m.opt("kernel-version", &self.kernel_version)?;
@@ -2112,7 +2342,9 @@ impl ::serde::Serialize for GuestOsInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestOsInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             kernel_release: crate::__private::optional(&mut m, "kernel-release")?,
@@ -2166,12 +2398,17 @@ impl ::std::fmt::Display for GuestDeviceType {
     }
 }
 impl ::serde::Serialize for GuestDeviceType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "GuestDeviceType", &s)?;
@@ -2194,7 +2431,10 @@ pub struct GuestDeviceIdPci {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDeviceIdPci {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("vendor-id", &self.vendor_id)?;
         m.field("device-id", &self.device_id)?;
@@ -2203,7 +2443,9 @@ impl ::serde::Serialize for GuestDeviceIdPci {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceIdPci {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             vendor_id: crate::__private::required(&mut m, "vendor-id")?,
@@ -2251,7 +2493,10 @@ impl GuestDeviceIdBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDeviceId {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             GuestDeviceIdBranch::Pci(v) => {
@@ -2268,14 +2513,21 @@ impl ::serde::Serialize for GuestDeviceId {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceId {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "pci" => GuestDeviceIdBranch::Pci(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "GuestDeviceId", &tag)?;
-                GuestDeviceIdBranch::Other { tag, members: map }
+                GuestDeviceIdBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -2301,7 +2553,10 @@ pub struct GuestDeviceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("driver-name", &self.driver_name)?;
         m.opt("driver-date", &self.driver_date)?;
@@ -2312,7 +2567,9 @@ impl ::serde::Serialize for GuestDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             driver_name: crate::__private::required(&mut m, "driver-name")?,
@@ -2336,7 +2593,10 @@ pub struct GuestAuthorizedKeys {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestAuthorizedKeys {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("keys", &self.keys)?;
         m.end()
@@ -2344,7 +2604,9 @@ impl ::serde::Serialize for GuestAuthorizedKeys {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             keys: crate::__private::required(&mut m, "keys")?,
@@ -2400,7 +2662,10 @@ pub struct GuestDiskStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("read-sectors", &self.read_sectors)?;
         m.opt("read-ios", &self.read_ios)?;
@@ -2424,7 +2689,9 @@ impl ::serde::Serialize for GuestDiskStats {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestDiskStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             read_sectors: crate::__private::optional(&mut m, "read-sectors")?,
@@ -2465,7 +2732,10 @@ pub struct GuestDiskStatsInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskStatsInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("major", &self.major)?;
@@ -2476,7 +2746,9 @@ impl ::serde::Serialize for GuestDiskStatsInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -2528,12 +2800,17 @@ impl ::std::fmt::Display for GuestCpuStatsType {
     }
 }
 impl ::serde::Serialize for GuestCpuStatsType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestCpuStatsType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "GuestCpuStatsType", &s)?;
@@ -2575,7 +2852,10 @@ pub struct GuestLinuxCpuStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestLinuxCpuStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cpu", &self.cpu)?;
         m.field("user", &self.user)?;
@@ -2593,7 +2873,9 @@ impl ::serde::Serialize for GuestLinuxCpuStats {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestLinuxCpuStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cpu: crate::__private::required(&mut m, "cpu")?,
@@ -2650,7 +2932,10 @@ impl GuestCpuStatsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestCpuStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             GuestCpuStatsBranch::Linux(v) => {
@@ -2667,14 +2952,21 @@ impl ::serde::Serialize for GuestCpuStats {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "linux" => GuestCpuStatsBranch::Linux(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "GuestCpuStats", &tag)?;
-                GuestCpuStatsBranch::Other { tag, members: map }
+                GuestCpuStatsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -2698,7 +2990,10 @@ pub struct GuestLoadAverage {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestLoadAverage {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("load1m", &self.load1m)?;
         m.field("load5m", &self.load5m)?;
@@ -2708,7 +3003,9 @@ impl ::serde::Serialize for GuestLoadAverage {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestLoadAverage {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             load1m: crate::__private::required(&mut m, "load1m")?,
@@ -2763,7 +3060,10 @@ pub struct GuestNetworkRoute {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestNetworkRoute {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("iface", &self.iface)?;
         m.field("destination", &self.destination)?;
@@ -2786,7 +3086,9 @@ impl ::serde::Serialize for GuestNetworkRoute {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestNetworkRoute {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             iface: crate::__private::required(&mut m, "iface")?,
@@ -5328,109 +5630,159 @@ pub mod commands {
         name: &str,
         value: ::serde_json::Value,
     ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
-        ::std::option::Option::Some(match name {
-            "guest-sync-delimited" => {
-                <GuestSyncDelimited as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-sync" => <GuestSync as crate::Command>::decode_return(value).map(drop),
-            "guest-ping" => <GuestPing as crate::Command>::decode_return(value).map(drop),
-            "guest-get-time" => <GuestGetTime as crate::Command>::decode_return(value).map(drop),
-            "guest-set-time" => <GuestSetTime as crate::Command>::decode_return(value).map(drop),
-            "guest-info" => <GuestInfo as crate::Command>::decode_return(value).map(drop),
-            "guest-shutdown" => <GuestShutdown as crate::Command>::decode_return(value).map(drop),
-            "guest-file-open" => <GuestFileOpen as crate::Command>::decode_return(value).map(drop),
-            "guest-file-close" => {
-                <GuestFileClose as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-file-read" => <GuestFileRead as crate::Command>::decode_return(value).map(drop),
-            "guest-file-write" => {
-                <GuestFileWrite as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-file-seek" => <GuestFileSeek as crate::Command>::decode_return(value).map(drop),
-            "guest-file-flush" => {
-                <GuestFileFlush as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-fsfreeze-status" => {
-                <GuestFsfreezeStatus as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-fsfreeze-freeze" => {
-                <GuestFsfreezeFreeze as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-fsfreeze-freeze-list" => {
-                <GuestFsfreezeFreezeList as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-fsfreeze-thaw" => {
-                <GuestFsfreezeThaw as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-fstrim" => <GuestFstrim as crate::Command>::decode_return(value).map(drop),
-            "guest-suspend-disk" => {
-                <GuestSuspendDisk as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-suspend-ram" => {
-                <GuestSuspendRam as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-suspend-hybrid" => {
-                <GuestSuspendHybrid as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-network-get-interfaces" => {
-                <GuestNetworkGetInterfaces as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-vcpus" => <GuestGetVcpus as crate::Command>::decode_return(value).map(drop),
-            "guest-set-vcpus" => <GuestSetVcpus as crate::Command>::decode_return(value).map(drop),
-            "guest-get-disks" => <GuestGetDisks as crate::Command>::decode_return(value).map(drop),
-            "guest-get-fsinfo" => {
-                <GuestGetFsinfo as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-set-user-password" => {
-                <GuestSetUserPassword as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-memory-blocks" => {
-                <GuestGetMemoryBlocks as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-set-memory-blocks" => {
-                <GuestSetMemoryBlocks as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-memory-block-info" => {
-                <GuestGetMemoryBlockInfo as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-exec-status" => {
-                <GuestExecStatus as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-exec" => <GuestExec as crate::Command>::decode_return(value).map(drop),
-            "guest-get-host-name" => {
-                <GuestGetHostName as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-users" => <GuestGetUsers as crate::Command>::decode_return(value).map(drop),
-            "guest-get-timezone" => {
-                <GuestGetTimezone as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-osinfo" => {
-                <GuestGetOsinfo as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-devices" => {
-                <GuestGetDevices as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-ssh-get-authorized-keys" => {
-                <GuestSshGetAuthorizedKeys as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-ssh-add-authorized-keys" => {
-                <GuestSshAddAuthorizedKeys as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-ssh-remove-authorized-keys" => {
-                <GuestSshRemoveAuthorizedKeys as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-diskstats" => {
-                <GuestGetDiskstats as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-cpustats" => {
-                <GuestGetCpustats as crate::Command>::decode_return(value).map(drop)
-            }
-            "guest-get-load" => <GuestGetLoad as crate::Command>::decode_return(value).map(drop),
-            "guest-network-get-route" => {
-                <GuestNetworkGetRoute as crate::Command>::decode_return(value).map(drop)
-            }
-            _ => return ::std::option::Option::None,
-        })
+        ::std::option::Option::Some(
+            match name {
+                "guest-sync-delimited" => {
+                    <GuestSyncDelimited as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-sync" => {
+                    <GuestSync as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-ping" => {
+                    <GuestPing as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-time" => {
+                    <GuestGetTime as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-set-time" => {
+                    <GuestSetTime as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-info" => {
+                    <GuestInfo as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-shutdown" => {
+                    <GuestShutdown as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-file-open" => {
+                    <GuestFileOpen as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-file-close" => {
+                    <GuestFileClose as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-file-read" => {
+                    <GuestFileRead as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-file-write" => {
+                    <GuestFileWrite as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-file-seek" => {
+                    <GuestFileSeek as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-file-flush" => {
+                    <GuestFileFlush as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-fsfreeze-status" => {
+                    <GuestFsfreezeStatus as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-fsfreeze-freeze" => {
+                    <GuestFsfreezeFreeze as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-fsfreeze-freeze-list" => {
+                    <GuestFsfreezeFreezeList as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-fsfreeze-thaw" => {
+                    <GuestFsfreezeThaw as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-fstrim" => {
+                    <GuestFstrim as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-suspend-disk" => {
+                    <GuestSuspendDisk as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-suspend-ram" => {
+                    <GuestSuspendRam as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-suspend-hybrid" => {
+                    <GuestSuspendHybrid as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-network-get-interfaces" => {
+                    <GuestNetworkGetInterfaces as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-get-vcpus" => {
+                    <GuestGetVcpus as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-set-vcpus" => {
+                    <GuestSetVcpus as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-disks" => {
+                    <GuestGetDisks as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-fsinfo" => {
+                    <GuestGetFsinfo as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-set-user-password" => {
+                    <GuestSetUserPassword as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-get-memory-blocks" => {
+                    <GuestGetMemoryBlocks as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-set-memory-blocks" => {
+                    <GuestSetMemoryBlocks as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-get-memory-block-info" => {
+                    <GuestGetMemoryBlockInfo as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-exec-status" => {
+                    <GuestExecStatus as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-exec" => {
+                    <GuestExec as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-host-name" => {
+                    <GuestGetHostName as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-users" => {
+                    <GuestGetUsers as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-timezone" => {
+                    <GuestGetTimezone as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-osinfo" => {
+                    <GuestGetOsinfo as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-devices" => {
+                    <GuestGetDevices as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-ssh-get-authorized-keys" => {
+                    <GuestSshGetAuthorizedKeys as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-ssh-add-authorized-keys" => {
+                    <GuestSshAddAuthorizedKeys as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "guest-ssh-remove-authorized-keys" => {
+                    <GuestSshRemoveAuthorizedKeys as crate::Command>::decode_return(
+                            value,
+                        )
+                        .map(drop)
+                }
+                "guest-get-diskstats" => {
+                    <GuestGetDiskstats as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-cpustats" => {
+                    <GuestGetCpustats as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-get-load" => {
+                    <GuestGetLoad as crate::Command>::decode_return(value).map(drop)
+                }
+                "guest-network-get-route" => {
+                    <GuestNetworkGetRoute as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                _ => return ::std::option::Option::None,
+            },
+        )
     }
 }
 /// One type per event's data, and [`Event`](events::Event) over
@@ -5477,12 +5829,19 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
-            let name: ::std::string::String = crate::__private::required(&mut map, "event")?;
+            let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+                d,
+            )?;
+            let name: ::std::string::String = crate::__private::required(
+                &mut map,
+                "event",
+            )?;
             let timestamp = crate::__private::required(&mut map, "timestamp")?;
             let data = map
                 .remove("data")
-                .unwrap_or_else(|| ::serde_json::Value::Object(::serde_json::Map::new()));
+                .unwrap_or_else(|| ::serde_json::Value::Object(
+                    ::serde_json::Map::new(),
+                ));
             ::std::result::Result::Ok(EventMessage {
                 event: Event::decode(&name, data),
                 timestamp,

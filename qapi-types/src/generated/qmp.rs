@@ -73,12 +73,17 @@ impl ::std::fmt::Display for QType {
     }
 }
 impl ::serde::Serialize for QType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
@@ -147,12 +152,17 @@ impl ::std::fmt::Display for QapiErrorClass {
     }
 }
 impl ::serde::Serialize for QapiErrorClass {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QapiErrorClass {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QapiErrorClass", &s)?;
@@ -201,12 +211,17 @@ impl ::std::fmt::Display for IoOperationType {
     }
 }
 impl ::serde::Serialize for IoOperationType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for IoOperationType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "IoOperationType", &s)?;
@@ -259,12 +274,17 @@ impl ::std::fmt::Display for OnOffAuto {
     }
 }
 impl ::serde::Serialize for OnOffAuto {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OnOffAuto {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "OnOffAuto", &s)?;
@@ -317,12 +337,17 @@ impl ::std::fmt::Display for OnOffSplit {
     }
 }
 impl ::serde::Serialize for OnOffSplit {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OnOffSplit {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "OnOffSplit", &s)?;
@@ -345,7 +370,10 @@ pub enum StrOrNull {
     N(crate::Null),
 }
 impl ::serde::Serialize for StrOrNull {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::S(v) => ::serde::Serialize::serialize(v, s),
             Self::N(v) => ::serde::Serialize::serialize(v, s),
@@ -353,18 +381,23 @@ impl ::serde::Serialize for StrOrNull {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StrOrNull {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(match v {
-            ::serde_json::Value::String(_) => Self::S(crate::__private::from_value(v)?),
-            ::serde_json::Value::Null => Self::N(crate::__private::from_value(v)?),
-            other => {
-                return ::std::result::Result::Err(crate::__private::no_branch(
-                    "StrOrNull",
-                    &other,
-                ));
-            }
-        })
+        ::std::result::Result::Ok(
+            match v {
+                ::serde_json::Value::String(_) => {
+                    Self::S(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::Null => Self::N(crate::__private::from_value(v)?),
+                other => {
+                    return ::std::result::Result::Err(
+                        crate::__private::no_branch("StrOrNull", &other),
+                    );
+                }
+            },
+        )
     }
 }
 /// An enumeration of options for specifying a PCI BAR
@@ -442,12 +475,17 @@ impl ::std::fmt::Display for OffAutoPcibar {
     }
 }
 impl ::serde::Serialize for OffAutoPcibar {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OffAutoPcibar {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "OffAutoPCIBAR", &s)?;
@@ -519,12 +557,17 @@ impl ::std::fmt::Display for PcieLinkSpeed {
     }
 }
 impl ::serde::Serialize for PcieLinkSpeed {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PcieLinkSpeed {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "PCIELinkSpeed", &s)?;
@@ -601,12 +644,17 @@ impl ::std::fmt::Display for PcieLinkWidth {
     }
 }
 impl ::serde::Serialize for PcieLinkWidth {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PcieLinkWidth {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "PCIELinkWidth", &s)?;
@@ -637,8 +685,12 @@ pub enum HostMemPolicy {
 #[allow(deprecated)]
 impl HostMemPolicy {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] =
-        &[Self::Default, Self::Preferred, Self::Bind, Self::Interleave];
+    pub const ALL: &'static [Self] = &[
+        Self::Default,
+        Self::Preferred,
+        Self::Bind,
+        Self::Interleave,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -666,12 +718,17 @@ impl ::std::fmt::Display for HostMemPolicy {
     }
 }
 impl ::serde::Serialize for HostMemPolicy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HostMemPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "HostMemPolicy", &s)?;
@@ -728,12 +785,17 @@ impl ::std::fmt::Display for NetFilterDirection {
     }
 }
 impl ::serde::Serialize for NetFilterDirection {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetFilterDirection {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "NetFilterDirection", &s)?;
@@ -805,12 +867,17 @@ impl ::std::fmt::Display for GrabToggleKeys {
     }
 }
 impl ::serde::Serialize for GrabToggleKeys {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GrabToggleKeys {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "GrabToggleKeys", &s)?;
@@ -829,7 +896,10 @@ pub struct HumanReadableText {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for HumanReadableText {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("human-readable-text", &self.human_readable_text)?;
         m.end()
@@ -837,10 +907,15 @@ impl ::serde::Serialize for HumanReadableText {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for HumanReadableText {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
-            human_readable_text: crate::__private::required(&mut m, "human-readable-text")?,
+            human_readable_text: crate::__private::required(
+                &mut m,
+                "human-readable-text",
+            )?,
         };
         crate::__private::finish(&m, "HumanReadableText")?;
         ::std::result::Result::Ok(v)
@@ -892,12 +967,17 @@ impl ::std::fmt::Display for EndianMode {
     }
 }
 impl ::serde::Serialize for EndianMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EndianMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "EndianMode", &s)?;
@@ -964,15 +1044,24 @@ impl ::std::fmt::Display for NetworkAddressFamily {
     }
 }
 impl ::serde::Serialize for NetworkAddressFamily {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkAddressFamily {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "NetworkAddressFamily", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "NetworkAddressFamily",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -986,7 +1075,10 @@ pub struct InetSocketAddressBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InetSocketAddressBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("port", &self.port)?;
@@ -995,7 +1087,9 @@ impl ::serde::Serialize for InetSocketAddressBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InetSocketAddressBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -1040,7 +1134,10 @@ pub struct InetSocketAddress {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InetSocketAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("port", &self.port)?;
@@ -1055,7 +1152,9 @@ impl ::serde::Serialize for InetSocketAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InetSocketAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -1095,7 +1194,10 @@ pub struct UnixSocketAddress {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for UnixSocketAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("path", &self.path)?;
         m.opt("abstract", &self.r#abstract)?;
@@ -1105,7 +1207,9 @@ impl ::serde::Serialize for UnixSocketAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for UnixSocketAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::required(&mut m, "path")?,
@@ -1133,7 +1237,10 @@ pub struct VsockSocketAddress {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VsockSocketAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cid", &self.cid)?;
         m.field("port", &self.port)?;
@@ -1142,7 +1249,9 @@ impl ::serde::Serialize for VsockSocketAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VsockSocketAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cid: crate::__private::required(&mut m, "cid")?,
@@ -1168,7 +1277,10 @@ pub struct FdSocketAddress {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FdSocketAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("str", &self.str)?;
         m.end()
@@ -1176,7 +1288,9 @@ impl ::serde::Serialize for FdSocketAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FdSocketAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             str: crate::__private::required(&mut m, "str")?,
@@ -1197,7 +1311,10 @@ pub struct InetSocketAddressWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InetSocketAddressWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -1205,7 +1322,9 @@ impl ::serde::Serialize for InetSocketAddressWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InetSocketAddressWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -1226,7 +1345,10 @@ pub struct UnixSocketAddressWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for UnixSocketAddressWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -1234,7 +1356,9 @@ impl ::serde::Serialize for UnixSocketAddressWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for UnixSocketAddressWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -1255,7 +1379,10 @@ pub struct VsockSocketAddressWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VsockSocketAddressWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -1263,7 +1390,9 @@ impl ::serde::Serialize for VsockSocketAddressWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VsockSocketAddressWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -1284,7 +1413,10 @@ pub struct FdSocketAddressWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FdSocketAddressWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -1292,7 +1424,9 @@ impl ::serde::Serialize for FdSocketAddressWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FdSocketAddressWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -1347,7 +1481,10 @@ impl SocketAddressLegacyBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SocketAddressLegacy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             SocketAddressLegacyBranch::Inet(v) => {
@@ -1376,8 +1513,12 @@ impl ::serde::Serialize for SocketAddressLegacy {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SocketAddressLegacy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "inet" => SocketAddressLegacyBranch::Inet(crate::__private::rest(map)?),
@@ -1386,7 +1527,10 @@ impl<'de> ::serde::Deserialize<'de> for SocketAddressLegacy {
             "fd" => SocketAddressLegacyBranch::Fd(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "SocketAddressLegacy", &tag)?;
-                SocketAddressLegacyBranch::Other { tag, members: map }
+                SocketAddressLegacyBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -1442,12 +1586,17 @@ impl ::std::fmt::Display for SocketAddressType {
     }
 }
 impl ::serde::Serialize for SocketAddressType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SocketAddressType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "SocketAddressType", &s)?;
@@ -1500,7 +1649,10 @@ impl SocketAddressBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SocketAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             SocketAddressBranch::Inet(v) => {
@@ -1529,8 +1681,12 @@ impl ::serde::Serialize for SocketAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SocketAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "inet" => SocketAddressBranch::Inet(crate::__private::rest(map)?),
@@ -1539,7 +1695,10 @@ impl<'de> ::serde::Deserialize<'de> for SocketAddress {
             "fd" => SocketAddressBranch::Fd(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "SocketAddress", &tag)?;
-                SocketAddressBranch::Other { tag, members: map }
+                SocketAddressBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -1666,12 +1825,17 @@ impl ::std::fmt::Display for RunState {
     }
 }
 impl ::serde::Serialize for RunState {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RunState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "RunState", &s)?;
@@ -1771,12 +1935,17 @@ impl ::std::fmt::Display for ShutdownCause {
     }
 }
 impl ::serde::Serialize for ShutdownCause {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ShutdownCause {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ShutdownCause", &s)?;
@@ -1797,7 +1966,10 @@ pub struct StatusInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for StatusInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("running", &self.running)?;
         m.field("status", &self.status)?;
@@ -1806,7 +1978,9 @@ impl ::serde::Serialize for StatusInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for StatusInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             running: crate::__private::required(&mut m, "running")?,
@@ -1889,12 +2063,17 @@ impl ::std::fmt::Display for WatchdogAction {
     }
 }
 impl ::serde::Serialize for WatchdogAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WatchdogAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "WatchdogAction", &s)?;
@@ -1944,12 +2123,17 @@ impl ::std::fmt::Display for RebootAction {
     }
 }
 impl ::serde::Serialize for RebootAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RebootAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "RebootAction", &s)?;
@@ -1998,12 +2182,17 @@ impl ::std::fmt::Display for ShutdownAction {
     }
 }
 impl ::serde::Serialize for ShutdownAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ShutdownAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ShutdownAction", &s)?;
@@ -2034,7 +2223,12 @@ pub enum PanicAction {
 #[allow(deprecated)]
 impl PanicAction {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Pause, Self::Shutdown, Self::ExitFailure, Self::None];
+    pub const ALL: &'static [Self] = &[
+        Self::Pause,
+        Self::Shutdown,
+        Self::ExitFailure,
+        Self::None,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2062,12 +2256,17 @@ impl ::std::fmt::Display for PanicAction {
     }
 }
 impl ::serde::Serialize for PanicAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PanicAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "PanicAction", &s)?;
@@ -2120,12 +2319,17 @@ impl ::std::fmt::Display for GuestPanicAction {
     }
 }
 impl ::serde::Serialize for GuestPanicAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestPanicAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "GuestPanicAction", &s)?;
@@ -2174,12 +2378,17 @@ impl ::std::fmt::Display for GuestPanicInformationType {
     }
 }
 impl ::serde::Serialize for GuestPanicInformationType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestPanicInformationType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -2229,7 +2438,10 @@ impl GuestPanicInformationBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestPanicInformation {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             GuestPanicInformationBranch::HyperV(v) => {
@@ -2250,15 +2462,24 @@ impl ::serde::Serialize for GuestPanicInformation {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestPanicInformation {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
-            "hyper-v" => GuestPanicInformationBranch::HyperV(crate::__private::rest(map)?),
+            "hyper-v" => {
+                GuestPanicInformationBranch::HyperV(crate::__private::rest(map)?)
+            }
             "s390" => GuestPanicInformationBranch::S390(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "GuestPanicInformation", &tag)?;
-                GuestPanicInformationBranch::Other { tag, members: map }
+                GuestPanicInformationBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -2290,7 +2511,10 @@ pub struct GuestPanicInformationHyperV {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestPanicInformationHyperV {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("arg1", &self.arg1)?;
         m.field("arg2", &self.arg2)?;
@@ -2302,7 +2526,9 @@ impl ::serde::Serialize for GuestPanicInformationHyperV {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestPanicInformationHyperV {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             arg1: crate::__private::required(&mut m, "arg1")?,
@@ -2377,12 +2603,17 @@ impl ::std::fmt::Display for S390CrashReason {
     }
 }
 impl ::serde::Serialize for S390CrashReason {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for S390CrashReason {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "S390CrashReason", &s)?;
@@ -2407,7 +2638,10 @@ pub struct GuestPanicInformationS390 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestPanicInformationS390 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("core", &self.core)?;
         m.field("psw-mask", &self.psw_mask)?;
@@ -2418,7 +2652,9 @@ impl ::serde::Serialize for GuestPanicInformationS390 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuestPanicInformationS390 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             core: crate::__private::required(&mut m, "core")?,
@@ -2473,15 +2709,24 @@ impl ::std::fmt::Display for MemoryFailureRecipient {
     }
 }
 impl ::serde::Serialize for MemoryFailureRecipient {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryFailureRecipient {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "MemoryFailureRecipient", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "MemoryFailureRecipient",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -2514,7 +2759,12 @@ pub enum MemoryFailureAction {
 #[allow(deprecated)]
 impl MemoryFailureAction {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Ignore, Self::Inject, Self::Fatal, Self::Reset];
+    pub const ALL: &'static [Self] = &[
+        Self::Ignore,
+        Self::Inject,
+        Self::Fatal,
+        Self::Reset,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2542,15 +2792,24 @@ impl ::std::fmt::Display for MemoryFailureAction {
     }
 }
 impl ::serde::Serialize for MemoryFailureAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryFailureAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "MemoryFailureAction", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "MemoryFailureAction",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -2570,7 +2829,10 @@ pub struct MemoryFailureFlags {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryFailureFlags {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("action-required", &self.action_required)?;
         m.field("recursive", &self.recursive)?;
@@ -2579,7 +2841,9 @@ impl ::serde::Serialize for MemoryFailureFlags {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemoryFailureFlags {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             action_required: crate::__private::required(&mut m, "action-required")?,
@@ -2637,12 +2901,17 @@ impl ::std::fmt::Display for NotifyVmexitOption {
     }
 }
 impl ::serde::Serialize for NotifyVmexitOption {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NotifyVmexitOption {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "NotifyVmexitOption", &s)?;
@@ -2693,15 +2962,24 @@ impl ::std::fmt::Display for QCryptoTlsCredsEndpoint {
     }
 }
 impl ::serde::Serialize for QCryptoTlsCredsEndpoint {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoTlsCredsEndpoint {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoTLSCredsEndpoint", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptoTLSCredsEndpoint",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -2748,15 +3026,24 @@ impl ::std::fmt::Display for QCryptoSecretFormat {
     }
 }
 impl ::serde::Serialize for QCryptoSecretFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoSecretFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoSecretFormat", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptoSecretFormat",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -2835,12 +3122,17 @@ impl ::std::fmt::Display for QCryptoHashAlgo {
     }
 }
 impl ::serde::Serialize for QCryptoHashAlgo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoHashAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoHashAlgo", &s)?;
@@ -2948,12 +3240,17 @@ impl ::std::fmt::Display for QCryptoCipherAlgo {
     }
 }
 impl ::serde::Serialize for QCryptoCipherAlgo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoCipherAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoCipherAlgo", &s)?;
@@ -3010,12 +3307,17 @@ impl ::std::fmt::Display for QCryptoCipherMode {
     }
 }
 impl ::serde::Serialize for QCryptoCipherMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoCipherMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoCipherMode", &s)?;
@@ -3072,12 +3374,17 @@ impl ::std::fmt::Display for QCryptoIvGenAlgo {
     }
 }
 impl ::serde::Serialize for QCryptoIvGenAlgo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoIvGenAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoIVGenAlgo", &s)?;
@@ -3127,12 +3434,17 @@ impl ::std::fmt::Display for QCryptoBlockFormat {
     }
 }
 impl ::serde::Serialize for QCryptoBlockFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoBlockFormat", &s)?;
@@ -3151,7 +3463,10 @@ pub struct QCryptoBlockOptionsBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockOptionsBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("format", &self.format)?;
         m.end()
@@ -3159,7 +3474,9 @@ impl ::serde::Serialize for QCryptoBlockOptionsBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOptionsBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             format: crate::__private::required(&mut m, "format")?,
@@ -3182,7 +3499,10 @@ pub struct QCryptoBlockOptionsQCow {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockOptionsQCow {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("key-secret", &self.key_secret)?;
         m.end()
@@ -3190,7 +3510,9 @@ impl ::serde::Serialize for QCryptoBlockOptionsQCow {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOptionsQCow {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
@@ -3213,7 +3535,10 @@ pub struct QCryptoBlockOptionsLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockOptionsLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("key-secret", &self.key_secret)?;
         m.end()
@@ -3221,7 +3546,9 @@ impl ::serde::Serialize for QCryptoBlockOptionsLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOptionsLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
@@ -3262,7 +3589,10 @@ pub struct QCryptoBlockCreateOptionsLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockCreateOptionsLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("key-secret", &self.key_secret)?;
         m.opt("cipher-alg", &self.cipher_alg)?;
@@ -3276,7 +3606,9 @@ impl ::serde::Serialize for QCryptoBlockCreateOptionsLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockCreateOptionsLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
@@ -3331,7 +3663,10 @@ impl QCryptoBlockOpenOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockOpenOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             QCryptoBlockOpenOptionsBranch::Qcow(v) => {
@@ -3352,15 +3687,22 @@ impl ::serde::Serialize for QCryptoBlockOpenOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOpenOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "qcow" => QCryptoBlockOpenOptionsBranch::Qcow(crate::__private::rest(map)?),
             "luks" => QCryptoBlockOpenOptionsBranch::Luks(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "QCryptoBlockOpenOptions", &tag)?;
-                QCryptoBlockOpenOptionsBranch::Other { tag, members: map }
+                QCryptoBlockOpenOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -3406,7 +3748,10 @@ impl QCryptoBlockCreateOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockCreateOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             QCryptoBlockCreateOptionsBranch::Qcow(v) => {
@@ -3427,15 +3772,22 @@ impl ::serde::Serialize for QCryptoBlockCreateOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockCreateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "qcow" => QCryptoBlockCreateOptionsBranch::Qcow(crate::__private::rest(map)?),
             "luks" => QCryptoBlockCreateOptionsBranch::Luks(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "QCryptoBlockCreateOptions", &tag)?;
-                QCryptoBlockCreateOptionsBranch::Other { tag, members: map }
+                QCryptoBlockCreateOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -3454,7 +3806,10 @@ pub struct QCryptoBlockInfoBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockInfoBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("format", &self.format)?;
         m.end()
@@ -3462,7 +3817,9 @@ impl ::serde::Serialize for QCryptoBlockInfoBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfoBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             format: crate::__private::required(&mut m, "format")?,
@@ -3489,7 +3846,10 @@ pub struct QCryptoBlockInfoLuksSlot {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockInfoLuksSlot {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("active", &self.active)?;
         m.opt("iters", &self.iters)?;
@@ -3500,7 +3860,9 @@ impl ::serde::Serialize for QCryptoBlockInfoLuksSlot {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfoLuksSlot {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             active: crate::__private::required(&mut m, "active")?,
@@ -3542,7 +3904,10 @@ pub struct QCryptoBlockInfoLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockInfoLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cipher-alg", &self.cipher_alg)?;
         m.field("cipher-mode", &self.cipher_mode)?;
@@ -3559,7 +3924,9 @@ impl ::serde::Serialize for QCryptoBlockInfoLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfoLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cipher_alg: crate::__private::required(&mut m, "cipher-alg")?,
@@ -3616,7 +3983,10 @@ impl QCryptoBlockInfoBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             QCryptoBlockInfoBranch::Luks(v) => {
@@ -3636,8 +4006,12 @@ impl ::serde::Serialize for QCryptoBlockInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "luks" => QCryptoBlockInfoBranch::Luks(crate::__private::rest(map)?),
@@ -3647,7 +4021,10 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfo {
             }
             _ => {
                 crate::__private::known(false, "QCryptoBlockInfo", &tag)?;
-                QCryptoBlockInfoBranch::Other { tag, members: map }
+                QCryptoBlockInfoBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -3696,12 +4073,17 @@ impl ::std::fmt::Display for QCryptoBlockLuksKeyslotState {
     }
 }
 impl ::serde::Serialize for QCryptoBlockLuksKeyslotState {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockLuksKeyslotState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -3749,7 +4131,10 @@ pub struct QCryptoBlockAmendOptionsLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockAmendOptionsLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("state", &self.state)?;
         m.opt("new-secret", &self.new_secret)?;
@@ -3762,7 +4147,9 @@ impl ::serde::Serialize for QCryptoBlockAmendOptionsLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockAmendOptionsLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             state: crate::__private::required(&mut m, "state")?,
@@ -3816,7 +4203,10 @@ impl QCryptoBlockAmendOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoBlockAmendOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             QCryptoBlockAmendOptionsBranch::Luks(v) => {
@@ -3836,8 +4226,12 @@ impl ::serde::Serialize for QCryptoBlockAmendOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoBlockAmendOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "luks" => QCryptoBlockAmendOptionsBranch::Luks(crate::__private::rest(map)?),
@@ -3847,7 +4241,10 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockAmendOptions {
             }
             _ => {
                 crate::__private::known(false, "QCryptoBlockAmendOptions", &tag)?;
-                QCryptoBlockAmendOptionsBranch::Other { tag, members: map }
+                QCryptoBlockAmendOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -3875,7 +4272,10 @@ pub struct SecretCommonProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SecretCommonProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("format", &self.format)?;
         m.opt("keyid", &self.keyid)?;
@@ -3885,7 +4285,9 @@ impl ::serde::Serialize for SecretCommonProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SecretCommonProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             format: crate::__private::optional(&mut m, "format")?,
@@ -3924,7 +4326,10 @@ pub struct SecretProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SecretProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("format", &self.format)?;
         m.opt("keyid", &self.keyid)?;
@@ -3936,7 +4341,9 @@ impl ::serde::Serialize for SecretProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SecretProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             format: crate::__private::optional(&mut m, "format")?,
@@ -3975,7 +4382,10 @@ pub struct SecretKeyringProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SecretKeyringProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("format", &self.format)?;
         m.opt("keyid", &self.keyid)?;
@@ -3986,7 +4396,9 @@ impl ::serde::Serialize for SecretKeyringProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SecretKeyringProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             format: crate::__private::optional(&mut m, "format")?,
@@ -4021,7 +4433,10 @@ pub struct TlsCredsProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TlsCredsProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("verify-peer", &self.verify_peer)?;
         m.opt("dir", &self.dir)?;
@@ -4032,7 +4447,9 @@ impl ::serde::Serialize for TlsCredsProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TlsCredsProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             verify_peer: crate::__private::optional(&mut m, "verify-peer")?,
@@ -4067,7 +4484,10 @@ pub struct TlsCredsAnonProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TlsCredsAnonProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("verify-peer", &self.verify_peer)?;
         m.opt("dir", &self.dir)?;
@@ -4078,7 +4498,9 @@ impl ::serde::Serialize for TlsCredsAnonProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TlsCredsAnonProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             verify_peer: crate::__private::optional(&mut m, "verify-peer")?,
@@ -4117,7 +4539,10 @@ pub struct TlsCredsPskProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TlsCredsPskProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("verify-peer", &self.verify_peer)?;
         m.opt("dir", &self.dir)?;
@@ -4129,7 +4554,9 @@ impl ::serde::Serialize for TlsCredsPskProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TlsCredsPskProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             verify_peer: crate::__private::optional(&mut m, "verify-peer")?,
@@ -4174,7 +4601,10 @@ pub struct TlsCredsX509Properties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TlsCredsX509Properties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("verify-peer", &self.verify_peer)?;
         m.opt("dir", &self.dir)?;
@@ -4187,7 +4617,9 @@ impl ::serde::Serialize for TlsCredsX509Properties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TlsCredsX509Properties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             verify_peer: crate::__private::optional(&mut m, "verify-peer")?,
@@ -4239,15 +4671,24 @@ impl ::std::fmt::Display for QCryptoAkCipherAlgo {
     }
 }
 impl ::serde::Serialize for QCryptoAkCipherAlgo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoAkCipherAlgo", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptoAkCipherAlgo",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -4293,15 +4734,24 @@ impl ::std::fmt::Display for QCryptoAkCipherKeyType {
     }
 }
 impl ::serde::Serialize for QCryptoAkCipherKeyType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherKeyType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoAkCipherKeyType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptoAkCipherKeyType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -4347,15 +4797,24 @@ impl ::std::fmt::Display for QCryptoRsaPaddingAlgo {
     }
 }
 impl ::serde::Serialize for QCryptoRsaPaddingAlgo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptoRsaPaddingAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptoRSAPaddingAlgo", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptoRSAPaddingAlgo",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -4373,7 +4832,10 @@ pub struct QCryptoAkCipherOptionsRsa {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoAkCipherOptionsRsa {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("hash-alg", &self.hash_alg)?;
         m.field("padding-alg", &self.padding_alg)?;
@@ -4382,7 +4844,9 @@ impl ::serde::Serialize for QCryptoAkCipherOptionsRsa {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherOptionsRsa {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             hash_alg: crate::__private::required(&mut m, "hash-alg")?,
@@ -4429,7 +4893,10 @@ impl QCryptoAkCipherOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptoAkCipherOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             QCryptoAkCipherOptionsBranch::Rsa(v) => {
@@ -4446,14 +4913,21 @@ impl ::serde::Serialize for QCryptoAkCipherOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "alg")?;
         let branch = match tag.as_str() {
             "rsa" => QCryptoAkCipherOptionsBranch::Rsa(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "QCryptoAkCipherOptions", &tag)?;
-                QCryptoAkCipherOptionsBranch::Other { tag, members: map }
+                QCryptoAkCipherOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -4543,12 +5017,17 @@ impl ::std::fmt::Display for JobType {
     }
 }
 impl ::serde::Serialize for JobType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for JobType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "JobType", &s)?;
@@ -4660,12 +5139,17 @@ impl ::std::fmt::Display for JobStatus {
     }
 }
 impl ::serde::Serialize for JobStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for JobStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "JobStatus", &s)?;
@@ -4747,12 +5231,17 @@ impl ::std::fmt::Display for JobVerb {
     }
 }
 impl ::serde::Serialize for JobVerb {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for JobVerb {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "JobVerb", &s)?;
@@ -4792,7 +5281,10 @@ pub struct JobInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for JobInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("type", &self.r#type)?;
@@ -4805,7 +5297,9 @@ impl ::serde::Serialize for JobInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for JobInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -4850,7 +5344,10 @@ pub struct SnapshotInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SnapshotInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("name", &self.name)?;
@@ -4865,7 +5362,9 @@ impl ::serde::Serialize for SnapshotInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SnapshotInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -4893,7 +5392,10 @@ pub struct ImageInfoSpecificQCow2EncryptionBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificQCow2EncryptionBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("format", &self.format)?;
         m.end()
@@ -4901,7 +5403,9 @@ impl ::serde::Serialize for ImageInfoSpecificQCow2EncryptionBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2EncryptionBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             format: crate::__private::required(&mut m, "format")?,
@@ -4949,7 +5453,10 @@ impl ImageInfoSpecificQCow2EncryptionBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificQCow2Encryption {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             ImageInfoSpecificQCow2EncryptionBranch::Luks(v) => {
@@ -4969,18 +5476,33 @@ impl ::serde::Serialize for ImageInfoSpecificQCow2Encryption {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2Encryption {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
-            "luks" => ImageInfoSpecificQCow2EncryptionBranch::Luks(crate::__private::rest(map)?),
+            "luks" => {
+                ImageInfoSpecificQCow2EncryptionBranch::Luks(
+                    crate::__private::rest(map)?,
+                )
+            }
             "aes" => {
                 crate::__private::finish(&map, "ImageInfoSpecificQCow2Encryption")?;
                 ImageInfoSpecificQCow2EncryptionBranch::Aes
             }
             _ => {
-                crate::__private::known(false, "ImageInfoSpecificQCow2Encryption", &tag)?;
-                ImageInfoSpecificQCow2EncryptionBranch::Other { tag, members: map }
+                crate::__private::known(
+                    false,
+                    "ImageInfoSpecificQCow2Encryption",
+                    &tag,
+                )?;
+                ImageInfoSpecificQCow2EncryptionBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -5023,7 +5545,10 @@ pub struct ImageInfoSpecificQCow2 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificQCow2 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("compat", &self.compat)?;
         m.opt("data-file", &self.data_file)?;
@@ -5040,7 +5565,9 @@ impl ::serde::Serialize for ImageInfoSpecificQCow2 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             compat: crate::__private::required(&mut m, "compat")?,
@@ -5076,7 +5603,10 @@ pub struct ImageInfoSpecificVmdk {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificVmdk {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("create-type", &self.create_type)?;
         m.field("cid", &self.cid)?;
@@ -5087,7 +5617,9 @@ impl ::serde::Serialize for ImageInfoSpecificVmdk {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificVmdk {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             create_type: crate::__private::required(&mut m, "create-type")?,
@@ -5119,7 +5651,10 @@ pub struct VmdkExtentInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VmdkExtentInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.field("format", &self.format)?;
@@ -5131,7 +5666,9 @@ impl ::serde::Serialize for VmdkExtentInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VmdkExtentInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -5156,7 +5693,10 @@ pub struct ImageInfoSpecificRbd {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificRbd {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("encryption-format", &self.encryption_format)?;
         m.end()
@@ -5164,7 +5704,9 @@ impl ::serde::Serialize for ImageInfoSpecificRbd {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificRbd {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             encryption_format: crate::__private::optional(&mut m, "encryption-format")?,
@@ -5185,7 +5727,10 @@ pub struct ImageInfoSpecificFile {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificFile {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("extent-size-hint", &self.extent_size_hint)?;
         m.end()
@@ -5193,7 +5738,9 @@ impl ::serde::Serialize for ImageInfoSpecificFile {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificFile {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             extent_size_hint: crate::__private::optional(&mut m, "extent-size-hint")?,
@@ -5226,7 +5773,13 @@ pub enum ImageInfoSpecificKind {
 #[allow(deprecated)]
 impl ImageInfoSpecificKind {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Qcow2, Self::Vmdk, Self::Luks, Self::Rbd, Self::File];
+    pub const ALL: &'static [Self] = &[
+        Self::Qcow2,
+        Self::Vmdk,
+        Self::Luks,
+        Self::Rbd,
+        Self::File,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5256,15 +5809,24 @@ impl ::std::fmt::Display for ImageInfoSpecificKind {
     }
 }
 impl ::serde::Serialize for ImageInfoSpecificKind {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "ImageInfoSpecificKind", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "ImageInfoSpecificKind",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -5280,7 +5842,10 @@ pub struct ImageInfoSpecificQCow2Wrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificQCow2Wrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -5288,7 +5853,9 @@ impl ::serde::Serialize for ImageInfoSpecificQCow2Wrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2Wrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -5309,7 +5876,10 @@ pub struct ImageInfoSpecificVmdkWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificVmdkWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -5317,7 +5887,9 @@ impl ::serde::Serialize for ImageInfoSpecificVmdkWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificVmdkWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -5338,7 +5910,10 @@ pub struct ImageInfoSpecificLuksWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificLuksWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -5346,7 +5921,9 @@ impl ::serde::Serialize for ImageInfoSpecificLuksWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificLuksWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -5367,7 +5944,10 @@ pub struct ImageInfoSpecificRbdWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificRbdWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -5375,7 +5955,9 @@ impl ::serde::Serialize for ImageInfoSpecificRbdWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificRbdWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -5396,7 +5978,10 @@ pub struct ImageInfoSpecificFileWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecificFileWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -5404,7 +5989,9 @@ impl ::serde::Serialize for ImageInfoSpecificFileWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificFileWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -5462,7 +6049,10 @@ impl ImageInfoSpecificBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfoSpecific {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             ImageInfoSpecificBranch::Qcow2(v) => {
@@ -5495,8 +6085,12 @@ impl ::serde::Serialize for ImageInfoSpecific {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecific {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "qcow2" => ImageInfoSpecificBranch::Qcow2(crate::__private::rest(map)?),
@@ -5506,7 +6100,10 @@ impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecific {
             "file" => ImageInfoSpecificBranch::File(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "ImageInfoSpecific", &tag)?;
-                ImageInfoSpecificBranch::Other { tag, members: map }
+                ImageInfoSpecificBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -5549,7 +6146,10 @@ pub struct BlockNodeInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockNodeInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.field("format", &self.format)?;
@@ -5569,7 +6169,9 @@ impl ::serde::Serialize for BlockNodeInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockNodeInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -5581,8 +6183,14 @@ impl<'de> ::serde::Deserialize<'de> for BlockNodeInfo {
             encrypted: crate::__private::optional(&mut m, "encrypted")?,
             compressed: crate::__private::optional(&mut m, "compressed")?,
             backing_filename: crate::__private::optional(&mut m, "backing-filename")?,
-            full_backing_filename: crate::__private::optional(&mut m, "full-backing-filename")?,
-            backing_filename_format: crate::__private::optional(&mut m, "backing-filename-format")?,
+            full_backing_filename: crate::__private::optional(
+                &mut m,
+                "full-backing-filename",
+            )?,
+            backing_filename_format: crate::__private::optional(
+                &mut m,
+                "backing-filename-format",
+            )?,
             snapshots: crate::__private::optional(&mut m, "snapshots")?,
             format_specific: crate::__private::optional(&mut m, "format-specific")?,
         };
@@ -5630,7 +6238,10 @@ pub struct ImageInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.field("format", &self.format)?;
@@ -5651,7 +6262,9 @@ impl ::serde::Serialize for ImageInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -5663,8 +6276,14 @@ impl<'de> ::serde::Deserialize<'de> for ImageInfo {
             encrypted: crate::__private::optional(&mut m, "encrypted")?,
             compressed: crate::__private::optional(&mut m, "compressed")?,
             backing_filename: crate::__private::optional(&mut m, "backing-filename")?,
-            full_backing_filename: crate::__private::optional(&mut m, "full-backing-filename")?,
-            backing_filename_format: crate::__private::optional(&mut m, "backing-filename-format")?,
+            full_backing_filename: crate::__private::optional(
+                &mut m,
+                "full-backing-filename",
+            )?,
+            backing_filename_format: crate::__private::optional(
+                &mut m,
+                "backing-filename-format",
+            )?,
             snapshots: crate::__private::optional(&mut m, "snapshots")?,
             format_specific: crate::__private::optional(&mut m, "format-specific")?,
             backing_image: crate::__private::optional(&mut m, "backing-image")?,
@@ -5690,7 +6309,10 @@ pub struct BlockChildInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockChildInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("info", &self.info)?;
@@ -5699,7 +6321,9 @@ impl ::serde::Serialize for BlockChildInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockChildInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -5750,7 +6374,10 @@ pub struct BlockGraphInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockGraphInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.field("format", &self.format)?;
@@ -5771,7 +6398,9 @@ impl ::serde::Serialize for BlockGraphInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockGraphInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -5783,8 +6412,14 @@ impl<'de> ::serde::Deserialize<'de> for BlockGraphInfo {
             encrypted: crate::__private::optional(&mut m, "encrypted")?,
             compressed: crate::__private::optional(&mut m, "compressed")?,
             backing_filename: crate::__private::optional(&mut m, "backing-filename")?,
-            full_backing_filename: crate::__private::optional(&mut m, "full-backing-filename")?,
-            backing_filename_format: crate::__private::optional(&mut m, "backing-filename-format")?,
+            full_backing_filename: crate::__private::optional(
+                &mut m,
+                "full-backing-filename",
+            )?,
+            backing_filename_format: crate::__private::optional(
+                &mut m,
+                "backing-filename-format",
+            )?,
             snapshots: crate::__private::optional(&mut m, "snapshots")?,
             format_specific: crate::__private::optional(&mut m, "format-specific")?,
             children: crate::__private::required(&mut m, "children")?,
@@ -5833,7 +6468,10 @@ pub struct ImageCheck {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ImageCheck {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.field("format", &self.format)?;
@@ -5852,7 +6490,9 @@ impl ::serde::Serialize for ImageCheck {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ImageCheck {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -5864,9 +6504,18 @@ impl<'de> ::serde::Deserialize<'de> for ImageCheck {
             corruptions_fixed: crate::__private::optional(&mut m, "corruptions-fixed")?,
             leaks_fixed: crate::__private::optional(&mut m, "leaks-fixed")?,
             total_clusters: crate::__private::optional(&mut m, "total-clusters")?,
-            allocated_clusters: crate::__private::optional(&mut m, "allocated-clusters")?,
-            fragmented_clusters: crate::__private::optional(&mut m, "fragmented-clusters")?,
-            compressed_clusters: crate::__private::optional(&mut m, "compressed-clusters")?,
+            allocated_clusters: crate::__private::optional(
+                &mut m,
+                "allocated-clusters",
+            )?,
+            fragmented_clusters: crate::__private::optional(
+                &mut m,
+                "fragmented-clusters",
+            )?,
+            compressed_clusters: crate::__private::optional(
+                &mut m,
+                "compressed-clusters",
+            )?,
         };
         crate::__private::finish(&m, "ImageCheck")?;
         ::std::result::Result::Ok(v)
@@ -5909,7 +6558,10 @@ pub struct MapEntry {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MapEntry {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("start", &self.start)?;
         m.field("length", &self.length)?;
@@ -5925,7 +6577,9 @@ impl ::serde::Serialize for MapEntry {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MapEntry {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             start: crate::__private::required(&mut m, "start")?,
@@ -5958,7 +6612,10 @@ pub struct BlockdevCacheInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCacheInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("writeback", &self.writeback)?;
         m.field("direct", &self.direct)?;
@@ -5968,7 +6625,9 @@ impl ::serde::Serialize for BlockdevCacheInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCacheInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             writeback: crate::__private::required(&mut m, "writeback")?,
@@ -6078,7 +6737,10 @@ pub struct BlockDeviceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("node-name", &self.node_name)?;
@@ -6118,7 +6780,9 @@ impl ::serde::Serialize for BlockDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -6126,7 +6790,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceInfo {
             ro: crate::__private::required(&mut m, "ro")?,
             drv: crate::__private::required(&mut m, "drv")?,
             backing_file: crate::__private::optional(&mut m, "backing_file")?,
-            backing_file_depth: crate::__private::required(&mut m, "backing_file_depth")?,
+            backing_file_depth: crate::__private::required(
+                &mut m,
+                "backing_file_depth",
+            )?,
             active: crate::__private::required(&mut m, "active")?,
             encrypted: crate::__private::required(&mut m, "encrypted")?,
             detect_zeroes: crate::__private::required(&mut m, "detect_zeroes")?,
@@ -6147,8 +6814,14 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceInfo {
             bps_rd_max_length: crate::__private::optional(&mut m, "bps_rd_max_length")?,
             bps_wr_max_length: crate::__private::optional(&mut m, "bps_wr_max_length")?,
             iops_max_length: crate::__private::optional(&mut m, "iops_max_length")?,
-            iops_rd_max_length: crate::__private::optional(&mut m, "iops_rd_max_length")?,
-            iops_wr_max_length: crate::__private::optional(&mut m, "iops_wr_max_length")?,
+            iops_rd_max_length: crate::__private::optional(
+                &mut m,
+                "iops_rd_max_length",
+            )?,
+            iops_wr_max_length: crate::__private::optional(
+                &mut m,
+                "iops_wr_max_length",
+            )?,
             iops_size: crate::__private::optional(&mut m, "iops_size")?,
             group: crate::__private::optional(&mut m, "group")?,
             cache: crate::__private::required(&mut m, "cache")?,
@@ -6206,15 +6879,24 @@ impl ::std::fmt::Display for BlockDeviceIoStatus {
     }
 }
 impl ::serde::Serialize for BlockDeviceIoStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockDeviceIoStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "BlockDeviceIoStatus", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockDeviceIoStatus",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -6249,7 +6931,10 @@ pub struct BlockDirtyInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDirtyInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("name", &self.name)?;
         m.field("count", &self.count)?;
@@ -6263,7 +6948,9 @@ impl ::serde::Serialize for BlockDirtyInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
@@ -6325,15 +7012,24 @@ impl ::std::fmt::Display for Qcow2BitmapInfoFlags {
     }
 }
 impl ::serde::Serialize for Qcow2BitmapInfoFlags {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Qcow2BitmapInfoFlags {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "Qcow2BitmapInfoFlags", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "Qcow2BitmapInfoFlags",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -6353,7 +7049,10 @@ pub struct Qcow2BitmapInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Qcow2BitmapInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("granularity", &self.granularity)?;
@@ -6363,7 +7062,9 @@ impl ::serde::Serialize for Qcow2BitmapInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for Qcow2BitmapInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -6404,7 +7105,10 @@ pub struct BlockLatencyHistogramInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockLatencyHistogramInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("boundaries", &self.boundaries)?;
         m.field("bins", &self.bins)?;
@@ -6413,7 +7117,9 @@ impl ::serde::Serialize for BlockLatencyHistogramInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockLatencyHistogramInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             boundaries: crate::__private::required(&mut m, "boundaries")?,
@@ -6458,7 +7164,10 @@ pub struct BlockInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("device", &self.device)?;
         m.opt("qdev", &self.qdev)?;
@@ -6473,7 +7182,9 @@ impl ::serde::Serialize for BlockInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             device: crate::__private::required(&mut m, "device")?,
@@ -6523,7 +7234,10 @@ pub struct BlockMeasureInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockMeasureInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("required", &self.required)?;
         m.field("fully-allocated", &self.fully_allocated)?;
@@ -6533,7 +7247,9 @@ impl ::serde::Serialize for BlockMeasureInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockMeasureInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             required: crate::__private::required(&mut m, "required")?,
@@ -6602,7 +7318,10 @@ pub struct BlockDeviceTimedStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDeviceTimedStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("interval_length", &self.interval_length)?;
         m.field("min_rd_latency_ns", &self.min_rd_latency_ns)?;
@@ -6611,33 +7330,23 @@ impl ::serde::Serialize for BlockDeviceTimedStats {
         m.field("min_wr_latency_ns", &self.min_wr_latency_ns)?;
         m.field("max_wr_latency_ns", &self.max_wr_latency_ns)?;
         m.field("avg_wr_latency_ns", &self.avg_wr_latency_ns)?;
-        m.field(
-            "min_zone_append_latency_ns",
-            &self.min_zone_append_latency_ns,
-        )?;
-        m.field(
-            "max_zone_append_latency_ns",
-            &self.max_zone_append_latency_ns,
-        )?;
-        m.field(
-            "avg_zone_append_latency_ns",
-            &self.avg_zone_append_latency_ns,
-        )?;
+        m.field("min_zone_append_latency_ns", &self.min_zone_append_latency_ns)?;
+        m.field("max_zone_append_latency_ns", &self.max_zone_append_latency_ns)?;
+        m.field("avg_zone_append_latency_ns", &self.avg_zone_append_latency_ns)?;
         m.field("min_flush_latency_ns", &self.min_flush_latency_ns)?;
         m.field("max_flush_latency_ns", &self.max_flush_latency_ns)?;
         m.field("avg_flush_latency_ns", &self.avg_flush_latency_ns)?;
         m.field("avg_rd_queue_depth", &self.avg_rd_queue_depth)?;
         m.field("avg_wr_queue_depth", &self.avg_wr_queue_depth)?;
-        m.field(
-            "avg_zone_append_queue_depth",
-            &self.avg_zone_append_queue_depth,
-        )?;
+        m.field("avg_zone_append_queue_depth", &self.avg_zone_append_queue_depth)?;
         m.end()
     }
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDeviceTimedStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             interval_length: crate::__private::required(&mut m, "interval_length")?,
@@ -6659,11 +7368,26 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceTimedStats {
                 &mut m,
                 "avg_zone_append_latency_ns",
             )?,
-            min_flush_latency_ns: crate::__private::required(&mut m, "min_flush_latency_ns")?,
-            max_flush_latency_ns: crate::__private::required(&mut m, "max_flush_latency_ns")?,
-            avg_flush_latency_ns: crate::__private::required(&mut m, "avg_flush_latency_ns")?,
-            avg_rd_queue_depth: crate::__private::required(&mut m, "avg_rd_queue_depth")?,
-            avg_wr_queue_depth: crate::__private::required(&mut m, "avg_wr_queue_depth")?,
+            min_flush_latency_ns: crate::__private::required(
+                &mut m,
+                "min_flush_latency_ns",
+            )?,
+            max_flush_latency_ns: crate::__private::required(
+                &mut m,
+                "max_flush_latency_ns",
+            )?,
+            avg_flush_latency_ns: crate::__private::required(
+                &mut m,
+                "avg_flush_latency_ns",
+            )?,
+            avg_rd_queue_depth: crate::__private::required(
+                &mut m,
+                "avg_rd_queue_depth",
+            )?,
+            avg_wr_queue_depth: crate::__private::required(
+                &mut m,
+                "avg_wr_queue_depth",
+            )?,
             avg_zone_append_queue_depth: crate::__private::required(
                 &mut m,
                 "avg_zone_append_queue_depth",
@@ -6791,7 +7515,10 @@ pub struct BlockDeviceStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDeviceStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("rd_bytes", &self.rd_bytes)?;
         m.field("wr_bytes", &self.wr_bytes)?;
@@ -6815,18 +7542,12 @@ impl ::serde::Serialize for BlockDeviceStats {
         m.opt("idle_time_ns", &self.idle_time_ns)?;
         m.field("failed_rd_operations", &self.failed_rd_operations)?;
         m.field("failed_wr_operations", &self.failed_wr_operations)?;
-        m.field(
-            "failed_zone_append_operations",
-            &self.failed_zone_append_operations,
-        )?;
+        m.field("failed_zone_append_operations", &self.failed_zone_append_operations)?;
         m.field("failed_flush_operations", &self.failed_flush_operations)?;
         m.field("failed_unmap_operations", &self.failed_unmap_operations)?;
         m.field("invalid_rd_operations", &self.invalid_rd_operations)?;
         m.field("invalid_wr_operations", &self.invalid_wr_operations)?;
-        m.field(
-            "invalid_zone_append_operations",
-            &self.invalid_zone_append_operations,
-        )?;
+        m.field("invalid_zone_append_operations", &self.invalid_zone_append_operations)?;
         m.field("invalid_flush_operations", &self.invalid_flush_operations)?;
         m.field("invalid_unmap_operations", &self.invalid_unmap_operations)?;
         m.field("account_invalid", &self.account_invalid)?;
@@ -6834,17 +7555,16 @@ impl ::serde::Serialize for BlockDeviceStats {
         m.field("timed_stats", &self.timed_stats)?;
         m.opt("rd_latency_histogram", &self.rd_latency_histogram)?;
         m.opt("wr_latency_histogram", &self.wr_latency_histogram)?;
-        m.opt(
-            "zone_append_latency_histogram",
-            &self.zone_append_latency_histogram,
-        )?;
+        m.opt("zone_append_latency_histogram", &self.zone_append_latency_histogram)?;
         m.opt("flush_latency_histogram", &self.flush_latency_histogram)?;
         m.end()
     }
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDeviceStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             rd_bytes: crate::__private::required(&mut m, "rd_bytes")?,
@@ -6853,7 +7573,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceStats {
             unmap_bytes: crate::__private::required(&mut m, "unmap_bytes")?,
             rd_operations: crate::__private::required(&mut m, "rd_operations")?,
             wr_operations: crate::__private::required(&mut m, "wr_operations")?,
-            zone_append_operations: crate::__private::required(&mut m, "zone_append_operations")?,
+            zone_append_operations: crate::__private::required(
+                &mut m,
+                "zone_append_operations",
+            )?,
             flush_operations: crate::__private::required(&mut m, "flush_operations")?,
             unmap_operations: crate::__private::required(&mut m, "unmap_operations")?,
             rd_total_time_ns: crate::__private::required(&mut m, "rd_total_time_ns")?,
@@ -6862,24 +7585,51 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceStats {
                 &mut m,
                 "zone_append_total_time_ns",
             )?,
-            flush_total_time_ns: crate::__private::required(&mut m, "flush_total_time_ns")?,
-            unmap_total_time_ns: crate::__private::required(&mut m, "unmap_total_time_ns")?,
+            flush_total_time_ns: crate::__private::required(
+                &mut m,
+                "flush_total_time_ns",
+            )?,
+            unmap_total_time_ns: crate::__private::required(
+                &mut m,
+                "unmap_total_time_ns",
+            )?,
             wr_highest_offset: crate::__private::required(&mut m, "wr_highest_offset")?,
             rd_merged: crate::__private::required(&mut m, "rd_merged")?,
             wr_merged: crate::__private::required(&mut m, "wr_merged")?,
-            zone_append_merged: crate::__private::required(&mut m, "zone_append_merged")?,
+            zone_append_merged: crate::__private::required(
+                &mut m,
+                "zone_append_merged",
+            )?,
             unmap_merged: crate::__private::required(&mut m, "unmap_merged")?,
             idle_time_ns: crate::__private::optional(&mut m, "idle_time_ns")?,
-            failed_rd_operations: crate::__private::required(&mut m, "failed_rd_operations")?,
-            failed_wr_operations: crate::__private::required(&mut m, "failed_wr_operations")?,
+            failed_rd_operations: crate::__private::required(
+                &mut m,
+                "failed_rd_operations",
+            )?,
+            failed_wr_operations: crate::__private::required(
+                &mut m,
+                "failed_wr_operations",
+            )?,
             failed_zone_append_operations: crate::__private::required(
                 &mut m,
                 "failed_zone_append_operations",
             )?,
-            failed_flush_operations: crate::__private::required(&mut m, "failed_flush_operations")?,
-            failed_unmap_operations: crate::__private::required(&mut m, "failed_unmap_operations")?,
-            invalid_rd_operations: crate::__private::required(&mut m, "invalid_rd_operations")?,
-            invalid_wr_operations: crate::__private::required(&mut m, "invalid_wr_operations")?,
+            failed_flush_operations: crate::__private::required(
+                &mut m,
+                "failed_flush_operations",
+            )?,
+            failed_unmap_operations: crate::__private::required(
+                &mut m,
+                "failed_unmap_operations",
+            )?,
+            invalid_rd_operations: crate::__private::required(
+                &mut m,
+                "invalid_rd_operations",
+            )?,
+            invalid_wr_operations: crate::__private::required(
+                &mut m,
+                "invalid_wr_operations",
+            )?,
             invalid_zone_append_operations: crate::__private::required(
                 &mut m,
                 "invalid_zone_append_operations",
@@ -6895,13 +7645,22 @@ impl<'de> ::serde::Deserialize<'de> for BlockDeviceStats {
             account_invalid: crate::__private::required(&mut m, "account_invalid")?,
             account_failed: crate::__private::required(&mut m, "account_failed")?,
             timed_stats: crate::__private::required(&mut m, "timed_stats")?,
-            rd_latency_histogram: crate::__private::optional(&mut m, "rd_latency_histogram")?,
-            wr_latency_histogram: crate::__private::optional(&mut m, "wr_latency_histogram")?,
+            rd_latency_histogram: crate::__private::optional(
+                &mut m,
+                "rd_latency_histogram",
+            )?,
+            wr_latency_histogram: crate::__private::optional(
+                &mut m,
+                "wr_latency_histogram",
+            )?,
             zone_append_latency_histogram: crate::__private::optional(
                 &mut m,
                 "zone_append_latency_histogram",
             )?,
-            flush_latency_histogram: crate::__private::optional(&mut m, "flush_latency_histogram")?,
+            flush_latency_histogram: crate::__private::optional(
+                &mut m,
+                "flush_latency_histogram",
+            )?,
         };
         crate::__private::finish(&m, "BlockDeviceStats")?;
         ::std::result::Result::Ok(v)
@@ -6925,7 +7684,10 @@ pub struct BlockStatsSpecificFile {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockStatsSpecificFile {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("discard-nb-ok", &self.discard_nb_ok)?;
         m.field("discard-nb-failed", &self.discard_nb_failed)?;
@@ -6935,7 +7697,9 @@ impl ::serde::Serialize for BlockStatsSpecificFile {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecificFile {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             discard_nb_ok: crate::__private::required(&mut m, "discard-nb-ok")?,
@@ -6964,7 +7728,10 @@ pub struct BlockStatsSpecificNvme {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockStatsSpecificNvme {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("completion-errors", &self.completion_errors)?;
         m.field("aligned-accesses", &self.aligned_accesses)?;
@@ -6974,7 +7741,9 @@ impl ::serde::Serialize for BlockStatsSpecificNvme {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecificNvme {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             completion_errors: crate::__private::required(&mut m, "completion-errors")?,
@@ -7159,7 +7928,10 @@ impl BlockStatsSpecificBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockStatsSpecific {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             BlockStatsSpecificBranch::File(v) => {
@@ -7316,12 +8088,18 @@ impl ::serde::Serialize for BlockStatsSpecific {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecific {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "driver")?;
         let branch = match tag.as_str() {
             "file" => BlockStatsSpecificBranch::File(crate::__private::rest(map)?),
-            "host_device" => BlockStatsSpecificBranch::HostDevice(crate::__private::rest(map)?),
+            "host_device" => {
+                BlockStatsSpecificBranch::HostDevice(crate::__private::rest(map)?)
+            }
             "nvme" => BlockStatsSpecificBranch::Nvme(crate::__private::rest(map)?),
             "blkdebug" => {
                 crate::__private::finish(&map, "BlockStatsSpecific")?;
@@ -7501,7 +8279,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecific {
             }
             _ => {
                 crate::__private::known(false, "BlockStatsSpecific", &tag)?;
-                BlockStatsSpecificBranch::Other { tag, members: map }
+                BlockStatsSpecificBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -7537,7 +8318,10 @@ pub struct BlockStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("device", &self.device)?;
         m.opt("qdev", &self.qdev)?;
@@ -7551,7 +8335,9 @@ impl ::serde::Serialize for BlockStats {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             device: crate::__private::optional(&mut m, "device")?,
@@ -7634,12 +8420,17 @@ impl ::std::fmt::Display for BlockdevOnError {
     }
 }
 impl ::serde::Serialize for BlockdevOnError {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevOnError {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevOnError", &s)?;
@@ -7709,12 +8500,17 @@ impl ::std::fmt::Display for MirrorSyncMode {
     }
 }
 impl ::serde::Serialize for MirrorSyncMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MirrorSyncMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "MirrorSyncMode", &s)?;
@@ -7772,12 +8568,17 @@ impl ::std::fmt::Display for BitmapSyncMode {
     }
 }
 impl ::serde::Serialize for BitmapSyncMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BitmapSyncMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BitmapSyncMode", &s)?;
@@ -7829,12 +8630,17 @@ impl ::std::fmt::Display for MirrorCopyMode {
     }
 }
 impl ::serde::Serialize for MirrorCopyMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MirrorCopyMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "MirrorCopyMode", &s)?;
@@ -7855,7 +8661,10 @@ pub struct BlockJobInfoMirror {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockJobInfoMirror {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("actively-synced", &self.actively_synced)?;
         m.end()
@@ -7863,7 +8672,9 @@ impl ::serde::Serialize for BlockJobInfoMirror {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockJobInfoMirror {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             actively_synced: crate::__private::required(&mut m, "actively-synced")?,
@@ -7966,7 +8777,10 @@ impl BlockJobInfoBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockJobInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "device", &self.device)?;
         crate::__private::put(&mut map, "len", &self.len)?;
@@ -8021,8 +8835,12 @@ impl ::serde::Serialize for BlockJobInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockJobInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let device = crate::__private::required(&mut map, "device")?;
         let len = crate::__private::required(&mut map, "len")?;
         let offset = crate::__private::required(&mut map, "offset")?;
@@ -8072,7 +8890,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockJobInfo {
             }
             _ => {
                 crate::__private::known(false, "BlockJobInfo", &tag)?;
-                BlockJobInfoBranch::Other { tag, members: map }
+                BlockJobInfoBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self {
@@ -8137,12 +8958,17 @@ impl ::std::fmt::Display for NewImageMode {
     }
 }
 impl ::serde::Serialize for NewImageMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NewImageMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "NewImageMode", &s)?;
@@ -8172,7 +8998,10 @@ pub struct BlockdevSnapshotSync {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevSnapshotSync {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("device", &self.device)?;
         m.opt("node-name", &self.node_name)?;
@@ -8185,13 +9014,18 @@ impl ::serde::Serialize for BlockdevSnapshotSync {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotSync {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             device: crate::__private::optional(&mut m, "device")?,
             node_name: crate::__private::optional(&mut m, "node-name")?,
             snapshot_file: crate::__private::required(&mut m, "snapshot-file")?,
-            snapshot_node_name: crate::__private::optional(&mut m, "snapshot-node-name")?,
+            snapshot_node_name: crate::__private::optional(
+                &mut m,
+                "snapshot-node-name",
+            )?,
             format: crate::__private::optional(&mut m, "format")?,
             mode: crate::__private::optional(&mut m, "mode")?,
         };
@@ -8216,7 +9050,10 @@ pub struct BlockdevSnapshot {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevSnapshot {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("node", &self.node)?;
         m.field("overlay", &self.overlay)?;
@@ -8225,7 +9062,9 @@ impl ::serde::Serialize for BlockdevSnapshot {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshot {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node: crate::__private::required(&mut m, "node")?,
@@ -8263,7 +9102,10 @@ pub struct BackupPerf {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BackupPerf {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("use-copy-range", &self.use_copy_range)?;
         m.opt("max-workers", &self.max_workers)?;
@@ -8274,7 +9116,9 @@ impl ::serde::Serialize for BackupPerf {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BackupPerf {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             use_copy_range: crate::__private::optional(&mut m, "use-copy-range")?,
@@ -8359,7 +9203,10 @@ pub struct BackupCommon {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BackupCommon {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("job-id", &self.job_id)?;
         m.field("device", &self.device)?;
@@ -8380,7 +9227,9 @@ impl ::serde::Serialize for BackupCommon {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BackupCommon {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             job_id: crate::__private::optional(&mut m, "job-id")?,
@@ -8479,7 +9328,10 @@ pub struct DriveBackup {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DriveBackup {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("job-id", &self.job_id)?;
         m.field("device", &self.device)?;
@@ -8503,7 +9355,9 @@ impl ::serde::Serialize for DriveBackup {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DriveBackup {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             job_id: crate::__private::optional(&mut m, "job-id")?,
@@ -8597,7 +9451,10 @@ pub struct BlockdevBackup {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevBackup {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("job-id", &self.job_id)?;
         m.field("device", &self.device)?;
@@ -8619,7 +9476,9 @@ impl ::serde::Serialize for BlockdevBackup {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevBackup {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             job_id: crate::__private::optional(&mut m, "job-id")?,
@@ -8662,7 +9521,11 @@ pub enum XDbgBlockGraphNodeType {
 #[allow(deprecated)]
 impl XDbgBlockGraphNodeType {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::BlockBackend, Self::BlockJob, Self::BlockDriver];
+    pub const ALL: &'static [Self] = &[
+        Self::BlockBackend,
+        Self::BlockJob,
+        Self::BlockDriver,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8688,15 +9551,24 @@ impl ::std::fmt::Display for XDbgBlockGraphNodeType {
     }
 }
 impl ::serde::Serialize for XDbgBlockGraphNodeType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraphNodeType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "XDbgBlockGraphNodeType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "XDbgBlockGraphNodeType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -8721,7 +9593,10 @@ pub struct XDbgBlockGraphNode {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for XDbgBlockGraphNode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("type", &self.r#type)?;
@@ -8731,7 +9606,9 @@ impl ::serde::Serialize for XDbgBlockGraphNode {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraphNode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -8810,12 +9687,17 @@ impl ::std::fmt::Display for BlockPermission {
     }
 }
 impl ::serde::Serialize for BlockPermission {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockPermission {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BlockPermission", &s)?;
@@ -8843,7 +9725,10 @@ pub struct XDbgBlockGraphEdge {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for XDbgBlockGraphEdge {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("parent", &self.parent)?;
         m.field("child", &self.child)?;
@@ -8855,7 +9740,9 @@ impl ::serde::Serialize for XDbgBlockGraphEdge {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraphEdge {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             parent: crate::__private::required(&mut m, "parent")?,
@@ -8882,7 +9769,10 @@ pub struct XDbgBlockGraph {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for XDbgBlockGraph {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("nodes", &self.nodes)?;
         m.field("edges", &self.edges)?;
@@ -8891,7 +9781,9 @@ impl ::serde::Serialize for XDbgBlockGraph {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraph {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             nodes: crate::__private::required(&mut m, "nodes")?,
@@ -8978,7 +9870,10 @@ pub struct DriveMirror {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DriveMirror {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("job-id", &self.job_id)?;
         m.field("device", &self.device)?;
@@ -9002,7 +9897,9 @@ impl ::serde::Serialize for DriveMirror {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DriveMirror {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             job_id: crate::__private::optional(&mut m, "job-id")?,
@@ -9041,7 +9938,10 @@ pub struct BlockDirtyBitmap {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDirtyBitmap {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("node", &self.node)?;
         m.field("name", &self.name)?;
@@ -9050,7 +9950,9 @@ impl ::serde::Serialize for BlockDirtyBitmap {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmap {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node: crate::__private::required(&mut m, "node")?,
@@ -9086,7 +9988,10 @@ pub struct BlockDirtyBitmapAdd {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDirtyBitmapAdd {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("node", &self.node)?;
         m.field("name", &self.name)?;
@@ -9098,7 +10003,9 @@ impl ::serde::Serialize for BlockDirtyBitmapAdd {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapAdd {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node: crate::__private::required(&mut m, "node")?,
@@ -9126,7 +10033,10 @@ pub enum BlockDirtyBitmapOrStr {
     External(BlockDirtyBitmap),
 }
 impl ::serde::Serialize for BlockDirtyBitmapOrStr {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Local(v) => ::serde::Serialize::serialize(v, s),
             Self::External(v) => ::serde::Serialize::serialize(v, s),
@@ -9134,18 +10044,25 @@ impl ::serde::Serialize for BlockDirtyBitmapOrStr {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapOrStr {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(match v {
-            ::serde_json::Value::String(_) => Self::Local(crate::__private::from_value(v)?),
-            ::serde_json::Value::Object(_) => Self::External(crate::__private::from_value(v)?),
-            other => {
-                return ::std::result::Result::Err(crate::__private::no_branch(
-                    "BlockDirtyBitmapOrStr",
-                    &other,
-                ));
-            }
-        })
+        ::std::result::Result::Ok(
+            match v {
+                ::serde_json::Value::String(_) => {
+                    Self::Local(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::Object(_) => {
+                    Self::External(crate::__private::from_value(v)?)
+                }
+                other => {
+                    return ::std::result::Result::Err(
+                        crate::__private::no_branch("BlockDirtyBitmapOrStr", &other),
+                    );
+                }
+            },
+        )
     }
 }
 /// `BlockDirtyBitmapMerge` (not documented in the schema).
@@ -9166,7 +10083,10 @@ pub struct BlockDirtyBitmapMerge {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDirtyBitmapMerge {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("node", &self.node)?;
         m.field("target", &self.target)?;
@@ -9176,7 +10096,9 @@ impl ::serde::Serialize for BlockDirtyBitmapMerge {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapMerge {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node: crate::__private::required(&mut m, "node")?,
@@ -9199,7 +10121,10 @@ pub struct BlockDirtyBitmapSha256 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDirtyBitmapSha256 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("sha256", &self.sha256)?;
         m.end()
@@ -9207,7 +10132,9 @@ impl ::serde::Serialize for BlockDirtyBitmapSha256 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapSha256 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             sha256: crate::__private::required(&mut m, "sha256")?,
@@ -9288,7 +10215,10 @@ pub struct BlockIoThrottle {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockIoThrottle {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("device", &self.device)?;
         m.opt("id", &self.id)?;
@@ -9317,7 +10247,9 @@ impl ::serde::Serialize for BlockIoThrottle {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockIoThrottle {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             device: crate::__private::optional(&mut m, "device")?,
@@ -9338,8 +10270,14 @@ impl<'de> ::serde::Deserialize<'de> for BlockIoThrottle {
             bps_rd_max_length: crate::__private::optional(&mut m, "bps_rd_max_length")?,
             bps_wr_max_length: crate::__private::optional(&mut m, "bps_wr_max_length")?,
             iops_max_length: crate::__private::optional(&mut m, "iops_max_length")?,
-            iops_rd_max_length: crate::__private::optional(&mut m, "iops_rd_max_length")?,
-            iops_wr_max_length: crate::__private::optional(&mut m, "iops_wr_max_length")?,
+            iops_rd_max_length: crate::__private::optional(
+                &mut m,
+                "iops_rd_max_length",
+            )?,
+            iops_wr_max_length: crate::__private::optional(
+                &mut m,
+                "iops_wr_max_length",
+            )?,
             iops_size: crate::__private::optional(&mut m, "iops_size")?,
             group: crate::__private::optional(&mut m, "group")?,
         };
@@ -9406,7 +10344,10 @@ pub struct ThrottleLimits {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ThrottleLimits {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("iops-total", &self.iops_total)?;
         m.opt("iops-total-max", &self.iops_total_max)?;
@@ -9432,27 +10373,47 @@ impl ::serde::Serialize for ThrottleLimits {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ThrottleLimits {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             iops_total: crate::__private::optional(&mut m, "iops-total")?,
             iops_total_max: crate::__private::optional(&mut m, "iops-total-max")?,
-            iops_total_max_length: crate::__private::optional(&mut m, "iops-total-max-length")?,
+            iops_total_max_length: crate::__private::optional(
+                &mut m,
+                "iops-total-max-length",
+            )?,
             iops_read: crate::__private::optional(&mut m, "iops-read")?,
             iops_read_max: crate::__private::optional(&mut m, "iops-read-max")?,
-            iops_read_max_length: crate::__private::optional(&mut m, "iops-read-max-length")?,
+            iops_read_max_length: crate::__private::optional(
+                &mut m,
+                "iops-read-max-length",
+            )?,
             iops_write: crate::__private::optional(&mut m, "iops-write")?,
             iops_write_max: crate::__private::optional(&mut m, "iops-write-max")?,
-            iops_write_max_length: crate::__private::optional(&mut m, "iops-write-max-length")?,
+            iops_write_max_length: crate::__private::optional(
+                &mut m,
+                "iops-write-max-length",
+            )?,
             bps_total: crate::__private::optional(&mut m, "bps-total")?,
             bps_total_max: crate::__private::optional(&mut m, "bps-total-max")?,
-            bps_total_max_length: crate::__private::optional(&mut m, "bps-total-max-length")?,
+            bps_total_max_length: crate::__private::optional(
+                &mut m,
+                "bps-total-max-length",
+            )?,
             bps_read: crate::__private::optional(&mut m, "bps-read")?,
             bps_read_max: crate::__private::optional(&mut m, "bps-read-max")?,
-            bps_read_max_length: crate::__private::optional(&mut m, "bps-read-max-length")?,
+            bps_read_max_length: crate::__private::optional(
+                &mut m,
+                "bps-read-max-length",
+            )?,
             bps_write: crate::__private::optional(&mut m, "bps-write")?,
             bps_write_max: crate::__private::optional(&mut m, "bps-write-max")?,
-            bps_write_max_length: crate::__private::optional(&mut m, "bps-write-max-length")?,
+            bps_write_max_length: crate::__private::optional(
+                &mut m,
+                "bps-write-max-length",
+            )?,
             iops_size: crate::__private::optional(&mut m, "iops-size")?,
         };
         crate::__private::finish(&m, "ThrottleLimits")?;
@@ -9552,7 +10513,10 @@ pub struct ThrottleGroupProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ThrottleGroupProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("limits", &self.limits)?;
         m.opt("x-iops-total", &self.x_iops_total)?;
@@ -9579,28 +10543,48 @@ impl ::serde::Serialize for ThrottleGroupProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ThrottleGroupProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             limits: crate::__private::optional(&mut m, "limits")?,
             x_iops_total: crate::__private::optional(&mut m, "x-iops-total")?,
             x_iops_total_max: crate::__private::optional(&mut m, "x-iops-total-max")?,
-            x_iops_total_max_length: crate::__private::optional(&mut m, "x-iops-total-max-length")?,
+            x_iops_total_max_length: crate::__private::optional(
+                &mut m,
+                "x-iops-total-max-length",
+            )?,
             x_iops_read: crate::__private::optional(&mut m, "x-iops-read")?,
             x_iops_read_max: crate::__private::optional(&mut m, "x-iops-read-max")?,
-            x_iops_read_max_length: crate::__private::optional(&mut m, "x-iops-read-max-length")?,
+            x_iops_read_max_length: crate::__private::optional(
+                &mut m,
+                "x-iops-read-max-length",
+            )?,
             x_iops_write: crate::__private::optional(&mut m, "x-iops-write")?,
             x_iops_write_max: crate::__private::optional(&mut m, "x-iops-write-max")?,
-            x_iops_write_max_length: crate::__private::optional(&mut m, "x-iops-write-max-length")?,
+            x_iops_write_max_length: crate::__private::optional(
+                &mut m,
+                "x-iops-write-max-length",
+            )?,
             x_bps_total: crate::__private::optional(&mut m, "x-bps-total")?,
             x_bps_total_max: crate::__private::optional(&mut m, "x-bps-total-max")?,
-            x_bps_total_max_length: crate::__private::optional(&mut m, "x-bps-total-max-length")?,
+            x_bps_total_max_length: crate::__private::optional(
+                &mut m,
+                "x-bps-total-max-length",
+            )?,
             x_bps_read: crate::__private::optional(&mut m, "x-bps-read")?,
             x_bps_read_max: crate::__private::optional(&mut m, "x-bps-read-max")?,
-            x_bps_read_max_length: crate::__private::optional(&mut m, "x-bps-read-max-length")?,
+            x_bps_read_max_length: crate::__private::optional(
+                &mut m,
+                "x-bps-read-max-length",
+            )?,
             x_bps_write: crate::__private::optional(&mut m, "x-bps-write")?,
             x_bps_write_max: crate::__private::optional(&mut m, "x-bps-write-max")?,
-            x_bps_write_max_length: crate::__private::optional(&mut m, "x-bps-write-max-length")?,
+            x_bps_write_max_length: crate::__private::optional(
+                &mut m,
+                "x-bps-write-max-length",
+            )?,
             x_iops_size: crate::__private::optional(&mut m, "x-iops-size")?,
         };
         crate::__private::finish(&m, "ThrottleGroupProperties")?;
@@ -9620,7 +10604,10 @@ pub struct BlockJobChangeOptionsMirror {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockJobChangeOptionsMirror {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("copy-mode", &self.copy_mode)?;
         m.end()
@@ -9628,7 +10615,9 @@ impl ::serde::Serialize for BlockJobChangeOptionsMirror {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockJobChangeOptionsMirror {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             copy_mode: crate::__private::required(&mut m, "copy-mode")?,
@@ -9699,7 +10688,10 @@ impl BlockJobChangeOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockJobChangeOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "id", &self.id)?;
         match &self.branch {
@@ -9741,8 +10733,12 @@ impl ::serde::Serialize for BlockJobChangeOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockJobChangeOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let id = crate::__private::required(&mut map, "id")?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
@@ -9781,7 +10777,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockJobChangeOptions {
             }
             _ => {
                 crate::__private::known(false, "BlockJobChangeOptions", &tag)?;
-                BlockJobChangeOptionsBranch::Other { tag, members: map }
+                BlockJobChangeOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { id, branch })
@@ -9829,15 +10828,24 @@ impl ::std::fmt::Display for BlockdevDiscardOptions {
     }
 }
 impl ::serde::Serialize for BlockdevDiscardOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevDiscardOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevDiscardOptions", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevDiscardOptions",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -9891,12 +10899,17 @@ impl ::std::fmt::Display for BlockdevDetectZeroesOptions {
     }
 }
 impl ::serde::Serialize for BlockdevDetectZeroesOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevDetectZeroesOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -9955,12 +10968,17 @@ impl ::std::fmt::Display for BlockdevAioOptions {
     }
 }
 impl ::serde::Serialize for BlockdevAioOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevAioOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevAioOptions", &s)?;
@@ -9982,7 +11000,10 @@ pub struct BlockdevCacheOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCacheOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("direct", &self.direct)?;
         m.opt("no-flush", &self.no_flush)?;
@@ -9991,7 +11012,9 @@ impl ::serde::Serialize for BlockdevCacheOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCacheOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             direct: crate::__private::optional(&mut m, "direct")?,
@@ -10288,12 +11311,17 @@ impl ::std::fmt::Display for BlockdevDriver {
     }
 }
 impl ::serde::Serialize for BlockdevDriver {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevDriver {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevDriver", &s)?;
@@ -10344,7 +11372,10 @@ pub struct BlockdevOptionsFile {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsFile {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.opt("pr-manager", &self.pr_manager)?;
@@ -10358,7 +11389,9 @@ impl ::serde::Serialize for BlockdevOptionsFile {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsFile {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -10367,7 +11400,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsFile {
             aio: crate::__private::optional(&mut m, "aio")?,
             aio_max_batch: crate::__private::optional(&mut m, "aio-max-batch")?,
             drop_cache: crate::__private::optional(&mut m, "drop-cache")?,
-            x_check_cache_dropped: crate::__private::optional(&mut m, "x-check-cache-dropped")?,
+            x_check_cache_dropped: crate::__private::optional(
+                &mut m,
+                "x-check-cache-dropped",
+            )?,
         };
         crate::__private::finish(&m, "BlockdevOptionsFile")?;
         ::std::result::Result::Ok(v)
@@ -10393,7 +11429,10 @@ pub struct BlockdevOptionsNull {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsNull {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("size", &self.size)?;
         m.opt("latency-ns", &self.latency_ns)?;
@@ -10403,7 +11442,9 @@ impl ::serde::Serialize for BlockdevOptionsNull {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNull {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             size: crate::__private::optional(&mut m, "size")?,
@@ -10432,7 +11473,10 @@ pub struct BlockdevOptionsNvMe {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsNvMe {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("device", &self.device)?;
         m.field("namespace", &self.namespace)?;
@@ -10441,7 +11485,9 @@ impl ::serde::Serialize for BlockdevOptionsNvMe {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNvMe {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             device: crate::__private::required(&mut m, "device")?,
@@ -10475,7 +11521,10 @@ pub struct BlockdevOptionsVvfat {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsVvfat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("dir", &self.dir)?;
         m.opt("fat-type", &self.fat_type)?;
@@ -10487,7 +11536,9 @@ impl ::serde::Serialize for BlockdevOptionsVvfat {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsVvfat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             dir: crate::__private::required(&mut m, "dir")?,
@@ -10513,7 +11564,10 @@ pub struct BlockdevOptionsGenericFormat {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsGenericFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.end()
@@ -10521,7 +11575,9 @@ impl ::serde::Serialize for BlockdevOptionsGenericFormat {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsGenericFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -10548,7 +11604,10 @@ pub struct BlockdevOptionsLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("key-secret", &self.key_secret)?;
@@ -10558,7 +11617,9 @@ impl ::serde::Serialize for BlockdevOptionsLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -10586,7 +11647,10 @@ pub struct BlockdevOptionsGenericCowFormat {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsGenericCowFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("backing", &self.backing)?;
@@ -10595,7 +11659,9 @@ impl ::serde::Serialize for BlockdevOptionsGenericCowFormat {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsGenericCowFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -10629,7 +11695,12 @@ pub enum Qcow2OverlapCheckMode {
 #[allow(deprecated)]
 impl Qcow2OverlapCheckMode {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::None, Self::Constant, Self::Cached, Self::All];
+    pub const ALL: &'static [Self] = &[
+        Self::None,
+        Self::Constant,
+        Self::Cached,
+        Self::All,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10657,15 +11728,24 @@ impl ::std::fmt::Display for Qcow2OverlapCheckMode {
     }
 }
 impl ::serde::Serialize for Qcow2OverlapCheckMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapCheckMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "Qcow2OverlapCheckMode", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "Qcow2OverlapCheckMode",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -10704,7 +11784,10 @@ pub struct Qcow2OverlapCheckFlags {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Qcow2OverlapCheckFlags {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("template", &self.template)?;
         m.opt("main-header", &self.main_header)?;
@@ -10721,7 +11804,9 @@ impl ::serde::Serialize for Qcow2OverlapCheckFlags {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapCheckFlags {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             template: crate::__private::optional(&mut m, "template")?,
@@ -10755,7 +11840,10 @@ pub enum Qcow2OverlapChecks {
     Mode(Qcow2OverlapCheckMode),
 }
 impl ::serde::Serialize for Qcow2OverlapChecks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Flags(v) => ::serde::Serialize::serialize(v, s),
             Self::Mode(v) => ::serde::Serialize::serialize(v, s),
@@ -10763,18 +11851,25 @@ impl ::serde::Serialize for Qcow2OverlapChecks {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapChecks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(match v {
-            ::serde_json::Value::Object(_) => Self::Flags(crate::__private::from_value(v)?),
-            ::serde_json::Value::String(_) => Self::Mode(crate::__private::from_value(v)?),
-            other => {
-                return ::std::result::Result::Err(crate::__private::no_branch(
-                    "Qcow2OverlapChecks",
-                    &other,
-                ));
-            }
-        })
+        ::std::result::Result::Ok(
+            match v {
+                ::serde_json::Value::Object(_) => {
+                    Self::Flags(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::String(_) => {
+                    Self::Mode(crate::__private::from_value(v)?)
+                }
+                other => {
+                    return ::std::result::Result::Err(
+                        crate::__private::no_branch("Qcow2OverlapChecks", &other),
+                    );
+                }
+            },
+        )
     }
 }
 /// `BlockdevQcowEncryptionFormat` (not documented in the schema).
@@ -10815,12 +11910,17 @@ impl ::std::fmt::Display for BlockdevQcowEncryptionFormat {
     }
 }
 impl ::serde::Serialize for BlockdevQcowEncryptionFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevQcowEncryptionFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -10867,7 +11967,10 @@ impl BlockdevQcowEncryptionBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevQcowEncryption {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             BlockdevQcowEncryptionBranch::Aes(v) => {
@@ -10884,14 +11987,21 @@ impl ::serde::Serialize for BlockdevQcowEncryption {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevQcowEncryption {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "aes" => BlockdevQcowEncryptionBranch::Aes(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "BlockdevQcowEncryption", &tag)?;
-                BlockdevQcowEncryptionBranch::Other { tag, members: map }
+                BlockdevQcowEncryptionBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -10916,7 +12026,10 @@ pub struct BlockdevOptionsQcow {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsQcow {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("backing", &self.backing)?;
@@ -10926,7 +12039,9 @@ impl ::serde::Serialize for BlockdevOptionsQcow {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsQcow {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -10979,12 +12094,17 @@ impl ::std::fmt::Display for BlockdevQcow2EncryptionFormat {
     }
 }
 impl ::serde::Serialize for BlockdevQcow2EncryptionFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2EncryptionFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -11034,7 +12154,10 @@ impl BlockdevQcow2EncryptionBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevQcow2Encryption {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             BlockdevQcow2EncryptionBranch::Aes(v) => {
@@ -11055,15 +12178,22 @@ impl ::serde::Serialize for BlockdevQcow2Encryption {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2Encryption {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "aes" => BlockdevQcow2EncryptionBranch::Aes(crate::__private::rest(map)?),
             "luks" => BlockdevQcow2EncryptionBranch::Luks(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "BlockdevQcow2Encryption", &tag)?;
-                BlockdevQcow2EncryptionBranch::Other { tag, members: map }
+                BlockdevQcow2EncryptionBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -11087,7 +12217,10 @@ pub struct BlockdevOptionsPreallocate {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsPreallocate {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("prealloc-align", &self.prealloc_align)?;
@@ -11097,7 +12230,9 @@ impl ::serde::Serialize for BlockdevOptionsPreallocate {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsPreallocate {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -11182,7 +12317,10 @@ pub struct BlockdevOptionsQcow2 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsQcow2 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("backing", &self.backing)?;
@@ -11204,22 +12342,42 @@ impl ::serde::Serialize for BlockdevOptionsQcow2 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsQcow2 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
             backing: crate::__private::optional(&mut m, "backing")?,
             lazy_refcounts: crate::__private::optional(&mut m, "lazy-refcounts")?,
-            pass_discard_request: crate::__private::optional(&mut m, "pass-discard-request")?,
-            pass_discard_snapshot: crate::__private::optional(&mut m, "pass-discard-snapshot")?,
-            pass_discard_other: crate::__private::optional(&mut m, "pass-discard-other")?,
+            pass_discard_request: crate::__private::optional(
+                &mut m,
+                "pass-discard-request",
+            )?,
+            pass_discard_snapshot: crate::__private::optional(
+                &mut m,
+                "pass-discard-snapshot",
+            )?,
+            pass_discard_other: crate::__private::optional(
+                &mut m,
+                "pass-discard-other",
+            )?,
             discard_no_unref: crate::__private::optional(&mut m, "discard-no-unref")?,
             overlap_check: crate::__private::optional(&mut m, "overlap-check")?,
             cache_size: crate::__private::optional(&mut m, "cache-size")?,
             l2_cache_size: crate::__private::optional(&mut m, "l2-cache-size")?,
-            l2_cache_entry_size: crate::__private::optional(&mut m, "l2-cache-entry-size")?,
-            refcount_cache_size: crate::__private::optional(&mut m, "refcount-cache-size")?,
-            cache_clean_interval: crate::__private::optional(&mut m, "cache-clean-interval")?,
+            l2_cache_entry_size: crate::__private::optional(
+                &mut m,
+                "l2-cache-entry-size",
+            )?,
+            refcount_cache_size: crate::__private::optional(
+                &mut m,
+                "refcount-cache-size",
+            )?,
+            cache_clean_interval: crate::__private::optional(
+                &mut m,
+                "cache-clean-interval",
+            )?,
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
             data_file: crate::__private::optional(&mut m, "data-file")?,
         };
@@ -11273,15 +12431,24 @@ impl ::std::fmt::Display for SshHostKeyCheckMode {
     }
 }
 impl ::serde::Serialize for SshHostKeyCheckMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheckMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "SshHostKeyCheckMode", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "SshHostKeyCheckMode",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -11331,15 +12498,24 @@ impl ::std::fmt::Display for SshHostKeyCheckHashType {
     }
 }
 impl ::serde::Serialize for SshHostKeyCheckHashType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheckHashType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "SshHostKeyCheckHashType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "SshHostKeyCheckHashType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -11357,7 +12533,10 @@ pub struct SshHostKeyHash {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SshHostKeyHash {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("type", &self.r#type)?;
         m.field("hash", &self.hash)?;
@@ -11366,7 +12545,9 @@ impl ::serde::Serialize for SshHostKeyHash {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SshHostKeyHash {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
@@ -11418,7 +12599,10 @@ impl SshHostKeyCheckBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SshHostKeyCheck {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             SshHostKeyCheckBranch::Hash(v) => {
@@ -11441,8 +12625,12 @@ impl ::serde::Serialize for SshHostKeyCheck {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheck {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "mode")?;
         let branch = match tag.as_str() {
             "hash" => SshHostKeyCheckBranch::Hash(crate::__private::rest(map)?),
@@ -11456,7 +12644,10 @@ impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheck {
             }
             _ => {
                 crate::__private::known(false, "SshHostKeyCheck", &tag)?;
-                SshHostKeyCheckBranch::Other { tag, members: map }
+                SshHostKeyCheckBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -11481,7 +12672,10 @@ pub struct BlockdevOptionsSsh {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsSsh {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("server", &self.server)?;
         m.field("path", &self.path)?;
@@ -11492,7 +12686,9 @@ impl ::serde::Serialize for BlockdevOptionsSsh {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsSsh {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             server: crate::__private::required(&mut m, "server")?,
@@ -11781,12 +12977,17 @@ impl ::std::fmt::Display for BlkdebugEvent {
     }
 }
 impl ::serde::Serialize for BlkdebugEvent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlkdebugEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BlkdebugEvent", &s)?;
@@ -11858,12 +13059,17 @@ impl ::std::fmt::Display for BlkdebugIoType {
     }
 }
 impl ::serde::Serialize for BlkdebugIoType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlkdebugIoType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BlkdebugIOType", &s)?;
@@ -11899,7 +13105,10 @@ pub struct BlkdebugInjectErrorOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlkdebugInjectErrorOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("event", &self.event)?;
         m.opt("state", &self.state)?;
@@ -11913,7 +13122,9 @@ impl ::serde::Serialize for BlkdebugInjectErrorOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlkdebugInjectErrorOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             event: crate::__private::required(&mut m, "event")?,
@@ -11946,7 +13157,10 @@ pub struct BlkdebugSetStateOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlkdebugSetStateOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("event", &self.event)?;
         m.opt("state", &self.state)?;
@@ -11956,7 +13170,9 @@ impl ::serde::Serialize for BlkdebugSetStateOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlkdebugSetStateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             event: crate::__private::required(&mut m, "event")?,
@@ -12021,7 +13237,10 @@ pub struct BlockdevOptionsBlkdebug {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsBlkdebug {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("image", &self.image)?;
         m.opt("config", &self.config)?;
@@ -12040,7 +13259,9 @@ impl ::serde::Serialize for BlockdevOptionsBlkdebug {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlkdebug {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             image: crate::__private::required(&mut m, "image")?,
@@ -12054,7 +13275,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlkdebug {
             inject_error: crate::__private::optional(&mut m, "inject-error")?,
             set_state: crate::__private::optional(&mut m, "set-state")?,
             take_child_perms: crate::__private::optional(&mut m, "take-child-perms")?,
-            unshare_child_perms: crate::__private::optional(&mut m, "unshare-child-perms")?,
+            unshare_child_perms: crate::__private::optional(
+                &mut m,
+                "unshare-child-perms",
+            )?,
         };
         crate::__private::finish(&m, "BlockdevOptionsBlkdebug")?;
         ::std::result::Result::Ok(v)
@@ -12083,7 +13307,10 @@ pub struct BlockdevOptionsBlklogwrites {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsBlklogwrites {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("log", &self.log)?;
@@ -12095,7 +13322,9 @@ impl ::serde::Serialize for BlockdevOptionsBlklogwrites {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlklogwrites {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -12125,7 +13354,10 @@ pub struct BlockdevOptionsBlkverify {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsBlkverify {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("test", &self.test)?;
         m.field("raw", &self.raw)?;
@@ -12134,7 +13366,9 @@ impl ::serde::Serialize for BlockdevOptionsBlkverify {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlkverify {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             test: crate::__private::required(&mut m, "test")?,
@@ -12156,7 +13390,10 @@ pub struct BlockdevOptionsBlkreplay {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsBlkreplay {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("image", &self.image)?;
         m.end()
@@ -12164,7 +13401,9 @@ impl ::serde::Serialize for BlockdevOptionsBlkreplay {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBlkreplay {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             image: crate::__private::required(&mut m, "image")?,
@@ -12215,12 +13454,17 @@ impl ::std::fmt::Display for QuorumReadPattern {
     }
 }
 impl ::serde::Serialize for QuorumReadPattern {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QuorumReadPattern {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QuorumReadPattern", &s)?;
@@ -12250,7 +13494,10 @@ pub struct BlockdevOptionsQuorum {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsQuorum {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("blkverify", &self.blkverify)?;
         m.field("children", &self.children)?;
@@ -12262,7 +13509,9 @@ impl ::serde::Serialize for BlockdevOptionsQuorum {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsQuorum {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             blkverify: crate::__private::optional(&mut m, "blkverify")?,
@@ -12295,7 +13544,10 @@ pub struct BlockdevOptionsGluster {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsGluster {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("volume", &self.volume)?;
         m.field("path", &self.path)?;
@@ -12307,7 +13559,9 @@ impl ::serde::Serialize for BlockdevOptionsGluster {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsGluster {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             volume: crate::__private::required(&mut m, "volume")?,
@@ -12334,7 +13588,10 @@ pub struct BlockdevOptionsIoUring {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsIoUring {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.end()
@@ -12342,7 +13599,9 @@ impl ::serde::Serialize for BlockdevOptionsIoUring {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsIoUring {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -12366,7 +13625,10 @@ pub struct BlockdevOptionsNvmeIoUring {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsNvmeIoUring {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("path", &self.path)?;
         m.end()
@@ -12374,7 +13636,9 @@ impl ::serde::Serialize for BlockdevOptionsNvmeIoUring {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNvmeIoUring {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::required(&mut m, "path")?,
@@ -12399,7 +13663,10 @@ pub struct BlockdevOptionsVirtioBlkVfioPci {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsVirtioBlkVfioPci {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("path", &self.path)?;
         m.end()
@@ -12407,7 +13674,9 @@ impl ::serde::Serialize for BlockdevOptionsVirtioBlkVfioPci {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsVirtioBlkVfioPci {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::required(&mut m, "path")?,
@@ -12431,7 +13700,10 @@ pub struct BlockdevOptionsVirtioBlkVhostUser {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsVirtioBlkVhostUser {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("path", &self.path)?;
         m.end()
@@ -12439,7 +13711,9 @@ impl ::serde::Serialize for BlockdevOptionsVirtioBlkVhostUser {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsVirtioBlkVhostUser {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::required(&mut m, "path")?,
@@ -12463,7 +13737,10 @@ pub struct BlockdevOptionsVirtioBlkVhostVdpa {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsVirtioBlkVhostVdpa {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("path", &self.path)?;
         m.end()
@@ -12471,7 +13748,9 @@ impl ::serde::Serialize for BlockdevOptionsVirtioBlkVhostVdpa {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsVirtioBlkVhostVdpa {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::required(&mut m, "path")?,
@@ -12522,12 +13801,17 @@ impl ::std::fmt::Display for IscsiTransport {
     }
 }
 impl ::serde::Serialize for IscsiTransport {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for IscsiTransport {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "IscsiTransport", &s)?;
@@ -12556,8 +13840,12 @@ pub enum IscsiHeaderDigest {
 #[allow(deprecated)]
 impl IscsiHeaderDigest {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] =
-        &[Self::Crc32c, Self::None, Self::Crc32cNone, Self::NoneCrc32c];
+    pub const ALL: &'static [Self] = &[
+        Self::Crc32c,
+        Self::None,
+        Self::Crc32cNone,
+        Self::NoneCrc32c,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12585,12 +13873,17 @@ impl ::std::fmt::Display for IscsiHeaderDigest {
     }
 }
 impl ::serde::Serialize for IscsiHeaderDigest {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for IscsiHeaderDigest {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "IscsiHeaderDigest", &s)?;
@@ -12631,7 +13924,10 @@ pub struct BlockdevOptionsIscsi {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsIscsi {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("transport", &self.transport)?;
         m.field("portal", &self.portal)?;
@@ -12647,7 +13943,9 @@ impl ::serde::Serialize for BlockdevOptionsIscsi {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsIscsi {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             transport: crate::__private::required(&mut m, "transport")?,
@@ -12706,12 +14004,17 @@ impl ::std::fmt::Display for RbdAuthMode {
     }
 }
 impl ::serde::Serialize for RbdAuthMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RbdAuthMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "RbdAuthMode", &s)?;
@@ -12764,15 +14067,24 @@ impl ::std::fmt::Display for RbdImageEncryptionFormat {
     }
 }
 impl ::serde::Serialize for RbdImageEncryptionFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RbdImageEncryptionFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "RbdImageEncryptionFormat", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "RbdImageEncryptionFormat",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -12789,7 +14101,10 @@ pub struct RbdEncryptionOptionsLuksBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionOptionsLuksBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("key-secret", &self.key_secret)?;
         m.end()
@@ -12797,7 +14112,9 @@ impl ::serde::Serialize for RbdEncryptionOptionsLuksBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsLuksBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
@@ -12821,7 +14138,10 @@ pub struct RbdEncryptionCreateOptionsLuksBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionCreateOptionsLuksBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("key-secret", &self.key_secret)?;
         m.opt("cipher-alg", &self.cipher_alg)?;
@@ -12830,7 +14150,9 @@ impl ::serde::Serialize for RbdEncryptionCreateOptionsLuksBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptionsLuksBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
@@ -12853,7 +14175,10 @@ pub struct RbdEncryptionOptionsLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionOptionsLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("key-secret", &self.key_secret)?;
         m.end()
@@ -12861,7 +14186,9 @@ impl ::serde::Serialize for RbdEncryptionOptionsLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
@@ -12883,7 +14210,10 @@ pub struct RbdEncryptionOptionsLuks2 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionOptionsLuks2 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("key-secret", &self.key_secret)?;
         m.end()
@@ -12891,7 +14221,9 @@ impl ::serde::Serialize for RbdEncryptionOptionsLuks2 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsLuks2 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
@@ -12913,7 +14245,10 @@ pub struct RbdEncryptionOptionsLuksAny {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionOptionsLuksAny {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("key-secret", &self.key_secret)?;
         m.end()
@@ -12921,7 +14256,9 @@ impl ::serde::Serialize for RbdEncryptionOptionsLuksAny {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsLuksAny {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
@@ -12945,7 +14282,10 @@ pub struct RbdEncryptionCreateOptionsLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionCreateOptionsLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("key-secret", &self.key_secret)?;
         m.opt("cipher-alg", &self.cipher_alg)?;
@@ -12954,7 +14294,9 @@ impl ::serde::Serialize for RbdEncryptionCreateOptionsLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptionsLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
@@ -12979,7 +14321,10 @@ pub struct RbdEncryptionCreateOptionsLuks2 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionCreateOptionsLuks2 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("key-secret", &self.key_secret)?;
         m.opt("cipher-alg", &self.cipher_alg)?;
@@ -12988,7 +14333,9 @@ impl ::serde::Serialize for RbdEncryptionCreateOptionsLuks2 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptionsLuks2 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::required(&mut m, "key-secret")?,
@@ -13045,7 +14392,10 @@ impl RbdEncryptionOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         if let ::std::option::Option::Some(v) = &self.parent {
             crate::__private::put(&mut map, "parent", v)?;
@@ -13073,17 +14423,26 @@ impl ::serde::Serialize for RbdEncryptionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let parent = crate::__private::optional(&mut map, "parent")?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
             "luks" => RbdEncryptionOptionsBranch::Luks(crate::__private::rest(map)?),
             "luks2" => RbdEncryptionOptionsBranch::Luks2(crate::__private::rest(map)?),
-            "luks-any" => RbdEncryptionOptionsBranch::LuksAny(crate::__private::rest(map)?),
+            "luks-any" => {
+                RbdEncryptionOptionsBranch::LuksAny(crate::__private::rest(map)?)
+            }
             _ => {
                 crate::__private::known(false, "RbdEncryptionOptions", &tag)?;
-                RbdEncryptionOptionsBranch::Other { tag, members: map }
+                RbdEncryptionOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { parent, branch })
@@ -13131,7 +14490,10 @@ impl RbdEncryptionCreateOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RbdEncryptionCreateOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             RbdEncryptionCreateOptionsBranch::Luks(v) => {
@@ -13155,19 +14517,30 @@ impl ::serde::Serialize for RbdEncryptionCreateOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "format")?;
         let branch = match tag.as_str() {
-            "luks" => RbdEncryptionCreateOptionsBranch::Luks(crate::__private::rest(map)?),
-            "luks2" => RbdEncryptionCreateOptionsBranch::Luks2(crate::__private::rest(map)?),
+            "luks" => {
+                RbdEncryptionCreateOptionsBranch::Luks(crate::__private::rest(map)?)
+            }
+            "luks2" => {
+                RbdEncryptionCreateOptionsBranch::Luks2(crate::__private::rest(map)?)
+            }
             "luks-any" => {
                 crate::__private::finish(&map, "RbdEncryptionCreateOptions")?;
                 RbdEncryptionCreateOptionsBranch::LuksAny
             }
             _ => {
                 crate::__private::known(false, "RbdEncryptionCreateOptions", &tag)?;
-                RbdEncryptionCreateOptionsBranch::Other { tag, members: map }
+                RbdEncryptionCreateOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -13209,7 +14582,10 @@ pub struct BlockdevOptionsRbd {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsRbd {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("pool", &self.pool)?;
         m.opt("namespace", &self.namespace)?;
@@ -13226,7 +14602,9 @@ impl ::serde::Serialize for BlockdevOptionsRbd {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsRbd {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             pool: crate::__private::required(&mut m, "pool")?,
@@ -13236,7 +14614,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsRbd {
             snapshot: crate::__private::optional(&mut m, "snapshot")?,
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
             user: crate::__private::optional(&mut m, "user")?,
-            auth_client_required: crate::__private::optional(&mut m, "auth-client-required")?,
+            auth_client_required: crate::__private::optional(
+                &mut m,
+                "auth-client-required",
+            )?,
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
             server: crate::__private::optional(&mut m, "server")?,
         };
@@ -13290,12 +14671,17 @@ impl ::std::fmt::Display for ReplicationMode {
     }
 }
 impl ::serde::Serialize for ReplicationMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReplicationMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ReplicationMode", &s)?;
@@ -13322,7 +14708,10 @@ pub struct BlockdevOptionsReplication {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsReplication {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("mode", &self.mode)?;
@@ -13332,7 +14721,9 @@ impl ::serde::Serialize for BlockdevOptionsReplication {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsReplication {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -13381,12 +14772,17 @@ impl ::std::fmt::Display for NfsTransport {
     }
 }
 impl ::serde::Serialize for NfsTransport {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NfsTransport {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "NFSTransport", &s)?;
@@ -13407,7 +14803,10 @@ pub struct NfsServer {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NfsServer {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("type", &self.r#type)?;
         m.field("host", &self.host)?;
@@ -13416,7 +14815,9 @@ impl ::serde::Serialize for NfsServer {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NfsServer {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
@@ -13457,7 +14858,10 @@ pub struct BlockdevOptionsNfs {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsNfs {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("server", &self.server)?;
         m.field("path", &self.path)?;
@@ -13472,7 +14876,9 @@ impl ::serde::Serialize for BlockdevOptionsNfs {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNfs {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             server: crate::__private::required(&mut m, "server")?,
@@ -13517,7 +14923,10 @@ pub struct BlockdevOptionsCurlBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsCurlBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("url", &self.url)?;
         m.opt("readahead", &self.readahead)?;
@@ -13531,7 +14940,9 @@ impl ::serde::Serialize for BlockdevOptionsCurlBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             url: crate::__private::required(&mut m, "url")?,
@@ -13540,7 +14951,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlBase {
             username: crate::__private::optional(&mut m, "username")?,
             password_secret: crate::__private::optional(&mut m, "password-secret")?,
             proxy_username: crate::__private::optional(&mut m, "proxy-username")?,
-            proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
+            proxy_password_secret: crate::__private::optional(
+                &mut m,
+                "proxy-password-secret",
+            )?,
         };
         crate::__private::finish(&m, "BlockdevOptionsCurlBase")?;
         ::std::result::Result::Ok(v)
@@ -13582,7 +14996,10 @@ pub struct BlockdevOptionsCurlHttp {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsCurlHttp {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("url", &self.url)?;
         m.opt("readahead", &self.readahead)?;
@@ -13598,7 +15015,9 @@ impl ::serde::Serialize for BlockdevOptionsCurlHttp {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlHttp {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             url: crate::__private::required(&mut m, "url")?,
@@ -13607,7 +15026,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlHttp {
             username: crate::__private::optional(&mut m, "username")?,
             password_secret: crate::__private::optional(&mut m, "password-secret")?,
             proxy_username: crate::__private::optional(&mut m, "proxy-username")?,
-            proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
+            proxy_password_secret: crate::__private::optional(
+                &mut m,
+                "proxy-password-secret",
+            )?,
             cookie: crate::__private::optional(&mut m, "cookie")?,
             cookie_secret: crate::__private::optional(&mut m, "cookie-secret")?,
         };
@@ -13654,7 +15076,10 @@ pub struct BlockdevOptionsCurlHttps {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsCurlHttps {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("url", &self.url)?;
         m.opt("readahead", &self.readahead)?;
@@ -13671,7 +15096,9 @@ impl ::serde::Serialize for BlockdevOptionsCurlHttps {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlHttps {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             url: crate::__private::required(&mut m, "url")?,
@@ -13680,7 +15107,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlHttps {
             username: crate::__private::optional(&mut m, "username")?,
             password_secret: crate::__private::optional(&mut m, "password-secret")?,
             proxy_username: crate::__private::optional(&mut m, "proxy-username")?,
-            proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
+            proxy_password_secret: crate::__private::optional(
+                &mut m,
+                "proxy-password-secret",
+            )?,
             cookie: crate::__private::optional(&mut m, "cookie")?,
             sslverify: crate::__private::optional(&mut m, "sslverify")?,
             cookie_secret: crate::__private::optional(&mut m, "cookie-secret")?,
@@ -13718,7 +15148,10 @@ pub struct BlockdevOptionsCurlFtp {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsCurlFtp {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("url", &self.url)?;
         m.opt("readahead", &self.readahead)?;
@@ -13732,7 +15165,9 @@ impl ::serde::Serialize for BlockdevOptionsCurlFtp {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlFtp {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             url: crate::__private::required(&mut m, "url")?,
@@ -13741,7 +15176,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlFtp {
             username: crate::__private::optional(&mut m, "username")?,
             password_secret: crate::__private::optional(&mut m, "password-secret")?,
             proxy_username: crate::__private::optional(&mut m, "proxy-username")?,
-            proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
+            proxy_password_secret: crate::__private::optional(
+                &mut m,
+                "proxy-password-secret",
+            )?,
         };
         crate::__private::finish(&m, "BlockdevOptionsCurlFtp")?;
         ::std::result::Result::Ok(v)
@@ -13779,7 +15217,10 @@ pub struct BlockdevOptionsCurlFtps {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsCurlFtps {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("url", &self.url)?;
         m.opt("readahead", &self.readahead)?;
@@ -13794,7 +15235,9 @@ impl ::serde::Serialize for BlockdevOptionsCurlFtps {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlFtps {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             url: crate::__private::required(&mut m, "url")?,
@@ -13803,7 +15246,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCurlFtps {
             username: crate::__private::optional(&mut m, "username")?,
             password_secret: crate::__private::optional(&mut m, "password-secret")?,
             proxy_username: crate::__private::optional(&mut m, "proxy-username")?,
-            proxy_password_secret: crate::__private::optional(&mut m, "proxy-password-secret")?,
+            proxy_password_secret: crate::__private::optional(
+                &mut m,
+                "proxy-password-secret",
+            )?,
             sslverify: crate::__private::optional(&mut m, "sslverify")?,
         };
         crate::__private::finish(&m, "BlockdevOptionsCurlFtps")?;
@@ -13853,7 +15299,10 @@ pub struct BlockdevOptionsNbd {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsNbd {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("server", &self.server)?;
         m.opt("export", &self.export)?;
@@ -13867,7 +15316,9 @@ impl ::serde::Serialize for BlockdevOptionsNbd {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsNbd {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             server: crate::__private::required(&mut m, "server")?,
@@ -13898,7 +15349,10 @@ pub struct BlockdevOptionsRaw {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsRaw {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("offset", &self.offset)?;
@@ -13908,7 +15362,9 @@ impl ::serde::Serialize for BlockdevOptionsRaw {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -13934,7 +15390,10 @@ pub struct BlockdevOptionsThrottle {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsThrottle {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("throttle-group", &self.throttle_group)?;
         m.field("file", &self.file)?;
@@ -13943,7 +15402,9 @@ impl ::serde::Serialize for BlockdevOptionsThrottle {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsThrottle {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             throttle_group: crate::__private::required(&mut m, "throttle-group")?,
@@ -13971,7 +15432,10 @@ pub struct BlockdevOptionsCor {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsCor {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("bottom", &self.bottom)?;
@@ -13980,7 +15444,9 @@ impl ::serde::Serialize for BlockdevOptionsCor {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCor {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -14037,12 +15503,17 @@ impl ::std::fmt::Display for OnCbwError {
     }
 }
 impl ::serde::Serialize for OnCbwError {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OnCbwError {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "OnCbwError", &s)?;
@@ -14091,7 +15562,10 @@ pub struct BlockdevOptionsCbw {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptionsCbw {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("target", &self.target)?;
@@ -14104,7 +15578,9 @@ impl ::serde::Serialize for BlockdevOptionsCbw {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsCbw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -14327,7 +15803,10 @@ impl BlockdevOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         if let ::std::option::Option::Some(v) = &self.node_name {
             crate::__private::put(&mut map, "node-name", v)?;
@@ -14552,8 +16031,12 @@ impl ::serde::Serialize for BlockdevOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let node_name = crate::__private::optional(&mut map, "node-name")?;
         let discard = crate::__private::optional(&mut map, "discard")?;
         let cache = crate::__private::optional(&mut map, "cache")?;
@@ -14565,7 +16048,9 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptions {
         let tag: ::std::string::String = crate::__private::required(&mut map, "driver")?;
         let branch = match tag.as_str() {
             "blkdebug" => BlockdevOptionsBranch::Blkdebug(crate::__private::rest(map)?),
-            "blklogwrites" => BlockdevOptionsBranch::Blklogwrites(crate::__private::rest(map)?),
+            "blklogwrites" => {
+                BlockdevOptionsBranch::Blklogwrites(crate::__private::rest(map)?)
+            }
             "blkverify" => BlockdevOptionsBranch::Blkverify(crate::__private::rest(map)?),
             "blkreplay" => BlockdevOptionsBranch::Blkreplay(crate::__private::rest(map)?),
             "bochs" => BlockdevOptionsBranch::Bochs(crate::__private::rest(map)?),
@@ -14574,14 +16059,20 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptions {
             "copy-before-write" => {
                 BlockdevOptionsBranch::CopyBeforeWrite(crate::__private::rest(map)?)
             }
-            "copy-on-read" => BlockdevOptionsBranch::CopyOnRead(crate::__private::rest(map)?),
+            "copy-on-read" => {
+                BlockdevOptionsBranch::CopyOnRead(crate::__private::rest(map)?)
+            }
             "dmg" => BlockdevOptionsBranch::Dmg(crate::__private::rest(map)?),
             "file" => BlockdevOptionsBranch::File(crate::__private::rest(map)?),
             "ftp" => BlockdevOptionsBranch::Ftp(crate::__private::rest(map)?),
             "ftps" => BlockdevOptionsBranch::Ftps(crate::__private::rest(map)?),
             "gluster" => BlockdevOptionsBranch::Gluster(crate::__private::rest(map)?),
-            "host_cdrom" => BlockdevOptionsBranch::HostCdrom(crate::__private::rest(map)?),
-            "host_device" => BlockdevOptionsBranch::HostDevice(crate::__private::rest(map)?),
+            "host_cdrom" => {
+                BlockdevOptionsBranch::HostCdrom(crate::__private::rest(map)?)
+            }
+            "host_device" => {
+                BlockdevOptionsBranch::HostDevice(crate::__private::rest(map)?)
+            }
             "http" => BlockdevOptionsBranch::Http(crate::__private::rest(map)?),
             "https" => BlockdevOptionsBranch::Https(crate::__private::rest(map)?),
             "io_uring" => BlockdevOptionsBranch::IoUring(crate::__private::rest(map)?),
@@ -14592,16 +16083,22 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptions {
             "null-aio" => BlockdevOptionsBranch::NullAio(crate::__private::rest(map)?),
             "null-co" => BlockdevOptionsBranch::NullCo(crate::__private::rest(map)?),
             "nvme" => BlockdevOptionsBranch::Nvme(crate::__private::rest(map)?),
-            "nvme-io_uring" => BlockdevOptionsBranch::NvmeIoUring(crate::__private::rest(map)?),
+            "nvme-io_uring" => {
+                BlockdevOptionsBranch::NvmeIoUring(crate::__private::rest(map)?)
+            }
             "parallels" => BlockdevOptionsBranch::Parallels(crate::__private::rest(map)?),
-            "preallocate" => BlockdevOptionsBranch::Preallocate(crate::__private::rest(map)?),
+            "preallocate" => {
+                BlockdevOptionsBranch::Preallocate(crate::__private::rest(map)?)
+            }
             "qcow2" => BlockdevOptionsBranch::Qcow2(crate::__private::rest(map)?),
             "qcow" => BlockdevOptionsBranch::Qcow(crate::__private::rest(map)?),
             "qed" => BlockdevOptionsBranch::Qed(crate::__private::rest(map)?),
             "quorum" => BlockdevOptionsBranch::Quorum(crate::__private::rest(map)?),
             "raw" => BlockdevOptionsBranch::Raw(crate::__private::rest(map)?),
             "rbd" => BlockdevOptionsBranch::Rbd(crate::__private::rest(map)?),
-            "replication" => BlockdevOptionsBranch::Replication(crate::__private::rest(map)?),
+            "replication" => {
+                BlockdevOptionsBranch::Replication(crate::__private::rest(map)?)
+            }
             "snapshot-access" => {
                 BlockdevOptionsBranch::SnapshotAccess(crate::__private::rest(map)?)
             }
@@ -14623,7 +16120,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevOptions {
             "vvfat" => BlockdevOptionsBranch::Vvfat(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "BlockdevOptions", &tag)?;
-                BlockdevOptionsBranch::Other { tag, members: map }
+                BlockdevOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self {
@@ -14653,7 +16153,10 @@ pub enum BlockdevRef {
     Reference(::std::string::String),
 }
 impl ::serde::Serialize for BlockdevRef {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Definition(v) => ::serde::Serialize::serialize(v, s),
             Self::Reference(v) => ::serde::Serialize::serialize(v, s),
@@ -14661,18 +16164,25 @@ impl ::serde::Serialize for BlockdevRef {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevRef {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(match v {
-            ::serde_json::Value::Object(_) => Self::Definition(crate::__private::from_value(v)?),
-            ::serde_json::Value::String(_) => Self::Reference(crate::__private::from_value(v)?),
-            other => {
-                return ::std::result::Result::Err(crate::__private::no_branch(
-                    "BlockdevRef",
-                    &other,
-                ));
-            }
-        })
+        ::std::result::Result::Ok(
+            match v {
+                ::serde_json::Value::Object(_) => {
+                    Self::Definition(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::String(_) => {
+                    Self::Reference(crate::__private::from_value(v)?)
+                }
+                other => {
+                    return ::std::result::Result::Err(
+                        crate::__private::no_branch("BlockdevRef", &other),
+                    );
+                }
+            },
+        )
     }
 }
 /// Reference to a block device.
@@ -14693,7 +16203,10 @@ pub enum BlockdevRefOrNull {
     Null(crate::Null),
 }
 impl ::serde::Serialize for BlockdevRefOrNull {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Definition(v) => ::serde::Serialize::serialize(v, s),
             Self::Reference(v) => ::serde::Serialize::serialize(v, s),
@@ -14702,19 +16215,26 @@ impl ::serde::Serialize for BlockdevRefOrNull {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevRefOrNull {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(match v {
-            ::serde_json::Value::Object(_) => Self::Definition(crate::__private::from_value(v)?),
-            ::serde_json::Value::String(_) => Self::Reference(crate::__private::from_value(v)?),
-            ::serde_json::Value::Null => Self::Null(crate::__private::from_value(v)?),
-            other => {
-                return ::std::result::Result::Err(crate::__private::no_branch(
-                    "BlockdevRefOrNull",
-                    &other,
-                ));
-            }
-        })
+        ::std::result::Result::Ok(
+            match v {
+                ::serde_json::Value::Object(_) => {
+                    Self::Definition(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::String(_) => {
+                    Self::Reference(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::Null => Self::Null(crate::__private::from_value(v)?),
+                other => {
+                    return ::std::result::Result::Err(
+                        crate::__private::no_branch("BlockdevRefOrNull", &other),
+                    );
+                }
+            },
+        )
     }
 }
 /// Driver specific image creation options for file.
@@ -14740,7 +16260,10 @@ pub struct BlockdevCreateOptionsFile {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsFile {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.field("size", &self.size)?;
@@ -14752,7 +16275,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsFile {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsFile {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -14783,7 +16308,10 @@ pub struct BlockdevCreateOptionsGluster {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsGluster {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("location", &self.location)?;
         m.field("size", &self.size)?;
@@ -14793,7 +16321,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsGluster {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsGluster {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             location: crate::__private::required(&mut m, "location")?,
@@ -14846,7 +16376,10 @@ pub struct BlockdevCreateOptionsLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("key-secret", &self.key_secret)?;
         m.opt("cipher-alg", &self.cipher_alg)?;
@@ -14864,7 +16397,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key_secret: crate::__private::optional(&mut m, "key-secret")?,
@@ -14897,7 +16432,10 @@ pub struct BlockdevCreateOptionsNfs {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsNfs {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("location", &self.location)?;
         m.field("size", &self.size)?;
@@ -14906,7 +16444,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsNfs {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsNfs {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             location: crate::__private::required(&mut m, "location")?,
@@ -14932,7 +16472,10 @@ pub struct BlockdevCreateOptionsParallels {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsParallels {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("size", &self.size)?;
@@ -14942,7 +16485,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsParallels {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsParallels {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -14972,7 +16517,10 @@ pub struct BlockdevCreateOptionsQcow {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsQcow {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("size", &self.size)?;
@@ -14983,7 +16531,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsQcow {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsQcow {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -15038,15 +16588,24 @@ impl ::std::fmt::Display for BlockdevQcow2Version {
     }
 }
 impl ::serde::Serialize for BlockdevQcow2Version {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2Version {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevQcow2Version", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevQcow2Version",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -15094,15 +16653,24 @@ impl ::std::fmt::Display for Qcow2CompressionType {
     }
 }
 impl ::serde::Serialize for Qcow2CompressionType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Qcow2CompressionType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "Qcow2CompressionType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "Qcow2CompressionType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -15153,7 +16721,10 @@ pub struct BlockdevCreateOptionsQcow2 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsQcow2 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.opt("data-file", &self.data_file)?;
@@ -15174,7 +16745,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsQcow2 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsQcow2 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -15219,7 +16792,10 @@ pub struct BlockdevCreateOptionsQed {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsQed {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("size", &self.size)?;
@@ -15232,7 +16808,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsQed {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsQed {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -15265,7 +16843,10 @@ pub struct BlockdevCreateOptionsRbd {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsRbd {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("location", &self.location)?;
         m.field("size", &self.size)?;
@@ -15276,7 +16857,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsRbd {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsRbd {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             location: crate::__private::required(&mut m, "location")?,
@@ -15351,15 +16934,24 @@ impl ::std::fmt::Display for BlockdevVmdkSubformat {
     }
 }
 impl ::serde::Serialize for BlockdevVmdkSubformat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevVmdkSubformat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevVmdkSubformat", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevVmdkSubformat",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -15385,7 +16977,12 @@ pub enum BlockdevVmdkAdapterType {
 #[allow(deprecated)]
 impl BlockdevVmdkAdapterType {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Ide, Self::Buslogic, Self::Lsilogic, Self::LegacyEsx];
+    pub const ALL: &'static [Self] = &[
+        Self::Ide,
+        Self::Buslogic,
+        Self::Lsilogic,
+        Self::LegacyEsx,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15413,15 +17010,24 @@ impl ::std::fmt::Display for BlockdevVmdkAdapterType {
     }
 }
 impl ::serde::Serialize for BlockdevVmdkAdapterType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevVmdkAdapterType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevVmdkAdapterType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevVmdkAdapterType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -15466,7 +17072,10 @@ pub struct BlockdevCreateOptionsVmdk {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsVmdk {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("size", &self.size)?;
@@ -15482,7 +17091,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsVmdk {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVmdk {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -15513,7 +17124,10 @@ pub struct BlockdevCreateOptionsSsh {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsSsh {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("location", &self.location)?;
         m.field("size", &self.size)?;
@@ -15522,7 +17136,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsSsh {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsSsh {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             location: crate::__private::required(&mut m, "location")?,
@@ -15549,7 +17165,10 @@ pub struct BlockdevCreateOptionsVdi {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsVdi {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("size", &self.size)?;
@@ -15559,7 +17178,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsVdi {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVdi {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -15612,15 +17233,24 @@ impl ::std::fmt::Display for BlockdevVhdxSubformat {
     }
 }
 impl ::serde::Serialize for BlockdevVhdxSubformat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevVhdxSubformat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevVhdxSubformat", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevVhdxSubformat",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -15651,7 +17281,10 @@ pub struct BlockdevCreateOptionsVhdx {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsVhdx {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("size", &self.size)?;
@@ -15664,7 +17297,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsVhdx {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVhdx {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -15720,15 +17355,24 @@ impl ::std::fmt::Display for BlockdevVpcSubformat {
     }
 }
 impl ::serde::Serialize for BlockdevVpcSubformat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevVpcSubformat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "BlockdevVpcSubformat", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockdevVpcSubformat",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -15752,7 +17396,10 @@ pub struct BlockdevCreateOptionsVpc {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptionsVpc {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("file", &self.file)?;
         m.field("size", &self.size)?;
@@ -15763,7 +17410,9 @@ impl ::serde::Serialize for BlockdevCreateOptionsVpc {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptionsVpc {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             file: crate::__private::required(&mut m, "file")?,
@@ -15949,7 +17598,10 @@ impl BlockdevCreateOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevCreateOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             BlockdevCreateOptionsBranch::File(v) => {
@@ -16117,15 +17769,23 @@ impl ::serde::Serialize for BlockdevCreateOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "driver")?;
         let branch = match tag.as_str() {
             "file" => BlockdevCreateOptionsBranch::File(crate::__private::rest(map)?),
-            "gluster" => BlockdevCreateOptionsBranch::Gluster(crate::__private::rest(map)?),
+            "gluster" => {
+                BlockdevCreateOptionsBranch::Gluster(crate::__private::rest(map)?)
+            }
             "luks" => BlockdevCreateOptionsBranch::Luks(crate::__private::rest(map)?),
             "nfs" => BlockdevCreateOptionsBranch::Nfs(crate::__private::rest(map)?),
-            "parallels" => BlockdevCreateOptionsBranch::Parallels(crate::__private::rest(map)?),
+            "parallels" => {
+                BlockdevCreateOptionsBranch::Parallels(crate::__private::rest(map)?)
+            }
             "qcow" => BlockdevCreateOptionsBranch::Qcow(crate::__private::rest(map)?),
             "qcow2" => BlockdevCreateOptionsBranch::Qcow2(crate::__private::rest(map)?),
             "qed" => BlockdevCreateOptionsBranch::Qed(crate::__private::rest(map)?),
@@ -16269,7 +17929,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptions {
             }
             _ => {
                 crate::__private::known(false, "BlockdevCreateOptions", &tag)?;
-                BlockdevCreateOptionsBranch::Other { tag, members: map }
+                BlockdevCreateOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -16311,7 +17974,10 @@ pub struct BlockdevAmendOptionsLuks {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevAmendOptionsLuks {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("state", &self.state)?;
         m.opt("new-secret", &self.new_secret)?;
@@ -16324,7 +17990,9 @@ impl ::serde::Serialize for BlockdevAmendOptionsLuks {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptionsLuks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             state: crate::__private::required(&mut m, "state")?,
@@ -16351,7 +18019,10 @@ pub struct BlockdevAmendOptionsQcow2 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevAmendOptionsQcow2 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("encrypt", &self.encrypt)?;
         m.end()
@@ -16359,7 +18030,9 @@ impl ::serde::Serialize for BlockdevAmendOptionsQcow2 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptionsQcow2 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             encrypt: crate::__private::optional(&mut m, "encrypt")?,
@@ -16542,7 +18215,10 @@ impl BlockdevAmendOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevAmendOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             BlockdevAmendOptionsBranch::Luks(v) => {
@@ -16698,8 +18374,12 @@ impl ::serde::Serialize for BlockdevAmendOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "driver")?;
         let branch = match tag.as_str() {
             "luks" => BlockdevAmendOptionsBranch::Luks(crate::__private::rest(map)?),
@@ -16886,7 +18566,10 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptions {
             }
             _ => {
                 crate::__private::known(false, "BlockdevAmendOptions", &tag)?;
-                BlockdevAmendOptionsBranch::Other { tag, members: map }
+                BlockdevAmendOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -16938,12 +18621,17 @@ impl ::std::fmt::Display for BlockErrorAction {
     }
 }
 impl ::serde::Serialize for BlockErrorAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockErrorAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BlockErrorAction", &s)?;
@@ -16976,7 +18664,12 @@ pub enum PreallocMode {
 #[allow(deprecated)]
 impl PreallocMode {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Off, Self::Metadata, Self::Falloc, Self::Full];
+    pub const ALL: &'static [Self] = &[
+        Self::Off,
+        Self::Metadata,
+        Self::Falloc,
+        Self::Full,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17004,12 +18697,17 @@ impl ::std::fmt::Display for PreallocMode {
     }
 }
 impl ::serde::Serialize for PreallocMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PreallocMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "PreallocMode", &s)?;
@@ -17062,12 +18760,17 @@ impl ::std::fmt::Display for QuorumOpType {
     }
 }
 impl ::serde::Serialize for QuorumOpType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QuorumOpType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QuorumOpType", &s)?;
@@ -17089,7 +18792,10 @@ pub struct BlockdevSnapshotInternal {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevSnapshotInternal {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("device", &self.device)?;
         m.field("name", &self.name)?;
@@ -17098,7 +18804,9 @@ impl ::serde::Serialize for BlockdevSnapshotInternal {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotInternal {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             device: crate::__private::required(&mut m, "device")?,
@@ -17120,7 +18828,10 @@ pub struct DummyBlockCoreForceArrays {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DummyBlockCoreForceArrays {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("unused-block-graph-info", &self.unused_block_graph_info)?;
         m.end()
@@ -17128,10 +18839,15 @@ impl ::serde::Serialize for DummyBlockCoreForceArrays {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DummyBlockCoreForceArrays {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
-            unused_block_graph_info: crate::__private::required(&mut m, "unused-block-graph-info")?,
+            unused_block_graph_info: crate::__private::required(
+                &mut m,
+                "unused-block-graph-info",
+            )?,
         };
         crate::__private::finish(&m, "DummyBlockCoreForceArrays")?;
         ::std::result::Result::Ok(v)
@@ -17175,7 +18891,13 @@ pub enum BiosAtaTranslation {
 #[allow(deprecated)]
 impl BiosAtaTranslation {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Auto, Self::None, Self::Lba, Self::Large, Self::Rechs];
+    pub const ALL: &'static [Self] = &[
+        Self::Auto,
+        Self::None,
+        Self::Lba,
+        Self::Large,
+        Self::Rechs,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17205,12 +18927,17 @@ impl ::std::fmt::Display for BiosAtaTranslation {
     }
 }
 impl ::serde::Serialize for BiosAtaTranslation {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BiosAtaTranslation {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BiosAtaTranslation", &s)?;
@@ -17241,7 +18968,13 @@ pub enum FloppyDriveType {
 #[allow(deprecated)]
 impl FloppyDriveType {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::V144, Self::V288, Self::V120, Self::None, Self::Auto];
+    pub const ALL: &'static [Self] = &[
+        Self::V144,
+        Self::V288,
+        Self::V120,
+        Self::None,
+        Self::Auto,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17271,12 +19004,17 @@ impl ::std::fmt::Display for FloppyDriveType {
     }
 }
 impl ::serde::Serialize for FloppyDriveType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FloppyDriveType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "FloppyDriveType", &s)?;
@@ -17298,7 +19036,10 @@ pub struct PrManagerInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PrManagerInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("connected", &self.connected)?;
@@ -17307,7 +19048,9 @@ impl ::serde::Serialize for PrManagerInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PrManagerInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -17364,12 +19107,17 @@ impl ::std::fmt::Display for BlockdevChangeReadOnlyMode {
     }
 }
 impl ::serde::Serialize for BlockdevChangeReadOnlyMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevChangeReadOnlyMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -17403,7 +19151,10 @@ pub struct NbdServerOptionsBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NbdServerOptionsBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("handshake-max-seconds", &self.handshake_max_seconds)?;
         m.opt("tls-creds", &self.tls_creds)?;
@@ -17414,10 +19165,15 @@ impl ::serde::Serialize for NbdServerOptionsBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NbdServerOptionsBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
-            handshake_max_seconds: crate::__private::optional(&mut m, "handshake-max-seconds")?,
+            handshake_max_seconds: crate::__private::optional(
+                &mut m,
+                "handshake-max-seconds",
+            )?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
             tls_authz: crate::__private::optional(&mut m, "tls-authz")?,
             max_connections: crate::__private::optional(&mut m, "max-connections")?,
@@ -17453,7 +19209,10 @@ pub struct NbdServerOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NbdServerOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("handshake-max-seconds", &self.handshake_max_seconds)?;
         m.opt("tls-creds", &self.tls_creds)?;
@@ -17465,10 +19224,15 @@ impl ::serde::Serialize for NbdServerOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NbdServerOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
-            handshake_max_seconds: crate::__private::optional(&mut m, "handshake-max-seconds")?,
+            handshake_max_seconds: crate::__private::optional(
+                &mut m,
+                "handshake-max-seconds",
+            )?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
             tls_authz: crate::__private::optional(&mut m, "tls-authz")?,
             max_connections: crate::__private::optional(&mut m, "max-connections")?,
@@ -17505,7 +19269,10 @@ pub struct NbdServerOptionsLegacy {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NbdServerOptionsLegacy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("handshake-max-seconds", &self.handshake_max_seconds)?;
         m.opt("tls-creds", &self.tls_creds)?;
@@ -17517,10 +19284,15 @@ impl ::serde::Serialize for NbdServerOptionsLegacy {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NbdServerOptionsLegacy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
-            handshake_max_seconds: crate::__private::optional(&mut m, "handshake-max-seconds")?,
+            handshake_max_seconds: crate::__private::optional(
+                &mut m,
+                "handshake-max-seconds",
+            )?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
             tls_authz: crate::__private::optional(&mut m, "tls-authz")?,
             max_connections: crate::__private::optional(&mut m, "max-connections")?,
@@ -17547,7 +19319,10 @@ pub struct BlockExportOptionsNbdBase {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockExportOptionsNbdBase {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("name", &self.name)?;
         m.opt("description", &self.description)?;
@@ -17556,7 +19331,9 @@ impl ::serde::Serialize for BlockExportOptionsNbdBase {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsNbdBase {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
@@ -17594,7 +19371,10 @@ pub struct BlockExportOptionsNbd {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockExportOptionsNbd {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("name", &self.name)?;
         m.opt("description", &self.description)?;
@@ -17605,7 +19385,9 @@ impl ::serde::Serialize for BlockExportOptionsNbd {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsNbd {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
@@ -17637,7 +19419,10 @@ pub struct BlockExportOptionsVhostUserBlk {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockExportOptionsVhostUserBlk {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("addr", &self.addr)?;
         m.opt("logical-block-size", &self.logical_block_size)?;
@@ -17647,11 +19432,16 @@ impl ::serde::Serialize for BlockExportOptionsVhostUserBlk {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsVhostUserBlk {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             addr: crate::__private::required(&mut m, "addr")?,
-            logical_block_size: crate::__private::optional(&mut m, "logical-block-size")?,
+            logical_block_size: crate::__private::optional(
+                &mut m,
+                "logical-block-size",
+            )?,
             num_queues: crate::__private::optional(&mut m, "num-queues")?,
         };
         crate::__private::finish(&m, "BlockExportOptionsVhostUserBlk")?;
@@ -17705,15 +19495,24 @@ impl ::std::fmt::Display for FuseExportAllowOther {
     }
 }
 impl ::serde::Serialize for FuseExportAllowOther {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuseExportAllowOther {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "FuseExportAllowOther", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "FuseExportAllowOther",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -17746,7 +19545,10 @@ pub struct BlockExportOptionsFuse {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockExportOptionsFuse {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("mountpoint", &self.mountpoint)?;
         m.opt("growable", &self.growable)?;
@@ -17756,7 +19558,9 @@ impl ::serde::Serialize for BlockExportOptionsFuse {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsFuse {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mountpoint: crate::__private::required(&mut m, "mountpoint")?,
@@ -17789,7 +19593,10 @@ pub struct BlockExportOptionsVduseBlk {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockExportOptionsVduseBlk {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.opt("num-queues", &self.num_queues)?;
@@ -17801,13 +19608,18 @@ impl ::serde::Serialize for BlockExportOptionsVduseBlk {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsVduseBlk {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             num_queues: crate::__private::optional(&mut m, "num-queues")?,
             queue_size: crate::__private::optional(&mut m, "queue-size")?,
-            logical_block_size: crate::__private::optional(&mut m, "logical-block-size")?,
+            logical_block_size: crate::__private::optional(
+                &mut m,
+                "logical-block-size",
+            )?,
             serial: crate::__private::optional(&mut m, "serial")?,
         };
         crate::__private::finish(&m, "BlockExportOptionsVduseBlk")?;
@@ -17840,7 +19652,10 @@ pub struct NbdServerAddOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NbdServerAddOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("name", &self.name)?;
         m.opt("description", &self.description)?;
@@ -17852,7 +19667,9 @@ impl ::serde::Serialize for NbdServerAddOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NbdServerAddOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
@@ -17919,15 +19736,24 @@ impl ::std::fmt::Display for BlockExportRemoveMode {
     }
 }
 impl ::serde::Serialize for BlockExportRemoveMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockExportRemoveMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "BlockExportRemoveMode", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "BlockExportRemoveMode",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -17959,7 +19785,12 @@ pub enum BlockExportType {
 #[allow(deprecated)]
 impl BlockExportType {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Nbd, Self::VhostUserBlk, Self::Fuse, Self::VduseBlk];
+    pub const ALL: &'static [Self] = &[
+        Self::Nbd,
+        Self::VhostUserBlk,
+        Self::Fuse,
+        Self::VduseBlk,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17987,12 +19818,17 @@ impl ::std::fmt::Display for BlockExportType {
     }
 }
 impl ::serde::Serialize for BlockExportType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockExportType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "BlockExportType", &s)?;
@@ -18075,7 +19911,10 @@ impl BlockExportOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockExportOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "id", &self.id)?;
         if let ::std::option::Option::Some(v) = &self.fixed_iothread {
@@ -18121,8 +19960,12 @@ impl ::serde::Serialize for BlockExportOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockExportOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let id = crate::__private::required(&mut map, "id")?;
         let fixed_iothread = crate::__private::optional(&mut map, "fixed-iothread")?;
         let iothread = crate::__private::optional(&mut map, "iothread")?;
@@ -18137,10 +19980,15 @@ impl<'de> ::serde::Deserialize<'de> for BlockExportOptions {
                 BlockExportOptionsBranch::VhostUserBlk(crate::__private::rest(map)?)
             }
             "fuse" => BlockExportOptionsBranch::Fuse(crate::__private::rest(map)?),
-            "vduse-blk" => BlockExportOptionsBranch::VduseBlk(crate::__private::rest(map)?),
+            "vduse-blk" => {
+                BlockExportOptionsBranch::VduseBlk(crate::__private::rest(map)?)
+            }
             _ => {
                 crate::__private::known(false, "BlockExportOptions", &tag)?;
-                BlockExportOptionsBranch::Other { tag, members: map }
+                BlockExportOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self {
@@ -18174,7 +20022,10 @@ pub struct BlockExportInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockExportInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("type", &self.r#type)?;
@@ -18185,7 +20036,9 @@ impl ::serde::Serialize for BlockExportInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockExportInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -18218,7 +20071,10 @@ pub struct ChardevInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("label", &self.label)?;
         m.field("filename", &self.filename)?;
@@ -18228,7 +20084,9 @@ impl ::serde::Serialize for ChardevInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             label: crate::__private::required(&mut m, "label")?,
@@ -18251,7 +20109,10 @@ pub struct ChardevBackendInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevBackendInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.end()
@@ -18259,7 +20120,9 @@ impl ::serde::Serialize for ChardevBackendInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevBackendInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -18310,12 +20173,17 @@ impl ::std::fmt::Display for DataFormat {
     }
 }
 impl ::serde::Serialize for DataFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DataFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "DataFormat", &s)?;
@@ -18337,7 +20205,10 @@ pub struct ChardevCommon {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevCommon {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18346,7 +20217,9 @@ impl ::serde::Serialize for ChardevCommon {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevCommon {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18378,7 +20251,10 @@ pub struct ChardevFile {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevFile {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18390,7 +20266,9 @@ impl ::serde::Serialize for ChardevFile {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevFile {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18421,7 +20299,10 @@ pub struct ChardevHostdev {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevHostdev {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18431,7 +20312,9 @@ impl ::serde::Serialize for ChardevHostdev {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevHostdev {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18496,7 +20379,10 @@ pub struct ChardevSocket {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevSocket {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18516,7 +20402,9 @@ impl ::serde::Serialize for ChardevSocket {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevSocket {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18556,7 +20444,10 @@ pub struct ChardevUdp {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevUdp {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18567,7 +20458,9 @@ impl ::serde::Serialize for ChardevUdp {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevUdp {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18596,7 +20489,10 @@ pub struct ChardevMux {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevMux {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18606,7 +20502,9 @@ impl ::serde::Serialize for ChardevMux {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevMux {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18634,7 +20532,10 @@ pub struct ChardevHub {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevHub {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18644,7 +20545,9 @@ impl ::serde::Serialize for ChardevHub {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevHub {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18673,7 +20576,10 @@ pub struct ChardevStdio {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevStdio {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18683,7 +20589,9 @@ impl ::serde::Serialize for ChardevStdio {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevStdio {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18713,7 +20621,10 @@ pub struct ChardevSpiceChannel {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevSpiceChannel {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18723,7 +20634,9 @@ impl ::serde::Serialize for ChardevSpiceChannel {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevSpiceChannel {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18753,7 +20666,10 @@ pub struct ChardevSpicePort {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevSpicePort {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18763,7 +20679,9 @@ impl ::serde::Serialize for ChardevSpicePort {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevSpicePort {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18793,7 +20711,10 @@ pub struct ChardevDBus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevDBus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18803,7 +20724,9 @@ impl ::serde::Serialize for ChardevDBus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevDBus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18841,7 +20764,10 @@ pub struct ChardevVc {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevVc {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18854,7 +20780,9 @@ impl ::serde::Serialize for ChardevVc {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevVc {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18885,7 +20813,10 @@ pub struct ChardevRingbuf {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevRingbuf {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18895,7 +20826,9 @@ impl ::serde::Serialize for ChardevRingbuf {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevRingbuf {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18927,7 +20860,10 @@ pub struct ChardevQemuVdAgent {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevQemuVdAgent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18938,7 +20874,9 @@ impl ::serde::Serialize for ChardevQemuVdAgent {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevQemuVdAgent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -18968,7 +20906,10 @@ pub struct ChardevPty {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevPty {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("logfile", &self.logfile)?;
         m.opt("logappend", &self.logappend)?;
@@ -18978,7 +20919,9 @@ impl ::serde::Serialize for ChardevPty {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevPty {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             logfile: crate::__private::optional(&mut m, "logfile")?,
@@ -19156,12 +21099,17 @@ impl ::std::fmt::Display for ChardevBackendKind {
     }
 }
 impl ::serde::Serialize for ChardevBackendKind {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChardevBackendKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ChardevBackendKind", &s)?;
@@ -19180,7 +21128,10 @@ pub struct ChardevFileWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevFileWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19188,7 +21139,9 @@ impl ::serde::Serialize for ChardevFileWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevFileWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19209,7 +21162,10 @@ pub struct ChardevHostdevWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevHostdevWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19217,7 +21173,9 @@ impl ::serde::Serialize for ChardevHostdevWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevHostdevWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19238,7 +21196,10 @@ pub struct ChardevSocketWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevSocketWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19246,7 +21207,9 @@ impl ::serde::Serialize for ChardevSocketWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevSocketWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19267,7 +21230,10 @@ pub struct ChardevUdpWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevUdpWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19275,7 +21241,9 @@ impl ::serde::Serialize for ChardevUdpWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevUdpWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19296,7 +21264,10 @@ pub struct ChardevCommonWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevCommonWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19304,7 +21275,9 @@ impl ::serde::Serialize for ChardevCommonWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevCommonWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19325,7 +21298,10 @@ pub struct ChardevMuxWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevMuxWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19333,7 +21309,9 @@ impl ::serde::Serialize for ChardevMuxWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevMuxWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19354,7 +21332,10 @@ pub struct ChardevHubWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevHubWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19362,7 +21343,9 @@ impl ::serde::Serialize for ChardevHubWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevHubWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19383,7 +21366,10 @@ pub struct ChardevStdioWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevStdioWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19391,7 +21377,9 @@ impl ::serde::Serialize for ChardevStdioWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevStdioWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19414,7 +21402,10 @@ pub struct ChardevSpiceChannelWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevSpiceChannelWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19422,7 +21413,9 @@ impl ::serde::Serialize for ChardevSpiceChannelWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevSpiceChannelWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19445,7 +21438,10 @@ pub struct ChardevSpicePortWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevSpicePortWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19453,7 +21449,9 @@ impl ::serde::Serialize for ChardevSpicePortWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevSpicePortWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19476,7 +21474,10 @@ pub struct ChardevQemuVdAgentWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevQemuVdAgentWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19484,7 +21485,9 @@ impl ::serde::Serialize for ChardevQemuVdAgentWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevQemuVdAgentWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19507,7 +21510,10 @@ pub struct ChardevDBusWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevDBusWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19515,7 +21521,9 @@ impl ::serde::Serialize for ChardevDBusWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevDBusWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19536,7 +21544,10 @@ pub struct ChardevVcWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevVcWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19544,7 +21555,9 @@ impl ::serde::Serialize for ChardevVcWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevVcWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19565,7 +21578,10 @@ pub struct ChardevRingbufWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevRingbufWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19573,7 +21589,9 @@ impl ::serde::Serialize for ChardevRingbufWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevRingbufWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19594,7 +21612,10 @@ pub struct ChardevPtyWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevPtyWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -19602,7 +21623,9 @@ impl ::serde::Serialize for ChardevPtyWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevPtyWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -19713,7 +21736,10 @@ impl ChardevBackendBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevBackend {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             ChardevBackendBranch::File(v) => {
@@ -19818,8 +21844,12 @@ impl ::serde::Serialize for ChardevBackend {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevBackend {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "file" => ChardevBackendBranch::File(crate::__private::rest(map)?),
@@ -19840,14 +21870,19 @@ impl<'de> ::serde::Deserialize<'de> for ChardevBackend {
             "console" => ChardevBackendBranch::Console(crate::__private::rest(map)?),
             "spicevmc" => ChardevBackendBranch::Spicevmc(crate::__private::rest(map)?),
             "spiceport" => ChardevBackendBranch::Spiceport(crate::__private::rest(map)?),
-            "qemu-vdagent" => ChardevBackendBranch::QemuVdagent(crate::__private::rest(map)?),
+            "qemu-vdagent" => {
+                ChardevBackendBranch::QemuVdagent(crate::__private::rest(map)?)
+            }
             "dbus" => ChardevBackendBranch::Dbus(crate::__private::rest(map)?),
             "vc" => ChardevBackendBranch::Vc(crate::__private::rest(map)?),
             "ringbuf" => ChardevBackendBranch::Ringbuf(crate::__private::rest(map)?),
             "memory" => ChardevBackendBranch::Memory(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "ChardevBackend", &tag)?;
-                ChardevBackendBranch::Other { tag, members: map }
+                ChardevBackendBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -19866,7 +21901,10 @@ pub struct ChardevReturn {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ChardevReturn {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("pty", &self.pty)?;
         m.end()
@@ -19874,7 +21912,9 @@ impl ::serde::Serialize for ChardevReturn {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ChardevReturn {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             pty: crate::__private::optional(&mut m, "pty")?,
@@ -19965,15 +22005,24 @@ impl ::std::fmt::Display for DumpGuestMemoryFormat {
     }
 }
 impl ::serde::Serialize for DumpGuestMemoryFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DumpGuestMemoryFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "DumpGuestMemoryFormat", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "DumpGuestMemoryFormat",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -19999,7 +22048,12 @@ pub enum DumpStatus {
 #[allow(deprecated)]
 impl DumpStatus {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::None, Self::Active, Self::Completed, Self::Failed];
+    pub const ALL: &'static [Self] = &[
+        Self::None,
+        Self::Active,
+        Self::Completed,
+        Self::Failed,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20027,12 +22081,17 @@ impl ::std::fmt::Display for DumpStatus {
     }
 }
 impl ::serde::Serialize for DumpStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DumpStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "DumpStatus", &s)?;
@@ -20055,7 +22114,10 @@ pub struct DumpQueryResult {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DumpQueryResult {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("status", &self.status)?;
         m.field("completed", &self.completed)?;
@@ -20065,7 +22127,9 @@ impl ::serde::Serialize for DumpQueryResult {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DumpQueryResult {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             status: crate::__private::required(&mut m, "status")?,
@@ -20088,7 +22152,10 @@ pub struct DumpGuestMemoryCapability {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DumpGuestMemoryCapability {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("formats", &self.formats)?;
         m.end()
@@ -20096,7 +22163,9 @@ impl ::serde::Serialize for DumpGuestMemoryCapability {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DumpGuestMemoryCapability {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             formats: crate::__private::required(&mut m, "formats")?,
@@ -20125,7 +22194,10 @@ pub struct NetLegacyNicOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetLegacyNicOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("netdev", &self.netdev)?;
         m.opt("macaddr", &self.macaddr)?;
@@ -20137,7 +22209,9 @@ impl ::serde::Serialize for NetLegacyNicOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetLegacyNicOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             netdev: crate::__private::optional(&mut m, "netdev")?,
@@ -20162,7 +22236,10 @@ pub struct String {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for String {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("str", &self.str)?;
         m.end()
@@ -20170,7 +22247,9 @@ impl ::serde::Serialize for String {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for String {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             str: crate::__private::required(&mut m, "str")?,
@@ -20245,7 +22324,10 @@ pub struct NetdevUserOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevUserOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("hostname", &self.hostname)?;
         m.opt("restrict", &self.restrict)?;
@@ -20274,7 +22356,9 @@ impl ::serde::Serialize for NetdevUserOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevUserOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             hostname: crate::__private::optional(&mut m, "hostname")?,
@@ -20347,7 +22431,10 @@ pub struct NetdevTapOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevTapOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("ifname", &self.ifname)?;
         m.opt("fd", &self.fd)?;
@@ -20369,7 +22456,9 @@ impl ::serde::Serialize for NetdevTapOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevTapOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             ifname: crate::__private::optional(&mut m, "ifname")?,
@@ -20415,7 +22504,10 @@ pub struct NetdevSocketOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevSocketOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("fd", &self.fd)?;
         m.opt("listen", &self.listen)?;
@@ -20428,7 +22520,9 @@ impl ::serde::Serialize for NetdevSocketOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevSocketOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             fd: crate::__private::optional(&mut m, "fd")?,
@@ -20483,7 +22577,10 @@ pub struct NetdevL2tPv3Options {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevL2tPv3Options {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("src", &self.src)?;
         m.field("dst", &self.dst)?;
@@ -20504,7 +22601,9 @@ impl ::serde::Serialize for NetdevL2tPv3Options {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevL2tPv3Options {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             src: crate::__private::required(&mut m, "src")?,
@@ -20544,7 +22643,10 @@ pub struct NetdevVdeOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevVdeOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("sock", &self.sock)?;
         m.opt("port", &self.port)?;
@@ -20555,7 +22657,9 @@ impl ::serde::Serialize for NetdevVdeOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevVdeOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             sock: crate::__private::optional(&mut m, "sock")?,
@@ -20581,7 +22685,10 @@ pub struct NetdevBridgeOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevBridgeOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("br", &self.br)?;
         m.opt("helper", &self.helper)?;
@@ -20590,7 +22697,9 @@ impl ::serde::Serialize for NetdevBridgeOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevBridgeOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             br: crate::__private::optional(&mut m, "br")?,
@@ -20615,7 +22724,10 @@ pub struct NetdevHubPortOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevHubPortOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("hubid", &self.hubid)?;
         m.opt("netdev", &self.netdev)?;
@@ -20624,7 +22736,9 @@ impl ::serde::Serialize for NetdevHubPortOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevHubPortOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             hubid: crate::__private::required(&mut m, "hubid")?,
@@ -20653,7 +22767,10 @@ pub struct NetdevNetmapOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevNetmapOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("ifname", &self.ifname)?;
         m.opt("devname", &self.devname)?;
@@ -20662,7 +22779,9 @@ impl ::serde::Serialize for NetdevNetmapOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevNetmapOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             ifname: crate::__private::required(&mut m, "ifname")?,
@@ -20717,12 +22836,17 @@ impl ::std::fmt::Display for AfxdpMode {
     }
 }
 impl ::serde::Serialize for AfxdpMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AfxdpMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "AFXDPMode", &s)?;
@@ -20764,7 +22888,10 @@ pub struct NetdevAfxdpOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevAfxdpOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("ifname", &self.ifname)?;
         m.opt("mode", &self.mode)?;
@@ -20778,7 +22905,9 @@ impl ::serde::Serialize for NetdevAfxdpOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevAfxdpOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             ifname: crate::__private::required(&mut m, "ifname")?,
@@ -20810,7 +22939,10 @@ pub struct NetdevVhostUserOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevVhostUserOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("chardev", &self.chardev)?;
         m.opt("vhostforce", &self.vhostforce)?;
@@ -20820,7 +22952,9 @@ impl ::serde::Serialize for NetdevVhostUserOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevVhostUserOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             chardev: crate::__private::required(&mut m, "chardev")?,
@@ -20858,7 +22992,10 @@ pub struct NetdevVhostVdpaOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevVhostVdpaOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("vhostdev", &self.vhostdev)?;
         m.opt("vhostfd", &self.vhostfd)?;
@@ -20869,7 +23006,9 @@ impl ::serde::Serialize for NetdevVhostVdpaOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevVhostVdpaOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             vhostdev: crate::__private::optional(&mut m, "vhostdev")?,
@@ -20920,7 +23059,10 @@ pub struct NetdevVmnetHostOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevVmnetHostOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("start-address", &self.start_address)?;
         m.opt("end-address", &self.end_address)?;
@@ -20932,7 +23074,9 @@ impl ::serde::Serialize for NetdevVmnetHostOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevVmnetHostOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             start_address: crate::__private::optional(&mut m, "start-address")?,
@@ -20986,7 +23130,10 @@ pub struct NetdevVmnetSharedOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevVmnetSharedOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("start-address", &self.start_address)?;
         m.opt("end-address", &self.end_address)?;
@@ -20998,7 +23145,9 @@ impl ::serde::Serialize for NetdevVmnetSharedOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevVmnetSharedOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             start_address: crate::__private::optional(&mut m, "start-address")?,
@@ -21032,7 +23181,10 @@ pub struct NetdevVmnetBridgedOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevVmnetBridgedOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("ifname", &self.ifname)?;
         m.opt("isolated", &self.isolated)?;
@@ -21041,7 +23193,9 @@ impl ::serde::Serialize for NetdevVmnetBridgedOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevVmnetBridgedOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             ifname: crate::__private::required(&mut m, "ifname")?,
@@ -21078,7 +23232,10 @@ pub struct NetdevStreamOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevStreamOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("addr", &self.addr)?;
         m.opt("server", &self.server)?;
@@ -21089,7 +23246,9 @@ impl ::serde::Serialize for NetdevStreamOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevStreamOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             addr: crate::__private::required(&mut m, "addr")?,
@@ -21136,7 +23295,10 @@ pub struct NetdevDgramOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetdevDgramOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("local", &self.local)?;
         m.opt("remote", &self.remote)?;
@@ -21145,7 +23307,9 @@ impl ::serde::Serialize for NetdevDgramOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetdevDgramOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             local: crate::__private::optional(&mut m, "local")?,
@@ -21288,12 +23452,17 @@ impl ::std::fmt::Display for NetClientDriver {
     }
 }
 impl ::serde::Serialize for NetClientDriver {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetClientDriver {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "NetClientDriver", &s)?;
@@ -21389,7 +23558,10 @@ impl NetdevBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Netdev {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "id", &self.id)?;
         match &self.branch {
@@ -21474,8 +23646,12 @@ impl ::serde::Serialize for Netdev {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for Netdev {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let id = crate::__private::required(&mut map, "id")?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
@@ -21502,7 +23678,10 @@ impl<'de> ::serde::Deserialize<'de> for Netdev {
             }
             _ => {
                 crate::__private::known(false, "Netdev", &tag)?;
-                NetdevBranch::Other { tag, members: map }
+                NetdevBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { id, branch })
@@ -21554,12 +23733,17 @@ impl ::std::fmt::Display for RxState {
     }
 }
 impl ::serde::Serialize for RxState {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RxState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "RxState", &s)?;
@@ -21600,7 +23784,10 @@ pub struct RxFilterInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RxFilterInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("promiscuous", &self.promiscuous)?;
@@ -21619,7 +23806,9 @@ impl ::serde::Serialize for RxFilterInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RxFilterInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -21628,7 +23817,10 @@ impl<'de> ::serde::Deserialize<'de> for RxFilterInfo {
             unicast: crate::__private::required(&mut m, "unicast")?,
             vlan: crate::__private::required(&mut m, "vlan")?,
             broadcast_allowed: crate::__private::required(&mut m, "broadcast-allowed")?,
-            multicast_overflow: crate::__private::required(&mut m, "multicast-overflow")?,
+            multicast_overflow: crate::__private::required(
+                &mut m,
+                "multicast-overflow",
+            )?,
             unicast_overflow: crate::__private::required(&mut m, "unicast-overflow")?,
             main_mac: crate::__private::required(&mut m, "main-mac")?,
             vlan_table: crate::__private::required(&mut m, "vlan-table")?,
@@ -21665,7 +23857,10 @@ pub struct AnnounceParameters {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AnnounceParameters {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("initial", &self.initial)?;
         m.field("max", &self.max)?;
@@ -21678,7 +23873,9 @@ impl ::serde::Serialize for AnnounceParameters {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AnnounceParameters {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             initial: crate::__private::required(&mut m, "initial")?,
@@ -21706,7 +23903,10 @@ pub struct EbpfObject {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for EbpfObject {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("object", &self.object)?;
         m.end()
@@ -21714,7 +23914,9 @@ impl ::serde::Serialize for EbpfObject {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for EbpfObject {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             object: crate::__private::required(&mut m, "object")?,
@@ -21766,12 +23968,17 @@ impl ::std::fmt::Display for EbpfProgramId {
     }
 }
 impl ::serde::Serialize for EbpfProgramId {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EbpfProgramId {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "EbpfProgramID", &s)?;
@@ -21794,7 +24001,10 @@ pub struct RockerSwitch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RockerSwitch {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("id", &self.id)?;
@@ -21804,7 +24014,9 @@ impl ::serde::Serialize for RockerSwitch {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RockerSwitch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -21857,12 +24069,17 @@ impl ::std::fmt::Display for RockerPortDuplex {
     }
 }
 impl ::serde::Serialize for RockerPortDuplex {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RockerPortDuplex {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "RockerPortDuplex", &s)?;
@@ -21911,12 +24128,17 @@ impl ::std::fmt::Display for RockerPortAutoneg {
     }
 }
 impl ::serde::Serialize for RockerPortAutoneg {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RockerPortAutoneg {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "RockerPortAutoneg", &s)?;
@@ -21945,7 +24167,10 @@ pub struct RockerPort {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RockerPort {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("enabled", &self.enabled)?;
@@ -21958,7 +24183,9 @@ impl ::serde::Serialize for RockerPort {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RockerPort {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -22007,7 +24234,10 @@ pub struct RockerOfDpaFlowKey {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RockerOfDpaFlowKey {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("priority", &self.priority)?;
         m.field("tbl-id", &self.tbl_id)?;
@@ -22025,7 +24255,9 @@ impl ::serde::Serialize for RockerOfDpaFlowKey {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlowKey {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             priority: crate::__private::required(&mut m, "priority")?,
@@ -22071,7 +24303,10 @@ pub struct RockerOfDpaFlowMask {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RockerOfDpaFlowMask {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in-pport", &self.in_pport)?;
         m.opt("tunnel-id", &self.tunnel_id)?;
@@ -22085,7 +24320,9 @@ impl ::serde::Serialize for RockerOfDpaFlowMask {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlowMask {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             in_pport: crate::__private::optional(&mut m, "in-pport")?,
@@ -22125,7 +24362,10 @@ pub struct RockerOfDpaFlowAction {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RockerOfDpaFlowAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("goto-tbl", &self.goto_tbl)?;
         m.opt("group-id", &self.group_id)?;
@@ -22138,7 +24378,9 @@ impl ::serde::Serialize for RockerOfDpaFlowAction {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlowAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             goto_tbl: crate::__private::optional(&mut m, "goto-tbl")?,
@@ -22172,7 +24414,10 @@ pub struct RockerOfDpaFlow {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RockerOfDpaFlow {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cookie", &self.cookie)?;
         m.field("hits", &self.hits)?;
@@ -22184,7 +24429,9 @@ impl ::serde::Serialize for RockerOfDpaFlow {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaFlow {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cookie: crate::__private::required(&mut m, "cookie")?,
@@ -22236,7 +24483,10 @@ pub struct RockerOfDpaGroup {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RockerOfDpaGroup {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("type", &self.r#type)?;
@@ -22256,7 +24506,9 @@ impl ::serde::Serialize for RockerOfDpaGroup {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RockerOfDpaGroup {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -22325,12 +24577,17 @@ impl ::std::fmt::Display for TpmModel {
     }
 }
 impl ::serde::Serialize for TpmModel {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TpmModel {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "TpmModel", &s)?;
@@ -22381,12 +24638,17 @@ impl ::std::fmt::Display for TpmType {
     }
 }
 impl ::serde::Serialize for TpmType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TpmType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "TpmType", &s)?;
@@ -22410,7 +24672,10 @@ pub struct TpmPassthroughOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TpmPassthroughOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("path", &self.path)?;
         m.opt("cancel-path", &self.cancel_path)?;
@@ -22419,7 +24684,9 @@ impl ::serde::Serialize for TpmPassthroughOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TpmPassthroughOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::optional(&mut m, "path")?,
@@ -22443,7 +24710,10 @@ pub struct TpmEmulatorOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TpmEmulatorOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("chardev", &self.chardev)?;
         m.end()
@@ -22451,7 +24721,9 @@ impl ::serde::Serialize for TpmEmulatorOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TpmEmulatorOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             chardev: crate::__private::required(&mut m, "chardev")?,
@@ -22474,7 +24746,10 @@ pub struct TpmPassthroughOptionsWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TpmPassthroughOptionsWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -22482,7 +24757,9 @@ impl ::serde::Serialize for TpmPassthroughOptionsWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TpmPassthroughOptionsWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -22505,7 +24782,10 @@ pub struct TpmEmulatorOptionsWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TpmEmulatorOptionsWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -22513,7 +24793,9 @@ impl ::serde::Serialize for TpmEmulatorOptionsWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TpmEmulatorOptionsWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -22564,7 +24846,10 @@ impl TpmTypeOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TpmTypeOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             TpmTypeOptionsBranch::Passthrough(v) => {
@@ -22585,15 +24870,24 @@ impl ::serde::Serialize for TpmTypeOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TpmTypeOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
-            "passthrough" => TpmTypeOptionsBranch::Passthrough(crate::__private::rest(map)?),
+            "passthrough" => {
+                TpmTypeOptionsBranch::Passthrough(crate::__private::rest(map)?)
+            }
             "emulator" => TpmTypeOptionsBranch::Emulator(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "TpmTypeOptions", &tag)?;
-                TpmTypeOptionsBranch::Other { tag, members: map }
+                TpmTypeOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -22617,7 +24911,10 @@ pub struct TpmInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TpmInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("model", &self.model)?;
@@ -22627,7 +24924,9 @@ impl ::serde::Serialize for TpmInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TpmInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -22680,12 +24979,17 @@ impl ::std::fmt::Display for DisplayProtocol {
     }
 }
 impl ::serde::Serialize for DisplayProtocol {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DisplayProtocol {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "DisplayProtocol", &s)?;
@@ -22739,12 +25043,17 @@ impl ::std::fmt::Display for SetPasswordAction {
     }
 }
 impl ::serde::Serialize for SetPasswordAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SetPasswordAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "SetPasswordAction", &s)?;
@@ -22796,7 +25105,10 @@ impl SetPasswordOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SetPasswordOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "password", &self.password)?;
         if let ::std::option::Option::Some(v) = &self.connected {
@@ -22820,11 +25132,18 @@ impl ::serde::Serialize for SetPasswordOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SetPasswordOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let password = crate::__private::required(&mut map, "password")?;
         let connected = crate::__private::optional(&mut map, "connected")?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "protocol")?;
+        let tag: ::std::string::String = crate::__private::required(
+            &mut map,
+            "protocol",
+        )?;
         let branch = match tag.as_str() {
             "vnc" => SetPasswordOptionsBranch::Vnc(crate::__private::rest(map)?),
             "spice" => {
@@ -22833,7 +25152,10 @@ impl<'de> ::serde::Deserialize<'de> for SetPasswordOptions {
             }
             _ => {
                 crate::__private::known(false, "SetPasswordOptions", &tag)?;
-                SetPasswordOptionsBranch::Other { tag, members: map }
+                SetPasswordOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self {
@@ -22856,7 +25178,10 @@ pub struct SetPasswordOptionsVnc {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SetPasswordOptionsVnc {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("display", &self.display)?;
         m.end()
@@ -22864,7 +25189,9 @@ impl ::serde::Serialize for SetPasswordOptionsVnc {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SetPasswordOptionsVnc {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             display: crate::__private::optional(&mut m, "display")?,
@@ -22925,7 +25252,10 @@ impl ExpirePasswordOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ExpirePasswordOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "time", &self.time)?;
         match &self.branch {
@@ -22946,10 +25276,17 @@ impl ::serde::Serialize for ExpirePasswordOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ExpirePasswordOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let time = crate::__private::required(&mut map, "time")?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "protocol")?;
+        let tag: ::std::string::String = crate::__private::required(
+            &mut map,
+            "protocol",
+        )?;
         let branch = match tag.as_str() {
             "vnc" => ExpirePasswordOptionsBranch::Vnc(crate::__private::rest(map)?),
             "spice" => {
@@ -22958,7 +25295,10 @@ impl<'de> ::serde::Deserialize<'de> for ExpirePasswordOptions {
             }
             _ => {
                 crate::__private::known(false, "ExpirePasswordOptions", &tag)?;
-                ExpirePasswordOptionsBranch::Other { tag, members: map }
+                ExpirePasswordOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { time, branch })
@@ -22977,7 +25317,10 @@ pub struct ExpirePasswordOptionsVnc {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ExpirePasswordOptionsVnc {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("display", &self.display)?;
         m.end()
@@ -22985,7 +25328,9 @@ impl ::serde::Serialize for ExpirePasswordOptionsVnc {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ExpirePasswordOptionsVnc {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             display: crate::__private::optional(&mut m, "display")?,
@@ -23036,12 +25381,17 @@ impl ::std::fmt::Display for ImageFormat {
     }
 }
 impl ::serde::Serialize for ImageFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ImageFormat", &s)?;
@@ -23066,7 +25416,10 @@ pub struct SpiceBasicInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SpiceBasicInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("port", &self.port)?;
@@ -23076,7 +25429,9 @@ impl ::serde::Serialize for SpiceBasicInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SpiceBasicInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -23107,7 +25462,10 @@ pub struct SpiceServerInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SpiceServerInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("port", &self.port)?;
@@ -23118,7 +25476,9 @@ impl ::serde::Serialize for SpiceServerInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SpiceServerInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -23161,7 +25521,10 @@ pub struct SpiceChannel {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SpiceChannel {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("port", &self.port)?;
@@ -23175,7 +25538,9 @@ impl ::serde::Serialize for SpiceChannel {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SpiceChannel {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -23239,15 +25604,24 @@ impl ::std::fmt::Display for SpiceQueryMouseMode {
     }
 }
 impl ::serde::Serialize for SpiceQueryMouseMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SpiceQueryMouseMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "SpiceQueryMouseMode", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "SpiceQueryMouseMode",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -23290,7 +25664,10 @@ pub struct SpiceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SpiceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("enabled", &self.enabled)?;
         m.field("migrated", &self.migrated)?;
@@ -23306,7 +25683,9 @@ impl ::serde::Serialize for SpiceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SpiceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             enabled: crate::__private::required(&mut m, "enabled")?,
@@ -23345,7 +25724,10 @@ pub struct VncBasicInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VncBasicInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("service", &self.service)?;
@@ -23356,7 +25738,9 @@ impl ::serde::Serialize for VncBasicInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VncBasicInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -23393,7 +25777,10 @@ pub struct VncServerInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VncServerInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("service", &self.service)?;
@@ -23405,7 +25792,9 @@ impl ::serde::Serialize for VncServerInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VncServerInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -23446,7 +25835,10 @@ pub struct VncClientInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VncClientInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("service", &self.service)?;
@@ -23459,7 +25851,9 @@ impl ::serde::Serialize for VncClientInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VncClientInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -23522,7 +25916,10 @@ pub struct VncInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VncInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("enabled", &self.enabled)?;
         m.opt("host", &self.host)?;
@@ -23535,7 +25932,9 @@ impl ::serde::Serialize for VncInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VncInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             enabled: crate::__private::required(&mut m, "enabled")?,
@@ -23631,12 +26030,17 @@ impl ::std::fmt::Display for VncPrimaryAuth {
     }
 }
 impl ::serde::Serialize for VncPrimaryAuth {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for VncPrimaryAuth {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "VncPrimaryAuth", &s)?;
@@ -23725,12 +26129,17 @@ impl ::std::fmt::Display for VncVencryptSubAuth {
     }
 }
 impl ::serde::Serialize for VncVencryptSubAuth {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for VncVencryptSubAuth {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "VncVencryptSubAuth", &s)?;
@@ -23764,7 +26173,10 @@ pub struct VncServerInfo2 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VncServerInfo2 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("host", &self.host)?;
         m.field("service", &self.service)?;
@@ -23777,7 +26189,9 @@ impl ::serde::Serialize for VncServerInfo2 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VncServerInfo2 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             host: crate::__private::required(&mut m, "host")?,
@@ -23821,7 +26235,10 @@ pub struct VncInfo2 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VncInfo2 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("server", &self.server)?;
@@ -23834,7 +26251,9 @@ impl ::serde::Serialize for VncInfo2 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VncInfo2 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -23867,7 +26286,10 @@ pub struct MouseInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MouseInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("index", &self.index)?;
@@ -23878,7 +26300,9 @@ impl ::serde::Serialize for MouseInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MouseInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -24743,12 +27167,17 @@ impl ::std::fmt::Display for QKeyCode {
     }
 }
 impl ::serde::Serialize for QKeyCode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QKeyCode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QKeyCode", &s)?;
@@ -24797,12 +27226,17 @@ impl ::std::fmt::Display for KeyValueKind {
     }
 }
 impl ::serde::Serialize for KeyValueKind {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for KeyValueKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "KeyValueKind", &s)?;
@@ -24821,7 +27255,10 @@ pub struct IntWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for IntWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -24829,7 +27266,9 @@ impl ::serde::Serialize for IntWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for IntWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -24850,7 +27289,10 @@ pub struct QKeyCodeWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QKeyCodeWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -24858,7 +27300,9 @@ impl ::serde::Serialize for QKeyCodeWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QKeyCodeWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -24906,7 +27350,10 @@ impl KeyValueBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for KeyValue {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             KeyValueBranch::Number(v) => {
@@ -24927,15 +27374,22 @@ impl ::serde::Serialize for KeyValue {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for KeyValue {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "number" => KeyValueBranch::Number(crate::__private::rest(map)?),
             "qcode" => KeyValueBranch::Qcode(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "KeyValue", &tag)?;
-                KeyValueBranch::Other { tag, members: map }
+                KeyValueBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -25026,12 +27480,17 @@ impl ::std::fmt::Display for InputButton {
     }
 }
 impl ::serde::Serialize for InputButton {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputButton {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "InputButton", &s)?;
@@ -25080,12 +27539,17 @@ impl ::std::fmt::Display for InputAxis {
     }
 }
 impl ::serde::Serialize for InputAxis {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputAxis {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "InputAxis", &s)?;
@@ -25152,15 +27616,24 @@ impl ::std::fmt::Display for InputMultiTouchType {
     }
 }
 impl ::serde::Serialize for InputMultiTouchType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputMultiTouchType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "InputMultiTouchType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "InputMultiTouchType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -25178,7 +27651,10 @@ pub struct InputKeyEvent {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputKeyEvent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("key", &self.key)?;
         m.field("down", &self.down)?;
@@ -25187,7 +27663,9 @@ impl ::serde::Serialize for InputKeyEvent {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputKeyEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             key: crate::__private::required(&mut m, "key")?,
@@ -25211,7 +27689,10 @@ pub struct InputBtnEvent {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputBtnEvent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("button", &self.button)?;
         m.field("down", &self.down)?;
@@ -25220,7 +27701,9 @@ impl ::serde::Serialize for InputBtnEvent {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputBtnEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             button: crate::__private::required(&mut m, "button")?,
@@ -25245,7 +27728,10 @@ pub struct InputMoveEvent {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputMoveEvent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("axis", &self.axis)?;
         m.field("value", &self.value)?;
@@ -25254,7 +27740,9 @@ impl ::serde::Serialize for InputMoveEvent {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputMoveEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             axis: crate::__private::required(&mut m, "axis")?,
@@ -25285,7 +27773,10 @@ pub struct InputMultiTouchEvent {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputMultiTouchEvent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("type", &self.r#type)?;
         m.field("slot", &self.slot)?;
@@ -25297,7 +27788,9 @@ impl ::serde::Serialize for InputMultiTouchEvent {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputMultiTouchEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
@@ -25334,7 +27827,13 @@ pub enum InputEventKind {
 #[allow(deprecated)]
 impl InputEventKind {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Key, Self::Btn, Self::Rel, Self::Abs, Self::Mtt];
+    pub const ALL: &'static [Self] = &[
+        Self::Key,
+        Self::Btn,
+        Self::Rel,
+        Self::Abs,
+        Self::Mtt,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25364,12 +27863,17 @@ impl ::std::fmt::Display for InputEventKind {
     }
 }
 impl ::serde::Serialize for InputEventKind {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputEventKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "InputEventKind", &s)?;
@@ -25388,7 +27892,10 @@ pub struct InputKeyEventWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputKeyEventWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -25396,7 +27903,9 @@ impl ::serde::Serialize for InputKeyEventWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputKeyEventWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -25417,7 +27926,10 @@ pub struct InputBtnEventWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputBtnEventWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -25425,7 +27937,9 @@ impl ::serde::Serialize for InputBtnEventWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputBtnEventWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -25446,7 +27960,10 @@ pub struct InputMoveEventWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputMoveEventWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -25454,7 +27971,9 @@ impl ::serde::Serialize for InputMoveEventWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputMoveEventWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -25475,7 +27994,10 @@ pub struct InputMultiTouchEventWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputMultiTouchEventWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -25483,7 +28005,9 @@ impl ::serde::Serialize for InputMultiTouchEventWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputMultiTouchEventWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -25540,7 +28064,10 @@ impl InputEventBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputEvent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             InputEventBranch::Key(v) => {
@@ -25573,8 +28100,12 @@ impl ::serde::Serialize for InputEvent {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "key" => InputEventBranch::Key(crate::__private::rest(map)?),
@@ -25584,7 +28115,10 @@ impl<'de> ::serde::Deserialize<'de> for InputEvent {
             "mtt" => InputEventBranch::Mtt(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "InputEvent", &tag)?;
-                InputEventBranch::Other { tag, members: map }
+                InputEventBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -25616,7 +28150,10 @@ pub struct DisplayGtk {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayGtk {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("grab-on-hover", &self.grab_on_hover)?;
         m.opt("zoom-to-fit", &self.zoom_to_fit)?;
@@ -25627,7 +28164,9 @@ impl ::serde::Serialize for DisplayGtk {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayGtk {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             grab_on_hover: crate::__private::optional(&mut m, "grab-on-hover")?,
@@ -25652,7 +28191,10 @@ pub struct DisplayEglHeadless {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayEglHeadless {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("rendernode", &self.rendernode)?;
         m.end()
@@ -25660,7 +28202,9 @@ impl ::serde::Serialize for DisplayEglHeadless {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayEglHeadless {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             rendernode: crate::__private::optional(&mut m, "rendernode")?,
@@ -25689,7 +28233,10 @@ pub struct DisplayDBus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayDBus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("rendernode", &self.rendernode)?;
         m.opt("addr", &self.addr)?;
@@ -25700,7 +28247,9 @@ impl ::serde::Serialize for DisplayDBus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayDBus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             rendernode: crate::__private::optional(&mut m, "rendernode")?,
@@ -25764,12 +28313,17 @@ impl ::std::fmt::Display for DisplayGlMode {
     }
 }
 impl ::serde::Serialize for DisplayGlMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DisplayGlMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "DisplayGLMode", &s)?;
@@ -25788,7 +28342,10 @@ pub struct DisplayCurses {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayCurses {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("charset", &self.charset)?;
         m.end()
@@ -25796,7 +28353,9 @@ impl ::serde::Serialize for DisplayCurses {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayCurses {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             charset: crate::__private::optional(&mut m, "charset")?,
@@ -25835,7 +28394,10 @@ pub struct DisplayCocoa {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayCocoa {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("left-command-key", &self.left_command_key)?;
         m.opt("full-grab", &self.full_grab)?;
@@ -25847,7 +28409,9 @@ impl ::serde::Serialize for DisplayCocoa {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayCocoa {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             left_command_key: crate::__private::optional(&mut m, "left-command-key")?,
@@ -25880,7 +28444,11 @@ pub enum HotKeyMod {
 #[allow(deprecated)]
 impl HotKeyMod {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::LctrlLalt, Self::LshiftLctrlLalt, Self::Rctrl];
+    pub const ALL: &'static [Self] = &[
+        Self::LctrlLalt,
+        Self::LshiftLctrlLalt,
+        Self::Rctrl,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25906,12 +28474,17 @@ impl ::std::fmt::Display for HotKeyMod {
     }
 }
 impl ::serde::Serialize for HotKeyMod {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HotKeyMod {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "HotKeyMod", &s)?;
@@ -25931,7 +28504,10 @@ pub struct DisplaySdl {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplaySdl {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("grab-mod", &self.grab_mod)?;
         m.end()
@@ -25939,7 +28515,9 @@ impl ::serde::Serialize for DisplaySdl {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplaySdl {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             grab_mod: crate::__private::optional(&mut m, "grab-mod")?,
@@ -26054,12 +28632,17 @@ impl ::std::fmt::Display for DisplayType {
     }
 }
 impl ::serde::Serialize for DisplayType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DisplayType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "DisplayType", &s)?;
@@ -26137,7 +28720,10 @@ impl DisplayOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         if let ::std::option::Option::Some(v) = &self.full_screen {
             crate::__private::put(&mut map, "full-screen", v)?;
@@ -26195,8 +28781,12 @@ impl ::serde::Serialize for DisplayOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let full_screen = crate::__private::optional(&mut map, "full-screen")?;
         let window_close = crate::__private::optional(&mut map, "window-close")?;
         let show_cursor = crate::__private::optional(&mut map, "show-cursor")?;
@@ -26206,7 +28796,9 @@ impl<'de> ::serde::Deserialize<'de> for DisplayOptions {
             "gtk" => DisplayOptionsBranch::Gtk(crate::__private::rest(map)?),
             "cocoa" => DisplayOptionsBranch::Cocoa(crate::__private::rest(map)?),
             "curses" => DisplayOptionsBranch::Curses(crate::__private::rest(map)?),
-            "egl-headless" => DisplayOptionsBranch::EglHeadless(crate::__private::rest(map)?),
+            "egl-headless" => {
+                DisplayOptionsBranch::EglHeadless(crate::__private::rest(map)?)
+            }
             "dbus" => DisplayOptionsBranch::Dbus(crate::__private::rest(map)?),
             "sdl" => DisplayOptionsBranch::Sdl(crate::__private::rest(map)?),
             "default" => {
@@ -26223,7 +28815,10 @@ impl<'de> ::serde::Deserialize<'de> for DisplayOptions {
             }
             _ => {
                 crate::__private::known(false, "DisplayOptions", &tag)?;
-                DisplayOptionsBranch::Other { tag, members: map }
+                DisplayOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self {
@@ -26273,12 +28868,17 @@ impl ::std::fmt::Display for DisplayReloadType {
     }
 }
 impl ::serde::Serialize for DisplayReloadType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DisplayReloadType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "DisplayReloadType", &s)?;
@@ -26297,7 +28897,10 @@ pub struct DisplayReloadOptionsVnc {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayReloadOptionsVnc {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("tls-certs", &self.tls_certs)?;
         m.end()
@@ -26305,7 +28908,9 @@ impl ::serde::Serialize for DisplayReloadOptionsVnc {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayReloadOptionsVnc {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             tls_certs: crate::__private::optional(&mut m, "tls-certs")?,
@@ -26350,7 +28955,10 @@ impl DisplayReloadOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayReloadOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             DisplayReloadOptionsBranch::Vnc(v) => {
@@ -26367,14 +28975,21 @@ impl ::serde::Serialize for DisplayReloadOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayReloadOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "vnc" => DisplayReloadOptionsBranch::Vnc(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "DisplayReloadOptions", &tag)?;
-                DisplayReloadOptionsBranch::Other { tag, members: map }
+                DisplayReloadOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -26418,12 +29033,17 @@ impl ::std::fmt::Display for DisplayUpdateType {
     }
 }
 impl ::serde::Serialize for DisplayUpdateType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DisplayUpdateType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "DisplayUpdateType", &s)?;
@@ -26444,7 +29064,10 @@ pub struct DisplayUpdateOptionsVnc {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayUpdateOptionsVnc {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("addresses", &self.addresses)?;
         m.end()
@@ -26452,7 +29075,9 @@ impl ::serde::Serialize for DisplayUpdateOptionsVnc {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayUpdateOptionsVnc {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             addresses: crate::__private::optional(&mut m, "addresses")?,
@@ -26497,7 +29122,10 @@ impl DisplayUpdateOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DisplayUpdateOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             DisplayUpdateOptionsBranch::Vnc(v) => {
@@ -26514,14 +29142,21 @@ impl ::serde::Serialize for DisplayUpdateOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DisplayUpdateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "vnc" => DisplayUpdateOptionsBranch::Vnc(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "DisplayUpdateOptions", &tag)?;
-                DisplayUpdateOptionsBranch::Other { tag, members: map }
+                DisplayUpdateOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -26569,12 +29204,17 @@ impl ::std::fmt::Display for QAuthZListPolicy {
     }
 }
 impl ::serde::Serialize for QAuthZListPolicy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QAuthZListPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QAuthZListPolicy", &s)?;
@@ -26623,12 +29263,17 @@ impl ::std::fmt::Display for QAuthZListFormat {
     }
 }
 impl ::serde::Serialize for QAuthZListFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QAuthZListFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QAuthZListFormat", &s)?;
@@ -26651,7 +29296,10 @@ pub struct QAuthZListRule {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QAuthZListRule {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("match", &self.r#match)?;
         m.field("policy", &self.policy)?;
@@ -26661,7 +29309,9 @@ impl ::serde::Serialize for QAuthZListRule {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QAuthZListRule {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#match: crate::__private::required(&mut m, "match")?,
@@ -26687,7 +29337,10 @@ pub struct AuthZListProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AuthZListProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("policy", &self.policy)?;
         m.opt("rules", &self.rules)?;
@@ -26696,7 +29349,9 @@ impl ::serde::Serialize for AuthZListProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AuthZListProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             policy: crate::__private::optional(&mut m, "policy")?,
@@ -26725,7 +29380,10 @@ pub struct AuthZListFileProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AuthZListFileProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.opt("refresh", &self.refresh)?;
@@ -26734,7 +29392,9 @@ impl ::serde::Serialize for AuthZListFileProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AuthZListFileProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -26756,7 +29416,10 @@ pub struct AuthZpamProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AuthZpamProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("service", &self.service)?;
         m.end()
@@ -26764,7 +29427,9 @@ impl ::serde::Serialize for AuthZpamProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AuthZpamProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             service: crate::__private::required(&mut m, "service")?,
@@ -26788,7 +29453,10 @@ pub struct AuthZSimpleProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AuthZSimpleProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("identity", &self.identity)?;
         m.end()
@@ -26796,7 +29464,9 @@ impl ::serde::Serialize for AuthZSimpleProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AuthZSimpleProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             identity: crate::__private::required(&mut m, "identity")?,
@@ -26861,7 +29531,10 @@ pub struct MigrationStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("transferred", &self.transferred)?;
         m.field("remaining", &self.remaining)?;
@@ -26879,16 +29552,15 @@ impl ::serde::Serialize for MigrationStats {
         m.field("precopy-bytes", &self.precopy_bytes)?;
         m.field("downtime-bytes", &self.downtime_bytes)?;
         m.field("postcopy-bytes", &self.postcopy_bytes)?;
-        m.field(
-            "dirty-sync-missed-zero-copy",
-            &self.dirty_sync_missed_zero_copy,
-        )?;
+        m.field("dirty-sync-missed-zero-copy", &self.dirty_sync_missed_zero_copy)?;
         m.end()
     }
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrationStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             transferred: crate::__private::required(&mut m, "transferred")?,
@@ -26940,7 +29612,10 @@ pub struct XbzrleCacheStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for XbzrleCacheStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cache-size", &self.cache_size)?;
         m.field("bytes", &self.bytes)?;
@@ -26954,7 +29629,9 @@ impl ::serde::Serialize for XbzrleCacheStats {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for XbzrleCacheStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cache_size: crate::__private::required(&mut m, "cache-size")?,
@@ -26990,7 +29667,10 @@ pub struct CompressionStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CompressionStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("pages", &self.pages)?;
         m.field("busy", &self.busy)?;
@@ -27002,7 +29682,9 @@ impl ::serde::Serialize for CompressionStats {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CompressionStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             pages: crate::__private::required(&mut m, "pages")?,
@@ -27135,12 +29817,17 @@ impl ::std::fmt::Display for MigrationStatus {
     }
 }
 impl ::serde::Serialize for MigrationStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MigrationStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "MigrationStatus", &s)?;
@@ -27160,7 +29847,10 @@ pub struct VfioStats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VfioStats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("transferred", &self.transferred)?;
         m.end()
@@ -27168,7 +29858,9 @@ impl ::serde::Serialize for VfioStats {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VfioStats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             transferred: crate::__private::required(&mut m, "transferred")?,
@@ -27254,7 +29946,10 @@ pub struct MigrationInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("status", &self.status)?;
         m.opt("ram", &self.ram)?;
@@ -27274,16 +29969,15 @@ impl ::serde::Serialize for MigrationInfo {
             "dirty-limit-throttle-time-per-round",
             &self.dirty_limit_throttle_time_per_round,
         )?;
-        m.opt(
-            "dirty-limit-ring-full-time",
-            &self.dirty_limit_ring_full_time,
-        )?;
+        m.opt("dirty-limit-ring-full-time", &self.dirty_limit_ring_full_time)?;
         m.end()
     }
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrationInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             status: crate::__private::optional(&mut m, "status")?,
@@ -27294,11 +29988,20 @@ impl<'de> ::serde::Deserialize<'de> for MigrationInfo {
             expected_downtime: crate::__private::optional(&mut m, "expected-downtime")?,
             downtime: crate::__private::optional(&mut m, "downtime")?,
             setup_time: crate::__private::optional(&mut m, "setup-time")?,
-            cpu_throttle_percentage: crate::__private::optional(&mut m, "cpu-throttle-percentage")?,
+            cpu_throttle_percentage: crate::__private::optional(
+                &mut m,
+                "cpu-throttle-percentage",
+            )?,
             error_desc: crate::__private::optional(&mut m, "error-desc")?,
             blocked_reasons: crate::__private::optional(&mut m, "blocked-reasons")?,
-            postcopy_blocktime: crate::__private::optional(&mut m, "postcopy-blocktime")?,
-            postcopy_vcpu_blocktime: crate::__private::optional(&mut m, "postcopy-vcpu-blocktime")?,
+            postcopy_blocktime: crate::__private::optional(
+                &mut m,
+                "postcopy-blocktime",
+            )?,
+            postcopy_vcpu_blocktime: crate::__private::optional(
+                &mut m,
+                "postcopy-vcpu-blocktime",
+            )?,
             socket_address: crate::__private::optional(&mut m, "socket-address")?,
             dirty_limit_throttle_time_per_round: crate::__private::optional(
                 &mut m,
@@ -27517,15 +30220,24 @@ impl ::std::fmt::Display for MigrationCapability {
     }
 }
 impl ::serde::Serialize for MigrationCapability {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MigrationCapability {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "MigrationCapability", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "MigrationCapability",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -27543,7 +30255,10 @@ pub struct MigrationCapabilityStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationCapabilityStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("capability", &self.capability)?;
         m.field("state", &self.state)?;
@@ -27552,7 +30267,9 @@ impl ::serde::Serialize for MigrationCapabilityStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrationCapabilityStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             capability: crate::__private::required(&mut m, "capability")?,
@@ -27638,12 +30355,17 @@ impl ::std::fmt::Display for MultiFdCompression {
     }
 }
 impl ::serde::Serialize for MultiFdCompression {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MultiFdCompression {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "MultiFDCompression", &s)?;
@@ -27754,12 +30476,17 @@ impl ::std::fmt::Display for MigMode {
     }
 }
 impl ::serde::Serialize for MigMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MigMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "MigMode", &s)?;
@@ -27814,12 +30541,17 @@ impl ::std::fmt::Display for ZeroPageDetection {
     }
 }
 impl ::serde::Serialize for ZeroPageDetection {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ZeroPageDetection {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ZeroPageDetection", &s)?;
@@ -27839,7 +30571,10 @@ pub struct BitmapMigrationBitmapAliasTransform {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BitmapMigrationBitmapAliasTransform {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("persistent", &self.persistent)?;
         m.end()
@@ -27847,7 +30582,9 @@ impl ::serde::Serialize for BitmapMigrationBitmapAliasTransform {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BitmapMigrationBitmapAliasTransform {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             persistent: crate::__private::optional(&mut m, "persistent")?,
@@ -27874,7 +30611,10 @@ pub struct BitmapMigrationBitmapAlias {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BitmapMigrationBitmapAlias {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("alias", &self.alias)?;
@@ -27884,7 +30624,9 @@ impl ::serde::Serialize for BitmapMigrationBitmapAlias {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BitmapMigrationBitmapAlias {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -27913,7 +30655,10 @@ pub struct BitmapMigrationNodeAlias {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BitmapMigrationNodeAlias {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("node-name", &self.node_name)?;
         m.field("alias", &self.alias)?;
@@ -27923,7 +30668,9 @@ impl ::serde::Serialize for BitmapMigrationNodeAlias {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BitmapMigrationNodeAlias {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node_name: crate::__private::required(&mut m, "node-name")?,
@@ -28213,12 +30960,17 @@ impl ::std::fmt::Display for MigrationParameter {
     }
 }
 impl ::serde::Serialize for MigrationParameter {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MigrationParameter {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "MigrationParameter", &s)?;
@@ -28373,7 +31125,9 @@ pub struct MigrateSetParameters {
     /// has never been set), bitmap names are mapped to themselves.
     /// Nodes are mapped to their block device name if there is one, and
     /// to their node name otherwise.  (Since 5.2)
-    pub block_bitmap_mapping: ::std::option::Option<::std::vec::Vec<BitmapMigrationNodeAlias>>,
+    pub block_bitmap_mapping: ::std::option::Option<
+        ::std::vec::Vec<BitmapMigrationNodeAlias>,
+    >,
     /// Periodic time (in milliseconds) of dirty
     /// limit during live migration.  Should be in the range 1 to
     /// 1000ms.  Defaults to 1000ms.  (Since 8.1)
@@ -28397,16 +31151,16 @@ pub struct MigrateSetParameters {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrateSetParameters {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("announce-initial", &self.announce_initial)?;
         m.opt("announce-max", &self.announce_max)?;
         m.opt("announce-rounds", &self.announce_rounds)?;
         m.opt("announce-step", &self.announce_step)?;
-        m.opt(
-            "throttle-trigger-threshold",
-            &self.throttle_trigger_threshold,
-        )?;
+        m.opt("throttle-trigger-threshold", &self.throttle_trigger_threshold)?;
         m.opt("cpu-throttle-initial", &self.cpu_throttle_initial)?;
         m.opt("cpu-throttle-increment", &self.cpu_throttle_increment)?;
         m.opt("cpu-throttle-tailslow", &self.cpu_throttle_tailslow)?;
@@ -28414,10 +31168,7 @@ impl ::serde::Serialize for MigrateSetParameters {
         m.opt("tls-hostname", &self.tls_hostname)?;
         m.opt("tls-authz", &self.tls_authz)?;
         m.opt("max-bandwidth", &self.max_bandwidth)?;
-        m.opt(
-            "avail-switchover-bandwidth",
-            &self.avail_switchover_bandwidth,
-        )?;
+        m.opt("avail-switchover-bandwidth", &self.avail_switchover_bandwidth)?;
         m.opt("downtime-limit", &self.downtime_limit)?;
         m.opt("x-checkpoint-delay", &self.x_checkpoint_delay)?;
         m.opt("multifd-channels", &self.multifd_channels)?;
@@ -28439,7 +31190,9 @@ impl ::serde::Serialize for MigrateSetParameters {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrateSetParameters {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             announce_initial: crate::__private::optional(&mut m, "announce-initial")?,
@@ -28450,9 +31203,18 @@ impl<'de> ::serde::Deserialize<'de> for MigrateSetParameters {
                 &mut m,
                 "throttle-trigger-threshold",
             )?,
-            cpu_throttle_initial: crate::__private::optional(&mut m, "cpu-throttle-initial")?,
-            cpu_throttle_increment: crate::__private::optional(&mut m, "cpu-throttle-increment")?,
-            cpu_throttle_tailslow: crate::__private::optional(&mut m, "cpu-throttle-tailslow")?,
+            cpu_throttle_initial: crate::__private::optional(
+                &mut m,
+                "cpu-throttle-initial",
+            )?,
+            cpu_throttle_increment: crate::__private::optional(
+                &mut m,
+                "cpu-throttle-increment",
+            )?,
+            cpu_throttle_tailslow: crate::__private::optional(
+                &mut m,
+                "cpu-throttle-tailslow",
+            )?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
             tls_hostname: crate::__private::optional(&mut m, "tls-hostname")?,
             tls_authz: crate::__private::optional(&mut m, "tls-authz")?,
@@ -28462,23 +31224,47 @@ impl<'de> ::serde::Deserialize<'de> for MigrateSetParameters {
                 "avail-switchover-bandwidth",
             )?,
             downtime_limit: crate::__private::optional(&mut m, "downtime-limit")?,
-            x_checkpoint_delay: crate::__private::optional(&mut m, "x-checkpoint-delay")?,
+            x_checkpoint_delay: crate::__private::optional(
+                &mut m,
+                "x-checkpoint-delay",
+            )?,
             multifd_channels: crate::__private::optional(&mut m, "multifd-channels")?,
             xbzrle_cache_size: crate::__private::optional(&mut m, "xbzrle-cache-size")?,
-            max_postcopy_bandwidth: crate::__private::optional(&mut m, "max-postcopy-bandwidth")?,
+            max_postcopy_bandwidth: crate::__private::optional(
+                &mut m,
+                "max-postcopy-bandwidth",
+            )?,
             max_cpu_throttle: crate::__private::optional(&mut m, "max-cpu-throttle")?,
-            multifd_compression: crate::__private::optional(&mut m, "multifd-compression")?,
-            multifd_zlib_level: crate::__private::optional(&mut m, "multifd-zlib-level")?,
-            multifd_qatzip_level: crate::__private::optional(&mut m, "multifd-qatzip-level")?,
-            multifd_zstd_level: crate::__private::optional(&mut m, "multifd-zstd-level")?,
-            block_bitmap_mapping: crate::__private::optional(&mut m, "block-bitmap-mapping")?,
+            multifd_compression: crate::__private::optional(
+                &mut m,
+                "multifd-compression",
+            )?,
+            multifd_zlib_level: crate::__private::optional(
+                &mut m,
+                "multifd-zlib-level",
+            )?,
+            multifd_qatzip_level: crate::__private::optional(
+                &mut m,
+                "multifd-qatzip-level",
+            )?,
+            multifd_zstd_level: crate::__private::optional(
+                &mut m,
+                "multifd-zstd-level",
+            )?,
+            block_bitmap_mapping: crate::__private::optional(
+                &mut m,
+                "block-bitmap-mapping",
+            )?,
             x_vcpu_dirty_limit_period: crate::__private::optional(
                 &mut m,
                 "x-vcpu-dirty-limit-period",
             )?,
             vcpu_dirty_limit: crate::__private::optional(&mut m, "vcpu-dirty-limit")?,
             mode: crate::__private::optional(&mut m, "mode")?,
-            zero_page_detection: crate::__private::optional(&mut m, "zero-page-detection")?,
+            zero_page_detection: crate::__private::optional(
+                &mut m,
+                "zero-page-detection",
+            )?,
             direct_io: crate::__private::optional(&mut m, "direct-io")?,
         };
         crate::__private::finish(&m, "MigrateSetParameters")?;
@@ -28624,7 +31410,9 @@ pub struct MigrationParameters {
     /// has never been set), bitmap names are mapped to themselves.
     /// Nodes are mapped to their block device name if there is one, and
     /// to their node name otherwise.  (Since 5.2)
-    pub block_bitmap_mapping: ::std::option::Option<::std::vec::Vec<BitmapMigrationNodeAlias>>,
+    pub block_bitmap_mapping: ::std::option::Option<
+        ::std::vec::Vec<BitmapMigrationNodeAlias>,
+    >,
     /// Periodic time (in milliseconds) of dirty
     /// limit during live migration.  Should be in the range 1 to
     /// 1000ms.  Defaults to 1000ms.  (Since 8.1)
@@ -28648,16 +31436,16 @@ pub struct MigrationParameters {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationParameters {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("announce-initial", &self.announce_initial)?;
         m.opt("announce-max", &self.announce_max)?;
         m.opt("announce-rounds", &self.announce_rounds)?;
         m.opt("announce-step", &self.announce_step)?;
-        m.opt(
-            "throttle-trigger-threshold",
-            &self.throttle_trigger_threshold,
-        )?;
+        m.opt("throttle-trigger-threshold", &self.throttle_trigger_threshold)?;
         m.opt("cpu-throttle-initial", &self.cpu_throttle_initial)?;
         m.opt("cpu-throttle-increment", &self.cpu_throttle_increment)?;
         m.opt("cpu-throttle-tailslow", &self.cpu_throttle_tailslow)?;
@@ -28665,10 +31453,7 @@ impl ::serde::Serialize for MigrationParameters {
         m.opt("tls-hostname", &self.tls_hostname)?;
         m.opt("tls-authz", &self.tls_authz)?;
         m.opt("max-bandwidth", &self.max_bandwidth)?;
-        m.opt(
-            "avail-switchover-bandwidth",
-            &self.avail_switchover_bandwidth,
-        )?;
+        m.opt("avail-switchover-bandwidth", &self.avail_switchover_bandwidth)?;
         m.opt("downtime-limit", &self.downtime_limit)?;
         m.opt("x-checkpoint-delay", &self.x_checkpoint_delay)?;
         m.opt("multifd-channels", &self.multifd_channels)?;
@@ -28690,7 +31475,9 @@ impl ::serde::Serialize for MigrationParameters {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrationParameters {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             announce_initial: crate::__private::optional(&mut m, "announce-initial")?,
@@ -28701,9 +31488,18 @@ impl<'de> ::serde::Deserialize<'de> for MigrationParameters {
                 &mut m,
                 "throttle-trigger-threshold",
             )?,
-            cpu_throttle_initial: crate::__private::optional(&mut m, "cpu-throttle-initial")?,
-            cpu_throttle_increment: crate::__private::optional(&mut m, "cpu-throttle-increment")?,
-            cpu_throttle_tailslow: crate::__private::optional(&mut m, "cpu-throttle-tailslow")?,
+            cpu_throttle_initial: crate::__private::optional(
+                &mut m,
+                "cpu-throttle-initial",
+            )?,
+            cpu_throttle_increment: crate::__private::optional(
+                &mut m,
+                "cpu-throttle-increment",
+            )?,
+            cpu_throttle_tailslow: crate::__private::optional(
+                &mut m,
+                "cpu-throttle-tailslow",
+            )?,
             tls_creds: crate::__private::optional(&mut m, "tls-creds")?,
             tls_hostname: crate::__private::optional(&mut m, "tls-hostname")?,
             tls_authz: crate::__private::optional(&mut m, "tls-authz")?,
@@ -28713,23 +31509,47 @@ impl<'de> ::serde::Deserialize<'de> for MigrationParameters {
                 "avail-switchover-bandwidth",
             )?,
             downtime_limit: crate::__private::optional(&mut m, "downtime-limit")?,
-            x_checkpoint_delay: crate::__private::optional(&mut m, "x-checkpoint-delay")?,
+            x_checkpoint_delay: crate::__private::optional(
+                &mut m,
+                "x-checkpoint-delay",
+            )?,
             multifd_channels: crate::__private::optional(&mut m, "multifd-channels")?,
             xbzrle_cache_size: crate::__private::optional(&mut m, "xbzrle-cache-size")?,
-            max_postcopy_bandwidth: crate::__private::optional(&mut m, "max-postcopy-bandwidth")?,
+            max_postcopy_bandwidth: crate::__private::optional(
+                &mut m,
+                "max-postcopy-bandwidth",
+            )?,
             max_cpu_throttle: crate::__private::optional(&mut m, "max-cpu-throttle")?,
-            multifd_compression: crate::__private::optional(&mut m, "multifd-compression")?,
-            multifd_zlib_level: crate::__private::optional(&mut m, "multifd-zlib-level")?,
-            multifd_qatzip_level: crate::__private::optional(&mut m, "multifd-qatzip-level")?,
-            multifd_zstd_level: crate::__private::optional(&mut m, "multifd-zstd-level")?,
-            block_bitmap_mapping: crate::__private::optional(&mut m, "block-bitmap-mapping")?,
+            multifd_compression: crate::__private::optional(
+                &mut m,
+                "multifd-compression",
+            )?,
+            multifd_zlib_level: crate::__private::optional(
+                &mut m,
+                "multifd-zlib-level",
+            )?,
+            multifd_qatzip_level: crate::__private::optional(
+                &mut m,
+                "multifd-qatzip-level",
+            )?,
+            multifd_zstd_level: crate::__private::optional(
+                &mut m,
+                "multifd-zstd-level",
+            )?,
+            block_bitmap_mapping: crate::__private::optional(
+                &mut m,
+                "block-bitmap-mapping",
+            )?,
             x_vcpu_dirty_limit_period: crate::__private::optional(
                 &mut m,
                 "x-vcpu-dirty-limit-period",
             )?,
             vcpu_dirty_limit: crate::__private::optional(&mut m, "vcpu-dirty-limit")?,
             mode: crate::__private::optional(&mut m, "mode")?,
-            zero_page_detection: crate::__private::optional(&mut m, "zero-page-detection")?,
+            zero_page_detection: crate::__private::optional(
+                &mut m,
+                "zero-page-detection",
+            )?,
             direct_io: crate::__private::optional(&mut m, "direct-io")?,
         };
         crate::__private::finish(&m, "MigrationParameters")?;
@@ -28807,12 +31627,17 @@ impl ::std::fmt::Display for ColoMessage {
     }
 }
 impl ::serde::Serialize for ColoMessage {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ColoMessage {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "COLOMessage", &s)?;
@@ -28865,12 +31690,17 @@ impl ::std::fmt::Display for ColoMode {
     }
 }
 impl ::serde::Serialize for ColoMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ColoMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "COLOMode", &s)?;
@@ -28938,12 +31768,17 @@ impl ::std::fmt::Display for FailoverStatus {
     }
 }
 impl ::serde::Serialize for FailoverStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FailoverStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "FailoverStatus", &s)?;
@@ -28974,7 +31809,12 @@ pub enum ColoExitReason {
 #[allow(deprecated)]
 impl ColoExitReason {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::None, Self::Request, Self::Error, Self::Processing];
+    pub const ALL: &'static [Self] = &[
+        Self::None,
+        Self::Request,
+        Self::Error,
+        Self::Processing,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -29002,12 +31842,17 @@ impl ::std::fmt::Display for ColoExitReason {
     }
 }
 impl ::serde::Serialize for ColoExitReason {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ColoExitReason {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "COLOExitReason", &s)?;
@@ -29064,15 +31909,24 @@ impl ::std::fmt::Display for MigrationAddressType {
     }
 }
 impl ::serde::Serialize for MigrationAddressType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MigrationAddressType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "MigrationAddressType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "MigrationAddressType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -29090,7 +31944,10 @@ pub struct FileMigrationArgs {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FileMigrationArgs {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("filename", &self.filename)?;
         m.field("offset", &self.offset)?;
@@ -29099,7 +31956,9 @@ impl ::serde::Serialize for FileMigrationArgs {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FileMigrationArgs {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             filename: crate::__private::required(&mut m, "filename")?,
@@ -29121,7 +31980,10 @@ pub struct MigrationExecCommand {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationExecCommand {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("args", &self.args)?;
         m.end()
@@ -29129,7 +31991,9 @@ impl ::serde::Serialize for MigrationExecCommand {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrationExecCommand {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             args: crate::__private::required(&mut m, "args")?,
@@ -29183,7 +32047,10 @@ impl MigrationAddressBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationAddress {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             MigrationAddressBranch::Socket(v) => {
@@ -29212,9 +32079,16 @@ impl ::serde::Serialize for MigrationAddress {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrationAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "transport")?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
+        let tag: ::std::string::String = crate::__private::required(
+            &mut map,
+            "transport",
+        )?;
         let branch = match tag.as_str() {
             "socket" => MigrationAddressBranch::Socket(crate::__private::rest(map)?),
             "exec" => MigrationAddressBranch::Exec(crate::__private::rest(map)?),
@@ -29222,7 +32096,10 @@ impl<'de> ::serde::Deserialize<'de> for MigrationAddress {
             "file" => MigrationAddressBranch::File(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "MigrationAddress", &tag)?;
-                MigrationAddressBranch::Other { tag, members: map }
+                MigrationAddressBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -29270,15 +32147,24 @@ impl ::std::fmt::Display for MigrationChannelType {
     }
 }
 impl ::serde::Serialize for MigrationChannelType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MigrationChannelType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "MigrationChannelType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "MigrationChannelType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -29296,7 +32182,10 @@ pub struct MigrationChannel {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationChannel {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("channel-type", &self.channel_type)?;
         m.field("addr", &self.addr)?;
@@ -29305,7 +32194,9 @@ impl ::serde::Serialize for MigrationChannel {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrationChannel {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             channel_type: crate::__private::required(&mut m, "channel-type")?,
@@ -29332,7 +32223,10 @@ pub struct ReplicationStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ReplicationStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("error", &self.error)?;
         m.opt("desc", &self.desc)?;
@@ -29341,7 +32235,9 @@ impl ::serde::Serialize for ReplicationStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ReplicationStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             error: crate::__private::required(&mut m, "error")?,
@@ -29372,7 +32268,10 @@ pub struct ColoStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ColoStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("mode", &self.mode)?;
         m.field("last-mode", &self.last_mode)?;
@@ -29382,7 +32281,9 @@ impl ::serde::Serialize for ColoStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ColoStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mode: crate::__private::required(&mut m, "mode")?,
@@ -29407,7 +32308,10 @@ pub struct DirtyRateVcpu {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DirtyRateVcpu {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("dirty-rate", &self.dirty_rate)?;
@@ -29416,7 +32320,9 @@ impl ::serde::Serialize for DirtyRateVcpu {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DirtyRateVcpu {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -29472,12 +32378,17 @@ impl ::std::fmt::Display for DirtyRateStatus {
     }
 }
 impl ::serde::Serialize for DirtyRateStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DirtyRateStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "DirtyRateStatus", &s)?;
@@ -29505,7 +32416,11 @@ pub enum DirtyRateMeasureMode {
 #[allow(deprecated)]
 impl DirtyRateMeasureMode {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::PageSampling, Self::DirtyRing, Self::DirtyBitmap];
+    pub const ALL: &'static [Self] = &[
+        Self::PageSampling,
+        Self::DirtyRing,
+        Self::DirtyBitmap,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -29531,15 +32446,24 @@ impl ::std::fmt::Display for DirtyRateMeasureMode {
     }
 }
 impl ::serde::Serialize for DirtyRateMeasureMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DirtyRateMeasureMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "DirtyRateMeasureMode", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "DirtyRateMeasureMode",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -29585,12 +32509,17 @@ impl ::std::fmt::Display for TimeUnit {
     }
 }
 impl ::serde::Serialize for TimeUnit {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TimeUnit {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "TimeUnit", &s)?;
@@ -29627,7 +32556,10 @@ pub struct DirtyRateInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DirtyRateInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("dirty-rate", &self.dirty_rate)?;
         m.field("status", &self.status)?;
@@ -29642,7 +32574,9 @@ impl ::serde::Serialize for DirtyRateInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DirtyRateInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             dirty_rate: crate::__private::optional(&mut m, "dirty-rate")?,
@@ -29675,7 +32609,10 @@ pub struct DirtyLimitInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DirtyLimitInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cpu-index", &self.cpu_index)?;
         m.field("limit-rate", &self.limit_rate)?;
@@ -29685,7 +32622,9 @@ impl ::serde::Serialize for DirtyLimitInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DirtyLimitInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cpu_index: crate::__private::required(&mut m, "cpu-index")?,
@@ -29710,7 +32649,10 @@ pub struct MigrationThreadInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MigrationThreadInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("thread-id", &self.thread_id)?;
@@ -29719,7 +32661,9 @@ impl ::serde::Serialize for MigrationThreadInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MigrationThreadInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -29738,14 +32682,19 @@ impl<'de> ::serde::Deserialize<'de> for MigrationThreadInfo {
 pub struct Abort {}
 #[allow(deprecated)]
 impl ::serde::Serialize for Abort {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let m = crate::__private::object_ser(s)?;
         m.end()
     }
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for Abort {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let m = crate::__private::object(d)?;
         let v = Self {};
         crate::__private::finish(&m, "Abort")?;
@@ -29800,15 +32749,24 @@ impl ::std::fmt::Display for ActionCompletionMode {
     }
 }
 impl ::serde::Serialize for ActionCompletionMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ActionCompletionMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "ActionCompletionMode", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "ActionCompletionMode",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -29908,15 +32866,24 @@ impl ::std::fmt::Display for TransactionActionKind {
     }
 }
 impl ::serde::Serialize for TransactionActionKind {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TransactionActionKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "TransactionActionKind", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "TransactionActionKind",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -29932,7 +32899,10 @@ pub struct AbortWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AbortWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -29940,7 +32910,9 @@ impl ::serde::Serialize for AbortWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AbortWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -29961,7 +32933,10 @@ pub struct BlockDirtyBitmapAddWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDirtyBitmapAddWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -29969,7 +32944,9 @@ impl ::serde::Serialize for BlockDirtyBitmapAddWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapAddWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -29990,7 +32967,10 @@ pub struct BlockDirtyBitmapWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDirtyBitmapWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -29998,7 +32978,9 @@ impl ::serde::Serialize for BlockDirtyBitmapWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -30019,7 +33001,10 @@ pub struct BlockDirtyBitmapMergeWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockDirtyBitmapMergeWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -30027,7 +33012,9 @@ impl ::serde::Serialize for BlockDirtyBitmapMergeWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapMergeWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -30048,7 +33035,10 @@ pub struct BlockdevBackupWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevBackupWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -30056,7 +33046,9 @@ impl ::serde::Serialize for BlockdevBackupWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevBackupWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -30077,7 +33069,10 @@ pub struct BlockdevSnapshotWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevSnapshotWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -30085,7 +33080,9 @@ impl ::serde::Serialize for BlockdevSnapshotWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -30106,7 +33103,10 @@ pub struct BlockdevSnapshotInternalWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevSnapshotInternalWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -30114,7 +33114,9 @@ impl ::serde::Serialize for BlockdevSnapshotInternalWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotInternalWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -30135,7 +33137,10 @@ pub struct BlockdevSnapshotSyncWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BlockdevSnapshotSyncWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -30143,7 +33148,9 @@ impl ::serde::Serialize for BlockdevSnapshotSyncWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BlockdevSnapshotSyncWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -30164,7 +33171,10 @@ pub struct DriveBackupWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DriveBackupWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -30172,7 +33182,9 @@ impl ::serde::Serialize for DriveBackupWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DriveBackupWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -30235,11 +33247,21 @@ impl TransactionActionBranch {
         match self {
             TransactionActionBranch::Abort(_) => "abort",
             TransactionActionBranch::BlockDirtyBitmapAdd(_) => "block-dirty-bitmap-add",
-            TransactionActionBranch::BlockDirtyBitmapRemove(_) => "block-dirty-bitmap-remove",
-            TransactionActionBranch::BlockDirtyBitmapClear(_) => "block-dirty-bitmap-clear",
-            TransactionActionBranch::BlockDirtyBitmapEnable(_) => "block-dirty-bitmap-enable",
-            TransactionActionBranch::BlockDirtyBitmapDisable(_) => "block-dirty-bitmap-disable",
-            TransactionActionBranch::BlockDirtyBitmapMerge(_) => "block-dirty-bitmap-merge",
+            TransactionActionBranch::BlockDirtyBitmapRemove(_) => {
+                "block-dirty-bitmap-remove"
+            }
+            TransactionActionBranch::BlockDirtyBitmapClear(_) => {
+                "block-dirty-bitmap-clear"
+            }
+            TransactionActionBranch::BlockDirtyBitmapEnable(_) => {
+                "block-dirty-bitmap-enable"
+            }
+            TransactionActionBranch::BlockDirtyBitmapDisable(_) => {
+                "block-dirty-bitmap-disable"
+            }
+            TransactionActionBranch::BlockDirtyBitmapMerge(_) => {
+                "block-dirty-bitmap-merge"
+            }
             TransactionActionBranch::BlockdevBackup(_) => "blockdev-backup",
             TransactionActionBranch::BlockdevSnapshot(_) => "blockdev-snapshot",
             TransactionActionBranch::BlockdevSnapshotInternalSync(_) => {
@@ -30253,7 +33275,10 @@ impl TransactionActionBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TransactionAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             TransactionActionBranch::Abort(v) => {
@@ -30314,28 +33339,44 @@ impl ::serde::Serialize for TransactionAction {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TransactionAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "abort" => TransactionActionBranch::Abort(crate::__private::rest(map)?),
             "block-dirty-bitmap-add" => {
-                TransactionActionBranch::BlockDirtyBitmapAdd(crate::__private::rest(map)?)
+                TransactionActionBranch::BlockDirtyBitmapAdd(
+                    crate::__private::rest(map)?,
+                )
             }
             "block-dirty-bitmap-remove" => {
-                TransactionActionBranch::BlockDirtyBitmapRemove(crate::__private::rest(map)?)
+                TransactionActionBranch::BlockDirtyBitmapRemove(
+                    crate::__private::rest(map)?,
+                )
             }
             "block-dirty-bitmap-clear" => {
-                TransactionActionBranch::BlockDirtyBitmapClear(crate::__private::rest(map)?)
+                TransactionActionBranch::BlockDirtyBitmapClear(
+                    crate::__private::rest(map)?,
+                )
             }
             "block-dirty-bitmap-enable" => {
-                TransactionActionBranch::BlockDirtyBitmapEnable(crate::__private::rest(map)?)
+                TransactionActionBranch::BlockDirtyBitmapEnable(
+                    crate::__private::rest(map)?,
+                )
             }
             "block-dirty-bitmap-disable" => {
-                TransactionActionBranch::BlockDirtyBitmapDisable(crate::__private::rest(map)?)
+                TransactionActionBranch::BlockDirtyBitmapDisable(
+                    crate::__private::rest(map)?,
+                )
             }
             "block-dirty-bitmap-merge" => {
-                TransactionActionBranch::BlockDirtyBitmapMerge(crate::__private::rest(map)?)
+                TransactionActionBranch::BlockDirtyBitmapMerge(
+                    crate::__private::rest(map)?,
+                )
             }
             "blockdev-backup" => {
                 TransactionActionBranch::BlockdevBackup(crate::__private::rest(map)?)
@@ -30344,15 +33385,24 @@ impl<'de> ::serde::Deserialize<'de> for TransactionAction {
                 TransactionActionBranch::BlockdevSnapshot(crate::__private::rest(map)?)
             }
             "blockdev-snapshot-internal-sync" => {
-                TransactionActionBranch::BlockdevSnapshotInternalSync(crate::__private::rest(map)?)
+                TransactionActionBranch::BlockdevSnapshotInternalSync(
+                    crate::__private::rest(map)?,
+                )
             }
             "blockdev-snapshot-sync" => {
-                TransactionActionBranch::BlockdevSnapshotSync(crate::__private::rest(map)?)
+                TransactionActionBranch::BlockdevSnapshotSync(
+                    crate::__private::rest(map)?,
+                )
             }
-            "drive-backup" => TransactionActionBranch::DriveBackup(crate::__private::rest(map)?),
+            "drive-backup" => {
+                TransactionActionBranch::DriveBackup(crate::__private::rest(map)?)
+            }
             _ => {
                 crate::__private::known(false, "TransactionAction", &tag)?;
-                TransactionActionBranch::Other { tag, members: map }
+                TransactionActionBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -30372,7 +33422,10 @@ pub struct TransactionProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TransactionProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("completion-mode", &self.completion_mode)?;
         m.end()
@@ -30380,7 +33433,9 @@ impl ::serde::Serialize for TransactionProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TransactionProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             completion_mode: crate::__private::optional(&mut m, "completion-mode")?,
@@ -30435,12 +33490,17 @@ impl ::std::fmt::Display for TraceEventState {
     }
 }
 impl ::serde::Serialize for TraceEventState {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TraceEventState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "TraceEventState", &s)?;
@@ -30461,7 +33521,10 @@ pub struct TraceEventInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TraceEventInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("state", &self.state)?;
@@ -30470,7 +33533,9 @@ impl ::serde::Serialize for TraceEventInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TraceEventInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -30526,12 +33591,17 @@ impl ::std::fmt::Display for CompatPolicyInput {
     }
 }
 impl ::serde::Serialize for CompatPolicyInput {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CompatPolicyInput {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "CompatPolicyInput", &s)?;
@@ -30580,12 +33650,17 @@ impl ::std::fmt::Display for CompatPolicyOutput {
     }
 }
 impl ::serde::Serialize for CompatPolicyOutput {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CompatPolicyOutput {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "CompatPolicyOutput", &s)?;
@@ -30622,7 +33697,10 @@ pub struct CompatPolicy {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CompatPolicy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("deprecated-input", &self.deprecated_input)?;
         m.opt("deprecated-output", &self.deprecated_output)?;
@@ -30633,7 +33711,9 @@ impl ::serde::Serialize for CompatPolicy {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CompatPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             deprecated_input: crate::__private::optional(&mut m, "deprecated-input")?,
@@ -30685,12 +33765,17 @@ impl ::std::fmt::Display for QmpCapability {
     }
 }
 impl ::serde::Serialize for QmpCapability {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QmpCapability {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "QMPCapability", &s)?;
@@ -30713,7 +33798,10 @@ pub struct VersionTriple {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VersionTriple {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("major", &self.major)?;
         m.field("minor", &self.minor)?;
@@ -30723,7 +33811,9 @@ impl ::serde::Serialize for VersionTriple {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VersionTriple {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             major: crate::__private::required(&mut m, "major")?,
@@ -30755,7 +33845,10 @@ pub struct VersionInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VersionInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("qemu", &self.qemu)?;
         m.field("package", &self.package)?;
@@ -30764,7 +33857,9 @@ impl ::serde::Serialize for VersionInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VersionInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             qemu: crate::__private::required(&mut m, "qemu")?,
@@ -30786,7 +33881,10 @@ pub struct CommandInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CommandInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.end()
@@ -30794,7 +33892,9 @@ impl ::serde::Serialize for CommandInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CommandInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -30845,12 +33945,17 @@ impl ::std::fmt::Display for MonitorMode {
     }
 }
 impl ::serde::Serialize for MonitorMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MonitorMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "MonitorMode", &s)?;
@@ -30876,7 +33981,10 @@ pub struct MonitorOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MonitorOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("id", &self.id)?;
         m.opt("mode", &self.mode)?;
@@ -30887,7 +33995,9 @@ impl ::serde::Serialize for MonitorOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MonitorOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
@@ -30970,12 +34080,17 @@ impl ::std::fmt::Display for SchemaMetaType {
     }
 }
 impl ::serde::Serialize for SchemaMetaType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SchemaMetaType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "SchemaMetaType", &s)?;
@@ -31047,7 +34162,10 @@ impl SchemaInfoBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "name", &self.name)?;
         if let ::std::option::Option::Some(v) = &self.features {
@@ -31092,11 +34210,18 @@ impl ::serde::Serialize for SchemaInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let name = crate::__private::required(&mut map, "name")?;
         let features = crate::__private::optional(&mut map, "features")?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "meta-type")?;
+        let tag: ::std::string::String = crate::__private::required(
+            &mut map,
+            "meta-type",
+        )?;
         let branch = match tag.as_str() {
             "builtin" => SchemaInfoBranch::Builtin(crate::__private::rest(map)?),
             "enum" => SchemaInfoBranch::Enum(crate::__private::rest(map)?),
@@ -31107,14 +34232,13 @@ impl<'de> ::serde::Deserialize<'de> for SchemaInfo {
             "event" => SchemaInfoBranch::Event(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "SchemaInfo", &tag)?;
-                SchemaInfoBranch::Other { tag, members: map }
+                SchemaInfoBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
-        ::std::result::Result::Ok(Self {
-            name,
-            features,
-            branch,
-        })
+        ::std::result::Result::Ok(Self { name, features, branch })
     }
 }
 /// Additional SchemaInfo members for meta-type 'builtin'.
@@ -31129,7 +34253,10 @@ pub struct SchemaInfoBuiltin {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoBuiltin {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("json-type", &self.json_type)?;
         m.end()
@@ -31137,7 +34264,9 @@ impl ::serde::Serialize for SchemaInfoBuiltin {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoBuiltin {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             json_type: crate::__private::required(&mut m, "json-type")?,
@@ -31223,12 +34352,17 @@ impl ::std::fmt::Display for JsonType {
     }
 }
 impl ::serde::Serialize for JsonType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for JsonType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "JSONType", &s)?;
@@ -31255,7 +34389,10 @@ pub struct SchemaInfoEnum {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoEnum {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("members", &self.members)?;
         m.field("values", &self.values)?;
@@ -31264,7 +34401,9 @@ impl ::serde::Serialize for SchemaInfoEnum {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoEnum {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             members: crate::__private::required(&mut m, "members")?,
@@ -31289,7 +34428,10 @@ pub struct SchemaInfoEnumMember {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoEnumMember {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.opt("features", &self.features)?;
@@ -31298,7 +34440,9 @@ impl ::serde::Serialize for SchemaInfoEnumMember {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoEnumMember {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -31322,7 +34466,10 @@ pub struct SchemaInfoArray {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoArray {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("element-type", &self.element_type)?;
         m.end()
@@ -31330,7 +34477,9 @@ impl ::serde::Serialize for SchemaInfoArray {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoArray {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             element_type: crate::__private::required(&mut m, "element-type")?,
@@ -31362,7 +34511,10 @@ pub struct SchemaInfoObject {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoObject {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("members", &self.members)?;
         m.opt("tag", &self.tag)?;
@@ -31372,7 +34524,9 @@ impl ::serde::Serialize for SchemaInfoObject {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoObject {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             members: crate::__private::required(&mut m, "members")?,
@@ -31406,7 +34560,10 @@ pub struct SchemaInfoObjectMember {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoObjectMember {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("type", &self.r#type)?;
@@ -31417,7 +34574,9 @@ impl ::serde::Serialize for SchemaInfoObjectMember {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoObjectMember {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -31444,7 +34603,10 @@ pub struct SchemaInfoObjectVariant {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoObjectVariant {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("case", &self.case)?;
         m.field("type", &self.r#type)?;
@@ -31453,7 +34615,9 @@ impl ::serde::Serialize for SchemaInfoObjectVariant {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoObjectVariant {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             case: crate::__private::required(&mut m, "case")?,
@@ -31479,7 +34643,10 @@ pub struct SchemaInfoAlternate {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoAlternate {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("members", &self.members)?;
         m.end()
@@ -31487,7 +34654,9 @@ impl ::serde::Serialize for SchemaInfoAlternate {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoAlternate {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             members: crate::__private::required(&mut m, "members")?,
@@ -31508,7 +34677,10 @@ pub struct SchemaInfoAlternateMember {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoAlternateMember {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("type", &self.r#type)?;
         m.end()
@@ -31516,7 +34688,9 @@ impl ::serde::Serialize for SchemaInfoAlternateMember {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoAlternateMember {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
@@ -31548,7 +34722,10 @@ pub struct SchemaInfoCommand {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoCommand {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("arg-type", &self.arg_type)?;
         m.field("ret-type", &self.ret_type)?;
@@ -31558,7 +34735,9 @@ impl ::serde::Serialize for SchemaInfoCommand {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoCommand {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             arg_type: crate::__private::required(&mut m, "arg-type")?,
@@ -31582,7 +34761,10 @@ pub struct SchemaInfoEvent {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SchemaInfoEvent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("arg-type", &self.arg_type)?;
         m.end()
@@ -31590,7 +34772,9 @@ impl ::serde::Serialize for SchemaInfoEvent {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SchemaInfoEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             arg_type: crate::__private::required(&mut m, "arg-type")?,
@@ -31630,7 +34814,10 @@ pub struct ObjectPropertyInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ObjectPropertyInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("type", &self.r#type)?;
@@ -31641,7 +34828,9 @@ impl ::serde::Serialize for ObjectPropertyInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ObjectPropertyInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -31670,7 +34859,10 @@ pub struct ObjectTypeInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ObjectTypeInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.opt("abstract", &self.r#abstract)?;
@@ -31680,7 +34872,9 @@ impl ::serde::Serialize for ObjectTypeInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ObjectTypeInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -31708,7 +34902,10 @@ pub struct CanHostSocketcanProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CanHostSocketcanProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("if", &self.r#if)?;
         m.field("canbus", &self.canbus)?;
@@ -31717,7 +34914,9 @@ impl ::serde::Serialize for CanHostSocketcanProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CanHostSocketcanProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#if: crate::__private::required(&mut m, "if")?,
@@ -31767,7 +34966,10 @@ pub struct ColoCompareProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ColoCompareProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("primary_in", &self.primary_in)?;
         m.field("secondary_in", &self.secondary_in)?;
@@ -31783,7 +34985,9 @@ impl ::serde::Serialize for ColoCompareProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ColoCompareProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             primary_in: crate::__private::required(&mut m, "primary_in")?,
@@ -31792,7 +34996,10 @@ impl<'de> ::serde::Deserialize<'de> for ColoCompareProperties {
             iothread: crate::__private::required(&mut m, "iothread")?,
             notify_dev: crate::__private::optional(&mut m, "notify_dev")?,
             compare_timeout: crate::__private::optional(&mut m, "compare_timeout")?,
-            expired_scan_cycle: crate::__private::optional(&mut m, "expired_scan_cycle")?,
+            expired_scan_cycle: crate::__private::optional(
+                &mut m,
+                "expired_scan_cycle",
+            )?,
             max_queue_size: crate::__private::optional(&mut m, "max_queue_size")?,
             vnet_hdr_support: crate::__private::optional(&mut m, "vnet_hdr_support")?,
         };
@@ -31819,7 +35026,10 @@ pub struct CryptodevBackendProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CryptodevBackendProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("queues", &self.queues)?;
         m.opt("throttle-bps", &self.throttle_bps)?;
@@ -31829,7 +35039,9 @@ impl ::serde::Serialize for CryptodevBackendProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CryptodevBackendProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             queues: crate::__private::optional(&mut m, "queues")?,
@@ -31863,7 +35075,10 @@ pub struct CryptodevVhostUserProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CryptodevVhostUserProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("queues", &self.queues)?;
         m.opt("throttle-bps", &self.throttle_bps)?;
@@ -31874,7 +35089,9 @@ impl ::serde::Serialize for CryptodevVhostUserProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CryptodevVhostUserProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             queues: crate::__private::optional(&mut m, "queues")?,
@@ -31901,7 +35118,10 @@ pub struct DBusVmStateProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DBusVmStateProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("addr", &self.addr)?;
         m.opt("id-list", &self.id_list)?;
@@ -31910,7 +35130,9 @@ impl ::serde::Serialize for DBusVmStateProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DBusVmStateProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             addr: crate::__private::required(&mut m, "addr")?,
@@ -31963,12 +35185,17 @@ impl ::std::fmt::Display for NetfilterInsert {
     }
 }
 impl ::serde::Serialize for NetfilterInsert {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetfilterInsert {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "NetfilterInsert", &s)?;
@@ -32004,7 +35231,10 @@ pub struct NetfilterProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NetfilterProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("netdev", &self.netdev)?;
         m.opt("queue", &self.queue)?;
@@ -32016,7 +35246,9 @@ impl ::serde::Serialize for NetfilterProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NetfilterProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
@@ -32062,7 +35294,10 @@ pub struct FilterBufferProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FilterBufferProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("netdev", &self.netdev)?;
         m.opt("queue", &self.queue)?;
@@ -32075,7 +35310,9 @@ impl ::serde::Serialize for FilterBufferProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FilterBufferProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
@@ -32123,7 +35360,10 @@ pub struct FilterDumpProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FilterDumpProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("netdev", &self.netdev)?;
         m.opt("queue", &self.queue)?;
@@ -32137,7 +35377,9 @@ impl ::serde::Serialize for FilterDumpProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FilterDumpProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
@@ -32187,7 +35429,10 @@ pub struct FilterMirrorProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FilterMirrorProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("netdev", &self.netdev)?;
         m.opt("queue", &self.queue)?;
@@ -32201,7 +35446,9 @@ impl ::serde::Serialize for FilterMirrorProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FilterMirrorProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
@@ -32257,7 +35504,10 @@ pub struct FilterRedirectorProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FilterRedirectorProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("netdev", &self.netdev)?;
         m.opt("queue", &self.queue)?;
@@ -32272,7 +35522,9 @@ impl ::serde::Serialize for FilterRedirectorProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FilterRedirectorProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
@@ -32320,7 +35572,10 @@ pub struct FilterRewriterProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FilterRewriterProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("netdev", &self.netdev)?;
         m.opt("queue", &self.queue)?;
@@ -32333,7 +35588,9 @@ impl ::serde::Serialize for FilterRewriterProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FilterRewriterProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             netdev: crate::__private::required(&mut m, "netdev")?,
@@ -32374,7 +35631,10 @@ pub struct InputBarrierProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputBarrierProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.opt("server", &self.server)?;
@@ -32388,7 +35648,9 @@ impl ::serde::Serialize for InputBarrierProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputBarrierProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -32425,7 +35687,10 @@ pub struct InputLinuxProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for InputLinuxProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("evdev", &self.evdev)?;
         m.opt("grab_all", &self.grab_all)?;
@@ -32436,7 +35701,9 @@ impl ::serde::Serialize for InputLinuxProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for InputLinuxProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             evdev: crate::__private::required(&mut m, "evdev")?,
@@ -32468,7 +35735,10 @@ pub struct EventLoopBaseProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for EventLoopBaseProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("aio-max-batch", &self.aio_max_batch)?;
         m.opt("thread-pool-min", &self.thread_pool_min)?;
@@ -32478,7 +35748,9 @@ impl ::serde::Serialize for EventLoopBaseProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for EventLoopBaseProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             aio_max_batch: crate::__private::optional(&mut m, "aio-max-batch")?,
@@ -32523,7 +35795,10 @@ pub struct IothreadProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for IothreadProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("aio-max-batch", &self.aio_max_batch)?;
         m.opt("thread-pool-min", &self.thread_pool_min)?;
@@ -32536,7 +35811,9 @@ impl ::serde::Serialize for IothreadProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for IothreadProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             aio_max_batch: crate::__private::optional(&mut m, "aio-max-batch")?,
@@ -32570,7 +35847,10 @@ pub struct MainLoopProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MainLoopProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("aio-max-batch", &self.aio_max_batch)?;
         m.opt("thread-pool-min", &self.thread_pool_min)?;
@@ -32580,7 +35860,9 @@ impl ::serde::Serialize for MainLoopProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MainLoopProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             aio_max_batch: crate::__private::optional(&mut m, "aio-max-batch")?,
@@ -32640,7 +35922,10 @@ pub struct MemoryBackendProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryBackendProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("dump", &self.dump)?;
         m.opt("host-nodes", &self.host_nodes)?;
@@ -32661,7 +35946,9 @@ impl ::serde::Serialize for MemoryBackendProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
@@ -32772,7 +36059,10 @@ pub struct MemoryBackendFileProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryBackendFileProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("dump", &self.dump)?;
         m.opt("host-nodes", &self.host_nodes)?;
@@ -32800,7 +36090,9 @@ impl ::serde::Serialize for MemoryBackendFileProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendFileProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
@@ -32885,7 +36177,10 @@ pub struct MemoryBackendMemfdProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryBackendMemfdProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("dump", &self.dump)?;
         m.opt("host-nodes", &self.host_nodes)?;
@@ -32909,7 +36204,9 @@ impl ::serde::Serialize for MemoryBackendMemfdProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendMemfdProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
@@ -32982,7 +36279,10 @@ pub struct MemoryBackendShmProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryBackendShmProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("dump", &self.dump)?;
         m.opt("host-nodes", &self.host_nodes)?;
@@ -33003,7 +36303,9 @@ impl ::serde::Serialize for MemoryBackendShmProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendShmProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
@@ -33074,7 +36376,10 @@ pub struct MemoryBackendEpcProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryBackendEpcProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("dump", &self.dump)?;
         m.opt("host-nodes", &self.host_nodes)?;
@@ -33095,7 +36400,9 @@ impl ::serde::Serialize for MemoryBackendEpcProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemoryBackendEpcProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             dump: crate::__private::optional(&mut m, "dump")?,
@@ -33132,7 +36439,10 @@ pub struct PrManagerHelperProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PrManagerHelperProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("path", &self.path)?;
         m.end()
@@ -33140,7 +36450,9 @@ impl ::serde::Serialize for PrManagerHelperProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PrManagerHelperProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::required(&mut m, "path")?,
@@ -33163,7 +36475,10 @@ pub struct QtestProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QtestProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("chardev", &self.chardev)?;
         m.opt("log", &self.log)?;
@@ -33172,7 +36487,9 @@ impl ::serde::Serialize for QtestProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QtestProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             chardev: crate::__private::required(&mut m, "chardev")?,
@@ -33197,7 +36514,10 @@ pub struct RemoteObjectProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RemoteObjectProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("fd", &self.fd)?;
         m.field("devid", &self.devid)?;
@@ -33206,7 +36526,9 @@ impl ::serde::Serialize for RemoteObjectProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RemoteObjectProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             fd: crate::__private::required(&mut m, "fd")?,
@@ -33230,7 +36552,10 @@ pub struct VfioUserServerProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VfioUserServerProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("socket", &self.socket)?;
         m.field("device", &self.device)?;
@@ -33239,7 +36564,9 @@ impl ::serde::Serialize for VfioUserServerProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VfioUserServerProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             socket: crate::__private::required(&mut m, "socket")?,
@@ -33265,7 +36592,10 @@ pub struct IommufdProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for IommufdProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("fd", &self.fd)?;
         m.end()
@@ -33273,7 +36603,9 @@ impl ::serde::Serialize for IommufdProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for IommufdProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             fd: crate::__private::optional(&mut m, "fd")?,
@@ -33296,7 +36628,10 @@ pub struct AcpiGenericInitiatorProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AcpiGenericInitiatorProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("pci-dev", &self.pci_dev)?;
         m.field("node", &self.node)?;
@@ -33305,7 +36640,9 @@ impl ::serde::Serialize for AcpiGenericInitiatorProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AcpiGenericInitiatorProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             pci_dev: crate::__private::required(&mut m, "pci-dev")?,
@@ -33353,7 +36690,10 @@ pub struct AcpiGenericPortProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AcpiGenericPortProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("pci-bus", &self.pci_bus)?;
         m.field("node", &self.node)?;
@@ -33362,7 +36702,9 @@ impl ::serde::Serialize for AcpiGenericPortProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AcpiGenericPortProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             pci_bus: crate::__private::required(&mut m, "pci-bus")?,
@@ -33388,7 +36730,10 @@ pub struct RngProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RngProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("opened", &self.opened)?;
         m.end()
@@ -33396,7 +36741,9 @@ impl ::serde::Serialize for RngProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RngProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             opened: crate::__private::optional(&mut m, "opened")?,
@@ -33424,7 +36771,10 @@ pub struct RngEgdProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RngEgdProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("opened", &self.opened)?;
         m.field("chardev", &self.chardev)?;
@@ -33433,7 +36783,9 @@ impl ::serde::Serialize for RngEgdProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RngEgdProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             opened: crate::__private::optional(&mut m, "opened")?,
@@ -33464,7 +36816,10 @@ pub struct RngRandomProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for RngRandomProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("opened", &self.opened)?;
         m.opt("filename", &self.filename)?;
@@ -33473,7 +36828,9 @@ impl ::serde::Serialize for RngRandomProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for RngRandomProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             opened: crate::__private::optional(&mut m, "opened")?,
@@ -33504,7 +36861,10 @@ pub struct SevCommonProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevCommonProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("sev-device", &self.sev_device)?;
         m.opt("cbitpos", &self.cbitpos)?;
@@ -33515,7 +36875,9 @@ impl ::serde::Serialize for SevCommonProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevCommonProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             sev_device: crate::__private::optional(&mut m, "sev-device")?,
@@ -33568,7 +36930,10 @@ pub struct SevGuestProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevGuestProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("sev-device", &self.sev_device)?;
         m.opt("cbitpos", &self.cbitpos)?;
@@ -33584,7 +36949,9 @@ impl ::serde::Serialize for SevGuestProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevGuestProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             sev_device: crate::__private::optional(&mut m, "sev-device")?,
@@ -33660,7 +37027,10 @@ pub struct SevSnpGuestProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevSnpGuestProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("sev-device", &self.sev_device)?;
         m.opt("cbitpos", &self.cbitpos)?;
@@ -33678,7 +37048,9 @@ impl ::serde::Serialize for SevSnpGuestProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevSnpGuestProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             sev_device: crate::__private::optional(&mut m, "sev-device")?,
@@ -33692,7 +37064,10 @@ impl<'de> ::serde::Deserialize<'de> for SevSnpGuestProperties {
             )?,
             id_block: crate::__private::optional(&mut m, "id-block")?,
             id_auth: crate::__private::optional(&mut m, "id-auth")?,
-            author_key_enabled: crate::__private::optional(&mut m, "author-key-enabled")?,
+            author_key_enabled: crate::__private::optional(
+                &mut m,
+                "author-key-enabled",
+            )?,
             host_data: crate::__private::optional(&mut m, "host-data")?,
             vcek_disabled: crate::__private::optional(&mut m, "vcek-disabled")?,
         };
@@ -33720,7 +37095,10 @@ pub struct ThreadContextProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ThreadContextProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("cpu-affinity", &self.cpu_affinity)?;
         m.opt("node-affinity", &self.node_affinity)?;
@@ -33729,7 +37107,9 @@ impl ::serde::Serialize for ThreadContextProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ThreadContextProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cpu_affinity: crate::__private::optional(&mut m, "cpu-affinity")?,
@@ -34044,12 +37424,17 @@ impl ::std::fmt::Display for ObjectType {
     }
 }
 impl ::serde::Serialize for ObjectType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ObjectType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ObjectType", &s)?;
@@ -34192,7 +37577,9 @@ impl ObjectOptionsBranch {
             ObjectOptionsBranch::CanHostSocketcan(_) => "can-host-socketcan",
             ObjectOptionsBranch::ColoCompare(_) => "colo-compare",
             ObjectOptionsBranch::CryptodevBackend(_) => "cryptodev-backend",
-            ObjectOptionsBranch::CryptodevBackendBuiltin(_) => "cryptodev-backend-builtin",
+            ObjectOptionsBranch::CryptodevBackendBuiltin(_) => {
+                "cryptodev-backend-builtin"
+            }
             ObjectOptionsBranch::CryptodevBackendLkcf(_) => "cryptodev-backend-lkcf",
             ObjectOptionsBranch::CryptodevVhostUser(_) => "cryptodev-vhost-user",
             ObjectOptionsBranch::DbusVmstate(_) => "dbus-vmstate",
@@ -34238,7 +37625,10 @@ impl ObjectOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ObjectOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "id", &self.id)?;
         match &self.branch {
@@ -34445,10 +37835,17 @@ impl ::serde::Serialize for ObjectOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ObjectOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let id = crate::__private::required(&mut map, "id")?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "qom-type")?;
+        let tag: ::std::string::String = crate::__private::required(
+            &mut map,
+            "qom-type",
+        )?;
         let branch = match tag.as_str() {
             "acpi-generic-initiator" => {
                 ObjectOptionsBranch::AcpiGenericInitiator(crate::__private::rest(map)?)
@@ -34457,18 +37854,26 @@ impl<'de> ::serde::Deserialize<'de> for ObjectOptions {
                 ObjectOptionsBranch::AcpiGenericPort(crate::__private::rest(map)?)
             }
             "authz-list" => ObjectOptionsBranch::AuthzList(crate::__private::rest(map)?),
-            "authz-listfile" => ObjectOptionsBranch::AuthzListfile(crate::__private::rest(map)?),
+            "authz-listfile" => {
+                ObjectOptionsBranch::AuthzListfile(crate::__private::rest(map)?)
+            }
             "authz-pam" => ObjectOptionsBranch::AuthzPam(crate::__private::rest(map)?),
-            "authz-simple" => ObjectOptionsBranch::AuthzSimple(crate::__private::rest(map)?),
+            "authz-simple" => {
+                ObjectOptionsBranch::AuthzSimple(crate::__private::rest(map)?)
+            }
             "can-host-socketcan" => {
                 ObjectOptionsBranch::CanHostSocketcan(crate::__private::rest(map)?)
             }
-            "colo-compare" => ObjectOptionsBranch::ColoCompare(crate::__private::rest(map)?),
+            "colo-compare" => {
+                ObjectOptionsBranch::ColoCompare(crate::__private::rest(map)?)
+            }
             "cryptodev-backend" => {
                 ObjectOptionsBranch::CryptodevBackend(crate::__private::rest(map)?)
             }
             "cryptodev-backend-builtin" => {
-                ObjectOptionsBranch::CryptodevBackendBuiltin(crate::__private::rest(map)?)
+                ObjectOptionsBranch::CryptodevBackendBuiltin(
+                    crate::__private::rest(map)?,
+                )
             }
             "cryptodev-backend-lkcf" => {
                 ObjectOptionsBranch::CryptodevBackendLkcf(crate::__private::rest(map)?)
@@ -34476,17 +37881,33 @@ impl<'de> ::serde::Deserialize<'de> for ObjectOptions {
             "cryptodev-vhost-user" => {
                 ObjectOptionsBranch::CryptodevVhostUser(crate::__private::rest(map)?)
             }
-            "dbus-vmstate" => ObjectOptionsBranch::DbusVmstate(crate::__private::rest(map)?),
-            "filter-buffer" => ObjectOptionsBranch::FilterBuffer(crate::__private::rest(map)?),
-            "filter-dump" => ObjectOptionsBranch::FilterDump(crate::__private::rest(map)?),
-            "filter-mirror" => ObjectOptionsBranch::FilterMirror(crate::__private::rest(map)?),
+            "dbus-vmstate" => {
+                ObjectOptionsBranch::DbusVmstate(crate::__private::rest(map)?)
+            }
+            "filter-buffer" => {
+                ObjectOptionsBranch::FilterBuffer(crate::__private::rest(map)?)
+            }
+            "filter-dump" => {
+                ObjectOptionsBranch::FilterDump(crate::__private::rest(map)?)
+            }
+            "filter-mirror" => {
+                ObjectOptionsBranch::FilterMirror(crate::__private::rest(map)?)
+            }
             "filter-redirector" => {
                 ObjectOptionsBranch::FilterRedirector(crate::__private::rest(map)?)
             }
-            "filter-replay" => ObjectOptionsBranch::FilterReplay(crate::__private::rest(map)?),
-            "filter-rewriter" => ObjectOptionsBranch::FilterRewriter(crate::__private::rest(map)?),
-            "input-barrier" => ObjectOptionsBranch::InputBarrier(crate::__private::rest(map)?),
-            "input-linux" => ObjectOptionsBranch::InputLinux(crate::__private::rest(map)?),
+            "filter-replay" => {
+                ObjectOptionsBranch::FilterReplay(crate::__private::rest(map)?)
+            }
+            "filter-rewriter" => {
+                ObjectOptionsBranch::FilterRewriter(crate::__private::rest(map)?)
+            }
+            "input-barrier" => {
+                ObjectOptionsBranch::InputBarrier(crate::__private::rest(map)?)
+            }
+            "input-linux" => {
+                ObjectOptionsBranch::InputLinux(crate::__private::rest(map)?)
+            }
             "iommufd" => ObjectOptionsBranch::Iommufd(crate::__private::rest(map)?),
             "iothread" => ObjectOptionsBranch::Iothread(crate::__private::rest(map)?),
             "main-loop" => ObjectOptionsBranch::MainLoop(crate::__private::rest(map)?),
@@ -34509,22 +37930,40 @@ impl<'de> ::serde::Deserialize<'de> for ObjectOptions {
                 ObjectOptionsBranch::PrManagerHelper(crate::__private::rest(map)?)
             }
             "qtest" => ObjectOptionsBranch::Qtest(crate::__private::rest(map)?),
-            "rng-builtin" => ObjectOptionsBranch::RngBuiltin(crate::__private::rest(map)?),
+            "rng-builtin" => {
+                ObjectOptionsBranch::RngBuiltin(crate::__private::rest(map)?)
+            }
             "rng-egd" => ObjectOptionsBranch::RngEgd(crate::__private::rest(map)?),
             "rng-random" => ObjectOptionsBranch::RngRandom(crate::__private::rest(map)?),
             "secret" => ObjectOptionsBranch::Secret(crate::__private::rest(map)?),
-            "secret_keyring" => ObjectOptionsBranch::SecretKeyring(crate::__private::rest(map)?),
+            "secret_keyring" => {
+                ObjectOptionsBranch::SecretKeyring(crate::__private::rest(map)?)
+            }
             "sev-guest" => ObjectOptionsBranch::SevGuest(crate::__private::rest(map)?),
-            "sev-snp-guest" => ObjectOptionsBranch::SevSnpGuest(crate::__private::rest(map)?),
-            "thread-context" => ObjectOptionsBranch::ThreadContext(crate::__private::rest(map)?),
-            "throttle-group" => ObjectOptionsBranch::ThrottleGroup(crate::__private::rest(map)?),
-            "tls-creds-anon" => ObjectOptionsBranch::TlsCredsAnon(crate::__private::rest(map)?),
-            "tls-creds-psk" => ObjectOptionsBranch::TlsCredsPsk(crate::__private::rest(map)?),
-            "tls-creds-x509" => ObjectOptionsBranch::TlsCredsX509(crate::__private::rest(map)?),
+            "sev-snp-guest" => {
+                ObjectOptionsBranch::SevSnpGuest(crate::__private::rest(map)?)
+            }
+            "thread-context" => {
+                ObjectOptionsBranch::ThreadContext(crate::__private::rest(map)?)
+            }
+            "throttle-group" => {
+                ObjectOptionsBranch::ThrottleGroup(crate::__private::rest(map)?)
+            }
+            "tls-creds-anon" => {
+                ObjectOptionsBranch::TlsCredsAnon(crate::__private::rest(map)?)
+            }
+            "tls-creds-psk" => {
+                ObjectOptionsBranch::TlsCredsPsk(crate::__private::rest(map)?)
+            }
+            "tls-creds-x509" => {
+                ObjectOptionsBranch::TlsCredsX509(crate::__private::rest(map)?)
+            }
             "tls-cipher-suites" => {
                 ObjectOptionsBranch::TlsCipherSuites(crate::__private::rest(map)?)
             }
-            "x-remote-object" => ObjectOptionsBranch::XRemoteObject(crate::__private::rest(map)?),
+            "x-remote-object" => {
+                ObjectOptionsBranch::XRemoteObject(crate::__private::rest(map)?)
+            }
             "x-vfio-user-server" => {
                 ObjectOptionsBranch::XVfioUserServer(crate::__private::rest(map)?)
             }
@@ -34542,7 +37981,10 @@ impl<'de> ::serde::Deserialize<'de> for ObjectOptions {
             }
             _ => {
                 crate::__private::known(false, "ObjectOptions", &tag)?;
-                ObjectOptionsBranch::Other { tag, members: map }
+                ObjectOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { id, branch })
@@ -34599,12 +38041,17 @@ impl ::std::fmt::Display for S390CpuEntitlement {
     }
 }
 impl ::serde::Serialize for S390CpuEntitlement {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for S390CpuEntitlement {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "S390CpuEntitlement", &s)?;
@@ -34704,12 +38151,17 @@ impl ::std::fmt::Display for CpuTopologyLevel {
     }
 }
 impl ::serde::Serialize for CpuTopologyLevel {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CpuTopologyLevel {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "CpuTopologyLevel", &s)?;
@@ -34767,12 +38219,17 @@ impl ::std::fmt::Display for CacheLevelAndType {
     }
 }
 impl ::serde::Serialize for CacheLevelAndType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CacheLevelAndType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "CacheLevelAndType", &s)?;
@@ -34796,7 +38253,10 @@ pub struct SmpCacheProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SmpCacheProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cache", &self.cache)?;
         m.field("topology", &self.topology)?;
@@ -34805,7 +38265,9 @@ impl ::serde::Serialize for SmpCacheProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SmpCacheProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cache: crate::__private::required(&mut m, "cache")?,
@@ -34825,7 +38287,10 @@ pub struct SmpCachePropertiesWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SmpCachePropertiesWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("caches", &self.caches)?;
         m.end()
@@ -34833,7 +38298,9 @@ impl ::serde::Serialize for SmpCachePropertiesWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SmpCachePropertiesWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             caches: crate::__private::required(&mut m, "caches")?,
@@ -35030,12 +38497,17 @@ impl ::std::fmt::Display for SysEmuTarget {
     }
 }
 impl ::serde::Serialize for SysEmuTarget {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SysEmuTarget {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "SysEmuTarget", &s)?;
@@ -35103,12 +38575,17 @@ impl ::std::fmt::Display for S390CpuState {
     }
 }
 impl ::serde::Serialize for S390CpuState {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for S390CpuState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "S390CpuState", &s)?;
@@ -35131,7 +38608,10 @@ pub struct CpuInfoS390 {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuInfoS390 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cpu-state", &self.cpu_state)?;
         m.opt("dedicated", &self.dedicated)?;
@@ -35141,7 +38621,9 @@ impl ::serde::Serialize for CpuInfoS390 {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuInfoS390 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cpu_state: crate::__private::required(&mut m, "cpu-state")?,
@@ -35280,7 +38762,10 @@ impl CpuInfoFastBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuInfoFast {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "cpu-index", &self.cpu_index)?;
         crate::__private::put(&mut map, "qom-path", &self.qom_path)?;
@@ -35387,8 +38872,12 @@ impl ::serde::Serialize for CpuInfoFast {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuInfoFast {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let cpu_index = crate::__private::required(&mut map, "cpu-index")?;
         let qom_path = crate::__private::required(&mut map, "qom-path")?;
         let thread_id = crate::__private::required(&mut map, "thread-id")?;
@@ -35510,7 +38999,10 @@ impl<'de> ::serde::Deserialize<'de> for CpuInfoFast {
             }
             _ => {
                 crate::__private::known(false, "CpuInfoFast", &tag)?;
-                CpuInfoFastBranch::Other { tag, members: map }
+                CpuInfoFastBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self {
@@ -35540,7 +39032,10 @@ pub struct CompatProperty {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CompatProperty {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("qom-type", &self.qom_type)?;
         m.field("property", &self.property)?;
@@ -35550,7 +39045,9 @@ impl ::serde::Serialize for CompatProperty {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CompatProperty {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             qom_type: crate::__private::required(&mut m, "qom-type")?,
@@ -35605,7 +39102,10 @@ pub struct MachineInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MachineInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.opt("alias", &self.alias)?;
@@ -35623,7 +39123,9 @@ impl ::serde::Serialize for MachineInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MachineInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -35631,7 +39133,10 @@ impl<'de> ::serde::Deserialize<'de> for MachineInfo {
             is_default: crate::__private::optional(&mut m, "is-default")?,
             cpu_max: crate::__private::required(&mut m, "cpu-max")?,
             hotpluggable_cpus: crate::__private::required(&mut m, "hotpluggable-cpus")?,
-            numa_mem_supported: crate::__private::required(&mut m, "numa-mem-supported")?,
+            numa_mem_supported: crate::__private::required(
+                &mut m,
+                "numa-mem-supported",
+            )?,
             deprecated: crate::__private::required(&mut m, "deprecated")?,
             default_cpu_type: crate::__private::optional(&mut m, "default-cpu-type")?,
             default_ram_id: crate::__private::optional(&mut m, "default-ram-id")?,
@@ -35655,7 +39160,10 @@ pub struct CurrentMachineParams {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CurrentMachineParams {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("wakeup-suspend-support", &self.wakeup_suspend_support)?;
         m.end()
@@ -35663,10 +39171,15 @@ impl ::serde::Serialize for CurrentMachineParams {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CurrentMachineParams {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
-            wakeup_suspend_support: crate::__private::required(&mut m, "wakeup-suspend-support")?,
+            wakeup_suspend_support: crate::__private::required(
+                &mut m,
+                "wakeup-suspend-support",
+            )?,
         };
         crate::__private::finish(&m, "CurrentMachineParams")?;
         ::std::result::Result::Ok(v)
@@ -35684,7 +39197,10 @@ pub struct TargetInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for TargetInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("arch", &self.arch)?;
         m.end()
@@ -35692,7 +39208,9 @@ impl ::serde::Serialize for TargetInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for TargetInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             arch: crate::__private::required(&mut m, "arch")?,
@@ -35716,7 +39234,10 @@ pub struct UuidInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for UuidInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("UUID", &self.uuid)?;
         m.end()
@@ -35724,7 +39245,9 @@ impl ::serde::Serialize for UuidInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for UuidInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             uuid: crate::__private::required(&mut m, "UUID")?,
@@ -35745,7 +39268,10 @@ pub struct GuidInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuidInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("guid", &self.guid)?;
         m.end()
@@ -35753,7 +39279,9 @@ impl ::serde::Serialize for GuidInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GuidInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             guid: crate::__private::required(&mut m, "guid")?,
@@ -35824,12 +39352,17 @@ impl ::std::fmt::Display for LostTickPolicy {
     }
 }
 impl ::serde::Serialize for LostTickPolicy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LostTickPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "LostTickPolicy", &s)?;
@@ -35850,7 +39383,10 @@ pub struct KvmInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for KvmInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("enabled", &self.enabled)?;
         m.field("present", &self.present)?;
@@ -35859,7 +39395,9 @@ impl ::serde::Serialize for KvmInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for KvmInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             enabled: crate::__private::required(&mut m, "enabled")?,
@@ -35929,12 +39467,17 @@ impl ::std::fmt::Display for NumaOptionsType {
     }
 }
 impl ::serde::Serialize for NumaOptionsType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NumaOptionsType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "NumaOptionsType", &s)?;
@@ -35989,7 +39532,10 @@ impl NumaOptionsBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NumaOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             NumaOptionsBranch::Node(v) => {
@@ -36022,8 +39568,12 @@ impl ::serde::Serialize for NumaOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NumaOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "node" => NumaOptionsBranch::Node(crate::__private::rest(map)?),
@@ -36033,7 +39583,10 @@ impl<'de> ::serde::Deserialize<'de> for NumaOptions {
             "hmat-cache" => NumaOptionsBranch::HmatCache(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "NumaOptions", &tag)?;
-                NumaOptionsBranch::Other { tag, members: map }
+                NumaOptionsBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -36067,7 +39620,10 @@ pub struct NumaNodeOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NumaNodeOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("nodeid", &self.nodeid)?;
         m.opt("cpus", &self.cpus)?;
@@ -36079,7 +39635,9 @@ impl ::serde::Serialize for NumaNodeOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NumaNodeOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             nodeid: crate::__private::optional(&mut m, "nodeid")?,
@@ -36110,7 +39668,10 @@ pub struct NumaDistOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NumaDistOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("src", &self.src)?;
         m.field("dst", &self.dst)?;
@@ -36120,7 +39681,9 @@ impl ::serde::Serialize for NumaDistOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NumaDistOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             src: crate::__private::required(&mut m, "src")?,
@@ -36151,7 +39714,10 @@ pub struct CxlFixedMemoryWindowOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CxlFixedMemoryWindowOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("size", &self.size)?;
         m.opt("interleave-granularity", &self.interleave_granularity)?;
@@ -36161,11 +39727,16 @@ impl ::serde::Serialize for CxlFixedMemoryWindowOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CxlFixedMemoryWindowOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             size: crate::__private::required(&mut m, "size")?,
-            interleave_granularity: crate::__private::optional(&mut m, "interleave-granularity")?,
+            interleave_granularity: crate::__private::optional(
+                &mut m,
+                "interleave-granularity",
+            )?,
             targets: crate::__private::required(&mut m, "targets")?,
         };
         crate::__private::finish(&m, "CxlFixedMemoryWindowOptions")?;
@@ -36184,7 +39755,10 @@ pub struct CxlfmwProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CxlfmwProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cxl-fmw", &self.cxl_fmw)?;
         m.end()
@@ -36192,7 +39766,9 @@ impl ::serde::Serialize for CxlfmwProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CxlfmwProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cxl_fmw: crate::__private::required(&mut m, "cxl-fmw")?,
@@ -36276,12 +39852,17 @@ impl ::std::fmt::Display for X86cpuRegister32 {
     }
 }
 impl ::serde::Serialize for X86cpuRegister32 {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for X86cpuRegister32 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "X86CPURegister32", &s)?;
@@ -36308,7 +39889,10 @@ pub struct X86cpuFeatureWordInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for X86cpuFeatureWordInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("cpuid-input-eax", &self.cpuid_input_eax)?;
         m.opt("cpuid-input-ecx", &self.cpuid_input_ecx)?;
@@ -36319,7 +39903,9 @@ impl ::serde::Serialize for X86cpuFeatureWordInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for X86cpuFeatureWordInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cpuid_input_eax: crate::__private::required(&mut m, "cpuid-input-eax")?,
@@ -36344,7 +39930,10 @@ pub struct DummyForceArrays {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DummyForceArrays {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("unused", &self.unused)?;
         m.end()
@@ -36352,7 +39941,9 @@ impl ::serde::Serialize for DummyForceArrays {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DummyForceArrays {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             unused: crate::__private::required(&mut m, "unused")?,
@@ -36397,7 +39988,10 @@ pub struct NumaCpuOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NumaCpuOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("node-id", &self.node_id)?;
         m.opt("drawer-id", &self.drawer_id)?;
@@ -36413,7 +40007,9 @@ impl ::serde::Serialize for NumaCpuOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NumaCpuOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node_id: crate::__private::optional(&mut m, "node-id")?,
@@ -36489,15 +40085,24 @@ impl ::std::fmt::Display for HmatLbMemoryHierarchy {
     }
 }
 impl ::serde::Serialize for HmatLbMemoryHierarchy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HmatLbMemoryHierarchy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "HmatLBMemoryHierarchy", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "HmatLBMemoryHierarchy",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -36570,12 +40175,17 @@ impl ::std::fmt::Display for HmatLbDataType {
     }
 }
 impl ::serde::Serialize for HmatLbDataType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HmatLbDataType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "HmatLBDataType", &s)?;
@@ -36612,7 +40222,10 @@ pub struct NumaHmatLbOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NumaHmatLbOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("initiator", &self.initiator)?;
         m.field("target", &self.target)?;
@@ -36625,7 +40238,9 @@ impl ::serde::Serialize for NumaHmatLbOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NumaHmatLbOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             initiator: crate::__private::required(&mut m, "initiator")?,
@@ -36690,15 +40305,24 @@ impl ::std::fmt::Display for HmatCacheAssociativity {
     }
 }
 impl ::serde::Serialize for HmatCacheAssociativity {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HmatCacheAssociativity {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "HmatCacheAssociativity", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "HmatCacheAssociativity",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -36753,15 +40377,24 @@ impl ::std::fmt::Display for HmatCacheWritePolicy {
     }
 }
 impl ::serde::Serialize for HmatCacheWritePolicy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HmatCacheWritePolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "HmatCacheWritePolicy", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "HmatCacheWritePolicy",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -36791,7 +40424,10 @@ pub struct NumaHmatCacheOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NumaHmatCacheOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("node-id", &self.node_id)?;
         m.field("size", &self.size)?;
@@ -36804,7 +40440,9 @@ impl ::serde::Serialize for NumaHmatCacheOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NumaHmatCacheOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node_id: crate::__private::required(&mut m, "node-id")?,
@@ -36850,7 +40488,10 @@ pub struct Memdev {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Memdev {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("id", &self.id)?;
         m.field("size", &self.size)?;
@@ -36866,7 +40507,9 @@ impl ::serde::Serialize for Memdev {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for Memdev {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
@@ -36925,7 +40568,10 @@ pub struct CpuInstanceProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuInstanceProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("node-id", &self.node_id)?;
         m.opt("drawer-id", &self.drawer_id)?;
@@ -36941,7 +40587,9 @@ impl ::serde::Serialize for CpuInstanceProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuInstanceProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node_id: crate::__private::optional(&mut m, "node-id")?,
@@ -36982,7 +40630,10 @@ pub struct HotpluggableCpu {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for HotpluggableCpu {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("type", &self.r#type)?;
         m.field("vcpus-count", &self.vcpus_count)?;
@@ -36993,7 +40644,9 @@ impl ::serde::Serialize for HotpluggableCpu {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for HotpluggableCpu {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
@@ -37018,7 +40671,10 @@ pub struct BalloonInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BalloonInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("actual", &self.actual)?;
         m.end()
@@ -37026,7 +40682,9 @@ impl ::serde::Serialize for BalloonInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BalloonInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             actual: crate::__private::required(&mut m, "actual")?,
@@ -37052,7 +40710,10 @@ pub struct HvBalloonInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for HvBalloonInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("committed", &self.committed)?;
         m.field("available", &self.available)?;
@@ -37061,7 +40722,9 @@ impl ::serde::Serialize for HvBalloonInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for HvBalloonInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             committed: crate::__private::required(&mut m, "committed")?,
@@ -37088,7 +40751,10 @@ pub struct MemoryInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("base-memory", &self.base_memory)?;
         m.opt("plugged-memory", &self.plugged_memory)?;
@@ -37097,7 +40763,9 @@ impl ::serde::Serialize for MemoryInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemoryInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             base_memory: crate::__private::required(&mut m, "base-memory")?,
@@ -37134,7 +40802,10 @@ pub struct PcdimmDeviceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PcdimmDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("id", &self.id)?;
         m.field("addr", &self.addr)?;
@@ -37149,7 +40820,9 @@ impl ::serde::Serialize for PcdimmDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PcdimmDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
@@ -37183,7 +40856,10 @@ pub struct VirtioPmemDeviceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioPmemDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("id", &self.id)?;
         m.field("memaddr", &self.memaddr)?;
@@ -37194,7 +40870,9 @@ impl ::serde::Serialize for VirtioPmemDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioPmemDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
@@ -37232,7 +40910,10 @@ pub struct VirtioMemDeviceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioMemDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("id", &self.id)?;
         m.field("memaddr", &self.memaddr)?;
@@ -37247,7 +40928,9 @@ impl ::serde::Serialize for VirtioMemDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioMemDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
@@ -37283,7 +40966,10 @@ pub struct SgxEpcDeviceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SgxEpcDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("id", &self.id)?;
         m.field("memaddr", &self.memaddr)?;
@@ -37295,7 +40981,9 @@ impl ::serde::Serialize for SgxEpcDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SgxEpcDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
@@ -37326,7 +41014,10 @@ pub struct HvBalloonDeviceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for HvBalloonDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("id", &self.id)?;
         m.opt("memaddr", &self.memaddr)?;
@@ -37337,7 +41028,9 @@ impl ::serde::Serialize for HvBalloonDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for HvBalloonDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::optional(&mut m, "id")?,
@@ -37414,15 +41107,24 @@ impl ::std::fmt::Display for MemoryDeviceInfoKind {
     }
 }
 impl ::serde::Serialize for MemoryDeviceInfoKind {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryDeviceInfoKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "MemoryDeviceInfoKind", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "MemoryDeviceInfoKind",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -37438,7 +41140,10 @@ pub struct PcdimmDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PcdimmDeviceInfoWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -37446,7 +41151,9 @@ impl ::serde::Serialize for PcdimmDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PcdimmDeviceInfoWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -37467,7 +41174,10 @@ pub struct VirtioPmemDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioPmemDeviceInfoWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -37475,7 +41185,9 @@ impl ::serde::Serialize for VirtioPmemDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioPmemDeviceInfoWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -37496,7 +41208,10 @@ pub struct VirtioMemDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioMemDeviceInfoWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -37504,7 +41219,9 @@ impl ::serde::Serialize for VirtioMemDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioMemDeviceInfoWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -37525,7 +41242,10 @@ pub struct SgxEpcDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SgxEpcDeviceInfoWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -37533,7 +41253,9 @@ impl ::serde::Serialize for SgxEpcDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SgxEpcDeviceInfoWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -37554,7 +41276,10 @@ pub struct HvBalloonDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for HvBalloonDeviceInfoWrapper {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -37562,7 +41287,9 @@ impl ::serde::Serialize for HvBalloonDeviceInfoWrapper {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for HvBalloonDeviceInfoWrapper {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -37622,7 +41349,10 @@ impl MemoryDeviceInfoBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemoryDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             MemoryDeviceInfoBranch::Dimm(v) => {
@@ -37659,19 +41389,32 @@ impl ::serde::Serialize for MemoryDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemoryDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "dimm" => MemoryDeviceInfoBranch::Dimm(crate::__private::rest(map)?),
             "nvdimm" => MemoryDeviceInfoBranch::Nvdimm(crate::__private::rest(map)?),
-            "virtio-pmem" => MemoryDeviceInfoBranch::VirtioPmem(crate::__private::rest(map)?),
-            "virtio-mem" => MemoryDeviceInfoBranch::VirtioMem(crate::__private::rest(map)?),
+            "virtio-pmem" => {
+                MemoryDeviceInfoBranch::VirtioPmem(crate::__private::rest(map)?)
+            }
+            "virtio-mem" => {
+                MemoryDeviceInfoBranch::VirtioMem(crate::__private::rest(map)?)
+            }
             "sgx-epc" => MemoryDeviceInfoBranch::SgxEpc(crate::__private::rest(map)?),
-            "hv-balloon" => MemoryDeviceInfoBranch::HvBalloon(crate::__private::rest(map)?),
+            "hv-balloon" => {
+                MemoryDeviceInfoBranch::HvBalloon(crate::__private::rest(map)?)
+            }
             _ => {
                 crate::__private::known(false, "MemoryDeviceInfo", &tag)?;
-                MemoryDeviceInfoBranch::Other { tag, members: map }
+                MemoryDeviceInfoBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -37691,7 +41434,10 @@ pub struct SgxEpc {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SgxEpc {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("memdev", &self.memdev)?;
         m.field("node", &self.node)?;
@@ -37700,7 +41446,9 @@ impl ::serde::Serialize for SgxEpc {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SgxEpc {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             memdev: crate::__private::required(&mut m, "memdev")?,
@@ -37722,7 +41470,10 @@ pub struct SgxEpcProperties {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SgxEpcProperties {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("sgx-epc", &self.sgx_epc)?;
         m.end()
@@ -37730,7 +41481,9 @@ impl ::serde::Serialize for SgxEpcProperties {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SgxEpcProperties {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             sgx_epc: crate::__private::required(&mut m, "sgx-epc")?,
@@ -37765,7 +41518,10 @@ pub struct BootConfiguration {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for BootConfiguration {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("order", &self.order)?;
         m.opt("once", &self.once)?;
@@ -37779,7 +41535,9 @@ impl ::serde::Serialize for BootConfiguration {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for BootConfiguration {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             order: crate::__private::optional(&mut m, "order")?,
@@ -37838,7 +41596,10 @@ pub struct SmpConfiguration {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SmpConfiguration {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("cpus", &self.cpus)?;
         m.opt("drawers", &self.drawers)?;
@@ -37855,7 +41616,9 @@ impl ::serde::Serialize for SmpConfiguration {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SmpConfiguration {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             cpus: crate::__private::optional(&mut m, "cpus")?,
@@ -37920,15 +41683,24 @@ impl ::std::fmt::Display for SmbiosEntryPointType {
     }
 }
 impl ::serde::Serialize for SmbiosEntryPointType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SmbiosEntryPointType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "SmbiosEntryPointType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "SmbiosEntryPointType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -37948,7 +41720,10 @@ pub struct MemorySizeConfiguration {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for MemorySizeConfiguration {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("size", &self.size)?;
         m.opt("max-size", &self.max_size)?;
@@ -37958,7 +41733,9 @@ impl ::serde::Serialize for MemorySizeConfiguration {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for MemorySizeConfiguration {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             size: crate::__private::optional(&mut m, "size")?,
@@ -37989,7 +41766,10 @@ pub struct CpuModelInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuModelInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.opt("props", &self.props)?;
@@ -37998,7 +41778,9 @@ impl ::serde::Serialize for CpuModelInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuModelInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -38069,15 +41851,24 @@ impl ::std::fmt::Display for CpuModelExpansionType {
     }
 }
 impl ::serde::Serialize for CpuModelExpansionType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CpuModelExpansionType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "CpuModelExpansionType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "CpuModelExpansionType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -38143,15 +41934,24 @@ impl ::std::fmt::Display for CpuModelCompareResult {
     }
 }
 impl ::serde::Serialize for CpuModelCompareResult {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CpuModelCompareResult {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "CpuModelCompareResult", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "CpuModelCompareResult",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -38169,7 +41969,10 @@ pub struct CpuModelBaselineInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuModelBaselineInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("model", &self.model)?;
         m.end()
@@ -38177,7 +41980,9 @@ impl ::serde::Serialize for CpuModelBaselineInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuModelBaselineInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             model: crate::__private::required(&mut m, "model")?,
@@ -38210,7 +42015,10 @@ pub struct CpuModelCompareInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuModelCompareInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("result", &self.result)?;
         m.field("responsible-properties", &self.responsible_properties)?;
@@ -38219,11 +42027,16 @@ impl ::serde::Serialize for CpuModelCompareInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuModelCompareInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             result: crate::__private::required(&mut m, "result")?,
-            responsible_properties: crate::__private::required(&mut m, "responsible-properties")?,
+            responsible_properties: crate::__private::required(
+                &mut m,
+                "responsible-properties",
+            )?,
         };
         crate::__private::finish(&m, "CpuModelCompareInfo")?;
         ::std::result::Result::Ok(v)
@@ -38252,7 +42065,10 @@ pub struct CpuModelExpansionInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuModelExpansionInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("model", &self.model)?;
         m.field("deprecated-props", &self.deprecated_props)?;
@@ -38261,7 +42077,9 @@ impl ::serde::Serialize for CpuModelExpansionInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuModelExpansionInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             model: crate::__private::required(&mut m, "model")?,
@@ -38311,7 +42129,9 @@ pub struct CpuDefinitionInfo {
     pub r#static: bool,
     /// List of properties that prevent the CPU model
     /// from running in the current host.  (since 2.8)
-    pub unavailable_features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    pub unavailable_features: ::std::option::Option<
+        ::std::vec::Vec<::std::string::String>,
+    >,
     /// Type name that can be used as argument to
     /// `device-list-properties`, to introspect properties configurable
     /// using -cpu or -global.  (since 2.9)
@@ -38329,7 +42149,10 @@ pub struct CpuDefinitionInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuDefinitionInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.opt("migration-safe", &self.migration_safe)?;
@@ -38343,13 +42166,18 @@ impl ::serde::Serialize for CpuDefinitionInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuDefinitionInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
             migration_safe: crate::__private::optional(&mut m, "migration-safe")?,
             r#static: crate::__private::required(&mut m, "static")?,
-            unavailable_features: crate::__private::optional(&mut m, "unavailable-features")?,
+            unavailable_features: crate::__private::optional(
+                &mut m,
+                "unavailable-features",
+            )?,
             typename: crate::__private::required(&mut m, "typename")?,
             alias_of: crate::__private::optional(&mut m, "alias-of")?,
             deprecated: crate::__private::required(&mut m, "deprecated")?,
@@ -38403,15 +42231,24 @@ impl ::std::fmt::Display for S390CpuPolarization {
     }
 }
 impl ::serde::Serialize for S390CpuPolarization {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for S390CpuPolarization {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "S390CpuPolarization", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "S390CpuPolarization",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -38429,7 +42266,10 @@ pub struct CpuPolarizationInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CpuPolarizationInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("polarization", &self.polarization)?;
         m.end()
@@ -38437,7 +42277,9 @@ impl ::serde::Serialize for CpuPolarizationInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CpuPolarizationInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             polarization: crate::__private::required(&mut m, "polarization")?,
@@ -38494,12 +42336,17 @@ impl ::std::fmt::Display for ReplayMode {
     }
 }
 impl ::serde::Serialize for ReplayMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReplayMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ReplayMode", &s)?;
@@ -38523,7 +42370,10 @@ pub struct ReplayInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ReplayInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("mode", &self.mode)?;
         m.opt("filename", &self.filename)?;
@@ -38533,7 +42383,9 @@ impl ::serde::Serialize for ReplayInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for ReplayInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mode: crate::__private::required(&mut m, "mode")?,
@@ -38591,12 +42443,17 @@ impl ::std::fmt::Display for YankInstanceType {
     }
 }
 impl ::serde::Serialize for YankInstanceType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for YankInstanceType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "YankInstanceType", &s)?;
@@ -38616,7 +42473,10 @@ pub struct YankInstanceBlockNode {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for YankInstanceBlockNode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("node-name", &self.node_name)?;
         m.end()
@@ -38624,7 +42484,9 @@ impl ::serde::Serialize for YankInstanceBlockNode {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for YankInstanceBlockNode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node_name: crate::__private::required(&mut m, "node-name")?,
@@ -38646,7 +42508,10 @@ pub struct YankInstanceChardev {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for YankInstanceChardev {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.end()
@@ -38654,7 +42519,9 @@ impl ::serde::Serialize for YankInstanceChardev {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for YankInstanceChardev {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -38716,7 +42583,10 @@ impl YankInstanceBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for YankInstance {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         match &self.branch {
             YankInstanceBranch::BlockNode(v) => {
@@ -38740,8 +42610,12 @@ impl ::serde::Serialize for YankInstance {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for YankInstance {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
         let branch = match tag.as_str() {
             "block-node" => YankInstanceBranch::BlockNode(crate::__private::rest(map)?),
@@ -38752,7 +42626,10 @@ impl<'de> ::serde::Deserialize<'de> for YankInstance {
             }
             _ => {
                 crate::__private::known(false, "YankInstance", &tag)?;
-                YankInstanceBranch::Other { tag, members: map }
+                YankInstanceBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { branch })
@@ -38770,7 +42647,10 @@ pub struct NameInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for NameInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("name", &self.name)?;
         m.end()
@@ -38778,7 +42658,9 @@ impl ::serde::Serialize for NameInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for NameInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::optional(&mut m, "name")?,
@@ -38813,7 +42695,10 @@ pub struct IoThreadInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for IoThreadInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("thread-id", &self.thread_id)?;
@@ -38826,7 +42711,9 @@ impl ::serde::Serialize for IoThreadInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for IoThreadInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -38855,7 +42742,10 @@ pub struct AddfdInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AddfdInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("fdset-id", &self.fdset_id)?;
         m.field("fd", &self.fd)?;
@@ -38864,7 +42754,9 @@ impl ::serde::Serialize for AddfdInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AddfdInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             fdset_id: crate::__private::required(&mut m, "fdset-id")?,
@@ -38888,7 +42780,10 @@ pub struct FdsetFdInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FdsetFdInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("fd", &self.fd)?;
         m.opt("opaque", &self.opaque)?;
@@ -38897,7 +42792,9 @@ impl ::serde::Serialize for FdsetFdInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FdsetFdInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             fd: crate::__private::required(&mut m, "fd")?,
@@ -38921,7 +42818,10 @@ pub struct FdsetInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FdsetInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("fdset-id", &self.fdset_id)?;
         m.field("fds", &self.fds)?;
@@ -38930,7 +42830,9 @@ impl ::serde::Serialize for FdsetInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for FdsetInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             fdset_id: crate::__private::required(&mut m, "fdset-id")?,
@@ -38963,7 +42865,12 @@ pub enum CommandLineParameterType {
 #[allow(deprecated)]
 impl CommandLineParameterType {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::String, Self::Boolean, Self::Number, Self::Size];
+    pub const ALL: &'static [Self] = &[
+        Self::String,
+        Self::Boolean,
+        Self::Number,
+        Self::Size,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -38991,15 +42898,24 @@ impl ::std::fmt::Display for CommandLineParameterType {
     }
 }
 impl ::serde::Serialize for CommandLineParameterType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandLineParameterType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "CommandLineParameterType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "CommandLineParameterType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -39021,7 +42937,10 @@ pub struct CommandLineParameterInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CommandLineParameterInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("type", &self.r#type)?;
@@ -39032,7 +42951,9 @@ impl ::serde::Serialize for CommandLineParameterInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CommandLineParameterInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -39059,7 +42980,10 @@ pub struct CommandLineOptionInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CommandLineOptionInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("option", &self.option)?;
         m.field("parameters", &self.parameters)?;
@@ -39068,7 +42992,9 @@ impl ::serde::Serialize for CommandLineOptionInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CommandLineOptionInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             option: crate::__private::required(&mut m, "option")?,
@@ -39149,12 +43075,17 @@ impl ::std::fmt::Display for SevState {
     }
 }
 impl ::serde::Serialize for SevState {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SevState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "SevState", &s)?;
@@ -39205,12 +43136,17 @@ impl ::std::fmt::Display for SevGuestType {
     }
 }
 impl ::serde::Serialize for SevGuestType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SevGuestType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "SevGuestType", &s)?;
@@ -39233,7 +43169,10 @@ pub struct SevGuestInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevGuestInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("policy", &self.policy)?;
         m.field("handle", &self.handle)?;
@@ -39242,7 +43181,9 @@ impl ::serde::Serialize for SevGuestInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevGuestInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             policy: crate::__private::required(&mut m, "policy")?,
@@ -39266,7 +43207,10 @@ pub struct SevSnpGuestInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevSnpGuestInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("snp-policy", &self.snp_policy)?;
         m.end()
@@ -39274,7 +43218,9 @@ impl ::serde::Serialize for SevSnpGuestInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevSnpGuestInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             snp_policy: crate::__private::required(&mut m, "snp-policy")?,
@@ -39334,7 +43280,10 @@ impl SevInfoBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "enabled", &self.enabled)?;
         crate::__private::put(&mut map, "api-major", &self.api_major)?;
@@ -39360,20 +43309,30 @@ impl ::serde::Serialize for SevInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let enabled = crate::__private::required(&mut map, "enabled")?;
         let api_major = crate::__private::required(&mut map, "api-major")?;
         let api_minor = crate::__private::required(&mut map, "api-minor")?;
         let build_id = crate::__private::required(&mut map, "build-id")?;
         let state = crate::__private::required(&mut map, "state")?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "sev-type")?;
+        let tag: ::std::string::String = crate::__private::required(
+            &mut map,
+            "sev-type",
+        )?;
         let branch = match tag.as_str() {
             "sev" => SevInfoBranch::Sev(crate::__private::rest(map)?),
             "sev-snp" => SevInfoBranch::SevSnp(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "SevInfo", &tag)?;
-                SevInfoBranch::Other { tag, members: map }
+                SevInfoBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self {
@@ -39400,7 +43359,10 @@ pub struct SevLaunchMeasureInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevLaunchMeasureInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -39408,7 +43370,9 @@ impl ::serde::Serialize for SevLaunchMeasureInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevLaunchMeasureInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -39441,7 +43405,10 @@ pub struct SevCapability {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevCapability {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("pdh", &self.pdh)?;
         m.field("cert-chain", &self.cert_chain)?;
@@ -39453,7 +43420,9 @@ impl ::serde::Serialize for SevCapability {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevCapability {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             pdh: crate::__private::required(&mut m, "pdh")?,
@@ -39481,7 +43450,10 @@ pub struct SevAttestationReport {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SevAttestationReport {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("data", &self.data)?;
         m.end()
@@ -39489,7 +43461,9 @@ impl ::serde::Serialize for SevAttestationReport {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SevAttestationReport {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             data: crate::__private::required(&mut m, "data")?,
@@ -39522,7 +43496,10 @@ pub struct GicCapability {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GicCapability {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("version", &self.version)?;
         m.field("emulated", &self.emulated)?;
@@ -39532,7 +43509,9 @@ impl ::serde::Serialize for GicCapability {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for GicCapability {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             version: crate::__private::required(&mut m, "version")?,
@@ -39557,7 +43536,10 @@ pub struct SgxepcSection {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SgxepcSection {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("node", &self.node)?;
         m.field("size", &self.size)?;
@@ -39566,7 +43548,9 @@ impl ::serde::Serialize for SgxepcSection {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SgxepcSection {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             node: crate::__private::required(&mut m, "node")?,
@@ -39598,7 +43582,10 @@ pub struct SgxInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for SgxInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("sgx", &self.sgx)?;
         m.field("sgx1", &self.sgx1)?;
@@ -39610,7 +43597,9 @@ impl ::serde::Serialize for SgxInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for SgxInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             sgx: crate::__private::required(&mut m, "sgx")?,
@@ -39690,12 +43679,17 @@ impl ::std::fmt::Display for EvtchnPortType {
     }
 }
 impl ::serde::Serialize for EvtchnPortType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EvtchnPortType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "EvtchnPortType", &s)?;
@@ -39728,7 +43722,10 @@ pub struct EvtchnInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for EvtchnInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("port", &self.port)?;
         m.field("vcpu", &self.vcpu)?;
@@ -39742,7 +43739,9 @@ impl ::serde::Serialize for EvtchnInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for EvtchnInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             port: crate::__private::required(&mut m, "port")?,
@@ -39789,7 +43788,10 @@ pub struct AudiodevPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevPerDirectionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("mixing-engine", &self.mixing_engine)?;
         m.opt("fixed-settings", &self.fixed_settings)?;
@@ -39803,7 +43805,9 @@ impl ::serde::Serialize for AudiodevPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevPerDirectionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
@@ -39832,7 +43836,10 @@ pub struct AudiodevGenericOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevGenericOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -39841,7 +43848,9 @@ impl ::serde::Serialize for AudiodevGenericOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevGenericOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -39869,7 +43878,10 @@ pub struct AudiodevDBusOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevDBusOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -39879,7 +43891,9 @@ impl ::serde::Serialize for AudiodevDBusOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevDBusOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -39929,7 +43943,10 @@ pub struct AudiodevAlsaPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevAlsaPerDirectionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("mixing-engine", &self.mixing_engine)?;
         m.opt("fixed-settings", &self.fixed_settings)?;
@@ -39946,7 +43963,9 @@ impl ::serde::Serialize for AudiodevAlsaPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevAlsaPerDirectionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
@@ -39980,7 +43999,10 @@ pub struct AudiodevAlsaOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevAlsaOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -39990,7 +44012,9 @@ impl ::serde::Serialize for AudiodevAlsaOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevAlsaOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40019,7 +44043,10 @@ pub struct AudiodevSndioOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevSndioOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40030,7 +44057,9 @@ impl ::serde::Serialize for AudiodevSndioOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevSndioOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40076,7 +44105,10 @@ pub struct AudiodevCoreaudioPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevCoreaudioPerDirectionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("mixing-engine", &self.mixing_engine)?;
         m.opt("fixed-settings", &self.fixed_settings)?;
@@ -40091,7 +44123,9 @@ impl ::serde::Serialize for AudiodevCoreaudioPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevCoreaudioPerDirectionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
@@ -40121,7 +44155,10 @@ pub struct AudiodevCoreaudioOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevCoreaudioOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40130,7 +44167,9 @@ impl ::serde::Serialize for AudiodevCoreaudioOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevCoreaudioOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40157,7 +44196,10 @@ pub struct AudiodevDsoundOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevDsoundOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40167,7 +44209,9 @@ impl ::serde::Serialize for AudiodevDsoundOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevDsoundOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40227,7 +44271,10 @@ pub struct AudiodevJackPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevJackPerDirectionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("mixing-engine", &self.mixing_engine)?;
         m.opt("fixed-settings", &self.fixed_settings)?;
@@ -40246,7 +44293,9 @@ impl ::serde::Serialize for AudiodevJackPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevJackPerDirectionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
@@ -40280,7 +44329,10 @@ pub struct AudiodevJackOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevJackOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40289,7 +44341,9 @@ impl ::serde::Serialize for AudiodevJackOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevJackOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40338,7 +44392,10 @@ pub struct AudiodevOssPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevOssPerDirectionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("mixing-engine", &self.mixing_engine)?;
         m.opt("fixed-settings", &self.fixed_settings)?;
@@ -40355,7 +44412,9 @@ impl ::serde::Serialize for AudiodevOssPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevOssPerDirectionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
@@ -40398,7 +44457,10 @@ pub struct AudiodevOssOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevOssOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40410,7 +44472,9 @@ impl ::serde::Serialize for AudiodevOssOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevOssOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40465,7 +44529,10 @@ pub struct AudiodevPaPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevPaPerDirectionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("mixing-engine", &self.mixing_engine)?;
         m.opt("fixed-settings", &self.fixed_settings)?;
@@ -40482,7 +44549,9 @@ impl ::serde::Serialize for AudiodevPaPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevPaPerDirectionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
@@ -40516,7 +44585,10 @@ pub struct AudiodevPaOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevPaOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40526,7 +44598,9 @@ impl ::serde::Serialize for AudiodevPaOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevPaOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40579,7 +44653,10 @@ pub struct AudiodevPipewirePerDirectionOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevPipewirePerDirectionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("mixing-engine", &self.mixing_engine)?;
         m.opt("fixed-settings", &self.fixed_settings)?;
@@ -40596,7 +44673,9 @@ impl ::serde::Serialize for AudiodevPipewirePerDirectionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevPipewirePerDirectionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
@@ -40628,7 +44707,10 @@ pub struct AudiodevPipewireOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevPipewireOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40637,7 +44719,9 @@ impl ::serde::Serialize for AudiodevPipewireOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevPipewireOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40681,7 +44765,10 @@ pub struct AudiodevSdlPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevSdlPerDirectionOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("mixing-engine", &self.mixing_engine)?;
         m.opt("fixed-settings", &self.fixed_settings)?;
@@ -40696,7 +44783,9 @@ impl ::serde::Serialize for AudiodevSdlPerDirectionOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevSdlPerDirectionOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             mixing_engine: crate::__private::optional(&mut m, "mixing-engine")?,
@@ -40726,7 +44815,10 @@ pub struct AudiodevSdlOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevSdlOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40735,7 +44827,9 @@ impl ::serde::Serialize for AudiodevSdlOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevSdlOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40761,7 +44855,10 @@ pub struct AudiodevWavOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AudiodevWavOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("in", &self.r#in)?;
         m.opt("out", &self.out)?;
@@ -40771,7 +44868,9 @@ impl ::serde::Serialize for AudiodevWavOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AudiodevWavOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#in: crate::__private::optional(&mut m, "in")?,
@@ -40852,12 +44951,17 @@ impl ::std::fmt::Display for AudioFormat {
     }
 }
 impl ::serde::Serialize for AudioFormat {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AudioFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "AudioFormat", &s)?;
@@ -40986,12 +45090,17 @@ impl ::std::fmt::Display for AudiodevDriver {
     }
 }
 impl ::serde::Serialize for AudiodevDriver {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AudiodevDriver {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "AudiodevDriver", &s)?;
@@ -41075,7 +45184,10 @@ impl AudiodevBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Audiodev {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         crate::__private::put(&mut map, "id", &self.id)?;
         if let ::std::option::Option::Some(v) = &self.timer_period {
@@ -41144,8 +45256,12 @@ impl ::serde::Serialize for Audiodev {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for Audiodev {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let id = crate::__private::required(&mut map, "id")?;
         let timer_period = crate::__private::optional(&mut map, "timer-period")?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "driver")?;
@@ -41165,14 +45281,13 @@ impl<'de> ::serde::Deserialize<'de> for Audiodev {
             "wav" => AudiodevBranch::Wav(crate::__private::rest(map)?),
             _ => {
                 crate::__private::known(false, "Audiodev", &tag)?;
-                AudiodevBranch::Other { tag, members: map }
+                AudiodevBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
-        ::std::result::Result::Ok(Self {
-            id,
-            timer_period,
-            branch,
-        })
+        ::std::result::Result::Ok(Self { id, timer_period, branch })
     }
 }
 /// Specify an ACPI table on the command line to load.
@@ -41225,7 +45340,10 @@ pub struct AcpiTableOptions {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AcpiTableOptions {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("sig", &self.sig)?;
         m.opt("rev", &self.rev)?;
@@ -41241,7 +45359,9 @@ impl ::serde::Serialize for AcpiTableOptions {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AcpiTableOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             sig: crate::__private::optional(&mut m, "sig")?,
@@ -41296,12 +45416,17 @@ impl ::std::fmt::Display for AcpiSlotType {
     }
 }
 impl ::serde::Serialize for AcpiSlotType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AcpiSlotType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "ACPISlotType", &s)?;
@@ -41330,7 +45455,10 @@ pub struct AcpiostInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for AcpiostInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("device", &self.device)?;
         m.field("slot", &self.slot)?;
@@ -41342,7 +45470,9 @@ impl ::serde::Serialize for AcpiostInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for AcpiostInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             device: crate::__private::optional(&mut m, "device")?,
@@ -41369,7 +45499,10 @@ pub struct PciMemoryRange {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PciMemoryRange {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("base", &self.base)?;
         m.field("limit", &self.limit)?;
@@ -41378,7 +45511,9 @@ impl ::serde::Serialize for PciMemoryRange {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PciMemoryRange {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             base: crate::__private::required(&mut m, "base")?,
@@ -41411,7 +45546,10 @@ pub struct PciMemoryRegion {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PciMemoryRegion {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("bar", &self.bar)?;
         m.field("type", &self.r#type)?;
@@ -41424,7 +45562,9 @@ impl ::serde::Serialize for PciMemoryRegion {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PciMemoryRegion {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             bar: crate::__private::required(&mut m, "bar")?,
@@ -41464,7 +45604,10 @@ pub struct PciBusInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PciBusInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("number", &self.number)?;
         m.field("secondary", &self.secondary)?;
@@ -41477,7 +45620,9 @@ impl ::serde::Serialize for PciBusInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PciBusInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             number: crate::__private::required(&mut m, "number")?,
@@ -41505,7 +45650,10 @@ pub struct PciBridgeInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PciBridgeInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("bus", &self.bus)?;
         m.opt("devices", &self.devices)?;
@@ -41514,7 +45662,9 @@ impl ::serde::Serialize for PciBridgeInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PciBridgeInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             bus: crate::__private::required(&mut m, "bus")?,
@@ -41539,7 +45689,10 @@ pub struct PciDeviceClass {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PciDeviceClass {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("desc", &self.desc)?;
         m.field("class", &self.class)?;
@@ -41548,7 +45701,9 @@ impl ::serde::Serialize for PciDeviceClass {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PciDeviceClass {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             desc: crate::__private::optional(&mut m, "desc")?,
@@ -41576,7 +45731,10 @@ pub struct PciDeviceId {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PciDeviceId {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("device", &self.device)?;
         m.field("vendor", &self.vendor)?;
@@ -41587,7 +45745,9 @@ impl ::serde::Serialize for PciDeviceId {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PciDeviceId {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             device: crate::__private::required(&mut m, "device")?,
@@ -41629,7 +45789,10 @@ pub struct PciDeviceInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PciDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("bus", &self.bus)?;
         m.field("slot", &self.slot)?;
@@ -41646,7 +45809,9 @@ impl ::serde::Serialize for PciDeviceInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PciDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             bus: crate::__private::required(&mut m, "bus")?,
@@ -41678,7 +45843,10 @@ pub struct PciInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for PciInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("bus", &self.bus)?;
         m.field("devices", &self.devices)?;
@@ -41687,7 +45855,9 @@ impl ::serde::Serialize for PciInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for PciInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             bus: crate::__private::required(&mut m, "bus")?,
@@ -41758,12 +45928,17 @@ impl ::std::fmt::Display for StatsType {
     }
 }
 impl ::serde::Serialize for StatsType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StatsType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "StatsType", &s)?;
@@ -41792,7 +45967,12 @@ pub enum StatsUnit {
 #[allow(deprecated)]
 impl StatsUnit {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::Bytes, Self::Seconds, Self::Cycles, Self::Boolean];
+    pub const ALL: &'static [Self] = &[
+        Self::Bytes,
+        Self::Seconds,
+        Self::Cycles,
+        Self::Boolean,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -41820,12 +46000,17 @@ impl ::std::fmt::Display for StatsUnit {
     }
 }
 impl ::serde::Serialize for StatsUnit {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StatsUnit {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "StatsUnit", &s)?;
@@ -41874,12 +46059,17 @@ impl ::std::fmt::Display for StatsProvider {
     }
 }
 impl ::serde::Serialize for StatsProvider {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StatsProvider {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "StatsProvider", &s)?;
@@ -41933,12 +46123,17 @@ impl ::std::fmt::Display for StatsTarget {
     }
 }
 impl ::serde::Serialize for StatsTarget {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StatsTarget {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "StatsTarget", &s)?;
@@ -41960,7 +46155,10 @@ pub struct StatsRequest {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for StatsRequest {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("provider", &self.provider)?;
         m.opt("names", &self.names)?;
@@ -41969,7 +46167,9 @@ impl ::serde::Serialize for StatsRequest {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for StatsRequest {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             provider: crate::__private::required(&mut m, "provider")?,
@@ -41991,7 +46191,10 @@ pub struct StatsVcpuFilter {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for StatsVcpuFilter {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.opt("vcpus", &self.vcpus)?;
         m.end()
@@ -41999,7 +46202,9 @@ impl ::serde::Serialize for StatsVcpuFilter {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for StatsVcpuFilter {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             vcpus: crate::__private::optional(&mut m, "vcpus")?,
@@ -42055,7 +46260,10 @@ impl StatsFilterBranch {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for StatsFilter {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut map = ::serde_json::Map::new();
         if let ::std::option::Option::Some(v) = &self.providers {
             crate::__private::put(&mut map, "providers", v)?;
@@ -42081,8 +46289,12 @@ impl ::serde::Serialize for StatsFilter {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for StatsFilter {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+            d,
+        )?;
         let providers = crate::__private::optional(&mut map, "providers")?;
         let tag: ::std::string::String = crate::__private::required(&mut map, "target")?;
         let branch = match tag.as_str() {
@@ -42097,7 +46309,10 @@ impl<'de> ::serde::Deserialize<'de> for StatsFilter {
             }
             _ => {
                 crate::__private::known(false, "StatsFilter", &tag)?;
-                StatsFilterBranch::Other { tag, members: map }
+                StatsFilterBranch::Other {
+                    tag,
+                    members: map,
+                }
             }
         };
         ::std::result::Result::Ok(Self { providers, branch })
@@ -42119,7 +46334,10 @@ pub enum StatsValue {
     List(::std::vec::Vec<u64>),
 }
 impl ::serde::Serialize for StatsValue {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Scalar(v) => ::serde::Serialize::serialize(v, s),
             Self::Boolean(v) => ::serde::Serialize::serialize(v, s),
@@ -42128,19 +46346,28 @@ impl ::serde::Serialize for StatsValue {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StatsValue {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(match v {
-            ::serde_json::Value::Number(_) => Self::Scalar(crate::__private::from_value(v)?),
-            ::serde_json::Value::Bool(_) => Self::Boolean(crate::__private::from_value(v)?),
-            ::serde_json::Value::Array(_) => Self::List(crate::__private::from_value(v)?),
-            other => {
-                return ::std::result::Result::Err(crate::__private::no_branch(
-                    "StatsValue",
-                    &other,
-                ));
-            }
-        })
+        ::std::result::Result::Ok(
+            match v {
+                ::serde_json::Value::Number(_) => {
+                    Self::Scalar(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::Bool(_) => {
+                    Self::Boolean(crate::__private::from_value(v)?)
+                }
+                ::serde_json::Value::Array(_) => {
+                    Self::List(crate::__private::from_value(v)?)
+                }
+                other => {
+                    return ::std::result::Result::Err(
+                        crate::__private::no_branch("StatsValue", &other),
+                    );
+                }
+            },
+        )
     }
 }
 /// `Stats` (not documented in the schema).
@@ -42157,7 +46384,10 @@ pub struct Stats {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Stats {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("value", &self.value)?;
@@ -42166,7 +46396,9 @@ impl ::serde::Serialize for Stats {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for Stats {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -42193,7 +46425,10 @@ pub struct StatsResult {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for StatsResult {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("provider", &self.provider)?;
         m.opt("qom-path", &self.qom_path)?;
@@ -42203,7 +46438,9 @@ impl ::serde::Serialize for StatsResult {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for StatsResult {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             provider: crate::__private::required(&mut m, "provider")?,
@@ -42245,7 +46482,10 @@ pub struct StatsSchemaValue {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for StatsSchemaValue {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("type", &self.r#type)?;
@@ -42258,7 +46498,9 @@ impl ::serde::Serialize for StatsSchemaValue {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for StatsSchemaValue {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -42289,7 +46531,10 @@ pub struct StatsSchema {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for StatsSchema {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("provider", &self.provider)?;
         m.field("target", &self.target)?;
@@ -42299,7 +46544,9 @@ impl ::serde::Serialize for StatsSchema {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for StatsSchema {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             provider: crate::__private::required(&mut m, "provider")?,
@@ -42324,7 +46571,10 @@ pub struct VirtioInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("path", &self.path)?;
         m.field("name", &self.name)?;
@@ -42333,7 +46583,9 @@ impl ::serde::Serialize for VirtioInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             path: crate::__private::required(&mut m, "path")?,
@@ -42378,7 +46630,10 @@ pub struct VhostStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VhostStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("n-mem-sections", &self.n_mem_sections)?;
         m.field("n-tmp-sections", &self.n_tmp_sections)?;
@@ -42397,7 +46652,9 @@ impl ::serde::Serialize for VhostStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VhostStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             n_mem_sections: crate::__private::required(&mut m, "n-mem-sections")?,
@@ -42474,7 +46731,10 @@ pub struct VirtioStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("device-id", &self.device_id)?;
@@ -42502,7 +46762,9 @@ impl ::serde::Serialize for VirtioStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -42522,9 +46784,15 @@ impl<'de> ::serde::Deserialize<'de> for VirtioStatus {
             use_started: crate::__private::required(&mut m, "use-started")?,
             started: crate::__private::required(&mut m, "started")?,
             start_on_kick: crate::__private::required(&mut m, "start-on-kick")?,
-            disable_legacy_check: crate::__private::required(&mut m, "disable-legacy-check")?,
+            disable_legacy_check: crate::__private::required(
+                &mut m,
+                "disable-legacy-check",
+            )?,
             bus_name: crate::__private::required(&mut m, "bus-name")?,
-            use_guest_notifier_mask: crate::__private::required(&mut m, "use-guest-notifier-mask")?,
+            use_guest_notifier_mask: crate::__private::required(
+                &mut m,
+                "use-guest-notifier-mask",
+            )?,
             vhost_dev: crate::__private::optional(&mut m, "vhost-dev")?,
         };
         crate::__private::finish(&m, "VirtioStatus")?;
@@ -42548,7 +46816,10 @@ pub struct VirtioDeviceStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioDeviceStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("statuses", &self.statuses)?;
         m.opt("unknown-statuses", &self.unknown_statuses)?;
@@ -42557,7 +46828,9 @@ impl ::serde::Serialize for VirtioDeviceStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioDeviceStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             statuses: crate::__private::required(&mut m, "statuses")?,
@@ -42584,7 +46857,10 @@ pub struct VhostDeviceProtocols {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VhostDeviceProtocols {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("protocols", &self.protocols)?;
         m.opt("unknown-protocols", &self.unknown_protocols)?;
@@ -42593,7 +46869,9 @@ impl ::serde::Serialize for VhostDeviceProtocols {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VhostDeviceProtocols {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             protocols: crate::__private::required(&mut m, "protocols")?,
@@ -42622,7 +46900,10 @@ pub struct VirtioDeviceFeatures {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioDeviceFeatures {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("transports", &self.transports)?;
         m.opt("dev-features", &self.dev_features)?;
@@ -42632,12 +46913,17 @@ impl ::serde::Serialize for VirtioDeviceFeatures {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioDeviceFeatures {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             transports: crate::__private::required(&mut m, "transports")?,
             dev_features: crate::__private::optional(&mut m, "dev-features")?,
-            unknown_dev_features: crate::__private::optional(&mut m, "unknown-dev-features")?,
+            unknown_dev_features: crate::__private::optional(
+                &mut m,
+                "unknown-dev-features",
+            )?,
         };
         crate::__private::finish(&m, "VirtioDeviceFeatures")?;
         ::std::result::Result::Ok(v)
@@ -42683,7 +46969,10 @@ pub struct VirtQueueStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtQueueStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("queue-index", &self.queue_index)?;
@@ -42704,7 +46993,9 @@ impl ::serde::Serialize for VirtQueueStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtQueueStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -42720,7 +47011,10 @@ impl<'de> ::serde::Deserialize<'de> for VirtQueueStatus {
             shadow_avail_idx: crate::__private::optional(&mut m, "shadow-avail-idx")?,
             used_idx: crate::__private::required(&mut m, "used-idx")?,
             signalled_used: crate::__private::required(&mut m, "signalled-used")?,
-            signalled_used_valid: crate::__private::required(&mut m, "signalled-used-valid")?,
+            signalled_used_valid: crate::__private::required(
+                &mut m,
+                "signalled-used-valid",
+            )?,
         };
         crate::__private::finish(&m, "VirtQueueStatus")?;
         ::std::result::Result::Ok(v)
@@ -42765,7 +47059,10 @@ pub struct VirtVhostQueueStatus {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtVhostQueueStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("kick", &self.kick)?;
@@ -42785,7 +47082,9 @@ impl ::serde::Serialize for VirtVhostQueueStatus {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtVhostQueueStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -42822,7 +47121,10 @@ pub struct VirtioRingDesc {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioRingDesc {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("addr", &self.addr)?;
         m.field("len", &self.len)?;
@@ -42832,7 +47134,9 @@ impl ::serde::Serialize for VirtioRingDesc {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioRingDesc {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             addr: crate::__private::required(&mut m, "addr")?,
@@ -42859,7 +47163,10 @@ pub struct VirtioRingAvail {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioRingAvail {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("flags", &self.flags)?;
         m.field("idx", &self.idx)?;
@@ -42869,7 +47176,9 @@ impl ::serde::Serialize for VirtioRingAvail {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioRingAvail {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             flags: crate::__private::required(&mut m, "flags")?,
@@ -42894,7 +47203,10 @@ pub struct VirtioRingUsed {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioRingUsed {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("flags", &self.flags)?;
         m.field("idx", &self.idx)?;
@@ -42903,7 +47215,9 @@ impl ::serde::Serialize for VirtioRingUsed {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioRingUsed {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             flags: crate::__private::required(&mut m, "flags")?,
@@ -42934,7 +47248,10 @@ pub struct VirtioQueueElement {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for VirtioQueueElement {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("name", &self.name)?;
         m.field("index", &self.index)?;
@@ -42946,7 +47263,9 @@ impl ::serde::Serialize for VirtioQueueElement {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for VirtioQueueElement {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             name: crate::__private::required(&mut m, "name")?,
@@ -42977,7 +47296,10 @@ pub struct IoThreadVirtQueueMapping {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for IoThreadVirtQueueMapping {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("iothread", &self.iothread)?;
         m.opt("vqs", &self.vqs)?;
@@ -42986,7 +47308,9 @@ impl ::serde::Serialize for IoThreadVirtQueueMapping {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for IoThreadVirtQueueMapping {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             iothread: crate::__private::required(&mut m, "iothread")?,
@@ -43009,18 +47333,20 @@ pub struct DummyVirtioForceArrays {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for DummyVirtioForceArrays {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
-        m.field(
-            "unused-iothread-vq-mapping",
-            &self.unused_iothread_vq_mapping,
-        )?;
+        m.field("unused-iothread-vq-mapping", &self.unused_iothread_vq_mapping)?;
         m.end()
     }
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for DummyVirtioForceArrays {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             unused_iothread_vq_mapping: crate::__private::required(
@@ -43056,7 +47382,13 @@ pub enum GranuleMode {
 #[allow(deprecated)]
 impl GranuleMode {
     /// Every value these bindings know, in schema order.
-    pub const ALL: &'static [Self] = &[Self::V4k, Self::V8k, Self::V16k, Self::V64k, Self::Host];
+    pub const ALL: &'static [Self] = &[
+        Self::V4k,
+        Self::V8k,
+        Self::V16k,
+        Self::V64k,
+        Self::Host,
+    ];
     /// The value's name on the wire.
     pub fn as_str(&self) -> &str {
         match self {
@@ -43086,12 +47418,17 @@ impl ::std::fmt::Display for GranuleMode {
     }
 }
 impl ::serde::Serialize for GranuleMode {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GranuleMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "GranuleMode", &s)?;
@@ -43144,15 +47481,24 @@ impl ::std::fmt::Display for VmAppleVirtioBlkVariant {
     }
 }
 impl ::serde::Serialize for VmAppleVirtioBlkVariant {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for VmAppleVirtioBlkVariant {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "VMAppleVirtioBlkVariant", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "VMAppleVirtioBlkVariant",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -43231,15 +47577,24 @@ impl ::std::fmt::Display for QapiVfioMigrationState {
     }
 }
 impl ::serde::Serialize for QapiVfioMigrationState {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QapiVfioMigrationState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QapiVfioMigrationState", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QapiVfioMigrationState",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -43285,12 +47640,17 @@ impl ::std::fmt::Display for QCryptodevBackendAlgoType {
     }
 }
 impl ::serde::Serialize for QCryptodevBackendAlgoType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendAlgoType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -43361,12 +47721,17 @@ impl ::std::fmt::Display for QCryptodevBackendServiceType {
     }
 }
 impl ::serde::Serialize for QCryptodevBackendServiceType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendServiceType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(
@@ -43423,15 +47788,24 @@ impl ::std::fmt::Display for QCryptodevBackendType {
     }
 }
 impl ::serde::Serialize for QCryptodevBackendType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QCryptodevBackendType", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "QCryptodevBackendType",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -43449,7 +47823,10 @@ pub struct QCryptodevBackendClient {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptodevBackendClient {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("queue", &self.queue)?;
         m.field("type", &self.r#type)?;
@@ -43458,7 +47835,9 @@ impl ::serde::Serialize for QCryptodevBackendClient {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendClient {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             queue: crate::__private::required(&mut m, "queue")?,
@@ -43484,7 +47863,10 @@ pub struct QCryptodevInfo {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for QCryptodevInfo {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("id", &self.id)?;
         m.field("service", &self.service)?;
@@ -43494,7 +47876,9 @@ impl ::serde::Serialize for QCryptodevInfo {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for QCryptodevInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             id: crate::__private::required(&mut m, "id")?,
@@ -43561,12 +47945,17 @@ impl ::std::fmt::Display for CxlEventLog {
     }
 }
 impl ::serde::Serialize for CxlEventLog {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CxlEventLog {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "CxlEventLog", &s)?;
@@ -43692,12 +48081,17 @@ impl ::std::fmt::Display for CxlUncorErrorType {
     }
 }
 impl ::serde::Serialize for CxlUncorErrorType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CxlUncorErrorType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "CxlUncorErrorType", &s)?;
@@ -43718,7 +48112,10 @@ pub struct CxlUncorErrorRecord {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CxlUncorErrorRecord {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("type", &self.r#type)?;
         m.field("header", &self.header)?;
@@ -43727,7 +48124,9 @@ impl ::serde::Serialize for CxlUncorErrorRecord {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CxlUncorErrorRecord {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             r#type: crate::__private::required(&mut m, "type")?,
@@ -43809,12 +48208,17 @@ impl ::std::fmt::Display for CxlCorErrorType {
     }
 }
 impl ::serde::Serialize for CxlCorErrorType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CxlCorErrorType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
         crate::__private::known(!matches!(v, Self::Other(_)), "CxlCorErrorType", &s)?;
@@ -43838,7 +48242,10 @@ pub struct CxlDynamicCapacityExtent {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for CxlDynamicCapacityExtent {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("offset", &self.offset)?;
         m.field("len", &self.len)?;
@@ -43847,7 +48254,9 @@ impl ::serde::Serialize for CxlDynamicCapacityExtent {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for CxlDynamicCapacityExtent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             offset: crate::__private::required(&mut m, "offset")?,
@@ -43931,15 +48340,24 @@ impl ::std::fmt::Display for CxlExtentSelectionPolicy {
     }
 }
 impl ::serde::Serialize for CxlExtentSelectionPolicy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CxlExtentSelectionPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "CxlExtentSelectionPolicy", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "CxlExtentSelectionPolicy",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -43989,15 +48407,24 @@ impl ::std::fmt::Display for CxlExtentRemovalPolicy {
     }
 }
 impl ::serde::Serialize for CxlExtentRemovalPolicy {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CxlExtentRemovalPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
         let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "CxlExtentRemovalPolicy", &s)?;
+        crate::__private::known(
+            !matches!(v, Self::Other(_)),
+            "CxlExtentRemovalPolicy",
+            &s,
+        )?;
         ::std::result::Result::Ok(v)
     }
 }
@@ -44033,7 +48460,10 @@ pub struct UefiVariable {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for UefiVariable {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("guid", &self.guid)?;
         m.field("name", &self.name)?;
@@ -44046,7 +48476,9 @@ impl ::serde::Serialize for UefiVariable {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for UefiVariable {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             guid: crate::__private::required(&mut m, "guid")?,
@@ -44074,7 +48506,10 @@ pub struct UefiVarStore {
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for UefiVarStore {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
         let mut m = crate::__private::object_ser(s)?;
         m.field("version", &self.version)?;
         m.field("variables", &self.variables)?;
@@ -44083,7 +48518,9 @@ impl ::serde::Serialize for UefiVarStore {
 }
 #[allow(deprecated)]
 impl<'de> ::serde::Deserialize<'de> for UefiVarStore {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::std::result::Result<Self, D::Error> {
         let mut m = crate::__private::object(d)?;
         let v = Self {
             version: crate::__private::required(&mut m, "version")?,
@@ -45400,10 +49837,16 @@ pub mod commands {
                 top_node: crate::__private::optional(&mut m, "top-node")?,
                 top: crate::__private::optional(&mut m, "top")?,
                 backing_file: crate::__private::optional(&mut m, "backing-file")?,
-                backing_mask_protocol: crate::__private::optional(&mut m, "backing-mask-protocol")?,
+                backing_mask_protocol: crate::__private::optional(
+                    &mut m,
+                    "backing-mask-protocol",
+                )?,
                 speed: crate::__private::optional(&mut m, "speed")?,
                 on_error: crate::__private::optional(&mut m, "on-error")?,
-                filter_node_name: crate::__private::optional(&mut m, "filter-node-name")?,
+                filter_node_name: crate::__private::optional(
+                    &mut m,
+                    "filter-node-name",
+                )?,
                 auto_finalize: crate::__private::optional(&mut m, "auto-finalize")?,
                 auto_dismiss: crate::__private::optional(&mut m, "auto-dismiss")?,
             };
@@ -46244,7 +50687,10 @@ pub mod commands {
                 buf_size: crate::__private::optional(&mut m, "buf-size")?,
                 on_source_error: crate::__private::optional(&mut m, "on-source-error")?,
                 on_target_error: crate::__private::optional(&mut m, "on-target-error")?,
-                filter_node_name: crate::__private::optional(&mut m, "filter-node-name")?,
+                filter_node_name: crate::__private::optional(
+                    &mut m,
+                    "filter-node-name",
+                )?,
                 copy_mode: crate::__private::optional(&mut m, "copy-mode")?,
                 auto_finalize: crate::__private::optional(&mut m, "auto-finalize")?,
                 auto_dismiss: crate::__private::optional(&mut m, "auto-dismiss")?,
@@ -46409,11 +50855,17 @@ pub mod commands {
                 base: crate::__private::optional(&mut m, "base")?,
                 base_node: crate::__private::optional(&mut m, "base-node")?,
                 backing_file: crate::__private::optional(&mut m, "backing-file")?,
-                backing_mask_protocol: crate::__private::optional(&mut m, "backing-mask-protocol")?,
+                backing_mask_protocol: crate::__private::optional(
+                    &mut m,
+                    "backing-mask-protocol",
+                )?,
                 bottom: crate::__private::optional(&mut m, "bottom")?,
                 speed: crate::__private::optional(&mut m, "speed")?,
                 on_error: crate::__private::optional(&mut m, "on-error")?,
-                filter_node_name: crate::__private::optional(&mut m, "filter-node-name")?,
+                filter_node_name: crate::__private::optional(
+                    &mut m,
+                    "filter-node-name",
+                )?,
                 auto_finalize: crate::__private::optional(&mut m, "auto-finalize")?,
                 auto_dismiss: crate::__private::optional(&mut m, "auto-dismiss")?,
             };
@@ -48552,7 +53004,10 @@ pub mod commands {
                 id: crate::__private::required(&mut m, "id")?,
                 boundaries: crate::__private::optional(&mut m, "boundaries")?,
                 boundaries_read: crate::__private::optional(&mut m, "boundaries-read")?,
-                boundaries_write: crate::__private::optional(&mut m, "boundaries-write")?,
+                boundaries_write: crate::__private::optional(
+                    &mut m,
+                    "boundaries-write",
+                )?,
                 boundaries_zap: crate::__private::optional(&mut m, "boundaries-zap")?,
                 boundaries_flush: crate::__private::optional(&mut m, "boundaries-flush")?,
             };
@@ -53775,7 +58230,10 @@ pub mod commands {
             let v = Self {
                 name: crate::__private::required(&mut m, "name")?,
                 enable: crate::__private::required(&mut m, "enable")?,
-                ignore_unavailable: crate::__private::optional(&mut m, "ignore-unavailable")?,
+                ignore_unavailable: crate::__private::optional(
+                    &mut m,
+                    "ignore-unavailable",
+                )?,
             };
             crate::__private::finish(&m, "TraceEventSetState")?;
             ::std::result::Result::Ok(v)
@@ -60378,7 +64836,10 @@ pub mod commands {
                 dpa: crate::__private::required(&mut m, "dpa")?,
                 descriptor: crate::__private::required(&mut m, "descriptor")?,
                 r#type: crate::__private::required(&mut m, "type")?,
-                transaction_type: crate::__private::required(&mut m, "transaction-type")?,
+                transaction_type: crate::__private::required(
+                    &mut m,
+                    "transaction-type",
+                )?,
                 channel: crate::__private::optional(&mut m, "channel")?,
                 rank: crate::__private::optional(&mut m, "rank")?,
                 device: crate::__private::optional(&mut m, "device")?,
@@ -60494,7 +64955,10 @@ pub mod commands {
                 dpa: crate::__private::required(&mut m, "dpa")?,
                 descriptor: crate::__private::required(&mut m, "descriptor")?,
                 r#type: crate::__private::required(&mut m, "type")?,
-                transaction_type: crate::__private::required(&mut m, "transaction-type")?,
+                transaction_type: crate::__private::required(
+                    &mut m,
+                    "transaction-type",
+                )?,
                 channel: crate::__private::optional(&mut m, "channel")?,
                 rank: crate::__private::optional(&mut m, "rank")?,
                 nibble_mask: crate::__private::optional(&mut m, "nibble-mask")?,
@@ -60608,10 +65072,16 @@ pub mod commands {
                 r#type: crate::__private::required(&mut m, "type")?,
                 health_status: crate::__private::required(&mut m, "health-status")?,
                 media_status: crate::__private::required(&mut m, "media-status")?,
-                additional_status: crate::__private::required(&mut m, "additional-status")?,
+                additional_status: crate::__private::required(
+                    &mut m,
+                    "additional-status",
+                )?,
                 life_used: crate::__private::required(&mut m, "life-used")?,
                 temperature: crate::__private::required(&mut m, "temperature")?,
-                dirty_shutdown_count: crate::__private::required(&mut m, "dirty-shutdown-count")?,
+                dirty_shutdown_count: crate::__private::required(
+                    &mut m,
+                    "dirty-shutdown-count",
+                )?,
                 corrected_volatile_error_count: crate::__private::required(
                     &mut m,
                     "corrected-volatile-error-count",
@@ -60872,7 +65342,10 @@ pub mod commands {
             let v = Self {
                 path: crate::__private::required(&mut m, "path")?,
                 host_id: crate::__private::required(&mut m, "host-id")?,
-                selection_policy: crate::__private::required(&mut m, "selection-policy")?,
+                selection_policy: crate::__private::required(
+                    &mut m,
+                    "selection-policy",
+                )?,
                 region: crate::__private::required(&mut m, "region")?,
                 tag: crate::__private::optional(&mut m, "tag")?,
                 extents: crate::__private::required(&mut m, "extents")?,
@@ -60972,7 +65445,10 @@ pub mod commands {
                 host_id: crate::__private::required(&mut m, "host-id")?,
                 removal_policy: crate::__private::required(&mut m, "removal-policy")?,
                 forced_removal: crate::__private::optional(&mut m, "forced-removal")?,
-                sanitize_on_release: crate::__private::optional(&mut m, "sanitize-on-release")?,
+                sanitize_on_release: crate::__private::optional(
+                    &mut m,
+                    "sanitize-on-release",
+                )?,
                 region: crate::__private::required(&mut m, "region")?,
                 tag: crate::__private::optional(&mut m, "tag")?,
                 extents: crate::__private::required(&mut m, "extents")?,
@@ -61001,498 +65477,783 @@ pub mod commands {
         name: &str,
         value: ::serde_json::Value,
     ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
-        ::std::option::Option::Some(match name {
-            "query-status" => <QueryStatus as crate::Command>::decode_return(value).map(drop),
-            "watchdog-set-action" => {
-                <WatchdogSetAction as crate::Command>::decode_return(value).map(drop)
-            }
-            "set-action" => <SetAction as crate::Command>::decode_return(value).map(drop),
-            "job-pause" => <JobPause as crate::Command>::decode_return(value).map(drop),
-            "job-resume" => <JobResume as crate::Command>::decode_return(value).map(drop),
-            "job-cancel" => <JobCancel as crate::Command>::decode_return(value).map(drop),
-            "job-complete" => <JobComplete as crate::Command>::decode_return(value).map(drop),
-            "job-dismiss" => <JobDismiss as crate::Command>::decode_return(value).map(drop),
-            "job-finalize" => <JobFinalize as crate::Command>::decode_return(value).map(drop),
-            "query-jobs" => <QueryJobs as crate::Command>::decode_return(value).map(drop),
-            "query-block" => <QueryBlock as crate::Command>::decode_return(value).map(drop),
-            "query-blockstats" => {
-                <QueryBlockstats as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-block-jobs" => {
-                <QueryBlockJobs as crate::Command>::decode_return(value).map(drop)
-            }
-            "block_resize" => <BlockResize as crate::Command>::decode_return(value).map(drop),
-            "blockdev-snapshot-sync" => {
-                <BlockdevSnapshotSync as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-snapshot" => {
-                <BlockdevSnapshot as crate::Command>::decode_return(value).map(drop)
-            }
-            "change-backing-file" => {
-                <ChangeBackingFile as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-commit" => <BlockCommit as crate::Command>::decode_return(value).map(drop),
-            "drive-backup" => <DriveBackup as crate::Command>::decode_return(value).map(drop),
-            "blockdev-backup" => <BlockdevBackup as crate::Command>::decode_return(value).map(drop),
-            "query-named-block-nodes" => {
-                <QueryNamedBlockNodes as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-debug-query-block-graph" => {
-                <XDebugQueryBlockGraph as crate::Command>::decode_return(value).map(drop)
-            }
-            "drive-mirror" => <DriveMirror as crate::Command>::decode_return(value).map(drop),
-            "block-dirty-bitmap-add" => {
-                <BlockDirtyBitmapAdd as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-dirty-bitmap-remove" => {
-                <BlockDirtyBitmapRemove as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-dirty-bitmap-clear" => {
-                <BlockDirtyBitmapClear as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-dirty-bitmap-enable" => {
-                <BlockDirtyBitmapEnable as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-dirty-bitmap-disable" => {
-                <BlockDirtyBitmapDisable as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-dirty-bitmap-merge" => {
-                <BlockDirtyBitmapMerge as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-debug-block-dirty-bitmap-sha256" => {
-                <XDebugBlockDirtyBitmapSha256 as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-mirror" => <BlockdevMirror as crate::Command>::decode_return(value).map(drop),
-            "block-stream" => <BlockStream as crate::Command>::decode_return(value).map(drop),
-            "block-job-set-speed" => {
-                <BlockJobSetSpeed as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-job-cancel" => {
-                <BlockJobCancel as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-job-pause" => <BlockJobPause as crate::Command>::decode_return(value).map(drop),
-            "block-job-resume" => {
-                <BlockJobResume as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-job-complete" => {
-                <BlockJobComplete as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-job-dismiss" => {
-                <BlockJobDismiss as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-job-finalize" => {
-                <BlockJobFinalize as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-job-change" => {
-                <BlockJobChange as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-add" => <BlockdevAdd as crate::Command>::decode_return(value).map(drop),
-            "blockdev-reopen" => <BlockdevReopen as crate::Command>::decode_return(value).map(drop),
-            "blockdev-del" => <BlockdevDel as crate::Command>::decode_return(value).map(drop),
-            "blockdev-set-active" => {
-                <BlockdevSetActive as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-create" => <BlockdevCreate as crate::Command>::decode_return(value).map(drop),
-            "x-blockdev-amend" => {
-                <XBlockdevAmend as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-set-write-threshold" => {
-                <BlockSetWriteThreshold as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-blockdev-change" => {
-                <XBlockdevChange as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-blockdev-set-iothread" => {
-                <XBlockdevSetIothread as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-snapshot-internal-sync" => {
-                <BlockdevSnapshotInternalSync as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-snapshot-delete-internal-sync" => {
-                <BlockdevSnapshotDeleteInternalSync as crate::Command>::decode_return(value)
-                    .map(drop)
-            }
-            "query-pr-managers" => {
-                <QueryPrManagers as crate::Command>::decode_return(value).map(drop)
-            }
-            "eject" => <Eject as crate::Command>::decode_return(value).map(drop),
-            "blockdev-open-tray" => {
-                <BlockdevOpenTray as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-close-tray" => {
-                <BlockdevCloseTray as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-remove-medium" => {
-                <BlockdevRemoveMedium as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-insert-medium" => {
-                <BlockdevInsertMedium as crate::Command>::decode_return(value).map(drop)
-            }
-            "blockdev-change-medium" => {
-                <BlockdevChangeMedium as crate::Command>::decode_return(value).map(drop)
-            }
-            "block_set_io_throttle" => {
-                <BlockSetIoThrottle as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-latency-histogram-set" => {
-                <BlockLatencyHistogramSet as crate::Command>::decode_return(value).map(drop)
-            }
-            "nbd-server-start" => {
-                <NbdServerStart as crate::Command>::decode_return(value).map(drop)
-            }
-            "nbd-server-add" => <NbdServerAdd as crate::Command>::decode_return(value).map(drop),
-            "nbd-server-remove" => {
-                <NbdServerRemove as crate::Command>::decode_return(value).map(drop)
-            }
-            "nbd-server-stop" => <NbdServerStop as crate::Command>::decode_return(value).map(drop),
-            "block-export-add" => {
-                <BlockExportAdd as crate::Command>::decode_return(value).map(drop)
-            }
-            "block-export-del" => {
-                <BlockExportDel as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-block-exports" => {
-                <QueryBlockExports as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-chardev" => <QueryChardev as crate::Command>::decode_return(value).map(drop),
-            "query-chardev-backends" => {
-                <QueryChardevBackends as crate::Command>::decode_return(value).map(drop)
-            }
-            "ringbuf-write" => <RingbufWrite as crate::Command>::decode_return(value).map(drop),
-            "ringbuf-read" => <RingbufRead as crate::Command>::decode_return(value).map(drop),
-            "chardev-add" => <ChardevAdd as crate::Command>::decode_return(value).map(drop),
-            "chardev-change" => <ChardevChange as crate::Command>::decode_return(value).map(drop),
-            "chardev-remove" => <ChardevRemove as crate::Command>::decode_return(value).map(drop),
-            "chardev-send-break" => {
-                <ChardevSendBreak as crate::Command>::decode_return(value).map(drop)
-            }
-            "dump-guest-memory" => {
-                <DumpGuestMemory as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-dump" => <QueryDump as crate::Command>::decode_return(value).map(drop),
-            "query-dump-guest-memory-capability" => {
-                <QueryDumpGuestMemoryCapability as crate::Command>::decode_return(value).map(drop)
-            }
-            "set_link" => <SetLink as crate::Command>::decode_return(value).map(drop),
-            "netdev_add" => <NetdevAdd as crate::Command>::decode_return(value).map(drop),
-            "netdev_del" => <NetdevDel as crate::Command>::decode_return(value).map(drop),
-            "query-rx-filter" => <QueryRxFilter as crate::Command>::decode_return(value).map(drop),
-            "announce-self" => <AnnounceSelf as crate::Command>::decode_return(value).map(drop),
-            "request-ebpf" => <RequestEbpf as crate::Command>::decode_return(value).map(drop),
-            "query-rocker" => <QueryRocker as crate::Command>::decode_return(value).map(drop),
-            "query-rocker-ports" => {
-                <QueryRockerPorts as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-rocker-of-dpa-flows" => {
-                <QueryRockerOfDpaFlows as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-rocker-of-dpa-groups" => {
-                <QueryRockerOfDpaGroups as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-tpm-models" => {
-                <QueryTpmModels as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-tpm-types" => <QueryTpmTypes as crate::Command>::decode_return(value).map(drop),
-            "query-tpm" => <QueryTpm as crate::Command>::decode_return(value).map(drop),
-            "set_password" => <SetPassword as crate::Command>::decode_return(value).map(drop),
-            "expire_password" => <ExpirePassword as crate::Command>::decode_return(value).map(drop),
-            "screendump" => <Screendump as crate::Command>::decode_return(value).map(drop),
-            "query-spice" => <QuerySpice as crate::Command>::decode_return(value).map(drop),
-            "query-vnc" => <QueryVnc as crate::Command>::decode_return(value).map(drop),
-            "query-vnc-servers" => {
-                <QueryVncServers as crate::Command>::decode_return(value).map(drop)
-            }
-            "change-vnc-password" => {
-                <ChangeVncPassword as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-mice" => <QueryMice as crate::Command>::decode_return(value).map(drop),
-            "send-key" => <SendKey as crate::Command>::decode_return(value).map(drop),
-            "input-send-event" => {
-                <InputSendEvent as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-display-options" => {
-                <QueryDisplayOptions as crate::Command>::decode_return(value).map(drop)
-            }
-            "display-reload" => <DisplayReload as crate::Command>::decode_return(value).map(drop),
-            "display-update" => <DisplayUpdate as crate::Command>::decode_return(value).map(drop),
-            "client_migrate_info" => {
-                <ClientMigrateInfo as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-migrate" => <QueryMigrate as crate::Command>::decode_return(value).map(drop),
-            "migrate-set-capabilities" => {
-                <MigrateSetCapabilities as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-migrate-capabilities" => {
-                <QueryMigrateCapabilities as crate::Command>::decode_return(value).map(drop)
-            }
-            "migrate-set-parameters" => {
-                <MigrateSetParameters as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-migrate-parameters" => {
-                <QueryMigrateParameters as crate::Command>::decode_return(value).map(drop)
-            }
-            "migrate-start-postcopy" => {
-                <MigrateStartPostcopy as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-colo-lost-heartbeat" => {
-                <XColoLostHeartbeat as crate::Command>::decode_return(value).map(drop)
-            }
-            "migrate_cancel" => <MigrateCancel as crate::Command>::decode_return(value).map(drop),
-            "migrate-continue" => {
-                <MigrateContinue as crate::Command>::decode_return(value).map(drop)
-            }
-            "migrate" => <Migrate as crate::Command>::decode_return(value).map(drop),
-            "migrate-incoming" => {
-                <MigrateIncoming as crate::Command>::decode_return(value).map(drop)
-            }
-            "xen-save-devices-state" => {
-                <XenSaveDevicesState as crate::Command>::decode_return(value).map(drop)
-            }
-            "xen-set-global-dirty-log" => {
-                <XenSetGlobalDirtyLog as crate::Command>::decode_return(value).map(drop)
-            }
-            "xen-load-devices-state" => {
-                <XenLoadDevicesState as crate::Command>::decode_return(value).map(drop)
-            }
-            "xen-set-replication" => {
-                <XenSetReplication as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-xen-replication-status" => {
-                <QueryXenReplicationStatus as crate::Command>::decode_return(value).map(drop)
-            }
-            "xen-colo-do-checkpoint" => {
-                <XenColoDoCheckpoint as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-colo-status" => {
-                <QueryColoStatus as crate::Command>::decode_return(value).map(drop)
-            }
-            "migrate-recover" => <MigrateRecover as crate::Command>::decode_return(value).map(drop),
-            "migrate-pause" => <MigratePause as crate::Command>::decode_return(value).map(drop),
-            "calc-dirty-rate" => <CalcDirtyRate as crate::Command>::decode_return(value).map(drop),
-            "query-dirty-rate" => {
-                <QueryDirtyRate as crate::Command>::decode_return(value).map(drop)
-            }
-            "set-vcpu-dirty-limit" => {
-                <SetVcpuDirtyLimit as crate::Command>::decode_return(value).map(drop)
-            }
-            "cancel-vcpu-dirty-limit" => {
-                <CancelVcpuDirtyLimit as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-vcpu-dirty-limit" => {
-                <QueryVcpuDirtyLimit as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-migrationthreads" => {
-                <QueryMigrationthreads as crate::Command>::decode_return(value).map(drop)
-            }
-            "snapshot-save" => <SnapshotSave as crate::Command>::decode_return(value).map(drop),
-            "snapshot-load" => <SnapshotLoad as crate::Command>::decode_return(value).map(drop),
-            "snapshot-delete" => <SnapshotDelete as crate::Command>::decode_return(value).map(drop),
-            "transaction" => <Transaction as crate::Command>::decode_return(value).map(drop),
-            "trace-event-get-state" => {
-                <TraceEventGetState as crate::Command>::decode_return(value).map(drop)
-            }
-            "trace-event-set-state" => {
-                <TraceEventSetState as crate::Command>::decode_return(value).map(drop)
-            }
-            "qmp_capabilities" => {
-                <QmpCapabilities as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-version" => <QueryVersion as crate::Command>::decode_return(value).map(drop),
-            "query-commands" => <QueryCommands as crate::Command>::decode_return(value).map(drop),
-            "quit" => <Quit as crate::Command>::decode_return(value).map(drop),
-            "query-qmp-schema" => {
-                <QueryQmpSchema as crate::Command>::decode_return(value).map(drop)
-            }
-            "qom-list" => <QomList as crate::Command>::decode_return(value).map(drop),
-            "qom-get" => <QomGet as crate::Command>::decode_return(value).map(drop),
-            "qom-set" => <QomSet as crate::Command>::decode_return(value).map(drop),
-            "qom-list-types" => <QomListTypes as crate::Command>::decode_return(value).map(drop),
-            "qom-list-properties" => {
-                <QomListProperties as crate::Command>::decode_return(value).map(drop)
-            }
-            "object-add" => <ObjectAdd as crate::Command>::decode_return(value).map(drop),
-            "object-del" => <ObjectDel as crate::Command>::decode_return(value).map(drop),
-            "device-list-properties" => {
-                <DeviceListProperties as crate::Command>::decode_return(value).map(drop)
-            }
-            "device_add" => <DeviceAdd as crate::Command>::decode_return(value).map(drop),
-            "device_del" => <DeviceDel as crate::Command>::decode_return(value).map(drop),
-            "device-sync-config" => {
-                <DeviceSyncConfig as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-cpus-fast" => <QueryCpusFast as crate::Command>::decode_return(value).map(drop),
-            "query-machines" => <QueryMachines as crate::Command>::decode_return(value).map(drop),
-            "query-current-machine" => {
-                <QueryCurrentMachine as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-target" => <QueryTarget as crate::Command>::decode_return(value).map(drop),
-            "query-uuid" => <QueryUuid as crate::Command>::decode_return(value).map(drop),
-            "query-vm-generation-id" => {
-                <QueryVmGenerationId as crate::Command>::decode_return(value).map(drop)
-            }
-            "system_reset" => <SystemReset as crate::Command>::decode_return(value).map(drop),
-            "system_powerdown" => {
-                <SystemPowerdown as crate::Command>::decode_return(value).map(drop)
-            }
-            "system_wakeup" => <SystemWakeup as crate::Command>::decode_return(value).map(drop),
-            "inject-nmi" => <InjectNmi as crate::Command>::decode_return(value).map(drop),
-            "query-kvm" => <QueryKvm as crate::Command>::decode_return(value).map(drop),
-            "memsave" => <Memsave as crate::Command>::decode_return(value).map(drop),
-            "pmemsave" => <Pmemsave as crate::Command>::decode_return(value).map(drop),
-            "query-memdev" => <QueryMemdev as crate::Command>::decode_return(value).map(drop),
-            "query-hotpluggable-cpus" => {
-                <QueryHotpluggableCpus as crate::Command>::decode_return(value).map(drop)
-            }
-            "set-numa-node" => <SetNumaNode as crate::Command>::decode_return(value).map(drop),
-            "balloon" => <Balloon as crate::Command>::decode_return(value).map(drop),
-            "query-balloon" => <QueryBalloon as crate::Command>::decode_return(value).map(drop),
-            "query-hv-balloon-status-report" => {
-                <QueryHvBalloonStatusReport as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-memory-size-summary" => {
-                <QueryMemorySizeSummary as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-memory-devices" => {
-                <QueryMemoryDevices as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-query-irq" => <XQueryIrq as crate::Command>::decode_return(value).map(drop),
-            "x-query-jit" => <XQueryJit as crate::Command>::decode_return(value).map(drop),
-            "x-query-numa" => <XQueryNuma as crate::Command>::decode_return(value).map(drop),
-            "x-query-opcount" => <XQueryOpcount as crate::Command>::decode_return(value).map(drop),
-            "x-query-ramblock" => {
-                <XQueryRamblock as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-query-roms" => <XQueryRoms as crate::Command>::decode_return(value).map(drop),
-            "x-query-usb" => <XQueryUsb as crate::Command>::decode_return(value).map(drop),
-            "dumpdtb" => <Dumpdtb as crate::Command>::decode_return(value).map(drop),
-            "x-query-interrupt-controllers" => {
-                <XQueryInterruptControllers as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-cpu-model-comparison" => {
-                <QueryCpuModelComparison as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-cpu-model-baseline" => {
-                <QueryCpuModelBaseline as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-cpu-model-expansion" => {
-                <QueryCpuModelExpansion as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-cpu-definitions" => {
-                <QueryCpuDefinitions as crate::Command>::decode_return(value).map(drop)
-            }
-            "set-cpu-topology" => {
-                <SetCpuTopology as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-s390x-cpu-polarization" => {
-                <QueryS390xCpuPolarization as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-replay" => <QueryReplay as crate::Command>::decode_return(value).map(drop),
-            "replay-break" => <ReplayBreak as crate::Command>::decode_return(value).map(drop),
-            "replay-delete-break" => {
-                <ReplayDeleteBreak as crate::Command>::decode_return(value).map(drop)
-            }
-            "replay-seek" => <ReplaySeek as crate::Command>::decode_return(value).map(drop),
-            "yank" => <Yank as crate::Command>::decode_return(value).map(drop),
-            "query-yank" => <QueryYank as crate::Command>::decode_return(value).map(drop),
-            "add_client" => <AddClient as crate::Command>::decode_return(value).map(drop),
-            "query-name" => <QueryName as crate::Command>::decode_return(value).map(drop),
-            "query-iothreads" => <QueryIothreads as crate::Command>::decode_return(value).map(drop),
-            "stop" => <Stop as crate::Command>::decode_return(value).map(drop),
-            "cont" => <Cont as crate::Command>::decode_return(value).map(drop),
-            "x-exit-preconfig" => {
-                <XExitPreconfig as crate::Command>::decode_return(value).map(drop)
-            }
-            "human-monitor-command" => {
-                <HumanMonitorCommand as crate::Command>::decode_return(value).map(drop)
-            }
-            "getfd" => <Getfd as crate::Command>::decode_return(value).map(drop),
-            "get-win32-socket" => {
-                <GetWin32Socket as crate::Command>::decode_return(value).map(drop)
-            }
-            "closefd" => <Closefd as crate::Command>::decode_return(value).map(drop),
-            "add-fd" => <AddFd as crate::Command>::decode_return(value).map(drop),
-            "remove-fd" => <RemoveFd as crate::Command>::decode_return(value).map(drop),
-            "query-fdsets" => <QueryFdsets as crate::Command>::decode_return(value).map(drop),
-            "query-command-line-options" => {
-                <QueryCommandLineOptions as crate::Command>::decode_return(value).map(drop)
-            }
-            "rtc-reset-reinjection" => {
-                <RtcResetReinjection as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-sev" => <QuerySev as crate::Command>::decode_return(value).map(drop),
-            "query-sev-launch-measure" => {
-                <QuerySevLaunchMeasure as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-sev-capabilities" => {
-                <QuerySevCapabilities as crate::Command>::decode_return(value).map(drop)
-            }
-            "sev-inject-launch-secret" => {
-                <SevInjectLaunchSecret as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-sev-attestation-report" => {
-                <QuerySevAttestationReport as crate::Command>::decode_return(value).map(drop)
-            }
-            "dump-skeys" => <DumpSkeys as crate::Command>::decode_return(value).map(drop),
-            "query-gic-capabilities" => {
-                <QueryGicCapabilities as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-sgx" => <QuerySgx as crate::Command>::decode_return(value).map(drop),
-            "query-sgx-capabilities" => {
-                <QuerySgxCapabilities as crate::Command>::decode_return(value).map(drop)
-            }
-            "xen-event-list" => <XenEventList as crate::Command>::decode_return(value).map(drop),
-            "xen-event-inject" => {
-                <XenEventInject as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-audiodevs" => <QueryAudiodevs as crate::Command>::decode_return(value).map(drop),
-            "query-acpi-ospm-status" => {
-                <QueryAcpiOspmStatus as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-pci" => <QueryPci as crate::Command>::decode_return(value).map(drop),
-            "query-stats" => <QueryStats as crate::Command>::decode_return(value).map(drop),
-            "query-stats-schemas" => {
-                <QueryStatsSchemas as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-query-virtio" => <XQueryVirtio as crate::Command>::decode_return(value).map(drop),
-            "x-query-virtio-status" => {
-                <XQueryVirtioStatus as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-query-virtio-queue-status" => {
-                <XQueryVirtioQueueStatus as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-query-virtio-vhost-queue-status" => {
-                <XQueryVirtioVhostQueueStatus as crate::Command>::decode_return(value).map(drop)
-            }
-            "x-query-virtio-queue-element" => {
-                <XQueryVirtioQueueElement as crate::Command>::decode_return(value).map(drop)
-            }
-            "query-cryptodev" => <QueryCryptodev as crate::Command>::decode_return(value).map(drop),
-            "cxl-inject-general-media-event" => {
-                <CxlInjectGeneralMediaEvent as crate::Command>::decode_return(value).map(drop)
-            }
-            "cxl-inject-dram-event" => {
-                <CxlInjectDramEvent as crate::Command>::decode_return(value).map(drop)
-            }
-            "cxl-inject-memory-module-event" => {
-                <CxlInjectMemoryModuleEvent as crate::Command>::decode_return(value).map(drop)
-            }
-            "cxl-inject-poison" => {
-                <CxlInjectPoison as crate::Command>::decode_return(value).map(drop)
-            }
-            "cxl-inject-uncorrectable-errors" => {
-                <CxlInjectUncorrectableErrors as crate::Command>::decode_return(value).map(drop)
-            }
-            "cxl-inject-correctable-error" => {
-                <CxlInjectCorrectableError as crate::Command>::decode_return(value).map(drop)
-            }
-            "cxl-add-dynamic-capacity" => {
-                <CxlAddDynamicCapacity as crate::Command>::decode_return(value).map(drop)
-            }
-            "cxl-release-dynamic-capacity" => {
-                <CxlReleaseDynamicCapacity as crate::Command>::decode_return(value).map(drop)
-            }
-            _ => return ::std::option::Option::None,
-        })
+        ::std::option::Option::Some(
+            match name {
+                "query-status" => {
+                    <QueryStatus as crate::Command>::decode_return(value).map(drop)
+                }
+                "watchdog-set-action" => {
+                    <WatchdogSetAction as crate::Command>::decode_return(value).map(drop)
+                }
+                "set-action" => {
+                    <SetAction as crate::Command>::decode_return(value).map(drop)
+                }
+                "job-pause" => {
+                    <JobPause as crate::Command>::decode_return(value).map(drop)
+                }
+                "job-resume" => {
+                    <JobResume as crate::Command>::decode_return(value).map(drop)
+                }
+                "job-cancel" => {
+                    <JobCancel as crate::Command>::decode_return(value).map(drop)
+                }
+                "job-complete" => {
+                    <JobComplete as crate::Command>::decode_return(value).map(drop)
+                }
+                "job-dismiss" => {
+                    <JobDismiss as crate::Command>::decode_return(value).map(drop)
+                }
+                "job-finalize" => {
+                    <JobFinalize as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-jobs" => {
+                    <QueryJobs as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-block" => {
+                    <QueryBlock as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-blockstats" => {
+                    <QueryBlockstats as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-block-jobs" => {
+                    <QueryBlockJobs as crate::Command>::decode_return(value).map(drop)
+                }
+                "block_resize" => {
+                    <BlockResize as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-snapshot-sync" => {
+                    <BlockdevSnapshotSync as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "blockdev-snapshot" => {
+                    <BlockdevSnapshot as crate::Command>::decode_return(value).map(drop)
+                }
+                "change-backing-file" => {
+                    <ChangeBackingFile as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-commit" => {
+                    <BlockCommit as crate::Command>::decode_return(value).map(drop)
+                }
+                "drive-backup" => {
+                    <DriveBackup as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-backup" => {
+                    <BlockdevBackup as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-named-block-nodes" => {
+                    <QueryNamedBlockNodes as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "x-debug-query-block-graph" => {
+                    <XDebugQueryBlockGraph as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "drive-mirror" => {
+                    <DriveMirror as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-dirty-bitmap-add" => {
+                    <BlockDirtyBitmapAdd as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "block-dirty-bitmap-remove" => {
+                    <BlockDirtyBitmapRemove as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "block-dirty-bitmap-clear" => {
+                    <BlockDirtyBitmapClear as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "block-dirty-bitmap-enable" => {
+                    <BlockDirtyBitmapEnable as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "block-dirty-bitmap-disable" => {
+                    <BlockDirtyBitmapDisable as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "block-dirty-bitmap-merge" => {
+                    <BlockDirtyBitmapMerge as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "x-debug-block-dirty-bitmap-sha256" => {
+                    <XDebugBlockDirtyBitmapSha256 as crate::Command>::decode_return(
+                            value,
+                        )
+                        .map(drop)
+                }
+                "blockdev-mirror" => {
+                    <BlockdevMirror as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-stream" => {
+                    <BlockStream as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-job-set-speed" => {
+                    <BlockJobSetSpeed as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-job-cancel" => {
+                    <BlockJobCancel as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-job-pause" => {
+                    <BlockJobPause as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-job-resume" => {
+                    <BlockJobResume as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-job-complete" => {
+                    <BlockJobComplete as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-job-dismiss" => {
+                    <BlockJobDismiss as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-job-finalize" => {
+                    <BlockJobFinalize as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-job-change" => {
+                    <BlockJobChange as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-add" => {
+                    <BlockdevAdd as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-reopen" => {
+                    <BlockdevReopen as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-del" => {
+                    <BlockdevDel as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-set-active" => {
+                    <BlockdevSetActive as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-create" => {
+                    <BlockdevCreate as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-blockdev-amend" => {
+                    <XBlockdevAmend as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-set-write-threshold" => {
+                    <BlockSetWriteThreshold as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "x-blockdev-change" => {
+                    <XBlockdevChange as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-blockdev-set-iothread" => {
+                    <XBlockdevSetIothread as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "blockdev-snapshot-internal-sync" => {
+                    <BlockdevSnapshotInternalSync as crate::Command>::decode_return(
+                            value,
+                        )
+                        .map(drop)
+                }
+                "blockdev-snapshot-delete-internal-sync" => {
+                    <BlockdevSnapshotDeleteInternalSync as crate::Command>::decode_return(
+                            value,
+                        )
+                        .map(drop)
+                }
+                "query-pr-managers" => {
+                    <QueryPrManagers as crate::Command>::decode_return(value).map(drop)
+                }
+                "eject" => <Eject as crate::Command>::decode_return(value).map(drop),
+                "blockdev-open-tray" => {
+                    <BlockdevOpenTray as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-close-tray" => {
+                    <BlockdevCloseTray as crate::Command>::decode_return(value).map(drop)
+                }
+                "blockdev-remove-medium" => {
+                    <BlockdevRemoveMedium as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "blockdev-insert-medium" => {
+                    <BlockdevInsertMedium as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "blockdev-change-medium" => {
+                    <BlockdevChangeMedium as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "block_set_io_throttle" => {
+                    <BlockSetIoThrottle as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "block-latency-histogram-set" => {
+                    <BlockLatencyHistogramSet as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "nbd-server-start" => {
+                    <NbdServerStart as crate::Command>::decode_return(value).map(drop)
+                }
+                "nbd-server-add" => {
+                    <NbdServerAdd as crate::Command>::decode_return(value).map(drop)
+                }
+                "nbd-server-remove" => {
+                    <NbdServerRemove as crate::Command>::decode_return(value).map(drop)
+                }
+                "nbd-server-stop" => {
+                    <NbdServerStop as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-export-add" => {
+                    <BlockExportAdd as crate::Command>::decode_return(value).map(drop)
+                }
+                "block-export-del" => {
+                    <BlockExportDel as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-block-exports" => {
+                    <QueryBlockExports as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-chardev" => {
+                    <QueryChardev as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-chardev-backends" => {
+                    <QueryChardevBackends as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "ringbuf-write" => {
+                    <RingbufWrite as crate::Command>::decode_return(value).map(drop)
+                }
+                "ringbuf-read" => {
+                    <RingbufRead as crate::Command>::decode_return(value).map(drop)
+                }
+                "chardev-add" => {
+                    <ChardevAdd as crate::Command>::decode_return(value).map(drop)
+                }
+                "chardev-change" => {
+                    <ChardevChange as crate::Command>::decode_return(value).map(drop)
+                }
+                "chardev-remove" => {
+                    <ChardevRemove as crate::Command>::decode_return(value).map(drop)
+                }
+                "chardev-send-break" => {
+                    <ChardevSendBreak as crate::Command>::decode_return(value).map(drop)
+                }
+                "dump-guest-memory" => {
+                    <DumpGuestMemory as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-dump" => {
+                    <QueryDump as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-dump-guest-memory-capability" => {
+                    <QueryDumpGuestMemoryCapability as crate::Command>::decode_return(
+                            value,
+                        )
+                        .map(drop)
+                }
+                "set_link" => <SetLink as crate::Command>::decode_return(value).map(drop),
+                "netdev_add" => {
+                    <NetdevAdd as crate::Command>::decode_return(value).map(drop)
+                }
+                "netdev_del" => {
+                    <NetdevDel as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-rx-filter" => {
+                    <QueryRxFilter as crate::Command>::decode_return(value).map(drop)
+                }
+                "announce-self" => {
+                    <AnnounceSelf as crate::Command>::decode_return(value).map(drop)
+                }
+                "request-ebpf" => {
+                    <RequestEbpf as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-rocker" => {
+                    <QueryRocker as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-rocker-ports" => {
+                    <QueryRockerPorts as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-rocker-of-dpa-flows" => {
+                    <QueryRockerOfDpaFlows as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-rocker-of-dpa-groups" => {
+                    <QueryRockerOfDpaGroups as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-tpm-models" => {
+                    <QueryTpmModels as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-tpm-types" => {
+                    <QueryTpmTypes as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-tpm" => {
+                    <QueryTpm as crate::Command>::decode_return(value).map(drop)
+                }
+                "set_password" => {
+                    <SetPassword as crate::Command>::decode_return(value).map(drop)
+                }
+                "expire_password" => {
+                    <ExpirePassword as crate::Command>::decode_return(value).map(drop)
+                }
+                "screendump" => {
+                    <Screendump as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-spice" => {
+                    <QuerySpice as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-vnc" => {
+                    <QueryVnc as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-vnc-servers" => {
+                    <QueryVncServers as crate::Command>::decode_return(value).map(drop)
+                }
+                "change-vnc-password" => {
+                    <ChangeVncPassword as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-mice" => {
+                    <QueryMice as crate::Command>::decode_return(value).map(drop)
+                }
+                "send-key" => <SendKey as crate::Command>::decode_return(value).map(drop),
+                "input-send-event" => {
+                    <InputSendEvent as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-display-options" => {
+                    <QueryDisplayOptions as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "display-reload" => {
+                    <DisplayReload as crate::Command>::decode_return(value).map(drop)
+                }
+                "display-update" => {
+                    <DisplayUpdate as crate::Command>::decode_return(value).map(drop)
+                }
+                "client_migrate_info" => {
+                    <ClientMigrateInfo as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-migrate" => {
+                    <QueryMigrate as crate::Command>::decode_return(value).map(drop)
+                }
+                "migrate-set-capabilities" => {
+                    <MigrateSetCapabilities as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-migrate-capabilities" => {
+                    <QueryMigrateCapabilities as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "migrate-set-parameters" => {
+                    <MigrateSetParameters as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-migrate-parameters" => {
+                    <QueryMigrateParameters as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "migrate-start-postcopy" => {
+                    <MigrateStartPostcopy as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "x-colo-lost-heartbeat" => {
+                    <XColoLostHeartbeat as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "migrate_cancel" => {
+                    <MigrateCancel as crate::Command>::decode_return(value).map(drop)
+                }
+                "migrate-continue" => {
+                    <MigrateContinue as crate::Command>::decode_return(value).map(drop)
+                }
+                "migrate" => <Migrate as crate::Command>::decode_return(value).map(drop),
+                "migrate-incoming" => {
+                    <MigrateIncoming as crate::Command>::decode_return(value).map(drop)
+                }
+                "xen-save-devices-state" => {
+                    <XenSaveDevicesState as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "xen-set-global-dirty-log" => {
+                    <XenSetGlobalDirtyLog as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "xen-load-devices-state" => {
+                    <XenLoadDevicesState as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "xen-set-replication" => {
+                    <XenSetReplication as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-xen-replication-status" => {
+                    <QueryXenReplicationStatus as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "xen-colo-do-checkpoint" => {
+                    <XenColoDoCheckpoint as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-colo-status" => {
+                    <QueryColoStatus as crate::Command>::decode_return(value).map(drop)
+                }
+                "migrate-recover" => {
+                    <MigrateRecover as crate::Command>::decode_return(value).map(drop)
+                }
+                "migrate-pause" => {
+                    <MigratePause as crate::Command>::decode_return(value).map(drop)
+                }
+                "calc-dirty-rate" => {
+                    <CalcDirtyRate as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-dirty-rate" => {
+                    <QueryDirtyRate as crate::Command>::decode_return(value).map(drop)
+                }
+                "set-vcpu-dirty-limit" => {
+                    <SetVcpuDirtyLimit as crate::Command>::decode_return(value).map(drop)
+                }
+                "cancel-vcpu-dirty-limit" => {
+                    <CancelVcpuDirtyLimit as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-vcpu-dirty-limit" => {
+                    <QueryVcpuDirtyLimit as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-migrationthreads" => {
+                    <QueryMigrationthreads as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "snapshot-save" => {
+                    <SnapshotSave as crate::Command>::decode_return(value).map(drop)
+                }
+                "snapshot-load" => {
+                    <SnapshotLoad as crate::Command>::decode_return(value).map(drop)
+                }
+                "snapshot-delete" => {
+                    <SnapshotDelete as crate::Command>::decode_return(value).map(drop)
+                }
+                "transaction" => {
+                    <Transaction as crate::Command>::decode_return(value).map(drop)
+                }
+                "trace-event-get-state" => {
+                    <TraceEventGetState as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "trace-event-set-state" => {
+                    <TraceEventSetState as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "qmp_capabilities" => {
+                    <QmpCapabilities as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-version" => {
+                    <QueryVersion as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-commands" => {
+                    <QueryCommands as crate::Command>::decode_return(value).map(drop)
+                }
+                "quit" => <Quit as crate::Command>::decode_return(value).map(drop),
+                "query-qmp-schema" => {
+                    <QueryQmpSchema as crate::Command>::decode_return(value).map(drop)
+                }
+                "qom-list" => <QomList as crate::Command>::decode_return(value).map(drop),
+                "qom-get" => <QomGet as crate::Command>::decode_return(value).map(drop),
+                "qom-set" => <QomSet as crate::Command>::decode_return(value).map(drop),
+                "qom-list-types" => {
+                    <QomListTypes as crate::Command>::decode_return(value).map(drop)
+                }
+                "qom-list-properties" => {
+                    <QomListProperties as crate::Command>::decode_return(value).map(drop)
+                }
+                "object-add" => {
+                    <ObjectAdd as crate::Command>::decode_return(value).map(drop)
+                }
+                "object-del" => {
+                    <ObjectDel as crate::Command>::decode_return(value).map(drop)
+                }
+                "device-list-properties" => {
+                    <DeviceListProperties as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "device_add" => {
+                    <DeviceAdd as crate::Command>::decode_return(value).map(drop)
+                }
+                "device_del" => {
+                    <DeviceDel as crate::Command>::decode_return(value).map(drop)
+                }
+                "device-sync-config" => {
+                    <DeviceSyncConfig as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-cpus-fast" => {
+                    <QueryCpusFast as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-machines" => {
+                    <QueryMachines as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-current-machine" => {
+                    <QueryCurrentMachine as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-target" => {
+                    <QueryTarget as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-uuid" => {
+                    <QueryUuid as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-vm-generation-id" => {
+                    <QueryVmGenerationId as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "system_reset" => {
+                    <SystemReset as crate::Command>::decode_return(value).map(drop)
+                }
+                "system_powerdown" => {
+                    <SystemPowerdown as crate::Command>::decode_return(value).map(drop)
+                }
+                "system_wakeup" => {
+                    <SystemWakeup as crate::Command>::decode_return(value).map(drop)
+                }
+                "inject-nmi" => {
+                    <InjectNmi as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-kvm" => {
+                    <QueryKvm as crate::Command>::decode_return(value).map(drop)
+                }
+                "memsave" => <Memsave as crate::Command>::decode_return(value).map(drop),
+                "pmemsave" => {
+                    <Pmemsave as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-memdev" => {
+                    <QueryMemdev as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-hotpluggable-cpus" => {
+                    <QueryHotpluggableCpus as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "set-numa-node" => {
+                    <SetNumaNode as crate::Command>::decode_return(value).map(drop)
+                }
+                "balloon" => <Balloon as crate::Command>::decode_return(value).map(drop),
+                "query-balloon" => {
+                    <QueryBalloon as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-hv-balloon-status-report" => {
+                    <QueryHvBalloonStatusReport as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-memory-size-summary" => {
+                    <QueryMemorySizeSummary as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-memory-devices" => {
+                    <QueryMemoryDevices as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "x-query-irq" => {
+                    <XQueryIrq as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-query-jit" => {
+                    <XQueryJit as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-query-numa" => {
+                    <XQueryNuma as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-query-opcount" => {
+                    <XQueryOpcount as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-query-ramblock" => {
+                    <XQueryRamblock as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-query-roms" => {
+                    <XQueryRoms as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-query-usb" => {
+                    <XQueryUsb as crate::Command>::decode_return(value).map(drop)
+                }
+                "dumpdtb" => <Dumpdtb as crate::Command>::decode_return(value).map(drop),
+                "x-query-interrupt-controllers" => {
+                    <XQueryInterruptControllers as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-cpu-model-comparison" => {
+                    <QueryCpuModelComparison as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-cpu-model-baseline" => {
+                    <QueryCpuModelBaseline as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-cpu-model-expansion" => {
+                    <QueryCpuModelExpansion as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-cpu-definitions" => {
+                    <QueryCpuDefinitions as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "set-cpu-topology" => {
+                    <SetCpuTopology as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-s390x-cpu-polarization" => {
+                    <QueryS390xCpuPolarization as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-replay" => {
+                    <QueryReplay as crate::Command>::decode_return(value).map(drop)
+                }
+                "replay-break" => {
+                    <ReplayBreak as crate::Command>::decode_return(value).map(drop)
+                }
+                "replay-delete-break" => {
+                    <ReplayDeleteBreak as crate::Command>::decode_return(value).map(drop)
+                }
+                "replay-seek" => {
+                    <ReplaySeek as crate::Command>::decode_return(value).map(drop)
+                }
+                "yank" => <Yank as crate::Command>::decode_return(value).map(drop),
+                "query-yank" => {
+                    <QueryYank as crate::Command>::decode_return(value).map(drop)
+                }
+                "add_client" => {
+                    <AddClient as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-name" => {
+                    <QueryName as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-iothreads" => {
+                    <QueryIothreads as crate::Command>::decode_return(value).map(drop)
+                }
+                "stop" => <Stop as crate::Command>::decode_return(value).map(drop),
+                "cont" => <Cont as crate::Command>::decode_return(value).map(drop),
+                "x-exit-preconfig" => {
+                    <XExitPreconfig as crate::Command>::decode_return(value).map(drop)
+                }
+                "human-monitor-command" => {
+                    <HumanMonitorCommand as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "getfd" => <Getfd as crate::Command>::decode_return(value).map(drop),
+                "get-win32-socket" => {
+                    <GetWin32Socket as crate::Command>::decode_return(value).map(drop)
+                }
+                "closefd" => <Closefd as crate::Command>::decode_return(value).map(drop),
+                "add-fd" => <AddFd as crate::Command>::decode_return(value).map(drop),
+                "remove-fd" => {
+                    <RemoveFd as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-fdsets" => {
+                    <QueryFdsets as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-command-line-options" => {
+                    <QueryCommandLineOptions as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "rtc-reset-reinjection" => {
+                    <RtcResetReinjection as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-sev" => {
+                    <QuerySev as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-sev-launch-measure" => {
+                    <QuerySevLaunchMeasure as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-sev-capabilities" => {
+                    <QuerySevCapabilities as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "sev-inject-launch-secret" => {
+                    <SevInjectLaunchSecret as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-sev-attestation-report" => {
+                    <QuerySevAttestationReport as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "dump-skeys" => {
+                    <DumpSkeys as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-gic-capabilities" => {
+                    <QueryGicCapabilities as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-sgx" => {
+                    <QuerySgx as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-sgx-capabilities" => {
+                    <QuerySgxCapabilities as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "xen-event-list" => {
+                    <XenEventList as crate::Command>::decode_return(value).map(drop)
+                }
+                "xen-event-inject" => {
+                    <XenEventInject as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-audiodevs" => {
+                    <QueryAudiodevs as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-acpi-ospm-status" => {
+                    <QueryAcpiOspmStatus as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-pci" => {
+                    <QueryPci as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-stats" => {
+                    <QueryStats as crate::Command>::decode_return(value).map(drop)
+                }
+                "query-stats-schemas" => {
+                    <QueryStatsSchemas as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-query-virtio" => {
+                    <XQueryVirtio as crate::Command>::decode_return(value).map(drop)
+                }
+                "x-query-virtio-status" => {
+                    <XQueryVirtioStatus as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "x-query-virtio-queue-status" => {
+                    <XQueryVirtioQueueStatus as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "x-query-virtio-vhost-queue-status" => {
+                    <XQueryVirtioVhostQueueStatus as crate::Command>::decode_return(
+                            value,
+                        )
+                        .map(drop)
+                }
+                "x-query-virtio-queue-element" => {
+                    <XQueryVirtioQueueElement as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "query-cryptodev" => {
+                    <QueryCryptodev as crate::Command>::decode_return(value).map(drop)
+                }
+                "cxl-inject-general-media-event" => {
+                    <CxlInjectGeneralMediaEvent as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "cxl-inject-dram-event" => {
+                    <CxlInjectDramEvent as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "cxl-inject-memory-module-event" => {
+                    <CxlInjectMemoryModuleEvent as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "cxl-inject-poison" => {
+                    <CxlInjectPoison as crate::Command>::decode_return(value).map(drop)
+                }
+                "cxl-inject-uncorrectable-errors" => {
+                    <CxlInjectUncorrectableErrors as crate::Command>::decode_return(
+                            value,
+                        )
+                        .map(drop)
+                }
+                "cxl-inject-correctable-error" => {
+                    <CxlInjectCorrectableError as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "cxl-add-dynamic-capacity" => {
+                    <CxlAddDynamicCapacity as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                "cxl-release-dynamic-capacity" => {
+                    <CxlReleaseDynamicCapacity as crate::Command>::decode_return(value)
+                        .map(drop)
+                }
+                _ => return ::std::option::Option::None,
+            },
+        )
     }
 }
 /// One type per event's data, and [`Event`](events::Event) over
@@ -64856,39 +69617,53 @@ pub mod events {
                 "STOP" => crate::__private::typed_return(data).map(Event::Stop),
                 "RESUME" => crate::__private::typed_return(data).map(Event::Resume),
                 "SUSPEND" => crate::__private::typed_return(data).map(Event::Suspend),
-                "SUSPEND_DISK" => crate::__private::typed_return(data).map(Event::SuspendDisk),
+                "SUSPEND_DISK" => {
+                    crate::__private::typed_return(data).map(Event::SuspendDisk)
+                }
                 "WAKEUP" => crate::__private::typed_return(data).map(Event::Wakeup),
                 "WATCHDOG" => crate::__private::typed_return(data).map(Event::Watchdog),
-                "GUEST_PANICKED" => crate::__private::typed_return(data).map(Event::GuestPanicked),
+                "GUEST_PANICKED" => {
+                    crate::__private::typed_return(data).map(Event::GuestPanicked)
+                }
                 "GUEST_CRASHLOADED" => {
                     crate::__private::typed_return(data).map(Event::GuestCrashloaded)
                 }
                 "GUEST_PVSHUTDOWN" => {
                     crate::__private::typed_return(data).map(Event::GuestPvshutdown)
                 }
-                "MEMORY_FAILURE" => crate::__private::typed_return(data).map(Event::MemoryFailure),
+                "MEMORY_FAILURE" => {
+                    crate::__private::typed_return(data).map(Event::MemoryFailure)
+                }
                 "JOB_STATUS_CHANGE" => {
                     crate::__private::typed_return(data).map(Event::JobStatusChange)
                 }
                 "BLOCK_IMAGE_CORRUPTED" => {
                     crate::__private::typed_return(data).map(Event::BlockImageCorrupted)
                 }
-                "BLOCK_IO_ERROR" => crate::__private::typed_return(data).map(Event::BlockIoError),
+                "BLOCK_IO_ERROR" => {
+                    crate::__private::typed_return(data).map(Event::BlockIoError)
+                }
                 "BLOCK_JOB_COMPLETED" => {
                     crate::__private::typed_return(data).map(Event::BlockJobCompleted)
                 }
                 "BLOCK_JOB_CANCELLED" => {
                     crate::__private::typed_return(data).map(Event::BlockJobCancelled)
                 }
-                "BLOCK_JOB_ERROR" => crate::__private::typed_return(data).map(Event::BlockJobError),
-                "BLOCK_JOB_READY" => crate::__private::typed_return(data).map(Event::BlockJobReady),
+                "BLOCK_JOB_ERROR" => {
+                    crate::__private::typed_return(data).map(Event::BlockJobError)
+                }
+                "BLOCK_JOB_READY" => {
+                    crate::__private::typed_return(data).map(Event::BlockJobReady)
+                }
                 "BLOCK_JOB_PENDING" => {
                     crate::__private::typed_return(data).map(Event::BlockJobPending)
                 }
                 "BLOCK_WRITE_THRESHOLD" => {
                     crate::__private::typed_return(data).map(Event::BlockWriteThreshold)
                 }
-                "QUORUM_FAILURE" => crate::__private::typed_return(data).map(Event::QuorumFailure),
+                "QUORUM_FAILURE" => {
+                    crate::__private::typed_return(data).map(Event::QuorumFailure)
+                }
                 "QUORUM_REPORT_BAD" => {
                     crate::__private::typed_return(data).map(Event::QuorumReportBad)
                 }
@@ -64896,7 +69671,8 @@ pub mod events {
                     crate::__private::typed_return(data).map(Event::DeviceTrayMoved)
                 }
                 "PR_MANAGER_STATUS_CHANGED" => {
-                    crate::__private::typed_return(data).map(Event::PrManagerStatusChanged)
+                    crate::__private::typed_return(data)
+                        .map(Event::PrManagerStatusChanged)
                 }
                 "BLOCK_EXPORT_DELETED" => {
                     crate::__private::typed_return(data).map(Event::BlockExportDeleted)
@@ -64904,7 +69680,9 @@ pub mod events {
                 "VSERPORT_CHANGE" => {
                     crate::__private::typed_return(data).map(Event::VserportChange)
                 }
-                "DUMP_COMPLETED" => crate::__private::typed_return(data).map(Event::DumpCompleted),
+                "DUMP_COMPLETED" => {
+                    crate::__private::typed_return(data).map(Event::DumpCompleted)
+                }
                 "NIC_RX_FILTER_CHANGED" => {
                     crate::__private::typed_return(data).map(Event::NicRxFilterChanged)
                 }
@@ -64912,16 +69690,20 @@ pub mod events {
                     crate::__private::typed_return(data).map(Event::FailoverNegotiated)
                 }
                 "NETDEV_STREAM_CONNECTED" => {
-                    crate::__private::typed_return(data).map(Event::NetdevStreamConnected)
+                    crate::__private::typed_return(data)
+                        .map(Event::NetdevStreamConnected)
                 }
                 "NETDEV_STREAM_DISCONNECTED" => {
-                    crate::__private::typed_return(data).map(Event::NetdevStreamDisconnected)
+                    crate::__private::typed_return(data)
+                        .map(Event::NetdevStreamDisconnected)
                 }
                 "NETDEV_VHOST_USER_CONNECTED" => {
-                    crate::__private::typed_return(data).map(Event::NetdevVhostUserConnected)
+                    crate::__private::typed_return(data)
+                        .map(Event::NetdevVhostUserConnected)
                 }
                 "NETDEV_VHOST_USER_DISCONNECTED" => {
-                    crate::__private::typed_return(data).map(Event::NetdevVhostUserDisconnected)
+                    crate::__private::typed_return(data)
+                        .map(Event::NetdevVhostUserDisconnected)
                 }
                 "SPICE_CONNECTED" => {
                     crate::__private::typed_return(data).map(Event::SpiceConnected)
@@ -64933,9 +69715,12 @@ pub mod events {
                     crate::__private::typed_return(data).map(Event::SpiceDisconnected)
                 }
                 "SPICE_MIGRATE_COMPLETED" => {
-                    crate::__private::typed_return(data).map(Event::SpiceMigrateCompleted)
+                    crate::__private::typed_return(data)
+                        .map(Event::SpiceMigrateCompleted)
                 }
-                "VNC_CONNECTED" => crate::__private::typed_return(data).map(Event::VncConnected),
+                "VNC_CONNECTED" => {
+                    crate::__private::typed_return(data).map(Event::VncConnected)
+                }
                 "VNC_INITIALIZED" => {
                     crate::__private::typed_return(data).map(Event::VncInitialized)
                 }
@@ -64943,38 +69728,59 @@ pub mod events {
                     crate::__private::typed_return(data).map(Event::VncDisconnected)
                 }
                 "MIGRATION" => crate::__private::typed_return(data).map(Event::Migration),
-                "MIGRATION_PASS" => crate::__private::typed_return(data).map(Event::MigrationPass),
-                "COLO_EXIT" => crate::__private::typed_return(data).map(Event::ColoExit),
-                "UNPLUG_PRIMARY" => crate::__private::typed_return(data).map(Event::UnplugPrimary),
-                "DEVICE_DELETED" => crate::__private::typed_return(data).map(Event::DeviceDeleted),
-                "DEVICE_UNPLUG_GUEST_ERROR" => {
-                    crate::__private::typed_return(data).map(Event::DeviceUnplugGuestError)
+                "MIGRATION_PASS" => {
+                    crate::__private::typed_return(data).map(Event::MigrationPass)
                 }
-                "BALLOON_CHANGE" => crate::__private::typed_return(data).map(Event::BalloonChange),
+                "COLO_EXIT" => crate::__private::typed_return(data).map(Event::ColoExit),
+                "UNPLUG_PRIMARY" => {
+                    crate::__private::typed_return(data).map(Event::UnplugPrimary)
+                }
+                "DEVICE_DELETED" => {
+                    crate::__private::typed_return(data).map(Event::DeviceDeleted)
+                }
+                "DEVICE_UNPLUG_GUEST_ERROR" => {
+                    crate::__private::typed_return(data)
+                        .map(Event::DeviceUnplugGuestError)
+                }
+                "BALLOON_CHANGE" => {
+                    crate::__private::typed_return(data).map(Event::BalloonChange)
+                }
                 "HV_BALLOON_STATUS_REPORT" => {
-                    crate::__private::typed_return(data).map(Event::HvBalloonStatusReport)
+                    crate::__private::typed_return(data)
+                        .map(Event::HvBalloonStatusReport)
                 }
                 "MEMORY_DEVICE_SIZE_CHANGE" => {
-                    crate::__private::typed_return(data).map(Event::MemoryDeviceSizeChange)
+                    crate::__private::typed_return(data)
+                        .map(Event::MemoryDeviceSizeChange)
                 }
                 "CPU_POLARIZATION_CHANGE" => {
-                    crate::__private::typed_return(data).map(Event::CpuPolarizationChange)
+                    crate::__private::typed_return(data)
+                        .map(Event::CpuPolarizationChange)
                 }
-                "RTC_CHANGE" => crate::__private::typed_return(data).map(Event::RtcChange),
+                "RTC_CHANGE" => {
+                    crate::__private::typed_return(data).map(Event::RtcChange)
+                }
                 "VFU_CLIENT_HANGUP" => {
                     crate::__private::typed_return(data).map(Event::VfuClientHangup)
                 }
-                "ACPI_DEVICE_OST" => crate::__private::typed_return(data).map(Event::AcpiDeviceOst),
-                "VFIO_MIGRATION" => crate::__private::typed_return(data).map(Event::VfioMigration),
-                _ => ::std::result::Result::Ok(Event::Other {
-                    name: name.to_string(),
-                    data,
-                }),
+                "ACPI_DEVICE_OST" => {
+                    crate::__private::typed_return(data).map(Event::AcpiDeviceOst)
+                }
+                "VFIO_MIGRATION" => {
+                    crate::__private::typed_return(data).map(Event::VfioMigration)
+                }
+                _ => {
+                    ::std::result::Result::Ok(Event::Other {
+                        name: name.to_string(),
+                        data,
+                    })
+                }
             };
-            decoded.unwrap_or_else(|_| Event::Other {
-                name: name.to_string(),
-                data: keep,
-            })
+            decoded
+                .unwrap_or_else(|_| Event::Other {
+                    name: name.to_string(),
+                    data: keep,
+                })
         }
     }
     /// An event message: the event and when QEMU sent it.
@@ -64989,12 +69795,19 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(d)?;
-            let name: ::std::string::String = crate::__private::required(&mut map, "event")?;
+            let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
+                d,
+            )?;
+            let name: ::std::string::String = crate::__private::required(
+                &mut map,
+                "event",
+            )?;
             let timestamp = crate::__private::required(&mut map, "timestamp")?;
             let data = map
                 .remove("data")
-                .unwrap_or_else(|| ::serde_json::Value::Object(::serde_json::Map::new()));
+                .unwrap_or_else(|| ::serde_json::Value::Object(
+                    ::serde_json::Map::new(),
+                ));
             ::std::result::Result::Ok(EventMessage {
                 event: Event::decode(&name, data),
                 timestamp,
