@@ -248,13 +248,19 @@ impl Tmux {
     }
 
     fn wait_for(&self, want: &str) -> String {
+        self.wait_until(want, |s| s.contains(want))
+    }
+
+    /// Wait until the screen satisfies `ok` (what is printed comes from
+    /// two threads, so look again until it settles).
+    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let s = self.screen();
-            if s.contains(want) {
+            if ok(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "{want:?} never appeared:\n{s}");
+            assert!(Instant::now() < deadline, "{what:?} never appeared:\n{s}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -300,8 +306,9 @@ fn interactive_completion_reply_event_and_history() {
     tmux.run(&["send-keys", "-t", "t", "C-u"]);
     // A command that causes an event: the event shows up as well.
     tmux.run(&["send-keys", "-t", "t", "stop", "Enter"]);
-    let screen = tmux.wait_for("\"event\":\"STOP\"");
-    assert!(screen.contains("{\"return\":{}}"), "{screen}");
+    tmux.wait_until("the STOP event and the reply", |s| {
+        s.contains("\"event\":\"STOP\"") && s.contains("{\"return\":{}}")
+    });
     tmux.run(&["send-keys", "-t", "t", "cont", "Enter"]);
     tmux.wait_for("\"event\":\"RESUME\"");
     tmux.run(&["send-keys", "-t", "t", "C-l"]);
@@ -311,9 +318,10 @@ fn interactive_completion_reply_event_and_history() {
     tmux.wait_for("(QEMU) query-ver");
     let other = qapi_types::blocking::Qmp::connect_unix(d.dir.join("second.sock")).unwrap();
     other.execute_raw("stop", None).unwrap();
-    let screen = tmux.wait_for("\"event\":\"STOP\"");
-    let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-    assert_eq!(last.trim_end(), "(QEMU) query-ver", "{screen}");
+    tmux.wait_until("the event above the half-typed line", |s| {
+        let last = s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        s.contains("\"event\":\"STOP\"") && last.trim_end() == "(QEMU) query-ver"
+    });
     other.execute_raw("cont", None).unwrap();
     tmux.run(&["send-keys", "-t", "t", "sion", "Enter"]);
     tmux.wait_for("\"qemu\":{\"major\":7");
