@@ -635,6 +635,18 @@ impl EventHub {
     }
 }
 
+/// The text of a `human-monitor-command` reply.
+pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(Error::Decode {
+            what: "the reply to human-monitor-command".into(),
+            error: <serde_json::Error as serde::de::Error>::custom("expected a string"),
+            raw: other,
+        }),
+    }
+}
+
 /// Decode a successful reply for a typed command.
 pub(crate) fn decode_return<C: crate::Command>(value: Value) -> Result<C::Returns, Error> {
     // Kept for the error: decoding consumes the value.

@@ -464,14 +464,7 @@ impl Qmp {
                 Some(&serde_json::json!({ "command-line": command_line })),
             )
             .await?;
-        match v {
-            Value::String(s) => Ok(s),
-            other => Err(Error::Decode {
-                what: "the reply to human-monitor-command".into(),
-                error: <serde_json::Error as serde::de::Error>::custom("expected a string"),
-                raw: other,
-            }),
-        }
+        proto::hmp_text(v)
     }
 
     /// Receive every event from now on.
