@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use qapi_parser::{
     Builtin, Doc, Entity, EntityId, EntityKind, Feature, IfCond, ObjectMember, Schema, SectionKind,
 };
@@ -55,30 +55,34 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
     };
     g.assign_names();
     g.find_recursion();
-    let mut top = Vec::new();
-    let mut commands = Vec::new();
-    let mut events = Vec::new();
+    // Items are moved into the streams that hold them: interpolating a
+    // `TokenStream` with `quote!` copies every token of it.
+    let mut top = TokenStream::new();
+    let mut commands = TokenStream::new();
+    let mut events = TokenStream::new();
     for (i, e) in schema.entities.iter().enumerate() {
         let id = EntityId(i as u32);
         match &e.kind {
-            EntityKind::Enum(_) => top.push(g.enum_item(id)),
+            EntityKind::Enum(_) => top.extend(g.enum_item(id)),
             EntityKind::Object(o) if !e.is_implicit() => {
                 if o.branches.is_some() {
-                    top.push(g.union_item(id));
+                    top.extend(g.union_item(id));
                 } else {
-                    top.push(g.struct_item(id));
+                    top.extend(g.struct_item(id));
                 }
             }
-            EntityKind::Alternate(_) => top.push(g.alternate_item(id)),
-            EntityKind::Command(_) => commands.push(g.command_item(id)),
-            EntityKind::Event(_) => events.push(g.event_item(id)),
+            EntityKind::Alternate(_) => top.extend(g.alternate_item(id)),
+            EntityKind::Command(_) => commands.extend(g.command_item(id)),
+            EntityKind::Event(_) => events.extend(g.event_item(id)),
             _ => {}
         }
     }
-    let event_enum = g.event_enum();
-    let check_return = g.check_return();
+    events.extend(g.event_enum());
+    commands.extend(g.check_return());
+    let commands = braced(commands);
+    let events = braced(events);
     let introspection = config.introspection.then(|| {
-        let text = crate::introspect::schema_info(schema).to_string();
+        let text = lit(&crate::introspect::schema_info(schema).to_string());
         quote! {
             /// The schema's introspection data, as JSON: the `SchemaInfo`
             /// list QEMU's `query-qmp-schema` returns, with `if` conditions
@@ -88,25 +92,17 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
             pub const SCHEMA_INFO: &str = #text;
         }
     });
-    let tokens = quote! {
-        #introspection
-
-        #(#top)*
-
+    let mut tokens = introspection.unwrap_or_default();
+    tokens.extend(top);
+    tokens.extend(quote! {
         /// One type per command, carrying its arguments; each implements
         /// the runtime's `Command` trait.
-        pub mod commands {
-            #(#commands)*
-            #check_return
-        }
+        pub mod commands #commands
 
         /// One type per event's data, and [`Event`](events::Event) over
         /// all of them.
-        pub mod events {
-            #(#events)*
-            #event_enum
-        }
-    };
+        pub mod events #events
+    });
     Output {
         tokens,
         renames: g.renames,
@@ -252,7 +248,7 @@ impl<'a> Gen<'a> {
         if !self.config.docs || text.trim().is_empty() {
             return TokenStream::new();
         }
-        let lines = text.lines().map(|l| format!(" {l}"));
+        let lines = text.lines().map(|l| lit(&format!(" {l}")));
         quote!(#(#[doc = #lines])*)
     }
 
@@ -311,6 +307,7 @@ impl<'a> Gen<'a> {
         }
         let mut out = self.doc_attrs(&text);
         if let Some(w) = wire {
+            let w = lit(w);
             out.extend(quote!(#[doc(alias = #w)]));
         }
         out.extend(self.deprecated(&e.features, doc));
@@ -356,7 +353,10 @@ impl<'a> Gen<'a> {
             .map(|s| s.text.split_whitespace().collect::<Vec<_>>().join(" "))
             .filter(|s| !s.is_empty());
         match note {
-            Some(n) => quote!(#[deprecated = #n]),
+            Some(n) => {
+                let n = lit(&n);
+                quote!(#[deprecated = #n])
+            }
             None => quote!(#[deprecated]),
         }
     }
@@ -400,7 +400,7 @@ impl<'a> Gen<'a> {
         let mut all = Vec::new();
         for v in &en.values {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
-            let wire = &v.name;
+            let wire = lit(&v.name);
             let docs = self.member_docs(doc, &v.name, &v.cond, &v.features);
             let cfg = self.cfg(&v.cond);
             variants.push(quote!(#docs #vname,));
@@ -412,7 +412,7 @@ impl<'a> Gen<'a> {
         let docs = self.item_docs(e, None);
         let extra = self.extra_attrs(&e.name);
         let rt = &self.rt;
-        let ename = &e.name;
+        let ename = lit(&e.name);
         quote! {
             #docs
             #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -480,7 +480,6 @@ impl<'a> Gen<'a> {
     ) -> (Vec<TokenStream>, Vec<(Ident, String, bool)>) {
         // Every object is (de)serialized by generated impls that name the
         // wire members: no serde attributes on fields.
-        let derived = false;
         let e = self.ent(owner);
         let doc = self.ent(doc_owner).doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("fields of {}", e.name));
@@ -500,24 +499,8 @@ impl<'a> Gen<'a> {
                 self.ent(m.defined_in).doc.map(|d| &self.schema.docs[d])
             };
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features);
-            let wire = &m.name;
-            let mut serde_attrs = Vec::new();
-            if fident.to_string().trim_start_matches("r#") != *wire {
-                serde_attrs.push(quote!(rename = #wire));
-            }
-            if m.optional {
-                serde_attrs.push(quote!(
-                    default,
-                    skip_serializing_if = "::std::option::Option::is_none"
-                ));
-            }
-            let serde = if serde_attrs.is_empty() || !derived {
-                TokenStream::new()
-            } else {
-                quote!(#[serde(#(#serde_attrs),*)])
-            };
-            fields.push(quote!(#docs #serde pub #fident: #ty,));
-            names.push((fident, wire.clone(), m.optional));
+            fields.push(quote!(#docs pub #fident: #ty,));
+            names.push((fident, m.name.clone(), m.optional));
         }
         (fields, names)
     }
@@ -549,6 +532,7 @@ impl<'a> Gen<'a> {
     fn object_serde(&self, name: &Ident, names: &[(Ident, String, bool)]) -> TokenStream {
         let rt = &self.rt;
         let put = names.iter().map(|(f, wire, opt)| {
+            let wire = lit(wire);
             if *opt {
                 quote!(m.opt(#wire, &self.#f)?;)
             } else {
@@ -556,6 +540,7 @@ impl<'a> Gen<'a> {
             }
         });
         let take = names.iter().map(|(f, wire, opt)| {
+            let wire = lit(wire);
             if *opt {
                 quote!(#f: #rt::__private::optional(&mut m, #wire)?,)
             } else {
@@ -567,7 +552,7 @@ impl<'a> Gen<'a> {
         } else {
             (quote!(mut m), quote!(mut m), quote!(m))
         };
-        let type_name = name.to_string();
+        let type_name = lit(&name.to_string());
         quote! {
             #[allow(deprecated)]
             impl ::serde::Serialize for #name {
@@ -604,6 +589,7 @@ impl<'a> Gen<'a> {
         let name = format_ident!("{}", self.names[&id]);
         let bname = format_ident!("{}", self.branch_enums[&id]);
         let tag = b.tag.clone();
+        let tag_lit = lit(&tag);
         let members = o.members.clone();
         let (fields, names) = self.fields(id, id, &members, Some(&tag), Place::Top);
         let doc = e.doc.map(|d| &self.schema.docs[d]);
@@ -640,13 +626,14 @@ impl<'a> Gen<'a> {
                 }
             };
             let vdocs = self.doc_attrs(&vdoc);
+            let wire = lit(wire);
             if v.implicit || self.ent(v.ty).name == "q_empty" {
                 variants.push(quote!(#vdocs #cfg #vname,));
                 tag_arms.push(quote!(#cfg #bname::#vname => #wire,));
-                let uname = &e.name;
+                let uname = lit(&e.name);
                 de_arms.push(quote!(#cfg #wire => { #rt::__private::finish(&map, #uname)?; #bname::#vname },));
                 ser_arms.push(
-                    quote!(#cfg #bname::#vname => { map.insert(#tag.into(), #wire.into()); }),
+                    quote!(#cfg #bname::#vname => { map.insert(#tag_lit.into(), #wire.into()); }),
                 );
             } else {
                 let mut ty = self.type_path(v.ty, Place::Top);
@@ -657,16 +644,17 @@ impl<'a> Gen<'a> {
                 tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire,));
                 de_arms.push(quote!(#cfg #wire => #bname::#vname(#rt::__private::rest(map)?),));
                 ser_arms.push(quote!(#cfg #bname::#vname(v) => {
-                    map.insert(#tag.into(), #wire.into());
+                    map.insert(#tag_lit.into(), #wire.into());
                     #rt::__private::merge(&mut map, v)?;
                 }));
             }
         }
         let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
-        let uname = &e.name;
+        let uname = lit(&e.name);
         let take: Vec<TokenStream> = names
             .iter()
             .map(|(f, wire, opt)| {
+                let wire = lit(wire);
                 if *opt {
                     quote!(let #f = #rt::__private::optional(&mut map, #wire)?;)
                 } else {
@@ -677,6 +665,7 @@ impl<'a> Gen<'a> {
         let put: Vec<TokenStream> = names
             .iter()
             .map(|(f, wire, opt)| {
+                let wire = lit(wire);
                 if *opt {
                     quote!(if let ::std::option::Option::Some(v) = &self.#f { #rt::__private::put(&mut map, #wire, v)?; })
                 } else {
@@ -687,9 +676,9 @@ impl<'a> Gen<'a> {
         let field_idents: Vec<&Ident> = names.iter().map(|(f, _, _)| f).collect();
         let docs = self.item_docs(e, None);
         let extra = self.extra_attrs(&e.name);
-        let bdoc = format!(
+        let bdoc = lit(&format!(
             "The branches of [`{name}`], chosen by its `{tag}` member (which is not stored separately: the variant is the value)."
-        );
+        ));
         quote! {
             #docs
             #[derive(Clone, Debug, PartialEq)]
@@ -733,7 +722,7 @@ impl<'a> Gen<'a> {
                     match &self.#branch_field {
                         #(#ser_arms)*
                         #bname::#other { tag, members } => {
-                            map.insert(#tag.into(), tag.clone().into());
+                            map.insert(#tag_lit.into(), tag.clone().into());
                             map.extend(members.clone());
                         }
                     }
@@ -746,7 +735,7 @@ impl<'a> Gen<'a> {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
                     let mut map = <#rt::__private::Object as ::serde::Deserialize>::deserialize(d)?;
                     #(#take)*
-                    let tag: ::std::string::String = #rt::__private::required(&mut map, #tag)?;
+                    let tag: ::std::string::String = #rt::__private::required(&mut map, #tag_lit)?;
                     let #branch_field = match tag.as_str() {
                         #(#de_arms)*
                         _ => {
@@ -798,7 +787,7 @@ impl<'a> Gen<'a> {
         }
         let docs = self.item_docs(e, None);
         let extra = self.extra_attrs(&e.name);
-        let ename = &e.name;
+        let ename = lit(&e.name);
         quote! {
             #docs
             #[derive(Clone, Debug, PartialEq)]
@@ -892,6 +881,7 @@ impl<'a> Gen<'a> {
         let wire = &e.name;
         let def = self.data_item(id, c.arg_type, c.boxed);
         let docs = self.item_docs(e, Some(wire));
+        let wire = lit(wire);
         let extra = self.extra_attrs(&e.name);
         let oob = c.allow_oob;
         let success = c.success_response;
@@ -930,6 +920,7 @@ impl<'a> Gen<'a> {
         let wire = &e.name;
         let def = self.data_item(id, ev.arg_type, ev.boxed);
         let docs = self.item_docs(e, Some(wire));
+        let wire = lit(wire);
         let extra = self.extra_attrs(&e.name);
         quote! {
             #docs
@@ -950,7 +941,7 @@ impl<'a> Gen<'a> {
         for (i, e) in self.schema.entities.iter().enumerate() {
             if let EntityKind::Command(_) = e.kind {
                 let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
-                let wire = &e.name;
+                let wire = lit(&e.name);
                 let cfg = self.cfg(&e.cond);
                 arms.push(
                     quote!(#cfg #wire => <#ty as #rt::Command>::decode_return(value).map(drop),),
@@ -992,10 +983,10 @@ impl<'a> Gen<'a> {
             }
             let ty = format_ident!("{}", self.names[&id]);
             let vname = ident(&scope.name(&e.name, self.names[&id].clone(), &mut self.renames));
-            let wire = &e.name;
             let cfg = self.cfg(&e.cond);
             let dep = self.deprecated(&e.features, None);
-            let doc = format!("`{wire}`");
+            let doc = lit(&format!("`{}`", e.name));
+            let wire = lit(&e.name);
             variants.push(quote!(#[doc = #doc] #dep #cfg #vname(#ty),));
             de_arms
                 .push(quote!(#cfg #wire => #rt::__private::typed_return(data).map(Event::#vname),));
@@ -1077,6 +1068,35 @@ impl<'a> Gen<'a> {
     }
 }
 
+/// `{ tokens }`, taking them rather than copying them.
+fn braced(tokens: TokenStream) -> proc_macro2::Group {
+    proc_macro2::Group::new(proc_macro2::Delimiter::Brace, tokens)
+}
+
+/// A string literal.  proc-macro2's `Literal::string` escapes character
+/// by character, which made it the largest single cost of generation;
+/// text that needs no escape is quoted as it is, and text with quotes or
+/// backslashes (JSON, rST) becomes a raw string, which also reads better.
+/// Anything else (control characters) is escaped as before.
+fn lit(s: &str) -> Literal {
+    let plain = |c: char| c != '"' && c != '\\' && !c.is_control();
+    let repr = if s.chars().all(plain) {
+        format!("\"{s}\"")
+    } else if s.chars().all(|c| c == '"' || c == '\\' || plain(c)) {
+        // One more `#` than the longest run of them after a quote.
+        let mut longest = 0;
+        for (i, _) in s.match_indices('"') {
+            let run = s[i + 1..].bytes().take_while(|&b| b == b'#').count();
+            longest = longest.max(run);
+        }
+        let hashes = "#".repeat(longest + 1);
+        format!("r{hashes}\"{s}\"{hashes}")
+    } else {
+        return Literal::string(s);
+    };
+    repr.parse().unwrap_or_else(|_| Literal::string(s))
+}
+
 /// A condition in Rust-like notation, for documentation.
 fn cond_text(c: &IfCond) -> String {
     match c {
@@ -1096,7 +1116,10 @@ fn cond_text(c: &IfCond) -> String {
 /// A condition as a `cfg` predicate: `CONFIG_X` becomes `qapi = "CONFIG_X"`.
 fn cfg_pred(c: &IfCond) -> TokenStream {
     match c {
-        IfCond::Name(n) => quote!(qapi = #n),
+        IfCond::Name(n) => {
+            let n = lit(n);
+            quote!(qapi = #n)
+        }
         IfCond::Not(c) => {
             let p = cfg_pred(c);
             quote!(not(#p))
@@ -1166,4 +1189,28 @@ fn scc(edges: &[Vec<(usize, String)>]) -> Vec<usize> {
         }
     }
     comp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lit;
+
+    #[test]
+    fn literals_keep_their_value() {
+        for s in [
+            "",
+            "plain text, with 'single' quotes and é",
+            r#"{"json": ["with", "quotes"]}"#,
+            r"back\slash",
+            r##"a "# in the text"##,
+            r###"and "## too"###,
+            "tab\tand newline\n and NUL\0 and CR\r",
+            "\"",
+            "#\"#",
+        ] {
+            let l = lit(s);
+            let parsed: syn::LitStr = syn::parse2(quote::quote!(#l)).expect("a string literal");
+            assert_eq!(parsed.value(), s, "{l}");
+        }
+    }
 }

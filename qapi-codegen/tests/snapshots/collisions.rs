@@ -6,7 +6,7 @@
 /// kept as `{"if": COND, "then": VALUE}`.  Resolve them for
 /// one build and compare with a server's answer with the
 /// runtime's `introspect` module.
-pub const SCHEMA_INFO: &str = "[{\"arg-type\":\"0\",\"meta-type\":\"command\",\"name\":\"do-it\",\"ret-type\":\"0\"},{\"arg-type\":\"0\",\"meta-type\":\"command\",\"name\":\"do_it\",\"ret-type\":\"0\"},{\"members\":[],\"meta-type\":\"object\",\"name\":\"0\"}]";
+pub const SCHEMA_INFO: &str = r#"[{"arg-type":"0","meta-type":"command","name":"do-it","ret-type":"0"},{"arg-type":"0","meta-type":"command","name":"do_it","ret-type":"0"},{"members":[],"meta-type":"object","name":"0"}]"#;
 /// The type of a JSON value, as QEMU names it (`QType`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QType {
