@@ -9,7 +9,8 @@ use qapi_parser::{DocMode, Options, Schema};
 const USAGE: &str = "\
 usage: qapi-gen check [--lenient-docs] [--snippets] FILE
        qapi-gen dump [--lenient-docs] [--snippets] FILE
-       qapi-gen rust [--lenient-docs] [--runtime PATH] [--cfg] [--no-docs] FILE -o OUT.rs
+       qapi-gen rust [--lenient-docs] [--runtime PATH] [--cfg] [--no-docs]
+                     [--older RELEASE=FILE]... FILE -o OUT.rs
 
   check   read and check the schema; print nothing when it is good
   dump    print the checked schema in the format of QEMU's
@@ -23,6 +24,10 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
   --runtime PATH  path of the runtime crate in generated code (::qapi_types)
   --cfg           turn 'if' conditions into #[cfg(qapi = \"CONFIG_...\")]
   --no-docs       leave the schema's documentation out
+  --older RELEASE=FILE
+                  also read replies of an older QEMU RELEASE whose schema
+                  is FILE: members it lacks become Option (see
+                  qapi_codegen::Config::older_schema)
 ";
 
 /// Run the command with `args` (without the program name).  Errors go
@@ -33,6 +38,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let mut snippets = false;
     let mut config = crate::Config::new();
     let mut out: Option<&str> = None;
+    let mut older: Vec<(&str, &str)> = Vec::new();
     let mut rest = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -45,13 +51,19 @@ pub fn run(args: &[String]) -> ExitCode {
             "--no-docs" => {
                 config.docs(false);
             }
-            "--runtime" | "-o" => {
+            "--runtime" | "-o" | "--older" => {
                 let Some(v) = it.next() else {
                     eprint!("{USAGE}");
                     return ExitCode::from(2);
                 };
                 if a == "-o" {
                     out = Some(v.as_str());
+                } else if a == "--older" {
+                    let Some(pair) = v.split_once('=') else {
+                        eprint!("--older takes RELEASE=FILE\n{USAGE}");
+                        return ExitCode::from(2);
+                    };
+                    older.push(pair);
                 } else {
                     config.runtime_path(v.as_str());
                 }
@@ -73,6 +85,21 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     };
     if cmd == "rust" {
+        for (release, path) in older {
+            // An older release's documentation predates today's rules.
+            let lenient = Options {
+                doc_mode: DocMode::Lenient,
+            };
+            match Schema::from_file(Path::new(path), lenient) {
+                Ok(s) => {
+                    config.older_schema(release, &s);
+                }
+                Err(failure) => {
+                    eprint!("{}", failure.render());
+                    return ExitCode::from(1);
+                }
+            }
+        }
         return match config.generate_string(file) {
             Ok((text, _, renames)) => {
                 for r in &renames {

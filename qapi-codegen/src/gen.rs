@@ -29,6 +29,8 @@ struct Gen<'a> {
     branch_enums: HashMap<EntityId, String>,
     /// (container, member or branch name) edges that need a `Box`.
     boxed: HashSet<(EntityId, String)>,
+    /// Types that replies and events carry, directly or inside another.
+    output: HashSet<EntityId>,
     renames: Vec<Rename>,
 }
 
@@ -51,10 +53,14 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
         names: HashMap::new(),
         branch_enums: HashMap::new(),
         boxed: HashSet::new(),
+        output: HashSet::new(),
         renames: Vec::new(),
     };
     g.assign_names();
     g.find_recursion();
+    if !config.older.is_empty() {
+        g.find_output();
+    }
     // Items are moved into the streams that hold them: interpolating a
     // `TokenStream` with `quote!` copies every token of it.
     let mut top = TokenStream::new();
@@ -191,6 +197,51 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// The types replies and events carry: command returns and event
+    /// data, and everything they contain.
+    fn find_output(&mut self) {
+        let mut stack: Vec<EntityId> = Vec::new();
+        for e in &self.schema.entities {
+            match &e.kind {
+                EntityKind::Command(c) => stack.extend(c.ret_type),
+                EntityKind::Event(ev) => stack.extend(ev.arg_type),
+                _ => {}
+            }
+        }
+        while let Some(id) = stack.pop() {
+            if !self.output.insert(id) {
+                continue;
+            }
+            match &self.ent(id).kind {
+                EntityKind::Object(o) => {
+                    stack.extend(o.members.iter().map(|m| m.ty));
+                    if let Some(b) = &o.branches {
+                        stack.extend(b.variants.iter().map(|v| v.ty));
+                    }
+                }
+                EntityKind::Alternate(a) => stack.extend(a.variants.iter().map(|v| v.ty)),
+                EntityKind::Array(a) => stack.push(a.element),
+                _ => {}
+            }
+        }
+    }
+
+    /// The older releases (see `Config::older_schema`) whose type of
+    /// the same name lacks the member `m` of `owner`, when `owner` is
+    /// carried by replies or events and `m` is required.
+    fn newer_only(&self, owner: EntityId, m: &ObjectMember) -> Vec<&'a str> {
+        if m.optional || !self.output.contains(&owner) {
+            return Vec::new();
+        }
+        let name = &self.ent(owner).name;
+        self.config
+            .older
+            .iter()
+            .filter(|o| o.members.get(name).is_some_and(|ms| !ms.contains(&m.name)))
+            .map(|o| o.release.as_str())
+            .collect()
+    }
+
     /// The path to a type from `place`.
     fn type_path(&self, id: EntityId, place: Place) -> TokenStream {
         let rt = &self.rt;
@@ -230,12 +281,18 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn member_type(&self, owner: EntityId, m: &ObjectMember, place: Place) -> TokenStream {
+    fn member_type(
+        &self,
+        owner: EntityId,
+        m: &ObjectMember,
+        optional: bool,
+        place: Place,
+    ) -> TokenStream {
         let mut t = self.type_path(m.ty, place);
         if self.boxed.contains(&(owner, m.name.clone())) {
             t = quote!(::std::boxed::Box<#t>);
         }
-        if m.optional {
+        if optional {
             t = quote!(::std::option::Option<#t>);
         }
         t
@@ -321,6 +378,7 @@ impl<'a> Gen<'a> {
         name: &str,
         m_cond: &Option<IfCond>,
         features: &[Feature],
+        note: &str,
     ) -> TokenStream {
         let mut text = doc
             .and_then(|d| d.member(name))
@@ -331,6 +389,10 @@ impl<'a> Gen<'a> {
         }
         if features.iter().any(|f| f.name == "unstable") {
             text.push_str("\n\n**Unstable.**");
+        }
+        if !note.is_empty() {
+            text.push_str("\n\n");
+            text.push_str(note);
         }
         if let Some(c) = m_cond {
             text.push_str(&format!(
@@ -401,7 +463,7 @@ impl<'a> Gen<'a> {
         for v in &en.values {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
             let wire = lit(&v.name);
-            let docs = self.member_docs(doc, &v.name, &v.cond, &v.features);
+            let docs = self.member_docs(doc, &v.name, &v.cond, &v.features, "");
             let cfg = self.cfg(&v.cond);
             variants.push(quote!(#docs #vname,));
             to_wire.push(quote!(#cfg Self::#vname => #wire,));
@@ -491,16 +553,27 @@ impl<'a> Gen<'a> {
             }
             let fname = scope.name(&m.name, field_name(&m.name), &mut self.renames);
             let fident = ident(&fname);
-            let ty = self.member_type(owner, m, place);
+            let newer_only = self.newer_only(owner, m);
+            let optional = m.optional || !newer_only.is_empty();
+            let ty = self.member_type(owner, m, optional, place);
             // Inherited members are documented by their own type.
             let mdoc = if m.defined_in == owner || self.ent(m.defined_in).is_implicit() {
                 doc
             } else {
                 self.ent(m.defined_in).doc.map(|d| &self.schema.docs[d])
             };
-            let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features);
+            let note = if newer_only.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "*Required by this schema, but not sent by QEMU {}, whose replies \
+                     these bindings also read: `None` there.*",
+                    newer_only.join(", ")
+                )
+            };
+            let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
-            names.push((fident, m.name.clone(), m.optional));
+            names.push((fident, m.name.clone(), optional));
         }
         (fields, names)
     }
@@ -650,6 +723,57 @@ impl<'a> Gen<'a> {
             }
         }
         let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
+        let field_idents: Vec<&Ident> = names.iter().map(|(f, _, _)| f).collect();
+        // An older release this binding also reads may lack the
+        // discriminator altogether (the type was a plain struct there).
+        let untagged_in = o
+            .members
+            .iter()
+            .find(|m| m.name == tag)
+            .map(|m| self.newer_only(id, m))
+            .unwrap_or_default();
+        let untagged = (!untagged_in.is_empty()).then(|| {
+            let v = ident(&scope.name("(untagged)", "Untagged".into(), &mut self.renames));
+            let vdoc = lit(&format!(
+                " Sent by QEMU {}, where this type had no `{tag}` member: the members \
+                 other than the common ones, as sent.",
+                untagged_in.join(", ")
+            ));
+            (v, vdoc)
+        });
+        let (untagged_variant, untagged_tag, untagged_ser, tag_de) = match &untagged {
+            Some((v, vdoc)) => (
+                quote! {
+                    #[doc = #vdoc]
+                    #v {
+                        /// The members other than the common ones.
+                        members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    },
+                },
+                quote!(#bname::#v { .. } => "",),
+                quote!(#bname::#v { members } => map.extend(members.clone()),),
+                quote! {
+                    let tag: ::std::string::String = match #rt::__private::optional(&mut map, #tag_lit)? {
+                        ::std::option::Option::Some(tag) => tag,
+                        ::std::option::Option::None => {
+                            let #branch_field = #bname::#v { members: map };
+                            return ::std::result::Result::Ok(Self { #(#field_idents,)* #branch_field });
+                        }
+                    };
+                },
+            ),
+            None => (
+                TokenStream::new(),
+                TokenStream::new(),
+                TokenStream::new(),
+                quote!(let tag: ::std::string::String = #rt::__private::required(&mut map, #tag_lit)?;),
+            ),
+        };
+        let tag_doc = if untagged.is_some() {
+            quote!(#[doc = " The discriminator's value, as on the wire (empty when it was not sent)."])
+        } else {
+            quote!(#[doc = " The discriminator's value, as on the wire."])
+        };
         let uname = lit(&e.name);
         let take: Vec<TokenStream> = names
             .iter()
@@ -673,11 +797,10 @@ impl<'a> Gen<'a> {
                 }
             })
             .collect();
-        let field_idents: Vec<&Ident> = names.iter().map(|(f, _, _)| f).collect();
         let docs = self.item_docs(e, None);
         let extra = self.extra_attrs(&e.name);
         let bdoc = lit(&format!(
-            "The branches of [`{name}`], chosen by its `{tag}` member (which is not stored separately: the variant is the value)."
+            " The branches of [`{name}`], chosen by its `{tag}` member (which is not stored separately: the variant is the value)."
         ));
         quote! {
             #docs
@@ -694,6 +817,7 @@ impl<'a> Gen<'a> {
             #[allow(clippy::large_enum_variant)]
             pub enum #bname {
                 #(#variants)*
+                #untagged_variant
                 /// A branch these bindings do not know (from a newer QEMU):
                 /// the discriminator's value and the other members as sent.
                 #other {
@@ -705,10 +829,11 @@ impl<'a> Gen<'a> {
             }
 
             impl #bname {
-                /// The discriminator's value, as on the wire.
+                #tag_doc
                 pub fn tag(&self) -> &str {
                     match self {
                         #(#tag_arms)*
+                        #untagged_tag
                         #bname::#other { tag, .. } => tag,
                     }
                 }
@@ -721,6 +846,7 @@ impl<'a> Gen<'a> {
                     #(#put)*
                     match &self.#branch_field {
                         #(#ser_arms)*
+                        #untagged_ser
                         #bname::#other { tag, members } => {
                             map.insert(#tag_lit.into(), tag.clone().into());
                             map.extend(members.clone());
@@ -735,7 +861,7 @@ impl<'a> Gen<'a> {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
                     let mut map = <#rt::__private::Object as ::serde::Deserialize>::deserialize(d)?;
                     #(#take)*
-                    let tag: ::std::string::String = #rt::__private::required(&mut map, #tag_lit)?;
+                    #tag_de
                     let #branch_field = match tag.as_str() {
                         #(#de_arms)*
                         _ => {
@@ -767,7 +893,7 @@ impl<'a> Gen<'a> {
             if self.boxed.contains(&(id, v.name.clone())) {
                 ty = quote!(::std::boxed::Box<#ty>);
             }
-            let docs = self.member_docs(doc, &v.name, &v.cond, &[]);
+            let docs = self.member_docs(doc, &v.name, &v.cond, &[], "");
             let cfg = self.cfg(&v.cond);
             variants.push(quote!(#docs #vname(#ty),));
             ser_arms.push(quote!(#cfg Self::#vname(v) => ::serde::Serialize::serialize(v, s),));

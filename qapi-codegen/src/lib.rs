@@ -45,6 +45,15 @@
 //! Types that contain themselves are boxed. `deprecated` features become
 //! `#[deprecated]`, `unstable` a note; `if` conditions a note, or
 //! `#[cfg(qapi = "CONFIG_…")]` with [`Config::cfg_conditions`].
+//!
+//! # Older releases
+//!
+//! The catch-alls let bindings decode what a newer QEMU sends.  To decode
+//! what an older QEMU sends, give its schema to
+//! [`Config::older_schema`]: members this schema added as required to the
+//! types of replies and events become `Option`s, and a union that was a
+//! struct there gets an `Untagged { members }` branch for replies without
+//! the discriminator.
 
 pub mod cli;
 mod docs;
@@ -52,10 +61,15 @@ mod gen;
 pub mod introspect;
 pub mod naming;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use qapi_parser::{DocMode, Options, Schema};
+use qapi_parser::{DocMode, EntityKind, Options, Schema};
+
+/// The parser, re-exported for build scripts that read an older
+/// release's schema for [`Config::older_schema`].
+pub use qapi_parser;
 
 pub use naming::Rename;
 
@@ -68,7 +82,19 @@ pub struct Config {
     pub(crate) docs: bool,
     pub(crate) doc_mode: DocMode,
     pub(crate) introspection: bool,
+    pub(crate) older: Vec<OlderRelease>,
     out_dir: Option<PathBuf>,
+}
+
+/// What an older release's schema has, for [`Config::older_schema`].
+#[derive(Clone, Debug)]
+pub(crate) struct OlderRelease {
+    pub release: String,
+    /// Object types, named or implicit (`q_obj_…`, which QEMU names the
+    /// same way in every release), and the names of their members.
+    pub members: BTreeMap<String, BTreeSet<String>>,
+    /// The files it was read from, for `cargo:rerun-if-changed`.
+    pub files: Vec<String>,
 }
 
 impl Default for Config {
@@ -80,6 +106,7 @@ impl Default for Config {
             docs: true,
             doc_mode: DocMode::Strict,
             introspection: true,
+            older: Vec::new(),
             out_dir: None,
         }
     }
@@ -163,6 +190,44 @@ impl Config {
         self
     }
 
+    /// Also read the replies and events of an older QEMU `release`, whose
+    /// schema is `schema` (read it with [`DocMode::Lenient`] if its
+    /// documentation predates the current rules).
+    ///
+    /// A release that adds a member to a type usually makes it required,
+    /// and bindings that require it cannot decode the older release's
+    /// replies.  So a member that this schema requires, in a type that a
+    /// command returns or an event carries (directly or inside another),
+    /// becomes an `Option` when the older release's type of the same name
+    /// lacks it, with a note saying so; it is `None` in that release's
+    /// replies.  Types the older release does not have at all, and
+    /// command arguments, are left alone.  May be called once per
+    /// release.
+    pub fn older_schema(&mut self, release: impl Into<String>, schema: &Schema) -> &mut Self {
+        let members = schema
+            .entities
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntityKind::Object(o) => Some((
+                    e.name.clone(),
+                    o.members.iter().map(|m| m.name.clone()).collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let files = schema
+            .sources
+            .files()
+            .map(|(_, f)| f.name.clone())
+            .collect();
+        self.older.push(OlderRelease {
+            release: release.into(),
+            members,
+            files,
+        });
+        self
+    }
+
     /// Where [`generate`](Self::generate) writes (default: `OUT_DIR`).
     pub fn out_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.out_dir = Some(dir.into());
@@ -217,6 +282,9 @@ impl Config {
         let (text, parsed, renames) = self.generate_string(path)?;
         for (_, f) in parsed.sources.files() {
             println!("cargo:rerun-if-changed={}", f.name);
+        }
+        for f in self.older.iter().flat_map(|o| &o.files) {
+            println!("cargo:rerun-if-changed={f}");
         }
         for r in &renames {
             println!(

@@ -1,3 +1,5 @@
+use qapi_codegen::qapi_parser::{DocMode, Options, Schema};
+
 fn main() {
     // The demo schema, with an extra derive on one type.
     qapi_codegen::Config::new()
@@ -10,4 +12,16 @@ fn main() {
             .generate(format!("../../schema/tests/{schema}.json"))
             .unwrap_or_else(|e| panic!("{e}"));
     }
+    // A newer release that also reads an older one's replies.
+    let older = Schema::from_file(
+        "../../schema/tests/compat-old.json",
+        Options {
+            doc_mode: DocMode::Lenient,
+        },
+    )
+    .unwrap_or_else(|f| panic!("{f}"));
+    qapi_codegen::Config::new()
+        .older_schema("1.0", &older)
+        .generate("../../schema/tests/compat-new.json")
+        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -26,6 +26,23 @@ fn schema_files(tree: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// Older releases whose replies and events the checked-in bindings also
+/// decode (see `qapi_codegen::Config::older_schema`); their QMP and guest
+/// agent schemas are vendored in `schema/older/RELEASE/`.
+const OLDER: [&str; 1] = ["7.2"];
+
+/// An older release's vendored files: what the bindings need of it.
+fn older_files(tree: &Path) -> Result<Vec<PathBuf>, String> {
+    Ok(schema_files(tree)?
+        .into_iter()
+        .filter(|f| !f.starts_with("storage-daemon"))
+        .collect())
+}
+
+fn older_dir(root: &Path, release: &str) -> PathBuf {
+    root.join("schema/older").join(release)
+}
+
 /// The bindings checked into qapi-types: (module, schema).
 const BINDINGS: [(&str, &str); 2] = [
     ("qmp", "qapi/qapi-schema.json"),
@@ -68,10 +85,17 @@ fn render(root: &Path) -> Result<BTreeMap<&'static str, String>, String> {
     for (module, schema) in BINDINGS {
         let path = vendor_dir(root).join(schema);
         let s = read_schema(&path)?;
-        let (text, renames) = qapi_codegen::Config::new()
-            .runtime_path("crate")
-            .render(&s, &format!("QEMU's {schema} (schema/qemu)"))
-            .map_err(|e| e.to_string())?;
+        let mut config = qapi_codegen::Config::new();
+        config.runtime_path("crate");
+        let mut label = format!("QEMU's {schema} (schema/qemu)");
+        for release in OLDER {
+            let older = read_schema(&older_dir(root, release).join(schema))?;
+            config.older_schema(release, &older);
+            label.push_str(&format!(
+                ", also reading QEMU {release}'s (schema/older/{release})"
+            ));
+        }
+        let (text, renames) = config.render(&s, &label).map_err(|e| e.to_string())?;
         for r in renames {
             eprintln!(
                 "note: {module}: in {}, '{}' is named {}",
@@ -162,36 +186,22 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
         .map(|(_, s)| read_schema(&vendor_dir(root).join(s)).ok())
         .collect();
 
-    let files = schema_files(&tree)?;
-    let dest = vendor_dir(root);
-    for sub in ["qapi", "qga", "storage-daemon"] {
-        let _ = fs::remove_dir_all(dest.join(sub));
-    }
-    let mut manifest = String::new();
-    manifest.push_str(&format!(
-        "# QEMU schema files vendored by `cargo xtask regen`.\nqemu-version: {version}\n"
-    ));
-    if let Some((name, sum)) = &tarball {
-        manifest.push_str(&format!(
-            "source: Debian source package qemu, {name}\nsource-sha256: {sum}\n"
-        ));
-    } else {
-        manifest.push_str(&format!("source: the tree at {}\n", tree.display()));
-    }
-    manifest.push_str("files:\n");
-    for f in &files {
-        let to = dest.join(f);
-        fs::create_dir_all(to.parent().expect("a parent")).map_err(|e| e.to_string())?;
-        fs::copy(tree.join(f), &to).map_err(|e| format!("{}: {e}", f.display()))?;
-        manifest.push_str(&format!(
-            "  {}  {}\n",
-            qapi_tests::qemu_src::sha256(&to)?,
-            f.display()
-        ));
-    }
-    fs::write(dest.join("MANIFEST"), manifest).map_err(|e| e.to_string())?;
-    if tree.join("COPYING").exists() {
-        fs::copy(tree.join("COPYING"), dest.join("COPYING")).map_err(|e| e.to_string())?;
+    vendor(
+        &tree,
+        &schema_files(&tree)?,
+        &vendor_dir(root),
+        &version,
+        &tarball,
+    )?;
+    for release in OLDER {
+        // Vendored once; `rm -r schema/older/RELEASE` and regen to renew.
+        let dest = older_dir(root, release);
+        if !dest.join("MANIFEST").exists() {
+            let rel = qapi_tests::qemu_src::release(release)?;
+            let tree = qapi_tests::qemu_src::ensure(rel.version)?;
+            let tarball = Some((rel.tarball.to_string(), rel.sha256.to_string()));
+            vendor(&tree, &older_files(&tree)?, &dest, rel.version, &tarball)?;
+        }
     }
 
     for (module, text) in render(root)? {
@@ -209,6 +219,48 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
             Some(old) => print!("{}", api_changes(module, &old, &new)),
             None => println!("{module}: no previous schema to compare with"),
         }
+    }
+    Ok(())
+}
+
+/// Copy `files` of a QEMU tree into `dest`, QEMU's layout kept, with a
+/// MANIFEST of where they come from and their sha256s, and QEMU's
+/// licence.
+fn vendor(
+    tree: &Path,
+    files: &[PathBuf],
+    dest: &Path,
+    version: &str,
+    tarball: &Option<(String, String)>,
+) -> Result<(), String> {
+    for sub in ["qapi", "qga", "storage-daemon"] {
+        let _ = fs::remove_dir_all(dest.join(sub));
+    }
+    let mut manifest = String::new();
+    manifest.push_str(&format!(
+        "# QEMU schema files vendored by `cargo xtask regen`.\nqemu-version: {version}\n"
+    ));
+    if let Some((name, sum)) = tarball {
+        manifest.push_str(&format!(
+            "source: Debian source package qemu, {name}\nsource-sha256: {sum}\n"
+        ));
+    } else {
+        manifest.push_str(&format!("source: the tree at {}\n", tree.display()));
+    }
+    manifest.push_str("files:\n");
+    for f in files {
+        let to = dest.join(f);
+        fs::create_dir_all(to.parent().expect("a parent")).map_err(|e| e.to_string())?;
+        fs::copy(tree.join(f), &to).map_err(|e| format!("{}: {e}", f.display()))?;
+        manifest.push_str(&format!(
+            "  {}  {}\n",
+            qapi_tests::qemu_src::sha256(&to)?,
+            f.display()
+        ));
+    }
+    fs::write(dest.join("MANIFEST"), manifest).map_err(|e| e.to_string())?;
+    if tree.join("COPYING").exists() {
+        fs::copy(tree.join("COPYING"), dest.join("COPYING")).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -321,6 +373,7 @@ pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
     let _ = fs::remove_dir_all(dir);
     copy_tree(&root.join("qapi-types"), &dir.join("qapi-types"))?;
     copy_tree(&vendor_dir(root), &vendor_dir(dir))?;
+    copy_tree(&root.join("schema/older"), &dir.join("schema/older"))?;
     let manifest = fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
     // The root manifest with qapi-types as the only member, and without
     // the profile settings for packages the scratch workspace lacks.

@@ -382,7 +382,7 @@ pub struct Console {
     /// The members that depend on the discriminator.
     pub branch: ConsoleBranch,
 }
-///The branches of [`Console`], chosen by its `kind` member (which is not stored separately: the variant is the value).
+/// The branches of [`Console`], chosen by its `kind` member (which is not stored separately: the variant is the value).
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum ConsoleBranch {

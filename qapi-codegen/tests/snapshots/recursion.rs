@@ -313,7 +313,7 @@ pub struct Expr {
     /// The members that depend on the discriminator.
     pub branch: ExprBranch,
 }
-///The branches of [`Expr`], chosen by its `kind` member (which is not stored separately: the variant is the value).
+/// The branches of [`Expr`], chosen by its `kind` member (which is not stored separately: the variant is the value).
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum ExprBranch {

@@ -19,3 +19,8 @@ pub mod collisions {
 pub mod recursion {
     include!(concat!(env!("OUT_DIR"), "/recursion.rs"));
 }
+
+/// A newer release's bindings that also read an older release's replies.
+pub mod compat {
+    include!(concat!(env!("OUT_DIR"), "/compat-new.rs"));
+}
