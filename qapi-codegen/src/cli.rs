@@ -9,8 +9,8 @@ use qapi_parser::{DocMode, Options, Schema};
 const USAGE: &str = "\
 usage: qapi-gen check [--lenient-docs] [--snippets] FILE
        qapi-gen dump [--lenient-docs] [--snippets] FILE
-       qapi-gen rust [--lenient-docs] [--runtime PATH] [--cfg] [--no-docs]
-                     [--older RELEASE=FILE]... FILE -o OUT.rs
+       qapi-gen rust [--lenient-docs | --strict-docs] [--runtime PATH] [--cfg]
+                     [--no-docs] [--older RELEASE=FILE]... FILE -o OUT.rs
 
   check   read and check the schema; print nothing when it is good
   dump    print the checked schema in the format of QEMU's
@@ -18,8 +18,10 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
 
   rust    write Rust bindings for the schema (see qapi_codegen::Config)
 
-  --lenient-docs  accept the documentation style of older QEMU releases
-                  (definitions are read the same either way)
+  --lenient-docs  accept the documentation style of other QEMU releases
+                  (definitions are read the same either way); 'rust'
+                  falls back to it by itself, with a note, unless
+  --strict-docs   is given
   --snippets      show the source line under each error
   --runtime PATH  path of the runtime crate in generated code (::qapi_types)
   --cfg           turn 'if' conditions into #[cfg(qapi = \"CONFIG_...\")]
@@ -34,7 +36,7 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
 /// to stderr; the exit code is 0 on success, 1 for a bad schema and 2
 /// for bad usage.
 pub fn run(args: &[String]) -> ExitCode {
-    let mut lenient = false;
+    let mut lenient = None;
     let mut snippets = false;
     let mut config = crate::Config::new();
     let mut out: Option<&str> = None;
@@ -43,7 +45,8 @@ pub fn run(args: &[String]) -> ExitCode {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--lenient-docs" => lenient = true,
+            "--lenient-docs" => lenient = Some(true),
+            "--strict-docs" => lenient = Some(false),
             "--snippets" => snippets = true,
             "--cfg" => {
                 config.cfg_conditions(true);
@@ -75,7 +78,9 @@ pub fn run(args: &[String]) -> ExitCode {
             _ => rest.push(a.as_str()),
         }
     }
-    config.lenient_docs(lenient);
+    if let Some(on) = lenient {
+        config.lenient_docs(on);
+    }
     let (cmd, file) = match rest.as_slice() {
         ["rust", file] if out.is_some() => ("rust", *file),
         [cmd @ ("check" | "dump"), file] => (*cmd, *file),
@@ -101,7 +106,15 @@ pub fn run(args: &[String]) -> ExitCode {
             }
         }
         return match config.generate_string(file) {
-            Ok((text, _, renames)) => {
+            Ok(crate::Generated {
+                text,
+                renames,
+                notes,
+                ..
+            }) => {
+                for n in &notes {
+                    eprintln!("note: {n}");
+                }
                 for r in &renames {
                     eprintln!(
                         "note: in {}, '{}' is named {} to keep it apart from another name",
@@ -135,7 +148,7 @@ pub fn run(args: &[String]) -> ExitCode {
         };
     }
     let options = Options {
-        doc_mode: if lenient {
+        doc_mode: if lenient == Some(true) {
             DocMode::Lenient
         } else {
             DocMode::Strict

@@ -80,10 +80,26 @@ pub struct Config {
     pub(crate) type_attributes: Vec<(String, String)>,
     pub(crate) cfg_conditions: bool,
     pub(crate) docs: bool,
-    pub(crate) doc_mode: DocMode,
+    /// `None`: the current rules, or the lenient ones when the schema's
+    /// documentation does not follow them (another QEMU release).
+    pub(crate) doc_mode: Option<DocMode>,
     pub(crate) introspection: bool,
     pub(crate) older: Vec<OlderRelease>,
     out_dir: Option<PathBuf>,
+}
+
+/// What [`Config::generate_string`] made.
+#[derive(Debug)]
+pub struct Generated {
+    /// The formatted Rust source.
+    pub text: String,
+    /// The schema it was made from (its files: `schema.sources`).
+    pub schema: Schema,
+    /// Names changed to keep two apart.
+    pub renames: Vec<Rename>,
+    /// Things worth telling the user, such as the documentation rules
+    /// the schema had to be read with.
+    pub notes: Vec<String>,
 }
 
 /// What an older release's schema has, for [`Config::older_schema`].
@@ -104,7 +120,7 @@ impl Default for Config {
             type_attributes: Vec::new(),
             cfg_conditions: false,
             docs: true,
-            doc_mode: DocMode::Strict,
+            doc_mode: None,
             introspection: true,
             older: Vec::new(),
             out_dir: None,
@@ -172,14 +188,48 @@ impl Config {
         self
     }
 
-    /// Accept the documentation style of older QEMU releases.
+    /// Which documentation rules a schema is read with.  By default the
+    /// current ones (QEMU 10.0's), and, when a schema's documentation does
+    /// not follow them (QEMU releases before and after 10.0 format it
+    /// differently), the lenient rules, with a note saying so
+    /// ([`Generated::notes`], a cargo warning from [`generate`](Self::generate)).
+    /// `true` always reads leniently, `false` always strictly: then
+    /// documentation that breaks the current rules is an error.  The
+    /// definitions, and so the code, are the same either way.
     pub fn lenient_docs(&mut self, on: bool) -> &mut Self {
-        self.doc_mode = if on {
+        self.doc_mode = Some(if on {
             DocMode::Lenient
         } else {
             DocMode::Strict
-        };
+        });
         self
+    }
+
+    /// Read a schema with the configured documentation rules (see
+    /// [`lenient_docs`](Self::lenient_docs)); a note when the lenient
+    /// rules were needed.
+    pub fn read_schema(&self, path: impl AsRef<Path>) -> Result<(Schema, Option<String>), Error> {
+        let path = path.as_ref();
+        let read = |doc_mode| Schema::from_file(path, Options { doc_mode });
+        match self.doc_mode {
+            Some(mode) => read(mode).map(|s| (s, None)).map_err(Error::Schema),
+            None => match read(DocMode::Strict) {
+                Ok(s) => Ok((s, None)),
+                Err(strict) => {
+                    // A schema that the lenient rules reject too has a
+                    // problem beyond its documentation: report that one.
+                    let s = read(DocMode::Lenient).map_err(Error::Schema)?;
+                    let why = strict.render();
+                    let note = format!(
+                        "{}: read with the lenient documentation rules (from another QEMU \
+                         release?), because: {}",
+                        path.display(),
+                        why.lines().last().unwrap_or_default()
+                    );
+                    Ok((s, Some(note)))
+                }
+            },
+        }
     }
 
     /// Embed the schema's introspection data as `SCHEMA_INFO`: what
@@ -235,21 +285,17 @@ impl Config {
     }
 
     /// Read `schema` and return the formatted Rust source, with the
-    /// schema (for its list of files) and the renames made.
-    pub fn generate_string(
-        &self,
-        schema: impl AsRef<Path>,
-    ) -> Result<(String, Schema, Vec<Rename>), Error> {
+    /// schema (for its list of files), the renames made and notes.
+    pub fn generate_string(&self, schema: impl AsRef<Path>) -> Result<Generated, Error> {
         let path = schema.as_ref();
-        let schema = Schema::from_file(
-            path,
-            Options {
-                doc_mode: self.doc_mode,
-            },
-        )
-        .map_err(Error::Schema)?;
+        let (schema, note) = self.read_schema(path)?;
         let (text, renames) = self.render(&schema, &file_label(path))?;
-        Ok((text, schema, renames))
+        Ok(Generated {
+            text,
+            schema,
+            renames,
+            notes: note.into_iter().collect(),
+        })
     }
 
     /// The generated items as a token stream, unformatted.
@@ -279,7 +325,15 @@ impl Config {
     /// `cargo:rerun-if-changed` for every schema file read.
     pub fn generate(&self, schema: impl AsRef<Path>) -> Result<PathBuf, Error> {
         let path = schema.as_ref();
-        let (text, parsed, renames) = self.generate_string(path)?;
+        let Generated {
+            text,
+            schema: parsed,
+            renames,
+            notes,
+        } = self.generate_string(path)?;
+        for n in &notes {
+            println!("cargo:warning=qapi-codegen: {n}");
+        }
         for (_, f) in parsed.sources.files() {
             println!("cargo:rerun-if-changed={}", f.name);
         }

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use qapi_parser::{EntityKind, Options, Schema};
+use qapi_parser::{EntityKind, Schema};
 
 /// The schema files vendored from a QEMU tree (QEMU's layout kept).
 fn schema_files(tree: &Path) -> Result<Vec<PathBuf>, String> {
@@ -58,25 +58,15 @@ fn generated_path(root: &Path, module: &str) -> PathBuf {
 }
 
 /// Read a vendored schema: by the current documentation rules, or, for
-/// an older QEMU whose documentation they reject, leniently.
+/// another QEMU release whose documentation they reject, leniently.
 fn read_schema(path: &Path) -> Result<Schema, String> {
-    Schema::from_file(path, Options::default()).or_else(|strict| {
-        Schema::from_file(
-            path,
-            Options {
-                doc_mode: qapi_parser::DocMode::Lenient,
-            },
-        )
-        .inspect(|_| {
-            let why = strict.render();
-            eprintln!(
-                "note: {}: read with lenient documentation rules (an older QEMU): {}",
-                path.display(),
-                why.lines().next().unwrap_or("")
-            );
-        })
-        .map_err(|f| f.render())
-    })
+    let (schema, note) = qapi_codegen::Config::new()
+        .read_schema(path)
+        .map_err(|e| e.to_string())?;
+    if let Some(n) = note {
+        eprintln!("note: {n}");
+    }
+    Ok(schema)
 }
 
 /// The generated bindings for the vendored schema, by module.
