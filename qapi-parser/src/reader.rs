@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Diagnostic, Result};
 use crate::doc::{Doc, DocMode, DocReader};
 use crate::source::{
-    abs_path, dir_name, join_path, normalize_text, FileId, SourceFile, SourceMap, Span,
+    abs_path, dir_name, join_path, normalize_line_ends, normalize_text, FileId, SourceFile,
+    SourceMap, Span,
 };
 use crate::syntax::{self, Item, Node, Value};
 
@@ -93,21 +94,31 @@ impl<'l> Reader<'l> {
         let abs = abs_path(Path::new(name), &self.cwd);
         self.included.insert(abs.clone());
         let (text, bad_utf8) = match String::from_utf8(bytes) {
-            Ok(t) => (t, None),
+            Ok(t) => (normalize_text(t), None),
             Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+                // The place of the first bad byte is taken in the text as
+                // it is kept: the valid part before it, line ends
+                // normalised; the lossy rest shows where it went wrong.
+                let valid = e.utf8_error().valid_up_to();
+                let bytes = e.into_bytes();
+                let head = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+                let head = normalize_line_ends(head.to_string());
+                let at = head.len();
+                let tail = String::from_utf8_lossy(&bytes[valid..]);
+                (normalize_text(head + &tail), Some(at))
             }
         };
         let file = self.sources.add(SourceFile {
             name: name.to_string(),
             abs_path: abs,
-            text: normalize_text(text),
+            text,
             included_from,
         });
         if let Some(at) = bad_utf8 {
+            // The bad byte became U+FFFD (3 bytes) in the kept text.
+            let end = at + '\u{FFFD}'.len_utf8();
             return Err(Diagnostic::at(
-                Span::new(file, at, at + 1),
+                Span::new(file, at, end),
                 "this file is not valid UTF-8",
             ));
         }

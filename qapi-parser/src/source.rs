@@ -99,7 +99,11 @@ impl SourceMap {
 
 /// Line and column of byte `offset` in `text`, QEMU's way.
 pub fn line_col(text: &str, offset: usize) -> LineCol {
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    // A place inside a character counts as that character's start.
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
@@ -123,12 +127,20 @@ pub fn is_py_space(c: char) -> bool {
         | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}')
 }
 
+/// Normalise line ends as Python's text mode does: `\r\n` and a lone
+/// `\r` become `\n`.
+pub fn normalize_line_ends(text: String) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text
+    }
+}
+
 /// Normalise line ends as Python's text mode does (`\r\n` and lone `\r`
 /// become `\n`) and make sure the text ends with `\n`.
-pub fn normalize_text(mut text: String) -> String {
-    if text.contains('\r') {
-        text = text.replace("\r\n", "\n").replace('\r', "\n");
-    }
+pub fn normalize_text(text: String) -> String {
+    let mut text = normalize_line_ends(text);
     if !text.ends_with('\n') {
         text.push('\n');
     }

@@ -88,6 +88,27 @@ fn invalid_utf8_is_an_error_with_a_place() {
     assert!(e.contains("UTF-8"), "{e}");
 }
 
+/// Found by CI's random bytes: line ends were normalised after the bad
+/// byte's place was taken, so a `\r\n` before it moved the place off a
+/// character boundary and rendering the error panicked.
+#[test]
+fn invalid_utf8_after_crlf_is_an_error_with_a_place() {
+    let e = error_text(
+        &[(
+            "bad.json",
+            b"# ok\r\n\r\n{ 'enum': 'A', \xff\xfe 'data': [] }",
+        )],
+        "bad.json",
+    );
+    assert!(e.starts_with("bad.json:3:16: "), "{e}");
+    assert!(e.contains("UTF-8"), "{e}");
+    // The bad byte right after a lone CR, and as the very first byte.
+    let e = error_text(&[("bad.json", b"\r\xe2\x82")], "bad.json");
+    assert!(e.starts_with("bad.json:2:1: "), "{e}");
+    let e = error_text(&[("bad.json", b"\xc3")], "bad.json");
+    assert!(e.starts_with("bad.json:1:1: "), "{e}");
+}
+
 #[test]
 fn including_a_folder_or_a_missing_file_is_an_error() {
     let e = error_text(&[("m.json", b"\n{ 'include': 'a-folder' }")], "m.json");
@@ -169,6 +190,13 @@ fn fifty_megabytes_are_read() {
 }
 
 /// Pieces that make up QAPI schemas, to build plausible random inputs.
+fn soak_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3000)
+}
+
 fn piece() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
         "{",
@@ -227,7 +255,9 @@ fn piece() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, .. ProptestConfig::default() })]
+    // 3000 cases each in every test run; PROPTEST_CASES asks for more
+    // (a soak: `PROPTEST_CASES=200000 cargo test -p qapi-parser --test robustness`).
+    #![proptest_config(ProptestConfig { cases: soak_cases(), .. ProptestConfig::default() })]
 
     /// Random token soup: never a panic; every error has a place in a
     /// file that was read, or is about reading the main file.
@@ -253,6 +283,27 @@ proptest! {
         let files: [(&str, &[u8]); 1] = [("f.json", &bytes)];
         if let Err(f) = read(&files, "f.json") {
             prop_assert!(!f.render().is_empty());
+        }
+    }
+
+    /// Token soup with line ends of every kind and broken UTF-8 mixed in:
+    /// the error's place is inside the text that was kept.
+    #[test]
+    fn token_soup_with_bad_bytes_gets_an_error_with_a_place(pieces in prop::collection::vec(prop_oneof![
+        4 => piece().prop_map(|p| p.as_bytes().to_vec()),
+        1 => prop::sample::select(vec![
+            &b"\r"[..], b"\r\n", b"\xff", b"\xe2\x82", b"\xc3", b"\xf0\x9f\x92", b"\xed\xa0\x80", b"\x80",
+        ]).prop_map(<[u8]>::to_vec),
+    ], 0..60)) {
+        let src: Vec<u8> = pieces.concat();
+        let files: [(&str, &[u8]); 1] = [("f.json", &src)];
+        if let Err(f) = read(&files, "f.json") {
+            prop_assert!(!f.render().is_empty());
+            let label = f.diagnostic.primary.as_ref().expect("errors in a file have a place");
+            let file = f.sources.file(label.span.file);
+            prop_assert!((label.span.start as usize) < file.text.len());
+            prop_assert!(file.text.is_char_boundary(label.span.start as usize));
+            prop_assert!(file.text.is_char_boundary(label.span.end as usize));
         }
     }
 
