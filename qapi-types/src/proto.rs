@@ -730,6 +730,115 @@ mod tests {
         assert_eq!(frames(&bytes).unwrap(), whole);
     }
 
+    /// A small deterministic generator, so the randomized tests below
+    /// need no dependency and fail the same way every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_value(rng: &mut Rng, depth: u32) -> Value {
+        let strings = ["", "}", "{", "\"\\", "a\\\"b", "[]", "é", "\u{0}\n\t\u{ff}"];
+        match rng.below(if depth > 4 { 4 } else { 6 }) {
+            0 => Value::Null,
+            1 => Value::from(rng.next() as i64),
+            2 => Value::from(strings[rng.below(strings.len() as u64) as usize]),
+            3 => Value::from(rng.below(2) == 0),
+            4 => (0..rng.below(4))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+            _ => Value::Object(
+                (0..rng.below(4))
+                    .map(|i| {
+                        (
+                            format!("k{i}{}", strings[i as usize]),
+                            random_value(rng, depth + 1),
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Messages of every shape (strings holding braces, quotes and
+    /// escapes; pretty and compact), read in random pieces: the framer
+    /// gives back exactly the messages serde_json wrote.
+    #[test]
+    fn random_messages_in_random_pieces_frame_exactly() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..300 {
+            let mut wire = Vec::new();
+            let mut want = Vec::new();
+            for _ in 0..rng.below(8) + 1 {
+                let mut msg = serde_json::Map::new();
+                msg.insert("return".into(), random_value(&mut rng, 0));
+                let v = Value::Object(msg);
+                let text = if rng.below(2) == 0 {
+                    serde_json::to_string(&v).unwrap()
+                } else {
+                    serde_json::to_string_pretty(&v).unwrap()
+                };
+                wire.extend_from_slice(text.as_bytes());
+                wire.extend_from_slice(
+                    [&b"\n"[..], b"\r\n", b"", b"  \n\t"][rng.below(4) as usize],
+                );
+                want.push(text);
+            }
+            let mut pieces = Vec::new();
+            let mut rest = &wire[..];
+            while !rest.is_empty() {
+                let n = (rng.below(rest.len() as u64 + 1) as usize).clamp(1, rest.len());
+                let n = if rng.below(3) == 0 { n.min(3) } else { n };
+                pieces.push(&rest[..n]);
+                rest = &rest[n..];
+            }
+            assert_eq!(frames(&pieces).unwrap(), want, "round {round}");
+        }
+    }
+
+    /// Random bytes never make the framer panic or loop: each piece ends
+    /// in messages, a wait for more, or an error.
+    #[test]
+    fn random_bytes_end_in_messages_or_an_error() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let alphabet = b"{}[]\"\\ \nax\xff";
+        for _ in 0..2000 {
+            let mut f = Framer::new(64);
+            'stream: for _ in 0..rng.below(6) + 1 {
+                let len = rng.below(100) as usize;
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                    .collect();
+                let space = f.space();
+                space[..len].copy_from_slice(&bytes);
+                f.filled(len);
+                loop {
+                    match f.next() {
+                        Ok(Some(m)) => {
+                            assert!(m.len() <= 64 && m[0] == b'{', "{m:?}");
+                            assert!(matches!(m.last(), Some(b'}' | b']')));
+                        }
+                        Ok(None) => break,
+                        Err(_) => break 'stream,
+                    }
+                }
+                if rng.below(8) == 0 {
+                    f.resync();
+                }
+            }
+        }
+    }
+
     #[test]
     fn garbage_and_oversize_are_errors() {
         assert!(matches!(
