@@ -18,9 +18,10 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
 
   rust    write Rust bindings for the schema (see qapi_codegen::Config)
 
-  --lenient-docs  accept the documentation style of other QEMU releases
-                  (definitions are read the same either way); 'rust'
-                  falls back to it by itself, with a note, unless
+  --lenient-docs  read other QEMU releases' schemas: their documentation
+                  style, and the language before 6.2 (simple unions,
+                  C conditions, old pragma names); 'rust' falls back
+                  to it by itself, with a note, unless
   --strict-docs   is given
   --snippets      show the source line under each error
   --runtime PATH  path of the runtime crate in generated code (::qapi_types)

@@ -652,6 +652,23 @@ impl<'a> Gen<'a> {
     // `large_enum_variant`: boxing the large payloads would make every
     // value harder to build and match for a size saving on values that
     // are built once and rarely moved.
+    /// The type a simple union's wrapper type (`q_obj_T-wrapper`, QEMU
+    /// before 6.2) wraps: the type of its one member `data`.
+    fn wrapped(&self, ty: EntityId) -> Option<EntityId> {
+        let e = self.ent(ty);
+        match &e.kind {
+            EntityKind::Object(o)
+                if e.is_implicit()
+                    && e.name.ends_with("-wrapper")
+                    && o.members.len() == 1
+                    && o.members[0].name == "data" =>
+            {
+                Some(o.members[0].ty)
+            }
+            _ => None,
+        }
+    }
+
     fn union_item(&mut self, id: EntityId) -> TokenStream {
         let rt = self.rt.clone();
         let e = self.ent(id);
@@ -681,8 +698,22 @@ impl<'a> Gen<'a> {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
             let wire = &v.name;
             let cfg = self.cfg(&v.cond);
+            // A simple union's branch (QEMU before 6.2) holds its value
+            // in the one member `data` of an implicit wrapper type.
+            let wrapped = self.wrapped(v.ty);
             let vdoc = if v.implicit {
                 format!("`{wire}`: no further members.")
+            } else if wrapped.is_some() {
+                let base = doc
+                    .and_then(|d| d.member(wire))
+                    .map(|s| docs::markdown(&s.text))
+                    .unwrap_or_default();
+                let sent = format!("On the wire: `{{\"{tag}\": \"{wire}\", \"data\": VALUE}}`.");
+                if base.is_empty() {
+                    format!("`{wire}`. {sent}")
+                } else {
+                    format!("{base}\n\n{sent}")
+                }
             } else {
                 let ty = &self.ent(v.ty).name;
                 let base = doc
@@ -700,7 +731,26 @@ impl<'a> Gen<'a> {
             };
             let vdocs = self.doc_attrs(&vdoc);
             let wire = lit(wire);
-            if v.implicit || self.ent(v.ty).name == "q_empty" {
+            if let Some(inner) = wrapped {
+                let mut ty = self.type_path(inner, Place::Top);
+                if self.boxed.contains(&(id, v.name.clone()))
+                    || self.boxed.contains(&(v.ty, "data".to_string()))
+                {
+                    ty = quote!(::std::boxed::Box<#ty>);
+                }
+                let uname = lit(&e.name);
+                variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire,));
+                de_arms.push(quote!(#cfg #wire => {
+                    let v = #rt::__private::required(&mut map, "data")?;
+                    #rt::__private::finish(&map, #uname)?;
+                    #bname::#vname(v)
+                },));
+                ser_arms.push(quote!(#cfg #bname::#vname(v) => {
+                    map.insert(#tag_lit.into(), #wire.into());
+                    #rt::__private::put(&mut map, "data", v)?;
+                }));
+            } else if v.implicit || self.ent(v.ty).name == "q_empty" {
                 variants.push(quote!(#vdocs #cfg #vname,));
                 tag_arms.push(quote!(#cfg #bname::#vname => #wire,));
                 let uname = lit(&e.name);

@@ -188,14 +188,15 @@ impl Config {
         self
     }
 
-    /// Which documentation rules a schema is read with.  By default the
-    /// current ones (QEMU 10.0's), and, when a schema's documentation does
-    /// not follow them (QEMU releases before and after 10.0 format it
-    /// differently), the lenient rules, with a note saying so
+    /// Which rules a schema is read with.  By default the current ones
+    /// (QEMU 10.0's), and, when a schema does not follow them (QEMU
+    /// releases before and after 10.0 format documentation differently;
+    /// releases before 6.2 wrote simple unions and C conditions), the
+    /// lenient rules ([`DocMode::Lenient`]), with a note saying so
     /// ([`Generated::notes`], a cargo warning from [`generate`](Self::generate)).
     /// `true` always reads leniently, `false` always strictly: then
-    /// documentation that breaks the current rules is an error.  The
-    /// definitions, and so the code, are the same either way.
+    /// anything that breaks the current rules is an error.  A schema
+    /// both accept gives the same code either way.
     pub fn lenient_docs(&mut self, on: bool) -> &mut Self {
         self.doc_mode = Some(if on {
             DocMode::Lenient
@@ -221,8 +222,8 @@ impl Config {
                     let s = read(DocMode::Lenient).map_err(Error::Schema)?;
                     let why = strict.render();
                     let note = format!(
-                        "{}: read with the lenient documentation rules (from another QEMU \
-                         release?), because: {}",
+                        "{}: read with the lenient rules (another QEMU release's schema?), \
+                         because: {}",
                         path.display(),
                         why.lines().last().unwrap_or_default()
                     );

@@ -11,20 +11,29 @@
 //! those rules reject (`Note:` and `Example:` sections, headings inside
 //! blocks, members left undocumented, other indentation).  In lenient
 //! mode ([`DocMode::Lenient`]) such text is kept, in the section it
-//! naturally belongs to, instead of being an error; definitions are read
-//! identically in both modes.
+//! naturally belongs to, instead of being an error; a schema both modes
+//! accept has the same definitions in both.
 
 use crate::diag::{Diagnostic, Result};
 use crate::source::{is_py_space, Span};
 use crate::syntax::{self, Item};
 
-/// How strictly documentation comments are checked.
+/// Which QEMU release's rules a schema is read with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DocMode {
     /// QEMU 10.0's rules, as its front end enforces them.
     #[default]
     Strict,
-    /// Accept the documentation of older QEMU releases, keeping its text.
+    /// Read the schemas of other QEMU releases: their documentation as
+    /// they wrote it (its text kept), and the language of releases before
+    /// 6.2 as QEMU 5.2's front end read it: the pragma names from before
+    /// 6.0 (`returns-whitelist`, `name-case-whitelist`), `if` conditions
+    /// written as C preprocessor text (`'defined(CONFIG_A) &&
+    /// !defined(CONFIG_B)'`, or a list meaning all of them), unions
+    /// without base and discriminator ("simple unions": an implicit enum
+    /// `NAMEKind`, a `type` member, each branch's value in the `data`
+    /// member of an implicit `q_obj_TYPE-wrapper`), and `_` in names.  A
+    /// schema that the strict rules accept is read identically.
     Lenient,
 }
 

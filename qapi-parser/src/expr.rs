@@ -114,6 +114,12 @@ pub(crate) enum DefKind {
         discriminator: String,
         branches: Vec<BranchDef>,
     },
+    /// A union without base or discriminator, as QEMU wrote them before
+    /// 6.2 (legacy language only): `{'type': 'BRANCH', 'data': VALUE}`
+    /// on the wire.
+    SimpleUnion {
+        branches: Vec<BranchDef>,
+    },
     Alternate {
         branches: Vec<BranchDef>,
     },
@@ -201,6 +207,86 @@ fn is_reserved_member_name(name: &str) -> bool {
     name == "u" || (name.len() >= 4 && name.bytes().take(4).map(c).eq(*b"has_"))
 }
 
+/// A configuration symbol: upper case, digits and `_`.
+fn is_config_symbol(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next().is_some_and(|c| c.is_ascii_uppercase())
+        && cs.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// A condition as QEMU wrote it before 6.2: C preprocessor text such as
+/// `defined(CONFIG_A) && !defined(CONFIG_B)`, with `||`, `&&`, `!` and
+/// parentheses.  `None` when it is anything else.
+fn c_condition(text: &str) -> Option<IfCond> {
+    struct P<'t> {
+        s: &'t str,
+        /// Nesting, bounded like every other nesting in the reader.
+        depth: u32,
+    }
+    impl P<'_> {
+        fn eat(&mut self, tok: &str) -> bool {
+            self.s = self.s.trim_start();
+            match self.s.strip_prefix(tok) {
+                Some(rest) => {
+                    self.s = rest;
+                    true
+                }
+                None => false,
+            }
+        }
+        /// `next (op next)*`: one operand alone, or `make` of them all.
+        fn chain(
+            &mut self,
+            op: &str,
+            next: fn(&mut Self) -> Option<IfCond>,
+            make: fn(Vec<IfCond>) -> IfCond,
+        ) -> Option<IfCond> {
+            let mut v = vec![next(self)?];
+            while self.eat(op) {
+                v.push(next(self)?);
+            }
+            Some(if v.len() == 1 { v.remove(0) } else { make(v) })
+        }
+        fn any(&mut self) -> Option<IfCond> {
+            self.chain("||", Self::all, IfCond::Any)
+        }
+        fn all(&mut self) -> Option<IfCond> {
+            self.chain("&&", Self::unary, IfCond::All)
+        }
+        fn unary(&mut self) -> Option<IfCond> {
+            self.depth += 1;
+            if self.depth > 64 {
+                return None;
+            }
+            let r = if self.eat("!") {
+                self.unary().map(|c| IfCond::Not(Box::new(c)))
+            } else if self.eat("(") {
+                let c = self.any()?;
+                self.eat(")").then_some(c)
+            } else if self.eat("defined") {
+                let paren = self.eat("(");
+                self.s = self.s.trim_start();
+                let n = self
+                    .s
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                    .count();
+                let (sym, rest) = self.s.split_at(n);
+                self.s = rest;
+                (is_config_symbol(sym) && (!paren || self.eat(")")))
+                    .then(|| IfCond::Name(sym.to_string()))
+            } else {
+                None
+            };
+            self.depth -= 1;
+            r
+        }
+    }
+    let mut p = P { s: text, depth: 0 };
+    let c = p.any()?;
+    p.s.trim().is_empty().then_some(c)
+}
+
 fn truthy(node: &Node) -> bool {
     match &node.value {
         Value::Str(s) => !s.is_empty(),
@@ -222,6 +308,9 @@ fn kind_of(node: &Node) -> &'static str {
 /// Checks one definition at a time.
 pub(crate) struct Checker<'a> {
     pragma: &'a Pragma,
+    /// Also accept the language of QEMU releases before 6.2 (see
+    /// [`crate::DocMode::Lenient`]).
+    legacy: bool,
     span: Span,
     context: Option<Context>,
 }
@@ -249,7 +338,7 @@ impl<'a> Checker<'a> {
     ) -> Result<()> {
         let stem = self.name_str(name, what)?;
         if (!upper_ok && stem.bytes().any(|c| c.is_ascii_uppercase()))
-            || (!underscore_ok && stem.contains('_'))
+            || (!underscore_ok && !self.legacy && stem.contains('_'))
         {
             return Err(self.err(format!(
                 "{}: '{name}' must be lower case with '-' between words (no upper case, no '_')",
@@ -323,11 +412,36 @@ impl<'a> Checker<'a> {
 
     fn cond_value(&self, node: &Node, what: &str) -> Result<IfCond> {
         match &node.value {
+            // Before 6.2 a condition was C preprocessor text, and a list
+            // of them meant all of them.
+            Value::Str(s) if self.legacy && !is_config_symbol(s) => {
+                c_condition(s).ok_or_else(|| {
+                    self.err(format!(
+                        "'if' condition '{s}' of {what} is neither a configuration symbol nor a C condition of defined(SYMBOL), '!', '&&', '||' and parentheses"
+                    ))
+                })
+            }
+            Value::Array(items) if self.legacy => {
+                if items.is_empty() {
+                    return Err(self.err(format!("the 'if' condition [] of {what} is useless")));
+                }
+                let mut conds = items
+                    .iter()
+                    .map(|i| match i.value {
+                        Value::Str(_) => self.cond_value(i, what),
+                        _ => Err(self.err(format!(
+                            "the 'if' condition of {what} must be a string or a list of strings"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(if conds.len() == 1 {
+                    conds.remove(0)
+                } else {
+                    IfCond::All(conds)
+                })
+            }
             Value::Str(s) => {
-                let mut cs = s.chars();
-                let ok = cs.next().is_some_and(|c| c.is_ascii_uppercase())
-                    && cs.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-                if !ok {
+                if !is_config_symbol(s) {
                     return Err(self.err(format!(
                         "'if' condition '{s}' of {what} is not a valid configuration symbol (upper case, digits and '_')"
                     )));
@@ -555,6 +669,7 @@ pub(crate) fn check_definition(
 ) -> Result<Def> {
     let mut ck = Checker {
         pragma,
+        legacy: lenient_docs,
         span: node.span.at_start(),
         context: None,
     };
@@ -577,8 +692,17 @@ pub(crate) fn check_definition(
         name: name.clone(),
     });
 
-    // The definition's own name.
+    // The definition's own name.  Before 6.0 it only had to be a valid
+    // name, in any case.
     match meta.as_str() {
+        _ if ck.legacy => {
+            ck.name_str(&name, &|| meta.clone())?;
+            if name.ends_with("List") {
+                return Err(ck.err(format!(
+                    "type name '{name}' must not end in 'List' (that suffix names array types)"
+                )));
+            }
+        }
         "event" => {
             let stem = ck.name_str(&name, &|| "event".to_string())?;
             if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
@@ -720,6 +844,11 @@ pub(crate) fn check_definition(
                 values: out,
                 prefix,
             }
+        }
+        "union" if ck.legacy && get("discriminator").is_none() && get("base").is_none() => {
+            ck.keys(members, "a union", &["union", "data"], &["if", "features"])?;
+            let branches = ck.branches(get("data").expect("checked"), true, true)?;
+            DefKind::SimpleUnion { branches }
         }
         "union" => {
             ck.keys(

@@ -298,6 +298,14 @@ impl<'l> Reader<'l> {
             "command-returns-exceptions" => self.pragma.command_returns_exceptions = list(key)?,
             "documentation-exceptions" => self.pragma.documentation_exceptions = list(key)?,
             "member-name-exceptions" => self.pragma.member_name_exceptions = list(key)?,
+            // Their names before QEMU 6.0, in the lenient (older
+            // releases') mode.
+            "returns-whitelist" if self.mode == DocMode::Lenient => {
+                self.pragma.command_returns_exceptions = list(key)?
+            }
+            "name-case-whitelist" if self.mode == DocMode::Lenient => {
+                self.pragma.member_name_exceptions = list(key)?
+            }
             other => {
                 return Err(Diagnostic::at_line(
                     at,

@@ -378,6 +378,7 @@ impl Schema {
             cwd,
             state: Vec::new(),
             mode: options.doc_mode,
+            wrappers: Vec::new(),
         };
         match b.build(&name, exprs) {
             Ok(()) => Ok(b.schema),
@@ -437,6 +438,34 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// A type the schema does not define by name, made for the definition
+/// at `info`.
+fn implicit_entity(name: String, info: &Info, cond: Option<IfCond>, kind: EntityKind) -> Entity {
+    Entity {
+        name,
+        span: Some(info.0),
+        context: info.1.clone(),
+        doc: None,
+        cond,
+        features: Vec::new(),
+        module: ModuleId(0),
+        kind,
+    }
+}
+
+/// A required, unconditional member of an implicit type.
+fn required_member(name: &str, ty_name: String) -> ObjectMember {
+    ObjectMember {
+        name: name.into(),
+        ty: EntityId::UNRESOLVED,
+        optional: false,
+        cond: None,
+        features: Vec::new(),
+        defined_in: EntityId::UNRESOLVED,
+        ty_name,
+    }
+}
+
 struct Builder {
     schema: Schema,
     feature_spans: Vec<Option<Span>>,
@@ -445,6 +474,8 @@ struct Builder {
     cwd: std::path::PathBuf,
     state: Vec<CheckState>,
     mode: DocMode,
+    /// Simple unions' wrapper types and the types they wrap.
+    wrappers: Vec<(String, String)>,
 }
 
 type Info = (Span, Option<Context>);
@@ -503,6 +534,7 @@ impl Builder {
                 }
             }
         }
+        self.wrapper_conditions();
         self.check()?;
         self.assign_modules(includes);
         Ok(())
@@ -678,22 +710,18 @@ impl Builder {
         if self.schema.lookup(&name).is_none() {
             // An existing one means the definition itself is a duplicate,
             // which is reported when it is added.
-            self.add(Entity {
-                name: name.clone(),
-                span: Some(info.0),
-                context: info.1.clone(),
-                doc: None,
-                cond: cond.clone(),
-                features: Vec::new(),
-                module: ModuleId(0),
-                kind: EntityKind::Object(ObjectType {
+            self.add(implicit_entity(
+                name.clone(),
+                info,
+                cond.clone(),
+                EntityKind::Object(ObjectType {
                     base: None,
                     local_members: members,
                     members: Vec::new(),
                     branches: None,
                     base_name: None,
                 }),
-            })?;
+            ))?;
         }
         Ok(Some(name))
     }
@@ -766,6 +794,9 @@ impl Builder {
                     base_name,
                 })
             }
+            DefKind::SimpleUnion { branches } => {
+                self.simple_union(&def.name, &def.cond, branches, &info)?
+            }
             DefKind::Alternate { branches } => EntityKind::Alternate(AlternateType {
                 variants: self.variants(branches, &info)?,
             }),
@@ -817,6 +848,83 @@ impl Builder {
             kind,
         })?;
         Ok(())
+    }
+
+    /// A union as QEMU wrote them before 6.2, modelled as QEMU modelled
+    /// it: an implicit enum `NAMEKind` of the branch names, a member
+    /// `type` of that enum as discriminator, and each branch's type
+    /// wrapped in an implicit object `q_obj_TYPE-wrapper` whose one
+    /// member `data` holds the value.
+    fn simple_union(
+        &mut self,
+        name: &str,
+        cond: &Option<IfCond>,
+        branches: Vec<expr::BranchDef>,
+        info: &Info,
+    ) -> Result<EntityKind> {
+        let mut variants = Vec::new();
+        let mut values = Vec::new();
+        for b in branches {
+            let wrapped = self.type_ref(b.ty, info)?;
+            let data = required_member("data", wrapped.clone());
+            let wrapper = self
+                .implicit_object(&wrapped, "wrapper", vec![data], info, &None)?
+                .expect("a wrapper has a member");
+            self.wrappers.push((wrapper.clone(), wrapped));
+            values.push(EnumValue {
+                name: b.name.clone(),
+                cond: b.cond.clone(),
+                features: Vec::new(),
+            });
+            variants.push(Variant {
+                name: b.name,
+                ty: EntityId::UNRESOLVED,
+                cond: b.cond,
+                implicit: false,
+                ty_name: wrapper,
+            });
+        }
+        let kind_name = format!("{name}Kind");
+        self.add(implicit_entity(
+            kind_name.clone(),
+            info,
+            cond.clone(),
+            EntityKind::Enum(EnumType {
+                values,
+                prefix: None,
+            }),
+        ))?;
+        Ok(EntityKind::Object(ObjectType {
+            base: None,
+            local_members: vec![required_member("type", kind_name)],
+            members: Vec::new(),
+            branches: Some(Branches {
+                tag: "type".into(),
+                variants,
+            }),
+            base_name: None,
+        }))
+    }
+
+    /// A wrapper type of a simple union has its wrapped type's condition
+    /// (an array's: its element's), known once every definition is.
+    fn wrapper_conditions(&mut self) {
+        for (wrapper, wrapped) in std::mem::take(&mut self.wrappers) {
+            let mut cond = None;
+            if let Some(id) = self.schema.lookup(&wrapped) {
+                let e = self.schema.entity(id);
+                cond = match &e.kind {
+                    EntityKind::Array(a) => self
+                        .schema
+                        .lookup(&a.element_name)
+                        .and_then(|el| self.schema.entity(el).cond.clone()),
+                    _ => e.cond.clone(),
+                };
+            }
+            if let Some(w) = self.schema.lookup(&wrapper) {
+                self.schema.entities[w.0 as usize].cond = cond;
+            }
+        }
     }
 
     fn args(

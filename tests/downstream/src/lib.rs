@@ -20,6 +20,11 @@ pub mod recursion {
     include!(concat!(env!("OUT_DIR"), "/recursion.rs"));
 }
 
+/// A schema in the language of QEMU releases before 6.2.
+pub mod legacy {
+    include!(concat!(env!("OUT_DIR"), "/legacy.rs"));
+}
+
 /// A newer release's bindings that also read an older release's replies.
 pub mod compat {
     include!(concat!(env!("OUT_DIR"), "/compat-new.rs"));
