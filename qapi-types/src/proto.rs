@@ -696,6 +696,11 @@ pub(crate) fn agent_reply(bytes: &[u8]) -> Result<Result<Value, QmpError>, Error
     }
 }
 
+/// The randomized tests' generator, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/common/rng.rs"]
+mod test_rng;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,22 +735,7 @@ mod tests {
         assert_eq!(frames(&bytes).unwrap(), whole);
     }
 
-    /// A small deterministic generator, so the randomized tests below
-    /// need no dependency and fail the same way every run.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use super::test_rng::Rng;
 
     fn random_value(rng: &mut Rng, depth: u32) -> Value {
         let strings = ["", "}", "{", "\"\\", "a\\\"b", "[]", "é", "\u{0}\n\t\u{ff}"];

@@ -3,8 +3,10 @@
 //! middle of a reply, an event flood, a silent peer, a late reply.  Each
 //! must end in a typed error within the time limit, never a hang.
 
+mod common;
+
 use std::io::{BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,17 +33,7 @@ impl Drop for Fake {
 
 /// A fake server that runs `script` on the first connection.
 fn fake(script: impl FnOnce(Peer) + Send + 'static) -> Fake {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "qapi-fake-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s");
-    let listener = UnixListener::bind(&path).unwrap();
+    let (listener, path) = common::listen("qapi-fake");
     let server = std::thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
