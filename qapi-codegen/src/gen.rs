@@ -648,10 +648,6 @@ impl<'a> Gen<'a> {
         }
     }
 
-    // Branch enums, alternates and `Event` allow clippy's
-    // `large_enum_variant`: boxing the large payloads would make every
-    // value harder to build and match for a size saving on values that
-    // are built once and rarely moved.
     /// The type a simple union's wrapper type (`q_obj_T-wrapper`, QEMU
     /// before 6.2) wraps: the type of its one member `data`.
     fn wrapped(&self, ty: EntityId) -> Option<EntityId> {
@@ -669,6 +665,10 @@ impl<'a> Gen<'a> {
         }
     }
 
+    // Branch enums, alternates and `Event` allow clippy's
+    // `large_enum_variant`: boxing the large payloads would make every
+    // value harder to build and match for a size saving on values that
+    // are built once and rarely moved.
     fn union_item(&mut self, id: EntityId) -> TokenStream {
         let rt = self.rt.clone();
         let e = self.ent(id);
