@@ -7,9 +7,13 @@
 //! descriptions, and tagged sections (`Returns:`, `Errors:`, `Since:`,
 //! `TODO:`) mixed with plain paragraphs.
 //!
-//! The rules are QEMU 10.0's.  Older releases wrote documentation that
-//! those rules reject (`Note:` and `Example:` sections, headings inside
-//! blocks, members left undocumented, other indentation).  In lenient
+//! The rules are QEMU 10.2's: besides the structure above, every line
+//! outside a literal block (`::` or `.. qmp-example::` and the lines
+//! indented under it) is at most 70 characters with its `# ` (a line
+//! holding only a URL excepted) and separates sentences with two spaces.
+//! Older releases wrote documentation that those rules reject (`Note:`
+//! and `Example:` sections, long lines, one space between sentences,
+//! members left undocumented, other indentation).  In lenient
 //! mode ([`DocMode::Lenient`]) such text is kept, in the section it
 //! naturally belongs to, instead of being an error; a schema both modes
 //! accept has the same definitions in both.
@@ -21,7 +25,7 @@ use crate::syntax::{self, Item};
 /// Which QEMU release's rules a schema is read with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DocMode {
-    /// QEMU 10.0's rules, as its front end enforces them.
+    /// QEMU 10.2's rules, as its front end enforces them.
     #[default]
     Strict,
     /// Read the schemas of other QEMU releases: their documentation as
@@ -394,8 +398,105 @@ fn tagged_heading(line: &str) -> Option<(SectionKind, usize)> {
     None
 }
 
+/// A line that opens a literal block: `::` alone or `.. qmp-example::`
+/// (QEMU's `(\.\. +qmp-example)? *::$`).
+fn is_literal_start(line: &str) -> bool {
+    let rest = match line.strip_prefix("..") {
+        Some(r) if r.starts_with(' ') => {
+            match r.trim_start_matches(' ').strip_prefix("qmp-example") {
+                Some(after) => after,
+                None => line,
+            }
+        }
+        _ => line,
+    };
+    rest.trim_start_matches(' ') == "::"
+}
+
+/// A line that is only a URL, which may be longer than 70 characters
+/// (QEMU's ` *(https?|ftp)://[^ ]*$`).
+fn is_url_line(line: &str) -> bool {
+    let rest = line.trim_start_matches(' ');
+    ["https://", "http://", "ftp://"]
+        .iter()
+        .any(|scheme| rest.strip_prefix(scheme).is_some_and(|r| !r.contains(' ')))
+}
+
+/// Where a sentence ends with one space after it: the byte index of the
+/// `.`, `!` or `?` in QEMU's pattern `(\be\.g\.|^ *\d\.|([.!?]))
+/// [A-Z0-9(]`, whose first two branches (`e.g.` and a numbered list
+/// item) are exceptions.  The scan is the regex's: leftmost match first,
+/// alternatives in order, resuming after each match.
+fn one_space_after_sentence(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    // ` X` after index `i`: the end of the match, if there is one.
+    let then_capital = |i: usize| {
+        (b.get(i) == Some(&b' ')
+            && b.get(i + 1)
+                .is_some_and(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'('))
+        .then_some(i + 2)
+    };
+    let mut i = 0;
+    while i < b.len() {
+        // `\be\.g\.`: `e` at a word boundary.
+        let boundary = || {
+            line[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+        };
+        if b[i..].starts_with(b"e.g.") && boundary() {
+            if let Some(end) = then_capital(i + 4) {
+                i = end;
+                continue;
+            }
+        }
+        // `^ *\d\.` (ASCII digits; QEMU's documentation has no others).
+        if i == 0 {
+            let spaces = b.iter().take_while(|&&c| c == b' ').count();
+            if b.get(spaces).is_some_and(u8::is_ascii_digit) && b.get(spaces + 1) == Some(&b'.') {
+                if let Some(end) = then_capital(spaces + 2) {
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        if matches!(b[i], b'.' | b'!' | b'?') && then_capital(i + 1).is_some() {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 fn indent_of(line: &str) -> usize {
     line.chars().take_while(|&c| is_py_space(c)).count()
+}
+
+/// Read the documentation block that starts at `items[pos]`; the index of
+/// the item after it.  In lenient mode a block is read as the current
+/// rules read it whenever its structure allows (the line format rules
+/// aside), so releases from 9.0 on, which share that structure, read
+/// exactly as their own front ends read them; any other block is read the
+/// way older releases read theirs.
+pub(crate) fn read_block(
+    items: &[Item<'_>],
+    pos: usize,
+    text: &str,
+    mode: DocMode,
+) -> Result<(Doc, usize)> {
+    if mode == DocMode::Lenient {
+        let mut reader = DocReader::new(items, pos, text, DocMode::Strict);
+        reader.format_rules = false;
+        if let Ok(doc) = reader.read() {
+            if doc.clone().end(DocMode::Strict).is_ok() {
+                return Ok((doc, reader.next_pos()));
+            }
+        }
+    }
+    let mut reader = DocReader::new(items, pos, text, mode);
+    let doc = reader.read()?;
+    Ok((doc, reader.next_pos()))
 }
 
 /// Reads one documentation block from the top-level items.
@@ -405,6 +506,12 @@ pub(crate) struct DocReader<'a, 'i> {
     pos: usize,
     text: &'a str,
     mode: DocMode,
+    /// Whether QEMU 10.2's line format rules apply.
+    format_rules: bool,
+    /// Inside a literal block, whose lines the format rules skip
+    /// (QEMU's `_literal_mode`), and the indentation of its first line.
+    literal: bool,
+    literal_indent: usize,
 }
 
 impl<'a, 'i> DocReader<'a, 'i> {
@@ -414,6 +521,9 @@ impl<'a, 'i> DocReader<'a, 'i> {
             pos,
             text,
             mode,
+            format_rules: mode == DocMode::Strict,
+            literal: false,
+            literal_indent: 0,
         }
     }
 
@@ -456,7 +566,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
     }
 
     /// The current line's text: `None` at the closing `##`.
-    fn line(&self) -> Result<Option<&'a str>> {
+    fn line(&mut self) -> Result<Option<&'a str>> {
         let span = match &self.items[self.pos] {
             Item::Comment(s) => *s,
             Item::Halt(p) => {
@@ -475,6 +585,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
                 return Err(self
                     .error("the closing '##' of a documentation block must be alone on its line"));
             }
+            self.literal = false;
             return Ok(None);
         }
         if val == "#" {
@@ -488,7 +599,53 @@ impl<'a, 'i> DocReader<'a, 'i> {
             }
             None => rest,
         };
-        Ok(Some(body.trim_end_matches(is_py_space)))
+        let line = body.trim_end_matches(is_py_space);
+        if self.format_rules {
+            self.check_format(span, line)?;
+        }
+        Ok(Some(line))
+    }
+
+    /// QEMU 10.2's line format rules, outside literal blocks: at most 70
+    /// characters with the `# ` (a line that is only a URL may be
+    /// longer), two spaces between sentences.
+    fn check_format(&mut self, span: Span, line: &str) -> Result<()> {
+        if is_literal_start(line) {
+            self.literal = true;
+            self.literal_indent = 0;
+        } else if self.literal && !line.is_empty() {
+            let indent = indent_of(line);
+            if self.literal_indent == 0 {
+                self.literal_indent = indent;
+            } else if indent < self.literal_indent {
+                // An rST directive ends where the indentation decreases.
+                self.literal = false;
+            }
+        }
+        if self.literal {
+            return Ok(());
+        }
+        if line.chars().count() + 2 > 70 && !is_url_line(line) {
+            return Err(self.error("this documentation line is longer than 70 characters"));
+        }
+        if let Some(at) = one_space_after_sentence(line) {
+            // QEMU points at the character after the punctuation, counting
+            // from the start of the source line as if the `#` were in its
+            // first column.
+            let line_start = self.text[..span.start as usize]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
+            let chars = 2 + line[..at].chars().count() + 1;
+            let offset = self.text[line_start..]
+                .char_indices()
+                .nth(chars)
+                .map_or(self.text.len(), |(i, _)| line_start + i);
+            return Err(Diagnostic::at(
+                Span::new(span.file, offset, offset),
+                "one space between sentences; QEMU's documentation uses two",
+            ));
+        }
+        Ok(())
     }
 
     fn next_line(&mut self) -> Result<Option<&'a str>> {
@@ -526,7 +683,6 @@ impl<'a, 'i> DocReader<'a, 'i> {
             _ => {
                 let mut doc = Doc::new(open, None);
                 doc.ensure_untagged_section(self.span());
-                let mut first = true;
                 while let Some(l) = line {
                     if let Some((name, _)) = at_name_colon(l) {
                         if self.strict() {
@@ -535,12 +691,8 @@ impl<'a, 'i> DocReader<'a, 'i> {
                             )));
                         }
                     }
-                    if l.starts_with('=') && !first && self.strict() {
-                        return Err(self.error("a '=' heading must be the first line of its block"));
-                    }
                     doc.append_line(l);
                     line = self.next_line()?;
-                    first = false;
                 }
                 Ok(doc)
             }
@@ -616,10 +768,6 @@ impl<'a, 'i> DocReader<'a, 'i> {
                     self.indented(doc)?
                 };
                 no_more_args = true;
-            } else if l.starts_with('=') && strict {
-                return Err(
-                    self.error("'=' headings are not allowed in a definition's documentation")
-                );
             } else {
                 doc.ensure_untagged_section(self.span());
                 doc.append_line(l);

@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Result};
-use crate::doc::{Doc, DocMode, DocReader};
+use crate::doc::{self, Doc, DocMode};
 use crate::source::{
     abs_path, dir_name, join_path, normalize_line_ends, normalize_text, FileId, SourceFile,
     SourceMap, Span,
@@ -147,9 +147,8 @@ impl<'l> Reader<'l> {
                 Item::Comment(_) => {
                     // A documentation block.
                     self.reject_expr_doc(cur_doc)?;
-                    let mut reader = DocReader::new(items, pos, text, self.mode);
-                    let mut doc = reader.read()?;
-                    pos = reader.next_pos();
+                    let (mut doc, next) = doc::read_block(items, pos, text, self.mode)?;
+                    pos = next;
                     // QEMU reads the next token before it finishes the block.
                     lexical_lookahead(file, text, items, pos)?;
                     doc.end(self.mode)?;

@@ -1,5 +1,5 @@
 //! The language of QEMU releases before 6.2, read in lenient mode as
-//! QEMU 5.2's front end read it, and rejected by the strict (10.0) rules.
+//! QEMU 5.2's front end read it, and rejected by the strict (10.2) rules.
 //!
 //! `schema/tests/legacy.json` uses every form; its definitions (and, with
 //! the branch descriptions taken out, which 5.2 did not allow, its

@@ -300,7 +300,7 @@ impl Options {
     }
 }
 
-/// QEMU's machine protocol (QMP), generated from QEMU 10.0.2's
+/// QEMU's machine protocol (QMP), generated from QEMU 10.2.0's
 /// `qapi/qapi-schema.json` (vendored in `schema/qemu`) by
 /// `cargo xtask regen`.
 // Generated code is formatted by the generator (prettyplease); rustfmt
@@ -310,7 +310,7 @@ impl Options {
 #[path = "generated/qmp.rs"]
 pub mod qmp;
 
-/// QEMU's guest agent (QGA), generated from QEMU 10.0.2's
+/// QEMU's guest agent (QGA), generated from QEMU 10.2.0's
 /// `qga/qapi-schema.json` by `cargo xtask regen`.
 #[cfg(feature = "qga")]
 #[rustfmt::skip]

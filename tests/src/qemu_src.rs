@@ -1,5 +1,12 @@
-//! QEMU's sources, from Debian's source package `qemu`, cached under
-//! `target/qemu-src/VERSION/`.
+//! QEMU's sources, cached under `target/qemu-src/VERSION/`: extracts of
+//! QEMU's own source history kept in the folder `shared/qemu/` beside
+//! the workspace ([`EXTRACTS`]), or Debian's source package `qemu`
+//! ([`RELEASES`]).
+//!
+//! An extract is read from `shared/qemu/qemu-VERSION-qapi.tar.xz` in the
+//! workspace's parent folder or the nearest ancestor that has one
+//! (`QAPI_QEMU_SHARED` may name the folder instead); its sha256 is
+//! checked against the pinned value, and nothing is downloaded.
 //!
 //! The orig tarball is fetched with `apt-get source --download-only
 //! --tar-only`, using a private apt state folder and a `deb-src` list
@@ -43,6 +50,80 @@ pub const RELEASES: [Release; 2] = [
     },
 ];
 
+/// An extract of QEMU's source history at a release's commit, limited to
+/// the parts the project reads (`shared/qemu/README.md` beside the
+/// workspace describes them).
+#[derive(Clone, Copy, Debug)]
+pub struct Extract {
+    pub version: &'static str,
+    /// The commit of QEMU's repository that set VERSION to the release.
+    pub commit: &'static str,
+    pub sha256: &'static str,
+}
+
+impl Extract {
+    /// The tarball's file name (its top folder is `qemu-VERSION/`).
+    pub fn file_name(&self) -> String {
+        format!("qemu-{}-qapi.tar.xz", self.version)
+    }
+}
+
+pub const EXTRACTS: [Extract; 4] = [
+    Extract {
+        version: "10.2.0",
+        commit: "698104725efad4b29079d857dfdebbd804e34c99",
+        sha256: "d876a669c40770c152e7b87840cb23dcf8981a91121600b3527b0f6c372ac03b",
+    },
+    Extract {
+        version: "9.2.0",
+        commit: "ae35f033b874c627d81d51070187fbf55f0bf1a7",
+        sha256: "d0b5a339b3ef24d6814fab91bd53bb8486e75eb19acb59cc094204d8f5744272",
+    },
+    Extract {
+        version: "8.2.0",
+        commit: "1600b9f46b1bd08b00fe86c46ef6dbb48cbe10d6",
+        sha256: "89e9a8a483a078c0b51e9a8775e6c49f933253cbe380816a985b8de00a0ad073",
+    },
+    Extract {
+        version: "6.2.0",
+        commit: "44f28df24767cf9dca1ddc9b23157737c4cbb645",
+        sha256: "b6c81585b173c6b41e52bba85041feae88e4d5c11631c550ac64f4e1dc283672",
+    },
+];
+
+pub fn shared_extract(version: &str) -> Option<Extract> {
+    EXTRACTS.iter().copied().find(|e| e.version == version)
+}
+
+/// The folder of QEMU extracts: `QAPI_QEMU_SHARED`, or `shared/qemu` in
+/// the nearest ancestor of the workspace that has it.
+pub fn shared_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("QAPI_QEMU_SHARED") {
+        return Ok(PathBuf::from(dir));
+    }
+    workspace_root()
+        .ancestors()
+        .skip(1)
+        .map(|d| d.join("shared").join("qemu"))
+        .find(|d| d.is_dir())
+        .ok_or_else(|| {
+            format!(
+                "no shared/qemu folder beside {} or above it (QAPI_QEMU_SHARED may name it)",
+                workspace_root().display()
+            )
+        })
+}
+
+/// The extract's tarball in the shared folder, its sha256 checked.
+pub fn extract_tarball(ex: &Extract) -> Result<PathBuf, String> {
+    let path = shared_dir()?.join(ex.file_name());
+    if !path.is_file() {
+        return Err(format!("{}: no such file", path.display()));
+    }
+    check_sha256(&path, ex.sha256, ex.version)?;
+    Ok(path)
+}
+
 /// The parts of the tree the project uses.
 const MEMBERS: [&str; 9] = [
     "qapi",
@@ -62,7 +143,11 @@ pub fn release(version: &str) -> Result<Release, String> {
         .copied()
         .find(|r| r.version == version)
         .ok_or_else(|| {
-            let known: Vec<&str> = RELEASES.iter().map(|r| r.version).collect();
+            let known: Vec<&str> = RELEASES
+                .iter()
+                .map(|r| r.version)
+                .chain(EXTRACTS.iter().map(|e| e.version))
+                .collect();
             format!(
                 "unknown QEMU version '{version}' (known: {})",
                 known.join(", ")
@@ -88,6 +173,9 @@ static LOCK: Mutex<()> = Mutex::new(());
 /// first use.  `QAPI_QEMU_TARBALL_<version with _>` may name a tarball
 /// already on disk (it is still checked against the pinned sha256).
 pub fn ensure(version: &str) -> Result<PathBuf, String> {
+    if let Some(ex) = shared_extract(version) {
+        return ensure_extract(&ex);
+    }
     let rel = release(version)?;
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dir = cache_root().join(rel.version);
@@ -108,17 +196,40 @@ pub fn ensure(version: &str) -> Result<PathBuf, String> {
             t
         }
     };
-    let sum = sha256(&tarball)?;
-    if sum != rel.sha256 {
-        return Err(format!(
-            "{}: sha256 is {sum}, expected {} for QEMU {}",
-            tarball.display(),
-            rel.sha256,
-            rel.version
-        ));
-    }
+    check_sha256(&tarball, rel.sha256, rel.version)?;
     extract(&rel, &tarball, &dir)?;
     fs::write(&stamp, rel.sha256).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(tree)
+}
+
+/// An extract from the shared folder, unpacked whole (it holds only what
+/// the project reads) on first use.
+fn ensure_extract(ex: &Extract) -> Result<PathBuf, String> {
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = cache_root().join(ex.version);
+    let top = format!("qemu-{}", ex.version);
+    let tree = dir.join(&top);
+    let stamp = dir.join("extracted.ok");
+    if tree.is_dir() && fs::read_to_string(&stamp).is_ok_and(|s| s == ex.sha256) {
+        return Ok(tree);
+    }
+    let tarball = extract_tarball(ex)?;
+    let tmp = dir.join("extract.tmp");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    run(Command::new("tar")
+        .arg("-xJf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&tmp))?;
+    if !tmp.join(&top).join("qapi").is_dir() {
+        return Err(format!("{}: no {top}/qapi inside", tarball.display()));
+    }
+    let _ = fs::remove_dir_all(&tree);
+    fs::rename(tmp.join(&top), &tree)
+        .map_err(|e| format!("cannot move the tree into place: {e}"))?;
+    let _ = fs::remove_dir_all(&tmp);
+    fs::write(&stamp, ex.sha256).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(tree)
 }
 
@@ -137,6 +248,18 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// An error unless `path`'s sha256 is the one pinned for QEMU `version`.
+fn check_sha256(path: &Path, want: &str, version: &str) -> Result<(), String> {
+    let sum = sha256(path)?;
+    if sum != want {
+        return Err(format!(
+            "{}: sha256 is {sum}, expected {want} for QEMU {version}",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// A file's sha256, in hex.

@@ -16,7 +16,8 @@ usage: cargo xtask COMMAND
                      clippy and rustdoc with warnings denied (generated
                      QEMU bindings included), a check that the generated
                      bindings have no doctests, and build the benchmarks
-  qemu-src VERSION   fetch, verify and extract QEMU's sources (10.0.2, 7.2);
+  qemu-src VERSION   verify and extract QEMU's sources (10.2.0, 9.2.0, 8.2.0,
+                     6.2.0 from ../shared/qemu; 10.0.2, 7.2 fetched);
                      prints the tree's path
   qemu-bin           fetch QEMU 7.2's qemu-system-x86_64 and qemu-ga from
                      Debian's packages, unpacked in target/qemu-7.2 (the
@@ -101,7 +102,7 @@ fn test() -> Result<(), String> {
     // The checked-in bindings must be what the generator makes of the
     // vendored schema.
     regen::check(&qapi_tests::qemu_src::workspace_root())?;
-    for version in ["10.0.2", "7.2"] {
+    for version in ["10.2.0", "10.0.2", "9.2.0", "8.2.0", "7.2", "6.2.0"] {
         let tree = qapi_tests::qemu_src::ensure(version)?;
         eprintln!("xtask: QEMU {version} sources in {}", tree.display());
     }

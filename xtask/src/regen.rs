@@ -69,15 +69,30 @@ fn read_schema(path: &Path) -> Result<Schema, String> {
     Ok(schema)
 }
 
+/// The pinned release `cargo xtask regen` vendors by default: an extract
+/// of QEMU's history in the `shared/qemu` folder beside the workspace.
+const PINNED: &str = "10.2.0";
+
+/// The QEMU release the vendored schema comes from, as its MANIFEST says.
+fn vendored_version(root: &Path) -> Result<String, String> {
+    let path = vendor_dir(root).join("MANIFEST");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("qemu-version: "))
+        .map(|v| v.trim().to_string())
+        .ok_or_else(|| format!("{}: no qemu-version line", path.display()))
+}
+
 /// The generated bindings for the vendored schema, by module.
 fn render(root: &Path) -> Result<BTreeMap<&'static str, String>, String> {
+    let version = vendored_version(root)?;
     let mut out = BTreeMap::new();
     for (module, schema) in BINDINGS {
         let path = vendor_dir(root).join(schema);
         let s = read_schema(&path)?;
         let mut config = qapi_codegen::Config::new();
         config.runtime_path("crate");
-        let mut label = format!("QEMU's {schema} (schema/qemu)");
+        let mut label = format!("QEMU {version}'s {schema} (schema/qemu)");
         for release in OLDER {
             let older = read_schema(&older_dir(root, release).join(schema))?;
             config.older_schema(release, &older);
@@ -119,15 +134,13 @@ pub fn check(root: &Path) -> Result<(), String> {
 
 /// `regen [--qemu-src DIR|TARBALL]`.
 pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
-    let (tree, tarball, version) = match source {
+    let (tree, origin, version) = match source {
         None => {
-            let rel = qapi_tests::qemu_src::release("10.0.2")?;
-            let tree = qapi_tests::qemu_src::ensure(rel.version)?;
-            (
-                tree,
-                Some((rel.tarball.to_string(), rel.sha256.to_string())),
-                rel.version.to_string(),
-            )
+            let ex = qapi_tests::qemu_src::shared_extract(PINNED)
+                .ok_or_else(|| format!("no pinned extract for QEMU {PINNED}"))?;
+            // Checks the extract's sha256 against the pinned one.
+            let tree = qapi_tests::qemu_src::ensure(ex.version)?;
+            (tree, Origin::extract(&ex), ex.version.to_string())
         }
         Some(src)
             if src.ends_with(".tar.xz")
@@ -159,15 +172,28 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
                 .to_string_lossy()
                 .into_owned();
             let version = read_version(&top);
-            (
-                top,
-                Some((name, qapi_tests::qemu_src::sha256(Path::new(src))?)),
-                version,
-            )
+            let sum = qapi_tests::qemu_src::sha256(Path::new(src))?;
+            let origin = match qapi_tests::qemu_src::EXTRACTS
+                .iter()
+                .find(|e| e.sha256 == sum)
+            {
+                Some(ex) => Origin::extract(ex),
+                None => Origin {
+                    source: format!("the tarball {name}"),
+                    sha256: Some(sum),
+                    commit: None,
+                },
+            };
+            (top, origin, version)
         }
         Some(dir) => {
             let version = read_version(Path::new(dir));
-            (PathBuf::from(dir), None, version)
+            let origin = Origin {
+                source: format!("the tree at {dir}"),
+                sha256: None,
+                commit: None,
+            };
+            (PathBuf::from(dir), origin, version)
         }
     };
     // The API before, for the report.
@@ -181,7 +207,7 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
         &schema_files(&tree)?,
         &vendor_dir(root),
         &version,
-        &tarball,
+        &origin,
     )?;
     for release in OLDER {
         // Vendored once; `rm -r schema/older/RELEASE` and regen to renew.
@@ -189,8 +215,12 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
         if !dest.join("MANIFEST").exists() {
             let rel = qapi_tests::qemu_src::release(release)?;
             let tree = qapi_tests::qemu_src::ensure(rel.version)?;
-            let tarball = Some((rel.tarball.to_string(), rel.sha256.to_string()));
-            vendor(&tree, &older_files(&tree)?, &dest, rel.version, &tarball)?;
+            let origin = Origin {
+                source: format!("Debian source package qemu, {}", rel.tarball),
+                sha256: Some(rel.sha256.to_string()),
+                commit: None,
+            };
+            vendor(&tree, &older_files(&tree)?, &dest, rel.version, &origin)?;
         }
     }
 
@@ -213,6 +243,27 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// Where vendored files come from, for the MANIFEST.
+struct Origin {
+    source: String,
+    sha256: Option<String>,
+    /// The commit of QEMU's repository, when known.
+    commit: Option<String>,
+}
+
+impl Origin {
+    fn extract(ex: &qapi_tests::qemu_src::Extract) -> Origin {
+        Origin {
+            source: format!(
+                "{}, an extract of QEMU's repository (shared/qemu)",
+                ex.file_name()
+            ),
+            sha256: Some(ex.sha256.to_string()),
+            commit: Some(ex.commit.to_string()),
+        }
+    }
+}
+
 /// Copy `files` of a QEMU tree into `dest`, QEMU's layout kept, with a
 /// MANIFEST of where they come from and their sha256s, and QEMU's
 /// licence.
@@ -221,7 +272,7 @@ fn vendor(
     files: &[PathBuf],
     dest: &Path,
     version: &str,
-    tarball: &Option<(String, String)>,
+    origin: &Origin,
 ) -> Result<(), String> {
     for sub in ["qapi", "qga", "storage-daemon"] {
         let _ = fs::remove_dir_all(dest.join(sub));
@@ -230,12 +281,12 @@ fn vendor(
     manifest.push_str(&format!(
         "# QEMU schema files vendored by `cargo xtask regen`.\nqemu-version: {version}\n"
     ));
-    if let Some((name, sum)) = tarball {
-        manifest.push_str(&format!(
-            "source: Debian source package qemu, {name}\nsource-sha256: {sum}\n"
-        ));
-    } else {
-        manifest.push_str(&format!("source: the tree at {}\n", tree.display()));
+    if let Some(commit) = &origin.commit {
+        manifest.push_str(&format!("qemu-commit: {commit}\n"));
+    }
+    manifest.push_str(&format!("source: {}\n", origin.source));
+    if let Some(sum) = &origin.sha256 {
+        manifest.push_str(&format!("source-sha256: {sum}\n"));
     }
     manifest.push_str("files:\n");
     for f in files {

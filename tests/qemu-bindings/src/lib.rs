@@ -4,7 +4,7 @@
 #![deny(warnings)]
 #![deny(missing_docs)]
 
-/// QEMU 10.0.2.
+/// QEMU 10.0.2 (documentation read in lenient mode).
 pub mod v10_0_2 {
     /// The QMP schema.
     pub mod qmp {
