@@ -1,10 +1,10 @@
 //! Type definitions: enums, structs, unions and alternates.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::TokenStream;
 use qapi_parser::{EntityId, EntityKind, ObjectMember};
 use quote::{format_ident, quote};
 
-use super::serde::{Branch, BranchKind, UnionShape};
+use super::serde::{Branch, BranchKind, Member, UnionShape};
 use super::{lit, Gen, Place};
 use crate::docs;
 use crate::naming::{field_name, ident, variant_name, Scope};
@@ -87,7 +87,7 @@ impl Gen<'_> {
         members: &[ObjectMember],
         skip: Option<&str>,
         place: Place,
-    ) -> (Vec<TokenStream>, Vec<(Ident, String, bool)>) {
+    ) -> (Vec<TokenStream>, Vec<Member>) {
         // Every object is (de)serialized by generated impls that name the
         // wire members: no serde attributes on fields.
         let e = self.ent(owner);
@@ -121,7 +121,7 @@ impl Gen<'_> {
             };
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
-            names.push((fident, m.name.clone(), optional));
+            names.push((fident, m.name.clone(), optional, ty.clone()));
         }
         (fields, names)
     }
@@ -183,7 +183,7 @@ impl Gen<'_> {
         let doc = e.doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("branches of {}", e.name));
         let mut scope_fields = Scope::new(format!("fields of {}", e.name));
-        for (f, _, _) in &names {
+        for (f, ..) in &names {
             scope_fields.reserve(&f.to_string());
         }
         let branch_field =
@@ -249,7 +249,7 @@ impl Gen<'_> {
                 }
                 variants.push(quote!(#vdocs #cfg #vname(#ty),));
                 tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
-                BranchKind::Members
+                BranchKind::members(self.ent(v.ty))
             };
             branches.push(Branch {
                 vname,
