@@ -58,6 +58,15 @@ pub fn opt<M: SerializeMap, T: Serialize>(
     }
 }
 
+/// A union's discriminator, written first (none for an object from a
+/// release where the type had none: `value` is then empty).
+pub fn tag<M: SerializeMap>(m: &mut M, key: &'static str, value: &str) -> Result<(), M::Error> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    m.serialize_entry(key, value)
+}
+
 /// Members kept as sent (a catch-all branch).
 pub fn kept<M: SerializeMap>(m: &mut M, members: &Kept) -> Result<(), M::Error> {
     for (k, v) in members {

@@ -294,25 +294,26 @@ impl Gen<'_> {
         } in u.branches
         {
             let wire = lit(wire);
-            let tag = quote!(m.serialize_entry(#tag_lit, #wire)?;);
             match kind {
                 BranchKind::Wrapped => {
                     de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.data()?),));
-                    ser_arms.push(
-                        quote!(#cfg #bname::#vname(v) => { #tag m.serialize_entry("data", v)?; }),
-                    );
+                    ser_arms.push(quote!(#cfg #bname::#vname(v) => m.serialize_entry("data", v)?,));
                 }
                 BranchKind::Empty => {
                     de_arms.push(quote!(#cfg #wire => { rest.empty()?; #bname::#vname },));
-                    ser_arms.push(quote!(#cfg #bname::#vname => { #tag }));
+                    ser_arms.push(quote!(#cfg #bname::#vname => {}));
                 }
                 BranchKind::Members => {
                     de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.members()?),));
-                    ser_arms.push(quote!(#cfg #bname::#vname(v) => { #tag #rt::__private::Fields::fields(v, m)?; }));
+                    ser_arms.push(
+                        quote!(#cfg #bname::#vname(v) => #rt::__private::Fields::fields(v, m)?,),
+                    );
                 }
                 BranchKind::Nested => {
                     de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.nested()?),));
-                    ser_arms.push(quote!(#cfg #bname::#vname(v) => { #tag #rt::__private::Fields::fields(v, m)?; }));
+                    ser_arms.push(
+                        quote!(#cfg #bname::#vname(v) => #rt::__private::Fields::fields(v, m)?,),
+                    );
                 }
             }
         }
@@ -338,15 +339,13 @@ impl Gen<'_> {
             #[allow(deprecated)]
             impl #rt::__private::Fields for #name {
                 fn fields<M: ::serde::ser::SerializeMap>(&self, m: &mut M) -> ::std::result::Result<(), M::Error> {
+                    #rt::__private::tag(m, #tag_lit, self.#branch_field.tag())?;
+                    #(#puts)*
                     match &self.#branch_field {
                         #(#ser_arms)*
                         #untagged_ser
-                        #bname::#other { tag, members } => {
-                            m.serialize_entry(#tag_lit, tag)?;
-                            #rt::__private::kept(m, members)?;
-                        }
+                        #bname::#other { members, .. } => #rt::__private::kept(m, members)?,
                     }
-                    #(#puts)*
                     ::std::result::Result::Ok(())
                 }
             }

@@ -566,21 +566,15 @@ impl ::qapi_types::__private::Fields for Console {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        ::qapi_types::__private::tag(m, "kind", self.branch.tag())?;
+        m.serialize_entry("id", &self.id)?;
         match &self.branch {
-            ConsoleBranch::Serial(v) => {
-                m.serialize_entry("kind", "serial")?;
-                ::qapi_types::__private::Fields::fields(v, m)?;
-            }
-            ConsoleBranch::Vnc(v) => {
-                m.serialize_entry("kind", "vnc")?;
-                ::qapi_types::__private::Fields::fields(v, m)?;
-            }
-            ConsoleBranch::Other { tag, members } => {
-                m.serialize_entry("kind", tag)?;
-                ::qapi_types::__private::kept(m, members)?;
+            ConsoleBranch::Serial(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ConsoleBranch::Vnc(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ConsoleBranch::Other { members, .. } => {
+                ::qapi_types::__private::kept(m, members)?
             }
         }
-        m.serialize_entry("id", &self.id)?;
         ::std::result::Result::Ok(())
     }
 }

@@ -511,18 +511,12 @@ impl ::qapi_types::__private::Fields for Expr {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        ::qapi_types::__private::tag(m, "kind", self.branch.tag())?;
         match &self.branch {
-            ExprBranch::Leaf(v) => {
-                m.serialize_entry("kind", "leaf")?;
-                ::qapi_types::__private::Fields::fields(v, m)?;
-            }
-            ExprBranch::Neg(v) => {
-                m.serialize_entry("kind", "neg")?;
-                ::qapi_types::__private::Fields::fields(v, m)?;
-            }
-            ExprBranch::Other { tag, members } => {
-                m.serialize_entry("kind", tag)?;
-                ::qapi_types::__private::kept(m, members)?;
+            ExprBranch::Leaf(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ExprBranch::Neg(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ExprBranch::Other { members, .. } => {
+                ::qapi_types::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())

@@ -2110,71 +2110,30 @@ impl crate::__private::Fields for GuestDiskSmart {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            GuestDiskSmartBranch::Nvme(v) => {
-                m.serialize_entry("type", "nvme")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            GuestDiskSmartBranch::Ide => {
-                m.serialize_entry("type", "ide")?;
-            }
-            GuestDiskSmartBranch::Fdc => {
-                m.serialize_entry("type", "fdc")?;
-            }
-            GuestDiskSmartBranch::Scsi => {
-                m.serialize_entry("type", "scsi")?;
-            }
-            GuestDiskSmartBranch::Virtio => {
-                m.serialize_entry("type", "virtio")?;
-            }
-            GuestDiskSmartBranch::Xen => {
-                m.serialize_entry("type", "xen")?;
-            }
-            GuestDiskSmartBranch::Usb => {
-                m.serialize_entry("type", "usb")?;
-            }
-            GuestDiskSmartBranch::Uml => {
-                m.serialize_entry("type", "uml")?;
-            }
-            GuestDiskSmartBranch::Sata => {
-                m.serialize_entry("type", "sata")?;
-            }
-            GuestDiskSmartBranch::Sd => {
-                m.serialize_entry("type", "sd")?;
-            }
-            GuestDiskSmartBranch::Unknown => {
-                m.serialize_entry("type", "unknown")?;
-            }
-            GuestDiskSmartBranch::Ieee1394 => {
-                m.serialize_entry("type", "ieee1394")?;
-            }
-            GuestDiskSmartBranch::Ssa => {
-                m.serialize_entry("type", "ssa")?;
-            }
-            GuestDiskSmartBranch::Fibre => {
-                m.serialize_entry("type", "fibre")?;
-            }
-            GuestDiskSmartBranch::Raid => {
-                m.serialize_entry("type", "raid")?;
-            }
-            GuestDiskSmartBranch::Iscsi => {
-                m.serialize_entry("type", "iscsi")?;
-            }
-            GuestDiskSmartBranch::Sas => {
-                m.serialize_entry("type", "sas")?;
-            }
-            GuestDiskSmartBranch::Mmc => {
-                m.serialize_entry("type", "mmc")?;
-            }
-            GuestDiskSmartBranch::Virtual => {
-                m.serialize_entry("type", "virtual")?;
-            }
-            GuestDiskSmartBranch::FileBackedVirtual => {
-                m.serialize_entry("type", "file-backed-virtual")?;
-            }
-            GuestDiskSmartBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            GuestDiskSmartBranch::Nvme(v) => crate::__private::Fields::fields(v, m)?,
+            GuestDiskSmartBranch::Ide => {}
+            GuestDiskSmartBranch::Fdc => {}
+            GuestDiskSmartBranch::Scsi => {}
+            GuestDiskSmartBranch::Virtio => {}
+            GuestDiskSmartBranch::Xen => {}
+            GuestDiskSmartBranch::Usb => {}
+            GuestDiskSmartBranch::Uml => {}
+            GuestDiskSmartBranch::Sata => {}
+            GuestDiskSmartBranch::Sd => {}
+            GuestDiskSmartBranch::Unknown => {}
+            GuestDiskSmartBranch::Ieee1394 => {}
+            GuestDiskSmartBranch::Ssa => {}
+            GuestDiskSmartBranch::Fibre => {}
+            GuestDiskSmartBranch::Raid => {}
+            GuestDiskSmartBranch::Iscsi => {}
+            GuestDiskSmartBranch::Sas => {}
+            GuestDiskSmartBranch::Mmc => {}
+            GuestDiskSmartBranch::Virtual => {}
+            GuestDiskSmartBranch::FileBackedVirtual => {}
+            GuestDiskSmartBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -3719,14 +3678,11 @@ impl crate::__private::Fields for GuestDeviceId {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            GuestDeviceIdBranch::Pci(v) => {
-                m.serialize_entry("type", "pci")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            GuestDeviceIdBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            GuestDeviceIdBranch::Pci(v) => crate::__private::Fields::fields(v, m)?,
+            GuestDeviceIdBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -4478,14 +4434,11 @@ impl crate::__private::Fields for GuestCpuStats {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            GuestCpuStatsBranch::Linux(v) => {
-                m.serialize_entry("type", "linux")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            GuestCpuStatsBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            GuestCpuStatsBranch::Linux(v) => crate::__private::Fields::fields(v, m)?,
+            GuestCpuStatsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())

@@ -1883,26 +1883,16 @@ impl crate::__private::Fields for SocketAddressLegacy {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            SocketAddressLegacyBranch::Inet(v) => {
-                m.serialize_entry("type", "inet")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SocketAddressLegacyBranch::Unix(v) => {
-                m.serialize_entry("type", "unix")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            SocketAddressLegacyBranch::Inet(v) => crate::__private::Fields::fields(v, m)?,
+            SocketAddressLegacyBranch::Unix(v) => crate::__private::Fields::fields(v, m)?,
             SocketAddressLegacyBranch::Vsock(v) => {
-                m.serialize_entry("type", "vsock")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            SocketAddressLegacyBranch::Fd(v) => {
-                m.serialize_entry("type", "fd")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SocketAddressLegacyBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            SocketAddressLegacyBranch::Fd(v) => crate::__private::Fields::fields(v, m)?,
+            SocketAddressLegacyBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -2089,26 +2079,14 @@ impl crate::__private::Fields for SocketAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            SocketAddressBranch::Inet(v) => {
-                m.serialize_entry("type", "inet")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SocketAddressBranch::Unix(v) => {
-                m.serialize_entry("type", "unix")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SocketAddressBranch::Vsock(v) => {
-                m.serialize_entry("type", "vsock")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SocketAddressBranch::Fd(v) => {
-                m.serialize_entry("type", "fd")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SocketAddressBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            SocketAddressBranch::Inet(v) => crate::__private::Fields::fields(v, m)?,
+            SocketAddressBranch::Unix(v) => crate::__private::Fields::fields(v, m)?,
+            SocketAddressBranch::Vsock(v) => crate::__private::Fields::fields(v, m)?,
+            SocketAddressBranch::Fd(v) => crate::__private::Fields::fields(v, m)?,
+            SocketAddressBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -2982,18 +2960,16 @@ impl crate::__private::Fields for GuestPanicInformation {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
             GuestPanicInformationBranch::HyperV(v) => {
-                m.serialize_entry("type", "hyper-v")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             GuestPanicInformationBranch::S390(v) => {
-                m.serialize_entry("type", "s390")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            GuestPanicInformationBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            GuestPanicInformationBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -4532,18 +4508,16 @@ impl crate::__private::Fields for QCryptoBlockOpenOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
         match &self.branch {
             QCryptoBlockOpenOptionsBranch::Qcow(v) => {
-                m.serialize_entry("format", "qcow")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             QCryptoBlockOpenOptionsBranch::Luks(v) => {
-                m.serialize_entry("format", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            QCryptoBlockOpenOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            QCryptoBlockOpenOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -4649,18 +4623,16 @@ impl crate::__private::Fields for QCryptoBlockCreateOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
         match &self.branch {
             QCryptoBlockCreateOptionsBranch::Qcow(v) => {
-                m.serialize_entry("format", "qcow")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             QCryptoBlockCreateOptionsBranch::Luks(v) => {
-                m.serialize_entry("format", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            QCryptoBlockCreateOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            QCryptoBlockCreateOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -5059,17 +5031,12 @@ impl crate::__private::Fields for QCryptoBlockInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
         match &self.branch {
-            QCryptoBlockInfoBranch::Luks(v) => {
-                m.serialize_entry("format", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            QCryptoBlockInfoBranch::Qcow => {
-                m.serialize_entry("format", "qcow")?;
-            }
-            QCryptoBlockInfoBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            QCryptoBlockInfoBranch::Luks(v) => crate::__private::Fields::fields(v, m)?,
+            QCryptoBlockInfoBranch::Qcow => {}
+            QCryptoBlockInfoBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -5366,17 +5333,14 @@ impl crate::__private::Fields for QCryptoBlockAmendOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
         match &self.branch {
             QCryptoBlockAmendOptionsBranch::Luks(v) => {
-                m.serialize_entry("format", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            QCryptoBlockAmendOptionsBranch::Qcow => {
-                m.serialize_entry("format", "qcow")?;
-            }
-            QCryptoBlockAmendOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            QCryptoBlockAmendOptionsBranch::Qcow => {}
+            QCryptoBlockAmendOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -6437,14 +6401,13 @@ impl crate::__private::Fields for QCryptoAkCipherOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "alg", self.branch.tag())?;
         match &self.branch {
             QCryptoAkCipherOptionsBranch::Rsa(v) => {
-                m.serialize_entry("alg", "rsa")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            QCryptoAkCipherOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("alg", tag)?;
-                crate::__private::kept(m, members)?;
+            QCryptoAkCipherOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -7188,17 +7151,14 @@ impl crate::__private::Fields for ImageInfoSpecificQCow2Encryption {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
         match &self.branch {
             ImageInfoSpecificQCow2EncryptionBranch::Luks(v) => {
-                m.serialize_entry("format", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ImageInfoSpecificQCow2EncryptionBranch::Aes => {
-                m.serialize_entry("format", "aes")?;
-            }
-            ImageInfoSpecificQCow2EncryptionBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            ImageInfoSpecificQCow2EncryptionBranch::Aes => {}
+            ImageInfoSpecificQCow2EncryptionBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -8158,30 +8118,15 @@ impl crate::__private::Fields for ImageInfoSpecific {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            ImageInfoSpecificBranch::Qcow2(v) => {
-                m.serialize_entry("type", "qcow2")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ImageInfoSpecificBranch::Vmdk(v) => {
-                m.serialize_entry("type", "vmdk")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ImageInfoSpecificBranch::Luks(v) => {
-                m.serialize_entry("type", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ImageInfoSpecificBranch::Rbd(v) => {
-                m.serialize_entry("type", "rbd")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ImageInfoSpecificBranch::File(v) => {
-                m.serialize_entry("type", "file")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ImageInfoSpecificBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            ImageInfoSpecificBranch::Qcow2(v) => crate::__private::Fields::fields(v, m)?,
+            ImageInfoSpecificBranch::Vmdk(v) => crate::__private::Fields::fields(v, m)?,
+            ImageInfoSpecificBranch::Luks(v) => crate::__private::Fields::fields(v, m)?,
+            ImageInfoSpecificBranch::Rbd(v) => crate::__private::Fields::fields(v, m)?,
+            ImageInfoSpecificBranch::File(v) => crate::__private::Fields::fields(v, m)?,
+            ImageInfoSpecificBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -11242,154 +11187,59 @@ impl crate::__private::Fields for BlockStatsSpecific {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "driver", self.branch.tag())?;
         match &self.branch {
-            BlockStatsSpecificBranch::File(v) => {
-                m.serialize_entry("driver", "file")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            BlockStatsSpecificBranch::File(v) => crate::__private::Fields::fields(v, m)?,
             BlockStatsSpecificBranch::HostDevice(v) => {
-                m.serialize_entry("driver", "host_device")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            BlockStatsSpecificBranch::Nvme(v) => {
-                m.serialize_entry("driver", "nvme")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockStatsSpecificBranch::Blkdebug => {
-                m.serialize_entry("driver", "blkdebug")?;
-            }
-            BlockStatsSpecificBranch::Blklogwrites => {
-                m.serialize_entry("driver", "blklogwrites")?;
-            }
-            BlockStatsSpecificBranch::Blkreplay => {
-                m.serialize_entry("driver", "blkreplay")?;
-            }
-            BlockStatsSpecificBranch::Blkverify => {
-                m.serialize_entry("driver", "blkverify")?;
-            }
-            BlockStatsSpecificBranch::Bochs => {
-                m.serialize_entry("driver", "bochs")?;
-            }
-            BlockStatsSpecificBranch::Cloop => {
-                m.serialize_entry("driver", "cloop")?;
-            }
-            BlockStatsSpecificBranch::Compress => {
-                m.serialize_entry("driver", "compress")?;
-            }
-            BlockStatsSpecificBranch::CopyBeforeWrite => {
-                m.serialize_entry("driver", "copy-before-write")?;
-            }
-            BlockStatsSpecificBranch::CopyOnRead => {
-                m.serialize_entry("driver", "copy-on-read")?;
-            }
-            BlockStatsSpecificBranch::Dmg => {
-                m.serialize_entry("driver", "dmg")?;
-            }
-            BlockStatsSpecificBranch::SnapshotAccess => {
-                m.serialize_entry("driver", "snapshot-access")?;
-            }
-            BlockStatsSpecificBranch::Ftp => {
-                m.serialize_entry("driver", "ftp")?;
-            }
-            BlockStatsSpecificBranch::Ftps => {
-                m.serialize_entry("driver", "ftps")?;
-            }
-            BlockStatsSpecificBranch::Gluster => {
-                m.serialize_entry("driver", "gluster")?;
-            }
-            BlockStatsSpecificBranch::HostCdrom => {
-                m.serialize_entry("driver", "host_cdrom")?;
-            }
-            BlockStatsSpecificBranch::Http => {
-                m.serialize_entry("driver", "http")?;
-            }
-            BlockStatsSpecificBranch::Https => {
-                m.serialize_entry("driver", "https")?;
-            }
-            BlockStatsSpecificBranch::IoUring => {
-                m.serialize_entry("driver", "io_uring")?;
-            }
-            BlockStatsSpecificBranch::Iscsi => {
-                m.serialize_entry("driver", "iscsi")?;
-            }
-            BlockStatsSpecificBranch::Luks => {
-                m.serialize_entry("driver", "luks")?;
-            }
-            BlockStatsSpecificBranch::Nbd => {
-                m.serialize_entry("driver", "nbd")?;
-            }
-            BlockStatsSpecificBranch::Nfs => {
-                m.serialize_entry("driver", "nfs")?;
-            }
-            BlockStatsSpecificBranch::NullAio => {
-                m.serialize_entry("driver", "null-aio")?;
-            }
-            BlockStatsSpecificBranch::NullCo => {
-                m.serialize_entry("driver", "null-co")?;
-            }
-            BlockStatsSpecificBranch::NvmeIoUring => {
-                m.serialize_entry("driver", "nvme-io_uring")?;
-            }
-            BlockStatsSpecificBranch::Parallels => {
-                m.serialize_entry("driver", "parallels")?;
-            }
-            BlockStatsSpecificBranch::Preallocate => {
-                m.serialize_entry("driver", "preallocate")?;
-            }
-            BlockStatsSpecificBranch::Qcow => {
-                m.serialize_entry("driver", "qcow")?;
-            }
-            BlockStatsSpecificBranch::Qcow2 => {
-                m.serialize_entry("driver", "qcow2")?;
-            }
-            BlockStatsSpecificBranch::Qed => {
-                m.serialize_entry("driver", "qed")?;
-            }
-            BlockStatsSpecificBranch::Quorum => {
-                m.serialize_entry("driver", "quorum")?;
-            }
-            BlockStatsSpecificBranch::Raw => {
-                m.serialize_entry("driver", "raw")?;
-            }
-            BlockStatsSpecificBranch::Rbd => {
-                m.serialize_entry("driver", "rbd")?;
-            }
-            BlockStatsSpecificBranch::Replication => {
-                m.serialize_entry("driver", "replication")?;
-            }
-            BlockStatsSpecificBranch::Ssh => {
-                m.serialize_entry("driver", "ssh")?;
-            }
-            BlockStatsSpecificBranch::Throttle => {
-                m.serialize_entry("driver", "throttle")?;
-            }
-            BlockStatsSpecificBranch::Vdi => {
-                m.serialize_entry("driver", "vdi")?;
-            }
-            BlockStatsSpecificBranch::Vhdx => {
-                m.serialize_entry("driver", "vhdx")?;
-            }
-            BlockStatsSpecificBranch::VirtioBlkVfioPci => {
-                m.serialize_entry("driver", "virtio-blk-vfio-pci")?;
-            }
-            BlockStatsSpecificBranch::VirtioBlkVhostUser => {
-                m.serialize_entry("driver", "virtio-blk-vhost-user")?;
-            }
-            BlockStatsSpecificBranch::VirtioBlkVhostVdpa => {
-                m.serialize_entry("driver", "virtio-blk-vhost-vdpa")?;
-            }
-            BlockStatsSpecificBranch::Vmdk => {
-                m.serialize_entry("driver", "vmdk")?;
-            }
-            BlockStatsSpecificBranch::Vpc => {
-                m.serialize_entry("driver", "vpc")?;
-            }
-            BlockStatsSpecificBranch::Vvfat => {
-                m.serialize_entry("driver", "vvfat")?;
-            }
-            BlockStatsSpecificBranch::Other { tag, members } => {
-                m.serialize_entry("driver", tag)?;
-                crate::__private::kept(m, members)?;
+            BlockStatsSpecificBranch::Nvme(v) => crate::__private::Fields::fields(v, m)?,
+            BlockStatsSpecificBranch::Blkdebug => {}
+            BlockStatsSpecificBranch::Blklogwrites => {}
+            BlockStatsSpecificBranch::Blkreplay => {}
+            BlockStatsSpecificBranch::Blkverify => {}
+            BlockStatsSpecificBranch::Bochs => {}
+            BlockStatsSpecificBranch::Cloop => {}
+            BlockStatsSpecificBranch::Compress => {}
+            BlockStatsSpecificBranch::CopyBeforeWrite => {}
+            BlockStatsSpecificBranch::CopyOnRead => {}
+            BlockStatsSpecificBranch::Dmg => {}
+            BlockStatsSpecificBranch::SnapshotAccess => {}
+            BlockStatsSpecificBranch::Ftp => {}
+            BlockStatsSpecificBranch::Ftps => {}
+            BlockStatsSpecificBranch::Gluster => {}
+            BlockStatsSpecificBranch::HostCdrom => {}
+            BlockStatsSpecificBranch::Http => {}
+            BlockStatsSpecificBranch::Https => {}
+            BlockStatsSpecificBranch::IoUring => {}
+            BlockStatsSpecificBranch::Iscsi => {}
+            BlockStatsSpecificBranch::Luks => {}
+            BlockStatsSpecificBranch::Nbd => {}
+            BlockStatsSpecificBranch::Nfs => {}
+            BlockStatsSpecificBranch::NullAio => {}
+            BlockStatsSpecificBranch::NullCo => {}
+            BlockStatsSpecificBranch::NvmeIoUring => {}
+            BlockStatsSpecificBranch::Parallels => {}
+            BlockStatsSpecificBranch::Preallocate => {}
+            BlockStatsSpecificBranch::Qcow => {}
+            BlockStatsSpecificBranch::Qcow2 => {}
+            BlockStatsSpecificBranch::Qed => {}
+            BlockStatsSpecificBranch::Quorum => {}
+            BlockStatsSpecificBranch::Raw => {}
+            BlockStatsSpecificBranch::Rbd => {}
+            BlockStatsSpecificBranch::Replication => {}
+            BlockStatsSpecificBranch::Ssh => {}
+            BlockStatsSpecificBranch::Throttle => {}
+            BlockStatsSpecificBranch::Vdi => {}
+            BlockStatsSpecificBranch::Vhdx => {}
+            BlockStatsSpecificBranch::VirtioBlkVfioPci => {}
+            BlockStatsSpecificBranch::VirtioBlkVhostUser => {}
+            BlockStatsSpecificBranch::VirtioBlkVhostVdpa => {}
+            BlockStatsSpecificBranch::Vmdk => {}
+            BlockStatsSpecificBranch::Vpc => {}
+            BlockStatsSpecificBranch::Vvfat => {}
+            BlockStatsSpecificBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -12229,40 +12079,7 @@ impl crate::__private::Fields for BlockJobInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            BlockJobInfoBranch::Mirror(v) => {
-                m.serialize_entry("type", "mirror")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockJobInfoBranch::Commit => {
-                m.serialize_entry("type", "commit")?;
-            }
-            BlockJobInfoBranch::Stream => {
-                m.serialize_entry("type", "stream")?;
-            }
-            BlockJobInfoBranch::Backup => {
-                m.serialize_entry("type", "backup")?;
-            }
-            BlockJobInfoBranch::Create => {
-                m.serialize_entry("type", "create")?;
-            }
-            BlockJobInfoBranch::Amend => {
-                m.serialize_entry("type", "amend")?;
-            }
-            BlockJobInfoBranch::SnapshotLoad => {
-                m.serialize_entry("type", "snapshot-load")?;
-            }
-            BlockJobInfoBranch::SnapshotSave => {
-                m.serialize_entry("type", "snapshot-save")?;
-            }
-            BlockJobInfoBranch::SnapshotDelete => {
-                m.serialize_entry("type", "snapshot-delete")?;
-            }
-            BlockJobInfoBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "type", self.branch.tag())?;
         m.serialize_entry("device", &self.device)?;
         m.serialize_entry("len", &self.len)?;
         m.serialize_entry("offset", &self.offset)?;
@@ -12275,6 +12092,20 @@ impl crate::__private::Fields for BlockJobInfo {
         m.serialize_entry("auto-finalize", &self.auto_finalize)?;
         m.serialize_entry("auto-dismiss", &self.auto_dismiss)?;
         crate::__private::opt(m, "error", &self.error)?;
+        match &self.branch {
+            BlockJobInfoBranch::Mirror(v) => crate::__private::Fields::fields(v, m)?,
+            BlockJobInfoBranch::Commit => {}
+            BlockJobInfoBranch::Stream => {}
+            BlockJobInfoBranch::Backup => {}
+            BlockJobInfoBranch::Create => {}
+            BlockJobInfoBranch::Amend => {}
+            BlockJobInfoBranch::SnapshotLoad => {}
+            BlockJobInfoBranch::SnapshotSave => {}
+            BlockJobInfoBranch::SnapshotDelete => {}
+            BlockJobInfoBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -15314,41 +15145,24 @@ impl crate::__private::Fields for BlockJobChangeOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
+        m.serialize_entry("id", &self.id)?;
         match &self.branch {
             BlockJobChangeOptionsBranch::Mirror(v) => {
-                m.serialize_entry("type", "mirror")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            BlockJobChangeOptionsBranch::Commit => {
-                m.serialize_entry("type", "commit")?;
-            }
-            BlockJobChangeOptionsBranch::Stream => {
-                m.serialize_entry("type", "stream")?;
-            }
-            BlockJobChangeOptionsBranch::Backup => {
-                m.serialize_entry("type", "backup")?;
-            }
-            BlockJobChangeOptionsBranch::Create => {
-                m.serialize_entry("type", "create")?;
-            }
-            BlockJobChangeOptionsBranch::Amend => {
-                m.serialize_entry("type", "amend")?;
-            }
-            BlockJobChangeOptionsBranch::SnapshotLoad => {
-                m.serialize_entry("type", "snapshot-load")?;
-            }
-            BlockJobChangeOptionsBranch::SnapshotSave => {
-                m.serialize_entry("type", "snapshot-save")?;
-            }
-            BlockJobChangeOptionsBranch::SnapshotDelete => {
-                m.serialize_entry("type", "snapshot-delete")?;
-            }
-            BlockJobChangeOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            BlockJobChangeOptionsBranch::Commit => {}
+            BlockJobChangeOptionsBranch::Stream => {}
+            BlockJobChangeOptionsBranch::Backup => {}
+            BlockJobChangeOptionsBranch::Create => {}
+            BlockJobChangeOptionsBranch::Amend => {}
+            BlockJobChangeOptionsBranch::SnapshotLoad => {}
+            BlockJobChangeOptionsBranch::SnapshotSave => {}
+            BlockJobChangeOptionsBranch::SnapshotDelete => {}
+            BlockJobChangeOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
-        m.serialize_entry("id", &self.id)?;
         ::std::result::Result::Ok(())
     }
 }
@@ -17008,14 +16822,13 @@ impl crate::__private::Fields for BlockdevQcowEncryption {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
         match &self.branch {
             BlockdevQcowEncryptionBranch::Aes(v) => {
-                m.serialize_entry("format", "aes")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            BlockdevQcowEncryptionBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            BlockdevQcowEncryptionBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -17266,18 +17079,16 @@ impl crate::__private::Fields for BlockdevQcow2Encryption {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
         match &self.branch {
             BlockdevQcow2EncryptionBranch::Aes(v) => {
-                m.serialize_entry("format", "aes")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevQcow2EncryptionBranch::Luks(v) => {
-                m.serialize_entry("format", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            BlockdevQcow2EncryptionBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            BlockdevQcow2EncryptionBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -17890,20 +17701,13 @@ impl crate::__private::Fields for SshHostKeyCheck {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "mode", self.branch.tag())?;
         match &self.branch {
-            SshHostKeyCheckBranch::Hash(v) => {
-                m.serialize_entry("mode", "hash")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SshHostKeyCheckBranch::None => {
-                m.serialize_entry("mode", "none")?;
-            }
-            SshHostKeyCheckBranch::KnownHosts => {
-                m.serialize_entry("mode", "known_hosts")?;
-            }
-            SshHostKeyCheckBranch::Other { tag, members } => {
-                m.serialize_entry("mode", tag)?;
-                crate::__private::kept(m, members)?;
+            SshHostKeyCheckBranch::Hash(v) => crate::__private::Fields::fields(v, m)?,
+            SshHostKeyCheckBranch::None => {}
+            SshHostKeyCheckBranch::KnownHosts => {}
+            SshHostKeyCheckBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -20573,25 +20377,22 @@ impl crate::__private::Fields for RbdEncryptionOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
+        crate::__private::opt(m, "parent", &self.parent)?;
         match &self.branch {
             RbdEncryptionOptionsBranch::Luks(v) => {
-                m.serialize_entry("format", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             RbdEncryptionOptionsBranch::Luks2(v) => {
-                m.serialize_entry("format", "luks2")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             RbdEncryptionOptionsBranch::LuksAny(v) => {
-                m.serialize_entry("format", "luks-any")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            RbdEncryptionOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            RbdEncryptionOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
-        crate::__private::opt(m, "parent", &self.parent)?;
         ::std::result::Result::Ok(())
     }
 }
@@ -20703,21 +20504,17 @@ impl crate::__private::Fields for RbdEncryptionCreateOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "format", self.branch.tag())?;
         match &self.branch {
             RbdEncryptionCreateOptionsBranch::Luks(v) => {
-                m.serialize_entry("format", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             RbdEncryptionCreateOptionsBranch::Luks2(v) => {
-                m.serialize_entry("format", "luks2")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            RbdEncryptionCreateOptionsBranch::LuksAny => {
-                m.serialize_entry("format", "luks-any")?;
-            }
-            RbdEncryptionCreateOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("format", tag)?;
-                crate::__private::kept(m, members)?;
+            RbdEncryptionCreateOptionsBranch::LuksAny => {}
+            RbdEncryptionCreateOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -22760,200 +22557,7 @@ impl crate::__private::Fields for BlockdevOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            BlockdevOptionsBranch::Blkdebug(v) => {
-                m.serialize_entry("driver", "blkdebug")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Blklogwrites(v) => {
-                m.serialize_entry("driver", "blklogwrites")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Blkverify(v) => {
-                m.serialize_entry("driver", "blkverify")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Blkreplay(v) => {
-                m.serialize_entry("driver", "blkreplay")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Bochs(v) => {
-                m.serialize_entry("driver", "bochs")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Cloop(v) => {
-                m.serialize_entry("driver", "cloop")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Compress(v) => {
-                m.serialize_entry("driver", "compress")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::CopyBeforeWrite(v) => {
-                m.serialize_entry("driver", "copy-before-write")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::CopyOnRead(v) => {
-                m.serialize_entry("driver", "copy-on-read")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Dmg(v) => {
-                m.serialize_entry("driver", "dmg")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::File(v) => {
-                m.serialize_entry("driver", "file")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Ftp(v) => {
-                m.serialize_entry("driver", "ftp")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Ftps(v) => {
-                m.serialize_entry("driver", "ftps")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Gluster(v) => {
-                m.serialize_entry("driver", "gluster")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::HostCdrom(v) => {
-                m.serialize_entry("driver", "host_cdrom")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::HostDevice(v) => {
-                m.serialize_entry("driver", "host_device")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Http(v) => {
-                m.serialize_entry("driver", "http")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Https(v) => {
-                m.serialize_entry("driver", "https")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::IoUring(v) => {
-                m.serialize_entry("driver", "io_uring")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Iscsi(v) => {
-                m.serialize_entry("driver", "iscsi")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Luks(v) => {
-                m.serialize_entry("driver", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Nbd(v) => {
-                m.serialize_entry("driver", "nbd")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Nfs(v) => {
-                m.serialize_entry("driver", "nfs")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::NullAio(v) => {
-                m.serialize_entry("driver", "null-aio")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::NullCo(v) => {
-                m.serialize_entry("driver", "null-co")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Nvme(v) => {
-                m.serialize_entry("driver", "nvme")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::NvmeIoUring(v) => {
-                m.serialize_entry("driver", "nvme-io_uring")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Parallels(v) => {
-                m.serialize_entry("driver", "parallels")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Preallocate(v) => {
-                m.serialize_entry("driver", "preallocate")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Qcow2(v) => {
-                m.serialize_entry("driver", "qcow2")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Qcow(v) => {
-                m.serialize_entry("driver", "qcow")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Qed(v) => {
-                m.serialize_entry("driver", "qed")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Quorum(v) => {
-                m.serialize_entry("driver", "quorum")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Raw(v) => {
-                m.serialize_entry("driver", "raw")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Rbd(v) => {
-                m.serialize_entry("driver", "rbd")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Replication(v) => {
-                m.serialize_entry("driver", "replication")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::SnapshotAccess(v) => {
-                m.serialize_entry("driver", "snapshot-access")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Ssh(v) => {
-                m.serialize_entry("driver", "ssh")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Throttle(v) => {
-                m.serialize_entry("driver", "throttle")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Vdi(v) => {
-                m.serialize_entry("driver", "vdi")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Vhdx(v) => {
-                m.serialize_entry("driver", "vhdx")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::VirtioBlkVfioPci(v) => {
-                m.serialize_entry("driver", "virtio-blk-vfio-pci")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::VirtioBlkVhostUser(v) => {
-                m.serialize_entry("driver", "virtio-blk-vhost-user")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::VirtioBlkVhostVdpa(v) => {
-                m.serialize_entry("driver", "virtio-blk-vhost-vdpa")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Vmdk(v) => {
-                m.serialize_entry("driver", "vmdk")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Vpc(v) => {
-                m.serialize_entry("driver", "vpc")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Vvfat(v) => {
-                m.serialize_entry("driver", "vvfat")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockdevOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("driver", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "driver", self.branch.tag())?;
         crate::__private::opt(m, "node-name", &self.node_name)?;
         crate::__private::opt(m, "discard", &self.discard)?;
         crate::__private::opt(m, "cache", &self.cache)?;
@@ -22962,6 +22566,88 @@ impl crate::__private::Fields for BlockdevOptions {
         crate::__private::opt(m, "auto-read-only", &self.auto_read_only)?;
         crate::__private::opt(m, "force-share", &self.force_share)?;
         crate::__private::opt(m, "detect-zeroes", &self.detect_zeroes)?;
+        match &self.branch {
+            BlockdevOptionsBranch::Blkdebug(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Blklogwrites(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Blkverify(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Blkreplay(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Bochs(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Cloop(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Compress(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::CopyBeforeWrite(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::CopyOnRead(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Dmg(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::File(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Ftp(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Ftps(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Gluster(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::HostCdrom(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::HostDevice(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Http(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Https(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::IoUring(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Iscsi(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Luks(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Nbd(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Nfs(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::NullAio(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::NullCo(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Nvme(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::NvmeIoUring(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Parallels(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Preallocate(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Qcow2(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Qcow(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Qed(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Quorum(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Raw(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Rbd(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Replication(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::SnapshotAccess(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Ssh(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Throttle(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Vdi(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Vhdx(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::VirtioBlkVfioPci(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::VirtioBlkVhostUser(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::VirtioBlkVhostVdpa(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockdevOptionsBranch::Vmdk(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Vpc(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Vvfat(v) => crate::__private::Fields::fields(v, m)?,
+            BlockdevOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -25274,165 +24960,85 @@ impl crate::__private::Fields for BlockdevCreateOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "driver", self.branch.tag())?;
         match &self.branch {
             BlockdevCreateOptionsBranch::File(v) => {
-                m.serialize_entry("driver", "file")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Gluster(v) => {
-                m.serialize_entry("driver", "gluster")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Luks(v) => {
-                m.serialize_entry("driver", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Nfs(v) => {
-                m.serialize_entry("driver", "nfs")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Parallels(v) => {
-                m.serialize_entry("driver", "parallels")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Qcow(v) => {
-                m.serialize_entry("driver", "qcow")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Qcow2(v) => {
-                m.serialize_entry("driver", "qcow2")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Qed(v) => {
-                m.serialize_entry("driver", "qed")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Rbd(v) => {
-                m.serialize_entry("driver", "rbd")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Ssh(v) => {
-                m.serialize_entry("driver", "ssh")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Vdi(v) => {
-                m.serialize_entry("driver", "vdi")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Vhdx(v) => {
-                m.serialize_entry("driver", "vhdx")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Vmdk(v) => {
-                m.serialize_entry("driver", "vmdk")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevCreateOptionsBranch::Vpc(v) => {
-                m.serialize_entry("driver", "vpc")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            BlockdevCreateOptionsBranch::Blkdebug => {
-                m.serialize_entry("driver", "blkdebug")?;
-            }
-            BlockdevCreateOptionsBranch::Blklogwrites => {
-                m.serialize_entry("driver", "blklogwrites")?;
-            }
-            BlockdevCreateOptionsBranch::Blkreplay => {
-                m.serialize_entry("driver", "blkreplay")?;
-            }
-            BlockdevCreateOptionsBranch::Blkverify => {
-                m.serialize_entry("driver", "blkverify")?;
-            }
-            BlockdevCreateOptionsBranch::Bochs => {
-                m.serialize_entry("driver", "bochs")?;
-            }
-            BlockdevCreateOptionsBranch::Cloop => {
-                m.serialize_entry("driver", "cloop")?;
-            }
-            BlockdevCreateOptionsBranch::Compress => {
-                m.serialize_entry("driver", "compress")?;
-            }
-            BlockdevCreateOptionsBranch::CopyBeforeWrite => {
-                m.serialize_entry("driver", "copy-before-write")?;
-            }
-            BlockdevCreateOptionsBranch::CopyOnRead => {
-                m.serialize_entry("driver", "copy-on-read")?;
-            }
-            BlockdevCreateOptionsBranch::Dmg => {
-                m.serialize_entry("driver", "dmg")?;
-            }
-            BlockdevCreateOptionsBranch::SnapshotAccess => {
-                m.serialize_entry("driver", "snapshot-access")?;
-            }
-            BlockdevCreateOptionsBranch::Ftp => {
-                m.serialize_entry("driver", "ftp")?;
-            }
-            BlockdevCreateOptionsBranch::Ftps => {
-                m.serialize_entry("driver", "ftps")?;
-            }
-            BlockdevCreateOptionsBranch::HostCdrom => {
-                m.serialize_entry("driver", "host_cdrom")?;
-            }
-            BlockdevCreateOptionsBranch::HostDevice => {
-                m.serialize_entry("driver", "host_device")?;
-            }
-            BlockdevCreateOptionsBranch::Http => {
-                m.serialize_entry("driver", "http")?;
-            }
-            BlockdevCreateOptionsBranch::Https => {
-                m.serialize_entry("driver", "https")?;
-            }
-            BlockdevCreateOptionsBranch::IoUring => {
-                m.serialize_entry("driver", "io_uring")?;
-            }
-            BlockdevCreateOptionsBranch::Iscsi => {
-                m.serialize_entry("driver", "iscsi")?;
-            }
-            BlockdevCreateOptionsBranch::Nbd => {
-                m.serialize_entry("driver", "nbd")?;
-            }
-            BlockdevCreateOptionsBranch::NullAio => {
-                m.serialize_entry("driver", "null-aio")?;
-            }
-            BlockdevCreateOptionsBranch::NullCo => {
-                m.serialize_entry("driver", "null-co")?;
-            }
-            BlockdevCreateOptionsBranch::Nvme => {
-                m.serialize_entry("driver", "nvme")?;
-            }
-            BlockdevCreateOptionsBranch::NvmeIoUring => {
-                m.serialize_entry("driver", "nvme-io_uring")?;
-            }
-            BlockdevCreateOptionsBranch::Preallocate => {
-                m.serialize_entry("driver", "preallocate")?;
-            }
-            BlockdevCreateOptionsBranch::Quorum => {
-                m.serialize_entry("driver", "quorum")?;
-            }
-            BlockdevCreateOptionsBranch::Raw => {
-                m.serialize_entry("driver", "raw")?;
-            }
-            BlockdevCreateOptionsBranch::Replication => {
-                m.serialize_entry("driver", "replication")?;
-            }
-            BlockdevCreateOptionsBranch::Throttle => {
-                m.serialize_entry("driver", "throttle")?;
-            }
-            BlockdevCreateOptionsBranch::VirtioBlkVfioPci => {
-                m.serialize_entry("driver", "virtio-blk-vfio-pci")?;
-            }
-            BlockdevCreateOptionsBranch::VirtioBlkVhostUser => {
-                m.serialize_entry("driver", "virtio-blk-vhost-user")?;
-            }
-            BlockdevCreateOptionsBranch::VirtioBlkVhostVdpa => {
-                m.serialize_entry("driver", "virtio-blk-vhost-vdpa")?;
-            }
-            BlockdevCreateOptionsBranch::Vvfat => {
-                m.serialize_entry("driver", "vvfat")?;
-            }
-            BlockdevCreateOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("driver", tag)?;
-                crate::__private::kept(m, members)?;
+            BlockdevCreateOptionsBranch::Blkdebug => {}
+            BlockdevCreateOptionsBranch::Blklogwrites => {}
+            BlockdevCreateOptionsBranch::Blkreplay => {}
+            BlockdevCreateOptionsBranch::Blkverify => {}
+            BlockdevCreateOptionsBranch::Bochs => {}
+            BlockdevCreateOptionsBranch::Cloop => {}
+            BlockdevCreateOptionsBranch::Compress => {}
+            BlockdevCreateOptionsBranch::CopyBeforeWrite => {}
+            BlockdevCreateOptionsBranch::CopyOnRead => {}
+            BlockdevCreateOptionsBranch::Dmg => {}
+            BlockdevCreateOptionsBranch::SnapshotAccess => {}
+            BlockdevCreateOptionsBranch::Ftp => {}
+            BlockdevCreateOptionsBranch::Ftps => {}
+            BlockdevCreateOptionsBranch::HostCdrom => {}
+            BlockdevCreateOptionsBranch::HostDevice => {}
+            BlockdevCreateOptionsBranch::Http => {}
+            BlockdevCreateOptionsBranch::Https => {}
+            BlockdevCreateOptionsBranch::IoUring => {}
+            BlockdevCreateOptionsBranch::Iscsi => {}
+            BlockdevCreateOptionsBranch::Nbd => {}
+            BlockdevCreateOptionsBranch::NullAio => {}
+            BlockdevCreateOptionsBranch::NullCo => {}
+            BlockdevCreateOptionsBranch::Nvme => {}
+            BlockdevCreateOptionsBranch::NvmeIoUring => {}
+            BlockdevCreateOptionsBranch::Preallocate => {}
+            BlockdevCreateOptionsBranch::Quorum => {}
+            BlockdevCreateOptionsBranch::Raw => {}
+            BlockdevCreateOptionsBranch::Replication => {}
+            BlockdevCreateOptionsBranch::Throttle => {}
+            BlockdevCreateOptionsBranch::VirtioBlkVfioPci => {}
+            BlockdevCreateOptionsBranch::VirtioBlkVhostUser => {}
+            BlockdevCreateOptionsBranch::VirtioBlkVhostVdpa => {}
+            BlockdevCreateOptionsBranch::Vvfat => {}
+            BlockdevCreateOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -25997,153 +25603,61 @@ impl crate::__private::Fields for BlockdevAmendOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "driver", self.branch.tag())?;
         match &self.branch {
             BlockdevAmendOptionsBranch::Luks(v) => {
-                m.serialize_entry("driver", "luks")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             BlockdevAmendOptionsBranch::Qcow2(v) => {
-                m.serialize_entry("driver", "qcow2")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            BlockdevAmendOptionsBranch::Blkdebug => {
-                m.serialize_entry("driver", "blkdebug")?;
-            }
-            BlockdevAmendOptionsBranch::Blklogwrites => {
-                m.serialize_entry("driver", "blklogwrites")?;
-            }
-            BlockdevAmendOptionsBranch::Blkreplay => {
-                m.serialize_entry("driver", "blkreplay")?;
-            }
-            BlockdevAmendOptionsBranch::Blkverify => {
-                m.serialize_entry("driver", "blkverify")?;
-            }
-            BlockdevAmendOptionsBranch::Bochs => {
-                m.serialize_entry("driver", "bochs")?;
-            }
-            BlockdevAmendOptionsBranch::Cloop => {
-                m.serialize_entry("driver", "cloop")?;
-            }
-            BlockdevAmendOptionsBranch::Compress => {
-                m.serialize_entry("driver", "compress")?;
-            }
-            BlockdevAmendOptionsBranch::CopyBeforeWrite => {
-                m.serialize_entry("driver", "copy-before-write")?;
-            }
-            BlockdevAmendOptionsBranch::CopyOnRead => {
-                m.serialize_entry("driver", "copy-on-read")?;
-            }
-            BlockdevAmendOptionsBranch::Dmg => {
-                m.serialize_entry("driver", "dmg")?;
-            }
-            BlockdevAmendOptionsBranch::File => {
-                m.serialize_entry("driver", "file")?;
-            }
-            BlockdevAmendOptionsBranch::SnapshotAccess => {
-                m.serialize_entry("driver", "snapshot-access")?;
-            }
-            BlockdevAmendOptionsBranch::Ftp => {
-                m.serialize_entry("driver", "ftp")?;
-            }
-            BlockdevAmendOptionsBranch::Ftps => {
-                m.serialize_entry("driver", "ftps")?;
-            }
-            BlockdevAmendOptionsBranch::Gluster => {
-                m.serialize_entry("driver", "gluster")?;
-            }
-            BlockdevAmendOptionsBranch::HostCdrom => {
-                m.serialize_entry("driver", "host_cdrom")?;
-            }
-            BlockdevAmendOptionsBranch::HostDevice => {
-                m.serialize_entry("driver", "host_device")?;
-            }
-            BlockdevAmendOptionsBranch::Http => {
-                m.serialize_entry("driver", "http")?;
-            }
-            BlockdevAmendOptionsBranch::Https => {
-                m.serialize_entry("driver", "https")?;
-            }
-            BlockdevAmendOptionsBranch::IoUring => {
-                m.serialize_entry("driver", "io_uring")?;
-            }
-            BlockdevAmendOptionsBranch::Iscsi => {
-                m.serialize_entry("driver", "iscsi")?;
-            }
-            BlockdevAmendOptionsBranch::Nbd => {
-                m.serialize_entry("driver", "nbd")?;
-            }
-            BlockdevAmendOptionsBranch::Nfs => {
-                m.serialize_entry("driver", "nfs")?;
-            }
-            BlockdevAmendOptionsBranch::NullAio => {
-                m.serialize_entry("driver", "null-aio")?;
-            }
-            BlockdevAmendOptionsBranch::NullCo => {
-                m.serialize_entry("driver", "null-co")?;
-            }
-            BlockdevAmendOptionsBranch::Nvme => {
-                m.serialize_entry("driver", "nvme")?;
-            }
-            BlockdevAmendOptionsBranch::NvmeIoUring => {
-                m.serialize_entry("driver", "nvme-io_uring")?;
-            }
-            BlockdevAmendOptionsBranch::Parallels => {
-                m.serialize_entry("driver", "parallels")?;
-            }
-            BlockdevAmendOptionsBranch::Preallocate => {
-                m.serialize_entry("driver", "preallocate")?;
-            }
-            BlockdevAmendOptionsBranch::Qcow => {
-                m.serialize_entry("driver", "qcow")?;
-            }
-            BlockdevAmendOptionsBranch::Qed => {
-                m.serialize_entry("driver", "qed")?;
-            }
-            BlockdevAmendOptionsBranch::Quorum => {
-                m.serialize_entry("driver", "quorum")?;
-            }
-            BlockdevAmendOptionsBranch::Raw => {
-                m.serialize_entry("driver", "raw")?;
-            }
-            BlockdevAmendOptionsBranch::Rbd => {
-                m.serialize_entry("driver", "rbd")?;
-            }
-            BlockdevAmendOptionsBranch::Replication => {
-                m.serialize_entry("driver", "replication")?;
-            }
-            BlockdevAmendOptionsBranch::Ssh => {
-                m.serialize_entry("driver", "ssh")?;
-            }
-            BlockdevAmendOptionsBranch::Throttle => {
-                m.serialize_entry("driver", "throttle")?;
-            }
-            BlockdevAmendOptionsBranch::Vdi => {
-                m.serialize_entry("driver", "vdi")?;
-            }
-            BlockdevAmendOptionsBranch::Vhdx => {
-                m.serialize_entry("driver", "vhdx")?;
-            }
-            BlockdevAmendOptionsBranch::VirtioBlkVfioPci => {
-                m.serialize_entry("driver", "virtio-blk-vfio-pci")?;
-            }
-            BlockdevAmendOptionsBranch::VirtioBlkVhostUser => {
-                m.serialize_entry("driver", "virtio-blk-vhost-user")?;
-            }
-            BlockdevAmendOptionsBranch::VirtioBlkVhostVdpa => {
-                m.serialize_entry("driver", "virtio-blk-vhost-vdpa")?;
-            }
-            BlockdevAmendOptionsBranch::Vmdk => {
-                m.serialize_entry("driver", "vmdk")?;
-            }
-            BlockdevAmendOptionsBranch::Vpc => {
-                m.serialize_entry("driver", "vpc")?;
-            }
-            BlockdevAmendOptionsBranch::Vvfat => {
-                m.serialize_entry("driver", "vvfat")?;
-            }
-            BlockdevAmendOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("driver", tag)?;
-                crate::__private::kept(m, members)?;
+            BlockdevAmendOptionsBranch::Blkdebug => {}
+            BlockdevAmendOptionsBranch::Blklogwrites => {}
+            BlockdevAmendOptionsBranch::Blkreplay => {}
+            BlockdevAmendOptionsBranch::Blkverify => {}
+            BlockdevAmendOptionsBranch::Bochs => {}
+            BlockdevAmendOptionsBranch::Cloop => {}
+            BlockdevAmendOptionsBranch::Compress => {}
+            BlockdevAmendOptionsBranch::CopyBeforeWrite => {}
+            BlockdevAmendOptionsBranch::CopyOnRead => {}
+            BlockdevAmendOptionsBranch::Dmg => {}
+            BlockdevAmendOptionsBranch::File => {}
+            BlockdevAmendOptionsBranch::SnapshotAccess => {}
+            BlockdevAmendOptionsBranch::Ftp => {}
+            BlockdevAmendOptionsBranch::Ftps => {}
+            BlockdevAmendOptionsBranch::Gluster => {}
+            BlockdevAmendOptionsBranch::HostCdrom => {}
+            BlockdevAmendOptionsBranch::HostDevice => {}
+            BlockdevAmendOptionsBranch::Http => {}
+            BlockdevAmendOptionsBranch::Https => {}
+            BlockdevAmendOptionsBranch::IoUring => {}
+            BlockdevAmendOptionsBranch::Iscsi => {}
+            BlockdevAmendOptionsBranch::Nbd => {}
+            BlockdevAmendOptionsBranch::Nfs => {}
+            BlockdevAmendOptionsBranch::NullAio => {}
+            BlockdevAmendOptionsBranch::NullCo => {}
+            BlockdevAmendOptionsBranch::Nvme => {}
+            BlockdevAmendOptionsBranch::NvmeIoUring => {}
+            BlockdevAmendOptionsBranch::Parallels => {}
+            BlockdevAmendOptionsBranch::Preallocate => {}
+            BlockdevAmendOptionsBranch::Qcow => {}
+            BlockdevAmendOptionsBranch::Qed => {}
+            BlockdevAmendOptionsBranch::Quorum => {}
+            BlockdevAmendOptionsBranch::Raw => {}
+            BlockdevAmendOptionsBranch::Rbd => {}
+            BlockdevAmendOptionsBranch::Replication => {}
+            BlockdevAmendOptionsBranch::Ssh => {}
+            BlockdevAmendOptionsBranch::Throttle => {}
+            BlockdevAmendOptionsBranch::Vdi => {}
+            BlockdevAmendOptionsBranch::Vhdx => {}
+            BlockdevAmendOptionsBranch::VirtioBlkVfioPci => {}
+            BlockdevAmendOptionsBranch::VirtioBlkVhostUser => {}
+            BlockdevAmendOptionsBranch::VirtioBlkVhostVdpa => {}
+            BlockdevAmendOptionsBranch::Vmdk => {}
+            BlockdevAmendOptionsBranch::Vpc => {}
+            BlockdevAmendOptionsBranch::Vvfat => {}
+            BlockdevAmendOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -28236,28 +27750,7 @@ impl crate::__private::Fields for BlockExportOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            BlockExportOptionsBranch::Nbd(v) => {
-                m.serialize_entry("type", "nbd")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockExportOptionsBranch::VhostUserBlk(v) => {
-                m.serialize_entry("type", "vhost-user-blk")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockExportOptionsBranch::Fuse(v) => {
-                m.serialize_entry("type", "fuse")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockExportOptionsBranch::VduseBlk(v) => {
-                m.serialize_entry("type", "vduse-blk")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            BlockExportOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "type", self.branch.tag())?;
         m.serialize_entry("id", &self.id)?;
         crate::__private::opt(m, "fixed-iothread", &self.fixed_iothread)?;
         crate::__private::opt(m, "iothread", &self.iothread)?;
@@ -28265,6 +27758,19 @@ impl crate::__private::Fields for BlockExportOptions {
         crate::__private::opt(m, "writable", &self.writable)?;
         crate::__private::opt(m, "writethrough", &self.writethrough)?;
         crate::__private::opt(m, "allow-inactive", &self.allow_inactive)?;
+        match &self.branch {
+            BlockExportOptionsBranch::Nbd(v) => crate::__private::Fields::fields(v, m)?,
+            BlockExportOptionsBranch::VhostUserBlk(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockExportOptionsBranch::Fuse(v) => crate::__private::Fields::fields(v, m)?,
+            BlockExportOptionsBranch::VduseBlk(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            BlockExportOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -31272,102 +30778,35 @@ impl crate::__private::Fields for ChardevBackend {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            ChardevBackendBranch::File(v) => {
-                m.serialize_entry("type", "file")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Serial(v) => {
-                m.serialize_entry("type", "serial")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Parallel(v) => {
-                m.serialize_entry("type", "parallel")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Pipe(v) => {
-                m.serialize_entry("type", "pipe")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Socket(v) => {
-                m.serialize_entry("type", "socket")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Udp(v) => {
-                m.serialize_entry("type", "udp")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Pty(v) => {
-                m.serialize_entry("type", "pty")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Null(v) => {
-                m.serialize_entry("type", "null")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Mux(v) => {
-                m.serialize_entry("type", "mux")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Hub(v) => {
-                m.serialize_entry("type", "hub")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Msmouse(v) => {
-                m.serialize_entry("type", "msmouse")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Wctablet(v) => {
-                m.serialize_entry("type", "wctablet")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Braille(v) => {
-                m.serialize_entry("type", "braille")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Testdev(v) => {
-                m.serialize_entry("type", "testdev")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Stdio(v) => {
-                m.serialize_entry("type", "stdio")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Console(v) => {
-                m.serialize_entry("type", "console")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Spicevmc(v) => {
-                m.serialize_entry("type", "spicevmc")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Spiceport(v) => {
-                m.serialize_entry("type", "spiceport")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            ChardevBackendBranch::File(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Serial(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Parallel(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Pipe(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Socket(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Udp(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Pty(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Null(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Mux(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Hub(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Msmouse(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Wctablet(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Braille(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Testdev(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Stdio(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Console(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Spicevmc(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Spiceport(v) => crate::__private::Fields::fields(v, m)?,
             ChardevBackendBranch::QemuVdagent(v) => {
-                m.serialize_entry("type", "qemu-vdagent")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ChardevBackendBranch::Dbus(v) => {
-                m.serialize_entry("type", "dbus")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Vc(v) => {
-                m.serialize_entry("type", "vc")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Ringbuf(v) => {
-                m.serialize_entry("type", "ringbuf")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Memory(v) => {
-                m.serialize_entry("type", "memory")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ChardevBackendBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            ChardevBackendBranch::Dbus(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Vc(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Ringbuf(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Memory(v) => crate::__private::Fields::fields(v, m)?,
+            ChardevBackendBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -34119,84 +33558,29 @@ impl crate::__private::Fields for Netdev {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            NetdevBranch::Nic(v) => {
-                m.serialize_entry("type", "nic")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::User(v) => {
-                m.serialize_entry("type", "user")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::Tap(v) => {
-                m.serialize_entry("type", "tap")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::L2tpv3(v) => {
-                m.serialize_entry("type", "l2tpv3")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::Socket(v) => {
-                m.serialize_entry("type", "socket")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::Stream(v) => {
-                m.serialize_entry("type", "stream")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::Dgram(v) => {
-                m.serialize_entry("type", "dgram")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::Vde(v) => {
-                m.serialize_entry("type", "vde")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::Bridge(v) => {
-                m.serialize_entry("type", "bridge")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::Hubport(v) => {
-                m.serialize_entry("type", "hubport")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::Netmap(v) => {
-                m.serialize_entry("type", "netmap")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::AfXdp(v) => {
-                m.serialize_entry("type", "af-xdp")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::VhostUser(v) => {
-                m.serialize_entry("type", "vhost-user")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::VhostVdpa(v) => {
-                m.serialize_entry("type", "vhost-vdpa")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::VmnetHost(v) => {
-                m.serialize_entry("type", "vmnet-host")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::VmnetShared(v) => {
-                m.serialize_entry("type", "vmnet-shared")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::VmnetBridged(v) => {
-                m.serialize_entry("type", "vmnet-bridged")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NetdevBranch::None => {
-                m.serialize_entry("type", "none")?;
-            }
-            NetdevBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "type", self.branch.tag())?;
         m.serialize_entry("id", &self.id)?;
+        match &self.branch {
+            NetdevBranch::Nic(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::User(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::Tap(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::L2tpv3(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::Socket(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::Stream(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::Dgram(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::Vde(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::Bridge(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::Hubport(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::Netmap(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::AfXdp(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::VhostUser(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::VhostVdpa(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::VmnetHost(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::VmnetShared(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::VmnetBridged(v) => crate::__private::Fields::fields(v, m)?,
+            NetdevBranch::None => {}
+            NetdevBranch::Other { members, .. } => crate::__private::kept(m, members)?,
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -36151,18 +35535,14 @@ impl crate::__private::Fields for TpmTypeOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
             TpmTypeOptionsBranch::Passthrough(v) => {
-                m.serialize_entry("type", "passthrough")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            TpmTypeOptionsBranch::Emulator(v) => {
-                m.serialize_entry("type", "emulator")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            TpmTypeOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            TpmTypeOptionsBranch::Emulator(v) => crate::__private::Fields::fields(v, m)?,
+            TpmTypeOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -36489,21 +35869,16 @@ impl crate::__private::Fields for SetPasswordOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            SetPasswordOptionsBranch::Vnc(v) => {
-                m.serialize_entry("protocol", "vnc")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SetPasswordOptionsBranch::Spice => {
-                m.serialize_entry("protocol", "spice")?;
-            }
-            SetPasswordOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("protocol", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "protocol", self.branch.tag())?;
         m.serialize_entry("password", &self.password)?;
         crate::__private::opt(m, "connected", &self.connected)?;
+        match &self.branch {
+            SetPasswordOptionsBranch::Vnc(v) => crate::__private::Fields::fields(v, m)?,
+            SetPasswordOptionsBranch::Spice => {}
+            SetPasswordOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -36695,20 +36070,17 @@ impl crate::__private::Fields for ExpirePasswordOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "protocol", self.branch.tag())?;
+        m.serialize_entry("time", &self.time)?;
         match &self.branch {
             ExpirePasswordOptionsBranch::Vnc(v) => {
-                m.serialize_entry("protocol", "vnc")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ExpirePasswordOptionsBranch::Spice => {
-                m.serialize_entry("protocol", "spice")?;
-            }
-            ExpirePasswordOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("protocol", tag)?;
-                crate::__private::kept(m, members)?;
+            ExpirePasswordOptionsBranch::Spice => {}
+            ExpirePasswordOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
-        m.serialize_entry("time", &self.time)?;
         ::std::result::Result::Ok(())
     }
 }
@@ -39480,19 +38852,11 @@ impl crate::__private::Fields for KeyValue {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            KeyValueBranch::Number(v) => {
-                m.serialize_entry("type", "number")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            KeyValueBranch::Qcode(v) => {
-                m.serialize_entry("type", "qcode")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            KeyValueBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
-            }
+            KeyValueBranch::Number(v) => crate::__private::Fields::fields(v, m)?,
+            KeyValueBranch::Qcode(v) => crate::__private::Fields::fields(v, m)?,
+            KeyValueBranch::Other { members, .. } => crate::__private::kept(m, members)?,
         }
         ::std::result::Result::Ok(())
     }
@@ -40487,30 +39851,15 @@ impl crate::__private::Fields for InputEvent {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            InputEventBranch::Key(v) => {
-                m.serialize_entry("type", "key")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            InputEventBranch::Btn(v) => {
-                m.serialize_entry("type", "btn")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            InputEventBranch::Rel(v) => {
-                m.serialize_entry("type", "rel")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            InputEventBranch::Abs(v) => {
-                m.serialize_entry("type", "abs")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            InputEventBranch::Mtt(v) => {
-                m.serialize_entry("type", "mtt")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            InputEventBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            InputEventBranch::Key(v) => crate::__private::Fields::fields(v, m)?,
+            InputEventBranch::Btn(v) => crate::__private::Fields::fields(v, m)?,
+            InputEventBranch::Rel(v) => crate::__private::Fields::fields(v, m)?,
+            InputEventBranch::Abs(v) => crate::__private::Fields::fields(v, m)?,
+            InputEventBranch::Mtt(v) => crate::__private::Fields::fields(v, m)?,
+            InputEventBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -41402,49 +40751,27 @@ impl crate::__private::Fields for DisplayOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            DisplayOptionsBranch::Gtk(v) => {
-                m.serialize_entry("type", "gtk")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            DisplayOptionsBranch::Cocoa(v) => {
-                m.serialize_entry("type", "cocoa")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            DisplayOptionsBranch::Curses(v) => {
-                m.serialize_entry("type", "curses")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            DisplayOptionsBranch::EglHeadless(v) => {
-                m.serialize_entry("type", "egl-headless")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            DisplayOptionsBranch::Dbus(v) => {
-                m.serialize_entry("type", "dbus")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            DisplayOptionsBranch::Sdl(v) => {
-                m.serialize_entry("type", "sdl")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            DisplayOptionsBranch::Default => {
-                m.serialize_entry("type", "default")?;
-            }
-            DisplayOptionsBranch::None => {
-                m.serialize_entry("type", "none")?;
-            }
-            DisplayOptionsBranch::SpiceApp => {
-                m.serialize_entry("type", "spice-app")?;
-            }
-            DisplayOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "type", self.branch.tag())?;
         crate::__private::opt(m, "full-screen", &self.full_screen)?;
         crate::__private::opt(m, "window-close", &self.window_close)?;
         crate::__private::opt(m, "show-cursor", &self.show_cursor)?;
         crate::__private::opt(m, "gl", &self.gl)?;
+        match &self.branch {
+            DisplayOptionsBranch::Gtk(v) => crate::__private::Fields::fields(v, m)?,
+            DisplayOptionsBranch::Cocoa(v) => crate::__private::Fields::fields(v, m)?,
+            DisplayOptionsBranch::Curses(v) => crate::__private::Fields::fields(v, m)?,
+            DisplayOptionsBranch::EglHeadless(v) => {
+                crate::__private::Fields::fields(v, m)?
+            }
+            DisplayOptionsBranch::Dbus(v) => crate::__private::Fields::fields(v, m)?,
+            DisplayOptionsBranch::Sdl(v) => crate::__private::Fields::fields(v, m)?,
+            DisplayOptionsBranch::Default => {}
+            DisplayOptionsBranch::None => {}
+            DisplayOptionsBranch::SpiceApp => {}
+            DisplayOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -41709,14 +41036,11 @@ impl crate::__private::Fields for DisplayReloadOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            DisplayReloadOptionsBranch::Vnc(v) => {
-                m.serialize_entry("type", "vnc")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            DisplayReloadOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            DisplayReloadOptionsBranch::Vnc(v) => crate::__private::Fields::fields(v, m)?,
+            DisplayReloadOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -41939,14 +41263,11 @@ impl crate::__private::Fields for DisplayUpdateOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            DisplayUpdateOptionsBranch::Vnc(v) => {
-                m.serialize_entry("type", "vnc")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            DisplayUpdateOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            DisplayUpdateOptionsBranch::Vnc(v) => crate::__private::Fields::fields(v, m)?,
+            DisplayUpdateOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -45874,26 +45195,14 @@ impl crate::__private::Fields for MigrationAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "transport", self.branch.tag())?;
         match &self.branch {
-            MigrationAddressBranch::Socket(v) => {
-                m.serialize_entry("transport", "socket")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            MigrationAddressBranch::Exec(v) => {
-                m.serialize_entry("transport", "exec")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            MigrationAddressBranch::Rdma(v) => {
-                m.serialize_entry("transport", "rdma")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            MigrationAddressBranch::File(v) => {
-                m.serialize_entry("transport", "file")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            MigrationAddressBranch::Other { tag, members } => {
-                m.serialize_entry("transport", tag)?;
-                crate::__private::kept(m, members)?;
+            MigrationAddressBranch::Socket(v) => crate::__private::Fields::fields(v, m)?,
+            MigrationAddressBranch::Exec(v) => crate::__private::Fields::fields(v, m)?,
+            MigrationAddressBranch::Rdma(v) => crate::__private::Fields::fields(v, m)?,
+            MigrationAddressBranch::File(v) => crate::__private::Fields::fields(v, m)?,
+            MigrationAddressBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -47678,58 +46987,44 @@ impl crate::__private::Fields for TransactionAction {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            TransactionActionBranch::Abort(v) => {
-                m.serialize_entry("type", "abort")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            TransactionActionBranch::Abort(v) => crate::__private::Fields::fields(v, m)?,
             TransactionActionBranch::BlockDirtyBitmapAdd(v) => {
-                m.serialize_entry("type", "block-dirty-bitmap-add")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockDirtyBitmapRemove(v) => {
-                m.serialize_entry("type", "block-dirty-bitmap-remove")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockDirtyBitmapClear(v) => {
-                m.serialize_entry("type", "block-dirty-bitmap-clear")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockDirtyBitmapEnable(v) => {
-                m.serialize_entry("type", "block-dirty-bitmap-enable")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockDirtyBitmapDisable(v) => {
-                m.serialize_entry("type", "block-dirty-bitmap-disable")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockDirtyBitmapMerge(v) => {
-                m.serialize_entry("type", "block-dirty-bitmap-merge")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockdevBackup(v) => {
-                m.serialize_entry("type", "blockdev-backup")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockdevSnapshot(v) => {
-                m.serialize_entry("type", "blockdev-snapshot")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockdevSnapshotInternalSync(v) => {
-                m.serialize_entry("type", "blockdev-snapshot-internal-sync")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::BlockdevSnapshotSync(v) => {
-                m.serialize_entry("type", "blockdev-snapshot-sync")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             TransactionActionBranch::DriveBackup(v) => {
-                m.serialize_entry("type", "drive-backup")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            TransactionActionBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            TransactionActionBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -48853,42 +48148,21 @@ impl crate::__private::Fields for SchemaInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            SchemaInfoBranch::Builtin(v) => {
-                m.serialize_entry("meta-type", "builtin")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SchemaInfoBranch::Enum(v) => {
-                m.serialize_entry("meta-type", "enum")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SchemaInfoBranch::Array(v) => {
-                m.serialize_entry("meta-type", "array")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SchemaInfoBranch::Object(v) => {
-                m.serialize_entry("meta-type", "object")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SchemaInfoBranch::Alternate(v) => {
-                m.serialize_entry("meta-type", "alternate")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SchemaInfoBranch::Command(v) => {
-                m.serialize_entry("meta-type", "command")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SchemaInfoBranch::Event(v) => {
-                m.serialize_entry("meta-type", "event")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SchemaInfoBranch::Other { tag, members } => {
-                m.serialize_entry("meta-type", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "meta-type", self.branch.tag())?;
         m.serialize_entry("name", &self.name)?;
         crate::__private::opt(m, "features", &self.features)?;
+        match &self.branch {
+            SchemaInfoBranch::Builtin(v) => crate::__private::Fields::fields(v, m)?,
+            SchemaInfoBranch::Enum(v) => crate::__private::Fields::fields(v, m)?,
+            SchemaInfoBranch::Array(v) => crate::__private::Fields::fields(v, m)?,
+            SchemaInfoBranch::Object(v) => crate::__private::Fields::fields(v, m)?,
+            SchemaInfoBranch::Alternate(v) => crate::__private::Fields::fields(v, m)?,
+            SchemaInfoBranch::Command(v) => crate::__private::Fields::fields(v, m)?,
+            SchemaInfoBranch::Event(v) => crate::__private::Fields::fields(v, m)?,
+            SchemaInfoBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -54467,206 +53741,128 @@ impl crate::__private::Fields for ObjectOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "qom-type", self.branch.tag())?;
+        m.serialize_entry("id", &self.id)?;
         match &self.branch {
             ObjectOptionsBranch::AcpiGenericInitiator(v) => {
-                m.serialize_entry("qom-type", "acpi-generic-initiator")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::AcpiGenericPort(v) => {
-                m.serialize_entry("qom-type", "acpi-generic-port")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ObjectOptionsBranch::AuthzList(v) => {
-                m.serialize_entry("qom-type", "authz-list")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            ObjectOptionsBranch::AuthzList(v) => crate::__private::Fields::fields(v, m)?,
             ObjectOptionsBranch::AuthzListfile(v) => {
-                m.serialize_entry("qom-type", "authz-listfile")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ObjectOptionsBranch::AuthzPam(v) => {
-                m.serialize_entry("qom-type", "authz-pam")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            ObjectOptionsBranch::AuthzPam(v) => crate::__private::Fields::fields(v, m)?,
             ObjectOptionsBranch::AuthzSimple(v) => {
-                m.serialize_entry("qom-type", "authz-simple")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::CanHostSocketcan(v) => {
-                m.serialize_entry("qom-type", "can-host-socketcan")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::ColoCompare(v) => {
-                m.serialize_entry("qom-type", "colo-compare")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::CryptodevBackend(v) => {
-                m.serialize_entry("qom-type", "cryptodev-backend")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::CryptodevBackendBuiltin(v) => {
-                m.serialize_entry("qom-type", "cryptodev-backend-builtin")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::CryptodevBackendLkcf(v) => {
-                m.serialize_entry("qom-type", "cryptodev-backend-lkcf")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::CryptodevVhostUser(v) => {
-                m.serialize_entry("qom-type", "cryptodev-vhost-user")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::DbusVmstate(v) => {
-                m.serialize_entry("qom-type", "dbus-vmstate")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::FilterBuffer(v) => {
-                m.serialize_entry("qom-type", "filter-buffer")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ObjectOptionsBranch::FilterDump(v) => {
-                m.serialize_entry("qom-type", "filter-dump")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            ObjectOptionsBranch::FilterDump(v) => crate::__private::Fields::fields(v, m)?,
             ObjectOptionsBranch::FilterMirror(v) => {
-                m.serialize_entry("qom-type", "filter-mirror")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::FilterRedirector(v) => {
-                m.serialize_entry("qom-type", "filter-redirector")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::FilterReplay(v) => {
-                m.serialize_entry("qom-type", "filter-replay")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::FilterRewriter(v) => {
-                m.serialize_entry("qom-type", "filter-rewriter")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::InputBarrier(v) => {
-                m.serialize_entry("qom-type", "input-barrier")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ObjectOptionsBranch::InputLinux(v) => {
-                m.serialize_entry("qom-type", "input-linux")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ObjectOptionsBranch::Iommufd(v) => {
-                m.serialize_entry("qom-type", "iommufd")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ObjectOptionsBranch::Iothread(v) => {
-                m.serialize_entry("qom-type", "iothread")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ObjectOptionsBranch::MainLoop(v) => {
-                m.serialize_entry("qom-type", "main-loop")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            ObjectOptionsBranch::InputLinux(v) => crate::__private::Fields::fields(v, m)?,
+            ObjectOptionsBranch::Iommufd(v) => crate::__private::Fields::fields(v, m)?,
+            ObjectOptionsBranch::Iothread(v) => crate::__private::Fields::fields(v, m)?,
+            ObjectOptionsBranch::MainLoop(v) => crate::__private::Fields::fields(v, m)?,
             ObjectOptionsBranch::MemoryBackendEpc(v) => {
-                m.serialize_entry("qom-type", "memory-backend-epc")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::MemoryBackendFile(v) => {
-                m.serialize_entry("qom-type", "memory-backend-file")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::MemoryBackendMemfd(v) => {
-                m.serialize_entry("qom-type", "memory-backend-memfd")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::MemoryBackendRam(v) => {
-                m.serialize_entry("qom-type", "memory-backend-ram")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::MemoryBackendShm(v) => {
-                m.serialize_entry("qom-type", "memory-backend-shm")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::PrManagerHelper(v) => {
-                m.serialize_entry("qom-type", "pr-manager-helper")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ObjectOptionsBranch::Qtest(v) => {
-                m.serialize_entry("qom-type", "qtest")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ObjectOptionsBranch::RngBuiltin(v) => {
-                m.serialize_entry("qom-type", "rng-builtin")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ObjectOptionsBranch::RngEgd(v) => {
-                m.serialize_entry("qom-type", "rng-egd")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ObjectOptionsBranch::RngRandom(v) => {
-                m.serialize_entry("qom-type", "rng-random")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            ObjectOptionsBranch::Secret(v) => {
-                m.serialize_entry("qom-type", "secret")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            ObjectOptionsBranch::Qtest(v) => crate::__private::Fields::fields(v, m)?,
+            ObjectOptionsBranch::RngBuiltin(v) => crate::__private::Fields::fields(v, m)?,
+            ObjectOptionsBranch::RngEgd(v) => crate::__private::Fields::fields(v, m)?,
+            ObjectOptionsBranch::RngRandom(v) => crate::__private::Fields::fields(v, m)?,
+            ObjectOptionsBranch::Secret(v) => crate::__private::Fields::fields(v, m)?,
             ObjectOptionsBranch::SecretKeyring(v) => {
-                m.serialize_entry("qom-type", "secret_keyring")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ObjectOptionsBranch::SevGuest(v) => {
-                m.serialize_entry("qom-type", "sev-guest")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            ObjectOptionsBranch::SevGuest(v) => crate::__private::Fields::fields(v, m)?,
             ObjectOptionsBranch::SevSnpGuest(v) => {
-                m.serialize_entry("qom-type", "sev-snp-guest")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::ThreadContext(v) => {
-                m.serialize_entry("qom-type", "thread-context")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::ThrottleGroup(v) => {
-                m.serialize_entry("qom-type", "throttle-group")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::TlsCredsAnon(v) => {
-                m.serialize_entry("qom-type", "tls-creds-anon")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::TlsCredsPsk(v) => {
-                m.serialize_entry("qom-type", "tls-creds-psk")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::TlsCredsX509(v) => {
-                m.serialize_entry("qom-type", "tls-creds-x509")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::TlsCipherSuites(v) => {
-                m.serialize_entry("qom-type", "tls-cipher-suites")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::XRemoteObject(v) => {
-                m.serialize_entry("qom-type", "x-remote-object")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             ObjectOptionsBranch::XVfioUserServer(v) => {
-                m.serialize_entry("qom-type", "x-vfio-user-server")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            ObjectOptionsBranch::CanBus => {
-                m.serialize_entry("qom-type", "can-bus")?;
-            }
-            ObjectOptionsBranch::PefGuest => {
-                m.serialize_entry("qom-type", "pef-guest")?;
-            }
-            ObjectOptionsBranch::S390PvGuest => {
-                m.serialize_entry("qom-type", "s390-pv-guest")?;
-            }
-            ObjectOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("qom-type", tag)?;
-                crate::__private::kept(m, members)?;
+            ObjectOptionsBranch::CanBus => {}
+            ObjectOptionsBranch::PefGuest => {}
+            ObjectOptionsBranch::S390PvGuest => {}
+            ObjectOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
-        m.serialize_entry("id", &self.id)?;
         ::std::result::Result::Ok(())
     }
 }
@@ -55723,104 +54919,45 @@ impl crate::__private::Fields for CpuInfoFast {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            CpuInfoFastBranch::S390x(v) => {
-                m.serialize_entry("target", "s390x")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            CpuInfoFastBranch::Aarch64 => {
-                m.serialize_entry("target", "aarch64")?;
-            }
-            CpuInfoFastBranch::Alpha => {
-                m.serialize_entry("target", "alpha")?;
-            }
-            CpuInfoFastBranch::Arm => {
-                m.serialize_entry("target", "arm")?;
-            }
-            CpuInfoFastBranch::Avr => {
-                m.serialize_entry("target", "avr")?;
-            }
-            CpuInfoFastBranch::Hppa => {
-                m.serialize_entry("target", "hppa")?;
-            }
-            CpuInfoFastBranch::I386 => {
-                m.serialize_entry("target", "i386")?;
-            }
-            CpuInfoFastBranch::Loongarch64 => {
-                m.serialize_entry("target", "loongarch64")?;
-            }
-            CpuInfoFastBranch::M68k => {
-                m.serialize_entry("target", "m68k")?;
-            }
-            CpuInfoFastBranch::Microblaze => {
-                m.serialize_entry("target", "microblaze")?;
-            }
-            CpuInfoFastBranch::Microblazeel => {
-                m.serialize_entry("target", "microblazeel")?;
-            }
-            CpuInfoFastBranch::Mips => {
-                m.serialize_entry("target", "mips")?;
-            }
-            CpuInfoFastBranch::Mips64 => {
-                m.serialize_entry("target", "mips64")?;
-            }
-            CpuInfoFastBranch::Mips64el => {
-                m.serialize_entry("target", "mips64el")?;
-            }
-            CpuInfoFastBranch::Mipsel => {
-                m.serialize_entry("target", "mipsel")?;
-            }
-            CpuInfoFastBranch::Or1k => {
-                m.serialize_entry("target", "or1k")?;
-            }
-            CpuInfoFastBranch::Ppc => {
-                m.serialize_entry("target", "ppc")?;
-            }
-            CpuInfoFastBranch::Ppc64 => {
-                m.serialize_entry("target", "ppc64")?;
-            }
-            CpuInfoFastBranch::Riscv32 => {
-                m.serialize_entry("target", "riscv32")?;
-            }
-            CpuInfoFastBranch::Riscv64 => {
-                m.serialize_entry("target", "riscv64")?;
-            }
-            CpuInfoFastBranch::Rx => {
-                m.serialize_entry("target", "rx")?;
-            }
-            CpuInfoFastBranch::Sh4 => {
-                m.serialize_entry("target", "sh4")?;
-            }
-            CpuInfoFastBranch::Sh4eb => {
-                m.serialize_entry("target", "sh4eb")?;
-            }
-            CpuInfoFastBranch::Sparc => {
-                m.serialize_entry("target", "sparc")?;
-            }
-            CpuInfoFastBranch::Sparc64 => {
-                m.serialize_entry("target", "sparc64")?;
-            }
-            CpuInfoFastBranch::Tricore => {
-                m.serialize_entry("target", "tricore")?;
-            }
-            CpuInfoFastBranch::X8664 => {
-                m.serialize_entry("target", "x86_64")?;
-            }
-            CpuInfoFastBranch::Xtensa => {
-                m.serialize_entry("target", "xtensa")?;
-            }
-            CpuInfoFastBranch::Xtensaeb => {
-                m.serialize_entry("target", "xtensaeb")?;
-            }
-            CpuInfoFastBranch::Other { tag, members } => {
-                m.serialize_entry("target", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "target", self.branch.tag())?;
         m.serialize_entry("cpu-index", &self.cpu_index)?;
         m.serialize_entry("qom-path", &self.qom_path)?;
         m.serialize_entry("thread-id", &self.thread_id)?;
         crate::__private::opt(m, "props", &self.props)?;
+        match &self.branch {
+            CpuInfoFastBranch::S390x(v) => crate::__private::Fields::fields(v, m)?,
+            CpuInfoFastBranch::Aarch64 => {}
+            CpuInfoFastBranch::Alpha => {}
+            CpuInfoFastBranch::Arm => {}
+            CpuInfoFastBranch::Avr => {}
+            CpuInfoFastBranch::Hppa => {}
+            CpuInfoFastBranch::I386 => {}
+            CpuInfoFastBranch::Loongarch64 => {}
+            CpuInfoFastBranch::M68k => {}
+            CpuInfoFastBranch::Microblaze => {}
+            CpuInfoFastBranch::Microblazeel => {}
+            CpuInfoFastBranch::Mips => {}
+            CpuInfoFastBranch::Mips64 => {}
+            CpuInfoFastBranch::Mips64el => {}
+            CpuInfoFastBranch::Mipsel => {}
+            CpuInfoFastBranch::Or1k => {}
+            CpuInfoFastBranch::Ppc => {}
+            CpuInfoFastBranch::Ppc64 => {}
+            CpuInfoFastBranch::Riscv32 => {}
+            CpuInfoFastBranch::Riscv64 => {}
+            CpuInfoFastBranch::Rx => {}
+            CpuInfoFastBranch::Sh4 => {}
+            CpuInfoFastBranch::Sh4eb => {}
+            CpuInfoFastBranch::Sparc => {}
+            CpuInfoFastBranch::Sparc64 => {}
+            CpuInfoFastBranch::Tricore => {}
+            CpuInfoFastBranch::X8664 => {}
+            CpuInfoFastBranch::Xtensa => {}
+            CpuInfoFastBranch::Xtensaeb => {}
+            CpuInfoFastBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -56799,30 +55936,15 @@ impl crate::__private::Fields for NumaOptions {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            NumaOptionsBranch::Node(v) => {
-                m.serialize_entry("type", "node")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NumaOptionsBranch::Dist(v) => {
-                m.serialize_entry("type", "dist")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NumaOptionsBranch::Cpu(v) => {
-                m.serialize_entry("type", "cpu")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NumaOptionsBranch::HmatLb(v) => {
-                m.serialize_entry("type", "hmat-lb")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NumaOptionsBranch::HmatCache(v) => {
-                m.serialize_entry("type", "hmat-cache")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            NumaOptionsBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            NumaOptionsBranch::Node(v) => crate::__private::Fields::fields(v, m)?,
+            NumaOptionsBranch::Dist(v) => crate::__private::Fields::fields(v, m)?,
+            NumaOptionsBranch::Cpu(v) => crate::__private::Fields::fields(v, m)?,
+            NumaOptionsBranch::HmatLb(v) => crate::__private::Fields::fields(v, m)?,
+            NumaOptionsBranch::HmatCache(v) => crate::__private::Fields::fields(v, m)?,
+            NumaOptionsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -59710,34 +58832,22 @@ impl crate::__private::Fields for MemoryDeviceInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            MemoryDeviceInfoBranch::Dimm(v) => {
-                m.serialize_entry("type", "dimm")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            MemoryDeviceInfoBranch::Nvdimm(v) => {
-                m.serialize_entry("type", "nvdimm")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            MemoryDeviceInfoBranch::Dimm(v) => crate::__private::Fields::fields(v, m)?,
+            MemoryDeviceInfoBranch::Nvdimm(v) => crate::__private::Fields::fields(v, m)?,
             MemoryDeviceInfoBranch::VirtioPmem(v) => {
-                m.serialize_entry("type", "virtio-pmem")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
             MemoryDeviceInfoBranch::VirtioMem(v) => {
-                m.serialize_entry("type", "virtio-mem")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            MemoryDeviceInfoBranch::SgxEpc(v) => {
-                m.serialize_entry("type", "sgx-epc")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
+            MemoryDeviceInfoBranch::SgxEpc(v) => crate::__private::Fields::fields(v, m)?,
             MemoryDeviceInfoBranch::HvBalloon(v) => {
-                m.serialize_entry("type", "hv-balloon")?;
-                crate::__private::Fields::fields(v, m)?;
+                crate::__private::Fields::fields(v, m)?
             }
-            MemoryDeviceInfoBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            MemoryDeviceInfoBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -61505,21 +60615,13 @@ impl crate::__private::Fields for YankInstance {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
         match &self.branch {
-            YankInstanceBranch::BlockNode(v) => {
-                m.serialize_entry("type", "block-node")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            YankInstanceBranch::Chardev(v) => {
-                m.serialize_entry("type", "chardev")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            YankInstanceBranch::Migration => {
-                m.serialize_entry("type", "migration")?;
-            }
-            YankInstanceBranch::Other { tag, members } => {
-                m.serialize_entry("type", tag)?;
-                crate::__private::kept(m, members)?;
+            YankInstanceBranch::BlockNode(v) => crate::__private::Fields::fields(v, m)?,
+            YankInstanceBranch::Chardev(v) => crate::__private::Fields::fields(v, m)?,
+            YankInstanceBranch::Migration => {}
+            YankInstanceBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
         ::std::result::Result::Ok(())
@@ -62548,26 +61650,18 @@ impl crate::__private::Fields for SevInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            SevInfoBranch::Sev(v) => {
-                m.serialize_entry("sev-type", "sev")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SevInfoBranch::SevSnp(v) => {
-                m.serialize_entry("sev-type", "sev-snp")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            SevInfoBranch::Untagged { members } => crate::__private::kept(m, members)?,
-            SevInfoBranch::Other { tag, members } => {
-                m.serialize_entry("sev-type", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "sev-type", self.branch.tag())?;
         m.serialize_entry("enabled", &self.enabled)?;
         m.serialize_entry("api-major", &self.api_major)?;
         m.serialize_entry("api-minor", &self.api_minor)?;
         m.serialize_entry("build-id", &self.build_id)?;
         m.serialize_entry("state", &self.state)?;
+        match &self.branch {
+            SevInfoBranch::Sev(v) => crate::__private::Fields::fields(v, m)?,
+            SevInfoBranch::SevSnp(v) => crate::__private::Fields::fields(v, m)?,
+            SevInfoBranch::Untagged { members } => crate::__private::kept(m, members)?,
+            SevInfoBranch::Other { members, .. } => crate::__private::kept(m, members)?,
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -65741,66 +64835,25 @@ impl crate::__private::Fields for Audiodev {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        match &self.branch {
-            AudiodevBranch::None(v) => {
-                m.serialize_entry("driver", "none")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Alsa(v) => {
-                m.serialize_entry("driver", "alsa")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Coreaudio(v) => {
-                m.serialize_entry("driver", "coreaudio")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Dbus(v) => {
-                m.serialize_entry("driver", "dbus")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Dsound(v) => {
-                m.serialize_entry("driver", "dsound")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Jack(v) => {
-                m.serialize_entry("driver", "jack")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Oss(v) => {
-                m.serialize_entry("driver", "oss")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Pa(v) => {
-                m.serialize_entry("driver", "pa")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Pipewire(v) => {
-                m.serialize_entry("driver", "pipewire")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Sdl(v) => {
-                m.serialize_entry("driver", "sdl")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Sndio(v) => {
-                m.serialize_entry("driver", "sndio")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Spice(v) => {
-                m.serialize_entry("driver", "spice")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Wav(v) => {
-                m.serialize_entry("driver", "wav")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            AudiodevBranch::Other { tag, members } => {
-                m.serialize_entry("driver", tag)?;
-                crate::__private::kept(m, members)?;
-            }
-        }
+        crate::__private::tag(m, "driver", self.branch.tag())?;
         m.serialize_entry("id", &self.id)?;
         crate::__private::opt(m, "timer-period", &self.timer_period)?;
+        match &self.branch {
+            AudiodevBranch::None(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Alsa(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Coreaudio(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Dbus(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Dsound(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Jack(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Oss(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Pa(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Pipewire(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Sdl(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Sndio(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Spice(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Wav(v) => crate::__private::Fields::fields(v, m)?,
+            AudiodevBranch::Other { members, .. } => crate::__private::kept(m, members)?,
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -67399,23 +66452,16 @@ impl crate::__private::Fields for StatsFilter {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "target", self.branch.tag())?;
+        crate::__private::opt(m, "providers", &self.providers)?;
         match &self.branch {
-            StatsFilterBranch::Vcpu(v) => {
-                m.serialize_entry("target", "vcpu")?;
-                crate::__private::Fields::fields(v, m)?;
-            }
-            StatsFilterBranch::Vm => {
-                m.serialize_entry("target", "vm")?;
-            }
-            StatsFilterBranch::Cryptodev => {
-                m.serialize_entry("target", "cryptodev")?;
-            }
-            StatsFilterBranch::Other { tag, members } => {
-                m.serialize_entry("target", tag)?;
-                crate::__private::kept(m, members)?;
+            StatsFilterBranch::Vcpu(v) => crate::__private::Fields::fields(v, m)?,
+            StatsFilterBranch::Vm => {}
+            StatsFilterBranch::Cryptodev => {}
+            StatsFilterBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
             }
         }
-        crate::__private::opt(m, "providers", &self.providers)?;
         ::std::result::Result::Ok(())
     }
 }
