@@ -644,7 +644,9 @@ pub(crate) fn empty_return() -> Returned {
     serde_json::value::to_raw_value(&serde_json::Map::new()).expect("an empty object is JSON")
 }
 
-/// A reply's `return` member as JSON (`execute_raw`).
+/// A reply's `return` member as JSON (`execute_raw`).  (Replies are
+/// handed over boxed, and end here.)
+#[allow(clippy::boxed_local)]
 pub(crate) fn to_value(r: Returned) -> Result<Value, Error> {
     serde_json::from_str(r.get()).map_err(|error| Error::Decode {
         what: "a reply".into(),
@@ -667,6 +669,7 @@ pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
 
 /// Decode a successful reply for a typed command: straight from the
 /// `return` member's bytes into the command's type.
+#[allow(clippy::boxed_local)]
 pub(crate) fn decode_return<C: crate::Command>(value: Returned) -> Result<C::Returns, Error> {
     let mut d = serde_json::Deserializer::from_str(value.get());
     C::decode_return(&mut d)
