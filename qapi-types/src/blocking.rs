@@ -295,7 +295,7 @@ impl Reader {
 
 struct State {
     session: Session,
-    replies: HashMap<u64, std::result::Result<Value, QmpError>>,
+    replies: HashMap<u64, std::result::Result<proto::Returned, QmpError>>,
     hub: EventHub,
     /// Some caller is reading for everybody.
     reading: bool,
@@ -508,6 +508,7 @@ impl Qmp {
             &[],
             self.inner.options.command_timeout,
         )
+        .and_then(proto::to_value)
     }
 
     /// Run a human monitor command (HMP) and return its text.
@@ -558,7 +559,7 @@ impl Qmp {
         oob: bool,
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
-    ) -> Result<Value> {
+    ) -> Result<proto::Returned> {
         let inner = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (id, wire) = {
@@ -843,6 +844,7 @@ impl GuestAgent {
     /// Run a command by name with JSON arguments; waits for a reply.
     pub fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
         self.call(name, arguments, true, self.options.command_timeout)
+            .and_then(proto::to_value)
     }
 
     fn call<A: Serialize + ?Sized>(
@@ -851,7 +853,7 @@ impl GuestAgent {
         args: Option<&A>,
         wait: bool,
         timeout: Option<Duration>,
-    ) -> Result<Value> {
+    ) -> Result<proto::Returned> {
         let mut c = lock(&self.conn);
         if let Some(cl) = &c.closed {
             return Err(cl.error());
@@ -871,7 +873,7 @@ impl GuestAgent {
         if !wait {
             // An error reply may still come: resync before the next one.
             c.synced = false;
-            return Ok(Value::Object(Default::default()));
+            return Ok(proto::empty_return());
         }
         match c.reader.next(deadline) {
             Ok(bytes) => proto::agent_reply(bytes)
@@ -910,7 +912,7 @@ impl AgentConn {
                 Ok(bytes) => {
                     // Anything but our id is a stale reply: skip it.
                     if let Ok(Ok(v)) = proto::agent_reply(bytes) {
-                        if v.as_u64() == Some(id) {
+                        if serde_json::from_str::<u64>(v.get()).ok() == Some(id) {
                             self.synced = true;
                             return Ok(());
                         }

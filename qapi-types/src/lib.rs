@@ -330,8 +330,10 @@ pub trait Command: Serialize {
     /// command returns nothing: QEMU then sends `{}`).
     type Returns;
 
-    /// Decode a successful reply's `return` value.
-    fn decode_return(value: Value) -> Result<Self::Returns, serde_json::Error>;
+    /// Decode a successful reply's `return` value, straight from any
+    /// deserializer: the reply's bytes (what the clients do), or a
+    /// `serde_json::Value`.
+    fn decode_return<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self::Returns, D::Error>;
 }
 
 /// QAPI's `null` type: serializes as JSON `null`.
@@ -438,206 +440,10 @@ impl From<EventError> for Error {
     }
 }
 
-/// Helpers for generated code; not a stable API.
+/// What generated serde impls build on; not a stable API.
 #[doc(hidden)]
-pub mod __private {
-    use serde::de::DeserializeOwned;
-    use serde::Serialize;
-    use serde_json::{Map, Value};
-
-    pub type Object = Map<String, Value>;
-
-    /// Read an object's members (for a generated `Deserialize`).
-    pub fn object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
-        <Object as serde::Deserialize>::deserialize(d)
-    }
-
-    /// Write an object member by member (for a generated `Serialize`).
-    pub struct ObjectSer<M> {
-        map: M,
-    }
-
-    /// Start writing an object.
-    pub fn object_ser<S: serde::Serializer>(s: S) -> Result<ObjectSer<S::SerializeMap>, S::Error> {
-        Ok(ObjectSer {
-            map: s.serialize_map(None)?,
-        })
-    }
-
-    impl<M: serde::ser::SerializeMap> ObjectSer<M> {
-        /// A member that is always present.
-        pub fn field<T: Serialize + ?Sized>(
-            &mut self,
-            key: &'static str,
-            value: &T,
-        ) -> Result<(), M::Error> {
-            self.map.serialize_entry(key, value)
-        }
-
-        /// An optional member: left out when `None`.
-        pub fn opt<T: Serialize>(
-            &mut self,
-            key: &'static str,
-            value: &Option<T>,
-        ) -> Result<(), M::Error> {
-            match value {
-                Some(v) => self.map.serialize_entry(key, v),
-                None => Ok(()),
-            }
-        }
-
-        /// A free-form command's further arguments; a name that is also
-        /// a typed member (`typed`) is an error, as QEMU would reject the
-        /// duplicate.
-        pub fn props(&mut self, typed: &[&str], props: &Object) -> Result<(), M::Error> {
-            for (k, v) in props {
-                if typed.contains(&k.as_str()) {
-                    return Err(<M::Error as serde::ser::Error>::custom(format_args!(
-                        "property '{k}' is also a typed argument: set it there"
-                    )));
-                }
-                self.map.serialize_entry(k, v)?;
-            }
-            Ok(())
-        }
-
-        /// Finish the object.
-        pub fn end(self) -> Result<M::Ok, M::Error> {
-            self.map.end()
-        }
-    }
-
-    /// After the known members were taken: in strict mode, any left is
-    /// an error.
-    pub fn finish<E: serde::de::Error>(map: &Object, type_name: &str) -> Result<(), E> {
-        if crate::strict() && !map.is_empty() {
-            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-            return Err(E::custom(format_args!(
-                "{type_name}: unknown members {keys:?}"
-            )));
-        }
-        Ok(())
-    }
-
-    /// In strict mode, a value the bindings do not know is an error.
-    pub fn known<E: serde::de::Error>(known: bool, type_name: &str, value: &str) -> Result<(), E> {
-        if crate::strict() && !known {
-            return Err(E::custom(format_args!(
-                "{type_name}: unknown value or branch '{value}'"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Take a required member out of an object.
-    pub fn required<T: DeserializeOwned, E: serde::de::Error>(
-        map: &mut Object,
-        key: &str,
-    ) -> Result<T, E> {
-        match map.remove(key) {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| E::custom(format_args!("member '{key}': {e}"))),
-            None => Err(E::custom(format_args!("missing member '{key}'"))),
-        }
-    }
-
-    /// Take an optional member out of an object.
-    pub fn optional<T: DeserializeOwned, E: serde::de::Error>(
-        map: &mut Object,
-        key: &str,
-    ) -> Result<Option<T>, E> {
-        match map.remove(key) {
-            Some(v) => serde_json::from_value(v)
-                .map(Some)
-                .map_err(|e| E::custom(format_args!("member '{key}': {e}"))),
-            None => Ok(None),
-        }
-    }
-
-    /// Decode what is left of an object as a branch's members.
-    pub fn rest<T: DeserializeOwned, E: serde::de::Error>(map: Object) -> Result<T, E> {
-        serde_json::from_value(Value::Object(map)).map_err(E::custom)
-    }
-
-    /// Decode a value already read.
-    pub fn from_value<T: DeserializeOwned, E: serde::de::Error>(value: Value) -> Result<T, E> {
-        serde_json::from_value(value).map_err(E::custom)
-    }
-
-    /// Add a member to an object being built.
-    pub fn put<T: Serialize + ?Sized, E: serde::ser::Error>(
-        map: &mut Object,
-        key: &str,
-        value: &T,
-    ) -> Result<(), E> {
-        let v = serde_json::to_value(value).map_err(E::custom)?;
-        map.insert(key.to_string(), v);
-        Ok(())
-    }
-
-    /// Add the members of a branch's value to an object being built.
-    pub fn merge<T: Serialize + ?Sized, E: serde::ser::Error>(
-        map: &mut Object,
-        value: &T,
-    ) -> Result<(), E> {
-        match serde_json::to_value(value).map_err(E::custom)? {
-            Value::Object(m) => {
-                map.extend(m);
-                Ok(())
-            }
-            other => Err(E::custom(format_args!(
-                "a branch serialized to {other}, not an object"
-            ))),
-        }
-    }
-
-    /// The JSON type of a value, as alternates choose their branch.
-    pub fn json_kind(value: &Value) -> &'static str {
-        match value {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
-        }
-    }
-
-    /// "no branch for JSON type X".
-    pub fn no_branch<E: serde::de::Error>(type_name: &str, value: &Value) -> E {
-        E::custom(format_args!(
-            "{type_name}: no branch takes a JSON {}",
-            json_kind(value)
-        ))
-    }
-
-    /// Decode the return value of a command that returns nothing.
-    pub fn unit_return(_value: Value) -> Result<(), serde_json::Error> {
-        Ok(())
-    }
-
-    /// Decode a known event's data (`wrap` makes it the `Event` variant),
-    /// keeping what was sent when it does not decode.
-    pub fn event<T: DeserializeOwned, E>(
-        name: &str,
-        data: Value,
-        wrap: fn(T) -> E,
-    ) -> Result<E, crate::EventError> {
-        match T::deserialize(&data) {
-            Ok(v) => Ok(wrap(v)),
-            Err(error) => Err(crate::EventError {
-                name: name.to_string(),
-                data,
-                error,
-            }),
-        }
-    }
-
-    /// Decode a command's return value.
-    pub fn typed_return<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
-        serde_json::from_value(value)
-    }
-}
+#[path = "runtime.rs"]
+pub mod __private;
 
 /// The set of all events of one schema (the generated
 /// `qmp::events::Event`), decoded by name.
@@ -705,12 +511,15 @@ pub struct Timestamp {
 }
 
 /// One message from a QMP server.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum ServerMessage {
     /// `{"QMP": {...}}`, sent once on connect.
     Greeting(Value),
     Return {
-        value: Value,
+        /// The `return` member, as sent: decode it with
+        /// [`Command::decode_return`] (`&mut
+        /// serde_json::Deserializer::from_str(value.get())`).
+        value: Box<serde_json::value::RawValue>,
         id: Option<Value>,
     },
     Error {
@@ -722,6 +531,33 @@ pub enum ServerMessage {
         data: Value,
         timestamp: Timestamp,
     },
+}
+
+/// A `return` is compared as sent (its text).
+impl PartialEq for ServerMessage {
+    fn eq(&self, other: &Self) -> bool {
+        use ServerMessage::*;
+        match (self, other) {
+            (Greeting(a), Greeting(b)) => a == b,
+            (Return { value: a, id: i }, Return { value: b, id: j }) => {
+                a.get() == b.get() && i == j
+            }
+            (Error { error: a, id: i }, Error { error: b, id: j }) => a == b && i == j,
+            (
+                Event {
+                    name: a,
+                    data: d,
+                    timestamp: t,
+                },
+                Event {
+                    name: b,
+                    data: e,
+                    timestamp: u,
+                },
+            ) => a == b && d == e && t == u,
+            _ => false,
+        }
+    }
 }
 
 /// Why a server message could not be understood.
@@ -745,40 +581,133 @@ impl std::fmt::Display for MessageError {
 impl std::error::Error for MessageError {}
 
 impl ServerMessage {
-    /// Classify one JSON message.  Keys are looked at, never the whole
-    /// message decoded at once, so unknown members are ignored.
+    /// Classify one JSON message.  The envelope's members are read one
+    /// by one (unknown ones skipped); a reply's `return` is kept as its
+    /// bytes, to be decoded once, straight into the command's type.
     pub fn parse(bytes: &[u8]) -> Result<ServerMessage, MessageError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(MessageError::Json)?;
-        let Value::Object(mut map) = value else {
-            return Err(MessageError::Shape(value));
-        };
-        let id = map.remove("id");
-        if let Some(v) = map.remove("return") {
-            return Ok(ServerMessage::Return { value: v, id });
+        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| {
+            serde_json::from_slice(bytes).map_or(MessageError::Json(e), MessageError::Shape)
+        })?;
+        let Envelope {
+            ret,
+            error,
+            qmp,
+            event,
+            data,
+            timestamp,
+            id,
+        } = env;
+        if let Some(value) = ret {
+            return Ok(ServerMessage::Return { value, id });
         }
-        if let Some(e) = map.get("error") {
-            if let Ok(error) = QmpError::deserialize(e) {
-                return Ok(ServerMessage::Error { error, id });
-            }
+        if let Some(Ok(error)) = error.as_ref().map(QmpError::deserialize) {
+            return Ok(ServerMessage::Error { error, id });
         }
-        if let Some(g) = map.remove("QMP") {
+        if let Some(g) = qmp {
             return Ok(ServerMessage::Greeting(g));
         }
-        if let (Some(Value::String(name)), Some(ts)) = (map.get("event"), map.get("timestamp")) {
-            if let Ok(timestamp) = Timestamp::deserialize(ts) {
-                return Ok(ServerMessage::Event {
-                    name: name.clone(),
-                    data: map
-                        .remove("data")
-                        .unwrap_or(Value::Object(Default::default())),
-                    timestamp,
-                });
+        if let (Some(Value::String(name)), Some(Ok(timestamp))) =
+            (event, timestamp.as_ref().map(Timestamp::deserialize))
+        {
+            return Ok(ServerMessage::Event {
+                name,
+                data: data.unwrap_or(Value::Object(Default::default())),
+                timestamp,
+            });
+        }
+        // Not one of QMP's shapes: the whole message, for the error.
+        Err(serde_json::from_slice(bytes).map_or_else(MessageError::Json, MessageError::Shape))
+    }
+}
+
+/// The members of a server message that say what it is.
+struct Envelope {
+    ret: Option<Box<serde_json::value::RawValue>>,
+    error: Option<Value>,
+    qmp: Option<Value>,
+    event: Option<Value>,
+    data: Option<Value>,
+    timestamp: Option<Value>,
+    id: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+/// An envelope member's name.
+enum Field {
+    Return,
+    Error,
+    Qmp,
+    Event,
+    Data,
+    Timestamp,
+    Id,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl serde::de::Visitor<'_> for FieldVisitor {
+    type Value = Field;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
+        Ok(match v {
+            "return" => Field::Return,
+            "error" => Field::Error,
+            "QMP" => Field::Qmp,
+            "event" => Field::Event,
+            "data" => Field::Data,
+            "timestamp" => Field::Timestamp,
+            "id" => Field::Id,
+            _ => Field::Other,
+        })
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        let mut env = Envelope {
+            ret: None,
+            error: None,
+            qmp: None,
+            event: None,
+            data: None,
+            timestamp: None,
+            id: None,
+        };
+        while let Some(key) = map.next_key()? {
+            match key {
+                Field::Return => env.ret = Some(map.next_value()?),
+                Field::Error => env.error = Some(map.next_value()?),
+                Field::Qmp => env.qmp = Some(map.next_value()?),
+                Field::Event => env.event = Some(map.next_value()?),
+                Field::Data => env.data = Some(map.next_value()?),
+                Field::Timestamp => env.timestamp = Some(map.next_value()?),
+                Field::Id => env.id = Some(map.next_value()?),
+                Field::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
-        if let Some(id) = id {
-            map.insert("id".into(), id);
-        }
-        Err(MessageError::Shape(Value::Object(map)))
+        Ok(env)
     }
 }
 
@@ -800,8 +729,8 @@ mod tests {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = StatusInfo;
-        fn decode_return(value: Value) -> Result<StatusInfo, serde_json::Error> {
-            serde_json::from_value(value)
+        fn decode_return<'de, D: serde::Deserializer<'de>>(d: D) -> Result<StatusInfo, D::Error> {
+            StatusInfo::deserialize(d)
         }
     }
 
@@ -829,7 +758,7 @@ mod tests {
             panic!()
         };
         assert_eq!(id, Some(Value::from(3)));
-        let s: StatusInfo = serde_json::from_value(value).unwrap();
+        let s: StatusInfo = serde_json::from_str(value.get()).unwrap();
         assert_eq!(
             s,
             StatusInfo {

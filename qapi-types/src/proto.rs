@@ -389,7 +389,7 @@ impl Closed {
 /// What a message from the server means for the clients.
 pub(crate) enum Routed {
     /// The reply to the pending command `id`.
-    Reply(u64, Result<Value, QmpError>),
+    Reply(u64, Result<Returned, QmpError>),
     /// An event, for the subscribers.
     Event(RawEvent),
     /// A reply whose caller gave up; dropped.
@@ -651,6 +651,26 @@ impl EventHub {
     }
 }
 
+/// A reply's `return` member as sent, decoded once its caller knows
+/// into what.
+pub(crate) type Returned = Box<serde_json::value::RawValue>;
+
+/// What a command that sends no reply returns: `{}`.
+pub(crate) fn empty_return() -> Returned {
+    serde_json::value::to_raw_value(&serde_json::Map::new()).expect("an empty object is JSON")
+}
+
+/// A reply's `return` member as JSON (`execute_raw`).  (Replies are
+/// handed over boxed, and end here.)
+#[allow(clippy::boxed_local)]
+pub(crate) fn to_value(r: Returned) -> Result<Value, Error> {
+    serde_json::from_str(r.get()).map_err(|error| Error::Decode {
+        what: "a reply".into(),
+        error,
+        raw: Value::String(r.get().to_string()),
+    })
+}
+
 /// The text of a `human-monitor-command` reply.
 pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
     match v {
@@ -663,18 +683,24 @@ pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
     }
 }
 
-/// Decode a successful reply for a typed command.
-/// with the connection's strictness (`None`: the process default).
+/// Decode a successful reply for a typed command: straight from the
+/// `return` member's bytes into the command's type, with the
+/// connection's strictness (`None`: the process default).
+#[allow(clippy::boxed_local)]
 pub(crate) fn decode_return<C: crate::Command>(
-    value: Value,
+    value: Returned,
     strict: Option<bool>,
 ) -> Result<C::Returns, Error> {
-    // Kept for the error: decoding consumes the value.
-    let raw = value.clone();
-    crate::with_strict(strict, || C::decode_return(value)).map_err(|error| Error::Decode {
+    let mut d = serde_json::Deserializer::from_str(value.get());
+    crate::with_strict(strict, || {
+        C::decode_return(&mut d).and_then(|r| d.end().map(|()| r))
+    })
+    .map_err(|error| Error::Decode {
         what: format!("the reply to {}", C::NAME),
         error,
-        raw,
+        // The reply as JSON, for the error.
+        raw: serde_json::from_str(value.get())
+            .unwrap_or_else(|_| Value::String(value.get().to_string())),
     })
 }
 
@@ -705,7 +731,7 @@ pub(crate) fn agent_sync_request() -> (u64, Vec<u8>) {
 }
 
 /// The guest agent's reply to one command (no ids, no events).
-pub(crate) fn agent_reply(bytes: &[u8]) -> Result<Result<Value, QmpError>, Error> {
+pub(crate) fn agent_reply(bytes: &[u8]) -> Result<Result<Returned, QmpError>, Error> {
     match ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))? {
         ServerMessage::Return { value, .. } => Ok(Ok(value)),
         ServerMessage::Error { error, .. } => Ok(Err(error)),

@@ -184,7 +184,7 @@ async fn next_message<'a>(reader: &mut BoxRead, framer: &'a mut Framer) -> Resul
     }
 }
 
-type Reply = std::result::Result<Value, QmpError>;
+type Reply = std::result::Result<proto::Returned, QmpError>;
 
 struct State {
     session: Session,
@@ -453,7 +453,9 @@ impl Qmp {
     /// Run a command by name with JSON arguments; the reply's `return`.
     pub async fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
         let t = self.inner.options.command_timeout;
-        self.call(name, arguments, false, &[], t).await
+        self.call(name, arguments, false, &[], t)
+            .await
+            .and_then(proto::to_value)
     }
 
     /// Run a human monitor command (HMP) and return its text.
@@ -507,7 +509,7 @@ impl Qmp {
         oob: bool,
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
-    ) -> Result<Value> {
+    ) -> Result<proto::Returned> {
         let shared = &*self.inner.shared;
         let (tx, rx) = oneshot::channel();
         let (id, wire) = {
@@ -700,7 +702,9 @@ impl GuestAgent {
     /// Run a command by name with JSON arguments; waits for a reply.
     pub async fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
         let t = self.options.command_timeout;
-        self.call(name, arguments, true, t).await
+        self.call(name, arguments, true, t)
+            .await
+            .and_then(proto::to_value)
     }
 
     async fn call<A: Serialize + ?Sized>(
@@ -709,7 +713,7 @@ impl GuestAgent {
         args: Option<&A>,
         wait: bool,
         timeout: Option<Duration>,
-    ) -> Result<Value> {
+    ) -> Result<proto::Returned> {
         let mut c = self.conn.lock().await;
         if let Some(cl) = &c.closed {
             return Err(cl.error());
@@ -726,7 +730,7 @@ impl GuestAgent {
             proto::encode_request(&mut c.buf, name, args, None, false)?;
             c.sink.send(&c.buf, &[]).await?;
             if !wait {
-                return Ok(Value::Object(Default::default()));
+                return Ok(proto::empty_return());
             }
             let r = proto::agent_reply(next_message(&mut c.reader, &mut c.framer).await?)?;
             c.synced = true;
@@ -750,7 +754,7 @@ impl AgentConn {
         loop {
             let msg = next_message(&mut self.reader, &mut self.framer).await?;
             if let Ok(Ok(v)) = proto::agent_reply(msg) {
-                if v.as_u64() == Some(id) {
+                if serde_json::from_str::<u64>(v.get()).ok() == Some(id) {
                     self.synced = true;
                     return Ok(());
                 }

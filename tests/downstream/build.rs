@@ -7,7 +7,7 @@ fn main() {
         .generate("../../schema/examples/demo.json")
         .unwrap_or_else(|e| panic!("{e}"));
     // The edge cases.
-    for schema in ["keywords", "collisions", "recursion"] {
+    for schema in ["keywords", "collisions", "recursion", "unions"] {
         qapi_codegen::Config::new()
             .generate(format!("../../schema/tests/{schema}.json"))
             .unwrap_or_else(|e| panic!("{e}"));

@@ -35,6 +35,10 @@ usage: cargo xtask COMMAND
                      raw loop, blocking and tokio clients, 8 in flight
   bench-build        time a clean debug build of qapi-types beside the
                      incumbent qapi-qmp 0.15 + qapi-qga 0.13
+  bench-decode       decode four real QEMU replies (captured from QEMU 7.2's
+                     system emulator and the storage daemon 10.0.2) with the
+                     bindings and with the incumbent's serde-derived types
+                     (tests/bench-decode, a workspace of its own)
 ";
 
 fn main() -> ExitCode {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         ["bench"] => cargo(&["bench", "--workspace"]),
         ["bench-transport"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "transport"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
+        ["bench-decode"] => bench_decode(),
         ["regen"] => regen::regen(&qapi_tests::qemu_src::workspace_root(), None),
         ["regen", "--qemu-src", src] => {
             regen::regen(&qapi_tests::qemu_src::workspace_root(), Some(src))
@@ -95,6 +100,24 @@ fn cargo(args: &[&str]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("cargo {} failed ({status})", args.join(" ")))
+    }
+}
+
+/// `bench-decode`: the benchmark is a workspace of its own (it depends
+/// on the incumbent), built in release mode in `target/bench-decode`.
+fn bench_decode() -> Result<(), String> {
+    let root = qapi_tests::qemu_src::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(root.join("tests/bench-decode"))
+        .args(["run", "-q", "--release"])
+        .env("CARGO_TARGET_DIR", root.join("target/bench-decode"))
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the decode benchmark failed ({status})"))
     }
 }
 

@@ -105,9 +105,9 @@ impl Gen<'_> {
         let (returns, decode) = match c.ret_type {
             Some(r) => {
                 let t = self.type_path(r, Place::Module);
-                (t, quote!(#rt::__private::typed_return(value)))
+                (t, quote!(#rt::__private::typed_return(d)))
             }
-            None => (quote!(()), quote!(#rt::__private::unit_return(value))),
+            None => (quote!(()), quote!(#rt::__private::unit_return(d))),
         };
         quote! {
             #docs
@@ -121,7 +121,7 @@ impl Gen<'_> {
                 const ALLOW_OOB: bool = #oob;
                 const SUCCESS_RESPONSE: bool = #success;
                 type Returns = #returns;
-                fn decode_return(value: ::serde_json::Value) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
+                fn decode_return<'de, D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self::Returns, D::Error> {
                     #decode
                 }
             }
@@ -161,13 +161,11 @@ impl Gen<'_> {
                 let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
                 let wire = lit(&e.name);
                 let cfg = self.cfg(&e.cond);
-                arms.push(
-                    quote!(#cfg #wire => <#ty as #rt::Command>::decode_return(value).map(drop),),
-                );
+                arms.push(quote!(#cfg #wire => <#ty as #rt::Command>::decode_return(d).map(drop),));
             }
         }
         let body = if arms.is_empty() {
-            quote!(let _ = (name, value); ::std::option::Option::None)
+            quote!(let _ = (name, d); ::std::option::Option::None)
         } else {
             quote!(::std::option::Option::Some(match name {
                 #(#arms)*
@@ -175,14 +173,15 @@ impl Gen<'_> {
             }))
         };
         quote! {
-            /// Decode `value` as the `return` of the command named `name`,
-            /// and drop it: for tools that check replies by name. `None`
-            /// when these bindings do not know the command.
+            /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
+            /// the `return` of the command named `name`, and drop it: for
+            /// tools that check replies by name. `None` when these
+            /// bindings do not know the command.
             #[allow(deprecated)]
-            pub fn check_return(
+            pub fn check_return<'de, D: ::serde::Deserializer<'de>>(
                 name: &str,
-                value: ::serde_json::Value,
-            ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+                d: D,
+            ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
                 #body
             }
         }
@@ -277,12 +276,7 @@ impl Gen<'_> {
 
             impl<'de> ::serde::Deserialize<'de> for EventMessage {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    let mut map = <#rt::__private::Object as ::serde::Deserialize>::deserialize(d)?;
-                    let name: ::std::string::String = #rt::__private::required(&mut map, "event")?;
-                    let timestamp = #rt::__private::required(&mut map, "timestamp")?;
-                    let data = map
-                        .remove("data")
-                        .unwrap_or_else(|| ::serde_json::Value::Object(::serde_json::Map::new()));
+                    let (name, data, timestamp) = #rt::__private::event_message(d)?;
                     let event = Event::decode(&name, data).map_err(<D::Error as ::serde::de::Error>::custom)?;
                     ::std::result::Result::Ok(EventMessage { event, timestamp })
                 }

@@ -1,59 +1,138 @@
 //! `Serialize` and `Deserialize` impls, over the runtime's `__private` helpers.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use qapi_parser::JsonType;
 use quote::quote;
+use syn::Index;
 
 use super::{lit, Gen};
 
+/// A member as the serde impls need it: field, wire name, optional,
+/// the field's type.
+pub(super) type Member = (Ident, String, bool, TokenStream);
+
 impl Gen<'_> {
-    /// `Serialize` and `Deserialize` for a struct of `names` (field,
-    /// wire name, optional), through the runtime's object helpers.
-    pub(super) fn object_serde(
-        &self,
-        name: &Ident,
-        names: &[(Ident, String, bool)],
-    ) -> TokenStream {
+    /// The runtime's description of a struct's (or a union's common)
+    /// members: the table of wire names, the slots, the `match` that
+    /// stores one member, and the values for the fields.
+    fn members_desc(&self, names: &[Member]) -> MembersDesc {
         let rt = &self.rt;
-        let put = names.iter().map(|(f, wire, opt)| {
+        let wires: Vec<Literal> = names.iter().map(|(_, w, _, _)| lit(w)).collect();
+        let mut slot_tys = Vec::new();
+        let mut stores = Vec::new();
+        let mut builds = Vec::new();
+        let mut puts = Vec::new();
+        for (i, (f, wire, opt, ty)) in names.iter().enumerate() {
+            let idx = Index::from(i);
+            let i = Literal::usize_unsuffixed(i);
             let wire = lit(wire);
             if *opt {
-                quote!(m.opt(#wire, &self.#f)?;)
+                slot_tys.push(quote!(#ty));
+                stores.push(quote!(#i => #rt::__private::put_opt(&mut s.#idx, v),));
+                builds.push(quote!(#f: s.#idx,));
+                puts.push(quote!(#rt::__private::opt(m, #wire, &self.#f)?;));
             } else {
-                quote!(m.field(#wire, &self.#f)?;)
+                slot_tys.push(quote!(::std::option::Option<#ty>));
+                stores.push(quote!(#i => #rt::__private::put(&mut s.#idx, v),));
+                builds.push(quote!(#f: #rt::__private::need(s.#idx, #wire)?,));
+                puts.push(quote!(m.serialize_entry(#wire, &self.#f)?;));
             }
-        });
-        let take = names.iter().map(|(f, wire, opt)| {
-            let wire = lit(wire);
-            if *opt {
-                quote!(#f: #rt::__private::optional(&mut m, #wire)?,)
-            } else {
-                quote!(#f: #rt::__private::required(&mut m, #wire)?,)
-            }
-        });
-        let (m_ser, m_de, m_ref) = if names.is_empty() {
-            (quote!(m), quote!(m), quote!(m))
+        }
+        let nones = names.iter().map(|_| quote!(::std::option::Option::None,));
+        let (slots, store) = if names.is_empty() {
+            (
+                quote! {
+                    type Slots = ();
+                    fn slots() {}
+                },
+                quote! {
+                    fn store<V: #rt::__private::Take<'de>>(_: &mut (), _: usize, _: V) -> ::std::result::Result<bool, V::Error> {
+                        ::std::result::Result::Ok(true)
+                    }
+                },
+            )
         } else {
-            (quote!(mut m), quote!(mut m), quote!(m))
+            (
+                quote! {
+                    type Slots = (#(#slot_tys,)*);
+                    fn slots() -> Self::Slots {
+                        (#(#nones)*)
+                    }
+                },
+                quote! {
+                    fn store<V: #rt::__private::Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> ::std::result::Result<bool, V::Error> {
+                        match i {
+                            #(#stores)*
+                            _ => ::std::result::Result::Ok(true),
+                        }
+                    }
+                },
+            )
         };
+        let param = if names.is_empty() {
+            quote!(_: Self::Slots)
+        } else {
+            quote!(s: Self::Slots)
+        };
+        MembersDesc {
+            table: quote!(const MEMBERS: &'static [&'static str] = &[#(#wires),*];),
+            slots,
+            store,
+            param,
+            builds,
+            puts,
+        }
+    }
+
+    /// `Serialize` and `Deserialize` for a struct of `names`, over the
+    /// runtime's `Fields` and `Object`.
+    pub(super) fn object_serde(&self, name: &Ident, names: &[Member]) -> TokenStream {
+        let rt = &self.rt;
+        let MembersDesc {
+            table,
+            slots,
+            store,
+            param,
+            builds,
+            puts,
+        } = self.members_desc(names);
         let type_name = lit(&name.to_string());
+        let m = if names.is_empty() {
+            quote!(_)
+        } else {
+            quote!(m)
+        };
         quote! {
             #[allow(deprecated)]
             impl ::serde::Serialize for #name {
                 fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                    let #m_ser = #rt::__private::object_ser(s)?;
-                    #(#put)*
-                    m.end()
+                    #rt::__private::ser_object(self, s)
+                }
+            }
+
+            #[allow(deprecated)]
+            impl #rt::__private::Fields for #name {
+                fn fields<M: ::serde::ser::SerializeMap>(&self, #m: &mut M) -> ::std::result::Result<(), M::Error> {
+                    #(#puts)*
+                    ::std::result::Result::Ok(())
                 }
             }
 
             #[allow(deprecated)]
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    let #m_de = #rt::__private::object(d)?;
-                    let v = Self { #(#take)* };
-                    #rt::__private::finish(&#m_ref, #type_name)?;
-                    ::std::result::Result::Ok(v)
+                    #rt::__private::object(d)
+                }
+            }
+
+            #[allow(deprecated)]
+            impl<'de> #rt::__private::Object<'de> for #name {
+                const NAME: &'static str = #type_name;
+                #table
+                #slots
+                #store
+                fn build<E: ::serde::de::Error>(#param) -> ::std::result::Result<Self, E> {
+                    ::std::result::Result::Ok(Self { #(#builds)* })
                 }
             }
         }
@@ -82,44 +161,40 @@ impl Gen<'_> {
     /// `Serialize` and `Deserialize` for a free-form command's arguments:
     /// the typed members, then `props` flat beside them; on decoding,
     /// members that are not typed go to `props`.
-    pub(super) fn free_form_serde(
-        &self,
-        name: &Ident,
-        names: &[(Ident, String, bool)],
-    ) -> TokenStream {
+    pub(super) fn free_form_serde(&self, name: &Ident, names: &[Member]) -> TokenStream {
         let rt = &self.rt;
-        let put = names.iter().map(|(f, wire, opt)| {
+        let put = names.iter().map(|(f, wire, opt, _)| {
             let wire = lit(wire);
             if *opt {
-                quote!(m.opt(#wire, &self.#f)?;)
+                quote!(#rt::__private::opt(&mut m, #wire, &self.#f)?;)
             } else {
-                quote!(m.field(#wire, &self.#f)?;)
+                quote!(::serde::ser::SerializeMap::serialize_entry(&mut m, #wire, &self.#f)?;)
             }
         });
-        let take = names.iter().map(|(f, wire, opt)| {
+        let take = names.iter().map(|(f, wire, opt, _)| {
             let wire = lit(wire);
             if *opt {
-                quote!(#f: #rt::__private::optional(&mut m, #wire)?,)
+                quote!(#f: #rt::__private::take_member(&mut m, #wire)?,)
             } else {
-                quote!(#f: #rt::__private::required(&mut m, #wire)?,)
+                quote!(#f: #rt::__private::need(#rt::__private::take_member(&mut m, #wire)?, #wire)?,)
             }
         });
-        let typed = names.iter().map(|(_, wire, _)| lit(wire));
+        let typed = names.iter().map(|(_, wire, _, _)| lit(wire));
         quote! {
             #[allow(deprecated)]
             impl ::serde::Serialize for #name {
                 fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                    let mut m = #rt::__private::object_ser(s)?;
+                    let mut m = ::serde::Serializer::serialize_map(s, ::std::option::Option::None)?;
                     #(#put)*
-                    m.props(&[#(#typed),*], &self.props)?;
-                    m.end()
+                    #rt::__private::props(&mut m, &[#(#typed),*], &self.props)?;
+                    ::serde::ser::SerializeMap::end(m)
                 }
             }
 
             #[allow(deprecated)]
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    let mut m = #rt::__private::object(d)?;
+                    let mut m = <::serde_json::Map<::std::string::String, ::serde_json::Value> as ::serde::Deserialize>::deserialize(d)?;
                     ::std::result::Result::Ok(Self { #(#take)* props: m })
                 }
             }
@@ -140,17 +215,24 @@ impl Gen<'_> {
 
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-                    let v = Self::from_wire(&s);
-                    #rt::__private::known(!matches!(v, Self::#other(_)), #ename, &s)?;
-                    ::std::result::Result::Ok(v)
+                    #rt::__private::wire_enum(d)
+                }
+            }
+
+            impl #rt::__private::Enum for #name {
+                const NAME: &'static str = #ename;
+                fn from_wire(s: &str) -> Self {
+                    Self::from_wire(s)
+                }
+                fn is_known(&self) -> bool {
+                    !matches!(self, Self::#other(_))
                 }
             }
         }
     }
 
     /// `Serialize` and `Deserialize` for an alternate: the branch is
-    /// chosen by the value's JSON type.
+    /// chosen by the value's JSON type, one runtime entry per type.
     pub(super) fn alternate_serde(
         &self,
         name: &Ident,
@@ -160,18 +242,47 @@ impl Gen<'_> {
         let rt = &self.rt;
         let ename = lit(qapi_name);
         let mut ser_arms = Vec::new();
-        let mut de_arms = Vec::new();
+        let mut de_fns = Vec::new();
         for (vname, cfg, json) in branches {
             ser_arms.push(quote!(#cfg Self::#vname(v) => ::serde::Serialize::serialize(v, s),));
-            let pattern = match json {
-                JsonType::String => quote!(::serde_json::Value::String(_)),
-                JsonType::Number | JsonType::Int => quote!(::serde_json::Value::Number(_)),
-                JsonType::Boolean => quote!(::serde_json::Value::Bool(_)),
-                JsonType::Null => quote!(::serde_json::Value::Null),
-                JsonType::Array => quote!(::serde_json::Value::Array(_)),
-                JsonType::Object | JsonType::Value => quote!(::serde_json::Value::Object(_)),
-            };
-            de_arms.push(quote!(#cfg #pattern => Self::#vname(#rt::__private::from_value(v)?),));
+            de_fns.push(match json {
+                JsonType::String => quote! {
+                    #cfg
+                    fn string<E: ::serde::de::Error>(v: &str) -> ::std::result::Result<Self, E> {
+                        #rt::__private::from_str(v).map(Self::#vname)
+                    }
+                },
+                JsonType::Number | JsonType::Int => quote! {
+                    #cfg
+                    fn number<E: ::serde::de::Error>(v: ::serde_json::Number) -> ::std::result::Result<Self, E> {
+                        #rt::__private::from_number(v).map(Self::#vname)
+                    }
+                },
+                JsonType::Boolean => quote! {
+                    #cfg
+                    fn boolean<E: ::serde::de::Error>(v: bool) -> ::std::result::Result<Self, E> {
+                        #rt::__private::from_bool(v).map(Self::#vname)
+                    }
+                },
+                JsonType::Null => quote! {
+                    #cfg
+                    fn null<E: ::serde::de::Error>() -> ::std::result::Result<Self, E> {
+                        #rt::__private::from_null().map(Self::#vname)
+                    }
+                },
+                JsonType::Array => quote! {
+                    #cfg
+                    fn array<A: ::serde::de::SeqAccess<'de>>(v: A) -> ::std::result::Result<Self, A::Error> {
+                        #rt::__private::from_seq(v).map(Self::#vname)
+                    }
+                },
+                JsonType::Object | JsonType::Value => quote! {
+                    #cfg
+                    fn object<A: ::serde::de::MapAccess<'de>>(v: A) -> ::std::result::Result<Self, A::Error> {
+                        #rt::__private::from_map(v).map(Self::#vname)
+                    }
+                },
+            });
         }
         quote! {
             impl ::serde::Serialize for #name {
@@ -184,17 +295,19 @@ impl Gen<'_> {
 
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-                    ::std::result::Result::Ok(match v {
-                        #(#de_arms)*
-                        other => return ::std::result::Result::Err(#rt::__private::no_branch(#ename, &other)),
-                    })
+                    #rt::__private::alternate(d)
                 }
+            }
+
+            impl<'de> #rt::__private::Alternate<'de> for #name {
+                const NAME: &'static str = #ename;
+                #(#de_fns)*
             }
         }
     }
 
-    /// `Serialize` and `Deserialize` for a union.
+    /// `Serialize` and `Deserialize` for a union, over the runtime's
+    /// `Fields` and `Union`.
     pub(super) fn union_serde(&self, u: &UnionShape<'_>) -> TokenStream {
         let rt = &self.rt;
         let UnionShape {
@@ -206,6 +319,14 @@ impl Gen<'_> {
         } = *u;
         let tag_lit = lit(u.tag);
         let uname = lit(u.qapi_name);
+        let MembersDesc {
+            table,
+            slots,
+            store,
+            param,
+            builds,
+            puts,
+        } = self.members_desc(u.fields);
         let mut de_arms = Vec::new();
         let mut ser_arms = Vec::new();
         for Branch {
@@ -218,110 +339,103 @@ impl Gen<'_> {
             let wire = lit(wire);
             match kind {
                 BranchKind::Wrapped => {
-                    de_arms.push(quote!(#cfg #wire => {
-                        let v = #rt::__private::required(&mut map, "data")?;
-                        #rt::__private::finish(&map, #uname)?;
-                        #bname::#vname(v)
-                    },));
-                    ser_arms.push(quote!(#cfg #bname::#vname(v) => {
-                        map.insert(#tag_lit.into(), #wire.into());
-                        #rt::__private::put(&mut map, "data", v)?;
-                    }));
+                    de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.data()?),));
+                    ser_arms.push(quote!(#cfg #bname::#vname(v) => m.serialize_entry("data", v)?,));
                 }
                 BranchKind::Empty => {
-                    de_arms.push(quote!(#cfg #wire => { #rt::__private::finish(&map, #uname)?; #bname::#vname },));
-                    ser_arms.push(
-                        quote!(#cfg #bname::#vname => { map.insert(#tag_lit.into(), #wire.into()); }),
-                    );
+                    de_arms.push(quote!(#cfg #wire => { rest.empty()?; #bname::#vname },));
+                    ser_arms.push(quote!(#cfg #bname::#vname => {}));
                 }
                 BranchKind::Members => {
-                    de_arms.push(quote!(#cfg #wire => #bname::#vname(#rt::__private::rest(map)?),));
-                    ser_arms.push(quote!(#cfg #bname::#vname(v) => {
-                        map.insert(#tag_lit.into(), #wire.into());
-                        #rt::__private::merge(&mut map, v)?;
-                    }));
+                    de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.members()?),));
+                    ser_arms.push(
+                        quote!(#cfg #bname::#vname(v) => #rt::__private::Fields::fields(v, m)?,),
+                    );
+                }
+                BranchKind::Nested => {
+                    de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.nested()?),));
+                    ser_arms.push(
+                        quote!(#cfg #bname::#vname(v) => #rt::__private::Fields::fields(v, m)?,),
+                    );
                 }
             }
         }
-        let field_idents: Vec<&Ident> = u.fields.iter().map(|(f, _, _)| f).collect();
-        let (untagged_ser, tag_de) = match u.untagged {
+        let (untagged_ser, untagged_de) = match u.untagged {
             Some(v) => (
-                quote!(#bname::#v { members } => map.extend(members.clone()),),
+                quote!(#bname::#v { members } => #rt::__private::kept(m, members)?,),
                 quote! {
-                    let tag: ::std::string::String = match #rt::__private::optional(&mut map, #tag_lit)? {
-                        ::std::option::Option::Some(tag) => tag,
-                        ::std::option::Option::None => {
-                            let #branch_field = #bname::#v { members: map };
-                            return ::std::result::Result::Ok(Self { #(#field_idents,)* #branch_field });
-                        }
-                    };
+                    fn untagged(members: #rt::__private::Kept) -> ::std::option::Option<#bname> {
+                        ::std::option::Option::Some(#bname::#v { members })
+                    }
                 },
             ),
-            None => (
-                TokenStream::new(),
-                quote!(let tag: ::std::string::String = #rt::__private::required(&mut map, #tag_lit)?;),
-            ),
+            None => (TokenStream::new(), TokenStream::new()),
         };
-        let take: Vec<TokenStream> = u
-            .fields
-            .iter()
-            .map(|(f, wire, opt)| {
-                let wire = lit(wire);
-                if *opt {
-                    quote!(let #f = #rt::__private::optional(&mut map, #wire)?;)
-                } else {
-                    quote!(let #f = #rt::__private::required(&mut map, #wire)?;)
-                }
-            })
-            .collect();
-        let put: Vec<TokenStream> = u
-            .fields
-            .iter()
-            .map(|(f, wire, opt)| {
-                let wire = lit(wire);
-                if *opt {
-                    quote!(if let ::std::option::Option::Some(v) = &self.#f { #rt::__private::put(&mut map, #wire, v)?; })
-                } else {
-                    quote!(#rt::__private::put(&mut map, #wire, &self.#f)?;)
-                }
-            })
-            .collect();
         quote! {
             #[allow(deprecated)]
             impl ::serde::Serialize for #name {
                 fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                    let mut map = ::serde_json::Map::new();
-                    #(#put)*
-                    match &self.#branch_field {
-                        #(#ser_arms)*
-                        #untagged_ser
-                        #bname::#other { tag, members } => {
-                            map.insert(#tag_lit.into(), tag.clone().into());
-                            map.extend(members.clone());
-                        }
-                    }
-                    ::serde::Serialize::serialize(&map, s)
+                    #rt::__private::ser_object(self, s)
                 }
             }
 
             #[allow(deprecated)]
+            impl #rt::__private::Fields for #name {
+                fn fields<M: ::serde::ser::SerializeMap>(&self, m: &mut M) -> ::std::result::Result<(), M::Error> {
+                    #rt::__private::tag(m, #tag_lit, self.#branch_field.tag())?;
+                    #(#puts)*
+                    match &self.#branch_field {
+                        #(#ser_arms)*
+                        #untagged_ser
+                        #bname::#other { members, .. } => #rt::__private::kept(m, members)?,
+                    }
+                    ::std::result::Result::Ok(())
+                }
+            }
+
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    let mut map = <#rt::__private::Object as ::serde::Deserialize>::deserialize(d)?;
-                    #(#take)*
-                    #tag_de
-                    let #branch_field = match tag.as_str() {
+                    #rt::__private::union(d)
+                }
+            }
+
+            #[allow(deprecated)]
+            impl<'de> #rt::__private::Union<'de> for #name {
+                const NAME: &'static str = #uname;
+                const TAG: &'static str = #tag_lit;
+                #table
+                type Branch = #bname;
+                #slots
+                #store
+                fn branch<A: ::serde::de::MapAccess<'de>>(
+                    tag: &str,
+                    rest: #rt::__private::Rest<'_, 'de, Self, A>,
+                ) -> ::std::result::Result<#bname, A::Error> {
+                    ::std::result::Result::Ok(match tag {
                         #(#de_arms)*
                         _ => {
-                            #rt::__private::known(false, #uname, &tag)?;
-                            #bname::#other { tag, members: map }
+                            let (tag, members) = rest.other(tag)?;
+                            #bname::#other { tag, members }
                         }
-                    };
-                    ::std::result::Result::Ok(Self { #(#field_idents,)* #branch_field })
+                    })
+                }
+                #untagged_de
+                fn build<E: ::serde::de::Error>(#param, #branch_field: #bname) -> ::std::result::Result<Self, E> {
+                    ::std::result::Result::Ok(Self { #(#builds)* #branch_field })
                 }
             }
         }
     }
+}
+
+/// The pieces of a struct's (or a union's common) member description.
+struct MembersDesc {
+    table: TokenStream,
+    slots: TokenStream,
+    store: TokenStream,
+    param: TokenStream,
+    builds: Vec<TokenStream>,
+    puts: Vec<TokenStream>,
 }
 
 /// How a union branch carries its members.
@@ -332,6 +446,18 @@ pub(super) enum BranchKind {
     Members,
     /// A simple union's branch (QEMU before 6.2): the value under `data`.
     Wrapped,
+    /// The members of a union type, beside the common ones.
+    Nested,
+}
+
+impl BranchKind {
+    /// How a branch of type `ty` (an object type) carries its members.
+    pub fn members(ty: &qapi_parser::Entity) -> BranchKind {
+        match &ty.kind {
+            qapi_parser::EntityKind::Object(o) if o.branches.is_some() => BranchKind::Nested,
+            _ => BranchKind::Members,
+        }
+    }
 }
 
 /// One branch of a union, as its serde impls need it.
@@ -350,7 +476,7 @@ pub(super) struct UnionShape<'s> {
     pub tag: &'s str,
     /// The common members other than the discriminator: (field, wire
     /// name, optional).
-    pub fields: &'s [(Ident, String, bool)],
+    pub fields: &'s [Member],
     pub branch_field: &'s Ident,
     pub branches: &'s [Branch],
     pub other: &'s Ident,

@@ -5,7 +5,7 @@ use qapi_parser::{EntityId, EntityKind, ObjectMember};
 use quote::{format_ident, quote};
 
 use super::construct::CtorField;
-use super::serde::{Branch, BranchKind, UnionShape};
+use super::serde::{Branch, BranchKind, Member, UnionShape};
 use super::{lit, Gen, Place};
 use crate::docs;
 use crate::naming::{field_name, ident, variant_name, Scope};
@@ -133,7 +133,7 @@ impl Gen<'_> {
                 deprecated: m.features.iter().any(|f| f.name == "deprecated"),
                 cfg: self.cfg(&m.cond),
             });
-            names.push((fident, m.name.clone(), optional));
+            names.push((fident, m.name.clone(), optional, ty.clone()));
         }
         (fields, names, ctor)
     }
@@ -221,7 +221,7 @@ impl Gen<'_> {
         let doc = e.doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("branches of {}", e.name));
         let mut scope_fields = Scope::new(format!("fields of {}", e.name));
-        for (f, _, _) in &names {
+        for (f, ..) in &names {
             scope_fields.reserve(&f.to_string());
         }
         let branch_field =
@@ -304,7 +304,7 @@ impl Gen<'_> {
                 if let Some(inner) = self.single_member(v.ty) {
                     conversions.push((inner, cfg.clone(), wrap(quote!(#plain::new(v)))));
                 }
-                BranchKind::Members
+                BranchKind::members(self.ent(v.ty))
             };
             branches.push(Branch {
                 vname,
@@ -495,7 +495,7 @@ impl Gen<'_> {
 
 /// A struct's fields: their definitions, (field, wire name, optional)
 /// for the serde impls, and what construction needs.
-pub(super) type Fields = (Vec<TokenStream>, Vec<(Ident, String, bool)>, Vec<CtorField>);
+pub(super) type Fields = (Vec<TokenStream>, Vec<Member>, Vec<CtorField>);
 
 /// The conversions whose source type is not also another's: `From<T>`
 /// is only generated where it picks one branch.

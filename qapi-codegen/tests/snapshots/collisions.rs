@@ -84,10 +84,16 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for QType {
+    const NAME: &'static str = "QType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// Members whose Rust names collide.
@@ -118,10 +124,18 @@ impl ::serde::Serialize for Pair {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("a-b", &self.a_b)?;
-        m.field("aB", &self.a_b2)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Pair {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("a-b", &self.a_b)?;
+        m.serialize_entry("aB", &self.a_b2)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -129,13 +143,36 @@ impl<'de> ::serde::Deserialize<'de> for Pair {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            a_b: ::qapi_types::__private::required(&mut m, "a-b")?,
-            a_b2: ::qapi_types::__private::required(&mut m, "aB")?,
-        };
-        ::qapi_types::__private::finish(&m, "Pair")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Pair {
+    const NAME: &'static str = "Pair";
+    const MEMBERS: &'static [&'static str] = &["a-b", "aB"];
+    type Slots = (
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::string::String>,
+    );
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None, ::std::option::Option::None)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            1 => ::qapi_types::__private::put(&mut s.1, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            a_b: ::qapi_types::__private::need(s.0, "a-b")?,
+            a_b2: ::qapi_types::__private::need(s.1, "aB")?,
+        })
     }
 }
 /// A type.
@@ -160,9 +197,17 @@ impl ::serde::Serialize for FooBar {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("x", &self.x)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for FooBar {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("x", &self.x)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -170,12 +215,31 @@ impl<'de> ::serde::Deserialize<'de> for FooBar {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            x: ::qapi_types::__private::required(&mut m, "x")?,
-        };
-        ::qapi_types::__private::finish(&m, "FooBar")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for FooBar {
+    const NAME: &'static str = "FooBar";
+    const MEMBERS: &'static [&'static str] = &["x"];
+    type Slots = (::std::option::Option<i64>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            x: ::qapi_types::__private::need(s.0, "x")?,
+        })
     }
 }
 /// Another type with the same Rust name.
@@ -200,9 +264,17 @@ impl ::serde::Serialize for FooBar2 {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("y", &self.y)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for FooBar2 {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("y", &self.y)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -210,12 +282,31 @@ impl<'de> ::serde::Deserialize<'de> for FooBar2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            y: ::qapi_types::__private::required(&mut m, "y")?,
-        };
-        ::qapi_types::__private::finish(&m, "FooBar2")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
+    const NAME: &'static str = "FooBar2";
+    const MEMBERS: &'static [&'static str] = &["y"];
+    type Slots = (::std::option::Option<i64>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            y: ::qapi_types::__private::need(s.0, "y")?,
+        })
     }
 }
 /// An enum with a value named like the catch-all.
@@ -263,10 +354,16 @@ impl<'de> ::serde::Deserialize<'de> for Other {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other2(_)), "Other", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for Other {
+    const NAME: &'static str = "Other";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other2(_))
     }
 }
 /// One type per command, carrying its arguments; each implements
@@ -284,8 +381,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = ::qapi_types::__private::object_ser(s)?;
-            m.end()
+            ::qapi_types::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::qapi_types::__private::Fields for DoIt {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -293,10 +398,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = ::qapi_types::__private::object(d)?;
-            let v = Self {};
-            ::qapi_types::__private::finish(&m, "DoIt")?;
-            ::std::result::Result::Ok(v)
+            ::qapi_types::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::qapi_types::__private::Object<'de> for DoIt {
+        const NAME: &'static str = "DoIt";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: ::qapi_types::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -305,10 +426,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            ::qapi_types::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            ::qapi_types::__private::unit_return(d)
         }
     }
     /// Another command with the same Rust name.
@@ -323,8 +444,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = ::qapi_types::__private::object_ser(s)?;
-            m.end()
+            ::qapi_types::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::qapi_types::__private::Fields for DoIt2 {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -332,10 +461,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = ::qapi_types::__private::object(d)?;
-            let v = Self {};
-            ::qapi_types::__private::finish(&m, "DoIt2")?;
-            ::std::result::Result::Ok(v)
+            ::qapi_types::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::qapi_types::__private::Object<'de> for DoIt2 {
+        const NAME: &'static str = "DoIt2";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: ::qapi_types::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -344,28 +489,25 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            ::qapi_types::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            ::qapi_types::__private::unit_return(d)
         }
     }
-    /// Decode `value` as the `return` of the command named `name`,
-    /// and drop it: for tools that check replies by name. `None`
-    /// when these bindings do not know the command.
+    /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
+    /// the `return` of the command named `name`, and drop it: for
+    /// tools that check replies by name. `None` when these
+    /// bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_return(
+    pub fn check_return<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        value: ::serde_json::Value,
-    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        d: D,
+    ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
         ::std::option::Option::Some(
             match name {
-                "do-it" => {
-                    <DoIt as ::qapi_types::Command>::decode_return(value).map(drop)
-                }
-                "do_it" => {
-                    <DoIt2 as ::qapi_types::Command>::decode_return(value).map(drop)
-                }
+                "do-it" => <DoIt as ::qapi_types::Command>::decode_return(d).map(drop),
+                "do_it" => <DoIt2 as ::qapi_types::Command>::decode_return(d).map(drop),
                 _ => return ::std::option::Option::None,
             },
         )
@@ -427,19 +569,7 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut map = <::qapi_types::__private::Object as ::serde::Deserialize>::deserialize(
-                d,
-            )?;
-            let name: ::std::string::String = ::qapi_types::__private::required(
-                &mut map,
-                "event",
-            )?;
-            let timestamp = ::qapi_types::__private::required(&mut map, "timestamp")?;
-            let data = map
-                .remove("data")
-                .unwrap_or_else(|| ::serde_json::Value::Object(
-                    ::serde_json::Map::new(),
-                ));
+            let (name, data, timestamp) = ::qapi_types::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

@@ -84,10 +84,16 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for QType {
+    const NAME: &'static str = "QType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// Something with a name.
@@ -116,9 +122,17 @@ impl ::serde::Serialize for Named {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("id", &self.id)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Named {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("id", &self.id)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -126,12 +140,31 @@ impl<'de> ::serde::Deserialize<'de> for Named {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            id: ::qapi_types::__private::required(&mut m, "id")?,
-        };
-        ::qapi_types::__private::finish(&m, "Named")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Named {
+    const NAME: &'static str = "Named";
+    const MEMBERS: &'static [&'static str] = &["id"];
+    type Slots = (::std::option::Option<::std::string::String>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            id: ::qapi_types::__private::need(s.0, "id")?,
+        })
     }
 }
 /// Where a drive is attached.
@@ -193,10 +226,16 @@ impl<'de> ::serde::Deserialize<'de> for DriveBus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "DriveBus", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for DriveBus {
+    const NAME: &'static str = "DriveBus";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// A drive, named by its base type's `id`.
@@ -260,13 +299,21 @@ impl ::serde::Serialize for DriveInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("id", &self.id)?;
-        m.field("bus", &self.bus)?;
-        m.field("size", &self.size)?;
-        m.opt("read-only", &self.read_only)?;
-        m.opt("tags", &self.tags)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for DriveInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("bus", &self.bus)?;
+        m.serialize_entry("size", &self.size)?;
+        ::qapi_types::__private::opt(m, "read-only", &self.read_only)?;
+        ::qapi_types::__private::opt(m, "tags", &self.tags)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -274,16 +321,51 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            id: ::qapi_types::__private::required(&mut m, "id")?,
-            bus: ::qapi_types::__private::required(&mut m, "bus")?,
-            size: ::qapi_types::__private::required(&mut m, "size")?,
-            read_only: ::qapi_types::__private::optional(&mut m, "read-only")?,
-            tags: ::qapi_types::__private::optional(&mut m, "tags")?,
-        };
-        ::qapi_types::__private::finish(&m, "DriveInfo")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
+    const NAME: &'static str = "DriveInfo";
+    const MEMBERS: &'static [&'static str] = &["id", "bus", "size", "read-only", "tags"];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<DriveBus>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<bool>,
+        ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            1 => ::qapi_types::__private::put(&mut s.1, v),
+            2 => ::qapi_types::__private::put(&mut s.2, v),
+            3 => ::qapi_types::__private::put_opt(&mut s.3, v),
+            4 => ::qapi_types::__private::put_opt(&mut s.4, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            id: ::qapi_types::__private::need(s.0, "id")?,
+            bus: ::qapi_types::__private::need(s.1, "bus")?,
+            size: ::qapi_types::__private::need(s.2, "size")?,
+            read_only: s.3,
+            tags: s.4,
+        })
     }
 }
 /// The kinds of console.
@@ -339,10 +421,16 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "ConsoleKind", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for ConsoleKind {
+    const NAME: &'static str = "ConsoleKind";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// A serial console.
@@ -371,9 +459,17 @@ impl ::serde::Serialize for ConsoleSerial {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("path", &self.path)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for ConsoleSerial {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("path", &self.path)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -381,12 +477,31 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleSerial {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            path: ::qapi_types::__private::required(&mut m, "path")?,
-        };
-        ::qapi_types::__private::finish(&m, "ConsoleSerial")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for ConsoleSerial {
+    const NAME: &'static str = "ConsoleSerial";
+    const MEMBERS: &'static [&'static str] = &["path"];
+    type Slots = (::std::option::Option<::std::string::String>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            path: ::qapi_types::__private::need(s.0, "path")?,
+        })
     }
 }
 /// A VNC console.
@@ -415,9 +530,17 @@ impl ::serde::Serialize for ConsoleVnc {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("port", &self.port)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for ConsoleVnc {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("port", &self.port)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -425,12 +548,31 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleVnc {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            port: ::qapi_types::__private::required(&mut m, "port")?,
-        };
-        ::qapi_types::__private::finish(&m, "ConsoleVnc")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
+    const NAME: &'static str = "ConsoleVnc";
+    const MEMBERS: &'static [&'static str] = &["port"];
+    type Slots = (::std::option::Option<u16>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            port: ::qapi_types::__private::need(s.0, "port")?,
+        })
     }
 }
 /// A console, by kind.
@@ -516,50 +658,80 @@ impl ::serde::Serialize for Console {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut map = ::serde_json::Map::new();
-        ::qapi_types::__private::put(&mut map, "id", &self.id)?;
-        match &self.branch {
-            ConsoleBranch::Serial(v) => {
-                map.insert("kind".into(), "serial".into());
-                ::qapi_types::__private::merge(&mut map, v)?;
-            }
-            ConsoleBranch::Vnc(v) => {
-                map.insert("kind".into(), "vnc".into());
-                ::qapi_types::__private::merge(&mut map, v)?;
-            }
-            ConsoleBranch::Other { tag, members } => {
-                map.insert("kind".into(), tag.clone().into());
-                map.extend(members.clone());
-            }
-        }
-        ::serde::Serialize::serialize(&map, s)
+        ::qapi_types::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Console {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        ::qapi_types::__private::tag(m, "kind", self.branch.tag())?;
+        m.serialize_entry("id", &self.id)?;
+        match &self.branch {
+            ConsoleBranch::Serial(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ConsoleBranch::Vnc(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ConsoleBranch::Other { members, .. } => {
+                ::qapi_types::__private::kept(m, members)?
+            }
+        }
+        ::std::result::Result::Ok(())
+    }
+}
 impl<'de> ::serde::Deserialize<'de> for Console {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <::qapi_types::__private::Object as ::serde::Deserialize>::deserialize(
-            d,
-        )?;
-        let id = ::qapi_types::__private::required(&mut map, "id")?;
-        let tag: ::std::string::String = ::qapi_types::__private::required(
-            &mut map,
-            "kind",
-        )?;
-        let branch = match tag.as_str() {
-            "serial" => ConsoleBranch::Serial(::qapi_types::__private::rest(map)?),
-            "vnc" => ConsoleBranch::Vnc(::qapi_types::__private::rest(map)?),
-            _ => {
-                ::qapi_types::__private::known(false, "Console", &tag)?;
-                ConsoleBranch::Other {
-                    tag,
-                    members: map,
+        ::qapi_types::__private::union(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Union<'de> for Console {
+    const NAME: &'static str = "Console";
+    const TAG: &'static str = "kind";
+    const MEMBERS: &'static [&'static str] = &["id"];
+    type Branch = ConsoleBranch;
+    type Slots = (::std::option::Option<::std::string::String>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn branch<A: ::serde::de::MapAccess<'de>>(
+        tag: &str,
+        rest: ::qapi_types::__private::Rest<'_, 'de, Self, A>,
+    ) -> ::std::result::Result<ConsoleBranch, A::Error> {
+        ::std::result::Result::Ok(
+            match tag {
+                "serial" => ConsoleBranch::Serial(rest.members()?),
+                "vnc" => ConsoleBranch::Vnc(rest.members()?),
+                _ => {
+                    let (tag, members) = rest.other(tag)?;
+                    ConsoleBranch::Other {
+                        tag,
+                        members,
+                    }
                 }
-            }
-        };
-        ::std::result::Result::Ok(Self { id, branch })
+            },
+        )
+    }
+    fn build<E: ::serde::de::Error>(
+        s: Self::Slots,
+        branch: ConsoleBranch,
+    ) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            id: ::qapi_types::__private::need(s.0, "id")?,
+            branch,
+        })
     }
 }
 /// Preset sizes.
@@ -615,10 +787,16 @@ impl<'de> ::serde::Deserialize<'de> for SizePreset {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "SizePreset", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for SizePreset {
+    const NAME: &'static str = "SizePreset";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// A size, or the name of a preset.
@@ -649,22 +827,18 @@ impl<'de> ::serde::Deserialize<'de> for SizeOrName {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(
-            match v {
-                ::serde_json::Value::Number(_) => {
-                    Self::Bytes(::qapi_types::__private::from_value(v)?)
-                }
-                ::serde_json::Value::String(_) => {
-                    Self::Preset(::qapi_types::__private::from_value(v)?)
-                }
-                other => {
-                    return ::std::result::Result::Err(
-                        ::qapi_types::__private::no_branch("SizeOrName", &other),
-                    );
-                }
-            },
-        )
+        ::qapi_types::__private::alternate(d)
+    }
+}
+impl<'de> ::qapi_types::__private::Alternate<'de> for SizeOrName {
+    const NAME: &'static str = "SizeOrName";
+    fn number<E: ::serde::de::Error>(
+        v: ::serde_json::Number,
+    ) -> ::std::result::Result<Self, E> {
+        ::qapi_types::__private::from_number(v).map(Self::Bytes)
+    }
+    fn string<E: ::serde::de::Error>(v: &str) -> ::std::result::Result<Self, E> {
+        ::qapi_types::__private::from_str(v).map(Self::Preset)
     }
 }
 #[allow(deprecated)]
@@ -702,8 +876,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = ::qapi_types::__private::object_ser(s)?;
-            m.end()
+            ::qapi_types::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::qapi_types::__private::Fields for QueryDrives {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -711,10 +893,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = ::qapi_types::__private::object(d)?;
-            let v = Self {};
-            ::qapi_types::__private::finish(&m, "QueryDrives")?;
-            ::std::result::Result::Ok(v)
+            ::qapi_types::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::qapi_types::__private::Object<'de> for QueryDrives {
+        const NAME: &'static str = "QueryDrives";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: ::qapi_types::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -723,10 +921,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::DriveInfo>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            ::qapi_types::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            ::qapi_types::__private::typed_return(d)
         }
     }
     /// Change a drive's size.
@@ -768,10 +966,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = ::qapi_types::__private::object_ser(s)?;
-            m.field("id", &self.id)?;
-            m.field("size", &self.size)?;
-            m.end()
+            ::qapi_types::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::qapi_types::__private::Fields for DriveResize {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("id", &self.id)?;
+            m.serialize_entry("size", &self.size)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -779,13 +985,38 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = ::qapi_types::__private::object(d)?;
-            let v = Self {
-                id: ::qapi_types::__private::required(&mut m, "id")?,
-                size: ::qapi_types::__private::required(&mut m, "size")?,
-            };
-            ::qapi_types::__private::finish(&m, "DriveResize")?;
-            ::std::result::Result::Ok(v)
+            ::qapi_types::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::qapi_types::__private::Object<'de> for DriveResize {
+        const NAME: &'static str = "DriveResize";
+        const MEMBERS: &'static [&'static str] = &["id", "size"];
+        type Slots = (
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<super::SizeOrName>,
+        );
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None, ::std::option::Option::None)
+        }
+        fn store<V: ::qapi_types::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => ::qapi_types::__private::put(&mut s.0, v),
+                1 => ::qapi_types::__private::put(&mut s.1, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                id: ::qapi_types::__private::need(s.0, "id")?,
+                size: ::qapi_types::__private::need(s.1, "size")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -794,10 +1025,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            ::qapi_types::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            ::qapi_types::__private::unit_return(d)
         }
     }
     /// Dump internal state.
@@ -819,8 +1050,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = ::qapi_types::__private::object_ser(s)?;
-            m.end()
+            ::qapi_types::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::qapi_types::__private::Fields for XDebugDump {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -828,10 +1067,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = ::qapi_types::__private::object(d)?;
-            let v = Self {};
-            ::qapi_types::__private::finish(&m, "XDebugDump")?;
-            ::std::result::Result::Ok(v)
+            ::qapi_types::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::qapi_types::__private::Object<'de> for XDebugDump {
+        const NAME: &'static str = "XDebugDump";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: ::qapi_types::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -840,32 +1095,31 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            ::qapi_types::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            ::qapi_types::__private::unit_return(d)
         }
     }
-    /// Decode `value` as the `return` of the command named `name`,
-    /// and drop it: for tools that check replies by name. `None`
-    /// when these bindings do not know the command.
+    /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
+    /// the `return` of the command named `name`, and drop it: for
+    /// tools that check replies by name. `None` when these
+    /// bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_return(
+    pub fn check_return<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        value: ::serde_json::Value,
-    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        d: D,
+    ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
         ::std::option::Option::Some(
             match name {
                 "query-drives" => {
-                    <QueryDrives as ::qapi_types::Command>::decode_return(value)
-                        .map(drop)
+                    <QueryDrives as ::qapi_types::Command>::decode_return(d).map(drop)
                 }
                 "drive-resize" => {
-                    <DriveResize as ::qapi_types::Command>::decode_return(value)
-                        .map(drop)
+                    <DriveResize as ::qapi_types::Command>::decode_return(d).map(drop)
                 }
                 "x-debug-dump" => {
-                    <XDebugDump as ::qapi_types::Command>::decode_return(value).map(drop)
+                    <XDebugDump as ::qapi_types::Command>::decode_return(d).map(drop)
                 }
                 _ => return ::std::option::Option::None,
             },
@@ -910,10 +1164,18 @@ pub mod events {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = ::qapi_types::__private::object_ser(s)?;
-            m.field("id", &self.id)?;
-            m.field("size", &self.size)?;
-            m.end()
+            ::qapi_types::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::qapi_types::__private::Fields for DriveResized {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("id", &self.id)?;
+            m.serialize_entry("size", &self.size)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -921,13 +1183,38 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = ::qapi_types::__private::object(d)?;
-            let v = Self {
-                id: ::qapi_types::__private::required(&mut m, "id")?,
-                size: ::qapi_types::__private::required(&mut m, "size")?,
-            };
-            ::qapi_types::__private::finish(&m, "DriveResized")?;
-            ::std::result::Result::Ok(v)
+            ::qapi_types::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::qapi_types::__private::Object<'de> for DriveResized {
+        const NAME: &'static str = "DriveResized";
+        const MEMBERS: &'static [&'static str] = &["id", "size"];
+        type Slots = (
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<u64>,
+        );
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None, ::std::option::Option::None)
+        }
+        fn store<V: ::qapi_types::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => ::qapi_types::__private::put(&mut s.0, v),
+                1 => ::qapi_types::__private::put(&mut s.1, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                id: ::qapi_types::__private::need(s.0, "id")?,
+                size: ::qapi_types::__private::need(s.1, "size")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -998,19 +1285,7 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut map = <::qapi_types::__private::Object as ::serde::Deserialize>::deserialize(
-                d,
-            )?;
-            let name: ::std::string::String = ::qapi_types::__private::required(
-                &mut map,
-                "event",
-            )?;
-            let timestamp = ::qapi_types::__private::required(&mut map, "timestamp")?;
-            let data = map
-                .remove("data")
-                .unwrap_or_else(|| ::serde_json::Value::Object(
-                    ::serde_json::Map::new(),
-                ));
+            let (name, data, timestamp) = ::qapi_types::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

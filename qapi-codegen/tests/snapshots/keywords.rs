@@ -84,10 +84,16 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for QType {
+    const NAME: &'static str = "QType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// Values that are keywords.
@@ -157,10 +163,16 @@ impl<'de> ::serde::Deserialize<'de> for Kind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "Kind", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for Kind {
+    const NAME: &'static str = "Kind";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// Members that are keywords.
@@ -215,15 +227,23 @@ impl ::serde::Serialize for Keywords {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("type", &self.r#type)?;
-        m.field("self", &self.self_)?;
-        m.field("fn", &self.r#fn)?;
-        m.opt("match", &self.r#match)?;
-        m.field("async", &self.r#async)?;
-        m.field("crate", &self.crate_)?;
-        m.field("super", &self.super_)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Keywords {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("type", &self.r#type)?;
+        m.serialize_entry("self", &self.self_)?;
+        m.serialize_entry("fn", &self.r#fn)?;
+        ::qapi_types::__private::opt(m, "match", &self.r#match)?;
+        m.serialize_entry("async", &self.r#async)?;
+        m.serialize_entry("crate", &self.crate_)?;
+        m.serialize_entry("super", &self.super_)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -231,18 +251,67 @@ impl<'de> ::serde::Deserialize<'de> for Keywords {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            r#type: ::qapi_types::__private::required(&mut m, "type")?,
-            self_: ::qapi_types::__private::required(&mut m, "self")?,
-            r#fn: ::qapi_types::__private::required(&mut m, "fn")?,
-            r#match: ::qapi_types::__private::optional(&mut m, "match")?,
-            r#async: ::qapi_types::__private::required(&mut m, "async")?,
-            crate_: ::qapi_types::__private::required(&mut m, "crate")?,
-            super_: ::qapi_types::__private::required(&mut m, "super")?,
-        };
-        ::qapi_types::__private::finish(&m, "Keywords")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
+    const NAME: &'static str = "Keywords";
+    const MEMBERS: &'static [&'static str] = &[
+        "type",
+        "self",
+        "fn",
+        "match",
+        "async",
+        "crate",
+        "super",
+    ];
+    type Slots = (
+        ::std::option::Option<Kind>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<bool>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            1 => ::qapi_types::__private::put(&mut s.1, v),
+            2 => ::qapi_types::__private::put(&mut s.2, v),
+            3 => ::qapi_types::__private::put_opt(&mut s.3, v),
+            4 => ::qapi_types::__private::put(&mut s.4, v),
+            5 => ::qapi_types::__private::put(&mut s.5, v),
+            6 => ::qapi_types::__private::put(&mut s.6, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            r#type: ::qapi_types::__private::need(s.0, "type")?,
+            self_: ::qapi_types::__private::need(s.1, "self")?,
+            r#fn: ::qapi_types::__private::need(s.2, "fn")?,
+            r#match: s.3,
+            r#async: ::qapi_types::__private::need(s.4, "async")?,
+            crate_: ::qapi_types::__private::need(s.5, "crate")?,
+            super_: ::qapi_types::__private::need(s.6, "super")?,
+        })
     }
 }
 /// One type per command, carrying its arguments; each implements
@@ -273,9 +342,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = ::qapi_types::__private::object_ser(s)?;
-            m.field("where", &self.r#where)?;
-            m.end()
+            ::qapi_types::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl ::qapi_types::__private::Fields for Loop {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("where", &self.r#where)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -283,12 +360,33 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = ::qapi_types::__private::object(d)?;
-            let v = Self {
-                r#where: ::qapi_types::__private::required(&mut m, "where")?,
-            };
-            ::qapi_types::__private::finish(&m, "Loop")?;
-            ::std::result::Result::Ok(v)
+            ::qapi_types::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::qapi_types::__private::Object<'de> for Loop {
+        const NAME: &'static str = "Loop";
+        const MEMBERS: &'static [&'static str] = &["where"];
+        type Slots = (::std::option::Option<::std::string::String>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: ::qapi_types::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => ::qapi_types::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                r#where: ::qapi_types::__private::need(s.0, "where")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -297,23 +395,24 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::Keywords;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            ::qapi_types::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            ::qapi_types::__private::typed_return(d)
         }
     }
-    /// Decode `value` as the `return` of the command named `name`,
-    /// and drop it: for tools that check replies by name. `None`
-    /// when these bindings do not know the command.
+    /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
+    /// the `return` of the command named `name`, and drop it: for
+    /// tools that check replies by name. `None` when these
+    /// bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_return(
+    pub fn check_return<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        value: ::serde_json::Value,
-    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        d: D,
+    ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
         ::std::option::Option::Some(
             match name {
-                "loop" => <Loop as ::qapi_types::Command>::decode_return(value).map(drop),
+                "loop" => <Loop as ::qapi_types::Command>::decode_return(d).map(drop),
                 _ => return ::std::option::Option::None,
             },
         )
@@ -375,19 +474,7 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut map = <::qapi_types::__private::Object as ::serde::Deserialize>::deserialize(
-                d,
-            )?;
-            let name: ::std::string::String = ::qapi_types::__private::required(
-                &mut map,
-                "event",
-            )?;
-            let timestamp = ::qapi_types::__private::required(&mut map, "timestamp")?;
-            let data = map
-                .remove("data")
-                .unwrap_or_else(|| ::serde_json::Value::Object(
-                    ::serde_json::Map::new(),
-                ));
+            let (name, data, timestamp) = ::qapi_types::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

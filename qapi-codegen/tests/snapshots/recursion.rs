@@ -84,10 +84,16 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for QType {
+    const NAME: &'static str = "QType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// A tree.
@@ -145,12 +151,20 @@ impl ::serde::Serialize for Tree {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("value", &self.value)?;
-        m.opt("left", &self.left)?;
-        m.opt("right", &self.right)?;
-        m.opt("children", &self.children)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Tree {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("value", &self.value)?;
+        ::qapi_types::__private::opt(m, "left", &self.left)?;
+        ::qapi_types::__private::opt(m, "right", &self.right)?;
+        ::qapi_types::__private::opt(m, "children", &self.children)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -158,15 +172,47 @@ impl<'de> ::serde::Deserialize<'de> for Tree {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            value: ::qapi_types::__private::required(&mut m, "value")?,
-            left: ::qapi_types::__private::optional(&mut m, "left")?,
-            right: ::qapi_types::__private::optional(&mut m, "right")?,
-            children: ::qapi_types::__private::optional(&mut m, "children")?,
-        };
-        ::qapi_types::__private::finish(&m, "Tree")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Tree {
+    const NAME: &'static str = "Tree";
+    const MEMBERS: &'static [&'static str] = &["value", "left", "right", "children"];
+    type Slots = (
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::boxed::Box<Tree>>,
+        ::std::option::Option<::std::boxed::Box<Tree>>,
+        ::std::option::Option<::std::vec::Vec<Tree>>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            1 => ::qapi_types::__private::put_opt(&mut s.1, v),
+            2 => ::qapi_types::__private::put_opt(&mut s.2, v),
+            3 => ::qapi_types::__private::put_opt(&mut s.3, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            value: ::qapi_types::__private::need(s.0, "value")?,
+            left: s.1,
+            right: s.2,
+            children: s.3,
+        })
     }
 }
 /// Refers to Pong.
@@ -191,9 +237,17 @@ impl ::serde::Serialize for Ping {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.opt("pong", &self.pong)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Ping {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        ::qapi_types::__private::opt(m, "pong", &self.pong)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -201,12 +255,29 @@ impl<'de> ::serde::Deserialize<'de> for Ping {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            pong: ::qapi_types::__private::optional(&mut m, "pong")?,
-        };
-        ::qapi_types::__private::finish(&m, "Ping")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Ping {
+    const NAME: &'static str = "Ping";
+    const MEMBERS: &'static [&'static str] = &["pong"];
+    type Slots = (::std::option::Option<::std::boxed::Box<Pong>>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put_opt(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self { pong: s.0 })
     }
 }
 /// Refers to Ping.
@@ -231,9 +302,17 @@ impl ::serde::Serialize for Pong {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.opt("ping", &self.ping)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Pong {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        ::qapi_types::__private::opt(m, "ping", &self.ping)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -241,12 +320,29 @@ impl<'de> ::serde::Deserialize<'de> for Pong {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            ping: ::qapi_types::__private::optional(&mut m, "ping")?,
-        };
-        ::qapi_types::__private::finish(&m, "Pong")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Pong {
+    const NAME: &'static str = "Pong";
+    const MEMBERS: &'static [&'static str] = &["ping"];
+    type Slots = (::std::option::Option<::std::boxed::Box<Ping>>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put_opt(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self { ping: s.0 })
     }
 }
 /// Kinds of expression.
@@ -298,10 +394,16 @@ impl<'de> ::serde::Deserialize<'de> for ExprKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        ::qapi_types::__private::known(!matches!(v, Self::Other(_)), "ExprKind", &s)?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::wire_enum(d)
+    }
+}
+impl ::qapi_types::__private::Enum for ExprKind {
+    const NAME: &'static str = "ExprKind";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// A number.
@@ -326,9 +428,17 @@ impl ::serde::Serialize for Leaf {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("n", &self.n)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Leaf {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("n", &self.n)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -336,12 +446,31 @@ impl<'de> ::serde::Deserialize<'de> for Leaf {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            n: ::qapi_types::__private::required(&mut m, "n")?,
-        };
-        ::qapi_types::__private::finish(&m, "Leaf")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Leaf {
+    const NAME: &'static str = "Leaf";
+    const MEMBERS: &'static [&'static str] = &["n"];
+    type Slots = (::std::option::Option<i64>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            n: ::qapi_types::__private::need(s.0, "n")?,
+        })
     }
 }
 /// A negated expression.
@@ -366,9 +495,17 @@ impl ::serde::Serialize for Neg {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("inner", &self.inner)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Neg {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("inner", &self.inner)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -376,12 +513,31 @@ impl<'de> ::serde::Deserialize<'de> for Neg {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            inner: ::qapi_types::__private::required(&mut m, "inner")?,
-        };
-        ::qapi_types::__private::finish(&m, "Neg")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Neg {
+    const NAME: &'static str = "Neg";
+    const MEMBERS: &'static [&'static str] = &["inner"];
+    type Slots = (::std::option::Option<::std::boxed::Box<Expr>>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            inner: ::qapi_types::__private::need(s.0, "inner")?,
+        })
     }
 }
 /// An expression: a union whose branch contains it.
@@ -475,47 +631,67 @@ impl ::serde::Serialize for Expr {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut map = ::serde_json::Map::new();
-        match &self.branch {
-            ExprBranch::Leaf(v) => {
-                map.insert("kind".into(), "leaf".into());
-                ::qapi_types::__private::merge(&mut map, v)?;
-            }
-            ExprBranch::Neg(v) => {
-                map.insert("kind".into(), "neg".into());
-                ::qapi_types::__private::merge(&mut map, v)?;
-            }
-            ExprBranch::Other { tag, members } => {
-                map.insert("kind".into(), tag.clone().into());
-                map.extend(members.clone());
-            }
-        }
-        ::serde::Serialize::serialize(&map, s)
+        ::qapi_types::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Expr {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        ::qapi_types::__private::tag(m, "kind", self.branch.tag())?;
+        match &self.branch {
+            ExprBranch::Leaf(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ExprBranch::Neg(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ExprBranch::Other { members, .. } => {
+                ::qapi_types::__private::kept(m, members)?
+            }
+        }
+        ::std::result::Result::Ok(())
+    }
+}
 impl<'de> ::serde::Deserialize<'de> for Expr {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <::qapi_types::__private::Object as ::serde::Deserialize>::deserialize(
-            d,
-        )?;
-        let tag: ::std::string::String = ::qapi_types::__private::required(
-            &mut map,
-            "kind",
-        )?;
-        let branch = match tag.as_str() {
-            "leaf" => ExprBranch::Leaf(::qapi_types::__private::rest(map)?),
-            "neg" => ExprBranch::Neg(::qapi_types::__private::rest(map)?),
-            _ => {
-                ::qapi_types::__private::known(false, "Expr", &tag)?;
-                ExprBranch::Other {
-                    tag,
-                    members: map,
+        ::qapi_types::__private::union(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Union<'de> for Expr {
+    const NAME: &'static str = "Expr";
+    const TAG: &'static str = "kind";
+    const MEMBERS: &'static [&'static str] = &[];
+    type Branch = ExprBranch;
+    type Slots = ();
+    fn slots() {}
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        _: &mut (),
+        _: usize,
+        _: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        ::std::result::Result::Ok(true)
+    }
+    fn branch<A: ::serde::de::MapAccess<'de>>(
+        tag: &str,
+        rest: ::qapi_types::__private::Rest<'_, 'de, Self, A>,
+    ) -> ::std::result::Result<ExprBranch, A::Error> {
+        ::std::result::Result::Ok(
+            match tag {
+                "leaf" => ExprBranch::Leaf(rest.members()?),
+                "neg" => ExprBranch::Neg(rest.members()?),
+                _ => {
+                    let (tag, members) = rest.other(tag)?;
+                    ExprBranch::Other { tag, members }
                 }
-            }
-        };
+            },
+        )
+    }
+    fn build<E: ::serde::de::Error>(
+        _: Self::Slots,
+        branch: ExprBranch,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self { branch })
     }
 }
@@ -543,22 +719,20 @@ impl<'de> ::serde::Deserialize<'de> for NumOrExpr {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(
-            match v {
-                ::serde_json::Value::Number(_) => {
-                    Self::Num(::qapi_types::__private::from_value(v)?)
-                }
-                ::serde_json::Value::Object(_) => {
-                    Self::Expr(::qapi_types::__private::from_value(v)?)
-                }
-                other => {
-                    return ::std::result::Result::Err(
-                        ::qapi_types::__private::no_branch("NumOrExpr", &other),
-                    );
-                }
-            },
-        )
+        ::qapi_types::__private::alternate(d)
+    }
+}
+impl<'de> ::qapi_types::__private::Alternate<'de> for NumOrExpr {
+    const NAME: &'static str = "NumOrExpr";
+    fn number<E: ::serde::de::Error>(
+        v: ::serde_json::Number,
+    ) -> ::std::result::Result<Self, E> {
+        ::qapi_types::__private::from_number(v).map(Self::Num)
+    }
+    fn object<A: ::serde::de::MapAccess<'de>>(
+        v: A,
+    ) -> ::std::result::Result<Self, A::Error> {
+        ::qapi_types::__private::from_map(v).map(Self::Expr)
     }
 }
 #[allow(deprecated)]
@@ -595,9 +769,17 @@ impl ::serde::Serialize for Wrap {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = ::qapi_types::__private::object_ser(s)?;
-        m.field("inner", &self.inner)?;
-        m.end()
+        ::qapi_types::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl ::qapi_types::__private::Fields for Wrap {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("inner", &self.inner)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -605,26 +787,46 @@ impl<'de> ::serde::Deserialize<'de> for Wrap {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = ::qapi_types::__private::object(d)?;
-        let v = Self {
-            inner: ::qapi_types::__private::required(&mut m, "inner")?,
-        };
-        ::qapi_types::__private::finish(&m, "Wrap")?;
-        ::std::result::Result::Ok(v)
+        ::qapi_types::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> ::qapi_types::__private::Object<'de> for Wrap {
+    const NAME: &'static str = "Wrap";
+    const MEMBERS: &'static [&'static str] = &["inner"];
+    type Slots = (::std::option::Option<::std::boxed::Box<NumOrExpr>>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: ::qapi_types::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => ::qapi_types::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            inner: ::qapi_types::__private::need(s.0, "inner")?,
+        })
     }
 }
 /// One type per command, carrying its arguments; each implements
 /// the runtime's `Command` trait.
 pub mod commands {
-    /// Decode `value` as the `return` of the command named `name`,
-    /// and drop it: for tools that check replies by name. `None`
-    /// when these bindings do not know the command.
+    /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
+    /// the `return` of the command named `name`, and drop it: for
+    /// tools that check replies by name. `None` when these
+    /// bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_return(
+    pub fn check_return<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        value: ::serde_json::Value,
-    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
-        let _ = (name, value);
+        d: D,
+    ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
+        let _ = (name, d);
         ::std::option::Option::None
     }
 }
@@ -684,19 +886,7 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut map = <::qapi_types::__private::Object as ::serde::Deserialize>::deserialize(
-                d,
-            )?;
-            let name: ::std::string::String = ::qapi_types::__private::required(
-                &mut map,
-                "event",
-            )?;
-            let timestamp = ::qapi_types::__private::required(&mut map, "timestamp")?;
-            let data = map
-                .remove("data")
-                .unwrap_or_else(|| ::serde_json::Value::Object(
-                    ::serde_json::Map::new(),
-                ));
+            let (name, data, timestamp) = ::qapi_types::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

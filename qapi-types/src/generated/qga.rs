@@ -84,10 +84,16 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QType", &s)?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for QType {
+    const NAME: &'static str = "QType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// Information about guest agent commands.
@@ -127,11 +133,19 @@ impl ::serde::Serialize for GuestAgentCommandInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("name", &self.name)?;
-        m.field("enabled", &self.enabled)?;
-        m.field("success-response", &self.success_response)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestAgentCommandInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("enabled", &self.enabled)?;
+        m.serialize_entry("success-response", &self.success_response)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -139,14 +153,43 @@ impl<'de> ::serde::Deserialize<'de> for GuestAgentCommandInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            name: crate::__private::required(&mut m, "name")?,
-            enabled: crate::__private::required(&mut m, "enabled")?,
-            success_response: crate::__private::required(&mut m, "success-response")?,
-        };
-        crate::__private::finish(&m, "GuestAgentCommandInfo")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
+    const NAME: &'static str = "GuestAgentCommandInfo";
+    const MEMBERS: &'static [&'static str] = &["name", "enabled", "success-response"];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<bool>,
+        ::std::option::Option<bool>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::need(s.0, "name")?,
+            enabled: crate::__private::need(s.1, "enabled")?,
+            success_response: crate::__private::need(s.2, "success-response")?,
+        })
     }
 }
 /// Information about guest agent.
@@ -183,10 +226,18 @@ impl ::serde::Serialize for GuestAgentInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("version", &self.version)?;
-        m.field("supported_commands", &self.supported_commands)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestAgentInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("version", &self.version)?;
+        m.serialize_entry("supported_commands", &self.supported_commands)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -194,13 +245,36 @@ impl<'de> ::serde::Deserialize<'de> for GuestAgentInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            version: crate::__private::required(&mut m, "version")?,
-            supported_commands: crate::__private::required(&mut m, "supported_commands")?,
-        };
-        crate::__private::finish(&m, "GuestAgentInfo")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
+    const NAME: &'static str = "GuestAgentInfo";
+    const MEMBERS: &'static [&'static str] = &["version", "supported_commands"];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::vec::Vec<GuestAgentCommandInfo>>,
+    );
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None, ::std::option::Option::None)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            version: crate::__private::need(s.0, "version")?,
+            supported_commands: crate::__private::need(s.1, "supported_commands")?,
+        })
     }
 }
 /// Result of guest agent file-read operation
@@ -240,11 +314,19 @@ impl ::serde::Serialize for GuestFileRead {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("count", &self.count)?;
-        m.field("buf-b64", &self.buf_b64)?;
-        m.field("eof", &self.eof)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestFileRead {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("count", &self.count)?;
+        m.serialize_entry("buf-b64", &self.buf_b64)?;
+        m.serialize_entry("eof", &self.eof)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -252,14 +334,43 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            count: crate::__private::required(&mut m, "count")?,
-            buf_b64: crate::__private::required(&mut m, "buf-b64")?,
-            eof: crate::__private::required(&mut m, "eof")?,
-        };
-        crate::__private::finish(&m, "GuestFileRead")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestFileRead {
+    const NAME: &'static str = "GuestFileRead";
+    const MEMBERS: &'static [&'static str] = &["count", "buf-b64", "eof"];
+    type Slots = (
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<bool>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            count: crate::__private::need(s.0, "count")?,
+            buf_b64: crate::__private::need(s.1, "buf-b64")?,
+            eof: crate::__private::need(s.2, "eof")?,
+        })
     }
 }
 /// Result of guest agent file-write operation
@@ -295,10 +406,18 @@ impl ::serde::Serialize for GuestFileWrite {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("count", &self.count)?;
-        m.field("eof", &self.eof)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestFileWrite {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("count", &self.count)?;
+        m.serialize_entry("eof", &self.eof)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -306,13 +425,33 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            count: crate::__private::required(&mut m, "count")?,
-            eof: crate::__private::required(&mut m, "eof")?,
-        };
-        crate::__private::finish(&m, "GuestFileWrite")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestFileWrite {
+    const NAME: &'static str = "GuestFileWrite";
+    const MEMBERS: &'static [&'static str] = &["count", "eof"];
+    type Slots = (::std::option::Option<i64>, ::std::option::Option<bool>);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None, ::std::option::Option::None)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            count: crate::__private::need(s.0, "count")?,
+            eof: crate::__private::need(s.1, "eof")?,
+        })
     }
 }
 /// Result of guest agent file-seek operation
@@ -347,10 +486,18 @@ impl ::serde::Serialize for GuestFileSeek {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("position", &self.position)?;
-        m.field("eof", &self.eof)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestFileSeek {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("position", &self.position)?;
+        m.serialize_entry("eof", &self.eof)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -358,13 +505,33 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            position: crate::__private::required(&mut m, "position")?,
-            eof: crate::__private::required(&mut m, "eof")?,
-        };
-        crate::__private::finish(&m, "GuestFileSeek")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestFileSeek {
+    const NAME: &'static str = "GuestFileSeek";
+    const MEMBERS: &'static [&'static str] = &["position", "eof"];
+    type Slots = (::std::option::Option<i64>, ::std::option::Option<bool>);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None, ::std::option::Option::None)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            position: crate::__private::need(s.0, "position")?,
+            eof: crate::__private::need(s.1, "eof")?,
+        })
     }
 }
 /// Symbolic names for use in `guest-file-seek`
@@ -424,10 +591,16 @@ impl<'de> ::serde::Deserialize<'de> for QgaSeek {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "QGASeek", &s)?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for QgaSeek {
+    const NAME: &'static str = "QGASeek";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// Controls the meaning of offset to `guest-file-seek`.
@@ -460,22 +633,18 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(
-            match v {
-                ::serde_json::Value::Number(_) => {
-                    Self::Value(crate::__private::from_value(v)?)
-                }
-                ::serde_json::Value::String(_) => {
-                    Self::Name(crate::__private::from_value(v)?)
-                }
-                other => {
-                    return ::std::result::Result::Err(
-                        crate::__private::no_branch("GuestFileWhence", &other),
-                    );
-                }
-            },
-        )
+        crate::__private::alternate(d)
+    }
+}
+impl<'de> crate::__private::Alternate<'de> for GuestFileWhence {
+    const NAME: &'static str = "GuestFileWhence";
+    fn number<E: ::serde::de::Error>(
+        v: ::serde_json::Number,
+    ) -> ::std::result::Result<Self, E> {
+        crate::__private::from_number(v).map(Self::Value)
+    }
+    fn string<E: ::serde::de::Error>(v: &str) -> ::std::result::Result<Self, E> {
+        crate::__private::from_str(v).map(Self::Name)
     }
 }
 #[allow(deprecated)]
@@ -545,14 +714,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(
-            !matches!(v, Self::Other(_)),
-            "GuestFsfreezeStatus",
-            &s,
-        )?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for GuestFsfreezeStatus {
+    const NAME: &'static str = "GuestFsfreezeStatus";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// `GuestFilesystemTrimResult` (not documented in the schema).
@@ -610,12 +781,20 @@ impl ::serde::Serialize for GuestFilesystemTrimResult {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("path", &self.path)?;
-        m.opt("trimmed", &self.trimmed)?;
-        m.opt("minimum", &self.minimum)?;
-        m.opt("error", &self.error)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestFilesystemTrimResult {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("path", &self.path)?;
+        crate::__private::opt(m, "trimmed", &self.trimmed)?;
+        crate::__private::opt(m, "minimum", &self.minimum)?;
+        crate::__private::opt(m, "error", &self.error)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -623,15 +802,47 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            path: crate::__private::required(&mut m, "path")?,
-            trimmed: crate::__private::optional(&mut m, "trimmed")?,
-            minimum: crate::__private::optional(&mut m, "minimum")?,
-            error: crate::__private::optional(&mut m, "error")?,
-        };
-        crate::__private::finish(&m, "GuestFilesystemTrimResult")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
+    const NAME: &'static str = "GuestFilesystemTrimResult";
+    const MEMBERS: &'static [&'static str] = &["path", "trimmed", "minimum", "error"];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::string::String>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put_opt(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            path: crate::__private::need(s.0, "path")?,
+            trimmed: s.1,
+            minimum: s.2,
+            error: s.3,
+        })
     }
 }
 /// `GuestFilesystemTrimResponse` (not documented in the schema).
@@ -665,9 +876,17 @@ impl ::serde::Serialize for GuestFilesystemTrimResponse {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("paths", &self.paths)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestFilesystemTrimResponse {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("paths", &self.paths)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -675,12 +894,31 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            paths: crate::__private::required(&mut m, "paths")?,
-        };
-        crate::__private::finish(&m, "GuestFilesystemTrimResponse")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
+    const NAME: &'static str = "GuestFilesystemTrimResponse";
+    const MEMBERS: &'static [&'static str] = &["paths"];
+    type Slots = (::std::option::Option<::std::vec::Vec<GuestFilesystemTrimResult>>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            paths: crate::__private::need(s.0, "paths")?,
+        })
     }
 }
 /// An enumeration of supported IP address types
@@ -738,10 +976,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddressType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "GuestIpAddressType", &s)?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for GuestIpAddressType {
+    const NAME: &'static str = "GuestIpAddressType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// `GuestIpAddress` (not documented in the schema).
@@ -782,11 +1026,19 @@ impl ::serde::Serialize for GuestIpAddress {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("ip-address", &self.ip_address)?;
-        m.field("ip-address-type", &self.ip_address_type)?;
-        m.field("prefix", &self.prefix)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestIpAddress {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("ip-address", &self.ip_address)?;
+        m.serialize_entry("ip-address-type", &self.ip_address_type)?;
+        m.serialize_entry("prefix", &self.prefix)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -794,14 +1046,47 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            ip_address: crate::__private::required(&mut m, "ip-address")?,
-            ip_address_type: crate::__private::required(&mut m, "ip-address-type")?,
-            prefix: crate::__private::required(&mut m, "prefix")?,
-        };
-        crate::__private::finish(&m, "GuestIpAddress")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestIpAddress {
+    const NAME: &'static str = "GuestIpAddress";
+    const MEMBERS: &'static [&'static str] = &[
+        "ip-address",
+        "ip-address-type",
+        "prefix",
+    ];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<GuestIpAddressType>,
+        ::std::option::Option<i64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            ip_address: crate::__private::need(s.0, "ip-address")?,
+            ip_address_type: crate::__private::need(s.1, "ip-address-type")?,
+            prefix: crate::__private::need(s.2, "prefix")?,
+        })
     }
 }
 /// `GuestNetworkInterfaceStat` (not documented in the schema).
@@ -862,16 +1147,24 @@ impl ::serde::Serialize for GuestNetworkInterfaceStat {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("rx-bytes", &self.rx_bytes)?;
-        m.field("rx-packets", &self.rx_packets)?;
-        m.field("rx-errs", &self.rx_errs)?;
-        m.field("rx-dropped", &self.rx_dropped)?;
-        m.field("tx-bytes", &self.tx_bytes)?;
-        m.field("tx-packets", &self.tx_packets)?;
-        m.field("tx-errs", &self.tx_errs)?;
-        m.field("tx-dropped", &self.tx_dropped)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestNetworkInterfaceStat {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("rx-bytes", &self.rx_bytes)?;
+        m.serialize_entry("rx-packets", &self.rx_packets)?;
+        m.serialize_entry("rx-errs", &self.rx_errs)?;
+        m.serialize_entry("rx-dropped", &self.rx_dropped)?;
+        m.serialize_entry("tx-bytes", &self.tx_bytes)?;
+        m.serialize_entry("tx-packets", &self.tx_packets)?;
+        m.serialize_entry("tx-errs", &self.tx_errs)?;
+        m.serialize_entry("tx-dropped", &self.tx_dropped)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -879,19 +1172,72 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterfaceStat {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            rx_bytes: crate::__private::required(&mut m, "rx-bytes")?,
-            rx_packets: crate::__private::required(&mut m, "rx-packets")?,
-            rx_errs: crate::__private::required(&mut m, "rx-errs")?,
-            rx_dropped: crate::__private::required(&mut m, "rx-dropped")?,
-            tx_bytes: crate::__private::required(&mut m, "tx-bytes")?,
-            tx_packets: crate::__private::required(&mut m, "tx-packets")?,
-            tx_errs: crate::__private::required(&mut m, "tx-errs")?,
-            tx_dropped: crate::__private::required(&mut m, "tx-dropped")?,
-        };
-        crate::__private::finish(&m, "GuestNetworkInterfaceStat")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
+    const NAME: &'static str = "GuestNetworkInterfaceStat";
+    const MEMBERS: &'static [&'static str] = &[
+        "rx-bytes",
+        "rx-packets",
+        "rx-errs",
+        "rx-dropped",
+        "tx-bytes",
+        "tx-packets",
+        "tx-errs",
+        "tx-dropped",
+    ];
+    type Slots = (
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            4 => crate::__private::put(&mut s.4, v),
+            5 => crate::__private::put(&mut s.5, v),
+            6 => crate::__private::put(&mut s.6, v),
+            7 => crate::__private::put(&mut s.7, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            rx_bytes: crate::__private::need(s.0, "rx-bytes")?,
+            rx_packets: crate::__private::need(s.1, "rx-packets")?,
+            rx_errs: crate::__private::need(s.2, "rx-errs")?,
+            rx_dropped: crate::__private::need(s.3, "rx-dropped")?,
+            tx_bytes: crate::__private::need(s.4, "tx-bytes")?,
+            tx_packets: crate::__private::need(s.5, "tx-packets")?,
+            tx_errs: crate::__private::need(s.6, "tx-errs")?,
+            tx_dropped: crate::__private::need(s.7, "tx-dropped")?,
+        })
     }
 }
 /// `GuestNetworkInterface` (not documented in the schema).
@@ -962,12 +1308,20 @@ impl ::serde::Serialize for GuestNetworkInterface {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("name", &self.name)?;
-        m.opt("hardware-address", &self.hardware_address)?;
-        m.opt("ip-addresses", &self.ip_addresses)?;
-        m.opt("statistics", &self.statistics)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestNetworkInterface {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("name", &self.name)?;
+        crate::__private::opt(m, "hardware-address", &self.hardware_address)?;
+        crate::__private::opt(m, "ip-addresses", &self.ip_addresses)?;
+        crate::__private::opt(m, "statistics", &self.statistics)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -975,15 +1329,52 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            name: crate::__private::required(&mut m, "name")?,
-            hardware_address: crate::__private::optional(&mut m, "hardware-address")?,
-            ip_addresses: crate::__private::optional(&mut m, "ip-addresses")?,
-            statistics: crate::__private::optional(&mut m, "statistics")?,
-        };
-        crate::__private::finish(&m, "GuestNetworkInterface")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
+    const NAME: &'static str = "GuestNetworkInterface";
+    const MEMBERS: &'static [&'static str] = &[
+        "name",
+        "hardware-address",
+        "ip-addresses",
+        "statistics",
+    ];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::vec::Vec<GuestIpAddress>>,
+        ::std::option::Option<GuestNetworkInterfaceStat>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put_opt(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::need(s.0, "name")?,
+            hardware_address: s.1,
+            ip_addresses: s.2,
+            statistics: s.3,
+        })
     }
 }
 /// `GuestLogicalProcessor` (not documented in the schema).
@@ -1033,11 +1424,19 @@ impl ::serde::Serialize for GuestLogicalProcessor {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("logical-id", &self.logical_id)?;
-        m.field("online", &self.online)?;
-        m.opt("can-offline", &self.can_offline)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestLogicalProcessor {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("logical-id", &self.logical_id)?;
+        m.serialize_entry("online", &self.online)?;
+        crate::__private::opt(m, "can-offline", &self.can_offline)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -1045,14 +1444,43 @@ impl<'de> ::serde::Deserialize<'de> for GuestLogicalProcessor {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            logical_id: crate::__private::required(&mut m, "logical-id")?,
-            online: crate::__private::required(&mut m, "online")?,
-            can_offline: crate::__private::optional(&mut m, "can-offline")?,
-        };
-        crate::__private::finish(&m, "GuestLogicalProcessor")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
+    const NAME: &'static str = "GuestLogicalProcessor";
+    const MEMBERS: &'static [&'static str] = &["logical-id", "online", "can-offline"];
+    type Slots = (
+        ::std::option::Option<i64>,
+        ::std::option::Option<bool>,
+        ::std::option::Option<bool>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            logical_id: crate::__private::need(s.0, "logical-id")?,
+            online: crate::__private::need(s.1, "online")?,
+            can_offline: s.2,
+        })
     }
 }
 /// An enumeration of bus type of disks
@@ -1203,10 +1631,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskBusType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "GuestDiskBusType", &s)?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for GuestDiskBusType {
+    const NAME: &'static str = "GuestDiskBusType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// `GuestPCIAddress` (not documented in the schema).
@@ -1251,12 +1685,20 @@ impl ::serde::Serialize for GuestPciAddress {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("domain", &self.domain)?;
-        m.field("bus", &self.bus)?;
-        m.field("slot", &self.slot)?;
-        m.field("function", &self.function)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestPciAddress {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("domain", &self.domain)?;
+        m.serialize_entry("bus", &self.bus)?;
+        m.serialize_entry("slot", &self.slot)?;
+        m.serialize_entry("function", &self.function)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -1264,15 +1706,47 @@ impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            domain: crate::__private::required(&mut m, "domain")?,
-            bus: crate::__private::required(&mut m, "bus")?,
-            slot: crate::__private::required(&mut m, "slot")?,
-            function: crate::__private::required(&mut m, "function")?,
-        };
-        crate::__private::finish(&m, "GuestPciAddress")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestPciAddress {
+    const NAME: &'static str = "GuestPciAddress";
+    const MEMBERS: &'static [&'static str] = &["domain", "bus", "slot", "function"];
+    type Slots = (
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            domain: crate::__private::need(s.0, "domain")?,
+            bus: crate::__private::need(s.1, "bus")?,
+            slot: crate::__private::need(s.2, "slot")?,
+            function: crate::__private::need(s.3, "function")?,
+        })
     }
 }
 /// `GuestCCWAddress` (not documented in the schema).
@@ -1317,12 +1791,20 @@ impl ::serde::Serialize for GuestCcwAddress {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("cssid", &self.cssid)?;
-        m.field("ssid", &self.ssid)?;
-        m.field("subchno", &self.subchno)?;
-        m.field("devno", &self.devno)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestCcwAddress {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("cssid", &self.cssid)?;
+        m.serialize_entry("ssid", &self.ssid)?;
+        m.serialize_entry("subchno", &self.subchno)?;
+        m.serialize_entry("devno", &self.devno)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -1330,15 +1812,47 @@ impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            cssid: crate::__private::required(&mut m, "cssid")?,
-            ssid: crate::__private::required(&mut m, "ssid")?,
-            subchno: crate::__private::required(&mut m, "subchno")?,
-            devno: crate::__private::required(&mut m, "devno")?,
-        };
-        crate::__private::finish(&m, "GuestCcwAddress")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
+    const NAME: &'static str = "GuestCcwAddress";
+    const MEMBERS: &'static [&'static str] = &["cssid", "ssid", "subchno", "devno"];
+    type Slots = (
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            cssid: crate::__private::need(s.0, "cssid")?,
+            ssid: crate::__private::need(s.1, "ssid")?,
+            subchno: crate::__private::need(s.2, "subchno")?,
+            devno: crate::__private::need(s.3, "devno")?,
+        })
     }
 }
 /// `GuestDiskAddress` (not documented in the schema).
@@ -1420,16 +1934,24 @@ impl ::serde::Serialize for GuestDiskAddress {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("pci-controller", &self.pci_controller)?;
-        m.field("bus-type", &self.bus_type)?;
-        m.field("bus", &self.bus)?;
-        m.field("target", &self.target)?;
-        m.field("unit", &self.unit)?;
-        m.opt("serial", &self.serial)?;
-        m.opt("dev", &self.dev)?;
-        m.opt("ccw-address", &self.ccw_address)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestDiskAddress {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("pci-controller", &self.pci_controller)?;
+        m.serialize_entry("bus-type", &self.bus_type)?;
+        m.serialize_entry("bus", &self.bus)?;
+        m.serialize_entry("target", &self.target)?;
+        m.serialize_entry("unit", &self.unit)?;
+        crate::__private::opt(m, "serial", &self.serial)?;
+        crate::__private::opt(m, "dev", &self.dev)?;
+        crate::__private::opt(m, "ccw-address", &self.ccw_address)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -1437,19 +1959,72 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            pci_controller: crate::__private::required(&mut m, "pci-controller")?,
-            bus_type: crate::__private::required(&mut m, "bus-type")?,
-            bus: crate::__private::required(&mut m, "bus")?,
-            target: crate::__private::required(&mut m, "target")?,
-            unit: crate::__private::required(&mut m, "unit")?,
-            serial: crate::__private::optional(&mut m, "serial")?,
-            dev: crate::__private::optional(&mut m, "dev")?,
-            ccw_address: crate::__private::optional(&mut m, "ccw-address")?,
-        };
-        crate::__private::finish(&m, "GuestDiskAddress")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
+    const NAME: &'static str = "GuestDiskAddress";
+    const MEMBERS: &'static [&'static str] = &[
+        "pci-controller",
+        "bus-type",
+        "bus",
+        "target",
+        "unit",
+        "serial",
+        "dev",
+        "ccw-address",
+    ];
+    type Slots = (
+        ::std::option::Option<GuestPciAddress>,
+        ::std::option::Option<GuestDiskBusType>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<GuestCcwAddress>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            4 => crate::__private::put(&mut s.4, v),
+            5 => crate::__private::put_opt(&mut s.5, v),
+            6 => crate::__private::put_opt(&mut s.6, v),
+            7 => crate::__private::put_opt(&mut s.7, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            pci_controller: crate::__private::need(s.0, "pci-controller")?,
+            bus_type: crate::__private::need(s.1, "bus-type")?,
+            bus: crate::__private::need(s.2, "bus")?,
+            target: crate::__private::need(s.3, "target")?,
+            unit: crate::__private::need(s.4, "unit")?,
+            serial: s.5,
+            dev: s.6,
+            ccw_address: s.7,
+        })
     }
 }
 /// NVMe smart information, based on NVMe specification, section
@@ -1589,33 +2164,47 @@ impl ::serde::Serialize for GuestNvMeSmart {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("critical-warning", &self.critical_warning)?;
-        m.field("temperature", &self.temperature)?;
-        m.field("available-spare", &self.available_spare)?;
-        m.field("available-spare-threshold", &self.available_spare_threshold)?;
-        m.field("percentage-used", &self.percentage_used)?;
-        m.field("data-units-read-lo", &self.data_units_read_lo)?;
-        m.field("data-units-read-hi", &self.data_units_read_hi)?;
-        m.field("data-units-written-lo", &self.data_units_written_lo)?;
-        m.field("data-units-written-hi", &self.data_units_written_hi)?;
-        m.field("host-read-commands-lo", &self.host_read_commands_lo)?;
-        m.field("host-read-commands-hi", &self.host_read_commands_hi)?;
-        m.field("host-write-commands-lo", &self.host_write_commands_lo)?;
-        m.field("host-write-commands-hi", &self.host_write_commands_hi)?;
-        m.field("controller-busy-time-lo", &self.controller_busy_time_lo)?;
-        m.field("controller-busy-time-hi", &self.controller_busy_time_hi)?;
-        m.field("power-cycles-lo", &self.power_cycles_lo)?;
-        m.field("power-cycles-hi", &self.power_cycles_hi)?;
-        m.field("power-on-hours-lo", &self.power_on_hours_lo)?;
-        m.field("power-on-hours-hi", &self.power_on_hours_hi)?;
-        m.field("unsafe-shutdowns-lo", &self.unsafe_shutdowns_lo)?;
-        m.field("unsafe-shutdowns-hi", &self.unsafe_shutdowns_hi)?;
-        m.field("media-errors-lo", &self.media_errors_lo)?;
-        m.field("media-errors-hi", &self.media_errors_hi)?;
-        m.field("number-of-error-log-entries-lo", &self.number_of_error_log_entries_lo)?;
-        m.field("number-of-error-log-entries-hi", &self.number_of_error_log_entries_hi)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestNvMeSmart {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("critical-warning", &self.critical_warning)?;
+        m.serialize_entry("temperature", &self.temperature)?;
+        m.serialize_entry("available-spare", &self.available_spare)?;
+        m.serialize_entry("available-spare-threshold", &self.available_spare_threshold)?;
+        m.serialize_entry("percentage-used", &self.percentage_used)?;
+        m.serialize_entry("data-units-read-lo", &self.data_units_read_lo)?;
+        m.serialize_entry("data-units-read-hi", &self.data_units_read_hi)?;
+        m.serialize_entry("data-units-written-lo", &self.data_units_written_lo)?;
+        m.serialize_entry("data-units-written-hi", &self.data_units_written_hi)?;
+        m.serialize_entry("host-read-commands-lo", &self.host_read_commands_lo)?;
+        m.serialize_entry("host-read-commands-hi", &self.host_read_commands_hi)?;
+        m.serialize_entry("host-write-commands-lo", &self.host_write_commands_lo)?;
+        m.serialize_entry("host-write-commands-hi", &self.host_write_commands_hi)?;
+        m.serialize_entry("controller-busy-time-lo", &self.controller_busy_time_lo)?;
+        m.serialize_entry("controller-busy-time-hi", &self.controller_busy_time_hi)?;
+        m.serialize_entry("power-cycles-lo", &self.power_cycles_lo)?;
+        m.serialize_entry("power-cycles-hi", &self.power_cycles_hi)?;
+        m.serialize_entry("power-on-hours-lo", &self.power_on_hours_lo)?;
+        m.serialize_entry("power-on-hours-hi", &self.power_on_hours_hi)?;
+        m.serialize_entry("unsafe-shutdowns-lo", &self.unsafe_shutdowns_lo)?;
+        m.serialize_entry("unsafe-shutdowns-hi", &self.unsafe_shutdowns_hi)?;
+        m.serialize_entry("media-errors-lo", &self.media_errors_lo)?;
+        m.serialize_entry("media-errors-hi", &self.media_errors_hi)?;
+        m.serialize_entry(
+            "number-of-error-log-entries-lo",
+            &self.number_of_error_log_entries_lo,
+        )?;
+        m.serialize_entry(
+            "number-of-error-log-entries-hi",
+            &self.number_of_error_log_entries_hi,
+        )?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -1623,81 +2212,181 @@ impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            critical_warning: crate::__private::required(&mut m, "critical-warning")?,
-            temperature: crate::__private::required(&mut m, "temperature")?,
-            available_spare: crate::__private::required(&mut m, "available-spare")?,
-            available_spare_threshold: crate::__private::required(
-                &mut m,
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
+    const NAME: &'static str = "GuestNvMeSmart";
+    const MEMBERS: &'static [&'static str] = &[
+        "critical-warning",
+        "temperature",
+        "available-spare",
+        "available-spare-threshold",
+        "percentage-used",
+        "data-units-read-lo",
+        "data-units-read-hi",
+        "data-units-written-lo",
+        "data-units-written-hi",
+        "host-read-commands-lo",
+        "host-read-commands-hi",
+        "host-write-commands-lo",
+        "host-write-commands-hi",
+        "controller-busy-time-lo",
+        "controller-busy-time-hi",
+        "power-cycles-lo",
+        "power-cycles-hi",
+        "power-on-hours-lo",
+        "power-on-hours-hi",
+        "unsafe-shutdowns-lo",
+        "unsafe-shutdowns-hi",
+        "media-errors-lo",
+        "media-errors-hi",
+        "number-of-error-log-entries-lo",
+        "number-of-error-log-entries-hi",
+    ];
+    type Slots = (
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            4 => crate::__private::put(&mut s.4, v),
+            5 => crate::__private::put(&mut s.5, v),
+            6 => crate::__private::put(&mut s.6, v),
+            7 => crate::__private::put(&mut s.7, v),
+            8 => crate::__private::put(&mut s.8, v),
+            9 => crate::__private::put(&mut s.9, v),
+            10 => crate::__private::put(&mut s.10, v),
+            11 => crate::__private::put(&mut s.11, v),
+            12 => crate::__private::put(&mut s.12, v),
+            13 => crate::__private::put(&mut s.13, v),
+            14 => crate::__private::put(&mut s.14, v),
+            15 => crate::__private::put(&mut s.15, v),
+            16 => crate::__private::put(&mut s.16, v),
+            17 => crate::__private::put(&mut s.17, v),
+            18 => crate::__private::put(&mut s.18, v),
+            19 => crate::__private::put(&mut s.19, v),
+            20 => crate::__private::put(&mut s.20, v),
+            21 => crate::__private::put(&mut s.21, v),
+            22 => crate::__private::put(&mut s.22, v),
+            23 => crate::__private::put(&mut s.23, v),
+            24 => crate::__private::put(&mut s.24, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            critical_warning: crate::__private::need(s.0, "critical-warning")?,
+            temperature: crate::__private::need(s.1, "temperature")?,
+            available_spare: crate::__private::need(s.2, "available-spare")?,
+            available_spare_threshold: crate::__private::need(
+                s.3,
                 "available-spare-threshold",
             )?,
-            percentage_used: crate::__private::required(&mut m, "percentage-used")?,
-            data_units_read_lo: crate::__private::required(
-                &mut m,
-                "data-units-read-lo",
-            )?,
-            data_units_read_hi: crate::__private::required(
-                &mut m,
-                "data-units-read-hi",
-            )?,
-            data_units_written_lo: crate::__private::required(
-                &mut m,
-                "data-units-written-lo",
-            )?,
-            data_units_written_hi: crate::__private::required(
-                &mut m,
-                "data-units-written-hi",
-            )?,
-            host_read_commands_lo: crate::__private::required(
-                &mut m,
-                "host-read-commands-lo",
-            )?,
-            host_read_commands_hi: crate::__private::required(
-                &mut m,
+            percentage_used: crate::__private::need(s.4, "percentage-used")?,
+            data_units_read_lo: crate::__private::need(s.5, "data-units-read-lo")?,
+            data_units_read_hi: crate::__private::need(s.6, "data-units-read-hi")?,
+            data_units_written_lo: crate::__private::need(s.7, "data-units-written-lo")?,
+            data_units_written_hi: crate::__private::need(s.8, "data-units-written-hi")?,
+            host_read_commands_lo: crate::__private::need(s.9, "host-read-commands-lo")?,
+            host_read_commands_hi: crate::__private::need(
+                s.10,
                 "host-read-commands-hi",
             )?,
-            host_write_commands_lo: crate::__private::required(
-                &mut m,
+            host_write_commands_lo: crate::__private::need(
+                s.11,
                 "host-write-commands-lo",
             )?,
-            host_write_commands_hi: crate::__private::required(
-                &mut m,
+            host_write_commands_hi: crate::__private::need(
+                s.12,
                 "host-write-commands-hi",
             )?,
-            controller_busy_time_lo: crate::__private::required(
-                &mut m,
+            controller_busy_time_lo: crate::__private::need(
+                s.13,
                 "controller-busy-time-lo",
             )?,
-            controller_busy_time_hi: crate::__private::required(
-                &mut m,
+            controller_busy_time_hi: crate::__private::need(
+                s.14,
                 "controller-busy-time-hi",
             )?,
-            power_cycles_lo: crate::__private::required(&mut m, "power-cycles-lo")?,
-            power_cycles_hi: crate::__private::required(&mut m, "power-cycles-hi")?,
-            power_on_hours_lo: crate::__private::required(&mut m, "power-on-hours-lo")?,
-            power_on_hours_hi: crate::__private::required(&mut m, "power-on-hours-hi")?,
-            unsafe_shutdowns_lo: crate::__private::required(
-                &mut m,
-                "unsafe-shutdowns-lo",
-            )?,
-            unsafe_shutdowns_hi: crate::__private::required(
-                &mut m,
-                "unsafe-shutdowns-hi",
-            )?,
-            media_errors_lo: crate::__private::required(&mut m, "media-errors-lo")?,
-            media_errors_hi: crate::__private::required(&mut m, "media-errors-hi")?,
-            number_of_error_log_entries_lo: crate::__private::required(
-                &mut m,
+            power_cycles_lo: crate::__private::need(s.15, "power-cycles-lo")?,
+            power_cycles_hi: crate::__private::need(s.16, "power-cycles-hi")?,
+            power_on_hours_lo: crate::__private::need(s.17, "power-on-hours-lo")?,
+            power_on_hours_hi: crate::__private::need(s.18, "power-on-hours-hi")?,
+            unsafe_shutdowns_lo: crate::__private::need(s.19, "unsafe-shutdowns-lo")?,
+            unsafe_shutdowns_hi: crate::__private::need(s.20, "unsafe-shutdowns-hi")?,
+            media_errors_lo: crate::__private::need(s.21, "media-errors-lo")?,
+            media_errors_hi: crate::__private::need(s.22, "media-errors-hi")?,
+            number_of_error_log_entries_lo: crate::__private::need(
+                s.23,
                 "number-of-error-log-entries-lo",
             )?,
-            number_of_error_log_entries_hi: crate::__private::required(
-                &mut m,
+            number_of_error_log_entries_hi: crate::__private::need(
+                s.24,
                 "number-of-error-log-entries-hi",
             )?,
-        };
-        crate::__private::finish(&m, "GuestNvMeSmart")?;
-        ::std::result::Result::Ok(v)
+        })
     }
 }
 /// Disk type related smart information.
@@ -1829,172 +2518,163 @@ impl ::serde::Serialize for GuestDiskSmart {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut map = ::serde_json::Map::new();
-        match &self.branch {
-            GuestDiskSmartBranch::Nvme(v) => {
-                map.insert("type".into(), "nvme".into());
-                crate::__private::merge(&mut map, v)?;
-            }
-            GuestDiskSmartBranch::Ide => {
-                map.insert("type".into(), "ide".into());
-            }
-            GuestDiskSmartBranch::Fdc => {
-                map.insert("type".into(), "fdc".into());
-            }
-            GuestDiskSmartBranch::Scsi => {
-                map.insert("type".into(), "scsi".into());
-            }
-            GuestDiskSmartBranch::Virtio => {
-                map.insert("type".into(), "virtio".into());
-            }
-            GuestDiskSmartBranch::Xen => {
-                map.insert("type".into(), "xen".into());
-            }
-            GuestDiskSmartBranch::Usb => {
-                map.insert("type".into(), "usb".into());
-            }
-            GuestDiskSmartBranch::Uml => {
-                map.insert("type".into(), "uml".into());
-            }
-            GuestDiskSmartBranch::Sata => {
-                map.insert("type".into(), "sata".into());
-            }
-            GuestDiskSmartBranch::Sd => {
-                map.insert("type".into(), "sd".into());
-            }
-            GuestDiskSmartBranch::Unknown => {
-                map.insert("type".into(), "unknown".into());
-            }
-            GuestDiskSmartBranch::Ieee1394 => {
-                map.insert("type".into(), "ieee1394".into());
-            }
-            GuestDiskSmartBranch::Ssa => {
-                map.insert("type".into(), "ssa".into());
-            }
-            GuestDiskSmartBranch::Fibre => {
-                map.insert("type".into(), "fibre".into());
-            }
-            GuestDiskSmartBranch::Raid => {
-                map.insert("type".into(), "raid".into());
-            }
-            GuestDiskSmartBranch::Iscsi => {
-                map.insert("type".into(), "iscsi".into());
-            }
-            GuestDiskSmartBranch::Sas => {
-                map.insert("type".into(), "sas".into());
-            }
-            GuestDiskSmartBranch::Mmc => {
-                map.insert("type".into(), "mmc".into());
-            }
-            GuestDiskSmartBranch::Virtual => {
-                map.insert("type".into(), "virtual".into());
-            }
-            GuestDiskSmartBranch::FileBackedVirtual => {
-                map.insert("type".into(), "file-backed-virtual".into());
-            }
-            GuestDiskSmartBranch::Other { tag, members } => {
-                map.insert("type".into(), tag.clone().into());
-                map.extend(members.clone());
-            }
-        }
-        ::serde::Serialize::serialize(&map, s)
+        crate::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
+impl crate::__private::Fields for GuestDiskSmart {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
+        match &self.branch {
+            GuestDiskSmartBranch::Nvme(v) => crate::__private::Fields::fields(v, m)?,
+            GuestDiskSmartBranch::Ide => {}
+            GuestDiskSmartBranch::Fdc => {}
+            GuestDiskSmartBranch::Scsi => {}
+            GuestDiskSmartBranch::Virtio => {}
+            GuestDiskSmartBranch::Xen => {}
+            GuestDiskSmartBranch::Usb => {}
+            GuestDiskSmartBranch::Uml => {}
+            GuestDiskSmartBranch::Sata => {}
+            GuestDiskSmartBranch::Sd => {}
+            GuestDiskSmartBranch::Unknown => {}
+            GuestDiskSmartBranch::Ieee1394 => {}
+            GuestDiskSmartBranch::Ssa => {}
+            GuestDiskSmartBranch::Fibre => {}
+            GuestDiskSmartBranch::Raid => {}
+            GuestDiskSmartBranch::Iscsi => {}
+            GuestDiskSmartBranch::Sas => {}
+            GuestDiskSmartBranch::Mmc => {}
+            GuestDiskSmartBranch::Virtual => {}
+            GuestDiskSmartBranch::FileBackedVirtual => {}
+            GuestDiskSmartBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
+        ::std::result::Result::Ok(())
+    }
+}
 impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
-            d,
-        )?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
-        let branch = match tag.as_str() {
-            "nvme" => GuestDiskSmartBranch::Nvme(crate::__private::rest(map)?),
-            "ide" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Ide
-            }
-            "fdc" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Fdc
-            }
-            "scsi" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Scsi
-            }
-            "virtio" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Virtio
-            }
-            "xen" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Xen
-            }
-            "usb" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Usb
-            }
-            "uml" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Uml
-            }
-            "sata" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Sata
-            }
-            "sd" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Sd
-            }
-            "unknown" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Unknown
-            }
-            "ieee1394" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Ieee1394
-            }
-            "ssa" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Ssa
-            }
-            "fibre" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Fibre
-            }
-            "raid" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Raid
-            }
-            "iscsi" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Iscsi
-            }
-            "sas" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Sas
-            }
-            "mmc" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Mmc
-            }
-            "virtual" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::Virtual
-            }
-            "file-backed-virtual" => {
-                crate::__private::finish(&map, "GuestDiskSmart")?;
-                GuestDiskSmartBranch::FileBackedVirtual
-            }
-            _ => {
-                crate::__private::known(false, "GuestDiskSmart", &tag)?;
-                GuestDiskSmartBranch::Other {
-                    tag,
-                    members: map,
+        crate::__private::union(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Union<'de> for GuestDiskSmart {
+    const NAME: &'static str = "GuestDiskSmart";
+    const TAG: &'static str = "type";
+    const MEMBERS: &'static [&'static str] = &[];
+    type Branch = GuestDiskSmartBranch;
+    type Slots = ();
+    fn slots() {}
+    fn store<V: crate::__private::Take<'de>>(
+        _: &mut (),
+        _: usize,
+        _: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        ::std::result::Result::Ok(true)
+    }
+    fn branch<A: ::serde::de::MapAccess<'de>>(
+        tag: &str,
+        rest: crate::__private::Rest<'_, 'de, Self, A>,
+    ) -> ::std::result::Result<GuestDiskSmartBranch, A::Error> {
+        ::std::result::Result::Ok(
+            match tag {
+                "nvme" => GuestDiskSmartBranch::Nvme(rest.members()?),
+                "ide" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Ide
                 }
-            }
-        };
+                "fdc" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Fdc
+                }
+                "scsi" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Scsi
+                }
+                "virtio" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Virtio
+                }
+                "xen" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Xen
+                }
+                "usb" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Usb
+                }
+                "uml" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Uml
+                }
+                "sata" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Sata
+                }
+                "sd" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Sd
+                }
+                "unknown" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Unknown
+                }
+                "ieee1394" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Ieee1394
+                }
+                "ssa" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Ssa
+                }
+                "fibre" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Fibre
+                }
+                "raid" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Raid
+                }
+                "iscsi" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Iscsi
+                }
+                "sas" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Sas
+                }
+                "mmc" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Mmc
+                }
+                "virtual" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::Virtual
+                }
+                "file-backed-virtual" => {
+                    rest.empty()?;
+                    GuestDiskSmartBranch::FileBackedVirtual
+                }
+                _ => {
+                    let (tag, members) = rest.other(tag)?;
+                    GuestDiskSmartBranch::Other {
+                        tag,
+                        members,
+                    }
+                }
+            },
+        )
+    }
+    fn build<E: ::serde::de::Error>(
+        _: Self::Slots,
+        branch: GuestDiskSmartBranch,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self { branch })
     }
 }
@@ -2078,14 +2758,22 @@ impl ::serde::Serialize for GuestDiskInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("name", &self.name)?;
-        m.field("partition", &self.partition)?;
-        m.opt("dependencies", &self.dependencies)?;
-        m.opt("address", &self.address)?;
-        m.opt("alias", &self.alias)?;
-        m.opt("smart", &self.smart)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestDiskInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("partition", &self.partition)?;
+        crate::__private::opt(m, "dependencies", &self.dependencies)?;
+        crate::__private::opt(m, "address", &self.address)?;
+        crate::__private::opt(m, "alias", &self.alias)?;
+        crate::__private::opt(m, "smart", &self.smart)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2093,17 +2781,62 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            name: crate::__private::required(&mut m, "name")?,
-            partition: crate::__private::required(&mut m, "partition")?,
-            dependencies: crate::__private::optional(&mut m, "dependencies")?,
-            address: crate::__private::optional(&mut m, "address")?,
-            alias: crate::__private::optional(&mut m, "alias")?,
-            smart: crate::__private::optional(&mut m, "smart")?,
-        };
-        crate::__private::finish(&m, "GuestDiskInfo")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
+    const NAME: &'static str = "GuestDiskInfo";
+    const MEMBERS: &'static [&'static str] = &[
+        "name",
+        "partition",
+        "dependencies",
+        "address",
+        "alias",
+        "smart",
+    ];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<bool>,
+        ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+        ::std::option::Option<GuestDiskAddress>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<GuestDiskSmart>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            4 => crate::__private::put_opt(&mut s.4, v),
+            5 => crate::__private::put_opt(&mut s.5, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::need(s.0, "name")?,
+            partition: crate::__private::need(s.1, "partition")?,
+            dependencies: s.2,
+            address: s.3,
+            alias: s.4,
+            smart: s.5,
+        })
     }
 }
 /// `GuestFilesystemInfo` (not documented in the schema).
@@ -2184,15 +2917,27 @@ impl ::serde::Serialize for GuestFilesystemInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("name", &self.name)?;
-        m.field("mountpoint", &self.mountpoint)?;
-        m.field("type", &self.r#type)?;
-        m.opt("used-bytes", &self.used_bytes)?;
-        m.opt("total-bytes", &self.total_bytes)?;
-        m.opt("total-bytes-privileged", &self.total_bytes_privileged)?;
-        m.field("disk", &self.disk)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestFilesystemInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("mountpoint", &self.mountpoint)?;
+        m.serialize_entry("type", &self.r#type)?;
+        crate::__private::opt(m, "used-bytes", &self.used_bytes)?;
+        crate::__private::opt(m, "total-bytes", &self.total_bytes)?;
+        crate::__private::opt(
+            m,
+            "total-bytes-privileged",
+            &self.total_bytes_privileged,
+        )?;
+        m.serialize_entry("disk", &self.disk)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2200,21 +2945,67 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            name: crate::__private::required(&mut m, "name")?,
-            mountpoint: crate::__private::required(&mut m, "mountpoint")?,
-            r#type: crate::__private::required(&mut m, "type")?,
-            used_bytes: crate::__private::optional(&mut m, "used-bytes")?,
-            total_bytes: crate::__private::optional(&mut m, "total-bytes")?,
-            total_bytes_privileged: crate::__private::optional(
-                &mut m,
-                "total-bytes-privileged",
-            )?,
-            disk: crate::__private::required(&mut m, "disk")?,
-        };
-        crate::__private::finish(&m, "GuestFilesystemInfo")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
+    const NAME: &'static str = "GuestFilesystemInfo";
+    const MEMBERS: &'static [&'static str] = &[
+        "name",
+        "mountpoint",
+        "type",
+        "used-bytes",
+        "total-bytes",
+        "total-bytes-privileged",
+        "disk",
+    ];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<::std::vec::Vec<GuestDiskAddress>>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            4 => crate::__private::put_opt(&mut s.4, v),
+            5 => crate::__private::put_opt(&mut s.5, v),
+            6 => crate::__private::put(&mut s.6, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::need(s.0, "name")?,
+            mountpoint: crate::__private::need(s.1, "mountpoint")?,
+            r#type: crate::__private::need(s.2, "type")?,
+            used_bytes: s.3,
+            total_bytes: s.4,
+            total_bytes_privileged: s.5,
+            disk: crate::__private::need(s.6, "disk")?,
+        })
     }
 }
 /// `GuestMemoryBlock` (not documented in the schema).
@@ -2265,11 +3056,19 @@ impl ::serde::Serialize for GuestMemoryBlock {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("phys-index", &self.phys_index)?;
-        m.field("online", &self.online)?;
-        m.opt("can-offline", &self.can_offline)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestMemoryBlock {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("phys-index", &self.phys_index)?;
+        m.serialize_entry("online", &self.online)?;
+        crate::__private::opt(m, "can-offline", &self.can_offline)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2277,14 +3076,43 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlock {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            phys_index: crate::__private::required(&mut m, "phys-index")?,
-            online: crate::__private::required(&mut m, "online")?,
-            can_offline: crate::__private::optional(&mut m, "can-offline")?,
-        };
-        crate::__private::finish(&m, "GuestMemoryBlock")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
+    const NAME: &'static str = "GuestMemoryBlock";
+    const MEMBERS: &'static [&'static str] = &["phys-index", "online", "can-offline"];
+    type Slots = (
+        ::std::option::Option<u64>,
+        ::std::option::Option<bool>,
+        ::std::option::Option<bool>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            phys_index: crate::__private::need(s.0, "phys-index")?,
+            online: crate::__private::need(s.1, "online")?,
+            can_offline: s.2,
+        })
     }
 }
 /// An enumeration of memory block operation result.
@@ -2359,14 +3187,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponseType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(
-            !matches!(v, Self::Other(_)),
-            "GuestMemoryBlockResponseType",
-            &s,
-        )?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for GuestMemoryBlockResponseType {
+    const NAME: &'static str = "GuestMemoryBlockResponseType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// `GuestMemoryBlockResponse` (not documented in the schema).
@@ -2416,11 +3246,19 @@ impl ::serde::Serialize for GuestMemoryBlockResponse {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("phys-index", &self.phys_index)?;
-        m.field("response", &self.response)?;
-        m.opt("error-code", &self.error_code)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestMemoryBlockResponse {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("phys-index", &self.phys_index)?;
+        m.serialize_entry("response", &self.response)?;
+        crate::__private::opt(m, "error-code", &self.error_code)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2428,14 +3266,43 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            phys_index: crate::__private::required(&mut m, "phys-index")?,
-            response: crate::__private::required(&mut m, "response")?,
-            error_code: crate::__private::optional(&mut m, "error-code")?,
-        };
-        crate::__private::finish(&m, "GuestMemoryBlockResponse")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
+    const NAME: &'static str = "GuestMemoryBlockResponse";
+    const MEMBERS: &'static [&'static str] = &["phys-index", "response", "error-code"];
+    type Slots = (
+        ::std::option::Option<u64>,
+        ::std::option::Option<GuestMemoryBlockResponseType>,
+        ::std::option::Option<i64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            phys_index: crate::__private::need(s.0, "phys-index")?,
+            response: crate::__private::need(s.1, "response")?,
+            error_code: s.2,
+        })
     }
 }
 /// `GuestMemoryBlockInfo` (not documented in the schema).
@@ -2468,9 +3335,17 @@ impl ::serde::Serialize for GuestMemoryBlockInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("size", &self.size)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestMemoryBlockInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("size", &self.size)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2478,12 +3353,31 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            size: crate::__private::required(&mut m, "size")?,
-        };
-        crate::__private::finish(&m, "GuestMemoryBlockInfo")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
+    const NAME: &'static str = "GuestMemoryBlockInfo";
+    const MEMBERS: &'static [&'static str] = &["size"];
+    type Slots = (::std::option::Option<u64>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            size: crate::__private::need(s.0, "size")?,
+        })
     }
 }
 /// `GuestExecStatus` (not documented in the schema).
@@ -2589,15 +3483,23 @@ impl ::serde::Serialize for GuestExecStatus {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("exited", &self.exited)?;
-        m.opt("exitcode", &self.exitcode)?;
-        m.opt("signal", &self.signal)?;
-        m.opt("out-data", &self.out_data)?;
-        m.opt("err-data", &self.err_data)?;
-        m.opt("out-truncated", &self.out_truncated)?;
-        m.opt("err-truncated", &self.err_truncated)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestExecStatus {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("exited", &self.exited)?;
+        crate::__private::opt(m, "exitcode", &self.exitcode)?;
+        crate::__private::opt(m, "signal", &self.signal)?;
+        crate::__private::opt(m, "out-data", &self.out_data)?;
+        crate::__private::opt(m, "err-data", &self.err_data)?;
+        crate::__private::opt(m, "out-truncated", &self.out_truncated)?;
+        crate::__private::opt(m, "err-truncated", &self.err_truncated)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2605,18 +3507,67 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            exited: crate::__private::required(&mut m, "exited")?,
-            exitcode: crate::__private::optional(&mut m, "exitcode")?,
-            signal: crate::__private::optional(&mut m, "signal")?,
-            out_data: crate::__private::optional(&mut m, "out-data")?,
-            err_data: crate::__private::optional(&mut m, "err-data")?,
-            out_truncated: crate::__private::optional(&mut m, "out-truncated")?,
-            err_truncated: crate::__private::optional(&mut m, "err-truncated")?,
-        };
-        crate::__private::finish(&m, "GuestExecStatus")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestExecStatus {
+    const NAME: &'static str = "GuestExecStatus";
+    const MEMBERS: &'static [&'static str] = &[
+        "exited",
+        "exitcode",
+        "signal",
+        "out-data",
+        "err-data",
+        "out-truncated",
+        "err-truncated",
+    ];
+    type Slots = (
+        ::std::option::Option<bool>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<bool>,
+        ::std::option::Option<bool>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put_opt(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            4 => crate::__private::put_opt(&mut s.4, v),
+            5 => crate::__private::put_opt(&mut s.5, v),
+            6 => crate::__private::put_opt(&mut s.6, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            exited: crate::__private::need(s.0, "exited")?,
+            exitcode: s.1,
+            signal: s.2,
+            out_data: s.3,
+            err_data: s.4,
+            out_truncated: s.5,
+            err_truncated: s.6,
+        })
     }
 }
 /// `GuestExec` (not documented in the schema).
@@ -2645,9 +3596,17 @@ impl ::serde::Serialize for GuestExec {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("pid", &self.pid)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestExec {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("pid", &self.pid)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2655,12 +3614,31 @@ impl<'de> ::serde::Deserialize<'de> for GuestExec {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            pid: crate::__private::required(&mut m, "pid")?,
-        };
-        crate::__private::finish(&m, "GuestExec")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestExec {
+    const NAME: &'static str = "GuestExec";
+    const MEMBERS: &'static [&'static str] = &["pid"];
+    type Slots = (::std::option::Option<i64>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            pid: crate::__private::need(s.0, "pid")?,
+        })
     }
 }
 /// An enumeration of `guest-exec` capture modes.
@@ -2738,14 +3716,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutputMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(
-            !matches!(v, Self::Other(_)),
-            "GuestExecCaptureOutputMode",
-            &s,
-        )?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for GuestExecCaptureOutputMode {
+    const NAME: &'static str = "GuestExecCaptureOutputMode";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// Controls what `guest-exec` output gets captures.
@@ -2777,22 +3757,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-        ::std::result::Result::Ok(
-            match v {
-                ::serde_json::Value::Bool(_) => {
-                    Self::Flag(crate::__private::from_value(v)?)
-                }
-                ::serde_json::Value::String(_) => {
-                    Self::Mode(crate::__private::from_value(v)?)
-                }
-                other => {
-                    return ::std::result::Result::Err(
-                        crate::__private::no_branch("GuestExecCaptureOutput", &other),
-                    );
-                }
-            },
-        )
+        crate::__private::alternate(d)
+    }
+}
+impl<'de> crate::__private::Alternate<'de> for GuestExecCaptureOutput {
+    const NAME: &'static str = "GuestExecCaptureOutput";
+    fn boolean<E: ::serde::de::Error>(v: bool) -> ::std::result::Result<Self, E> {
+        crate::__private::from_bool(v).map(Self::Flag)
+    }
+    fn string<E: ::serde::de::Error>(v: &str) -> ::std::result::Result<Self, E> {
+        crate::__private::from_str(v).map(Self::Mode)
     }
 }
 #[allow(deprecated)]
@@ -2833,9 +3807,17 @@ impl ::serde::Serialize for GuestHostName {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("host-name", &self.host_name)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestHostName {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("host-name", &self.host_name)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2843,12 +3825,31 @@ impl<'de> ::serde::Deserialize<'de> for GuestHostName {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            host_name: crate::__private::required(&mut m, "host-name")?,
-        };
-        crate::__private::finish(&m, "GuestHostName")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestHostName {
+    const NAME: &'static str = "GuestHostName";
+    const MEMBERS: &'static [&'static str] = &["host-name"];
+    type Slots = (::std::option::Option<::std::string::String>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            host_name: crate::__private::need(s.0, "host-name")?,
+        })
     }
 }
 /// `GuestUser` (not documented in the schema).
@@ -2899,11 +3900,19 @@ impl ::serde::Serialize for GuestUser {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("user", &self.user)?;
-        m.field("login-time", &self.login_time)?;
-        m.opt("domain", &self.domain)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestUser {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("user", &self.user)?;
+        m.serialize_entry("login-time", &self.login_time)?;
+        crate::__private::opt(m, "domain", &self.domain)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2911,14 +3920,43 @@ impl<'de> ::serde::Deserialize<'de> for GuestUser {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            user: crate::__private::required(&mut m, "user")?,
-            login_time: crate::__private::required(&mut m, "login-time")?,
-            domain: crate::__private::optional(&mut m, "domain")?,
-        };
-        crate::__private::finish(&m, "GuestUser")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestUser {
+    const NAME: &'static str = "GuestUser";
+    const MEMBERS: &'static [&'static str] = &["user", "login-time", "domain"];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<f64>,
+        ::std::option::Option<::std::string::String>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            user: crate::__private::need(s.0, "user")?,
+            login_time: crate::__private::need(s.1, "login-time")?,
+            domain: s.2,
+        })
     }
 }
 /// `GuestTimezone` (not documented in the schema).
@@ -2960,10 +3998,18 @@ impl ::serde::Serialize for GuestTimezone {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.opt("zone", &self.zone)?;
-        m.field("offset", &self.offset)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestTimezone {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::opt(m, "zone", &self.zone)?;
+        m.serialize_entry("offset", &self.offset)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -2971,13 +4017,36 @@ impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            zone: crate::__private::optional(&mut m, "zone")?,
-            offset: crate::__private::required(&mut m, "offset")?,
-        };
-        crate::__private::finish(&m, "GuestTimezone")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestTimezone {
+    const NAME: &'static str = "GuestTimezone";
+    const MEMBERS: &'static [&'static str] = &["zone", "offset"];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<i64>,
+    );
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None, ::std::option::Option::None)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put_opt(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            zone: s.0,
+            offset: crate::__private::need(s.1, "offset")?,
+        })
     }
 }
 /// `GuestOSInfo` (not documented in the schema).
@@ -3126,18 +4195,26 @@ impl ::serde::Serialize for GuestOsInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.opt("kernel-release", &self.kernel_release)?;
-        m.opt("kernel-version", &self.kernel_version)?;
-        m.opt("machine", &self.machine)?;
-        m.opt("id", &self.id)?;
-        m.opt("name", &self.name)?;
-        m.opt("pretty-name", &self.pretty_name)?;
-        m.opt("version", &self.version)?;
-        m.opt("version-id", &self.version_id)?;
-        m.opt("variant", &self.variant)?;
-        m.opt("variant-id", &self.variant_id)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestOsInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::opt(m, "kernel-release", &self.kernel_release)?;
+        crate::__private::opt(m, "kernel-version", &self.kernel_version)?;
+        crate::__private::opt(m, "machine", &self.machine)?;
+        crate::__private::opt(m, "id", &self.id)?;
+        crate::__private::opt(m, "name", &self.name)?;
+        crate::__private::opt(m, "pretty-name", &self.pretty_name)?;
+        crate::__private::opt(m, "version", &self.version)?;
+        crate::__private::opt(m, "version-id", &self.version_id)?;
+        crate::__private::opt(m, "variant", &self.variant)?;
+        crate::__private::opt(m, "variant-id", &self.variant_id)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -3145,21 +4222,82 @@ impl<'de> ::serde::Deserialize<'de> for GuestOsInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            kernel_release: crate::__private::optional(&mut m, "kernel-release")?,
-            kernel_version: crate::__private::optional(&mut m, "kernel-version")?,
-            machine: crate::__private::optional(&mut m, "machine")?,
-            id: crate::__private::optional(&mut m, "id")?,
-            name: crate::__private::optional(&mut m, "name")?,
-            pretty_name: crate::__private::optional(&mut m, "pretty-name")?,
-            version: crate::__private::optional(&mut m, "version")?,
-            version_id: crate::__private::optional(&mut m, "version-id")?,
-            variant: crate::__private::optional(&mut m, "variant")?,
-            variant_id: crate::__private::optional(&mut m, "variant-id")?,
-        };
-        crate::__private::finish(&m, "GuestOsInfo")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestOsInfo {
+    const NAME: &'static str = "GuestOsInfo";
+    const MEMBERS: &'static [&'static str] = &[
+        "kernel-release",
+        "kernel-version",
+        "machine",
+        "id",
+        "name",
+        "pretty-name",
+        "version",
+        "version-id",
+        "variant",
+        "variant-id",
+    ];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put_opt(&mut s.0, v),
+            1 => crate::__private::put_opt(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            4 => crate::__private::put_opt(&mut s.4, v),
+            5 => crate::__private::put_opt(&mut s.5, v),
+            6 => crate::__private::put_opt(&mut s.6, v),
+            7 => crate::__private::put_opt(&mut s.7, v),
+            8 => crate::__private::put_opt(&mut s.8, v),
+            9 => crate::__private::put_opt(&mut s.9, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            kernel_release: s.0,
+            kernel_version: s.1,
+            machine: s.2,
+            id: s.3,
+            name: s.4,
+            pretty_name: s.5,
+            version: s.6,
+            version_id: s.7,
+            variant: s.8,
+            variant_id: s.9,
+        })
     }
 }
 /// `GuestDeviceType` (not documented in the schema).
@@ -3209,10 +4347,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "GuestDeviceType", &s)?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for GuestDeviceType {
+    const NAME: &'static str = "GuestDeviceType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// `GuestDeviceIdPCI` (not documented in the schema).
@@ -3249,10 +4393,18 @@ impl ::serde::Serialize for GuestDeviceIdPci {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("vendor-id", &self.vendor_id)?;
-        m.field("device-id", &self.device_id)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestDeviceIdPci {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("vendor-id", &self.vendor_id)?;
+        m.serialize_entry("device-id", &self.device_id)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -3260,13 +4412,33 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceIdPci {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            vendor_id: crate::__private::required(&mut m, "vendor-id")?,
-            device_id: crate::__private::required(&mut m, "device-id")?,
-        };
-        crate::__private::finish(&m, "GuestDeviceIdPci")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
+    const NAME: &'static str = "GuestDeviceIdPci";
+    const MEMBERS: &'static [&'static str] = &["vendor-id", "device-id"];
+    type Slots = (::std::option::Option<u16>, ::std::option::Option<u16>);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None, ::std::option::Option::None)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            vendor_id: crate::__private::need(s.0, "vendor-id")?,
+            device_id: crate::__private::need(s.1, "device-id")?,
+        })
     }
 }
 /// Id of the device
@@ -3341,39 +4513,68 @@ impl ::serde::Serialize for GuestDeviceId {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut map = ::serde_json::Map::new();
-        match &self.branch {
-            GuestDeviceIdBranch::Pci(v) => {
-                map.insert("type".into(), "pci".into());
-                crate::__private::merge(&mut map, v)?;
-            }
-            GuestDeviceIdBranch::Other { tag, members } => {
-                map.insert("type".into(), tag.clone().into());
-                map.extend(members.clone());
-            }
-        }
-        ::serde::Serialize::serialize(&map, s)
+        crate::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
+impl crate::__private::Fields for GuestDeviceId {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
+        match &self.branch {
+            GuestDeviceIdBranch::Pci(v) => crate::__private::Fields::fields(v, m)?,
+            GuestDeviceIdBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
+        ::std::result::Result::Ok(())
+    }
+}
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
-            d,
-        )?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
-        let branch = match tag.as_str() {
-            "pci" => GuestDeviceIdBranch::Pci(crate::__private::rest(map)?),
-            _ => {
-                crate::__private::known(false, "GuestDeviceId", &tag)?;
-                GuestDeviceIdBranch::Other {
-                    tag,
-                    members: map,
+        crate::__private::union(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Union<'de> for GuestDeviceId {
+    const NAME: &'static str = "GuestDeviceId";
+    const TAG: &'static str = "type";
+    const MEMBERS: &'static [&'static str] = &[];
+    type Branch = GuestDeviceIdBranch;
+    type Slots = ();
+    fn slots() {}
+    fn store<V: crate::__private::Take<'de>>(
+        _: &mut (),
+        _: usize,
+        _: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        ::std::result::Result::Ok(true)
+    }
+    fn branch<A: ::serde::de::MapAccess<'de>>(
+        tag: &str,
+        rest: crate::__private::Rest<'_, 'de, Self, A>,
+    ) -> ::std::result::Result<GuestDeviceIdBranch, A::Error> {
+        ::std::result::Result::Ok(
+            match tag {
+                "pci" => GuestDeviceIdBranch::Pci(rest.members()?),
+                _ => {
+                    let (tag, members) = rest.other(tag)?;
+                    GuestDeviceIdBranch::Other {
+                        tag,
+                        members,
+                    }
                 }
-            }
-        };
+            },
+        )
+    }
+    fn build<E: ::serde::de::Error>(
+        _: Self::Slots,
+        branch: GuestDeviceIdBranch,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self { branch })
     }
 }
@@ -3436,12 +4637,20 @@ impl ::serde::Serialize for GuestDeviceInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("driver-name", &self.driver_name)?;
-        m.opt("driver-date", &self.driver_date)?;
-        m.opt("driver-version", &self.driver_version)?;
-        m.opt("id", &self.id)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestDeviceInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("driver-name", &self.driver_name)?;
+        crate::__private::opt(m, "driver-date", &self.driver_date)?;
+        crate::__private::opt(m, "driver-version", &self.driver_version)?;
+        crate::__private::opt(m, "id", &self.id)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -3449,15 +4658,52 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            driver_name: crate::__private::required(&mut m, "driver-name")?,
-            driver_date: crate::__private::optional(&mut m, "driver-date")?,
-            driver_version: crate::__private::optional(&mut m, "driver-version")?,
-            id: crate::__private::optional(&mut m, "id")?,
-        };
-        crate::__private::finish(&m, "GuestDeviceInfo")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
+    const NAME: &'static str = "GuestDeviceInfo";
+    const MEMBERS: &'static [&'static str] = &[
+        "driver-name",
+        "driver-date",
+        "driver-version",
+        "id",
+    ];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<GuestDeviceId>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put_opt(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            driver_name: crate::__private::need(s.0, "driver-name")?,
+            driver_date: s.1,
+            driver_version: s.2,
+            id: s.3,
+        })
     }
 }
 /// `GuestAuthorizedKeys` (not documented in the schema).
@@ -3488,9 +4734,17 @@ impl ::serde::Serialize for GuestAuthorizedKeys {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("keys", &self.keys)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestAuthorizedKeys {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("keys", &self.keys)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -3498,12 +4752,31 @@ impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            keys: crate::__private::required(&mut m, "keys")?,
-        };
-        crate::__private::finish(&m, "GuestAuthorizedKeys")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
+    const NAME: &'static str = "GuestAuthorizedKeys";
+    const MEMBERS: &'static [&'static str] = &["keys"];
+    type Slots = (::std::option::Option<::std::vec::Vec<::std::string::String>>,);
+    fn slots() -> Self::Slots {
+        (::std::option::Option::None,)
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            keys: crate::__private::need(s.0, "keys")?,
+        })
     }
 }
 /// `GuestDiskStats` (not documented in the schema).
@@ -3689,25 +4962,33 @@ impl ::serde::Serialize for GuestDiskStats {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.opt("read-sectors", &self.read_sectors)?;
-        m.opt("read-ios", &self.read_ios)?;
-        m.opt("read-merges", &self.read_merges)?;
-        m.opt("write-sectors", &self.write_sectors)?;
-        m.opt("write-ios", &self.write_ios)?;
-        m.opt("write-merges", &self.write_merges)?;
-        m.opt("discard-sectors", &self.discard_sectors)?;
-        m.opt("discard-ios", &self.discard_ios)?;
-        m.opt("discard-merges", &self.discard_merges)?;
-        m.opt("flush-ios", &self.flush_ios)?;
-        m.opt("read-ticks", &self.read_ticks)?;
-        m.opt("write-ticks", &self.write_ticks)?;
-        m.opt("discard-ticks", &self.discard_ticks)?;
-        m.opt("flush-ticks", &self.flush_ticks)?;
-        m.opt("ios-pgr", &self.ios_pgr)?;
-        m.opt("total-ticks", &self.total_ticks)?;
-        m.opt("weight-ticks", &self.weight_ticks)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestDiskStats {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::opt(m, "read-sectors", &self.read_sectors)?;
+        crate::__private::opt(m, "read-ios", &self.read_ios)?;
+        crate::__private::opt(m, "read-merges", &self.read_merges)?;
+        crate::__private::opt(m, "write-sectors", &self.write_sectors)?;
+        crate::__private::opt(m, "write-ios", &self.write_ios)?;
+        crate::__private::opt(m, "write-merges", &self.write_merges)?;
+        crate::__private::opt(m, "discard-sectors", &self.discard_sectors)?;
+        crate::__private::opt(m, "discard-ios", &self.discard_ios)?;
+        crate::__private::opt(m, "discard-merges", &self.discard_merges)?;
+        crate::__private::opt(m, "flush-ios", &self.flush_ios)?;
+        crate::__private::opt(m, "read-ticks", &self.read_ticks)?;
+        crate::__private::opt(m, "write-ticks", &self.write_ticks)?;
+        crate::__private::opt(m, "discard-ticks", &self.discard_ticks)?;
+        crate::__private::opt(m, "flush-ticks", &self.flush_ticks)?;
+        crate::__private::opt(m, "ios-pgr", &self.ios_pgr)?;
+        crate::__private::opt(m, "total-ticks", &self.total_ticks)?;
+        crate::__private::opt(m, "weight-ticks", &self.weight_ticks)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -3715,28 +4996,117 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            read_sectors: crate::__private::optional(&mut m, "read-sectors")?,
-            read_ios: crate::__private::optional(&mut m, "read-ios")?,
-            read_merges: crate::__private::optional(&mut m, "read-merges")?,
-            write_sectors: crate::__private::optional(&mut m, "write-sectors")?,
-            write_ios: crate::__private::optional(&mut m, "write-ios")?,
-            write_merges: crate::__private::optional(&mut m, "write-merges")?,
-            discard_sectors: crate::__private::optional(&mut m, "discard-sectors")?,
-            discard_ios: crate::__private::optional(&mut m, "discard-ios")?,
-            discard_merges: crate::__private::optional(&mut m, "discard-merges")?,
-            flush_ios: crate::__private::optional(&mut m, "flush-ios")?,
-            read_ticks: crate::__private::optional(&mut m, "read-ticks")?,
-            write_ticks: crate::__private::optional(&mut m, "write-ticks")?,
-            discard_ticks: crate::__private::optional(&mut m, "discard-ticks")?,
-            flush_ticks: crate::__private::optional(&mut m, "flush-ticks")?,
-            ios_pgr: crate::__private::optional(&mut m, "ios-pgr")?,
-            total_ticks: crate::__private::optional(&mut m, "total-ticks")?,
-            weight_ticks: crate::__private::optional(&mut m, "weight-ticks")?,
-        };
-        crate::__private::finish(&m, "GuestDiskStats")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestDiskStats {
+    const NAME: &'static str = "GuestDiskStats";
+    const MEMBERS: &'static [&'static str] = &[
+        "read-sectors",
+        "read-ios",
+        "read-merges",
+        "write-sectors",
+        "write-ios",
+        "write-merges",
+        "discard-sectors",
+        "discard-ios",
+        "discard-merges",
+        "flush-ios",
+        "read-ticks",
+        "write-ticks",
+        "discard-ticks",
+        "flush-ticks",
+        "ios-pgr",
+        "total-ticks",
+        "weight-ticks",
+    ];
+    type Slots = (
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put_opt(&mut s.0, v),
+            1 => crate::__private::put_opt(&mut s.1, v),
+            2 => crate::__private::put_opt(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            4 => crate::__private::put_opt(&mut s.4, v),
+            5 => crate::__private::put_opt(&mut s.5, v),
+            6 => crate::__private::put_opt(&mut s.6, v),
+            7 => crate::__private::put_opt(&mut s.7, v),
+            8 => crate::__private::put_opt(&mut s.8, v),
+            9 => crate::__private::put_opt(&mut s.9, v),
+            10 => crate::__private::put_opt(&mut s.10, v),
+            11 => crate::__private::put_opt(&mut s.11, v),
+            12 => crate::__private::put_opt(&mut s.12, v),
+            13 => crate::__private::put_opt(&mut s.13, v),
+            14 => crate::__private::put_opt(&mut s.14, v),
+            15 => crate::__private::put_opt(&mut s.15, v),
+            16 => crate::__private::put_opt(&mut s.16, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            read_sectors: s.0,
+            read_ios: s.1,
+            read_merges: s.2,
+            write_sectors: s.3,
+            write_ios: s.4,
+            write_merges: s.5,
+            discard_sectors: s.6,
+            discard_ios: s.7,
+            discard_merges: s.8,
+            flush_ios: s.9,
+            read_ticks: s.10,
+            write_ticks: s.11,
+            discard_ticks: s.12,
+            flush_ticks: s.13,
+            ios_pgr: s.14,
+            total_ticks: s.15,
+            weight_ticks: s.16,
+        })
     }
 }
 /// `GuestDiskStatsInfo` (not documented in the schema).
@@ -3777,12 +5147,20 @@ impl ::serde::Serialize for GuestDiskStatsInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("name", &self.name)?;
-        m.field("major", &self.major)?;
-        m.field("minor", &self.minor)?;
-        m.field("stats", &self.stats)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestDiskStatsInfo {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("major", &self.major)?;
+        m.serialize_entry("minor", &self.minor)?;
+        m.serialize_entry("stats", &self.stats)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -3790,15 +5168,47 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            name: crate::__private::required(&mut m, "name")?,
-            major: crate::__private::required(&mut m, "major")?,
-            minor: crate::__private::required(&mut m, "minor")?,
-            stats: crate::__private::required(&mut m, "stats")?,
-        };
-        crate::__private::finish(&m, "GuestDiskStatsInfo")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
+    const NAME: &'static str = "GuestDiskStatsInfo";
+    const MEMBERS: &'static [&'static str] = &["name", "major", "minor", "stats"];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<GuestDiskStats>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            name: crate::__private::need(s.0, "name")?,
+            major: crate::__private::need(s.1, "major")?,
+            minor: crate::__private::need(s.2, "minor")?,
+            stats: crate::__private::need(s.3, "stats")?,
+        })
     }
 }
 /// Guest operating systems supporting CPU statistics
@@ -3852,10 +5262,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStatsType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-        let v = Self::from_wire(&s);
-        crate::__private::known(!matches!(v, Self::Other(_)), "GuestCpuStatsType", &s)?;
-        ::std::result::Result::Ok(v)
+        crate::__private::wire_enum(d)
+    }
+}
+impl crate::__private::Enum for GuestCpuStatsType {
+    const NAME: &'static str = "GuestCpuStatsType";
+    fn from_wire(s: &str) -> Self {
+        Self::from_wire(s)
+    }
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 /// CPU statistics of Linux
@@ -3955,19 +5371,27 @@ impl ::serde::Serialize for GuestLinuxCpuStats {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("cpu", &self.cpu)?;
-        m.field("user", &self.user)?;
-        m.field("nice", &self.nice)?;
-        m.field("system", &self.system)?;
-        m.field("idle", &self.idle)?;
-        m.opt("iowait", &self.iowait)?;
-        m.opt("irq", &self.irq)?;
-        m.opt("softirq", &self.softirq)?;
-        m.opt("steal", &self.steal)?;
-        m.opt("guest", &self.guest)?;
-        m.opt("guestnice", &self.guestnice)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestLinuxCpuStats {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("cpu", &self.cpu)?;
+        m.serialize_entry("user", &self.user)?;
+        m.serialize_entry("nice", &self.nice)?;
+        m.serialize_entry("system", &self.system)?;
+        m.serialize_entry("idle", &self.idle)?;
+        crate::__private::opt(m, "iowait", &self.iowait)?;
+        crate::__private::opt(m, "irq", &self.irq)?;
+        crate::__private::opt(m, "softirq", &self.softirq)?;
+        crate::__private::opt(m, "steal", &self.steal)?;
+        crate::__private::opt(m, "guest", &self.guest)?;
+        crate::__private::opt(m, "guestnice", &self.guestnice)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -3975,22 +5399,87 @@ impl<'de> ::serde::Deserialize<'de> for GuestLinuxCpuStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            cpu: crate::__private::required(&mut m, "cpu")?,
-            user: crate::__private::required(&mut m, "user")?,
-            nice: crate::__private::required(&mut m, "nice")?,
-            system: crate::__private::required(&mut m, "system")?,
-            idle: crate::__private::required(&mut m, "idle")?,
-            iowait: crate::__private::optional(&mut m, "iowait")?,
-            irq: crate::__private::optional(&mut m, "irq")?,
-            softirq: crate::__private::optional(&mut m, "softirq")?,
-            steal: crate::__private::optional(&mut m, "steal")?,
-            guest: crate::__private::optional(&mut m, "guest")?,
-            guestnice: crate::__private::optional(&mut m, "guestnice")?,
-        };
-        crate::__private::finish(&m, "GuestLinuxCpuStats")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
+    const NAME: &'static str = "GuestLinuxCpuStats";
+    const MEMBERS: &'static [&'static str] = &[
+        "cpu",
+        "user",
+        "nice",
+        "system",
+        "idle",
+        "iowait",
+        "irq",
+        "softirq",
+        "steal",
+        "guest",
+        "guestnice",
+    ];
+    type Slots = (
+        ::std::option::Option<i64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<u64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            4 => crate::__private::put(&mut s.4, v),
+            5 => crate::__private::put_opt(&mut s.5, v),
+            6 => crate::__private::put_opt(&mut s.6, v),
+            7 => crate::__private::put_opt(&mut s.7, v),
+            8 => crate::__private::put_opt(&mut s.8, v),
+            9 => crate::__private::put_opt(&mut s.9, v),
+            10 => crate::__private::put_opt(&mut s.10, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            cpu: crate::__private::need(s.0, "cpu")?,
+            user: crate::__private::need(s.1, "user")?,
+            nice: crate::__private::need(s.2, "nice")?,
+            system: crate::__private::need(s.3, "system")?,
+            idle: crate::__private::need(s.4, "idle")?,
+            iowait: s.5,
+            irq: s.6,
+            softirq: s.7,
+            steal: s.8,
+            guest: s.9,
+            guestnice: s.10,
+        })
     }
 }
 /// Get statistics of each CPU in millisecond.
@@ -4065,39 +5554,68 @@ impl ::serde::Serialize for GuestCpuStats {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut map = ::serde_json::Map::new();
-        match &self.branch {
-            GuestCpuStatsBranch::Linux(v) => {
-                map.insert("type".into(), "linux".into());
-                crate::__private::merge(&mut map, v)?;
-            }
-            GuestCpuStatsBranch::Other { tag, members } => {
-                map.insert("type".into(), tag.clone().into());
-                map.extend(members.clone());
-            }
-        }
-        ::serde::Serialize::serialize(&map, s)
+        crate::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
+impl crate::__private::Fields for GuestCpuStats {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        crate::__private::tag(m, "type", self.branch.tag())?;
+        match &self.branch {
+            GuestCpuStatsBranch::Linux(v) => crate::__private::Fields::fields(v, m)?,
+            GuestCpuStatsBranch::Other { members, .. } => {
+                crate::__private::kept(m, members)?
+            }
+        }
+        ::std::result::Result::Ok(())
+    }
+}
 impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
-            d,
-        )?;
-        let tag: ::std::string::String = crate::__private::required(&mut map, "type")?;
-        let branch = match tag.as_str() {
-            "linux" => GuestCpuStatsBranch::Linux(crate::__private::rest(map)?),
-            _ => {
-                crate::__private::known(false, "GuestCpuStats", &tag)?;
-                GuestCpuStatsBranch::Other {
-                    tag,
-                    members: map,
+        crate::__private::union(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Union<'de> for GuestCpuStats {
+    const NAME: &'static str = "GuestCpuStats";
+    const TAG: &'static str = "type";
+    const MEMBERS: &'static [&'static str] = &[];
+    type Branch = GuestCpuStatsBranch;
+    type Slots = ();
+    fn slots() {}
+    fn store<V: crate::__private::Take<'de>>(
+        _: &mut (),
+        _: usize,
+        _: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        ::std::result::Result::Ok(true)
+    }
+    fn branch<A: ::serde::de::MapAccess<'de>>(
+        tag: &str,
+        rest: crate::__private::Rest<'_, 'de, Self, A>,
+    ) -> ::std::result::Result<GuestCpuStatsBranch, A::Error> {
+        ::std::result::Result::Ok(
+            match tag {
+                "linux" => GuestCpuStatsBranch::Linux(rest.members()?),
+                _ => {
+                    let (tag, members) = rest.other(tag)?;
+                    GuestCpuStatsBranch::Other {
+                        tag,
+                        members,
+                    }
                 }
-            }
-        };
+            },
+        )
+    }
+    fn build<E: ::serde::de::Error>(
+        _: Self::Slots,
+        branch: GuestCpuStatsBranch,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self { branch })
     }
 }
@@ -4139,11 +5657,19 @@ impl ::serde::Serialize for GuestLoadAverage {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("load1m", &self.load1m)?;
-        m.field("load5m", &self.load5m)?;
-        m.field("load15m", &self.load15m)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestLoadAverage {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("load1m", &self.load1m)?;
+        m.serialize_entry("load5m", &self.load5m)?;
+        m.serialize_entry("load15m", &self.load15m)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -4151,14 +5677,43 @@ impl<'de> ::serde::Deserialize<'de> for GuestLoadAverage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            load1m: crate::__private::required(&mut m, "load1m")?,
-            load5m: crate::__private::required(&mut m, "load5m")?,
-            load15m: crate::__private::required(&mut m, "load15m")?,
-        };
-        crate::__private::finish(&m, "GuestLoadAverage")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
+    const NAME: &'static str = "GuestLoadAverage";
+    const MEMBERS: &'static [&'static str] = &["load1m", "load5m", "load15m"];
+    type Slots = (
+        ::std::option::Option<f64>,
+        ::std::option::Option<f64>,
+        ::std::option::Option<f64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            load1m: crate::__private::need(s.0, "load1m")?,
+            load5m: crate::__private::need(s.1, "load5m")?,
+            load15m: crate::__private::need(s.2, "load15m")?,
+        })
     }
 }
 /// Route information, currently, only linux supported.
@@ -4324,24 +5879,32 @@ impl ::serde::Serialize for GuestNetworkRoute {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        let mut m = crate::__private::object_ser(s)?;
-        m.field("iface", &self.iface)?;
-        m.field("destination", &self.destination)?;
-        m.field("metric", &self.metric)?;
-        m.opt("gateway", &self.gateway)?;
-        m.opt("mask", &self.mask)?;
-        m.opt("irtt", &self.irtt)?;
-        m.opt("flags", &self.flags)?;
-        m.opt("refcnt", &self.refcnt)?;
-        m.opt("use", &self.r#use)?;
-        m.opt("window", &self.window)?;
-        m.opt("mtu", &self.mtu)?;
-        m.opt("desprefixlen", &self.desprefixlen)?;
-        m.opt("source", &self.source)?;
-        m.opt("srcprefixlen", &self.srcprefixlen)?;
-        m.opt("nexthop", &self.nexthop)?;
-        m.field("version", &self.version)?;
-        m.end()
+        crate::__private::ser_object(self, s)
+    }
+}
+#[allow(deprecated)]
+impl crate::__private::Fields for GuestNetworkRoute {
+    fn fields<M: ::serde::ser::SerializeMap>(
+        &self,
+        m: &mut M,
+    ) -> ::std::result::Result<(), M::Error> {
+        m.serialize_entry("iface", &self.iface)?;
+        m.serialize_entry("destination", &self.destination)?;
+        m.serialize_entry("metric", &self.metric)?;
+        crate::__private::opt(m, "gateway", &self.gateway)?;
+        crate::__private::opt(m, "mask", &self.mask)?;
+        crate::__private::opt(m, "irtt", &self.irtt)?;
+        crate::__private::opt(m, "flags", &self.flags)?;
+        crate::__private::opt(m, "refcnt", &self.refcnt)?;
+        crate::__private::opt(m, "use", &self.r#use)?;
+        crate::__private::opt(m, "window", &self.window)?;
+        crate::__private::opt(m, "mtu", &self.mtu)?;
+        crate::__private::opt(m, "desprefixlen", &self.desprefixlen)?;
+        crate::__private::opt(m, "source", &self.source)?;
+        crate::__private::opt(m, "srcprefixlen", &self.srcprefixlen)?;
+        crate::__private::opt(m, "nexthop", &self.nexthop)?;
+        m.serialize_entry("version", &self.version)?;
+        ::std::result::Result::Ok(())
     }
 }
 #[allow(deprecated)]
@@ -4349,27 +5912,112 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkRoute {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let mut m = crate::__private::object(d)?;
-        let v = Self {
-            iface: crate::__private::required(&mut m, "iface")?,
-            destination: crate::__private::required(&mut m, "destination")?,
-            metric: crate::__private::required(&mut m, "metric")?,
-            gateway: crate::__private::optional(&mut m, "gateway")?,
-            mask: crate::__private::optional(&mut m, "mask")?,
-            irtt: crate::__private::optional(&mut m, "irtt")?,
-            flags: crate::__private::optional(&mut m, "flags")?,
-            refcnt: crate::__private::optional(&mut m, "refcnt")?,
-            r#use: crate::__private::optional(&mut m, "use")?,
-            window: crate::__private::optional(&mut m, "window")?,
-            mtu: crate::__private::optional(&mut m, "mtu")?,
-            desprefixlen: crate::__private::optional(&mut m, "desprefixlen")?,
-            source: crate::__private::optional(&mut m, "source")?,
-            srcprefixlen: crate::__private::optional(&mut m, "srcprefixlen")?,
-            nexthop: crate::__private::optional(&mut m, "nexthop")?,
-            version: crate::__private::required(&mut m, "version")?,
-        };
-        crate::__private::finish(&m, "GuestNetworkRoute")?;
-        ::std::result::Result::Ok(v)
+        crate::__private::object(d)
+    }
+}
+#[allow(deprecated)]
+impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
+    const NAME: &'static str = "GuestNetworkRoute";
+    const MEMBERS: &'static [&'static str] = &[
+        "iface",
+        "destination",
+        "metric",
+        "gateway",
+        "mask",
+        "irtt",
+        "flags",
+        "refcnt",
+        "use",
+        "window",
+        "mtu",
+        "desprefixlen",
+        "source",
+        "srcprefixlen",
+        "nexthop",
+        "version",
+    ];
+    type Slots = (
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<u64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<i64>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<::std::string::String>,
+        ::std::option::Option<i64>,
+    );
+    fn slots() -> Self::Slots {
+        (
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+            ::std::option::Option::None,
+        )
+    }
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put_opt(&mut s.3, v),
+            4 => crate::__private::put_opt(&mut s.4, v),
+            5 => crate::__private::put_opt(&mut s.5, v),
+            6 => crate::__private::put_opt(&mut s.6, v),
+            7 => crate::__private::put_opt(&mut s.7, v),
+            8 => crate::__private::put_opt(&mut s.8, v),
+            9 => crate::__private::put_opt(&mut s.9, v),
+            10 => crate::__private::put_opt(&mut s.10, v),
+            11 => crate::__private::put_opt(&mut s.11, v),
+            12 => crate::__private::put_opt(&mut s.12, v),
+            13 => crate::__private::put_opt(&mut s.13, v),
+            14 => crate::__private::put_opt(&mut s.14, v),
+            15 => crate::__private::put(&mut s.15, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self {
+            iface: crate::__private::need(s.0, "iface")?,
+            destination: crate::__private::need(s.1, "destination")?,
+            metric: crate::__private::need(s.2, "metric")?,
+            gateway: s.3,
+            mask: s.4,
+            irtt: s.5,
+            flags: s.6,
+            refcnt: s.7,
+            r#use: s.8,
+            window: s.9,
+            mtu: s.10,
+            desprefixlen: s.11,
+            source: s.12,
+            srcprefixlen: s.13,
+            nexthop: s.14,
+            version: crate::__private::need(s.15, "version")?,
+        })
     }
 }
 /// One type per command, carrying its arguments; each implements
@@ -4428,9 +6076,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("id", &self.id)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSyncDelimited {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("id", &self.id)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4438,12 +6094,33 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                id: crate::__private::required(&mut m, "id")?,
-            };
-            crate::__private::finish(&m, "GuestSyncDelimited")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSyncDelimited {
+        const NAME: &'static str = "GuestSyncDelimited";
+        const MEMBERS: &'static [&'static str] = &["id"];
+        type Slots = (::std::option::Option<i64>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                id: crate::__private::need(s.0, "id")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -4452,10 +6129,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = i64;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Echo back a unique integer value
@@ -4513,9 +6190,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("id", &self.id)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSync {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("id", &self.id)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4523,12 +6208,33 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                id: crate::__private::required(&mut m, "id")?,
-            };
-            crate::__private::finish(&m, "GuestSync")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSync {
+        const NAME: &'static str = "GuestSync";
+        const MEMBERS: &'static [&'static str] = &["id"];
+        type Slots = (::std::option::Option<i64>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                id: crate::__private::need(s.0, "id")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -4537,10 +6243,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = i64;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Ping the guest agent, a non-error return implies success
@@ -4559,8 +6265,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestPing {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4568,10 +6282,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestPing")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestPing {
+        const NAME: &'static str = "GuestPing";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -4580,10 +6310,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Get the information about guest's System Time relative to the Epoch
@@ -4607,8 +6337,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetTime {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4616,10 +6354,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetTime")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetTime {
+        const NAME: &'static str = "GuestGetTime";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -4628,10 +6382,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = i64;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Set guest time.
@@ -4675,9 +6429,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.opt("time", &self.time)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSetTime {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            crate::__private::opt(m, "time", &self.time)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4685,12 +6447,31 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                time: crate::__private::optional(&mut m, "time")?,
-            };
-            crate::__private::finish(&m, "GuestSetTime")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSetTime {
+        const NAME: &'static str = "GuestSetTime";
+        const MEMBERS: &'static [&'static str] = &["time"];
+        type Slots = (::std::option::Option<i64>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put_opt(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self { time: s.0 })
         }
     }
     #[allow(deprecated)]
@@ -4699,10 +6480,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Get some information about the guest agent.
@@ -4721,8 +6502,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestInfo {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4730,10 +6519,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestInfo")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestInfo {
+        const NAME: &'static str = "GuestInfo";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -4742,10 +6547,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestAgentInfo;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Initiate guest-activated shutdown.  Note: this is an asynchronous
@@ -4784,9 +6589,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.opt("mode", &self.mode)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestShutdown {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            crate::__private::opt(m, "mode", &self.mode)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4794,12 +6607,31 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                mode: crate::__private::optional(&mut m, "mode")?,
-            };
-            crate::__private::finish(&m, "GuestShutdown")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestShutdown {
+        const NAME: &'static str = "GuestShutdown";
+        const MEMBERS: &'static [&'static str] = &["mode"];
+        type Slots = (::std::option::Option<::std::string::String>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put_opt(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self { mode: s.0 })
         }
     }
     #[allow(deprecated)]
@@ -4808,10 +6640,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Open a file in the guest and retrieve a file handle for it
@@ -4858,10 +6690,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("path", &self.path)?;
-            m.opt("mode", &self.mode)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFileOpen {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("path", &self.path)?;
+            crate::__private::opt(m, "mode", &self.mode)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4869,13 +6709,38 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                path: crate::__private::required(&mut m, "path")?,
-                mode: crate::__private::optional(&mut m, "mode")?,
-            };
-            crate::__private::finish(&m, "GuestFileOpen")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFileOpen {
+        const NAME: &'static str = "GuestFileOpen";
+        const MEMBERS: &'static [&'static str] = &["path", "mode"];
+        type Slots = (
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::string::String>,
+        );
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None, ::std::option::Option::None)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                1 => crate::__private::put_opt(&mut s.1, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                path: crate::__private::need(s.0, "path")?,
+                mode: s.1,
+            })
         }
     }
     #[allow(deprecated)]
@@ -4884,10 +6749,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = i64;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Close an open file in the guest
@@ -4919,9 +6784,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("handle", &self.handle)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFileClose {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("handle", &self.handle)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -4929,12 +6802,33 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                handle: crate::__private::required(&mut m, "handle")?,
-            };
-            crate::__private::finish(&m, "GuestFileClose")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFileClose {
+        const NAME: &'static str = "GuestFileClose";
+        const MEMBERS: &'static [&'static str] = &["handle"];
+        type Slots = (::std::option::Option<i64>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::need(s.0, "handle")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -4943,10 +6837,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Read from an open file in the guest.  Data will be base64-encoded.
@@ -4989,10 +6883,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("handle", &self.handle)?;
-            m.opt("count", &self.count)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFileReadCommand {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("handle", &self.handle)?;
+            crate::__private::opt(m, "count", &self.count)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5000,13 +6902,35 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                handle: crate::__private::required(&mut m, "handle")?,
-                count: crate::__private::optional(&mut m, "count")?,
-            };
-            crate::__private::finish(&m, "GuestFileReadCommand")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFileReadCommand {
+        const NAME: &'static str = "GuestFileReadCommand";
+        const MEMBERS: &'static [&'static str] = &["handle", "count"];
+        type Slots = (::std::option::Option<i64>, ::std::option::Option<i64>);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None, ::std::option::Option::None)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                1 => crate::__private::put_opt(&mut s.1, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::need(s.0, "handle")?,
+                count: s.1,
+            })
         }
     }
     #[allow(deprecated)]
@@ -5015,10 +6939,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestFileRead;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Write to an open file in the guest.
@@ -5065,11 +6989,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("handle", &self.handle)?;
-            m.field("buf-b64", &self.buf_b64)?;
-            m.opt("count", &self.count)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFileWriteCommand {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("handle", &self.handle)?;
+            m.serialize_entry("buf-b64", &self.buf_b64)?;
+            crate::__private::opt(m, "count", &self.count)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5077,14 +7009,45 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                handle: crate::__private::required(&mut m, "handle")?,
-                buf_b64: crate::__private::required(&mut m, "buf-b64")?,
-                count: crate::__private::optional(&mut m, "count")?,
-            };
-            crate::__private::finish(&m, "GuestFileWriteCommand")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFileWriteCommand {
+        const NAME: &'static str = "GuestFileWriteCommand";
+        const MEMBERS: &'static [&'static str] = &["handle", "buf-b64", "count"];
+        type Slots = (
+            ::std::option::Option<i64>,
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<i64>,
+        );
+        fn slots() -> Self::Slots {
+            (
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+            )
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                1 => crate::__private::put(&mut s.1, v),
+                2 => crate::__private::put_opt(&mut s.2, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::need(s.0, "handle")?,
+                buf_b64: crate::__private::need(s.1, "buf-b64")?,
+                count: s.2,
+            })
         }
     }
     #[allow(deprecated)]
@@ -5093,10 +7056,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestFileWrite;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Seek to a position in the file, as with fseek(), and return the
@@ -5140,11 +7103,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("handle", &self.handle)?;
-            m.field("offset", &self.offset)?;
-            m.field("whence", &self.whence)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFileSeekCommand {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("handle", &self.handle)?;
+            m.serialize_entry("offset", &self.offset)?;
+            m.serialize_entry("whence", &self.whence)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5152,14 +7123,45 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                handle: crate::__private::required(&mut m, "handle")?,
-                offset: crate::__private::required(&mut m, "offset")?,
-                whence: crate::__private::required(&mut m, "whence")?,
-            };
-            crate::__private::finish(&m, "GuestFileSeekCommand")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFileSeekCommand {
+        const NAME: &'static str = "GuestFileSeekCommand";
+        const MEMBERS: &'static [&'static str] = &["handle", "offset", "whence"];
+        type Slots = (
+            ::std::option::Option<i64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<super::GuestFileWhence>,
+        );
+        fn slots() -> Self::Slots {
+            (
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+            )
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                1 => crate::__private::put(&mut s.1, v),
+                2 => crate::__private::put(&mut s.2, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::need(s.0, "handle")?,
+                offset: crate::__private::need(s.1, "offset")?,
+                whence: crate::__private::need(s.2, "whence")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -5168,10 +7170,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestFileSeek;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Write file changes buffered in userspace to disk/kernel buffers
@@ -5203,9 +7205,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("handle", &self.handle)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFileFlush {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("handle", &self.handle)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5213,12 +7223,33 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                handle: crate::__private::required(&mut m, "handle")?,
-            };
-            crate::__private::finish(&m, "GuestFileFlush")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFileFlush {
+        const NAME: &'static str = "GuestFileFlush";
+        const MEMBERS: &'static [&'static str] = &["handle"];
+        type Slots = (::std::option::Option<i64>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                handle: crate::__private::need(s.0, "handle")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -5227,10 +7258,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Get guest fsfreeze state.
@@ -5255,8 +7286,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFsfreezeStatusCommand {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5264,10 +7303,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestFsfreezeStatusCommand")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFsfreezeStatusCommand {
+        const NAME: &'static str = "GuestFsfreezeStatusCommand";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5276,10 +7331,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestFsfreezeStatus;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Sync and freeze all freezable, local guest filesystems.  If this
@@ -5314,8 +7369,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFsfreezeFreeze {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5323,10 +7386,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestFsfreezeFreeze")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFsfreezeFreeze {
+        const NAME: &'static str = "GuestFsfreezeFreeze";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5335,10 +7414,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = i64;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Sync and freeze specified guest filesystems.  See also
@@ -5386,9 +7465,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.opt("mountpoints", &self.mountpoints)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFsfreezeFreezeList {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            crate::__private::opt(m, "mountpoints", &self.mountpoints)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5396,12 +7483,31 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                mountpoints: crate::__private::optional(&mut m, "mountpoints")?,
-            };
-            crate::__private::finish(&m, "GuestFsfreezeFreezeList")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFsfreezeFreezeList {
+        const NAME: &'static str = "GuestFsfreezeFreezeList";
+        const MEMBERS: &'static [&'static str] = &["mountpoints"];
+        type Slots = (::std::option::Option<::std::vec::Vec<::std::string::String>>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put_opt(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self { mountpoints: s.0 })
         }
     }
     #[allow(deprecated)]
@@ -5410,10 +7516,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = i64;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Unfreeze all frozen guest filesystems
@@ -5443,8 +7549,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFsfreezeThaw {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5452,10 +7566,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestFsfreezeThaw")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFsfreezeThaw {
+        const NAME: &'static str = "GuestFsfreezeThaw";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5464,10 +7594,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = i64;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Discard (or "trim") blocks which are not in use by the filesystem.
@@ -5511,9 +7641,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.opt("minimum", &self.minimum)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestFstrim {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            crate::__private::opt(m, "minimum", &self.minimum)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5521,12 +7659,31 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                minimum: crate::__private::optional(&mut m, "minimum")?,
-            };
-            crate::__private::finish(&m, "GuestFstrim")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestFstrim {
+        const NAME: &'static str = "GuestFstrim";
+        const MEMBERS: &'static [&'static str] = &["minimum"];
+        type Slots = (::std::option::Option<i64>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put_opt(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self { minimum: s.0 })
         }
     }
     #[allow(deprecated)]
@@ -5535,10 +7692,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestFilesystemTrimResponse;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Suspend guest to disk.
@@ -5580,8 +7737,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSuspendDisk {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5589,10 +7754,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestSuspendDisk")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSuspendDisk {
+        const NAME: &'static str = "GuestSuspendDisk";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5601,10 +7782,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Suspend guest to ram.
@@ -5653,8 +7834,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSuspendRam {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5662,10 +7851,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestSuspendRam")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSuspendRam {
+        const NAME: &'static str = "GuestSuspendRam";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5674,10 +7879,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Save guest state to disk and suspend to ram.
@@ -5725,8 +7930,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSuspendHybrid {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5734,10 +7947,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestSuspendHybrid")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSuspendHybrid {
+        const NAME: &'static str = "GuestSuspendHybrid";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5746,10 +7975,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Get list of guest IP addresses, MAC addresses and netmasks.
@@ -5770,8 +7999,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestNetworkGetInterfaces {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5779,10 +8016,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestNetworkGetInterfaces")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestNetworkGetInterfaces {
+        const NAME: &'static str = "GuestNetworkGetInterfaces";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5791,10 +8044,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestNetworkInterface>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Retrieve the list of the guest's logical processors.
@@ -5822,8 +8075,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetVcpus {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5831,10 +8092,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetVcpus")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetVcpus {
+        const NAME: &'static str = "GuestGetVcpus";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5843,10 +8120,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestLogicalProcessor>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Attempt to reconfigure (currently: enable/disable) logical
@@ -5916,9 +8193,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("vcpus", &self.vcpus)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSetVcpus {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("vcpus", &self.vcpus)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5926,12 +8211,35 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                vcpus: crate::__private::required(&mut m, "vcpus")?,
-            };
-            crate::__private::finish(&m, "GuestSetVcpus")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSetVcpus {
+        const NAME: &'static str = "GuestSetVcpus";
+        const MEMBERS: &'static [&'static str] = &["vcpus"];
+        type Slots = (
+            ::std::option::Option<::std::vec::Vec<super::GuestLogicalProcessor>>,
+        );
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                vcpus: crate::__private::need(s.0, "vcpus")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -5940,10 +8248,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = i64;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// `guest-get-disks` (not documented in the schema).
@@ -5971,8 +8279,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetDisks {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -5980,10 +8296,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetDisks")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetDisks {
+        const NAME: &'static str = "GuestGetDisks";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -5992,10 +8324,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestDiskInfo>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// `guest-get-fsinfo` (not documented in the schema).
@@ -6023,8 +8355,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetFsinfo {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6032,10 +8372,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetFsinfo")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetFsinfo {
+        const NAME: &'static str = "GuestGetFsinfo";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6044,10 +8400,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestFilesystemInfo>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// `guest-set-user-password` (not documented in the schema).
@@ -6104,11 +8460,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("username", &self.username)?;
-            m.field("password", &self.password)?;
-            m.field("crypted", &self.crypted)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSetUserPassword {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("username", &self.username)?;
+            m.serialize_entry("password", &self.password)?;
+            m.serialize_entry("crypted", &self.crypted)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6116,14 +8480,45 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                username: crate::__private::required(&mut m, "username")?,
-                password: crate::__private::required(&mut m, "password")?,
-                crypted: crate::__private::required(&mut m, "crypted")?,
-            };
-            crate::__private::finish(&m, "GuestSetUserPassword")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSetUserPassword {
+        const NAME: &'static str = "GuestSetUserPassword";
+        const MEMBERS: &'static [&'static str] = &["username", "password", "crypted"];
+        type Slots = (
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<bool>,
+        );
+        fn slots() -> Self::Slots {
+            (
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+            )
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                1 => crate::__private::put(&mut s.1, v),
+                2 => crate::__private::put(&mut s.2, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                username: crate::__private::need(s.0, "username")?,
+                password: crate::__private::need(s.1, "password")?,
+                crypted: crate::__private::need(s.2, "crypted")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -6132,10 +8527,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Retrieve the list of the guest's memory blocks.
@@ -6164,8 +8559,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetMemoryBlocks {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6173,10 +8576,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetMemoryBlocks")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetMemoryBlocks {
+        const NAME: &'static str = "GuestGetMemoryBlocks";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6185,10 +8604,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestMemoryBlock>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Attempt to reconfigure (currently: enable/disable) state of memory
@@ -6244,9 +8663,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("mem-blks", &self.mem_blks)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSetMemoryBlocks {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("mem-blks", &self.mem_blks)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6254,12 +8681,33 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                mem_blks: crate::__private::required(&mut m, "mem-blks")?,
-            };
-            crate::__private::finish(&m, "GuestSetMemoryBlocks")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSetMemoryBlocks {
+        const NAME: &'static str = "GuestSetMemoryBlocks";
+        const MEMBERS: &'static [&'static str] = &["mem-blks"];
+        type Slots = (::std::option::Option<::std::vec::Vec<super::GuestMemoryBlock>>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                mem_blks: crate::__private::need(s.0, "mem-blks")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -6268,10 +8716,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestMemoryBlockResponse>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Get information relating to guest memory blocks.
@@ -6292,8 +8740,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetMemoryBlockInfo {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6301,10 +8757,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetMemoryBlockInfo")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetMemoryBlockInfo {
+        const NAME: &'static str = "GuestGetMemoryBlockInfo";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6313,10 +8785,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestMemoryBlockInfo;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Check status of process associated with PID retrieved via
@@ -6350,9 +8822,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("pid", &self.pid)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestExecStatusCommand {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("pid", &self.pid)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6360,12 +8840,33 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                pid: crate::__private::required(&mut m, "pid")?,
-            };
-            crate::__private::finish(&m, "GuestExecStatusCommand")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestExecStatusCommand {
+        const NAME: &'static str = "GuestExecStatusCommand";
+        const MEMBERS: &'static [&'static str] = &["pid"];
+        type Slots = (::std::option::Option<i64>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                pid: crate::__private::need(s.0, "pid")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -6374,10 +8875,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestExecStatus;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Execute a command in the guest
@@ -6462,13 +8963,21 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("path", &self.path)?;
-            m.opt("arg", &self.arg)?;
-            m.opt("env", &self.env)?;
-            m.opt("input-data", &self.input_data)?;
-            m.opt("capture-output", &self.capture_output)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestExecCommand {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("path", &self.path)?;
+            crate::__private::opt(m, "arg", &self.arg)?;
+            crate::__private::opt(m, "env", &self.env)?;
+            crate::__private::opt(m, "input-data", &self.input_data)?;
+            crate::__private::opt(m, "capture-output", &self.capture_output)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6476,16 +8985,59 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                path: crate::__private::required(&mut m, "path")?,
-                arg: crate::__private::optional(&mut m, "arg")?,
-                env: crate::__private::optional(&mut m, "env")?,
-                input_data: crate::__private::optional(&mut m, "input-data")?,
-                capture_output: crate::__private::optional(&mut m, "capture-output")?,
-            };
-            crate::__private::finish(&m, "GuestExecCommand")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestExecCommand {
+        const NAME: &'static str = "GuestExecCommand";
+        const MEMBERS: &'static [&'static str] = &[
+            "path",
+            "arg",
+            "env",
+            "input-data",
+            "capture-output",
+        ];
+        type Slots = (
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<super::GuestExecCaptureOutput>,
+        );
+        fn slots() -> Self::Slots {
+            (
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+            )
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                1 => crate::__private::put_opt(&mut s.1, v),
+                2 => crate::__private::put_opt(&mut s.2, v),
+                3 => crate::__private::put_opt(&mut s.3, v),
+                4 => crate::__private::put_opt(&mut s.4, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                path: crate::__private::need(s.0, "path")?,
+                arg: s.1,
+                env: s.2,
+                input_data: s.3,
+                capture_output: s.4,
+            })
         }
     }
     #[allow(deprecated)]
@@ -6494,10 +9046,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestExec;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Return a name for the machine.
@@ -6524,8 +9076,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetHostName {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6533,10 +9093,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetHostName")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetHostName {
+        const NAME: &'static str = "GuestGetHostName";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6545,10 +9121,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestHostName;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Retrieves a list of currently active users on the VM.
@@ -6573,8 +9149,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetUsers {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6582,10 +9166,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetUsers")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetUsers {
+        const NAME: &'static str = "GuestGetUsers";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6594,10 +9194,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestUser>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Retrieves the timezone information from the guest.
@@ -6616,8 +9216,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetTimezone {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6625,10 +9233,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetTimezone")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetTimezone {
+        const NAME: &'static str = "GuestGetTimezone";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6637,10 +9261,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestTimezone;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Retrieve guest operating system information
@@ -6659,8 +9283,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetOsinfo {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6668,10 +9300,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetOsinfo")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetOsinfo {
+        const NAME: &'static str = "GuestGetOsinfo";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6680,10 +9328,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestOsInfo;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Retrieve information about device drivers in Windows guest
@@ -6704,8 +9352,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetDevices {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6713,10 +9369,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetDevices")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetDevices {
+        const NAME: &'static str = "GuestGetDevices";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6725,10 +9397,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestDeviceInfo>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Return the public keys from user .ssh/authorized_keys on Unix
@@ -6761,9 +9433,17 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("username", &self.username)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSshGetAuthorizedKeys {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("username", &self.username)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6771,12 +9451,33 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                username: crate::__private::required(&mut m, "username")?,
-            };
-            crate::__private::finish(&m, "GuestSshGetAuthorizedKeys")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSshGetAuthorizedKeys {
+        const NAME: &'static str = "GuestSshGetAuthorizedKeys";
+        const MEMBERS: &'static [&'static str] = &["username"];
+        type Slots = (::std::option::Option<::std::string::String>,);
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None,)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                username: crate::__private::need(s.0, "username")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -6785,10 +9486,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestAuthorizedKeys;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Append public keys to user .ssh/authorized_keys on Unix systems (not
@@ -6836,11 +9537,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("username", &self.username)?;
-            m.field("keys", &self.keys)?;
-            m.opt("reset", &self.reset)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSshAddAuthorizedKeys {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("username", &self.username)?;
+            m.serialize_entry("keys", &self.keys)?;
+            crate::__private::opt(m, "reset", &self.reset)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6848,14 +9557,45 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                username: crate::__private::required(&mut m, "username")?,
-                keys: crate::__private::required(&mut m, "keys")?,
-                reset: crate::__private::optional(&mut m, "reset")?,
-            };
-            crate::__private::finish(&m, "GuestSshAddAuthorizedKeys")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSshAddAuthorizedKeys {
+        const NAME: &'static str = "GuestSshAddAuthorizedKeys";
+        const MEMBERS: &'static [&'static str] = &["username", "keys", "reset"];
+        type Slots = (
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            ::std::option::Option<bool>,
+        );
+        fn slots() -> Self::Slots {
+            (
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+                ::std::option::Option::None,
+            )
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                1 => crate::__private::put(&mut s.1, v),
+                2 => crate::__private::put_opt(&mut s.2, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                username: crate::__private::need(s.0, "username")?,
+                keys: crate::__private::need(s.1, "keys")?,
+                reset: s.2,
+            })
         }
     }
     #[allow(deprecated)]
@@ -6864,10 +9604,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Remove public keys from the user .ssh/authorized_keys on Unix
@@ -6908,10 +9648,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let mut m = crate::__private::object_ser(s)?;
-            m.field("username", &self.username)?;
-            m.field("keys", &self.keys)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestSshRemoveAuthorizedKeys {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            m: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            m.serialize_entry("username", &self.username)?;
+            m.serialize_entry("keys", &self.keys)?;
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6919,13 +9667,38 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut m = crate::__private::object(d)?;
-            let v = Self {
-                username: crate::__private::required(&mut m, "username")?,
-                keys: crate::__private::required(&mut m, "keys")?,
-            };
-            crate::__private::finish(&m, "GuestSshRemoveAuthorizedKeys")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestSshRemoveAuthorizedKeys {
+        const NAME: &'static str = "GuestSshRemoveAuthorizedKeys";
+        const MEMBERS: &'static [&'static str] = &["username", "keys"];
+        type Slots = (
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+        );
+        fn slots() -> Self::Slots {
+            (::std::option::Option::None, ::std::option::Option::None)
+        }
+        fn store<V: crate::__private::Take<'de>>(
+            s: &mut Self::Slots,
+            i: usize,
+            v: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            match i {
+                0 => crate::__private::put(&mut s.0, v),
+                1 => crate::__private::put(&mut s.1, v),
+                _ => ::std::result::Result::Ok(true),
+            }
+        }
+        fn build<E: ::serde::de::Error>(
+            s: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {
+                username: crate::__private::need(s.0, "username")?,
+                keys: crate::__private::need(s.1, "keys")?,
+            })
         }
     }
     #[allow(deprecated)]
@@ -6934,10 +9707,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ();
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::unit_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::unit_return(d)
         }
     }
     /// Retrieve information about disk stats.
@@ -6962,8 +9735,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetDiskstats {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -6971,10 +9752,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetDiskstats")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetDiskstats {
+        const NAME: &'static str = "GuestGetDiskstats";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -6983,10 +9780,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestDiskStatsInfo>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Retrieve information about CPU stats.
@@ -7011,8 +9808,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetCpustats {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -7020,10 +9825,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetCpustats")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetCpustats {
+        const NAME: &'static str = "GuestGetCpustats";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -7032,10 +9853,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestCpuStats>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Retrieve CPU process load information
@@ -7065,8 +9886,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestGetLoad {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -7074,10 +9903,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestGetLoad")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestGetLoad {
+        const NAME: &'static str = "GuestGetLoad";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -7086,10 +9931,10 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = super::GuestLoadAverage;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
     /// Retrieve information about route of network.
@@ -7114,8 +9959,16 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            let m = crate::__private::object_ser(s)?;
-            m.end()
+            crate::__private::ser_object(self, s)
+        }
+    }
+    #[allow(deprecated)]
+    impl crate::__private::Fields for GuestNetworkGetRoute {
+        fn fields<M: ::serde::ser::SerializeMap>(
+            &self,
+            _: &mut M,
+        ) -> ::std::result::Result<(), M::Error> {
+            ::std::result::Result::Ok(())
         }
     }
     #[allow(deprecated)]
@@ -7123,10 +9976,26 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let m = crate::__private::object(d)?;
-            let v = Self {};
-            crate::__private::finish(&m, "GuestNetworkGetRoute")?;
-            ::std::result::Result::Ok(v)
+            crate::__private::object(d)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> crate::__private::Object<'de> for GuestNetworkGetRoute {
+        const NAME: &'static str = "GuestNetworkGetRoute";
+        const MEMBERS: &'static [&'static str] = &[];
+        type Slots = ();
+        fn slots() {}
+        fn store<V: crate::__private::Take<'de>>(
+            _: &mut (),
+            _: usize,
+            _: V,
+        ) -> ::std::result::Result<bool, V::Error> {
+            ::std::result::Result::Ok(true)
+        }
+        fn build<E: ::serde::de::Error>(
+            _: Self::Slots,
+        ) -> ::std::result::Result<Self, E> {
+            ::std::result::Result::Ok(Self {})
         }
     }
     #[allow(deprecated)]
@@ -7135,173 +10004,156 @@ pub mod commands {
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
         type Returns = ::std::vec::Vec<super::GuestNetworkRoute>;
-        fn decode_return(
-            value: ::serde_json::Value,
-        ) -> ::std::result::Result<Self::Returns, ::serde_json::Error> {
-            crate::__private::typed_return(value)
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            crate::__private::typed_return(d)
         }
     }
-    /// Decode `value` as the `return` of the command named `name`,
-    /// and drop it: for tools that check replies by name. `None`
-    /// when these bindings do not know the command.
+    /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
+    /// the `return` of the command named `name`, and drop it: for
+    /// tools that check replies by name. `None` when these
+    /// bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_return(
+    pub fn check_return<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        value: ::serde_json::Value,
-    ) -> ::std::option::Option<::std::result::Result<(), ::serde_json::Error>> {
+        d: D,
+    ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
         ::std::option::Option::Some(
             match name {
                 "guest-sync-delimited" => {
-                    <GuestSyncDelimited as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestSyncDelimited as crate::Command>::decode_return(d).map(drop)
                 }
-                "guest-sync" => {
-                    <GuestSync as crate::Command>::decode_return(value).map(drop)
-                }
-                "guest-ping" => {
-                    <GuestPing as crate::Command>::decode_return(value).map(drop)
-                }
+                "guest-sync" => <GuestSync as crate::Command>::decode_return(d).map(drop),
+                "guest-ping" => <GuestPing as crate::Command>::decode_return(d).map(drop),
                 "guest-get-time" => {
-                    <GuestGetTime as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetTime as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-set-time" => {
-                    <GuestSetTime as crate::Command>::decode_return(value).map(drop)
+                    <GuestSetTime as crate::Command>::decode_return(d).map(drop)
                 }
-                "guest-info" => {
-                    <GuestInfo as crate::Command>::decode_return(value).map(drop)
-                }
+                "guest-info" => <GuestInfo as crate::Command>::decode_return(d).map(drop),
                 "guest-shutdown" => {
-                    <GuestShutdown as crate::Command>::decode_return(value).map(drop)
+                    <GuestShutdown as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-file-open" => {
-                    <GuestFileOpen as crate::Command>::decode_return(value).map(drop)
+                    <GuestFileOpen as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-file-close" => {
-                    <GuestFileClose as crate::Command>::decode_return(value).map(drop)
+                    <GuestFileClose as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-file-read" => {
-                    <GuestFileReadCommand as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestFileReadCommand as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-file-write" => {
-                    <GuestFileWriteCommand as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestFileWriteCommand as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-file-seek" => {
-                    <GuestFileSeekCommand as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestFileSeekCommand as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-file-flush" => {
-                    <GuestFileFlush as crate::Command>::decode_return(value).map(drop)
+                    <GuestFileFlush as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-fsfreeze-status" => {
-                    <GuestFsfreezeStatusCommand as crate::Command>::decode_return(value)
+                    <GuestFsfreezeStatusCommand as crate::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-fsfreeze-freeze" => {
-                    <GuestFsfreezeFreeze as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestFsfreezeFreeze as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-fsfreeze-freeze-list" => {
-                    <GuestFsfreezeFreezeList as crate::Command>::decode_return(value)
+                    <GuestFsfreezeFreezeList as crate::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-fsfreeze-thaw" => {
-                    <GuestFsfreezeThaw as crate::Command>::decode_return(value).map(drop)
+                    <GuestFsfreezeThaw as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-fstrim" => {
-                    <GuestFstrim as crate::Command>::decode_return(value).map(drop)
+                    <GuestFstrim as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-suspend-disk" => {
-                    <GuestSuspendDisk as crate::Command>::decode_return(value).map(drop)
+                    <GuestSuspendDisk as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-suspend-ram" => {
-                    <GuestSuspendRam as crate::Command>::decode_return(value).map(drop)
+                    <GuestSuspendRam as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-suspend-hybrid" => {
-                    <GuestSuspendHybrid as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestSuspendHybrid as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-network-get-interfaces" => {
-                    <GuestNetworkGetInterfaces as crate::Command>::decode_return(value)
+                    <GuestNetworkGetInterfaces as crate::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-get-vcpus" => {
-                    <GuestGetVcpus as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetVcpus as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-set-vcpus" => {
-                    <GuestSetVcpus as crate::Command>::decode_return(value).map(drop)
+                    <GuestSetVcpus as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-disks" => {
-                    <GuestGetDisks as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetDisks as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-fsinfo" => {
-                    <GuestGetFsinfo as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetFsinfo as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-set-user-password" => {
-                    <GuestSetUserPassword as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestSetUserPassword as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-memory-blocks" => {
-                    <GuestGetMemoryBlocks as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestGetMemoryBlocks as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-set-memory-blocks" => {
-                    <GuestSetMemoryBlocks as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestSetMemoryBlocks as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-memory-block-info" => {
-                    <GuestGetMemoryBlockInfo as crate::Command>::decode_return(value)
+                    <GuestGetMemoryBlockInfo as crate::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-exec-status" => {
-                    <GuestExecStatusCommand as crate::Command>::decode_return(value)
+                    <GuestExecStatusCommand as crate::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-exec" => {
-                    <GuestExecCommand as crate::Command>::decode_return(value).map(drop)
+                    <GuestExecCommand as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-host-name" => {
-                    <GuestGetHostName as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetHostName as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-users" => {
-                    <GuestGetUsers as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetUsers as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-timezone" => {
-                    <GuestGetTimezone as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetTimezone as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-osinfo" => {
-                    <GuestGetOsinfo as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetOsinfo as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-devices" => {
-                    <GuestGetDevices as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetDevices as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-ssh-get-authorized-keys" => {
-                    <GuestSshGetAuthorizedKeys as crate::Command>::decode_return(value)
+                    <GuestSshGetAuthorizedKeys as crate::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-ssh-add-authorized-keys" => {
-                    <GuestSshAddAuthorizedKeys as crate::Command>::decode_return(value)
+                    <GuestSshAddAuthorizedKeys as crate::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-ssh-remove-authorized-keys" => {
-                    <GuestSshRemoveAuthorizedKeys as crate::Command>::decode_return(
-                            value,
-                        )
+                    <GuestSshRemoveAuthorizedKeys as crate::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-get-diskstats" => {
-                    <GuestGetDiskstats as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetDiskstats as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-cpustats" => {
-                    <GuestGetCpustats as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetCpustats as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-get-load" => {
-                    <GuestGetLoad as crate::Command>::decode_return(value).map(drop)
+                    <GuestGetLoad as crate::Command>::decode_return(d).map(drop)
                 }
                 "guest-network-get-route" => {
-                    <GuestNetworkGetRoute as crate::Command>::decode_return(value)
-                        .map(drop)
+                    <GuestNetworkGetRoute as crate::Command>::decode_return(d).map(drop)
                 }
                 _ => return ::std::option::Option::None,
             },
@@ -7364,19 +10216,7 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let mut map = <crate::__private::Object as ::serde::Deserialize>::deserialize(
-                d,
-            )?;
-            let name: ::std::string::String = crate::__private::required(
-                &mut map,
-                "event",
-            )?;
-            let timestamp = crate::__private::required(&mut map, "timestamp")?;
-            let data = map
-                .remove("data")
-                .unwrap_or_else(|| ::serde_json::Value::Object(
-                    ::serde_json::Map::new(),
-                ));
+            let (name, data, timestamp) = crate::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

@@ -20,6 +20,11 @@ pub mod recursion {
     include!(concat!(env!("OUT_DIR"), "/recursion.rs"));
 }
 
+/// Unions whose branch is a union; an alternate of every JSON type.
+pub mod unions {
+    include!(concat!(env!("OUT_DIR"), "/unions.rs"));
+}
+
 /// A schema in the language of QEMU releases before 6.2.
 pub mod legacy {
     include!(concat!(env!("OUT_DIR"), "/legacy.rs"));

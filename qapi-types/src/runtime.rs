@@ -1,0 +1,797 @@
+//! What generated `Serialize`/`Deserialize` impls build on: each
+//! generated type describes itself (its wire names, a `match` that
+//! stores one member, a constructor), and the loops live here, written
+//! once.  Not a stable API.
+//!
+//! Decoding reads members as they come, straight from the deserializer:
+//! a key is matched against the type's table of wire names (the next
+//! expected one first, as QEMU sends members in schema order), its value
+//! is decoded into a slot, unknown members are skipped without being
+//! built (`IgnoredAny`), or reported in strict mode.  A union reads its
+//! common members and its discriminator the same way, then hands the
+//! rest of the object to the branch's type; members that come before the
+//! discriminator and are not common ones are held as `Value`s until it
+//! comes (QEMU sends the discriminator first, so this is the rare path).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// An object's members as kept by a catch-all branch.
+pub type Kept = Map<String, Value>;
+
+// ---------------------------------------------------------------------
+// Serializing
+
+/// A type that writes its members into an object being serialized (a
+/// struct, or a union, which may be another union's branch).
+pub trait Fields {
+    fn fields<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error>;
+}
+
+impl<T: Fields + ?Sized> Fields for Box<T> {
+    fn fields<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+        (**self).fields(m)
+    }
+}
+
+/// Serialize a value as an object of its members.
+pub fn ser_object<T: Fields + ?Sized, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(None)?;
+    v.fields(&mut m)?;
+    m.end()
+}
+
+/// An optional member: left out when `None`.
+pub fn opt<M: SerializeMap, T: Serialize>(
+    m: &mut M,
+    key: &'static str,
+    value: &Option<T>,
+) -> Result<(), M::Error> {
+    match value {
+        Some(v) => m.serialize_entry(key, v),
+        None => Ok(()),
+    }
+}
+
+/// A union's discriminator, written first (none for an object from a
+/// release where the type had none: `value` is then empty).
+pub fn tag<M: SerializeMap>(m: &mut M, key: &'static str, value: &str) -> Result<(), M::Error> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    m.serialize_entry(key, value)
+}
+
+/// Members kept as sent (a catch-all branch).
+pub fn kept<M: SerializeMap>(m: &mut M, members: &Kept) -> Result<(), M::Error> {
+    for (k, v) in members {
+        m.serialize_entry(k, v)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------
+// Decoding: where a member's value comes from
+
+/// Where a member's value is read from: the object being read, or a
+/// value held because it came before the union's discriminator.
+pub trait Take<'de> {
+    type Error: de::Error;
+    fn take<T: Deserialize<'de>>(self) -> Result<T, Self::Error>;
+}
+
+impl<'de, A: MapAccess<'de>> Take<'de> for &mut A {
+    type Error = A::Error;
+    fn take<T: Deserialize<'de>>(self) -> Result<T, A::Error> {
+        self.next_value()
+    }
+}
+
+/// A member's value read before it could be placed.
+pub struct Held(Value);
+
+impl<'de> Take<'de> for Held {
+    type Error = serde_json::Error;
+    fn take<T: Deserialize<'de>>(self) -> Result<T, serde_json::Error> {
+        T::deserialize(self.0)
+    }
+}
+
+/// Store a required member's value; `false` when it was already there.
+pub fn put<'de, T: Deserialize<'de>, V: Take<'de>>(
+    slot: &mut Option<T>,
+    v: V,
+) -> Result<bool, V::Error> {
+    let seen = slot.is_some();
+    *slot = Some(v.take()?);
+    Ok(!seen)
+}
+
+/// Store an optional member's value (`null` is `None`); `false` when it
+/// was already there.
+pub fn put_opt<'de, T: Deserialize<'de>, V: Take<'de>>(
+    slot: &mut Option<T>,
+    v: V,
+) -> Result<bool, V::Error> {
+    let seen = slot.is_some();
+    *slot = v.take()?;
+    Ok(!seen)
+}
+
+/// A required member's value, or the error naming it.
+pub fn need<T, E: de::Error>(slot: Option<T>, key: &'static str) -> Result<T, E> {
+    slot.ok_or_else(|| E::custom(format_args!("missing member '{key}'")))
+}
+
+/// An error in a member's value, with the member's name in front (so
+/// nested errors read as a path).
+fn at<E: de::Error>(key: &str, e: E) -> E {
+    E::custom(format_args!("member '{key}': {e}"))
+}
+
+fn duplicate<E: de::Error>(type_name: &str, key: &str) -> E {
+    E::custom(format_args!("{type_name}: duplicate member '{key}'"))
+}
+
+fn unknown<E: de::Error>(type_name: &str, key: &str) -> E {
+    E::custom(format_args!("{type_name}: unknown member '{key}'"))
+}
+
+// ---------------------------------------------------------------------
+// Decoding: structs
+
+/// What a generated struct tells the runtime about its members.
+pub trait Object<'de>: Sized {
+    /// The QAPI type's name, for errors.
+    const NAME: &'static str;
+    /// The members' wire names; a member's index is its place here.
+    const MEMBERS: &'static [&'static str];
+    /// One `Option` per member.
+    type Slots;
+    fn slots() -> Self::Slots;
+    /// Decode member `i`'s value into its slot; `false` when the slot
+    /// was already filled.
+    fn store<V: Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> Result<bool, V::Error>;
+    /// The value, once every member was read.
+    fn build<E: de::Error>(s: Self::Slots) -> Result<Self, E>;
+}
+
+impl<'de, T: Object<'de>> Object<'de> for Box<T> {
+    const NAME: &'static str = T::NAME;
+    const MEMBERS: &'static [&'static str] = T::MEMBERS;
+    type Slots = T::Slots;
+    fn slots() -> T::Slots {
+        T::slots()
+    }
+    fn store<V: Take<'de>>(s: &mut T::Slots, i: usize, v: V) -> Result<bool, V::Error> {
+        T::store(s, i, v)
+    }
+    fn build<E: de::Error>(s: T::Slots) -> Result<Self, E> {
+        T::build(s).map(Box::new)
+    }
+}
+
+/// A simple union's branch (QEMU before 6.2): the value under `data`.
+pub struct Data<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Object<'de> for Data<T> {
+    const NAME: &'static str = "branch";
+    const MEMBERS: &'static [&'static str] = &["data"];
+    type Slots = Option<T>;
+    fn slots() -> Option<T> {
+        None
+    }
+    fn store<V: Take<'de>>(s: &mut Option<T>, _: usize, v: V) -> Result<bool, V::Error> {
+        put(s, v)
+    }
+    fn build<E: de::Error>(s: Option<T>) -> Result<Self, E> {
+        need(s, "data").map(Data)
+    }
+}
+
+/// Where a key is in a table of wire names: `hint` (the member after
+/// the last one read) is tried first.
+fn find(names: &[&str], hint: usize, key: &str) -> Option<usize> {
+    if names.get(hint).is_some_and(|n| *n == key) {
+        return Some(hint);
+    }
+    names.iter().position(|n| *n == key)
+}
+
+/// What a key is, for the object being read.
+enum Key<'de> {
+    /// A member of the type being read (index in its table).
+    Member(usize),
+    /// A union's common member (index in the union's table).
+    Common(usize),
+    /// A union's discriminator.
+    Tag,
+    /// Not known here.
+    Unknown(std::borrow::Cow<'de, str>),
+}
+
+/// Reads one key and looks it up without allocating (unless the key is
+/// unknown and must be kept).
+struct KeySeed<'a> {
+    names: &'a [&'static str],
+    hint: usize,
+    common: &'a [&'static str],
+    tag: Option<&'a str>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Key<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key<'de>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl KeySeed<'_> {
+    fn look(&self, key: &str) -> Option<Key<'static>> {
+        if let Some(i) = find(self.names, self.hint, key) {
+            return Some(Key::Member(i));
+        }
+        if self.tag == Some(key) {
+            return Some(Key::Tag);
+        }
+        self.common.iter().position(|n| *n == key).map(Key::Common)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Key<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+        Ok(self.look(key).unwrap_or(Key::Unknown(key.into())))
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+        Ok(self
+            .look(key)
+            .unwrap_or_else(|| Key::Unknown(key.to_string().into())))
+    }
+}
+
+/// Skip an unknown member's value, or in strict mode report it.
+fn skip<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    strict: bool,
+    type_name: &str,
+    key: &str,
+) -> Result<(), A::Error> {
+    if strict {
+        return Err(unknown(type_name, key));
+    }
+    map.next_value::<IgnoredAny>().map(drop)
+}
+
+/// Read the rest of an object into `T`'s slots; a union's common
+/// members and discriminator go to `other`, unknown keys are skipped.
+fn fill<'de, T: Object<'de>, A: MapAccess<'de>>(
+    map: &mut A,
+    s: &mut T::Slots,
+    strict: bool,
+    mut other: impl FnMut(&mut A, Key<'de>) -> Result<(), A::Error>,
+    common: &[&'static str],
+    tag: Option<&str>,
+) -> Result<(), A::Error> {
+    let mut hint = 0;
+    loop {
+        let seed = KeySeed {
+            names: T::MEMBERS,
+            hint,
+            common,
+            tag,
+        };
+        match map.next_key_seed(seed)? {
+            None => return Ok(()),
+            Some(Key::Member(i)) => {
+                if !T::store(s, i, &mut *map).map_err(|e| at(T::MEMBERS[i], e))? {
+                    return Err(duplicate(T::NAME, T::MEMBERS[i]));
+                }
+                hint = i + 1;
+            }
+            Some(Key::Unknown(k)) => skip(map, strict, T::NAME, &k)?,
+            Some(k) => other(map, k)?,
+        }
+    }
+}
+
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Object<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a JSON object ({})", T::NAME)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut s = T::slots();
+        fill::<T, A>(&mut map, &mut s, crate::strict(), |_, _| Ok(()), &[], None)?;
+        T::build(s)
+    }
+}
+
+/// `Deserialize` for a generated struct.
+pub fn object<'de, T: Object<'de>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    d.deserialize_map(ObjectVisitor(PhantomData))
+}
+
+// ---------------------------------------------------------------------
+// Decoding: unions
+
+/// What a generated union tells the runtime: its common members (as an
+/// [`Object`] of them, the discriminator left out), the discriminator,
+/// and how to read a branch.
+pub trait Union<'de>: Sized {
+    const NAME: &'static str;
+    /// The discriminator's wire name.
+    const TAG: &'static str;
+    /// The common members other than the discriminator.
+    const MEMBERS: &'static [&'static str];
+    type Slots;
+    type Branch;
+    fn slots() -> Self::Slots;
+    fn store<V: Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> Result<bool, V::Error>;
+    /// Read the branch for discriminator value `tag` from the rest.
+    fn branch<A: MapAccess<'de>>(
+        tag: &str,
+        rest: Rest<'_, 'de, Self, A>,
+    ) -> Result<Self::Branch, A::Error>;
+    /// The branch of an object without the discriminator (a release
+    /// where the type had none), if this union reads such objects.
+    fn untagged(_members: Kept) -> Option<Self::Branch> {
+        None
+    }
+    fn build<E: de::Error>(s: Self::Slots, branch: Self::Branch) -> Result<Self, E>;
+}
+
+/// The rest of a union's object, once the discriminator is read.
+pub struct Rest<'a, 'de, U: Union<'de>, A> {
+    map: &'a mut A,
+    common: &'a mut U::Slots,
+    /// Members that came before the discriminator and are not common.
+    held: Vec<(String, Value)>,
+    strict: bool,
+}
+
+impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
+    fn common(&mut self, i: usize) -> Result<(), A::Error> {
+        if U::store(self.common, i, &mut *self.map).map_err(|e| at(U::MEMBERS[i], e))? {
+            Ok(())
+        } else {
+            Err(duplicate(U::NAME, U::MEMBERS[i]))
+        }
+    }
+
+    /// The branch's members are those of `B`.
+    pub fn members<B: Object<'de>>(mut self) -> Result<B, A::Error> {
+        let mut s = B::slots();
+        for (k, v) in std::mem::take(&mut self.held) {
+            match B::MEMBERS.iter().position(|n| *n == k) {
+                Some(i) => {
+                    let stored = B::store(&mut s, i, Held(v));
+                    if !stored.map_err(|e| at(&k, de::Error::custom(e)))? {
+                        return Err(duplicate(B::NAME, &k));
+                    }
+                }
+                None if self.strict => return Err(unknown(U::NAME, &k)),
+                None => {}
+            }
+        }
+        let strict = self.strict;
+        let map = &mut *self.map;
+        let common = &mut *self.common;
+        fill::<B, A>(
+            map,
+            &mut s,
+            strict,
+            |map, k| match k {
+                Key::Common(i) => {
+                    if U::store(common, i, &mut *map).map_err(|e| at(U::MEMBERS[i], e))? {
+                        Ok(())
+                    } else {
+                        Err(duplicate(U::NAME, U::MEMBERS[i]))
+                    }
+                }
+                _ => Err(duplicate(U::NAME, U::TAG)),
+            },
+            U::MEMBERS,
+            Some(U::TAG),
+        )?;
+        B::build(s)
+    }
+
+    /// A branch with no members of its own.
+    pub fn empty(self) -> Result<(), A::Error> {
+        self.members::<Empty>().map(drop)
+    }
+
+    /// A simple union's branch: the value under `data`.
+    pub fn data<T: Deserialize<'de>>(self) -> Result<T, A::Error> {
+        self.members::<Data<T>>().map(|d| d.0)
+    }
+
+    /// A branch whose type is itself a union: its members are gathered
+    /// and decoded as one object.
+    pub fn nested<T: Deserialize<'de>>(self) -> Result<T, A::Error> {
+        let members = self.gather()?;
+        T::deserialize(Value::Object(members)).map_err(de::Error::custom)
+    }
+
+    /// A branch these bindings do not know: in strict mode an error;
+    /// otherwise the discriminator's value and the other members as sent.
+    pub fn other(self, tag: &str) -> Result<(String, Kept), A::Error> {
+        if self.strict {
+            return Err(de::Error::custom(format_args!(
+                "{}: unknown value or branch '{tag}'",
+                U::NAME
+            )));
+        }
+        Ok((tag.to_string(), self.gather()?))
+    }
+
+    /// Every member left that is not a common one.
+    fn gather(mut self) -> Result<Kept, A::Error> {
+        let mut members: Kept = std::mem::take(&mut self.held).into_iter().collect();
+        loop {
+            let seed = KeySeed {
+                names: U::MEMBERS,
+                hint: 0,
+                common: &[],
+                tag: Some(U::TAG),
+            };
+            match self.map.next_key_seed(seed)? {
+                None => return Ok(members),
+                Some(Key::Member(i)) => self.common(i)?,
+                Some(Key::Tag) => return Err(duplicate(U::NAME, U::TAG)),
+                Some(Key::Unknown(k)) => {
+                    if members.contains_key(k.as_ref()) {
+                        return Err(duplicate(U::NAME, &k));
+                    }
+                    let v = self.map.next_value()?;
+                    members.insert(k.into_owned(), v);
+                }
+                Some(Key::Common(_)) => unreachable!("no common table given"),
+            }
+        }
+    }
+}
+
+/// No members.
+struct Empty;
+
+impl<'de> Object<'de> for Empty {
+    const NAME: &'static str = "branch";
+    const MEMBERS: &'static [&'static str] = &[];
+    type Slots = ();
+    fn slots() {}
+    fn store<V: Take<'de>>(_: &mut (), _: usize, _: V) -> Result<bool, V::Error> {
+        Ok(true)
+    }
+    fn build<E: de::Error>(_: ()) -> Result<Self, E> {
+        Ok(Empty)
+    }
+}
+
+struct UnionVisitor<U>(PhantomData<U>);
+
+impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
+    type Value = U;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a JSON object ({})", U::NAME)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<U, A::Error> {
+        let strict = crate::strict();
+        let mut s = U::slots();
+        let mut held = Vec::new();
+        let mut hint = 0;
+        loop {
+            let seed = KeySeed {
+                names: U::MEMBERS,
+                hint,
+                common: &[],
+                tag: Some(U::TAG),
+            };
+            match map.next_key_seed(seed)? {
+                Some(Key::Member(i)) => {
+                    if !U::store(&mut s, i, &mut map).map_err(|e| at(U::MEMBERS[i], e))? {
+                        return Err(duplicate(U::NAME, U::MEMBERS[i]));
+                    }
+                    hint = i + 1;
+                }
+                Some(Key::Tag) => {
+                    // An enum's wire name: usually borrowed from the input.
+                    let tag: std::borrow::Cow<'de, str> = map.next_value_seed(CowStr)?;
+                    let rest = Rest {
+                        map: &mut map,
+                        common: &mut s,
+                        held,
+                        strict,
+                    };
+                    let branch = U::branch(&tag, rest)?;
+                    return U::build(s, branch);
+                }
+                Some(Key::Unknown(k)) => {
+                    let v = map.next_value()?;
+                    held.push((k.into_owned(), v));
+                }
+                Some(Key::Common(_)) => unreachable!("no common table given"),
+                None => break,
+            }
+        }
+        let members: Kept = held.into_iter().collect();
+        match U::untagged(members) {
+            Some(branch) => U::build(s, branch),
+            None => Err(de::Error::custom(format_args!(
+                "missing member '{}'",
+                U::TAG
+            ))),
+        }
+    }
+}
+
+/// A string, borrowed from the input when it can be.
+struct CowStr;
+
+impl<'de> DeserializeSeed<'de> for CowStr {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CowStr {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.to_string().into())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+}
+
+/// `Deserialize` for a generated union.
+pub fn union<'de, U: Union<'de>, D: Deserializer<'de>>(d: D) -> Result<U, D::Error> {
+    d.deserialize_map(UnionVisitor(PhantomData))
+}
+
+// ---------------------------------------------------------------------
+// Decoding: enums
+
+/// What a generated enum tells the runtime.
+pub trait Enum: Sized {
+    const NAME: &'static str;
+    /// The value for a wire name, known or not.
+    fn from_wire(s: &str) -> Self;
+    fn is_known(&self) -> bool;
+}
+
+struct EnumVisitor<T>(PhantomData<T>);
+
+impl<T: Enum> Visitor<'_> for EnumVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a string ({})", T::NAME)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+        let v = T::from_wire(s);
+        known(v.is_known(), T::NAME, s)?;
+        Ok(v)
+    }
+}
+
+/// `Deserialize` for a generated enum.
+pub fn wire_enum<'de, T: Enum, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    d.deserialize_str(EnumVisitor(PhantomData))
+}
+
+/// In strict mode, a value the bindings do not know is an error.
+pub fn known<E: de::Error>(known: bool, type_name: &str, value: &str) -> Result<(), E> {
+    if crate::strict() && !known {
+        return Err(E::custom(format_args!(
+            "{type_name}: unknown value or branch '{value}'"
+        )));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------
+// Decoding: alternates
+
+/// What a generated alternate tells the runtime: one function per JSON
+/// type it has a branch for (the others are errors), so a value is
+/// decoded into its branch without being built first.
+pub trait Alternate<'de>: Sized {
+    const NAME: &'static str;
+    fn string<E: de::Error>(_: &str) -> Result<Self, E> {
+        Err(no_branch(Self::NAME, "string"))
+    }
+    fn number<E: de::Error>(_: serde_json::Number) -> Result<Self, E> {
+        Err(no_branch(Self::NAME, "number"))
+    }
+    fn boolean<E: de::Error>(_: bool) -> Result<Self, E> {
+        Err(no_branch(Self::NAME, "boolean"))
+    }
+    fn null<E: de::Error>() -> Result<Self, E> {
+        Err(no_branch(Self::NAME, "null"))
+    }
+    fn array<A: SeqAccess<'de>>(_: A) -> Result<Self, A::Error> {
+        Err(no_branch(Self::NAME, "array"))
+    }
+    fn object<A: MapAccess<'de>>(_: A) -> Result<Self, A::Error> {
+        Err(no_branch(Self::NAME, "object"))
+    }
+}
+
+fn no_branch<E: de::Error>(type_name: &str, kind: &str) -> E {
+    E::custom(format_args!("{type_name}: no branch takes a JSON {kind}"))
+}
+
+/// Decode a branch from a string.
+pub fn from_str<'de, T: Deserialize<'de>, E: de::Error>(s: &str) -> Result<T, E> {
+    T::deserialize(de::value::StrDeserializer::<E>::new(s))
+}
+
+/// Decode a branch from a number.
+pub fn from_number<'de, T: Deserialize<'de>, E: de::Error>(n: serde_json::Number) -> Result<T, E> {
+    T::deserialize(n).map_err(E::custom)
+}
+
+/// Decode a branch from a boolean.
+pub fn from_bool<'de, T: Deserialize<'de>, E: de::Error>(b: bool) -> Result<T, E> {
+    T::deserialize(de::value::BoolDeserializer::<E>::new(b))
+}
+
+/// Decode a branch from `null`.
+pub fn from_null<'de, T: Deserialize<'de>, E: de::Error>() -> Result<T, E> {
+    T::deserialize(de::value::UnitDeserializer::<E>::new())
+}
+
+/// Decode a branch from an array.
+pub fn from_seq<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(a: A) -> Result<T, A::Error> {
+    T::deserialize(de::value::SeqAccessDeserializer::new(a))
+}
+
+/// Decode a branch from an object.
+pub fn from_map<'de, T: Deserialize<'de>, A: MapAccess<'de>>(m: A) -> Result<T, A::Error> {
+    T::deserialize(de::value::MapAccessDeserializer::new(m))
+}
+
+struct AlternateVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Alternate<'de>> Visitor<'de> for AlternateVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a JSON value ({})", T::NAME)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::string(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        T::number(v.into())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::number(v.into())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        match serde_json::Number::from_f64(v) {
+            Some(n) => T::number(n),
+            None => Err(E::custom("a number that JSON cannot hold")),
+        }
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        T::boolean(v)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        T::null()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        T::null()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<T, A::Error> {
+        T::array(a)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<T, A::Error> {
+        T::object(m)
+    }
+}
+
+/// `Deserialize` for a generated alternate.
+pub fn alternate<'de, T: Alternate<'de>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    d.deserialize_any(AlternateVisitor(PhantomData))
+}
+
+// ---------------------------------------------------------------------
+// Commands and events
+
+/// Decode the return value of a command that returns nothing (QEMU
+/// sends `{}`; whatever it sends is skipped).
+pub fn unit_return<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    IgnoredAny::deserialize(d).map(drop)
+}
+
+/// Decode a command's return value.
+pub fn typed_return<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    T::deserialize(d)
+}
+
+/// An event message's parts: name, `data` (an empty object when none was
+/// sent) and timestamp.
+pub fn event_message<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<(String, Value, crate::Timestamp), D::Error> {
+    #[derive(Deserialize)]
+    struct Message {
+        event: String,
+        #[serde(default = "no_data")]
+        data: Value,
+        timestamp: crate::Timestamp,
+    }
+    fn no_data() -> Value {
+        Value::Object(Map::new())
+    }
+    let m = Message::deserialize(d)?;
+    Ok((m.event, m.data, m.timestamp))
+}
+
+/// Decode a known event's data (`wrap` makes it the `Event` variant),
+/// keeping what was sent when it does not decode.
+pub fn event<T: de::DeserializeOwned, E>(
+    name: &str,
+    data: Value,
+    wrap: fn(T) -> E,
+) -> Result<E, crate::EventError> {
+    match T::deserialize(&data) {
+        Ok(v) => Ok(wrap(v)),
+        Err(error) => Err(crate::EventError {
+            name: name.to_string(),
+            data,
+            error,
+        }),
+    }
+}
+
+/// A free-form command's further arguments, written after its typed
+/// members; a name that is also a typed member (`typed`) is an error, as
+/// QEMU would refuse the duplicate.
+pub fn props<M: SerializeMap>(
+    m: &mut M,
+    typed: &[&str],
+    props: &Map<String, Value>,
+) -> Result<(), M::Error> {
+    for (k, v) in props {
+        if typed.contains(&k.as_str()) {
+            return Err(<M::Error as serde::ser::Error>::custom(format_args!(
+                "property '{k}' is also a typed argument: set it there"
+            )));
+        }
+        m.serialize_entry(k, v)?;
+    }
+    Ok(())
+}
+
+/// Take a typed member out of a free-form command's arguments (`None`
+/// when absent).
+pub fn take_member<T: de::DeserializeOwned, E: de::Error>(
+    m: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<T>, E> {
+    match m.remove(key) {
+        Some(v) => T::deserialize(v)
+            .map(Some)
+            .map_err(|e| E::custom(format_args!("member '{key}': {e}"))),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,225 @@
+//! `cargo xtask bench-decode`: four real QEMU replies, captured here
+//! from running QEMUs, decoded bytes to typed values by qapi-types'
+//! bindings (the way the clients do it: the envelope read once with the
+//! `return` member kept as bytes, then decoded straight into the
+//! command's type) and by the incumbent's serde-derived types (qapi-qmp
+//! 0.15, one `from_slice` of the whole reply). Both sides run
+//! interleaved, in one process; medians and MB/s of the whole reply.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use qapi_types::qmp::commands as ours;
+use qapi_types::{Command, ServerMessage};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// A QMP connection that keeps replies as the bytes QEMU sent.
+struct Raw {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Raw {
+    fn connect(sock: &std::path::Path) -> Raw {
+        let start = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(sock) {
+                Ok(s) => break s,
+                Err(e) if start.elapsed() < Duration::from_secs(20) => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("cannot connect to {}: {e}", sock.display()),
+            }
+        };
+        let mut raw = Raw {
+            reader: BufReader::new(stream.try_clone().expect("socket")),
+            writer: stream,
+        };
+        raw.line(); // greeting
+        raw.call(r#"{"execute": "qmp_capabilities"}"#);
+        raw
+    }
+
+    fn line(&mut self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let n = self.reader.read_until(b'\n', &mut buf).expect("read");
+        assert!(n > 0, "QEMU closed the connection");
+        buf
+    }
+
+    /// Send `request` and return the reply's bytes (events skipped).
+    fn call(&mut self, request: &str) -> Vec<u8> {
+        self.writer.write_all(request.as_bytes()).expect("write");
+        loop {
+            let line = self.line();
+            if line.starts_with(b"{\"event\"") {
+                continue;
+            }
+            assert!(
+                !line.starts_with(b"{\"error\""),
+                "{request}: {}",
+                String::from_utf8_lossy(&line)
+            );
+            return line;
+        }
+    }
+}
+
+/// The incumbent's reply: derived, one pass.
+#[derive(Deserialize)]
+struct Reply<T> {
+    #[serde(rename = "return")]
+    ret: T,
+}
+
+fn theirs<T: DeserializeOwned>(bytes: &[u8]) -> T {
+    match serde_json::from_slice::<Reply<T>>(bytes) {
+        Ok(r) => r.ret,
+        Err(e) => panic!("the incumbent's types: {e}"),
+    }
+}
+
+/// What the clients do with a reply (`proto::decode_return`).
+fn ours<C: Command>(bytes: &[u8]) -> C::Returns {
+    let Ok(ServerMessage::Return { value, .. }) = ServerMessage::parse(bytes) else {
+        panic!("not a reply")
+    };
+    let mut d = serde_json::Deserializer::from_str(value.get());
+    let r = C::decode_return(&mut d).unwrap_or_else(|e| panic!("{}: {e}", C::NAME));
+    d.end().expect("nothing after the value");
+    r
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Time `f` once, keeping its result alive until the clock stops.
+fn once<T>(f: &dyn Fn() -> T) -> f64 {
+    let t = Instant::now();
+    let v = f();
+    let s = t.elapsed().as_secs_f64();
+    drop(std::hint::black_box(v));
+    s
+}
+
+struct Row {
+    name: &'static str,
+    bytes: usize,
+    ours: f64,
+    theirs: f64,
+}
+
+fn bench<O, T>(name: &'static str, bytes: &[u8], ours: &dyn Fn() -> O, theirs: &dyn Fn() -> T) -> Row {
+    // Each side about 0.5 s at most, at least 15 rounds, interleaved.
+    let one = once(ours).max(once(theirs)).max(1e-7);
+    let rounds = ((0.5 / one) as usize).clamp(15, 2001);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        if i % 2 == 0 {
+            a.push(once(ours));
+            b.push(once(theirs));
+        } else {
+            b.push(once(theirs));
+            a.push(once(ours));
+        }
+    }
+    Row {
+        name,
+        bytes: bytes.len(),
+        ours: median(a),
+        theirs: median(b),
+    }
+}
+
+fn main() {
+    // query-status and query-cpu-definitions: a system emulator.
+    let q72 = qapi_tests::qemu_bin::ensure_qemu72().unwrap_or_else(|e| panic!("QEMU 7.2: {e}"));
+    let (status, cpus) = {
+        let vm = q72.spawn_system("q35,accel=tcg");
+        let mut c = Raw::connect(&vm.sock());
+        (
+            c.call(r#"{"execute": "query-status", "id": 1}"#),
+            c.call(r#"{"execute": "query-cpu-definitions", "id": 2}"#),
+        )
+    };
+    // query-qmp-schema and the block graph: the storage daemon 10.0.2.
+    let sd = qapi_tests::live::storage_daemon(&[]);
+    let mut c = Raw::connect(&sd.sock());
+    let schema = c.call(r#"{"execute": "query-qmp-schema", "id": 3}"#);
+    // 3,000 nodes in chains of ten: a null-co node under nine raw ones.
+    for chain in 0..300 {
+        c.call(&format!(
+            r#"{{"execute": "blockdev-add", "arguments": {{"driver": "null-co", "node-name": "c{chain}n0", "size": 1048576}}}}"#
+        ));
+        for n in 1..10 {
+            c.call(&format!(
+                r#"{{"execute": "blockdev-add", "arguments": {{"driver": "raw", "node-name": "c{chain}n{n}", "file": "c{chain}n{}"}}}}"#,
+                n - 1
+            ));
+        }
+    }
+    let nodes = c.call(r#"{"execute": "query-named-block-nodes", "id": 4}"#);
+    drop(c);
+    drop(sd);
+
+    // Both sides must decode every reply, and see the same amount.
+    assert_eq!(ours::<ours::QueryNamedBlockNodes>(&nodes).len(), 3000);
+    assert_eq!(theirs::<Vec<qapi_qmp::BlockDeviceInfo>>(&nodes).len(), 3000);
+
+    let rows = [
+        bench(
+            "query-status (QEMU 7.2 system emulator)",
+            &status,
+            &|| ours::<ours::QueryStatus>(&status),
+            &|| theirs::<qapi_qmp::StatusInfo>(&status),
+        ),
+        bench(
+            "query-cpu-definitions (QEMU 7.2 system emulator)",
+            &cpus,
+            &|| ours::<ours::QueryCpuDefinitions>(&cpus),
+            &|| theirs::<Vec<qapi_qmp::CpuDefinitionInfo>>(&cpus),
+        ),
+        bench(
+            "query-qmp-schema (storage daemon 10.0.2)",
+            &schema,
+            &|| ours::<ours::QueryQmpSchema>(&schema),
+            &|| theirs::<Vec<qapi_qmp::SchemaInfo>>(&schema),
+        ),
+        bench(
+            "query-named-block-nodes, 3,000 nodes (storage daemon 10.0.2)",
+            &nodes,
+            &|| ours::<ours::QueryNamedBlockNodes>(&nodes),
+            &|| theirs::<Vec<qapi_qmp::BlockDeviceInfo>>(&nodes),
+        ),
+    ];
+    println!("decoding real replies, bytes to typed values; medians, same run (release build)");
+    println!(
+        "{:<62} {:>10} {:>11} {:>11} {:>9} {:>9} {:>7}",
+        "reply", "bytes", "ours", "derived", "ours", "derived", "ratio"
+    );
+    let mut met = true;
+    for r in &rows {
+        let mbs = |t: f64| r.bytes as f64 / t / 1e6;
+        let ratio = r.ours / r.theirs;
+        met &= ratio <= 1.0;
+        println!(
+            "{:<62} {:>10} {:>9.1}µs {:>9.1}µs {:>5.0}MB/s {:>5.0}MB/s {:>7.2}",
+            r.name,
+            r.bytes,
+            r.ours * 1e6,
+            r.theirs * 1e6,
+            mbs(r.ours),
+            mbs(r.theirs),
+            ratio
+        );
+    }
+    println!(
+        "target: ours / derived at most 1.00 on every reply: {}",
+        if met { "met" } else { "NOT met" }
+    );
+}
