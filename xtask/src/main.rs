@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's developer commands.
 
 mod bench_build;
+mod older;
 mod regen;
 
 use std::process::{Command, ExitCode};
