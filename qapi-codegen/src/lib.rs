@@ -61,11 +61,10 @@ mod gen;
 pub mod introspect;
 pub mod naming;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use qapi_parser::{DocMode, EntityKind, Options, Schema};
+use qapi_parser::{DocMode, Options, Schema};
 
 /// The parser, re-exported for build scripts that read an older
 /// release's schema for [`Config::older_schema`].
@@ -85,6 +84,8 @@ pub struct Config {
     pub(crate) doc_mode: Option<DocMode>,
     pub(crate) introspection: bool,
     pub(crate) older: Vec<OlderRelease>,
+    /// The QEMU release the schema is from, for availability.
+    pub(crate) release: Option<String>,
     out_dir: Option<PathBuf>,
 }
 
@@ -106,9 +107,7 @@ pub struct Generated {
 #[derive(Clone, Debug)]
 pub(crate) struct OlderRelease {
     pub release: String,
-    /// Object types, named or implicit (`q_obj_…`, which QEMU names the
-    /// same way in every release), and the names of their members.
-    pub members: BTreeMap<String, BTreeSet<String>>,
+    pub schema: std::sync::Arc<Schema>,
     /// The files it was read from, for `cargo:rerun-if-changed`.
     pub files: Vec<String>,
 }
@@ -123,6 +122,7 @@ impl Default for Config {
             doc_mode: None,
             introspection: true,
             older: Vec::new(),
+            release: None,
             out_dir: None,
         }
     }
@@ -255,17 +255,6 @@ impl Config {
     /// command arguments, are left alone.  May be called once per
     /// release.
     pub fn older_schema(&mut self, release: impl Into<String>, schema: &Schema) -> &mut Self {
-        let members = schema
-            .entities
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EntityKind::Object(o) => Some((
-                    e.name.clone(),
-                    o.members.iter().map(|m| m.name.clone()).collect(),
-                )),
-                _ => None,
-            })
-            .collect();
         let files = schema
             .sources
             .files()
@@ -273,10 +262,27 @@ impl Config {
             .collect();
         self.older.push(OlderRelease {
             release: release.into(),
-            members,
+            schema: std::sync::Arc::new(schema.clone()),
             files,
         });
         self
+    }
+
+    /// The QEMU release the schema is from (`10.2.0`), the newest of the
+    /// timeline that availability notes and constants describe (see
+    /// [`older_schema`](Self::older_schema)).  Unset, it is "this
+    /// schema's release".
+    pub fn release(&mut self, release: impl Into<String>) -> &mut Self {
+        self.release = Some(release.into());
+        self
+    }
+
+    /// The members of reply and event types whose type in an older
+    /// release (see [`older_schema`](Self::older_schema)) sends values
+    /// this schema's type does not take, one line each: what the
+    /// generated field accepts instead is in its documentation.
+    pub fn type_differences(&self, schema: &Schema) -> Vec<String> {
+        gen::type_differences(schema, self)
     }
 
     /// Where [`generate`](Self::generate) writes (default: `OUT_DIR`).

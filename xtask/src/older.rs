@@ -173,3 +173,38 @@ pub fn label() -> String {
         rest.join(", ")
     )
 }
+
+/// `cargo xtask type-differences [TREE]`: the members of replies and
+/// events whose type in an older release sends values the newest type
+/// does not take, for the vendored schema (or a QEMU tree's) read with
+/// every older release.
+pub fn type_differences(root: &Path, tree: Option<&Path>) -> Result<(), String> {
+    for schema in ["qapi/qapi-schema.json", "qga/qapi-schema.json"] {
+        let newest = tree.map_or_else(|| root.join("schema/qemu"), Path::to_path_buf);
+        let read = |p: PathBuf| {
+            qapi_codegen::Config::new()
+                .read_schema(&p)
+                .map(|(s, _)| s)
+                .map_err(|e| e.to_string())
+        };
+        let s = read(newest.join(schema))?;
+        let mut config = qapi_codegen::Config::new();
+        for release in releases() {
+            config.older_schema(release, &read(dir(root, release).join(schema))?);
+        }
+        for d in config.type_differences(&s) {
+            println!("{schema}: {d}");
+        }
+    }
+    Ok(())
+}
+
+/// The release vendored in `schema/qemu/` (its MANIFEST's `qemu-version`).
+pub fn current_release(root: &Path) -> Result<String, String> {
+    let path = root.join("schema/qemu/MANIFEST");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("qemu-version: "))
+        .map(|v| v.trim().to_string())
+        .ok_or_else(|| format!("{}: no qemu-version line", path.display()))
+}

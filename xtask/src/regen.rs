@@ -66,6 +66,7 @@ fn render(root: &Path) -> Result<BTreeMap<&'static str, String>, String> {
             config.older_schema(release, &older);
         }
         label.push_str(&crate::older::label());
+        config.release(crate::older::current_release(root)?);
         let (text, renames) = config.render(&s, &label).map_err(|e| e.to_string())?;
         for r in renames {
             eprintln!(

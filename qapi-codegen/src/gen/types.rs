@@ -25,7 +25,8 @@ impl Gen<'_> {
         for v in &en.values {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
             let wire = lit(&v.name);
-            let docs = self.member_docs(doc, &v.name, &v.cond, &v.features, "");
+            let note = self.value_note(id, &v.name);
+            let docs = self.member_docs(doc, &v.name, &v.cond, &v.features, &note);
             let cfg = self.cfg(&v.cond);
             variants.push(quote!(#docs #vname,));
             to_wire.push(quote!(#cfg Self::#vname => #wire,));
@@ -104,21 +105,14 @@ impl Gen<'_> {
             let newer_only = self.newer_only(owner, m);
             let optional = m.optional || !newer_only.is_empty();
             let ty = self.member_type(owner, m, optional, place);
+            let ty = self.compat_member(owner, m, optional, place).unwrap_or(ty);
             // Inherited members are documented by their own type.
             let mdoc = if m.defined_in == owner || self.ent(m.defined_in).is_implicit() {
                 doc
             } else {
                 self.ent(m.defined_in).doc.map(|d| &self.schema.docs[d])
             };
-            let note = if newer_only.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "*Required by this schema, but not sent by QEMU {}, whose replies \
-                     these bindings also read: `None` there.*",
-                    newer_only.join(", ")
-                )
-            };
+            let note = self.member_note(owner, m, &newer_only);
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
             names.push((fident, m.name.clone(), optional));
@@ -226,7 +220,7 @@ impl Gen<'_> {
                     base
                 }
             };
-            let vdocs = self.doc_attrs(&vdoc);
+            let vdocs = self.doc_attrs(&self.branch_doc(id, wire, vdoc));
             let wire_lit = lit(wire);
             let kind = if let Some(inner) = wrapped {
                 let mut ty = self.type_path(inner, Place::Top);
@@ -367,7 +361,7 @@ impl Gen<'_> {
             if self.boxed.contains(&(id, v.name.clone())) {
                 ty = quote!(::std::boxed::Box<#ty>);
             }
-            let docs = self.member_docs(doc, &v.name, &v.cond, &[], "");
+            let docs = self.member_docs(doc, &v.name, &v.cond, &[], &self.branch_note(id, &v.name));
             let cfg = self.cfg(&v.cond);
             variants.push(quote!(#docs #vname(#ty),));
             branches.push((vname, cfg, self.schema.json_type(v.ty)));

@@ -7,7 +7,19 @@
 /// one build and compare with a server's answer with the
 /// runtime's `introspect` module.
 pub const SCHEMA_INFO: &str = r#"[{"arg-type":"0","meta-type":"command","name":"guest-sync-delimited","ret-type":"int"},{"arg-type":"1","meta-type":"command","name":"guest-sync","ret-type":"int"},{"arg-type":"2","meta-type":"command","name":"guest-ping","ret-type":"2"},{"arg-type":"2","meta-type":"command","name":"guest-get-time","ret-type":"int"},{"arg-type":"3","meta-type":"command","name":"guest-set-time","ret-type":"2"},{"arg-type":"2","meta-type":"command","name":"guest-info","ret-type":"4"},{"arg-type":"5","meta-type":"command","name":"guest-shutdown","ret-type":"2"},{"arg-type":"6","meta-type":"command","name":"guest-file-open","ret-type":"int"},{"arg-type":"7","meta-type":"command","name":"guest-file-close","ret-type":"2"},{"arg-type":"8","meta-type":"command","name":"guest-file-read","ret-type":"9"},{"arg-type":"10","meta-type":"command","name":"guest-file-write","ret-type":"11"},{"arg-type":"12","meta-type":"command","name":"guest-file-seek","ret-type":"13"},{"arg-type":"14","meta-type":"command","name":"guest-file-flush","ret-type":"2"},{"if":{"any":["CONFIG_WIN32","CONFIG_FSFREEZE"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-fsfreeze-status","ret-type":"15"}},{"if":{"any":["CONFIG_WIN32","CONFIG_FSFREEZE"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-fsfreeze-freeze","ret-type":"int"}},{"if":{"any":["CONFIG_WIN32","CONFIG_FSFREEZE"]},"then":{"arg-type":"16","meta-type":"command","name":"guest-fsfreeze-freeze-list","ret-type":"int"}},{"if":{"any":["CONFIG_WIN32","CONFIG_FSFREEZE"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-fsfreeze-thaw","ret-type":"int"}},{"if":{"any":["CONFIG_WIN32","CONFIG_FSTRIM"]},"then":{"arg-type":"17","meta-type":"command","name":"guest-fstrim","ret-type":"18"}},{"if":{"any":["CONFIG_LINUX","CONFIG_WIN32"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-suspend-disk","ret-type":"2"}},{"if":{"any":["CONFIG_LINUX","CONFIG_WIN32"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-suspend-ram","ret-type":"2"}},{"if":"CONFIG_LINUX","then":{"arg-type":"2","meta-type":"command","name":"guest-suspend-hybrid","ret-type":"2"}},{"if":{"any":["CONFIG_WIN32","HAVE_GETIFADDRS"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-network-get-interfaces","ret-type":"[19]"}},{"if":{"any":["CONFIG_LINUX","CONFIG_WIN32"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-get-vcpus","ret-type":"[20]"}},{"if":"CONFIG_LINUX","then":{"arg-type":"21","meta-type":"command","name":"guest-set-vcpus","ret-type":"int"}},{"if":{"any":["CONFIG_WIN32","CONFIG_LIBUDEV"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-get-disks","ret-type":"[22]"}},{"if":{"any":["CONFIG_WIN32","CONFIG_LINUX"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-get-fsinfo","ret-type":"[23]"}},{"if":{"any":["CONFIG_WIN32","CONFIG_LINUX","CONFIG_FREEBSD"]},"then":{"arg-type":"24","meta-type":"command","name":"guest-set-user-password","ret-type":"2"}},{"if":"CONFIG_LINUX","then":{"arg-type":"2","meta-type":"command","name":"guest-get-memory-blocks","ret-type":"[25]"}},{"if":"CONFIG_LINUX","then":{"arg-type":"26","meta-type":"command","name":"guest-set-memory-blocks","ret-type":"[27]"}},{"if":"CONFIG_LINUX","then":{"arg-type":"2","meta-type":"command","name":"guest-get-memory-block-info","ret-type":"28"}},{"arg-type":"29","meta-type":"command","name":"guest-exec-status","ret-type":"30"},{"arg-type":"31","meta-type":"command","name":"guest-exec","ret-type":"32"},{"arg-type":"2","meta-type":"command","name":"guest-get-host-name","ret-type":"33"},{"if":{"any":["CONFIG_WIN32","HAVE_UTMPX"]},"then":{"arg-type":"2","meta-type":"command","name":"guest-get-users","ret-type":"[34]"}},{"arg-type":"2","meta-type":"command","name":"guest-get-timezone","ret-type":"35"},{"arg-type":"2","meta-type":"command","name":"guest-get-osinfo","ret-type":"36"},{"if":"CONFIG_WIN32","then":{"arg-type":"2","meta-type":"command","name":"guest-get-devices","ret-type":"[37]"}},{"arg-type":"38","meta-type":"command","name":"guest-ssh-get-authorized-keys","ret-type":"39"},{"arg-type":"40","meta-type":"command","name":"guest-ssh-add-authorized-keys","ret-type":"2"},{"arg-type":"41","meta-type":"command","name":"guest-ssh-remove-authorized-keys","ret-type":"2"},{"if":"CONFIG_LINUX","then":{"arg-type":"2","meta-type":"command","name":"guest-get-diskstats","ret-type":"[42]"}},{"if":"CONFIG_LINUX","then":{"arg-type":"2","meta-type":"command","name":"guest-get-cpustats","ret-type":"[43]"}},{"if":"CONFIG_GETLOADAVG","then":{"arg-type":"2","meta-type":"command","name":"guest-get-load","ret-type":"44"}},{"if":"CONFIG_LINUX","then":{"arg-type":"2","meta-type":"command","name":"guest-network-get-route","ret-type":"[45]"}},{"members":[{"name":"id","type":"int"}],"meta-type":"object","name":"0"},{"json-type":"int","meta-type":"builtin","name":"int"},{"members":[{"name":"id","type":"int"}],"meta-type":"object","name":"1"},{"members":[],"meta-type":"object","name":"2"},{"members":[{"default":null,"name":"time","type":"int"}],"meta-type":"object","name":"3"},{"members":[{"name":"version","type":"str"},{"name":"supported_commands","type":"[46]"}],"meta-type":"object","name":"4"},{"members":[{"default":null,"name":"mode","type":"str"}],"meta-type":"object","name":"5"},{"members":[{"name":"path","type":"str"},{"default":null,"name":"mode","type":"str"}],"meta-type":"object","name":"6"},{"members":[{"name":"handle","type":"int"}],"meta-type":"object","name":"7"},{"members":[{"name":"handle","type":"int"},{"default":null,"name":"count","type":"int"}],"meta-type":"object","name":"8"},{"members":[{"name":"count","type":"int"},{"name":"buf-b64","type":"str"},{"name":"eof","type":"bool"}],"meta-type":"object","name":"9"},{"members":[{"name":"handle","type":"int"},{"name":"buf-b64","type":"str"},{"default":null,"name":"count","type":"int"}],"meta-type":"object","name":"10"},{"members":[{"name":"count","type":"int"},{"name":"eof","type":"bool"}],"meta-type":"object","name":"11"},{"members":[{"name":"handle","type":"int"},{"name":"offset","type":"int"},{"name":"whence","type":"47"}],"meta-type":"object","name":"12"},{"members":[{"name":"position","type":"int"},{"name":"eof","type":"bool"}],"meta-type":"object","name":"13"},{"members":[{"name":"handle","type":"int"}],"meta-type":"object","name":"14"},{"if":{"any":["CONFIG_WIN32","CONFIG_FSFREEZE"]},"then":{"members":[{"name":"thawed"},{"name":"frozen"}],"meta-type":"enum","name":"15","values":["thawed","frozen"]}},{"if":{"any":["CONFIG_WIN32","CONFIG_FSFREEZE"]},"then":{"members":[{"default":null,"name":"mountpoints","type":"[str]"}],"meta-type":"object","name":"16"}},{"if":{"any":["CONFIG_WIN32","CONFIG_FSTRIM"]},"then":{"members":[{"default":null,"name":"minimum","type":"int"}],"meta-type":"object","name":"17"}},{"if":{"any":["CONFIG_WIN32","CONFIG_FSTRIM"]},"then":{"members":[{"name":"paths","type":"[48]"}],"meta-type":"object","name":"18"}},{"element-type":"19","meta-type":"array","name":"[19]"},{"if":{"any":["CONFIG_WIN32","HAVE_GETIFADDRS"]},"then":{"members":[{"name":"name","type":"str"},{"default":null,"name":"hardware-address","type":"str"},{"default":null,"name":"ip-addresses","type":"[49]"},{"default":null,"name":"statistics","type":"50"}],"meta-type":"object","name":"19"}},{"element-type":"20","meta-type":"array","name":"[20]"},{"if":{"any":["CONFIG_LINUX","CONFIG_WIN32"]},"then":{"members":[{"name":"logical-id","type":"int"},{"name":"online","type":"bool"},{"default":null,"name":"can-offline","type":"bool"}],"meta-type":"object","name":"20"}},{"if":"CONFIG_LINUX","then":{"members":[{"name":"vcpus","type":"[20]"}],"meta-type":"object","name":"21"}},{"element-type":"22","meta-type":"array","name":"[22]"},{"if":{"any":["CONFIG_WIN32","CONFIG_LIBUDEV"]},"then":{"members":[{"name":"name","type":"str"},{"name":"partition","type":"bool"},{"default":null,"name":"dependencies","type":"[str]"},{"default":null,"name":"address","type":"51"},{"default":null,"name":"alias","type":"str"},{"default":null,"name":"smart","type":"52"}],"meta-type":"object","name":"22"}},{"element-type":"23","meta-type":"array","name":"[23]"},{"if":{"any":["CONFIG_WIN32","CONFIG_LINUX"]},"then":{"members":[{"name":"name","type":"str"},{"name":"mountpoint","type":"str"},{"name":"type","type":"str"},{"default":null,"name":"used-bytes","type":"int"},{"default":null,"name":"total-bytes","type":"int"},{"default":null,"name":"total-bytes-privileged","type":"int"},{"name":"disk","type":"[51]"}],"meta-type":"object","name":"23"}},{"if":{"any":["CONFIG_WIN32","CONFIG_LINUX","CONFIG_FREEBSD"]},"then":{"members":[{"name":"username","type":"str"},{"name":"password","type":"str"},{"name":"crypted","type":"bool"}],"meta-type":"object","name":"24"}},{"element-type":"25","meta-type":"array","name":"[25]"},{"if":"CONFIG_LINUX","then":{"members":[{"name":"phys-index","type":"int"},{"name":"online","type":"bool"},{"default":null,"name":"can-offline","type":"bool"}],"meta-type":"object","name":"25"}},{"if":"CONFIG_LINUX","then":{"members":[{"name":"mem-blks","type":"[25]"}],"meta-type":"object","name":"26"}},{"element-type":"27","meta-type":"array","name":"[27]"},{"if":"CONFIG_LINUX","then":{"members":[{"name":"phys-index","type":"int"},{"name":"response","type":"53"},{"default":null,"name":"error-code","type":"int"}],"meta-type":"object","name":"27"}},{"if":"CONFIG_LINUX","then":{"members":[{"name":"size","type":"int"}],"meta-type":"object","name":"28"}},{"members":[{"name":"pid","type":"int"}],"meta-type":"object","name":"29"},{"members":[{"name":"exited","type":"bool"},{"default":null,"name":"exitcode","type":"int"},{"default":null,"name":"signal","type":"int"},{"default":null,"name":"out-data","type":"str"},{"default":null,"name":"err-data","type":"str"},{"default":null,"name":"out-truncated","type":"bool"},{"default":null,"name":"err-truncated","type":"bool"}],"meta-type":"object","name":"30"},{"members":[{"name":"path","type":"str"},{"default":null,"name":"arg","type":"[str]"},{"default":null,"name":"env","type":"[str]"},{"default":null,"name":"input-data","type":"str"},{"default":null,"name":"capture-output","type":"54"}],"meta-type":"object","name":"31"},{"members":[{"name":"pid","type":"int"}],"meta-type":"object","name":"32"},{"members":[{"name":"host-name","type":"str"}],"meta-type":"object","name":"33"},{"element-type":"34","meta-type":"array","name":"[34]"},{"if":{"any":["CONFIG_WIN32","HAVE_UTMPX"]},"then":{"members":[{"name":"user","type":"str"},{"name":"login-time","type":"number"},{"default":null,"name":"domain","type":"str"}],"meta-type":"object","name":"34"}},{"members":[{"default":null,"name":"zone","type":"str"},{"name":"offset","type":"int"}],"meta-type":"object","name":"35"},{"members":[{"default":null,"name":"kernel-release","type":"str"},{"default":null,"name":"kernel-version","type":"str"},{"default":null,"name":"machine","type":"str"},{"default":null,"name":"id","type":"str"},{"default":null,"name":"name","type":"str"},{"default":null,"name":"pretty-name","type":"str"},{"default":null,"name":"version","type":"str"},{"default":null,"name":"version-id","type":"str"},{"default":null,"name":"variant","type":"str"},{"default":null,"name":"variant-id","type":"str"}],"meta-type":"object","name":"36"},{"element-type":"37","meta-type":"array","name":"[37]"},{"if":"CONFIG_WIN32","then":{"members":[{"name":"driver-name","type":"str"},{"default":null,"name":"driver-date","type":"int"},{"default":null,"name":"driver-version","type":"str"},{"default":null,"name":"id","type":"55"}],"meta-type":"object","name":"37"}},{"members":[{"name":"username","type":"str"}],"meta-type":"object","name":"38"},{"members":[{"name":"keys","type":"[str]"}],"meta-type":"object","name":"39"},{"members":[{"name":"username","type":"str"},{"name":"keys","type":"[str]"},{"default":null,"name":"reset","type":"bool"}],"meta-type":"object","name":"40"},{"members":[{"name":"username","type":"str"},{"name":"keys","type":"[str]"}],"meta-type":"object","name":"41"},{"element-type":"42","meta-type":"array","name":"[42]"},{"if":"CONFIG_LINUX","then":{"members":[{"name":"name","type":"str"},{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"stats","type":"56"}],"meta-type":"object","name":"42"}},{"element-type":"43","meta-type":"array","name":"[43]"},{"if":"CONFIG_LINUX","then":{"members":[{"name":"type","type":"57"}],"meta-type":"object","name":"43","tag":"type","variants":[{"case":"linux","type":"58"}]}},{"if":"CONFIG_GETLOADAVG","then":{"members":[{"name":"load1m","type":"number"},{"name":"load5m","type":"number"},{"name":"load15m","type":"number"}],"meta-type":"object","name":"44"}},{"element-type":"45","meta-type":"array","name":"[45]"},{"if":"CONFIG_LINUX","then":{"members":[{"name":"iface","type":"str"},{"name":"destination","type":"str"},{"name":"metric","type":"int"},{"default":null,"name":"gateway","type":"str"},{"default":null,"name":"mask","type":"str"},{"default":null,"name":"irtt","type":"int"},{"default":null,"name":"flags","type":"int"},{"default":null,"name":"refcnt","type":"int"},{"default":null,"name":"use","type":"int"},{"default":null,"name":"window","type":"int"},{"default":null,"name":"mtu","type":"int"},{"default":null,"name":"desprefixlen","type":"str"},{"default":null,"name":"source","type":"str"},{"default":null,"name":"srcprefixlen","type":"str"},{"default":null,"name":"nexthop","type":"str"},{"name":"version","type":"int"}],"meta-type":"object","name":"45"}},{"json-type":"string","meta-type":"builtin","name":"str"},{"element-type":"46","meta-type":"array","name":"[46]"},{"members":[{"name":"name","type":"str"},{"name":"enabled","type":"bool"},{"name":"success-response","type":"bool"}],"meta-type":"object","name":"46"},{"json-type":"boolean","meta-type":"builtin","name":"bool"},{"members":[{"type":"int"},{"type":"59"}],"meta-type":"alternate","name":"47"},{"element-type":"str","meta-type":"array","name":"[str]"},{"element-type":"48","meta-type":"array","name":"[48]"},{"if":{"any":["CONFIG_WIN32","CONFIG_FSTRIM"]},"then":{"members":[{"name":"path","type":"str"},{"default":null,"name":"trimmed","type":"int"},{"default":null,"name":"minimum","type":"int"},{"default":null,"name":"error","type":"str"}],"meta-type":"object","name":"48"}},{"element-type":"49","meta-type":"array","name":"[49]"},{"if":{"any":["CONFIG_WIN32","HAVE_GETIFADDRS"]},"then":{"members":[{"name":"ip-address","type":"str"},{"name":"ip-address-type","type":"60"},{"name":"prefix","type":"int"}],"meta-type":"object","name":"49"}},{"if":{"any":["CONFIG_WIN32","HAVE_GETIFADDRS"]},"then":{"members":[{"name":"rx-bytes","type":"int"},{"name":"rx-packets","type":"int"},{"name":"rx-errs","type":"int"},{"name":"rx-dropped","type":"int"},{"name":"tx-bytes","type":"int"},{"name":"tx-packets","type":"int"},{"name":"tx-errs","type":"int"},{"name":"tx-dropped","type":"int"}],"meta-type":"object","name":"50"}},{"if":{"any":["CONFIG_WIN32","CONFIG_LINUX"]},"then":{"members":[{"name":"pci-controller","type":"61"},{"name":"bus-type","type":"62"},{"name":"bus","type":"int"},{"name":"target","type":"int"},{"name":"unit","type":"int"},{"default":null,"name":"serial","type":"str"},{"default":null,"name":"dev","type":"str"},{"default":null,"name":"ccw-address","type":"63"}],"meta-type":"object","name":"51"}},{"if":{"any":["CONFIG_WIN32","CONFIG_LIBUDEV"]},"then":{"members":[{"name":"type","type":"62"}],"meta-type":"object","name":"52","tag":"type","variants":[{"case":"nvme","type":"64"},{"case":"ide","type":"2"},{"case":"fdc","type":"2"},{"case":"scsi","type":"2"},{"case":"virtio","type":"2"},{"case":"xen","type":"2"},{"case":"usb","type":"2"},{"case":"uml","type":"2"},{"case":"sata","type":"2"},{"case":"sd","type":"2"},{"case":"unknown","type":"2"},{"case":"ieee1394","type":"2"},{"case":"ssa","type":"2"},{"case":"fibre","type":"2"},{"case":"raid","type":"2"},{"case":"iscsi","type":"2"},{"case":"sas","type":"2"},{"case":"mmc","type":"2"},{"case":"virtual","type":"2"},{"case":"file-backed-virtual","type":"2"}]}},{"element-type":"51","meta-type":"array","name":"[51]"},{"if":"CONFIG_LINUX","then":{"members":[{"name":"success"},{"name":"not-found"},{"name":"operation-not-supported"},{"name":"operation-failed"}],"meta-type":"enum","name":"53","values":["success","not-found","operation-not-supported","operation-failed"]}},{"members":[{"type":"bool"},{"type":"65"}],"meta-type":"alternate","name":"54"},{"json-type":"number","meta-type":"builtin","name":"number"},{"if":"CONFIG_WIN32","then":{"members":[{"name":"type","type":"66"}],"meta-type":"object","name":"55","tag":"type","variants":[{"case":"pci","type":"67"}]}},{"if":"CONFIG_LINUX","then":{"members":[{"default":null,"name":"read-sectors","type":"int"},{"default":null,"name":"read-ios","type":"int"},{"default":null,"name":"read-merges","type":"int"},{"default":null,"name":"write-sectors","type":"int"},{"default":null,"name":"write-ios","type":"int"},{"default":null,"name":"write-merges","type":"int"},{"default":null,"name":"discard-sectors","type":"int"},{"default":null,"name":"discard-ios","type":"int"},{"default":null,"name":"discard-merges","type":"int"},{"default":null,"name":"flush-ios","type":"int"},{"default":null,"name":"read-ticks","type":"int"},{"default":null,"name":"write-ticks","type":"int"},{"default":null,"name":"discard-ticks","type":"int"},{"default":null,"name":"flush-ticks","type":"int"},{"default":null,"name":"ios-pgr","type":"int"},{"default":null,"name":"total-ticks","type":"int"},{"default":null,"name":"weight-ticks","type":"int"}],"meta-type":"object","name":"56"}},{"if":"CONFIG_LINUX","then":{"members":[{"name":"linux"}],"meta-type":"enum","name":"57","values":["linux"]}},{"if":"CONFIG_LINUX","then":{"members":[{"name":"cpu","type":"int"},{"name":"user","type":"int"},{"name":"nice","type":"int"},{"name":"system","type":"int"},{"name":"idle","type":"int"},{"default":null,"name":"iowait","type":"int"},{"default":null,"name":"irq","type":"int"},{"default":null,"name":"softirq","type":"int"},{"default":null,"name":"steal","type":"int"},{"default":null,"name":"guest","type":"int"},{"default":null,"name":"guestnice","type":"int"}],"meta-type":"object","name":"58"}},{"members":[{"name":"set"},{"name":"cur"},{"name":"end"}],"meta-type":"enum","name":"59","values":["set","cur","end"]},{"if":{"any":["CONFIG_WIN32","HAVE_GETIFADDRS"]},"then":{"members":[{"name":"ipv4"},{"name":"ipv6"}],"meta-type":"enum","name":"60","values":["ipv4","ipv6"]}},{"if":{"any":["CONFIG_WIN32","CONFIG_LINUX"]},"then":{"members":[{"name":"domain","type":"int"},{"name":"bus","type":"int"},{"name":"slot","type":"int"},{"name":"function","type":"int"}],"meta-type":"object","name":"61"}},{"if":{"any":["CONFIG_WIN32","CONFIG_LINUX"]},"then":{"members":[{"name":"ide"},{"name":"fdc"},{"name":"scsi"},{"name":"virtio"},{"name":"xen"},{"name":"usb"},{"name":"uml"},{"name":"sata"},{"name":"sd"},{"name":"unknown"},{"name":"ieee1394"},{"name":"ssa"},{"name":"fibre"},{"name":"raid"},{"name":"iscsi"},{"name":"sas"},{"name":"mmc"},{"name":"virtual"},{"name":"file-backed-virtual"},{"name":"nvme"}],"meta-type":"enum","name":"62","values":["ide","fdc","scsi","virtio","xen","usb","uml","sata","sd","unknown","ieee1394","ssa","fibre","raid","iscsi","sas","mmc","virtual","file-backed-virtual","nvme"]}},{"if":{"any":["CONFIG_WIN32","CONFIG_LINUX"]},"then":{"members":[{"name":"cssid","type":"int"},{"name":"ssid","type":"int"},{"name":"subchno","type":"int"},{"name":"devno","type":"int"}],"meta-type":"object","name":"63"}},{"if":{"any":["CONFIG_WIN32","CONFIG_LIBUDEV"]},"then":{"members":[{"name":"critical-warning","type":"int"},{"name":"temperature","type":"int"},{"name":"available-spare","type":"int"},{"name":"available-spare-threshold","type":"int"},{"name":"percentage-used","type":"int"},{"name":"data-units-read-lo","type":"int"},{"name":"data-units-read-hi","type":"int"},{"name":"data-units-written-lo","type":"int"},{"name":"data-units-written-hi","type":"int"},{"name":"host-read-commands-lo","type":"int"},{"name":"host-read-commands-hi","type":"int"},{"name":"host-write-commands-lo","type":"int"},{"name":"host-write-commands-hi","type":"int"},{"name":"controller-busy-time-lo","type":"int"},{"name":"controller-busy-time-hi","type":"int"},{"name":"power-cycles-lo","type":"int"},{"name":"power-cycles-hi","type":"int"},{"name":"power-on-hours-lo","type":"int"},{"name":"power-on-hours-hi","type":"int"},{"name":"unsafe-shutdowns-lo","type":"int"},{"name":"unsafe-shutdowns-hi","type":"int"},{"name":"media-errors-lo","type":"int"},{"name":"media-errors-hi","type":"int"},{"name":"number-of-error-log-entries-lo","type":"int"},{"name":"number-of-error-log-entries-hi","type":"int"}],"meta-type":"object","name":"64"}},{"members":[{"name":"none"},{"name":"stdout"},{"name":"stderr"},{"name":"separated"},{"if":{"not":"CONFIG_WIN32"},"then":{"name":"merged"}}],"meta-type":"enum","name":"65","values":["none","stdout","stderr","separated",{"if":{"not":"CONFIG_WIN32"},"then":"merged"}]},{"if":"CONFIG_WIN32","then":{"members":[{"name":"pci"}],"meta-type":"enum","name":"66","values":["pci"]}},{"if":"CONFIG_WIN32","then":{"members":[{"name":"vendor-id","type":"int"},{"name":"device-id","type":"int"}],"meta-type":"object","name":"67"}}]"#;
+/// The QEMU releases these bindings read, oldest first, the
+/// schema's own last: what `AVAILABILITY` of commands and
+/// events counts.
+pub const RELEASES: &[crate::QemuVersion] = &[
+    crate::QemuVersion::new(6, 2),
+    crate::QemuVersion::new(7, 2),
+    crate::QemuVersion::new(8, 2),
+    crate::QemuVersion::new(9, 2),
+    crate::QemuVersion::new(10, 0),
+];
 /// The type of a JSON value, as QEMU names it (`QType`).
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QType {
     /// `none`
@@ -95,6 +107,8 @@ impl<'de> ::serde::Deserialize<'de> for QType {
 /// # Since
 ///
 /// 1.1.0
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestAgentCommandInfo {
     /// name of the command
@@ -138,6 +152,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestAgentCommandInfo {
 /// # Since
 ///
 /// 0.15.0
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestAgentInfo {
     /// guest agent version
@@ -176,6 +192,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestAgentInfo {
 /// # Since
 ///
 /// 0.15.0
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileRead {
     /// number of bytes read (note: count is *before*
@@ -219,6 +237,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
 /// # Since
 ///
 /// 0.15.0
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileWrite {
     /// number of bytes written (note: count is actual bytes
@@ -258,6 +278,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
 /// # Since
 ///
 /// 0.15.0
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileSeek {
     /// current file position
@@ -296,6 +318,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
 /// # Since
 ///
 /// 2.6
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QgaSeek {
     /// Set to the specified offset (same effect as 'whence':0)
@@ -359,6 +383,8 @@ impl<'de> ::serde::Deserialize<'de> for QgaSeek {
 /// # Since
 ///
 /// 2.6
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum GuestFileWhence {
@@ -407,6 +433,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
 /// # Since
 ///
 /// 0.15.0
+///
+/// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -473,6 +501,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
 ///
 /// 2.4
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemTrimResult {
@@ -521,6 +551,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
 ///
 /// 2.4
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemTrimResponse {
@@ -556,6 +588,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResponse {
 /// # Since
 ///
 /// 1.1
+///
+/// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -618,6 +652,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddressType {
 ///
 /// 1.1
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestIpAddress {
@@ -661,6 +697,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddress {
 /// # Since
 ///
 /// 2.11
+///
+/// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -726,6 +764,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterfaceStat {
 ///
 /// 1.1
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkInterface {
@@ -775,6 +815,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterface {
 ///
 /// 1.5
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestLogicalProcessor {
@@ -822,6 +864,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestLogicalProcessor {
 ///
 /// 2.2; 'Unknown' and all entries below since 2.4
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestDiskBusType {
@@ -864,6 +908,8 @@ pub enum GuestDiskBusType {
     /// Win file-backed bus type
     FileBackedVirtual,
     /// NVMe disks (since 7.1)
+    ///
+    /// *QEMU 7.2 and later.*
     Nvme,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -976,6 +1022,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskBusType {
 ///
 /// 2.2
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestPciAddress {
@@ -1024,6 +1072,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
 ///
 /// 6.0
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestCcwAddress {
@@ -1071,6 +1121,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
 /// # Since
 ///
 /// 2.2
+///
+/// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -1141,6 +1193,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
 /// # Since
 ///
 /// 7.1
+///
+/// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -1318,6 +1372,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
 /// # Since
 ///
 /// 7.1
+///
+/// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -1587,6 +1643,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
 ///
 /// 5.2
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskInfo {
@@ -1604,6 +1662,8 @@ pub struct GuestDiskInfo {
     /// assigned by device mapper
     pub alias: ::std::option::Option<::std::string::String>,
     /// disk smart information (Since 7.1)
+    ///
+    /// *QEMU 7.2 and later.*
     pub smart: ::std::option::Option<GuestDiskSmart>,
 }
 #[allow(deprecated)]
@@ -1646,6 +1706,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskInfo {
 ///
 /// 2.2
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemInfo {
@@ -1661,6 +1723,8 @@ pub struct GuestFilesystemInfo {
     pub total_bytes: ::std::option::Option<u64>,
     /// filesystem capacity in bytes for privileged users
     /// (since 9.1)
+    ///
+    /// *QEMU 9.2 and later.*
     pub total_bytes_privileged: ::std::option::Option<u64>,
     /// an array of disk hardware information that the volume lies
     /// on, which may be empty if the disk type is not supported
@@ -1711,6 +1775,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
 ///
 /// 2.3
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlock {
@@ -1758,6 +1824,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlock {
 /// # Since
 ///
 /// 2.3
+///
+/// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1841,6 +1909,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponseType {
 ///
 /// 2.3
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlockResponse {
@@ -1887,6 +1957,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponse {
 ///
 /// 2.3
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlockInfo {
@@ -1924,6 +1996,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockInfo {
 /// # Since
 ///
 /// 2.5
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestExecStatus {
     /// true if process has already terminated.
@@ -1989,6 +2063,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
 /// # Since
 ///
 /// 2.5
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestExec {
     /// pid of child process in guest OS
@@ -2023,6 +2099,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestExec {
 /// # Since
 ///
 /// 8.0
+///
+/// *QEMU 8.2 and later.*
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestExecCaptureOutputMode {
     /// do not capture any output
@@ -2108,6 +2186,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutputMode {
 /// # Since
 ///
 /// 8.0
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum GuestExecCaptureOutput {
@@ -2115,6 +2195,8 @@ pub enum GuestExecCaptureOutput {
     /// GuestExecCaptureOutputMode::all.  (since 2.5)
     Flag(bool),
     /// capture mode; preferred interface
+    ///
+    /// *QEMU 8.2 and later.*
     Mode(GuestExecCaptureOutputMode),
 }
 impl ::serde::Serialize for GuestExecCaptureOutput {
@@ -2155,6 +2237,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
 /// # Since
 ///
 /// 2.10
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestHostName {
     /// Fully qualified domain name of the guest OS
@@ -2189,6 +2273,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestHostName {
 /// # Since
 ///
 /// 2.10
+///
+/// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -2236,6 +2322,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestUser {
 /// # Since
 ///
 /// 2.10
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestTimezone {
     /// Timezone name.  These values may differ depending on guest/OS
@@ -2286,6 +2374,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
 /// # Since
 ///
 /// 2.10
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestOsInfo {
     /// * POSIX: release field returned by uname(2)
@@ -2364,6 +2454,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestOsInfo {
 }
 /// `GuestDeviceType` (not documented in the schema).
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestDeviceType {
@@ -2421,6 +2513,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceType {
 ///
 /// 5.2
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceIdPci {
@@ -2460,6 +2554,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceIdPci {
 /// # Since
 ///
 /// 5.2
+///
+/// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
 #[derive(Clone, Debug, PartialEq)]
@@ -2539,6 +2635,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceId {
 ///
 /// 5.2
 ///
+/// *QEMU 6.2 and later.*
+///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceInfo {
@@ -2586,6 +2684,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceInfo {
 /// # Since
 ///
 /// 5.2
+///
+/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestAuthorizedKeys {
     /// public keys (in OpenSSH/sshd(8) authorized_keys format)
@@ -2620,6 +2720,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
 /// # Since
 ///
 /// 7.1
+///
+/// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
@@ -2718,6 +2820,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStats {
 }
 /// `GuestDiskStatsInfo` (not documented in the schema).
 ///
+/// *QEMU 7.2 and later.*
+///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskStatsInfo {
@@ -2765,6 +2869,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
 /// # Since
 ///
 /// 7.1
+///
+/// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2822,6 +2928,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStatsType {
 /// # Since
 ///
 /// 7.1
+///
+/// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
@@ -2899,6 +3007,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestLinuxCpuStats {
 /// # Since
 ///
 /// 7.1
+///
+/// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
@@ -2978,6 +3088,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
 ///
 /// 10.0
 ///
+/// *QEMU 10.0 (new in this release).*
+///
 /// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestLoadAverage {
@@ -3021,6 +3133,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestLoadAverage {
 /// # Since
 ///
 /// 9.1
+///
+/// *QEMU 9.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
@@ -3145,6 +3259,8 @@ pub mod commands {
     ///
     /// 1.1
     ///
+    /// *QEMU 6.2 and later.*
+    ///
     /// Wire name: `guest-sync-delimited`.
     #[doc(alias = "guest-sync-delimited")]
     #[derive(Clone, Debug, PartialEq)]
@@ -3181,6 +3297,10 @@ pub mod commands {
         const NAME: &'static str = "guest-sync-delimited";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = i64;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3220,6 +3340,8 @@ pub mod commands {
     ///
     /// 0.15.0
     ///
+    /// *QEMU 6.2 and later.*
+    ///
     /// Wire name: `guest-sync`.
     #[doc(alias = "guest-sync")]
     #[derive(Clone, Debug, PartialEq)]
@@ -3256,6 +3378,10 @@ pub mod commands {
         const NAME: &'static str = "guest-sync";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = i64;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3268,6 +3394,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-ping`.
     #[doc(alias = "guest-ping")]
@@ -3299,6 +3427,10 @@ pub mod commands {
         const NAME: &'static str = "guest-ping";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -3316,6 +3448,8 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-get-time`.
     #[doc(alias = "guest-get-time")]
@@ -3347,6 +3481,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-time";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = i64;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3372,6 +3510,8 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-set-time`.
     #[doc(alias = "guest-set-time")]
@@ -3410,6 +3550,10 @@ pub mod commands {
         const NAME: &'static str = "guest-set-time";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -3426,6 +3570,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-info`.
     #[doc(alias = "guest-info")]
@@ -3457,6 +3603,10 @@ pub mod commands {
         const NAME: &'static str = "guest-info";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestAgentInfo;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3475,6 +3625,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-shutdown`.
     #[doc(alias = "guest-shutdown")]
@@ -3512,6 +3664,10 @@ pub mod commands {
         const NAME: &'static str = "guest-shutdown";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -3528,6 +3684,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-open`.
     #[doc(alias = "guest-file-open")]
@@ -3569,6 +3727,10 @@ pub mod commands {
         const NAME: &'static str = "guest-file-open";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = i64;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3581,6 +3743,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-close`.
     #[doc(alias = "guest-file-close")]
@@ -3618,6 +3782,10 @@ pub mod commands {
         const NAME: &'static str = "guest-file-close";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -3636,6 +3804,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-read`.
     #[doc(alias = "guest-file-read")]
@@ -3678,6 +3848,10 @@ pub mod commands {
         const NAME: &'static str = "guest-file-read";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestFileRead;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3694,6 +3868,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-write`.
     #[doc(alias = "guest-file-write")]
@@ -3740,6 +3916,10 @@ pub mod commands {
         const NAME: &'static str = "guest-file-write";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestFileWrite;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3758,6 +3938,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-seek`.
     #[doc(alias = "guest-file-seek")]
@@ -3803,6 +3985,10 @@ pub mod commands {
         const NAME: &'static str = "guest-file-seek";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestFileSeek;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3815,6 +4001,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-flush`.
     #[doc(alias = "guest-file-flush")]
@@ -3852,6 +4040,10 @@ pub mod commands {
         const NAME: &'static str = "guest-file-flush";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -3873,6 +4065,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
@@ -3906,6 +4100,10 @@ pub mod commands {
         const NAME: &'static str = "guest-fsfreeze-status";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestFsfreezeStatus;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3932,6 +4130,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
@@ -3965,6 +4165,10 @@ pub mod commands {
         const NAME: &'static str = "guest-fsfreeze-freeze";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = i64;
         fn decode_return(
             value: ::serde_json::Value,
@@ -3984,6 +4188,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.2
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
@@ -4025,6 +4231,10 @@ pub mod commands {
         const NAME: &'static str = "guest-fsfreeze-freeze-list";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = i64;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4046,6 +4256,8 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
@@ -4079,6 +4291,10 @@ pub mod commands {
         const NAME: &'static str = "guest-fsfreeze-thaw";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = i64;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4096,6 +4312,8 @@ pub mod commands {
     /// # Since
     ///
     /// 1.2
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
     ///
@@ -4141,6 +4359,10 @@ pub mod commands {
         const NAME: &'static str = "guest-fstrim";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestFilesystemTrimResponse;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4175,6 +4397,8 @@ pub mod commands {
     ///
     /// 1.1
     ///
+    /// *QEMU 6.2 and later.*
+    ///
     /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
     ///
     /// Wire name: `guest-suspend-disk`.
@@ -4207,6 +4431,10 @@ pub mod commands {
         const NAME: &'static str = "guest-suspend-disk";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -4248,6 +4476,8 @@ pub mod commands {
     ///
     /// 1.1
     ///
+    /// *QEMU 6.2 and later.*
+    ///
     /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
     ///
     /// Wire name: `guest-suspend-ram`.
@@ -4280,6 +4510,10 @@ pub mod commands {
         const NAME: &'static str = "guest-suspend-ram";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -4320,6 +4554,8 @@ pub mod commands {
     ///
     /// 1.1
     ///
+    /// *QEMU 6.2 and later.*
+    ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
     /// Wire name: `guest-suspend-hybrid`.
@@ -4352,6 +4588,10 @@ pub mod commands {
         const NAME: &'static str = "guest-suspend-hybrid";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -4368,6 +4608,8 @@ pub mod commands {
     /// # Since
     ///
     /// 1.1
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
     ///
@@ -4401,6 +4643,10 @@ pub mod commands {
         const NAME: &'static str = "guest-network-get-interfaces";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ::std::vec::Vec<super::GuestNetworkInterface>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4420,6 +4666,8 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
     ///
@@ -4453,6 +4701,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-vcpus";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ::std::vec::Vec<super::GuestLogicalProcessor>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4489,6 +4741,8 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
@@ -4536,6 +4790,10 @@ pub mod commands {
         const NAME: &'static str = "guest-set-vcpus";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = i64;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4555,6 +4813,8 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
     ///
@@ -4588,6 +4848,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-disks";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ::std::vec::Vec<super::GuestDiskInfo>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4607,6 +4871,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.2
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
     ///
@@ -4640,6 +4906,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-fsinfo";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ::std::vec::Vec<super::GuestFilesystemInfo>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4665,6 +4935,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX || CONFIG_FREEBSD)`.
     ///
@@ -4712,6 +4984,10 @@ pub mod commands {
         const NAME: &'static str = "guest-set-user-password";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -4732,6 +5008,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
@@ -4765,6 +5043,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-memory-blocks";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ::std::vec::Vec<super::GuestMemoryBlock>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4788,6 +5070,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
@@ -4836,6 +5120,10 @@ pub mod commands {
         const NAME: &'static str = "guest-set-memory-blocks";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ::std::vec::Vec<super::GuestMemoryBlockResponse>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4852,6 +5140,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
@@ -4885,6 +5175,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-memory-block-info";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestMemoryBlockInfo;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4903,6 +5197,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.5
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-exec-status`.
     #[doc(alias = "guest-exec-status")]
@@ -4940,6 +5236,10 @@ pub mod commands {
         const NAME: &'static str = "guest-exec-status";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestExecStatus;
         fn decode_return(
             value: ::serde_json::Value,
@@ -4956,6 +5256,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.5
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-exec`.
     #[doc(alias = "guest-exec")]
@@ -5010,6 +5312,10 @@ pub mod commands {
         const NAME: &'static str = "guest-exec";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestExec;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5030,6 +5336,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-get-host-name`.
     #[doc(alias = "guest-get-host-name")]
@@ -5061,6 +5369,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-host-name";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestHostName;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5077,6 +5389,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
     ///
@@ -5110,6 +5424,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-users";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ::std::vec::Vec<super::GuestUser>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5126,6 +5444,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-get-timezone`.
     #[doc(alias = "guest-get-timezone")]
@@ -5157,6 +5477,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-timezone";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestTimezone;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5173,6 +5497,8 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-get-osinfo`.
     #[doc(alias = "guest-get-osinfo")]
@@ -5204,6 +5530,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-osinfo";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestOsInfo;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5220,6 +5550,8 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_WIN32`.
     ///
@@ -5253,6 +5585,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-devices";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ::std::vec::Vec<super::GuestDeviceInfo>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5270,6 +5606,8 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-ssh-get-authorized-keys`.
     #[doc(alias = "guest-ssh-get-authorized-keys")]
@@ -5307,6 +5645,10 @@ pub mod commands {
         const NAME: &'static str = "guest-ssh-get-authorized-keys";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = super::GuestAuthorizedKeys;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5320,6 +5662,8 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-ssh-add-authorized-keys`.
     #[doc(alias = "guest-ssh-add-authorized-keys")]
@@ -5366,6 +5710,10 @@ pub mod commands {
         const NAME: &'static str = "guest-ssh-add-authorized-keys";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -5380,6 +5728,8 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
+    ///
+    /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-ssh-remove-authorized-keys`.
     #[doc(alias = "guest-ssh-remove-authorized-keys")]
@@ -5422,6 +5772,10 @@ pub mod commands {
         const NAME: &'static str = "guest-ssh-remove-authorized-keys";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11111,
+        );
         type Returns = ();
         fn decode_return(
             value: ::serde_json::Value,
@@ -5438,6 +5792,8 @@ pub mod commands {
     /// # Since
     ///
     /// 7.1
+    ///
+    /// *QEMU 7.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
@@ -5471,6 +5827,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-diskstats";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11110,
+        );
         type Returns = ::std::vec::Vec<super::GuestDiskStatsInfo>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5487,6 +5847,8 @@ pub mod commands {
     /// # Since
     ///
     /// 7.1
+    ///
+    /// *QEMU 7.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
@@ -5520,6 +5882,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-cpustats";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11110,
+        );
         type Returns = ::std::vec::Vec<super::GuestCpuStats>;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5536,6 +5902,8 @@ pub mod commands {
     /// # Since
     ///
     /// 10.0
+    ///
+    /// *QEMU 10.0 (new in this release).*
     ///
     /// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
     ///
@@ -5569,6 +5937,10 @@ pub mod commands {
         const NAME: &'static str = "guest-get-load";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b10000,
+        );
         type Returns = super::GuestLoadAverage;
         fn decode_return(
             value: ::serde_json::Value,
@@ -5582,6 +5954,8 @@ pub mod commands {
     /// # Since
     ///
     /// 9.1
+    ///
+    /// *QEMU 9.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
@@ -5615,6 +5989,10 @@ pub mod commands {
         const NAME: &'static str = "guest-network-get-route";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
+        const AVAILABILITY: crate::Availability = crate::Availability::new(
+            super::RELEASES,
+            0b11000,
+        );
         type Returns = ::std::vec::Vec<super::GuestNetworkRoute>;
         fn decode_return(
             value: ::serde_json::Value,
