@@ -189,8 +189,8 @@ impl<'a> Avail<'a> {
         out
     }
 
-    /// "QEMU 8.2 and later", "QEMU 6.2 to 9.2", "QEMU 6.2 to 7.2 and
-    /// 9.2 and later".
+    /// "QEMU 8.2 and later", "QEMU 6.2 to 7.2, 9.2 and later; removed
+    /// in 8.2".
     pub(super) fn text(&self, mask: u64) -> String {
         let n = self.names.len();
         let name = |i: usize| {
@@ -209,10 +209,9 @@ impl<'a> Avail<'a> {
             while i + 1 < n && mask & (1 << (i + 1)) != 0 {
                 i += 1;
             }
-            runs.push(if i == n - 1 && start < i {
+            // What this schema's release has, later ones most likely do.
+            runs.push(if i == n - 1 {
                 format!("{} and later", name(start))
-            } else if i == n - 1 {
-                format!("{} (new in this release)", name(start))
             } else if start == i {
                 name(start)
             } else {
@@ -220,7 +219,7 @@ impl<'a> Avail<'a> {
             });
             i += 1;
         }
-        let mut text = format!("QEMU {}", runs.join(" and "));
+        let mut text = format!("QEMU {}", runs.join(", "));
         // Name the releases that dropped it for a while.
         let gone: Vec<String> = (1..n)
             .filter(|&j| mask & (1 << j) == 0 && mask & (1 << (j - 1)) != 0)
@@ -490,14 +489,28 @@ impl Gen<'_> {
         if let Some(av) = self.avail.as_ref().filter(|_| self.output.contains(&owner)) {
             let differs = av.differing(self.schema, owner, m);
             if !differs.is_empty() {
-                let sent: Vec<String> = differs
+                // By older type: "QEMU 6.2 and 7.2 send `int`".
+                let mut by_type: Vec<(&str, Vec<&str>)> = Vec::new();
+                for d in &differs {
+                    match by_type.iter_mut().find(|(t, _)| *t == d.older) {
+                        Some((_, rs)) => rs.push(d.release),
+                        None => by_type.push((&d.older, vec![d.release])),
+                    }
+                }
+                let sent: Vec<String> = by_type
                     .iter()
-                    .map(|d| format!("QEMU {} sends `{}`", d.release, d.older))
+                    .map(|(t, rs)| match rs.split_last() {
+                        Some((last, [])) => format!("QEMU {last} sends `{t}`"),
+                        Some((last, rest)) => {
+                            format!("QEMU {} and {last} send `{t}`", rest.join(", "))
+                        }
+                        None => String::new(),
+                    })
                     .collect();
                 notes.push(format!(
                     "*{} here, whose values this schema's `{}` does not take: \
                      those are kept in `Compat::Older`.*",
-                    sent.join(", "),
+                    sent.join("; "),
                     self.ent(m.ty).name
                 ));
             }

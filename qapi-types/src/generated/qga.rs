@@ -3088,7 +3088,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
 ///
 /// 10.0
 ///
-/// *QEMU 10.0 (new in this release).*
+/// *QEMU 10.0 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
 #[derive(Clone, Debug, PartialEq)]
@@ -5903,7 +5903,7 @@ pub mod commands {
     ///
     /// 10.0
     ///
-    /// *QEMU 10.0 (new in this release).*
+    /// *QEMU 10.0 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
     ///
