@@ -49,11 +49,17 @@
 //! # Older releases
 //!
 //! The catch-alls let bindings decode what a newer QEMU sends.  To decode
-//! what an older QEMU sends, give its schema to
+//! what older QEMUs send, give their schemas to
 //! [`Config::older_schema`]: members this schema added as required to the
-//! types of replies and events become `Option`s, and a union that was a
+//! types of replies and events become `Option`s, a union that was a
 //! struct there gets an `Untagged { members }` branch for replies without
-//! the discriminator.
+//! the discriminator, and a member whose older type sends values this
+//! one rejects becomes the runtime's `Compat<T, O>`
+//! ([`Config::type_differences`] lists them).  Every definition's
+//! documentation then says which of the releases have it ("*QEMU 8.2 and
+//! later.*"; with [`Config::release`] naming this schema's), and commands
+//! and events get an `AVAILABILITY` constant over the module's
+//! `RELEASES`.
 
 pub mod cli;
 mod docs;
@@ -245,15 +251,22 @@ impl Config {
     /// schema is `schema` (read it with [`DocMode::Lenient`] if its
     /// documentation predates the current rules).
     ///
-    /// A release that adds a member to a type usually makes it required,
-    /// and bindings that require it cannot decode the older release's
-    /// replies.  So a member that this schema requires, in a type that a
-    /// command returns or an event carries (directly or inside another),
-    /// becomes an `Option` when the older release's type of the same name
-    /// lacks it, with a note saying so; it is `None` in that release's
-    /// replies.  Types the older release does not have at all, and
-    /// command arguments, are left alone.  May be called once per
-    /// release.
+    /// The older release's types are matched to this schema's along the
+    /// ways values travel (a command's return, an event's data, then
+    /// member by member, branch by branch), and by name for the others,
+    /// so a renamed type still matches.  A release that adds a member to
+    /// a type usually makes it required, and bindings that require it
+    /// cannot decode the older release's replies.  So a member that this
+    /// schema requires, in a type that a command returns or an event
+    /// carries (directly or inside another), becomes an `Option` when
+    /// the older release's matching type lacks it, with a note saying
+    /// so; it is `None` in that release's replies.  A member whose older
+    /// type sends values this schema's type does not take (an `int` that
+    /// became a `str`) becomes `Compat<T, O>`: `Current(T)` or
+    /// `Older(O)`, `O` the older built-in type's Rust type, or JSON.
+    /// Types the older release does not have at all, and command
+    /// arguments, are left alone.  Call once per release, in any
+    /// order; releases are ordered by their `major.minor` numbers.
     pub fn older_schema(&mut self, release: impl Into<String>, schema: &Schema) -> &mut Self {
         let files = schema
             .sources
