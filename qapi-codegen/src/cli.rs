@@ -10,7 +10,8 @@ const USAGE: &str = "\
 usage: qapi-gen check [--lenient-docs] [--snippets] FILE
        qapi-gen dump [--lenient-docs] [--snippets] FILE
        qapi-gen rust [--lenient-docs | --strict-docs] [--runtime PATH] [--cfg]
-                     [--no-docs] [--older RELEASE=FILE]... FILE -o OUT.rs
+                     [--no-docs] [--older RELEASE=FILE]... [--release REL]
+                     FILE -o OUT.rs
 
   check   read and check the schema; print nothing when it is good
   dump    print the checked schema in the format of QEMU's
@@ -30,7 +31,9 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
   --older RELEASE=FILE
                   also read replies of an older QEMU RELEASE whose schema
                   is FILE: members it lacks become Option (see
-                  qapi_codegen::Config::older_schema)
+                  qapi_codegen::Config::older_schema); each definition's
+                  documentation says which releases have it
+  --release REL   the QEMU release FILE is from, the newest of those
 ";
 
 /// Run the command with `args` (without the program name).  Errors go
@@ -55,7 +58,7 @@ pub fn run(args: &[String]) -> ExitCode {
             "--no-docs" => {
                 config.docs(false);
             }
-            "--runtime" | "-o" | "--older" => {
+            "--runtime" | "-o" | "--older" | "--release" => {
                 let Some(v) = it.next() else {
                     eprint!("{USAGE}");
                     return ExitCode::from(2);
@@ -68,6 +71,8 @@ pub fn run(args: &[String]) -> ExitCode {
                         return ExitCode::from(2);
                     };
                     older.push(pair);
+                } else if a == "--release" {
+                    config.release(v.as_str());
                 } else {
                     config.runtime_path(v.as_str());
                 }

@@ -49,11 +49,17 @@
 //! # Older releases
 //!
 //! The catch-alls let bindings decode what a newer QEMU sends.  To decode
-//! what an older QEMU sends, give its schema to
+//! what older QEMUs send, give their schemas to
 //! [`Config::older_schema`]: members this schema added as required to the
-//! types of replies and events become `Option`s, and a union that was a
+//! types of replies and events become `Option`s, a union that was a
 //! struct there gets an `Untagged { members }` branch for replies without
-//! the discriminator.
+//! the discriminator, and a member whose older type sends values this
+//! one rejects becomes the runtime's `Compat<T, O>`
+//! ([`Config::type_differences`] lists them).  Every definition's
+//! documentation then says which of the releases have it ("*QEMU 8.2 and
+//! later.*"; with [`Config::release`] naming this schema's), and commands
+//! and events get an `AVAILABILITY` constant over the module's
+//! `RELEASES`.
 
 pub mod cli;
 mod docs;
@@ -61,11 +67,10 @@ mod gen;
 pub mod introspect;
 pub mod naming;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use qapi_parser::{DocMode, EntityKind, Options, Schema};
+use qapi_parser::{DocMode, Options, Schema};
 
 /// The parser, re-exported for build scripts that read an older
 /// release's schema for [`Config::older_schema`].
@@ -85,6 +90,8 @@ pub struct Config {
     pub(crate) doc_mode: Option<DocMode>,
     pub(crate) introspection: bool,
     pub(crate) older: Vec<OlderRelease>,
+    /// The QEMU release the schema is from, for availability.
+    pub(crate) release: Option<String>,
     out_dir: Option<PathBuf>,
 }
 
@@ -106,9 +113,7 @@ pub struct Generated {
 #[derive(Clone, Debug)]
 pub(crate) struct OlderRelease {
     pub release: String,
-    /// Object types, named or implicit (`q_obj_…`, which QEMU names the
-    /// same way in every release), and the names of their members.
-    pub members: BTreeMap<String, BTreeSet<String>>,
+    pub schema: std::sync::Arc<Schema>,
     /// The files it was read from, for `cargo:rerun-if-changed`.
     pub files: Vec<String>,
 }
@@ -123,6 +128,7 @@ impl Default for Config {
             doc_mode: None,
             introspection: true,
             older: Vec::new(),
+            release: None,
             out_dir: None,
         }
     }
@@ -245,27 +251,23 @@ impl Config {
     /// schema is `schema` (read it with [`DocMode::Lenient`] if its
     /// documentation predates the current rules).
     ///
-    /// A release that adds a member to a type usually makes it required,
-    /// and bindings that require it cannot decode the older release's
-    /// replies.  So a member that this schema requires, in a type that a
-    /// command returns or an event carries (directly or inside another),
-    /// becomes an `Option` when the older release's type of the same name
-    /// lacks it, with a note saying so; it is `None` in that release's
-    /// replies.  Types the older release does not have at all, and
-    /// command arguments, are left alone.  May be called once per
-    /// release.
+    /// The older release's types are matched to this schema's along the
+    /// ways values travel (a command's return, an event's data, then
+    /// member by member, branch by branch), and by name for the others,
+    /// so a renamed type still matches.  A release that adds a member to
+    /// a type usually makes it required, and bindings that require it
+    /// cannot decode the older release's replies.  So a member that this
+    /// schema requires, in a type that a command returns or an event
+    /// carries (directly or inside another), becomes an `Option` when
+    /// the older release's matching type lacks it, with a note saying
+    /// so; it is `None` in that release's replies.  A member whose older
+    /// type sends values this schema's type does not take (an `int` that
+    /// became a `str`) becomes `Compat<T, O>`: `Current(T)` or
+    /// `Older(O)`, `O` the older built-in type's Rust type, or JSON.
+    /// Types the older release does not have at all, and command
+    /// arguments, are left alone.  Call once per release, in any
+    /// order; releases are ordered by their `major.minor` numbers.
     pub fn older_schema(&mut self, release: impl Into<String>, schema: &Schema) -> &mut Self {
-        let members = schema
-            .entities
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EntityKind::Object(o) => Some((
-                    e.name.clone(),
-                    o.members.iter().map(|m| m.name.clone()).collect(),
-                )),
-                _ => None,
-            })
-            .collect();
         let files = schema
             .sources
             .files()
@@ -273,10 +275,27 @@ impl Config {
             .collect();
         self.older.push(OlderRelease {
             release: release.into(),
-            members,
+            schema: std::sync::Arc::new(schema.clone()),
             files,
         });
         self
+    }
+
+    /// The QEMU release the schema is from (`10.2.0`), the newest of the
+    /// timeline that availability notes and constants describe (see
+    /// [`older_schema`](Self::older_schema)).  Unset, it is "this
+    /// schema's release".
+    pub fn release(&mut self, release: impl Into<String>) -> &mut Self {
+        self.release = Some(release.into());
+        self
+    }
+
+    /// The members of reply and event types whose type in an older
+    /// release (see [`older_schema`](Self::older_schema)) sends values
+    /// this schema's type does not take, one line each: what the
+    /// generated field accepts instead is in its documentation.
+    pub fn type_differences(&self, schema: &Schema) -> Vec<String> {
+        gen::type_differences(schema, self)
     }
 
     /// Where [`generate`](Self::generate) writes (default: `OUT_DIR`).

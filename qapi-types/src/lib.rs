@@ -190,12 +190,14 @@ pub mod blocking;
 mod error;
 pub mod introspect;
 pub mod proto;
+pub mod releases;
 mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
 pub use error::{Error, Result};
 pub use proto::{EventItem, Greeting, IdPolicy, RawEvent};
+pub use releases::{Availability, Compat, QemuVersion};
 
 /// Settings shared by the clients.  Every wait has a time limit by
 /// default; `None` waits as long as it takes.
@@ -326,6 +328,9 @@ pub trait Command: Serialize {
     /// `false` for commands that send no reply on success
     /// (`guest-shutdown`, …).
     const SUCCESS_RESPONSE: bool;
+    /// Which of the QEMU releases the bindings were made with have the
+    /// command ([`releases`]).
+    const AVAILABILITY: Availability = Availability::UNKNOWN;
     /// What a successful reply's `return` decodes into (`()` when the
     /// command returns nothing: QEMU then sends `{}`).
     type Returns;
@@ -457,6 +462,9 @@ pub trait EventSet: Sized {
 pub trait Event: serde::de::DeserializeOwned {
     /// The event's name on the wire, e.g. `STOP`.
     const NAME: &'static str;
+    /// Which of the QEMU releases the bindings were made with have the
+    /// event ([`releases`]).
+    const AVAILABILITY: Availability = Availability::UNKNOWN;
 }
 
 /// A request: `{"execute" | "exec-oob": NAME, "arguments": {...}, "id": ID}`.

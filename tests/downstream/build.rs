@@ -18,15 +18,19 @@ fn main() {
         .generate("../../schema/tests/legacy.json")
         .unwrap_or_else(|e| panic!("{e}"));
     // A newer release that also reads an older one's replies.
-    let older = Schema::from_file(
-        "../../schema/tests/compat-old.json",
-        Options {
-            doc_mode: DocMode::Lenient,
-        },
-    )
-    .unwrap_or_else(|f| panic!("{f}"));
+    let read = |file: &str| {
+        Schema::from_file(
+            format!("../../schema/tests/{file}"),
+            Options {
+                doc_mode: DocMode::Lenient,
+            },
+        )
+        .unwrap_or_else(|f| panic!("{f}"))
+    };
     qapi_codegen::Config::new()
-        .older_schema("1.0", &older)
+        .older_schema("1.0", &read("compat-old.json"))
+        .older_schema("0.5", &read("compat-oldest.json"))
+        .release("2.0")
         .generate("../../schema/tests/compat-new.json")
         .unwrap_or_else(|e| panic!("{e}"));
 }

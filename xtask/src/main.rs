@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's developer commands.
 
 mod bench_build;
+mod older;
 mod regen;
 
 use std::process::{Command, ExitCode};
@@ -30,6 +31,10 @@ usage: cargo xtask COMMAND
   regen --qemu-src DIR|TARBALL --into SCRATCH
                      regenerate into a scratch copy of qapi-types and build
                      it, leaving the repository alone
+  type-differences [TREE]
+                     list the reply and event members whose type in an
+                     older release (schema/older) sends values the newest
+                     schema's type (schema/qemu, or TREE's) does not take
   bench              run the benchmarks (parser, codegen, transport)
   bench-transport    commands per second against qemu-storage-daemon:
                      raw loop, blocking and tokio clients, 8 in flight
@@ -60,6 +65,13 @@ fn main() -> ExitCode {
         ["bench-transport"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "transport"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
         ["bench-decode"] => bench_decode(),
+        ["type-differences"] => {
+            older::type_differences(&qapi_tests::qemu_src::workspace_root(), None)
+        }
+        ["type-differences", tree] => older::type_differences(
+            &qapi_tests::qemu_src::workspace_root(),
+            Some(std::path::Path::new(tree)),
+        ),
         ["regen"] => regen::regen(&qapi_tests::qemu_src::workspace_root(), None),
         ["regen", "--qemu-src", src] => {
             regen::regen(&qapi_tests::qemu_src::workspace_root(), Some(src))

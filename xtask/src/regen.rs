@@ -26,23 +26,6 @@ fn schema_files(tree: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-/// Older releases whose replies and events the checked-in bindings also
-/// decode (see `qapi_codegen::Config::older_schema`); their QMP and guest
-/// agent schemas are vendored in `schema/older/RELEASE/`.
-const OLDER: [&str; 1] = ["7.2"];
-
-/// An older release's vendored files: what the bindings need of it.
-fn older_files(tree: &Path) -> Result<Vec<PathBuf>, String> {
-    Ok(schema_files(tree)?
-        .into_iter()
-        .filter(|f| !f.starts_with("storage-daemon"))
-        .collect())
-}
-
-fn older_dir(root: &Path, release: &str) -> PathBuf {
-    root.join("schema/older").join(release)
-}
-
 /// The bindings checked into qapi-types: (module, schema).
 const BINDINGS: [(&str, &str); 2] = [
     ("qmp", "qapi/qapi-schema.json"),
@@ -93,13 +76,12 @@ fn render(root: &Path) -> Result<BTreeMap<&'static str, String>, String> {
         let mut config = qapi_codegen::Config::new();
         config.runtime_path("crate");
         let mut label = format!("QEMU {version}'s {schema} (schema/qemu)");
-        for release in OLDER {
-            let older = read_schema(&older_dir(root, release).join(schema))?;
+        for release in crate::older::releases() {
+            let older = read_schema(&crate::older::dir(root, release).join(schema))?;
             config.older_schema(release, &older);
-            label.push_str(&format!(
-                ", also reading QEMU {release}'s (schema/older/{release})"
-            ));
         }
+        label.push_str(&crate::older::label());
+        config.release(crate::older::current_release(root)?);
         let (text, renames) = config.render(&s, &label).map_err(|e| e.to_string())?;
         for r in renames {
             eprintln!(
@@ -209,20 +191,7 @@ pub fn regen(root: &Path, source: Option<&str>) -> Result<(), String> {
         &version,
         &origin,
     )?;
-    for release in OLDER {
-        // Vendored once; `rm -r schema/older/RELEASE` and regen to renew.
-        let dest = older_dir(root, release);
-        if !dest.join("MANIFEST").exists() {
-            let rel = qapi_tests::qemu_src::release(release)?;
-            let tree = qapi_tests::qemu_src::ensure(rel.version)?;
-            let origin = Origin {
-                source: format!("Debian source package qemu, {}", rel.tarball),
-                sha256: Some(rel.sha256.to_string()),
-                commit: None,
-            };
-            vendor(&tree, &older_files(&tree)?, &dest, rel.version, &origin)?;
-        }
-    }
+    crate::older::vendor_missing(root)?;
 
     for (module, text) in render(root)? {
         let schema = BINDINGS

@@ -101,6 +101,7 @@ impl Gen<'_> {
         let extra = self.extra_attrs(&e.name);
         let cfg = self.cfg(&e.cond);
         let oob = c.allow_oob;
+        let avail = self.avail_const(id);
         let success = c.success_response;
         let (returns, decode) = match c.ret_type {
             Some(r) => {
@@ -120,6 +121,7 @@ impl Gen<'_> {
                 const NAME: &'static str = #wire;
                 const ALLOW_OOB: bool = #oob;
                 const SUCCESS_RESPONSE: bool = #success;
+                #avail
                 type Returns = #returns;
                 fn decode_return<'de, D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self::Returns, D::Error> {
                     #decode
@@ -137,6 +139,7 @@ impl Gen<'_> {
         let name = format_ident!("{}", self.names[&id]);
         let wire = &e.name;
         let def = self.data_item(id, ev.arg_type, ev.boxed);
+        let avail = self.avail_const(id);
         let docs = self.item_docs(e, Some(wire));
         let wire = lit(wire);
         let extra = self.extra_attrs(&e.name);
@@ -148,6 +151,7 @@ impl Gen<'_> {
             #[allow(deprecated)]
             impl #rt::Event for #name {
                 const NAME: &'static str = #wire;
+                #avail
             }
         }
     }

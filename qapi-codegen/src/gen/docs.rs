@@ -60,6 +60,7 @@ impl Gen<'_> {
                 text.push_str(&format!("\n\n**Unstable:** {}", docs::markdown(&f.text)));
             }
         }
+        text.push_str(&self.avail_item_note(e));
         if let Some(c) = &e.cond {
             text.push_str(&format!(
                 "\n\n*Only when QEMU is built with* `{}`.",

@@ -6,6 +6,7 @@
 //! `api.rs` the `commands` and `events` modules; `docs.rs` the rustdoc.
 
 mod api;
+mod avail;
 mod construct;
 mod docs;
 mod serde;
@@ -42,6 +43,8 @@ pub(super) struct Gen<'a> {
     boxed: HashSet<(EntityId, String)>,
     /// Types that replies and events carry, directly or inside another.
     output: HashSet<EntityId>,
+    /// The older releases' availability (when there are any).
+    avail: Option<avail::Avail<'a>>,
     renames: Vec<Rename>,
 }
 
@@ -52,7 +55,7 @@ pub(super) enum Place {
     Module,
 }
 
-pub fn generate(schema: &Schema, config: &Config) -> Output {
+fn prepare<'a>(schema: &'a Schema, config: &'a Config) -> Gen<'a> {
     let rt: TokenStream = config
         .runtime_path
         .parse()
@@ -66,13 +69,25 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
         branch_enums: HashMap::new(),
         boxed: HashSet::new(),
         output: HashSet::new(),
+        avail: None,
         renames: Vec::new(),
     };
     g.assign_names();
     g.find_recursion();
     if !config.older.is_empty() {
         g.find_output();
+        g.avail = Some(avail::Avail::new(schema, config));
     }
+    g
+}
+
+/// See `Config::type_differences`.
+pub fn type_differences(schema: &Schema, config: &Config) -> Vec<String> {
+    prepare(schema, config).differing_members()
+}
+
+pub fn generate(schema: &Schema, config: &Config) -> Output {
+    let mut g = prepare(schema, config);
     // Items are moved into the streams that hold them: interpolating a
     // `TokenStream` with `quote!` copies every token of it.
     let mut top = TokenStream::new();
@@ -111,6 +126,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
         }
     });
     let mut tokens = introspection.unwrap_or_default();
+    tokens.extend(g.releases_const());
     tokens.extend(top);
     tokens.extend(quote! {
         /// One type per command, carrying its arguments; each implements
@@ -306,42 +322,45 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// The older releases (see `Config::older_schema`) whose type of
-    /// the same name lacks the member `m` of `owner`, when `owner` is
-    /// carried by replies or events and `m` is required.
-    pub(super) fn newer_only(&self, owner: EntityId, m: &ObjectMember) -> Vec<&'a str> {
-        if m.optional || !self.output.contains(&owner) {
-            return Vec::new();
+    /// The older releases (see `Config::older_schema`) whose type
+    /// matching `owner` lacks the member `m`, when `owner` is carried by
+    /// replies or events and `m` is required.
+    pub(super) fn newer_only(&self, owner: EntityId, m: &ObjectMember) -> Vec<String> {
+        match &self.avail {
+            Some(av) if !m.optional && self.output.contains(&owner) => av
+                .lacking(owner, &m.name)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
         }
-        let name = &self.ent(owner).name;
-        self.config
-            .older
-            .iter()
-            .filter(|o| o.members.get(name).is_some_and(|ms| !ms.contains(&m.name)))
-            .map(|o| o.release.as_str())
-            .collect()
+    }
+
+    /// The Rust type of a built-in type.
+    pub(super) fn builtin_path(&self, b: Builtin) -> TokenStream {
+        let rt = &self.rt;
+        match b {
+            Builtin::Str => quote!(::std::string::String),
+            Builtin::Number => quote!(f64),
+            Builtin::Int | Builtin::Int64 => quote!(i64),
+            Builtin::Int8 => quote!(i8),
+            Builtin::Int16 => quote!(i16),
+            Builtin::Int32 => quote!(i32),
+            Builtin::Uint8 => quote!(u8),
+            Builtin::Uint16 => quote!(u16),
+            Builtin::Uint32 => quote!(u32),
+            Builtin::Uint64 | Builtin::Size => quote!(u64),
+            Builtin::Bool => quote!(bool),
+            Builtin::Any => quote!(::serde_json::Value),
+            Builtin::Null => quote!(#rt::Null),
+        }
     }
 
     /// The path to a type from `place`.
     pub(super) fn type_path(&self, id: EntityId, place: Place) -> TokenStream {
-        let rt = &self.rt;
         let e = self.ent(id);
         match &e.kind {
-            EntityKind::Builtin(b) => match b {
-                Builtin::Str => quote!(::std::string::String),
-                Builtin::Number => quote!(f64),
-                Builtin::Int | Builtin::Int64 => quote!(i64),
-                Builtin::Int8 => quote!(i8),
-                Builtin::Int16 => quote!(i16),
-                Builtin::Int32 => quote!(i32),
-                Builtin::Uint8 => quote!(u8),
-                Builtin::Uint16 => quote!(u16),
-                Builtin::Uint32 => quote!(u32),
-                Builtin::Uint64 | Builtin::Size => quote!(u64),
-                Builtin::Bool => quote!(bool),
-                Builtin::Any => quote!(::serde_json::Value),
-                Builtin::Null => quote!(#rt::Null),
-            },
+            EntityKind::Builtin(b) => self.builtin_path(*b),
             EntityKind::Array(a) => {
                 let inner = self.type_path(a.element, place);
                 quote!(::std::vec::Vec<#inner>)

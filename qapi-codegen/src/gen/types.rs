@@ -26,7 +26,8 @@ impl Gen<'_> {
         for v in &en.values {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
             let wire = lit(&v.name);
-            let docs = self.member_docs(doc, &v.name, &v.cond, &v.features, "");
+            let note = self.value_note(id, &v.name);
+            let docs = self.member_docs(doc, &v.name, &v.cond, &v.features, &note);
             let cfg = self.cfg(&v.cond);
             variants.push(quote!(#docs #vname,));
             to_wire.push(quote!(#cfg Self::#vname => #wire,));
@@ -106,21 +107,16 @@ impl Gen<'_> {
             let newer_only = self.newer_only(owner, m);
             let optional = m.optional || !newer_only.is_empty();
             let ty = self.member_type(owner, m, optional, place, true);
+            // A member whose older form differs is `Compat`: built as such.
+            let compat = self.compat_member(owner, m, false, place);
+            let ty = self.compat_member(owner, m, optional, place).unwrap_or(ty);
             // Inherited members are documented by their own type.
             let mdoc = if m.defined_in == owner || self.ent(m.defined_in).is_implicit() {
                 doc
             } else {
                 self.ent(m.defined_in).doc.map(|d| &self.schema.docs[d])
             };
-            let note = if newer_only.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "*Required by this schema, but not sent by QEMU {}, whose replies \
-                     these bindings also read: `None` there.*",
-                    newer_only.join(", ")
-                )
-            };
+            let note = self.member_note(owner, m, &newer_only);
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
             ctor.push(CtorField {
@@ -128,8 +124,8 @@ impl Gen<'_> {
                 wire: m.name.clone(),
                 optional: m.optional,
                 option: optional,
-                boxed: self.boxed.contains(&(owner, m.name.clone())),
-                inner: self.member_type(owner, m, false, place, false),
+                boxed: compat.is_none() && self.boxed.contains(&(owner, m.name.clone())),
+                inner: compat.unwrap_or_else(|| self.member_type(owner, m, false, place, false)),
                 deprecated: m.features.iter().any(|f| f.name == "deprecated"),
                 cfg: self.cfg(&m.cond),
             });
@@ -265,7 +261,7 @@ impl Gen<'_> {
                     base
                 }
             };
-            let vdocs = self.doc_attrs(&vdoc);
+            let vdocs = self.doc_attrs(&self.branch_doc(id, wire, vdoc));
             let wire_lit = lit(wire);
             let kind = if let Some(inner) = wrapped {
                 let mut ty = self.type_path(inner, Place::Top);
@@ -468,7 +464,7 @@ impl Gen<'_> {
                     quote!(Self::#vname(::std::string::ToString::to_string(v))),
                 ));
             }
-            let docs = self.member_docs(doc, &v.name, &v.cond, &[], "");
+            let docs = self.member_docs(doc, &v.name, &v.cond, &[], &self.branch_note(id, &v.name));
             variants.push(quote!(#docs #vname(#ty),));
             branches.push((vname, cfg, self.schema.json_type(v.ty)));
         }

@@ -79,3 +79,50 @@ fn a_struct_that_became_a_union_decodes_without_its_discriminator() {
     );
     assert_eq!(serde_json::to_value(&g).unwrap(), new);
 }
+
+#[test]
+fn a_member_whose_type_changed_takes_both_forms() {
+    // Stats was Counters in both older releases, with an integer count
+    // and no unit: matched along query-stats, not by name.
+    // Either mode (another test here turns strict decoding on).
+    let old = json!({"count": 3, "label": "l"});
+    let s = commands::QueryStats::decode_return(old.clone()).unwrap();
+    assert_eq!(s.count, qapi_types::Compat::Older(3));
+    assert_eq!(s.count.current(), None);
+    assert_eq!(s.unit, None);
+    // A string was always a StrOrNull: no change there.
+    assert_eq!(s.label, compat::StrOrNull::S("l".into()));
+    assert_eq!(serde_json::to_value(&s).unwrap(), old);
+
+    let new = json!({"count": "3", "label": null, "unit": "u"});
+    let s = commands::QueryStats::decode_return(new.clone()).unwrap();
+    assert_eq!(s.count, qapi_types::Compat::Current("3".into()));
+    assert_eq!(s.label, compat::StrOrNull::N(qapi_types::Null));
+    assert_eq!(serde_json::to_value(&s).unwrap(), new);
+
+    // Neither form: the current form's error.
+    let e = commands::QueryStats::decode_return(json!({"count": true, "label": "l"}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("count") && e.contains("string"), "{e}");
+}
+
+#[test]
+fn availability_constants_answer_by_release() {
+    use qapi_types::{Event, QemuVersion};
+    let v = QemuVersion::new;
+    assert_eq!(compat::RELEASES, &[v(0, 5), v(1, 0), v(2, 0)]);
+    let a = commands::QueryWhole::AVAILABILITY;
+    assert_eq!(a.has(v(0, 5)), Some(false));
+    assert_eq!(a.has(v(1, 0)), Some(true));
+    assert_eq!(a.has(v(2, 0)), Some(true));
+    assert_eq!(a.since(), Some(v(1, 0)));
+    // In 0.5, dropped in 1.0, back in 2.0.
+    let b = commands::QueryBack::AVAILABILITY;
+    assert_eq!(b.has(v(0, 5)), Some(true));
+    assert_eq!(b.has(v(1, 0)), Some(false));
+    assert_eq!(b.likely(v(1, 5)), Some(false));
+    assert_eq!(b.since(), Some(v(2, 0)));
+    assert_eq!(commands::QueryFresh::AVAILABILITY.since(), Some(v(2, 0)));
+    assert_eq!(events::Changed::AVAILABILITY.since(), Some(v(0, 5)));
+}
