@@ -92,6 +92,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
     }
     events.extend(g.event_enum());
     commands.extend(g.check_return());
+    commands.extend(g.check_arguments());
     let commands = braced(commands);
     let events = braced(events);
     let introspection = config.introspection.then(|| {

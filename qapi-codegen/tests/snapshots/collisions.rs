@@ -336,6 +336,30 @@ pub mod commands {
             },
         )
     }
+    /// Decode `arguments` as those of the command named `name`,
+    /// and encode them again: for tools that check requests by
+    /// name. `None` when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_arguments(
+        name: &str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        ::std::option::Option::Some(
+            match name {
+                "do-it" => {
+                    ::serde_json::from_value::<DoIt>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "do_it" => {
+                    ::serde_json::from_value::<DoIt2>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                _ => return ::std::option::Option::None,
+            },
+        )
+    }
 }
 /// One type per event's data, and [`Event`](events::Event) over
 /// all of them.

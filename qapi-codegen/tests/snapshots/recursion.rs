@@ -476,6 +476,19 @@ pub mod commands {
         let _ = (name, value);
         ::std::option::Option::None
     }
+    /// Decode `arguments` as those of the command named `name`,
+    /// and encode them again: for tools that check requests by
+    /// name. `None` when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_arguments(
+        name: &str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        let _ = (name, arguments);
+        ::std::option::Option::None
+    }
 }
 /// One type per event's data, and [`Event`](events::Event) over
 /// all of them.

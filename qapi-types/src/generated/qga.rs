@@ -5784,6 +5784,198 @@ pub mod commands {
             },
         )
     }
+    /// Decode `arguments` as those of the command named `name`,
+    /// and encode them again: for tools that check requests by
+    /// name. `None` when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_arguments(
+        name: &str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        ::std::option::Option::Some(
+            match name {
+                "guest-sync-delimited" => {
+                    ::serde_json::from_value::<GuestSyncDelimited>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-sync" => {
+                    ::serde_json::from_value::<GuestSync>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-ping" => {
+                    ::serde_json::from_value::<GuestPing>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-time" => {
+                    ::serde_json::from_value::<GuestGetTime>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-set-time" => {
+                    ::serde_json::from_value::<GuestSetTime>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-info" => {
+                    ::serde_json::from_value::<GuestInfo>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-shutdown" => {
+                    ::serde_json::from_value::<GuestShutdown>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-open" => {
+                    ::serde_json::from_value::<GuestFileOpen>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-close" => {
+                    ::serde_json::from_value::<GuestFileClose>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-read" => {
+                    ::serde_json::from_value::<GuestFileRead>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-write" => {
+                    ::serde_json::from_value::<GuestFileWrite>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-seek" => {
+                    ::serde_json::from_value::<GuestFileSeek>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-flush" => {
+                    ::serde_json::from_value::<GuestFileFlush>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fsfreeze-status" => {
+                    ::serde_json::from_value::<GuestFsfreezeStatus>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fsfreeze-freeze" => {
+                    ::serde_json::from_value::<GuestFsfreezeFreeze>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fsfreeze-freeze-list" => {
+                    ::serde_json::from_value::<GuestFsfreezeFreezeList>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fsfreeze-thaw" => {
+                    ::serde_json::from_value::<GuestFsfreezeThaw>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fstrim" => {
+                    ::serde_json::from_value::<GuestFstrim>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-suspend-disk" => {
+                    ::serde_json::from_value::<GuestSuspendDisk>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-suspend-ram" => {
+                    ::serde_json::from_value::<GuestSuspendRam>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-suspend-hybrid" => {
+                    ::serde_json::from_value::<GuestSuspendHybrid>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-network-get-interfaces" => {
+                    ::serde_json::from_value::<GuestNetworkGetInterfaces>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-vcpus" => {
+                    ::serde_json::from_value::<GuestGetVcpus>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-set-vcpus" => {
+                    ::serde_json::from_value::<GuestSetVcpus>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-disks" => {
+                    ::serde_json::from_value::<GuestGetDisks>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-fsinfo" => {
+                    ::serde_json::from_value::<GuestGetFsinfo>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-set-user-password" => {
+                    ::serde_json::from_value::<GuestSetUserPassword>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-memory-blocks" => {
+                    ::serde_json::from_value::<GuestGetMemoryBlocks>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-set-memory-blocks" => {
+                    ::serde_json::from_value::<GuestSetMemoryBlocks>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-memory-block-info" => {
+                    ::serde_json::from_value::<GuestGetMemoryBlockInfo>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-exec-status" => {
+                    ::serde_json::from_value::<GuestExecStatus>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-exec" => {
+                    ::serde_json::from_value::<GuestExec>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-host-name" => {
+                    ::serde_json::from_value::<GuestGetHostName>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-users" => {
+                    ::serde_json::from_value::<GuestGetUsers>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-timezone" => {
+                    ::serde_json::from_value::<GuestGetTimezone>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-osinfo" => {
+                    ::serde_json::from_value::<GuestGetOsinfo>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-devices" => {
+                    ::serde_json::from_value::<GuestGetDevices>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-ssh-get-authorized-keys" => {
+                    ::serde_json::from_value::<GuestSshGetAuthorizedKeys>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-ssh-add-authorized-keys" => {
+                    ::serde_json::from_value::<GuestSshAddAuthorizedKeys>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-ssh-remove-authorized-keys" => {
+                    ::serde_json::from_value::<GuestSshRemoveAuthorizedKeys>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-diskstats" => {
+                    ::serde_json::from_value::<GuestGetDiskstats>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-cpustats" => {
+                    ::serde_json::from_value::<GuestGetCpustats>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-load" => {
+                    ::serde_json::from_value::<GuestGetLoad>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-network-get-route" => {
+                    ::serde_json::from_value::<GuestNetworkGetRoute>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                _ => return ::std::option::Option::None,
+            },
+        )
+    }
 }
 /// One type per event's data, and [`Event`](events::Event) over
 /// all of them.
