@@ -59,10 +59,13 @@ fn tarball(release: &str) -> Result<PathBuf, String> {
 /// The unpacked tree (`…/qemu-RELEASE/`) of a release extract, unpacking
 /// it on first use.
 pub fn ensure(release: &str) -> Result<PathBuf, String> {
-    let &(_, pinned) = EXTRACTS.iter().find(|(r, _)| *r == release).ok_or_else(|| {
-        let known: Vec<&str> = EXTRACTS.iter().map(|(r, _)| *r).collect();
-        format!("no QEMU extract '{release}' (known: {})", known.join(", "))
-    })?;
+    let &(_, pinned) = EXTRACTS
+        .iter()
+        .find(|(r, _)| *r == release)
+        .ok_or_else(|| {
+            let known: Vec<&str> = EXTRACTS.iter().map(|(r, _)| *r).collect();
+            format!("no QEMU extract '{release}' (known: {})", known.join(", "))
+        })?;
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dir = workspace_root().join("target/qemu-extracts").join(release);
     let tree = dir.join(format!("qemu-{release}"));
