@@ -1,11 +1,12 @@
 //! Documentation: the schema's doc comments as rustdoc attributes.
 
 use proc_macro2::TokenStream;
-use qapi_parser::{Doc, Entity, Feature, IfCond, SectionKind};
+use qapi_parser::{Doc, Entity, EntityKind, Feature, IfCond, SectionKind};
 use quote::quote;
 
 use super::{cond_text, lit, Gen};
 use crate::docs;
+use crate::naming::{field_name, variant_name};
 
 impl Gen<'_> {
     pub(super) fn doc_attrs(&self, text: &str) -> TokenStream {
@@ -16,12 +17,18 @@ impl Gen<'_> {
         quote!(#(#[doc = #lines])*)
     }
 
-    /// An item's documentation: body, sections, condition, wire name.
+    /// An item's documentation: the description (body, notes,
+    /// condition, wire name), then the tagged sections under a heading
+    /// each, then the examples under a heading of their own.
     pub(super) fn item_docs(&self, e: &Entity, wire: Option<&str>) -> TokenStream {
         let mut text = String::new();
+        let mut headed = String::new();
+        let mut examples = String::new();
         let doc = e.doc.map(|d| &self.schema.docs[d]);
         if let Some(doc) = doc {
-            text.push_str(&docs::markdown(doc.body()));
+            let (rest, ex) = docs::split_examples(doc.body());
+            text.push_str(&docs::markdown(&rest));
+            append(&mut examples, &docs::markdown(&ex));
         }
         if text.trim().is_empty() {
             text = if e.name == "QType" {
@@ -39,35 +46,45 @@ impl Gen<'_> {
                     SectionKind::Since => Some("Since"),
                     SectionKind::Todo => Some("To do"),
                     SectionKind::Note => Some("Note"),
-                    SectionKind::Example => Some("Example"),
                     _ => None,
                 };
-                // Older releases' `Example:` sections are QMP transcripts.
-                let body = if s.kind == SectionKind::Example {
-                    docs::literal(&s.text)
-                } else {
-                    docs::markdown(&s.text)
-                };
-                if body.trim().is_empty() {
-                    continue;
-                }
-                match heading {
-                    Some(h) => text.push_str(&format!("\n\n# {h}\n\n{body}")),
-                    None => text.push_str(&format!("\n\n{body}")),
+                match (s.kind, heading) {
+                    // Older releases' `Example:` sections are QMP
+                    // transcripts.
+                    (SectionKind::Example, _) => append(&mut examples, &docs::literal(&s.text)),
+                    (_, Some(h)) => {
+                        let body = docs::markdown(&s.text);
+                        if !body.trim().is_empty() {
+                            append(&mut headed, &format!("# {h}\n\n{body}"));
+                        }
+                    }
+                    _ => {
+                        let (rest, ex) = docs::split_examples(&s.text);
+                        append(&mut text, &docs::markdown(&rest));
+                        append(&mut examples, &docs::markdown(&ex));
+                    }
                 }
             }
             if let Some(f) = doc.feature("unstable") {
-                text.push_str(&format!("\n\n**Unstable:** {}", docs::markdown(&f.text)));
+                append(
+                    &mut text,
+                    &format!("**Unstable:** {}", docs::markdown(&f.text)),
+                );
             }
         }
         if let Some(c) = &e.cond {
-            text.push_str(&format!(
-                "\n\n*Only when QEMU is built with* `{}`.",
-                cond_text(c)
-            ));
+            append(
+                &mut text,
+                &format!("*Only when QEMU is built with* `{}`.", cond_text(c)),
+            );
         }
         if let Some(w) = wire {
-            text.push_str(&format!("\n\nWire name: `{w}`."));
+            append(&mut text, &format!("Wire name: `{w}`."));
+        }
+        // Both start with their paragraph break.
+        text.push_str(&headed);
+        if !examples.is_empty() {
+            append(&mut text, &format!("# Examples{examples}"));
         }
         let mut out = self.doc_attrs(&text);
         if let Some(w) = wire {
@@ -79,6 +96,9 @@ impl Gen<'_> {
         out
     }
 
+    /// A member's or enum value's documentation: its description, its
+    /// name on the wire (shown, and a search alias), its deprecation
+    /// with the schema's reason.
     pub(super) fn member_docs(
         &self,
         doc: Option<&Doc>,
@@ -87,13 +107,52 @@ impl Gen<'_> {
         features: &[Feature],
         note: &str,
     ) -> TokenStream {
-        let mut text = doc
+        let mut out = self.described(doc, name, m_cond, features, note, true);
+        out.extend(self.deprecated(features, doc));
+        out.extend(self.cfg(m_cond));
+        out
+    }
+
+    /// An alternate's branch: its name is the schema's only (QEMU picks
+    /// the branch by the JSON type), so no wire name.
+    pub(super) fn branch_docs(
+        &self,
+        doc: Option<&Doc>,
+        name: &str,
+        m_cond: &Option<IfCond>,
+    ) -> TokenStream {
+        let mut out = self.described(doc, name, m_cond, &[], "", false);
+        out.extend(self.cfg(m_cond));
+        out
+    }
+
+    fn described(
+        &self,
+        doc: Option<&Doc>,
+        name: &str,
+        m_cond: &Option<IfCond>,
+        features: &[Feature],
+        note: &str,
+        on_wire: bool,
+    ) -> TokenStream {
+        let desc = doc
             .and_then(|d| d.member(name))
             .map(|s| docs::markdown(&s.text))
             .unwrap_or_default();
-        if text.trim().is_empty() {
-            text = format!("`{name}`");
-        }
+        // The wire name is shown when it is not the Rust name: always
+        // for an enum's values (the Rust name is CamelCase).  Without a
+        // description, the name is the text.
+        let of_enum = doc
+            .and_then(|d| d.symbol.as_deref())
+            .and_then(|s| self.schema.lookup(s))
+            .is_some_and(|id| matches!(self.ent(id).kind, EntityKind::Enum(_)));
+        let mut text = if desc.trim().is_empty() {
+            format!("`{name}`")
+        } else if on_wire && (of_enum || field_name(name) != name) {
+            format!("{desc}\n\nOn the wire: `{name}`.")
+        } else {
+            desc
+        };
         if features.iter().any(|f| f.name == "unstable") {
             text.push_str("\n\n**Unstable.**");
         }
@@ -108,8 +167,13 @@ impl Gen<'_> {
             ));
         }
         let mut out = self.doc_attrs(text.trim());
-        out.extend(self.deprecated(features, None));
-        out.extend(self.cfg(m_cond));
+        // Found by its wire name in rustdoc's search, unless that is the
+        // Rust name itself (rustdoc rejects such an alias).
+        let rust = [field_name(name), variant_name(name)];
+        if on_wire && !rust.iter().any(|r| r == name) {
+            let w = lit(name);
+            out.extend(quote!(#[doc(alias = #w)]));
+        }
         out
     }
 
@@ -119,7 +183,7 @@ impl Gen<'_> {
         }
         let note = doc
             .and_then(|d| d.feature("deprecated"))
-            .map(|s| s.text.split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|s| docs::inline(&s.text.split_whitespace().collect::<Vec<_>>().join(" ")))
             .filter(|s| !s.is_empty());
         match note {
             Some(n) => {
@@ -128,5 +192,13 @@ impl Gen<'_> {
             }
             None => quote!(#[deprecated]),
         }
+    }
+}
+
+/// Add a paragraph (nothing when it is empty).
+fn append(text: &mut String, paragraph: &str) {
+    if !paragraph.trim().is_empty() {
+        text.push_str("\n\n");
+        text.push_str(paragraph);
     }
 }

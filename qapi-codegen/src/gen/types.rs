@@ -367,7 +367,7 @@ impl Gen<'_> {
             if self.boxed.contains(&(id, v.name.clone())) {
                 ty = quote!(::std::boxed::Box<#ty>);
             }
-            let docs = self.member_docs(doc, &v.name, &v.cond, &[], "");
+            let docs = self.branch_docs(doc, &v.name, &v.cond);
             let cfg = self.cfg(&v.cond);
             variants.push(quote!(#docs #vname(#ty),));
             branches.push((vname, cfg, self.schema.json_type(v.ty)));

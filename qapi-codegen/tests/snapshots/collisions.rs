@@ -94,8 +94,14 @@ impl<'de> ::serde::Deserialize<'de> for QType {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pair {
     /// with a dash
+    ///
+    /// On the wire: `a-b`.
+    #[doc(alias = "a-b")]
     pub a_b: i64,
     /// in camel case (both are a_b in Rust)
+    ///
+    /// On the wire: `aB`.
+    #[doc(alias = "aB")]
     pub a_b2: ::std::string::String,
 }
 #[allow(deprecated)]
@@ -188,6 +194,8 @@ impl<'de> ::serde::Deserialize<'de> for FooBar2 {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Other {
     /// clashes with the catch-all variant
+    ///
+    /// On the wire: `other`.
     Other,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.

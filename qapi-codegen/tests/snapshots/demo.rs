@@ -132,10 +132,16 @@ impl<'de> ::serde::Deserialize<'de> for Named {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DriveBus {
     /// the IDE bus
+    ///
+    /// On the wire: `ide`.
     Ide,
     /// a virtio-blk device
+    ///
+    /// On the wire: `virtio`.
     Virtio,
     /// a SCSI controller
+    ///
+    /// On the wire: `scsi`.
     ///
     /// *Only when QEMU is built with* `CONFIG_SCSI`.
     Scsi,
@@ -191,11 +197,11 @@ impl<'de> ::serde::Deserialize<'de> for DriveBus {
 }
 /// A drive, named by its base type's `id`.
 ///
+/// **Unstable:** `tags` may change
+///
 /// # Since
 ///
 /// 1.0
-///
-/// **Unstable:** `tags` may change
 #[derive(Clone, Debug, PartialEq)]
 pub struct DriveInfo {
     /// the name
@@ -205,6 +211,9 @@ pub struct DriveInfo {
     /// its size in bytes
     pub size: u64,
     /// whether writes are refused
+    ///
+    /// On the wire: `read-only`.
+    #[doc(alias = "read-only")]
     pub read_only: ::std::option::Option<bool>,
     /// free-form labels
     ///
@@ -251,8 +260,12 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConsoleKind {
     /// a serial port
+    ///
+    /// On the wire: `serial`.
     Serial,
     /// a VNC server
+    ///
+    /// On the wire: `vnc`.
     Vnc,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -469,8 +482,12 @@ impl<'de> ::serde::Deserialize<'de> for Console {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SizePreset {
     /// one gigabyte
+    ///
+    /// On the wire: `small`.
     Small,
     /// one terabyte
+    ///
+    /// On the wire: `large`.
     Large,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -571,6 +588,8 @@ impl<'de> ::serde::Deserialize<'de> for SizeOrName {
 pub mod commands {
     /// List the drives.
     ///
+    /// Wire name: `query-drives`.
+    ///
     /// # Returns
     ///
     /// every drive
@@ -578,8 +597,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.0
-    ///
-    /// Wire name: `query-drives`.
     #[doc(alias = "query-drives")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct QueryDrives {}
@@ -618,6 +635,8 @@ pub mod commands {
     }
     /// Change a drive's size.
     ///
+    /// Wire name: `drive-resize`.
+    ///
     /// # Errors
     ///
     /// - GenericError if the drive does not exist
@@ -625,8 +644,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.1
-    ///
-    /// Wire name: `drive-resize`.
     #[doc(alias = "drive-resize")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct DriveResize {
@@ -675,13 +692,13 @@ pub mod commands {
     }
     /// Dump internal state.
     ///
-    /// # Since
-    ///
-    /// 1.0
-    ///
     /// *Only when QEMU is built with* `(CONFIG_DEBUG && !CONFIG_RELEASE)`.
     ///
     /// Wire name: `x-debug-dump`.
+    ///
+    /// # Since
+    ///
+    /// 1.0
     #[doc(alias = "x-debug-dump")]
     #[deprecated = "use query-drives"]
     #[derive(Clone, Debug, Default, PartialEq)]
@@ -778,11 +795,11 @@ pub mod commands {
 pub mod events {
     /// Emitted when a drive's size changes.
     ///
+    /// Wire name: `DRIVE_RESIZED`.
+    ///
     /// # Since
     ///
     /// 1.1
-    ///
-    /// Wire name: `DRIVE_RESIZED`.
     #[doc(alias = "DRIVE_RESIZED")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct DriveResized {

@@ -94,14 +94,28 @@ impl<'de> ::serde::Deserialize<'de> for QType {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// a keyword
+    ///
+    /// On the wire: `type`.
     Type,
     /// a keyword that cannot be raw
+    ///
+    /// On the wire: `Self`.
+    #[doc(alias = "Self")]
     Self_,
     /// starts with a digit
+    ///
+    /// On the wire: `1st`.
+    #[doc(alias = "1st")]
     V1st,
     /// experimental prefix
+    ///
+    /// On the wire: `x-experimental`.
+    #[doc(alias = "x-experimental")]
     XExperimental,
     /// vendor prefix
+    ///
+    /// On the wire: `__org.example_vendor`.
+    #[doc(alias = "__org.example_vendor")]
     OrgExampleVendor,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.

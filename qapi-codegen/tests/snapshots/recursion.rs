@@ -196,8 +196,12 @@ impl<'de> ::serde::Deserialize<'de> for Pong {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ExprKind {
     /// a number
+    ///
+    /// On the wire: `leaf`.
     Leaf,
     /// a negation
+    ///
+    /// On the wire: `neg`.
     Neg,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.

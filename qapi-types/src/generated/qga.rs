@@ -103,6 +103,9 @@ pub struct GuestAgentCommandInfo {
     pub enabled: bool,
     /// whether command returns a response on success
     /// (since 1.7)
+    ///
+    /// On the wire: `success-response`.
+    #[doc(alias = "success-response")]
     pub success_response: bool,
 }
 #[allow(deprecated)]
@@ -182,6 +185,9 @@ pub struct GuestFileRead {
     /// base64-encoding is applied)
     pub count: i64,
     /// base64-encoded bytes read
+    ///
+    /// On the wire: `buf-b64`.
+    #[doc(alias = "buf-b64")]
     pub buf_b64: ::std::string::String,
     /// whether EOF was encountered during read operation.
     pub eof: bool,
@@ -299,10 +305,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QgaSeek {
     /// Set to the specified offset (same effect as 'whence':0)
+    ///
+    /// On the wire: `set`.
     Set,
     /// Add offset to the current location (same effect as 'whence':1)
+    ///
+    /// On the wire: `cur`.
     Cur,
     /// Add offset to the end of the file (same effect as 'whence':2)
+    ///
+    /// On the wire: `end`.
     End,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -404,16 +416,20 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
 }
 /// An enumeration of filesystem freeze states
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
+///
 /// # Since
 ///
 /// 0.15.0
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestFsfreezeStatus {
     /// filesystems thawed/unfrozen
+    ///
+    /// On the wire: `thawed`.
     Thawed,
     /// all non-network guest filesystems frozen
+    ///
+    /// On the wire: `frozen`.
     Frozen,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -469,11 +485,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
 }
 /// `GuestFilesystemTrimResult` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
+///
 /// # Since
 ///
 /// 2.4
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemTrimResult {
     /// path that was trimmed
@@ -517,11 +533,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
 }
 /// `GuestFilesystemTrimResponse` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
+///
 /// # Since
 ///
 /// 2.4
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemTrimResponse {
     /// list of `GuestFilesystemTrimResult` per path that was trimmed
@@ -553,16 +569,20 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResponse {
 }
 /// An enumeration of supported IP address types
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+///
 /// # Since
 ///
 /// 1.1
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestIpAddressType {
     /// IP version 4
+    ///
+    /// On the wire: `ipv4`.
     Ipv4,
     /// IP version 6
+    ///
+    /// On the wire: `ipv6`.
     Ipv6,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -614,16 +634,22 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddressType {
 }
 /// `GuestIpAddress` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+///
 /// # Since
 ///
 /// 1.1
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestIpAddress {
     /// IP address
+    ///
+    /// On the wire: `ip-address`.
+    #[doc(alias = "ip-address")]
     pub ip_address: ::std::string::String,
     /// Type of `ip-address` (e.g. ipv4, ipv6)
+    ///
+    /// On the wire: `ip-address-type`.
+    #[doc(alias = "ip-address-type")]
     pub ip_address_type: GuestIpAddressType,
     /// Network prefix length of `ip-address`
     pub prefix: i64,
@@ -658,28 +684,52 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddress {
 }
 /// `GuestNetworkInterfaceStat` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+///
 /// # Since
 ///
 /// 2.11
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkInterfaceStat {
     /// total bytes received
+    ///
+    /// On the wire: `rx-bytes`.
+    #[doc(alias = "rx-bytes")]
     pub rx_bytes: u64,
     /// total packets received
+    ///
+    /// On the wire: `rx-packets`.
+    #[doc(alias = "rx-packets")]
     pub rx_packets: u64,
     /// bad packets received
+    ///
+    /// On the wire: `rx-errs`.
+    #[doc(alias = "rx-errs")]
     pub rx_errs: u64,
     /// receiver dropped packets
+    ///
+    /// On the wire: `rx-dropped`.
+    #[doc(alias = "rx-dropped")]
     pub rx_dropped: u64,
     /// total bytes transmitted
+    ///
+    /// On the wire: `tx-bytes`.
+    #[doc(alias = "tx-bytes")]
     pub tx_bytes: u64,
     /// total packets transmitted
+    ///
+    /// On the wire: `tx-packets`.
+    #[doc(alias = "tx-packets")]
     pub tx_packets: u64,
     /// packet transmit problems
+    ///
+    /// On the wire: `tx-errs`.
+    #[doc(alias = "tx-errs")]
     pub tx_errs: u64,
     /// dropped packets transmitted
+    ///
+    /// On the wire: `tx-dropped`.
+    #[doc(alias = "tx-dropped")]
     pub tx_dropped: u64,
 }
 #[allow(deprecated)]
@@ -722,18 +772,24 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterfaceStat {
 }
 /// `GuestNetworkInterface` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+///
 /// # Since
 ///
 /// 1.1
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkInterface {
     /// The name of interface for which info are being delivered
     pub name: ::std::string::String,
     /// Hardware address of `name`
+    ///
+    /// On the wire: `hardware-address`.
+    #[doc(alias = "hardware-address")]
     pub hardware_address: ::std::option::Option<::std::string::String>,
     /// List of addresses assigned to `name`
+    ///
+    /// On the wire: `ip-addresses`.
+    #[doc(alias = "ip-addresses")]
     pub ip_addresses: ::std::option::Option<::std::vec::Vec<GuestIpAddress>>,
     /// various statistic counters related to `name` (since
     /// 2.11)
@@ -771,14 +827,17 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterface {
 }
 /// `GuestLogicalProcessor` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
+///
 /// # Since
 ///
 /// 1.5
-///
-/// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestLogicalProcessor {
     /// Arbitrary guest-specific unique identifier of the VCPU.
+    ///
+    /// On the wire: `logical-id`.
+    #[doc(alias = "logical-id")]
     pub logical_id: i64,
     /// Whether the VCPU is enabled.
     pub online: bool,
@@ -786,6 +845,9 @@ pub struct GuestLogicalProcessor {
     /// is always filled in by the guest agent when the structure is
     /// returned, and always ignored on input (hence it can be omitted
     /// then).
+    ///
+    /// On the wire: `can-offline`.
+    #[doc(alias = "can-offline")]
     pub can_offline: ::std::option::Option<bool>,
 }
 #[allow(deprecated)]
@@ -818,52 +880,93 @@ impl<'de> ::serde::Deserialize<'de> for GuestLogicalProcessor {
 }
 /// An enumeration of bus type of disks
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
 /// # Since
 ///
 /// 2.2; 'Unknown' and all entries below since 2.4
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestDiskBusType {
     /// IDE disks
+    ///
+    /// On the wire: `ide`.
     Ide,
     /// floppy disks
+    ///
+    /// On the wire: `fdc`.
     Fdc,
     /// SCSI disks
+    ///
+    /// On the wire: `scsi`.
     Scsi,
     /// virtio disks
+    ///
+    /// On the wire: `virtio`.
     Virtio,
     /// Xen disks
+    ///
+    /// On the wire: `xen`.
     Xen,
     /// USB disks
+    ///
+    /// On the wire: `usb`.
     Usb,
     /// UML disks
+    ///
+    /// On the wire: `uml`.
     Uml,
     /// SATA disks
+    ///
+    /// On the wire: `sata`.
     Sata,
     /// SD cards
+    ///
+    /// On the wire: `sd`.
     Sd,
     /// Unknown bus type
+    ///
+    /// On the wire: `unknown`.
     Unknown,
     /// Win IEEE 1394 bus type
+    ///
+    /// On the wire: `ieee1394`.
     Ieee1394,
     /// Win SSA bus type
+    ///
+    /// On the wire: `ssa`.
     Ssa,
     /// Win fiber channel bus type
+    ///
+    /// On the wire: `fibre`.
     Fibre,
     /// Win RAID bus type
+    ///
+    /// On the wire: `raid`.
     Raid,
     /// Win iScsi bus type
+    ///
+    /// On the wire: `iscsi`.
     Iscsi,
     /// Win serial-attaches SCSI bus type
+    ///
+    /// On the wire: `sas`.
     Sas,
     /// Win multimedia card (MMC) bus type
+    ///
+    /// On the wire: `mmc`.
     Mmc,
     /// Win virtual bus type
+    ///
+    /// On the wire: `virtual`.
     Virtual,
     /// Win file-backed bus type
+    ///
+    /// On the wire: `file-backed-virtual`.
+    #[doc(alias = "file-backed-virtual")]
     FileBackedVirtual,
     /// NVMe disks (since 7.1)
+    ///
+    /// On the wire: `nvme`.
     Nvme,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -972,11 +1075,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskBusType {
 }
 /// `GuestPCIAddress` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
 /// # Since
 ///
 /// 2.2
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestPciAddress {
     /// domain id
@@ -1020,11 +1123,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
 }
 /// `GuestCCWAddress` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
 /// # Since
 ///
 /// 6.0
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestCcwAddress {
     /// channel subsystem image id
@@ -1068,17 +1171,23 @@ impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
 }
 /// `GuestDiskAddress` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
 /// # Since
 ///
 /// 2.2
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskAddress {
     /// controller's PCI address (fields are set to -1 if
     /// invalid)
+    ///
+    /// On the wire: `pci-controller`.
+    #[doc(alias = "pci-controller")]
     pub pci_controller: GuestPciAddress,
     /// bus type
+    ///
+    /// On the wire: `bus-type`.
+    #[doc(alias = "bus-type")]
     pub bus_type: GuestDiskBusType,
     /// bus id
     pub bus: i64,
@@ -1091,6 +1200,9 @@ pub struct GuestDiskAddress {
     /// device node (POSIX) or device UNC (Windows) (since: 3.1)
     pub dev: ::std::option::Option<::std::string::String>,
     /// CCW address on s390x (since: 6.0)
+    ///
+    /// On the wire: `ccw-address`.
+    #[doc(alias = "ccw-address")]
     pub ccw_address: ::std::option::Option<GuestCcwAddress>,
 }
 #[allow(deprecated)]
@@ -1134,6 +1246,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
 /// NVMe smart information, based on NVMe specification, section
 /// \<SMART / Health Information (Log Identifier 02h)\>
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
+///
 /// # To do
 ///
 /// document members briefly
@@ -1141,59 +1255,81 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
 /// # Since
 ///
 /// 7.1
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNvMeSmart {
     /// `critical-warning`
+    #[doc(alias = "critical-warning")]
     pub critical_warning: i64,
     /// `temperature`
     pub temperature: i64,
     /// `available-spare`
+    #[doc(alias = "available-spare")]
     pub available_spare: i64,
     /// `available-spare-threshold`
+    #[doc(alias = "available-spare-threshold")]
     pub available_spare_threshold: i64,
     /// `percentage-used`
+    #[doc(alias = "percentage-used")]
     pub percentage_used: i64,
     /// `data-units-read-lo`
+    #[doc(alias = "data-units-read-lo")]
     pub data_units_read_lo: u64,
     /// `data-units-read-hi`
+    #[doc(alias = "data-units-read-hi")]
     pub data_units_read_hi: u64,
     /// `data-units-written-lo`
+    #[doc(alias = "data-units-written-lo")]
     pub data_units_written_lo: u64,
     /// `data-units-written-hi`
+    #[doc(alias = "data-units-written-hi")]
     pub data_units_written_hi: u64,
     /// `host-read-commands-lo`
+    #[doc(alias = "host-read-commands-lo")]
     pub host_read_commands_lo: u64,
     /// `host-read-commands-hi`
+    #[doc(alias = "host-read-commands-hi")]
     pub host_read_commands_hi: u64,
     /// `host-write-commands-lo`
+    #[doc(alias = "host-write-commands-lo")]
     pub host_write_commands_lo: u64,
     /// `host-write-commands-hi`
+    #[doc(alias = "host-write-commands-hi")]
     pub host_write_commands_hi: u64,
     /// `controller-busy-time-lo`
+    #[doc(alias = "controller-busy-time-lo")]
     pub controller_busy_time_lo: u64,
     /// `controller-busy-time-hi`
+    #[doc(alias = "controller-busy-time-hi")]
     pub controller_busy_time_hi: u64,
     /// `power-cycles-lo`
+    #[doc(alias = "power-cycles-lo")]
     pub power_cycles_lo: u64,
     /// `power-cycles-hi`
+    #[doc(alias = "power-cycles-hi")]
     pub power_cycles_hi: u64,
     /// `power-on-hours-lo`
+    #[doc(alias = "power-on-hours-lo")]
     pub power_on_hours_lo: u64,
     /// `power-on-hours-hi`
+    #[doc(alias = "power-on-hours-hi")]
     pub power_on_hours_hi: u64,
     /// `unsafe-shutdowns-lo`
+    #[doc(alias = "unsafe-shutdowns-lo")]
     pub unsafe_shutdowns_lo: u64,
     /// `unsafe-shutdowns-hi`
+    #[doc(alias = "unsafe-shutdowns-hi")]
     pub unsafe_shutdowns_hi: u64,
     /// `media-errors-lo`
+    #[doc(alias = "media-errors-lo")]
     pub media_errors_lo: u64,
     /// `media-errors-hi`
+    #[doc(alias = "media-errors-hi")]
     pub media_errors_hi: u64,
     /// `number-of-error-log-entries-lo`
+    #[doc(alias = "number-of-error-log-entries-lo")]
     pub number_of_error_log_entries_lo: u64,
     /// `number-of-error-log-entries-hi`
+    #[doc(alias = "number-of-error-log-entries-hi")]
     pub number_of_error_log_entries_hi: u64,
 }
 #[allow(deprecated)]
@@ -1315,11 +1451,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
 }
 /// Disk type related smart information.
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
+///
 /// # Since
 ///
 /// 7.1
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskSmart {
     /// The members that depend on the discriminator.
@@ -1583,11 +1719,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
 }
 /// `GuestDiskInfo` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
+///
 /// # Since
 ///
 /// 5.2
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskInfo {
     /// device node (Linux) or device UNC (Windows)
@@ -1642,11 +1778,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskInfo {
 }
 /// `GuestFilesystemInfo` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
 /// # Since
 ///
 /// 2.2
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemInfo {
     /// disk name
@@ -1656,11 +1792,20 @@ pub struct GuestFilesystemInfo {
     /// file system type string
     pub r#type: ::std::string::String,
     /// file system used bytes (since 3.0)
+    ///
+    /// On the wire: `used-bytes`.
+    #[doc(alias = "used-bytes")]
     pub used_bytes: ::std::option::Option<u64>,
     /// filesystem capacity in bytes for unprivileged users (since 3.0)
+    ///
+    /// On the wire: `total-bytes`.
+    #[doc(alias = "total-bytes")]
     pub total_bytes: ::std::option::Option<u64>,
     /// filesystem capacity in bytes for privileged users
     /// (since 9.1)
+    ///
+    /// On the wire: `total-bytes-privileged`.
+    #[doc(alias = "total-bytes-privileged")]
     pub total_bytes_privileged: ::std::option::Option<u64>,
     /// an array of disk hardware information that the volume lies
     /// on, which may be empty if the disk type is not supported
@@ -1707,15 +1852,18 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
 }
 /// `GuestMemoryBlock` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 2.3
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlock {
     /// Arbitrary guest-specific unique identifier of the
     /// MEMORY BLOCK.
+    ///
+    /// On the wire: `phys-index`.
+    #[doc(alias = "phys-index")]
     pub phys_index: u64,
     /// Whether the MEMORY BLOCK is enabled in guest.
     pub online: bool,
@@ -1723,6 +1871,9 @@ pub struct GuestMemoryBlock {
     /// member is always filled in by the guest agent when the structure
     /// is returned, and always ignored on input (hence it can be
     /// omitted then).
+    ///
+    /// On the wire: `can-offline`.
+    #[doc(alias = "can-offline")]
     pub can_offline: ::std::option::Option<bool>,
 }
 #[allow(deprecated)]
@@ -1755,24 +1906,35 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlock {
 }
 /// An enumeration of memory block operation result.
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 2.3
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestMemoryBlockResponseType {
     /// the operation of online/offline memory block is
     /// successful.
+    ///
+    /// On the wire: `success`.
     Success,
     /// can't find the corresponding memoryXXX directory in
     /// sysfs.
+    ///
+    /// On the wire: `not-found`.
+    #[doc(alias = "not-found")]
     NotFound,
     /// for some old kernels, it does not support
     /// online or offline memory block.
+    ///
+    /// On the wire: `operation-not-supported`.
+    #[doc(alias = "operation-not-supported")]
     OperationNotSupported,
     /// the operation of online/offline memory block
     /// fails, because of some errors happen.
+    ///
+    /// On the wire: `operation-failed`.
+    #[doc(alias = "operation-failed")]
     OperationFailed,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -1837,20 +1999,26 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponseType {
 }
 /// `GuestMemoryBlockResponse` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 2.3
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlockResponse {
     /// same with the 'phys-index' member of `GuestMemoryBlock`.
+    ///
+    /// On the wire: `phys-index`.
+    #[doc(alias = "phys-index")]
     pub phys_index: u64,
     /// the result of memory block operation.
     pub response: GuestMemoryBlockResponseType,
     /// the error number.  When memory block operation fails,
     /// we assign the value of 'errno' to this member, it indicates what
     /// goes wrong.  When the operation succeeds, it will be omitted.
+    ///
+    /// On the wire: `error-code`.
+    #[doc(alias = "error-code")]
     pub error_code: ::std::option::Option<i64>,
 }
 #[allow(deprecated)]
@@ -1883,11 +2051,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponse {
 }
 /// `GuestMemoryBlockInfo` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 2.3
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlockInfo {
     /// the size (in bytes) of the guest memory blocks, which are the
@@ -1935,17 +2103,29 @@ pub struct GuestExecStatus {
     pub signal: ::std::option::Option<i64>,
     /// base64-encoded stdout of the process.  This field will
     /// only be populated after the process exits.
+    ///
+    /// On the wire: `out-data`.
+    #[doc(alias = "out-data")]
     pub out_data: ::std::option::Option<::std::string::String>,
     /// base64-encoded stderr of the process.  Note: `out-data`
     /// and `err-data` are present only if 'capture-output' was specified
     /// for 'guest-exec'.  This field will only be populated after the
     /// process exits.
+    ///
+    /// On the wire: `err-data`.
+    #[doc(alias = "err-data")]
     pub err_data: ::std::option::Option<::std::string::String>,
     /// true if stdout was not fully captured due to size
     /// limitation.
+    ///
+    /// On the wire: `out-truncated`.
+    #[doc(alias = "out-truncated")]
     pub out_truncated: ::std::option::Option<bool>,
     /// true if stderr was not fully captured due to size
     /// limitation.
+    ///
+    /// On the wire: `err-truncated`.
+    #[doc(alias = "err-truncated")]
     pub err_truncated: ::std::option::Option<bool>,
 }
 #[allow(deprecated)]
@@ -2026,16 +2206,26 @@ impl<'de> ::serde::Deserialize<'de> for GuestExec {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestExecCaptureOutputMode {
     /// do not capture any output
+    ///
+    /// On the wire: `none`.
     None,
     /// only capture stdout
+    ///
+    /// On the wire: `stdout`.
     Stdout,
     /// only capture stderr
+    ///
+    /// On the wire: `stderr`.
     Stderr,
     /// capture both stdout and stderr, but separated into
     /// GuestExecStatus out-data and err-data, respectively
+    ///
+    /// On the wire: `separated`.
     Separated,
     /// capture both stdout and stderr, but merge together into
     /// out-data.  Not effective on windows guests.
+    ///
+    /// On the wire: `merged`.
     ///
     /// *Only when QEMU is built with* `!CONFIG_WIN32`.
     Merged,
@@ -2158,6 +2348,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestHostName {
     /// Fully qualified domain name of the guest OS
+    ///
+    /// On the wire: `host-name`.
+    #[doc(alias = "host-name")]
     pub host_name: ::std::string::String,
 }
 #[allow(deprecated)]
@@ -2186,11 +2379,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestHostName {
 }
 /// `GuestUser` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
+///
 /// # Since
 ///
 /// 2.10
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestUser {
     /// Username
@@ -2199,6 +2392,9 @@ pub struct GuestUser {
     /// multiple instances of the user are logged in, the earliest login
     /// time is reported.  The value is in fractional seconds since
     /// epoch time.
+    ///
+    /// On the wire: `login-time`.
+    #[doc(alias = "login-time")]
     pub login_time: f64,
     /// Logon domain (windows only)
     pub domain: ::std::option::Option<::std::string::String>,
@@ -2290,9 +2486,15 @@ impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
 pub struct GuestOsInfo {
     /// * POSIX: release field returned by uname(2)
     /// * Windows: build number of the OS
+    ///
+    /// On the wire: `kernel-release`.
+    #[doc(alias = "kernel-release")]
     pub kernel_release: ::std::option::Option<::std::string::String>,
     /// * POSIX: version field returned by uname(2)
     /// * Windows: version number of the OS
+    ///
+    /// On the wire: `kernel-version`.
+    #[doc(alias = "kernel-version")]
     pub kernel_version: ::std::option::Option<::std::string::String>,
     /// * POSIX: machine field returned by uname(2)
     /// * Windows: one of x86, x86_64, arm, ia64
@@ -2305,6 +2507,9 @@ pub struct GuestOsInfo {
     pub name: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: product name, e.g. "Microsoft Windows 10 Enterprise"
+    ///
+    /// On the wire: `pretty-name`.
+    #[doc(alias = "pretty-name")]
     pub pretty_name: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: long version string, e.g. "Microsoft Windows Server
@@ -2312,12 +2517,18 @@ pub struct GuestOsInfo {
     pub version: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: short version identifier, e.g. "7" or "20012r2"
+    ///
+    /// On the wire: `version-id`.
+    #[doc(alias = "version-id")]
     pub version_id: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "server" or "client"
     pub variant: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "server" or "client"
+    ///
+    /// On the wire: `variant-id`.
+    #[doc(alias = "variant-id")]
     pub variant_id: ::std::option::Option<::std::string::String>,
 }
 #[allow(deprecated)]
@@ -2368,6 +2579,8 @@ impl<'de> ::serde::Deserialize<'de> for GuestOsInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestDeviceType {
     /// PCI device
+    ///
+    /// On the wire: `pci`.
     Pci,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -2417,16 +2630,22 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceType {
 }
 /// `GuestDeviceIdPCI` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `CONFIG_WIN32`.
+///
 /// # Since
 ///
 /// 5.2
-///
-/// *Only when QEMU is built with* `CONFIG_WIN32`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceIdPci {
     /// vendor ID
+    ///
+    /// On the wire: `vendor-id`.
+    #[doc(alias = "vendor-id")]
     pub vendor_id: u16,
     /// device ID
+    ///
+    /// On the wire: `device-id`.
+    #[doc(alias = "device-id")]
     pub device_id: u16,
 }
 #[allow(deprecated)]
@@ -2457,11 +2676,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceIdPci {
 }
 /// Id of the device
 ///
+/// *Only when QEMU is built with* `CONFIG_WIN32`.
+///
 /// # Since
 ///
 /// 5.2
-///
-/// *Only when QEMU is built with* `CONFIG_WIN32`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceId {
     /// The members that depend on the discriminator.
@@ -2535,18 +2754,27 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceId {
 }
 /// `GuestDeviceInfo` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `CONFIG_WIN32`.
+///
 /// # Since
 ///
 /// 5.2
-///
-/// *Only when QEMU is built with* `CONFIG_WIN32`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceInfo {
     /// name of the associated driver
+    ///
+    /// On the wire: `driver-name`.
+    #[doc(alias = "driver-name")]
     pub driver_name: ::std::string::String,
     /// driver release date, in nanoseconds since the epoch
+    ///
+    /// On the wire: `driver-date`.
+    #[doc(alias = "driver-date")]
     pub driver_date: ::std::option::Option<i64>,
     /// driver version
+    ///
+    /// On the wire: `driver-version`.
+    #[doc(alias = "driver-version")]
     pub driver_version: ::std::option::Option<::std::string::String>,
     /// device ID
     pub id: ::std::option::Option<GuestDeviceId>,
@@ -2617,47 +2845,98 @@ impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
 }
 /// `GuestDiskStats` (not documented in the schema).
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 7.1
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskStats {
     /// sectors read
+    ///
+    /// On the wire: `read-sectors`.
+    #[doc(alias = "read-sectors")]
     pub read_sectors: ::std::option::Option<u64>,
     /// reads completed successfully
+    ///
+    /// On the wire: `read-ios`.
+    #[doc(alias = "read-ios")]
     pub read_ios: ::std::option::Option<u64>,
     /// read requests merged
+    ///
+    /// On the wire: `read-merges`.
+    #[doc(alias = "read-merges")]
     pub read_merges: ::std::option::Option<u64>,
     /// sectors written
+    ///
+    /// On the wire: `write-sectors`.
+    #[doc(alias = "write-sectors")]
     pub write_sectors: ::std::option::Option<u64>,
     /// writes completed
+    ///
+    /// On the wire: `write-ios`.
+    #[doc(alias = "write-ios")]
     pub write_ios: ::std::option::Option<u64>,
     /// write requests merged
+    ///
+    /// On the wire: `write-merges`.
+    #[doc(alias = "write-merges")]
     pub write_merges: ::std::option::Option<u64>,
     /// sectors discarded
+    ///
+    /// On the wire: `discard-sectors`.
+    #[doc(alias = "discard-sectors")]
     pub discard_sectors: ::std::option::Option<u64>,
     /// discards completed successfully
+    ///
+    /// On the wire: `discard-ios`.
+    #[doc(alias = "discard-ios")]
     pub discard_ios: ::std::option::Option<u64>,
     /// discard requests merged
+    ///
+    /// On the wire: `discard-merges`.
+    #[doc(alias = "discard-merges")]
     pub discard_merges: ::std::option::Option<u64>,
     /// flush requests completed successfully
+    ///
+    /// On the wire: `flush-ios`.
+    #[doc(alias = "flush-ios")]
     pub flush_ios: ::std::option::Option<u64>,
     /// time spent reading(ms)
+    ///
+    /// On the wire: `read-ticks`.
+    #[doc(alias = "read-ticks")]
     pub read_ticks: ::std::option::Option<u64>,
     /// time spent writing(ms)
+    ///
+    /// On the wire: `write-ticks`.
+    #[doc(alias = "write-ticks")]
     pub write_ticks: ::std::option::Option<u64>,
     /// time spent discarding(ms)
+    ///
+    /// On the wire: `discard-ticks`.
+    #[doc(alias = "discard-ticks")]
     pub discard_ticks: ::std::option::Option<u64>,
     /// time spent flushing(ms)
+    ///
+    /// On the wire: `flush-ticks`.
+    #[doc(alias = "flush-ticks")]
     pub flush_ticks: ::std::option::Option<u64>,
     /// number of I/Os currently in flight
+    ///
+    /// On the wire: `ios-pgr`.
+    #[doc(alias = "ios-pgr")]
     pub ios_pgr: ::std::option::Option<u64>,
     /// time spent doing I/Os (ms)
+    ///
+    /// On the wire: `total-ticks`.
+    #[doc(alias = "total-ticks")]
     pub total_ticks: ::std::option::Option<u64>,
     /// weighted time spent doing I/Os since the last update
     /// of this field(ms)
+    ///
+    /// On the wire: `weight-ticks`.
+    #[doc(alias = "weight-ticks")]
     pub weight_ticks: ::std::option::Option<u64>,
 }
 #[allow(deprecated)]
@@ -2762,14 +3041,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
 }
 /// Guest operating systems supporting CPU statistics
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 7.1
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestCpuStatsType {
     /// Linux
+    ///
+    /// On the wire: `linux`.
     Linux,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -2819,11 +3100,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStatsType {
 }
 /// CPU statistics of Linux
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 7.1
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestLinuxCpuStats {
     /// CPU index in guest OS
@@ -2896,11 +3177,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestLinuxCpuStats {
 }
 /// Get statistics of each CPU in millisecond.
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 7.1
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestCpuStats {
     /// The members that depend on the discriminator.
@@ -2974,11 +3255,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
 }
 /// Statistics about process load information
 ///
+/// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
+///
 /// # Since
 ///
 /// 10.0
-///
-/// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestLoadAverage {
     /// 1-minute load avage
@@ -3018,11 +3299,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestLoadAverage {
 }
 /// Route information, currently, only linux supported.
 ///
+/// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
 /// # Since
 ///
 /// 9.1
-///
-/// *Only when QEMU is built with* `CONFIG_LINUX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkRoute {
     /// The destination network or host's egress network interface in the routing table
@@ -3137,6 +3418,8 @@ pub mod commands {
     /// byte to make sure the guest agent flushes any partially read JSON
     /// data from a previous client connection.
     ///
+    /// Wire name: `guest-sync-delimited`.
+    ///
     /// # Returns
     ///
     /// The unique integer id passed in by the client
@@ -3144,8 +3427,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.1
-    ///
-    /// Wire name: `guest-sync-delimited`.
     #[doc(alias = "guest-sync-delimited")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSyncDelimited {
@@ -3212,6 +3493,8 @@ pub mod commands {
     /// make sure the guest agent flushes any partially read JSON data from
     /// a previous session.
     ///
+    /// Wire name: `guest-sync`.
+    ///
     /// # Returns
     ///
     /// The unique integer id passed in by the client
@@ -3219,8 +3502,6 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-sync`.
     #[doc(alias = "guest-sync")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSync {
@@ -3265,11 +3546,11 @@ pub mod commands {
     }
     /// Ping the guest agent, a non-error return implies success
     ///
+    /// Wire name: `guest-ping`.
+    ///
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-ping`.
     #[doc(alias = "guest-ping")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestPing {}
@@ -3309,6 +3590,8 @@ pub mod commands {
     /// Get the information about guest's System Time relative to the Epoch
     /// of 1970-01-01 in UTC.
     ///
+    /// Wire name: `guest-get-time`.
+    ///
     /// # Returns
     ///
     /// Time in nanoseconds.
@@ -3316,8 +3599,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
-    ///
-    /// Wire name: `guest-get-time`.
     #[doc(alias = "guest-get-time")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetTime {}
@@ -3369,11 +3650,11 @@ pub mod commands {
     /// Windows). If that's the case users are advised to always pass a
     /// value.
     ///
+    /// Wire name: `guest-set-time`.
+    ///
     /// # Since
     ///
     /// 1.5
-    ///
-    /// Wire name: `guest-set-time`.
     #[doc(alias = "guest-set-time")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetTime {
@@ -3419,6 +3700,8 @@ pub mod commands {
     }
     /// Get some information about the guest agent.
     ///
+    /// Wire name: `guest-info`.
+    ///
     /// # Returns
     ///
     /// `GuestAgentInfo`
@@ -3426,8 +3709,6 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-info`.
     #[doc(alias = "guest-info")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestInfo {}
@@ -3472,11 +3753,11 @@ pub mod commands {
     /// when running with --no-shutdown, by issuing the query-status QMP
     /// command to confirm the VM status is "shutdown".
     ///
+    /// Wire name: `guest-shutdown`.
+    ///
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-shutdown`.
     #[doc(alias = "guest-shutdown")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestShutdown {
@@ -3521,6 +3802,8 @@ pub mod commands {
     }
     /// Open a file in the guest and retrieve a file handle for it
     ///
+    /// Wire name: `guest-file-open`.
+    ///
     /// # Returns
     ///
     /// Guest file handle
@@ -3528,8 +3811,6 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-file-open`.
     #[doc(alias = "guest-file-open")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileOpen {
@@ -3578,11 +3859,11 @@ pub mod commands {
     }
     /// Close an open file in the guest
     ///
+    /// Wire name: `guest-file-close`.
+    ///
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-file-close`.
     #[doc(alias = "guest-file-close")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileClose {
@@ -3629,6 +3910,8 @@ pub mod commands {
     /// As this command is just for limited, ad-hoc debugging, such as log
     /// file access, the number of bytes to read is limited to 48 MB.
     ///
+    /// Wire name: `guest-file-read`.
+    ///
     /// # Returns
     ///
     /// `GuestFileRead`
@@ -3636,8 +3919,6 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-file-read`.
     #[doc(alias = "guest-file-read")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileRead {
@@ -3687,6 +3968,8 @@ pub mod commands {
     }
     /// Write to an open file in the guest.
     ///
+    /// Wire name: `guest-file-write`.
+    ///
     /// # Returns
     ///
     /// `GuestFileWrite`
@@ -3694,14 +3977,15 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-file-write`.
     #[doc(alias = "guest-file-write")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileWrite {
         /// filehandle returned by guest-file-open
         pub handle: i64,
         /// base64-encoded string representing data to be written
+        ///
+        /// On the wire: `buf-b64`.
+        #[doc(alias = "buf-b64")]
         pub buf_b64: ::std::string::String,
         /// bytes to write (actual bytes, after base64-decode), default
         /// is all content in buf-b64 buffer after base64 decoding
@@ -3751,6 +4035,8 @@ pub mod commands {
     /// current file position afterward.  Also encapsulates ftell()'s
     /// functionality, with offset=0 and whence=1.
     ///
+    /// Wire name: `guest-file-seek`.
+    ///
     /// # Returns
     ///
     /// `GuestFileSeek`
@@ -3758,8 +4044,6 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-file-seek`.
     #[doc(alias = "guest-file-seek")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileSeek {
@@ -3812,11 +4096,11 @@ pub mod commands {
     }
     /// Write file changes buffered in userspace to disk/kernel buffers
     ///
+    /// Wire name: `guest-file-flush`.
+    ///
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// Wire name: `guest-file-flush`.
     #[doc(alias = "guest-file-flush")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileFlush {
@@ -3861,22 +4145,22 @@ pub mod commands {
     }
     /// Get guest fsfreeze state.
     ///
+    /// **Note:** This may fail to properly report the current state as a
+    /// result of some other guest processes having issued an fs
+    /// freeze/thaw.
+    ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
+    ///
+    /// Wire name: `guest-fsfreeze-status`.
+    ///
     /// # Returns
     ///
     /// GuestFsfreezeStatus ("thawed", "frozen", etc., as defined
     /// below)
     ///
-    /// **Note:** This may fail to properly report the current state as a
-    /// result of some other guest processes having issued an fs
-    /// freeze/thaw.
-    ///
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
-    ///
-    /// Wire name: `guest-fsfreeze-status`.
     #[doc(alias = "guest-fsfreeze-status")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeStatus {}
@@ -3921,21 +4205,21 @@ pub mod commands {
     /// frozen as a result of this call, then `guest-fsfreeze-status` will
     /// remain "thawed" and calling `guest-fsfreeze-thaw` is not necessary.
     ///
-    /// # Returns
-    ///
-    /// Number of file systems currently frozen.
-    ///
     /// **Note:** On Windows, the command is implemented with the help of a
     /// Volume Shadow-copy Service DLL helper.  The frozen state is limited
     /// for up to 10 seconds by VSS.
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
     /// Wire name: `guest-fsfreeze-freeze`.
+    ///
+    /// # Returns
+    ///
+    /// Number of file systems currently frozen.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-fsfreeze-freeze")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeFreeze {}
@@ -3977,6 +4261,10 @@ pub mod commands {
     ///
     /// On error, all filesystems will be thawed.
     ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
+    ///
+    /// Wire name: `guest-fsfreeze-freeze-list`.
+    ///
     /// # Returns
     ///
     /// Number of file systems currently frozen.
@@ -3984,10 +4272,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.2
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
-    ///
-    /// Wire name: `guest-fsfreeze-freeze-list`.
     #[doc(alias = "guest-fsfreeze-freeze-list")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFsfreezeFreezeList {
@@ -4034,22 +4318,22 @@ pub mod commands {
     }
     /// Unfreeze all frozen guest filesystems
     ///
-    /// # Returns
-    ///
-    /// Number of file systems thawed by this call
-    ///
     /// **Note:** If the return value does not match the previous call to
     /// guest-fsfreeze-freeze, this likely means some freezable filesystems
     /// were unfrozen before this call, and that the filesystem state may
     /// have changed before issuing this command.
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
     /// Wire name: `guest-fsfreeze-thaw`.
+    ///
+    /// # Returns
+    ///
+    /// Number of file systems thawed by this call
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-fsfreeze-thaw")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeThaw {}
@@ -4088,6 +4372,10 @@ pub mod commands {
     }
     /// Discard (or "trim") blocks which are not in use by the filesystem.
     ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
+    ///
+    /// Wire name: `guest-fstrim`.
+    ///
     /// # Returns
     ///
     /// A `GuestFilesystemTrimResponse` which contains the status of
@@ -4096,10 +4384,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.2
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
-    ///
-    /// Wire name: `guest-fstrim`.
     #[doc(alias = "guest-fstrim")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFstrim {
@@ -4164,20 +4448,20 @@ pub mod commands {
     /// could also exit (or set its status to "shutdown") due to other
     /// reasons.
     ///
-    /// # Errors
-    ///
-    /// - If suspend to disk is not supported, Unsupported
-    ///
     /// **Note:** It's strongly recommended to issue the guest-sync command
     /// before sending commands when the guest resumes.
-    ///
-    /// # Since
-    ///
-    /// 1.1
     ///
     /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
     ///
     /// Wire name: `guest-suspend-disk`.
+    ///
+    /// # Errors
+    ///
+    /// - If suspend to disk is not supported, Unsupported
+    ///
+    /// # Since
+    ///
+    /// 1.1
     #[doc(alias = "guest-suspend-disk")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendDisk {}
@@ -4237,20 +4521,20 @@ pub mod commands {
     /// 2. Issue the query-status QMP command to confirm the VM status is
     ///    "suspended"
     ///
-    /// # Errors
-    ///
-    /// - If suspend to ram is not supported, Unsupported
-    ///
     /// **Note:** It's strongly recommended to issue the guest-sync command
     /// before sending commands when the guest resumes.
-    ///
-    /// # Since
-    ///
-    /// 1.1
     ///
     /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
     ///
     /// Wire name: `guest-suspend-ram`.
+    ///
+    /// # Errors
+    ///
+    /// - If suspend to ram is not supported, Unsupported
+    ///
+    /// # Since
+    ///
+    /// 1.1
     #[doc(alias = "guest-suspend-ram")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendRam {}
@@ -4309,20 +4593,20 @@ pub mod commands {
     /// 2. Issue the query-status QMP command to confirm the VM status is
     ///    "suspended"
     ///
-    /// # Errors
-    ///
-    /// - If hybrid suspend is not supported, Unsupported
-    ///
     /// **Note:** It's strongly recommended to issue the guest-sync command
     /// before sending commands when the guest resumes.
-    ///
-    /// # Since
-    ///
-    /// 1.1
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
     /// Wire name: `guest-suspend-hybrid`.
+    ///
+    /// # Errors
+    ///
+    /// - If hybrid suspend is not supported, Unsupported
+    ///
+    /// # Since
+    ///
+    /// 1.1
     #[doc(alias = "guest-suspend-hybrid")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendHybrid {}
@@ -4361,6 +4645,10 @@ pub mod commands {
     }
     /// Get list of guest IP addresses, MAC addresses and netmasks.
     ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+    ///
+    /// Wire name: `guest-network-get-interfaces`.
+    ///
     /// # Returns
     ///
     /// List of GuestNetworkInterface
@@ -4368,10 +4656,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.1
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
-    ///
-    /// Wire name: `guest-network-get-interfaces`.
     #[doc(alias = "guest-network-get-interfaces")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestNetworkGetInterfaces {}
@@ -4412,6 +4696,10 @@ pub mod commands {
     ///
     /// This is a read-only operation.
     ///
+    /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
+    ///
+    /// Wire name: `guest-get-vcpus`.
+    ///
     /// # Returns
     ///
     /// The list of all VCPUs the guest knows about.  Each VCPU is
@@ -4420,10 +4708,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
-    ///
-    /// Wire name: `guest-get-vcpus`.
     #[doc(alias = "guest-get-vcpus")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetVcpus {}
@@ -4463,6 +4747,10 @@ pub mod commands {
     /// Attempt to reconfigure (currently: enable/disable) logical
     /// processors inside the guest.
     ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-set-vcpus`.
+    ///
     /// # Returns
     ///
     /// The length of the initial sublist that has been
@@ -4489,10 +4777,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-set-vcpus`.
     #[doc(alias = "guest-set-vcpus")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetVcpus {
@@ -4545,6 +4829,10 @@ pub mod commands {
     }
     /// `guest-get-disks` (not documented in the schema).
     ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
+    ///
+    /// Wire name: `guest-get-disks`.
+    ///
     /// # Returns
     ///
     /// The list of disks in the guest.  For Windows these are only
@@ -4555,10 +4843,6 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
-    ///
-    /// Wire name: `guest-get-disks`.
     #[doc(alias = "guest-get-disks")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDisks {}
@@ -4597,6 +4881,10 @@ pub mod commands {
     }
     /// `guest-get-fsinfo` (not documented in the schema).
     ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+    ///
+    /// Wire name: `guest-get-fsinfo`.
+    ///
     /// # Returns
     ///
     /// The list of filesystems information mounted in the guest.
@@ -4607,10 +4895,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.2
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
-    ///
-    /// Wire name: `guest-get-fsinfo`.
     #[doc(alias = "guest-get-fsinfo")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetFsinfo {}
@@ -4662,13 +4946,13 @@ pub mod commands {
     /// transmission, even if already crypt()d, to ensure it is 8-bit safe
     /// when passed as JSON.
     ///
-    /// # Since
-    ///
-    /// 2.3
-    ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX || CONFIG_FREEBSD)`.
     ///
     /// Wire name: `guest-set-user-password`.
+    ///
+    /// # Since
+    ///
+    /// 2.3
     #[doc(alias = "guest-set-user-password")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetUserPassword {
@@ -4723,6 +5007,10 @@ pub mod commands {
     ///
     /// This is a read-only operation.
     ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-get-memory-blocks`.
+    ///
     /// # Returns
     ///
     /// The list of all memory blocks the guest knows about.  Each
@@ -4732,10 +5020,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-get-memory-blocks`.
     #[doc(alias = "guest-get-memory-blocks")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetMemoryBlocks {}
@@ -4775,6 +5059,10 @@ pub mod commands {
     /// Attempt to reconfigure (currently: enable/disable) state of memory
     /// blocks inside the guest.
     ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-set-memory-blocks`.
+    ///
     /// # Returns
     ///
     /// The operation results, it is a list of
@@ -4788,10 +5076,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-set-memory-blocks`.
     #[doc(alias = "guest-set-memory-blocks")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetMemoryBlocks {
@@ -4805,6 +5089,9 @@ pub mod commands {
         /// different `online` field).  Preferably the input list should
         /// describe a modified subset of `guest-get-memory-blocks`' return
         /// value.
+        ///
+        /// On the wire: `mem-blks`.
+        #[doc(alias = "mem-blks")]
         pub mem_blks: ::std::vec::Vec<super::GuestMemoryBlock>,
     }
     #[allow(deprecated)]
@@ -4845,6 +5132,10 @@ pub mod commands {
     }
     /// Get information relating to guest memory blocks.
     ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-get-memory-block-info`.
+    ///
     /// # Returns
     ///
     /// `GuestMemoryBlockInfo`
@@ -4852,10 +5143,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-get-memory-block-info`.
     #[doc(alias = "guest-get-memory-block-info")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetMemoryBlockInfo {}
@@ -4896,6 +5183,8 @@ pub mod commands {
     /// guest-exec.  Reap the process and associated metadata if it has
     /// exited.
     ///
+    /// Wire name: `guest-exec-status`.
+    ///
     /// # Returns
     ///
     /// GuestExecStatus
@@ -4903,8 +5192,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.5
-    ///
-    /// Wire name: `guest-exec-status`.
     #[doc(alias = "guest-exec-status")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestExecStatus {
@@ -4949,6 +5236,8 @@ pub mod commands {
     }
     /// Execute a command in the guest
     ///
+    /// Wire name: `guest-exec`.
+    ///
     /// # Returns
     ///
     /// PID
@@ -4956,8 +5245,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.5
-    ///
-    /// Wire name: `guest-exec`.
     #[doc(alias = "guest-exec")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestExec {
@@ -4968,9 +5255,15 @@ pub mod commands {
         /// environment variables to pass to executable
         pub env: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         /// data to be passed to process stdin (base64 encoded)
+        ///
+        /// On the wire: `input-data`.
+        #[doc(alias = "input-data")]
         pub input_data: ::std::option::Option<::std::string::String>,
         /// bool flag to enable capture of stdout/stderr of
         /// running process.  Defaults to false.
+        ///
+        /// On the wire: `capture-output`.
+        #[doc(alias = "capture-output")]
         pub capture_output: ::std::option::Option<super::GuestExecCaptureOutput>,
     }
     #[allow(deprecated)]
@@ -5023,6 +5316,8 @@ pub mod commands {
     /// or even present in DNS or some other name service at all.  It need
     /// not even be unique on your local network or site, but usually it is.
     ///
+    /// Wire name: `guest-get-host-name`.
+    ///
     /// # Returns
     ///
     /// the host name of the machine
@@ -5030,8 +5325,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
-    ///
-    /// Wire name: `guest-get-host-name`.
     #[doc(alias = "guest-get-host-name")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetHostName {}
@@ -5070,6 +5363,10 @@ pub mod commands {
     }
     /// Retrieves a list of currently active users on the VM.
     ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
+    ///
+    /// Wire name: `guest-get-users`.
+    ///
     /// # Returns
     ///
     /// A unique list of users.
@@ -5077,10 +5374,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
-    ///
-    /// Wire name: `guest-get-users`.
     #[doc(alias = "guest-get-users")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetUsers {}
@@ -5119,6 +5412,8 @@ pub mod commands {
     }
     /// Retrieves the timezone information from the guest.
     ///
+    /// Wire name: `guest-get-timezone`.
+    ///
     /// # Returns
     ///
     /// A GuestTimezone dictionary.
@@ -5126,8 +5421,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
-    ///
-    /// Wire name: `guest-get-timezone`.
     #[doc(alias = "guest-get-timezone")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetTimezone {}
@@ -5166,6 +5459,8 @@ pub mod commands {
     }
     /// Retrieve guest operating system information
     ///
+    /// Wire name: `guest-get-osinfo`.
+    ///
     /// # Returns
     ///
     /// `GuestOSInfo`
@@ -5173,8 +5468,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
-    ///
-    /// Wire name: `guest-get-osinfo`.
     #[doc(alias = "guest-get-osinfo")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetOsinfo {}
@@ -5213,6 +5506,10 @@ pub mod commands {
     }
     /// Retrieve information about device drivers in Windows guest
     ///
+    /// *Only when QEMU is built with* `CONFIG_WIN32`.
+    ///
+    /// Wire name: `guest-get-devices`.
+    ///
     /// # Returns
     ///
     /// `GuestDeviceInfo`
@@ -5220,10 +5517,6 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
-    ///
-    /// *Only when QEMU is built with* `CONFIG_WIN32`.
-    ///
-    /// Wire name: `guest-get-devices`.
     #[doc(alias = "guest-get-devices")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDevices {}
@@ -5263,6 +5556,8 @@ pub mod commands {
     /// Return the public keys from user .ssh/authorized_keys on Unix
     /// systems (not implemented for other systems).
     ///
+    /// Wire name: `guest-ssh-get-authorized-keys`.
+    ///
     /// # Returns
     ///
     /// `GuestAuthorizedKeys`
@@ -5270,8 +5565,6 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
-    ///
-    /// Wire name: `guest-ssh-get-authorized-keys`.
     #[doc(alias = "guest-ssh-get-authorized-keys")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshGetAuthorizedKeys {
@@ -5317,11 +5610,11 @@ pub mod commands {
     /// Append public keys to user .ssh/authorized_keys on Unix systems (not
     /// implemented for other systems).
     ///
+    /// Wire name: `guest-ssh-add-authorized-keys`.
+    ///
     /// # Since
     ///
     /// 5.2
-    ///
-    /// Wire name: `guest-ssh-add-authorized-keys`.
     #[doc(alias = "guest-ssh-add-authorized-keys")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshAddAuthorizedKeys {
@@ -5377,11 +5670,11 @@ pub mod commands {
     /// systems (not implemented for other systems). It's not an error if
     /// the key is already missing.
     ///
+    /// Wire name: `guest-ssh-remove-authorized-keys`.
+    ///
     /// # Since
     ///
     /// 5.2
-    ///
-    /// Wire name: `guest-ssh-remove-authorized-keys`.
     #[doc(alias = "guest-ssh-remove-authorized-keys")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshRemoveAuthorizedKeys {
@@ -5431,6 +5724,10 @@ pub mod commands {
     }
     /// Retrieve information about disk stats.
     ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-get-diskstats`.
+    ///
     /// # Returns
     ///
     /// List of disk stats of guest.
@@ -5438,10 +5735,6 @@ pub mod commands {
     /// # Since
     ///
     /// 7.1
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-get-diskstats`.
     #[doc(alias = "guest-get-diskstats")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDiskstats {}
@@ -5480,6 +5773,10 @@ pub mod commands {
     }
     /// Retrieve information about CPU stats.
     ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-get-cpustats`.
+    ///
     /// # Returns
     ///
     /// List of CPU stats of guest.
@@ -5487,10 +5784,6 @@ pub mod commands {
     /// # Since
     ///
     /// 7.1
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-get-cpustats`.
     #[doc(alias = "guest-get-cpustats")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetCpustats {}
@@ -5529,6 +5822,10 @@ pub mod commands {
     }
     /// Retrieve CPU process load information
     ///
+    /// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
+    ///
+    /// Wire name: `guest-get-load`.
+    ///
     /// # Returns
     ///
     /// load information
@@ -5536,10 +5833,6 @@ pub mod commands {
     /// # Since
     ///
     /// 10.0
-    ///
-    /// *Only when QEMU is built with* `CONFIG_GETLOADAVG`.
-    ///
-    /// Wire name: `guest-get-load`.
     #[doc(alias = "guest-get-load")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetLoad {}
@@ -5579,13 +5872,13 @@ pub mod commands {
     /// Retrieve information about route of network.
     /// Returns: List of route info of guest.
     ///
-    /// # Since
-    ///
-    /// 9.1
-    ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
     /// Wire name: `guest-network-get-route`.
+    ///
+    /// # Since
+    ///
+    /// 9.1
     #[doc(alias = "guest-network-get-route")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestNetworkGetRoute {}
