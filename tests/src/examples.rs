@@ -277,7 +277,7 @@ pub fn conforms(schema: &Schema, ty: EntityId, value: &Value, path: &str) -> Res
                 .ok_or_else(|| {
                     fault(
                         path,
-                        format!("alternate {} has no branch for a {kind}", e.name),
+                        format!("alternate {} has no branch for {kind}", e.name),
                     )
                 })?;
             conforms(schema, branch.ty, value, path)
@@ -960,6 +960,85 @@ mod tests {
         assert!(blocks[0].iter().any(|l| l.contains("->")));
         assert!(!blocks[0].iter().any(|l| l.contains("After")));
         assert!(blocks[1].iter().any(|l| l.contains("<-")));
+    }
+
+    /// A small schema read from memory.
+    fn schema(text: &str) -> Schema {
+        let load = |_: &std::path::Path| Ok(text.as_bytes().to_vec());
+        let options = qapi_parser::Options {
+            doc_mode: qapi_parser::DocMode::Lenient,
+        };
+        Schema::from_file_with(std::path::Path::new("t.json"), options, &load)
+            .unwrap_or_else(|f| panic!("{}", f.render()))
+    }
+
+    const SCHEMA: &str = "
+{ 'enum': 'Kind', 'data': [ 'inet', 'unix' ] }
+{ 'struct': 'Inet', 'data': { 'host': 'str', '*port': 'uint16' } }
+{ 'struct': 'Unix', 'data': { 'path': 'str' } }
+{ 'union': 'Addr', 'base': { 'type': 'Kind' }, 'discriminator': 'type',
+  'data': { 'inet': 'Inet', 'unix': 'Unix' } }
+{ 'enum': 'Transport', 'data': [ 'socket', 'file' ] }
+{ 'struct': 'File', 'data': { 'filename': 'str' } }
+{ 'union': 'Channel', 'base': { 'transport': 'Transport' },
+  'discriminator': 'transport', 'data': { 'socket': 'Addr', 'file': 'File' } }
+{ 'alternate': 'RefOrNull', 'data': { 'name': 'str', 'none': 'null' } }
+{ 'command': 'connect', 'data': { 'addr': 'Channel', '*backing': 'RefOrNull' } }
+";
+
+    fn check_args(s: &Schema, args: Value) -> Result<(), Fault> {
+        let cmd = command(s, "connect").unwrap();
+        conforms(s, cmd.arg_type.unwrap(), &args, "arguments")
+    }
+
+    #[test]
+    fn a_union_branch_that_is_a_union_takes_its_own_branch_members() {
+        let s = schema(SCHEMA);
+        let ok = serde_json::json!({"addr": {"transport": "socket", "type": "inet",
+            "host": "h", "port": 4444}, "backing": null});
+        assert_eq!(check_args(&s, ok), Ok(()));
+        let other_branch = serde_json::json!({"addr": {"transport": "socket", "type": "unix",
+            "host": "h"}});
+        let f = check_args(&s, other_branch).unwrap_err();
+        assert_eq!(f.path, "arguments.addr");
+        assert_eq!(f.what, "missing member 'path' (required in Unix)");
+    }
+
+    #[test]
+    fn faults_say_where_and_what_the_schema_says() {
+        let s = schema(SCHEMA);
+        let cases = [
+            (
+                serde_json::json!({"addr": {"transport": "file", "filename": "f", "x": 1}}),
+                "arguments.addr.x: Channel has no member 'x'",
+            ),
+            (
+                serde_json::json!({"addr": {"transport": "pipe"}}),
+                "arguments.addr.transport: 'pipe' is not a value of enum Transport",
+            ),
+            (
+                serde_json::json!({"addr": {"transport": "socket", "type": "inet",
+                    "host": "h", "port": 70000}}),
+                "arguments.addr.port: 70000 is out of range for uint16",
+            ),
+            (
+                serde_json::json!({"addr": {"transport": "socket", "type": "inet",
+                    "host": "h", "port": "1"}}),
+                "arguments.addr.port: \"1\", but the schema says uint16 (an integer)",
+            ),
+            (
+                serde_json::json!({"addr": {"transport": "file", "filename": "f"}, "backing": 1}),
+                "arguments.backing: alternate RefOrNull has no branch for a number",
+            ),
+            (
+                serde_json::json!({}),
+                "arguments: missing member 'addr' (required in the arguments of connect)",
+            ),
+        ];
+        for (value, want) in cases {
+            let got = check_args(&s, value).unwrap_err().to_string();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]
