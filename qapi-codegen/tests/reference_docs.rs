@@ -7,6 +7,12 @@ use std::path::PathBuf;
 const SCHEMA: &str = r#"{ 'pragma': { 'documentation-exceptions': [ 'Mode' ] } }
 
 ##
+# = Disks
+#
+# Copying disks.
+##
+
+##
 # @Mode:
 #
 # How to copy.
@@ -69,6 +75,10 @@ const SCHEMA: &str = r#"{ 'pragma': { 'documentation-exceptions': [ 'Mode' ] } }
   'data': { 'node-name': 'str',
             '*base': { 'type': 'str', 'features': [ 'deprecated' ] },
             '*mode': 'Mode' } }
+
+##
+# == Old ways
+##
 
 ##
 # @old-copy:
@@ -199,4 +209,33 @@ fn wire_names_are_shown_and_searchable() {
     // An alternate's branches have no name on the wire.
     let size = docs_before(&text, "Size(");
     assert!(!size.contains("On the wire"), "{size}");
+}
+
+#[test]
+fn the_manual_has_a_module_per_section_with_links_to_what_it_defines() {
+    let text = generated();
+    let at = text.find("pub mod manual {").expect("a manual module");
+    let manual = &text[at..];
+    assert!(manual.contains("//! - [Disks](self::disks)"), "{manual}");
+    assert!(
+        manual.contains("//!   - [Old ways](self::old_ways)"),
+        "{manual}"
+    );
+    let disks =
+        &manual[manual.find("pub mod disks {").unwrap()..manual.find("pub mod old_ways").unwrap()];
+    assert!(disks.contains("//! Copying disks."), "{disks}");
+    assert!(
+        disks.contains("//! - [`copy-disk`](super::super::commands::CopyDisk)"),
+        "{disks}"
+    );
+    assert!(
+        disks.contains("//! - [`Mode`](super::super::Mode)"),
+        "{disks}"
+    );
+    assert!(!disks.contains("old-copy"), "{disks}");
+    let old = &manual[manual.find("pub mod old_ways {").unwrap()..];
+    assert!(
+        old.contains("//! - [`old-copy`](super::super::commands::OldCopy)"),
+        "{old}"
+    );
 }

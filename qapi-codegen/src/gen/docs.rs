@@ -1,7 +1,7 @@
 //! Documentation: the schema's doc comments as rustdoc attributes.
 
 use proc_macro2::TokenStream;
-use qapi_parser::{Doc, Entity, EntityKind, Feature, IfCond, SectionKind};
+use qapi_parser::{Doc, Entity, EntityId, EntityKind, Feature, IfCond, SectionKind};
 use quote::quote;
 
 use super::{cond_text, lit, Gen};
@@ -191,6 +191,123 @@ impl Gen<'_> {
                 quote!(#[deprecated = #n])
             }
             None => quote!(#[deprecated]),
+        }
+    }
+
+    /// `manual`: the reference by the sections of QEMU's manual (the
+    /// schema's `= Heading` lines in free-form blocks): one module per
+    /// section with its text and links to the commands, events and types
+    /// it defines, and the list of sections in the module's own page.
+    /// Nothing when the schema has no headings.  Only inner doc
+    /// attributes, so links resolve from inside each module.
+    pub(super) fn manual_module(&self) -> TokenStream {
+        struct Section {
+            level: usize,
+            title: String,
+            ident: String,
+            intro: Vec<String>,
+            links: [Vec<String>; 3],
+        }
+        if !self.config.docs {
+            return TokenStream::new();
+        }
+        let mut sections: Vec<Section> = Vec::new();
+        let mut idents: Vec<String> = Vec::new();
+        let mut section_of_doc = Vec::with_capacity(self.schema.docs.len());
+        for d in &self.schema.docs {
+            if d.symbol.is_none() {
+                for line in d.body().lines() {
+                    let t = line.trim();
+                    let level = t.chars().take_while(|&c| c == '=').count();
+                    let title = t[level..].trim();
+                    if level > 0 && t[level..].starts_with(' ') && !title.is_empty() {
+                        let base = field_name(title);
+                        let mut ident = base.clone();
+                        let mut n = 1;
+                        while idents.contains(&ident) {
+                            n += 1;
+                            ident = format!("{base}_{n}");
+                        }
+                        idents.push(ident.clone());
+                        sections.push(Section {
+                            level,
+                            title: title.to_string(),
+                            ident,
+                            intro: Vec::new(),
+                            links: Default::default(),
+                        });
+                    } else if let Some(s) = sections.last_mut() {
+                        s.intro.push(line.to_string());
+                    }
+                }
+            }
+            section_of_doc.push(sections.len().checked_sub(1));
+        }
+        if sections.is_empty() {
+            return TokenStream::new();
+        }
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            let Some(sec) = e.doc.and_then(|d| section_of_doc[d]) else {
+                continue;
+            };
+            let id = EntityId(i as u32);
+            let (group, path) = match &e.kind {
+                EntityKind::Command(_) => (0, "commands::"),
+                EntityKind::Event(_) => (1, "events::"),
+                EntityKind::Enum(_) | EntityKind::Alternate(_) => (2, ""),
+                EntityKind::Object(_) if !e.is_implicit() => (2, ""),
+                _ => continue,
+            };
+            let Some(name) = self.names.get(&id) else {
+                continue;
+            };
+            // An item compiled out by its condition has nothing to link to.
+            let link = if e.cond.is_some() && self.config.cfg_conditions {
+                format!("- `{}`", e.name)
+            } else {
+                format!("- [`{}`](super::super::{path}{name})", e.name)
+            };
+            sections[sec].links[group].push(link);
+        }
+        let mut modules = Vec::new();
+        let mut index = String::from(
+            "QEMU's manual, section by section: each section's text and what it defines.\n",
+        );
+        for s in &sections {
+            index.push_str(&format!(
+                "\n{}- [{}](self::{})",
+                "  ".repeat(s.level.saturating_sub(1)),
+                docs::inline(&s.title),
+                s.ident
+            ));
+            let mut text = docs::inline(&s.title);
+            append(&mut text, docs::markdown(&s.intro.join("\n")).trim_start());
+            for (heading, links) in ["Commands", "Events", "Types"].iter().zip(&s.links) {
+                if !links.is_empty() {
+                    append(&mut text, &format!("# {heading}\n\n{}", links.join("\n")));
+                }
+            }
+            let lines = text
+                .trim()
+                .lines()
+                .map(|l| lit(&format!(" {l}")))
+                .collect::<Vec<_>>();
+            let ident = crate::naming::ident(&s.ident);
+            modules.push(quote! {
+                pub mod #ident {
+                    #(#![doc = #lines])*
+                }
+            });
+        }
+        let index = index
+            .lines()
+            .map(|l| lit(&format!(" {l}")))
+            .collect::<Vec<_>>();
+        quote! {
+            pub mod manual {
+                #(#![doc = #index])*
+                #(#modules)*
+            }
         }
     }
 }

@@ -108,6 +108,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
     });
     let mut tokens = introspection.unwrap_or_default();
     tokens.extend(top);
+    tokens.extend(g.manual_module());
     tokens.extend(quote! {
         /// One type per command, carrying its arguments; each implements
         /// the runtime's `Command` trait.

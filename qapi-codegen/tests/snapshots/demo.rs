@@ -583,6 +583,38 @@ impl<'de> ::serde::Deserialize<'de> for SizeOrName {
         )
     }
 }
+pub mod manual {
+    //! QEMU's manual, section by section: each section's text and what it defines.
+    //!
+    //! - [Demo](self::demo)
+    pub mod demo {
+        //! Demo
+        //!
+        //! A pretend machine with drives and a console.
+        //!
+        //! # Commands
+        //!
+        //! - [`query-drives`](super::super::commands::QueryDrives)
+        //! - [`drive-resize`](super::super::commands::DriveResize)
+        //! - [`x-debug-dump`](super::super::commands::XDebugDump)
+        //!
+        //! # Events
+        //!
+        //! - [`DRIVE_RESIZED`](super::super::events::DriveResized)
+        //!
+        //! # Types
+        //!
+        //! - [`Named`](super::super::Named)
+        //! - [`DriveBus`](super::super::DriveBus)
+        //! - [`DriveInfo`](super::super::DriveInfo)
+        //! - [`ConsoleKind`](super::super::ConsoleKind)
+        //! - [`ConsoleSerial`](super::super::ConsoleSerial)
+        //! - [`ConsoleVnc`](super::super::ConsoleVnc)
+        //! - [`Console`](super::super::Console)
+        //! - [`SizePreset`](super::super::SizePreset)
+        //! - [`SizeOrName`](super::super::SizeOrName)
+    }
+}
 /// One type per command, carrying its arguments; each implements
 /// the runtime's `Command` trait.
 pub mod commands {
