@@ -517,7 +517,7 @@ impl Report {
                 None => counts.push((key, 1)),
             }
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         counts
     }
 }
