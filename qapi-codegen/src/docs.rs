@@ -44,8 +44,10 @@ pub fn markdown(text: &str) -> String {
                 out.push(title);
             }
             i += 1;
-            // Directive options (`:title: …`) right after the directive.
+            // Directive options (`:title: …`, `:annotated:`) right after
+            // the directive.
             let mut block: Vec<&str> = Vec::new();
+            let mut annotated = false;
             while i < lines.len() {
                 let l = lines[i];
                 if !l.trim().is_empty() && indent_of(l) <= indent {
@@ -56,6 +58,7 @@ pub fn markdown(text: &str) -> String {
                     if let Some(t) = opt.strip_prefix("title:") {
                         out.push(format!("*{}*", inline(t.trim())));
                     }
+                    annotated |= opt.trim() == "annotated:";
                     i += 1;
                     continue;
                 }
@@ -68,6 +71,18 @@ pub fn markdown(text: &str) -> String {
             while block.first().is_some_and(|l| l.trim().is_empty()) {
                 block.remove(0);
             }
+            // An annotated example is rST text with literal blocks of its
+            // own (`Text::` then the transcript): converted like any text.
+            if annotated {
+                let inner = dedent(&block);
+                let md = markdown(&inner);
+                if !md.is_empty() {
+                    out.push(String::new());
+                    out.extend(md.lines().map(str::to_string));
+                    out.push(String::new());
+                }
+                continue;
+            }
             if !block.is_empty() {
                 let min = block
                     .iter()
@@ -75,7 +90,9 @@ pub fn markdown(text: &str) -> String {
                     .map(|l| indent_of(l))
                     .min()
                     .unwrap_or(0);
-                out.push(String::new());
+                if out.last().is_some_and(|l| !l.is_empty()) {
+                    out.push(String::new());
+                }
                 out.push("```text".to_string());
                 for l in block {
                     out.push(l.get(min..).unwrap_or("").trim_end().replace("```", "'''"));
@@ -161,6 +178,42 @@ pub fn literal(text: &str) -> String {
         .unwrap_or(0);
     let lines: Vec<&str> = body.iter().map(|l| l.get(min..).unwrap_or("")).collect();
     format!("```text\n{}\n```", lines.join("\n").trim_matches('\n'))
+}
+
+/// A section's text split into its `.. qmp-example::` directives (each
+/// with the lines indented under it) and the rest, in order: examples go
+/// under a heading of their own.
+pub fn split_examples(text: &str) -> (String, String) {
+    let (mut rest, mut examples) = (Vec::new(), Vec::new());
+    let mut in_example = false;
+    for line in text.lines() {
+        let top = !line.trim().is_empty() && indent_of(line) == 0;
+        if top {
+            in_example = line.starts_with(".. qmp-example::");
+            // Each example starts a paragraph of its own.
+            if in_example && examples.last().is_some_and(|l: &&str| !l.trim().is_empty()) {
+                examples.push("");
+            }
+        }
+        if in_example {
+            examples.push(line);
+        } else {
+            rest.push(line);
+        }
+    }
+    (rest.join("\n"), examples.join("\n"))
+}
+
+/// Lines without their common indentation, joined.
+fn dedent(lines: &[&str]) -> String {
+    let min = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| indent_of(l))
+        .min()
+        .unwrap_or(0);
+    let body: Vec<&str> = lines.iter().map(|l| l.get(min..).unwrap_or("")).collect();
+    body.join("\n")
 }
 
 fn indent_of(line: &str) -> usize {
@@ -296,6 +349,37 @@ mod tests {
         );
         let md = markdown(".. qmp-example::\n   :title: Stop it\n\n   -> x\n   <- y");
         assert_eq!(md, "Example:\n*Stop it*\n\n```text\n-> x\n<- y\n```");
+    }
+
+    #[test]
+    fn annotated_examples_are_text_with_their_own_literal_blocks() {
+        let md = markdown(
+            ".. qmp-example::\n   :annotated:\n\n   For pc machine type started with ``-smp 1,maxcpus=2``::\n\n    -> { \"execute\": \"x\" }\n    <- { \"return\": {} }\n\n   With a 2.5GiB guest.\n\nAfter.",
+        );
+        assert_eq!(
+            md,
+            "Example:\n\nFor pc machine type started with `-smp 1,maxcpus=2`:\n\n```text\n-> { \"execute\": \"x\" }\n<- { \"return\": {} }\n```\n\nWith a 2.5GiB guest.\n\nAfter."
+        );
+        // A lone `::` introduces the block without a line of its own.
+        let md = markdown(".. qmp-example::\n   :annotated:\n\n   ::\n\n     -> x\n");
+        assert_eq!(md, "Example:\n\n```text\n-> x\n```");
+        assert!(!md.contains("::"));
+    }
+
+    #[test]
+    fn examples_are_split_from_the_rest() {
+        let (rest, ex) = split_examples(
+            ".. note:: a note\n   going on.\n\n.. qmp-example::\n\n   -> x\n\nMore text.\n.. qmp-example::\n   :annotated:\n\n   Text::\n\n     -> y",
+        );
+        assert_eq!(rest, ".. note:: a note\n   going on.\n\nMore text.");
+        assert_eq!(
+            ex,
+            ".. qmp-example::\n\n   -> x\n\n.. qmp-example::\n   :annotated:\n\n   Text::\n\n     -> y"
+        );
+        assert_eq!(
+            split_examples("Plain."),
+            ("Plain.".to_string(), String::new())
+        );
     }
 
     #[test]

@@ -112,14 +112,16 @@ pub fn put<'de, T: Deserialize<'de>, V: Take<'de>>(
     Ok(!seen)
 }
 
-/// Store an optional member's value (`null` is `None`); `false` when it
-/// was already there.
+/// Store an optional member's value; `false` when it was already there.
+/// A member that is present is `Some`, even when it is `null`: an
+/// optional member whose type takes `null` (`BlockdevRefOrNull`) keeps
+/// it, and one whose type does not refuses it, as QEMU does.
 pub fn put_opt<'de, T: Deserialize<'de>, V: Take<'de>>(
     slot: &mut Option<T>,
     v: V,
 ) -> Result<bool, V::Error> {
     let seen = slot.is_some();
-    *slot = v.take()?;
+    *slot = Some(v.take()?);
     Ok(!seen)
 }
 

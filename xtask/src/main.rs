@@ -16,7 +16,8 @@ usage: cargo xtask COMMAND
                      generated code, unit, property and robustness tests),
                      clippy and rustdoc with warnings denied (generated
                      QEMU bindings included), a check that the generated
-                     bindings have no doctests, and build the benchmarks
+                     bindings have no doctests, the schema examples
+                     (xtask examples), and build the benchmarks
   qemu-src VERSION   verify and extract QEMU's sources (10.2.0, 9.2.0, 8.2.0,
                      6.2.0 from ../shared/qemu; 10.0.2, 7.2 fetched);
                      prints the tree's path
@@ -35,6 +36,11 @@ usage: cargo xtask COMMAND
                      list the reply and event members whose type in an
                      older release (schema/older) sends values the newest
                      schema's type (schema/qemu, or TREE's) does not take
+  examples           QEMU's own schema examples decoded strictly with the
+                     bindings (schema/qemu, and QEMU 6.2.0, 8.2.0, 9.2.0
+                     from the release extracts in shared/qemu); prints
+                     `schema examples: N decoded, M skipped, Q wrong in
+                     QEMU's docs, K failed` per release
   bench              run the benchmarks (parser, codegen, transport)
   bench-transport    commands per second against qemu-storage-daemon:
                      raw loop, blocking and tokio clients, 8 in flight
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         ["qemu-bin"] => {
             qapi_tests::qemu_bin::ensure_qemu72().map(|q| println!("{}", q.root.display()))
         }
+        ["examples"] => examples(),
         ["bench"] => cargo(&["bench", "--workspace"]),
         ["bench-transport"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "transport"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
@@ -153,6 +160,7 @@ fn test() -> Result<(), String> {
         &root.join("target/regen-7.2"),
     )?;
     cargo(&["test", "--workspace"])?;
+    examples()?;
     cargo(&[
         "clippy",
         "--workspace",
@@ -175,6 +183,38 @@ fn test() -> Result<(), String> {
     no_doctests("qapi-qemu-bindings-check")?;
     // The benchmarks must keep compiling; running them is `cargo xtask bench`.
     cargo(&["bench", "--workspace", "--no-run"])
+}
+
+/// `cargo xtask examples`: the schema-examples test
+/// (`tests/tests/schema_examples.rs`), showing its summary lines; the
+/// whole output when it fails.  The xtask itself does not link the
+/// bindings, so `regen` works even when they do not compile.
+fn examples() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args = [
+        "test",
+        "-p",
+        "qapi-tests",
+        "--test",
+        "schema_examples",
+        "--",
+        "--nocapture",
+    ];
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let out = Command::new(&cargo)
+        .current_dir(qapi_tests::qemu_src::workspace_root())
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("schema examples failed:\n{text}"));
+    }
+    for line in text.lines().filter(|l| l.contains("schema examples:")) {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// Schema examples must never run as doctests: the crate's doctest run

@@ -191,6 +191,42 @@ impl Gen<'_> {
         }
     }
 
+    /// `commands::check_arguments`: decode a request's arguments by
+    /// command name and encode them again.
+    pub(super) fn check_arguments(&self) -> TokenStream {
+        let mut arms = Vec::new();
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            if let EntityKind::Command(_) = e.kind {
+                let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
+                let (wire, cfg) = (lit(&e.name), self.cfg(&e.cond));
+                arms.push(
+                    quote!(#cfg #wire => ::serde_json::from_value::<#ty>(arguments)
+                    .and_then(|c| ::serde_json::to_value(&c)),),
+                );
+            }
+        }
+        let body = if arms.is_empty() {
+            quote!(let _ = (name, arguments); ::std::option::Option::None)
+        } else {
+            quote!(::std::option::Option::Some(match name {
+                #(#arms)*
+                _ => return ::std::option::Option::None,
+            }))
+        };
+        quote! {
+            /// Decode `arguments` as those of the command named `name`,
+            /// and encode them again: for tools that check requests by
+            /// name. `None` when these bindings do not know the command.
+            #[allow(deprecated)]
+            pub fn check_arguments(
+                name: &str,
+                arguments: ::serde_json::Value,
+            ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, ::serde_json::Error>> {
+                #body
+            }
+        }
+    }
+
     pub(super) fn event_enum(&mut self) -> TokenStream {
         let rt = self.rt.clone();
         let mut scope = Scope::new("enum Event");

@@ -1,11 +1,12 @@
 //! Documentation: the schema's doc comments as rustdoc attributes.
 
 use proc_macro2::TokenStream;
-use qapi_parser::{Doc, Entity, Feature, IfCond, SectionKind};
+use qapi_parser::{Doc, Entity, EntityId, EntityKind, Feature, IfCond, SectionKind};
 use quote::quote;
 
 use super::{cond_text, lit, Gen};
 use crate::docs;
+use crate::naming::{field_name, variant_name};
 
 impl Gen<'_> {
     pub(super) fn doc_attrs(&self, text: &str) -> TokenStream {
@@ -16,12 +17,18 @@ impl Gen<'_> {
         quote!(#(#[doc = #lines])*)
     }
 
-    /// An item's documentation: body, sections, condition, wire name.
+    /// An item's documentation: the description (body, notes,
+    /// condition, wire name), then the tagged sections under a heading
+    /// each, then the examples under a heading of their own.
     pub(super) fn item_docs(&self, e: &Entity, wire: Option<&str>) -> TokenStream {
         let mut text = String::new();
+        let mut headed = String::new();
+        let mut examples = String::new();
         let doc = e.doc.map(|d| &self.schema.docs[d]);
         if let Some(doc) = doc {
-            text.push_str(&docs::markdown(doc.body()));
+            let (rest, ex) = docs::split_examples(doc.body());
+            text.push_str(&docs::markdown(&rest));
+            append(&mut examples, &docs::markdown(&ex));
         }
         if text.trim().is_empty() {
             text = if e.name == "QType" {
@@ -39,36 +46,46 @@ impl Gen<'_> {
                     SectionKind::Since => Some("Since"),
                     SectionKind::Todo => Some("To do"),
                     SectionKind::Note => Some("Note"),
-                    SectionKind::Example => Some("Example"),
                     _ => None,
                 };
-                // Older releases' `Example:` sections are QMP transcripts.
-                let body = if s.kind == SectionKind::Example {
-                    docs::literal(&s.text)
-                } else {
-                    docs::markdown(&s.text)
-                };
-                if body.trim().is_empty() {
-                    continue;
-                }
-                match heading {
-                    Some(h) => text.push_str(&format!("\n\n# {h}\n\n{body}")),
-                    None => text.push_str(&format!("\n\n{body}")),
+                match (s.kind, heading) {
+                    // Older releases' `Example:` sections are QMP
+                    // transcripts.
+                    (SectionKind::Example, _) => append(&mut examples, &docs::literal(&s.text)),
+                    (_, Some(h)) => {
+                        let body = docs::markdown(&s.text);
+                        if !body.trim().is_empty() {
+                            append(&mut headed, &format!("# {h}\n\n{body}"));
+                        }
+                    }
+                    _ => {
+                        let (rest, ex) = docs::split_examples(&s.text);
+                        append(&mut text, &docs::markdown(&rest));
+                        append(&mut examples, &docs::markdown(&ex));
+                    }
                 }
             }
             if let Some(f) = doc.feature("unstable") {
-                text.push_str(&format!("\n\n**Unstable:** {}", docs::markdown(&f.text)));
+                append(
+                    &mut text,
+                    &format!("**Unstable:** {}", docs::markdown(&f.text)),
+                );
             }
         }
         text.push_str(&self.avail_item_note(e));
         if let Some(c) = &e.cond {
-            text.push_str(&format!(
-                "\n\n*Only when QEMU is built with* `{}`.",
-                cond_text(c)
-            ));
+            append(
+                &mut text,
+                &format!("*Only when QEMU is built with* `{}`.", cond_text(c)),
+            );
         }
         if let Some(w) = wire {
-            text.push_str(&format!("\n\nWire name: `{w}`."));
+            append(&mut text, &format!("Wire name: `{w}`."));
+        }
+        // Both start with their paragraph break.
+        text.push_str(&headed);
+        if !examples.is_empty() {
+            append(&mut text, &format!("# Examples{examples}"));
         }
         let mut out = self.doc_attrs(&text);
         if let Some(w) = wire {
@@ -80,6 +97,9 @@ impl Gen<'_> {
         out
     }
 
+    /// A member's or enum value's documentation: its description, its
+    /// name on the wire (shown, and a search alias), its deprecation
+    /// with the schema's reason.
     pub(super) fn member_docs(
         &self,
         doc: Option<&Doc>,
@@ -88,13 +108,53 @@ impl Gen<'_> {
         features: &[Feature],
         note: &str,
     ) -> TokenStream {
-        let mut text = doc
+        let mut out = self.described(doc, name, m_cond, features, note, true);
+        out.extend(self.deprecated(features, doc));
+        out.extend(self.cfg(m_cond));
+        out
+    }
+
+    /// An alternate's branch: its name is the schema's only (QEMU picks
+    /// the branch by the JSON type), so no wire name.
+    pub(super) fn branch_docs(
+        &self,
+        doc: Option<&Doc>,
+        name: &str,
+        m_cond: &Option<IfCond>,
+        note: &str,
+    ) -> TokenStream {
+        let mut out = self.described(doc, name, m_cond, &[], note, false);
+        out.extend(self.cfg(m_cond));
+        out
+    }
+
+    fn described(
+        &self,
+        doc: Option<&Doc>,
+        name: &str,
+        m_cond: &Option<IfCond>,
+        features: &[Feature],
+        note: &str,
+        on_wire: bool,
+    ) -> TokenStream {
+        let desc = doc
             .and_then(|d| d.member(name))
             .map(|s| docs::markdown(&s.text))
             .unwrap_or_default();
-        if text.trim().is_empty() {
-            text = format!("`{name}`");
-        }
+        // The wire name is shown when it is not the Rust name: always
+        // for an enum's values (the Rust name is CamelCase).  Without a
+        // description, the name is the text.
+        let of_enum = doc
+            .and_then(|d| d.symbol.as_deref())
+            .and_then(|s| self.schema.lookup(s))
+            .is_some_and(|id| matches!(self.ent(id).kind, EntityKind::Enum(_)));
+        let mut text = if desc.trim().is_empty() {
+            format!("`{name}`")
+        } else if on_wire && (of_enum || field_name(name) != name) {
+            format!("{desc}\n\nOn the wire: `{name}`.")
+        } else {
+            desc
+        };
         if features.iter().any(|f| f.name == "unstable") {
             text.push_str("\n\n**Unstable.**");
         }
@@ -109,8 +169,13 @@ impl Gen<'_> {
             ));
         }
         let mut out = self.doc_attrs(text.trim());
-        out.extend(self.deprecated(features, None));
-        out.extend(self.cfg(m_cond));
+        // Found by its wire name in rustdoc's search, unless that is the
+        // Rust name itself (rustdoc rejects such an alias).
+        let rust = [field_name(name), variant_name(name)];
+        if on_wire && !rust.iter().any(|r| r == name) {
+            let w = lit(name);
+            out.extend(quote!(#[doc(alias = #w)]));
+        }
         out
     }
 
@@ -120,7 +185,7 @@ impl Gen<'_> {
         }
         let note = doc
             .and_then(|d| d.feature("deprecated"))
-            .map(|s| s.text.split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|s| docs::inline(&s.text.split_whitespace().collect::<Vec<_>>().join(" ")))
             .filter(|s| !s.is_empty());
         match note {
             Some(n) => {
@@ -129,5 +194,130 @@ impl Gen<'_> {
             }
             None => quote!(#[deprecated]),
         }
+    }
+
+    /// `manual`: the reference by the sections of QEMU's manual (the
+    /// schema's `= Heading` lines in free-form blocks): one module per
+    /// section with its text and links to the commands, events and types
+    /// it defines, and the list of sections in the module's own page.
+    /// Nothing when the schema has no headings.  Only inner doc
+    /// attributes, so links resolve from inside each module.
+    pub(super) fn manual_module(&self) -> TokenStream {
+        struct Section {
+            level: usize,
+            title: String,
+            ident: String,
+            intro: Vec<String>,
+            links: [Vec<String>; 3],
+        }
+        if !self.config.docs {
+            return TokenStream::new();
+        }
+        let mut sections: Vec<Section> = Vec::new();
+        let mut idents: Vec<String> = Vec::new();
+        let mut section_of_doc = Vec::with_capacity(self.schema.docs.len());
+        for d in &self.schema.docs {
+            if d.symbol.is_none() {
+                for line in d.body().lines() {
+                    let t = line.trim();
+                    let level = t.chars().take_while(|&c| c == '=').count();
+                    let title = t[level..].trim();
+                    if level > 0 && t[level..].starts_with(' ') && !title.is_empty() {
+                        let base = field_name(title);
+                        let mut ident = base.clone();
+                        let mut n = 1;
+                        while idents.contains(&ident) {
+                            n += 1;
+                            ident = format!("{base}_{n}");
+                        }
+                        idents.push(ident.clone());
+                        sections.push(Section {
+                            level,
+                            title: title.to_string(),
+                            ident,
+                            intro: Vec::new(),
+                            links: Default::default(),
+                        });
+                    } else if let Some(s) = sections.last_mut() {
+                        s.intro.push(line.to_string());
+                    }
+                }
+            }
+            section_of_doc.push(sections.len().checked_sub(1));
+        }
+        if sections.is_empty() {
+            return TokenStream::new();
+        }
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            let Some(sec) = e.doc.and_then(|d| section_of_doc[d]) else {
+                continue;
+            };
+            let id = EntityId(i as u32);
+            let (group, path) = match &e.kind {
+                EntityKind::Command(_) => (0, "commands::"),
+                EntityKind::Event(_) => (1, "events::"),
+                EntityKind::Enum(_) | EntityKind::Alternate(_) => (2, ""),
+                EntityKind::Object(_) if !e.is_implicit() => (2, ""),
+                _ => continue,
+            };
+            let Some(name) = self.names.get(&id) else {
+                continue;
+            };
+            // An item compiled out by its condition has nothing to link to.
+            let link = if e.cond.is_some() && self.config.cfg_conditions {
+                format!("- `{}`", e.name)
+            } else {
+                format!("- [`{}`](super::super::{path}{name})", e.name)
+            };
+            sections[sec].links[group].push(link);
+        }
+        let mut modules = Vec::new();
+        let mut index = String::from(
+            "QEMU's manual, section by section: each section's text and what it defines.\n",
+        );
+        for s in &sections {
+            index.push_str(&format!(
+                "\n{}- [{}](self::{})",
+                "  ".repeat(s.level.saturating_sub(1)),
+                docs::inline(&s.title),
+                s.ident
+            ));
+            let mut text = docs::inline(&s.title);
+            append(&mut text, docs::markdown(&s.intro.join("\n")).trim_start());
+            for (heading, links) in ["Commands", "Events", "Types"].iter().zip(&s.links) {
+                if !links.is_empty() {
+                    append(&mut text, &format!("# {heading}\n\n{}", links.join("\n")));
+                }
+            }
+            let lines = text
+                .trim()
+                .lines()
+                .map(|l| lit(&format!(" {l}")))
+                .collect::<Vec<_>>();
+            let ident = crate::naming::ident(&s.ident);
+            modules.push(quote! {
+                pub mod #ident {
+                    #(#![doc = #lines])*
+                }
+            });
+        }
+        let index = index
+            .lines()
+            .map(|l| lit(&format!(" {l}")))
+            .collect::<Vec<_>>();
+        quote! {
+            pub mod manual {
+                #(#![doc = #index])*
+                #(#modules)*
+            }
+        }
+    }
+}
+
+/// Add a paragraph (nothing when it is empty).
+fn append(text: &mut String, paragraph: &str) {
+    if !paragraph.trim().is_empty() {
+        text.push_str("\n\n");
+        text.push_str(paragraph);
     }
 }

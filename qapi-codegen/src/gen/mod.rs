@@ -112,6 +112,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
     }
     events.extend(g.event_enum());
     commands.extend(g.check_return());
+    commands.extend(g.check_arguments());
     let commands = braced(commands);
     let events = braced(events);
     let introspection = config.introspection.then(|| {
@@ -128,6 +129,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
     let mut tokens = introspection.unwrap_or_default();
     tokens.extend(g.releases_const());
     tokens.extend(top);
+    tokens.extend(g.manual_module());
     tokens.extend(quote! {
         /// One type per command, carrying its arguments; each implements
         /// the runtime's `Command` trait.

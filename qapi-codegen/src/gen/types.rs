@@ -464,7 +464,7 @@ impl Gen<'_> {
                     quote!(Self::#vname(::std::string::ToString::to_string(v))),
                 ));
             }
-            let docs = self.member_docs(doc, &v.name, &v.cond, &[], &self.branch_note(id, &v.name));
+            let docs = self.branch_docs(doc, &v.name, &v.cond, &self.branch_note(id, &v.name));
             variants.push(quote!(#docs #vname(#ty),));
             branches.push((vname, cfg, self.schema.json_type(v.ty)));
         }

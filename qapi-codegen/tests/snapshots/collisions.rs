@@ -100,8 +100,14 @@ impl ::qapi_types::__private::Enum for QType {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pair {
     /// with a dash
+    ///
+    /// On the wire: `a-b`.
+    #[doc(alias = "a-b")]
     pub a_b: i64,
     /// in camel case (both are a_b in Rust)
+    ///
+    /// On the wire: `aB`.
+    #[doc(alias = "aB")]
     pub a_b2: ::std::string::String,
 }
 #[allow(deprecated)]
@@ -313,6 +319,8 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Other {
     /// clashes with the catch-all variant
+    ///
+    /// On the wire: `other`.
     Other,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -508,6 +516,30 @@ pub mod commands {
             match name {
                 "do-it" => <DoIt as ::qapi_types::Command>::decode_return(d).map(drop),
                 "do_it" => <DoIt2 as ::qapi_types::Command>::decode_return(d).map(drop),
+                _ => return ::std::option::Option::None,
+            },
+        )
+    }
+    /// Decode `arguments` as those of the command named `name`,
+    /// and encode them again: for tools that check requests by
+    /// name. `None` when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_arguments(
+        name: &str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        ::std::option::Option::Some(
+            match name {
+                "do-it" => {
+                    ::serde_json::from_value::<DoIt>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "do_it" => {
+                    ::serde_json::from_value::<DoIt2>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
                 _ => return ::std::option::Option::None,
             },
         )

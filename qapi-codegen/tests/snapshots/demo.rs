@@ -175,10 +175,16 @@ impl<'de> ::qapi_types::__private::Object<'de> for Named {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DriveBus {
     /// the IDE bus
+    ///
+    /// On the wire: `ide`.
     Ide,
     /// a virtio-blk device
+    ///
+    /// On the wire: `virtio`.
     Virtio,
     /// a SCSI controller
+    ///
+    /// On the wire: `scsi`.
     ///
     /// *Only when QEMU is built with* `CONFIG_SCSI`.
     Scsi,
@@ -240,11 +246,11 @@ impl ::qapi_types::__private::Enum for DriveBus {
 }
 /// A drive, named by its base type's `id`.
 ///
+/// **Unstable:** `tags` may change
+///
 /// # Since
 ///
 /// 1.0
-///
-/// **Unstable:** `tags` may change
 #[derive(Clone, Debug, PartialEq)]
 pub struct DriveInfo {
     /// the name
@@ -254,6 +260,9 @@ pub struct DriveInfo {
     /// its size in bytes
     pub size: u64,
     /// whether writes are refused
+    ///
+    /// On the wire: `read-only`.
+    #[doc(alias = "read-only")]
     pub read_only: ::std::option::Option<bool>,
     /// free-form labels
     ///
@@ -376,8 +385,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConsoleKind {
     /// a serial port
+    ///
+    /// On the wire: `serial`.
     Serial,
     /// a VNC server
+    ///
+    /// On the wire: `vnc`.
     Vnc,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -742,8 +755,12 @@ impl<'de> ::qapi_types::__private::Union<'de> for Console {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SizePreset {
     /// one gigabyte
+    ///
+    /// On the wire: `small`.
     Small,
     /// one terabyte
+    ///
+    /// On the wire: `large`.
     Large,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -853,10 +870,44 @@ impl ::std::convert::From<SizePreset> for SizeOrName {
         Self::Preset(v)
     }
 }
+pub mod manual {
+    //! QEMU's manual, section by section: each section's text and what it defines.
+    //!
+    //! - [Demo](self::demo)
+    pub mod demo {
+        //! Demo
+        //!
+        //! A pretend machine with drives and a console.
+        //!
+        //! # Commands
+        //!
+        //! - [`query-drives`](super::super::commands::QueryDrives)
+        //! - [`drive-resize`](super::super::commands::DriveResize)
+        //! - [`x-debug-dump`](super::super::commands::XDebugDump)
+        //!
+        //! # Events
+        //!
+        //! - [`DRIVE_RESIZED`](super::super::events::DriveResized)
+        //!
+        //! # Types
+        //!
+        //! - [`Named`](super::super::Named)
+        //! - [`DriveBus`](super::super::DriveBus)
+        //! - [`DriveInfo`](super::super::DriveInfo)
+        //! - [`ConsoleKind`](super::super::ConsoleKind)
+        //! - [`ConsoleSerial`](super::super::ConsoleSerial)
+        //! - [`ConsoleVnc`](super::super::ConsoleVnc)
+        //! - [`Console`](super::super::Console)
+        //! - [`SizePreset`](super::super::SizePreset)
+        //! - [`SizeOrName`](super::super::SizeOrName)
+    }
+}
 /// One type per command, carrying its arguments; each implements
 /// the runtime's `Command` trait.
 pub mod commands {
     /// List the drives.
+    ///
+    /// Wire name: `query-drives`.
     ///
     /// # Returns
     ///
@@ -865,8 +916,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.0
-    ///
-    /// Wire name: `query-drives`.
     #[doc(alias = "query-drives")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct QueryDrives {}
@@ -929,6 +978,8 @@ pub mod commands {
     }
     /// Change a drive's size.
     ///
+    /// Wire name: `drive-resize`.
+    ///
     /// # Errors
     ///
     /// - GenericError if the drive does not exist
@@ -936,8 +987,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.1
-    ///
-    /// Wire name: `drive-resize`.
     #[doc(alias = "drive-resize")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct DriveResize {
@@ -1033,13 +1082,13 @@ pub mod commands {
     }
     /// Dump internal state.
     ///
-    /// # Since
-    ///
-    /// 1.0
-    ///
     /// *Only when QEMU is built with* `(CONFIG_DEBUG && !CONFIG_RELEASE)`.
     ///
     /// Wire name: `x-debug-dump`.
+    ///
+    /// # Since
+    ///
+    /// 1.0
     #[doc(alias = "x-debug-dump")]
     #[deprecated = "use query-drives"]
     #[derive(Clone, Debug, Default, PartialEq)]
@@ -1125,17 +1174,45 @@ pub mod commands {
             },
         )
     }
+    /// Decode `arguments` as those of the command named `name`,
+    /// and encode them again: for tools that check requests by
+    /// name. `None` when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_arguments(
+        name: &str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        ::std::option::Option::Some(
+            match name {
+                "query-drives" => {
+                    ::serde_json::from_value::<QueryDrives>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "drive-resize" => {
+                    ::serde_json::from_value::<DriveResize>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "x-debug-dump" => {
+                    ::serde_json::from_value::<XDebugDump>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                _ => return ::std::option::Option::None,
+            },
+        )
+    }
 }
 /// One type per event's data, and [`Event`](events::Event) over
 /// all of them.
 pub mod events {
     /// Emitted when a drive's size changes.
     ///
+    /// Wire name: `DRIVE_RESIZED`.
+    ///
     /// # Since
     ///
     /// 1.1
-    ///
-    /// Wire name: `DRIVE_RESIZED`.
     #[doc(alias = "DRIVE_RESIZED")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct DriveResized {

@@ -100,14 +100,28 @@ impl ::qapi_types::__private::Enum for QType {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// a keyword
+    ///
+    /// On the wire: `type`.
     Type,
     /// a keyword that cannot be raw
+    ///
+    /// On the wire: `Self`.
+    #[doc(alias = "Self")]
     Self_,
     /// starts with a digit
+    ///
+    /// On the wire: `1st`.
+    #[doc(alias = "1st")]
     V1st,
     /// experimental prefix
+    ///
+    /// On the wire: `x-experimental`.
+    #[doc(alias = "x-experimental")]
     XExperimental,
     /// vendor prefix
+    ///
+    /// On the wire: `__org.example_vendor`.
+    #[doc(alias = "__org.example_vendor")]
     OrgExampleVendor,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -413,6 +427,26 @@ pub mod commands {
         ::std::option::Option::Some(
             match name {
                 "loop" => <Loop as ::qapi_types::Command>::decode_return(d).map(drop),
+                _ => return ::std::option::Option::None,
+            },
+        )
+    }
+    /// Decode `arguments` as those of the command named `name`,
+    /// and encode them again: for tools that check requests by
+    /// name. `None` when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_arguments(
+        name: &str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        ::std::option::Option::Some(
+            match name {
+                "loop" => {
+                    ::serde_json::from_value::<Loop>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
                 _ => return ::std::option::Option::None,
             },
         )

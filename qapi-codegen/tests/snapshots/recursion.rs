@@ -349,8 +349,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pong {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ExprKind {
     /// a number
+    ///
+    /// On the wire: `leaf`.
     Leaf,
     /// a negation
+    ///
+    /// On the wire: `neg`.
     Neg,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -827,6 +831,19 @@ pub mod commands {
         d: D,
     ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
         let _ = (name, d);
+        ::std::option::Option::None
+    }
+    /// Decode `arguments` as those of the command named `name`,
+    /// and encode them again: for tools that check requests by
+    /// name. `None` when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_arguments(
+        name: &str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        let _ = (name, arguments);
         ::std::option::Option::None
     }
 }

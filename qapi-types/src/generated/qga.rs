@@ -111,11 +111,11 @@ impl crate::__private::Enum for QType {
 }
 /// Information about guest agent commands.
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 1.1.0
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestAgentCommandInfo {
     /// name of the command
@@ -124,6 +124,9 @@ pub struct GuestAgentCommandInfo {
     pub enabled: bool,
     /// whether command returns a response on success
     /// (since 1.7)
+    ///
+    /// On the wire: `success-response`.
+    #[doc(alias = "success-response")]
     pub success_response: bool,
 }
 #[allow(deprecated)]
@@ -209,11 +212,11 @@ impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
 }
 /// Information about guest agent.
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 0.15.0
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestAgentInfo {
     /// guest agent version
@@ -296,17 +299,20 @@ impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
 }
 /// Result of guest agent file-read operation
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 0.15.0
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileRead {
     /// number of bytes read (note: count is *before*
     /// base64-encoding is applied)
     pub count: i64,
     /// base64-encoded bytes read
+    ///
+    /// On the wire: `buf-b64`.
+    #[doc(alias = "buf-b64")]
     pub buf_b64: ::std::string::String,
     /// whether EOF was encountered during read operation.
     pub eof: bool,
@@ -394,11 +400,11 @@ impl<'de> crate::__private::Object<'de> for GuestFileRead {
 }
 /// Result of guest agent file-write operation
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 0.15.0
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileWrite {
     /// number of bytes written (note: count is actual bytes
@@ -477,11 +483,11 @@ impl<'de> crate::__private::Object<'de> for GuestFileWrite {
 }
 /// Result of guest agent file-seek operation
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 0.15.0
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFileSeek {
     /// current file position
@@ -559,18 +565,24 @@ impl<'de> crate::__private::Object<'de> for GuestFileSeek {
 }
 /// Symbolic names for use in `guest-file-seek`
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 2.6
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QgaSeek {
     /// Set to the specified offset (same effect as 'whence':0)
+    ///
+    /// On the wire: `set`.
     Set,
     /// Add offset to the current location (same effect as 'whence':1)
+    ///
+    /// On the wire: `cur`.
     Cur,
     /// Add offset to the end of the file (same effect as 'whence':2)
+    ///
+    /// On the wire: `end`.
     End,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -630,11 +642,11 @@ impl crate::__private::Enum for QgaSeek {
 }
 /// Controls the meaning of offset to `guest-file-seek`.
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 2.6
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum GuestFileWhence {
@@ -688,18 +700,22 @@ impl ::std::convert::From<QgaSeek> for GuestFileWhence {
 }
 /// An enumeration of filesystem freeze states
 ///
-/// # Since
-///
-/// 0.15.0
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
+///
+/// # Since
+///
+/// 0.15.0
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestFsfreezeStatus {
     /// filesystems thawed/unfrozen
+    ///
+    /// On the wire: `thawed`.
     Thawed,
     /// all non-network guest filesystems frozen
+    ///
+    /// On the wire: `frozen`.
     Frozen,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -757,13 +773,13 @@ impl crate::__private::Enum for GuestFsfreezeStatus {
 }
 /// `GuestFilesystemTrimResult` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.4
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
+///
+/// # Since
+///
+/// 2.4
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemTrimResult {
     /// path that was trimmed
@@ -878,13 +894,13 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
 }
 /// `GuestFilesystemTrimResponse` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.4
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
+///
+/// # Since
+///
+/// 2.4
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemTrimResponse {
     /// list of `GuestFilesystemTrimResult` per path that was
@@ -956,18 +972,22 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
 }
 /// An enumeration of supported IP address types
 ///
-/// # Since
-///
-/// 1.1
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+///
+/// # Since
+///
+/// 1.1
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestIpAddressType {
     /// IP version 4
+    ///
+    /// On the wire: `ipv4`.
     Ipv4,
     /// IP version 6
+    ///
+    /// On the wire: `ipv6`.
     Ipv6,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -1025,18 +1045,24 @@ impl crate::__private::Enum for GuestIpAddressType {
 }
 /// `GuestIpAddress` (not documented in the schema).
 ///
-/// # Since
-///
-/// 1.1
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+///
+/// # Since
+///
+/// 1.1
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestIpAddress {
     /// IP address
+    ///
+    /// On the wire: `ip-address`.
+    #[doc(alias = "ip-address")]
     pub ip_address: ::std::string::String,
     /// Type of `ip-address` (e.g. ipv4, ipv6)
+    ///
+    /// On the wire: `ip-address-type`.
+    #[doc(alias = "ip-address-type")]
     pub ip_address_type: GuestIpAddressType,
     /// Network prefix length of `ip-address`
     pub prefix: i64,
@@ -1128,30 +1154,54 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
 }
 /// `GuestNetworkInterfaceStat` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.11
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+///
+/// # Since
+///
+/// 2.11
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkInterfaceStat {
     /// total bytes received
+    ///
+    /// On the wire: `rx-bytes`.
+    #[doc(alias = "rx-bytes")]
     pub rx_bytes: u64,
     /// total packets received
+    ///
+    /// On the wire: `rx-packets`.
+    #[doc(alias = "rx-packets")]
     pub rx_packets: u64,
     /// bad packets received
+    ///
+    /// On the wire: `rx-errs`.
+    #[doc(alias = "rx-errs")]
     pub rx_errs: u64,
     /// receiver dropped packets
+    ///
+    /// On the wire: `rx-dropped`.
+    #[doc(alias = "rx-dropped")]
     pub rx_dropped: u64,
     /// total bytes transmitted
+    ///
+    /// On the wire: `tx-bytes`.
+    #[doc(alias = "tx-bytes")]
     pub tx_bytes: u64,
     /// total packets transmitted
+    ///
+    /// On the wire: `tx-packets`.
+    #[doc(alias = "tx-packets")]
     pub tx_packets: u64,
     /// packet transmit problems
+    ///
+    /// On the wire: `tx-errs`.
+    #[doc(alias = "tx-errs")]
     pub tx_errs: u64,
     /// dropped packets transmitted
+    ///
+    /// On the wire: `tx-dropped`.
+    #[doc(alias = "tx-dropped")]
     pub tx_dropped: u64,
 }
 #[allow(deprecated)]
@@ -1281,20 +1331,26 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
 }
 /// `GuestNetworkInterface` (not documented in the schema).
 ///
-/// # Since
-///
-/// 1.1
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
+///
+/// # Since
+///
+/// 1.1
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkInterface {
     /// The name of interface for which info are being delivered
     pub name: ::std::string::String,
     /// Hardware address of `name`
+    ///
+    /// On the wire: `hardware-address`.
+    #[doc(alias = "hardware-address")]
     pub hardware_address: ::std::option::Option<::std::string::String>,
     /// List of addresses assigned to `name`
+    ///
+    /// On the wire: `ip-addresses`.
+    #[doc(alias = "ip-addresses")]
     pub ip_addresses: ::std::option::Option<::std::vec::Vec<GuestIpAddress>>,
     /// various statistic counters related to `name` (since
     /// 2.11)
@@ -1420,16 +1476,19 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
 }
 /// `GuestLogicalProcessor` (not documented in the schema).
 ///
-/// # Since
-///
-/// 1.5
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
+///
+/// # Since
+///
+/// 1.5
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestLogicalProcessor {
     /// Arbitrary guest-specific unique identifier of the VCPU.
+    ///
+    /// On the wire: `logical-id`.
+    #[doc(alias = "logical-id")]
     pub logical_id: i64,
     /// Whether the VCPU is enabled.
     pub online: bool,
@@ -1437,6 +1496,9 @@ pub struct GuestLogicalProcessor {
     /// is always filled in by the guest agent when the structure is
     /// returned, and always ignored on input (hence it can be omitted
     /// then).
+    ///
+    /// On the wire: `can-offline`.
+    #[doc(alias = "can-offline")]
     pub can_offline: ::std::option::Option<bool>,
 }
 #[allow(deprecated)]
@@ -1528,54 +1590,95 @@ impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
 }
 /// An enumeration of bus type of disks
 ///
-/// # Since
-///
-/// 2.2; 'Unknown' and all entries below since 2.4
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
+/// # Since
+///
+/// 2.2; 'Unknown' and all entries below since 2.4
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestDiskBusType {
     /// IDE disks
+    ///
+    /// On the wire: `ide`.
     Ide,
     /// floppy disks
+    ///
+    /// On the wire: `fdc`.
     Fdc,
     /// SCSI disks
+    ///
+    /// On the wire: `scsi`.
     Scsi,
     /// virtio disks
+    ///
+    /// On the wire: `virtio`.
     Virtio,
     /// Xen disks
+    ///
+    /// On the wire: `xen`.
     Xen,
     /// USB disks
+    ///
+    /// On the wire: `usb`.
     Usb,
     /// UML disks
+    ///
+    /// On the wire: `uml`.
     Uml,
     /// SATA disks
+    ///
+    /// On the wire: `sata`.
     Sata,
     /// SD cards
+    ///
+    /// On the wire: `sd`.
     Sd,
     /// Unknown bus type
+    ///
+    /// On the wire: `unknown`.
     Unknown,
     /// Win IEEE 1394 bus type
+    ///
+    /// On the wire: `ieee1394`.
     Ieee1394,
     /// Win SSA bus type
+    ///
+    /// On the wire: `ssa`.
     Ssa,
     /// Win fiber channel bus type
+    ///
+    /// On the wire: `fibre`.
     Fibre,
     /// Win RAID bus type
+    ///
+    /// On the wire: `raid`.
     Raid,
     /// Win iScsi bus type
+    ///
+    /// On the wire: `iscsi`.
     Iscsi,
     /// Win serial-attaches SCSI bus type
+    ///
+    /// On the wire: `sas`.
     Sas,
     /// Win multimedia card (MMC) bus type
+    ///
+    /// On the wire: `mmc`.
     Mmc,
     /// Win virtual bus type
+    ///
+    /// On the wire: `virtual`.
     Virtual,
     /// Win file-backed bus type
+    ///
+    /// On the wire: `file-backed-virtual`.
+    #[doc(alias = "file-backed-virtual")]
     FileBackedVirtual,
     /// NVMe disks (since 7.1)
+    ///
+    /// On the wire: `nvme`.
     ///
     /// *QEMU 7.2 and later.*
     Nvme,
@@ -1692,13 +1795,13 @@ impl crate::__private::Enum for GuestDiskBusType {
 }
 /// `GuestPCIAddress` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.2
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
+/// # Since
+///
+/// 2.2
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestPciAddress {
     /// domain id
@@ -1800,13 +1903,13 @@ impl<'de> crate::__private::Object<'de> for GuestPciAddress {
 }
 /// `GuestCCWAddress` (not documented in the schema).
 ///
-/// # Since
-///
-/// 6.0
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
+/// # Since
+///
+/// 6.0
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestCcwAddress {
     /// channel subsystem image id
@@ -1908,19 +2011,25 @@ impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
 }
 /// `GuestDiskAddress` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.2
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
+/// # Since
+///
+/// 2.2
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskAddress {
     /// controller's PCI address (fields are set to -1 if
     /// invalid)
+    ///
+    /// On the wire: `pci-controller`.
+    #[doc(alias = "pci-controller")]
     pub pci_controller: GuestPciAddress,
     /// bus type
+    ///
+    /// On the wire: `bus-type`.
+    #[doc(alias = "bus-type")]
     pub bus_type: GuestDiskBusType,
     /// bus id
     pub bus: i64,
@@ -1933,6 +2042,9 @@ pub struct GuestDiskAddress {
     /// device node (POSIX) or device UNC (Windows) (since: 3.1)
     pub dev: ::std::option::Option<::std::string::String>,
     /// CCW address on s390x (since: 6.0)
+    ///
+    /// On the wire: `ccw-address`.
+    #[doc(alias = "ccw-address")]
     pub ccw_address: ::std::option::Option<GuestCcwAddress>,
 }
 #[allow(deprecated)]
@@ -2083,6 +2195,10 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
 /// NVMe smart information, based on NVMe specification, section
 /// \<SMART / Health Information (Log Identifier 02h)\>
 ///
+/// *QEMU 7.2 and later.*
+///
+/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
+///
 /// # To do
 ///
 /// document members briefly
@@ -2090,61 +2206,81 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
 /// # Since
 ///
 /// 7.1
-///
-/// *QEMU 7.2 and later.*
-///
-/// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNvMeSmart {
     /// `critical-warning`
+    #[doc(alias = "critical-warning")]
     pub critical_warning: i64,
     /// `temperature`
     pub temperature: i64,
     /// `available-spare`
+    #[doc(alias = "available-spare")]
     pub available_spare: i64,
     /// `available-spare-threshold`
+    #[doc(alias = "available-spare-threshold")]
     pub available_spare_threshold: i64,
     /// `percentage-used`
+    #[doc(alias = "percentage-used")]
     pub percentage_used: i64,
     /// `data-units-read-lo`
+    #[doc(alias = "data-units-read-lo")]
     pub data_units_read_lo: u64,
     /// `data-units-read-hi`
+    #[doc(alias = "data-units-read-hi")]
     pub data_units_read_hi: u64,
     /// `data-units-written-lo`
+    #[doc(alias = "data-units-written-lo")]
     pub data_units_written_lo: u64,
     /// `data-units-written-hi`
+    #[doc(alias = "data-units-written-hi")]
     pub data_units_written_hi: u64,
     /// `host-read-commands-lo`
+    #[doc(alias = "host-read-commands-lo")]
     pub host_read_commands_lo: u64,
     /// `host-read-commands-hi`
+    #[doc(alias = "host-read-commands-hi")]
     pub host_read_commands_hi: u64,
     /// `host-write-commands-lo`
+    #[doc(alias = "host-write-commands-lo")]
     pub host_write_commands_lo: u64,
     /// `host-write-commands-hi`
+    #[doc(alias = "host-write-commands-hi")]
     pub host_write_commands_hi: u64,
     /// `controller-busy-time-lo`
+    #[doc(alias = "controller-busy-time-lo")]
     pub controller_busy_time_lo: u64,
     /// `controller-busy-time-hi`
+    #[doc(alias = "controller-busy-time-hi")]
     pub controller_busy_time_hi: u64,
     /// `power-cycles-lo`
+    #[doc(alias = "power-cycles-lo")]
     pub power_cycles_lo: u64,
     /// `power-cycles-hi`
+    #[doc(alias = "power-cycles-hi")]
     pub power_cycles_hi: u64,
     /// `power-on-hours-lo`
+    #[doc(alias = "power-on-hours-lo")]
     pub power_on_hours_lo: u64,
     /// `power-on-hours-hi`
+    #[doc(alias = "power-on-hours-hi")]
     pub power_on_hours_hi: u64,
     /// `unsafe-shutdowns-lo`
+    #[doc(alias = "unsafe-shutdowns-lo")]
     pub unsafe_shutdowns_lo: u64,
     /// `unsafe-shutdowns-hi`
+    #[doc(alias = "unsafe-shutdowns-hi")]
     pub unsafe_shutdowns_hi: u64,
     /// `media-errors-lo`
+    #[doc(alias = "media-errors-lo")]
     pub media_errors_lo: u64,
     /// `media-errors-hi`
+    #[doc(alias = "media-errors-hi")]
     pub media_errors_hi: u64,
     /// `number-of-error-log-entries-lo`
+    #[doc(alias = "number-of-error-log-entries-lo")]
     pub number_of_error_log_entries_lo: u64,
     /// `number-of-error-log-entries-hi`
+    #[doc(alias = "number-of-error-log-entries-hi")]
     pub number_of_error_log_entries_hi: u64,
 }
 #[allow(deprecated)]
@@ -2446,13 +2582,13 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
 }
 /// Disk type related smart information.
 ///
-/// # Since
-///
-/// 7.1
-///
 /// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
+///
+/// # Since
+///
+/// 7.1
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskSmart {
     /// The members that depend on the discriminator.
@@ -2737,13 +2873,13 @@ impl<'de> crate::__private::Union<'de> for GuestDiskSmart {
 }
 /// `GuestDiskInfo` (not documented in the schema).
 ///
-/// # Since
-///
-/// 5.2
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
+///
+/// # Since
+///
+/// 5.2
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskInfo {
     /// device node (Linux) or device UNC (Windows)
@@ -2902,13 +3038,13 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
 }
 /// `GuestFilesystemInfo` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.2
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+///
+/// # Since
+///
+/// 2.2
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestFilesystemInfo {
     /// disk name
@@ -2918,14 +3054,23 @@ pub struct GuestFilesystemInfo {
     /// file system type string
     pub r#type: ::std::string::String,
     /// file system used bytes (since 3.0)
+    ///
+    /// On the wire: `used-bytes`.
+    #[doc(alias = "used-bytes")]
     pub used_bytes: ::std::option::Option<u64>,
     /// filesystem capacity in bytes for unprivileged users
     /// (since 3.0)
+    ///
+    /// On the wire: `total-bytes`.
+    #[doc(alias = "total-bytes")]
     pub total_bytes: ::std::option::Option<u64>,
     /// filesystem capacity in bytes for privileged
     /// users (since 9.1)
     ///
+    /// On the wire: `total-bytes-privileged`.
+    ///
     /// *QEMU 9.2 and later.*
+    #[doc(alias = "total-bytes-privileged")]
     pub total_bytes_privileged: ::std::option::Option<u64>,
     /// an array of disk hardware information that the volume lies
     /// on, which may be empty if the disk type is not supported
@@ -3075,17 +3220,20 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
 }
 /// `GuestMemoryBlock` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.3
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 2.3
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlock {
     /// Arbitrary guest-specific unique identifier of the
     /// MEMORY BLOCK.
+    ///
+    /// On the wire: `phys-index`.
+    #[doc(alias = "phys-index")]
     pub phys_index: u64,
     /// Whether the MEMORY BLOCK is enabled in guest.
     pub online: bool,
@@ -3093,6 +3241,9 @@ pub struct GuestMemoryBlock {
     /// member is always filled in by the guest agent when the structure
     /// is returned, and always ignored on input (hence it can be
     /// omitted then).
+    ///
+    /// On the wire: `can-offline`.
+    #[doc(alias = "can-offline")]
     pub can_offline: ::std::option::Option<bool>,
 }
 #[allow(deprecated)]
@@ -3184,26 +3335,37 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
 }
 /// An enumeration of memory block operation result.
 ///
-/// # Since
-///
-/// 2.3
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 2.3
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestMemoryBlockResponseType {
     /// the operation of online/offline memory block is
     /// successful.
+    ///
+    /// On the wire: `success`.
     Success,
     /// can't find the corresponding memoryXXX directory in
     /// sysfs.
+    ///
+    /// On the wire: `not-found`.
+    #[doc(alias = "not-found")]
     NotFound,
     /// for some old kernels, it does not support
     /// online or offline memory block.
+    ///
+    /// On the wire: `operation-not-supported`.
+    #[doc(alias = "operation-not-supported")]
     OperationNotSupported,
     /// the operation of online/offline memory block
     /// fails, because of some errors happen.
+    ///
+    /// On the wire: `operation-failed`.
+    #[doc(alias = "operation-failed")]
     OperationFailed,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -3270,23 +3432,29 @@ impl crate::__private::Enum for GuestMemoryBlockResponseType {
 }
 /// `GuestMemoryBlockResponse` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.3
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 2.3
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlockResponse {
     /// same with the 'phys-index' member of
     /// `GuestMemoryBlock`.
+    ///
+    /// On the wire: `phys-index`.
+    #[doc(alias = "phys-index")]
     pub phys_index: u64,
     /// the result of memory block operation.
     pub response: GuestMemoryBlockResponseType,
     /// the error number.  When memory block operation fails,
     /// we assign the value of 'errno' to this member, it indicates what
     /// goes wrong.  When the operation succeeds, it will be omitted.
+    ///
+    /// On the wire: `error-code`.
+    #[doc(alias = "error-code")]
     pub error_code: ::std::option::Option<i64>,
 }
 #[allow(deprecated)]
@@ -3378,13 +3546,13 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
 }
 /// `GuestMemoryBlockInfo` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.3
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 2.3
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestMemoryBlockInfo {
     /// the size (in bytes) of the guest memory blocks, which are the
@@ -3455,11 +3623,11 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
 }
 /// `GuestExecStatus` (not documented in the schema).
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 2.5
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestExecStatus {
     /// true if process has already terminated.
@@ -3471,17 +3639,29 @@ pub struct GuestExecStatus {
     pub signal: ::std::option::Option<i64>,
     /// base64-encoded stdout of the process.  This field will
     /// only be populated after the process exits.
+    ///
+    /// On the wire: `out-data`.
+    #[doc(alias = "out-data")]
     pub out_data: ::std::option::Option<::std::string::String>,
     /// base64-encoded stderr of the process.  Note: `out-data`
     /// and `err-data` are present only if 'capture-output' was specified
     /// for `guest-exec`.  This field will only be populated after the
     /// process exits.
+    ///
+    /// On the wire: `err-data`.
+    #[doc(alias = "err-data")]
     pub err_data: ::std::option::Option<::std::string::String>,
     /// true if stdout was not fully captured due to size
     /// limitation.
+    ///
+    /// On the wire: `out-truncated`.
+    #[doc(alias = "out-truncated")]
     pub out_truncated: ::std::option::Option<bool>,
     /// true if stderr was not fully captured due to size
     /// limitation.
+    ///
+    /// On the wire: `err-truncated`.
+    #[doc(alias = "err-truncated")]
     pub err_truncated: ::std::option::Option<bool>,
 }
 #[allow(deprecated)]
@@ -3647,11 +3827,11 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
 }
 /// `GuestExec` (not documented in the schema).
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 2.5
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestExec {
     /// pid of child process in guest OS
@@ -3720,24 +3900,34 @@ impl<'de> crate::__private::Object<'de> for GuestExec {
 }
 /// An enumeration of `guest-exec` capture modes.
 ///
+/// *QEMU 8.2 and later.*
+///
 /// # Since
 ///
 /// 8.0
-///
-/// *QEMU 8.2 and later.*
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestExecCaptureOutputMode {
     /// do not capture any output
+    ///
+    /// On the wire: `none`.
     None,
     /// only capture stdout
+    ///
+    /// On the wire: `stdout`.
     Stdout,
     /// only capture stderr
+    ///
+    /// On the wire: `stderr`.
     Stderr,
     /// capture both stdout and stderr, but separated into
     /// `GuestExecStatus` out-data and err-data, respectively
+    ///
+    /// On the wire: `separated`.
     Separated,
     /// capture both stdout and stderr, but merge together into
     /// out-data.  Not effective on windows guests.
+    ///
+    /// On the wire: `merged`.
     ///
     /// *Only when QEMU is built with* `!CONFIG_WIN32`.
     Merged,
@@ -3809,11 +3999,11 @@ impl crate::__private::Enum for GuestExecCaptureOutputMode {
 }
 /// Controls what `guest-exec` output gets captures.
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 8.0
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum GuestExecCaptureOutput {
@@ -3866,14 +4056,17 @@ impl ::std::convert::From<GuestExecCaptureOutputMode> for GuestExecCaptureOutput
 }
 /// `GuestHostName` (not documented in the schema).
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 2.10
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestHostName {
     /// Fully qualified domain name of the guest OS
+    ///
+    /// On the wire: `host-name`.
+    #[doc(alias = "host-name")]
     pub host_name: ::std::string::String,
 }
 #[allow(deprecated)]
@@ -3939,13 +4132,13 @@ impl<'de> crate::__private::Object<'de> for GuestHostName {
 }
 /// `GuestUser` (not documented in the schema).
 ///
-/// # Since
-///
-/// 2.10
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
+///
+/// # Since
+///
+/// 2.10
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestUser {
     /// Username
@@ -3954,6 +4147,9 @@ pub struct GuestUser {
     /// multiple instances of the user are logged in, the earliest login
     /// time is reported.  The value is in fractional seconds since
     /// epoch time.
+    ///
+    /// On the wire: `login-time`.
+    #[doc(alias = "login-time")]
     pub login_time: f64,
     /// Logon domain (windows only)
     pub domain: ::std::option::Option<::std::string::String>,
@@ -4048,11 +4244,11 @@ impl<'de> crate::__private::Object<'de> for GuestUser {
 }
 /// `GuestTimezone` (not documented in the schema).
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 2.10
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestTimezone {
     /// Timezone name.  These values may differ depending on guest/OS
@@ -4151,18 +4347,24 @@ impl<'de> crate::__private::Object<'de> for GuestTimezone {
 /// On Windows the values are filled from information gathered from
 /// the system.
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 2.10
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GuestOsInfo {
     /// * POSIX: release field returned by uname(2)
     /// * Windows: build number of the OS
+    ///
+    /// On the wire: `kernel-release`.
+    #[doc(alias = "kernel-release")]
     pub kernel_release: ::std::option::Option<::std::string::String>,
     /// * POSIX: version field returned by uname(2)
     /// * Windows: version number of the OS
+    ///
+    /// On the wire: `kernel-version`.
+    #[doc(alias = "kernel-version")]
     pub kernel_version: ::std::option::Option<::std::string::String>,
     /// * POSIX: machine field returned by uname(2)
     /// * Windows: one of x86, x86_64, arm, ia64
@@ -4175,6 +4377,9 @@ pub struct GuestOsInfo {
     pub name: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: product name, e.g. "Microsoft Windows 10 Enterprise"
+    ///
+    /// On the wire: `pretty-name`.
+    #[doc(alias = "pretty-name")]
     pub pretty_name: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: long version string, e.g. "Microsoft Windows Server
@@ -4182,12 +4387,18 @@ pub struct GuestOsInfo {
     pub version: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: short version identifier, e.g. "7" or "20012r2"
+    ///
+    /// On the wire: `version-id`.
+    #[doc(alias = "version-id")]
     pub version_id: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "server" or "client"
     pub variant: ::std::option::Option<::std::string::String>,
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "server" or "client"
+    ///
+    /// On the wire: `variant-id`.
+    #[doc(alias = "variant-id")]
     pub variant_id: ::std::option::Option<::std::string::String>,
 }
 #[allow(deprecated)]
@@ -4399,6 +4610,8 @@ impl<'de> crate::__private::Object<'de> for GuestOsInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestDeviceType {
     /// PCI device
+    ///
+    /// On the wire: `pci`.
     Pci,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -4454,18 +4667,24 @@ impl crate::__private::Enum for GuestDeviceType {
 }
 /// `GuestDeviceIdPCI` (not documented in the schema).
 ///
-/// # Since
-///
-/// 5.2
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
+///
+/// # Since
+///
+/// 5.2
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceIdPci {
     /// vendor ID
+    ///
+    /// On the wire: `vendor-id`.
+    #[doc(alias = "vendor-id")]
     pub vendor_id: u16,
     /// device ID
+    ///
+    /// On the wire: `device-id`.
+    #[doc(alias = "device-id")]
     pub device_id: u16,
 }
 #[allow(deprecated)]
@@ -4538,13 +4757,13 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
 }
 /// Id of the device
 ///
-/// # Since
-///
-/// 5.2
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
+///
+/// # Since
+///
+/// 5.2
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceId {
     /// The members that depend on the discriminator.
@@ -4677,20 +4896,29 @@ impl<'de> crate::__private::Union<'de> for GuestDeviceId {
 }
 /// `GuestDeviceInfo` (not documented in the schema).
 ///
-/// # Since
-///
-/// 5.2
-///
 /// *QEMU 6.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_WIN32`.
+///
+/// # Since
+///
+/// 5.2
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceInfo {
     /// name of the associated driver
+    ///
+    /// On the wire: `driver-name`.
+    #[doc(alias = "driver-name")]
     pub driver_name: ::std::string::String,
     /// driver release date, in nanoseconds since the epoch
+    ///
+    /// On the wire: `driver-date`.
+    #[doc(alias = "driver-date")]
     pub driver_date: ::std::option::Option<i64>,
     /// driver version
+    ///
+    /// On the wire: `driver-version`.
+    #[doc(alias = "driver-version")]
     pub driver_version: ::std::option::Option<::std::string::String>,
     /// device ID
     pub id: ::std::option::Option<GuestDeviceId>,
@@ -4807,11 +5035,11 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
 }
 /// `GuestAuthorizedKeys` (not documented in the schema).
 ///
+/// *QEMU 6.2 and later.*
+///
 /// # Since
 ///
 /// 5.2
-///
-/// *QEMU 6.2 and later.*
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestAuthorizedKeys {
     /// public keys (in OpenSSH/sshd(8) authorized_keys format)
@@ -4882,49 +5110,100 @@ impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
 }
 /// `GuestDiskStats` (not documented in the schema).
 ///
-/// # Since
-///
-/// 7.1
-///
 /// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 7.1
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GuestDiskStats {
     /// sectors read
+    ///
+    /// On the wire: `read-sectors`.
+    #[doc(alias = "read-sectors")]
     pub read_sectors: ::std::option::Option<u64>,
     /// reads completed successfully
+    ///
+    /// On the wire: `read-ios`.
+    #[doc(alias = "read-ios")]
     pub read_ios: ::std::option::Option<u64>,
     /// read requests merged
+    ///
+    /// On the wire: `read-merges`.
+    #[doc(alias = "read-merges")]
     pub read_merges: ::std::option::Option<u64>,
     /// sectors written
+    ///
+    /// On the wire: `write-sectors`.
+    #[doc(alias = "write-sectors")]
     pub write_sectors: ::std::option::Option<u64>,
     /// writes completed
+    ///
+    /// On the wire: `write-ios`.
+    #[doc(alias = "write-ios")]
     pub write_ios: ::std::option::Option<u64>,
     /// write requests merged
+    ///
+    /// On the wire: `write-merges`.
+    #[doc(alias = "write-merges")]
     pub write_merges: ::std::option::Option<u64>,
     /// sectors discarded
+    ///
+    /// On the wire: `discard-sectors`.
+    #[doc(alias = "discard-sectors")]
     pub discard_sectors: ::std::option::Option<u64>,
     /// discards completed successfully
+    ///
+    /// On the wire: `discard-ios`.
+    #[doc(alias = "discard-ios")]
     pub discard_ios: ::std::option::Option<u64>,
     /// discard requests merged
+    ///
+    /// On the wire: `discard-merges`.
+    #[doc(alias = "discard-merges")]
     pub discard_merges: ::std::option::Option<u64>,
     /// flush requests completed successfully
+    ///
+    /// On the wire: `flush-ios`.
+    #[doc(alias = "flush-ios")]
     pub flush_ios: ::std::option::Option<u64>,
     /// time spent reading(ms)
+    ///
+    /// On the wire: `read-ticks`.
+    #[doc(alias = "read-ticks")]
     pub read_ticks: ::std::option::Option<u64>,
     /// time spent writing(ms)
+    ///
+    /// On the wire: `write-ticks`.
+    #[doc(alias = "write-ticks")]
     pub write_ticks: ::std::option::Option<u64>,
     /// time spent discarding(ms)
+    ///
+    /// On the wire: `discard-ticks`.
+    #[doc(alias = "discard-ticks")]
     pub discard_ticks: ::std::option::Option<u64>,
     /// time spent flushing(ms)
+    ///
+    /// On the wire: `flush-ticks`.
+    #[doc(alias = "flush-ticks")]
     pub flush_ticks: ::std::option::Option<u64>,
     /// number of I/Os currently in flight
+    ///
+    /// On the wire: `ios-pgr`.
+    #[doc(alias = "ios-pgr")]
     pub ios_pgr: ::std::option::Option<u64>,
     /// time spent doing I/Os (ms)
+    ///
+    /// On the wire: `total-ticks`.
+    #[doc(alias = "total-ticks")]
     pub total_ticks: ::std::option::Option<u64>,
     /// weighted time spent doing I/Os since the last update
     /// of this field(ms)
+    ///
+    /// On the wire: `weight-ticks`.
+    #[doc(alias = "weight-ticks")]
     pub weight_ticks: ::std::option::Option<u64>,
 }
 #[allow(deprecated)]
@@ -5318,16 +5597,18 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
 }
 /// Guest operating systems supporting CPU statistics
 ///
-/// # Since
-///
-/// 7.1
-///
 /// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 7.1
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GuestCpuStatsType {
     /// Linux
+    ///
+    /// On the wire: `linux`.
     Linux,
     /// A value these bindings do not know (from a newer QEMU),
     /// kept as it was on the wire.
@@ -5383,13 +5664,13 @@ impl crate::__private::Enum for GuestCpuStatsType {
 }
 /// CPU statistics of Linux
 ///
-/// # Since
-///
-/// 7.1
-///
 /// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 7.1
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestLinuxCpuStats {
     /// CPU index in guest OS
@@ -5593,13 +5874,13 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
 }
 /// Get statistics of each CPU in millisecond.
 ///
-/// # Since
-///
-/// 7.1
-///
 /// *QEMU 7.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 7.1
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestCpuStats {
     /// The members that depend on the discriminator.
@@ -5732,13 +6013,13 @@ impl<'de> crate::__private::Union<'de> for GuestCpuStats {
 }
 /// Statistics about process load information
 ///
-/// # Since
-///
-/// 10.0
-///
 /// *QEMU 10.0 and later.*
 ///
 /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_GETLOADAVG)`.
+///
+/// # Since
+///
+/// 10.0
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestLoadAverage {
     /// 1-minute load avage
@@ -5831,13 +6112,13 @@ impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
 }
 /// Route information, currently, only linux supported.
 ///
-/// # Since
-///
-/// 9.1
-///
 /// *QEMU 9.2 and later.*
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
+///
+/// # Since
+///
+/// 9.1
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestNetworkRoute {
     /// The destination network or host's egress network interface
@@ -6160,6 +6441,10 @@ pub mod commands {
     /// byte to make sure the guest agent flushes any partially read JSON
     /// data from a previous client connection.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// Wire name: `guest-sync-delimited`.
+    ///
     /// # Returns
     ///
     /// The unique integer id passed in by the client
@@ -6167,10 +6452,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.1
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// Wire name: `guest-sync-delimited`.
     #[doc(alias = "guest-sync-delimited")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSyncDelimited {
@@ -6280,6 +6561,10 @@ pub mod commands {
     /// make sure the guest agent flushes any partially read JSON data from
     /// a previous session.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// Wire name: `guest-sync`.
+    ///
     /// # Returns
     ///
     /// The unique integer id passed in by the client
@@ -6287,10 +6572,6 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// Wire name: `guest-sync`.
     #[doc(alias = "guest-sync")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSync {
@@ -6378,13 +6659,13 @@ pub mod commands {
     }
     /// Ping the guest agent, a non-error return implies success
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-ping`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-ping")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestPing {}
@@ -6452,6 +6733,10 @@ pub mod commands {
     /// Get the information about guest's System Time relative to the Epoch
     /// of 1970-01-01 in UTC.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// Wire name: `guest-get-time`.
+    ///
     /// # Returns
     ///
     /// Time in nanoseconds.
@@ -6459,10 +6744,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// Wire name: `guest-get-time`.
     #[doc(alias = "guest-get-time")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetTime {}
@@ -6542,13 +6823,13 @@ pub mod commands {
     /// Windows).  If that's the case users are advised to always pass a
     /// value.
     ///
-    /// # Since
-    ///
-    /// 1.5
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-set-time`.
+    ///
+    /// # Since
+    ///
+    /// 1.5
     #[doc(alias = "guest-set-time")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSetTime {
@@ -6633,13 +6914,13 @@ pub mod commands {
     }
     /// Get some information about the guest agent.
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-info`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-info")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestInfo {}
@@ -6712,13 +6993,13 @@ pub mod commands {
     /// when running with --no-shutdown, by issuing the `query-status` QMP
     /// command to confirm the VM status is "shutdown".
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-shutdown`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-shutdown")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestShutdown {
@@ -6805,6 +7086,10 @@ pub mod commands {
     }
     /// Open a file in the guest and retrieve a file handle for it
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// Wire name: `guest-file-open`.
+    ///
     /// # Returns
     ///
     /// Guest file handle
@@ -6812,10 +7097,6 @@ pub mod commands {
     /// # Since
     ///
     /// 0.15.0
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// Wire name: `guest-file-open`.
     #[doc(alias = "guest-file-open")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileOpen {
@@ -6920,13 +7201,13 @@ pub mod commands {
     }
     /// Close an open file in the guest
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-close`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-file-close")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileClose {
@@ -7016,13 +7297,13 @@ pub mod commands {
     /// As this command is just for limited, ad-hoc debugging, such as log
     /// file access, the number of bytes to read is limited to 48 MB.
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-read`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-file-read")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileReadCommand {
@@ -7122,19 +7403,22 @@ pub mod commands {
     }
     /// Write to an open file in the guest.
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-write`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-file-write")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileWriteCommand {
         /// filehandle returned by `guest-file-open`
         pub handle: i64,
         /// base64-encoded string representing data to be written
+        ///
+        /// On the wire: `buf-b64`.
+        #[doc(alias = "buf-b64")]
         pub buf_b64: ::std::string::String,
         /// bytes to write (actual bytes, after base64-decode), default
         /// is all content in buf-b64 buffer after base64 decoding
@@ -7247,13 +7531,13 @@ pub mod commands {
     /// current file position afterward.  Also encapsulates ftell()'s
     /// functionality, with offset=0 and whence=1.
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-seek`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-file-seek")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileSeekCommand {
@@ -7365,13 +7649,13 @@ pub mod commands {
     }
     /// Write file changes buffered in userspace to disk/kernel buffers
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-file-flush`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-file-flush")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestFileFlush {
@@ -7463,15 +7747,15 @@ pub mod commands {
     /// result of some other guest processes having issued an fs
     /// freeze/thaw.
     ///
-    /// # Since
-    ///
-    /// 0.15.0
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
     /// Wire name: `guest-fsfreeze-status`.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-fsfreeze-status")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeStatusCommand {}
@@ -7544,23 +7828,23 @@ pub mod commands {
     /// frozen as a result of this call, then `guest-fsfreeze-status` will
     /// remain "thawed" and calling `guest-fsfreeze-thaw` is not necessary.
     ///
-    /// # Returns
-    ///
-    /// Number of file systems currently frozen.
-    ///
     /// **Note:** On Windows, the command is implemented with the help of a
     /// Volume Shadow-copy Service DLL helper.  The frozen state is
     /// limited for up to 10 seconds by VSS.
-    ///
-    /// # Since
-    ///
-    /// 0.15.0
     ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
     /// Wire name: `guest-fsfreeze-freeze`.
+    ///
+    /// # Returns
+    ///
+    /// Number of file systems currently frozen.
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-fsfreeze-freeze")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeFreeze {}
@@ -7630,6 +7914,12 @@ pub mod commands {
     ///
     /// On error, all filesystems will be thawed.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
+    ///
+    /// Wire name: `guest-fsfreeze-freeze-list`.
+    ///
     /// # Returns
     ///
     /// Number of file systems currently frozen.
@@ -7637,12 +7927,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.2
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
-    ///
-    /// Wire name: `guest-fsfreeze-freeze-list`.
     #[doc(alias = "guest-fsfreeze-freeze-list")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeFreezeList {
@@ -7735,24 +8019,24 @@ pub mod commands {
     }
     /// Unfreeze all frozen guest filesystems
     ///
-    /// # Returns
-    ///
-    /// Number of file systems thawed by this call
-    ///
     /// **Note:** If the return value does not match the previous call to
     /// `guest-fsfreeze-freeze`, this likely means some freezable
     /// filesystems were unfrozen before this call, and that the
     /// filesystem state may have changed before issuing this command.
-    ///
-    /// # Since
-    ///
-    /// 0.15.0
     ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSFREEZE)`.
     ///
     /// Wire name: `guest-fsfreeze-thaw`.
+    ///
+    /// # Returns
+    ///
+    /// Number of file systems thawed by this call
+    ///
+    /// # Since
+    ///
+    /// 0.15.0
     #[doc(alias = "guest-fsfreeze-thaw")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeThaw {}
@@ -7819,6 +8103,12 @@ pub mod commands {
     }
     /// Discard (or "trim") blocks which are not in use by the filesystem.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
+    ///
+    /// Wire name: `guest-fstrim`.
+    ///
     /// # Returns
     ///
     /// status of all trimmed paths.  (since 2.4)
@@ -7826,12 +8116,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.2
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_FSTRIM)`.
-    ///
-    /// Wire name: `guest-fstrim`.
     #[doc(alias = "guest-fstrim")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFstrim {
@@ -7937,22 +8221,22 @@ pub mod commands {
     /// VM could also exit (or set its status to "shutdown") due to other
     /// reasons.
     ///
-    /// # Errors
-    ///
-    /// - If suspend to disk is not supported, Unsupported
-    ///
     /// **Note:** It's strongly recommended to issue the `guest-sync`
     /// command before sending commands when the guest resumes.
-    ///
-    /// # Since
-    ///
-    /// 1.1
     ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
     ///
     /// Wire name: `guest-suspend-disk`.
+    ///
+    /// # Errors
+    ///
+    /// - If suspend to disk is not supported, Unsupported
+    ///
+    /// # Since
+    ///
+    /// 1.1
     #[doc(alias = "guest-suspend-disk")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendDisk {}
@@ -8040,22 +8324,22 @@ pub mod commands {
     /// 2. Issue the `query-status` QMP command to confirm the VM status is
     ///    "suspended"
     ///
-    /// # Errors
-    ///
-    /// - If suspend to ram is not supported, Unsupported
-    ///
     /// **Note:** It's strongly recommended to issue the `guest-sync`
     /// command before sending commands when the guest resumes.
-    ///
-    /// # Since
-    ///
-    /// 1.1
     ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
     ///
     /// Wire name: `guest-suspend-ram`.
+    ///
+    /// # Errors
+    ///
+    /// - If suspend to ram is not supported, Unsupported
+    ///
+    /// # Since
+    ///
+    /// 1.1
     #[doc(alias = "guest-suspend-ram")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendRam {}
@@ -8142,22 +8426,22 @@ pub mod commands {
     /// 2. Issue the `query-status` QMP command to confirm the VM status is
     ///    "suspended"
     ///
-    /// # Errors
-    ///
-    /// - If hybrid suspend is not supported, Unsupported
-    ///
     /// **Note:** It's strongly recommended to issue the `guest-sync`
     /// command before sending commands when the guest resumes.
-    ///
-    /// # Since
-    ///
-    /// 1.1
     ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
     /// Wire name: `guest-suspend-hybrid`.
+    ///
+    /// # Errors
+    ///
+    /// - If hybrid suspend is not supported, Unsupported
+    ///
+    /// # Since
+    ///
+    /// 1.1
     #[doc(alias = "guest-suspend-hybrid")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSuspendHybrid {}
@@ -8224,15 +8508,15 @@ pub mod commands {
     }
     /// Get list of guest IP addresses, MAC addresses and netmasks.
     ///
-    /// # Since
-    ///
-    /// 1.1
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_GETIFADDRS)`.
     ///
     /// Wire name: `guest-network-get-interfaces`.
+    ///
+    /// # Since
+    ///
+    /// 1.1
     #[doc(alias = "guest-network-get-interfaces")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestNetworkGetInterfaces {}
@@ -8301,6 +8585,12 @@ pub mod commands {
     ///
     /// This is a read-only operation.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
+    ///
+    /// Wire name: `guest-get-vcpus`.
+    ///
     /// # Returns
     ///
     /// The list of all VCPUs the guest knows about.  Each VCPU is
@@ -8309,12 +8599,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_LINUX || CONFIG_WIN32)`.
-    ///
-    /// Wire name: `guest-get-vcpus`.
     #[doc(alias = "guest-get-vcpus")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetVcpus {}
@@ -8382,6 +8666,12 @@ pub mod commands {
     /// Attempt to reconfigure (currently: enable/disable) logical
     /// processors inside the guest.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-set-vcpus`.
+    ///
     /// # Returns
     ///
     /// The length of the initial sublist that has been
@@ -8408,12 +8698,6 @@ pub mod commands {
     /// # Since
     ///
     /// 1.5
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-set-vcpus`.
     #[doc(alias = "guest-set-vcpus")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetVcpus {
@@ -8515,6 +8799,12 @@ pub mod commands {
     }
     /// `guest-get-disks` (not documented in the schema).
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
+    ///
+    /// Wire name: `guest-get-disks`.
+    ///
     /// # Returns
     ///
     /// The list of disks in the guest.  For Windows these are only
@@ -8525,12 +8815,6 @@ pub mod commands {
     /// # Since
     ///
     /// 5.2
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LIBUDEV)`.
-    ///
-    /// Wire name: `guest-get-disks`.
     #[doc(alias = "guest-get-disks")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDisks {}
@@ -8597,6 +8881,12 @@ pub mod commands {
     }
     /// `guest-get-fsinfo` (not documented in the schema).
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
+    ///
+    /// Wire name: `guest-get-fsinfo`.
+    ///
     /// # Returns
     ///
     /// The list of filesystems information mounted in the guest.
@@ -8607,12 +8897,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.2
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX)`.
-    ///
-    /// Wire name: `guest-get-fsinfo`.
     #[doc(alias = "guest-get-fsinfo")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetFsinfo {}
@@ -8692,15 +8976,15 @@ pub mod commands {
     /// transmission, even if already crypt()d, to ensure it is 8-bit safe
     /// when passed as JSON.
     ///
-    /// # Since
-    ///
-    /// 2.3
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_LINUX || CONFIG_FREEBSD)`.
     ///
     /// Wire name: `guest-set-user-password`.
+    ///
+    /// # Since
+    ///
+    /// 2.3
     #[doc(alias = "guest-set-user-password")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetUserPassword {
@@ -8814,6 +9098,12 @@ pub mod commands {
     ///
     /// This is a read-only operation.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-get-memory-blocks`.
+    ///
     /// # Returns
     ///
     /// The list of all memory blocks the guest knows about.  Each
@@ -8823,12 +9113,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-get-memory-blocks`.
     #[doc(alias = "guest-get-memory-blocks")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetMemoryBlocks {}
@@ -8896,6 +9180,12 @@ pub mod commands {
     /// Attempt to reconfigure (currently: enable/disable) state of memory
     /// blocks inside the guest.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-set-memory-blocks`.
+    ///
     /// # Returns
     ///
     /// The operation results, it is a list of
@@ -8909,12 +9199,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.3
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-set-memory-blocks`.
     #[doc(alias = "guest-set-memory-blocks")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSetMemoryBlocks {
@@ -8928,6 +9212,9 @@ pub mod commands {
         /// different `online` field).  Preferably the input list should
         /// describe a modified subset of `guest-get-memory-blocks`' return
         /// value.
+        ///
+        /// On the wire: `mem-blks`.
+        #[doc(alias = "mem-blks")]
         pub mem_blks: ::std::vec::Vec<super::GuestMemoryBlock>,
     }
     #[allow(deprecated)]
@@ -9013,15 +9300,15 @@ pub mod commands {
     }
     /// Get information relating to guest memory blocks.
     ///
-    /// # Since
-    ///
-    /// 2.3
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_LINUX`.
     ///
     /// Wire name: `guest-get-memory-block-info`.
+    ///
+    /// # Since
+    ///
+    /// 2.3
     #[doc(alias = "guest-get-memory-block-info")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetMemoryBlockInfo {}
@@ -9090,13 +9377,13 @@ pub mod commands {
     /// `guest-exec`.  Reap the process and associated metadata if it has
     /// exited.
     ///
-    /// # Since
-    ///
-    /// 2.5
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-exec-status`.
+    ///
+    /// # Since
+    ///
+    /// 2.5
     #[doc(alias = "guest-exec-status")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestExecStatusCommand {
@@ -9184,6 +9471,10 @@ pub mod commands {
     }
     /// Execute a command in the guest
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// Wire name: `guest-exec`.
+    ///
     /// # Returns
     ///
     /// PID
@@ -9191,10 +9482,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.5
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// Wire name: `guest-exec`.
     #[doc(alias = "guest-exec")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestExecCommand {
@@ -9205,9 +9492,15 @@ pub mod commands {
         /// environment variables to pass to executable
         pub env: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         /// data to be passed to process stdin (base64 encoded)
+        ///
+        /// On the wire: `input-data`.
+        #[doc(alias = "input-data")]
         pub input_data: ::std::option::Option<::std::string::String>,
         /// bool flag to enable capture of stdout/stderr of
         /// running process.  Defaults to false.
+        ///
+        /// On the wire: `capture-output`.
+        #[doc(alias = "capture-output")]
         pub capture_output: ::std::option::Option<super::GuestExecCaptureOutput>,
     }
     #[allow(deprecated)]
@@ -9365,6 +9658,10 @@ pub mod commands {
     /// or even present in DNS or some other name service at all.  It need
     /// not even be unique on your local network or site, but usually it is.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// Wire name: `guest-get-host-name`.
+    ///
     /// # Returns
     ///
     /// the host name of the machine
@@ -9372,10 +9669,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// Wire name: `guest-get-host-name`.
     #[doc(alias = "guest-get-host-name")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetHostName {}
@@ -9442,6 +9735,12 @@ pub mod commands {
     }
     /// Retrieves a list of currently active users on the VM.
     ///
+    /// *QEMU 6.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
+    ///
+    /// Wire name: `guest-get-users`.
+    ///
     /// # Returns
     ///
     /// A unique list of users.
@@ -9449,12 +9748,6 @@ pub mod commands {
     /// # Since
     ///
     /// 2.10
-    ///
-    /// *QEMU 6.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || HAVE_UTMPX)`.
-    ///
-    /// Wire name: `guest-get-users`.
     #[doc(alias = "guest-get-users")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetUsers {}
@@ -9521,13 +9814,13 @@ pub mod commands {
     }
     /// Retrieves the timezone information from the guest.
     ///
-    /// # Since
-    ///
-    /// 2.10
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-get-timezone`.
+    ///
+    /// # Since
+    ///
+    /// 2.10
     #[doc(alias = "guest-get-timezone")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetTimezone {}
@@ -9594,13 +9887,13 @@ pub mod commands {
     }
     /// Retrieve guest operating system information
     ///
-    /// # Since
-    ///
-    /// 2.10
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-get-osinfo`.
+    ///
+    /// # Since
+    ///
+    /// 2.10
     #[doc(alias = "guest-get-osinfo")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetOsinfo {}
@@ -9667,15 +9960,15 @@ pub mod commands {
     }
     /// Retrieve information about device drivers in Windows guest
     ///
-    /// # Since
-    ///
-    /// 5.2
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// *Only when QEMU is built with* `CONFIG_WIN32`.
     ///
     /// Wire name: `guest-get-devices`.
+    ///
+    /// # Since
+    ///
+    /// 5.2
     #[doc(alias = "guest-get-devices")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDevices {}
@@ -9743,13 +10036,13 @@ pub mod commands {
     /// Return the public keys from user .ssh/authorized_keys on Unix
     /// systems (not implemented for other systems).
     ///
-    /// # Since
-    ///
-    /// 5.2
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-ssh-get-authorized-keys`.
+    ///
+    /// # Since
+    ///
+    /// 5.2
     #[doc(alias = "guest-ssh-get-authorized-keys")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshGetAuthorizedKeys {
@@ -9838,13 +10131,13 @@ pub mod commands {
     /// Append public keys to user .ssh/authorized_keys on Unix systems (not
     /// implemented for other systems).
     ///
-    /// # Since
-    ///
-    /// 5.2
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-ssh-add-authorized-keys`.
+    ///
+    /// # Since
+    ///
+    /// 5.2
     #[doc(alias = "guest-ssh-add-authorized-keys")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshAddAuthorizedKeys {
@@ -9963,13 +10256,13 @@ pub mod commands {
     /// systems (not implemented for other systems).  It's not an error if
     /// the key is already missing.
     ///
-    /// # Since
-    ///
-    /// 5.2
-    ///
     /// *QEMU 6.2 and later.*
     ///
     /// Wire name: `guest-ssh-remove-authorized-keys`.
+    ///
+    /// # Since
+    ///
+    /// 5.2
     #[doc(alias = "guest-ssh-remove-authorized-keys")]
     #[derive(Clone, Debug, PartialEq)]
     pub struct GuestSshRemoveAuthorizedKeys {
@@ -10070,6 +10363,12 @@ pub mod commands {
     }
     /// Retrieve information about disk stats.
     ///
+    /// *QEMU 7.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-get-diskstats`.
+    ///
     /// # Returns
     ///
     /// List of disk stats of guest.
@@ -10077,12 +10376,6 @@ pub mod commands {
     /// # Since
     ///
     /// 7.1
-    ///
-    /// *QEMU 7.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-get-diskstats`.
     #[doc(alias = "guest-get-diskstats")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetDiskstats {}
@@ -10149,6 +10442,12 @@ pub mod commands {
     }
     /// Retrieve information about CPU stats.
     ///
+    /// *QEMU 7.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-get-cpustats`.
+    ///
     /// # Returns
     ///
     /// List of CPU stats of guest.
@@ -10156,12 +10455,6 @@ pub mod commands {
     /// # Since
     ///
     /// 7.1
-    ///
-    /// *QEMU 7.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-get-cpustats`.
     #[doc(alias = "guest-get-cpustats")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetCpustats {}
@@ -10233,6 +10526,12 @@ pub mod commands {
     /// similar as Linux does this.  Calculation starts from the first
     /// time this command is called.
     ///
+    /// *QEMU 10.0 and later.*
+    ///
+    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_GETLOADAVG)`.
+    ///
+    /// Wire name: `guest-get-load`.
+    ///
     /// # Returns
     ///
     /// load information
@@ -10240,12 +10539,6 @@ pub mod commands {
     /// # Since
     ///
     /// 10.0
-    ///
-    /// *QEMU 10.0 and later.*
-    ///
-    /// *Only when QEMU is built with* `(CONFIG_WIN32 || CONFIG_GETLOADAVG)`.
-    ///
-    /// Wire name: `guest-get-load`.
     #[doc(alias = "guest-get-load")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestGetLoad {}
@@ -10312,6 +10605,12 @@ pub mod commands {
     }
     /// Retrieve information about route of network.
     ///
+    /// *QEMU 9.2 and later.*
+    ///
+    /// *Only when QEMU is built with* `CONFIG_LINUX`.
+    ///
+    /// Wire name: `guest-network-get-route`.
+    ///
     /// # Returns
     ///
     /// List of route info of guest.
@@ -10319,12 +10618,6 @@ pub mod commands {
     /// # Since
     ///
     /// 9.1
-    ///
-    /// *QEMU 9.2 and later.*
-    ///
-    /// *Only when QEMU is built with* `CONFIG_LINUX`.
-    ///
-    /// Wire name: `guest-network-get-route`.
     #[doc(alias = "guest-network-get-route")]
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestNetworkGetRoute {}
@@ -10533,6 +10826,198 @@ pub mod commands {
                 }
                 "guest-network-get-route" => {
                     <GuestNetworkGetRoute as crate::Command>::decode_return(d).map(drop)
+                }
+                _ => return ::std::option::Option::None,
+            },
+        )
+    }
+    /// Decode `arguments` as those of the command named `name`,
+    /// and encode them again: for tools that check requests by
+    /// name. `None` when these bindings do not know the command.
+    #[allow(deprecated)]
+    pub fn check_arguments(
+        name: &str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        ::std::option::Option::Some(
+            match name {
+                "guest-sync-delimited" => {
+                    ::serde_json::from_value::<GuestSyncDelimited>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-sync" => {
+                    ::serde_json::from_value::<GuestSync>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-ping" => {
+                    ::serde_json::from_value::<GuestPing>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-time" => {
+                    ::serde_json::from_value::<GuestGetTime>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-set-time" => {
+                    ::serde_json::from_value::<GuestSetTime>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-info" => {
+                    ::serde_json::from_value::<GuestInfo>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-shutdown" => {
+                    ::serde_json::from_value::<GuestShutdown>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-open" => {
+                    ::serde_json::from_value::<GuestFileOpen>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-close" => {
+                    ::serde_json::from_value::<GuestFileClose>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-read" => {
+                    ::serde_json::from_value::<GuestFileReadCommand>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-write" => {
+                    ::serde_json::from_value::<GuestFileWriteCommand>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-seek" => {
+                    ::serde_json::from_value::<GuestFileSeekCommand>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-file-flush" => {
+                    ::serde_json::from_value::<GuestFileFlush>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fsfreeze-status" => {
+                    ::serde_json::from_value::<GuestFsfreezeStatusCommand>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fsfreeze-freeze" => {
+                    ::serde_json::from_value::<GuestFsfreezeFreeze>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fsfreeze-freeze-list" => {
+                    ::serde_json::from_value::<GuestFsfreezeFreezeList>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fsfreeze-thaw" => {
+                    ::serde_json::from_value::<GuestFsfreezeThaw>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-fstrim" => {
+                    ::serde_json::from_value::<GuestFstrim>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-suspend-disk" => {
+                    ::serde_json::from_value::<GuestSuspendDisk>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-suspend-ram" => {
+                    ::serde_json::from_value::<GuestSuspendRam>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-suspend-hybrid" => {
+                    ::serde_json::from_value::<GuestSuspendHybrid>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-network-get-interfaces" => {
+                    ::serde_json::from_value::<GuestNetworkGetInterfaces>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-vcpus" => {
+                    ::serde_json::from_value::<GuestGetVcpus>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-set-vcpus" => {
+                    ::serde_json::from_value::<GuestSetVcpus>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-disks" => {
+                    ::serde_json::from_value::<GuestGetDisks>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-fsinfo" => {
+                    ::serde_json::from_value::<GuestGetFsinfo>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-set-user-password" => {
+                    ::serde_json::from_value::<GuestSetUserPassword>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-memory-blocks" => {
+                    ::serde_json::from_value::<GuestGetMemoryBlocks>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-set-memory-blocks" => {
+                    ::serde_json::from_value::<GuestSetMemoryBlocks>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-memory-block-info" => {
+                    ::serde_json::from_value::<GuestGetMemoryBlockInfo>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-exec-status" => {
+                    ::serde_json::from_value::<GuestExecStatusCommand>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-exec" => {
+                    ::serde_json::from_value::<GuestExecCommand>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-host-name" => {
+                    ::serde_json::from_value::<GuestGetHostName>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-users" => {
+                    ::serde_json::from_value::<GuestGetUsers>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-timezone" => {
+                    ::serde_json::from_value::<GuestGetTimezone>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-osinfo" => {
+                    ::serde_json::from_value::<GuestGetOsinfo>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-devices" => {
+                    ::serde_json::from_value::<GuestGetDevices>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-ssh-get-authorized-keys" => {
+                    ::serde_json::from_value::<GuestSshGetAuthorizedKeys>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-ssh-add-authorized-keys" => {
+                    ::serde_json::from_value::<GuestSshAddAuthorizedKeys>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-ssh-remove-authorized-keys" => {
+                    ::serde_json::from_value::<GuestSshRemoveAuthorizedKeys>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-diskstats" => {
+                    ::serde_json::from_value::<GuestGetDiskstats>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-cpustats" => {
+                    ::serde_json::from_value::<GuestGetCpustats>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-get-load" => {
+                    ::serde_json::from_value::<GuestGetLoad>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
+                }
+                "guest-network-get-route" => {
+                    ::serde_json::from_value::<GuestNetworkGetRoute>(arguments)
+                        .and_then(|c| ::serde_json::to_value(&c))
                 }
                 _ => return ::std::option::Option::None,
             },

@@ -1,0 +1,241 @@
+//! The rustdoc reference made from a schema's documentation: examples
+//! under their own heading, annotated examples as text, deprecation
+//! reasons with their markup converted, wire names shown and searchable.
+
+use std::path::PathBuf;
+
+const SCHEMA: &str = r#"{ 'pragma': { 'documentation-exceptions': [ 'Mode' ] } }
+
+##
+# = Disks
+#
+# Copying disks.
+##
+
+##
+# @Mode:
+#
+# How to copy.
+#
+# @full: everything
+#
+# @top-only: the top image only
+#
+# Since: 1.0
+##
+{ 'enum': 'Mode', 'data': [ 'full', 'top-only', 'none' ] }
+
+##
+# @SizeOrName:
+#
+# A size or names.
+#
+# @size: a size
+#
+# @names: names
+#
+# Since: 1.0
+##
+{ 'alternate': 'SizeOrName', 'data': { 'size': 'int', 'names': ['str'] } }
+
+##
+# @copy-disk:
+#
+# Copy a disk.
+#
+# @node-name: the node to copy
+#
+# @base: where to stop
+#
+# @mode: how to copy
+#
+# Features:
+#
+# @deprecated: Member @base is deprecated.  Use @node-name instead.
+#
+# Since: 2.0
+#
+# .. note:: Copies take time.
+#
+# .. qmp-example::
+#
+#     -> { "execute": "copy-disk", "arguments": { "node-name": "a" } }
+#     <- { "return": {} }
+#
+# .. qmp-example::
+#    :annotated:
+#
+#    With a mode given as ``-mode full``::
+#
+#     -> { "execute": "copy-disk",
+#          "arguments": { "node-name": "a", "mode": "full" } }
+#     <- { "return": {} }
+##
+{ 'command': 'copy-disk',
+  'data': { 'node-name': 'str',
+            '*base': { 'type': 'str', 'features': [ 'deprecated' ] },
+            '*mode': 'Mode' } }
+
+##
+# == Old ways
+##
+
+##
+# @old-copy:
+#
+# Copy a disk, the old way.
+#
+# Features:
+#
+# @deprecated: Use @copy-disk instead.
+#
+# Since: 1.0
+##
+{ 'command': 'old-copy', 'features': [ 'deprecated' ] }
+"#;
+
+fn generated() -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reference_docs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("schema.json");
+    std::fs::write(&path, SCHEMA).unwrap();
+    let out = qapi_codegen::Config::new()
+        .lenient_docs(false)
+        .generate_string(&path)
+        .unwrap_or_else(|e| panic!("{e}"));
+    out.text
+}
+
+/// The doc comment lines right before `item`, without `///`.
+fn docs_before(text: &str, item: &str) -> String {
+    let at = text.find(item).unwrap_or_else(|| panic!("no {item}"));
+    let lines: Vec<&str> = text[..at].lines().collect();
+    let mut docs: Vec<&str> = lines
+        .iter()
+        .rev()
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("///") || l.trim_start().starts_with("#["))
+        .copied()
+        .collect();
+    docs.reverse();
+    docs.iter()
+        .map(|l| {
+            let l = l.trim_start();
+            match l.strip_prefix("///") {
+                Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
+                None => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn examples_have_their_own_heading_after_the_other_sections() {
+    let text = generated();
+    let docs = docs_before(&text, "pub struct CopyDisk");
+    let since = docs.find("# Since").expect("a Since heading");
+    let examples = docs.find("# Examples").expect("an Examples heading");
+    assert!(since < examples, "{docs}");
+    // The note joins the description, above the headings.
+    let note = docs.find("**Note:** Copies take time.").expect("the note");
+    assert!(note < since, "{docs}");
+    // Both examples are under the heading, nothing else after them.
+    let tail = &docs[examples..];
+    assert_eq!(tail.matches("```text").count(), 2, "{docs}");
+    let prose = tail.split("\n#[").next().unwrap();
+    assert!(prose.trim_end().ends_with("```"), "{docs}");
+    // The wire name belongs to the description.
+    assert!(docs.find("Wire name: `copy-disk`.") < Some(since), "{docs}");
+}
+
+#[test]
+fn annotated_examples_are_text_not_raw_rst() {
+    let text = generated();
+    let docs = docs_before(&text, "pub struct CopyDisk");
+    assert!(
+        docs.contains("With a mode given as `-mode full`:"),
+        "{docs}"
+    );
+    assert!(!docs.contains("``-mode"), "{docs}");
+    assert!(!docs.contains("::\n"), "{docs}");
+    assert!(!docs.contains(":annotated:"), "{docs}");
+    // The transcript keeps its own indentation.
+    assert!(
+        docs.contains("\n     \"arguments\": { \"node-name\": \"a\", \"mode\""),
+        "{docs}"
+    );
+}
+
+#[test]
+fn deprecation_reasons_are_kept_with_their_markup_converted() {
+    let text = generated();
+    // The command's banner.
+    assert!(
+        text.contains("#[deprecated = \"Use `copy-disk` instead.\"]"),
+        "{}",
+        docs_before(&text, "pub struct OldCopy")
+    );
+    // A member's: the reason given under the owner's `@deprecated`.
+    let base = docs_before(&text, "pub base:");
+    assert!(
+        base.contains("#[deprecated = \"Member `base` is deprecated.  Use `node-name` instead.\"]")
+            || base.contains(
+                "#[deprecated = \"Member `base` is deprecated. Use `node-name` instead.\"]"
+            ),
+        "{base}"
+    );
+}
+
+#[test]
+fn wire_names_are_shown_and_searchable() {
+    let text = generated();
+    let node = docs_before(&text, "pub node_name:");
+    assert!(node.contains("On the wire: `node-name`."), "{node}");
+    assert!(node.contains("#[doc(alias = \"node-name\")]"), "{node}");
+    // The same name in Rust: nothing to add (rustdoc rejects an alias
+    // equal to the name).
+    let mode = docs_before(&text, "pub mode:");
+    assert!(!mode.contains("On the wire"), "{mode}");
+    assert!(!mode.contains("alias"), "{mode}");
+    // Enum values: always shown, described or not.
+    let top = docs_before(&text, "TopOnly,");
+    assert!(top.contains("On the wire: `top-only`."), "{top}");
+    assert!(top.contains("#[doc(alias = \"top-only\")]"), "{top}");
+    let full = docs_before(&text, "Full,");
+    assert!(full.contains("On the wire: `full`."), "{full}");
+    let none = docs_before(&text, "None,");
+    assert!(none.contains("`none`"), "{none}");
+    // An alternate's branches have no name on the wire.
+    let size = docs_before(&text, "Size(");
+    assert!(!size.contains("On the wire"), "{size}");
+}
+
+#[test]
+fn the_manual_has_a_module_per_section_with_links_to_what_it_defines() {
+    let text = generated();
+    let at = text.find("pub mod manual {").expect("a manual module");
+    let manual = &text[at..];
+    assert!(manual.contains("//! - [Disks](self::disks)"), "{manual}");
+    assert!(
+        manual.contains("//!   - [Old ways](self::old_ways)"),
+        "{manual}"
+    );
+    let disks =
+        &manual[manual.find("pub mod disks {").unwrap()..manual.find("pub mod old_ways").unwrap()];
+    assert!(disks.contains("//! Copying disks."), "{disks}");
+    assert!(
+        disks.contains("//! - [`copy-disk`](super::super::commands::CopyDisk)"),
+        "{disks}"
+    );
+    assert!(
+        disks.contains("//! - [`Mode`](super::super::Mode)"),
+        "{disks}"
+    );
+    assert!(!disks.contains("old-copy"), "{disks}");
+    let old = &manual[manual.find("pub mod old_ways {").unwrap()..];
+    assert!(
+        old.contains("//! - [`old-copy`](super::super::commands::OldCopy)"),
+        "{old}"
+    );
+}
