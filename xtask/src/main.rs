@@ -21,6 +21,9 @@ usage: cargo xtask COMMAND
   qemu-bin           fetch QEMU 7.2's qemu-system-x86_64 and qemu-ga from
                      Debian's packages, unpacked in target/qemu-7.2 (the
                      system's QEMU is left alone); prints the folder
+  qemu-bin 10        fetch QEMU 10.0.2's qemu-system-x86_64 and its
+                     firmware from bookworm-backports (private apt state),
+                     unpacked in target/qemu-10.0; prints the binary
   regen [--qemu-src DIR|TARBALL]
                      vendor QEMU's schema into schema/qemu (default: the
                      pinned 10.0.2 release) and regenerate the bindings in
@@ -51,6 +54,8 @@ fn main() -> ExitCode {
         ["qemu-bin"] => {
             qapi_tests::qemu_bin::ensure_qemu72().map(|q| println!("{}", q.root.display()))
         }
+        ["qemu-bin", "10"] => qapi_tests::qemu_bin::ensure_qemu10()
+            .map(|q| println!("{}", q.system_x86_64().display())),
         ["bench"] => cargo(&["bench", "--workspace"]),
         ["bench-transport"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "transport"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
@@ -107,6 +112,11 @@ fn test() -> Result<(), String> {
     }
     let q72 = qapi_tests::qemu_bin::ensure_qemu72()?;
     eprintln!("xtask: QEMU 7.2 binaries in {}", q72.root.display());
+    let q10 = qapi_tests::qemu_bin::ensure_qemu10()?;
+    eprintln!(
+        "xtask: QEMU 10.0.2 system emulator in {}",
+        q10.root.display()
+    );
     // The way from one release to another: regenerate from QEMU 7.2 into
     // a scratch copy and build it.
     let root = qapi_tests::qemu_src::workspace_root();
