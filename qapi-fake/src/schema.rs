@@ -233,7 +233,7 @@ impl Schema {
             path: Vec::new(),
             depth: 0,
         }
-        .visit(&info.arg_type, None, Some(&wrapped))
+        .visit(&info.arg_type, None, Some(&wrapped), None)
     }
 
     /// Check a value (a command's return, an event's data) against type
@@ -244,9 +244,157 @@ impl Schema {
             path: Vec::new(),
             depth: 0,
         }
-        .visit(ty, None, Some(value))
+        .visit(ty, None, Some(value), None)
+    }
+
+    /// Put back what the introspection form lost, from the schema the
+    /// introspection was made of: which integer members are unsigned or
+    /// narrower than 64 bits (QEMU's messages for them differ:
+    /// `Parameter 'size' expects uint64`), and the alternates' names
+    /// (`expected: BlockdevRef`).  The two are walked side by side from
+    /// each command and event, by member and branch names; what does not
+    /// match is left as it is.
+    pub fn refine(&mut self, parsed: &qapi_parser::Schema) {
+        use qapi_parser::EntityKind;
+        let mut edits: Vec<Edit> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for e in &parsed.entities {
+            let (intro, pid) = match &e.kind {
+                EntityKind::Command(c) => (
+                    self.commands.get(&e.name).map(|c| c.arg_type.clone()),
+                    c.arg_type,
+                ),
+                EntityKind::Event(ev) => (self.events.get(&e.name).cloned(), ev.arg_type),
+                _ => continue,
+            };
+            if let (Some(intro), Some(pid)) = (intro, pid) {
+                self.refine_walk(parsed, &intro, pid, &mut seen, &mut edits);
+            }
+        }
+        for (entry, member, key, value) in edits {
+            let Some(e) = self.entries.get_mut(&entry) else {
+                continue;
+            };
+            let target = match member {
+                Some(i) => &mut e["members"][i],
+                None => e,
+            };
+            if let Value::Object(m) = target {
+                m.insert(key.into(), Value::String(value));
+            }
+        }
+    }
+
+    fn refine_walk(
+        &self,
+        parsed: &qapi_parser::Schema,
+        intro: &str,
+        pid: qapi_parser::EntityId,
+        seen: &mut std::collections::HashSet<String>,
+        edits: &mut Vec<Edit>,
+    ) {
+        use qapi_parser::EntityKind;
+        if !seen.insert(intro.to_string()) {
+            return;
+        }
+        let Some(entry) = self.entries.get(intro) else {
+            return;
+        };
+        let pe = parsed.entity(pid);
+        // A member's integer kind (its own, or its array's elements')
+        // when it is not plain int64.
+        let int_kind = |id: qapi_parser::EntityId| -> Option<&'static str> {
+            let id = match &parsed.entity(id).kind {
+                EntityKind::Array(a) => a.element,
+                _ => id,
+            };
+            match &parsed.entity(id).kind {
+                EntityKind::Builtin(b) => qapi_parser::Builtin::ALL
+                    .iter()
+                    .find(|(_, x)| x == b)
+                    .map(|(n, _)| *n)
+                    .filter(|n| {
+                        matches!(
+                            *n,
+                            "int8"
+                                | "int16"
+                                | "int32"
+                                | "uint8"
+                                | "uint16"
+                                | "uint32"
+                                | "uint64"
+                                | "size"
+                        )
+                    }),
+                _ => None,
+            }
+        };
+        match &pe.kind {
+            EntityKind::Object(o) => {
+                for (i, m) in entry["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let name = m["name"].as_str().unwrap_or("");
+                    let Some(pm) = o.members.iter().find(|pm| pm.name == name) else {
+                        continue;
+                    };
+                    if let Some(k) = int_kind(pm.ty) {
+                        edits.push((intro.to_string(), Some(i), "x-int", k.to_string()));
+                    }
+                    if let Some(t) = m["type"].as_str() {
+                        self.refine_walk(parsed, t, pm.ty, seen, edits);
+                    }
+                }
+                if let Some(b) = &o.branches {
+                    for v in entry["variants"].as_array().into_iter().flatten() {
+                        let case = v["case"].as_str().unwrap_or("");
+                        if let (Some(pv), Some(t)) = (
+                            b.variants.iter().find(|pv| pv.name == case),
+                            v["type"].as_str(),
+                        ) {
+                            self.refine_walk(parsed, t, pv.ty, seen, edits);
+                        }
+                    }
+                }
+            }
+            EntityKind::Array(a) => {
+                if let Some(t) = entry["element-type"].as_str() {
+                    self.refine_walk(parsed, t, a.element, seen, edits);
+                }
+            }
+            EntityKind::Alternate(a) => {
+                edits.push((intro.to_string(), None, "x-name", pe.name.clone()));
+                for m in entry["members"].as_array().into_iter().flatten() {
+                    let Some(t) = m["type"].as_str() else {
+                        continue;
+                    };
+                    let meta = self
+                        .entries
+                        .get(t)
+                        .and_then(|e| e["meta-type"].as_str())
+                        .unwrap_or("");
+                    let same = a.variants.iter().find(|v| {
+                        matches!(
+                            (&parsed.entity(v.ty).kind, meta),
+                            (EntityKind::Object(_), "object") | (EntityKind::Array(_), "array")
+                        )
+                    });
+                    if let Some(v) = same {
+                        self.refine_walk(parsed, t, v.ty, seen, edits);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
+
+/// A note [`Schema::refine`] adds: the entry, the member's index (None:
+/// the entry itself), the key and its value.
+type Edit = (String, Option<usize>, &'static str, String);
 
 /// A step of the visitor's stack, for `full_name()`.
 #[derive(Clone)]
@@ -325,6 +473,7 @@ impl<'a> Visitor<'a> {
         ty: &str,
         name: Option<&str>,
         value: Option<&Value>,
+        int: Option<&str>,
     ) -> Result<(), QmpError> {
         let entry = self.entry(ty)?;
         let Some(value) = value else {
@@ -336,7 +485,7 @@ impl<'a> Visitor<'a> {
             ));
         }
         match entry["meta-type"].as_str().unwrap_or("") {
-            "builtin" => self.builtin(entry["json-type"].as_str().unwrap_or(""), name, value),
+            "builtin" => self.builtin(entry["json-type"].as_str().unwrap_or(""), name, value, int),
             "enum" => {
                 let Value::String(s) = value else {
                     return Err(self.wrong_type(name, "string"));
@@ -365,7 +514,7 @@ impl<'a> Visitor<'a> {
                 let mut r = Ok(());
                 for (i, item) in items.iter().enumerate() {
                     self.path.push(Seg::Index(i));
-                    r = self.visit(elem, None, Some(item));
+                    r = self.visit(elem, None, Some(item), int);
                     self.path.pop();
                     if r.is_err() {
                         break;
@@ -404,10 +553,17 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    fn builtin(&self, json: &str, name: Option<&str>, value: &Value) -> Result<(), QmpError> {
+    fn builtin(
+        &self,
+        json: &str,
+        name: Option<&str>,
+        value: &Value,
+        int: Option<&str>,
+    ) -> Result<(), QmpError> {
+        if json == "int" {
+            return self.integer(name, value, int.unwrap_or("int"));
+        }
         let ok = match json {
-            // qnum_get_try_int(): an integer that fits int64.
-            "int" => value.as_i64().is_some(),
             "number" => value.is_number(),
             "string" => value.is_string(),
             "boolean" => value.is_boolean(),
@@ -418,13 +574,58 @@ impl<'a> Visitor<'a> {
             return Ok(());
         }
         let expected = match json {
-            "int" => "integer",
             "number" => "number",
             "string" => "string",
             "boolean" => "boolean",
             _ => "null",
         };
         Err(self.wrong_type(name, expected))
+    }
+
+    /// `visit_type_KIND()`: int64 or uint64 from the JSON number, then
+    /// the narrower kinds' range (their message names the member only).
+    fn integer(&self, name: Option<&str>, value: &Value, kind: &str) -> Result<(), QmpError> {
+        let out_of_range = || {
+            QmpError::generic(format!(
+                "Parameter '{}' expects {kind}",
+                name.unwrap_or("null")
+            ))
+        };
+        if kind.starts_with('u') || kind == "size" {
+            // qobject_input_type_uint64(): negative numbers are accepted
+            // (and wrap) for backward compatibility.
+            let v = match (value.as_u64(), value.as_i64()) {
+                (Some(v), _) => v,
+                (None, Some(v)) => v as u64,
+                _ => {
+                    return Err(QmpError::generic(format!(
+                        "Parameter '{}' expects uint64",
+                        self.full_name(name)
+                    )))
+                }
+            };
+            let max = match kind {
+                "uint8" => u8::MAX as u64,
+                "uint16" => u16::MAX as u64,
+                "uint32" => u32::MAX as u64,
+                _ => u64::MAX,
+            };
+            return if v > max { Err(out_of_range()) } else { Ok(()) };
+        }
+        let Some(v) = value.as_i64() else {
+            return Err(self.wrong_type(name, "integer"));
+        };
+        let (min, max) = match kind {
+            "int8" => (i8::MIN as i64, i8::MAX as i64),
+            "int16" => (i16::MIN as i64, i16::MAX as i64),
+            "int32" => (i32::MIN as i64, i32::MAX as i64),
+            _ => (i64::MIN, i64::MAX),
+        };
+        if v < min || v > max {
+            Err(out_of_range())
+        } else {
+            Ok(())
+        }
     }
 
     /// An object's (or union's) members in schema order, then its
@@ -488,7 +689,12 @@ impl<'a> Visitor<'a> {
                 continue;
             }
             let ty = m["type"].as_str().unwrap_or("");
-            self.visit(ty, Some(mname), present.map(|(_, v)| v))?;
+            self.visit(
+                ty,
+                Some(mname),
+                present.map(|(_, v)| v),
+                m["x-int"].as_str(),
+            )?;
         }
         Ok(())
     }
@@ -523,17 +729,18 @@ impl<'a> Visitor<'a> {
                     number_branch = Some(bt.to_string());
                     continue;
                 }
-                return self.visit(bt, name, Some(value));
+                return self.visit(bt, name, Some(value), None);
             }
         }
         if let Some(bt) = number_branch {
-            return self.visit(&bt, name, Some(value));
+            return self.visit(&bt, name, Some(value), None);
         }
         // The generated visitor names the member, not its path, and the
         // alternate by its type name.
         Err(QmpError::generic(format!(
-            "Invalid parameter type for '{}', expected: {ty}",
-            name.unwrap_or("null")
+            "Invalid parameter type for '{}', expected: {}",
+            name.unwrap_or("null"),
+            entry["x-name"].as_str().unwrap_or(ty)
         )))
     }
 }

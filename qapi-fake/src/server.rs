@@ -546,7 +546,11 @@ impl Connection {
             st.schema.check_arguments(&command, args)?;
         }
         let mode = st.mode;
-        let handler = st.handlers.get(&command).cloned();
+        // The protocol's own command is never a test's to answer.
+        let handler = match command.as_str() {
+            "qmp_capabilities" => None,
+            _ => st.handlers.get(&command).cloned(),
+        };
         let schema = st.schema.clone();
         let offered = st.greeting.capabilities.clone();
         drop(st);

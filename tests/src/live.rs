@@ -61,7 +61,10 @@ pub fn spawn_in(
         })
         .collect();
     let program = program.as_ref();
+    // Run in the folder: whatever a command writes to a relative path
+    // (a test's generated file names) stays inside it.
     let child = Command::new(program)
+        .current_dir(&dir)
         .args(&args)
         .stdin(stdin)
         .stdout(stdout)

@@ -24,6 +24,10 @@ usage: cargo xtask COMMAND
   qemu-bin 10        fetch QEMU 10.0.2's qemu-system-x86_64 and its
                      firmware from bookworm-backports (private apt state),
                      unpacked in target/qemu-10.0; prints the binary
+  fake-diff          the fake QEMU (qapi-fake) against QEMU 10.0.2 (the
+                     storage daemon and the system emulator): schema-made
+                     requests, verdicts compared; prints the differences
+                     and how many of N requests were answered the same
   regen [--qemu-src DIR|TARBALL]
                      vendor QEMU's schema into schema/qemu (default: the
                      pinned 10.0.2 release) and regenerate the bindings in
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         }
         ["qemu-bin", "10"] => qapi_tests::qemu_bin::ensure_qemu10()
             .map(|q| println!("{}", q.system_x86_64().display())),
+        ["fake-diff"] => fake_diff(),
         ["bench"] => cargo(&["bench", "--workspace"]),
         ["bench-transport"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "transport"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
@@ -100,6 +105,24 @@ fn cargo(args: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("cargo {} failed ({status})", args.join(" ")))
     }
+}
+
+fn fake_diff() -> Result<(), String> {
+    let report = qapi_tests::fake_diff::run()?;
+    for d in &report.differences {
+        println!("{d}");
+    }
+    println!("requests per kind: {:?}", report.kinds);
+    println!(
+        "left out: {}",
+        qapi_tests::fake_diff::LEFT_OUT
+            .iter()
+            .map(|(c, why)| format!("{c} ({why})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("{}", report.summary());
+    Ok(())
 }
 
 fn test() -> Result<(), String> {
