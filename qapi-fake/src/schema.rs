@@ -155,35 +155,38 @@ impl Schema {
         Ok(s)
     }
 
+    /// Every type reachable from a command or event must be defined (an
+    /// unreachable array whose element was left out by a condition is
+    /// harmless, and `resolve` may leave one).
     fn check_references(&self) -> Result<(), SchemaError> {
-        let known = |t: &str, whose: &str| {
-            if self.entries.contains_key(t) {
-                Ok(())
-            } else {
-                Err(SchemaError(format!(
-                    "{whose} refers to undefined type '{t}'"
-                )))
-            }
-        };
+        let mut todo: Vec<(String, String)> = Vec::new();
         for (n, c) in &self.commands {
-            known(&c.arg_type, &format!("command '{n}'"))?;
-            known(&c.ret_type, &format!("command '{n}'"))?;
+            todo.push((c.arg_type.clone(), format!("command '{n}'")));
+            todo.push((c.ret_type.clone(), format!("command '{n}'")));
         }
         for (n, t) in &self.events {
-            known(t, &format!("event '{n}'"))?;
+            todo.push((t.clone(), format!("event '{n}'")));
         }
-        for (n, e) in &self.entries {
-            let whose = format!("type '{n}'");
+        let mut seen = std::collections::HashSet::new();
+        while let Some((t, whose)) = todo.pop() {
+            if !seen.insert(t.clone()) {
+                continue;
+            }
+            let e = self
+                .entries
+                .get(&t)
+                .ok_or_else(|| SchemaError(format!("{whose} refers to undefined type '{t}'")))?;
+            let whose = format!("type '{t}'");
             for m in e["members"].as_array().into_iter().flatten() {
-                if let Some(t) = m["type"].as_str() {
-                    known(t, &whose)?;
+                if let Some(mt) = m["type"].as_str() {
+                    todo.push((mt.to_string(), whose.clone()));
                 }
             }
             for v in e["variants"].as_array().into_iter().flatten() {
-                known(v["type"].as_str().unwrap_or(""), &whose)?;
+                todo.push((v["type"].as_str().unwrap_or("").to_string(), whose.clone()));
             }
-            if let Some(t) = e["element-type"].as_str() {
-                known(t, &whose)?;
+            if let Some(et) = e["element-type"].as_str() {
+                todo.push((et.to_string(), whose.clone()));
             }
         }
         Ok(())
