@@ -209,6 +209,15 @@ impl Framer {
                 continue;
             }
             match b {
+                // The guest agent's reset: whatever came before it is
+                // dropped, silently (clients send it before
+                // `guest-sync-delimited`).
+                0xFF => {
+                    let pos = self.pos;
+                    self.reset_state();
+                    self.buf.drain(..pos);
+                    self.pos = 0;
+                }
                 b' ' | b'\t' | b'\r' | b'\n' if self.depth == 0 => {
                     if self.start.is_some() {
                         self.pos -= 1;
@@ -283,6 +292,10 @@ impl Framer {
     fn reset(&mut self) {
         self.buf.clear();
         self.pos = 0;
+        self.reset_state();
+    }
+
+    fn reset_state(&mut self) {
         self.depth = 0;
         self.in_string = false;
         self.escape = false;
