@@ -39,6 +39,9 @@ use serde_json::{Map, Value};
 pub use schema::{CommandInfo, QmpError, Schema, SchemaError};
 pub use server::Server;
 
+/// How many requests [`Fake::requests`] keeps (the oldest go first).
+pub const MAX_RECORDED: usize = 100_000;
+
 /// A raw handler: the request's arguments (checked against the schema)
 /// to the reply's `return` value, or an error.
 pub type RawHandler = Box<dyn FnMut(&Map<String, Value>) -> Result<Value, QmpError> + Send>;
@@ -97,7 +100,7 @@ pub(crate) struct State {
     pub(crate) greeting: Greeting,
     pub(crate) handlers: std::collections::HashMap<String, Arc<Mutex<RawHandler>>>,
     pub(crate) faults: VecDeque<(String, Fault)>,
-    pub(crate) requests: Vec<Value>,
+    pub(crate) requests: VecDeque<Value>,
     /// Commands whose arguments QEMU does not visit as a whole
     /// (`'gen': false`: `device_add`): members beyond the schema's pass.
     pub(crate) open_arguments: Vec<String>,
@@ -174,7 +177,7 @@ impl Fake {
                 greeting: Greeting::default(),
                 handlers: Default::default(),
                 faults: VecDeque::new(),
-                requests: Vec::new(),
+                requests: VecDeque::new(),
                 open_arguments: vec!["device_add".into()],
                 listeners: Vec::new(),
             })),
@@ -253,9 +256,9 @@ impl Fake {
     }
 
     /// Every request received so far (parsed JSON, valid or not), in
-    /// order.
+    /// order; the last [`MAX_RECORDED`] of them.
     pub fn requests(&self) -> Vec<Value> {
-        lock(&self.state).requests.clone()
+        lock(&self.state).requests.iter().cloned().collect()
     }
 
     /// The names of the commands received so far, in order (requests

@@ -395,7 +395,11 @@ impl Connection {
             .to_string();
         let fault = {
             let mut st = lock(&self.fake.state);
-            st.requests.push(req.clone());
+            // Bounded: a client that floods the fake costs no more.
+            if st.requests.len() >= crate::MAX_RECORDED {
+                st.requests.pop_front();
+            }
+            st.requests.push_back(req.clone());
             let i = st.faults.iter().position(|(c, _)| c == "*" || *c == name);
             i.and_then(|i| st.faults.remove(i)).map(|(_, f)| f)
         };
