@@ -1,7 +1,6 @@
 //! Helpers for the cross-crate tests: QEMU's sources (fetched and cached
 //! by [`qemu_src::ensure`]) and running QEMU's reference front end.
 
-pub mod fake_diff;
 pub mod live;
 pub mod qemu_bin;
 pub mod qemu_src;
