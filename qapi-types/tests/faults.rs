@@ -2,6 +2,11 @@
 //! Unix socket: garbage bytes, a reply cut in half, a disconnect in the
 //! middle of a reply, an event flood, a silent peer, a late reply.  Each
 //! must end in a typed error within the time limit, never a hang.
+//!
+//! Where a fault is one the fake QEMU (`qapi-fake`) makes on demand, the
+//! test uses it; the hand-written script server stays for what it cannot
+//! do (no greeting, a reply cut and then held open, replies to requests
+//! never sent, a stale guest-agent reply).
 
 mod common;
 
@@ -95,15 +100,29 @@ fn within<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// A fake QEMU (`qapi-fake`) answering `query-status`, and a client
+/// with short time limits connected to it in process.
+fn fake_qemu(opts: &Options) -> (qapi_fake::Fake, qapi_fake::Server, Qmp) {
+    use qapi_types::qmp::{RunState, StatusInfo};
+    let fake = qapi_fake::Fake::qmp();
+    fake.on::<qapi_types::qmp::commands::QueryStatus>(|_| {
+        Ok(StatusInfo {
+            running: true,
+            status: RunState::Running,
+        })
+    });
+    let (stream, server) = fake.pair();
+    let qmp = Qmp::start(stream.into(), opts).unwrap();
+    (fake, server, qmp)
+}
+
 #[test]
 fn garbage_bytes_are_a_protocol_error() {
-    let f = fake(|mut p| {
-        p.negotiate();
-        p.request();
-        p.send("this is not JSON\n");
-        p.until_closed();
-    });
-    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    let (fake, _server, qmp) = fake_qemu(&quick());
+    fake.fault(
+        "query-status",
+        qapi_fake::Fault::Garbage(b"this is not JSON\n".to_vec()),
+    );
     let r = within(Duration::from_secs(2), || {
         qmp.execute_raw("query-status", None)
     });
@@ -121,13 +140,11 @@ fn garbage_bytes_are_a_protocol_error() {
 
 #[test]
 fn invalid_json_inside_a_message_is_a_protocol_error() {
-    let f = fake(|mut p| {
-        p.negotiate();
-        p.request();
-        p.send("{\"return\": nope}\n");
-        p.until_closed();
-    });
-    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    let (fake, _server, qmp) = fake_qemu(&quick());
+    fake.fault(
+        "query-status",
+        qapi_fake::Fault::Garbage(b"{\"return\": nope}\n".to_vec()),
+    );
     let r = qmp.execute_raw("query-status", None);
     assert!(matches!(r, Err(Error::Protocol(_))), "{r:?}");
     qmp.close();
@@ -159,15 +176,12 @@ fn a_reply_cut_in_half_times_out_then_a_disconnect_says_so() {
 
 #[test]
 fn a_disconnect_mid_reply_fails_every_pending_call() {
-    let f = fake(|mut p| {
-        p.negotiate();
-        // Wait for three requests, answer none whole.
-        for _ in 0..3 {
-            p.request();
-        }
-        p.send("{\"return\": {\"a\": [1, 2");
-    });
-    let qmp = Qmp::connect_unix_with(&f.path, &Options::default()).unwrap();
+    let (fake, _server, qmp) = fake_qemu(&Options::default());
+    // Three requests: two never answered, the third's reply cut in half
+    // and the line closed.
+    fake.fault("query-status", qapi_fake::Fault::NeverAnswer)
+        .fault("query-status", qapi_fake::Fault::NeverAnswer)
+        .fault("query-status", qapi_fake::Fault::CutReply);
     let calls: Vec<_> = (0..3)
         .map(|_| {
             let q = qmp.clone();
@@ -212,26 +226,23 @@ fn a_silent_peer_times_out_at_every_step() {
 
 #[test]
 fn a_late_reply_is_matched_and_dropped() {
-    let f = fake(|mut p| {
-        p.negotiate();
-        let slow = p.request().unwrap();
-        std::thread::sleep(Duration::from_millis(700));
-        p.send(&format!(
-            "{{\"return\": \"late\", \"id\": {}}}\n",
-            slow["id"]
-        ));
-        let next = p.request().unwrap();
-        p.send(&format!(
-            "{{\"return\": \"on time\", \"id\": {}}}\n",
-            next["id"]
-        ));
-        p.until_closed();
+    let (fake, _server, qmp) = fake_qemu(&quick());
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    fake.on_raw("query-name", move |_| {
+        let late = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        Ok(serde_json::json!({"name": if late { "late" } else { "on time" }}))
     });
-    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
-    let r = qmp.execute_raw("slow", None);
+    fake.fault(
+        "query-name",
+        qapi_fake::Fault::Delay(Duration::from_millis(700)),
+    );
+    let r = qmp.execute_raw("query-name", None);
     assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
     std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(qmp.execute_raw("next", None).unwrap(), "on time");
+    assert_eq!(
+        qmp.execute_raw("query-name", None).unwrap()["name"],
+        "on time"
+    );
     qmp.close();
 }
 

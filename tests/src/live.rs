@@ -61,7 +61,10 @@ pub fn spawn_in(
         })
         .collect();
     let program = program.as_ref();
+    // Run in the folder: whatever a command writes to a relative path
+    // (a test's generated file names) stays inside it.
     let child = Command::new(program)
+        .current_dir(&dir)
         .args(&args)
         .stdin(stdin)
         .stdout(stdout)
@@ -110,4 +113,32 @@ pub fn argument_free_queries(schema: &qapi_parser::Schema) -> Vec<String> {
         }
     }
     out
+}
+
+/// QEMU 10.0.2's `qemu-system-x86_64` (unpacked by
+/// [`crate::qemu_bin::ensure_qemu10`]) as a q35 machine with no devices,
+/// no display and TCG, QMP on the process's socket, and `extra`
+/// arguments.  Virtio NICs get no option ROM (`romfile=`): there is no
+/// iPXE among the unpacked packages.
+pub fn system_emulator10(extra: &[&str]) -> Process {
+    let q = crate::qemu_bin::ensure_qemu10().unwrap_or_else(|e| panic!("QEMU 10.0.2: {e}"));
+    let mut args = q.firmware_args();
+    for a in [
+        "-machine",
+        "q35",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-accel",
+        "tcg",
+        "-global",
+        "virtio-net-pci.romfile=",
+        "-qmp",
+        "unix:{sock},server=on,wait=off",
+    ] {
+        args.push(a.into());
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn(q.system_x86_64(), &args)
 }

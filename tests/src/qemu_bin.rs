@@ -1,5 +1,12 @@
-//! QEMU 7.2's `qemu-system-x86_64` and `qemu-ga`, from Debian's binary
-//! packages, unpacked under `target/qemu-7.2/root` instead of installed.
+//! QEMU 7.2's `qemu-system-x86_64` and `qemu-ga` (bookworm), and QEMU
+//! 10.0.2's `qemu-system-x86_64` (bookworm-backports), from Debian's
+//! binary packages, unpacked under `target/qemu-7.2/root` and
+//! `target/qemu-10.0/root` instead of installed.
+//!
+//! 7.2 is downloaded with the machine's own apt lists; 10.0.2 with a
+//! private apt state (`target/qemu-10.0/apt`: the machine's archive with
+//! its backports suite added, see [`crate::qemu_src`]), so the system's
+//! apt configuration is never touched.
 //!
 //! Why not `apt-get install qemu-system-x86`: on these machines
 //! `/usr/bin/qemu-storage-daemon` is QEMU 10.0.2 from bookworm-backports'
@@ -15,10 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::qemu_src::{run, workspace_root};
+use crate::qemu_src::{private_apt, run, workspace_root};
 
-/// The packages unpacked: the emulator, its firmware, the agent.
-const PACKAGES: [&str; 6] = [
+/// The packages unpacked for 7.2: the emulator, its firmware, the agent.
+const PACKAGES_72: [&str; 6] = [
     "qemu-system-x86",
     "qemu-system-common",
     "qemu-system-data",
@@ -76,30 +83,218 @@ impl Qemu72 {
 
 static LOCK: Mutex<()> = Mutex::new(());
 
+/// Where a release's packages come from and go.
+struct Unpacked {
+    /// `target/qemu-VERSION`.
+    dir: PathBuf,
+    /// The packages to download (with `/suite` where needed).
+    packages: &'static [&'static str],
+    /// The binaries that must exist and find their libraries.
+    binaries: Vec<PathBuf>,
+    /// Download with a private apt state that adds the backports suite.
+    backports: bool,
+    /// For messages: `QEMU 7.2`.
+    what: &'static str,
+}
+
+impl Unpacked {
+    fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    /// Download and unpack on first use, then install missing libraries.
+    fn ensure(&self) -> Result<(), String> {
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = self.dir.join("unpacked.ok");
+        if !(stamp.exists() && self.binaries.iter().all(|b| b.exists())) {
+            self.unpack()?;
+            fs::write(&stamp, "").map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+        }
+        let missing = self.missing_libraries()?;
+        if !missing.is_empty() {
+            self.install_libraries(&missing)?;
+            let still = self.missing_libraries()?;
+            if !still.is_empty() {
+                return Err(format!(
+                    "{}'s binaries still miss these libraries after installing \
+                     their packages' dependencies: {}",
+                    self.what,
+                    still.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn unpack(&self) -> Result<(), String> {
+        let debs_dir = self.dir.join("debs");
+        let _ = fs::remove_dir_all(&debs_dir);
+        fs::create_dir_all(&debs_dir)
+            .map_err(|e| format!("cannot create {}: {e}", debs_dir.display()))?;
+        if self.backports {
+            let apt = private_apt(&self.dir.join("apt"), "deb", "{c} {c}-backports")?;
+            run(apt().arg("update"))?;
+            run(apt()
+                .current_dir(&debs_dir)
+                .arg("download")
+                .args(self.packages))?;
+        } else {
+            let download = |update: bool| -> Result<String, String> {
+                if update {
+                    run(Command::new("apt-get").args(["-q", "update"]))?;
+                }
+                run(Command::new("apt-get")
+                    .current_dir(&debs_dir)
+                    .args(["-q", "-o", "APT::Sandbox::User=root", "download"])
+                    .args(self.packages))
+            };
+            // The machine's package lists may be missing or stale on a
+            // fresh machine: refresh them once if the first try fails.
+            download(false).or_else(|_| download(true))?;
+        }
+        let root = self.root();
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        for deb in debs(&debs_dir) {
+            run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+        }
+        Ok(())
+    }
+
+    fn missing_libraries(&self) -> Result<Vec<String>, String> {
+        let mut missing = Vec::new();
+        for bin in &self.binaries {
+            let out = run(Command::new("ldd").arg(bin))?;
+            for line in out.lines() {
+                if line.contains("not found") {
+                    missing.push(line.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        Ok(missing)
+    }
+
+    /// Install the library dependencies of the unpacked packages: every
+    /// `Depends` entry that is not one of the packages unpacked, from the
+    /// machine's own archive (bookworm's libraries serve its backports).
+    fn install_libraries(&self, missing: &[String]) -> Result<(), String> {
+        let unpacked: Vec<&str> = self
+            .packages
+            .iter()
+            .map(|p| p.split('/').next().unwrap_or(p))
+            .collect();
+        let mut wanted = Vec::new();
+        for deb in debs(&self.dir.join("debs")) {
+            let depends = run(Command::new("dpkg-deb").arg("-f").arg(&deb).arg("Depends"))?;
+            for dep in depends.split(',') {
+                // "libfoo1 (>= 1.2) | libbar" → "libfoo1"
+                let name = dep.split(['(', '|']).next().unwrap_or("").trim();
+                if !name.is_empty()
+                    && !unpacked.contains(&name)
+                    && !name.starts_with("ipxe")
+                    && !wanted.iter().any(|w: &String| w == name)
+                {
+                    wanted.push(name.to_string());
+                }
+            }
+        }
+        eprintln!(
+            "{}'s binaries miss {}; installing their library packages",
+            self.what,
+            missing.join(", ")
+        );
+        let install = || {
+            run(Command::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args([
+                    "-q",
+                    "-y",
+                    "--no-install-recommends",
+                    "--no-remove",
+                    "install",
+                ])
+                .args(&wanted))
+        };
+        install()
+            .or_else(|_| {
+                run(Command::new("apt-get").args(["-q", "update"]))?;
+                install()
+            })
+            .map(drop)
+    }
+}
+
 /// QEMU 7.2's binaries, downloading and unpacking them on first use.
 pub fn ensure_qemu72() -> Result<Qemu72, String> {
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dir = workspace_root().join("target").join("qemu-7.2");
-    let root = dir.join("root");
-    let q = Qemu72 { root: root.clone() };
-    let stamp = dir.join("unpacked.ok");
-    if !(stamp.exists() && q.system_x86_64().exists() && q.guest_agent().exists()) {
-        unpack(&dir, &root)?;
-        fs::write(&stamp, "").map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    let q = Qemu72 {
+        root: dir.join("root"),
+    };
+    Unpacked {
+        dir,
+        packages: &PACKAGES_72,
+        binaries: vec![q.system_x86_64(), q.guest_agent()],
+        backports: false,
+        what: "QEMU 7.2",
     }
-    let missing = missing_libraries(&q)?;
-    if !missing.is_empty() {
-        install_libraries(&dir, &missing)?;
-        let still = missing_libraries(&q)?;
-        if !still.is_empty() {
-            return Err(format!(
-                "QEMU 7.2's binaries still miss these libraries after installing \
-                 their packages' dependencies: {}",
-                still.join(", ")
-            ));
-        }
+    .ensure()?;
+    check_version(&q.system_x86_64(), "7.2")?;
+    Ok(q)
+}
+
+/// The packages unpacked for 10.0.2, from bookworm-backports: the
+/// emulator and its firmware.  There is no iPXE there (the emulator is
+/// started with `-global virtio-net-pci.romfile=`).
+const PACKAGES_10: [&str; 4] = [
+    "qemu-system-x86/bookworm-backports",
+    "qemu-system-common/bookworm-backports",
+    "qemu-system-data/bookworm-backports",
+    "seabios/bookworm-backports",
+];
+
+/// Where the unpacked QEMU 10.0.2 system emulator lives.
+#[derive(Clone, Debug)]
+pub struct Qemu10 {
+    pub root: PathBuf,
+}
+
+impl Qemu10 {
+    /// `qemu-system-x86_64`.
+    pub fn system_x86_64(&self) -> PathBuf {
+        self.root.join("usr/bin/qemu-system-x86_64")
     }
-    check_version(&q)?;
+
+    /// The `-L` arguments that point the emulator at its firmware
+    /// (SeaBIOS's `bios-256k.bin`, and qemu-system-data's option ROMs).
+    pub fn firmware_args(&self) -> Vec<String> {
+        vec![
+            "-L".into(),
+            self.root.join("usr/share/seabios").display().to_string(),
+            "-L".into(),
+            self.root.join("usr/share/qemu").display().to_string(),
+        ]
+    }
+}
+
+/// QEMU 10.0.2's `qemu-system-x86_64`, downloading and unpacking it on
+/// first use (never installed: installing would replace the machine's
+/// other QEMU packages).
+pub fn ensure_qemu10() -> Result<Qemu10, String> {
+    let dir = workspace_root().join("target").join("qemu-10.0");
+    let q = Qemu10 {
+        root: dir.join("root"),
+    };
+    Unpacked {
+        dir,
+        packages: &PACKAGES_10,
+        binaries: vec![q.system_x86_64()],
+        backports: true,
+        what: "QEMU 10.0.2",
+    }
+    .ensure()?;
+    check_version(&q.system_x86_64(), "10.0.2")?;
     Ok(q)
 }
 
@@ -115,93 +310,12 @@ fn debs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn unpack(dir: &Path, root: &Path) -> Result<(), String> {
-    let debs_dir = dir.join("debs");
-    let _ = fs::remove_dir_all(&debs_dir);
-    fs::create_dir_all(&debs_dir)
-        .map_err(|e| format!("cannot create {}: {e}", debs_dir.display()))?;
-    let download = |update: bool| -> Result<String, String> {
-        if update {
-            run(Command::new("apt-get").args(["-q", "update"]))?;
-        }
-        run(Command::new("apt-get")
-            .current_dir(&debs_dir)
-            .args(["-q", "-o", "APT::Sandbox::User=root", "download"])
-            .args(PACKAGES))
-    };
-    // The machine's package lists may be missing or stale on a fresh
-    // machine: refresh them once if the first try fails.
-    download(false).or_else(|_| download(true))?;
-    let _ = fs::remove_dir_all(root);
-    fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    for deb in debs(&debs_dir) {
-        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(root))?;
-    }
-    Ok(())
-}
-
-fn missing_libraries(q: &Qemu72) -> Result<Vec<String>, String> {
-    let mut missing = Vec::new();
-    for bin in [q.system_x86_64(), q.guest_agent()] {
-        let out = run(Command::new("ldd").arg(&bin))?;
-        for line in out.lines() {
-            if line.contains("not found") {
-                missing.push(line.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    }
-    missing.sort();
-    missing.dedup();
-    Ok(missing)
-}
-
-/// Install the library dependencies of the unpacked packages: every
-/// `Depends` entry that is not one of the packages unpacked.
-fn install_libraries(dir: &Path, missing: &[String]) -> Result<(), String> {
-    let mut wanted = Vec::new();
-    for deb in debs(&dir.join("debs")) {
-        let depends = run(Command::new("dpkg-deb").arg("-f").arg(&deb).arg("Depends"))?;
-        for dep in depends.split(',') {
-            // "libfoo1 (>= 1.2) | libbar" → "libfoo1"
-            let name = dep.split(['(', '|']).next().unwrap_or("").trim();
-            if !name.is_empty()
-                && !PACKAGES.contains(&name)
-                && !wanted.iter().any(|w: &String| w == name)
-            {
-                wanted.push(name.to_string());
-            }
-        }
-    }
-    eprintln!(
-        "QEMU 7.2's binaries miss {}; installing their library packages",
-        missing.join(", ")
-    );
-    let install = || {
-        run(Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args([
-                "-q",
-                "-y",
-                "--no-install-recommends",
-                "--no-remove",
-                "install",
-            ])
-            .args(&wanted))
-    };
-    install()
-        .or_else(|_| {
-            run(Command::new("apt-get").args(["-q", "update"]))?;
-            install()
-        })
-        .map(drop)
-}
-
-fn check_version(q: &Qemu72) -> Result<(), String> {
-    let out = run(Command::new(q.system_x86_64()).arg("--version"))?;
-    if !out.starts_with("QEMU emulator version 7.2") {
+fn check_version(bin: &Path, version: &str) -> Result<(), String> {
+    let out = run(Command::new(bin).arg("--version"))?;
+    if !out.starts_with(&format!("QEMU emulator version {version}")) {
         return Err(format!(
-            "{} is not QEMU 7.2: {}",
-            q.system_x86_64().display(),
+            "{} is not QEMU {version}: {}",
+            bin.display(),
             out.lines().next().unwrap_or("")
         ));
     }

@@ -347,9 +347,17 @@ fn system_archive() -> Result<(String, String, String), String> {
     Err("no Debian archive for this machine's release in /etc/apt".into())
 }
 
-fn download(rel: &Release, dir: &Path) -> Result<(), String> {
+/// A private apt state under `apt` (its own source list, package lists
+/// and cache; the system's dpkg status is only read) with `types` entries
+/// for this machine's archive in `suites` (`{c}` is the codename).  The
+/// system's apt configuration is never written.  Returns a function that
+/// makes an `apt-get` command using that state.
+pub(crate) fn private_apt(
+    apt: &Path,
+    types: &str,
+    suites: &str,
+) -> Result<impl Fn() -> Command, String> {
     let (uri, keyring, codename) = system_archive()?;
-    let apt = cache_root().join("apt");
     for sub in [
         "lists/partial",
         "cache/archives/partial",
@@ -359,14 +367,17 @@ fn download(rel: &Release, dir: &Path) -> Result<(), String> {
     ] {
         fs::create_dir_all(apt.join(sub)).map_err(|e| format!("cannot create apt state: {e}"))?;
     }
-    let suites = format!("{codename} {codename}-backports {codename}-updates");
+    let suites = suites.replace("{c}", &codename);
     fs::write(
-        apt.join("etc/sources.list.d/qemu-src.sources"),
-        format!("Types: deb-src\nURIs: {uri}\nSuites: {suites}\nComponents: main\nSigned-By: {keyring}\n"),
+        apt.join("etc/sources.list.d/private.sources"),
+        format!("Types: {types}\nURIs: {uri}\nSuites: {suites}\nComponents: main\nSigned-By: {keyring}\n"),
     )
     .map_err(|e| format!("cannot write the apt source list: {e}"))?;
+    let _ = fs::remove_file(apt.join("etc/sources.list.d/qemu-src.sources"));
     fs::write(apt.join("etc/sources.list"), "").map_err(|e| e.to_string())?;
-    let opts = |cmd: &mut Command| {
+    let apt = apt.to_path_buf();
+    Ok(move || {
+        let mut cmd = Command::new("apt-get");
         cmd.arg("-q")
             .arg("-o")
             .arg(format!("Dir::Etc={}", apt.join("etc").display()))
@@ -375,23 +386,29 @@ fn download(rel: &Release, dir: &Path) -> Result<(), String> {
             .arg("-o")
             .arg(format!("Dir::State::Lists={}", apt.join("lists").display()))
             .arg("-o")
+            .arg("Dir::State::status=/var/lib/dpkg/status")
+            .arg("-o")
             .arg(format!("Dir::Cache={}", apt.join("cache").display()))
             .arg("-o")
             .arg("Debug::NoLocking=1")
             .arg("-o")
             .arg("APT::Sandbox::User=root");
-    };
-    let mut update = Command::new("apt-get");
-    opts(&mut update);
-    run(update.arg("update"))?;
-    let mut source = Command::new("apt-get");
-    opts(&mut source);
-    source
+        cmd
+    })
+}
+
+fn download(rel: &Release, dir: &Path) -> Result<(), String> {
+    let apt = private_apt(
+        &cache_root().join("apt"),
+        "deb-src",
+        "{c} {c}-backports {c}-updates",
+    )?;
+    run(apt().arg("update"))?;
+    run(apt()
         .current_dir(dir)
         .arg("source")
         .arg("--download-only")
         .arg("--tar-only")
-        .arg(format!("qemu={}", rel.debian_version));
-    run(&mut source)?;
+        .arg(format!("qemu={}", rel.debian_version)))?;
     Ok(())
 }

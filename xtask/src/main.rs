@@ -24,6 +24,13 @@ usage: cargo xtask COMMAND
   qemu-bin           fetch QEMU 7.2's qemu-system-x86_64 and qemu-ga from
                      Debian's packages, unpacked in target/qemu-7.2 (the
                      system's QEMU is left alone); prints the folder
+  qemu-bin 10        fetch QEMU 10.0.2's qemu-system-x86_64 and its
+                     firmware from bookworm-backports (private apt state),
+                     unpacked in target/qemu-10.0; prints the binary
+  fake-diff          the fake QEMU (qapi-fake) against QEMU 10.0.2 (the
+                     storage daemon and the system emulator): schema-made
+                     requests, verdicts compared; prints the differences
+                     and how many of N requests were answered the same
   regen [--qemu-src DIR|TARBALL]
                      vendor QEMU's schema into schema/qemu (default: the
                      pinned 10.0.2 release) and regenerate the bindings in
@@ -68,6 +75,9 @@ fn main() -> ExitCode {
             qapi_tests::qemu_bin::ensure_qemu72().map(|q| println!("{}", q.root.display()))
         }
         ["examples"] => examples(),
+        ["qemu-bin", "10"] => qapi_tests::qemu_bin::ensure_qemu10()
+            .map(|q| println!("{}", q.system_x86_64().display())),
+        ["fake-diff"] => fake_diff(),
         ["bench"] => cargo(&["bench", "--workspace"]),
         ["bench-transport"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "transport"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
@@ -140,6 +150,23 @@ fn bench_decode() -> Result<(), String> {
     }
 }
 
+/// The differential test, its output shown (the differences, then
+/// `N requests: M answered the same by the fake and QEMU`).  A test, not
+/// a library call: xtask must not link the bindings, or a broken
+/// regeneration could not be regenerated away.
+fn fake_diff() -> Result<(), String> {
+    cargo(&[
+        "test",
+        "-q",
+        "-p",
+        "qapi-tests",
+        "--test",
+        "fake_diff",
+        "--",
+        "--nocapture",
+    ])
+}
+
 fn test() -> Result<(), String> {
     // The checked-in bindings must be what the generator makes of the
     // vendored schema.
@@ -150,6 +177,11 @@ fn test() -> Result<(), String> {
     }
     let q72 = qapi_tests::qemu_bin::ensure_qemu72()?;
     eprintln!("xtask: QEMU 7.2 binaries in {}", q72.root.display());
+    let q10 = qapi_tests::qemu_bin::ensure_qemu10()?;
+    eprintln!(
+        "xtask: QEMU 10.0.2 system emulator in {}",
+        q10.root.display()
+    );
     // The way from one release to another: regenerate from QEMU 7.2 into
     // a scratch copy and build it.
     let root = qapi_tests::qemu_src::workspace_root();
