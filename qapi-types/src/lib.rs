@@ -180,7 +180,9 @@ pub struct Options {
     /// Enable out-of-band execution when the server offers it (default
     /// on).
     pub oob: bool,
-    /// When requests carry an `id` (default: always).
+    /// When requests carry an `id` (default: [`IdPolicy::WhenNeeded`],
+    /// only when another command is unanswered; replies are matched
+    /// exactly either way).
     pub ids: IdPolicy,
 }
 
@@ -194,7 +196,7 @@ impl Default for Options {
             max_message: 256 << 20,
             event_buffer: 1024,
             oob: true,
-            ids: IdPolicy::Always,
+            ids: IdPolicy::WhenNeeded,
         }
     }
 }

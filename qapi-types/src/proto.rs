@@ -390,9 +390,9 @@ pub(crate) enum Routed {
 /// a request one byte per turn of its main loop, so every byte of a
 /// request costs a few microseconds of round trip; the transport
 /// benchmark shows it.  For the same reason a command sent while nothing
-/// else is unanswered may go without an id when [`IdPolicy::WhenNeeded`]
-/// is chosen: its reply is the only one without an id, so matching stays
-/// exact.
+/// else is unanswered goes without an id under [`IdPolicy::WhenNeeded`]
+/// (the default): its reply is the only one without an id, so matching
+/// stays exact.
 #[derive(Default)]
 pub(crate) struct Session {
     /// Keys of the commands in flight; 0 is the one sent without an id.
@@ -413,12 +413,12 @@ const ANONYMOUS: u64 = 0;
 #[non_exhaustive]
 pub enum IdPolicy {
     /// Every request has an id.
-    #[default]
     Always,
-    /// A request sent while no other is unanswered (and not
-    /// out-of-band) goes without one; replies are still matched
+    /// The default: a request sent while no other is unanswered (and
+    /// not out-of-band) goes without one; replies are still matched
     /// exactly.  Faster one at a time against QEMU, whose monitor reads
     /// requests one byte at a time.
+    #[default]
     WhenNeeded,
 }
 
@@ -855,7 +855,7 @@ mod tests {
 
     #[test]
     fn replies_are_matched_by_id() {
-        let mut s = Session::default();
+        let mut s = Session::new(IdPolicy::Always);
         let (a, _) = s.start(false);
         let (b, wire) = s.start(false);
         assert_eq!((a, b, wire), (1, 2, Some(2)));
