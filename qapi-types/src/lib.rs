@@ -153,9 +153,13 @@ pub mod proto;
 mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "qmp")]
+mod wait;
 
 pub use error::{Error, Result};
 pub use proto::{EventItem, Greeting, IdPolicy, RawEvent};
+#[cfg(feature = "qmp")]
+pub use wait::FdSetInfo;
 
 /// Settings shared by the clients.  Every wait has a time limit by
 /// default; `None` waits as long as it takes.
