@@ -226,15 +226,9 @@ fn a_late_reply_is_matched_and_dropped() {
         p.negotiate();
         let slow = p.request().unwrap();
         std::thread::sleep(Duration::from_millis(700));
-        p.send(&format!(
-            "{{\"return\": \"late\"{}}}\n",
-            id(&slow)
-        ));
+        p.send(&format!("{{\"return\": \"late\"{}}}\n", id(&slow)));
         let next = p.request().unwrap();
-        p.send(&format!(
-            "{{\"return\": \"on time\"{}}}\n",
-            id(&next)
-        ));
+        p.send(&format!("{{\"return\": \"on time\"{}}}\n", id(&next)));
         p.until_closed();
     });
     let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
