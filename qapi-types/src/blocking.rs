@@ -755,9 +755,178 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// The first event `filter` accepts, within `timeout`; the others
+    /// are passed over.  Subscribe before doing what causes the event,
+    /// so it cannot come before the wait starts.  Ends with
+    /// [`Error::EventsLost`] if this subscriber fell behind (the event
+    /// may have been dropped), [`Error::Timeout`] when the time is up.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut filter: impl FnMut(&proto::RawEvent) -> bool,
+    ) -> Result<proto::RawEvent> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.recv_until(Some(deadline)) {
+                Ok(EventItem::Event(ev)) if filter(&ev) => return Ok(ev),
+                Ok(EventItem::Event(_)) => {}
+                Ok(EventItem::Lagged(count)) => return Err(Error::EventsLost { count }),
+                Err(Error::Timeout { .. }) => {
+                    return Err(Error::Timeout {
+                        what: "a matching event".into(),
+                        after: timeout,
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The first event `E` that `filter` accepts, decoded, within
+    /// `timeout` (as [`Subscription::wait_for`]; an `E` whose data does
+    /// not decode ends the wait with [`Error::Decode`]).
+    pub fn wait_event<E: crate::Event>(
+        &self,
+        timeout: Duration,
+        mut filter: impl FnMut(&E) -> bool,
+    ) -> Result<E> {
+        let mut found = None;
+        self.wait_for(timeout, |ev| {
+            proto::typed_match(ev, &mut filter, &mut found)
+        })?;
+        found.unwrap_or(Err(Error::Disconnected))
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         lock(&self.inner.state).hub.unsubscribe(self.id);
+    }
+}
+
+/// Waiting for jobs and devices, and fd sets, on the bindings' commands.
+#[cfg(feature = "qmp")]
+impl Qmp {
+    /// Run the job `start` starts (`blockdev-create`, `blockdev-mirror`,
+    /// `blockdev-backup`, `block-stream`, `block-commit`, …) to its end,
+    /// within `timeout` (`None`: as long as it takes).
+    ///
+    /// The job is followed by its `job-id` (or, for a block job without
+    /// one, its `device`, which QEMU then names it after), through
+    /// `JOB_STATUS_CHANGE` events subscribed to before the job starts.
+    /// A job that waits in `ready` (a mirror, an active commit) is
+    /// completed with `job-complete`.  Once it concluded, its outcome is
+    /// read from `query-jobs` and it is dismissed (`job-dismiss`); a
+    /// block job QEMU dismissed by itself (`auto-dismiss`, the default)
+    /// reports through `BLOCK_JOB_COMPLETED` instead.  A failed job is
+    /// [`Error::Job`] with QEMU's message.  On a time limit the job is
+    /// left as it is.
+    pub fn run_job<C: Command>(&self, start: &C, timeout: Option<Duration>) -> Result<()> {
+        let id = crate::wait::job_id_of(start)?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let sub = self.subscribe_filter(crate::wait::job_filter(id.clone()));
+        self.execute(start)?;
+        let mut watch = crate::wait::JobWatch::new(id);
+        loop {
+            let step = match sub.recv_until(deadline) {
+                Ok(EventItem::Event(ev)) => watch.event(&ev)?,
+                Ok(EventItem::Lagged(_)) => {
+                    watch.caught_up(&self.execute(&crate::wait::query_jobs())?)
+                }
+                Err(Error::Timeout { .. }) => {
+                    return Err(Error::Timeout {
+                        what: format!("job {}", watch.id),
+                        after: timeout.unwrap_or_default(),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            match step {
+                crate::wait::JobStep::Wait => {}
+                crate::wait::JobStep::Complete(c) => self.execute(&c)?,
+                crate::wait::JobStep::Concluded => {
+                    let jobs = self.execute(&crate::wait::query_jobs())?;
+                    let (dismiss, result) = watch.conclude(&jobs);
+                    if let Some(d) = dismiss {
+                        self.execute(&d)?;
+                    }
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// `device_del` of `id` (a device's id or QOM path), then wait for
+    /// its `DEVICE_DELETED` within `timeout` (`None`: as long as it
+    /// takes; a PCI device goes only once the guest lets it).
+    pub fn device_del(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
+        let sub = self.subscribe_filter(crate::wait::device_deleted_filter(id.to_string()));
+        self.execute(&crate::wait::device_del(id))?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        match sub.recv_until(deadline) {
+            Ok(EventItem::Event(_)) => Ok(()),
+            Ok(EventItem::Lagged(count)) => Err(Error::EventsLost { count }),
+            Err(Error::Timeout { .. }) => Err(Error::Timeout {
+                what: format!("DEVICE_DELETED of {id}"),
+                after: timeout.unwrap_or_default(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pass `fd` to QEMU with `add-fd` (into the fd set `fdset_id`, or a
+    /// new one); the guard removes the whole fd set (`remove-fd`) when
+    /// dropped, or when [`FdSet::remove`] is called to see the outcome.
+    /// Unix sockets only.
+    pub fn add_fd(
+        &self,
+        fd: BorrowedFd<'_>,
+        fdset_id: Option<i64>,
+        opaque: Option<&str>,
+    ) -> Result<FdSet> {
+        let info = self.execute_with_fds(&crate::wait::add_fd(fdset_id, opaque), &[fd])?;
+        Ok(FdSet {
+            qmp: self.clone(),
+            info: info.into(),
+            removed: false,
+        })
+    }
+}
+
+/// An fd set QEMU holds, from [`Qmp::add_fd`]: removed with `remove-fd`
+/// when dropped (errors then are ignored: call [`FdSet::remove`] to see
+/// them).
+#[cfg(feature = "qmp")]
+pub struct FdSet {
+    qmp: Qmp,
+    info: crate::FdSetInfo,
+    removed: bool,
+}
+
+#[cfg(feature = "qmp")]
+impl FdSet {
+    /// The fd set's id and the descriptor's number in QEMU.
+    pub fn info(&self) -> crate::FdSetInfo {
+        self.info
+    }
+
+    /// Remove the fd set now.
+    pub fn remove(mut self) -> Result<()> {
+        self.removed = true;
+        self.qmp
+            .execute(&crate::wait::remove_fdset(self.info.fdset_id))
+    }
+}
+
+#[cfg(feature = "qmp")]
+impl Drop for FdSet {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = self
+                .qmp
+                .execute(&crate::wait::remove_fdset(self.info.fdset_id));
+        }
     }
 }
 

@@ -45,6 +45,21 @@ pub enum Error {
     },
     /// The request could not be serialized.
     Encode(serde_json::Error),
+    /// A background job ended without success: QEMU's own message (the
+    /// `error` of `query-jobs`, or of `BLOCK_JOB_COMPLETED`; `cancelled`
+    /// when it was cancelled without one).
+    Job {
+        /// The job's id.
+        id: String,
+        /// Why it failed, as QEMU put it.
+        message: String,
+    },
+    /// A subscriber waiting for an event fell behind and `count` events
+    /// were dropped, so the one awaited may have been among them.
+    EventsLost {
+        /// How many were dropped.
+        count: u64,
+    },
     /// The call cannot be made on this connection (an out-of-band
     /// command when `oob` was not negotiated, file descriptors over a
     /// connection that is not a Unix socket, …).
@@ -88,6 +103,11 @@ impl fmt::Display for Error {
                 write!(f, "cannot decode {what}: {error} (JSON: {text})")
             }
             Error::Encode(e) => write!(f, "cannot serialize the request: {e}"),
+            Error::Job { id, message } => write!(f, "job {id} failed: {message}"),
+            Error::EventsLost { count } => write!(
+                f,
+                "{count} events were dropped while waiting (the subscriber fell behind)"
+            ),
             Error::Unsupported(m) => write!(f, "not possible on this connection: {m}"),
         }
     }

@@ -157,7 +157,7 @@
 //!
 //! [`Options`] sets the limits: connect and greeting (5 s), each command
 //! (30 s; a reply that comes later is dropped), the largest message
-//! (256 MiB), each subscriber's queue (1024 events), whether to enable
+//! (128 MiB), each subscriber's queue (1024 events), whether to enable
 //! `oob`, and [`IdPolicy`].
 //!
 //! ```no_run
@@ -194,10 +194,14 @@ pub mod releases;
 mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "qmp")]
+mod wait;
 
 pub use error::{Error, Result};
 pub use proto::{EventItem, Greeting, IdPolicy, RawEvent};
 pub use releases::{Availability, Compat, QemuVersion};
+#[cfg(feature = "qmp")]
+pub use wait::FdSetInfo;
 
 /// Settings shared by the clients.  Every wait has a time limit by
 /// default; `None` waits as long as it takes.
@@ -212,8 +216,11 @@ pub struct Options {
     /// Each command, from sending to its reply (default 30 s).  A reply
     /// that comes later is dropped.
     pub command_timeout: Option<std::time::Duration>,
-    /// The largest message accepted, in bytes (default 256 MiB); a larger
-    /// one ends the connection with [`Error::TooLarge`].
+    /// The largest message accepted, in bytes (default 128 MiB, above
+    /// the largest replies QEMU and its guest agent really send; see
+    /// ARCHITECTURE.md); a larger one ends the connection with
+    /// [`Error::TooLarge`].  A connection's read buffer never holds more
+    /// than this plus 64 KiB, whatever the peer sends.
     pub max_message: usize,
     /// Events each subscriber may have waiting (default 1024); when more
     /// come, the oldest are dropped and [`EventItem::Lagged`] says how
@@ -222,7 +229,9 @@ pub struct Options {
     /// Enable out-of-band execution when the server offers it (default
     /// on).
     pub oob: bool,
-    /// When requests carry an `id` (default: always).
+    /// When requests carry an `id` (default: [`IdPolicy::WhenNeeded`],
+    /// only when another command is unanswered; replies are matched
+    /// exactly either way).
     pub ids: IdPolicy,
     /// Strict decoding for this connection's replies and events: `Some(true)`
     /// makes a member, enum value or branch the bindings do not know an
@@ -238,10 +247,10 @@ impl Default for Options {
             connect_timeout: Some(Duration::from_secs(5)),
             greeting_timeout: Some(Duration::from_secs(5)),
             command_timeout: Some(Duration::from_secs(30)),
-            max_message: 256 << 20,
+            max_message: 128 << 20,
             event_buffer: 1024,
             oob: true,
-            ids: IdPolicy::Always,
+            ids: IdPolicy::WhenNeeded,
             strict: None,
         }
     }

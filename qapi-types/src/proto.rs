@@ -76,8 +76,20 @@ impl Framer {
     }
 
     /// Room to read into; call [`Framer::filled`] with what was read.
+    ///
+    /// Call it only once [`Framer::next_range`] has no complete message
+    /// left: then what is kept is at most one unfinished message, which
+    /// `next_range` allows up to the limit, so the buffer never grows
+    /// past the limit plus one read ([`READ_CHUNK`]), whatever the peer
+    /// sends.  After a large message it shrinks back to one read.
     pub(crate) fn space(&mut self) -> &mut [u8] {
-        if self.start > 0 && (self.start == self.end || self.start > self.buf.len() / 2) {
+        if self.start == self.end && self.buf.len() > 4 * READ_CHUNK {
+            self.buf = vec![0; READ_CHUNK];
+            self.msg = None;
+            (self.start, self.end, self.scan) = (0, 0, 0);
+        }
+        let short = self.buf.len() - self.end < READ_CHUNK / 4;
+        if self.start > 0 && (self.start == self.end || self.start > self.buf.len() / 2 || short) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.scan -= self.start;
@@ -85,8 +97,17 @@ impl Framer {
             self.start = 0;
         }
         if self.buf.len() - self.end < READ_CHUNK / 4 {
+            // Double, but never past what one message may need: the
+            // limit and one more read (at least a quarter read of room,
+            // should a caller break the rule above).
+            let cap = self.limit.saturating_add(READ_CHUNK);
             let grow = self.buf.len().max(READ_CHUNK);
-            self.buf.resize(self.buf.len() + grow, 0);
+            let len = (self.buf.len() + grow)
+                .min(cap)
+                .max(self.end + READ_CHUNK / 4);
+            // Exactly: `resize` alone would let the capacity double.
+            self.buf.reserve_exact(len - self.buf.len());
+            self.buf.resize(len, 0);
         }
         &mut self.buf[self.end..]
     }
@@ -315,6 +336,27 @@ impl RawEvent {
     }
 }
 
+/// For waiting on a typed event: whether `ev` is an `E` that `filter`
+/// accepts (kept in `found`), or an `E` that does not decode (the error
+/// kept in `found`, so waiting ends with it).
+pub(crate) fn typed_match<E: crate::Event>(
+    ev: &RawEvent,
+    filter: &mut impl FnMut(&E) -> bool,
+    found: &mut Option<Result<E, Error>>,
+) -> bool {
+    match ev.decode::<E>() {
+        Some(Ok(e)) if filter(&e) => {
+            *found = Some(Ok(e));
+            true
+        }
+        Some(Err(e)) => {
+            *found = Some(Err(e));
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Encode a request; `id` is left out when `None`.
 pub(crate) fn encode_request<A: Serialize + ?Sized>(
     out: &mut Vec<u8>,
@@ -402,9 +444,9 @@ pub(crate) enum Routed {
 /// a request one byte per turn of its main loop, so every byte of a
 /// request costs a few microseconds of round trip; the transport
 /// benchmark shows it.  For the same reason a command sent while nothing
-/// else is unanswered may go without an id when [`IdPolicy::WhenNeeded`]
-/// is chosen: its reply is the only one without an id, so matching stays
-/// exact.
+/// else is unanswered goes without an id under [`IdPolicy::WhenNeeded`]
+/// (the default): its reply is the only one without an id, so matching
+/// stays exact.
 #[derive(Default)]
 pub(crate) struct Session {
     /// Keys of the commands in flight; 0 is the one sent without an id.
@@ -427,12 +469,12 @@ const ANONYMOUS: u64 = 0;
 #[non_exhaustive]
 pub enum IdPolicy {
     /// Every request has an id.
-    #[default]
     Always,
-    /// A request sent while no other is unanswered (and not
-    /// out-of-band) goes without one; replies are still matched
+    /// The default: a request sent while no other is unanswered (and
+    /// not out-of-band) goes without one; replies are still matched
     /// exactly.  Faster one at a time against QEMU, whose monitor reads
     /// requests one byte at a time.
+    #[default]
     WhenNeeded,
 }
 
@@ -888,6 +930,48 @@ mod tests {
         assert!(matches!(f.next(), Err(FrameError::TooLarge { limit: 10 })));
     }
 
+    /// An endless message grows the buffer to the limit and one read at
+    /// most, then fails; a large message's buffer is given back after.
+    #[test]
+    fn the_buffer_stays_within_the_limit() {
+        let limit = 1 << 20;
+        let mut f = Framer::new(limit);
+        let fill = |f: &mut Framer, byte: u8| {
+            let space = f.space();
+            let n = space.len().min(5000);
+            space[..n].fill(byte);
+            f.filled(n);
+        };
+        let space = f.space();
+        space[..2].copy_from_slice(b"{\"");
+        f.filled(2);
+        let err = loop {
+            assert!(
+                f.buf.capacity() <= limit + READ_CHUNK,
+                "{}",
+                f.buf.capacity()
+            );
+            match f.next_range() {
+                Ok(None) => fill(&mut f, b'a'),
+                Ok(Some(_)) => panic!("a message out of nothing"),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, FrameError::TooLarge { limit: l } if l == limit));
+
+        let mut f = Framer::new(limit);
+        let big = format!("{{\"return\": \"{}\"}}", "b".repeat(limit - 20));
+        for chunk in big.as_bytes().chunks(7000) {
+            let space = f.space();
+            space[..chunk.len()].copy_from_slice(chunk);
+            f.filled(chunk.len());
+        }
+        assert_eq!(f.next().unwrap().unwrap().len(), big.len());
+        assert!(f.next().unwrap().is_none());
+        f.space();
+        assert_eq!(f.buf.len(), READ_CHUNK);
+    }
+
     #[test]
     fn resync_skips_to_the_delimiter() {
         let mut f = Framer::new(1 << 20);
@@ -901,7 +985,7 @@ mod tests {
 
     #[test]
     fn replies_are_matched_by_id() {
-        let mut s = Session::default();
+        let mut s = Session::new(IdPolicy::Always, None);
         let (a, _) = s.start(false);
         let (b, wire) = s.start(false);
         assert_eq!((a, b, wire), (1, 2, Some(2)));

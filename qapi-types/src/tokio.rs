@@ -629,9 +629,182 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// The next item before `deadline` (`None`: no limit); `Ok(None)`
+    /// when it passed.
+    async fn recv_before(
+        &mut self,
+        deadline: Option<::tokio::time::Instant>,
+    ) -> Result<Option<EventItem>> {
+        match deadline {
+            Some(d) => match ::tokio::time::timeout_at(d, self.recv()).await {
+                Ok(r) => r.map(Some),
+                Err(_) => Ok(None),
+            },
+            None => self.recv().await.map(Some),
+        }
+    }
+
+    /// The first event `filter` accepts, within `timeout`; see
+    /// [`crate::blocking::Subscription::wait_for`].
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut filter: impl FnMut(&RawEvent) -> bool,
+    ) -> Result<RawEvent> {
+        let deadline = ::tokio::time::Instant::now() + timeout;
+        loop {
+            match self.recv_before(Some(deadline)).await? {
+                Some(EventItem::Event(ev)) if filter(&ev) => return Ok(ev),
+                Some(EventItem::Event(_)) => {}
+                Some(EventItem::Lagged(count)) => return Err(Error::EventsLost { count }),
+                None => {
+                    return Err(Error::Timeout {
+                        what: "a matching event".into(),
+                        after: timeout,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The first event `E` that `filter` accepts, decoded, within
+    /// `timeout`; see [`crate::blocking::Subscription::wait_event`].
+    pub async fn wait_event<E: crate::Event>(
+        &mut self,
+        timeout: Duration,
+        mut filter: impl FnMut(&E) -> bool,
+    ) -> Result<E> {
+        let mut found = None;
+        self.wait_for(timeout, |ev| {
+            proto::typed_match(ev, &mut filter, &mut found)
+        })
+        .await?;
+        found.unwrap_or(Err(Error::Disconnected))
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         lock(&self.shared.state).hub.unsubscribe(self.id);
+    }
+}
+
+/// Waiting for jobs and devices, and fd sets; see the blocking client's
+/// methods of the same names for what each does.
+#[cfg(feature = "qmp")]
+impl Qmp {
+    /// Run the job `start` starts to its end, within `timeout`; see
+    /// [`crate::blocking::Qmp::run_job`].
+    pub async fn run_job<C: Command>(&self, start: &C, timeout: Option<Duration>) -> Result<()> {
+        let id = crate::wait::job_id_of(start)?;
+        let deadline = timeout.map(|t| ::tokio::time::Instant::now() + t);
+        let mut sub = self.subscribe_filter(crate::wait::job_filter(id.clone()));
+        self.execute(start).await?;
+        let mut watch = crate::wait::JobWatch::new(id);
+        loop {
+            let step = match sub.recv_before(deadline).await? {
+                Some(EventItem::Event(ev)) => watch.event(&ev)?,
+                Some(EventItem::Lagged(_)) => {
+                    watch.caught_up(&self.execute(&crate::wait::query_jobs()).await?)
+                }
+                None => {
+                    return Err(Error::Timeout {
+                        what: format!("job {}", watch.id),
+                        after: timeout.unwrap_or_default(),
+                    })
+                }
+            };
+            match step {
+                crate::wait::JobStep::Wait => {}
+                crate::wait::JobStep::Complete(c) => self.execute(&c).await?,
+                crate::wait::JobStep::Concluded => {
+                    let jobs = self.execute(&crate::wait::query_jobs()).await?;
+                    let (dismiss, result) = watch.conclude(&jobs);
+                    if let Some(d) = dismiss {
+                        self.execute(&d).await?;
+                    }
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// `device_del` of `id`, then its `DEVICE_DELETED` within `timeout`;
+    /// see [`crate::blocking::Qmp::device_del`].
+    pub async fn device_del(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
+        let mut sub = self.subscribe_filter(crate::wait::device_deleted_filter(id.to_string()));
+        self.execute(&crate::wait::device_del(id)).await?;
+        let deadline = timeout.map(|t| ::tokio::time::Instant::now() + t);
+        match sub.recv_before(deadline).await? {
+            Some(EventItem::Event(_)) => Ok(()),
+            Some(EventItem::Lagged(count)) => Err(Error::EventsLost { count }),
+            None => Err(Error::Timeout {
+                what: format!("DEVICE_DELETED of {id}"),
+                after: timeout.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Pass `fd` with `add-fd`; the guard removes the fd set when
+    /// dropped; see [`crate::blocking::Qmp::add_fd`].
+    pub async fn add_fd(
+        &self,
+        fd: BorrowedFd<'_>,
+        fdset_id: Option<i64>,
+        opaque: Option<&str>,
+    ) -> Result<FdSet> {
+        let info = self
+            .execute_with_fds(&crate::wait::add_fd(fdset_id, opaque), &[fd])
+            .await?;
+        Ok(FdSet {
+            qmp: self.clone(),
+            info: info.into(),
+            removed: false,
+        })
+    }
+}
+
+/// An fd set QEMU holds, from [`Qmp::add_fd`].  Dropped, it removes the
+/// set from a task spawned on the current tokio runtime (errors are
+/// ignored; with no runtime, QEMU keeps the set until the connection
+/// closes): call [`FdSet::remove`] to wait for it and see the outcome.
+#[cfg(feature = "qmp")]
+pub struct FdSet {
+    qmp: Qmp,
+    info: crate::FdSetInfo,
+    removed: bool,
+}
+
+#[cfg(feature = "qmp")]
+impl FdSet {
+    /// The fd set's id and the descriptor's number in QEMU.
+    pub fn info(&self) -> crate::FdSetInfo {
+        self.info
+    }
+
+    /// Remove the fd set now.
+    pub async fn remove(mut self) -> Result<()> {
+        self.removed = true;
+        self.qmp
+            .execute(&crate::wait::remove_fdset(self.info.fdset_id))
+            .await
+    }
+}
+
+#[cfg(feature = "qmp")]
+impl Drop for FdSet {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        if let Ok(rt) = ::tokio::runtime::Handle::try_current() {
+            let qmp = self.qmp.clone();
+            let remove = crate::wait::remove_fdset(self.info.fdset_id);
+            rt.spawn(async move {
+                let _ = qmp.execute(&remove).await;
+            });
+        }
     }
 }
 

@@ -93,13 +93,14 @@ fn errors_keep_their_class() {
 }
 
 #[test]
-fn pipelined_from_eight_threads() {
-    pipelined_threads(&Options::default());
+fn pipelined_from_eight_threads_id_on_every_command() {
+    pipelined_threads(&Options::default().ids(qapi_types::IdPolicy::Always));
 }
 
+/// The default: ids only when needed.
 #[test]
-fn pipelined_from_eight_threads_ids_when_needed() {
-    pipelined_threads(&Options::default().ids(qapi_types::IdPolicy::WhenNeeded));
+fn pipelined_from_eight_threads() {
+    pipelined_threads(&Options::default());
 }
 
 fn pipelined_threads(opts: &Options) {
@@ -135,13 +136,14 @@ fn pipelined_threads(opts: &Options) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipelined_from_eight_tasks() {
-    pipelined_tasks(&Options::default()).await;
+async fn pipelined_from_eight_tasks_id_on_every_command() {
+    pipelined_tasks(&Options::default().ids(qapi_types::IdPolicy::Always)).await;
 }
 
+/// The default: ids only when needed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipelined_from_eight_tasks_ids_when_needed() {
-    pipelined_tasks(&Options::default().ids(qapi_types::IdPolicy::WhenNeeded)).await;
+async fn pipelined_from_eight_tasks() {
+    pipelined_tasks(&Options::default()).await;
 }
 
 async fn pipelined_tasks(opts: &Options) {

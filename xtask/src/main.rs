@@ -51,6 +51,9 @@ usage: cargo xtask COMMAND
   bench              run the benchmarks (parser, codegen, transport)
   bench-transport    commands per second against qemu-storage-daemon:
                      raw loop, blocking and tokio clients, 8 in flight
+  bench-scale        one tokio process on 200 qemu-storage-daemon monitors:
+                     memory per connection, commands per second, and
+                     every job event on its own connection
   bench-build        time a clean debug build of qapi-types beside the
                      incumbent qapi-qmp 0.15 + qapi-qga 0.13
   bench-decode       decode four real QEMU replies (captured from QEMU 7.2's
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         ["fake-diff"] => fake_diff(),
         ["bench"] => cargo(&["bench", "--workspace"]),
         ["bench-transport"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "transport"]),
+        ["bench-scale"] => cargo(&["bench", "-p", "qapi-tests", "--bench", "scale"]),
         ["bench-build"] => bench_build::bench_build(&qapi_tests::qemu_src::workspace_root()),
         ["bench-decode"] => bench_decode(),
         ["type-differences"] => {
