@@ -149,12 +149,13 @@ use serde_json::Value;
 pub mod blocking;
 mod error;
 pub mod introspect;
+pub mod probe;
 pub mod proto;
 mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, Unsupported};
 pub use proto::{EventItem, Greeting, IdPolicy, RawEvent};
 
 /// Settings shared by the clients.  Every wait has a time limit by
@@ -182,6 +183,17 @@ pub struct Options {
     pub oob: bool,
     /// When requests carry an `id` (default: always).
     pub ids: IdPolicy,
+    /// Check every command against the server's `query-qmp-schema`
+    /// before sending it (default off): a command, member, enum value or
+    /// union branch the server does not know fails with
+    /// [`Error::Unsupported`] naming each, without being sent.  The
+    /// schema is fetched once per connection, on the first command.
+    pub check_commands: bool,
+    /// Where warnings go when a checked command uses a part of the
+    /// server's schema marked `deprecated` or `unstable`: this hook, or
+    /// (when `None`, the default) a line on standard error.  Each
+    /// warning is given once per connection.
+    pub on_warning: Option<probe::WarningHook>,
 }
 
 impl Default for Options {
@@ -195,6 +207,8 @@ impl Default for Options {
             event_buffer: 1024,
             oob: true,
             ids: IdPolicy::Always,
+            check_commands: false,
+            on_warning: None,
         }
     }
 }
@@ -238,6 +252,19 @@ impl Options {
     /// Set [`Options::ids`].
     pub fn ids(mut self, policy: IdPolicy) -> Self {
         self.ids = policy;
+        self
+    }
+
+    /// Set [`Options::check_commands`].
+    pub fn check_commands(mut self, on: bool) -> Self {
+        self.check_commands = on;
+        self
+    }
+
+    /// Set [`Options::on_warning`]: `hook` is called with each warning
+    /// (once per connection); `|_| {}` silences them.
+    pub fn on_warning(mut self, hook: impl Fn(&probe::Warning) + Send + Sync + 'static) -> Self {
+        self.on_warning = Some(probe::WarningHook(std::sync::Arc::new(hook)));
         self
     }
 
