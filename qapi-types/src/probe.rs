@@ -1087,6 +1087,12 @@ impl crate::blocking::Qmp {
         self.check_before_send(C::NAME, Some(command))
     }
 
+    /// [`check`](Self::check) for a command by name with JSON arguments
+    /// (as `execute_raw` sends them).
+    pub fn check_raw(&self, name: &str, arguments: Option<&Value>) -> Result<()> {
+        self.check_before_send(name, arguments)
+    }
+
     pub(crate) fn check_before_send<A: serde::Serialize + ?Sized>(
         &self,
         name: &str,
@@ -1138,6 +1144,11 @@ impl crate::tokio::Qmp {
     /// (see [`blocking::Qmp::check`](crate::blocking::Qmp::check)).
     pub async fn check<C: Command>(&self, command: &C) -> Result<()> {
         self.check_before_send(C::NAME, Some(command)).await
+    }
+
+    /// [`check`](Self::check) by name with JSON arguments.
+    pub async fn check_raw(&self, name: &str, arguments: Option<&Value>) -> Result<()> {
+        self.check_before_send(name, arguments).await
     }
 
     pub(crate) async fn check_before_send<A: serde::Serialize + ?Sized>(
