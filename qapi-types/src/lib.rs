@@ -109,7 +109,9 @@
 //! Every call ends in a value or an [`Error`]: `Qmp` (QEMU's own error,
 //! with its `class` and `desc`), `Timeout` (which step, which limit),
 //! `Disconnected`, `Protocol` (garbage or an unexpected message),
-//! `TooLarge`, `Decode` (the reply's JSON kept), `Io`, `Unsupported`.
+//! `TooLarge`, `Decode` (the reply's JSON kept), `Io`, `Unsupported`
+//! (not possible on this connection, or parts of a checked command the
+//! server lacks).
 //! [`Error::is_fatal`] tells whether the connection is over; to go on,
 //! connect again (a fresh client on the same address negotiates anew).
 //! Calls in flight fail at once when the connection ends, and
@@ -132,6 +134,62 @@
 //!     Err(Error::Qmp(e)) => eprintln!("QEMU said no: {}", e.desc),
 //!     Err(e) if e.is_fatal() => eprintln!("connection lost: {e}"),
 //!     Err(e) => eprintln!("{e}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Asking the running QEMU
+//!
+//! What a QEMU has depends on its release and build.  Each client reads
+//! the server's `query-qmp-schema` once per connection, when first
+//! needed, into a [`probe::Schema`]; ask it about commands and events,
+//! or with paths in libvirt's language that start at a command or event
+//! name (see [`probe`] for the exact rules):
+//!
+//! ```no_run
+//! use qapi_types::blocking::Qmp;
+//! use qapi_types::qmp::commands::BlockdevAdd;
+//! use qapi_types::qmp::events::BlockJobCompleted;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let qmp = Qmp::connect_unix("/run/vm.sock")?;
+//! if qmp.supports::<BlockdevAdd>()? && qmp.supports_event::<BlockJobCompleted>()? {
+//!     let schema = qmp.schema()?; // cached: no second query
+//!     let aio = if schema.query("blockdev-add/arg-type/+file/aio/^io_uring")? {
+//!         "io_uring"
+//!     } else {
+//!         "threads"
+//!     };
+//!     println!("using {aio}");
+//!     // Features of a command or member: `deprecated`, `unstable`, …
+//!     println!("{:?}", schema.features("block-commit/arg-type/top")?);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Before sending, `check` tells whether the server knows every part of
+//! a command value; [`Options::check_commands`] checks every command
+//! that way.  What it lacks comes back as one [`Error::Unsupported`]
+//! whose [`Unsupported::unknown`] names each part as a path; parts it
+//! marks `deprecated` or `unstable` go to [`Options::on_warning`] (by
+//! default a line on standard error), once per connection.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn f() -> qapi_types::Result<()> {
+//! use qapi_types::{Error, Options};
+//! let opts = Options::new()
+//!     .check_commands(true)
+//!     .on_warning(|w| eprintln!("{w}")); // QEMU marks … as deprecated
+//! let qmp = qapi_types::tokio::Qmp::connect_unix_with("/run/vm.sock", &opts).await?;
+//! let args = serde_json::json!({"driver": "file", "node-name": "d0",
+//!                               "filename": "/img", "aio": "io_uring"});
+//! match qmp.execute_raw("blockdev-add", Some(&args)).await {
+//!     Err(Error::Unsupported(u)) => {
+//!         for part in &u.unknown {
+//!             eprintln!("this QEMU lacks {part}"); // e.g. …/+file/aio/^io_uring
+//!         }
+//!     }
+//!     other => println!("{other:?}"),
 //! }
 //! # Ok(()) }
 //! ```

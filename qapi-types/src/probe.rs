@@ -63,7 +63,7 @@
 //! branch and JSON type in it that the server does not know
 //! ([`Unknown`]), and every `deprecated` or `unstable` part it uses
 //! ([`Warning`]).  The clients turn the first list into
-//! [`Error::Unsupported`](crate::Error::Unsupported) and hand the second
+//! [`Error::Unsupported`] and hand the second
 //! to [`Options::on_warning`](crate::Options::on_warning).  Each unknown
 //! path is one that [`Schema::query`] answers `false` to.
 
