@@ -245,7 +245,12 @@ pub struct Options {
     /// before sending it (default off): a command, member, enum value or
     /// union branch the server does not know fails with
     /// [`Error::Unsupported`] naming each, without being sent.  The
-    /// schema is fetched once per connection, on the first command.
+    /// schema is fetched once per connection, on the first command (an
+    /// ordinary, in-band command: fetch it with `schema()` beforehand if
+    /// the first command is an out-of-band one that must not wait).
+    /// Only what the schema describes is checked: a missing required
+    /// member or a value QEMU rejects for other reasons is still QEMU's
+    /// error.
     pub check_commands: bool,
     /// Where warnings go when a checked command uses a part of the
     /// server's schema marked `deprecated` or `unstable`: this hook, or

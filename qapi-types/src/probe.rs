@@ -909,7 +909,7 @@ impl Schema {
             if let Some(m) = members.iter().find(|m| &m.name == k) {
                 let p = format!("{path}/{k}");
                 self.warn(r, &p, &m.features);
-                if Some(k) == tag.as_ref() && branch.is_some() | unknown_branch {
+                if Some(k) == tag.as_ref() && (branch.is_some() || unknown_branch) {
                     // The branch stands for the tag's value.
                     continue;
                 }
