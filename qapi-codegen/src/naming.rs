@@ -8,6 +8,11 @@
 //!   (`r#type`), and gets a `_` suffix where it does not (`self_`);
 //! * a name starting with a digit gets a prefix (`_1` for fields, `V1`
 //!   for types and variants);
+//! * a top-level item never takes a name from Rust's prelude (`use
+//!   qmp::*` would shadow it): `String` becomes `QapiString`;
+//! * a command or event whose name is a type's gets a `Command` or
+//!   `Event` suffix, unless its arguments are exactly that type, which
+//!   then is the command (`gen/mod.rs`, `assign_names`);
 //! * two names that map to the same identifier in one scope are told
 //!   apart by a numeric suffix, in schema order, and reported.
 
@@ -46,6 +51,62 @@ pub fn type_name(name: &str) -> String {
         s.push('_');
     }
     s
+}
+
+/// Names from Rust's prelude: a glob import (`use qmp::*`) shadows
+/// the prelude, so no generated item may take one of these.
+const PRELUDE: &[&str] = &[
+    "AsMut",
+    "AsRef",
+    "Box",
+    "Clone",
+    "Copy",
+    "Default",
+    "DoubleEndedIterator",
+    "Drop",
+    "Eq",
+    "Err",
+    "ExactSizeIterator",
+    "Extend",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "From",
+    "FromIterator",
+    "Into",
+    "IntoIterator",
+    "Iterator",
+    "None",
+    "Ok",
+    "Option",
+    "Ord",
+    "PartialEq",
+    "PartialOrd",
+    "Result",
+    "Send",
+    "Sized",
+    "Some",
+    "String",
+    "Sync",
+    "ToOwned",
+    "ToString",
+    "TryFrom",
+    "TryInto",
+    "Unpin",
+    "Vec",
+];
+
+/// A QAPI type, command or event name as the name of a top-level item
+/// (one that users glob-import): [`type_name`], with a `Qapi` prefix
+/// where that would be a name from Rust's prelude (QAPI's `String`
+/// becomes `QapiString`).
+pub fn item_name(name: &str) -> String {
+    let s = type_name(name);
+    if PRELUDE.contains(&s.as_str()) {
+        format!("Qapi{s}")
+    } else {
+        s
+    }
 }
 
 /// A QAPI member name as a Rust field name.
@@ -145,6 +206,9 @@ mod tests {
         assert_eq!(type_name("x-debug-query"), "XDebugQuery");
         assert_eq!(type_name("__com.redhat_drive-add"), "ComRedhatDriveAdd");
         assert_eq!(type_name("q_obj_foo-arg"), "QObjFooArg");
+        assert_eq!(item_name("String"), "QapiString");
+        assert_eq!(item_name("Option"), "QapiOption");
+        assert_eq!(variant_name("none"), "None");
         assert_eq!(variant_name("2.0"), "V20");
         assert_eq!(variant_name("virtio-blk"), "VirtioBlk");
         assert_eq!(field_name("read-only"), "read_only");

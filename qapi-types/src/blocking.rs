@@ -399,7 +399,7 @@ impl Qmp {
         let qmp = Qmp {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    session: Session::new(opts.ids),
+                    session: Session::new(opts.ids, opts.strict),
                     replies: HashMap::new(),
                     hub: EventHub::default(),
                     reading: false,
@@ -450,7 +450,7 @@ impl Qmp {
             &[],
             self.inner.options.command_timeout,
         )?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.inner.options.strict)
     }
 
     /// Run a command with its own time limit (`None`: wait as long as it
@@ -461,7 +461,7 @@ impl Qmp {
         timeout: Option<Duration>,
     ) -> Result<C::Returns> {
         let v = self.call(C::NAME, Some(command), false, &[], timeout)?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.inner.options.strict)
     }
 
     /// Run a command out of band (`exec-oob`): QEMU answers it at once,
@@ -485,7 +485,7 @@ impl Qmp {
             &[],
             self.inner.options.command_timeout,
         )?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.inner.options.strict)
     }
 
     /// Run a command with file descriptors attached (SCM_RIGHTS, in the
@@ -502,7 +502,7 @@ impl Qmp {
             fds,
             self.inner.options.command_timeout,
         )?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.inner.options.strict)
     }
 
     /// Run a command by name with JSON arguments (for commands the
@@ -837,7 +837,7 @@ impl GuestAgent {
             C::SUCCESS_RESPONSE,
             self.options.command_timeout,
         )?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.options.strict)
     }
 
     /// Run a command with its own time limit.
@@ -847,7 +847,7 @@ impl GuestAgent {
         timeout: Option<Duration>,
     ) -> Result<C::Returns> {
         let v = self.call(C::NAME, Some(command), C::SUCCESS_RESPONSE, timeout)?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.options.strict)
     }
 
     /// Run a command by name with JSON arguments; waits for a reply.

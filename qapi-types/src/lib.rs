@@ -55,6 +55,42 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Build commands
+//!
+//! Name only what you set. A command, struct or union branch with no
+//! required member is `Default`; any other has `new` taking its required
+//! members (as `impl Into`, so `&str` works for strings), and every
+//! optional member has a chained setter of the field's name. Boxing is
+//! hidden by the setters. Unions are built from their branch (the
+//! discriminator is never repeated): a branch type that only one branch
+//! uses converts `Into` the union; alternates convert from each of their
+//! types (`BlockdevRef::from("node")`). A deprecated member you do not set
+//! is never named, so it never warns.
+//!
+//! ```no_run
+//! use qapi_types::qmp::commands::{BlockdevAdd, DeviceAdd};
+//! use qapi_types::qmp::{BlockdevOptions, BlockdevOptionsBranch, BlockdevOptionsFile, BlockdevOptionsQcow2};
+//! # fn f(qmp: qapi_types::blocking::Qmp) -> qapi_types::Result<()> {
+//! // A qcow2 node over a file node (three drivers share
+//! // BlockdevOptionsFile, so its branch is named).
+//! let file = BlockdevOptionsBranch::File(BlockdevOptionsFile::new("/var/lib/vm/disk.qcow2"));
+//! qmp.execute(&BlockdevAdd(BlockdevOptions::new(file).node_name("file0")))?;
+//! let disk = BlockdevOptions::from(BlockdevOptionsQcow2::new("file0")).node_name("disk0");
+//! qmp.execute(&BlockdevAdd(disk))?;
+//! // device_add takes its typed arguments plus properties of any JSON type.
+//! let dev = DeviceAdd::new("virtio-blk-pci").id("vd0").bus("root0").prop("drive", "disk0");
+//! qmp.execute(&dev)?;
+//! # Ok(()) }
+//! ```
+//!
+//! Names never break your code: `use qapi_types::qmp::*` and `use
+//! qapi_types::qmp::commands::*` compile together, and neither shadows
+//! the prelude (QAPI's `String` type is `QapiString`). A command whose
+//! arguments are a type of the same name is that type
+//! (`commands::DriveMirror` is `qmp::DriveMirror`); any other clash gets
+//! a `Command` or `Event` suffix (`events::StopEvent`, the `STOP` event
+//! beside the `stop` command).
+//!
 //! `execute_oob` sends an `allow-oob` command with `exec-oob`;
 //! `execute_with_fds` attaches file descriptors (SCM_RIGHTS) to the same
 //! message, for `getfd` and `add-fd`.
@@ -65,7 +101,10 @@
 //! bounded queue of its own; a subscriber that falls behind loses the
 //! oldest and is told how many with [`EventItem::Lagged`], and never
 //! holds up replies or other subscribers.  Decode with the generated
-//! `qmp::events::Event::decode`, or one event type with
+//! [`RawEvent::event`] into the generated `qmp::events::Event` (with
+//! the connection's strictness: an event the bindings do not know is the
+//! catch-all `Other`, a known one whose data does not decode is an
+//! [`EventError`] that keeps it), or one event type with
 //! [`RawEvent::decode`].
 //!
 //! ```no_run
@@ -75,9 +114,10 @@
 //! let jobs = qmp.subscribe_filter(|e| e.name == "JOB_STATUS_CHANGE");
 //! loop {
 //!     match jobs.recv()? {
-//!         EventItem::Event(raw) => match Event::decode(&raw.name, raw.data) {
-//!             Event::JobStatusChange(e) => println!("{}: {:?}", e.id, e.status),
-//!             other => println!("{}", other.name()),
+//!         EventItem::Event(raw) => match raw.event::<Event>() {
+//!             Ok(Event::JobStatusChange(e)) => println!("{}: {:?}", e.id, e.status),
+//!             Ok(other) => println!("{}", other.name()),
+//!             Err(bad) => eprintln!("{bad}"),
 //!         },
 //!         EventItem::Lagged(n) => eprintln!("missed {n} events"),
 //!     }
@@ -257,6 +297,11 @@ pub struct Options {
     /// (when `None`, the default) a line on standard error.  Each
     /// warning is given once per connection.
     pub on_warning: Option<probe::WarningHook>,
+    /// Strict decoding for this connection's replies and events: `Some(true)`
+    /// makes a member, enum value or branch the bindings do not know an
+    /// error, `Some(false)` never does; `None` (the default) follows the
+    /// process-wide [`set_strict`].
+    pub strict: Option<bool>,
 }
 
 impl Default for Options {
@@ -272,6 +317,7 @@ impl Default for Options {
             ids: IdPolicy::Always,
             check_commands: false,
             on_warning: None,
+            strict: None,
         }
     }
 }
@@ -328,6 +374,12 @@ impl Options {
     /// (once per connection); `|_| {}` silences them.
     pub fn on_warning(mut self, hook: impl Fn(&probe::Warning) + Send + Sync + 'static) -> Self {
         self.on_warning = Some(probe::WarningHook(std::sync::Arc::new(hook)));
+        self
+    }
+
+    /// Set [`Options::strict`] for this connection.
+    pub fn strict(mut self, on: bool) -> Self {
+        self.strict = Some(on);
         self
     }
 
@@ -390,16 +442,90 @@ impl<'de> Deserialize<'de> for Null {
 
 static STRICT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Strict decoding, for tests: while on, a member, enum value or union
-/// branch that the bindings do not know is an error instead of being
-/// ignored or kept in a catch-all. Off by default; global to the process.
+std::thread_local! {
+    /// Strictness chosen for the decoding in progress on this thread
+    /// (by [`with_strict`]); `None` means the process-wide default.
+    static SCOPED_STRICT: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Strict decoding by default, for the whole process: while on, a member,
+/// enum value or union branch that the bindings do not know is an error
+/// instead of being ignored or kept in a catch-all. Off by default. A
+/// client decodes with its own connection's choice
+/// ([`Options::strict`]) when one is set; see also [`with_strict`].
 pub fn set_strict(on: bool) {
     STRICT.store(on, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Whether strict decoding is on (see [`set_strict`]).
+/// Whether decoding on this thread is strict now: the innermost
+/// [`with_strict`] if any, else the process-wide [`set_strict`].
 pub fn strict() -> bool {
-    STRICT.load(std::sync::atomic::Ordering::Relaxed)
+    SCOPED_STRICT
+        .with(|s| s.get())
+        .unwrap_or_else(|| STRICT.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Run `f` (which decodes) with strictness `on` on this thread, whatever
+/// the process-wide default; `None` keeps the default. The clients use
+/// this with their [`Options::strict`]; use it to decode one value
+/// strictly yourself.
+///
+/// ```
+/// use qapi_types::qmp::StatusInfo;
+/// let json = r#"{"running": true, "status": "running", "new-member": 1}"#;
+/// let lenient: Result<StatusInfo, _> = serde_json::from_str(json);
+/// assert!(lenient.is_ok());
+/// let strict = qapi_types::with_strict(Some(true), || serde_json::from_str::<StatusInfo>(json));
+/// assert!(strict.is_err());
+/// ```
+pub fn with_strict<T>(on: Option<bool>, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<bool>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED_STRICT.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SCOPED_STRICT.with(|s| s.replace(on.or_else(|| s.get()))));
+    f()
+}
+
+/// A known event whose data did not decode into its type (an unknown
+/// event is not an error: it decodes to the catch-all `Other`). Keeps
+/// the name, the data as sent and the decoding error.
+#[derive(Debug)]
+pub struct EventError {
+    /// The event's name.
+    pub name: String,
+    /// Its `data` member as sent.
+    pub data: Value,
+    /// Why it did not decode.
+    pub error: serde_json::Error,
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "event {}: data does not decode: {}",
+            self.name, self.error
+        )
+    }
+}
+
+impl std::error::Error for EventError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<EventError> for Error {
+    fn from(e: EventError) -> Error {
+        Error::Decode {
+            what: format!("event {}", e.name),
+            error: e.error,
+            raw: e.data,
+        }
+    }
 }
 
 /// Helpers for generated code; not a stable API.
@@ -448,6 +574,21 @@ pub mod __private {
                 Some(v) => self.map.serialize_entry(key, v),
                 None => Ok(()),
             }
+        }
+
+        /// A free-form command's further arguments; a name that is also
+        /// a typed member (`typed`) is an error, as QEMU would reject the
+        /// duplicate.
+        pub fn props(&mut self, typed: &[&str], props: &Object) -> Result<(), M::Error> {
+            for (k, v) in props {
+                if typed.contains(&k.as_str()) {
+                    return Err(<M::Error as serde::ser::Error>::custom(format_args!(
+                        "property '{k}' is also a typed argument: set it there"
+                    )));
+                }
+                self.map.serialize_entry(k, v)?;
+            }
+            Ok(())
         }
 
         /// Finish the object.
@@ -565,10 +706,35 @@ pub mod __private {
         Ok(())
     }
 
+    /// Decode a known event's data (`wrap` makes it the `Event` variant),
+    /// keeping what was sent when it does not decode.
+    pub fn event<T: DeserializeOwned, E>(
+        name: &str,
+        data: Value,
+        wrap: fn(T) -> E,
+    ) -> Result<E, crate::EventError> {
+        match T::deserialize(&data) {
+            Ok(v) => Ok(wrap(v)),
+            Err(error) => Err(crate::EventError {
+                name: name.to_string(),
+                data,
+                error,
+            }),
+        }
+    }
+
     /// Decode a command's return value.
     pub fn typed_return<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
         serde_json::from_value(value)
     }
+}
+
+/// The set of all events of one schema (the generated
+/// `qmp::events::Event`), decoded by name.
+pub trait EventSet: Sized {
+    /// Decode an event from its name and `data`: an unknown name is the
+    /// catch-all; a known event whose data does not decode is an error.
+    fn decode(name: &str, data: Value) -> Result<Self, EventError>;
 }
 
 /// A QAPI event's data.

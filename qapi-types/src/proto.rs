@@ -287,19 +287,31 @@ pub struct RawEvent {
     pub data: Value,
     /// When QEMU sent it.
     pub timestamp: Timestamp,
+    /// The strictness of the connection it came from.
+    pub(crate) strict: Option<bool>,
 }
 
 impl RawEvent {
     /// Decode into the generated event type `E`; `None` when this is a
-    /// different event.
+    /// different event.  Decodes with the connection's strictness.
     pub fn decode<E: crate::Event>(&self) -> Option<Result<E, Error>> {
         (self.name == E::NAME).then(|| {
-            serde_json::from_value(self.data.clone()).map_err(|error| Error::Decode {
-                what: format!("event {}", self.name),
-                error,
-                raw: self.data.clone(),
-            })
+            crate::with_strict(self.strict, || serde_json::from_value(self.data.clone())).map_err(
+                |error| Error::Decode {
+                    what: format!("event {}", self.name),
+                    error,
+                    raw: self.data.clone(),
+                },
+            )
         })
+    }
+
+    /// Decode into the generated set of all events (`qmp::events::Event`),
+    /// with the connection's strictness: an event the bindings do not know
+    /// is `Ok` (the catch-all `Other`); a known one whose data does not
+    /// decode is an [`EventError`](crate::EventError) that keeps it.
+    pub fn event<S: crate::EventSet>(&self) -> Result<S, crate::EventError> {
+        crate::with_strict(self.strict, || S::decode(&self.name, self.data.clone()))
     }
 }
 
@@ -406,6 +418,8 @@ pub(crate) struct Session {
     /// Keys whose callers gave up: their replies are dropped.
     abandoned: HashSet<u64>,
     policy: IdPolicy,
+    /// The connection's strictness, given to its events.
+    strict: Option<bool>,
 }
 
 /// The key of the command sent without an id.
@@ -426,9 +440,10 @@ pub enum IdPolicy {
 }
 
 impl Session {
-    pub(crate) fn new(policy: IdPolicy) -> Session {
+    pub(crate) fn new(policy: IdPolicy, strict: Option<bool>) -> Session {
         Session {
             policy,
+            strict,
             ..Session::default()
         }
     }
@@ -494,6 +509,7 @@ impl Session {
                     name,
                     data,
                     timestamp,
+                    strict: self.strict,
                 }))
             }
             ServerMessage::Greeting(_) => {
@@ -651,10 +667,14 @@ pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
 }
 
 /// Decode a successful reply for a typed command.
-pub(crate) fn decode_return<C: crate::Command>(value: Value) -> Result<C::Returns, Error> {
+/// with the connection's strictness (`None`: the process default).
+pub(crate) fn decode_return<C: crate::Command>(
+    value: Value,
+    strict: Option<bool>,
+) -> Result<C::Returns, Error> {
     // Kept for the error: decoding consumes the value.
     let raw = value.clone();
-    C::decode_return(value).map_err(|error| Error::Decode {
+    crate::with_strict(strict, || C::decode_return(value)).map_err(|error| Error::Decode {
         what: format!("the reply to {}", C::NAME),
         error,
         raw,
@@ -882,7 +902,7 @@ mod tests {
         s.abandon(1);
         assert_eq!(s.start(false), (2, Some(2)));
 
-        let mut s = Session::new(IdPolicy::WhenNeeded);
+        let mut s = Session::new(IdPolicy::WhenNeeded, None);
         assert_eq!(s.start(false), (ANONYMOUS, None));
         // Never sent (it could not be encoded): forgotten, not awaited.
         s.cancel(ANONYMOUS);
@@ -935,6 +955,7 @@ mod tests {
                     seconds: 0,
                     microseconds: 0,
                 },
+                strict: None,
             });
         }
         let mut n = 0;

@@ -363,7 +363,7 @@ impl Qmp {
         let oob = opts.oob && greeting.offers("oob");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                session: Session::new(opts.ids),
+                session: Session::new(opts.ids, opts.strict),
                 waiters: HashMap::new(),
                 hub: EventHub::default(),
                 closed: None,
@@ -413,7 +413,7 @@ impl Qmp {
     pub async fn execute<C: Command>(&self, command: &C) -> Result<C::Returns> {
         let t = self.inner.options.command_timeout;
         let v = self.call(C::NAME, Some(command), false, &[], t).await?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.inner.options.strict)
     }
 
     /// Run a command with its own time limit.
@@ -425,7 +425,7 @@ impl Qmp {
         let v = self
             .call(C::NAME, Some(command), false, &[], timeout)
             .await?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.inner.options.strict)
     }
 
     /// Run an `allow-oob` command out of band (`exec-oob`).
@@ -442,7 +442,7 @@ impl Qmp {
         }
         let t = self.inner.options.command_timeout;
         let v = self.call(C::NAME, Some(command), true, &[], t).await?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.inner.options.strict)
     }
 
     /// Run a command with file descriptors attached (SCM_RIGHTS), for
@@ -454,7 +454,7 @@ impl Qmp {
     ) -> Result<C::Returns> {
         let t = self.inner.options.command_timeout;
         let v = self.call(C::NAME, Some(command), false, fds, t).await?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.inner.options.strict)
     }
 
     /// Run a command by name with JSON arguments; the reply's `return`.
@@ -704,7 +704,7 @@ impl GuestAgent {
         let v = self
             .call(C::NAME, Some(command), C::SUCCESS_RESPONSE, t)
             .await?;
-        proto::decode_return::<C>(v)
+        proto::decode_return::<C>(v, self.options.strict)
     }
 
     /// Run a command by name with JSON arguments; waits for a reply.

@@ -25,7 +25,7 @@ fn system(machine: &str) -> Process {
 
 fn next_event(sub: &qapi_types::blocking::Subscription) -> Event {
     match sub.recv_timeout(Duration::from_secs(10)).unwrap() {
-        EventItem::Event(raw) => Event::decode(&raw.name, raw.data),
+        EventItem::Event(raw) => raw.event::<Event>().expect("a known event decodes"),
         EventItem::Lagged(n) => panic!("lagged by {n}"),
     }
 }

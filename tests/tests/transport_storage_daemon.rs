@@ -305,7 +305,7 @@ fn job_status_changes_arrive_as_typed_events() {
         let EventItem::Event(raw) = all.recv_timeout(Duration::from_secs(10)).unwrap() else {
             panic!("lagged")
         };
-        match Event::decode(&raw.name, raw.data.clone()) {
+        match raw.event::<Event>().expect("a known event decodes") {
             Event::JobStatusChange(e) if e.status == JobStatus::Null => break,
             e => names.push(e.name().to_string()),
         }

@@ -5,7 +5,7 @@ use qapi_parser::{EntityId, EntityKind};
 use quote::{format_ident, quote};
 
 use super::{lit, Gen, Place};
-use crate::naming::{ident, Scope};
+use crate::naming::{ident, variant_name, Scope};
 
 impl Gen<'_> {
     /// A command's or event's data type: its fields, or the named type it
@@ -21,10 +21,13 @@ impl Gen<'_> {
             Some(a) if boxed || !self.ent(a).is_implicit() => {
                 let inner = self.type_path(a, Place::Module);
                 let impls = self.newtype_serde(&name);
+                let from =
+                    Self::from_impl(&quote!(#name), &inner, &TokenStream::new(), quote!(Self(v)));
                 quote! {
                     #[derive(Clone, Debug, PartialEq)]
                     pub struct #name(pub #inner);
 
+                    #from
                     #impls
                 }
             }
@@ -33,14 +36,34 @@ impl Gen<'_> {
                     unreachable!()
                 };
                 let members = o.members.clone();
-                let (fields, names) = self.fields(a, id, &members, None, Place::Module);
-                let impls = self.object_serde(&name, &names);
+                let (mut fields, names, ctor) = self.fields(a, id, &members, None, Place::Module);
+                let free_form = matches!(&self.ent(id).kind, EntityKind::Command(c) if !c.gen);
+                let (impls, props) = if free_form {
+                    fields.push(quote! {
+                        /// Further arguments, of any JSON type, sent beside
+                        /// the typed ones (the schema leaves them open:
+                        /// for `device_add`, the device's properties).
+                        /// Set them with [`prop`](Self::prop).
+                        pub props: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    });
+                    (self.free_form_serde(&name, &names), self.prop_setter(&name))
+                } else {
+                    (self.object_serde(&name, &names), TokenStream::new())
+                };
+                let derive = if Self::all_optional(&ctor) {
+                    quote!(#[derive(Clone, Debug, Default, PartialEq)])
+                } else {
+                    quote!(#[derive(Clone, Debug, PartialEq)])
+                };
+                let construct = self.constructors(&name, &ctor, None, free_form);
                 quote! {
-                    #[derive(Clone, Debug, PartialEq)]
+                    #derive
                     pub struct #name {
                         #(#fields)*
                     }
 
+                    #construct
+                    #props
                     #impls
                 }
             }
@@ -64,10 +87,19 @@ impl Gen<'_> {
         };
         let name = format_ident!("{}", self.names[&id]);
         let wire = &e.name;
-        let def = self.data_item(id, c.arg_type, c.boxed);
-        let docs = self.item_docs(e, Some(wire));
+        // A command that is its argument type is documented there.
+        let (def, docs) = if self.command_types.contains_key(&id) {
+            let cfg = self.cfg(&e.cond);
+            (quote!(#cfg pub use super::#name;), TokenStream::new())
+        } else {
+            (
+                self.data_item(id, c.arg_type, c.boxed),
+                self.item_docs(e, Some(wire)),
+            )
+        };
         let wire = lit(wire);
         let extra = self.extra_attrs(&e.name);
+        let cfg = self.cfg(&e.cond);
         let oob = c.allow_oob;
         let success = c.success_response;
         let (returns, decode) = match c.ret_type {
@@ -83,6 +115,7 @@ impl Gen<'_> {
             #def
 
             #[allow(deprecated)]
+            #cfg
             impl #rt::Command for #name {
                 const NAME: &'static str = #wire;
                 const ALLOW_OOB: bool = #oob;
@@ -167,21 +200,20 @@ impl Gen<'_> {
                 continue;
             }
             let ty = format_ident!("{}", self.names[&id]);
-            let vname = ident(&scope.name(&e.name, self.names[&id].clone(), &mut self.renames));
+            let vname = ident(&scope.name(&e.name, variant_name(&e.name), &mut self.renames));
             let cfg = self.cfg(&e.cond);
             let dep = self.deprecated(&e.features, None);
             let doc = lit(&format!("`{}`", e.name));
             let wire = lit(&e.name);
             variants.push(quote!(#[doc = #doc] #dep #cfg #vname(#ty),));
-            de_arms
-                .push(quote!(#cfg #wire => #rt::__private::typed_return(data).map(Event::#vname),));
+            de_arms.push(quote!(#cfg #wire => #rt::__private::event(name, data, Event::#vname),));
             name_arms.push(quote!(#cfg Event::#vname(_) => #wire,));
         }
         let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
         let (name_body, decode_body) = if variants.is_empty() {
             (
                 quote!(let Event::#other { name, .. } = self; name),
-                quote!(Event::#other { name: name.to_string(), data }),
+                quote!(::std::result::Result::Ok(Event::#other { name: name.to_string(), data })),
             )
         } else {
             (
@@ -190,12 +222,10 @@ impl Gen<'_> {
                     Event::#other { name, .. } => name,
                 }),
                 quote! {
-                    let keep = data.clone();
-                    let decoded: ::std::result::Result<Self, ::serde_json::Error> = match name {
+                    match name {
                         #(#de_arms)*
                         _ => ::std::result::Result::Ok(Event::#other { name: name.to_string(), data }),
-                    };
-                    decoded.unwrap_or_else(|_| Event::#other { name: name.to_string(), data: keep })
+                    }
                 },
             )
         };
@@ -221,11 +251,18 @@ impl Gen<'_> {
                     #name_body
                 }
 
-                /// Decode an event from its name and `data` member; an
-                /// unknown name, or data that does not decode, is kept as
-                /// it was sent.
-                pub fn decode(name: &str, data: ::serde_json::Value) -> Self {
+                /// Decode an event from its name and `data` member. An
+                /// event these bindings do not know is kept as it was sent
+                /// (`Other`); a known one whose data does not decode is an
+                /// error that keeps the name, the data and the reason.
+                pub fn decode(name: &str, data: ::serde_json::Value) -> ::std::result::Result<Self, #rt::EventError> {
                     #decode_body
+                }
+            }
+
+            impl #rt::EventSet for Event {
+                fn decode(name: &str, data: ::serde_json::Value) -> ::std::result::Result<Self, #rt::EventError> {
+                    Event::decode(name, data)
                 }
             }
 
@@ -246,7 +283,8 @@ impl Gen<'_> {
                     let data = map
                         .remove("data")
                         .unwrap_or_else(|| ::serde_json::Value::Object(::serde_json::Map::new()));
-                    ::std::result::Result::Ok(EventMessage { event: Event::decode(&name, data), timestamp })
+                    let event = Event::decode(&name, data).map_err(<D::Error as ::serde::de::Error>::custom)?;
+                    ::std::result::Result::Ok(EventMessage { event, timestamp })
                 }
             }
         }

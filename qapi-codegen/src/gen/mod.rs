@@ -6,6 +6,7 @@
 //! `api.rs` the `commands` and `events` modules; `docs.rs` the rustdoc.
 
 mod api;
+mod construct;
 mod docs;
 mod serde;
 mod types;
@@ -16,7 +17,7 @@ use proc_macro2::{Literal, TokenStream};
 use qapi_parser::{Builtin, Entity, EntityId, EntityKind, IfCond, ObjectMember, Schema};
 use quote::{format_ident, quote};
 
-use crate::naming::{type_name, Rename, Scope};
+use crate::naming::{item_name, Rename, Scope};
 use crate::Config;
 
 /// Generated items, and the renames made to keep names apart.
@@ -32,6 +33,9 @@ pub(super) struct Gen<'a> {
     /// Rust names of the generated types (enums, structs, unions,
     /// alternates), and of commands and events in their modules.
     names: HashMap<EntityId, String>,
+    /// Commands whose arguments are a top-level type of the same name:
+    /// that type is the command (see `assign_names`).
+    pub(super) command_types: HashMap<EntityId, EntityId>,
     /// Union branch enums.
     branch_enums: HashMap<EntityId, String>,
     /// (container, member or branch name) edges that need a `Box`.
@@ -58,6 +62,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
         config,
         rt,
         names: HashMap::new(),
+        command_types: HashMap::new(),
         branch_enums: HashMap::new(),
         boxed: HashSet::new(),
         output: HashSet::new(),
@@ -127,28 +132,34 @@ impl<'a> Gen<'a> {
         self.schema.entity(id)
     }
 
+    /// Names for every generated item. Top-level types come first (a
+    /// name from Rust's prelude gets a `Qapi` prefix, so `use
+    /// qmp::*` never shadows `String`); then commands and events, which
+    /// users glob-import beside the types: a command whose name is a
+    /// type's and whose arguments are exactly that type (and no other
+    /// command's) is that type, re-exported; any other clash gets a
+    /// `Command` or `Event` suffix.
     pub(super) fn assign_names(&mut self) {
         let mut types = Scope::new("types");
         let mut commands = Scope::new("commands");
         let mut events = Scope::new("events");
         events.reserve("Event");
         events.reserve("EventMessage");
+        events.reserve("EventError");
         let schema = self.schema;
+        let mut top: HashMap<String, EntityId> = HashMap::new();
         for (i, e) in schema.entities.iter().enumerate() {
             let id = EntityId(i as u32);
             let name = match &e.kind {
                 EntityKind::Enum(_) | EntityKind::Alternate(_) => {
-                    types.name(&e.name, type_name(&e.name), &mut self.renames)
+                    types.name(&e.name, item_name(&e.name), &mut self.renames)
                 }
                 EntityKind::Object(_) if !e.is_implicit() => {
-                    types.name(&e.name, type_name(&e.name), &mut self.renames)
+                    types.name(&e.name, item_name(&e.name), &mut self.renames)
                 }
-                EntityKind::Command(_) => {
-                    commands.name(&e.name, type_name(&e.name), &mut self.renames)
-                }
-                EntityKind::Event(_) => events.name(&e.name, type_name(&e.name), &mut self.renames),
                 _ => continue,
             };
+            top.insert(name.clone(), id);
             self.names.insert(id, name);
         }
         // Branch enums of unions come after every schema name, so a
@@ -162,10 +173,72 @@ impl<'a> Gen<'a> {
                         format!("{}Branch", self.names[&id]),
                         &mut self.renames,
                     );
+                    top.insert(n.clone(), id);
                     self.branch_enums.insert(id, n);
                 }
             }
         }
+        // How many commands take each named type as their arguments.
+        let mut arg_users: HashMap<EntityId, usize> = HashMap::new();
+        for e in &schema.entities {
+            if let EntityKind::Command(c) = &e.kind {
+                if let Some(a) = c.arg_type.filter(|&a| !self.ent(a).is_implicit()) {
+                    *arg_users.entry(a).or_default() += 1;
+                }
+            }
+        }
+        let mut command_names: HashSet<String> = HashSet::new();
+        for (i, e) in schema.entities.iter().enumerate() {
+            let id = EntityId(i as u32);
+            let EntityKind::Command(c) = &e.kind else {
+                continue;
+            };
+            let natural = item_name(&e.name);
+            let name = match top.get(&natural) {
+                Some(&t)
+                    if c.arg_type == Some(t)
+                        && arg_users.get(&t) == Some(&1)
+                        && !e.features.iter().any(|f| f.name == "deprecated") =>
+                {
+                    self.command_types.insert(id, t);
+                    commands.reserve(&natural);
+                    natural
+                }
+                Some(_) => commands.name(&e.name, format!("{natural}Command"), &mut self.renames),
+                None => commands.name(&e.name, natural, &mut self.renames),
+            };
+            command_names.insert(name.clone());
+            self.names.insert(id, name);
+        }
+        for (i, e) in schema.entities.iter().enumerate() {
+            let id = EntityId(i as u32);
+            if let EntityKind::Event(_) = &e.kind {
+                let natural = item_name(&e.name);
+                let natural = if top.contains_key(&natural) || command_names.contains(&natural) {
+                    format!("{natural}Event")
+                } else {
+                    natural
+                };
+                let name = events.name(&e.name, natural, &mut self.renames);
+                self.names.insert(id, name);
+            }
+        }
+    }
+
+    /// The documentation of the command that `ty` is (see
+    /// `assign_names`), for the type's own page.
+    pub(super) fn command_docs_for(&self, ty: EntityId) -> TokenStream {
+        let Some((&cmd, _)) = self.command_types.iter().find(|(_, &t)| t == ty) else {
+            return TokenStream::new();
+        };
+        let e = self.ent(cmd);
+        let intro = self.doc_attrs(&format!(
+            "# The `{}` command\n\nThis type is the command's arguments and the \
+             command itself: execute it as it is.",
+            e.name
+        ));
+        let docs = self.item_docs(e, Some(&e.name));
+        quote!(#intro #docs)
     }
 
     /// Box the members and branches that make a type contain itself
@@ -288,15 +361,18 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// A member's type: `Option` when `optional`, boxed where recursion
+    /// needs it unless `with_box` is off (constructors box for the user).
     pub(super) fn member_type(
         &self,
         owner: EntityId,
         m: &ObjectMember,
         optional: bool,
         place: Place,
+        with_box: bool,
     ) -> TokenStream {
         let mut t = self.type_path(m.ty, place);
-        if self.boxed.contains(&(owner, m.name.clone())) {
+        if with_box && self.boxed.contains(&(owner, m.name.clone())) {
             t = quote!(::std::boxed::Box<#t>);
         }
         if optional {

@@ -79,6 +79,53 @@ impl Gen<'_> {
         }
     }
 
+    /// `Serialize` and `Deserialize` for a free-form command's arguments:
+    /// the typed members, then `props` flat beside them; on decoding,
+    /// members that are not typed go to `props`.
+    pub(super) fn free_form_serde(
+        &self,
+        name: &Ident,
+        names: &[(Ident, String, bool)],
+    ) -> TokenStream {
+        let rt = &self.rt;
+        let put = names.iter().map(|(f, wire, opt)| {
+            let wire = lit(wire);
+            if *opt {
+                quote!(m.opt(#wire, &self.#f)?;)
+            } else {
+                quote!(m.field(#wire, &self.#f)?;)
+            }
+        });
+        let take = names.iter().map(|(f, wire, opt)| {
+            let wire = lit(wire);
+            if *opt {
+                quote!(#f: #rt::__private::optional(&mut m, #wire)?,)
+            } else {
+                quote!(#f: #rt::__private::required(&mut m, #wire)?,)
+            }
+        });
+        let typed = names.iter().map(|(_, wire, _)| lit(wire));
+        quote! {
+            #[allow(deprecated)]
+            impl ::serde::Serialize for #name {
+                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                    let mut m = #rt::__private::object_ser(s)?;
+                    #(#put)*
+                    m.props(&[#(#typed),*], &self.props)?;
+                    m.end()
+                }
+            }
+
+            #[allow(deprecated)]
+            impl<'de> ::serde::Deserialize<'de> for #name {
+                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                    let mut m = #rt::__private::object(d)?;
+                    ::std::result::Result::Ok(Self { #(#take)* props: m })
+                }
+            }
+        }
+    }
+
     /// `Serialize` and `Deserialize` for an enum: its wire name, through
     /// `as_str` and `from_wire`.
     pub(super) fn enum_serde(&self, name: &Ident, other: &Ident, qapi_name: &str) -> TokenStream {

@@ -4,6 +4,7 @@ use proc_macro2::{Ident, TokenStream};
 use qapi_parser::{EntityId, EntityKind, ObjectMember};
 use quote::{format_ident, quote};
 
+use super::construct::CtorField;
 use super::serde::{Branch, BranchKind, UnionShape};
 use super::{lit, Gen, Place};
 use crate::docs;
@@ -87,7 +88,7 @@ impl Gen<'_> {
         members: &[ObjectMember],
         skip: Option<&str>,
         place: Place,
-    ) -> (Vec<TokenStream>, Vec<(Ident, String, bool)>) {
+    ) -> Fields {
         // Every object is (de)serialized by generated impls that name the
         // wire members: no serde attributes on fields.
         let e = self.ent(owner);
@@ -95,6 +96,7 @@ impl Gen<'_> {
         let mut scope = Scope::new(format!("fields of {}", e.name));
         let mut fields = Vec::new();
         let mut names = Vec::new();
+        let mut ctor = Vec::new();
         for m in members {
             if Some(m.name.as_str()) == skip {
                 continue;
@@ -103,7 +105,7 @@ impl Gen<'_> {
             let fident = ident(&fname);
             let newer_only = self.newer_only(owner, m);
             let optional = m.optional || !newer_only.is_empty();
-            let ty = self.member_type(owner, m, optional, place);
+            let ty = self.member_type(owner, m, optional, place, true);
             // Inherited members are documented by their own type.
             let mdoc = if m.defined_in == owner || self.ent(m.defined_in).is_implicit() {
                 doc
@@ -121,9 +123,19 @@ impl Gen<'_> {
             };
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
+            ctor.push(CtorField {
+                ident: fident.clone(),
+                wire: m.name.clone(),
+                optional: m.optional,
+                option: optional,
+                boxed: self.boxed.contains(&(owner, m.name.clone())),
+                inner: self.member_type(owner, m, false, place, false),
+                deprecated: m.features.iter().any(|f| f.name == "deprecated"),
+                cfg: self.cfg(&m.cond),
+            });
             names.push((fident, m.name.clone(), optional));
         }
-        (fields, names)
+        (fields, names, ctor)
     }
 
     pub(super) fn struct_item(&mut self, id: EntityId) -> TokenStream {
@@ -132,19 +144,45 @@ impl Gen<'_> {
             unreachable!()
         };
         let name = format_ident!("{}", self.names[&id]);
-        let (fields, names) = self.fields(id, id, &o.members.clone(), None, Place::Top);
-        let docs = self.item_docs(e, None);
+        let (fields, names, ctor) = self.fields(id, id, &o.members.clone(), None, Place::Top);
+        let mut docs = self.item_docs(e, None);
+        docs.extend(self.command_docs_for(id));
         let extra = self.extra_attrs(&e.name);
         let impls = self.object_serde(&name, &names);
+        let derive = if Self::all_optional(&ctor) {
+            quote!(#[derive(Clone, Debug, Default, PartialEq)])
+        } else {
+            quote!(#[derive(Clone, Debug, PartialEq)])
+        };
+        let construct = self.constructors(&name, &ctor, None, false);
         quote! {
             #docs
-            #[derive(Clone, Debug, PartialEq)]
+            #derive
             #extra
             pub struct #name {
                 #(#fields)*
             }
 
+            #construct
             #impls
+        }
+    }
+
+    /// For a struct with exactly one member, required and unconditional:
+    /// that member's type (so the struct converts from it, via `new`).
+    pub(super) fn single_member(&self, ty: EntityId) -> Option<TokenStream> {
+        let e = self.ent(ty);
+        match &e.kind {
+            EntityKind::Object(o)
+                if !e.is_implicit()
+                    && o.branches.is_none()
+                    && o.members.len() == 1
+                    && !o.members[0].optional
+                    && o.members[0].cond.is_none() =>
+            {
+                Some(self.type_path(o.members[0].ty, Place::Top))
+            }
+            _ => None,
         }
     }
 
@@ -179,7 +217,7 @@ impl Gen<'_> {
         let bname = format_ident!("{}", self.branch_enums[&id]);
         let tag = b.tag.clone();
         let members = o.members.clone();
-        let (fields, names) = self.fields(id, id, &members, Some(&tag), Place::Top);
+        let (fields, names, ctor) = self.fields(id, id, &members, Some(&tag), Place::Top);
         let doc = e.doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("branches of {}", e.name));
         let mut scope_fields = Scope::new(format!("fields of {}", e.name));
@@ -191,6 +229,7 @@ impl Gen<'_> {
         let mut variants = Vec::new();
         let mut tag_arms = Vec::new();
         let mut branches = Vec::new();
+        let mut conversions = Vec::new();
         for v in &b.variants {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
             let wire = &v.name;
@@ -243,12 +282,28 @@ impl Gen<'_> {
                 tag_arms.push(quote!(#cfg #bname::#vname => #wire_lit,));
                 BranchKind::Empty
             } else {
-                let mut ty = self.type_path(v.ty, Place::Top);
-                if self.boxed.contains(&(id, v.name.clone())) {
-                    ty = quote!(::std::boxed::Box<#ty>);
-                }
+                let plain = self.type_path(v.ty, Place::Top);
+                let boxed = self.boxed.contains(&(id, v.name.clone()));
+                let ty = if boxed {
+                    quote!(::std::boxed::Box<#plain>)
+                } else {
+                    plain.clone()
+                };
                 variants.push(quote!(#vdocs #cfg #vname(#ty),));
                 tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
+                let wrap = |value: TokenStream| {
+                    if boxed {
+                        quote!(#bname::#vname(::std::boxed::Box::new(#value)))
+                    } else {
+                        quote!(#bname::#vname(#value))
+                    }
+                };
+                conversions.push((plain.clone(), cfg.clone(), wrap(quote!(v))));
+                // A branch type that only wraps one value (QEMU's
+                // `*Wrapper` structs) also converts from that value.
+                if let Some(inner) = self.single_member(v.ty) {
+                    conversions.push((inner, cfg.clone(), wrap(quote!(#plain::new(v)))));
+                }
                 BranchKind::Members
             };
             branches.push(Branch {
@@ -294,11 +349,35 @@ impl Gen<'_> {
         } else {
             quote!(#[doc = " The discriminator's value, as on the wire."])
         };
-        let docs = self.item_docs(e, None);
+        let mut docs = self.item_docs(e, None);
+        docs.extend(self.command_docs_for(id));
         let extra = self.extra_attrs(&e.name);
         let bdoc = lit(&format!(
             " The branches of [`{name}`], chosen by its `{tag}` member (which is not stored separately: the variant is the value)."
         ));
+        let mut construct = self.constructors(&name, &ctor, Some((&branch_field, &bname)), false);
+        let bpath = quote!(#bname);
+        let npath = quote!(#name);
+        let from_branch = ctor.iter().all(|f| f.optional);
+        if from_branch {
+            construct.extend(Self::from_impl(
+                &npath,
+                &bpath,
+                &TokenStream::new(),
+                quote!(Self::new(v)),
+            ));
+        }
+        for (source, cfg, body) in unique_sources(conversions, &[&name, &bname]) {
+            construct.extend(Self::from_impl(&bpath, &source, &cfg, body));
+            if from_branch {
+                construct.extend(Self::from_impl(
+                    &npath,
+                    &source,
+                    &cfg,
+                    quote!(Self::new(<#bname as ::std::convert::From<#source>>::from(v))),
+                ));
+            }
+        }
         let impls = self.union_serde(&UnionShape {
             qapi_name: &e.name,
             name: &name,
@@ -336,6 +415,8 @@ impl Gen<'_> {
                 },
             }
 
+            #construct
+
             impl #bname {
                 #tag_doc
                 pub fn tag(&self) -> &str {
@@ -361,20 +442,43 @@ impl Gen<'_> {
         let mut scope = Scope::new(format!("alternate {}", e.name));
         let mut variants = Vec::new();
         let mut branches = Vec::new();
+        let mut conversions = Vec::new();
         for v in &a.variants {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
-            let mut ty = self.type_path(v.ty, Place::Top);
-            if self.boxed.contains(&(id, v.name.clone())) {
-                ty = quote!(::std::boxed::Box<#ty>);
+            let plain = self.type_path(v.ty, Place::Top);
+            let cfg = self.cfg(&v.cond);
+            let ty = if self.boxed.contains(&(id, v.name.clone())) {
+                conversions.push((
+                    plain.clone(),
+                    cfg.clone(),
+                    quote!(Self::#vname(::std::boxed::Box::new(v))),
+                ));
+                quote!(::std::boxed::Box<#plain>)
+            } else {
+                conversions.push((plain.clone(), cfg.clone(), quote!(Self::#vname(v))));
+                plain
+            };
+            if matches!(
+                self.ent(v.ty).kind,
+                EntityKind::Builtin(qapi_parser::Builtin::Str)
+            ) {
+                conversions.push((
+                    quote!(&str),
+                    cfg.clone(),
+                    quote!(Self::#vname(::std::string::ToString::to_string(v))),
+                ));
             }
             let docs = self.member_docs(doc, &v.name, &v.cond, &[], "");
-            let cfg = self.cfg(&v.cond);
             variants.push(quote!(#docs #vname(#ty),));
             branches.push((vname, cfg, self.schema.json_type(v.ty)));
         }
         let docs = self.item_docs(e, None);
         let extra = self.extra_attrs(&e.name);
-        let impls = self.alternate_serde(&name, &e.name, &branches);
+        let mut impls = self.alternate_serde(&name, &e.name, &branches);
+        let npath = quote!(#name);
+        for (source, cfg, body) in unique_sources(conversions, &[&name]) {
+            impls.extend(Self::from_impl(&npath, &source, &cfg, body));
+        }
         quote! {
             #docs
             #[derive(Clone, Debug, PartialEq)]
@@ -387,4 +491,28 @@ impl Gen<'_> {
             #impls
         }
     }
+}
+
+/// A struct's fields: their definitions, (field, wire name, optional)
+/// for the serde impls, and what construction needs.
+pub(super) type Fields = (Vec<TokenStream>, Vec<(Ident, String, bool)>, Vec<CtorField>);
+
+/// The conversions whose source type is not also another's: `From<T>`
+/// is only generated where it picks one branch.
+/// Nor where the source is one of `targets` (a recursive type: std's
+/// `From<T> for T` is already there).
+fn unique_sources(
+    conversions: Vec<(TokenStream, TokenStream, TokenStream)>,
+    targets: &[&Ident],
+) -> Vec<(TokenStream, TokenStream, TokenStream)> {
+    let key = |t: &TokenStream| t.to_string();
+    let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+    let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (source, _, _) in &conversions {
+        *count.entry(key(source)).or_default() += 1;
+    }
+    conversions
+        .into_iter()
+        .filter(|(source, _, _)| count[&key(source)] == 1 && !targets.contains(&key(source)))
+        .collect()
 }

@@ -99,6 +99,20 @@ pub struct Pair {
     pub a_b2: ::std::string::String,
 }
 #[allow(deprecated)]
+impl Pair {
+    /// A `Pair` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        a_b: impl ::std::convert::Into<i64>,
+        a_b2: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            a_b: ::std::convert::Into::into(a_b),
+            a_b2: ::std::convert::Into::into(a_b2),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for Pair {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -131,6 +145,16 @@ pub struct FooBar {
     pub x: i64,
 }
 #[allow(deprecated)]
+impl FooBar {
+    /// A `FooBar` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(x: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            x: ::std::convert::Into::into(x),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for FooBar {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -159,6 +183,16 @@ impl<'de> ::serde::Deserialize<'de> for FooBar {
 pub struct FooBar2 {
     /// a member
     pub y: i64,
+}
+#[allow(deprecated)]
+impl FooBar2 {
+    /// A `FooBar2` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(y: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            y: ::std::convert::Into::into(y),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for FooBar2 {
@@ -359,14 +393,26 @@ pub mod events {
             let Event::Other { name, .. } = self;
             name
         }
-        /// Decode an event from its name and `data` member; an
-        /// unknown name, or data that does not decode, is kept as
-        /// it was sent.
-        pub fn decode(name: &str, data: ::serde_json::Value) -> Self {
-            Event::Other {
+        /// Decode an event from its name and `data` member. An
+        /// event these bindings do not know is kept as it was sent
+        /// (`Other`); a known one whose data does not decode is an
+        /// error that keeps the name, the data and the reason.
+        pub fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+            ::std::result::Result::Ok(Event::Other {
                 name: name.to_string(),
                 data,
-            }
+            })
+        }
+    }
+    impl ::qapi_types::EventSet for Event {
+        fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+            Event::decode(name, data)
         }
     }
     /// An event message: the event and when QEMU sent it.
@@ -394,10 +440,9 @@ pub mod events {
                 .unwrap_or_else(|| ::serde_json::Value::Object(
                     ::serde_json::Map::new(),
                 ));
-            ::std::result::Result::Ok(EventMessage {
-                event: Event::decode(&name, data),
-                timestamp,
-            })
+            let event = Event::decode(&name, data)
+                .map_err(<D::Error as ::serde::de::Error>::custom)?;
+            ::std::result::Result::Ok(EventMessage { event, timestamp })
         }
     }
 }

@@ -101,6 +101,16 @@ pub struct Named {
     pub id: ::std::string::String,
 }
 #[allow(deprecated)]
+impl Named {
+    /// A `Named` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            id: ::std::convert::Into::into(id),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for Named {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -212,6 +222,39 @@ pub struct DriveInfo {
     pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 #[allow(deprecated)]
+impl DriveInfo {
+    /// A `DriveInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        bus: impl ::std::convert::Into<DriveBus>,
+        size: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        Self {
+            id: ::std::convert::Into::into(id),
+            bus: ::std::convert::Into::into(bus),
+            size: ::std::convert::Into::into(size),
+            read_only: ::std::option::Option::None,
+            tags: ::std::option::Option::None,
+        }
+    }
+    /// Set `read_only` (`read-only` on the wire).
+    pub fn read_only(mut self, read_only: impl ::std::convert::Into<bool>) -> Self {
+        self.read_only = ::std::option::Option::Some(
+            ::std::convert::Into::into(read_only),
+        );
+        self
+    }
+    /// Set `tags` (`tags` on the wire).
+    pub fn tags(
+        mut self,
+        tags: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
+    ) -> Self {
+        self.tags = ::std::option::Option::Some(::std::convert::Into::into(tags));
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for DriveInfo {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -313,6 +356,16 @@ pub struct ConsoleSerial {
     pub path: ::std::string::String,
 }
 #[allow(deprecated)]
+impl ConsoleSerial {
+    /// A `ConsoleSerial` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            path: ::std::convert::Into::into(path),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for ConsoleSerial {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -345,6 +398,16 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleSerial {
 pub struct ConsoleVnc {
     /// the TCP port
     pub port: u16,
+}
+#[allow(deprecated)]
+impl ConsoleVnc {
+    /// A `ConsoleVnc` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(port: impl ::std::convert::Into<u16>) -> Self {
+        Self {
+            port: ::std::convert::Into::into(port),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for ConsoleVnc {
@@ -398,6 +461,44 @@ pub enum ConsoleBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+#[allow(deprecated)]
+impl Console {
+    /// A `Console` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        branch: impl ::std::convert::Into<ConsoleBranch>,
+    ) -> Self {
+        Self {
+            id: ::std::convert::Into::into(id),
+            branch: ::std::convert::Into::into(branch),
+        }
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<ConsoleSerial> for ConsoleBranch {
+    fn from(v: ConsoleSerial) -> Self {
+        ConsoleBranch::Serial(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<::std::string::String> for ConsoleBranch {
+    fn from(v: ::std::string::String) -> Self {
+        ConsoleBranch::Serial(ConsoleSerial::new(v))
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<ConsoleVnc> for ConsoleBranch {
+    fn from(v: ConsoleVnc) -> Self {
+        ConsoleBranch::Vnc(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<u16> for ConsoleBranch {
+    fn from(v: u16) -> Self {
+        ConsoleBranch::Vnc(ConsoleVnc::new(v))
+    }
 }
 impl ConsoleBranch {
     /// The discriminator's value, as on the wire.
@@ -566,6 +667,18 @@ impl<'de> ::serde::Deserialize<'de> for SizeOrName {
         )
     }
 }
+#[allow(deprecated)]
+impl ::std::convert::From<u64> for SizeOrName {
+    fn from(v: u64) -> Self {
+        Self::Bytes(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<SizePreset> for SizeOrName {
+    fn from(v: SizePreset) -> Self {
+        Self::Preset(v)
+    }
+}
 /// One type per command, carrying its arguments; each implements
 /// the runtime's `Command` trait.
 pub mod commands {
@@ -634,6 +747,20 @@ pub mod commands {
         pub id: ::std::string::String,
         /// the new size
         pub size: super::SizeOrName,
+    }
+    #[allow(deprecated)]
+    impl DriveResize {
+        /// A `DriveResize` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            id: impl ::std::convert::Into<::std::string::String>,
+            size: impl ::std::convert::Into<super::SizeOrName>,
+        ) -> Self {
+            Self {
+                id: ::std::convert::Into::into(id),
+                size: ::std::convert::Into::into(size),
+            }
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for DriveResize {
@@ -764,6 +891,20 @@ pub mod events {
         pub size: u64,
     }
     #[allow(deprecated)]
+    impl DriveResized {
+        /// A `DriveResized` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            id: impl ::std::convert::Into<::std::string::String>,
+            size: impl ::std::convert::Into<u64>,
+        ) -> Self {
+            Self {
+                id: ::std::convert::Into::into(id),
+                size: ::std::convert::Into::into(size),
+            }
+        }
+    }
+    #[allow(deprecated)]
     impl ::serde::Serialize for DriveResized {
         fn serialize<S: ::serde::Serializer>(
             &self,
@@ -816,14 +957,17 @@ pub mod events {
                 Event::Other { name, .. } => name,
             }
         }
-        /// Decode an event from its name and `data` member; an
-        /// unknown name, or data that does not decode, is kept as
-        /// it was sent.
-        pub fn decode(name: &str, data: ::serde_json::Value) -> Self {
-            let keep = data.clone();
-            let decoded: ::std::result::Result<Self, ::serde_json::Error> = match name {
+        /// Decode an event from its name and `data` member. An
+        /// event these bindings do not know is kept as it was sent
+        /// (`Other`); a known one whose data does not decode is an
+        /// error that keeps the name, the data and the reason.
+        pub fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+            match name {
                 "DRIVE_RESIZED" => {
-                    ::qapi_types::__private::typed_return(data).map(Event::DriveResized)
+                    ::qapi_types::__private::event(name, data, Event::DriveResized)
                 }
                 _ => {
                     ::std::result::Result::Ok(Event::Other {
@@ -831,12 +975,15 @@ pub mod events {
                         data,
                     })
                 }
-            };
-            decoded
-                .unwrap_or_else(|_| Event::Other {
-                    name: name.to_string(),
-                    data: keep,
-                })
+            }
+        }
+    }
+    impl ::qapi_types::EventSet for Event {
+        fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+            Event::decode(name, data)
         }
     }
     /// An event message: the event and when QEMU sent it.
@@ -864,10 +1011,9 @@ pub mod events {
                 .unwrap_or_else(|| ::serde_json::Value::Object(
                     ::serde_json::Map::new(),
                 ));
-            ::std::result::Result::Ok(EventMessage {
-                event: Event::decode(&name, data),
-                timestamp,
-            })
+            let event = Event::decode(&name, data)
+                .map_err(<D::Error as ::serde::de::Error>::custom)?;
+            ::std::result::Result::Ok(EventMessage { event, timestamp })
         }
     }
 }

@@ -182,6 +182,34 @@ pub struct Keywords {
     pub super_: ::std::string::String,
 }
 #[allow(deprecated)]
+impl Keywords {
+    /// A `Keywords` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        r#type: impl ::std::convert::Into<Kind>,
+        self_: impl ::std::convert::Into<::std::string::String>,
+        r#fn: impl ::std::convert::Into<i64>,
+        r#async: impl ::std::convert::Into<::std::string::String>,
+        crate_: impl ::std::convert::Into<::std::string::String>,
+        super_: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            r#type: ::std::convert::Into::into(r#type),
+            self_: ::std::convert::Into::into(self_),
+            r#fn: ::std::convert::Into::into(r#fn),
+            r#match: ::std::option::Option::None,
+            r#async: ::std::convert::Into::into(r#async),
+            crate_: ::std::convert::Into::into(crate_),
+            super_: ::std::convert::Into::into(super_),
+        }
+    }
+    /// Set `r#match` (`match` on the wire).
+    pub fn set_match(mut self, r#match: impl ::std::convert::Into<bool>) -> Self {
+        self.r#match = ::std::option::Option::Some(::std::convert::Into::into(r#match));
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for Keywords {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -228,6 +256,16 @@ pub mod commands {
     pub struct Loop {
         /// keyword argument
         pub r#where: ::std::string::String,
+    }
+    #[allow(deprecated)]
+    impl Loop {
+        /// A `Loop` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(r#where: impl ::std::convert::Into<::std::string::String>) -> Self {
+            Self {
+                r#where: ::std::convert::Into::into(r#where),
+            }
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for Loop {
@@ -303,14 +341,26 @@ pub mod events {
             let Event::Other { name, .. } = self;
             name
         }
-        /// Decode an event from its name and `data` member; an
-        /// unknown name, or data that does not decode, is kept as
-        /// it was sent.
-        pub fn decode(name: &str, data: ::serde_json::Value) -> Self {
-            Event::Other {
+        /// Decode an event from its name and `data` member. An
+        /// event these bindings do not know is kept as it was sent
+        /// (`Other`); a known one whose data does not decode is an
+        /// error that keeps the name, the data and the reason.
+        pub fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+            ::std::result::Result::Ok(Event::Other {
                 name: name.to_string(),
                 data,
-            }
+            })
+        }
+    }
+    impl ::qapi_types::EventSet for Event {
+        fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+            Event::decode(name, data)
         }
     }
     /// An event message: the event and when QEMU sent it.
@@ -338,10 +388,9 @@ pub mod events {
                 .unwrap_or_else(|| ::serde_json::Value::Object(
                     ::serde_json::Map::new(),
                 ));
-            ::std::result::Result::Ok(EventMessage {
-                event: Event::decode(&name, data),
-                timestamp,
-            })
+            let event = Event::decode(&name, data)
+                .map_err(<D::Error as ::serde::de::Error>::custom)?;
+            ::std::result::Result::Ok(EventMessage { event, timestamp })
         }
     }
 }

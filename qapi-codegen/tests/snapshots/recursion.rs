@@ -103,6 +103,43 @@ pub struct Tree {
     pub children: ::std::option::Option<::std::vec::Vec<Tree>>,
 }
 #[allow(deprecated)]
+impl Tree {
+    /// A `Tree` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(value: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            value: ::std::convert::Into::into(value),
+            left: ::std::option::Option::None,
+            right: ::std::option::Option::None,
+            children: ::std::option::Option::None,
+        }
+    }
+    /// Set `left` (`left` on the wire).
+    pub fn left(mut self, left: impl ::std::convert::Into<Tree>) -> Self {
+        self.left = ::std::option::Option::Some(
+            ::std::boxed::Box::new(::std::convert::Into::into(left)),
+        );
+        self
+    }
+    /// Set `right` (`right` on the wire).
+    pub fn right(mut self, right: impl ::std::convert::Into<Tree>) -> Self {
+        self.right = ::std::option::Option::Some(
+            ::std::boxed::Box::new(::std::convert::Into::into(right)),
+        );
+        self
+    }
+    /// Set `children` (`children` on the wire).
+    pub fn children(
+        mut self,
+        children: impl ::std::convert::Into<::std::vec::Vec<Tree>>,
+    ) -> Self {
+        self.children = ::std::option::Option::Some(
+            ::std::convert::Into::into(children),
+        );
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for Tree {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -133,10 +170,20 @@ impl<'de> ::serde::Deserialize<'de> for Tree {
     }
 }
 /// Refers to Pong.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Ping {
     /// the other one
     pub pong: ::std::option::Option<::std::boxed::Box<Pong>>,
+}
+#[allow(deprecated)]
+impl Ping {
+    /// Set `pong` (`pong` on the wire).
+    pub fn pong(mut self, pong: impl ::std::convert::Into<Pong>) -> Self {
+        self.pong = ::std::option::Option::Some(
+            ::std::boxed::Box::new(::std::convert::Into::into(pong)),
+        );
+        self
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Ping {
@@ -163,10 +210,20 @@ impl<'de> ::serde::Deserialize<'de> for Ping {
     }
 }
 /// Refers to Ping.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Pong {
     /// the other one
     pub ping: ::std::option::Option<::std::boxed::Box<Ping>>,
+}
+#[allow(deprecated)]
+impl Pong {
+    /// Set `ping` (`ping` on the wire).
+    pub fn ping(mut self, ping: impl ::std::convert::Into<Ping>) -> Self {
+        self.ping = ::std::option::Option::Some(
+            ::std::boxed::Box::new(::std::convert::Into::into(ping)),
+        );
+        self
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Pong {
@@ -254,6 +311,16 @@ pub struct Leaf {
     pub n: i64,
 }
 #[allow(deprecated)]
+impl Leaf {
+    /// A `Leaf` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(n: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            n: ::std::convert::Into::into(n),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for Leaf {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -282,6 +349,16 @@ impl<'de> ::serde::Deserialize<'de> for Leaf {
 pub struct Neg {
     /// what is negated
     pub inner: ::std::boxed::Box<Expr>,
+}
+#[allow(deprecated)]
+impl Neg {
+    /// A `Neg` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(inner: impl ::std::convert::Into<Expr>) -> Self {
+        Self {
+            inner: ::std::boxed::Box::new(::std::convert::Into::into(inner)),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Neg {
@@ -329,6 +406,58 @@ pub enum ExprBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+#[allow(deprecated)]
+impl Expr {
+    /// A `Expr` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(branch: impl ::std::convert::Into<ExprBranch>) -> Self {
+        Self {
+            branch: ::std::convert::Into::into(branch),
+        }
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<ExprBranch> for Expr {
+    fn from(v: ExprBranch) -> Self {
+        Self::new(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<Leaf> for ExprBranch {
+    fn from(v: Leaf) -> Self {
+        ExprBranch::Leaf(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<Leaf> for Expr {
+    fn from(v: Leaf) -> Self {
+        Self::new(<ExprBranch as ::std::convert::From<Leaf>>::from(v))
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<i64> for ExprBranch {
+    fn from(v: i64) -> Self {
+        ExprBranch::Leaf(Leaf::new(v))
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<i64> for Expr {
+    fn from(v: i64) -> Self {
+        Self::new(<ExprBranch as ::std::convert::From<i64>>::from(v))
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<Neg> for ExprBranch {
+    fn from(v: Neg) -> Self {
+        ExprBranch::Neg(::std::boxed::Box::new(v))
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<Neg> for Expr {
+    fn from(v: Neg) -> Self {
+        Self::new(<ExprBranch as ::std::convert::From<Neg>>::from(v))
+    }
 }
 impl ExprBranch {
     /// The discriminator's value, as on the wire.
@@ -432,11 +561,33 @@ impl<'de> ::serde::Deserialize<'de> for NumOrExpr {
         )
     }
 }
+#[allow(deprecated)]
+impl ::std::convert::From<i64> for NumOrExpr {
+    fn from(v: i64) -> Self {
+        Self::Num(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<Wrap> for NumOrExpr {
+    fn from(v: Wrap) -> Self {
+        Self::Expr(::std::boxed::Box::new(v))
+    }
+}
 /// Holds an alternate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Wrap {
     /// the alternate
     pub inner: ::std::boxed::Box<NumOrExpr>,
+}
+#[allow(deprecated)]
+impl Wrap {
+    /// A `Wrap` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(inner: impl ::std::convert::Into<NumOrExpr>) -> Self {
+        Self {
+            inner: ::std::boxed::Box::new(::std::convert::Into::into(inner)),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for Wrap {
@@ -499,14 +650,26 @@ pub mod events {
             let Event::Other { name, .. } = self;
             name
         }
-        /// Decode an event from its name and `data` member; an
-        /// unknown name, or data that does not decode, is kept as
-        /// it was sent.
-        pub fn decode(name: &str, data: ::serde_json::Value) -> Self {
-            Event::Other {
+        /// Decode an event from its name and `data` member. An
+        /// event these bindings do not know is kept as it was sent
+        /// (`Other`); a known one whose data does not decode is an
+        /// error that keeps the name, the data and the reason.
+        pub fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+            ::std::result::Result::Ok(Event::Other {
                 name: name.to_string(),
                 data,
-            }
+            })
+        }
+    }
+    impl ::qapi_types::EventSet for Event {
+        fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+            Event::decode(name, data)
         }
     }
     /// An event message: the event and when QEMU sent it.
@@ -534,10 +697,9 @@ pub mod events {
                 .unwrap_or_else(|| ::serde_json::Value::Object(
                     ::serde_json::Map::new(),
                 ));
-            ::std::result::Result::Ok(EventMessage {
-                event: Event::decode(&name, data),
-                timestamp,
-            })
+            let event = Event::decode(&name, data)
+                .map_err(<D::Error as ::serde::de::Error>::custom)?;
+            ::std::result::Result::Ok(EventMessage { event, timestamp })
         }
     }
 }

@@ -106,6 +106,22 @@ pub struct GuestAgentCommandInfo {
     pub success_response: bool,
 }
 #[allow(deprecated)]
+impl GuestAgentCommandInfo {
+    /// A `GuestAgentCommandInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        enabled: impl ::std::convert::Into<bool>,
+        success_response: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        Self {
+            name: ::std::convert::Into::into(name),
+            enabled: ::std::convert::Into::into(enabled),
+            success_response: ::std::convert::Into::into(success_response),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestAgentCommandInfo {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -144,6 +160,22 @@ pub struct GuestAgentInfo {
     pub version: ::std::string::String,
     /// Information about guest agent commands
     pub supported_commands: ::std::vec::Vec<GuestAgentCommandInfo>,
+}
+#[allow(deprecated)]
+impl GuestAgentInfo {
+    /// A `GuestAgentInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        version: impl ::std::convert::Into<::std::string::String>,
+        supported_commands: impl ::std::convert::Into<
+            ::std::vec::Vec<GuestAgentCommandInfo>,
+        >,
+    ) -> Self {
+        Self {
+            version: ::std::convert::Into::into(version),
+            supported_commands: ::std::convert::Into::into(supported_commands),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestAgentInfo {
@@ -187,6 +219,22 @@ pub struct GuestFileRead {
     pub eof: bool,
 }
 #[allow(deprecated)]
+impl GuestFileRead {
+    /// A `GuestFileRead` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        count: impl ::std::convert::Into<i64>,
+        buf_b64: impl ::std::convert::Into<::std::string::String>,
+        eof: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        Self {
+            count: ::std::convert::Into::into(count),
+            buf_b64: ::std::convert::Into::into(buf_b64),
+            eof: ::std::convert::Into::into(eof),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestFileRead {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -228,6 +276,20 @@ pub struct GuestFileWrite {
     pub eof: bool,
 }
 #[allow(deprecated)]
+impl GuestFileWrite {
+    /// A `GuestFileWrite` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        count: impl ::std::convert::Into<i64>,
+        eof: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        Self {
+            count: ::std::convert::Into::into(count),
+            eof: ::std::convert::Into::into(eof),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestFileWrite {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -264,6 +326,20 @@ pub struct GuestFileSeek {
     pub position: i64,
     /// whether EOF was encountered during file seek
     pub eof: bool,
+}
+#[allow(deprecated)]
+impl GuestFileSeek {
+    /// A `GuestFileSeek` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        position: impl ::std::convert::Into<i64>,
+        eof: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        Self {
+            position: ::std::convert::Into::into(position),
+            eof: ::std::convert::Into::into(eof),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestFileSeek {
@@ -402,6 +478,18 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
         )
     }
 }
+#[allow(deprecated)]
+impl ::std::convert::From<i64> for GuestFileWhence {
+    fn from(v: i64) -> Self {
+        Self::Value(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<QgaSeek> for GuestFileWhence {
+    fn from(v: QgaSeek) -> Self {
+        Self::Name(v)
+    }
+}
 /// An enumeration of filesystem freeze states
 ///
 /// # Since
@@ -486,6 +574,37 @@ pub struct GuestFilesystemTrimResult {
     pub error: ::std::option::Option<::std::string::String>,
 }
 #[allow(deprecated)]
+impl GuestFilesystemTrimResult {
+    /// A `GuestFilesystemTrimResult` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            path: ::std::convert::Into::into(path),
+            trimmed: ::std::option::Option::None,
+            minimum: ::std::option::Option::None,
+            error: ::std::option::Option::None,
+        }
+    }
+    /// Set `trimmed` (`trimmed` on the wire).
+    pub fn trimmed(mut self, trimmed: impl ::std::convert::Into<i64>) -> Self {
+        self.trimmed = ::std::option::Option::Some(::std::convert::Into::into(trimmed));
+        self
+    }
+    /// Set `minimum` (`minimum` on the wire).
+    pub fn minimum(mut self, minimum: impl ::std::convert::Into<i64>) -> Self {
+        self.minimum = ::std::option::Option::Some(::std::convert::Into::into(minimum));
+        self
+    }
+    /// Set `error` (`error` on the wire).
+    pub fn error(
+        mut self,
+        error: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.error = ::std::option::Option::Some(::std::convert::Into::into(error));
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestFilesystemTrimResult {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -526,6 +645,18 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
 pub struct GuestFilesystemTrimResponse {
     /// list of `GuestFilesystemTrimResult` per path that was trimmed
     pub paths: ::std::vec::Vec<GuestFilesystemTrimResult>,
+}
+#[allow(deprecated)]
+impl GuestFilesystemTrimResponse {
+    /// A `GuestFilesystemTrimResponse` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        paths: impl ::std::convert::Into<::std::vec::Vec<GuestFilesystemTrimResult>>,
+    ) -> Self {
+        Self {
+            paths: ::std::convert::Into::into(paths),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestFilesystemTrimResponse {
@@ -629,6 +760,22 @@ pub struct GuestIpAddress {
     pub prefix: i64,
 }
 #[allow(deprecated)]
+impl GuestIpAddress {
+    /// A `GuestIpAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ip_address: impl ::std::convert::Into<::std::string::String>,
+        ip_address_type: impl ::std::convert::Into<GuestIpAddressType>,
+        prefix: impl ::std::convert::Into<i64>,
+    ) -> Self {
+        Self {
+            ip_address: ::std::convert::Into::into(ip_address),
+            ip_address_type: ::std::convert::Into::into(ip_address_type),
+            prefix: ::std::convert::Into::into(prefix),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestIpAddress {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -681,6 +828,32 @@ pub struct GuestNetworkInterfaceStat {
     pub tx_errs: u64,
     /// dropped packets transmitted
     pub tx_dropped: u64,
+}
+#[allow(deprecated)]
+impl GuestNetworkInterfaceStat {
+    /// A `GuestNetworkInterfaceStat` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        rx_bytes: impl ::std::convert::Into<u64>,
+        rx_packets: impl ::std::convert::Into<u64>,
+        rx_errs: impl ::std::convert::Into<u64>,
+        rx_dropped: impl ::std::convert::Into<u64>,
+        tx_bytes: impl ::std::convert::Into<u64>,
+        tx_packets: impl ::std::convert::Into<u64>,
+        tx_errs: impl ::std::convert::Into<u64>,
+        tx_dropped: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        Self {
+            rx_bytes: ::std::convert::Into::into(rx_bytes),
+            rx_packets: ::std::convert::Into::into(rx_packets),
+            rx_errs: ::std::convert::Into::into(rx_errs),
+            rx_dropped: ::std::convert::Into::into(rx_dropped),
+            tx_bytes: ::std::convert::Into::into(tx_bytes),
+            tx_packets: ::std::convert::Into::into(tx_packets),
+            tx_errs: ::std::convert::Into::into(tx_errs),
+            tx_dropped: ::std::convert::Into::into(tx_dropped),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestNetworkInterfaceStat {
@@ -740,6 +913,49 @@ pub struct GuestNetworkInterface {
     pub statistics: ::std::option::Option<GuestNetworkInterfaceStat>,
 }
 #[allow(deprecated)]
+impl GuestNetworkInterface {
+    /// A `GuestNetworkInterface` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            name: ::std::convert::Into::into(name),
+            hardware_address: ::std::option::Option::None,
+            ip_addresses: ::std::option::Option::None,
+            statistics: ::std::option::Option::None,
+        }
+    }
+    /// Set `hardware_address` (`hardware-address` on the wire).
+    pub fn hardware_address(
+        mut self,
+        hardware_address: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.hardware_address = ::std::option::Option::Some(
+            ::std::convert::Into::into(hardware_address),
+        );
+        self
+    }
+    /// Set `ip_addresses` (`ip-addresses` on the wire).
+    pub fn ip_addresses(
+        mut self,
+        ip_addresses: impl ::std::convert::Into<::std::vec::Vec<GuestIpAddress>>,
+    ) -> Self {
+        self.ip_addresses = ::std::option::Option::Some(
+            ::std::convert::Into::into(ip_addresses),
+        );
+        self
+    }
+    /// Set `statistics` (`statistics` on the wire).
+    pub fn statistics(
+        mut self,
+        statistics: impl ::std::convert::Into<GuestNetworkInterfaceStat>,
+    ) -> Self {
+        self.statistics = ::std::option::Option::Some(
+            ::std::convert::Into::into(statistics),
+        );
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestNetworkInterface {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -787,6 +1003,28 @@ pub struct GuestLogicalProcessor {
     /// returned, and always ignored on input (hence it can be omitted
     /// then).
     pub can_offline: ::std::option::Option<bool>,
+}
+#[allow(deprecated)]
+impl GuestLogicalProcessor {
+    /// A `GuestLogicalProcessor` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        logical_id: impl ::std::convert::Into<i64>,
+        online: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        Self {
+            logical_id: ::std::convert::Into::into(logical_id),
+            online: ::std::convert::Into::into(online),
+            can_offline: ::std::option::Option::None,
+        }
+    }
+    /// Set `can_offline` (`can-offline` on the wire).
+    pub fn can_offline(mut self, can_offline: impl ::std::convert::Into<bool>) -> Self {
+        self.can_offline = ::std::option::Option::Some(
+            ::std::convert::Into::into(can_offline),
+        );
+        self
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestLogicalProcessor {
@@ -989,6 +1227,24 @@ pub struct GuestPciAddress {
     pub function: i64,
 }
 #[allow(deprecated)]
+impl GuestPciAddress {
+    /// A `GuestPciAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        domain: impl ::std::convert::Into<i64>,
+        bus: impl ::std::convert::Into<i64>,
+        slot: impl ::std::convert::Into<i64>,
+        function: impl ::std::convert::Into<i64>,
+    ) -> Self {
+        Self {
+            domain: ::std::convert::Into::into(domain),
+            bus: ::std::convert::Into::into(bus),
+            slot: ::std::convert::Into::into(slot),
+            function: ::std::convert::Into::into(function),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestPciAddress {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -1035,6 +1291,24 @@ pub struct GuestCcwAddress {
     pub subchno: i64,
     /// device number
     pub devno: i64,
+}
+#[allow(deprecated)]
+impl GuestCcwAddress {
+    /// A `GuestCcwAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cssid: impl ::std::convert::Into<i64>,
+        ssid: impl ::std::convert::Into<i64>,
+        subchno: impl ::std::convert::Into<i64>,
+        devno: impl ::std::convert::Into<i64>,
+    ) -> Self {
+        Self {
+            cssid: ::std::convert::Into::into(cssid),
+            ssid: ::std::convert::Into::into(ssid),
+            subchno: ::std::convert::Into::into(subchno),
+            devno: ::std::convert::Into::into(devno),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestCcwAddress {
@@ -1092,6 +1366,52 @@ pub struct GuestDiskAddress {
     pub dev: ::std::option::Option<::std::string::String>,
     /// CCW address on s390x (since: 6.0)
     pub ccw_address: ::std::option::Option<GuestCcwAddress>,
+}
+#[allow(deprecated)]
+impl GuestDiskAddress {
+    /// A `GuestDiskAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pci_controller: impl ::std::convert::Into<GuestPciAddress>,
+        bus_type: impl ::std::convert::Into<GuestDiskBusType>,
+        bus: impl ::std::convert::Into<i64>,
+        target: impl ::std::convert::Into<i64>,
+        unit: impl ::std::convert::Into<i64>,
+    ) -> Self {
+        Self {
+            pci_controller: ::std::convert::Into::into(pci_controller),
+            bus_type: ::std::convert::Into::into(bus_type),
+            bus: ::std::convert::Into::into(bus),
+            target: ::std::convert::Into::into(target),
+            unit: ::std::convert::Into::into(unit),
+            serial: ::std::option::Option::None,
+            dev: ::std::option::Option::None,
+            ccw_address: ::std::option::Option::None,
+        }
+    }
+    /// Set `serial` (`serial` on the wire).
+    pub fn serial(
+        mut self,
+        serial: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.serial = ::std::option::Option::Some(::std::convert::Into::into(serial));
+        self
+    }
+    /// Set `dev` (`dev` on the wire).
+    pub fn dev(mut self, dev: impl ::std::convert::Into<::std::string::String>) -> Self {
+        self.dev = ::std::option::Option::Some(::std::convert::Into::into(dev));
+        self
+    }
+    /// Set `ccw_address` (`ccw-address` on the wire).
+    pub fn ccw_address(
+        mut self,
+        ccw_address: impl ::std::convert::Into<GuestCcwAddress>,
+    ) -> Self {
+        self.ccw_address = ::std::option::Option::Some(
+            ::std::convert::Into::into(ccw_address),
+        );
+        self
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskAddress {
@@ -1195,6 +1515,72 @@ pub struct GuestNvMeSmart {
     pub number_of_error_log_entries_lo: u64,
     /// `number-of-error-log-entries-hi`
     pub number_of_error_log_entries_hi: u64,
+}
+#[allow(deprecated)]
+impl GuestNvMeSmart {
+    /// A `GuestNvMeSmart` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        critical_warning: impl ::std::convert::Into<i64>,
+        temperature: impl ::std::convert::Into<i64>,
+        available_spare: impl ::std::convert::Into<i64>,
+        available_spare_threshold: impl ::std::convert::Into<i64>,
+        percentage_used: impl ::std::convert::Into<i64>,
+        data_units_read_lo: impl ::std::convert::Into<u64>,
+        data_units_read_hi: impl ::std::convert::Into<u64>,
+        data_units_written_lo: impl ::std::convert::Into<u64>,
+        data_units_written_hi: impl ::std::convert::Into<u64>,
+        host_read_commands_lo: impl ::std::convert::Into<u64>,
+        host_read_commands_hi: impl ::std::convert::Into<u64>,
+        host_write_commands_lo: impl ::std::convert::Into<u64>,
+        host_write_commands_hi: impl ::std::convert::Into<u64>,
+        controller_busy_time_lo: impl ::std::convert::Into<u64>,
+        controller_busy_time_hi: impl ::std::convert::Into<u64>,
+        power_cycles_lo: impl ::std::convert::Into<u64>,
+        power_cycles_hi: impl ::std::convert::Into<u64>,
+        power_on_hours_lo: impl ::std::convert::Into<u64>,
+        power_on_hours_hi: impl ::std::convert::Into<u64>,
+        unsafe_shutdowns_lo: impl ::std::convert::Into<u64>,
+        unsafe_shutdowns_hi: impl ::std::convert::Into<u64>,
+        media_errors_lo: impl ::std::convert::Into<u64>,
+        media_errors_hi: impl ::std::convert::Into<u64>,
+        number_of_error_log_entries_lo: impl ::std::convert::Into<u64>,
+        number_of_error_log_entries_hi: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        Self {
+            critical_warning: ::std::convert::Into::into(critical_warning),
+            temperature: ::std::convert::Into::into(temperature),
+            available_spare: ::std::convert::Into::into(available_spare),
+            available_spare_threshold: ::std::convert::Into::into(
+                available_spare_threshold,
+            ),
+            percentage_used: ::std::convert::Into::into(percentage_used),
+            data_units_read_lo: ::std::convert::Into::into(data_units_read_lo),
+            data_units_read_hi: ::std::convert::Into::into(data_units_read_hi),
+            data_units_written_lo: ::std::convert::Into::into(data_units_written_lo),
+            data_units_written_hi: ::std::convert::Into::into(data_units_written_hi),
+            host_read_commands_lo: ::std::convert::Into::into(host_read_commands_lo),
+            host_read_commands_hi: ::std::convert::Into::into(host_read_commands_hi),
+            host_write_commands_lo: ::std::convert::Into::into(host_write_commands_lo),
+            host_write_commands_hi: ::std::convert::Into::into(host_write_commands_hi),
+            controller_busy_time_lo: ::std::convert::Into::into(controller_busy_time_lo),
+            controller_busy_time_hi: ::std::convert::Into::into(controller_busy_time_hi),
+            power_cycles_lo: ::std::convert::Into::into(power_cycles_lo),
+            power_cycles_hi: ::std::convert::Into::into(power_cycles_hi),
+            power_on_hours_lo: ::std::convert::Into::into(power_on_hours_lo),
+            power_on_hours_hi: ::std::convert::Into::into(power_on_hours_hi),
+            unsafe_shutdowns_lo: ::std::convert::Into::into(unsafe_shutdowns_lo),
+            unsafe_shutdowns_hi: ::std::convert::Into::into(unsafe_shutdowns_hi),
+            media_errors_lo: ::std::convert::Into::into(media_errors_lo),
+            media_errors_hi: ::std::convert::Into::into(media_errors_hi),
+            number_of_error_log_entries_lo: ::std::convert::Into::into(
+                number_of_error_log_entries_lo,
+            ),
+            number_of_error_log_entries_hi: ::std::convert::Into::into(
+                number_of_error_log_entries_hi,
+            ),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestNvMeSmart {
@@ -1377,6 +1763,36 @@ pub enum GuestDiskSmartBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+#[allow(deprecated)]
+impl GuestDiskSmart {
+    /// A `GuestDiskSmart` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(branch: impl ::std::convert::Into<GuestDiskSmartBranch>) -> Self {
+        Self {
+            branch: ::std::convert::Into::into(branch),
+        }
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestDiskSmartBranch> for GuestDiskSmart {
+    fn from(v: GuestDiskSmartBranch) -> Self {
+        Self::new(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestNvMeSmart> for GuestDiskSmartBranch {
+    fn from(v: GuestNvMeSmart) -> Self {
+        GuestDiskSmartBranch::Nvme(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestNvMeSmart> for GuestDiskSmart {
+    fn from(v: GuestNvMeSmart) -> Self {
+        Self::new(
+            <GuestDiskSmartBranch as ::std::convert::From<GuestNvMeSmart>>::from(v),
+        )
+    }
 }
 impl GuestDiskSmartBranch {
     /// The discriminator's value, as on the wire.
@@ -1607,6 +2023,55 @@ pub struct GuestDiskInfo {
     pub smart: ::std::option::Option<GuestDiskSmart>,
 }
 #[allow(deprecated)]
+impl GuestDiskInfo {
+    /// A `GuestDiskInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        partition: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        Self {
+            name: ::std::convert::Into::into(name),
+            partition: ::std::convert::Into::into(partition),
+            dependencies: ::std::option::Option::None,
+            address: ::std::option::Option::None,
+            alias: ::std::option::Option::None,
+            smart: ::std::option::Option::None,
+        }
+    }
+    /// Set `dependencies` (`dependencies` on the wire).
+    pub fn dependencies(
+        mut self,
+        dependencies: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
+    ) -> Self {
+        self.dependencies = ::std::option::Option::Some(
+            ::std::convert::Into::into(dependencies),
+        );
+        self
+    }
+    /// Set `address` (`address` on the wire).
+    pub fn address(
+        mut self,
+        address: impl ::std::convert::Into<GuestDiskAddress>,
+    ) -> Self {
+        self.address = ::std::option::Option::Some(::std::convert::Into::into(address));
+        self
+    }
+    /// Set `alias` (`alias` on the wire).
+    pub fn alias(
+        mut self,
+        alias: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.alias = ::std::option::Option::Some(::std::convert::Into::into(alias));
+        self
+    }
+    /// Set `smart` (`smart` on the wire).
+    pub fn smart(mut self, smart: impl ::std::convert::Into<GuestDiskSmart>) -> Self {
+        self.smart = ::std::option::Option::Some(::std::convert::Into::into(smart));
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskInfo {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -1667,6 +2132,51 @@ pub struct GuestFilesystemInfo {
     pub disk: ::std::vec::Vec<GuestDiskAddress>,
 }
 #[allow(deprecated)]
+impl GuestFilesystemInfo {
+    /// A `GuestFilesystemInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        mountpoint: impl ::std::convert::Into<::std::string::String>,
+        r#type: impl ::std::convert::Into<::std::string::String>,
+        disk: impl ::std::convert::Into<::std::vec::Vec<GuestDiskAddress>>,
+    ) -> Self {
+        Self {
+            name: ::std::convert::Into::into(name),
+            mountpoint: ::std::convert::Into::into(mountpoint),
+            r#type: ::std::convert::Into::into(r#type),
+            used_bytes: ::std::option::Option::None,
+            total_bytes: ::std::option::Option::None,
+            total_bytes_privileged: ::std::option::Option::None,
+            disk: ::std::convert::Into::into(disk),
+        }
+    }
+    /// Set `used_bytes` (`used-bytes` on the wire).
+    pub fn used_bytes(mut self, used_bytes: impl ::std::convert::Into<u64>) -> Self {
+        self.used_bytes = ::std::option::Option::Some(
+            ::std::convert::Into::into(used_bytes),
+        );
+        self
+    }
+    /// Set `total_bytes` (`total-bytes` on the wire).
+    pub fn total_bytes(mut self, total_bytes: impl ::std::convert::Into<u64>) -> Self {
+        self.total_bytes = ::std::option::Option::Some(
+            ::std::convert::Into::into(total_bytes),
+        );
+        self
+    }
+    /// Set `total_bytes_privileged` (`total-bytes-privileged` on the wire).
+    pub fn total_bytes_privileged(
+        mut self,
+        total_bytes_privileged: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        self.total_bytes_privileged = ::std::option::Option::Some(
+            ::std::convert::Into::into(total_bytes_privileged),
+        );
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestFilesystemInfo {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -1724,6 +2234,28 @@ pub struct GuestMemoryBlock {
     /// is returned, and always ignored on input (hence it can be
     /// omitted then).
     pub can_offline: ::std::option::Option<bool>,
+}
+#[allow(deprecated)]
+impl GuestMemoryBlock {
+    /// A `GuestMemoryBlock` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        phys_index: impl ::std::convert::Into<u64>,
+        online: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        Self {
+            phys_index: ::std::convert::Into::into(phys_index),
+            online: ::std::convert::Into::into(online),
+            can_offline: ::std::option::Option::None,
+        }
+    }
+    /// Set `can_offline` (`can-offline` on the wire).
+    pub fn can_offline(mut self, can_offline: impl ::std::convert::Into<bool>) -> Self {
+        self.can_offline = ::std::option::Option::Some(
+            ::std::convert::Into::into(can_offline),
+        );
+        self
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestMemoryBlock {
@@ -1854,6 +2386,28 @@ pub struct GuestMemoryBlockResponse {
     pub error_code: ::std::option::Option<i64>,
 }
 #[allow(deprecated)]
+impl GuestMemoryBlockResponse {
+    /// A `GuestMemoryBlockResponse` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        phys_index: impl ::std::convert::Into<u64>,
+        response: impl ::std::convert::Into<GuestMemoryBlockResponseType>,
+    ) -> Self {
+        Self {
+            phys_index: ::std::convert::Into::into(phys_index),
+            response: ::std::convert::Into::into(response),
+            error_code: ::std::option::Option::None,
+        }
+    }
+    /// Set `error_code` (`error-code` on the wire).
+    pub fn error_code(mut self, error_code: impl ::std::convert::Into<i64>) -> Self {
+        self.error_code = ::std::option::Option::Some(
+            ::std::convert::Into::into(error_code),
+        );
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestMemoryBlockResponse {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -1894,6 +2448,16 @@ pub struct GuestMemoryBlockInfo {
     /// minimal units of memory block online/offline operations (also
     /// called Logical Memory Hotplug).
     pub size: u64,
+}
+#[allow(deprecated)]
+impl GuestMemoryBlockInfo {
+    /// A `GuestMemoryBlockInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(size: impl ::std::convert::Into<u64>) -> Self {
+        Self {
+            size: ::std::convert::Into::into(size),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestMemoryBlockInfo {
@@ -1949,6 +2513,74 @@ pub struct GuestExecStatus {
     pub err_truncated: ::std::option::Option<bool>,
 }
 #[allow(deprecated)]
+impl GuestExecStatus {
+    /// A `GuestExecStatus` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(exited: impl ::std::convert::Into<bool>) -> Self {
+        Self {
+            exited: ::std::convert::Into::into(exited),
+            exitcode: ::std::option::Option::None,
+            signal: ::std::option::Option::None,
+            out_data: ::std::option::Option::None,
+            err_data: ::std::option::Option::None,
+            out_truncated: ::std::option::Option::None,
+            err_truncated: ::std::option::Option::None,
+        }
+    }
+    /// Set `exitcode` (`exitcode` on the wire).
+    pub fn exitcode(mut self, exitcode: impl ::std::convert::Into<i64>) -> Self {
+        self.exitcode = ::std::option::Option::Some(
+            ::std::convert::Into::into(exitcode),
+        );
+        self
+    }
+    /// Set `signal` (`signal` on the wire).
+    pub fn signal(mut self, signal: impl ::std::convert::Into<i64>) -> Self {
+        self.signal = ::std::option::Option::Some(::std::convert::Into::into(signal));
+        self
+    }
+    /// Set `out_data` (`out-data` on the wire).
+    pub fn out_data(
+        mut self,
+        out_data: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.out_data = ::std::option::Option::Some(
+            ::std::convert::Into::into(out_data),
+        );
+        self
+    }
+    /// Set `err_data` (`err-data` on the wire).
+    pub fn err_data(
+        mut self,
+        err_data: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.err_data = ::std::option::Option::Some(
+            ::std::convert::Into::into(err_data),
+        );
+        self
+    }
+    /// Set `out_truncated` (`out-truncated` on the wire).
+    pub fn out_truncated(
+        mut self,
+        out_truncated: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        self.out_truncated = ::std::option::Option::Some(
+            ::std::convert::Into::into(out_truncated),
+        );
+        self
+    }
+    /// Set `err_truncated` (`err-truncated` on the wire).
+    pub fn err_truncated(
+        mut self,
+        err_truncated: impl ::std::convert::Into<bool>,
+    ) -> Self {
+        self.err_truncated = ::std::option::Option::Some(
+            ::std::convert::Into::into(err_truncated),
+        );
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestExecStatus {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -1993,6 +2625,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
 pub struct GuestExec {
     /// pid of child process in guest OS
     pub pid: i64,
+}
+#[allow(deprecated)]
+impl GuestExec {
+    /// A `GuestExec` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(pid: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            pid: ::std::convert::Into::into(pid),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestExec {
@@ -2150,6 +2792,18 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
         )
     }
 }
+#[allow(deprecated)]
+impl ::std::convert::From<bool> for GuestExecCaptureOutput {
+    fn from(v: bool) -> Self {
+        Self::Flag(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestExecCaptureOutputMode> for GuestExecCaptureOutput {
+    fn from(v: GuestExecCaptureOutputMode) -> Self {
+        Self::Mode(v)
+    }
+}
 /// `GuestHostName` (not documented in the schema).
 ///
 /// # Since
@@ -2159,6 +2813,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
 pub struct GuestHostName {
     /// Fully qualified domain name of the guest OS
     pub host_name: ::std::string::String,
+}
+#[allow(deprecated)]
+impl GuestHostName {
+    /// A `GuestHostName` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(host_name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            host_name: ::std::convert::Into::into(host_name),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestHostName {
@@ -2204,6 +2868,29 @@ pub struct GuestUser {
     pub domain: ::std::option::Option<::std::string::String>,
 }
 #[allow(deprecated)]
+impl GuestUser {
+    /// A `GuestUser` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        user: impl ::std::convert::Into<::std::string::String>,
+        login_time: impl ::std::convert::Into<f64>,
+    ) -> Self {
+        Self {
+            user: ::std::convert::Into::into(user),
+            login_time: ::std::convert::Into::into(login_time),
+            domain: ::std::option::Option::None,
+        }
+    }
+    /// Set `domain` (`domain` on the wire).
+    pub fn domain(
+        mut self,
+        domain: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.domain = ::std::option::Option::Some(::std::convert::Into::into(domain));
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestUser {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -2246,6 +2933,25 @@ pub struct GuestTimezone {
     pub offset: i64,
 }
 #[allow(deprecated)]
+impl GuestTimezone {
+    /// A `GuestTimezone` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(offset: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            zone: ::std::option::Option::None,
+            offset: ::std::convert::Into::into(offset),
+        }
+    }
+    /// Set `zone` (`zone` on the wire).
+    pub fn zone(
+        mut self,
+        zone: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.zone = ::std::option::Option::Some(::std::convert::Into::into(zone));
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestTimezone {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -2286,7 +2992,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
 /// # Since
 ///
 /// 2.10
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GuestOsInfo {
     /// * POSIX: release field returned by uname(2)
     /// * Windows: build number of the OS
@@ -2319,6 +3025,96 @@ pub struct GuestOsInfo {
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "server" or "client"
     pub variant_id: ::std::option::Option<::std::string::String>,
+}
+#[allow(deprecated)]
+impl GuestOsInfo {
+    /// Set `kernel_release` (`kernel-release` on the wire).
+    pub fn kernel_release(
+        mut self,
+        kernel_release: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.kernel_release = ::std::option::Option::Some(
+            ::std::convert::Into::into(kernel_release),
+        );
+        self
+    }
+    /// Set `kernel_version` (`kernel-version` on the wire).
+    pub fn kernel_version(
+        mut self,
+        kernel_version: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.kernel_version = ::std::option::Option::Some(
+            ::std::convert::Into::into(kernel_version),
+        );
+        self
+    }
+    /// Set `machine` (`machine` on the wire).
+    pub fn machine(
+        mut self,
+        machine: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.machine = ::std::option::Option::Some(::std::convert::Into::into(machine));
+        self
+    }
+    /// Set `id` (`id` on the wire).
+    pub fn id(mut self, id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(::std::convert::Into::into(id));
+        self
+    }
+    /// Set `name` (`name` on the wire).
+    pub fn name(
+        mut self,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.name = ::std::option::Option::Some(::std::convert::Into::into(name));
+        self
+    }
+    /// Set `pretty_name` (`pretty-name` on the wire).
+    pub fn pretty_name(
+        mut self,
+        pretty_name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.pretty_name = ::std::option::Option::Some(
+            ::std::convert::Into::into(pretty_name),
+        );
+        self
+    }
+    /// Set `version` (`version` on the wire).
+    pub fn version(
+        mut self,
+        version: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.version = ::std::option::Option::Some(::std::convert::Into::into(version));
+        self
+    }
+    /// Set `version_id` (`version-id` on the wire).
+    pub fn version_id(
+        mut self,
+        version_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.version_id = ::std::option::Option::Some(
+            ::std::convert::Into::into(version_id),
+        );
+        self
+    }
+    /// Set `variant` (`variant` on the wire).
+    pub fn variant(
+        mut self,
+        variant: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.variant = ::std::option::Option::Some(::std::convert::Into::into(variant));
+        self
+    }
+    /// Set `variant_id` (`variant-id` on the wire).
+    pub fn variant_id(
+        mut self,
+        variant_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.variant_id = ::std::option::Option::Some(
+            ::std::convert::Into::into(variant_id),
+        );
+        self
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestOsInfo {
@@ -2430,6 +3226,20 @@ pub struct GuestDeviceIdPci {
     pub device_id: u16,
 }
 #[allow(deprecated)]
+impl GuestDeviceIdPci {
+    /// A `GuestDeviceIdPci` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        vendor_id: impl ::std::convert::Into<u16>,
+        device_id: impl ::std::convert::Into<u16>,
+    ) -> Self {
+        Self {
+            vendor_id: ::std::convert::Into::into(vendor_id),
+            device_id: ::std::convert::Into::into(device_id),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestDeviceIdPci {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -2481,6 +3291,36 @@ pub enum GuestDeviceIdBranch {
         /// The members other than the common ones.
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
+}
+#[allow(deprecated)]
+impl GuestDeviceId {
+    /// A `GuestDeviceId` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(branch: impl ::std::convert::Into<GuestDeviceIdBranch>) -> Self {
+        Self {
+            branch: ::std::convert::Into::into(branch),
+        }
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestDeviceIdBranch> for GuestDeviceId {
+    fn from(v: GuestDeviceIdBranch) -> Self {
+        Self::new(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestDeviceIdPci> for GuestDeviceIdBranch {
+    fn from(v: GuestDeviceIdPci) -> Self {
+        GuestDeviceIdBranch::Pci(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestDeviceIdPci> for GuestDeviceId {
+    fn from(v: GuestDeviceIdPci) -> Self {
+        Self::new(
+            <GuestDeviceIdBranch as ::std::convert::From<GuestDeviceIdPci>>::from(v),
+        )
+    }
 }
 impl GuestDeviceIdBranch {
     /// The discriminator's value, as on the wire.
@@ -2552,6 +3392,41 @@ pub struct GuestDeviceInfo {
     pub id: ::std::option::Option<GuestDeviceId>,
 }
 #[allow(deprecated)]
+impl GuestDeviceInfo {
+    /// A `GuestDeviceInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(driver_name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            driver_name: ::std::convert::Into::into(driver_name),
+            driver_date: ::std::option::Option::None,
+            driver_version: ::std::option::Option::None,
+            id: ::std::option::Option::None,
+        }
+    }
+    /// Set `driver_date` (`driver-date` on the wire).
+    pub fn driver_date(mut self, driver_date: impl ::std::convert::Into<i64>) -> Self {
+        self.driver_date = ::std::option::Option::Some(
+            ::std::convert::Into::into(driver_date),
+        );
+        self
+    }
+    /// Set `driver_version` (`driver-version` on the wire).
+    pub fn driver_version(
+        mut self,
+        driver_version: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.driver_version = ::std::option::Option::Some(
+            ::std::convert::Into::into(driver_version),
+        );
+        self
+    }
+    /// Set `id` (`id` on the wire).
+    pub fn id(mut self, id: impl ::std::convert::Into<GuestDeviceId>) -> Self {
+        self.id = ::std::option::Option::Some(::std::convert::Into::into(id));
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestDeviceInfo {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -2592,6 +3467,18 @@ pub struct GuestAuthorizedKeys {
     pub keys: ::std::vec::Vec<::std::string::String>,
 }
 #[allow(deprecated)]
+impl GuestAuthorizedKeys {
+    /// A `GuestAuthorizedKeys` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        keys: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
+    ) -> Self {
+        Self {
+            keys: ::std::convert::Into::into(keys),
+        }
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestAuthorizedKeys {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -2622,7 +3509,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
 /// 7.1
 ///
 /// *Only when QEMU is built with* `CONFIG_LINUX`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GuestDiskStats {
     /// sectors read
     pub read_sectors: ::std::option::Option<u64>,
@@ -2659,6 +3546,138 @@ pub struct GuestDiskStats {
     /// weighted time spent doing I/Os since the last update
     /// of this field(ms)
     pub weight_ticks: ::std::option::Option<u64>,
+}
+#[allow(deprecated)]
+impl GuestDiskStats {
+    /// Set `read_sectors` (`read-sectors` on the wire).
+    pub fn read_sectors(mut self, read_sectors: impl ::std::convert::Into<u64>) -> Self {
+        self.read_sectors = ::std::option::Option::Some(
+            ::std::convert::Into::into(read_sectors),
+        );
+        self
+    }
+    /// Set `read_ios` (`read-ios` on the wire).
+    pub fn read_ios(mut self, read_ios: impl ::std::convert::Into<u64>) -> Self {
+        self.read_ios = ::std::option::Option::Some(
+            ::std::convert::Into::into(read_ios),
+        );
+        self
+    }
+    /// Set `read_merges` (`read-merges` on the wire).
+    pub fn read_merges(mut self, read_merges: impl ::std::convert::Into<u64>) -> Self {
+        self.read_merges = ::std::option::Option::Some(
+            ::std::convert::Into::into(read_merges),
+        );
+        self
+    }
+    /// Set `write_sectors` (`write-sectors` on the wire).
+    pub fn write_sectors(
+        mut self,
+        write_sectors: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        self.write_sectors = ::std::option::Option::Some(
+            ::std::convert::Into::into(write_sectors),
+        );
+        self
+    }
+    /// Set `write_ios` (`write-ios` on the wire).
+    pub fn write_ios(mut self, write_ios: impl ::std::convert::Into<u64>) -> Self {
+        self.write_ios = ::std::option::Option::Some(
+            ::std::convert::Into::into(write_ios),
+        );
+        self
+    }
+    /// Set `write_merges` (`write-merges` on the wire).
+    pub fn write_merges(mut self, write_merges: impl ::std::convert::Into<u64>) -> Self {
+        self.write_merges = ::std::option::Option::Some(
+            ::std::convert::Into::into(write_merges),
+        );
+        self
+    }
+    /// Set `discard_sectors` (`discard-sectors` on the wire).
+    pub fn discard_sectors(
+        mut self,
+        discard_sectors: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        self.discard_sectors = ::std::option::Option::Some(
+            ::std::convert::Into::into(discard_sectors),
+        );
+        self
+    }
+    /// Set `discard_ios` (`discard-ios` on the wire).
+    pub fn discard_ios(mut self, discard_ios: impl ::std::convert::Into<u64>) -> Self {
+        self.discard_ios = ::std::option::Option::Some(
+            ::std::convert::Into::into(discard_ios),
+        );
+        self
+    }
+    /// Set `discard_merges` (`discard-merges` on the wire).
+    pub fn discard_merges(
+        mut self,
+        discard_merges: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        self.discard_merges = ::std::option::Option::Some(
+            ::std::convert::Into::into(discard_merges),
+        );
+        self
+    }
+    /// Set `flush_ios` (`flush-ios` on the wire).
+    pub fn flush_ios(mut self, flush_ios: impl ::std::convert::Into<u64>) -> Self {
+        self.flush_ios = ::std::option::Option::Some(
+            ::std::convert::Into::into(flush_ios),
+        );
+        self
+    }
+    /// Set `read_ticks` (`read-ticks` on the wire).
+    pub fn read_ticks(mut self, read_ticks: impl ::std::convert::Into<u64>) -> Self {
+        self.read_ticks = ::std::option::Option::Some(
+            ::std::convert::Into::into(read_ticks),
+        );
+        self
+    }
+    /// Set `write_ticks` (`write-ticks` on the wire).
+    pub fn write_ticks(mut self, write_ticks: impl ::std::convert::Into<u64>) -> Self {
+        self.write_ticks = ::std::option::Option::Some(
+            ::std::convert::Into::into(write_ticks),
+        );
+        self
+    }
+    /// Set `discard_ticks` (`discard-ticks` on the wire).
+    pub fn discard_ticks(
+        mut self,
+        discard_ticks: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        self.discard_ticks = ::std::option::Option::Some(
+            ::std::convert::Into::into(discard_ticks),
+        );
+        self
+    }
+    /// Set `flush_ticks` (`flush-ticks` on the wire).
+    pub fn flush_ticks(mut self, flush_ticks: impl ::std::convert::Into<u64>) -> Self {
+        self.flush_ticks = ::std::option::Option::Some(
+            ::std::convert::Into::into(flush_ticks),
+        );
+        self
+    }
+    /// Set `ios_pgr` (`ios-pgr` on the wire).
+    pub fn ios_pgr(mut self, ios_pgr: impl ::std::convert::Into<u64>) -> Self {
+        self.ios_pgr = ::std::option::Option::Some(::std::convert::Into::into(ios_pgr));
+        self
+    }
+    /// Set `total_ticks` (`total-ticks` on the wire).
+    pub fn total_ticks(mut self, total_ticks: impl ::std::convert::Into<u64>) -> Self {
+        self.total_ticks = ::std::option::Option::Some(
+            ::std::convert::Into::into(total_ticks),
+        );
+        self
+    }
+    /// Set `weight_ticks` (`weight-ticks` on the wire).
+    pub fn weight_ticks(mut self, weight_ticks: impl ::std::convert::Into<u64>) -> Self {
+        self.weight_ticks = ::std::option::Option::Some(
+            ::std::convert::Into::into(weight_ticks),
+        );
+        self
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskStats {
@@ -2729,6 +3748,24 @@ pub struct GuestDiskStatsInfo {
     pub minor: u64,
     /// I/O statistics
     pub stats: GuestDiskStats,
+}
+#[allow(deprecated)]
+impl GuestDiskStatsInfo {
+    /// A `GuestDiskStatsInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        major: impl ::std::convert::Into<u64>,
+        minor: impl ::std::convert::Into<u64>,
+        stats: impl ::std::convert::Into<GuestDiskStats>,
+    ) -> Self {
+        Self {
+            name: ::std::convert::Into::into(name),
+            major: ::std::convert::Into::into(major),
+            minor: ::std::convert::Into::into(minor),
+            stats: ::std::convert::Into::into(stats),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestDiskStatsInfo {
@@ -2851,6 +3888,64 @@ pub struct GuestLinuxCpuStats {
     pub guestnice: ::std::option::Option<u64>,
 }
 #[allow(deprecated)]
+impl GuestLinuxCpuStats {
+    /// A `GuestLinuxCpuStats` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cpu: impl ::std::convert::Into<i64>,
+        user: impl ::std::convert::Into<u64>,
+        nice: impl ::std::convert::Into<u64>,
+        system: impl ::std::convert::Into<u64>,
+        idle: impl ::std::convert::Into<u64>,
+    ) -> Self {
+        Self {
+            cpu: ::std::convert::Into::into(cpu),
+            user: ::std::convert::Into::into(user),
+            nice: ::std::convert::Into::into(nice),
+            system: ::std::convert::Into::into(system),
+            idle: ::std::convert::Into::into(idle),
+            iowait: ::std::option::Option::None,
+            irq: ::std::option::Option::None,
+            softirq: ::std::option::Option::None,
+            steal: ::std::option::Option::None,
+            guest: ::std::option::Option::None,
+            guestnice: ::std::option::Option::None,
+        }
+    }
+    /// Set `iowait` (`iowait` on the wire).
+    pub fn iowait(mut self, iowait: impl ::std::convert::Into<u64>) -> Self {
+        self.iowait = ::std::option::Option::Some(::std::convert::Into::into(iowait));
+        self
+    }
+    /// Set `irq` (`irq` on the wire).
+    pub fn irq(mut self, irq: impl ::std::convert::Into<u64>) -> Self {
+        self.irq = ::std::option::Option::Some(::std::convert::Into::into(irq));
+        self
+    }
+    /// Set `softirq` (`softirq` on the wire).
+    pub fn softirq(mut self, softirq: impl ::std::convert::Into<u64>) -> Self {
+        self.softirq = ::std::option::Option::Some(::std::convert::Into::into(softirq));
+        self
+    }
+    /// Set `steal` (`steal` on the wire).
+    pub fn steal(mut self, steal: impl ::std::convert::Into<u64>) -> Self {
+        self.steal = ::std::option::Option::Some(::std::convert::Into::into(steal));
+        self
+    }
+    /// Set `guest` (`guest` on the wire).
+    pub fn guest(mut self, guest: impl ::std::convert::Into<u64>) -> Self {
+        self.guest = ::std::option::Option::Some(::std::convert::Into::into(guest));
+        self
+    }
+    /// Set `guestnice` (`guestnice` on the wire).
+    pub fn guestnice(mut self, guestnice: impl ::std::convert::Into<u64>) -> Self {
+        self.guestnice = ::std::option::Option::Some(
+            ::std::convert::Into::into(guestnice),
+        );
+        self
+    }
+}
+#[allow(deprecated)]
 impl ::serde::Serialize for GuestLinuxCpuStats {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -2921,6 +4016,36 @@ pub enum GuestCpuStatsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
+#[allow(deprecated)]
+impl GuestCpuStats {
+    /// A `GuestCpuStats` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(branch: impl ::std::convert::Into<GuestCpuStatsBranch>) -> Self {
+        Self {
+            branch: ::std::convert::Into::into(branch),
+        }
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestCpuStatsBranch> for GuestCpuStats {
+    fn from(v: GuestCpuStatsBranch) -> Self {
+        Self::new(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestLinuxCpuStats> for GuestCpuStatsBranch {
+    fn from(v: GuestLinuxCpuStats) -> Self {
+        GuestCpuStatsBranch::Linux(v)
+    }
+}
+#[allow(deprecated)]
+impl ::std::convert::From<GuestLinuxCpuStats> for GuestCpuStats {
+    fn from(v: GuestLinuxCpuStats) -> Self {
+        Self::new(
+            <GuestCpuStatsBranch as ::std::convert::From<GuestLinuxCpuStats>>::from(v),
+        )
+    }
+}
 impl GuestCpuStatsBranch {
     /// The discriminator's value, as on the wire.
     pub fn tag(&self) -> &str {
@@ -2987,6 +4112,22 @@ pub struct GuestLoadAverage {
     pub load5m: f64,
     /// 15-minute load avage
     pub load15m: f64,
+}
+#[allow(deprecated)]
+impl GuestLoadAverage {
+    /// A `GuestLoadAverage` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        load1m: impl ::std::convert::Into<f64>,
+        load5m: impl ::std::convert::Into<f64>,
+        load15m: impl ::std::convert::Into<f64>,
+    ) -> Self {
+        Self {
+            load1m: ::std::convert::Into::into(load1m),
+            load5m: ::std::convert::Into::into(load5m),
+            load15m: ::std::convert::Into::into(load15m),
+        }
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestLoadAverage {
@@ -3057,6 +4198,118 @@ pub struct GuestNetworkRoute {
     pub nexthop: ::std::option::Option<::std::string::String>,
     /// IP version (4 or 6)
     pub version: i64,
+}
+#[allow(deprecated)]
+impl GuestNetworkRoute {
+    /// A `GuestNetworkRoute` with the given required members; the optional ones are left out (set them with the methods of their names).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        iface: impl ::std::convert::Into<::std::string::String>,
+        destination: impl ::std::convert::Into<::std::string::String>,
+        metric: impl ::std::convert::Into<i64>,
+        version: impl ::std::convert::Into<i64>,
+    ) -> Self {
+        Self {
+            iface: ::std::convert::Into::into(iface),
+            destination: ::std::convert::Into::into(destination),
+            metric: ::std::convert::Into::into(metric),
+            gateway: ::std::option::Option::None,
+            mask: ::std::option::Option::None,
+            irtt: ::std::option::Option::None,
+            flags: ::std::option::Option::None,
+            refcnt: ::std::option::Option::None,
+            r#use: ::std::option::Option::None,
+            window: ::std::option::Option::None,
+            mtu: ::std::option::Option::None,
+            desprefixlen: ::std::option::Option::None,
+            source: ::std::option::Option::None,
+            srcprefixlen: ::std::option::Option::None,
+            nexthop: ::std::option::Option::None,
+            version: ::std::convert::Into::into(version),
+        }
+    }
+    /// Set `gateway` (`gateway` on the wire).
+    pub fn gateway(
+        mut self,
+        gateway: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.gateway = ::std::option::Option::Some(::std::convert::Into::into(gateway));
+        self
+    }
+    /// Set `mask` (`mask` on the wire).
+    pub fn mask(
+        mut self,
+        mask: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.mask = ::std::option::Option::Some(::std::convert::Into::into(mask));
+        self
+    }
+    /// Set `irtt` (`irtt` on the wire).
+    pub fn irtt(mut self, irtt: impl ::std::convert::Into<i64>) -> Self {
+        self.irtt = ::std::option::Option::Some(::std::convert::Into::into(irtt));
+        self
+    }
+    /// Set `flags` (`flags` on the wire).
+    pub fn flags(mut self, flags: impl ::std::convert::Into<u64>) -> Self {
+        self.flags = ::std::option::Option::Some(::std::convert::Into::into(flags));
+        self
+    }
+    /// Set `refcnt` (`refcnt` on the wire).
+    pub fn refcnt(mut self, refcnt: impl ::std::convert::Into<i64>) -> Self {
+        self.refcnt = ::std::option::Option::Some(::std::convert::Into::into(refcnt));
+        self
+    }
+    /// Set `r#use` (`use` on the wire).
+    pub fn set_use(mut self, r#use: impl ::std::convert::Into<i64>) -> Self {
+        self.r#use = ::std::option::Option::Some(::std::convert::Into::into(r#use));
+        self
+    }
+    /// Set `window` (`window` on the wire).
+    pub fn window(mut self, window: impl ::std::convert::Into<i64>) -> Self {
+        self.window = ::std::option::Option::Some(::std::convert::Into::into(window));
+        self
+    }
+    /// Set `mtu` (`mtu` on the wire).
+    pub fn mtu(mut self, mtu: impl ::std::convert::Into<i64>) -> Self {
+        self.mtu = ::std::option::Option::Some(::std::convert::Into::into(mtu));
+        self
+    }
+    /// Set `desprefixlen` (`desprefixlen` on the wire).
+    pub fn desprefixlen(
+        mut self,
+        desprefixlen: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.desprefixlen = ::std::option::Option::Some(
+            ::std::convert::Into::into(desprefixlen),
+        );
+        self
+    }
+    /// Set `source` (`source` on the wire).
+    pub fn source(
+        mut self,
+        source: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.source = ::std::option::Option::Some(::std::convert::Into::into(source));
+        self
+    }
+    /// Set `srcprefixlen` (`srcprefixlen` on the wire).
+    pub fn srcprefixlen(
+        mut self,
+        srcprefixlen: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.srcprefixlen = ::std::option::Option::Some(
+            ::std::convert::Into::into(srcprefixlen),
+        );
+        self
+    }
+    /// Set `nexthop` (`nexthop` on the wire).
+    pub fn nexthop(
+        mut self,
+        nexthop: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        self.nexthop = ::std::option::Option::Some(::std::convert::Into::into(nexthop));
+        self
+    }
 }
 #[allow(deprecated)]
 impl ::serde::Serialize for GuestNetworkRoute {
@@ -3153,6 +4406,16 @@ pub mod commands {
         pub id: i64,
     }
     #[allow(deprecated)]
+    impl GuestSyncDelimited {
+        /// A `GuestSyncDelimited` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(id: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                id: ::std::convert::Into::into(id),
+            }
+        }
+    }
+    #[allow(deprecated)]
     impl ::serde::Serialize for GuestSyncDelimited {
         fn serialize<S: ::serde::Serializer>(
             &self,
@@ -3226,6 +4489,16 @@ pub mod commands {
     pub struct GuestSync {
         /// randomly generated 64-bit integer
         pub id: i64,
+    }
+    #[allow(deprecated)]
+    impl GuestSync {
+        /// A `GuestSync` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(id: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                id: ::std::convert::Into::into(id),
+            }
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestSync {
@@ -3375,11 +4648,19 @@ pub mod commands {
     ///
     /// Wire name: `guest-set-time`.
     #[doc(alias = "guest-set-time")]
-    #[derive(Clone, Debug, PartialEq)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestSetTime {
         /// time of nanoseconds, relative to the Epoch of 1970-01-01 in
         /// UTC.
         pub time: ::std::option::Option<i64>,
+    }
+    #[allow(deprecated)]
+    impl GuestSetTime {
+        /// Set `time` (`time` on the wire).
+        pub fn time(mut self, time: impl ::std::convert::Into<i64>) -> Self {
+            self.time = ::std::option::Option::Some(::std::convert::Into::into(time));
+            self
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestSetTime {
@@ -3478,10 +4759,21 @@ pub mod commands {
     ///
     /// Wire name: `guest-shutdown`.
     #[doc(alias = "guest-shutdown")]
-    #[derive(Clone, Debug, PartialEq)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestShutdown {
         /// "halt", "powerdown" (default), or "reboot"
         pub mode: ::std::option::Option<::std::string::String>,
+    }
+    #[allow(deprecated)]
+    impl GuestShutdown {
+        /// Set `mode` (`mode` on the wire).
+        pub fn mode(
+            mut self,
+            mode: impl ::std::convert::Into<::std::string::String>,
+        ) -> Self {
+            self.mode = ::std::option::Option::Some(::std::convert::Into::into(mode));
+            self
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestShutdown {
@@ -3539,6 +4831,25 @@ pub mod commands {
         pub mode: ::std::option::Option<::std::string::String>,
     }
     #[allow(deprecated)]
+    impl GuestFileOpen {
+        /// A `GuestFileOpen` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
+            Self {
+                path: ::std::convert::Into::into(path),
+                mode: ::std::option::Option::None,
+            }
+        }
+        /// Set `mode` (`mode` on the wire).
+        pub fn mode(
+            mut self,
+            mode: impl ::std::convert::Into<::std::string::String>,
+        ) -> Self {
+            self.mode = ::std::option::Option::Some(::std::convert::Into::into(mode));
+            self
+        }
+    }
+    #[allow(deprecated)]
     impl ::serde::Serialize for GuestFileOpen {
         fn serialize<S: ::serde::Serializer>(
             &self,
@@ -3588,6 +4899,16 @@ pub mod commands {
     pub struct GuestFileClose {
         /// filehandle returned by guest-file-open
         pub handle: i64,
+    }
+    #[allow(deprecated)]
+    impl GuestFileClose {
+        /// A `GuestFileClose` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                handle: ::std::convert::Into::into(handle),
+            }
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestFileClose {
@@ -3640,7 +4961,7 @@ pub mod commands {
     /// Wire name: `guest-file-read`.
     #[doc(alias = "guest-file-read")]
     #[derive(Clone, Debug, PartialEq)]
-    pub struct GuestFileRead {
+    pub struct GuestFileReadCommand {
         /// filehandle returned by guest-file-open
         pub handle: i64,
         /// maximum number of bytes to read (default is 4KB, maximum is
@@ -3648,7 +4969,23 @@ pub mod commands {
         pub count: ::std::option::Option<i64>,
     }
     #[allow(deprecated)]
-    impl ::serde::Serialize for GuestFileRead {
+    impl GuestFileReadCommand {
+        /// A `GuestFileReadCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                handle: ::std::convert::Into::into(handle),
+                count: ::std::option::Option::None,
+            }
+        }
+        /// Set `count` (`count` on the wire).
+        pub fn count(mut self, count: impl ::std::convert::Into<i64>) -> Self {
+            self.count = ::std::option::Option::Some(::std::convert::Into::into(count));
+            self
+        }
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileReadCommand {
         fn serialize<S: ::serde::Serializer>(
             &self,
             s: S,
@@ -3660,7 +4997,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
+    impl<'de> ::serde::Deserialize<'de> for GuestFileReadCommand {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
@@ -3669,12 +5006,12 @@ pub mod commands {
                 handle: crate::__private::required(&mut m, "handle")?,
                 count: crate::__private::optional(&mut m, "count")?,
             };
-            crate::__private::finish(&m, "GuestFileRead")?;
+            crate::__private::finish(&m, "GuestFileReadCommand")?;
             ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileRead {
+    impl crate::Command for GuestFileReadCommand {
         const NAME: &'static str = "guest-file-read";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -3698,7 +5035,7 @@ pub mod commands {
     /// Wire name: `guest-file-write`.
     #[doc(alias = "guest-file-write")]
     #[derive(Clone, Debug, PartialEq)]
-    pub struct GuestFileWrite {
+    pub struct GuestFileWriteCommand {
         /// filehandle returned by guest-file-open
         pub handle: i64,
         /// base64-encoded string representing data to be written
@@ -3708,7 +5045,27 @@ pub mod commands {
         pub count: ::std::option::Option<i64>,
     }
     #[allow(deprecated)]
-    impl ::serde::Serialize for GuestFileWrite {
+    impl GuestFileWriteCommand {
+        /// A `GuestFileWriteCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            handle: impl ::std::convert::Into<i64>,
+            buf_b64: impl ::std::convert::Into<::std::string::String>,
+        ) -> Self {
+            Self {
+                handle: ::std::convert::Into::into(handle),
+                buf_b64: ::std::convert::Into::into(buf_b64),
+                count: ::std::option::Option::None,
+            }
+        }
+        /// Set `count` (`count` on the wire).
+        pub fn count(mut self, count: impl ::std::convert::Into<i64>) -> Self {
+            self.count = ::std::option::Option::Some(::std::convert::Into::into(count));
+            self
+        }
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileWriteCommand {
         fn serialize<S: ::serde::Serializer>(
             &self,
             s: S,
@@ -3721,7 +5078,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
+    impl<'de> ::serde::Deserialize<'de> for GuestFileWriteCommand {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
@@ -3731,12 +5088,12 @@ pub mod commands {
                 buf_b64: crate::__private::required(&mut m, "buf-b64")?,
                 count: crate::__private::optional(&mut m, "count")?,
             };
-            crate::__private::finish(&m, "GuestFileWrite")?;
+            crate::__private::finish(&m, "GuestFileWriteCommand")?;
             ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileWrite {
+    impl crate::Command for GuestFileWriteCommand {
         const NAME: &'static str = "guest-file-write";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -3762,7 +5119,7 @@ pub mod commands {
     /// Wire name: `guest-file-seek`.
     #[doc(alias = "guest-file-seek")]
     #[derive(Clone, Debug, PartialEq)]
-    pub struct GuestFileSeek {
+    pub struct GuestFileSeekCommand {
         /// filehandle returned by guest-file-open
         pub handle: i64,
         /// bytes to skip over in the file stream
@@ -3771,7 +5128,23 @@ pub mod commands {
         pub whence: super::GuestFileWhence,
     }
     #[allow(deprecated)]
-    impl ::serde::Serialize for GuestFileSeek {
+    impl GuestFileSeekCommand {
+        /// A `GuestFileSeekCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            handle: impl ::std::convert::Into<i64>,
+            offset: impl ::std::convert::Into<i64>,
+            whence: impl ::std::convert::Into<super::GuestFileWhence>,
+        ) -> Self {
+            Self {
+                handle: ::std::convert::Into::into(handle),
+                offset: ::std::convert::Into::into(offset),
+                whence: ::std::convert::Into::into(whence),
+            }
+        }
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestFileSeekCommand {
         fn serialize<S: ::serde::Serializer>(
             &self,
             s: S,
@@ -3784,7 +5157,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
+    impl<'de> ::serde::Deserialize<'de> for GuestFileSeekCommand {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
@@ -3794,12 +5167,12 @@ pub mod commands {
                 offset: crate::__private::required(&mut m, "offset")?,
                 whence: crate::__private::required(&mut m, "whence")?,
             };
-            crate::__private::finish(&m, "GuestFileSeek")?;
+            crate::__private::finish(&m, "GuestFileSeekCommand")?;
             ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileSeek {
+    impl crate::Command for GuestFileSeekCommand {
         const NAME: &'static str = "guest-file-seek";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -3822,6 +5195,16 @@ pub mod commands {
     pub struct GuestFileFlush {
         /// filehandle returned by guest-file-open
         pub handle: i64,
+    }
+    #[allow(deprecated)]
+    impl GuestFileFlush {
+        /// A `GuestFileFlush` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                handle: ::std::convert::Into::into(handle),
+            }
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestFileFlush {
@@ -3879,9 +5262,9 @@ pub mod commands {
     /// Wire name: `guest-fsfreeze-status`.
     #[doc(alias = "guest-fsfreeze-status")]
     #[derive(Clone, Debug, Default, PartialEq)]
-    pub struct GuestFsfreezeStatus {}
+    pub struct GuestFsfreezeStatusCommand {}
     #[allow(deprecated)]
-    impl ::serde::Serialize for GuestFsfreezeStatus {
+    impl ::serde::Serialize for GuestFsfreezeStatusCommand {
         fn serialize<S: ::serde::Serializer>(
             &self,
             s: S,
@@ -3891,18 +5274,18 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
+    impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatusCommand {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
             let m = crate::__private::object(d)?;
             let v = Self {};
-            crate::__private::finish(&m, "GuestFsfreezeStatus")?;
+            crate::__private::finish(&m, "GuestFsfreezeStatusCommand")?;
             ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFsfreezeStatus {
+    impl crate::Command for GuestFsfreezeStatusCommand {
         const NAME: &'static str = "guest-fsfreeze-status";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -3989,12 +5372,27 @@ pub mod commands {
     ///
     /// Wire name: `guest-fsfreeze-freeze-list`.
     #[doc(alias = "guest-fsfreeze-freeze-list")]
-    #[derive(Clone, Debug, PartialEq)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFsfreezeFreezeList {
         /// an array of mountpoints of filesystems to be frozen.
         /// If omitted, every mounted filesystem is frozen.  Invalid mount
         /// points are ignored.
         pub mountpoints: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    }
+    #[allow(deprecated)]
+    impl GuestFsfreezeFreezeList {
+        /// Set `mountpoints` (`mountpoints` on the wire).
+        pub fn mountpoints(
+            mut self,
+            mountpoints: impl ::std::convert::Into<
+                ::std::vec::Vec<::std::string::String>,
+            >,
+        ) -> Self {
+            self.mountpoints = ::std::option::Option::Some(
+                ::std::convert::Into::into(mountpoints),
+            );
+            self
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestFsfreezeFreezeList {
@@ -4101,7 +5499,7 @@ pub mod commands {
     ///
     /// Wire name: `guest-fstrim`.
     #[doc(alias = "guest-fstrim")]
-    #[derive(Clone, Debug, PartialEq)]
+    #[derive(Clone, Debug, Default, PartialEq)]
     pub struct GuestFstrim {
         /// Minimum contiguous free range to discard, in bytes.  Free
         /// ranges smaller than this may be ignored (this is a hint and the
@@ -4111,6 +5509,16 @@ pub mod commands {
         /// discarded.  The default value is zero, meaning "discard every
         /// free block".
         pub minimum: ::std::option::Option<i64>,
+    }
+    #[allow(deprecated)]
+    impl GuestFstrim {
+        /// Set `minimum` (`minimum` on the wire).
+        pub fn minimum(mut self, minimum: impl ::std::convert::Into<i64>) -> Self {
+            self.minimum = ::std::option::Option::Some(
+                ::std::convert::Into::into(minimum),
+            );
+            self
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestFstrim {
@@ -4508,6 +5916,20 @@ pub mod commands {
         pub vcpus: ::std::vec::Vec<super::GuestLogicalProcessor>,
     }
     #[allow(deprecated)]
+    impl GuestSetVcpus {
+        /// A `GuestSetVcpus` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            vcpus: impl ::std::convert::Into<
+                ::std::vec::Vec<super::GuestLogicalProcessor>,
+            >,
+        ) -> Self {
+            Self {
+                vcpus: ::std::convert::Into::into(vcpus),
+            }
+        }
+    }
+    #[allow(deprecated)]
     impl ::serde::Serialize for GuestSetVcpus {
         fn serialize<S: ::serde::Serializer>(
             &self,
@@ -4680,6 +6102,22 @@ pub mod commands {
         pub crypted: bool,
     }
     #[allow(deprecated)]
+    impl GuestSetUserPassword {
+        /// A `GuestSetUserPassword` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            username: impl ::std::convert::Into<::std::string::String>,
+            password: impl ::std::convert::Into<::std::string::String>,
+            crypted: impl ::std::convert::Into<bool>,
+        ) -> Self {
+            Self {
+                username: ::std::convert::Into::into(username),
+                password: ::std::convert::Into::into(password),
+                crypted: ::std::convert::Into::into(crypted),
+            }
+        }
+    }
+    #[allow(deprecated)]
     impl ::serde::Serialize for GuestSetUserPassword {
         fn serialize<S: ::serde::Serializer>(
             &self,
@@ -4808,6 +6246,18 @@ pub mod commands {
         pub mem_blks: ::std::vec::Vec<super::GuestMemoryBlock>,
     }
     #[allow(deprecated)]
+    impl GuestSetMemoryBlocks {
+        /// A `GuestSetMemoryBlocks` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            mem_blks: impl ::std::convert::Into<::std::vec::Vec<super::GuestMemoryBlock>>,
+        ) -> Self {
+            Self {
+                mem_blks: ::std::convert::Into::into(mem_blks),
+            }
+        }
+    }
+    #[allow(deprecated)]
     impl ::serde::Serialize for GuestSetMemoryBlocks {
         fn serialize<S: ::serde::Serializer>(
             &self,
@@ -4907,12 +6357,22 @@ pub mod commands {
     /// Wire name: `guest-exec-status`.
     #[doc(alias = "guest-exec-status")]
     #[derive(Clone, Debug, PartialEq)]
-    pub struct GuestExecStatus {
+    pub struct GuestExecStatusCommand {
         /// pid returned from guest-exec
         pub pid: i64,
     }
     #[allow(deprecated)]
-    impl ::serde::Serialize for GuestExecStatus {
+    impl GuestExecStatusCommand {
+        /// A `GuestExecStatusCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(pid: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                pid: ::std::convert::Into::into(pid),
+            }
+        }
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestExecStatusCommand {
         fn serialize<S: ::serde::Serializer>(
             &self,
             s: S,
@@ -4923,7 +6383,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
+    impl<'de> ::serde::Deserialize<'de> for GuestExecStatusCommand {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
@@ -4931,12 +6391,12 @@ pub mod commands {
             let v = Self {
                 pid: crate::__private::required(&mut m, "pid")?,
             };
-            crate::__private::finish(&m, "GuestExecStatus")?;
+            crate::__private::finish(&m, "GuestExecStatusCommand")?;
             ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestExecStatus {
+    impl crate::Command for GuestExecStatusCommand {
         const NAME: &'static str = "guest-exec-status";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -4960,7 +6420,7 @@ pub mod commands {
     /// Wire name: `guest-exec`.
     #[doc(alias = "guest-exec")]
     #[derive(Clone, Debug, PartialEq)]
-    pub struct GuestExec {
+    pub struct GuestExecCommand {
         /// path or executable name to execute
         pub path: ::std::string::String,
         /// argument list to pass to executable
@@ -4974,7 +6434,57 @@ pub mod commands {
         pub capture_output: ::std::option::Option<super::GuestExecCaptureOutput>,
     }
     #[allow(deprecated)]
-    impl ::serde::Serialize for GuestExec {
+    impl GuestExecCommand {
+        /// A `GuestExecCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
+            Self {
+                path: ::std::convert::Into::into(path),
+                arg: ::std::option::Option::None,
+                env: ::std::option::Option::None,
+                input_data: ::std::option::Option::None,
+                capture_output: ::std::option::Option::None,
+            }
+        }
+        /// Set `arg` (`arg` on the wire).
+        pub fn arg(
+            mut self,
+            arg: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
+        ) -> Self {
+            self.arg = ::std::option::Option::Some(::std::convert::Into::into(arg));
+            self
+        }
+        /// Set `env` (`env` on the wire).
+        pub fn env(
+            mut self,
+            env: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
+        ) -> Self {
+            self.env = ::std::option::Option::Some(::std::convert::Into::into(env));
+            self
+        }
+        /// Set `input_data` (`input-data` on the wire).
+        pub fn input_data(
+            mut self,
+            input_data: impl ::std::convert::Into<::std::string::String>,
+        ) -> Self {
+            self.input_data = ::std::option::Option::Some(
+                ::std::convert::Into::into(input_data),
+            );
+            self
+        }
+        /// Set `capture_output` (`capture-output` on the wire).
+        pub fn capture_output(
+            mut self,
+            capture_output: impl ::std::convert::Into<super::GuestExecCaptureOutput>,
+        ) -> Self {
+            self.capture_output = ::std::option::Option::Some(
+                ::std::convert::Into::into(capture_output),
+            );
+            self
+        }
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for GuestExecCommand {
         fn serialize<S: ::serde::Serializer>(
             &self,
             s: S,
@@ -4989,7 +6499,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::serde::Deserialize<'de> for GuestExec {
+    impl<'de> ::serde::Deserialize<'de> for GuestExecCommand {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
@@ -5001,12 +6511,12 @@ pub mod commands {
                 input_data: crate::__private::optional(&mut m, "input-data")?,
                 capture_output: crate::__private::optional(&mut m, "capture-output")?,
             };
-            crate::__private::finish(&m, "GuestExec")?;
+            crate::__private::finish(&m, "GuestExecCommand")?;
             ::std::result::Result::Ok(v)
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestExec {
+    impl crate::Command for GuestExecCommand {
         const NAME: &'static str = "guest-exec";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -5279,6 +6789,16 @@ pub mod commands {
         pub username: ::std::string::String,
     }
     #[allow(deprecated)]
+    impl GuestSshGetAuthorizedKeys {
+        /// A `GuestSshGetAuthorizedKeys` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(username: impl ::std::convert::Into<::std::string::String>) -> Self {
+            Self {
+                username: ::std::convert::Into::into(username),
+            }
+        }
+    }
+    #[allow(deprecated)]
     impl ::serde::Serialize for GuestSshGetAuthorizedKeys {
         fn serialize<S: ::serde::Serializer>(
             &self,
@@ -5332,6 +6852,26 @@ pub mod commands {
         pub keys: ::std::vec::Vec<::std::string::String>,
         /// ignore the existing content, set it with the given keys only
         pub reset: ::std::option::Option<bool>,
+    }
+    #[allow(deprecated)]
+    impl GuestSshAddAuthorizedKeys {
+        /// A `GuestSshAddAuthorizedKeys` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            username: impl ::std::convert::Into<::std::string::String>,
+            keys: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
+        ) -> Self {
+            Self {
+                username: ::std::convert::Into::into(username),
+                keys: ::std::convert::Into::into(keys),
+                reset: ::std::option::Option::None,
+            }
+        }
+        /// Set `reset` (`reset` on the wire).
+        pub fn reset(mut self, reset: impl ::std::convert::Into<bool>) -> Self {
+            self.reset = ::std::option::Option::Some(::std::convert::Into::into(reset));
+            self
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestSshAddAuthorizedKeys {
@@ -5390,6 +6930,20 @@ pub mod commands {
         /// the public keys to remove (in OpenSSH/sshd(8) authorized_keys
         /// format)
         pub keys: ::std::vec::Vec<::std::string::String>,
+    }
+    #[allow(deprecated)]
+    impl GuestSshRemoveAuthorizedKeys {
+        /// A `GuestSshRemoveAuthorizedKeys` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            username: impl ::std::convert::Into<::std::string::String>,
+            keys: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
+        ) -> Self {
+            Self {
+                username: ::std::convert::Into::into(username),
+                keys: ::std::convert::Into::into(keys),
+            }
+        }
     }
     #[allow(deprecated)]
     impl ::serde::Serialize for GuestSshRemoveAuthorizedKeys {
@@ -5661,19 +7215,22 @@ pub mod commands {
                     <GuestFileClose as crate::Command>::decode_return(value).map(drop)
                 }
                 "guest-file-read" => {
-                    <GuestFileRead as crate::Command>::decode_return(value).map(drop)
+                    <GuestFileReadCommand as crate::Command>::decode_return(value)
+                        .map(drop)
                 }
                 "guest-file-write" => {
-                    <GuestFileWrite as crate::Command>::decode_return(value).map(drop)
+                    <GuestFileWriteCommand as crate::Command>::decode_return(value)
+                        .map(drop)
                 }
                 "guest-file-seek" => {
-                    <GuestFileSeek as crate::Command>::decode_return(value).map(drop)
+                    <GuestFileSeekCommand as crate::Command>::decode_return(value)
+                        .map(drop)
                 }
                 "guest-file-flush" => {
                     <GuestFileFlush as crate::Command>::decode_return(value).map(drop)
                 }
                 "guest-fsfreeze-status" => {
-                    <GuestFsfreezeStatus as crate::Command>::decode_return(value)
+                    <GuestFsfreezeStatusCommand as crate::Command>::decode_return(value)
                         .map(drop)
                 }
                 "guest-fsfreeze-freeze" => {
@@ -5733,10 +7290,11 @@ pub mod commands {
                         .map(drop)
                 }
                 "guest-exec-status" => {
-                    <GuestExecStatus as crate::Command>::decode_return(value).map(drop)
+                    <GuestExecStatusCommand as crate::Command>::decode_return(value)
+                        .map(drop)
                 }
                 "guest-exec" => {
-                    <GuestExec as crate::Command>::decode_return(value).map(drop)
+                    <GuestExecCommand as crate::Command>::decode_return(value).map(drop)
                 }
                 "guest-get-host-name" => {
                     <GuestGetHostName as crate::Command>::decode_return(value).map(drop)
@@ -5807,14 +7365,26 @@ pub mod events {
             let Event::Other { name, .. } = self;
             name
         }
-        /// Decode an event from its name and `data` member; an
-        /// unknown name, or data that does not decode, is kept as
-        /// it was sent.
-        pub fn decode(name: &str, data: ::serde_json::Value) -> Self {
-            Event::Other {
+        /// Decode an event from its name and `data` member. An
+        /// event these bindings do not know is kept as it was sent
+        /// (`Other`); a known one whose data does not decode is an
+        /// error that keeps the name, the data and the reason.
+        pub fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, crate::EventError> {
+            ::std::result::Result::Ok(Event::Other {
                 name: name.to_string(),
                 data,
-            }
+            })
+        }
+    }
+    impl crate::EventSet for Event {
+        fn decode(
+            name: &str,
+            data: ::serde_json::Value,
+        ) -> ::std::result::Result<Self, crate::EventError> {
+            Event::decode(name, data)
         }
     }
     /// An event message: the event and when QEMU sent it.
@@ -5842,10 +7412,9 @@ pub mod events {
                 .unwrap_or_else(|| ::serde_json::Value::Object(
                     ::serde_json::Map::new(),
                 ));
-            ::std::result::Result::Ok(EventMessage {
-                event: Event::decode(&name, data),
-                timestamp,
-            })
+            let event = Event::decode(&name, data)
+                .map_err(<D::Error as ::serde::de::Error>::custom)?;
+            ::std::result::Result::Ok(EventMessage { event, timestamp })
         }
     }
 }

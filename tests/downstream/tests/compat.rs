@@ -23,7 +23,7 @@ fn older_replies_decode_with_the_added_members_absent() {
     let whole = commands::QueryWhole::decode_return(json!({"parts": [{"size": 1}]})).unwrap();
     assert_eq!(whole.parts[0].unit, None);
 
-    let ev = events::Event::decode("CHANGED", json!({"name": "x"}));
+    let ev = events::Event::decode("CHANGED", json!({"name": "x"})).unwrap();
     let events::Event::Changed(c) = ev else {
         panic!("{ev:?}")
     };
