@@ -190,7 +190,10 @@ impl Gen<'_> {
             EntityKind::Array(a) => {
                 let element = self.use_type(a.element);
                 obj.insert("element-type".into(), element.clone().into());
-                self.tree(&format!("[{element}]"), "array", obj, &e.cond, &[]);
+                // An array has its element type's condition (QEMU's
+                // QAPISchemaArrayType.ifcond).
+                let cond = &s.entity(a.element).cond;
+                self.tree(&format!("[{element}]"), "array", obj, cond, &[]);
             }
             EntityKind::Object(o) => {
                 let mut members = Vec::new();

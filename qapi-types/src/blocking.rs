@@ -100,7 +100,7 @@ impl Stream {
                 Err(e) => last = Some(Error::from(e)),
             }
         }
-        Err(last.unwrap_or_else(|| Error::Unsupported(format!("{addr} names no address"))))
+        Err(last.unwrap_or_else(|| Error::Unsupported(format!("{addr} names no address").into())))
     }
 
     /// Take a spawned QEMU's stdin and stdout (started with piped stdio
@@ -313,6 +313,8 @@ struct Inner {
     greeting: Greeting,
     oob: bool,
     options: Options,
+    /// The server's schema, once fetched (`probe.rs`).
+    probe: crate::probe::Cache,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -410,6 +412,7 @@ impl Qmp {
                 greeting,
                 oob,
                 options: opts.clone(),
+                probe: Default::default(),
             }),
         };
         let caps: Vec<&str> = if oob { vec!["oob"] } else { vec![] };
@@ -431,6 +434,11 @@ impl Qmp {
     /// Whether out-of-band execution was negotiated.
     pub fn oob(&self) -> bool {
         self.inner.oob
+    }
+
+    /// The schema cache and options, for `probe.rs`.
+    pub(crate) fn probing(&self) -> (&crate::probe::Cache, &Options) {
+        (&self.inner.probe, &self.inner.options)
     }
 
     /// Run a command and decode its reply.
@@ -461,10 +469,9 @@ impl Qmp {
     /// the schema marks `allow-oob`, once `oob` was negotiated.
     pub fn execute_oob<C: Command>(&self, command: &C) -> Result<C::Returns> {
         if !C::ALLOW_OOB {
-            return Err(Error::Unsupported(format!(
-                "{} does not allow out-of-band execution",
-                C::NAME
-            )));
+            return Err(Error::Unsupported(
+                format!("{} does not allow out-of-band execution", C::NAME).into(),
+            ));
         }
         if !self.inner.oob {
             return Err(Error::Unsupported(
@@ -560,6 +567,9 @@ impl Qmp {
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
     ) -> Result<proto::Returned> {
+        if self.inner.options.check_commands && !crate::probe::exempt(name) {
+            self.check_before_send(name, args)?;
+        }
         let inner = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (id, wire) = {
@@ -583,7 +593,7 @@ impl Qmp {
                 if e.kind() == io::ErrorKind::Unsupported {
                     // Refused before anything was written.
                     st.session.cancel(id);
-                    return Err(Error::Unsupported(e.to_string()));
+                    return Err(Error::Unsupported(e.to_string().into()));
                 }
                 st.session.abandon(id);
                 if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {

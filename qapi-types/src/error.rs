@@ -62,8 +62,10 @@ pub enum Error {
     },
     /// The call cannot be made on this connection (an out-of-band
     /// command when `oob` was not negotiated, file descriptors over a
-    /// connection that is not a Unix socket, …).
-    Unsupported(String),
+    /// connection that is not a Unix socket, …), or the server does not
+    /// know parts of a command checked against its schema (then
+    /// [`Unsupported::unknown`] names each).
+    Unsupported(Unsupported),
 }
 
 impl Error {
@@ -108,7 +110,8 @@ impl fmt::Display for Error {
                 f,
                 "{count} events were dropped while waiting (the subscriber fell behind)"
             ),
-            Error::Unsupported(m) => write!(f, "not possible on this connection: {m}"),
+            Error::Unsupported(u) if !u.unknown.is_empty() => f.write_str(&u.reason),
+            Error::Unsupported(u) => write!(f, "not possible on this connection: {}", u.reason),
         }
     }
 }
@@ -139,6 +142,55 @@ impl From<std::io::Error> for Error {
 impl From<QmpError> for Error {
     fn from(e: QmpError) -> Error {
         Error::Qmp(e)
+    }
+}
+
+/// Why a call cannot be made ([`Error::Unsupported`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unsupported {
+    /// Why, in words.
+    pub reason: String,
+    /// When a command was checked against the server's schema
+    /// (`check`, [`Options::check_commands`](crate::Options::check_commands)):
+    /// every member, enum value, union branch or JSON type in it that the
+    /// server does not know, as probe paths.  Empty otherwise.
+    pub unknown: Vec<crate::probe::Unknown>,
+}
+
+impl Unsupported {
+    /// A reason without unknown parts.
+    pub fn new(reason: impl Into<String>) -> Unsupported {
+        Unsupported {
+            reason: reason.into(),
+            unknown: Vec::new(),
+        }
+    }
+
+    /// Parts of a command the server does not know.
+    pub fn unknown(reason: impl Into<String>, unknown: Vec<crate::probe::Unknown>) -> Unsupported {
+        Unsupported {
+            reason: reason.into(),
+            unknown,
+        }
+    }
+}
+
+impl From<String> for Unsupported {
+    fn from(reason: String) -> Unsupported {
+        Unsupported::new(reason)
+    }
+}
+
+impl From<&str> for Unsupported {
+    fn from(reason: &str) -> Unsupported {
+        Unsupported::new(reason)
+    }
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
     }
 }
 

@@ -149,7 +149,9 @@
 //! Every call ends in a value or an [`Error`]: `Qmp` (QEMU's own error,
 //! with its `class` and `desc`), `Timeout` (which step, which limit),
 //! `Disconnected`, `Protocol` (garbage or an unexpected message),
-//! `TooLarge`, `Decode` (the reply's JSON kept), `Io`, `Unsupported`.
+//! `TooLarge`, `Decode` (the reply's JSON kept), `Io`, `Unsupported`
+//! (not possible on this connection, or parts of a checked command the
+//! server lacks).
 //! [`Error::is_fatal`] tells whether the connection is over; to go on,
 //! connect again (a fresh client on the same address negotiates anew).
 //! Calls in flight fail at once when the connection ends, and
@@ -176,6 +178,62 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Asking the running QEMU
+//!
+//! What a QEMU has depends on its release and build.  Each client reads
+//! the server's `query-qmp-schema` once per connection, when first
+//! needed, into a [`probe::Schema`]; ask it about commands and events,
+//! or with paths in libvirt's language that start at a command or event
+//! name (see [`probe`] for the exact rules):
+//!
+//! ```no_run
+//! use qapi_types::blocking::Qmp;
+//! use qapi_types::qmp::commands::BlockdevAdd;
+//! use qapi_types::qmp::events::BlockJobCompleted;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let qmp = Qmp::connect_unix("/run/vm.sock")?;
+//! if qmp.supports::<BlockdevAdd>()? && qmp.supports_event::<BlockJobCompleted>()? {
+//!     let schema = qmp.schema()?; // cached: no second query
+//!     let aio = if schema.query("blockdev-add/arg-type/+file/aio/^io_uring")? {
+//!         "io_uring"
+//!     } else {
+//!         "threads"
+//!     };
+//!     println!("using {aio}");
+//!     // Features of a command or member: `deprecated`, `unstable`, …
+//!     println!("{:?}", schema.features("block-commit/arg-type/top")?);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Before sending, `check` tells whether the server knows every part of
+//! a command value; [`Options::check_commands`] checks every command
+//! that way.  What it lacks comes back as one [`Error::Unsupported`]
+//! whose [`Unsupported::unknown`] names each part as a path; parts it
+//! marks `deprecated` or `unstable` go to [`Options::on_warning`] (by
+//! default a line on standard error), once per connection.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn f() -> qapi_types::Result<()> {
+//! use qapi_types::{Error, Options};
+//! let opts = Options::new()
+//!     .check_commands(true)
+//!     .on_warning(|w| eprintln!("{w}")); // QEMU marks … as deprecated
+//! let qmp = qapi_types::tokio::Qmp::connect_unix_with("/run/vm.sock", &opts).await?;
+//! let args = serde_json::json!({"driver": "file", "node-name": "d0",
+//!                               "filename": "/img", "aio": "io_uring"});
+//! match qmp.execute_raw("blockdev-add", Some(&args)).await {
+//!     Err(Error::Unsupported(u)) => {
+//!         for part in &u.unknown {
+//!             eprintln!("this QEMU lacks {part}"); // e.g. …/+file/aio/^io_uring
+//!         }
+//!     }
+//!     other => println!("{other:?}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # The runtime
 //!
 //! Generated code implements [`Command`] for one type per QAPI command
@@ -189,6 +247,7 @@ use serde_json::Value;
 pub mod blocking;
 mod error;
 pub mod introspect;
+pub mod probe;
 pub mod proto;
 pub mod releases;
 mod sys;
@@ -197,7 +256,7 @@ pub mod tokio;
 #[cfg(feature = "qmp")]
 mod wait;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, Unsupported};
 pub use proto::{EventItem, Greeting, IdPolicy, RawEvent};
 pub use releases::{Availability, Compat, QemuVersion};
 #[cfg(feature = "qmp")]
@@ -233,6 +292,22 @@ pub struct Options {
     /// only when another command is unanswered; replies are matched
     /// exactly either way).
     pub ids: IdPolicy,
+    /// Check every command against the server's `query-qmp-schema`
+    /// before sending it (default off): a command, member, enum value or
+    /// union branch the server does not know fails with
+    /// [`Error::Unsupported`] naming each, without being sent.  The
+    /// schema is fetched once per connection, on the first command (an
+    /// ordinary, in-band command: fetch it with `schema()` beforehand if
+    /// the first command is an out-of-band one that must not wait).
+    /// Only what the schema describes is checked: a missing required
+    /// member or a value QEMU rejects for other reasons is still QEMU's
+    /// error.
+    pub check_commands: bool,
+    /// Where warnings go when a checked command uses a part of the
+    /// server's schema marked `deprecated` or `unstable`: this hook, or
+    /// (when `None`, the default) a line on standard error.  Each
+    /// warning is given once per connection.
+    pub on_warning: Option<probe::WarningHook>,
     /// Strict decoding for this connection's replies and events: `Some(true)`
     /// makes a member, enum value or branch the bindings do not know an
     /// error, `Some(false)` never does; `None` (the default) follows the
@@ -251,6 +326,8 @@ impl Default for Options {
             event_buffer: 1024,
             oob: true,
             ids: IdPolicy::WhenNeeded,
+            check_commands: false,
+            on_warning: None,
             strict: None,
         }
     }
@@ -295,6 +372,19 @@ impl Options {
     /// Set [`Options::ids`].
     pub fn ids(mut self, policy: IdPolicy) -> Self {
         self.ids = policy;
+        self
+    }
+
+    /// Set [`Options::check_commands`].
+    pub fn check_commands(mut self, on: bool) -> Self {
+        self.check_commands = on;
+        self
+    }
+
+    /// Set [`Options::on_warning`]: `hook` is called with each warning
+    /// (once per connection); `|_| {}` silences them.
+    pub fn on_warning(mut self, hook: impl Fn(&probe::Warning) + Send + Sync + 'static) -> Self {
+        self.on_warning = Some(probe::WarningHook(std::sync::Arc::new(hook)));
         self
     }
 

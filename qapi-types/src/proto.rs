@@ -377,10 +377,13 @@ pub(crate) fn encode_request<A: Serialize + ?Sized>(
         let before = out.len();
         serde_json::to_writer(&mut *out, a).map_err(Error::Encode)?;
         if out.get(before) != Some(&b'{') {
-            return Err(Error::Unsupported(format!(
-                "the arguments of {name} must serialize to a JSON object, not {}",
-                String::from_utf8_lossy(&out[before..])
-            )));
+            return Err(Error::Unsupported(
+                format!(
+                    "the arguments of {name} must serialize to a JSON object, not {}",
+                    String::from_utf8_lossy(&out[before..])
+                )
+                .into(),
+            ));
         }
         // No arguments: leave the member out.  QEMU takes both, but
         // reads `"arguments": {}` measurably slower (see the transport

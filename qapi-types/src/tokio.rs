@@ -261,6 +261,8 @@ struct Inner {
     greeting: Greeting,
     oob: bool,
     options: Options,
+    /// The server's schema, once fetched (`probe.rs`).
+    probe: crate::probe::AsyncCache,
 }
 
 impl Drop for Inner {
@@ -377,6 +379,7 @@ impl Qmp {
                 greeting,
                 oob,
                 options: opts.clone(),
+                probe: Default::default(),
             }),
         };
         let caps: Vec<&str> = if oob { vec!["oob"] } else { vec![] };
@@ -401,6 +404,11 @@ impl Qmp {
         self.inner.oob
     }
 
+    /// The schema cache and options, for `probe.rs`.
+    pub(crate) fn probing(&self) -> (&crate::probe::AsyncCache, &Options) {
+        (&self.inner.probe, &self.inner.options)
+    }
+
     /// Run a command and decode its reply.
     pub async fn execute<C: Command>(&self, command: &C) -> Result<C::Returns> {
         let t = self.inner.options.command_timeout;
@@ -423,10 +431,9 @@ impl Qmp {
     /// Run an `allow-oob` command out of band (`exec-oob`).
     pub async fn execute_oob<C: Command>(&self, command: &C) -> Result<C::Returns> {
         if !C::ALLOW_OOB {
-            return Err(Error::Unsupported(format!(
-                "{} does not allow out-of-band execution",
-                C::NAME
-            )));
+            return Err(Error::Unsupported(
+                format!("{} does not allow out-of-band execution", C::NAME).into(),
+            ));
         }
         if !self.inner.oob {
             return Err(Error::Unsupported(
@@ -510,6 +517,9 @@ impl Qmp {
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
     ) -> Result<proto::Returned> {
+        if self.inner.options.check_commands && !crate::probe::exempt(name) {
+            self.check_before_send(name, args).await?;
+        }
         let shared = &*self.inner.shared;
         let (tx, rx) = oneshot::channel();
         let (id, wire) = {
@@ -546,7 +556,7 @@ impl Qmp {
                         // Refused before anything was written.
                         wg.done = true;
                         unsent.store(true, std::sync::atomic::Ordering::Relaxed);
-                        return Err(Error::Unsupported(e.to_string()));
+                        return Err(Error::Unsupported(e.to_string().into()));
                     }
                     Err(e) => {
                         wg.done = true;

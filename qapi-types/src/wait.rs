@@ -44,10 +44,13 @@ pub(crate) fn job_id_of<C: crate::Command>(command: &C) -> Result<String, Error>
         .find_map(|k| args.get(k).and_then(Value::as_str))
         .map(str::to_string)
         .ok_or_else(|| {
-            Error::Unsupported(format!(
-                "{} has no job-id (nor device) to follow the job by",
-                C::NAME
-            ))
+            Error::Unsupported(
+                format!(
+                    "{} has no job-id (nor device) to follow the job by",
+                    C::NAME
+                )
+                .into(),
+            )
         })
 }
 

@@ -424,3 +424,107 @@ fn guest_agent_skips_stale_replies_and_resyncs_after_a_timeout() {
         .unwrap();
     assert_eq!(info.version, "9");
 }
+
+/// A server whose first `query-qmp-schema` reply is not a schema and
+/// whose second is; it records every command it is sent.
+fn schema_server(log: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Fake {
+    fake(move |mut p| {
+        p.negotiate();
+        let mut fetches = 0;
+        while let Some(r) = p.request() {
+            let name = r["execute"].as_str().unwrap_or("?").to_string();
+            let reply = match name.as_str() {
+                "query-qmp-schema" => {
+                    fetches += 1;
+                    if fetches == 1 {
+                        serde_json::json!([{"name": "query-version"}])
+                    } else {
+                        serde_json::json!([
+                            {"name": "query-version", "meta-type": "command",
+                             "arg-type": "0", "ret-type": "0"},
+                            {"name": "0", "meta-type": "object", "members": []}
+                        ])
+                    }
+                }
+                _ => serde_json::json!({}),
+            };
+            log.lock().unwrap().push(name);
+            p.send(&format!(
+                "{}\n",
+                serde_json::json!({"return": reply, "id": r["id"]})
+            ));
+        }
+    })
+}
+
+#[test]
+fn the_schema_is_fetched_once_and_a_bad_one_is_an_error() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let f = schema_server(log.clone());
+    let qmp = Qmp::connect_unix_with(&f.path, &quick().check_commands(true)).unwrap();
+    // The first checked command fetches the schema, which does not read.
+    match qmp.execute_raw("query-version", None) {
+        Err(Error::Decode { what, error, .. }) => {
+            assert!(what.contains("query-qmp-schema"), "{what}");
+            assert!(error.to_string().contains("entry 0"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Eight callers at once: one fetch, then their eight commands.
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| qmp.execute_raw("query-version", None).unwrap());
+        }
+    });
+    // Unknown commands are not sent.
+    let r = qmp.execute_raw("query-nothing", None);
+    assert!(
+        matches!(r, Err(Error::Unsupported(ref u)) if u.unknown.len() == 1),
+        "{r:?}"
+    );
+    assert!(qmp
+        .supports::<qapi_types::qmp::commands::QueryVersion>()
+        .unwrap());
+    qmp.close();
+    drop(f);
+    let mut want = vec!["query-qmp-schema"; 2];
+    want.extend(["query-version"; 8]);
+    assert_eq!(*log.lock().unwrap(), want);
+}
+
+#[test]
+fn the_tokio_client_fetches_the_schema_once() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let f = schema_server(log.clone());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let opts = quick().check_commands(true);
+        let qmp = qapi_types::tokio::Qmp::connect_unix_with(&f.path, &opts)
+            .await
+            .unwrap();
+        let e = qmp.schema().await.unwrap_err();
+        assert!(matches!(e, Error::Decode { .. }), "{e}");
+        let (a, b, c, d) = tokio::join!(
+            qmp.execute_raw("query-version", None),
+            qmp.execute_raw("query-version", None),
+            qmp.schema(),
+            qmp.schema(),
+        );
+        a.unwrap();
+        b.unwrap();
+        assert!(std::sync::Arc::ptr_eq(&c.unwrap(), &d.unwrap()));
+        let r = qmp.execute_raw("query-nothing", None).await;
+        assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+    });
+    drop(rt);
+    drop(f);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "query-qmp-schema",
+            "query-qmp-schema",
+            "query-version",
+            "query-version"
+        ]
+    );
+}

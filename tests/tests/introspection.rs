@@ -61,3 +61,29 @@ fn storage_daemon_introspection_matches_the_live_daemon() {
     let d = differences(&other, &theirs);
     assert!(d.iter().any(|l| l.contains("only on the server")), "{d:?}");
 }
+
+/// Between two releases (QEMU 7.2's and 10.0.2's QMP introspection, for
+/// one configuration), a difference in a type that several commands
+/// reach is reported under each: `blockdev-add`'s arguments are
+/// `BlockdevOptions`, and `blockdev-reopen` takes a list of them, so
+/// every difference below the one is also below the other.
+#[test]
+fn differences_between_releases_are_reported_everywhere() {
+    use qapi_qemu_bindings_check::{v10_0_2, v7_2};
+    let resolved = |text: &str| {
+        let v: Value = serde_json::from_str(text).unwrap();
+        resolve(&v, &|s| DEBIAN_10_0_2.contains(&s))
+    };
+    let (new, old) = (
+        resolved(v10_0_2::qmp::SCHEMA_INFO),
+        resolved(v7_2::qmp::SCHEMA_INFO),
+    );
+    let d = differences(&new, &old);
+    let add = "command blockdev-add arg-type";
+    let below_add: Vec<&String> = d.iter().filter(|l| l.starts_with(add)).collect();
+    assert!(!below_add.is_empty(), "{}", d.join("\n"));
+    for line in below_add {
+        let reopen = line.replacen(add, "command blockdev-reopen arg-type.options[]", 1);
+        assert!(d.contains(&reopen), "{line}, but not: {reopen}");
+    }
+}
