@@ -332,6 +332,33 @@ impl Docs {
         Docs { schema }
     }
 
+    /// The QMP schema the bindings were generated from, embedded in
+    /// `qapi-types` (feature `schema-source`), read leniently (its
+    /// documentation may follow another release's rules).
+    pub fn embedded_qmp() -> Result<Docs, String> {
+        Docs::embedded("qapi/qapi-schema.json")
+    }
+
+    /// The guest-agent schema the bindings were generated from.
+    pub fn embedded_qga() -> Result<Docs, String> {
+        Docs::embedded("qga/qapi-schema.json")
+    }
+
+    fn embedded(main: &str) -> Result<Docs, String> {
+        let load = |p: &std::path::Path| -> std::io::Result<Vec<u8>> {
+            let path = p.to_string_lossy();
+            qapi_types::schema_source::file(&path)
+                .map(|text| text.as_bytes().to_vec())
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        };
+        let options = qapi_parser::Options {
+            doc_mode: qapi_parser::DocMode::Lenient,
+        };
+        Schema::from_file_with(std::path::Path::new(main), options, &load)
+            .map(Docs::new)
+            .map_err(|f| f.render())
+    }
+
     /// Whether the member at `path` (argument names, then member names)
     /// of `command` has QAPI type `size`.
     pub fn is_size(&self, command: &str, path: &[&str]) -> bool {

@@ -142,6 +142,17 @@
 //! and [`Event`] for one type per event; the clients only know these
 //! traits, so bindings generated from any schema by `qapi-codegen` work
 //! with them.  The wire forms follow QEMU's `docs/interop/qmp-spec.rst`.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `qmp` | yes | [`qmp`]: the bindings of QEMU's QMP schema |
+//! | `qga` | yes | [`qga`]: the bindings of QEMU's guest-agent schema |
+//! | `tokio` | no | `qapi_types::tokio`: the async clients |
+//! | `schema-source` | no | `qapi_types::schema_source`: the schema files the bindings come from, embedded (for tools that show their documentation) |
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -150,8 +161,12 @@ pub mod blocking;
 mod error;
 pub mod introspect;
 pub mod proto;
+#[cfg(feature = "schema-source")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schema-source")))]
+pub mod schema_source;
 mod sys;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
 pub use error::{Error, Result};
@@ -254,6 +269,7 @@ impl Options {
 // Generated code is formatted by the generator (prettyplease); rustfmt
 // would reformat it and `cargo xtask regen --check` would call it stale.
 #[cfg(feature = "qmp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qmp")))]
 #[rustfmt::skip]
 #[path = "generated/qmp.rs"]
 pub mod qmp;
@@ -261,6 +277,7 @@ pub mod qmp;
 /// QEMU's guest agent (QGA), generated from QEMU 10.0.2's
 /// `qga/qapi-schema.json` by `cargo xtask regen`.
 #[cfg(feature = "qga")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qga")))]
 #[rustfmt::skip]
 #[path = "generated/qga.rs"]
 pub mod qga;

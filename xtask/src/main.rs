@@ -15,7 +15,9 @@ usage: cargo xtask COMMAND
                      generated code, unit, property and robustness tests),
                      clippy and rustdoc with warnings denied (generated
                      QEMU bindings included), a check that the generated
-                     bindings have no doctests, and build the benchmarks
+                     bindings have no doctests, the registry dry run
+                     (cargo publish --workspace --dry-run), and build
+                     the benchmarks
   qemu-src VERSION   fetch, verify and extract QEMU's sources (10.0.2, 7.2);
                      prints the tree's path
   qemu-bin           fetch QEMU 7.2's qemu-system-x86_64 and qemu-ga from
@@ -137,6 +139,10 @@ fn test() -> Result<(), String> {
         "--no-deps",
     ])?;
     no_doctests("qapi-qemu-bindings-check")?;
+    // Every published crate packages, and builds from its package alone,
+    // in dependency order (the workspace's own crates from a local
+    // registry cargo makes; only the crates.io index is read).
+    cargo(&["publish", "--workspace", "--dry-run", "--allow-dirty"])?;
     // The benchmarks must keep compiling; running them is `cargo xtask bench`.
     cargo(&["bench", "--workspace", "--no-run"])
 }

@@ -16,7 +16,7 @@
 //! the shell.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
@@ -57,38 +57,6 @@ fn args() -> Result<Args, String> {
         return Err(USAGE.into());
     }
     Ok(a)
-}
-
-/// The vendored QMP schema, embedded by build.rs.
-const SCHEMA_FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/schema_files.rs"));
-
-fn docs() -> Option<Docs> {
-    let load = |p: &Path| -> std::io::Result<Vec<u8>> {
-        // Normalize `qapi/../qapi/x.json`-style paths.
-        let mut parts: Vec<String> = Vec::new();
-        for c in p.components() {
-            match c {
-                Component::ParentDir => {
-                    parts.pop();
-                }
-                Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
-                _ => {}
-            }
-        }
-        let name = parts[parts.len().saturating_sub(2)..].join("/");
-        SCHEMA_FILES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, text)| text.as_bytes().to_vec())
-            .ok_or_else(|| std::io::ErrorKind::NotFound.into())
-    };
-    qapi_parser::Schema::from_file_with(
-        Path::new("/embedded/qapi/qapi-schema.json"),
-        qapi_parser::Options::default(),
-        &load,
-    )
-    .ok()
-    .map(Docs::new)
 }
 
 fn show(v: &Value, pretty: bool) -> String {
@@ -274,7 +242,7 @@ fn main() -> ExitCode {
     let mut shell = Shell {
         qmp: qmp.clone(),
         catalog,
-        docs: docs(),
+        docs: Docs::embedded_qmp().ok(),
         pretty: a.pretty,
         hmp: a.hmp,
         transaction: None,
