@@ -10,6 +10,8 @@
 //! end.  Documentation, and which integers are sizes (`size=1G`), come
 //! from the schema the bindings were generated from ([`Docs`]).
 
+pub mod verbose;
+
 use std::collections::{BTreeMap, HashMap};
 
 use qapi_parser::{EntityKind, Schema, SectionKind};

@@ -420,6 +420,7 @@ impl Qmp {
             &[],
             opts.greeting_timeout,
         )?;
+        crate::trace::ready(oob);
         Ok(qmp)
     }
 
@@ -559,6 +560,17 @@ impl Qmp {
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
     ) -> Result<Value> {
+        crate::trace::command(name, || self.exchange(name, args, oob, fds, timeout))
+    }
+
+    fn exchange<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: Option<&A>,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
         let inner = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (id, wire) = {
@@ -568,6 +580,7 @@ impl Qmp {
             }
             st.session.start(oob)
         };
+        crate::trace::command_id(wire);
         {
             let mut w = lock(&inner.writer);
             let (sink, buf) = &mut *w;
@@ -685,6 +698,7 @@ impl Inner {
 
     fn close(&self, st: &mut State, why: Closed) {
         if st.closed.is_none() {
+            crate::trace::closed(&why.error());
             st.closed = Some(why);
         }
         st.session.drain();
@@ -852,6 +866,16 @@ impl GuestAgent {
         wait: bool,
         timeout: Option<Duration>,
     ) -> Result<Value> {
+        crate::trace::command(name, || self.exchange(name, args, wait, timeout))
+    }
+
+    fn exchange<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: Option<&A>,
+        wait: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
         let mut c = lock(&self.conn);
         if let Some(cl) = &c.closed {
             return Err(cl.error());
@@ -911,6 +935,7 @@ impl AgentConn {
                     // Anything but our id is a stale reply: skip it.
                     if let Ok(Ok(v)) = proto::agent_reply(bytes) {
                         if v.as_u64() == Some(id) {
+                            crate::trace::synced();
                             self.synced = true;
                             return Ok(());
                         }

@@ -136,6 +136,41 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Tracing
+//!
+//! With the feature `tracing`, the clients report through the
+//! [`tracing`](https://docs.rs/tracing) crate (install any subscriber;
+//! `qmp-shell -v` shows it):
+//!
+//! | what | level | target |
+//! |---|---|---|
+//! | a span per command: `qmp.command{name, id}`, then an event with `outcome` and `elapsed_us` | DEBUG (the event WARN when the connection failed) | `qapi_types::command` |
+//! | the raw JSON sent and received (secrets redacted) | TRACE | `qapi_types::wire` |
+//! | each event received | DEBUG | `qapi_types::event` |
+//! | a subscriber that lagged, with how many events it lost | WARN | `qapi_types::event` |
+//! | connection state: greeting read, capabilities negotiated, closed | INFO (WARN for a close on an error) | `qapi_types::connection` |
+//! | a reply that did not decode, with its JSON | WARN | `qapi_types::command` |
+//!
+//! Secrets are kept out, whatever the level.
+//! Before any JSON is logged:
+//! - the whole arguments of commands that exist to carry a secret are
+//!   replaced by `"<redacted>"`: `set_password`, `change-vnc-password`,
+//!   `guest-set-user-password`, and `object-add` of a secret object
+//!   (`qom-type` `secret` or `secret_keyring`: every member but
+//!   `qom-type` and `id`);
+//! - `qom-set` of a property whose name says secret (as below) has its
+//!   `value` redacted;
+//! - a `human-monitor-command` whose command line mentions a password
+//!   or a secret has its command line redacted;
+//! - anywhere in a message (arguments, replies, events), the value of a
+//!   member whose name contains `password`, `passwd`, `passphrase`,
+//!   `secret`, `token` or `cookie` (`password`, `key-secret`,
+//!   `password-secret`, …) is redacted.
+//!
+//! A message that is not valid JSON is logged by its length only.
+//!
+//! Without the feature nothing of this is compiled in.
+//!
 //! # The runtime
 //!
 //! Generated code implements [`Command`] for one type per QAPI command
@@ -150,6 +185,7 @@
 //! | `qmp` | yes | [`qmp`]: the bindings of QEMU's QMP schema |
 //! | `qga` | yes | [`qga`]: the bindings of QEMU's guest-agent schema |
 //! | `tokio` | no | `qapi_types::tokio`: the async clients |
+//! | `tracing` | no | spans and events through the `tracing` crate: see below |
 //! | `schema-source` | no | `qapi_types::schema_source`: the schema files the bindings come from, embedded (for tools that show their documentation) |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -168,6 +204,7 @@ mod sys;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+mod trace;
 
 pub use error::{Error, Result};
 pub use proto::{EventItem, Greeting, IdPolicy, RawEvent};

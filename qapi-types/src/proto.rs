@@ -120,6 +120,7 @@ impl Framer {
 
     /// The bytes of a message [`Framer::next_range`] found.
     pub(crate) fn bytes(&self, r: std::ops::Range<usize>) -> &[u8] {
+        crate::trace::received(&self.buf[r.clone()]);
         &self.buf[r]
     }
 
@@ -242,7 +243,7 @@ impl Greeting {
             )));
         };
         let num = |k: &str| raw["version"]["qemu"][k].as_i64().unwrap_or(0);
-        Ok(Greeting {
+        let g = Greeting {
             version: (num("major"), num("minor"), num("micro")),
             package: raw["version"]["package"]
                 .as_str()
@@ -257,7 +258,9 @@ impl Greeting {
                 })
                 .unwrap_or_default(),
             raw,
-        })
+        };
+        crate::trace::greeting(&g);
+        Ok(g)
     }
 
     /// Whether the server offers `cap`.
@@ -342,6 +345,7 @@ pub(crate) fn encode_request<A: Serialize + ?Sized>(
     // No newline: QEMU reads the request one byte per turn of its main
     // loop, and the closing brace ends it.
     out.push(b'}');
+    crate::trace::sent(out);
     Ok(())
 }
 
@@ -590,6 +594,7 @@ impl EventHub {
     }
 
     pub(crate) fn publish(&mut self, ev: &RawEvent) {
+        crate::trace::event(ev);
         for s in self.subs.values_mut() {
             if s.filter.as_ref().is_some_and(|f| !f(ev)) {
                 continue;
@@ -620,6 +625,7 @@ impl EventHub {
         };
         if s.lagged > 0 {
             let n = std::mem::take(&mut s.lagged);
+            crate::trace::lagged(id, n);
             return Polled::Item(EventItem::Lagged(n));
         }
         if let Some(ev) = s.queue.pop_front() {
@@ -651,10 +657,13 @@ pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
 pub(crate) fn decode_return<C: crate::Command>(value: Value) -> Result<C::Returns, Error> {
     // Kept for the error: decoding consumes the value.
     let raw = value.clone();
-    C::decode_return(value).map_err(|error| Error::Decode {
-        what: format!("the reply to {}", C::NAME),
-        error,
-        raw,
+    C::decode_return(value).map_err(|error| {
+        crate::trace::decode_failed(C::NAME, &error, &raw);
+        Error::Decode {
+            what: format!("the reply to {}", C::NAME),
+            error,
+            raw,
+        }
     })
 }
 

@@ -206,6 +206,7 @@ impl Shared {
     fn close(&self, why: Closed) {
         let mut st = lock(&self.state);
         if st.closed.is_none() {
+            crate::trace::closed(&why.error());
             st.closed = Some(why);
         }
         st.session.drain();
@@ -388,6 +389,7 @@ impl Qmp {
             opts.greeting_timeout,
         )
         .await?;
+        crate::trace::ready(oob);
         Ok(qmp)
     }
 
@@ -508,6 +510,18 @@ impl Qmp {
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
     ) -> Result<Value> {
+        let work = self.exchange(name, args, oob, fds, timeout);
+        crate::trace::command_async(name, work).await
+    }
+
+    async fn exchange<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: Option<&A>,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
         let shared = &*self.inner.shared;
         let (tx, rx) = oneshot::channel();
         let (id, wire) = {
@@ -519,6 +533,7 @@ impl Qmp {
             st.waiters.insert(key, tx);
             (key, wire)
         };
+        crate::trace::command_id(wire);
         let mut guard = CallGuard {
             shared,
             id,
@@ -710,6 +725,17 @@ impl GuestAgent {
         wait: bool,
         timeout: Option<Duration>,
     ) -> Result<Value> {
+        let work = self.exchange(name, args, wait, timeout);
+        crate::trace::command_async(name, work).await
+    }
+
+    async fn exchange<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: Option<&A>,
+        wait: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
         let mut c = self.conn.lock().await;
         if let Some(cl) = &c.closed {
             return Err(cl.error());
@@ -751,6 +777,7 @@ impl AgentConn {
             let msg = next_message(&mut self.reader, &mut self.framer).await?;
             if let Ok(Ok(v)) = proto::agent_reply(msg) {
                 if v.as_u64() == Some(id) {
+                    crate::trace::synced();
                     self.synced = true;
                     return Ok(());
                 }

@@ -13,7 +13,8 @@
 //! `)` sends it.  Events are printed as they arrive.  `-H` sends lines
 //! to the human monitor instead.  Without a terminal, lines are read
 //! from standard input, for scripts.  Ctrl-D (or the end of input) ends
-//! the shell.
+//! the shell.  `-v` shows the client's tracing on standard error
+//! (commands, events, connection changes); `-vv` adds the raw JSON.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -25,12 +26,14 @@ use qapi_types::blocking::Qmp;
 use qapi_types::{Error, EventItem};
 use serde_json::{json, Value};
 
-const USAGE: &str = "usage: qmp-shell [-H|--hmp] [-p|--pretty] [--history FILE] SOCKET|HOST:PORT";
+const USAGE: &str =
+    "usage: qmp-shell [-H|--hmp] [-p|--pretty] [-v|-vv] [--history FILE] SOCKET|HOST:PORT";
 
 struct Args {
     hmp: bool,
     pretty: bool,
     history: Option<PathBuf>,
+    verbose: usize,
     address: String,
 }
 
@@ -39,6 +42,7 @@ fn args() -> Result<Args, String> {
         hmp: false,
         pretty: false,
         history: None,
+        verbose: 0,
         address: String::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -46,6 +50,8 @@ fn args() -> Result<Args, String> {
         match arg.as_str() {
             "-H" | "--hmp" => a.hmp = true,
             "-p" | "--pretty" => a.pretty = true,
+            "-v" | "--verbose" => a.verbose += 1,
+            "-vv" => a.verbose += 2,
             "--history" => a.history = Some(it.next().ok_or(USAGE)?.into()),
             "-h" | "--help" => return Err(USAGE.into()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
@@ -224,6 +230,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(level) = qapi_tools::verbose::level(a.verbose) {
+        qapi_tools::verbose::install(level);
+    }
     let qmp = match connect(&a.address) {
         Ok(q) => q,
         Err(e) => {
