@@ -10,6 +10,7 @@
 //! end.  Documentation, and which integers are sizes (`size=1G`), come
 //! from the schema the bindings were generated from ([`Docs`]).
 
+pub mod term;
 pub mod verbose;
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +32,33 @@ pub fn connect(address: &str) -> Result<qapi_types::blocking::Qmp, qapi_types::E
     } else {
         Qmp::connect_unix_with(address, &opts)
     }
+}
+
+/// The guest agent's commands: the bindings' guest-agent schema
+/// (`qapi_types::qga::SCHEMA_INFO`, resolved for a POSIX host, the
+/// agent having no `query-qmp-schema`), keeping the commands the
+/// agent's `guest-info` answer lists as enabled.
+pub fn agent_catalog(guest_info: &Value) -> Catalog {
+    let all: Value =
+        serde_json::from_str(qapi_types::qga::SCHEMA_INFO).unwrap_or(Value::Array(Vec::new()));
+    let resolved = qapi_types::introspect::resolve(&all, &|c| c != "CONFIG_WIN32");
+    let enabled: Vec<&str> = guest_info["supported_commands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["enabled"] == true)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let kept: Vec<Value> = resolved
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e["meta-type"] != "command" || e["name"].as_str().is_some_and(|n| enabled.contains(&n))
+        })
+        .cloned()
+        .collect();
+    Catalog::new(&Value::Array(kept))
 }
 
 /// The server's schema, from its `query-qmp-schema` answer.
