@@ -1,0 +1,390 @@
+//! Type definitions: enums, structs, unions and alternates.
+
+use proc_macro2::{Ident, TokenStream};
+use qapi_parser::{EntityId, EntityKind, ObjectMember};
+use quote::{format_ident, quote};
+
+use super::serde::{Branch, BranchKind, UnionShape};
+use super::{lit, Gen, Place};
+use crate::docs;
+use crate::naming::{field_name, ident, variant_name, Scope};
+
+impl Gen<'_> {
+    pub(super) fn enum_item(&mut self, id: EntityId) -> TokenStream {
+        let e = self.ent(id);
+        let EntityKind::Enum(en) = &e.kind else {
+            unreachable!()
+        };
+        let name = format_ident!("{}", self.names[&id]);
+        let mut scope = Scope::new(format!("enum {}", e.name));
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        let mut variants = Vec::new();
+        let mut to_wire = Vec::new();
+        let mut from_wire = Vec::new();
+        let mut all = Vec::new();
+        for v in &en.values {
+            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
+            let wire = lit(&v.name);
+            let docs = self.member_docs(doc, &v.name, &v.cond, &v.features, "");
+            let cfg = self.cfg(&v.cond);
+            variants.push(quote!(#docs #vname,));
+            to_wire.push(quote!(#cfg Self::#vname => #wire,));
+            from_wire.push(quote!(#cfg #wire => Self::#vname,));
+            all.push(quote!(#cfg Self::#vname,));
+        }
+        let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
+        let docs = self.item_docs(e, None);
+        let extra = self.extra_attrs(&e.name);
+        let impls = self.enum_serde(&name, &other, &e.name);
+        quote! {
+            #docs
+            #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            #extra
+            pub enum #name {
+                #(#variants)*
+                /// A value these bindings do not know (from a newer QEMU),
+                /// kept as it was on the wire.
+                #other(::std::string::String),
+            }
+
+            #[allow(deprecated)]
+            impl #name {
+                /// Every value these bindings know, in schema order.
+                pub const ALL: &'static [Self] = &[#(#all)*];
+
+                /// The value's name on the wire.
+                pub fn as_str(&self) -> &str {
+                    match self {
+                        #(#to_wire)*
+                        Self::#other(s) => s,
+                    }
+                }
+
+                /// The value for a wire name; unknown names are kept.
+                pub fn from_wire(s: &str) -> Self {
+                    match s {
+                        #(#from_wire)*
+                        other => Self::#other(other.to_string()),
+                    }
+                }
+            }
+
+            impl ::std::fmt::Display for #name {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+
+            #impls
+        }
+    }
+
+    /// Fields for `members` of `owner`, skipping `skip` (a discriminator).
+    pub(super) fn fields(
+        &mut self,
+        owner: EntityId,
+        doc_owner: EntityId,
+        members: &[ObjectMember],
+        skip: Option<&str>,
+        place: Place,
+    ) -> (Vec<TokenStream>, Vec<(Ident, String, bool)>) {
+        // Every object is (de)serialized by generated impls that name the
+        // wire members: no serde attributes on fields.
+        let e = self.ent(owner);
+        let doc = self.ent(doc_owner).doc.map(|d| &self.schema.docs[d]);
+        let mut scope = Scope::new(format!("fields of {}", e.name));
+        let mut fields = Vec::new();
+        let mut names = Vec::new();
+        for m in members {
+            if Some(m.name.as_str()) == skip {
+                continue;
+            }
+            let fname = scope.name(&m.name, field_name(&m.name), &mut self.renames);
+            let fident = ident(&fname);
+            let newer_only = self.newer_only(owner, m);
+            let optional = m.optional || !newer_only.is_empty();
+            let ty = self.member_type(owner, m, optional, place);
+            // Inherited members are documented by their own type.
+            let mdoc = if m.defined_in == owner || self.ent(m.defined_in).is_implicit() {
+                doc
+            } else {
+                self.ent(m.defined_in).doc.map(|d| &self.schema.docs[d])
+            };
+            let note = if newer_only.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "*Required by this schema, but not sent by QEMU {}, whose replies \
+                     these bindings also read: `None` there.*",
+                    newer_only.join(", ")
+                )
+            };
+            let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
+            fields.push(quote!(#docs pub #fident: #ty,));
+            names.push((fident, m.name.clone(), optional));
+        }
+        (fields, names)
+    }
+
+    pub(super) fn struct_item(&mut self, id: EntityId) -> TokenStream {
+        let e = self.ent(id);
+        let EntityKind::Object(o) = &e.kind else {
+            unreachable!()
+        };
+        let name = format_ident!("{}", self.names[&id]);
+        let (fields, names) = self.fields(id, id, &o.members.clone(), None, Place::Top);
+        let docs = self.item_docs(e, None);
+        let extra = self.extra_attrs(&e.name);
+        let impls = self.object_serde(&name, &names);
+        quote! {
+            #docs
+            #[derive(Clone, Debug, PartialEq)]
+            #extra
+            pub struct #name {
+                #(#fields)*
+            }
+
+            #impls
+        }
+    }
+
+    /// The type a simple union's wrapper type (`q_obj_T-wrapper`, QEMU
+    /// before 6.2) wraps: the type of its one member `data`.
+    pub(super) fn wrapped(&self, ty: EntityId) -> Option<EntityId> {
+        let e = self.ent(ty);
+        match &e.kind {
+            EntityKind::Object(o)
+                if e.is_implicit()
+                    && e.name.ends_with("-wrapper")
+                    && o.members.len() == 1
+                    && o.members[0].name == "data" =>
+            {
+                Some(o.members[0].ty)
+            }
+            _ => None,
+        }
+    }
+
+    // Branch enums, alternates and `Event` allow clippy's
+    // `large_enum_variant`: boxing the large payloads would make every
+    // value harder to build and match for a size saving on values that
+    // are built once and rarely moved.
+    pub(super) fn union_item(&mut self, id: EntityId) -> TokenStream {
+        let e = self.ent(id);
+        let EntityKind::Object(o) = &e.kind else {
+            unreachable!()
+        };
+        let b = o.branches.as_ref().expect("a union");
+        let name = format_ident!("{}", self.names[&id]);
+        let bname = format_ident!("{}", self.branch_enums[&id]);
+        let tag = b.tag.clone();
+        let members = o.members.clone();
+        let (fields, names) = self.fields(id, id, &members, Some(&tag), Place::Top);
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        let mut scope = Scope::new(format!("branches of {}", e.name));
+        let mut scope_fields = Scope::new(format!("fields of {}", e.name));
+        for (f, _, _) in &names {
+            scope_fields.reserve(&f.to_string());
+        }
+        let branch_field =
+            ident(&scope_fields.name("(branch)", "branch".into(), &mut self.renames));
+        let mut variants = Vec::new();
+        let mut tag_arms = Vec::new();
+        let mut branches = Vec::new();
+        for v in &b.variants {
+            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
+            let wire = &v.name;
+            let cfg = self.cfg(&v.cond);
+            // A simple union's branch (QEMU before 6.2) holds its value
+            // in the one member `data` of an implicit wrapper type.
+            let wrapped = self.wrapped(v.ty);
+            let vdoc = if v.implicit {
+                format!("`{wire}`: no further members.")
+            } else if wrapped.is_some() {
+                let base = doc
+                    .and_then(|d| d.member(wire))
+                    .map(|s| docs::markdown(&s.text))
+                    .unwrap_or_default();
+                let sent = format!("On the wire: `{{\"{tag}\": \"{wire}\", \"data\": VALUE}}`.");
+                if base.is_empty() {
+                    format!("`{wire}`. {sent}")
+                } else {
+                    format!("{base}\n\n{sent}")
+                }
+            } else {
+                let ty = &self.ent(v.ty).name;
+                let base = doc
+                    .and_then(|d| d.member(wire))
+                    .map(|s| docs::markdown(&s.text))
+                    .unwrap_or_default();
+                if base.is_empty() {
+                    format!(
+                        "`{wire}`: the members of [`{}`].",
+                        self.names.get(&v.ty).cloned().unwrap_or_else(|| ty.clone())
+                    )
+                } else {
+                    base
+                }
+            };
+            let vdocs = self.doc_attrs(&vdoc);
+            let wire_lit = lit(wire);
+            let kind = if let Some(inner) = wrapped {
+                let mut ty = self.type_path(inner, Place::Top);
+                if self.boxed.contains(&(id, v.name.clone()))
+                    || self.boxed.contains(&(v.ty, "data".to_string()))
+                {
+                    ty = quote!(::std::boxed::Box<#ty>);
+                }
+                variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
+                BranchKind::Wrapped
+            } else if v.implicit || self.ent(v.ty).name == "q_empty" {
+                variants.push(quote!(#vdocs #cfg #vname,));
+                tag_arms.push(quote!(#cfg #bname::#vname => #wire_lit,));
+                BranchKind::Empty
+            } else {
+                let mut ty = self.type_path(v.ty, Place::Top);
+                if self.boxed.contains(&(id, v.name.clone())) {
+                    ty = quote!(::std::boxed::Box<#ty>);
+                }
+                variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
+                BranchKind::Members
+            };
+            branches.push(Branch {
+                vname,
+                wire: wire.clone(),
+                cfg,
+                kind,
+            });
+        }
+        let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
+        // An older release this binding also reads may lack the
+        // discriminator altogether (the type was a plain struct there).
+        let untagged_in = o
+            .members
+            .iter()
+            .find(|m| m.name == tag)
+            .map(|m| self.newer_only(id, m))
+            .unwrap_or_default();
+        let untagged = (!untagged_in.is_empty()).then(|| {
+            let v = ident(&scope.name("(untagged)", "Untagged".into(), &mut self.renames));
+            let vdoc = lit(&format!(
+                " Sent by QEMU {}, where this type had no `{tag}` member: the members \
+                 other than the common ones, as sent.",
+                untagged_in.join(", ")
+            ));
+            (v, vdoc)
+        });
+        let (untagged_variant, untagged_tag) = match &untagged {
+            Some((v, vdoc)) => (
+                quote! {
+                    #[doc = #vdoc]
+                    #v {
+                        /// The members other than the common ones.
+                        members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    },
+                },
+                quote!(#bname::#v { .. } => "",),
+            ),
+            None => (TokenStream::new(), TokenStream::new()),
+        };
+        let tag_doc = if untagged.is_some() {
+            quote!(#[doc = " The discriminator's value, as on the wire (empty when it was not sent)."])
+        } else {
+            quote!(#[doc = " The discriminator's value, as on the wire."])
+        };
+        let docs = self.item_docs(e, None);
+        let extra = self.extra_attrs(&e.name);
+        let bdoc = lit(&format!(
+            " The branches of [`{name}`], chosen by its `{tag}` member (which is not stored separately: the variant is the value)."
+        ));
+        let impls = self.union_serde(&UnionShape {
+            qapi_name: &e.name,
+            name: &name,
+            bname: &bname,
+            tag: &tag,
+            fields: &names,
+            branch_field: &branch_field,
+            branches: &branches,
+            other: &other,
+            untagged: untagged.as_ref().map(|(v, _)| v),
+        });
+        quote! {
+            #docs
+            #[derive(Clone, Debug, PartialEq)]
+            #extra
+            pub struct #name {
+                #(#fields)*
+                /// The members that depend on the discriminator.
+                pub #branch_field: #bname,
+            }
+
+            #[doc = #bdoc]
+            #[derive(Clone, Debug, PartialEq)]
+            #[allow(clippy::large_enum_variant)]
+            pub enum #bname {
+                #(#variants)*
+                #untagged_variant
+                /// A branch these bindings do not know (from a newer QEMU):
+                /// the discriminator's value and the other members as sent.
+                #other {
+                    /// The discriminator's value.
+                    tag: ::std::string::String,
+                    /// The members other than the common ones.
+                    members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                },
+            }
+
+            impl #bname {
+                #tag_doc
+                pub fn tag(&self) -> &str {
+                    match self {
+                        #(#tag_arms)*
+                        #untagged_tag
+                        #bname::#other { tag, .. } => tag,
+                    }
+                }
+            }
+
+            #impls
+        }
+    }
+
+    pub(super) fn alternate_item(&mut self, id: EntityId) -> TokenStream {
+        let e = self.ent(id);
+        let EntityKind::Alternate(a) = &e.kind else {
+            unreachable!()
+        };
+        let name = format_ident!("{}", self.names[&id]);
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        let mut scope = Scope::new(format!("alternate {}", e.name));
+        let mut variants = Vec::new();
+        let mut branches = Vec::new();
+        for v in &a.variants {
+            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
+            let mut ty = self.type_path(v.ty, Place::Top);
+            if self.boxed.contains(&(id, v.name.clone())) {
+                ty = quote!(::std::boxed::Box<#ty>);
+            }
+            let docs = self.member_docs(doc, &v.name, &v.cond, &[], "");
+            let cfg = self.cfg(&v.cond);
+            variants.push(quote!(#docs #vname(#ty),));
+            branches.push((vname, cfg, self.schema.json_type(v.ty)));
+        }
+        let docs = self.item_docs(e, None);
+        let extra = self.extra_attrs(&e.name);
+        let impls = self.alternate_serde(&name, &e.name, &branches);
+        quote! {
+            #docs
+            #[derive(Clone, Debug, PartialEq)]
+            #[allow(clippy::large_enum_variant)]
+            #extra
+            pub enum #name {
+                #(#variants)*
+            }
+
+            #impls
+        }
+    }
+}
