@@ -10,6 +10,9 @@
 //! end.  Documentation, and which integers are sizes (`size=1G`), come
 //! from the schema the bindings were generated from ([`Docs`]).
 
+pub mod term;
+pub mod verbose;
+
 use std::collections::{BTreeMap, HashMap};
 
 use qapi_parser::{EntityKind, Schema, SectionKind};
@@ -29,6 +32,33 @@ pub fn connect(address: &str) -> Result<qapi_types::blocking::Qmp, qapi_types::E
     } else {
         Qmp::connect_unix_with(address, &opts)
     }
+}
+
+/// The guest agent's commands: the bindings' guest-agent schema
+/// (`qapi_types::qga::SCHEMA_INFO`, resolved for a POSIX host, the
+/// agent having no `query-qmp-schema`), keeping the commands the
+/// agent's `guest-info` answer lists as enabled.
+pub fn agent_catalog(guest_info: &Value) -> Catalog {
+    let all: Value =
+        serde_json::from_str(qapi_types::qga::SCHEMA_INFO).unwrap_or(Value::Array(Vec::new()));
+    let resolved = qapi_types::introspect::resolve(&all, &|c| c != "CONFIG_WIN32");
+    let enabled: Vec<&str> = guest_info["supported_commands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["enabled"] == true)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let kept: Vec<Value> = resolved
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e["meta-type"] != "command" || e["name"].as_str().is_some_and(|n| enabled.contains(&n))
+        })
+        .cloned()
+        .collect();
+    Catalog::new(&Value::Array(kept))
 }
 
 /// The server's schema, from its `query-qmp-schema` answer.
@@ -330,6 +360,33 @@ pub struct Docs {
 impl Docs {
     pub fn new(schema: Schema) -> Docs {
         Docs { schema }
+    }
+
+    /// The QMP schema the bindings were generated from, embedded in
+    /// `qapi-types` (feature `schema-source`), read leniently (its
+    /// documentation may follow another release's rules).
+    pub fn embedded_qmp() -> Result<Docs, String> {
+        Docs::embedded("qapi/qapi-schema.json")
+    }
+
+    /// The guest-agent schema the bindings were generated from.
+    pub fn embedded_qga() -> Result<Docs, String> {
+        Docs::embedded("qga/qapi-schema.json")
+    }
+
+    fn embedded(main: &str) -> Result<Docs, String> {
+        let load = |p: &std::path::Path| -> std::io::Result<Vec<u8>> {
+            let path = p.to_string_lossy();
+            qapi_types::schema_source::file(&path)
+                .map(|text| text.as_bytes().to_vec())
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        };
+        let options = qapi_parser::Options {
+            doc_mode: qapi_parser::DocMode::Lenient,
+        };
+        Schema::from_file_with(std::path::Path::new(main), options, &load)
+            .map(Docs::new)
+            .map_err(|f| f.render())
     }
 
     /// Whether the member at `path` (argument names, then member names)

@@ -21,14 +21,7 @@ fn daemon() -> Process {
 }
 
 fn pc() -> Process {
-    let q = ensure_qemu72().unwrap();
-    let mut args = q.firmware_args();
-    for a in [
-        "-machine",
-        "pc",
-        "-nodefaults",
-        "-display",
-        "none",
+    pc_with(&[
         "-name",
         "shelltest",
         "-uuid",
@@ -39,13 +32,29 @@ fn pc() -> Process {
         "null-co,node-name=disk0,size=1073741824",
         "-device",
         "ide-hd,drive=disk0,id=hd0",
-        "-qmp",
-        "unix:{sock},server=on,wait=off",
         // A second monitor, to cause events while the shell is in use.
         "-qmp",
         "unix:{dir}/second.sock,server=on,wait=off",
-    ] {
-        args.push(a.into());
+    ])
+}
+
+/// QEMU 7.2's `-machine pc` with QMP on the process's socket and `extra`.
+fn pc_with(extra: &[&str]) -> Process {
+    let q = ensure_qemu72().unwrap();
+    let mut args = q.firmware_args();
+    for a in [
+        "-machine",
+        "pc",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-qmp",
+        "unix:{sock},server=on,wait=off",
+    ]
+    .iter()
+    .chain(extra)
+    {
+        args.push(a.to_string());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let d = spawn(q.system_x86_64(), &args);
@@ -243,6 +252,11 @@ impl Tmux {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Run `cmd` in a 160×50 terminal, session `t`.
+    fn start(&self, cmd: &str) {
+        self.run(&["new-session", "-d", "-s", "t", "-x", "160", "-y", "50", cmd]);
+    }
+
     fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "t"])
     }
@@ -284,17 +298,7 @@ fn interactive_completion_reply_event_and_history() {
         history.display(),
         d.sock().display()
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &cmd,
-    ]);
+    tmux.start(&cmd);
     tmux.wait_for("(QEMU)");
     // Tab completes a unique command name, then an argument name.
     tmux.run(&["send-keys", "-t", "t", "query-statu", "Tab"]);
@@ -339,4 +343,186 @@ fn interactive_completion_reply_event_and_history() {
         assert!(Instant::now() < deadline, "history not written: {h:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+const QOM: &str = env!("CARGO_BIN_EXE_qom");
+const WRAP: &str = env!("CARGO_BIN_EXE_qmp-shell-wrap");
+
+fn run_tool(program: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(program).args(args).output().unwrap();
+    let (out, err) = text(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    (o.status.code(), out, err)
+}
+
+#[test]
+fn qom_list_get_set_tree_on_qemu_7_2() {
+    let d = pc_with(&["-object", "throttle-group,id=tg0,x-iops-total=100"]);
+    let sock = d.sock().display().to_string();
+    let (code, out, _) = run_tool(QOM, &[&sock, "list", "/objects/tg0"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("limits  (ThrottleLimits)"), "{out}");
+    assert!(out.contains("type  (string)"), "{out}");
+    let (_, out, _) = run_tool(QOM, &[&sock, "get", "/objects/tg0.x-iops-total"]);
+    assert_eq!(out, "100\n");
+    let (code, _, err) = run_tool(
+        QOM,
+        &[&sock, "set", "/objects/tg0.limits", "{\"iops-total\": 500}"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (_, out, _) = run_tool(QOM, &[&sock, "get", "/objects/tg0.x-iops-total"]);
+    assert_eq!(out, "500\n");
+    // The tree: objects indented under their parents, with their types.
+    let (code, out, _) = run_tool(QOM, &[&sock, "tree", "/machine"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("/machine (pc-i440fx-7.2-machine)\n"),
+        "{out}"
+    );
+    assert!(out.contains("\n  i440fx (i440FX-pcihost)\n"), "{out}");
+    assert!(out.contains("\n    pci.0 (PCI)\n"), "{out}");
+    let (code, out, _) = run_tool(QOM, &[&sock, "tree", "--values", "/objects"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("  tg0 (throttle-group)\n"), "{out}");
+    assert!(out.contains("    @x-iops-total: 500  [int]\n"), "{out}");
+    // Bad input ends in a message.
+    let (code, _, err) = run_tool(QOM, &[&sock, "get", "/nope.x"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("qom: /nope.x: ") && err.contains("not found"),
+        "{err}"
+    );
+    let (code, _, err) = run_tool(QOM, &[&sock, "get", "/machine"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is not PATH.PROPERTY"), "{err}");
+    let (code, _, err) = run_tool(QOM, &[&sock, "set", "/objects/tg0.nosuch", "1"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("has no property 'nosuch'"), "{err}");
+    let (code, _, _) = run_tool(QOM, &[&sock, "frobnicate"]);
+    assert_eq!(code, Some(2));
+    drop(d);
+    let (code, _, err) = run_tool(QOM, &[&sock, "list", "/"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot connect"), "{err}");
+}
+
+fn tmux_in(dir: &Path, cmd: &str) -> Tmux {
+    // A server of its own each time (one being killed may still hold
+    // its socket).
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let tmux = Tmux {
+        socket: dir.join(format!("tmux-{n}.sock")).display().to_string(),
+    };
+    // The command's exit status stays on the screen.
+    let cmd = format!("{cmd}; echo \"EXITED $?\"; sleep 60");
+    tmux.start(&cmd);
+    tmux
+}
+
+#[test]
+fn guest_agent_shell_in_a_terminal() {
+    let q = ensure_qemu72().unwrap();
+    let d = spawn(
+        q.guest_agent(),
+        &[
+            "--method",
+            "unix-listen",
+            "--path",
+            "{sock}",
+            "--pidfile",
+            "{dir}/qga.pid",
+            "--statedir",
+            "{dir}",
+            "-b",
+            "guest-shutdown,guest-suspend-disk,guest-suspend-ram,guest-suspend-hybrid",
+        ],
+    );
+    wait_for(&d.sock());
+    let history = d.dir.join("history");
+    let tmux = tmux_in(
+        &d.dir,
+        &format!(
+            "{SHELL} --guest-agent --history {} {}",
+            history.display(),
+            d.sock().display()
+        ),
+    );
+    tmux.wait_for("(QGA)");
+    tmux.wait_for("Connected to qemu-ga 7.2");
+    tmux.run(&["send-keys", "-t", "t", "guest-pin", "Tab"]);
+    tmux.wait_for("(QGA) guest-ping");
+    tmux.run(&["send-keys", "-t", "t", "Enter"]);
+    tmux.wait_for("{\"return\":{}}");
+    tmux.run(&["send-keys", "-t", "t", "guest-file-open mo", "Tab"]);
+    tmux.wait_for("guest-file-open mode=");
+    tmux.run(&["send-keys", "-t", "t", "r", "Enter"]);
+    tmux.wait_for("error: guest-file-open.path: missing, expected str");
+    tmux.run(&["send-keys", "-t", "t", "help guest-file-open", "Enter"]);
+    tmux.wait_for("Open a file in the guest");
+    // Disabled by the agent (-b): not offered.
+    tmux.run(&["send-keys", "-t", "t", "guest-shutdown", "Enter"]);
+    tmux.wait_for("unknown command 'guest-shutdown'");
+    tmux.run(&["send-keys", "-t", "t", "guest-get-host-name", "Enter"]);
+    tmux.wait_for("{\"return\":{\"host-name\":");
+    tmux.run(&["send-keys", "-t", "t", "C-d"]);
+    tmux.wait_for("EXITED 0");
+    let h = std::fs::read_to_string(&history).unwrap_or_default();
+    assert!(h.contains("guest-ping"), "{h:?}");
+    assert!(!tmux.screen().contains("panicked"));
+}
+
+/// The QEMU pid qmp-shell-wrap reports.
+fn wrapped_pid(screen: &str) -> i32 {
+    let at = screen.find("(pid ").expect("the pid line") + 5;
+    screen[at..]
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("a pid")
+}
+
+fn gone(pid: i32) -> bool {
+    // Ended (and reaped by the wrapper), or a zombie nobody waits for.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |s| s.split(' ').nth(2) == Some("Z"))
+}
+
+#[test]
+fn wrapper_starts_and_stops_qemu_both_ways() {
+    let q = ensure_qemu72().unwrap();
+    let firmware = q.firmware_args().join(" ");
+    let dir = qapi_tests::live::temp_dir();
+    let qemu = format!(
+        "{} {firmware} -machine none -nodefaults -display none",
+        q.system_x86_64().display()
+    );
+    // The shell ends: QEMU is stopped.
+    let tmux = tmux_in(&dir, &format!("{WRAP} {qemu}"));
+    let s = tmux.wait_for("(QEMU)");
+    let pid = wrapped_pid(&s);
+    tmux.run(&["send-keys", "-t", "t", "query-status", "Enter"]);
+    tmux.wait_for("\"status\":\"running\"");
+    tmux.run(&["send-keys", "-t", "t", "C-d"]);
+    let s = tmux.wait_for("EXITED 0");
+    assert!(s.contains("the shell ended; QEMU stopped"), "{s}");
+    assert!(gone(pid), "QEMU {pid} still runs");
+    drop(tmux);
+    // QEMU ends: the shell ends with a message.
+    let tmux = tmux_in(&dir, &format!("{WRAP} {qemu}"));
+    let s = tmux.wait_for("(QEMU)");
+    let pid = wrapped_pid(&s);
+    tmux.run(&["send-keys", "-t", "t", "quit", "Enter"]);
+    let s = tmux.wait_for("EXITED 1");
+    assert!(s.contains("the connection to QEMU is closed"), "{s}");
+    assert!(s.contains("QEMU ended"), "{s}");
+    assert!(gone(pid), "QEMU {pid} still runs");
+    assert!(!s.contains("panicked"), "{s}");
+    drop(tmux);
+    // A program that cannot start is a message.
+    let (code, _, err) = run_tool(WRAP, &["/nonexistent/qemu"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot start /nonexistent/qemu"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -423,6 +423,7 @@ impl Qmp {
             &[],
             opts.greeting_timeout,
         )?;
+        crate::trace::ready(oob);
         Ok(qmp)
     }
 
@@ -570,6 +571,17 @@ impl Qmp {
         if self.inner.options.check_commands && !crate::probe::exempt(name) {
             self.check_before_send(name, args)?;
         }
+        crate::trace::command(name, || self.exchange(name, args, oob, fds, timeout))
+    }
+
+    fn exchange<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: Option<&A>,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<proto::Returned> {
         let inner = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (id, wire) = {
@@ -579,6 +591,7 @@ impl Qmp {
             }
             st.session.start(oob)
         };
+        crate::trace::command_id(wire);
         {
             let mut w = lock(&inner.writer);
             let (sink, buf) = &mut *w;
@@ -696,6 +709,7 @@ impl Inner {
 
     fn close(&self, st: &mut State, why: Closed) {
         if st.closed.is_none() {
+            crate::trace::closed(&why.error());
             st.closed = Some(why);
         }
         st.session.drain();
@@ -1033,6 +1047,16 @@ impl GuestAgent {
         wait: bool,
         timeout: Option<Duration>,
     ) -> Result<proto::Returned> {
+        crate::trace::command(name, || self.exchange(name, args, wait, timeout))
+    }
+
+    fn exchange<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: Option<&A>,
+        wait: bool,
+        timeout: Option<Duration>,
+    ) -> Result<proto::Returned> {
         let mut c = lock(&self.conn);
         if let Some(cl) = &c.closed {
             return Err(cl.error());
@@ -1092,6 +1116,7 @@ impl AgentConn {
                     // Anything but our id is a stale reply: skip it.
                     if let Ok(Ok(v)) = proto::agent_reply(bytes) {
                         if serde_json::from_str::<u64>(v.get()).ok() == Some(id) {
+                            crate::trace::synced();
                             self.synced = true;
                             return Ok(());
                         }

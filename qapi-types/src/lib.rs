@@ -233,6 +233,40 @@
 //! }
 //! # Ok(()) }
 //! ```
+//! ## Tracing
+//!
+//! With the feature `tracing`, the clients report through the
+//! [`tracing`](https://docs.rs/tracing) crate (install any subscriber;
+//! `qmp-shell -v` shows it):
+//!
+//! | what | level | target |
+//! |---|---|---|
+//! | a span per command: `qmp.command{name, id}`, then an event with `outcome` and `elapsed_us` | DEBUG (the event WARN when the connection failed) | `qapi_types::command` |
+//! | the raw JSON sent and received (secrets redacted) | TRACE | `qapi_types::wire` |
+//! | each event received | DEBUG | `qapi_types::event` |
+//! | a subscriber that lagged, with how many events it lost | WARN | `qapi_types::event` |
+//! | connection state: greeting read, capabilities negotiated, closed | INFO (WARN for a close on an error) | `qapi_types::connection` |
+//! | a reply that did not decode, with its JSON | WARN | `qapi_types::command` |
+//!
+//! Secrets are kept out, whatever the level.
+//! Before any JSON is logged:
+//! - the whole arguments of commands that exist to carry a secret are
+//!   replaced by `"<redacted>"`: `set_password`, `change-vnc-password`,
+//!   `guest-set-user-password`, and `object-add` of a secret object
+//!   (`qom-type` `secret` or `secret_keyring`: every member but
+//!   `qom-type` and `id`);
+//! - `qom-set` of a property whose name says secret (as below) has its
+//!   `value` redacted;
+//! - a `human-monitor-command` whose command line mentions a password
+//!   or a secret has its command line redacted;
+//! - anywhere in a message (arguments, replies, events), the value of a
+//!   member whose name contains `password`, `passwd`, `passphrase`,
+//!   `secret`, `token` or `cookie` (`password`, `key-secret`,
+//!   `password-secret`, …) is redacted.
+//!
+//! A message that is not valid JSON is logged by its length only.
+//!
+//! Without the feature nothing of this is compiled in.
 //!
 //! # The runtime
 //!
@@ -240,6 +274,18 @@
 //! and [`Event`] for one type per event; the clients only know these
 //! traits, so bindings generated from any schema by `qapi-codegen` work
 //! with them.  The wire forms follow QEMU's `docs/interop/qmp-spec.rst`.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `qmp` | yes | [`qmp`]: the bindings of QEMU's QMP schema |
+//! | `qga` | yes | [`qga`]: the bindings of QEMU's guest-agent schema |
+//! | `tokio` | no | `qapi_types::tokio`: the async clients |
+//! | `tracing` | no | spans and events through the `tracing` crate: see below |
+//! | `schema-source` | no | `qapi_types::schema_source`: the schema files the bindings come from, embedded (for tools that show their documentation) |
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -250,9 +296,14 @@ pub mod introspect;
 pub mod probe;
 pub mod proto;
 pub mod releases;
+#[cfg(feature = "schema-source")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schema-source")))]
+pub mod schema_source;
 mod sys;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+mod trace;
 #[cfg(feature = "qmp")]
 mod wait;
 
@@ -407,6 +458,7 @@ impl Options {
 // Generated code is formatted by the generator (prettyplease); rustfmt
 // would reformat it and `cargo xtask regen --check` would call it stale.
 #[cfg(feature = "qmp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qmp")))]
 #[rustfmt::skip]
 #[path = "generated/qmp.rs"]
 pub mod qmp;
@@ -414,6 +466,7 @@ pub mod qmp;
 /// QEMU's guest agent (QGA), generated from QEMU 10.2.0's
 /// `qga/qapi-schema.json` by `cargo xtask regen`.
 #[cfg(feature = "qga")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qga")))]
 #[rustfmt::skip]
 #[path = "generated/qga.rs"]
 pub mod qga;

@@ -141,6 +141,7 @@ impl Framer {
 
     /// The bytes of a message [`Framer::next_range`] found.
     pub(crate) fn bytes(&self, r: std::ops::Range<usize>) -> &[u8] {
+        crate::trace::received(&self.buf[r.clone()]);
         &self.buf[r]
     }
 
@@ -263,7 +264,7 @@ impl Greeting {
             )));
         };
         let num = |k: &str| raw["version"]["qemu"][k].as_i64().unwrap_or(0);
-        Ok(Greeting {
+        let g = Greeting {
             version: (num("major"), num("minor"), num("micro")),
             package: raw["version"]["package"]
                 .as_str()
@@ -278,7 +279,9 @@ impl Greeting {
                 })
                 .unwrap_or_default(),
             raw,
-        })
+        };
+        crate::trace::greeting(&g);
+        Ok(g)
     }
 
     /// Whether the server offers `cap`.
@@ -399,6 +402,7 @@ pub(crate) fn encode_request<A: Serialize + ?Sized>(
     // No newline: QEMU reads the request one byte per turn of its main
     // loop, and the closing brace ends it.
     out.push(b'}');
+    crate::trace::sent(out);
     Ok(())
 }
 
@@ -651,6 +655,7 @@ impl EventHub {
     }
 
     pub(crate) fn publish(&mut self, ev: &RawEvent) {
+        crate::trace::event(ev);
         for s in self.subs.values_mut() {
             if s.filter.as_ref().is_some_and(|f| !f(ev)) {
                 continue;
@@ -681,6 +686,7 @@ impl EventHub {
         };
         if s.lagged > 0 {
             let n = std::mem::take(&mut s.lagged);
+            crate::trace::lagged(id, n);
             return Polled::Item(EventItem::Lagged(n));
         }
         if let Some(ev) = s.queue.pop_front() {
@@ -740,12 +746,16 @@ pub(crate) fn decode_return<C: crate::Command>(
     crate::with_strict(strict, || {
         C::decode_return(&mut d).and_then(|r| d.end().map(|()| r))
     })
-    .map_err(|error| Error::Decode {
-        what: format!("the reply to {}", C::NAME),
-        error,
+    .map_err(|error| {
         // The reply as JSON, for the error.
-        raw: serde_json::from_str(value.get())
-            .unwrap_or_else(|_| Value::String(value.get().to_string())),
+        let raw = serde_json::from_str(value.get())
+            .unwrap_or_else(|_| Value::String(value.get().to_string()));
+        crate::trace::decode_failed(C::NAME, &error, &raw);
+        Error::Decode {
+            what: format!("the reply to {}", C::NAME),
+            error,
+            raw,
+        }
     })
 }
 

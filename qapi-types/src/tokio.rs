@@ -206,6 +206,7 @@ impl Shared {
     fn close(&self, why: Closed) {
         let mut st = lock(&self.state);
         if st.closed.is_none() {
+            crate::trace::closed(&why.error());
             st.closed = Some(why);
         }
         st.session.drain();
@@ -391,6 +392,7 @@ impl Qmp {
             opts.greeting_timeout,
         )
         .await?;
+        crate::trace::ready(oob);
         Ok(qmp)
     }
 
@@ -520,6 +522,18 @@ impl Qmp {
         if self.inner.options.check_commands && !crate::probe::exempt(name) {
             self.check_before_send(name, args).await?;
         }
+        let work = self.exchange(name, args, oob, fds, timeout);
+        crate::trace::command_async(name, work).await
+    }
+
+    async fn exchange<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: Option<&A>,
+        oob: bool,
+        fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<proto::Returned> {
         let shared = &*self.inner.shared;
         let (tx, rx) = oneshot::channel();
         let (id, wire) = {
@@ -531,6 +545,7 @@ impl Qmp {
             st.waiters.insert(key, tx);
             (key, wire)
         };
+        crate::trace::command_id(wire);
         let mut guard = CallGuard {
             shared,
             id,
@@ -897,6 +912,17 @@ impl GuestAgent {
         wait: bool,
         timeout: Option<Duration>,
     ) -> Result<proto::Returned> {
+        let work = self.exchange(name, args, wait, timeout);
+        crate::trace::command_async(name, work).await
+    }
+
+    async fn exchange<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: Option<&A>,
+        wait: bool,
+        timeout: Option<Duration>,
+    ) -> Result<proto::Returned> {
         let mut c = self.conn.lock().await;
         if let Some(cl) = &c.closed {
             return Err(cl.error());
@@ -938,6 +964,7 @@ impl AgentConn {
             let msg = next_message(&mut self.reader, &mut self.framer).await?;
             if let Ok(Ok(v)) = proto::agent_reply(msg) {
                 if serde_json::from_str::<u64>(v.get()).ok() == Some(id) {
+                    crate::trace::synced();
                     self.synced = true;
                     return Ok(());
                 }

@@ -17,7 +17,9 @@ usage: cargo xtask COMMAND
                      clippy and rustdoc with warnings denied (generated
                      QEMU bindings included), a check that the generated
                      bindings have no doctests, the schema examples
-                     (xtask examples), and build the benchmarks
+                     (xtask examples), the registry dry run
+                     (cargo publish --workspace --dry-run), and build
+                     the benchmarks
   qemu-src VERSION   verify and extract QEMU's sources (10.2.0, 9.2.0, 8.2.0,
                      6.2.0 from ../shared/qemu; 10.0.2, 7.2 fetched);
                      prints the tree's path
@@ -217,6 +219,10 @@ fn test() -> Result<(), String> {
         "--no-deps",
     ])?;
     no_doctests("qapi-qemu-bindings-check")?;
+    // Every published crate packages, and builds from its package alone,
+    // in dependency order (the workspace's own crates from a local
+    // registry cargo makes; only the crates.io index is read).
+    cargo(&["publish", "--workspace", "--dry-run", "--allow-dirty"])?;
     // The benchmarks must keep compiling; running them is `cargo xtask bench`.
     cargo(&["bench", "--workspace", "--no-run"])
 }

@@ -1,8 +1,11 @@
 //! vm-info: basic facts about a running QEMU, as a readable table.
 //!
 //! ```text
-//! vm-info SOCKET|HOST:PORT
+//! vm-info [-v] SOCKET|HOST:PORT
 //! ```
+//!
+//! `-v` shows the client's tracing on standard error (`-v -v`: the raw
+//! JSON too).
 //!
 //! Prints the QEMU version, run state, name, UUID, CPUs, block devices
 //! and block nodes.  What the server does not have (a storage daemon has
@@ -205,11 +208,17 @@ fn report(qmp: &Qmp) -> Result<String, Error> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let before = args.len();
+    args.retain(|a| a != "-v");
+    let verbose = before - args.len();
     let [address] = args.as_slice() else {
-        eprintln!("usage: vm-info SOCKET|HOST:PORT");
+        eprintln!("usage: vm-info [-v] SOCKET|HOST:PORT");
         return ExitCode::from(2);
     };
+    if let Some(level) = qapi_tools::verbose::level(verbose) {
+        qapi_tools::verbose::install(level);
+    }
     match qapi_tools::connect(address).and_then(|q| report(&q)) {
         Ok(text) => {
             print!("{text}");
