@@ -97,7 +97,11 @@ const SCHEMA: &str = r#"{ 'pragma': { 'documentation-exceptions': [ 'Mode' ] } }
 fn generated() -> String {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reference_docs");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("schema.json");
+    // One file per call: the tests run at once, and one writing the
+    // file while another reads it made the reader see it half written.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = dir.join(format!("schema-{n}.json"));
     std::fs::write(&path, SCHEMA).unwrap();
     let out = qapi_codegen::Config::new()
         .lenient_docs(false)

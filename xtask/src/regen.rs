@@ -404,6 +404,21 @@ pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
     }
     let manifest = lines.join("\n");
     fs::write(dir.join("Cargo.toml"), manifest + "\n").map_err(|e| e.to_string())?;
+    // Only the library is built there: its dev-dependencies (other
+    // workspace crates) are left out of the copy's manifest.
+    let own = dir.join("qapi-types/Cargo.toml");
+    let text = fs::read_to_string(&own).map_err(|e| e.to_string())?;
+    let mut kept = Vec::new();
+    let mut dev = false;
+    for l in text.lines() {
+        if l.starts_with('[') {
+            dev = l.trim() == "[dev-dependencies]";
+        }
+        if !dev {
+            kept.push(l);
+        }
+    }
+    fs::write(&own, kept.join("\n") + "\n").map_err(|e| e.to_string())?;
     if root.join("Cargo.lock").exists() {
         fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).map_err(|e| e.to_string())?;
     }
