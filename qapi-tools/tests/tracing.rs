@@ -60,7 +60,10 @@ fn commands_events_decode_failures_and_no_secrets() {
     let buf = Buffer::default();
     let printer = Printer::new(tracing::Level::TRACE, buf.clone());
     tracing::subscriber::with_default(printer, || {
-        let opts = Options::default().event_buffer(1);
+        // Ids on every command, so the spans show them.
+        let opts = Options::default()
+            .event_buffer(1)
+            .ids(qapi_types::IdPolicy::Always);
         let qmp = Qmp::connect_unix_with(d.sock(), &opts).unwrap();
         qmp.execute(&QueryVersion {}).unwrap();
         qmp.execute_raw(

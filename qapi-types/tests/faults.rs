@@ -449,10 +449,11 @@ fn schema_server(log: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Fake {
                 _ => serde_json::json!({}),
             };
             log.lock().unwrap().push(name);
-            p.send(&format!(
-                "{}\n",
-                serde_json::json!({"return": reply, "id": r["id"]})
-            ));
+            let mut msg = serde_json::json!({ "return": reply });
+            if let Some(id) = r.get("id") {
+                msg["id"] = id.clone();
+            }
+            p.send(&format!("{msg}\n"));
         }
     })
 }
