@@ -295,12 +295,17 @@ impl Gen<'_> {
                 /// event these bindings do not know is kept as it was sent
                 /// (`Other`); a known one whose data does not decode is an
                 /// error that keeps the name, the data and the reason.
+                // `inline`: compiled only where it is used (like a generic
+                // function), so `qapi-types` does not compile the decoding
+                // of every event for programs that never call it.
+                #[inline]
                 pub fn decode(name: &str, data: ::serde_json::Value) -> ::std::result::Result<Self, #rt::EventError> {
                     #decode_body
                 }
             }
 
             impl #rt::EventSet for Event {
+                #[inline]
                 fn decode(name: &str, data: ::serde_json::Value) -> ::std::result::Result<Self, #rt::EventError> {
                     Event::decode(name, data)
                 }

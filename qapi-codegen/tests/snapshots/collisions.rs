@@ -564,6 +564,7 @@ pub mod events {
         /// event these bindings do not know is kept as it was sent
         /// (`Other`); a known one whose data does not decode is an
         /// error that keeps the name, the data and the reason.
+        #[inline]
         pub fn decode(
             name: &str,
             data: ::serde_json::Value,
@@ -575,6 +576,7 @@ pub mod events {
         }
     }
     impl ::qapi_types::EventSet for Event {
+        #[inline]
         fn decode(
             name: &str,
             data: ::serde_json::Value,

@@ -11000,6 +11000,7 @@ pub mod events {
         /// event these bindings do not know is kept as it was sent
         /// (`Other`); a known one whose data does not decode is an
         /// error that keeps the name, the data and the reason.
+        #[inline]
         pub fn decode(
             name: &str,
             data: ::serde_json::Value,
@@ -11011,6 +11012,7 @@ pub mod events {
         }
     }
     impl crate::EventSet for Event {
+        #[inline]
         fn decode(
             name: &str,
             data: ::serde_json::Value,
