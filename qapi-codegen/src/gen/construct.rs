@@ -194,6 +194,7 @@ impl Gen<'_> {
             #cfg
             #[allow(deprecated)]
             impl ::std::convert::From<#source> for #target {
+                #[inline]
                 fn from(v: #source) -> Self {
                     #body
                 }

@@ -55,6 +55,11 @@ impl Gen<'_> {
                 pub const ALL: &'static [Self] = &[#(#all)*];
 
                 /// The value's name on the wire.
+                // `inline` (here and on the other small non-generic
+                // functions of generated types): compiled in the crates
+                // that use it, as generic code is, not in `qapi-types`
+                // for every type whether used or not.
+                #[inline]
                 pub fn as_str(&self) -> &str {
                     match self {
                         #(#to_wire)*
@@ -63,6 +68,7 @@ impl Gen<'_> {
                 }
 
                 /// The value for a wire name; unknown names are kept.
+                #[inline]
                 pub fn from_wire(s: &str) -> Self {
                     match s {
                         #(#from_wire)*
@@ -72,6 +78,7 @@ impl Gen<'_> {
             }
 
             impl ::std::fmt::Display for #name {
+                #[inline]
                 fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                     f.write_str(self.as_str())
                 }
@@ -415,6 +422,7 @@ impl Gen<'_> {
 
             impl #bname {
                 #tag_doc
+                #[inline]
                 pub fn tag(&self) -> &str {
                     match self {
                         #(#tag_arms)*

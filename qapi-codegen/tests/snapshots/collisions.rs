@@ -41,6 +41,7 @@ impl QType {
         Self::Qbool,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::None => "none",
@@ -54,6 +55,7 @@ impl QType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "none" => Self::None,
@@ -68,6 +70,7 @@ impl QType {
     }
 }
 impl ::std::fmt::Display for QType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -331,6 +334,7 @@ impl Other {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Other];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Other => "other",
@@ -338,6 +342,7 @@ impl Other {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "other" => Self::Other,
@@ -346,6 +351,7 @@ impl Other {
     }
 }
 impl ::std::fmt::Display for Other {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }

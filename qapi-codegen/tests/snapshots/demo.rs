@@ -41,6 +41,7 @@ impl QType {
         Self::Qbool,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::None => "none",
@@ -54,6 +55,7 @@ impl QType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "none" => Self::None,
@@ -68,6 +70,7 @@ impl QType {
     }
 }
 impl ::std::fmt::Display for QType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -197,6 +200,7 @@ impl DriveBus {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Ide, Self::Virtio, Self::Scsi];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Ide => "ide",
@@ -206,6 +210,7 @@ impl DriveBus {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "ide" => Self::Ide,
@@ -216,6 +221,7 @@ impl DriveBus {
     }
 }
 impl ::std::fmt::Display for DriveBus {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -401,6 +407,7 @@ impl ConsoleKind {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Serial, Self::Vnc];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Serial => "serial",
@@ -409,6 +416,7 @@ impl ConsoleKind {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "serial" => Self::Serial,
@@ -418,6 +426,7 @@ impl ConsoleKind {
     }
 }
 impl ::std::fmt::Display for ConsoleKind {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -633,30 +642,35 @@ impl Console {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<ConsoleSerial> for ConsoleBranch {
+    #[inline]
     fn from(v: ConsoleSerial) -> Self {
         ConsoleBranch::Serial(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<::std::string::String> for ConsoleBranch {
+    #[inline]
     fn from(v: ::std::string::String) -> Self {
         ConsoleBranch::Serial(ConsoleSerial::new(v))
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<ConsoleVnc> for ConsoleBranch {
+    #[inline]
     fn from(v: ConsoleVnc) -> Self {
         ConsoleBranch::Vnc(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<u16> for ConsoleBranch {
+    #[inline]
     fn from(v: u16) -> Self {
         ConsoleBranch::Vnc(ConsoleVnc::new(v))
     }
 }
 impl ConsoleBranch {
     /// The discriminator's value, as on the wire.
+    #[inline]
     pub fn tag(&self) -> &str {
         match self {
             ConsoleBranch::Serial(_) => "serial",
@@ -771,6 +785,7 @@ impl SizePreset {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Small, Self::Large];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Small => "small",
@@ -779,6 +794,7 @@ impl SizePreset {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "small" => Self::Small,
@@ -788,6 +804,7 @@ impl SizePreset {
     }
 }
 impl ::std::fmt::Display for SizePreset {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -860,12 +877,14 @@ impl<'de> ::qapi_types::__private::Alternate<'de> for SizeOrName {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<u64> for SizeOrName {
+    #[inline]
     fn from(v: u64) -> Self {
         Self::Bytes(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<SizePreset> for SizeOrName {
+    #[inline]
     fn from(v: SizePreset) -> Self {
         Self::Preset(v)
     }

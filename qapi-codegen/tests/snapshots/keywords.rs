@@ -41,6 +41,7 @@ impl QType {
         Self::Qbool,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::None => "none",
@@ -54,6 +55,7 @@ impl QType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "none" => Self::None,
@@ -68,6 +70,7 @@ impl QType {
     }
 }
 impl ::std::fmt::Display for QType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -138,6 +141,7 @@ impl Kind {
         Self::OrgExampleVendor,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Type => "type",
@@ -149,6 +153,7 @@ impl Kind {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "type" => Self::Type,
@@ -161,6 +166,7 @@ impl Kind {
     }
 }
 impl ::std::fmt::Display for Kind {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }

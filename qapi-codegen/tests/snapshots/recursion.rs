@@ -41,6 +41,7 @@ impl QType {
         Self::Qbool,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::None => "none",
@@ -54,6 +55,7 @@ impl QType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "none" => Self::None,
@@ -68,6 +70,7 @@ impl QType {
     }
 }
 impl ::std::fmt::Display for QType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -365,6 +368,7 @@ impl ExprKind {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Leaf, Self::Neg];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Leaf => "leaf",
@@ -373,6 +377,7 @@ impl ExprKind {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "leaf" => Self::Leaf,
@@ -382,6 +387,7 @@ impl ExprKind {
     }
 }
 impl ::std::fmt::Display for ExprKind {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -579,48 +585,56 @@ impl Expr {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<ExprBranch> for Expr {
+    #[inline]
     fn from(v: ExprBranch) -> Self {
         Self::new(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<Leaf> for ExprBranch {
+    #[inline]
     fn from(v: Leaf) -> Self {
         ExprBranch::Leaf(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<Leaf> for Expr {
+    #[inline]
     fn from(v: Leaf) -> Self {
         Self::new(<ExprBranch as ::std::convert::From<Leaf>>::from(v))
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<i64> for ExprBranch {
+    #[inline]
     fn from(v: i64) -> Self {
         ExprBranch::Leaf(Leaf::new(v))
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<i64> for Expr {
+    #[inline]
     fn from(v: i64) -> Self {
         Self::new(<ExprBranch as ::std::convert::From<i64>>::from(v))
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<Neg> for ExprBranch {
+    #[inline]
     fn from(v: Neg) -> Self {
         ExprBranch::Neg(::std::boxed::Box::new(v))
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<Neg> for Expr {
+    #[inline]
     fn from(v: Neg) -> Self {
         Self::new(<ExprBranch as ::std::convert::From<Neg>>::from(v))
     }
 }
 impl ExprBranch {
     /// The discriminator's value, as on the wire.
+    #[inline]
     pub fn tag(&self) -> &str {
         match self {
             ExprBranch::Leaf(_) => "leaf",
@@ -741,12 +755,14 @@ impl<'de> ::qapi_types::__private::Alternate<'de> for NumOrExpr {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<i64> for NumOrExpr {
+    #[inline]
     fn from(v: i64) -> Self {
         Self::Num(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<Wrap> for NumOrExpr {
+    #[inline]
     fn from(v: Wrap) -> Self {
         Self::Expr(::std::boxed::Box::new(v))
     }

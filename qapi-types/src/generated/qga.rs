@@ -54,6 +54,7 @@ impl QType {
         Self::Qbool,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::None => "none",
@@ -67,6 +68,7 @@ impl QType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "none" => Self::None,
@@ -81,6 +83,7 @@ impl QType {
     }
 }
 impl ::std::fmt::Display for QType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -593,6 +596,7 @@ impl QgaSeek {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Set, Self::Cur, Self::End];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Set => "set",
@@ -602,6 +606,7 @@ impl QgaSeek {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "set" => Self::Set,
@@ -612,6 +617,7 @@ impl QgaSeek {
     }
 }
 impl ::std::fmt::Display for QgaSeek {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -688,12 +694,14 @@ impl<'de> crate::__private::Alternate<'de> for GuestFileWhence {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<i64> for GuestFileWhence {
+    #[inline]
     fn from(v: i64) -> Self {
         Self::Value(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<QgaSeek> for GuestFileWhence {
+    #[inline]
     fn from(v: QgaSeek) -> Self {
         Self::Name(v)
     }
@@ -726,6 +734,7 @@ impl GuestFsfreezeStatus {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Thawed, Self::Frozen];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Thawed => "thawed",
@@ -734,6 +743,7 @@ impl GuestFsfreezeStatus {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "thawed" => Self::Thawed,
@@ -743,6 +753,7 @@ impl GuestFsfreezeStatus {
     }
 }
 impl ::std::fmt::Display for GuestFsfreezeStatus {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -998,6 +1009,7 @@ impl GuestIpAddressType {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Ipv4, Self::Ipv6];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Ipv4 => "ipv4",
@@ -1006,6 +1018,7 @@ impl GuestIpAddressType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "ipv4" => Self::Ipv4,
@@ -1015,6 +1028,7 @@ impl GuestIpAddressType {
     }
 }
 impl ::std::fmt::Display for GuestIpAddressType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -1712,6 +1726,7 @@ impl GuestDiskBusType {
         Self::Nvme,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Ide => "ide",
@@ -1738,6 +1753,7 @@ impl GuestDiskBusType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "ide" => Self::Ide,
@@ -1765,6 +1781,7 @@ impl GuestDiskBusType {
     }
 }
 impl ::std::fmt::Display for GuestDiskBusType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -2659,18 +2676,21 @@ impl GuestDiskSmart {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestDiskSmartBranch> for GuestDiskSmart {
+    #[inline]
     fn from(v: GuestDiskSmartBranch) -> Self {
         Self::new(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestNvMeSmart> for GuestDiskSmartBranch {
+    #[inline]
     fn from(v: GuestNvMeSmart) -> Self {
         GuestDiskSmartBranch::Nvme(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestNvMeSmart> for GuestDiskSmart {
+    #[inline]
     fn from(v: GuestNvMeSmart) -> Self {
         Self::new(
             <GuestDiskSmartBranch as ::std::convert::From<GuestNvMeSmart>>::from(v),
@@ -2679,6 +2699,7 @@ impl ::std::convert::From<GuestNvMeSmart> for GuestDiskSmart {
 }
 impl GuestDiskSmartBranch {
     /// The discriminator's value, as on the wire.
+    #[inline]
     pub fn tag(&self) -> &str {
         match self {
             GuestDiskSmartBranch::Nvme(_) => "nvme",
@@ -3381,6 +3402,7 @@ impl GuestMemoryBlockResponseType {
         Self::OperationFailed,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Success => "success",
@@ -3391,6 +3413,7 @@ impl GuestMemoryBlockResponseType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "success" => Self::Success,
@@ -3402,6 +3425,7 @@ impl GuestMemoryBlockResponseType {
     }
 }
 impl ::std::fmt::Display for GuestMemoryBlockResponseType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -3946,6 +3970,7 @@ impl GuestExecCaptureOutputMode {
         Self::Merged,
     ];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::None => "none",
@@ -3957,6 +3982,7 @@ impl GuestExecCaptureOutputMode {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "none" => Self::None,
@@ -3969,6 +3995,7 @@ impl GuestExecCaptureOutputMode {
     }
 }
 impl ::std::fmt::Display for GuestExecCaptureOutputMode {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -4044,12 +4071,14 @@ impl<'de> crate::__private::Alternate<'de> for GuestExecCaptureOutput {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<bool> for GuestExecCaptureOutput {
+    #[inline]
     fn from(v: bool) -> Self {
         Self::Flag(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestExecCaptureOutputMode> for GuestExecCaptureOutput {
+    #[inline]
     fn from(v: GuestExecCaptureOutputMode) -> Self {
         Self::Mode(v)
     }
@@ -4622,6 +4651,7 @@ impl GuestDeviceType {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Pci];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Pci => "pci",
@@ -4629,6 +4659,7 @@ impl GuestDeviceType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "pci" => Self::Pci,
@@ -4637,6 +4668,7 @@ impl GuestDeviceType {
     }
 }
 impl ::std::fmt::Display for GuestDeviceType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -4796,18 +4828,21 @@ impl GuestDeviceId {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestDeviceIdBranch> for GuestDeviceId {
+    #[inline]
     fn from(v: GuestDeviceIdBranch) -> Self {
         Self::new(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestDeviceIdPci> for GuestDeviceIdBranch {
+    #[inline]
     fn from(v: GuestDeviceIdPci) -> Self {
         GuestDeviceIdBranch::Pci(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestDeviceIdPci> for GuestDeviceId {
+    #[inline]
     fn from(v: GuestDeviceIdPci) -> Self {
         Self::new(
             <GuestDeviceIdBranch as ::std::convert::From<GuestDeviceIdPci>>::from(v),
@@ -4816,6 +4851,7 @@ impl ::std::convert::From<GuestDeviceIdPci> for GuestDeviceId {
 }
 impl GuestDeviceIdBranch {
     /// The discriminator's value, as on the wire.
+    #[inline]
     pub fn tag(&self) -> &str {
         match self {
             GuestDeviceIdBranch::Pci(_) => "pci",
@@ -5619,6 +5655,7 @@ impl GuestCpuStatsType {
     /// Every value these bindings know, in schema order.
     pub const ALL: &'static [Self] = &[Self::Linux];
     /// The value's name on the wire.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match self {
             Self::Linux => "linux",
@@ -5626,6 +5663,7 @@ impl GuestCpuStatsType {
         }
     }
     /// The value for a wire name; unknown names are kept.
+    #[inline]
     pub fn from_wire(s: &str) -> Self {
         match s {
             "linux" => Self::Linux,
@@ -5634,6 +5672,7 @@ impl GuestCpuStatsType {
     }
 }
 impl ::std::fmt::Display for GuestCpuStatsType {
+    #[inline]
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -5913,18 +5952,21 @@ impl GuestCpuStats {
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestCpuStatsBranch> for GuestCpuStats {
+    #[inline]
     fn from(v: GuestCpuStatsBranch) -> Self {
         Self::new(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestLinuxCpuStats> for GuestCpuStatsBranch {
+    #[inline]
     fn from(v: GuestLinuxCpuStats) -> Self {
         GuestCpuStatsBranch::Linux(v)
     }
 }
 #[allow(deprecated)]
 impl ::std::convert::From<GuestLinuxCpuStats> for GuestCpuStats {
+    #[inline]
     fn from(v: GuestLinuxCpuStats) -> Self {
         Self::new(
             <GuestCpuStatsBranch as ::std::convert::From<GuestLinuxCpuStats>>::from(v),
@@ -5933,6 +5975,7 @@ impl ::std::convert::From<GuestLinuxCpuStats> for GuestCpuStats {
 }
 impl GuestCpuStatsBranch {
     /// The discriminator's value, as on the wire.
+    #[inline]
     pub fn tag(&self) -> &str {
         match self {
             GuestCpuStatsBranch::Linux(_) => "linux",
