@@ -67,7 +67,7 @@
 //! types (`BlockdevRef::from("node")`). A deprecated member you do not set
 //! is never named, so it never warns.
 //!
-//! Stories 2 and 3 below build a qcow2 node over a file node and
+//! [Stories 2 and 3](#six-stories) build a qcow2 node over a file node and
 //! hot-plug it with `device_add`, which takes its typed arguments plus
 //! properties of any JSON type.
 //!
