@@ -1,6 +1,8 @@
 //! The rustdoc reference made from a schema's documentation: examples
 //! under their own heading, annotated examples as text, deprecation
-//! reasons with their markup converted, wire names shown and searchable.
+//! reasons with their markup converted, wire names shown and searchable,
+//! a union's discriminator described and each branch's value shown, one
+//! deprecation banner on a deprecated command that wraps a type.
 
 use std::path::PathBuf;
 
@@ -77,8 +79,75 @@ const SCHEMA: &str = r#"{ 'pragma': { 'documentation-exceptions': [ 'Mode' ] } }
             '*mode': 'Mode' } }
 
 ##
+# @Format:
+#
+# An image format.
+#
+# @qcow2: QEMU's own format
+#
+# @raw: no format at all
+#
+# @vmdk: VMware's
+#
+# Since: 1.0
+##
+{ 'enum': 'Format', 'data': [ 'qcow2', 'raw', 'vmdk' ] }
+
+##
+# @ImageQcow2:
+#
+# A qcow2 image's options.
+#
+# @lazy-refcounts: whether to delay refcount updates
+#
+# Since: 1.0
+##
+{ 'struct': 'ImageQcow2', 'data': { '*lazy-refcounts': 'bool' } }
+
+##
+# @ImageRaw:
+#
+# A raw image's options.
+#
+# @offset: where the image starts
+#
+# Since: 1.0
+##
+{ 'struct': 'ImageRaw', 'data': { '*offset': 'int' } }
+
+##
+# @Image:
+#
+# An image to open.
+#
+# @format: the image's format, which chooses the other members
+#
+# @filename: where the image is
+#
+# Since: 1.0
+##
+{ 'union': 'Image',
+  'base': { 'format': 'Format', 'filename': 'str' },
+  'discriminator': 'format',
+  'data': { 'qcow2': 'ImageQcow2', 'raw': 'ImageRaw' } }
+
+##
 # == Old ways
 ##
+
+##
+# @old-open:
+#
+# Open an image, the old way.
+#
+# Features:
+#
+# @deprecated: Use @copy-disk instead.
+#
+# Since: 1.0
+##
+{ 'command': 'old-open', 'data': 'Image', 'boxed': true,
+  'features': [ 'deprecated' ] }
 
 ##
 # @old-copy:
@@ -95,6 +164,10 @@ const SCHEMA: &str = r#"{ 'pragma': { 'documentation-exceptions': [ 'Mode' ] } }
 "#;
 
 fn generated() -> String {
+    generate(SCHEMA, false)
+}
+
+fn generate(schema: &str, lenient: bool) -> String {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reference_docs");
     std::fs::create_dir_all(&dir).unwrap();
     // One file per call: the tests run at once, and one writing the
@@ -102,9 +175,9 @@ fn generated() -> String {
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let path = dir.join(format!("schema-{n}.json"));
-    std::fs::write(&path, SCHEMA).unwrap();
+    std::fs::write(&path, schema).unwrap();
     let out = qapi_codegen::Config::new()
-        .lenient_docs(false)
+        .lenient_docs(lenient)
         .generate_string(&path)
         .unwrap_or_else(|e| panic!("{e}"));
     out.text
@@ -242,4 +315,61 @@ fn the_manual_has_a_module_per_section_with_links_to_what_it_defines() {
         old.contains("//! - [`old-copy`](super::super::commands::OldCopy)"),
         "{old}"
     );
+}
+
+#[test]
+fn a_union_describes_its_discriminator_and_shows_each_branch_value() {
+    // A described branch: QEMU's strict rules refuse it, but schemas read
+    // with the lenient ones (other releases') may have it.
+    let described = "# @filename: where the image is\n#\n\
+                     # @qcow2: QEMU's own format, with its options\n#\n";
+    let schema = SCHEMA.replace("# @filename: where the image is\n#\n", described);
+    assert_ne!(schema, SCHEMA);
+    let text = generate(&schema, true);
+    // The discriminator has no field of its own: its text goes to the
+    // `branch` field (found by the discriminator's name) and the enum.
+    let field = docs_before(&text, "pub branch: ImageBranch");
+    let about = "`format`: the image's format, which chooses the other members";
+    assert!(field.contains(about), "{field}");
+    assert!(field.contains("#[doc(alias = \"format\")]"), "{field}");
+    let branches = docs_before(&text, "pub enum ImageBranch");
+    assert!(branches.contains(about), "{branches}");
+    // Each branch shows the discriminator's value on the wire, whether
+    // the schema describes the branch or not.
+    let at = text.find("pub enum ImageBranch").unwrap();
+    let qcow2 = docs_before(&text[at..], "Qcow2(");
+    assert!(
+        qcow2.contains("QEMU's own format, with its options"),
+        "{qcow2}"
+    );
+    assert!(
+        qcow2.contains("`\"format\": \"qcow2\"`: the members of [`ImageQcow2`]."),
+        "{qcow2}"
+    );
+    let raw = docs_before(&text[at..], "Raw(");
+    assert_eq!(raw, "`\"format\": \"raw\"`: the members of [`ImageRaw`].");
+    let vmdk = docs_before(&text[at..], "Vmdk,");
+    assert_eq!(vmdk, "`\"format\": \"vmdk\"`: no further members.");
+}
+
+#[test]
+fn a_deprecated_command_wrapping_a_type_shows_its_banner_once() {
+    let text = generated();
+    // rustdoc repeats a deprecated type's banner on each of its fields:
+    // the one field is hidden, and the type's docs say what it holds.
+    assert!(
+        text.contains("pub struct OldOpen(#[doc(hidden)] pub super::Image);"),
+        "{}",
+        &text[text.find("pub struct OldOpen").unwrap()..][..200]
+    );
+    let docs = docs_before(&text, "pub struct OldOpen(");
+    assert_eq!(docs.matches("#[deprecated").count(), 1, "{docs}");
+    assert!(
+        docs.contains(
+            "The one field, `.0`, is the command's arguments: a [`Image`](super::Image)."
+        ),
+        "{docs}"
+    );
+    // Other commands' fields stay shown.
+    assert!(!text.contains("pub struct CopyDisk(#[doc(hidden)]"));
 }

@@ -67,21 +67,9 @@
 //! types (`BlockdevRef::from("node")`). A deprecated member you do not set
 //! is never named, so it never warns.
 //!
-//! ```no_run
-//! use qapi_types::qmp::commands::{BlockdevAdd, DeviceAdd};
-//! use qapi_types::qmp::{BlockdevOptions, BlockdevOptionsBranch, BlockdevOptionsFile, BlockdevOptionsQcow2};
-//! # fn f(qmp: qapi_types::blocking::Qmp) -> qapi_types::Result<()> {
-//! // A qcow2 node over a file node (three drivers share
-//! // BlockdevOptionsFile, so its branch is named).
-//! let file = BlockdevOptionsBranch::File(BlockdevOptionsFile::new("/var/lib/vm/disk.qcow2"));
-//! qmp.execute(&BlockdevAdd(BlockdevOptions::new(file).node_name("file0")))?;
-//! let disk = BlockdevOptions::from(BlockdevOptionsQcow2::new("file0")).node_name("disk0");
-//! qmp.execute(&BlockdevAdd(disk))?;
-//! // device_add takes its typed arguments plus properties of any JSON type.
-//! let dev = DeviceAdd::new("virtio-blk-pci").id("vd0").bus("root0").prop("drive", "disk0");
-//! qmp.execute(&dev)?;
-//! # Ok(()) }
-//! ```
+//! [Stories 2 and 3](#six-stories) build a qcow2 node over a file node and
+//! hot-plug it with `device_add`, which takes its typed arguments plus
+//! properties of any JSON type.
 //!
 //! Names never break your code: `use qapi_types::qmp::*` and `use
 //! qapi_types::qmp::commands::*` compile together, and neither shadows
@@ -124,6 +112,49 @@
 //! }
 //! # }
 //! ```
+//!
+//! ## Six stories
+//!
+//! What people do with QMP, each as a function to copy: the typed API
+//! only (no JSON), and only the members that are set.  The same text
+//! runs against QEMU 10.0.2's system emulator (q35, no guest OS) in the
+//! workspace's `tests/tests/stories.rs`, which starts it with `-device
+//! pcie-root-port,id=root0,chassis=1 -device qemu-xhci,id=xhci` and
+//! calls them in this order.
+//!
+//! ### 1. Connect and print the run state
+//!
+#![doc = concat!("```no_run\n", include_str!("stories/connect.rs"), "```")]
+//!
+//! ### 2. A qcow2 disk over a file node
+//!
+//! Two `blockdev-create` jobs make the image, and `blockdev-add` opens
+//! it, one node per layer.
+//!
+#![doc = concat!("```no_run\n", include_str!("stories/qcow2_disk.rs"), "```")]
+//!
+//! ### 3. Hot-plug it as a virtio-blk-pci device on a PCIe root port
+//!
+#![doc = concat!("```no_run\n", include_str!("stories/hotplug.rs"), "```")]
+//!
+//! ### 4. Mirror it to a new node, complete the job, report its events
+//!
+//! The new node is a second disk from story 2 (`copy0`); the mirror
+//! copies `disk0` to it while the guest may go on writing, and
+//! completing the job switches the device over to the copy.
+//!
+#![doc = concat!("```no_run\n", include_str!("stories/mirror.rs"), "```")]
+//!
+//! ### 5. Migrate to a file and wait for completion
+//!
+//! A migration to `file:PATH` saves the VM's state; `-incoming
+//! file:PATH` starts a QEMU from it.
+//!
+#![doc = concat!("```no_run\n", include_str!("stories/migrate.rs"), "```")]
+//!
+//! ### 6. Hot-unplug a device and wait for `DEVICE_DELETED`
+//!
+#![doc = concat!("```no_run\n", include_str!("stories/unplug.rs"), "```")]
 //!
 //! ## The guest agent
 //!

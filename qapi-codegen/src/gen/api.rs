@@ -20,12 +20,16 @@ impl Gen<'_> {
         match arg {
             Some(a) if boxed || !self.ent(a).is_implicit() => {
                 let inner = self.type_path(a, Place::Module);
+                // Said in the item's docs instead (see `deprecated_newtype`).
+                let hidden = self
+                    .deprecated_newtype(self.ent(id))
+                    .map(|_| quote!(#[doc(hidden)]));
                 let impls = self.newtype_serde(&name);
                 let from =
                     Self::from_impl(&quote!(#name), &inner, &TokenStream::new(), quote!(Self(v)));
                 quote! {
                     #[derive(Clone, Debug, PartialEq)]
-                    pub struct #name(pub #inner);
+                    pub struct #name(#hidden pub #inner);
 
                     #from
                     #impls

@@ -1,14 +1,14 @@
 //! Documentation: the schema's doc comments as rustdoc attributes.
 
 use proc_macro2::TokenStream;
-use qapi_parser::{Doc, Entity, EntityId, EntityKind, Feature, IfCond, SectionKind};
+use qapi_parser::{Doc, Entity, EntityId, EntityKind, Feature, IfCond, ObjectMember, SectionKind};
 use quote::quote;
 
 use super::{cond_text, lit, Gen};
 use crate::docs;
 use crate::naming::{field_name, variant_name};
 
-impl Gen<'_> {
+impl<'a> Gen<'a> {
     pub(super) fn doc_attrs(&self, text: &str) -> TokenStream {
         if !self.config.docs || text.trim().is_empty() {
             return TokenStream::new();
@@ -73,6 +73,19 @@ impl Gen<'_> {
             }
         }
         text.push_str(&self.avail_item_note(e));
+        if let Some(arg) = self.deprecated_newtype(e) {
+            // rustdoc repeats a deprecated type's banner on each field:
+            // the one field is hidden, so this says what it holds.
+            let n = &self.names[&arg];
+            let (of, what) = match e.kind {
+                EntityKind::Event(_) => ("event", "data"),
+                _ => ("command", "arguments"),
+            };
+            append(
+                &mut text,
+                &format!("The one field, `.0`, is the {of}'s {what}: a [`{n}`](super::{n})."),
+            );
+        }
         if let Some(c) = &e.cond {
             append(
                 &mut text,
@@ -95,6 +108,25 @@ impl Gen<'_> {
         out.extend(self.deprecated(&e.features, doc));
         out.extend(self.cfg(&e.cond));
         out
+    }
+
+    /// For a deprecated command or event that wraps a named type (its
+    /// arguments or data, `boxed` or not inline): that type.  Its field
+    /// is `#[doc(hidden)]`, since rustdoc repeats the type's deprecation
+    /// banner on every field.
+    pub(super) fn deprecated_newtype(&self, e: &Entity) -> Option<EntityId> {
+        let (arg, boxed) = match &e.kind {
+            EntityKind::Command(c) => (c.arg_type, c.boxed),
+            EntityKind::Event(ev) => (ev.arg_type, ev.boxed),
+            _ => return None,
+        };
+        let id = self.schema.lookup(&e.name)?;
+        if self.command_types.contains_key(&id)
+            || !e.features.iter().any(|f| f.name == "deprecated")
+        {
+            return None;
+        }
+        arg.filter(|&a| boxed || !self.ent(a).is_implicit())
     }
 
     /// A member's or enum value's documentation: its description, its
@@ -177,6 +209,86 @@ impl Gen<'_> {
             out.extend(quote!(#[doc(alias = #w)]));
         }
         out
+    }
+
+    /// The documentation that describes member `m` of `owner`, whose own
+    /// block is `doc_owner`'s: an inherited member is documented by the
+    /// type it comes from, unless that is implicit (an inline base).
+    pub(super) fn member_doc(
+        &self,
+        owner: EntityId,
+        doc_owner: EntityId,
+        m: &ObjectMember,
+    ) -> Option<&'a Doc> {
+        let of = if m.defined_in == owner || self.ent(m.defined_in).is_implicit() {
+            doc_owner
+        } else {
+            m.defined_in
+        };
+        self.ent(of).doc.map(|d| &self.schema.docs[d])
+    }
+
+    /// A union branch's variant: its description when the schema gives
+    /// one, then always the discriminator's value on the wire and what
+    /// the branch carries.
+    pub(super) fn union_branch_doc(
+        &self,
+        doc: Option<&Doc>,
+        tag: &str,
+        wire: &str,
+        payload: BranchPayload,
+    ) -> String {
+        let line = match payload {
+            BranchPayload::Nothing => format!("`\"{tag}\": \"{wire}\"`: no further members."),
+            BranchPayload::Members(ty) => {
+                format!("`\"{tag}\": \"{wire}\"`: the members of [`{ty}`].")
+            }
+            BranchPayload::Data => {
+                format!("On the wire: `{{\"{tag}\": \"{wire}\", \"data\": VALUE}}`.")
+            }
+        };
+        let desc = doc
+            .and_then(|d| d.member(wire))
+            .map(|s| docs::markdown(&s.text))
+            .unwrap_or_default();
+        if desc.trim().is_empty() {
+            line
+        } else {
+            format!("{}\n\n{line}", desc.trim_end())
+        }
+    }
+
+    /// A union's discriminator has no field (the branch enum's variant
+    /// is its value), so its description goes to the `branch` field and
+    /// to the branch enum: `(field's doc, a paragraph for the enum)`.
+    /// `doc` documents the member (see `fields`).
+    pub(super) fn tag_docs(
+        &self,
+        doc: Option<&Doc>,
+        tag: &str,
+        branch_field: &str,
+    ) -> (TokenStream, String) {
+        let desc = doc
+            .and_then(|d| d.member(tag))
+            .map(|s| docs::markdown(&s.text))
+            .unwrap_or_default();
+        let desc = desc.trim();
+        let about = if desc.is_empty() {
+            String::new()
+        } else {
+            format!("`{tag}`: {desc}")
+        };
+        let mut text = format!(
+            "The members that depend on the discriminator `{tag}`, which is not \
+             stored separately: the variant is its value."
+        );
+        append(&mut text, &about);
+        let mut field = self.doc_attrs(&text);
+        if tag != branch_field {
+            let w = lit(tag);
+            field.extend(quote!(#[doc(alias = #w)]));
+        }
+        (field, about)
     }
 
     pub(super) fn deprecated(&self, features: &[Feature], doc: Option<&Doc>) -> TokenStream {
@@ -312,6 +424,16 @@ impl Gen<'_> {
             }
         }
     }
+}
+
+/// What a union branch carries, for its documentation.
+pub(super) enum BranchPayload {
+    /// No members beyond the common ones.
+    Nothing,
+    /// The members of this type (its Rust name).
+    Members(String),
+    /// One value in the member `data` (a simple union, QEMU before 6.2).
+    Data,
 }
 
 /// Add a paragraph (nothing when it is empty).

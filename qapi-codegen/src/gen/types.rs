@@ -5,9 +5,9 @@ use qapi_parser::{EntityId, EntityKind, ObjectMember};
 use quote::{format_ident, quote};
 
 use super::construct::CtorField;
+use super::docs::BranchPayload;
 use super::serde::{Branch, BranchKind, Member, UnionShape};
 use super::{lit, Gen, Place};
-use crate::docs;
 use crate::naming::{field_name, ident, variant_name, Scope};
 
 impl Gen<'_> {
@@ -100,7 +100,6 @@ impl Gen<'_> {
         // Every object is (de)serialized by generated impls that name the
         // wire members: no serde attributes on fields.
         let e = self.ent(owner);
-        let doc = self.ent(doc_owner).doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("fields of {}", e.name));
         let mut fields = Vec::new();
         let mut names = Vec::new();
@@ -117,12 +116,7 @@ impl Gen<'_> {
             // A member whose older form differs is `Compat`: built as such.
             let compat = self.compat_member(owner, m, false, place);
             let ty = self.compat_member(owner, m, optional, place).unwrap_or(ty);
-            // Inherited members are documented by their own type.
-            let mdoc = if m.defined_in == owner || self.ent(m.defined_in).is_implicit() {
-                doc
-            } else {
-                self.ent(m.defined_in).doc.map(|d| &self.schema.docs[d])
-            };
+            let mdoc = self.member_doc(owner, doc_owner, m);
             let note = self.member_note(owner, m, &newer_only);
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
@@ -240,34 +234,15 @@ impl Gen<'_> {
             // A simple union's branch (QEMU before 6.2) holds its value
             // in the one member `data` of an implicit wrapper type.
             let wrapped = self.wrapped(v.ty);
-            let vdoc = if v.implicit {
-                format!("`{wire}`: no further members.")
+            let payload = if v.implicit {
+                BranchPayload::Nothing
             } else if wrapped.is_some() {
-                let base = doc
-                    .and_then(|d| d.member(wire))
-                    .map(|s| docs::markdown(&s.text))
-                    .unwrap_or_default();
-                let sent = format!("On the wire: `{{\"{tag}\": \"{wire}\", \"data\": VALUE}}`.");
-                if base.is_empty() {
-                    format!("`{wire}`. {sent}")
-                } else {
-                    format!("{base}\n\n{sent}")
-                }
+                BranchPayload::Data
             } else {
-                let ty = &self.ent(v.ty).name;
-                let base = doc
-                    .and_then(|d| d.member(wire))
-                    .map(|s| docs::markdown(&s.text))
-                    .unwrap_or_default();
-                if base.is_empty() {
-                    format!(
-                        "`{wire}`: the members of [`{}`].",
-                        self.names.get(&v.ty).cloned().unwrap_or_else(|| ty.clone())
-                    )
-                } else {
-                    base
-                }
+                let ty = self.names.get(&v.ty).cloned();
+                BranchPayload::Members(ty.unwrap_or_else(|| self.ent(v.ty).name.clone()))
             };
+            let vdoc = self.union_branch_doc(doc, &tag, wire, payload);
             let vdocs = self.doc_attrs(&self.branch_doc(id, wire, vdoc));
             let wire_lit = lit(wire);
             let kind = if let Some(inner) = wrapped {
@@ -355,8 +330,15 @@ impl Gen<'_> {
         let mut docs = self.item_docs(e, None);
         docs.extend(self.command_docs_for(id));
         let extra = self.extra_attrs(&e.name);
-        let bdoc = lit(&format!(
-            " The branches of [`{name}`], chosen by its `{tag}` member (which is not stored separately: the variant is the value)."
+        let tag_member_doc = o
+            .members
+            .iter()
+            .find(|m| m.name == tag)
+            .and_then(|m| self.member_doc(id, id, m));
+        let (branch_doc, about_tag) =
+            self.tag_docs(tag_member_doc, &tag, &branch_field.to_string());
+        let bdoc = self.doc_attrs(&format!(
+            "The branches of [`{name}`], chosen by its `{tag}` member (which is not stored separately: the variant is the value).\n\n{about_tag}"
         ));
         let mut construct = self.constructors(&name, &ctor, Some((&branch_field, &bname)), false);
         let bpath = quote!(#bname);
@@ -398,11 +380,11 @@ impl Gen<'_> {
             #extra
             pub struct #name {
                 #(#fields)*
-                /// The members that depend on the discriminator.
+                #branch_doc
                 pub #branch_field: #bname,
             }
 
-            #[doc = #bdoc]
+            #bdoc
             #[derive(Clone, Debug, PartialEq)]
             #[allow(clippy::large_enum_variant)]
             pub enum #bname {

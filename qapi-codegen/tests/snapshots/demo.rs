@@ -606,16 +606,21 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
 pub struct Console {
     /// the console's name
     pub id: ::std::string::String,
-    /// The members that depend on the discriminator.
+    /// The members that depend on the discriminator `kind`, which is not stored separately: the variant is its value.
+    ///
+    /// `kind`: which kind
+    #[doc(alias = "kind")]
     pub branch: ConsoleBranch,
 }
 /// The branches of [`Console`], chosen by its `kind` member (which is not stored separately: the variant is the value).
+///
+/// `kind`: which kind
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum ConsoleBranch {
-    /// `serial`: the members of [`ConsoleSerial`].
+    /// `"kind": "serial"`: the members of [`ConsoleSerial`].
     Serial(ConsoleSerial),
-    /// `vnc`: the members of [`ConsoleVnc`].
+    /// `"kind": "vnc"`: the members of [`ConsoleVnc`].
     Vnc(ConsoleVnc),
     /// A branch these bindings do not know (from a newer QEMU):
     /// the discriminator's value and the other members as sent.

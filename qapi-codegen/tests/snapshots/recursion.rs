@@ -553,16 +553,21 @@ impl<'de> ::qapi_types::__private::Object<'de> for Neg {
 /// An expression: a union whose branch contains it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr {
-    /// The members that depend on the discriminator.
+    /// The members that depend on the discriminator `kind`, which is not stored separately: the variant is its value.
+    ///
+    /// `kind`: which kind
+    #[doc(alias = "kind")]
     pub branch: ExprBranch,
 }
 /// The branches of [`Expr`], chosen by its `kind` member (which is not stored separately: the variant is the value).
+///
+/// `kind`: which kind
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum ExprBranch {
-    /// `leaf`: the members of [`Leaf`].
+    /// `"kind": "leaf"`: the members of [`Leaf`].
     Leaf(Leaf),
-    /// `neg`: the members of [`Neg`].
+    /// `"kind": "neg"`: the members of [`Neg`].
     Neg(::std::boxed::Box<Neg>),
     /// A branch these bindings do not know (from a newer QEMU):
     /// the discriminator's value and the other members as sent.

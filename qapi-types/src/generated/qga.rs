@@ -2608,52 +2608,57 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
 /// 7.1
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDiskSmart {
-    /// The members that depend on the discriminator.
+    /// The members that depend on the discriminator `type`, which is not stored separately: the variant is its value.
+    ///
+    /// `type`: disk bus type
+    #[doc(alias = "type")]
     pub branch: GuestDiskSmartBranch,
 }
 /// The branches of [`GuestDiskSmart`], chosen by its `type` member (which is not stored separately: the variant is the value).
+///
+/// `type`: disk bus type
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum GuestDiskSmartBranch {
-    /// `nvme`: the members of [`GuestNvMeSmart`].
+    /// `"type": "nvme"`: the members of [`GuestNvMeSmart`].
     Nvme(GuestNvMeSmart),
-    /// `ide`: no further members.
+    /// `"type": "ide"`: no further members.
     Ide,
-    /// `fdc`: no further members.
+    /// `"type": "fdc"`: no further members.
     Fdc,
-    /// `scsi`: no further members.
+    /// `"type": "scsi"`: no further members.
     Scsi,
-    /// `virtio`: no further members.
+    /// `"type": "virtio"`: no further members.
     Virtio,
-    /// `xen`: no further members.
+    /// `"type": "xen"`: no further members.
     Xen,
-    /// `usb`: no further members.
+    /// `"type": "usb"`: no further members.
     Usb,
-    /// `uml`: no further members.
+    /// `"type": "uml"`: no further members.
     Uml,
-    /// `sata`: no further members.
+    /// `"type": "sata"`: no further members.
     Sata,
-    /// `sd`: no further members.
+    /// `"type": "sd"`: no further members.
     Sd,
-    /// `unknown`: no further members.
+    /// `"type": "unknown"`: no further members.
     Unknown,
-    /// `ieee1394`: no further members.
+    /// `"type": "ieee1394"`: no further members.
     Ieee1394,
-    /// `ssa`: no further members.
+    /// `"type": "ssa"`: no further members.
     Ssa,
-    /// `fibre`: no further members.
+    /// `"type": "fibre"`: no further members.
     Fibre,
-    /// `raid`: no further members.
+    /// `"type": "raid"`: no further members.
     Raid,
-    /// `iscsi`: no further members.
+    /// `"type": "iscsi"`: no further members.
     Iscsi,
-    /// `sas`: no further members.
+    /// `"type": "sas"`: no further members.
     Sas,
-    /// `mmc`: no further members.
+    /// `"type": "mmc"`: no further members.
     Mmc,
-    /// `virtual`: no further members.
+    /// `"type": "virtual"`: no further members.
     Virtual,
-    /// `file-backed-virtual`: no further members.
+    /// `"type": "file-backed-virtual"`: no further members.
     FileBackedVirtual,
     /// A branch these bindings do not know (from a newer QEMU):
     /// the discriminator's value and the other members as sent.
@@ -4798,14 +4803,19 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
 /// 5.2
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestDeviceId {
-    /// The members that depend on the discriminator.
+    /// The members that depend on the discriminator `type`, which is not stored separately: the variant is its value.
+    ///
+    /// `type`: device type
+    #[doc(alias = "type")]
     pub branch: GuestDeviceIdBranch,
 }
 /// The branches of [`GuestDeviceId`], chosen by its `type` member (which is not stored separately: the variant is the value).
+///
+/// `type`: device type
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum GuestDeviceIdBranch {
-    /// `pci`: the members of [`GuestDeviceIdPci`].
+    /// `"type": "pci"`: the members of [`GuestDeviceIdPci`].
     Pci(GuestDeviceIdPci),
     /// A branch these bindings do not know (from a newer QEMU):
     /// the discriminator's value and the other members as sent.
@@ -5922,14 +5932,19 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
 /// 7.1
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestCpuStats {
-    /// The members that depend on the discriminator.
+    /// The members that depend on the discriminator `type`, which is not stored separately: the variant is its value.
+    ///
+    /// `type`: guest operating system
+    #[doc(alias = "type")]
     pub branch: GuestCpuStatsBranch,
 }
 /// The branches of [`GuestCpuStats`], chosen by its `type` member (which is not stored separately: the variant is the value).
+///
+/// `type`: guest operating system
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum GuestCpuStatsBranch {
-    /// `linux`: the members of [`GuestLinuxCpuStats`].
+    /// `"type": "linux"`: the members of [`GuestLinuxCpuStats`].
     Linux(GuestLinuxCpuStats),
     /// A branch these bindings do not know (from a newer QEMU):
     /// the discriminator's value and the other members as sent.
