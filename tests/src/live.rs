@@ -121,6 +121,30 @@ pub fn argument_free(schema: &qapi_parser::Schema, keep: impl Fn(&str) -> bool) 
     out
 }
 
+/// QEMU 7.2's `qemu-ga` (unpacked by [`crate::qemu_bin::ensure_qemu72`])
+/// on the host, listening on the process's socket.  The commands that
+/// would shut down or suspend this machine are disabled (`-b`): the
+/// agent answers them with an error, which is exactly what a
+/// `success-response: false` command's caller must never wait for.
+pub fn guest_agent72() -> Process {
+    let q = crate::qemu_bin::ensure_qemu72().unwrap_or_else(|e| panic!("QEMU 7.2: {e}"));
+    spawn(
+        q.guest_agent(),
+        &[
+            "--method",
+            "unix-listen",
+            "--path",
+            "{sock}",
+            "--pidfile",
+            "{dir}/qga.pid",
+            "--statedir",
+            "{dir}",
+            "-b",
+            "guest-shutdown,guest-suspend-disk,guest-suspend-ram,guest-suspend-hybrid",
+        ],
+    )
+}
+
 /// QEMU 10.0.2's `qemu-system-x86_64` (unpacked by
 /// [`crate::qemu_bin::ensure_qemu10`]) as a q35 machine with no devices,
 /// no display and TCG, QMP on the process's socket, and `extra`
