@@ -729,6 +729,15 @@ pub fn typed_return<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Res
     T::deserialize(d)
 }
 
+/// Decode a command's arguments and encode them again (the generated
+/// `check_arguments`).
+pub fn recode<'de, T: Deserialize<'de> + Serialize, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Value, D::Error> {
+    let v = T::deserialize(d)?;
+    serde_json::to_value(&v).map_err(de::Error::custom)
+}
+
 /// An event message's parts: name, `data` (an empty object when none was
 /// sent) and timestamp.
 pub fn event_message<'de, D: Deserializer<'de>>(

@@ -192,17 +192,17 @@ impl Gen<'_> {
     }
 
     /// `commands::check_arguments`: decode a request's arguments by
-    /// command name and encode them again.
+    /// command name and encode them again. Generic over the input, like
+    /// `check_return`, so `qapi-types` itself compiles no decoder or
+    /// encoder for it: only a program that calls it does.
     pub(super) fn check_arguments(&self) -> TokenStream {
+        let rt = &self.rt;
         let mut arms = Vec::new();
         for (i, e) in self.schema.entities.iter().enumerate() {
             if let EntityKind::Command(_) = e.kind {
                 let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
                 let (wire, cfg) = (lit(&e.name), self.cfg(&e.cond));
-                arms.push(
-                    quote!(#cfg #wire => ::serde_json::from_value::<#ty>(arguments)
-                    .and_then(|c| ::serde_json::to_value(&c)),),
-                );
+                arms.push(quote!(#cfg #wire => #rt::__private::recode::<#ty, D>(arguments),));
             }
         }
         let body = if arms.is_empty() {
@@ -214,14 +214,15 @@ impl Gen<'_> {
             }))
         };
         quote! {
-            /// Decode `arguments` as those of the command named `name`,
-            /// and encode them again: for tools that check requests by
-            /// name. `None` when these bindings do not know the command.
+            /// Decode `arguments` (a `serde_json::Value`, or a request's
+            /// bytes) as those of the command named `name`, and encode
+            /// them again: for tools that check requests by name. `None`
+            /// when these bindings do not know the command.
             #[allow(deprecated)]
-            pub fn check_arguments(
+            pub fn check_arguments<'de, D: ::serde::Deserializer<'de>>(
                 name: &str,
-                arguments: ::serde_json::Value,
-            ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, ::serde_json::Error>> {
+                arguments: D,
+            ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, D::Error>> {
                 #body
             }
         }

@@ -1174,29 +1174,25 @@ pub mod commands {
             },
         )
     }
-    /// Decode `arguments` as those of the command named `name`,
-    /// and encode them again: for tools that check requests by
-    /// name. `None` when these bindings do not know the command.
+    /// Decode `arguments` (a `serde_json::Value`, or a request's
+    /// bytes) as those of the command named `name`, and encode
+    /// them again: for tools that check requests by name. `None`
+    /// when these bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_arguments(
+    pub fn check_arguments<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        arguments: ::serde_json::Value,
-    ) -> ::std::option::Option<
-        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
-    > {
+        arguments: D,
+    ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, D::Error>> {
         ::std::option::Option::Some(
             match name {
                 "query-drives" => {
-                    ::serde_json::from_value::<QueryDrives>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    ::qapi_types::__private::recode::<QueryDrives, D>(arguments)
                 }
                 "drive-resize" => {
-                    ::serde_json::from_value::<DriveResize>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    ::qapi_types::__private::recode::<DriveResize, D>(arguments)
                 }
                 "x-debug-dump" => {
-                    ::serde_json::from_value::<XDebugDump>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    ::qapi_types::__private::recode::<XDebugDump, D>(arguments)
                 }
                 _ => return ::std::option::Option::None,
             },

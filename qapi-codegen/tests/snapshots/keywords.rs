@@ -431,22 +431,18 @@ pub mod commands {
             },
         )
     }
-    /// Decode `arguments` as those of the command named `name`,
-    /// and encode them again: for tools that check requests by
-    /// name. `None` when these bindings do not know the command.
+    /// Decode `arguments` (a `serde_json::Value`, or a request's
+    /// bytes) as those of the command named `name`, and encode
+    /// them again: for tools that check requests by name. `None`
+    /// when these bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_arguments(
+    pub fn check_arguments<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        arguments: ::serde_json::Value,
-    ) -> ::std::option::Option<
-        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
-    > {
+        arguments: D,
+    ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, D::Error>> {
         ::std::option::Option::Some(
             match name {
-                "loop" => {
-                    ::serde_json::from_value::<Loop>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
-                }
+                "loop" => ::qapi_types::__private::recode::<Loop, D>(arguments),
                 _ => return ::std::option::Option::None,
             },
         )

@@ -833,16 +833,15 @@ pub mod commands {
         let _ = (name, d);
         ::std::option::Option::None
     }
-    /// Decode `arguments` as those of the command named `name`,
-    /// and encode them again: for tools that check requests by
-    /// name. `None` when these bindings do not know the command.
+    /// Decode `arguments` (a `serde_json::Value`, or a request's
+    /// bytes) as those of the command named `name`, and encode
+    /// them again: for tools that check requests by name. `None`
+    /// when these bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_arguments(
+    pub fn check_arguments<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        arguments: ::serde_json::Value,
-    ) -> ::std::option::Option<
-        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
-    > {
+        arguments: D,
+    ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, D::Error>> {
         let _ = (name, arguments);
         ::std::option::Option::None
     }

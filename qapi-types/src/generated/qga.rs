@@ -10831,193 +10831,143 @@ pub mod commands {
             },
         )
     }
-    /// Decode `arguments` as those of the command named `name`,
-    /// and encode them again: for tools that check requests by
-    /// name. `None` when these bindings do not know the command.
+    /// Decode `arguments` (a `serde_json::Value`, or a request's
+    /// bytes) as those of the command named `name`, and encode
+    /// them again: for tools that check requests by name. `None`
+    /// when these bindings do not know the command.
     #[allow(deprecated)]
-    pub fn check_arguments(
+    pub fn check_arguments<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
-        arguments: ::serde_json::Value,
-    ) -> ::std::option::Option<
-        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
-    > {
+        arguments: D,
+    ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, D::Error>> {
         ::std::option::Option::Some(
             match name {
                 "guest-sync-delimited" => {
-                    ::serde_json::from_value::<GuestSyncDelimited>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSyncDelimited, D>(arguments)
                 }
-                "guest-sync" => {
-                    ::serde_json::from_value::<GuestSync>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
-                }
-                "guest-ping" => {
-                    ::serde_json::from_value::<GuestPing>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
-                }
+                "guest-sync" => crate::__private::recode::<GuestSync, D>(arguments),
+                "guest-ping" => crate::__private::recode::<GuestPing, D>(arguments),
                 "guest-get-time" => {
-                    ::serde_json::from_value::<GuestGetTime>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetTime, D>(arguments)
                 }
                 "guest-set-time" => {
-                    ::serde_json::from_value::<GuestSetTime>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSetTime, D>(arguments)
                 }
-                "guest-info" => {
-                    ::serde_json::from_value::<GuestInfo>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
-                }
+                "guest-info" => crate::__private::recode::<GuestInfo, D>(arguments),
                 "guest-shutdown" => {
-                    ::serde_json::from_value::<GuestShutdown>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestShutdown, D>(arguments)
                 }
                 "guest-file-open" => {
-                    ::serde_json::from_value::<GuestFileOpen>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFileOpen, D>(arguments)
                 }
                 "guest-file-close" => {
-                    ::serde_json::from_value::<GuestFileClose>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFileClose, D>(arguments)
                 }
                 "guest-file-read" => {
-                    ::serde_json::from_value::<GuestFileReadCommand>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFileReadCommand, D>(arguments)
                 }
                 "guest-file-write" => {
-                    ::serde_json::from_value::<GuestFileWriteCommand>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFileWriteCommand, D>(arguments)
                 }
                 "guest-file-seek" => {
-                    ::serde_json::from_value::<GuestFileSeekCommand>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFileSeekCommand, D>(arguments)
                 }
                 "guest-file-flush" => {
-                    ::serde_json::from_value::<GuestFileFlush>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFileFlush, D>(arguments)
                 }
                 "guest-fsfreeze-status" => {
-                    ::serde_json::from_value::<GuestFsfreezeStatusCommand>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFsfreezeStatusCommand, D>(arguments)
                 }
                 "guest-fsfreeze-freeze" => {
-                    ::serde_json::from_value::<GuestFsfreezeFreeze>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFsfreezeFreeze, D>(arguments)
                 }
                 "guest-fsfreeze-freeze-list" => {
-                    ::serde_json::from_value::<GuestFsfreezeFreezeList>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFsfreezeFreezeList, D>(arguments)
                 }
                 "guest-fsfreeze-thaw" => {
-                    ::serde_json::from_value::<GuestFsfreezeThaw>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestFsfreezeThaw, D>(arguments)
                 }
-                "guest-fstrim" => {
-                    ::serde_json::from_value::<GuestFstrim>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
-                }
+                "guest-fstrim" => crate::__private::recode::<GuestFstrim, D>(arguments),
                 "guest-suspend-disk" => {
-                    ::serde_json::from_value::<GuestSuspendDisk>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSuspendDisk, D>(arguments)
                 }
                 "guest-suspend-ram" => {
-                    ::serde_json::from_value::<GuestSuspendRam>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSuspendRam, D>(arguments)
                 }
                 "guest-suspend-hybrid" => {
-                    ::serde_json::from_value::<GuestSuspendHybrid>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSuspendHybrid, D>(arguments)
                 }
                 "guest-network-get-interfaces" => {
-                    ::serde_json::from_value::<GuestNetworkGetInterfaces>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestNetworkGetInterfaces, D>(arguments)
                 }
                 "guest-get-vcpus" => {
-                    ::serde_json::from_value::<GuestGetVcpus>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetVcpus, D>(arguments)
                 }
                 "guest-set-vcpus" => {
-                    ::serde_json::from_value::<GuestSetVcpus>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSetVcpus, D>(arguments)
                 }
                 "guest-get-disks" => {
-                    ::serde_json::from_value::<GuestGetDisks>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetDisks, D>(arguments)
                 }
                 "guest-get-fsinfo" => {
-                    ::serde_json::from_value::<GuestGetFsinfo>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetFsinfo, D>(arguments)
                 }
                 "guest-set-user-password" => {
-                    ::serde_json::from_value::<GuestSetUserPassword>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSetUserPassword, D>(arguments)
                 }
                 "guest-get-memory-blocks" => {
-                    ::serde_json::from_value::<GuestGetMemoryBlocks>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetMemoryBlocks, D>(arguments)
                 }
                 "guest-set-memory-blocks" => {
-                    ::serde_json::from_value::<GuestSetMemoryBlocks>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSetMemoryBlocks, D>(arguments)
                 }
                 "guest-get-memory-block-info" => {
-                    ::serde_json::from_value::<GuestGetMemoryBlockInfo>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetMemoryBlockInfo, D>(arguments)
                 }
                 "guest-exec-status" => {
-                    ::serde_json::from_value::<GuestExecStatusCommand>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestExecStatusCommand, D>(arguments)
                 }
                 "guest-exec" => {
-                    ::serde_json::from_value::<GuestExecCommand>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestExecCommand, D>(arguments)
                 }
                 "guest-get-host-name" => {
-                    ::serde_json::from_value::<GuestGetHostName>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetHostName, D>(arguments)
                 }
                 "guest-get-users" => {
-                    ::serde_json::from_value::<GuestGetUsers>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetUsers, D>(arguments)
                 }
                 "guest-get-timezone" => {
-                    ::serde_json::from_value::<GuestGetTimezone>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetTimezone, D>(arguments)
                 }
                 "guest-get-osinfo" => {
-                    ::serde_json::from_value::<GuestGetOsinfo>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetOsinfo, D>(arguments)
                 }
                 "guest-get-devices" => {
-                    ::serde_json::from_value::<GuestGetDevices>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetDevices, D>(arguments)
                 }
                 "guest-ssh-get-authorized-keys" => {
-                    ::serde_json::from_value::<GuestSshGetAuthorizedKeys>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSshGetAuthorizedKeys, D>(arguments)
                 }
                 "guest-ssh-add-authorized-keys" => {
-                    ::serde_json::from_value::<GuestSshAddAuthorizedKeys>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestSshAddAuthorizedKeys, D>(arguments)
                 }
                 "guest-ssh-remove-authorized-keys" => {
-                    ::serde_json::from_value::<GuestSshRemoveAuthorizedKeys>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<
+                        GuestSshRemoveAuthorizedKeys,
+                        D,
+                    >(arguments)
                 }
                 "guest-get-diskstats" => {
-                    ::serde_json::from_value::<GuestGetDiskstats>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetDiskstats, D>(arguments)
                 }
                 "guest-get-cpustats" => {
-                    ::serde_json::from_value::<GuestGetCpustats>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetCpustats, D>(arguments)
                 }
                 "guest-get-load" => {
-                    ::serde_json::from_value::<GuestGetLoad>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestGetLoad, D>(arguments)
                 }
                 "guest-network-get-route" => {
-                    ::serde_json::from_value::<GuestNetworkGetRoute>(arguments)
-                        .and_then(|c| ::serde_json::to_value(&c))
+                    crate::__private::recode::<GuestNetworkGetRoute, D>(arguments)
                 }
                 _ => return ::std::option::Option::None,
             },
