@@ -281,13 +281,14 @@ pub fn run(
     }
     println!(
         "QEMU {} {what}: {} queries; {} decode strictly with the shipped \
-         bindings (QEMU {}'s), {} fail only on a difference listed; differences listed: \
-         {:?}; QEMU refused {}: {:?}",
+         bindings (QEMU {}'s), {} fail only on a difference listed {:?}; differences \
+         listed: {:?}; QEMU refused {}: {:?}",
         release.name,
         s.asked,
         s.decoded.len(),
         qapi_types::qmp::RELEASES.last().expect("a release"),
         s.explained.len(),
+        s.explained,
         s.differences,
         s.refused.len(),
         s.refused
