@@ -422,22 +422,7 @@ fn tmux_in(dir: &Path, cmd: &str) -> Tmux {
 
 #[test]
 fn guest_agent_shell_in_a_terminal() {
-    let q = ensure_qemu72().unwrap();
-    let d = spawn(
-        q.guest_agent(),
-        &[
-            "--method",
-            "unix-listen",
-            "--path",
-            "{sock}",
-            "--pidfile",
-            "{dir}/qga.pid",
-            "--statedir",
-            "{dir}",
-            "-b",
-            "guest-shutdown,guest-suspend-disk,guest-suspend-ram,guest-suspend-hybrid",
-        ],
-    );
+    let d = qapi_tests::live::guest_agent72();
     wait_for(&d.sock());
     let history = d.dir.join("history");
     let tmux = tmux_in(

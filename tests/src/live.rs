@@ -97,6 +97,12 @@ impl Process {
 /// The commands of `schema` that start with `query-` and need no
 /// argument.
 pub fn argument_free_queries(schema: &qapi_parser::Schema) -> Vec<String> {
+    argument_free(schema, |name| name.starts_with("query-"))
+}
+
+/// The commands of `schema` whose name `keep` accepts and that need no
+/// argument (every member of their arguments is optional).
+pub fn argument_free(schema: &qapi_parser::Schema, keep: impl Fn(&str) -> bool) -> Vec<String> {
     use qapi_parser::EntityKind;
     let mut out = Vec::new();
     for e in &schema.entities {
@@ -107,12 +113,36 @@ pub fn argument_free_queries(schema: &qapi_parser::Schema) -> Vec<String> {
                 }
                 _ => true,
             });
-            if e.name.starts_with("query-") && !needs_args {
+            if keep(&e.name) && !needs_args {
                 out.push(e.name.clone());
             }
         }
     }
     out
+}
+
+/// QEMU 7.2's `qemu-ga` (unpacked by [`crate::qemu_bin::ensure_qemu72`])
+/// on the host, listening on the process's socket.  The commands that
+/// would shut down or suspend this machine are disabled (`-b`): the
+/// agent answers them with an error, which is exactly what a
+/// `success-response: false` command's caller must never wait for.
+pub fn guest_agent72() -> Process {
+    let q = crate::qemu_bin::ensure_qemu72().unwrap_or_else(|e| panic!("QEMU 7.2: {e}"));
+    spawn(
+        q.guest_agent(),
+        &[
+            "--method",
+            "unix-listen",
+            "--path",
+            "{sock}",
+            "--pidfile",
+            "{dir}/qga.pid",
+            "--statedir",
+            "{dir}",
+            "-b",
+            "guest-shutdown,guest-suspend-disk,guest-suspend-ram,guest-suspend-hybrid",
+        ],
+    )
 }
 
 /// QEMU 10.0.2's `qemu-system-x86_64` (unpacked by
@@ -121,6 +151,12 @@ pub fn argument_free_queries(schema: &qapi_parser::Schema) -> Vec<String> {
 /// arguments.  Virtio NICs get no option ROM (`romfile=`): there is no
 /// iPXE among the unpacked packages.
 pub fn system_emulator10(extra: &[&str]) -> Process {
+    system_emulator10_in(temp_dir(), extra)
+}
+
+/// [`system_emulator10`] in `dir` (a [`temp_dir`] the caller has put
+/// files in, such as a disk image).
+pub fn system_emulator10_in(dir: PathBuf, extra: &[&str]) -> Process {
     let q = crate::qemu_bin::ensure_qemu10().unwrap_or_else(|e| panic!("QEMU 10.0.2: {e}"));
     let mut args = q.firmware_args();
     for a in [
@@ -140,5 +176,5 @@ pub fn system_emulator10(extra: &[&str]) -> Process {
     }
     args.extend(extra.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    spawn(q.system_x86_64(), &args)
+    spawn_in(dir, q.system_x86_64(), &args, Stdio::null(), Stdio::null())
 }

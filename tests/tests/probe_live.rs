@@ -1,13 +1,15 @@
-//! Probing against live QEMU: `qemu-storage-daemon` 10.0.2 and QEMU
-//! 7.2's `qemu-system-x86_64`.  What is asked is chosen from the
-//! schemas of the two releases (QEMU 10.0.2's in `schema/qemu`, 7.2's in
-//! `schema/older/7.2`, read with `qapi-parser`): a command one release
-//! has and the other lacks, an enum value, a union branch,
-//! and a deprecated member, each where the two releases differ.  Every
-//! expected answer is read from the schema of the release that runs
-//! (the storage daemon's own schema for the daemon), never written
-//! here; things whose presence depends on build conditions are not
-//! chosen, as the schema alone cannot say.
+//! Probing against live QEMU: `qemu-storage-daemon` 10.0.2, QEMU
+//! 10.0.2's `qemu-system-x86_64` (q35) and QEMU 7.2's.  What is asked
+//! is chosen from the schemas of the two releases (10.0.2's and 7.2's,
+//! vendored in `schema/older`, read with `qapi-parser`): a command one
+//! release has and the other lacks, an enum value, a union branch, and
+//! a deprecated member, each where the two releases differ; once among
+//! what the storage daemon has, once among all of QMP for the system
+//! emulators.  Every expected answer is read from the schema of the
+//! release that runs (the storage daemon's own schema, from 10.0.2's
+//! sources, for the daemon), never written here; things whose presence
+//! depends on build conditions are not chosen, as the schema alone
+//! cannot say.
 
 use std::sync::{Arc, Mutex};
 
@@ -152,6 +154,16 @@ fn walk<'s>(s: &'s Schema, cmd: &str, steps: &[Step]) -> Walk<'s> {
 }
 
 impl Item {
+    /// The command the item is asked under.
+    fn command(&self) -> &str {
+        match self {
+            Item::Command(c)
+            | Item::Value { cmd: c, .. }
+            | Item::Branch { cmd: c, .. }
+            | Item::Deprecated { cmd: c, .. } => c,
+        }
+    }
+
     fn path(&self) -> String {
         match self {
             Item::Command(c) => c.clone(),
@@ -292,37 +304,45 @@ struct Releases {
 }
 
 fn releases() -> Releases {
+    // The daemon's own schema, from 10.0.2's sources (`schema/older`
+    // keeps only the QMP and guest agent schemas).
+    let tree = qapi_tests::qemu_src::ensure("10.0.2").unwrap();
+    let daemon = Schema::from_file(
+        tree.join("storage-daemon/qapi/qapi-schema.json"),
+        ParseOptions {
+            doc_mode: DocMode::Lenient,
+        },
+    )
+    .unwrap_or_else(|f| panic!("{f}"));
     Releases {
-        v10: read("schema/qemu/qapi/qapi-schema.json", DocMode::Strict),
+        v10: read("schema/older/10.0/qapi/qapi-schema.json", DocMode::Lenient),
         v72: read("schema/older/7.2/qapi/qapi-schema.json", DocMode::Lenient),
-        daemon: read(
-            "schema/qemu/storage-daemon/qapi/qapi-schema.json",
-            DocMode::Strict,
-        ),
+        daemon,
     }
 }
 
-/// The items asked: of each kind, the first (in schema order) whose
-/// answer differs between 10.0.2 and 7.2 and that the storage daemon
-/// answers as 10.0.2 does.  (No command was removed between 7.2 and
-/// 10.0.2 but under a build condition, so the command is one 10.0.2
-/// added.)
-fn choose(r: &Releases) -> Vec<Item> {
+/// The items asked of QEMUs whose schemas are `also` (besides 10.0.2's
+/// and 7.2's): of each kind, the first (in schema order) whose answer
+/// differs between 10.0.2 and 7.2 and that each of `also` answers as
+/// 10.0.2 does, under a command `outside` lacks if given.  (No command
+/// was removed between 7.2 and 10.0.2 but under a build condition, so
+/// the command is one 10.0.2 added.)
+fn choose(r: &Releases, also: &[&Schema], outside: Option<&Schema>) -> Vec<Item> {
     let mut all = candidates(&r.v10);
     all.extend(candidates(&r.v72));
-    let releases = [&r.v10, &r.v72, &r.daemon];
+    if let Some(o) = outside {
+        all.retain(|i| o.lookup(i.command()).is_none());
+    }
+    let mut releases = vec![&r.v10, &r.v72];
+    releases.extend_from_slice(also);
     let known = |i: &Item| {
         releases.iter().all(|s| i.expected(s).is_some())
             && i.prefix()
                 .is_none_or(|p| releases.iter().all(|s| p.expected(s) == Some(true)))
     };
     let differs = |i: &Item| {
-        let (a, b, d) = (
-            i.expected(&r.v10),
-            i.expected(&r.v72),
-            i.expected(&r.daemon),
-        );
-        known(i) && a != b && d == a
+        let a = i.expected(&r.v10);
+        known(i) && a != i.expected(&r.v72) && also.iter().all(|s| i.expected(s) == a)
     };
     let pick = |what: &str, f: &dyn Fn(&Item) -> bool| -> Item {
         all.iter()
@@ -331,7 +351,7 @@ fn choose(r: &Releases) -> Vec<Item> {
             .clone()
     };
     // No deprecated member of the daemon's commands changed between the
-    // releases (within three steps); then one deprecated in all three
+    // releases (within three steps); then one deprecated in all of them
     // is asked.
     let deprecated = |want: bool| {
         all.iter()
@@ -487,21 +507,29 @@ fn ask(sock: &std::path::Path, release: &Schema, items: &[Item]) {
 #[test]
 fn probing_answers_follow_each_release_schema() {
     let r = releases();
-    let items = choose(&r);
-    eprintln!("asking: {items:#?}");
+    // Items the daemon can answer, and items for the system emulators
+    // (all of QMP: 10.0.2's and 7.2's schemas alone choose them).
+    let for_daemon = choose(&r, &[&r.daemon], None);
+    let for_emulators = choose(&r, &[], Some(&r.daemon));
+    eprintln!("asking the daemon: {for_daemon:#?}\nand the emulators also: {for_emulators:#?}");
+    let both = [for_daemon.clone(), for_emulators].concat();
 
     let d = storage_daemon(&[]);
-    ask(&d.sock(), &r.daemon, &items);
+    ask(&d.sock(), &r.daemon, &for_daemon);
     drop(d);
 
+    let q = qapi_tests::live::system_emulator10(&["-S"]);
+    ask(&q.sock(), &r.v10, &both);
+    drop(q);
+
     let q = ensure_qemu72().unwrap().spawn_system("none");
-    ask(&q.sock(), &r.v72, &items);
+    ask(&q.sock(), &r.v72, &both);
 }
 
 #[test]
 fn tokio_client_probes_the_same_way() {
     let r = releases();
-    let items = choose(&r);
+    let items = choose(&r, &[&r.daemon], None);
     let d = storage_daemon(&[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

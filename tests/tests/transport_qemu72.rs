@@ -7,7 +7,7 @@
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use qapi_tests::live::{spawn, Process};
+use qapi_tests::live::Process;
 use qapi_tests::qemu_bin::{ensure_qemu72, Qemu72};
 use qapi_types::blocking::{GuestAgent, Qmp};
 use qapi_types::qmp::commands::{Closefd, Cont, Getfd, QueryStatus, QueryYank, Stop};
@@ -139,27 +139,8 @@ async fn tokio_client_with_events_hmp_and_fds() {
     qmp.execute_oob(&QueryYank {}).await.unwrap();
 }
 
-/// `qemu-ga` on the host, listening on a Unix socket.  The commands that
-/// would shut down or suspend this machine are disabled (`-b`): the
-/// agent answers them with an error, which is exactly what a
-/// `success-response: false` command's caller must never wait for.
 fn agent() -> Process {
-    let q = qemu72();
-    spawn(
-        q.guest_agent(),
-        &[
-            "--method",
-            "unix-listen",
-            "--path",
-            "{sock}",
-            "--pidfile",
-            "{dir}/qga.pid",
-            "--statedir",
-            "{dir}",
-            "-b",
-            "guest-shutdown,guest-suspend-disk,guest-suspend-ram,guest-suspend-hybrid",
-        ],
-    )
+    qapi_tests::live::guest_agent72()
 }
 
 #[test]
