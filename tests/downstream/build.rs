@@ -7,7 +7,13 @@ fn main() {
         .generate("../../schema/examples/demo.json")
         .unwrap_or_else(|e| panic!("{e}"));
     // The edge cases.
-    for schema in ["keywords", "collisions", "recursion", "unions"] {
+    for schema in [
+        "keywords",
+        "collisions",
+        "recursion",
+        "unions",
+        "conditions",
+    ] {
         qapi_codegen::Config::new()
             .generate(format!("../../schema/tests/{schema}.json"))
             .unwrap_or_else(|e| panic!("{e}"));

@@ -74,8 +74,8 @@ fn prepare<'a>(schema: &'a Schema, config: &'a Config) -> Gen<'a> {
     };
     g.assign_names();
     g.find_recursion();
+    g.find_output();
     if !config.older.is_empty() {
-        g.find_output();
         g.avail = Some(avail::Avail::new(schema, config));
     }
     g
@@ -336,6 +336,19 @@ impl<'a> Gen<'a> {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Whether the required member `m` of `owner` (carried by replies or
+    /// events) is there only when QEMU is built with its condition, which
+    /// these bindings do not turn into `cfg` (`Config::cfg_conditions`
+    /// off): a QEMU built without it does not send the member, so it is
+    /// an `Option` (`deprecated-props` of `CpuModelExpansionInfo` in
+    /// 10.0, only on s390x).
+    pub(super) fn conditional_required(&self, owner: EntityId, m: &ObjectMember) -> bool {
+        !m.optional
+            && m.cond.is_some()
+            && !self.config.cfg_conditions
+            && self.output.contains(&owner)
     }
 
     /// The Rust type of a built-in type.

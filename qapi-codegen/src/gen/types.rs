@@ -111,13 +111,23 @@ impl Gen<'_> {
             let fname = scope.name(&m.name, field_name(&m.name), &mut self.renames);
             let fident = ident(&fname);
             let newer_only = self.newer_only(owner, m);
-            let optional = m.optional || !newer_only.is_empty();
+            let conditional = self.conditional_required(owner, m);
+            let optional = m.optional || !newer_only.is_empty() || conditional;
             let ty = self.member_type(owner, m, optional, place, true);
             // A member whose older form differs is `Compat`: built as such.
             let compat = self.compat_member(owner, m, false, place);
             let ty = self.compat_member(owner, m, optional, place).unwrap_or(ty);
             let mdoc = self.member_doc(owner, doc_owner, m);
-            let note = self.member_note(owner, m, &newer_only);
+            let mut note = self.member_note(owner, m, &newer_only);
+            if conditional {
+                if !note.is_empty() {
+                    note.push_str("\n\n");
+                }
+                note.push_str(
+                    "*Required by this schema where QEMU has it: `None` from a QEMU built \
+                     without it.*",
+                );
+            }
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
             ctor.push(CtorField {

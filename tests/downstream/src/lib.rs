@@ -25,6 +25,11 @@ pub mod unions {
     include!(concat!(env!("OUT_DIR"), "/unions.rs"));
 }
 
+/// A required member under a condition, in a reply.
+pub mod conditions {
+    include!(concat!(env!("OUT_DIR"), "/conditions.rs"));
+}
+
 /// A schema in the language of QEMU releases before 6.2.
 pub mod legacy {
     include!(concat!(env!("OUT_DIR"), "/legacy.rs"));

@@ -104,3 +104,19 @@ fn type_attributes_are_applied() {
     set.insert(qapi_example_downstream::Named { id: "x".into() });
     assert_eq!(set.len(), 1);
 }
+
+/// A required member under a condition is there only when QEMU was
+/// built with it: without `cfg` conditions the bindings cannot know the
+/// build, so the reply decodes either way (strictly too).
+#[test]
+fn a_required_member_under_a_condition_may_be_missing_from_a_reply() {
+    use qapi_example_downstream::conditions::commands::QueryModel;
+    let decode =
+        |v: serde_json::Value| qapi_types::with_strict(Some(true), || QueryModel::decode_return(v));
+    let without = decode(json!({"name": "qemu64"})).unwrap();
+    assert_eq!(without.name, "qemu64");
+    assert_eq!(without.extra, None);
+    let with = decode(json!({"name": "z14", "extra": ["vx"]})).unwrap();
+    assert_eq!(with.extra, Some(vec!["vx".to_string()]));
+    assert!(decode(json!({"extra": []})).is_err());
+}
