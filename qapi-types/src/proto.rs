@@ -769,7 +769,7 @@ pub(crate) fn reply_parts(bytes: &[u8]) -> Option<(&str, Option<Value>)> {
         let end = value_end(bytes, start)?;
         match key {
             b"return" if ret.is_none() => ret = Some(start..end),
-            b"id" if id.is_none() => id = Some(serde_json::from_slice(&bytes[start..end]).ok()?),
+            b"id" if id.is_none() => id = Some(parse_id(&bytes[start..end])?),
             _ => return None,
         }
         i = skip_ws(bytes, end);
@@ -784,6 +784,17 @@ pub(crate) fn reply_parts(bytes: &[u8]) -> Option<(&str, Option<Value>)> {
     }
     let text = std::str::from_utf8(&bytes[ret?]).ok()?;
     Some((text, id))
+}
+
+/// An `id`: the clients' own are small integers, read here directly;
+/// anything else is read by serde_json.
+fn parse_id(text: &[u8]) -> Option<Value> {
+    let digits = text.iter().all(u8::is_ascii_digit);
+    if digits && (1..=18).contains(&text.len()) && (text[0] != b'0' || text.len() == 1) {
+        let n = text.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        return Some(Value::from(n));
+    }
+    serde_json::from_slice(text).ok()
 }
 
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
@@ -804,8 +815,18 @@ fn string_end(bytes: &[u8], i: usize) -> Option<usize> {
     // The high bit of each zero byte of `w`, exactly.
     let zeros = |w: u64| !(((w & LOW) + LOW) | w | LOW);
     let mut i = i + 1;
+    // Short strings (member names, enum values) byte by byte.
+    let short = bytes.len().min(i + 24);
+    while i < short {
+        match bytes[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
     // The word's first byte is escaped (the last one ended in `\`).
-    let mut escaped = false;
+    let mut escaped = i > short;
+    i = i.min(short);
     while let Some(chunk) = bytes.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
@@ -1050,6 +1071,19 @@ mod tests {
             );
         }
         assert_eq!(reply_parts(br#"{"return": 12}"#).unwrap().0, "12");
+        for id in [
+            "0",
+            "42",
+            "123456789012345678",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+        ] {
+            let msg = format!(r#"{{"return": {{}}, "id": {id}}}"#);
+            let expect: Value = serde_json::from_str(id).unwrap();
+            assert_eq!(reply_parts(msg.as_bytes()).unwrap().1, Some(expect), "{id}");
+        }
+        assert!(reply_parts(br#"{"return": {}, "id": 01}"#).is_none());
         assert_eq!(
             reply_parts(br#"{"return": {}, "id": "a"}"#).unwrap().1,
             Some("a".into())
