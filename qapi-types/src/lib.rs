@@ -322,6 +322,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod blocking;
+mod content;
 mod error;
 pub mod introspect;
 pub mod probe;
@@ -579,6 +580,10 @@ pub fn strict() -> bool {
 /// assert!(strict.is_err());
 /// ```
 pub fn with_strict<T>(on: Option<bool>, f: impl FnOnce() -> T) -> T {
+    if on.is_none() {
+        // Nothing to change (the clients' default).
+        return f();
+    }
     struct Restore(Option<bool>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -809,6 +814,17 @@ impl ServerMessage {
         // Not one of QMP's shapes: the whole message, for the error.
         Err(serde_json::from_slice(bytes).map_or_else(MessageError::Json, MessageError::Shape))
     }
+}
+
+/// Decode one reply message to command `C` the way the clients do: the
+/// envelope is scanned once (the `return` member's text copied out, as a
+/// client keeps it until its caller takes it), then decoded straight
+/// into `C::Returns`, with the process-wide strictness.  An `error`
+/// reply is [`Error::Qmp`].  For a transport of your own, and for
+/// `cargo xtask bench-decode`, which measures exactly this.
+pub fn decode_reply<C: Command>(bytes: &[u8]) -> Result<C::Returns, Error> {
+    let returned = proto::any_reply(bytes, "the server")?.map_err(Error::Qmp)?;
+    proto::decode_return::<C>(returned, None)
 }
 
 /// The members of a server message that say what it is.

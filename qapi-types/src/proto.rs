@@ -544,6 +544,9 @@ impl Session {
 
     /// Classify one message.
     pub(crate) fn route(&mut self, bytes: &[u8]) -> Result<Routed, Error> {
+        if let Some((value, id)) = reply_parts(bytes) {
+            return self.reply(bytes, id, Ok(Returned(value.into())));
+        }
         let msg = ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))?;
         let (id, result) = match msg {
             ServerMessage::Event {
@@ -561,9 +564,19 @@ impl Session {
             ServerMessage::Greeting(_) => {
                 return Err(Error::Protocol("a second greeting".into()));
             }
-            ServerMessage::Return { value, id } => (id, Ok(value)),
+            ServerMessage::Return { value, id } => (id, Ok(Returned(value.get().into()))),
             ServerMessage::Error { error, id } => (id, Err(error)),
         };
+        self.reply(bytes, id, result)
+    }
+
+    /// Match a reply to the command it answers.
+    fn reply(
+        &mut self,
+        bytes: &[u8],
+        id: Option<Value>,
+        result: Result<Returned, QmpError>,
+    ) -> Result<Routed, Error> {
         let key = match id {
             Some(Value::Number(n)) => n.as_u64().filter(|&k| k != ANONYMOUS),
             Some(_) => None,
@@ -703,22 +716,220 @@ impl EventHub {
 }
 
 /// A reply's `return` member as sent, decoded once its caller knows
-/// into what.
-pub(crate) type Returned = Box<serde_json::value::RawValue>;
+/// into what: copied out of the read buffer (the reply waits there for
+/// its caller), UTF-8, and one JSON value as far as [`reply_parts`]'
+/// scan can tell (the decoding reads it fully).
+#[derive(Debug)]
+pub(crate) struct Returned(Box<str>);
+
+impl Returned {
+    /// The text.
+    pub(crate) fn get(&self) -> &str {
+        &self.0
+    }
+}
 
 /// What a command that sends no reply returns: `{}`.
 pub(crate) fn empty_return() -> Returned {
-    serde_json::value::to_raw_value(&serde_json::Map::new()).expect("an empty object is JSON")
+    Returned("{}".into())
 }
 
-/// A reply's `return` member as JSON (`execute_raw`).  (Replies are
-/// handed over boxed, and end here.)
-#[allow(clippy::boxed_local)]
+/// A reply, as the clients read it: the `return` member's text (kept
+/// as it is in `bytes`) and the `id`, when the message is a reply whose
+/// members are `return` and `id` only (what QEMU sends); `None` for
+/// anything else, which [`ServerMessage::parse`] then reads in full
+/// (errors, events, the greeting, and any message this scan does not
+/// follow).
+///
+/// This is one quick pass over the bytes: strings are skipped eight
+/// bytes at a time, brackets must pair up; the `return` text is checked
+/// to be UTF-8 and is fully read (and any syntax error in it reported)
+/// when it is decoded.  Decoding then reads it once, straight into the
+/// command's type, which is what makes a reply cost about what a
+/// serde-derived `from_slice` of the whole message costs.
+pub(crate) fn reply_parts(bytes: &[u8]) -> Option<(&str, Option<Value>)> {
+    let mut i = skip_ws(bytes, 0);
+    if bytes.get(i) != Some(&b'{') {
+        return None;
+    }
+    let (mut ret, mut id) = (None, None);
+    loop {
+        i = skip_ws(bytes, i + 1);
+        // A key without escapes.
+        if bytes.get(i) != Some(&b'"') {
+            return None;
+        }
+        let end = string_end(bytes, i)?;
+        let key = &bytes[i + 1..end - 1];
+        i = skip_ws(bytes, end);
+        if bytes.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(bytes, i + 1);
+        let end = value_end(bytes, start)?;
+        match key {
+            b"return" if ret.is_none() => ret = Some(start..end),
+            b"id" if id.is_none() => id = Some(parse_id(&bytes[start..end])?),
+            _ => return None,
+        }
+        i = skip_ws(bytes, end);
+        match bytes.get(i) {
+            Some(b',') => continue,
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    if skip_ws(bytes, i + 1) != bytes.len() {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes[ret?]).ok()?;
+    Some((text, id))
+}
+
+/// An `id`: the clients' own are small integers, read here directly;
+/// anything else is read by serde_json.
+fn parse_id(text: &[u8]) -> Option<Value> {
+    let digits = text.iter().all(u8::is_ascii_digit);
+    if digits && (1..=18).contains(&text.len()) && (text[0] != b'0' || text.len() == 1) {
+        let n = text.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        return Some(Value::from(n));
+    }
+    serde_json::from_slice(text).ok()
+}
+
+fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Where the string starting at `bytes[i]` (a quote) ends: after its
+/// closing quote.  Eight bytes at a time, escapes included (QEMU's
+/// `json:{\"driver\": …}` file names are dense with them): each word's
+/// quotes and backslashes are found at once, and a backslash hides the
+/// byte after it.
+fn string_end(bytes: &[u8], i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // The high bit of each zero byte of `w`, exactly.
+    let zeros = |w: u64| !(((w & LOW) + LOW) | w | LOW);
+    let mut i = i + 1;
+    // Short strings (member names, enum values) byte by byte.
+    let short = bytes.len().min(i + 24);
+    while i < short {
+        match bytes[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    // The word's first byte is escaped (the last one ended in `\`).
+    let mut escaped = i > short;
+    i = i.min(short);
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let mut quotes = zeros(w ^ (ONES * u64::from(b'"')));
+        let mut slashes = zeros(w ^ (ONES * u64::from(b'\\')));
+        if escaped {
+            quotes &= !0x80;
+            slashes &= !0x80;
+            escaped = false;
+        }
+        while quotes | slashes != 0 {
+            let bit = (quotes | slashes).trailing_zeros();
+            if quotes & (1 << bit) != 0 {
+                return Some(i + bit as usize / 8 + 1);
+            }
+            // A backslash: the next byte is not looked at.
+            let next = bit + 8;
+            if next > 63 {
+                escaped = true;
+                break;
+            }
+            let keep = if next == 63 { 0 } else { !0u64 << (next + 1) };
+            quotes &= keep;
+            slashes &= keep;
+        }
+        i += 8;
+    }
+    if escaped {
+        i += 1;
+    }
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Where the JSON value starting at `bytes[i]` ends.  Objects and arrays
+/// must close with their own bracket (up to 128 levels, serde_json's
+/// limit); scalars run to the next delimiter.
+fn value_end(bytes: &[u8], mut i: usize) -> Option<usize> {
+    // One bit per open bracket: 1 for an object.
+    let mut open: u128 = 0;
+    let mut depth = 0u32;
+    loop {
+        match *bytes.get(i)? {
+            b'"' => i = string_end(bytes, i)?,
+            c @ (b'{' | b'[') => {
+                if depth == 128 {
+                    return None;
+                }
+                open = (open << 1) | u128::from(c == b'{');
+                depth += 1;
+                i += 1;
+            }
+            c @ (b'}' | b']') => {
+                if depth == 0 || (open & 1 == 1) != (c == b'}') {
+                    return None;
+                }
+                open >>= 1;
+                depth -= 1;
+                i += 1;
+            }
+            _ if depth > 0 => i += 1,
+            _ => {
+                let n = bytes[i..]
+                    .iter()
+                    .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                    .unwrap_or(bytes.len() - i);
+                return (n > 0).then_some(i + n);
+            }
+        }
+        if depth == 0 {
+            return Some(i);
+        }
+    }
+}
+
+/// A reply's `return` member as JSON (`execute_raw`).
 pub(crate) fn to_value(r: Returned) -> Result<Value, Error> {
-    serde_json::from_str(r.get()).map_err(|error| Error::Decode {
-        what: "a reply".into(),
-        error,
-        raw: Value::String(r.get().to_string()),
+    serde_json::from_str(r.get()).map_err(|error| {
+        not_json(&error, &r).unwrap_or_else(|| Error::Decode {
+            what: "a reply".into(),
+            error,
+            raw: Value::String(r.get().to_string()),
+        })
+    })
+}
+
+/// A `return` that is not JSON broke the protocol, as any message that
+/// is not JSON does ([`reply_parts`] leaves its full reading to the
+/// decoding).  The reply was framed, so the connection stays in step;
+/// the command fails.
+fn not_json(error: &serde_json::Error, r: &Returned) -> Option<Error> {
+    (error.is_syntax() || error.is_eof()).then(|| {
+        Error::Protocol(format!(
+            "a reply that is not JSON: {error}: {{\"return\": {}}}",
+            r.get()
+        ))
     })
 }
 
@@ -737,7 +948,6 @@ pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
 /// Decode a successful reply for a typed command: straight from the
 /// `return` member's bytes into the command's type, with the
 /// connection's strictness (`None`: the process default).
-#[allow(clippy::boxed_local)]
 pub(crate) fn decode_return<C: crate::Command>(
     value: Returned,
     strict: Option<bool>,
@@ -747,6 +957,9 @@ pub(crate) fn decode_return<C: crate::Command>(
         C::decode_return(&mut d).and_then(|r| d.end().map(|()| r))
     })
     .map_err(|error| {
+        if let Some(e) = not_json(&error, &value) {
+            return e;
+        }
         // The reply as JSON, for the error.
         let raw = serde_json::from_str(value.get())
             .unwrap_or_else(|_| Value::String(value.get().to_string()));
@@ -787,11 +1000,19 @@ pub(crate) fn agent_sync_request() -> (u64, Vec<u8>) {
 
 /// The guest agent's reply to one command (no ids, no events).
 pub(crate) fn agent_reply(bytes: &[u8]) -> Result<Result<Returned, QmpError>, Error> {
+    any_reply(bytes, "the guest agent")
+}
+
+/// One reply from `peer`, whatever its id.
+pub(crate) fn any_reply(bytes: &[u8], peer: &str) -> Result<Result<Returned, QmpError>, Error> {
+    if let Some((value, _)) = reply_parts(bytes) {
+        return Ok(Ok(Returned(value.into())));
+    }
     match ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))? {
-        ServerMessage::Return { value, .. } => Ok(Ok(value)),
+        ServerMessage::Return { value, .. } => Ok(Ok(Returned(value.get().into()))),
         ServerMessage::Error { error, .. } => Ok(Err(error)),
         _ => Err(Error::Protocol(format!(
-            "the guest agent sent something that is not a reply: {}",
+            "{peer} sent something that is not a reply: {}",
             String::from_utf8_lossy(bytes)
         ))),
     }
@@ -819,6 +1040,75 @@ mod tests {
             }
         }
         Ok(out)
+    }
+
+    #[test]
+    fn reply_scan_finds_return_and_id() {
+        // Strings with escapes at every place in a word, and brackets
+        // inside strings.
+        for pad in 0..10 {
+            let p = "x".repeat(pad);
+            let ret =
+                format!(r#"{{"a{p}": "{p}\"}}\\\\", "b": [1, {{"c": "]"}}], "d{p}\\": null}}"#);
+            let expect: Value = serde_json::from_str(&ret).unwrap();
+            for msg in [
+                format!(r#"{{"return": {ret}, "id": 7}}"#),
+                format!(" {{ \"return\" :\n{ret} , \"id\":7 }} "),
+                format!(r#"{{"id": 7, "return": {ret}}}"#),
+            ] {
+                let (text, id) = reply_parts(msg.as_bytes()).unwrap_or_else(|| panic!("{msg}"));
+                assert_eq!(
+                    serde_json::from_str::<Value>(text).unwrap(),
+                    expect,
+                    "{msg}"
+                );
+                assert_eq!(id, Some(Value::from(7)), "{msg}");
+            }
+            let msg = format!(r#"{{"return": "{p}\\\\"}}"#);
+            assert_eq!(
+                reply_parts(msg.as_bytes()).unwrap().0,
+                format!(r#""{p}\\\\""#)
+            );
+        }
+        assert_eq!(reply_parts(br#"{"return": 12}"#).unwrap().0, "12");
+        for id in [
+            "0",
+            "42",
+            "123456789012345678",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+        ] {
+            let msg = format!(r#"{{"return": {{}}, "id": {id}}}"#);
+            let expect: Value = serde_json::from_str(id).unwrap();
+            assert_eq!(reply_parts(msg.as_bytes()).unwrap().1, Some(expect), "{id}");
+        }
+        assert!(reply_parts(br#"{"return": {}, "id": 01}"#).is_none());
+        assert_eq!(
+            reply_parts(br#"{"return": {}, "id": "a"}"#).unwrap().1,
+            Some("a".into())
+        );
+        // Anything else is left to the full parse.
+        for msg in [
+            &br#"{"return": {}, "other": 1}"#[..],
+            br#"{"error": {"class": "GenericError", "desc": "no"}}"#,
+            br#"{"return": {]}"#,
+            br#"{"return": [1}, "id": 1}"#,
+            br#"{"return": "open"#,
+            br#"{"return": {}} x"#,
+            br#"{"return": {}, "id": {"a": 1}"#,
+            br#"{"return": {}, "return": {}}"#,
+            br#"{"ret\urn": {}}"#,
+            b"{\"return\": \"\xff\"}",
+            b"",
+            b"{",
+        ] {
+            assert!(
+                reply_parts(msg).is_none(),
+                "{}",
+                String::from_utf8_lossy(msg)
+            );
+        }
     }
 
     #[test]

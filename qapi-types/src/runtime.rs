@@ -10,8 +10,9 @@
 //! built (`IgnoredAny`), or reported in strict mode.  A union reads its
 //! common members and its discriminator the same way, then hands the
 //! rest of the object to the branch's type; members that come before the
-//! discriminator and are not common ones are held as `Value`s until it
-//! comes (QEMU sends the discriminator first, so this is the rare path).
+//! discriminator and are not common ones are held as they were read
+//! ([`Content`]: strings borrowed from the input) until it comes, then
+//! replayed into the branch's type.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -20,6 +21,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::content::{Content, ContentDeserializer};
 
 /// An object's members as kept by a catch-all branch.
 pub type Kept = Map<String, Value>;
@@ -92,14 +95,32 @@ impl<'de, A: MapAccess<'de>> Take<'de> for &mut A {
     }
 }
 
-/// A member's value read before it could be placed.
-pub struct Held(Value);
+/// A member's value read before it could be placed, with the error type
+/// of the deserializer it came from.
+pub struct Held<'de, E>(Content<'de>, PhantomData<E>);
 
-impl<'de> Take<'de> for Held {
-    type Error = serde_json::Error;
-    fn take<T: Deserialize<'de>>(self) -> Result<T, serde_json::Error> {
-        T::deserialize(self.0)
+impl<'de, E: de::Error> Take<'de> for Held<'de, E> {
+    type Error = E;
+    fn take<T: Deserialize<'de>>(self) -> Result<T, E> {
+        T::deserialize(ContentDeserializer::new(self.0))
     }
+}
+
+/// Members read before the discriminator that are not common ones.
+type HeldMembers<'de> = Vec<(std::borrow::Cow<'de, str>, Content<'de>)>;
+
+/// Held members as JSON (a catch-all branch keeps them so); a member
+/// sent twice is an error.
+fn to_kept<E: de::Error>(type_name: &str, held: HeldMembers<'_>) -> Result<Kept, E> {
+    let mut kept = Kept::new();
+    for (k, v) in held {
+        if kept.contains_key(k.as_ref()) {
+            return Err(duplicate(type_name, &k));
+        }
+        let v = Value::deserialize(ContentDeserializer::<E>::new(v))?;
+        kept.insert(k.into_owned(), v);
+    }
+    Ok(kept)
 }
 
 /// Store a required member's value; `false` when it was already there.
@@ -153,6 +174,8 @@ pub trait Object<'de>: Sized {
     const NAME: &'static str;
     /// The members' wire names; a member's index is its place here.
     const MEMBERS: &'static [&'static str];
+    /// `MEMBERS`' hash index (see `find`); empty: searched in order.
+    const INDEX: &'static [u8] = &[];
     /// One `Option` per member.
     type Slots;
     fn slots() -> Self::Slots;
@@ -166,6 +189,7 @@ pub trait Object<'de>: Sized {
 impl<'de, T: Object<'de>> Object<'de> for Box<T> {
     const NAME: &'static str = T::NAME;
     const MEMBERS: &'static [&'static str] = T::MEMBERS;
+    const INDEX: &'static [u8] = T::INDEX;
     type Slots = T::Slots;
     fn slots() -> T::Slots {
         T::slots()
@@ -196,13 +220,49 @@ impl<'de, T: Deserialize<'de>> Object<'de> for Data<T> {
     }
 }
 
-/// Where a key is in a table of wire names: `hint` (the member after
-/// the last one read) is tried first.
-fn find(names: &[&str], hint: usize, key: &str) -> Option<usize> {
-    if names.get(hint).is_some_and(|n| *n == key) {
-        return Some(hint);
+/// Where a key is in a table of wire names, with the table's hash
+/// `index` (written by the generator: a seed, then a power-of-two table
+/// from a name's hash to its place, 0xff for none): one hash, one
+/// comparison.  Without an index (a few members), in order.  QEMU sends
+/// members in its dicts' hash order, not the schema's, so a search in
+/// order (or guessing the next one) does not pay for large types.
+fn find(names: &[&str], index: &[u8], key: &str) -> Option<usize> {
+    let Some((&seed, table)) = index.split_first() else {
+        return names.iter().position(|n| *n == key);
+    };
+    let i = *table.get(hash(key.as_bytes(), seed, table.len().trailing_zeros()))?;
+    names
+        .get(usize::from(i))
+        .filter(|n| **n == key)
+        .map(|_| usize::from(i))
+}
+
+/// A member name's hash, in a table of `1 << bits` places: every byte
+/// counts, eight at a time.  The generator has the same function
+/// (`qapi-codegen/src/gen/serde.rs`, `member_hash`) to build the tables.
+fn hash(key: &[u8], seed: u8, bits: u32) -> usize {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (key.len() as u64 ^ (u64::from(seed) << 32)).wrapping_mul(K);
+    let mut mix = |word: u64| {
+        h = (h ^ word).wrapping_mul(K);
+        h ^= h >> 29;
+    };
+    let mut chunks = key.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        mix(u64::from_le_bytes(word));
     }
-    names.iter().position(|n| *n == key)
+    // The last bytes, as if padded with zeros.
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let word = rest
+            .iter()
+            .rev()
+            .fold(0u64, |w, &b| (w << 8) | u64::from(b));
+        mix(word);
+    }
+    (h.wrapping_mul(K) >> (64 - bits.clamp(1, 63))) as usize
 }
 
 /// What a key is, for the object being read.
@@ -221,8 +281,9 @@ enum Key<'de> {
 /// unknown and must be kept).
 struct KeySeed<'a> {
     names: &'a [&'static str],
-    hint: usize,
+    index: &'a [u8],
     common: &'a [&'static str],
+    common_index: &'a [u8],
     tag: Option<&'a str>,
 }
 
@@ -235,13 +296,13 @@ impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
 
 impl KeySeed<'_> {
     fn look(&self, key: &str) -> Option<Key<'static>> {
-        if let Some(i) = find(self.names, self.hint, key) {
+        if let Some(i) = find(self.names, self.index, key) {
             return Some(Key::Member(i));
         }
         if self.tag == Some(key) {
             return Some(Key::Tag);
         }
-        self.common.iter().position(|n| *n == key).map(Key::Common)
+        find(self.common, self.common_index, key).map(Key::Common)
     }
 }
 
@@ -281,14 +342,15 @@ fn fill<'de, T: Object<'de>, A: MapAccess<'de>>(
     strict: bool,
     mut other: impl FnMut(&mut A, Key<'de>) -> Result<(), A::Error>,
     common: &[&'static str],
+    common_index: &[u8],
     tag: Option<&str>,
 ) -> Result<(), A::Error> {
-    let mut hint = 0;
     loop {
         let seed = KeySeed {
             names: T::MEMBERS,
-            hint,
+            index: T::INDEX,
             common,
+            common_index,
             tag,
         };
         match map.next_key_seed(seed)? {
@@ -297,7 +359,6 @@ fn fill<'de, T: Object<'de>, A: MapAccess<'de>>(
                 if !T::store(s, i, &mut *map).map_err(|e| at(T::MEMBERS[i], e))? {
                     return Err(duplicate(T::NAME, T::MEMBERS[i]));
                 }
-                hint = i + 1;
             }
             Some(Key::Unknown(k)) => skip(map, strict, T::NAME, &k)?,
             Some(k) => other(map, k)?,
@@ -314,7 +375,15 @@ impl<'de, T: Object<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut s = T::slots();
-        fill::<T, A>(&mut map, &mut s, crate::strict(), |_, _| Ok(()), &[], None)?;
+        fill::<T, A>(
+            &mut map,
+            &mut s,
+            crate::strict(),
+            |_, _| Ok(()),
+            &[],
+            &[],
+            None,
+        )?;
         T::build(s)
     }
 }
@@ -336,6 +405,8 @@ pub trait Union<'de>: Sized {
     const TAG: &'static str;
     /// The common members other than the discriminator.
     const MEMBERS: &'static [&'static str];
+    /// `MEMBERS`' hash index (see `find`); empty: searched in order.
+    const INDEX: &'static [u8] = &[];
     type Slots;
     type Branch;
     fn slots() -> Self::Slots;
@@ -358,7 +429,7 @@ pub struct Rest<'a, 'de, U: Union<'de>, A> {
     map: &'a mut A,
     common: &'a mut U::Slots,
     /// Members that came before the discriminator and are not common.
-    held: Vec<(String, Value)>,
+    held: HeldMembers<'de>,
     strict: bool,
 }
 
@@ -375,10 +446,10 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
     pub fn members<B: Object<'de>>(mut self) -> Result<B, A::Error> {
         let mut s = B::slots();
         for (k, v) in std::mem::take(&mut self.held) {
-            match B::MEMBERS.iter().position(|n| *n == k) {
+            match find(B::MEMBERS, B::INDEX, &k) {
                 Some(i) => {
-                    let stored = B::store(&mut s, i, Held(v));
-                    if !stored.map_err(|e| at(&k, de::Error::custom(e)))? {
+                    let stored = B::store(&mut s, i, Held::<A::Error>(v, PhantomData));
+                    if !stored.map_err(|e| at(&k, e))? {
                         return Err(duplicate(B::NAME, &k));
                     }
                 }
@@ -404,6 +475,7 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
                 _ => Err(duplicate(U::NAME, U::TAG)),
             },
             U::MEMBERS,
+            U::INDEX,
             Some(U::TAG),
         )?;
         B::build(s)
@@ -420,10 +492,14 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
     }
 
     /// A branch whose type is itself a union: its members are gathered
-    /// and decoded as one object.
+    /// as read and decoded as one object (which finds duplicates).
     pub fn nested<T: Deserialize<'de>>(self) -> Result<T, A::Error> {
-        let members = self.gather()?;
-        T::deserialize(Value::Object(members)).map_err(de::Error::custom)
+        let members = self
+            .gather()?
+            .into_iter()
+            .map(|(k, v)| (Content::String(k.into_owned()), v))
+            .collect();
+        T::deserialize(ContentDeserializer::new(Content::Map(members)))
     }
 
     /// A branch these bindings do not know: in strict mode an error;
@@ -435,17 +511,18 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
                 U::NAME
             )));
         }
-        Ok((tag.to_string(), self.gather()?))
+        Ok((tag.to_string(), to_kept(U::NAME, self.gather()?)?))
     }
 
-    /// Every member left that is not a common one.
-    fn gather(mut self) -> Result<Kept, A::Error> {
-        let mut members: Kept = std::mem::take(&mut self.held).into_iter().collect();
+    /// Every member left that is not a common one, as read.
+    fn gather(mut self) -> Result<HeldMembers<'de>, A::Error> {
+        let mut members = std::mem::take(&mut self.held);
         loop {
             let seed = KeySeed {
                 names: U::MEMBERS,
-                hint: 0,
+                index: U::INDEX,
                 common: &[],
+                common_index: &[],
                 tag: Some(U::TAG),
             };
             match self.map.next_key_seed(seed)? {
@@ -453,11 +530,8 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
                 Some(Key::Member(i)) => self.common(i)?,
                 Some(Key::Tag) => return Err(duplicate(U::NAME, U::TAG)),
                 Some(Key::Unknown(k)) => {
-                    if members.contains_key(k.as_ref()) {
-                        return Err(duplicate(U::NAME, &k));
-                    }
                     let v = self.map.next_value()?;
-                    members.insert(k.into_owned(), v);
+                    members.push((k, v));
                 }
                 Some(Key::Common(_)) => unreachable!("no common table given"),
             }
@@ -492,12 +566,12 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
         let strict = crate::strict();
         let mut s = U::slots();
         let mut held = Vec::new();
-        let mut hint = 0;
         loop {
             let seed = KeySeed {
                 names: U::MEMBERS,
-                hint,
+                index: U::INDEX,
                 common: &[],
+                common_index: &[],
                 tag: Some(U::TAG),
             };
             match map.next_key_seed(seed)? {
@@ -505,7 +579,6 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
                     if !U::store(&mut s, i, &mut map).map_err(|e| at(U::MEMBERS[i], e))? {
                         return Err(duplicate(U::NAME, U::MEMBERS[i]));
                     }
-                    hint = i + 1;
                 }
                 Some(Key::Tag) => {
                     // An enum's wire name: usually borrowed from the input.
@@ -521,14 +594,13 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
                 }
                 Some(Key::Unknown(k)) => {
                     let v = map.next_value()?;
-                    held.push((k.into_owned(), v));
+                    held.push((k, v));
                 }
                 Some(Key::Common(_)) => unreachable!("no common table given"),
                 None => break,
             }
         }
-        let members: Kept = held.into_iter().collect();
-        match U::untagged(members) {
+        match U::untagged(to_kept(U::NAME, held)?) {
             Some(branch) => U::build(s, branch),
             None => Err(de::Error::custom(format_args!(
                 "missing member '{}'",
@@ -601,7 +673,7 @@ pub fn wire_enum<'de, T: Enum, D: Deserializer<'de>>(d: D) -> Result<T, D::Error
 
 /// In strict mode, a value the bindings do not know is an error.
 pub fn known<E: de::Error>(known: bool, type_name: &str, value: &str) -> Result<(), E> {
-    if crate::strict() && !known {
+    if !known && crate::strict() {
         return Err(E::custom(format_args!(
             "{type_name}: unknown value or branch '{value}'"
         )));

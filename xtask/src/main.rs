@@ -58,8 +58,8 @@ usage: cargo xtask COMMAND
                      every job event on its own connection
   bench-build        time a clean debug build of qapi-types beside the
                      incumbent qapi-qmp 0.15 + qapi-qga 0.13
-  bench-decode       decode four real QEMU replies (captured from QEMU 7.2's
-                     system emulator and the storage daemon 10.0.2) with the
+  bench-decode       decode four real QEMU replies (captured from QEMU 10.0.2's
+                     system emulator and storage daemon) with the
                      bindings and with the incumbent's serde-derived types
                      (tests/bench-decode, a workspace of its own)
 ";

@@ -74,8 +74,18 @@ impl Gen<'_> {
         } else {
             quote!(s: Self::Slots)
         };
+        let index = match member_index(names.iter().map(|(_, w, _, _)| w.as_str())) {
+            Some(index) => {
+                let index = Literal::byte_string(&index);
+                quote!(const INDEX: &'static [u8] = #index;)
+            }
+            None => TokenStream::new(),
+        };
         MembersDesc {
-            table: quote!(const MEMBERS: &'static [&'static str] = &[#(#wires),*];),
+            table: quote! {
+                const MEMBERS: &'static [&'static str] = &[#(#wires),*];
+                #index
+            },
             slots,
             store,
             param,
@@ -426,6 +436,52 @@ impl Gen<'_> {
             }
         }
     }
+}
+
+/// A member table's hash index, for the runtime's `find`: a seed, then
+/// a power-of-two table mapping each member's hash to its place (0xff:
+/// none), so a key is found with one hash and one comparison.  `None`
+/// for tables of a few members (searched in order) and should no seed
+/// separate the names (never seen: the hash covers every byte).
+pub(crate) fn member_index<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Option<Vec<u8>> {
+    let n = names.clone().count();
+    if n <= 3 || n >= 0xff {
+        return None;
+    }
+    let mut bits = (2 * n).next_power_of_two().trailing_zeros();
+    while bits <= 12 {
+        for seed in 0..=u8::MAX {
+            let mut table = vec![0xffu8; 1 << bits];
+            let free = names.clone().enumerate().all(|(i, name)| {
+                let h = member_hash(name.as_bytes(), seed, bits);
+                let free = table[h] == 0xff;
+                table[h] = i as u8;
+                free
+            });
+            if free {
+                table.insert(0, seed);
+                return Some(table);
+            }
+        }
+        bits += 1;
+    }
+    None
+}
+
+/// The hash of a member name in a table of `1 << bits` places.  The
+/// runtime has the same function (`qapi-types/src/runtime.rs`, `hash`):
+/// the crates share no code, and a difference would fail every decoding
+/// test.
+fn member_hash(key: &[u8], seed: u8, bits: u32) -> usize {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (key.len() as u64 ^ (u64::from(seed) << 32)).wrapping_mul(K);
+    for chunk in key.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    (h.wrapping_mul(K) >> (64 - bits)) as usize
 }
 
 /// The pieces of a struct's (or a union's common) member description.

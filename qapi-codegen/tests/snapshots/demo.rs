@@ -343,6 +343,7 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
 impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
     const NAME: &'static str = "DriveInfo";
     const MEMBERS: &'static [&'static str] = &["id", "bus", "size", "read-only", "tags"];
+    const INDEX: &'static [u8] = b"\0\xFF\xFF\xFF\x04\xFF\xFF\xFF\x01\xFF\xFF\xFF\x03\xFF\x02\xFF\0";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<DriveBus>,

@@ -286,6 +286,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
         "crate",
         "super",
     ];
+    const INDEX: &'static [u8] = b"\0\xFF\x03\xFF\xFF\x06\xFF\xFF\xFF\x01\x02\xFF\x04\0\x05\xFF\xFF";
     type Slots = (
         ::std::option::Option<Kind>,
         ::std::option::Option<::std::string::String>,

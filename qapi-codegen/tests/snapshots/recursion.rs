@@ -182,6 +182,7 @@ impl<'de> ::serde::Deserialize<'de> for Tree {
 impl<'de> ::qapi_types::__private::Object<'de> for Tree {
     const NAME: &'static str = "Tree";
     const MEMBERS: &'static [&'static str] = &["value", "left", "right", "children"];
+    const INDEX: &'static [u8] = b"\x03\xFF\xFF\x02\xFF\x03\0\xFF\x01";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<::std::boxed::Box<Tree>>,

@@ -867,6 +867,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
 impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
     const NAME: &'static str = "GuestFilesystemTrimResult";
     const MEMBERS: &'static [&'static str] = &["path", "trimmed", "minimum", "error"];
+    const INDEX: &'static [u8] = b"\0\xFF\0\xFF\x03\x02\xFF\xFF\x01";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<i64>,
@@ -1291,6 +1292,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
         "tx-errs",
         "tx-dropped",
     ];
+    const INDEX: &'static [u8] = b"\0\x07\0\xFF\xFF\x02\xFF\xFF\xFF\x04\x05\xFF\xFF\x01\x03\xFF\x06";
     type Slots = (
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
@@ -1452,6 +1454,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
         "ip-addresses",
         "statistics",
     ];
+    const INDEX: &'static [u8] = b"\x02\xFF\x03\xFF\xFF\xFF\x01\x02\0";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
@@ -1882,6 +1885,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
 impl<'de> crate::__private::Object<'de> for GuestPciAddress {
     const NAME: &'static str = "GuestPciAddress";
     const MEMBERS: &'static [&'static str] = &["domain", "bus", "slot", "function"];
+    const INDEX: &'static [u8] = b"\x01\xFF\0\x02\x01\x03\xFF\xFF\xFF";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
@@ -1990,6 +1994,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
 impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
     const NAME: &'static str = "GuestCcwAddress";
     const MEMBERS: &'static [&'static str] = &["cssid", "ssid", "subchno", "devno"];
+    const INDEX: &'static [u8] = b"\x02\0\x02\xFF\x03\xFF\xFF\xFF\x01";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
@@ -2157,6 +2162,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
         "dev",
         "ccw-address",
     ];
+    const INDEX: &'static [u8] = b"\x10\x04\xFF\xFF\xFF\x06\x07\x03\xFF\0\x01\x05\xFF\xFF\xFF\xFF\x02";
     type Slots = (
         ::std::option::Option<GuestPciAddress>,
         ::std::option::Option<GuestDiskBusType>,
@@ -2453,6 +2459,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
         "number-of-error-log-entries-lo",
         "number-of-error-log-entries-hi",
     ];
+    const INDEX: &'static [u8] = b"\t\xFF\xFF\xFF\xFF\0\x14\x04\xFF\xFF\r\n\xFF\x13\x06\x0E\x0F\xFF\x11\xFF\xFF\x12\x02\xFF\xFF\x16\xFF\xFF\xFF\xFF\x0B\xFF\x0C\x07\xFF\x10\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x01\xFF\x15\x03\xFF\x05\xFF\xFF\xFF\t\x18\x17\xFF\xFF\x08\xFF\xFF";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
@@ -3018,6 +3025,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
         "alias",
         "smart",
     ];
+    const INDEX: &'static [u8] = b"\x04\xFF\x05\x02\xFF\xFF\xFF\x01\x03\0\xFF\xFF\xFF\xFF\x04\xFF\xFF";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<bool>,
@@ -3196,6 +3204,7 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
         "total-bytes-privileged",
         "disk",
     ];
+    const INDEX: &'static [u8] = b"\0\x01\xFF\xFF\xFF\0\xFF\xFF\xFF\xFF\x03\x05\xFF\x02\x06\xFF\x04";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
@@ -3806,6 +3815,7 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
         "out-truncated",
         "err-truncated",
     ];
+    const INDEX: &'static [u8] = b"\x03\xFF\xFF\x04\x01\xFF\x02\x05\x03\xFF\xFF\xFF\x06\xFF\xFF\0\xFF";
     type Slots = (
         ::std::option::Option<bool>,
         ::std::option::Option<i64>,
@@ -4576,6 +4586,7 @@ impl<'de> crate::__private::Object<'de> for GuestOsInfo {
         "variant",
         "variant-id",
     ];
+    const INDEX: &'static [u8] = b"\x06\x07\xFF\x05\xFF\xFF\x02\x03\xFF\xFF\xFF\xFF\xFF\x04\0\t\xFF\xFF\x01\xFF\xFF\xFF\xFF\x06\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x08";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
@@ -5043,6 +5054,7 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
         "driver-version",
         "id",
     ];
+    const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x01\x02\xFF\xFF\x03";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<i64>,
@@ -5449,6 +5461,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
         "total-ticks",
         "weight-ticks",
     ];
+    const INDEX: &'static [u8] = b"\0\0\xFF\n\x01\x02\xFF\r\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x06\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x0F\xFF\xFF\xFF\x05\x07\x0C\xFF\x04\xFF\xFF\x10\xFF\xFF\xFF\x0B\xFF\xFF\t\xFF\xFF\x03\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x08\x0E\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF";
     type Slots = (
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
@@ -5605,6 +5618,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
 impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
     const NAME: &'static str = "GuestDiskStatsInfo";
     const MEMBERS: &'static [&'static str] = &["name", "major", "minor", "stats"];
+    const INDEX: &'static [u8] = b"\x01\0\xFF\xFF\xFF\x01\xFF\x03\x02";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<u64>,
@@ -5857,6 +5871,7 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
         "guest",
         "guestnice",
     ];
+    const INDEX: &'static [u8] = b"\x02\xFF\xFF\xFF\xFF\xFF\xFF\x06\x08\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\0\xFF\x02\x03\xFF\t\x07\xFF\x01\x04\x05\xFF\xFF\xFF\n\xFF";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<u64>,
@@ -6390,6 +6405,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
         "nexthop",
         "version",
     ];
+    const INDEX: &'static [u8] = b"3\x08\xFF\xFF\xFF\x04\xFF\x0E\x06\xFF\xFF\xFF\xFF\xFF\xFF\x03\x0B\n\t\xFF\x07\xFF\x0F\xFF\xFF\x0C\xFF\x02\xFF\x01\x05\r\0";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
@@ -9652,6 +9668,7 @@ pub mod commands {
             "input-data",
             "capture-output",
         ];
+        const INDEX: &'static [u8] = b"\x02\xFF\x03\0\xFF\xFF\xFF\x02\xFF\xFF\x01\xFF\xFF\x04\xFF\xFF\xFF";
         type Slots = (
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::vec::Vec<::std::string::String>>,

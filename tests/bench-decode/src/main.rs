@@ -1,7 +1,8 @@
 //! `cargo xtask bench-decode`: four real QEMU replies, captured here
-//! from running QEMUs, decoded bytes to typed values by qapi-types'
-//! bindings (the way the clients do it: the envelope read once with the
-//! `return` member kept as bytes, then decoded straight into the
+//! from running QEMUs (10.0.2), decoded bytes to typed values by
+//! qapi-types' bindings (the way the clients do it,
+//! `qapi_types::decode_reply`: the envelope scanned once with the
+//! `return` member's text kept, then decoded straight into the
 //! command's type) and by the incumbent's serde-derived types (qapi-qmp
 //! 0.15, one `from_slice` of the whole reply). Both sides run
 //! interleaved, in one process; medians and MB/s of the whole reply.
@@ -11,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use qapi_types::qmp::commands as ours;
-use qapi_types::{Command, ServerMessage};
+use qapi_types::Command;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -82,15 +83,11 @@ fn theirs<T: DeserializeOwned>(bytes: &[u8]) -> T {
     }
 }
 
-/// What the clients do with a reply (`proto::decode_return`).
+/// What the clients do with a reply: `decode_reply` is their envelope
+/// scan, the copy of `return`'s text they keep for the caller, and the
+/// decoding into the command's type.
 fn ours<C: Command>(bytes: &[u8]) -> C::Returns {
-    let Ok(ServerMessage::Return { value, .. }) = ServerMessage::parse(bytes) else {
-        panic!("not a reply")
-    };
-    let mut d = serde_json::Deserializer::from_str(value.get());
-    let r = C::decode_return(&mut d).unwrap_or_else(|e| panic!("{}: {e}", C::NAME));
-    d.end().expect("nothing after the value");
-    r
+    qapi_types::decode_reply::<C>(bytes).unwrap_or_else(|e| panic!("{}: {e}", C::NAME))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -114,7 +111,12 @@ struct Row {
     theirs: f64,
 }
 
-fn bench<O, T>(name: &'static str, bytes: &[u8], ours: &dyn Fn() -> O, theirs: &dyn Fn() -> T) -> Row {
+fn bench<O, T>(
+    name: &'static str,
+    bytes: &[u8],
+    ours: &dyn Fn() -> O,
+    theirs: &dyn Fn() -> T,
+) -> Row {
     // Each side about 0.5 s at most, at least 15 rounds, interleaved.
     let one = once(ours).max(once(theirs)).max(1e-7);
     let rounds = ((0.5 / one) as usize).clamp(15, 2001);
@@ -136,18 +138,18 @@ fn bench<O, T>(name: &'static str, bytes: &[u8], ours: &dyn Fn() -> O, theirs: &
     }
 }
 
-fn main() {
-    // query-status and query-cpu-definitions: a system emulator.
-    let q72 = qapi_tests::qemu_bin::ensure_qemu72().unwrap_or_else(|e| panic!("QEMU 7.2: {e}"));
+/// The four replies, captured from running QEMUs: query-status and
+/// query-cpu-definitions from QEMU 10.0.2's system emulator,
+/// query-qmp-schema and the block graph from its storage daemon.
+fn capture() -> [Vec<u8>; 4] {
     let (status, cpus) = {
-        let vm = q72.spawn_system("q35,accel=tcg");
+        let vm = qapi_tests::live::system_emulator10(&[]);
         let mut c = Raw::connect(&vm.sock());
         (
             c.call(r#"{"execute": "query-status", "id": 1}"#),
             c.call(r#"{"execute": "query-cpu-definitions", "id": 2}"#),
         )
     };
-    // query-qmp-schema and the block graph: the storage daemon 10.0.2.
     let sd = qapi_tests::live::storage_daemon(&[]);
     let mut c = Raw::connect(&sd.sock());
     let schema = c.call(r#"{"execute": "query-qmp-schema", "id": 3}"#);
@@ -164,8 +166,39 @@ fn main() {
         }
     }
     let nodes = c.call(r#"{"execute": "query-named-block-nodes", "id": 4}"#);
-    drop(c);
-    drop(sd);
+    [status, cpus, schema, nodes]
+}
+
+/// With `QAPI_BENCH_DECODE_REPLIES=DIR`, the replies are kept in `DIR`
+/// and read from there on the next run (for profiling one decoder
+/// without starting QEMU each time); without it, captured afresh.
+fn replies() -> [Vec<u8>; 4] {
+    let Some(dir) = std::env::var_os("QAPI_BENCH_DECODE_REPLIES") else {
+        return capture();
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let names = ["status", "cpus", "schema", "nodes"].map(|n| dir.join(format!("{n}.json")));
+    if let Ok(kept) = names
+        .iter()
+        .map(std::fs::read)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        eprintln!(
+            "replies read from {} (kept by an earlier run)",
+            dir.display()
+        );
+        return kept.try_into().expect("four replies");
+    }
+    let fresh = capture();
+    std::fs::create_dir_all(&dir).expect("the replies' folder");
+    for (name, bytes) in names.iter().zip(&fresh) {
+        std::fs::write(name, bytes).expect("write a reply");
+    }
+    fresh
+}
+
+fn main() {
+    let [status, cpus, schema, nodes] = replies();
 
     // Both sides must decode every reply, and see the same amount.
     assert_eq!(ours::<ours::QueryNamedBlockNodes>(&nodes).len(), 3000);
@@ -173,13 +206,13 @@ fn main() {
 
     let rows = [
         bench(
-            "query-status (QEMU 7.2 system emulator)",
+            "query-status (QEMU 10.0.2 system emulator)",
             &status,
             &|| ours::<ours::QueryStatus>(&status),
             &|| theirs::<qapi_qmp::StatusInfo>(&status),
         ),
         bench(
-            "query-cpu-definitions (QEMU 7.2 system emulator)",
+            "query-cpu-definitions (QEMU 10.0.2 system emulator)",
             &cpus,
             &|| ours::<ours::QueryCpuDefinitions>(&cpus),
             &|| theirs::<Vec<qapi_qmp::CpuDefinitionInfo>>(&cpus),

@@ -1,0 +1,383 @@
+//! A value read before its type is known, kept as the deserializer gave
+//! it: strings (and bytes) borrowed from the input when the deserializer
+//! lends them, numbers as read, nothing converted.  The runtime holds a
+//! union's members that come before its discriminator in one, and
+//! replays it into the branch's type once the discriminator is known
+//! (QEMU's dicts come out in hash order, so that is the common case for
+//! `SchemaInfo`).  It works for any `Deserializer`; its error type is
+//! the original deserializer's, so errors read the same either way.
+//!
+//! Memory: what it holds is what the input held; its depth is the
+//! input's (serde_json refuses more than 128 levels).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{
+    self, value::MapDeserializer, value::SeqDeserializer, Deserializer, EnumAccess,
+    IntoDeserializer, MapAccess, SeqAccess, VariantAccess, Visitor,
+};
+use serde::Deserialize;
+
+/// One JSON-like value, as read.
+#[derive(Debug)]
+pub(crate) enum Content<'de> {
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Char(char),
+    Str(&'de str),
+    String(String),
+    Bytes(&'de [u8]),
+    ByteBuf(Vec<u8>),
+    /// `null`, or a unit.
+    Unit,
+    None,
+    Some(Box<Content<'de>>),
+    Newtype(Box<Content<'de>>),
+    Seq(Vec<Content<'de>>),
+    Map(Vec<(Content<'de>, Content<'de>)>),
+}
+
+impl<'de> Deserialize<'de> for Content<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ContentVisitor)
+    }
+}
+
+struct ContentVisitor;
+
+impl<'de> Visitor<'de> for ContentVisitor {
+    type Value = Content<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Content<'de>, E> {
+        Ok(Content::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Content<'de>, E> {
+        Ok(Content::I64(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Content<'de>, E> {
+        Ok(Content::U64(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Content<'de>, E> {
+        Ok(Content::F64(v))
+    }
+    fn visit_char<E>(self, v: char) -> Result<Content<'de>, E> {
+        Ok(Content::Char(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Content<'de>, E> {
+        Ok(Content::Str(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Content<'de>, E> {
+        Ok(Content::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Content<'de>, E> {
+        Ok(Content::String(v))
+    }
+    fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Content<'de>, E> {
+        Ok(Content::Bytes(v))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Content<'de>, E> {
+        Ok(Content::ByteBuf(v.to_vec()))
+    }
+    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Content<'de>, E> {
+        Ok(Content::ByteBuf(v))
+    }
+    fn visit_unit<E>(self) -> Result<Content<'de>, E> {
+        Ok(Content::Unit)
+    }
+    fn visit_none<E>(self) -> Result<Content<'de>, E> {
+        Ok(Content::None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Content<'de>, D::Error> {
+        Content::deserialize(d).map(|c| Content::Some(Box::new(c)))
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Content<'de>, D::Error> {
+        Content::deserialize(d).map(|c| Content::Newtype(Box::new(c)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Content<'de>, A::Error> {
+        // The size hint is the deserializer's guess: capped, so a
+        // lying one cannot make us allocate.
+        let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
+        while let Some(e) = a.next_element()? {
+            v.push(e);
+        }
+        Ok(Content::Seq(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Content<'de>, A::Error> {
+        let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
+        while let Some(kv) = a.next_entry()? {
+            v.push(kv);
+        }
+        Ok(Content::Map(v))
+    }
+}
+
+/// Replays a [`Content`] into any `Deserialize`, with error type `E`.
+pub(crate) struct ContentDeserializer<'de, E> {
+    content: Content<'de>,
+    error: PhantomData<E>,
+}
+
+impl<'de, E> ContentDeserializer<'de, E> {
+    pub(crate) fn new(content: Content<'de>) -> Self {
+        ContentDeserializer {
+            content,
+            error: PhantomData,
+        }
+    }
+}
+
+impl<'de, E: de::Error> IntoDeserializer<'de, E> for Content<'de> {
+    type Deserializer = ContentDeserializer<'de, E>;
+    fn into_deserializer(self) -> Self::Deserializer {
+        ContentDeserializer::new(self)
+    }
+}
+
+impl<'de, E: de::Error> Deserializer<'de> for ContentDeserializer<'de, E> {
+    type Error = E;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, E> {
+        match self.content {
+            Content::Bool(b) => v.visit_bool(b),
+            Content::U64(n) => v.visit_u64(n),
+            Content::I64(n) => v.visit_i64(n),
+            Content::F64(n) => v.visit_f64(n),
+            Content::Char(c) => v.visit_char(c),
+            Content::Str(s) => v.visit_borrowed_str(s),
+            Content::String(s) => v.visit_string(s),
+            Content::Bytes(b) => v.visit_borrowed_bytes(b),
+            Content::ByteBuf(b) => v.visit_byte_buf(b),
+            Content::Unit => v.visit_unit(),
+            Content::None => v.visit_none(),
+            Content::Some(c) => v.visit_some(ContentDeserializer::new(*c)),
+            Content::Newtype(c) => v.visit_newtype_struct(ContentDeserializer::new(*c)),
+            Content::Seq(items) => SeqDeserializer::new(items.into_iter()).deserialize_any(v),
+            Content::Map(entries) => MapDeserializer::new(entries.into_iter()).deserialize_any(v),
+        }
+    }
+
+    /// `null` is `None`, anything else `Some` (as serde_json reads it).
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, E> {
+        match self.content {
+            Content::Unit | Content::None => v.visit_none(),
+            Content::Some(c) => v.visit_some(ContentDeserializer::new(*c)),
+            other => v.visit_some(ContentDeserializer::new(other)),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, E> {
+        match self.content {
+            Content::Newtype(c) => v.visit_newtype_struct(ContentDeserializer::new(*c)),
+            other => v.visit_newtype_struct(ContentDeserializer::new(other)),
+        }
+    }
+
+    /// A string is a unit variant; an object with one member is the
+    /// variant named by its key (as serde_json reads enums).
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, E> {
+        let (variant, value) = match self.content {
+            Content::Map(entries) if entries.len() == 1 => {
+                let (k, val) = entries.into_iter().next().expect("one entry");
+                (k, Some(val))
+            }
+            s @ (Content::Str(_) | Content::String(_)) => (s, None),
+            other => {
+                return Err(de::Error::invalid_type(
+                    unexpected(&other),
+                    &"a string or an object with one member",
+                ))
+            }
+        };
+        v.visit_enum(Variant {
+            variant,
+            value,
+            error: PhantomData,
+        })
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, E> {
+        drop(self);
+        v.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        identifier
+    }
+}
+
+/// What a value is, for an error.
+fn unexpected<'a>(c: &'a Content<'_>) -> de::Unexpected<'a> {
+    use de::Unexpected as U;
+    match c {
+        Content::Bool(b) => U::Bool(*b),
+        Content::U64(n) => U::Unsigned(*n),
+        Content::I64(n) => U::Signed(*n),
+        Content::F64(n) => U::Float(*n),
+        Content::Char(c) => U::Char(*c),
+        Content::Str(s) => U::Str(s),
+        Content::String(s) => U::Str(s),
+        Content::Bytes(b) => U::Bytes(b),
+        Content::ByteBuf(b) => U::Bytes(b),
+        Content::Unit | Content::None => U::Unit,
+        Content::Some(_) => U::Option,
+        Content::Newtype(_) => U::NewtypeStruct,
+        Content::Seq(_) => U::Seq,
+        Content::Map(_) => U::Map,
+    }
+}
+
+/// An enum's variant and its value, if any.
+struct Variant<'de, E> {
+    variant: Content<'de>,
+    value: Option<Content<'de>>,
+    error: PhantomData<E>,
+}
+
+impl<'de, E: de::Error> EnumAccess<'de> for Variant<'de, E> {
+    type Error = E;
+    type Variant = VariantValue<'de, E>;
+    fn variant_seed<S: de::DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self::Variant), E> {
+        let tag = seed.deserialize(ContentDeserializer::new(self.variant))?;
+        Ok((
+            tag,
+            VariantValue {
+                value: self.value,
+                error: PhantomData,
+            },
+        ))
+    }
+}
+
+struct VariantValue<'de, E> {
+    value: Option<Content<'de>>,
+    error: PhantomData<E>,
+}
+
+impl<'de, E: de::Error> VariantAccess<'de> for VariantValue<'de, E> {
+    type Error = E;
+    fn unit_variant(self) -> Result<(), E> {
+        match self.value {
+            None | Some(Content::Unit) => Ok(()),
+            Some(other) => Err(de::Error::invalid_type(
+                unexpected(&other),
+                &"a unit variant",
+            )),
+        }
+    }
+    fn newtype_variant_seed<S: de::DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, E> {
+        match self.value {
+            Some(c) => seed.deserialize(ContentDeserializer::new(c)),
+            None => Err(de::Error::invalid_type(
+                de::Unexpected::UnitVariant,
+                &"a newtype variant",
+            )),
+        }
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, v: V) -> Result<V::Value, E> {
+        match self.value {
+            Some(c) => ContentDeserializer::new(c).deserialize_any(v),
+            None => Err(de::Error::invalid_type(
+                de::Unexpected::UnitVariant,
+                &"a tuple variant",
+            )),
+        }
+    }
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, E> {
+        self.tuple_variant(0, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn replay(text: &str) -> Value {
+        let mut d = serde_json::Deserializer::from_str(text);
+        let c = Content::deserialize(&mut d).unwrap();
+        Value::deserialize(ContentDeserializer::<serde_json::Error>::new(c)).unwrap()
+    }
+
+    #[test]
+    fn replays_what_it_read() {
+        let text = r#"{"a": [1, -2, 2.5, true, null, "x\"y", {"b": {}}], "c": "plain"}"#;
+        assert_eq!(replay(text), serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn borrows_plain_strings() {
+        let mut d = serde_json::Deserializer::from_str(r#"["plain", "esc\"aped"]"#);
+        let Content::Seq(items) = Content::deserialize(&mut d).unwrap() else {
+            panic!("a sequence")
+        };
+        assert!(matches!(items[0], Content::Str("plain")));
+        assert!(matches!(&items[1], Content::String(s) if s == "esc\"aped"));
+    }
+
+    #[test]
+    fn options_newtypes_and_enums() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        enum E {
+            Unit,
+            New(u8),
+        }
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct N(String);
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct S {
+            a: Option<u8>,
+            b: Option<u8>,
+            n: N,
+            e: Vec<E>,
+        }
+        let text = json!({"a": null, "b": 3, "n": "x", "e": ["Unit", {"New": 4}]}).to_string();
+        let mut d = serde_json::Deserializer::from_str(&text);
+        let c = Content::deserialize(&mut d).unwrap();
+        let s = S::deserialize(ContentDeserializer::<serde_json::Error>::new(c)).unwrap();
+        assert_eq!(
+            s,
+            S {
+                a: None,
+                b: Some(3),
+                n: N("x".into()),
+                e: vec![E::Unit, E::New(4)]
+            }
+        );
+    }
+
+    #[test]
+    fn errors_are_the_readers() {
+        let mut d = serde_json::Deserializer::from_str(r#"{"a": "not a number"}"#);
+        let c = Content::deserialize(&mut d).unwrap();
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct S {
+            a: u8,
+        }
+        let e = S::deserialize(ContentDeserializer::<serde_json::Error>::new(c)).unwrap_err();
+        assert!(e.to_string().contains("invalid type: string"), "{e}");
+    }
+}
