@@ -176,9 +176,12 @@ pub trait Object<'de>: Sized {
     const MEMBERS: &'static [&'static str];
     /// `MEMBERS`' hash index (see `find`); empty: searched in order.
     const INDEX: &'static [u8] = &[];
-    /// One `Option` per member.
-    type Slots;
-    fn slots() -> Self::Slots;
+    /// One `Option` per member (tuples, nested past 12 members, so
+    /// that they are `Default`: no generated function makes them).
+    type Slots: Default;
+    fn slots() -> Self::Slots {
+        Self::Slots::default()
+    }
     /// Decode member `i`'s value into its slot; `false` when the slot
     /// was already filled.
     fn store<V: Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> Result<bool, V::Error>;
@@ -191,9 +194,6 @@ impl<'de, T: Object<'de>> Object<'de> for Box<T> {
     const MEMBERS: &'static [&'static str] = T::MEMBERS;
     const INDEX: &'static [u8] = T::INDEX;
     type Slots = T::Slots;
-    fn slots() -> T::Slots {
-        T::slots()
-    }
     fn store<V: Take<'de>>(s: &mut T::Slots, i: usize, v: V) -> Result<bool, V::Error> {
         T::store(s, i, v)
     }
@@ -209,9 +209,6 @@ impl<'de, T: Deserialize<'de>> Object<'de> for Data<T> {
     const NAME: &'static str = "branch";
     const MEMBERS: &'static [&'static str] = &["data"];
     type Slots = Option<T>;
-    fn slots() -> Option<T> {
-        None
-    }
     fn store<V: Take<'de>>(s: &mut Option<T>, _: usize, v: V) -> Result<bool, V::Error> {
         put(s, v)
     }
@@ -407,9 +404,12 @@ pub trait Union<'de>: Sized {
     const MEMBERS: &'static [&'static str];
     /// `MEMBERS`' hash index (see `find`); empty: searched in order.
     const INDEX: &'static [u8] = &[];
-    type Slots;
+    /// As [`Object::Slots`].
+    type Slots: Default;
     type Branch;
-    fn slots() -> Self::Slots;
+    fn slots() -> Self::Slots {
+        Self::Slots::default()
+    }
     fn store<V: Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> Result<bool, V::Error>;
     /// Read the branch for discriminator value `tag` from the rest.
     fn branch<A: MapAccess<'de>>(
@@ -546,7 +546,6 @@ impl<'de> Object<'de> for Empty {
     const NAME: &'static str = "branch";
     const MEMBERS: &'static [&'static str] = &[];
     type Slots = ();
-    fn slots() {}
     fn store<V: Take<'de>>(_: &mut (), _: usize, _: V) -> Result<bool, V::Error> {
         Ok(true)
     }

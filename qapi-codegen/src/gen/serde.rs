@@ -23,7 +23,7 @@ impl Gen<'_> {
         let mut builds = Vec::new();
         let mut puts = Vec::new();
         for (i, (f, wire, opt, ty)) in names.iter().enumerate() {
-            let idx = Index::from(i);
+            let idx = slot_path(i, names.len());
             let i = Literal::usize_unsuffixed(i);
             let wire = lit(wire);
             if *opt {
@@ -38,12 +38,10 @@ impl Gen<'_> {
                 puts.push(quote!(m.serialize_entry(#wire, &self.#f)?;));
             }
         }
-        let nones = names.iter().map(|_| quote!(::std::option::Option::None,));
         let (slots, store) = if names.is_empty() {
             (
                 quote! {
                     type Slots = ();
-                    fn slots() {}
                 },
                 quote! {
                     fn store<V: #rt::__private::Take<'de>>(_: &mut (), _: usize, _: V) -> ::std::result::Result<bool, V::Error> {
@@ -53,11 +51,9 @@ impl Gen<'_> {
             )
         } else {
             (
-                quote! {
-                    type Slots = (#(#slot_tys,)*);
-                    fn slots() -> Self::Slots {
-                        (#(#nones)*)
-                    }
+                {
+                    let slot_tys = slot_tuple(slot_tys);
+                    quote!(type Slots = #slot_tys;)
                 },
                 quote! {
                     fn store<V: #rt::__private::Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> ::std::result::Result<bool, V::Error> {
@@ -537,4 +533,61 @@ pub(super) struct UnionShape<'s> {
     pub branches: &'s [Branch],
     pub other: &'s Ident,
     pub untagged: Option<&'s Ident>,
+}
+
+/// Tuples are `Default` up to 12 elements: past that, slots are nested
+/// in tuples of at most 12 (so `Object::slots` needs no generated
+/// function).
+const SLOT_CHUNK: usize = 12;
+
+/// The slots' tuple type for these member types.
+fn slot_tuple(mut tys: Vec<TokenStream>) -> TokenStream {
+    while tys.len() > SLOT_CHUNK {
+        tys = tys.chunks(SLOT_CHUNK).map(|c| quote!((#(#c,)*))).collect();
+    }
+    quote!((#(#tys,)*))
+}
+
+/// The field path to slot `i` of `n` in [`slot_tuple`]'s nesting: `3`,
+/// or `1.3` for member 15 of 20 (base-12 digits of `i`).
+fn slot_path(i: usize, n: usize) -> TokenStream {
+    let (mut levels, mut cap) = (0, SLOT_CHUNK);
+    while cap < n {
+        cap *= SLOT_CHUNK;
+        levels += 1;
+    }
+    let path = (0..=levels)
+        .rev()
+        .map(|l| Index::from(i / SLOT_CHUNK.pow(l) % SLOT_CHUNK));
+    quote!(#(#path).*)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(i: usize, n: usize) -> String {
+        slot_path(i, n).to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn slots_nest_past_twelve_members() {
+        assert_eq!(path(3, 12), "3");
+        assert_eq!(path(15, 20), "1.3");
+        assert_eq!(path(143, 144), "11.11");
+        // 150 members: 13 tuples of 12 (the last of 6), nested once more.
+        assert_eq!(path(149, 150), "1.0.5");
+        assert_eq!(path(0, 150), "0.0.0");
+        let tys: Vec<TokenStream> = (0..150usize).map(|i| quote!(T<#i>)).collect();
+        let t = slot_tuple(tys).to_string().replace(' ', "");
+        // Two elements at the top: twelve tuples of twelve, then one
+        // tuple holding the last six.
+        assert!(t.starts_with("(((T<0usize>,"), "{t}");
+        assert!(
+            t.ends_with(
+                "),((T<144usize>,T<145usize>,T<146usize>,T<147usize>,T<148usize>,T<149usize>,),),)"
+            ),
+            "{t}"
+        );
+    }
 }

@@ -163,9 +163,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pair {
         ::std::option::Option<i64>,
         ::std::option::Option<::std::string::String>,
     );
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None, ::std::option::Option::None)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -232,9 +229,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar {
     const NAME: &'static str = "FooBar";
     const MEMBERS: &'static [&'static str] = &["x"];
     type Slots = (::std::option::Option<i64>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -299,9 +293,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
     const NAME: &'static str = "FooBar2";
     const MEMBERS: &'static [&'static str] = &["y"];
     type Slots = (::std::option::Option<i64>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -420,7 +411,6 @@ pub mod commands {
         const NAME: &'static str = "DoIt";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: ::qapi_types::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -483,7 +473,6 @@ pub mod commands {
         const NAME: &'static str = "DoIt2";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: ::qapi_types::__private::Take<'de>>(
             _: &mut (),
             _: usize,

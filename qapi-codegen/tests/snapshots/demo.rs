@@ -151,9 +151,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Named {
     const NAME: &'static str = "Named";
     const MEMBERS: &'static [&'static str] = &["id"];
     type Slots = (::std::option::Option<::std::string::String>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -351,15 +348,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
         ::std::option::Option<bool>,
         ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -508,9 +496,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleSerial {
     const NAME: &'static str = "ConsoleSerial";
     const MEMBERS: &'static [&'static str] = &["path"];
     type Slots = (::std::option::Option<::std::string::String>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -579,9 +564,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
     const NAME: &'static str = "ConsoleVnc";
     const MEMBERS: &'static [&'static str] = &["port"];
     type Slots = (::std::option::Option<u16>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -726,9 +708,6 @@ impl<'de> ::qapi_types::__private::Union<'de> for Console {
     const MEMBERS: &'static [&'static str] = &["id"];
     type Branch = ConsoleBranch;
     type Slots = (::std::option::Option<::std::string::String>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -975,7 +954,6 @@ pub mod commands {
         const NAME: &'static str = "QueryDrives";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: ::qapi_types::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -1070,9 +1048,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<super::SizeOrName>,
         );
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None, ::std::option::Option::None)
-        }
         fn store<V: ::qapi_types::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -1149,7 +1124,6 @@ pub mod commands {
         const NAME: &'static str = "XDebugDump";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: ::qapi_types::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -1292,9 +1266,6 @@ pub mod events {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<u64>,
         );
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None, ::std::option::Option::None)
-        }
         fn store<V: ::qapi_types::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,

@@ -296,17 +296,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -389,9 +378,6 @@ pub mod commands {
         const NAME: &'static str = "Loop";
         const MEMBERS: &'static [&'static str] = &["where"];
         type Slots = (::std::option::Option<::std::string::String>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: ::qapi_types::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,

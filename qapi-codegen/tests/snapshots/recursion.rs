@@ -189,14 +189,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Tree {
         ::std::option::Option<::std::boxed::Box<Tree>>,
         ::std::option::Option<::std::vec::Vec<Tree>>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -267,9 +259,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Ping {
     const NAME: &'static str = "Ping";
     const MEMBERS: &'static [&'static str] = &["pong"];
     type Slots = (::std::option::Option<::std::boxed::Box<Pong>>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -332,9 +321,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pong {
     const NAME: &'static str = "Pong";
     const MEMBERS: &'static [&'static str] = &["ping"];
     type Slots = (::std::option::Option<::std::boxed::Box<Ping>>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -465,9 +451,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Leaf {
     const NAME: &'static str = "Leaf";
     const MEMBERS: &'static [&'static str] = &["n"];
     type Slots = (::std::option::Option<i64>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -532,9 +515,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Neg {
     const NAME: &'static str = "Neg";
     const MEMBERS: &'static [&'static str] = &["inner"];
     type Slots = (::std::option::Option<::std::boxed::Box<Expr>>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -689,7 +669,6 @@ impl<'de> ::qapi_types::__private::Union<'de> for Expr {
     const MEMBERS: &'static [&'static str] = &[];
     type Branch = ExprBranch;
     type Slots = ();
-    fn slots() {}
     fn store<V: ::qapi_types::__private::Take<'de>>(
         _: &mut (),
         _: usize,
@@ -821,9 +800,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Wrap {
     const NAME: &'static str = "Wrap";
     const MEMBERS: &'static [&'static str] = &["inner"];
     type Slots = (::std::option::Option<::std::boxed::Box<NumOrExpr>>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,

@@ -186,13 +186,6 @@ impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -279,9 +272,6 @@ impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::vec::Vec<GuestAgentCommandInfo>>,
     );
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None, ::std::option::Option::None)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -374,13 +364,6 @@ impl<'de> crate::__private::Object<'de> for GuestFileRead {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<bool>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -463,9 +446,6 @@ impl<'de> crate::__private::Object<'de> for GuestFileWrite {
     const NAME: &'static str = "GuestFileWrite";
     const MEMBERS: &'static [&'static str] = &["count", "eof"];
     type Slots = (::std::option::Option<i64>, ::std::option::Option<bool>);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None, ::std::option::Option::None)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -545,9 +525,6 @@ impl<'de> crate::__private::Object<'de> for GuestFileSeek {
     const NAME: &'static str = "GuestFileSeek";
     const MEMBERS: &'static [&'static str] = &["position", "eof"];
     type Slots = (::std::option::Option<i64>, ::std::option::Option<bool>);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None, ::std::option::Option::None)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -874,14 +851,6 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
         ::std::option::Option<i64>,
         ::std::option::Option<::std::string::String>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -963,9 +932,6 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
     const NAME: &'static str = "GuestFilesystemTrimResponse";
     const MEMBERS: &'static [&'static str] = &["paths"];
     type Slots = (::std::option::Option<::std::vec::Vec<GuestFilesystemTrimResult>>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1140,13 +1106,6 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
         ::std::option::Option<GuestIpAddressType>,
         ::std::option::Option<i64>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1303,18 +1262,6 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1461,14 +1408,6 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
         ::std::option::Option<::std::vec::Vec<GuestIpAddress>>,
         ::std::option::Option<GuestNetworkInterfaceStat>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1578,13 +1517,6 @@ impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1892,14 +1824,6 @@ impl<'de> crate::__private::Object<'de> for GuestPciAddress {
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -2001,14 +1925,6 @@ impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -2173,18 +2089,6 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestCcwAddress>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -2461,144 +2365,128 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
     ];
     const INDEX: &'static [u8] = b"\t\xFF\xFF\xFF\xFF\0\x14\x04\xFF\xFF\r\n\xFF\x13\x06\x0E\x0F\xFF\x11\xFF\xFF\x12\x02\xFF\xFF\x16\xFF\xFF\xFF\xFF\x0B\xFF\x0C\x07\xFF\x10\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x01\xFF\x15\x03\xFF\x05\xFF\xFF\xFF\t\x18\x17\xFF\xFF\x08\xFF\xFF";
     type Slots = (
-        ::std::option::Option<i64>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-    );
-    fn slots() -> Self::Slots {
         (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
+            ::std::option::Option<i64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+        ),
+        (
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+        ),
+        (::std::option::Option<u64>,),
+    );
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put(&mut s.5, v),
-            6 => crate::__private::put(&mut s.6, v),
-            7 => crate::__private::put(&mut s.7, v),
-            8 => crate::__private::put(&mut s.8, v),
-            9 => crate::__private::put(&mut s.9, v),
-            10 => crate::__private::put(&mut s.10, v),
-            11 => crate::__private::put(&mut s.11, v),
-            12 => crate::__private::put(&mut s.12, v),
-            13 => crate::__private::put(&mut s.13, v),
-            14 => crate::__private::put(&mut s.14, v),
-            15 => crate::__private::put(&mut s.15, v),
-            16 => crate::__private::put(&mut s.16, v),
-            17 => crate::__private::put(&mut s.17, v),
-            18 => crate::__private::put(&mut s.18, v),
-            19 => crate::__private::put(&mut s.19, v),
-            20 => crate::__private::put(&mut s.20, v),
-            21 => crate::__private::put(&mut s.21, v),
-            22 => crate::__private::put(&mut s.22, v),
-            23 => crate::__private::put(&mut s.23, v),
-            24 => crate::__private::put(&mut s.24, v),
+            0 => crate::__private::put(&mut s.0.0, v),
+            1 => crate::__private::put(&mut s.0.1, v),
+            2 => crate::__private::put(&mut s.0.2, v),
+            3 => crate::__private::put(&mut s.0.3, v),
+            4 => crate::__private::put(&mut s.0.4, v),
+            5 => crate::__private::put(&mut s.0.5, v),
+            6 => crate::__private::put(&mut s.0.6, v),
+            7 => crate::__private::put(&mut s.0.7, v),
+            8 => crate::__private::put(&mut s.0.8, v),
+            9 => crate::__private::put(&mut s.0.9, v),
+            10 => crate::__private::put(&mut s.0.10, v),
+            11 => crate::__private::put(&mut s.0.11, v),
+            12 => crate::__private::put(&mut s.1.0, v),
+            13 => crate::__private::put(&mut s.1.1, v),
+            14 => crate::__private::put(&mut s.1.2, v),
+            15 => crate::__private::put(&mut s.1.3, v),
+            16 => crate::__private::put(&mut s.1.4, v),
+            17 => crate::__private::put(&mut s.1.5, v),
+            18 => crate::__private::put(&mut s.1.6, v),
+            19 => crate::__private::put(&mut s.1.7, v),
+            20 => crate::__private::put(&mut s.1.8, v),
+            21 => crate::__private::put(&mut s.1.9, v),
+            22 => crate::__private::put(&mut s.1.10, v),
+            23 => crate::__private::put(&mut s.1.11, v),
+            24 => crate::__private::put(&mut s.2.0, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
     fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            critical_warning: crate::__private::need(s.0, "critical-warning")?,
-            temperature: crate::__private::need(s.1, "temperature")?,
-            available_spare: crate::__private::need(s.2, "available-spare")?,
+            critical_warning: crate::__private::need(s.0.0, "critical-warning")?,
+            temperature: crate::__private::need(s.0.1, "temperature")?,
+            available_spare: crate::__private::need(s.0.2, "available-spare")?,
             available_spare_threshold: crate::__private::need(
-                s.3,
+                s.0.3,
                 "available-spare-threshold",
             )?,
-            percentage_used: crate::__private::need(s.4, "percentage-used")?,
-            data_units_read_lo: crate::__private::need(s.5, "data-units-read-lo")?,
-            data_units_read_hi: crate::__private::need(s.6, "data-units-read-hi")?,
-            data_units_written_lo: crate::__private::need(s.7, "data-units-written-lo")?,
-            data_units_written_hi: crate::__private::need(s.8, "data-units-written-hi")?,
-            host_read_commands_lo: crate::__private::need(s.9, "host-read-commands-lo")?,
+            percentage_used: crate::__private::need(s.0.4, "percentage-used")?,
+            data_units_read_lo: crate::__private::need(s.0.5, "data-units-read-lo")?,
+            data_units_read_hi: crate::__private::need(s.0.6, "data-units-read-hi")?,
+            data_units_written_lo: crate::__private::need(
+                s.0.7,
+                "data-units-written-lo",
+            )?,
+            data_units_written_hi: crate::__private::need(
+                s.0.8,
+                "data-units-written-hi",
+            )?,
+            host_read_commands_lo: crate::__private::need(
+                s.0.9,
+                "host-read-commands-lo",
+            )?,
             host_read_commands_hi: crate::__private::need(
-                s.10,
+                s.0.10,
                 "host-read-commands-hi",
             )?,
             host_write_commands_lo: crate::__private::need(
-                s.11,
+                s.0.11,
                 "host-write-commands-lo",
             )?,
             host_write_commands_hi: crate::__private::need(
-                s.12,
+                s.1.0,
                 "host-write-commands-hi",
             )?,
             controller_busy_time_lo: crate::__private::need(
-                s.13,
+                s.1.1,
                 "controller-busy-time-lo",
             )?,
             controller_busy_time_hi: crate::__private::need(
-                s.14,
+                s.1.2,
                 "controller-busy-time-hi",
             )?,
-            power_cycles_lo: crate::__private::need(s.15, "power-cycles-lo")?,
-            power_cycles_hi: crate::__private::need(s.16, "power-cycles-hi")?,
-            power_on_hours_lo: crate::__private::need(s.17, "power-on-hours-lo")?,
-            power_on_hours_hi: crate::__private::need(s.18, "power-on-hours-hi")?,
-            unsafe_shutdowns_lo: crate::__private::need(s.19, "unsafe-shutdowns-lo")?,
-            unsafe_shutdowns_hi: crate::__private::need(s.20, "unsafe-shutdowns-hi")?,
-            media_errors_lo: crate::__private::need(s.21, "media-errors-lo")?,
-            media_errors_hi: crate::__private::need(s.22, "media-errors-hi")?,
+            power_cycles_lo: crate::__private::need(s.1.3, "power-cycles-lo")?,
+            power_cycles_hi: crate::__private::need(s.1.4, "power-cycles-hi")?,
+            power_on_hours_lo: crate::__private::need(s.1.5, "power-on-hours-lo")?,
+            power_on_hours_hi: crate::__private::need(s.1.6, "power-on-hours-hi")?,
+            unsafe_shutdowns_lo: crate::__private::need(s.1.7, "unsafe-shutdowns-lo")?,
+            unsafe_shutdowns_hi: crate::__private::need(s.1.8, "unsafe-shutdowns-hi")?,
+            media_errors_lo: crate::__private::need(s.1.9, "media-errors-lo")?,
+            media_errors_hi: crate::__private::need(s.1.10, "media-errors-hi")?,
             number_of_error_log_entries_lo: crate::__private::need(
-                s.23,
+                s.1.11,
                 "number-of-error-log-entries-lo",
             )?,
             number_of_error_log_entries_hi: crate::__private::need(
-                s.24,
+                s.2.0,
                 "number-of-error-log-entries-hi",
             )?,
         })
@@ -2796,7 +2684,6 @@ impl<'de> crate::__private::Union<'de> for GuestDiskSmart {
     const MEMBERS: &'static [&'static str] = &[];
     type Branch = GuestDiskSmartBranch;
     type Slots = ();
-    fn slots() {}
     fn store<V: crate::__private::Take<'de>>(
         _: &mut (),
         _: usize,
@@ -3034,16 +2921,6 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestDiskSmart>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3214,17 +3091,6 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
         ::std::option::Option<u64>,
         ::std::option::Option<::std::vec::Vec<GuestDiskAddress>>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3341,13 +3207,6 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3555,13 +3414,6 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
         ::std::option::Option<GuestMemoryBlockResponseType>,
         ::std::option::Option<i64>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3640,9 +3492,6 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
     const NAME: &'static str = "GuestMemoryBlockInfo";
     const MEMBERS: &'static [&'static str] = &["size"];
     type Slots = (::std::option::Option<u64>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3825,17 +3674,6 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3918,9 +3756,6 @@ impl<'de> crate::__private::Object<'de> for GuestExec {
     const NAME: &'static str = "GuestExec";
     const MEMBERS: &'static [&'static str] = &["pid"];
     type Slots = (::std::option::Option<i64>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4155,9 +3990,6 @@ impl<'de> crate::__private::Object<'de> for GuestHostName {
     const NAME: &'static str = "GuestHostName";
     const MEMBERS: &'static [&'static str] = &["host-name"];
     type Slots = (::std::option::Option<::std::string::String>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4259,13 +4091,6 @@ impl<'de> crate::__private::Object<'de> for GuestUser {
         ::std::option::Option<f64>,
         ::std::option::Option<::std::string::String>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4357,9 +4182,6 @@ impl<'de> crate::__private::Object<'de> for GuestTimezone {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<i64>,
     );
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None, ::std::option::Option::None)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4599,20 +4421,6 @@ impl<'de> crate::__private::Object<'de> for GuestOsInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4782,9 +4590,6 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
     const NAME: &'static str = "GuestDeviceIdPci";
     const MEMBERS: &'static [&'static str] = &["vendor-id", "device-id"];
     type Slots = (::std::option::Option<u16>, ::std::option::Option<u16>);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None, ::std::option::Option::None)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4919,7 +4724,6 @@ impl<'de> crate::__private::Union<'de> for GuestDeviceId {
     const MEMBERS: &'static [&'static str] = &[];
     type Branch = GuestDeviceIdBranch;
     type Slots = ();
-    fn slots() {}
     fn store<V: crate::__private::Take<'de>>(
         _: &mut (),
         _: usize,
@@ -5061,14 +4865,6 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestDeviceId>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -5147,9 +4943,6 @@ impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
     const NAME: &'static str = "GuestAuthorizedKeys";
     const MEMBERS: &'static [&'static str] = &["keys"];
     type Slots = (::std::option::Option<::std::vec::Vec<::std::string::String>>,);
-    fn slots() -> Self::Slots {
-        (::std::option::Option::None,)
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -5463,90 +5256,73 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
     ];
     const INDEX: &'static [u8] = b"\0\0\xFF\n\x01\x02\xFF\r\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x06\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x0F\xFF\xFF\xFF\x05\x07\x0C\xFF\x04\xFF\xFF\x10\xFF\xFF\xFF\x0B\xFF\xFF\t\xFF\xFF\x03\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x08\x0E\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF";
     type Slots = (
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<u64>,
-    );
-    fn slots() -> Self::Slots {
         (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+        ),
+        (
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<u64>,
+        ),
+    );
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put_opt(&mut s.0, v),
-            1 => crate::__private::put_opt(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
-            4 => crate::__private::put_opt(&mut s.4, v),
-            5 => crate::__private::put_opt(&mut s.5, v),
-            6 => crate::__private::put_opt(&mut s.6, v),
-            7 => crate::__private::put_opt(&mut s.7, v),
-            8 => crate::__private::put_opt(&mut s.8, v),
-            9 => crate::__private::put_opt(&mut s.9, v),
-            10 => crate::__private::put_opt(&mut s.10, v),
-            11 => crate::__private::put_opt(&mut s.11, v),
-            12 => crate::__private::put_opt(&mut s.12, v),
-            13 => crate::__private::put_opt(&mut s.13, v),
-            14 => crate::__private::put_opt(&mut s.14, v),
-            15 => crate::__private::put_opt(&mut s.15, v),
-            16 => crate::__private::put_opt(&mut s.16, v),
+            0 => crate::__private::put_opt(&mut s.0.0, v),
+            1 => crate::__private::put_opt(&mut s.0.1, v),
+            2 => crate::__private::put_opt(&mut s.0.2, v),
+            3 => crate::__private::put_opt(&mut s.0.3, v),
+            4 => crate::__private::put_opt(&mut s.0.4, v),
+            5 => crate::__private::put_opt(&mut s.0.5, v),
+            6 => crate::__private::put_opt(&mut s.0.6, v),
+            7 => crate::__private::put_opt(&mut s.0.7, v),
+            8 => crate::__private::put_opt(&mut s.0.8, v),
+            9 => crate::__private::put_opt(&mut s.0.9, v),
+            10 => crate::__private::put_opt(&mut s.0.10, v),
+            11 => crate::__private::put_opt(&mut s.0.11, v),
+            12 => crate::__private::put_opt(&mut s.1.0, v),
+            13 => crate::__private::put_opt(&mut s.1.1, v),
+            14 => crate::__private::put_opt(&mut s.1.2, v),
+            15 => crate::__private::put_opt(&mut s.1.3, v),
+            16 => crate::__private::put_opt(&mut s.1.4, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
     fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            read_sectors: s.0,
-            read_ios: s.1,
-            read_merges: s.2,
-            write_sectors: s.3,
-            write_ios: s.4,
-            write_merges: s.5,
-            discard_sectors: s.6,
-            discard_ios: s.7,
-            discard_merges: s.8,
-            flush_ios: s.9,
-            read_ticks: s.10,
-            write_ticks: s.11,
-            discard_ticks: s.12,
-            flush_ticks: s.13,
-            ios_pgr: s.14,
-            total_ticks: s.15,
-            weight_ticks: s.16,
+            read_sectors: s.0.0,
+            read_ios: s.0.1,
+            read_merges: s.0.2,
+            write_sectors: s.0.3,
+            write_ios: s.0.4,
+            write_merges: s.0.5,
+            discard_sectors: s.0.6,
+            discard_ios: s.0.7,
+            discard_merges: s.0.8,
+            flush_ios: s.0.9,
+            read_ticks: s.0.10,
+            write_ticks: s.0.11,
+            discard_ticks: s.1.0,
+            flush_ticks: s.1.1,
+            ios_pgr: s.1.2,
+            total_ticks: s.1.3,
+            weight_ticks: s.1.4,
         })
     }
 }
@@ -5625,14 +5401,6 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
         ::std::option::Option<u64>,
         ::std::option::Option<GuestDiskStats>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -5885,21 +5653,6 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -6052,7 +5805,6 @@ impl<'de> crate::__private::Union<'de> for GuestCpuStats {
     const MEMBERS: &'static [&'static str] = &[];
     type Branch = GuestCpuStatsBranch;
     type Slots = ();
-    fn slots() {}
     fn store<V: crate::__private::Take<'de>>(
         _: &mut (),
         _: usize,
@@ -6156,13 +5908,6 @@ impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
         ::std::option::Option<f64>,
         ::std::option::Option<f64>,
     );
-    fn slots() -> Self::Slots {
-        (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -6407,86 +6152,70 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
     ];
     const INDEX: &'static [u8] = b"3\x08\xFF\xFF\xFF\x04\xFF\x0E\x06\xFF\xFF\xFF\xFF\xFF\xFF\x03\x0B\n\t\xFF\x07\xFF\x0F\xFF\xFF\x0C\xFF\x02\xFF\x01\x05\r\0";
     type Slots = (
-        ::std::option::Option<::std::string::String>,
-        ::std::option::Option<::std::string::String>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<::std::string::String>,
-        ::std::option::Option<::std::string::String>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<u64>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<i64>,
-        ::std::option::Option<::std::string::String>,
-        ::std::option::Option<::std::string::String>,
-        ::std::option::Option<::std::string::String>,
-        ::std::option::Option<::std::string::String>,
-        ::std::option::Option<i64>,
-    );
-    fn slots() -> Self::Slots {
         (
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-            ::std::option::Option::None,
-        )
-    }
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<u64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<i64>,
+            ::std::option::Option<::std::string::String>,
+        ),
+        (
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<i64>,
+        ),
+    );
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
-            4 => crate::__private::put_opt(&mut s.4, v),
-            5 => crate::__private::put_opt(&mut s.5, v),
-            6 => crate::__private::put_opt(&mut s.6, v),
-            7 => crate::__private::put_opt(&mut s.7, v),
-            8 => crate::__private::put_opt(&mut s.8, v),
-            9 => crate::__private::put_opt(&mut s.9, v),
-            10 => crate::__private::put_opt(&mut s.10, v),
-            11 => crate::__private::put_opt(&mut s.11, v),
-            12 => crate::__private::put_opt(&mut s.12, v),
-            13 => crate::__private::put_opt(&mut s.13, v),
-            14 => crate::__private::put_opt(&mut s.14, v),
-            15 => crate::__private::put(&mut s.15, v),
+            0 => crate::__private::put(&mut s.0.0, v),
+            1 => crate::__private::put(&mut s.0.1, v),
+            2 => crate::__private::put(&mut s.0.2, v),
+            3 => crate::__private::put_opt(&mut s.0.3, v),
+            4 => crate::__private::put_opt(&mut s.0.4, v),
+            5 => crate::__private::put_opt(&mut s.0.5, v),
+            6 => crate::__private::put_opt(&mut s.0.6, v),
+            7 => crate::__private::put_opt(&mut s.0.7, v),
+            8 => crate::__private::put_opt(&mut s.0.8, v),
+            9 => crate::__private::put_opt(&mut s.0.9, v),
+            10 => crate::__private::put_opt(&mut s.0.10, v),
+            11 => crate::__private::put_opt(&mut s.0.11, v),
+            12 => crate::__private::put_opt(&mut s.1.0, v),
+            13 => crate::__private::put_opt(&mut s.1.1, v),
+            14 => crate::__private::put_opt(&mut s.1.2, v),
+            15 => crate::__private::put(&mut s.1.3, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
     fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            iface: crate::__private::need(s.0, "iface")?,
-            destination: crate::__private::need(s.1, "destination")?,
-            metric: crate::__private::need(s.2, "metric")?,
-            gateway: s.3,
-            mask: s.4,
-            irtt: s.5,
-            flags: s.6,
-            refcnt: s.7,
-            r#use: s.8,
-            window: s.9,
-            mtu: s.10,
-            desprefixlen: s.11,
-            source: s.12,
-            srcprefixlen: s.13,
-            nexthop: s.14,
-            version: crate::__private::need(s.15, "version")?,
+            iface: crate::__private::need(s.0.0, "iface")?,
+            destination: crate::__private::need(s.0.1, "destination")?,
+            metric: crate::__private::need(s.0.2, "metric")?,
+            gateway: s.0.3,
+            mask: s.0.4,
+            irtt: s.0.5,
+            flags: s.0.6,
+            refcnt: s.0.7,
+            r#use: s.0.8,
+            window: s.0.9,
+            mtu: s.0.10,
+            desprefixlen: s.0.11,
+            source: s.1.0,
+            srcprefixlen: s.1.1,
+            nexthop: s.1.2,
+            version: crate::__private::need(s.1.3, "version")?,
         })
     }
 }
@@ -6574,9 +6303,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSyncDelimited";
         const MEMBERS: &'static [&'static str] = &["id"];
         type Slots = (::std::option::Option<i64>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -6694,9 +6420,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSync";
         const MEMBERS: &'static [&'static str] = &["id"];
         type Slots = (::std::option::Option<i64>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -6774,7 +6497,6 @@ pub mod commands {
         const NAME: &'static str = "GuestPing";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -6852,7 +6574,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetTime";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -6951,9 +6672,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSetTime";
         const MEMBERS: &'static [&'static str] = &["time"];
         type Slots = (::std::option::Option<i64>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7029,7 +6747,6 @@ pub mod commands {
         const NAME: &'static str = "GuestInfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -7123,9 +6840,6 @@ pub mod commands {
         const NAME: &'static str = "GuestShutdown";
         const MEMBERS: &'static [&'static str] = &["mode"];
         type Slots = (::std::option::Option<::std::string::String>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7234,9 +6948,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::string::String>,
         );
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None, ::std::option::Option::None)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7330,9 +7041,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFileClose";
         const MEMBERS: &'static [&'static str] = &["handle"];
         type Slots = (::std::option::Option<i64>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7436,9 +7144,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFileReadCommand";
         const MEMBERS: &'static [&'static str] = &["handle", "count"];
         type Slots = (::std::option::Option<i64>, ::std::option::Option<i64>);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None, ::std::option::Option::None)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7556,13 +7261,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<i64>,
         );
-        fn slots() -> Self::Slots {
-            (
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-            )
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7676,13 +7374,6 @@ pub mod commands {
             ::std::option::Option<i64>,
             ::std::option::Option<super::GuestFileWhence>,
         );
-        fn slots() -> Self::Slots {
-            (
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-            )
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7778,9 +7469,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFileFlush";
         const MEMBERS: &'static [&'static str] = &["handle"];
         type Slots = (::std::option::Option<i64>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7864,7 +7552,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFsfreezeStatusCommand";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -7953,7 +7640,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFsfreezeFreeze";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -8056,9 +7742,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFsfreezeFreezeList";
         const MEMBERS: &'static [&'static str] = &["mountpoints"];
         type Slots = (::std::option::Option<::std::vec::Vec<::std::string::String>>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -8145,7 +7828,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFsfreezeThaw";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -8244,9 +7926,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFstrim";
         const MEMBERS: &'static [&'static str] = &["minimum"];
         type Slots = (::std::option::Option<i64>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -8345,7 +8024,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSuspendDisk";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -8448,7 +8126,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSuspendRam";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -8550,7 +8227,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSuspendHybrid";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -8625,7 +8301,6 @@ pub mod commands {
         const NAME: &'static str = "GuestNetworkGetInterfaces";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -8707,7 +8382,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetVcpus";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -8834,9 +8508,6 @@ pub mod commands {
         type Slots = (
             ::std::option::Option<::std::vec::Vec<super::GuestLogicalProcessor>>,
         );
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -8923,7 +8594,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetDisks";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -9005,7 +8675,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetFsinfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -9123,13 +8792,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<bool>,
         );
-        fn slots() -> Self::Slots {
-            (
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-            )
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9221,7 +8883,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetMemoryBlocks";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -9335,9 +8996,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSetMemoryBlocks";
         const MEMBERS: &'static [&'static str] = &["mem-blks"];
         type Slots = (::std::option::Option<::std::vec::Vec<super::GuestMemoryBlock>>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9417,7 +9075,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetMemoryBlockInfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -9506,9 +9163,6 @@ pub mod commands {
         const NAME: &'static str = "GuestExecStatusCommand";
         const MEMBERS: &'static [&'static str] = &["pid"];
         type Slots = (::std::option::Option<i64>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9676,15 +9330,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<super::GuestExecCaptureOutput>,
         );
-        fn slots() -> Self::Slots {
-            (
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-            )
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9778,7 +9423,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetHostName";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -9857,7 +9501,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetUsers";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -9930,7 +9573,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetTimezone";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -10003,7 +9645,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetOsinfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -10078,7 +9719,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetDevices";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -10166,9 +9806,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSshGetAuthorizedKeys";
         const MEMBERS: &'static [&'static str] = &["username"];
         type Slots = (::std::option::Option<::std::string::String>,);
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None,)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -10282,13 +9919,6 @@ pub mod commands {
             ::std::option::Option<::std::vec::Vec<::std::string::String>>,
             ::std::option::Option<bool>,
         );
-        fn slots() -> Self::Slots {
-            (
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-                ::std::option::Option::None,
-            )
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -10397,9 +10027,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         );
-        fn slots() -> Self::Slots {
-            (::std::option::Option::None, ::std::option::Option::None)
-        }
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -10485,7 +10112,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetDiskstats";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -10564,7 +10190,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetCpustats";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -10648,7 +10273,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetLoad";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
@@ -10727,7 +10351,6 @@ pub mod commands {
         const NAME: &'static str = "GuestNetworkGetRoute";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn slots() {}
         fn store<V: crate::__private::Take<'de>>(
             _: &mut (),
             _: usize,
