@@ -130,5 +130,12 @@ pub fn bench_build(root: &Path) -> Result<(), String> {
         ow / tw,
         oc / tc
     );
+    // Each round's own ratio: a round's two builds ran closest in time.
+    let rounds: Vec<String> = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(o, t)| format!("{:.2}/{:.2}", o.0 / t.0, o.1 / t.1))
+        .collect();
+    println!("  each round's ratio (wall/CPU):   {}", rounds.join("  "));
     Ok(())
 }
