@@ -1111,6 +1111,94 @@ mod tests {
         }
     }
 
+    /// The scan against serde_json: random replies (every JSON shape in
+    /// `return`, ids of every kind, pretty or compact, members in either
+    /// order) give the same `return` and `id`; random bytes and random
+    /// mutations of replies are either left to the full parse or read
+    /// as serde_json reads them (or, for a `return` that is not JSON, as
+    /// text its decoding will refuse).
+    #[test]
+    fn reply_scan_agrees_with_serde_json() {
+        let mut rng = Rng(0x853c_49e6_748f_ea9b);
+        let check = |bytes: &[u8]| {
+            let Some((text, id)) = reply_parts(bytes) else {
+                return;
+            };
+            let whole: Result<Value, _> = serde_json::from_slice(bytes);
+            match (whole, serde_json::from_str::<Value>(text)) {
+                (Ok(whole), Ok(ret)) => {
+                    assert_eq!(
+                        whole.get("return"),
+                        Some(&ret),
+                        "{}",
+                        String::from_utf8_lossy(bytes)
+                    );
+                    assert_eq!(
+                        whole.get("id").cloned(),
+                        id,
+                        "{}",
+                        String::from_utf8_lossy(bytes)
+                    );
+                }
+                // The message is not JSON and neither is what the scan
+                // took for `return`: its decoding fails, as it must.
+                (Err(_), Err(_)) => {}
+                (whole, ret) => panic!(
+                    "{}: whole {whole:?}, return {ret:?}",
+                    String::from_utf8_lossy(bytes)
+                ),
+            }
+        };
+        for _ in 0..3000 {
+            let mut msg = serde_json::Map::new();
+            let ret = random_value(&mut rng, 0);
+            let id = match rng.below(4) {
+                0 => None,
+                1 => Some(Value::from(rng.below(u64::MAX))),
+                2 => Some(random_value(&mut rng, 2)),
+                _ => Some(Value::from(-(rng.below(1000) as i64))),
+            };
+            if rng.below(2) == 0 {
+                msg.insert("return".into(), ret.clone());
+                msg.extend(id.clone().map(|id| ("id".to_string(), id)));
+            } else {
+                msg.extend(id.clone().map(|id| ("id".to_string(), id)));
+                msg.insert("return".into(), ret.clone());
+            }
+            let v = Value::Object(msg);
+            let text = if rng.below(2) == 0 {
+                serde_json::to_string(&v).unwrap()
+            } else {
+                serde_json::to_string_pretty(&v).unwrap()
+            };
+            // A reply as serde_json writes it is always scanned, except
+            // an id that is an object or array (left to the full parse).
+            let scanned = reply_parts(text.as_bytes());
+            if !matches!(id, Some(Value::Object(_) | Value::Array(_))) {
+                let (t, i) = scanned.unwrap_or_else(|| panic!("{text}"));
+                assert_eq!(serde_json::from_str::<Value>(t).unwrap(), ret, "{text}");
+                assert_eq!(i, id, "{text}");
+            }
+            check(text.as_bytes());
+            // Mutations: a byte changed, dropped or doubled.
+            let mut bytes = text.into_bytes();
+            for _ in 0..rng.below(3) + 1 {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.below(bytes.len() as u64) as usize;
+                match rng.below(3) {
+                    0 => bytes[at] = b"{}[]\\\",:0x \n\xff"[rng.below(13) as usize],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, bytes[at]),
+                }
+            }
+            check(&bytes);
+        }
+    }
+
     #[test]
     fn frames_split_anywhere_and_span_lines() {
         let text = b"{\"a\": \"}{\\\"\", \"b\": [1, {\"c\": 2}]}\n{\n  \"return\": {}\n}\n";
