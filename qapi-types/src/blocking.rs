@@ -385,15 +385,21 @@ impl Qmp {
             framer: Framer::new(opts.max_message),
         };
         let deadline = opts.greeting_timeout.map(|t| Instant::now() + t);
-        let greeting = match reader.next(deadline) {
-            Ok(bytes) => Greeting::parse(bytes)?,
-            Err(ReadEnd::Timeout) => {
-                return Err(Error::Timeout {
-                    what: "the greeting".into(),
-                    after: opts.greeting_timeout.unwrap_or_default(),
-                })
+        // Events sent before the greeting are skipped (`Greeting::parse`).
+        let greeting = loop {
+            match reader.next(deadline) {
+                Ok(bytes) => match Greeting::parse(bytes)? {
+                    Some(g) => break g,
+                    None => continue,
+                },
+                Err(ReadEnd::Timeout) => {
+                    return Err(Error::Timeout {
+                        what: "the greeting".into(),
+                        after: opts.greeting_timeout.unwrap_or_default(),
+                    })
+                }
+                Err(ReadEnd::Fatal(e)) => return Err(e),
             }
-            Err(ReadEnd::Fatal(e)) => return Err(e),
         };
         let oob = opts.oob && greeting.offers("oob");
         let qmp = Qmp {

@@ -253,15 +253,25 @@ pub struct Greeting {
 }
 
 impl Greeting {
-    /// Read the greeting message.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Greeting, Error> {
+    /// Read a message sent before negotiation: the greeting, or `None`
+    /// for an event. QEMU 7.2 can send an event (`RESUME` as the
+    /// machine starts) ahead of the greeting to a client that connects
+    /// at that moment: the monitor sends events until the connection's
+    /// open handler, which runs in the monitor's I/O thread, has put it
+    /// into negotiation mode and written the greeting. Such an event
+    /// predates the connection for the program, so it is skipped.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Option<Greeting>, Error> {
         let msg = ServerMessage::parse(bytes)
             .map_err(|e| Error::Protocol(format!("expected the QMP greeting, got {e}")))?;
-        let ServerMessage::Greeting(raw) = msg else {
-            return Err(Error::Protocol(format!(
-                "expected the QMP greeting, got {}",
-                String::from_utf8_lossy(bytes)
-            )));
+        let raw = match msg {
+            ServerMessage::Greeting(raw) => raw,
+            ServerMessage::Event { .. } => return Ok(None),
+            _ => {
+                return Err(Error::Protocol(format!(
+                    "expected the QMP greeting, got {}",
+                    String::from_utf8_lossy(bytes)
+                )))
+            }
         };
         let num = |k: &str| raw["version"]["qemu"][k].as_i64().unwrap_or(0);
         let g = Greeting {
@@ -281,7 +291,7 @@ impl Greeting {
             raw,
         };
         crate::trace::greeting(&g);
-        Ok(g)
+        Ok(Some(g))
     }
 
     /// Whether the server offers `cap`.

@@ -357,8 +357,13 @@ impl Qmp {
     pub async fn start(stream: Stream, opts: &Options) -> Result<Qmp> {
         let (mut reader, sink) = stream.split();
         let mut framer = Framer::new(opts.max_message);
+        // Events sent before the greeting are skipped (`Greeting::parse`).
         let greeting = limit(opts.greeting_timeout, || "the greeting".into(), async {
-            Greeting::parse(next_message(&mut reader, &mut framer).await?)
+            loop {
+                if let Some(g) = Greeting::parse(next_message(&mut reader, &mut framer).await?)? {
+                    return Ok(g);
+                }
+            }
         })
         .await?;
         let oob = opts.oob && greeting.offers("oob");

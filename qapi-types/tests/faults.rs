@@ -529,3 +529,45 @@ fn the_tokio_client_fetches_the_schema_once() {
         ]
     );
 }
+
+/// QEMU 7.2 can send an event ahead of the greeting to a client that
+/// connects as the machine starts (seen in CI: `RESUME`, then the
+/// greeting): both clients skip it and negotiate; any other message
+/// before the greeting is still a protocol error.
+#[tokio::test]
+async fn an_event_before_the_greeting_is_skipped() {
+    const EARLY: &str =
+        "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\n";
+    let script = |mut p: Peer| {
+        p.send(EARLY);
+        p.send(EARLY);
+        p.negotiate();
+        let r = p.request().unwrap();
+        p.send(&format!("{{\"return\": 7{}}}\n", id(&r)));
+        p.until_closed();
+    };
+    let f = fake(script);
+    let qmp = Qmp::connect_unix_with(&f.path, &quick()).unwrap();
+    assert_eq!(qmp.greeting().version.0, 99);
+    assert_eq!(qmp.execute_raw("x", None).unwrap(), Value::from(7));
+    drop(qmp);
+    drop(f);
+
+    let f = fake(script);
+    let qmp = qapi_types::tokio::Qmp::connect_unix_with(&f.path, &quick())
+        .await
+        .unwrap();
+    assert_eq!(qmp.execute_raw("x", None).await.unwrap(), Value::from(7));
+    qmp.close().await;
+    drop(f);
+
+    let f = fake(|mut p| {
+        p.send("{\"return\": {}}\n");
+        p.until_closed();
+    });
+    let r = Qmp::connect_unix_with(&f.path, &quick());
+    assert!(
+        matches!(r, Err(Error::Protocol(ref m)) if m.contains("expected the QMP greeting")),
+        "{r:?}"
+    );
+}
