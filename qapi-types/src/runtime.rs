@@ -11,7 +11,7 @@
 //! common members and its discriminator the same way, then hands the
 //! rest of the object to the branch's type; members that come before the
 //! discriminator and are not common ones are held as they were read
-//! ([`Content`]: strings borrowed from the input) until it comes, then
+//! (`content::Content`: strings borrowed from the input) until it comes, then
 //! replayed into the branch's type.
 
 use std::fmt;
