@@ -1,6 +1,6 @@
 //! The `commands` and `events` modules: one type per command and event, `check_return`, and `Event`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use qapi_parser::{EntityId, EntityKind};
 use quote::{format_ident, quote};
 
@@ -160,26 +160,35 @@ impl Gen<'_> {
         }
     }
 
-    /// `commands::check_return`: decode a reply by command name.
-    pub(super) fn check_return(&self) -> TokenStream {
-        let rt = &self.rt;
+    /// The body of a function that picks by command name: `Some` of
+    /// `arm(type)` for the command named `name`, `None` for another name
+    /// (`input` is the function's other parameter).
+    fn by_command(&self, input: TokenStream, arm: impl Fn(&Ident) -> TokenStream) -> TokenStream {
         let mut arms = Vec::new();
         for (i, e) in self.schema.entities.iter().enumerate() {
             if let EntityKind::Command(_) = e.kind {
                 let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
-                let wire = lit(&e.name);
-                let cfg = self.cfg(&e.cond);
-                arms.push(quote!(#cfg #wire => <#ty as #rt::Command>::decode_return(d).map(drop),));
+                let (wire, cfg, body) = (lit(&e.name), self.cfg(&e.cond), arm(&ty));
+                arms.push(quote!(#cfg #wire => #body,));
             }
         }
-        let body = if arms.is_empty() {
-            quote!(let _ = (name, d); ::std::option::Option::None)
+        if arms.is_empty() {
+            quote!(let _ = (name, #input); ::std::option::Option::None)
         } else {
             quote!(::std::option::Option::Some(match name {
                 #(#arms)*
                 _ => return ::std::option::Option::None,
             }))
-        };
+        }
+    }
+
+    /// `commands::check_return`: decode a reply by command name.
+    pub(super) fn check_return(&self) -> TokenStream {
+        let rt = &self.rt;
+        let body = self.by_command(
+            quote!(d),
+            |ty| quote!(<#ty as #rt::Command>::decode_return(d).map(drop)),
+        );
         quote! {
             /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
             /// the `return` of the command named `name`, and drop it: for
@@ -201,22 +210,10 @@ impl Gen<'_> {
     /// encoder for it: only a program that calls it does.
     pub(super) fn check_arguments(&self) -> TokenStream {
         let rt = &self.rt;
-        let mut arms = Vec::new();
-        for (i, e) in self.schema.entities.iter().enumerate() {
-            if let EntityKind::Command(_) = e.kind {
-                let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
-                let (wire, cfg) = (lit(&e.name), self.cfg(&e.cond));
-                arms.push(quote!(#cfg #wire => #rt::__private::recode::<#ty, D>(arguments),));
-            }
-        }
-        let body = if arms.is_empty() {
-            quote!(let _ = (name, arguments); ::std::option::Option::None)
-        } else {
-            quote!(::std::option::Option::Some(match name {
-                #(#arms)*
-                _ => return ::std::option::Option::None,
-            }))
-        };
+        let body = self.by_command(
+            quote!(arguments),
+            |ty| quote!(#rt::__private::recode::<#ty, D>(arguments)),
+        );
         quote! {
             /// Decode `arguments` (a `serde_json::Value`, or a request's
             /// bytes) as those of the command named `name`, and encode
