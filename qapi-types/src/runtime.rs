@@ -14,6 +14,7 @@
 //! (`content::Content`: strings borrowed from the input) until it comes, then
 //! replayed into the branch's type.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -107,7 +108,7 @@ impl<'de, E: de::Error> Take<'de> for Held<'de, E> {
 }
 
 /// Members read before the discriminator that are not common ones.
-type HeldMembers<'de> = Vec<(std::borrow::Cow<'de, str>, Content<'de>)>;
+type HeldMembers<'de> = Vec<(Cow<'de, str>, Content<'de>)>;
 
 /// Held members as JSON (a catch-all branch keeps them so); a member
 /// sent twice is an error.
@@ -123,27 +124,21 @@ fn to_kept<E: de::Error>(type_name: &str, held: HeldMembers<'_>) -> Result<Kept,
     Ok(kept)
 }
 
-/// Store a required member's value; `false` when it was already there.
+/// Store a member's value; `false` (and nothing read) when it was
+/// already there.  An optional member that is present is `Some`, even
+/// when it is `null`: an optional member whose type takes `null`
+/// (`BlockdevRefOrNull`) keeps it, and one whose type does not refuses
+/// it, as QEMU does.
+#[inline]
 pub fn put<'de, T: Deserialize<'de>, V: Take<'de>>(
     slot: &mut Option<T>,
     v: V,
 ) -> Result<bool, V::Error> {
-    let seen = slot.is_some();
+    if slot.is_some() {
+        return Ok(false);
+    }
     *slot = Some(v.take()?);
-    Ok(!seen)
-}
-
-/// Store an optional member's value; `false` when it was already there.
-/// A member that is present is `Some`, even when it is `null`: an
-/// optional member whose type takes `null` (`BlockdevRefOrNull`) keeps
-/// it, and one whose type does not refuses it, as QEMU does.
-pub fn put_opt<'de, T: Deserialize<'de>, V: Take<'de>>(
-    slot: &mut Option<T>,
-    v: V,
-) -> Result<bool, V::Error> {
-    let seen = slot.is_some();
-    *slot = Some(v.take()?);
-    Ok(!seen)
+    Ok(true)
 }
 
 /// A required member's value, or the error naming it.
@@ -218,48 +213,74 @@ impl<'de, T: Deserialize<'de>> Object<'de> for Data<T> {
 }
 
 /// Where a key is in a table of wire names, with the table's hash
-/// `index` (written by the generator: a seed, then a power-of-two table
-/// from a name's hash to its place, 0xff for none): one hash, one
-/// comparison.  Without an index (a few members), in order.  QEMU sends
-/// members in its dicts' hash order, not the schema's, so a search in
-/// order (or guessing the next one) does not pay for large types.
+/// `index` (written by the generator for every table: a seed, then a
+/// power-of-two table from a name's hash to its place, 0xff for none):
+/// one cheap hash (the key's length and the words of [`words`]) and one
+/// comparison of the same words, inlined where keys are read.  QEMU
+/// sends members in its dicts' hash order, not the schema's, so a search
+/// in order (or guessing the next one) does not pay.  A table without an
+/// index (the runtime's own, of one member) is searched in order.
+#[inline(always)]
 fn find(names: &[&str], index: &[u8], key: &str) -> Option<usize> {
     let Some((&seed, table)) = index.split_first() else {
-        return names.iter().position(|n| *n == key);
+        return find_in_order(names, key);
     };
-    let i = *table.get(hash(key.as_bytes(), seed, table.len().trailing_zeros()))?;
-    names
-        .get(usize::from(i))
-        .filter(|n| **n == key)
-        .map(|_| usize::from(i))
+    let key = key.as_bytes();
+    let w = words(key);
+    // The hash's top bits: as many as the table's length has.
+    let place = hash(key.len(), w, seed).wrapping_shr(64 - table.len().trailing_zeros());
+    let i = usize::from(*table.get(place as usize)?);
+    let name = names.get(i)?.as_bytes();
+    (name.len() == key.len() && words(name) == w && (key.len() <= 16 || name == key)).then_some(i)
 }
 
-/// A member name's hash, in a table of `1 << bits` places: every byte
-/// counts, eight at a time.  The generator has the same function
-/// (`qapi-codegen/src/gen/serde.rs`, `member_hash`) to build the tables.
-fn hash(key: &[u8], seed: u8, bits: u32) -> usize {
+/// [`find`] for a held member: not inlined.
+fn find_held(names: &[&str], index: &[u8], key: &str) -> Option<usize> {
+    find(names, index, key)
+}
+
+/// [`find`] in a table without an index.
+#[inline(never)]
+fn find_in_order(names: &[&str], key: &str) -> Option<usize> {
+    names.iter().position(|n| *n == key)
+}
+
+/// The words a member name is hashed and compared by: its first and
+/// last eight bytes (which overlap below 16), four for names of four to
+/// seven bytes, the bytes themselves below that; past 16 bytes, bytes 8
+/// to 16 are folded into the first word (`invalid_rd_operations` and
+/// `invalid_wr_operations` differ there only), and names are compared in
+/// full.  The generator has the same function
+/// (`qapi-codegen/src/gen/serde.rs`, `member_words`).
+#[inline(always)]
+fn words(key: &[u8]) -> (u64, u64) {
+    let n = key.len();
+    let word = |at: usize| u64::from_le_bytes(key[at..at + 8].try_into().unwrap_or_default());
+    let half = |at: usize| u32::from_le_bytes(key[at..at + 4].try_into().unwrap_or_default());
+    if n > 16 {
+        (word(0) ^ word(8).rotate_left(29), word(n - 8))
+    } else if n >= 8 {
+        (word(0), word(n - 8))
+    } else if n >= 4 {
+        (u64::from(half(0)), u64::from(half(n - 4)))
+    } else if n > 0 {
+        let w = u64::from(key[0]) | u64::from(key[n / 2]) << 8 | u64::from(key[n - 1]) << 16;
+        (w, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+/// A member name's hash, from its length and [`words`]: its top bits
+/// are its place in a power-of-two table, and the generator picks the
+/// `seed` that gives each member of a table its own place.  The
+/// generator has the same function (`qapi-codegen/src/gen/serde.rs`,
+/// `member_hash`).
+#[inline(always)]
+fn hash(len: usize, (a, b): (u64, u64), seed: u8) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = (key.len() as u64 ^ (u64::from(seed) << 32)).wrapping_mul(K);
-    let mut mix = |word: u64| {
-        h = (h ^ word).wrapping_mul(K);
-        h ^= h >> 29;
-    };
-    let mut chunks = key.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        mix(u64::from_le_bytes(word));
-    }
-    // The last bytes, as if padded with zeros.
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let word = rest
-            .iter()
-            .rev()
-            .fold(0u64, |w, &b| (w << 8) | u64::from(b));
-        mix(word);
-    }
-    (h.wrapping_mul(K) >> (64 - bits.clamp(1, 63))) as usize
+    const L: u64 = 0xc2b2_ae3d_27d4_eb4f;
+    ((a ^ (len as u64) << 56 ^ u64::from(seed)).wrapping_mul(K) ^ b).wrapping_mul(L)
 }
 
 /// What a key is, for the object being read.
@@ -271,11 +292,12 @@ enum Key<'de> {
     /// A union's discriminator.
     Tag,
     /// Not known here.
-    Unknown(std::borrow::Cow<'de, str>),
+    Unknown(Cow<'de, str>),
 }
 
 /// Reads one key and looks it up without allocating (unless the key is
 /// unknown and must be kept).
+#[derive(Clone, Copy)]
 struct KeySeed<'a> {
     names: &'a [&'static str],
     index: &'a [u8],
@@ -292,14 +314,18 @@ impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
 }
 
 impl KeySeed<'_> {
-    fn look(&self, key: &str) -> Option<Key<'static>> {
-        if let Some(i) = find(self.names, self.index, key) {
-            return Some(Key::Member(i));
-        }
+    /// A key that is not one of the type's members (a union's common
+    /// member or discriminator, or unknown): out of the common path.
+    #[cold]
+    #[inline(never)]
+    fn other<'de>(&self, key: &str, keep: impl FnOnce() -> Cow<'de, str>) -> Key<'de> {
         if self.tag == Some(key) {
-            return Some(Key::Tag);
+            return Key::Tag;
         }
-        find(self.common, self.common_index, key).map(Key::Common)
+        match find(self.common, self.common_index, key) {
+            Some(i) => Key::Common(i),
+            None => Key::Unknown(keep()),
+        }
     }
 }
 
@@ -308,24 +334,24 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a member name")
     }
+    #[inline]
     fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
-        Ok(self.look(key).unwrap_or(Key::Unknown(key.into())))
+        Ok(match find(self.names, self.index, key) {
+            Some(i) => Key::Member(i),
+            None => self.other(key, || key.into()),
+        })
     }
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
-        Ok(self
-            .look(key)
-            .unwrap_or_else(|| Key::Unknown(key.to_string().into())))
+        Ok(match find(self.names, self.index, key) {
+            Some(i) => Key::Member(i),
+            None => self.other(key, || key.to_string().into()),
+        })
     }
 }
 
 /// Skip an unknown member's value, or in strict mode report it.
-fn skip<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    strict: bool,
-    type_name: &str,
-    key: &str,
-) -> Result<(), A::Error> {
-    if strict {
+fn skip<'de, A: MapAccess<'de>>(map: &mut A, type_name: &str, key: &str) -> Result<(), A::Error> {
+    if crate::strict() {
         return Err(unknown(type_name, key));
     }
     map.next_value::<IgnoredAny>().map(drop)
@@ -336,20 +362,19 @@ fn skip<'de, A: MapAccess<'de>>(
 fn fill<'de, T: Object<'de>, A: MapAccess<'de>>(
     map: &mut A,
     s: &mut T::Slots,
-    strict: bool,
     mut other: impl FnMut(&mut A, Key<'de>) -> Result<(), A::Error>,
     common: &[&'static str],
     common_index: &[u8],
     tag: Option<&str>,
 ) -> Result<(), A::Error> {
+    let seed = KeySeed {
+        names: T::MEMBERS,
+        index: T::INDEX,
+        common,
+        common_index,
+        tag,
+    };
     loop {
-        let seed = KeySeed {
-            names: T::MEMBERS,
-            index: T::INDEX,
-            common,
-            common_index,
-            tag,
-        };
         match map.next_key_seed(seed)? {
             None => return Ok(()),
             Some(Key::Member(i)) => {
@@ -357,7 +382,7 @@ fn fill<'de, T: Object<'de>, A: MapAccess<'de>>(
                     return Err(duplicate(T::NAME, T::MEMBERS[i]));
                 }
             }
-            Some(Key::Unknown(k)) => skip(map, strict, T::NAME, &k)?,
+            Some(Key::Unknown(k)) => skip(map, T::NAME, &k)?,
             Some(k) => other(map, k)?,
         }
     }
@@ -372,15 +397,7 @@ impl<'de, T: Object<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut s = T::slots();
-        fill::<T, A>(
-            &mut map,
-            &mut s,
-            crate::strict(),
-            |_, _| Ok(()),
-            &[],
-            &[],
-            None,
-        )?;
+        fill::<T, A>(&mut map, &mut s, |_, _| Ok(()), &[], &[], None)?;
         T::build(s)
     }
 }
@@ -430,7 +447,6 @@ pub struct Rest<'a, 'de, U: Union<'de>, A> {
     common: &'a mut U::Slots,
     /// Members that came before the discriminator and are not common.
     held: HeldMembers<'de>,
-    strict: bool,
 }
 
 impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
@@ -446,24 +462,22 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
     pub fn members<B: Object<'de>>(mut self) -> Result<B, A::Error> {
         let mut s = B::slots();
         for (k, v) in std::mem::take(&mut self.held) {
-            match find(B::MEMBERS, B::INDEX, &k) {
+            match find_held(B::MEMBERS, B::INDEX, &k) {
                 Some(i) => {
                     let stored = B::store(&mut s, i, Held::<A::Error>(v, PhantomData));
                     if !stored.map_err(|e| at(&k, e))? {
                         return Err(duplicate(B::NAME, &k));
                     }
                 }
-                None if self.strict => return Err(unknown(U::NAME, &k)),
+                None if crate::strict() => return Err(unknown(U::NAME, &k)),
                 None => {}
             }
         }
-        let strict = self.strict;
         let map = &mut *self.map;
         let common = &mut *self.common;
         fill::<B, A>(
             map,
             &mut s,
-            strict,
             |map, k| match k {
                 Key::Common(i) => {
                     if U::store(common, i, &mut *map).map_err(|e| at(U::MEMBERS[i], e))? {
@@ -505,7 +519,7 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
     /// A branch these bindings do not know: in strict mode an error;
     /// otherwise the discriminator's value and the other members as sent.
     pub fn other(self, tag: &str) -> Result<(String, Kept), A::Error> {
-        if self.strict {
+        if crate::strict() {
             return Err(de::Error::custom(format_args!(
                 "{}: unknown value or branch '{tag}'",
                 U::NAME
@@ -562,7 +576,6 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
         write!(f, "a JSON object ({})", U::NAME)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<U, A::Error> {
-        let strict = crate::strict();
         let mut s = U::slots();
         let mut held = Vec::new();
         loop {
@@ -581,12 +594,11 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
                 }
                 Some(Key::Tag) => {
                     // An enum's wire name: usually borrowed from the input.
-                    let tag: std::borrow::Cow<'de, str> = map.next_value_seed(CowStr)?;
+                    let tag: Cow<'de, str> = map.next_value_seed(CowStr)?;
                     let rest = Rest {
                         map: &mut map,
                         common: &mut s,
                         held,
-                        strict,
                     };
                     let branch = U::branch(&tag, rest)?;
                     return U::build(s, branch);
@@ -613,14 +625,14 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
 struct CowStr;
 
 impl<'de> DeserializeSeed<'de> for CowStr {
-    type Value = std::borrow::Cow<'de, str>;
+    type Value = Cow<'de, str>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for CowStr {
-    type Value = std::borrow::Cow<'de, str>;
+    type Value = Cow<'de, str>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string")
     }

@@ -26,14 +26,13 @@ impl Gen<'_> {
             let idx = slot_path(i, names.len());
             let i = Literal::usize_unsuffixed(i);
             let wire = lit(wire);
+            stores.push(quote!(#i => #rt::__private::put(&mut s.#idx, v),));
             if *opt {
                 slot_tys.push(quote!(#ty));
-                stores.push(quote!(#i => #rt::__private::put_opt(&mut s.#idx, v),));
                 builds.push(quote!(#f: s.#idx,));
                 puts.push(quote!(#rt::__private::opt(m, #wire, &self.#f)?;));
             } else {
                 slot_tys.push(quote!(::std::option::Option<#ty>));
-                stores.push(quote!(#i => #rt::__private::put(&mut s.#idx, v),));
                 builds.push(quote!(#f: #rt::__private::need(s.#idx, #wire)?,));
                 puts.push(quote!(m.serialize_entry(#wire, &self.#f)?;));
             }
@@ -56,6 +55,7 @@ impl Gen<'_> {
                     quote!(type Slots = #slot_tys;)
                 },
                 quote! {
+                    #[inline]
                     fn store<V: #rt::__private::Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> ::std::result::Result<bool, V::Error> {
                         match i {
                             #(#stores)*
@@ -437,11 +437,12 @@ impl Gen<'_> {
 /// A member table's hash index, for the runtime's `find`: a seed, then
 /// a power-of-two table mapping each member's hash to its place (0xff:
 /// none), so a key is found with one hash and one comparison.  `None`
-/// for tables of a few members (searched in order) and should no seed
-/// separate the names (never seen: the hash covers every byte).
+/// (searched in order) for no members, and should no seed separate the
+/// names (two names of the same length alike in the bytes
+/// `member_words` reads; none in QEMU's schemas).
 pub(crate) fn member_index<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Option<Vec<u8>> {
     let n = names.clone().count();
-    if n <= 3 || n >= 0xff {
+    if n == 0 || n >= 0xff {
         return None;
     }
     let mut bits = (2 * n).next_power_of_two().trailing_zeros();
@@ -449,7 +450,8 @@ pub(crate) fn member_index<'a>(names: impl Iterator<Item = &'a str> + Clone) -> 
         for seed in 0..=u8::MAX {
             let mut table = vec![0xffu8; 1 << bits];
             let free = names.clone().enumerate().all(|(i, name)| {
-                let h = member_hash(name.as_bytes(), seed, bits);
+                let h = member_hash(name.len(), member_words(name.as_bytes()), seed);
+                let h = (h >> (64 - bits)) as usize;
                 let free = table[h] == 0xff;
                 table[h] = i as u8;
                 free
@@ -464,20 +466,41 @@ pub(crate) fn member_index<'a>(names: impl Iterator<Item = &'a str> + Clone) -> 
     None
 }
 
-/// The hash of a member name in a table of `1 << bits` places.  The
-/// runtime has the same function (`qapi-types/src/runtime.rs`, `hash`):
-/// the crates share no code, and a difference would fail every decoding
-/// test.
-fn member_hash(key: &[u8], seed: u8, bits: u32) -> usize {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = (key.len() as u64 ^ (u64::from(seed) << 32)).wrapping_mul(K);
-    for chunk in key.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(K);
-        h ^= h >> 29;
+/// The words a member name is hashed by: its first and last eight bytes
+/// (overlapping below 16), four for names of four to seven bytes, the
+/// bytes themselves below that; past 16 bytes, bytes 8 to 16 are folded
+/// into the first word.  The runtime has the same function
+/// (`qapi-types/src/runtime.rs`, `words`), and `member_hash` below as
+/// `hash`: the crates share no code, and a difference would fail every
+/// decoding test.
+fn member_words(key: &[u8]) -> (u64, u64) {
+    let n = key.len();
+    let word = |bytes: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(w)
+    };
+    match n {
+        0 => (0, 0),
+        1..=3 => {
+            let w = u64::from(key[0]) | u64::from(key[n / 2]) << 8 | u64::from(key[n - 1]) << 16;
+            (w, 0)
+        }
+        4..=7 => (word(&key[..4]), word(&key[n - 4..])),
+        8..=16 => (word(&key[..8]), word(&key[n - 8..])),
+        _ => (
+            word(&key[..8]) ^ word(&key[8..16]).rotate_left(29),
+            word(&key[n - 8..]),
+        ),
     }
-    (h.wrapping_mul(K) >> (64 - bits)) as usize
+}
+
+/// The hash of a member name of length `len` and words `(a, b)`: its
+/// top bits are the name's place in a power-of-two table.
+fn member_hash(len: usize, (a, b): (u64, u64), seed: u8) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    const L: u64 = 0xc2b2_ae3d_27d4_eb4f;
+    ((a ^ (len as u64) << 56 ^ u64::from(seed)).wrapping_mul(K) ^ b).wrapping_mul(L)
 }
 
 /// The pieces of a struct's (or a union's common) member description.

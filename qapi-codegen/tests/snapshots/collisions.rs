@@ -159,10 +159,12 @@ impl<'de> ::serde::Deserialize<'de> for Pair {
 impl<'de> ::qapi_types::__private::Object<'de> for Pair {
     const NAME: &'static str = "Pair";
     const MEMBERS: &'static [&'static str] = &["a-b", "aB"];
+    const INDEX: &'static [u8] = b"\x02\xFF\xFF\x01\0";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<::std::string::String>,
     );
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -228,7 +230,9 @@ impl<'de> ::serde::Deserialize<'de> for FooBar {
 impl<'de> ::qapi_types::__private::Object<'de> for FooBar {
     const NAME: &'static str = "FooBar";
     const MEMBERS: &'static [&'static str] = &["x"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<i64>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -292,7 +296,9 @@ impl<'de> ::serde::Deserialize<'de> for FooBar2 {
 impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
     const NAME: &'static str = "FooBar2";
     const MEMBERS: &'static [&'static str] = &["y"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<i64>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,

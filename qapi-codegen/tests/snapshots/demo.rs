@@ -150,7 +150,9 @@ impl<'de> ::serde::Deserialize<'de> for Named {
 impl<'de> ::qapi_types::__private::Object<'de> for Named {
     const NAME: &'static str = "Named";
     const MEMBERS: &'static [&'static str] = &["id"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<::std::string::String>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -340,7 +342,7 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
 impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
     const NAME: &'static str = "DriveInfo";
     const MEMBERS: &'static [&'static str] = &["id", "bus", "size", "read-only", "tags"];
-    const INDEX: &'static [u8] = b"\0\xFF\xFF\xFF\x04\xFF\xFF\xFF\x01\xFF\xFF\xFF\x03\xFF\x02\xFF\0";
+    const INDEX: &'static [u8] = b"\x01\xFF\x01\x03\xFF\xFF\xFF\0\xFF\xFF\x02\xFF\xFF\xFF\xFF\xFF\x04";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<DriveBus>,
@@ -348,6 +350,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
         ::std::option::Option<bool>,
         ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     );
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -357,8 +360,8 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
             0 => ::qapi_types::__private::put(&mut s.0, v),
             1 => ::qapi_types::__private::put(&mut s.1, v),
             2 => ::qapi_types::__private::put(&mut s.2, v),
-            3 => ::qapi_types::__private::put_opt(&mut s.3, v),
-            4 => ::qapi_types::__private::put_opt(&mut s.4, v),
+            3 => ::qapi_types::__private::put(&mut s.3, v),
+            4 => ::qapi_types::__private::put(&mut s.4, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -495,7 +498,9 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleSerial {
 impl<'de> ::qapi_types::__private::Object<'de> for ConsoleSerial {
     const NAME: &'static str = "ConsoleSerial";
     const MEMBERS: &'static [&'static str] = &["path"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<::std::string::String>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -563,7 +568,9 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleVnc {
 impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
     const NAME: &'static str = "ConsoleVnc";
     const MEMBERS: &'static [&'static str] = &["port"];
+    const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<u16>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -706,8 +713,10 @@ impl<'de> ::qapi_types::__private::Union<'de> for Console {
     const NAME: &'static str = "Console";
     const TAG: &'static str = "kind";
     const MEMBERS: &'static [&'static str] = &["id"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Branch = ConsoleBranch;
     type Slots = (::std::option::Option<::std::string::String>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1044,10 +1053,12 @@ pub mod commands {
     impl<'de> ::qapi_types::__private::Object<'de> for DriveResize {
         const NAME: &'static str = "DriveResize";
         const MEMBERS: &'static [&'static str] = &["id", "size"];
+        const INDEX: &'static [u8] = b"\0\x01\0\xFF\xFF";
         type Slots = (
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<super::SizeOrName>,
         );
+        #[inline]
         fn store<V: ::qapi_types::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -1262,10 +1273,12 @@ pub mod events {
     impl<'de> ::qapi_types::__private::Object<'de> for DriveResized {
         const NAME: &'static str = "DriveResized";
         const MEMBERS: &'static [&'static str] = &["id", "size"];
+        const INDEX: &'static [u8] = b"\0\x01\0\xFF\xFF";
         type Slots = (
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<u64>,
         );
+        #[inline]
         fn store<V: ::qapi_types::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,

@@ -286,7 +286,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
         "crate",
         "super",
     ];
-    const INDEX: &'static [u8] = b"\0\xFF\x03\xFF\xFF\x06\xFF\xFF\xFF\x01\x02\xFF\x04\0\x05\xFF\xFF";
+    const INDEX: &'static [u8] = b"\x01\x03\x05\xFF\x06\xFF\xFF\x02\xFF\x01\xFF\0\xFF\xFF\xFF\x04\xFF";
     type Slots = (
         ::std::option::Option<Kind>,
         ::std::option::Option<::std::string::String>,
@@ -296,6 +296,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
     );
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -305,7 +306,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
             0 => ::qapi_types::__private::put(&mut s.0, v),
             1 => ::qapi_types::__private::put(&mut s.1, v),
             2 => ::qapi_types::__private::put(&mut s.2, v),
-            3 => ::qapi_types::__private::put_opt(&mut s.3, v),
+            3 => ::qapi_types::__private::put(&mut s.3, v),
             4 => ::qapi_types::__private::put(&mut s.4, v),
             5 => ::qapi_types::__private::put(&mut s.5, v),
             6 => ::qapi_types::__private::put(&mut s.6, v),
@@ -377,7 +378,9 @@ pub mod commands {
     impl<'de> ::qapi_types::__private::Object<'de> for Loop {
         const NAME: &'static str = "Loop";
         const MEMBERS: &'static [&'static str] = &["where"];
+        const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<::std::string::String>,);
+        #[inline]
         fn store<V: ::qapi_types::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,

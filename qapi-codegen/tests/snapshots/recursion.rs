@@ -182,13 +182,14 @@ impl<'de> ::serde::Deserialize<'de> for Tree {
 impl<'de> ::qapi_types::__private::Object<'de> for Tree {
     const NAME: &'static str = "Tree";
     const MEMBERS: &'static [&'static str] = &["value", "left", "right", "children"];
-    const INDEX: &'static [u8] = b"\x03\xFF\xFF\x02\xFF\x03\0\xFF\x01";
+    const INDEX: &'static [u8] = b"\0\x01\xFF\xFF\xFF\x02\x03\0\xFF";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<::std::boxed::Box<Tree>>,
         ::std::option::Option<::std::boxed::Box<Tree>>,
         ::std::option::Option<::std::vec::Vec<Tree>>,
     );
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -196,9 +197,9 @@ impl<'de> ::qapi_types::__private::Object<'de> for Tree {
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
             0 => ::qapi_types::__private::put(&mut s.0, v),
-            1 => ::qapi_types::__private::put_opt(&mut s.1, v),
-            2 => ::qapi_types::__private::put_opt(&mut s.2, v),
-            3 => ::qapi_types::__private::put_opt(&mut s.3, v),
+            1 => ::qapi_types::__private::put(&mut s.1, v),
+            2 => ::qapi_types::__private::put(&mut s.2, v),
+            3 => ::qapi_types::__private::put(&mut s.3, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -258,14 +259,16 @@ impl<'de> ::serde::Deserialize<'de> for Ping {
 impl<'de> ::qapi_types::__private::Object<'de> for Ping {
     const NAME: &'static str = "Ping";
     const MEMBERS: &'static [&'static str] = &["pong"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<::std::boxed::Box<Pong>>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => ::qapi_types::__private::put_opt(&mut s.0, v),
+            0 => ::qapi_types::__private::put(&mut s.0, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -320,14 +323,16 @@ impl<'de> ::serde::Deserialize<'de> for Pong {
 impl<'de> ::qapi_types::__private::Object<'de> for Pong {
     const NAME: &'static str = "Pong";
     const MEMBERS: &'static [&'static str] = &["ping"];
+    const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::boxed::Box<Ping>>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => ::qapi_types::__private::put_opt(&mut s.0, v),
+            0 => ::qapi_types::__private::put(&mut s.0, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -450,7 +455,9 @@ impl<'de> ::serde::Deserialize<'de> for Leaf {
 impl<'de> ::qapi_types::__private::Object<'de> for Leaf {
     const NAME: &'static str = "Leaf";
     const MEMBERS: &'static [&'static str] = &["n"];
+    const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<i64>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -514,7 +521,9 @@ impl<'de> ::serde::Deserialize<'de> for Neg {
 impl<'de> ::qapi_types::__private::Object<'de> for Neg {
     const NAME: &'static str = "Neg";
     const MEMBERS: &'static [&'static str] = &["inner"];
+    const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::boxed::Box<Expr>>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -799,7 +808,9 @@ impl<'de> ::serde::Deserialize<'de> for Wrap {
 impl<'de> ::qapi_types::__private::Object<'de> for Wrap {
     const NAME: &'static str = "Wrap";
     const MEMBERS: &'static [&'static str] = &["inner"];
+    const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::boxed::Box<NumOrExpr>>,);
+    #[inline]
     fn store<V: ::qapi_types::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,

@@ -181,11 +181,13 @@ impl<'de> ::serde::Deserialize<'de> for GuestAgentCommandInfo {
 impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
     const NAME: &'static str = "GuestAgentCommandInfo";
     const MEMBERS: &'static [&'static str] = &["name", "enabled", "success-response"];
+    const INDEX: &'static [u8] = b"\0\xFF\xFF\x02\0\xFF\xFF\xFF\x01";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -268,10 +270,12 @@ impl<'de> ::serde::Deserialize<'de> for GuestAgentInfo {
 impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
     const NAME: &'static str = "GuestAgentInfo";
     const MEMBERS: &'static [&'static str] = &["version", "supported_commands"];
+    const INDEX: &'static [u8] = b"\0\xFF\0\xFF\x01";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::vec::Vec<GuestAgentCommandInfo>>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -359,11 +363,13 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
 impl<'de> crate::__private::Object<'de> for GuestFileRead {
     const NAME: &'static str = "GuestFileRead";
     const MEMBERS: &'static [&'static str] = &["count", "buf-b64", "eof"];
+    const INDEX: &'static [u8] = b"\0\xFF\xFF\xFF\x01\0\xFF\xFF\x02";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<bool>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -445,7 +451,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
 impl<'de> crate::__private::Object<'de> for GuestFileWrite {
     const NAME: &'static str = "GuestFileWrite";
     const MEMBERS: &'static [&'static str] = &["count", "eof"];
+    const INDEX: &'static [u8] = b"\0\xFF\xFF\0\x01";
     type Slots = (::std::option::Option<i64>, ::std::option::Option<bool>);
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -524,7 +532,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
 impl<'de> crate::__private::Object<'de> for GuestFileSeek {
     const NAME: &'static str = "GuestFileSeek";
     const MEMBERS: &'static [&'static str] = &["position", "eof"];
+    const INDEX: &'static [u8] = b"\0\xFF\0\xFF\x01";
     type Slots = (::std::option::Option<i64>, ::std::option::Option<bool>);
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -844,13 +854,14 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
 impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
     const NAME: &'static str = "GuestFilesystemTrimResult";
     const MEMBERS: &'static [&'static str] = &["path", "trimmed", "minimum", "error"];
-    const INDEX: &'static [u8] = b"\0\xFF\0\xFF\x03\x02\xFF\xFF\x01";
+    const INDEX: &'static [u8] = b"\x04\0\x01\xFF\xFF\x02\x03\xFF\xFF";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
         ::std::option::Option<::std::string::String>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -858,9 +869,9 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
             0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put_opt(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -931,7 +942,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResponse {
 impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
     const NAME: &'static str = "GuestFilesystemTrimResponse";
     const MEMBERS: &'static [&'static str] = &["paths"];
+    const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::vec::Vec<GuestFilesystemTrimResult>>,);
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1101,11 +1114,13 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
         "ip-address-type",
         "prefix",
     ];
+    const INDEX: &'static [u8] = b"\0\x02\xFF\xFF\xFF\0\xFF\xFF\x01";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestIpAddressType>,
         ::std::option::Option<i64>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1251,7 +1266,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
         "tx-errs",
         "tx-dropped",
     ];
-    const INDEX: &'static [u8] = b"\0\x07\0\xFF\xFF\x02\xFF\xFF\xFF\x04\x05\xFF\xFF\x01\x03\xFF\x06";
+    const INDEX: &'static [u8] = b"\x02\xFF\x07\x05\x02\0\x06\xFF\xFF\x04\xFF\xFF\xFF\x03\xFF\xFF\x01";
     type Slots = (
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
@@ -1262,6 +1277,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1401,13 +1417,14 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
         "ip-addresses",
         "statistics",
     ];
-    const INDEX: &'static [u8] = b"\x02\xFF\x03\xFF\xFF\xFF\x01\x02\0";
+    const INDEX: &'static [u8] = b"\0\x03\xFF\xFF\0\x01\xFF\x02\xFF";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::vec::Vec<GuestIpAddress>>,
         ::std::option::Option<GuestNetworkInterfaceStat>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1415,9 +1432,9 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
             0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put_opt(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -1512,11 +1529,13 @@ impl<'de> ::serde::Deserialize<'de> for GuestLogicalProcessor {
 impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
     const NAME: &'static str = "GuestLogicalProcessor";
     const MEMBERS: &'static [&'static str] = &["logical-id", "online", "can-offline"];
+    const INDEX: &'static [u8] = b"\0\xFF\x02\x01\xFF\0\xFF\xFF\xFF";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1525,7 +1544,7 @@ impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
         match i {
             0 => crate::__private::put(&mut s.0, v),
             1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
+            2 => crate::__private::put(&mut s.2, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -1817,13 +1836,14 @@ impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
 impl<'de> crate::__private::Object<'de> for GuestPciAddress {
     const NAME: &'static str = "GuestPciAddress";
     const MEMBERS: &'static [&'static str] = &["domain", "bus", "slot", "function"];
-    const INDEX: &'static [u8] = b"\x01\xFF\0\x02\x01\x03\xFF\xFF\xFF";
+    const INDEX: &'static [u8] = b"\0\xFF\x01\xFF\0\x03\xFF\x02\xFF";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -1918,13 +1938,14 @@ impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
 impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
     const NAME: &'static str = "GuestCcwAddress";
     const MEMBERS: &'static [&'static str] = &["cssid", "ssid", "subchno", "devno"];
-    const INDEX: &'static [u8] = b"\x02\0\x02\xFF\x03\xFF\xFF\xFF\x01";
+    const INDEX: &'static [u8] = b"\x01\x02\x03\xFF\x01\xFF\0\xFF\xFF";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -2078,7 +2099,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
         "dev",
         "ccw-address",
     ];
-    const INDEX: &'static [u8] = b"\x10\x04\xFF\xFF\xFF\x06\x07\x03\xFF\0\x01\x05\xFF\xFF\xFF\xFF\x02";
+    const INDEX: &'static [u8] = b"\0\x01\xFF\x02\xFF\x05\0\xFF\x07\x03\x06\xFF\xFF\xFF\xFF\xFF\x04";
     type Slots = (
         ::std::option::Option<GuestPciAddress>,
         ::std::option::Option<GuestDiskBusType>,
@@ -2089,6 +2110,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestCcwAddress>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -2100,9 +2122,9 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
             2 => crate::__private::put(&mut s.2, v),
             3 => crate::__private::put(&mut s.3, v),
             4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put_opt(&mut s.5, v),
-            6 => crate::__private::put_opt(&mut s.6, v),
-            7 => crate::__private::put_opt(&mut s.7, v),
+            5 => crate::__private::put(&mut s.5, v),
+            6 => crate::__private::put(&mut s.6, v),
+            7 => crate::__private::put(&mut s.7, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -2363,7 +2385,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
         "number-of-error-log-entries-lo",
         "number-of-error-log-entries-hi",
     ];
-    const INDEX: &'static [u8] = b"\t\xFF\xFF\xFF\xFF\0\x14\x04\xFF\xFF\r\n\xFF\x13\x06\x0E\x0F\xFF\x11\xFF\xFF\x12\x02\xFF\xFF\x16\xFF\xFF\xFF\xFF\x0B\xFF\x0C\x07\xFF\x10\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x01\xFF\x15\x03\xFF\x05\xFF\xFF\xFF\t\x18\x17\xFF\xFF\x08\xFF\xFF";
+    const INDEX: &'static [u8] = b"=\x10\xFF\xFF\x16\x11\x04\xFF\xFF\xFF\n\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x0E\xFF\x0F\x0B\xFF\x14\x01\xFF\x13\xFF\xFF\t\xFF\xFF\xFF\xFF\x12\xFF\xFF\xFF\xFF\x18\x0C\xFF\x02\xFF\0\xFF\xFF\xFF\xFF\x05\xFF\xFF\x07\xFF\xFF\xFF\xFF\x15\x17\xFF\x06\xFF\x03\r\x08";
     type Slots = (
         (
             ::std::option::Option<i64>,
@@ -2395,6 +2417,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
         ),
         (::std::option::Option<u64>,),
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -2912,7 +2935,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
         "alias",
         "smart",
     ];
-    const INDEX: &'static [u8] = b"\x04\xFF\x05\x02\xFF\xFF\xFF\x01\x03\0\xFF\xFF\xFF\xFF\x04\xFF\xFF";
+    const INDEX: &'static [u8] = b"\0\xFF\xFF\xFF\xFF\xFF\xFF\0\x02\x05\xFF\xFF\x01\x04\xFF\xFF\x03";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<bool>,
@@ -2921,6 +2944,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestDiskSmart>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -2929,10 +2953,10 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
         match i {
             0 => crate::__private::put(&mut s.0, v),
             1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
-            4 => crate::__private::put_opt(&mut s.4, v),
-            5 => crate::__private::put_opt(&mut s.5, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            4 => crate::__private::put(&mut s.4, v),
+            5 => crate::__private::put(&mut s.5, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -3081,7 +3105,7 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
         "total-bytes-privileged",
         "disk",
     ];
-    const INDEX: &'static [u8] = b"\0\x01\xFF\xFF\xFF\0\xFF\xFF\xFF\xFF\x03\x05\xFF\x02\x06\xFF\x04";
+    const INDEX: &'static [u8] = b"\x01\xFF\xFF\xFF\x05\0\x06\xFF\xFF\x04\xFF\x02\xFF\xFF\xFF\x01\x03";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
@@ -3091,6 +3115,7 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
         ::std::option::Option<u64>,
         ::std::option::Option<::std::vec::Vec<GuestDiskAddress>>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3100,9 +3125,9 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
             0 => crate::__private::put(&mut s.0, v),
             1 => crate::__private::put(&mut s.1, v),
             2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
-            4 => crate::__private::put_opt(&mut s.4, v),
-            5 => crate::__private::put_opt(&mut s.5, v),
+            3 => crate::__private::put(&mut s.3, v),
+            4 => crate::__private::put(&mut s.4, v),
+            5 => crate::__private::put(&mut s.5, v),
             6 => crate::__private::put(&mut s.6, v),
             _ => ::std::result::Result::Ok(true),
         }
@@ -3202,11 +3227,13 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlock {
 impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
     const NAME: &'static str = "GuestMemoryBlock";
     const MEMBERS: &'static [&'static str] = &["phys-index", "online", "can-offline"];
+    const INDEX: &'static [u8] = b"\x02\xFF\xFF\xFF\xFF\x01\xFF\x02\0";
     type Slots = (
         ::std::option::Option<u64>,
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3215,7 +3242,7 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
         match i {
             0 => crate::__private::put(&mut s.0, v),
             1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
+            2 => crate::__private::put(&mut s.2, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -3409,11 +3436,13 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponse {
 impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
     const NAME: &'static str = "GuestMemoryBlockResponse";
     const MEMBERS: &'static [&'static str] = &["phys-index", "response", "error-code"];
+    const INDEX: &'static [u8] = b"\0\xFF\0\xFF\xFF\x02\xFF\xFF\x01";
     type Slots = (
         ::std::option::Option<u64>,
         ::std::option::Option<GuestMemoryBlockResponseType>,
         ::std::option::Option<i64>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3422,7 +3451,7 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
         match i {
             0 => crate::__private::put(&mut s.0, v),
             1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
+            2 => crate::__private::put(&mut s.2, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -3491,7 +3520,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockInfo {
 impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
     const NAME: &'static str = "GuestMemoryBlockInfo";
     const MEMBERS: &'static [&'static str] = &["size"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<u64>,);
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3664,7 +3695,7 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
         "out-truncated",
         "err-truncated",
     ];
-    const INDEX: &'static [u8] = b"\x03\xFF\xFF\x04\x01\xFF\x02\x05\x03\xFF\xFF\xFF\x06\xFF\xFF\0\xFF";
+    const INDEX: &'static [u8] = b"\x02\xFF\x03\xFF\x05\xFF\x01\xFF\xFF\xFF\xFF\x02\0\x06\xFF\x04\xFF";
     type Slots = (
         ::std::option::Option<bool>,
         ::std::option::Option<i64>,
@@ -3674,6 +3705,7 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3681,12 +3713,12 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
             0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put_opt(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
-            4 => crate::__private::put_opt(&mut s.4, v),
-            5 => crate::__private::put_opt(&mut s.5, v),
-            6 => crate::__private::put_opt(&mut s.6, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            4 => crate::__private::put(&mut s.4, v),
+            5 => crate::__private::put(&mut s.5, v),
+            6 => crate::__private::put(&mut s.6, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -3755,7 +3787,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestExec {
 impl<'de> crate::__private::Object<'de> for GuestExec {
     const NAME: &'static str = "GuestExec";
     const MEMBERS: &'static [&'static str] = &["pid"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<i64>,);
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -3989,7 +4023,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestHostName {
 impl<'de> crate::__private::Object<'de> for GuestHostName {
     const NAME: &'static str = "GuestHostName";
     const MEMBERS: &'static [&'static str] = &["host-name"];
+    const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::string::String>,);
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4086,11 +4122,13 @@ impl<'de> ::serde::Deserialize<'de> for GuestUser {
 impl<'de> crate::__private::Object<'de> for GuestUser {
     const NAME: &'static str = "GuestUser";
     const MEMBERS: &'static [&'static str] = &["user", "login-time", "domain"];
+    const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x02\x01\xFF\xFF\xFF";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<f64>,
         ::std::option::Option<::std::string::String>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4099,7 +4137,7 @@ impl<'de> crate::__private::Object<'de> for GuestUser {
         match i {
             0 => crate::__private::put(&mut s.0, v),
             1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
+            2 => crate::__private::put(&mut s.2, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -4178,17 +4216,19 @@ impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
 impl<'de> crate::__private::Object<'de> for GuestTimezone {
     const NAME: &'static str = "GuestTimezone";
     const MEMBERS: &'static [&'static str] = &["zone", "offset"];
+    const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x01";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<i64>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put_opt(&mut s.0, v),
+            0 => crate::__private::put(&mut s.0, v),
             1 => crate::__private::put(&mut s.1, v),
             _ => ::std::result::Result::Ok(true),
         }
@@ -4408,7 +4448,7 @@ impl<'de> crate::__private::Object<'de> for GuestOsInfo {
         "variant",
         "variant-id",
     ];
-    const INDEX: &'static [u8] = b"\x06\x07\xFF\x05\xFF\xFF\x02\x03\xFF\xFF\xFF\xFF\xFF\x04\0\t\xFF\xFF\x01\xFF\xFF\xFF\xFF\x06\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x08";
+    const INDEX: &'static [u8] = b"\x05\xFF\xFF\xFF\t\xFF\xFF\x03\xFF\xFF\0\xFF\xFF\x06\xFF\x02\x05\xFF\xFF\x01\xFF\xFF\xFF\xFF\x07\xFF\xFF\xFF\xFF\xFF\x08\xFF\x04";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
@@ -4421,22 +4461,23 @@ impl<'de> crate::__private::Object<'de> for GuestOsInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put_opt(&mut s.0, v),
-            1 => crate::__private::put_opt(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
-            4 => crate::__private::put_opt(&mut s.4, v),
-            5 => crate::__private::put_opt(&mut s.5, v),
-            6 => crate::__private::put_opt(&mut s.6, v),
-            7 => crate::__private::put_opt(&mut s.7, v),
-            8 => crate::__private::put_opt(&mut s.8, v),
-            9 => crate::__private::put_opt(&mut s.9, v),
+            0 => crate::__private::put(&mut s.0, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
+            4 => crate::__private::put(&mut s.4, v),
+            5 => crate::__private::put(&mut s.5, v),
+            6 => crate::__private::put(&mut s.6, v),
+            7 => crate::__private::put(&mut s.7, v),
+            8 => crate::__private::put(&mut s.8, v),
+            9 => crate::__private::put(&mut s.9, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -4589,7 +4630,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceIdPci {
 impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
     const NAME: &'static str = "GuestDeviceIdPci";
     const MEMBERS: &'static [&'static str] = &["vendor-id", "device-id"];
+    const INDEX: &'static [u8] = b"\x01\xFF\x01\0\xFF";
     type Slots = (::std::option::Option<u16>, ::std::option::Option<u16>);
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4858,13 +4901,14 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
         "driver-version",
         "id",
     ];
-    const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x01\x02\xFF\xFF\x03";
+    const INDEX: &'static [u8] = b"\x02\xFF\xFF\x03\xFF\0\x01\x02\xFF";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<i64>,
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestDeviceId>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -4872,9 +4916,9 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
             0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put_opt(&mut s.1, v),
-            2 => crate::__private::put_opt(&mut s.2, v),
-            3 => crate::__private::put_opt(&mut s.3, v),
+            1 => crate::__private::put(&mut s.1, v),
+            2 => crate::__private::put(&mut s.2, v),
+            3 => crate::__private::put(&mut s.3, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -4942,7 +4986,9 @@ impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
 impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
     const NAME: &'static str = "GuestAuthorizedKeys";
     const MEMBERS: &'static [&'static str] = &["keys"];
+    const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<::std::vec::Vec<::std::string::String>>,);
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -5254,7 +5300,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
         "total-ticks",
         "weight-ticks",
     ];
-    const INDEX: &'static [u8] = b"\0\0\xFF\n\x01\x02\xFF\r\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x06\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x0F\xFF\xFF\xFF\x05\x07\x0C\xFF\x04\xFF\xFF\x10\xFF\xFF\xFF\x0B\xFF\xFF\t\xFF\xFF\x03\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x08\x0E\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF";
+    const INDEX: &'static [u8] = b"\x0E\xFF\xFF\xFF\x0B\xFF\x04\xFF\xFF\xFF\xFF\xFF\xFF\x03\xFF\xFF\xFF\x0F\x0E\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x01\xFF\xFF\xFF\xFF\xFF\n\xFF\xFF\xFF\x02\t\x05\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x10\xFF\x06\x0C\0\xFF\x08\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\r\x07\xFF";
     type Slots = (
         (
             ::std::option::Option<u64>,
@@ -5278,29 +5324,30 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
             ::std::option::Option<u64>,
         ),
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put_opt(&mut s.0.0, v),
-            1 => crate::__private::put_opt(&mut s.0.1, v),
-            2 => crate::__private::put_opt(&mut s.0.2, v),
-            3 => crate::__private::put_opt(&mut s.0.3, v),
-            4 => crate::__private::put_opt(&mut s.0.4, v),
-            5 => crate::__private::put_opt(&mut s.0.5, v),
-            6 => crate::__private::put_opt(&mut s.0.6, v),
-            7 => crate::__private::put_opt(&mut s.0.7, v),
-            8 => crate::__private::put_opt(&mut s.0.8, v),
-            9 => crate::__private::put_opt(&mut s.0.9, v),
-            10 => crate::__private::put_opt(&mut s.0.10, v),
-            11 => crate::__private::put_opt(&mut s.0.11, v),
-            12 => crate::__private::put_opt(&mut s.1.0, v),
-            13 => crate::__private::put_opt(&mut s.1.1, v),
-            14 => crate::__private::put_opt(&mut s.1.2, v),
-            15 => crate::__private::put_opt(&mut s.1.3, v),
-            16 => crate::__private::put_opt(&mut s.1.4, v),
+            0 => crate::__private::put(&mut s.0.0, v),
+            1 => crate::__private::put(&mut s.0.1, v),
+            2 => crate::__private::put(&mut s.0.2, v),
+            3 => crate::__private::put(&mut s.0.3, v),
+            4 => crate::__private::put(&mut s.0.4, v),
+            5 => crate::__private::put(&mut s.0.5, v),
+            6 => crate::__private::put(&mut s.0.6, v),
+            7 => crate::__private::put(&mut s.0.7, v),
+            8 => crate::__private::put(&mut s.0.8, v),
+            9 => crate::__private::put(&mut s.0.9, v),
+            10 => crate::__private::put(&mut s.0.10, v),
+            11 => crate::__private::put(&mut s.0.11, v),
+            12 => crate::__private::put(&mut s.1.0, v),
+            13 => crate::__private::put(&mut s.1.1, v),
+            14 => crate::__private::put(&mut s.1.2, v),
+            15 => crate::__private::put(&mut s.1.3, v),
+            16 => crate::__private::put(&mut s.1.4, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -5394,13 +5441,14 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
 impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
     const NAME: &'static str = "GuestDiskStatsInfo";
     const MEMBERS: &'static [&'static str] = &["name", "major", "minor", "stats"];
-    const INDEX: &'static [u8] = b"\x01\0\xFF\xFF\xFF\x01\xFF\x03\x02";
+    const INDEX: &'static [u8] = b"\0\x03\x02\xFF\0\xFF\xFF\xFF\x01";
     type Slots = (
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
         ::std::option::Option<GuestDiskStats>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -5639,7 +5687,7 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
         "guest",
         "guestnice",
     ];
-    const INDEX: &'static [u8] = b"\x02\xFF\xFF\xFF\xFF\xFF\xFF\x06\x08\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\0\xFF\x02\x03\xFF\t\x07\xFF\x01\x04\x05\xFF\xFF\xFF\n\xFF";
+    const INDEX: &'static [u8] = b"\x02\xFF\n\xFF\xFF\xFF\x04\xFF\x06\xFF\xFF\0\xFF\x01\xFF\xFF\x03\xFF\xFF\t\x05\xFF\x02\xFF\xFF\xFF\xFF\x08\xFF\xFF\x07\xFF\xFF";
     type Slots = (
         ::std::option::Option<i64>,
         ::std::option::Option<u64>,
@@ -5653,6 +5701,7 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -5664,12 +5713,12 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
             2 => crate::__private::put(&mut s.2, v),
             3 => crate::__private::put(&mut s.3, v),
             4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put_opt(&mut s.5, v),
-            6 => crate::__private::put_opt(&mut s.6, v),
-            7 => crate::__private::put_opt(&mut s.7, v),
-            8 => crate::__private::put_opt(&mut s.8, v),
-            9 => crate::__private::put_opt(&mut s.9, v),
-            10 => crate::__private::put_opt(&mut s.10, v),
+            5 => crate::__private::put(&mut s.5, v),
+            6 => crate::__private::put(&mut s.6, v),
+            7 => crate::__private::put(&mut s.7, v),
+            8 => crate::__private::put(&mut s.8, v),
+            9 => crate::__private::put(&mut s.9, v),
+            10 => crate::__private::put(&mut s.10, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -5903,11 +5952,13 @@ impl<'de> ::serde::Deserialize<'de> for GuestLoadAverage {
 impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
     const NAME: &'static str = "GuestLoadAverage";
     const MEMBERS: &'static [&'static str] = &["load1m", "load5m", "load15m"];
+    const INDEX: &'static [u8] = b"\x04\0\x02\x01\xFF\xFF\xFF\xFF\xFF";
     type Slots = (
         ::std::option::Option<f64>,
         ::std::option::Option<f64>,
         ::std::option::Option<f64>,
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -6150,7 +6201,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
         "nexthop",
         "version",
     ];
-    const INDEX: &'static [u8] = b"3\x08\xFF\xFF\xFF\x04\xFF\x0E\x06\xFF\xFF\xFF\xFF\xFF\xFF\x03\x0B\n\t\xFF\x07\xFF\x0F\xFF\xFF\x0C\xFF\x02\xFF\x01\x05\r\0";
+    const INDEX: &'static [u8] = b"{\x07\xFF\xFF\x03\xFF\xFF\xFF\x0E\x08\xFF\xFF\xFF\xFF\xFF\x05\x0F\r\x02\n\0\x04\xFF\x06\xFF\xFF\xFF\x01\xFF\x0B\xFF\x0C\t";
     type Slots = (
         (
             ::std::option::Option<::std::string::String>,
@@ -6173,6 +6224,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
             ::std::option::Option<i64>,
         ),
     );
+    #[inline]
     fn store<V: crate::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
@@ -6182,18 +6234,18 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
             0 => crate::__private::put(&mut s.0.0, v),
             1 => crate::__private::put(&mut s.0.1, v),
             2 => crate::__private::put(&mut s.0.2, v),
-            3 => crate::__private::put_opt(&mut s.0.3, v),
-            4 => crate::__private::put_opt(&mut s.0.4, v),
-            5 => crate::__private::put_opt(&mut s.0.5, v),
-            6 => crate::__private::put_opt(&mut s.0.6, v),
-            7 => crate::__private::put_opt(&mut s.0.7, v),
-            8 => crate::__private::put_opt(&mut s.0.8, v),
-            9 => crate::__private::put_opt(&mut s.0.9, v),
-            10 => crate::__private::put_opt(&mut s.0.10, v),
-            11 => crate::__private::put_opt(&mut s.0.11, v),
-            12 => crate::__private::put_opt(&mut s.1.0, v),
-            13 => crate::__private::put_opt(&mut s.1.1, v),
-            14 => crate::__private::put_opt(&mut s.1.2, v),
+            3 => crate::__private::put(&mut s.0.3, v),
+            4 => crate::__private::put(&mut s.0.4, v),
+            5 => crate::__private::put(&mut s.0.5, v),
+            6 => crate::__private::put(&mut s.0.6, v),
+            7 => crate::__private::put(&mut s.0.7, v),
+            8 => crate::__private::put(&mut s.0.8, v),
+            9 => crate::__private::put(&mut s.0.9, v),
+            10 => crate::__private::put(&mut s.0.10, v),
+            11 => crate::__private::put(&mut s.0.11, v),
+            12 => crate::__private::put(&mut s.1.0, v),
+            13 => crate::__private::put(&mut s.1.1, v),
+            14 => crate::__private::put(&mut s.1.2, v),
             15 => crate::__private::put(&mut s.1.3, v),
             _ => ::std::result::Result::Ok(true),
         }
@@ -6302,7 +6354,9 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSyncDelimited {
         const NAME: &'static str = "GuestSyncDelimited";
         const MEMBERS: &'static [&'static str] = &["id"];
+        const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -6419,7 +6473,9 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSync {
         const NAME: &'static str = "GuestSync";
         const MEMBERS: &'static [&'static str] = &["id"];
+        const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -6671,14 +6727,16 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSetTime {
         const NAME: &'static str = "GuestSetTime";
         const MEMBERS: &'static [&'static str] = &["time"];
+        const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<i64>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
             v: V,
         ) -> ::std::result::Result<bool, V::Error> {
             match i {
-                0 => crate::__private::put_opt(&mut s.0, v),
+                0 => crate::__private::put(&mut s.0, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -6839,14 +6897,16 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestShutdown {
         const NAME: &'static str = "GuestShutdown";
         const MEMBERS: &'static [&'static str] = &["mode"];
+        const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<::std::string::String>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
             v: V,
         ) -> ::std::result::Result<bool, V::Error> {
             match i {
-                0 => crate::__private::put_opt(&mut s.0, v),
+                0 => crate::__private::put(&mut s.0, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -6944,10 +7004,12 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestFileOpen {
         const NAME: &'static str = "GuestFileOpen";
         const MEMBERS: &'static [&'static str] = &["path", "mode"];
+        const INDEX: &'static [u8] = b"\0\0\x01\xFF\xFF";
         type Slots = (
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::string::String>,
         );
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -6955,7 +7017,7 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             match i {
                 0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put_opt(&mut s.1, v),
+                1 => crate::__private::put(&mut s.1, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -7040,7 +7102,9 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestFileClose {
         const NAME: &'static str = "GuestFileClose";
         const MEMBERS: &'static [&'static str] = &["handle"];
+        const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7143,7 +7207,9 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestFileReadCommand {
         const NAME: &'static str = "GuestFileReadCommand";
         const MEMBERS: &'static [&'static str] = &["handle", "count"];
+        const INDEX: &'static [u8] = b"\0\0\xFF\x01\xFF";
         type Slots = (::std::option::Option<i64>, ::std::option::Option<i64>);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7151,7 +7217,7 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             match i {
                 0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put_opt(&mut s.1, v),
+                1 => crate::__private::put(&mut s.1, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -7256,11 +7322,13 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestFileWriteCommand {
         const NAME: &'static str = "GuestFileWriteCommand";
         const MEMBERS: &'static [&'static str] = &["handle", "buf-b64", "count"];
+        const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x01\x02\xFF\xFF\xFF";
         type Slots = (
             ::std::option::Option<i64>,
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<i64>,
         );
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7269,7 +7337,7 @@ pub mod commands {
             match i {
                 0 => crate::__private::put(&mut s.0, v),
                 1 => crate::__private::put(&mut s.1, v),
-                2 => crate::__private::put_opt(&mut s.2, v),
+                2 => crate::__private::put(&mut s.2, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -7369,11 +7437,13 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestFileSeekCommand {
         const NAME: &'static str = "GuestFileSeekCommand";
         const MEMBERS: &'static [&'static str] = &["handle", "offset", "whence"];
+        const INDEX: &'static [u8] = b"\x01\x01\xFF\xFF\xFF\xFF\xFF\x02\0";
         type Slots = (
             ::std::option::Option<i64>,
             ::std::option::Option<i64>,
             ::std::option::Option<super::GuestFileWhence>,
         );
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7468,7 +7538,9 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestFileFlush {
         const NAME: &'static str = "GuestFileFlush";
         const MEMBERS: &'static [&'static str] = &["handle"];
+        const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -7741,14 +7813,16 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestFsfreezeFreezeList {
         const NAME: &'static str = "GuestFsfreezeFreezeList";
         const MEMBERS: &'static [&'static str] = &["mountpoints"];
+        const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<::std::vec::Vec<::std::string::String>>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
             v: V,
         ) -> ::std::result::Result<bool, V::Error> {
             match i {
-                0 => crate::__private::put_opt(&mut s.0, v),
+                0 => crate::__private::put(&mut s.0, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -7925,14 +7999,16 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestFstrim {
         const NAME: &'static str = "GuestFstrim";
         const MEMBERS: &'static [&'static str] = &["minimum"];
+        const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<i64>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
             v: V,
         ) -> ::std::result::Result<bool, V::Error> {
             match i {
-                0 => crate::__private::put_opt(&mut s.0, v),
+                0 => crate::__private::put(&mut s.0, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -8505,9 +8581,11 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSetVcpus {
         const NAME: &'static str = "GuestSetVcpus";
         const MEMBERS: &'static [&'static str] = &["vcpus"];
+        const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (
             ::std::option::Option<::std::vec::Vec<super::GuestLogicalProcessor>>,
         );
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -8787,11 +8865,13 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSetUserPassword {
         const NAME: &'static str = "GuestSetUserPassword";
         const MEMBERS: &'static [&'static str] = &["username", "password", "crypted"];
+        const INDEX: &'static [u8] = b"\0\x01\x02\xFF\xFF\xFF\xFF\xFF\0";
         type Slots = (
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<bool>,
         );
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -8995,7 +9075,9 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSetMemoryBlocks {
         const NAME: &'static str = "GuestSetMemoryBlocks";
         const MEMBERS: &'static [&'static str] = &["mem-blks"];
+        const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<::std::vec::Vec<super::GuestMemoryBlock>>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9162,7 +9244,9 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestExecStatusCommand {
         const NAME: &'static str = "GuestExecStatusCommand";
         const MEMBERS: &'static [&'static str] = &["pid"];
+        const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9322,7 +9406,7 @@ pub mod commands {
             "input-data",
             "capture-output",
         ];
-        const INDEX: &'static [u8] = b"\x02\xFF\x03\0\xFF\xFF\xFF\x02\xFF\xFF\x01\xFF\xFF\x04\xFF\xFF\xFF";
+        const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x01\xFF\x04\xFF\x02\xFF\xFF\xFF\xFF\xFF\x03\xFF\xFF";
         type Slots = (
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -9330,6 +9414,7 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<super::GuestExecCaptureOutput>,
         );
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9337,10 +9422,10 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             match i {
                 0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put_opt(&mut s.1, v),
-                2 => crate::__private::put_opt(&mut s.2, v),
-                3 => crate::__private::put_opt(&mut s.3, v),
-                4 => crate::__private::put_opt(&mut s.4, v),
+                1 => crate::__private::put(&mut s.1, v),
+                2 => crate::__private::put(&mut s.2, v),
+                3 => crate::__private::put(&mut s.3, v),
+                4 => crate::__private::put(&mut s.4, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -9805,7 +9890,9 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSshGetAuthorizedKeys {
         const NAME: &'static str = "GuestSshGetAuthorizedKeys";
         const MEMBERS: &'static [&'static str] = &["username"];
+        const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<::std::string::String>,);
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9914,11 +10001,13 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSshAddAuthorizedKeys {
         const NAME: &'static str = "GuestSshAddAuthorizedKeys";
         const MEMBERS: &'static [&'static str] = &["username", "keys", "reset"];
+        const INDEX: &'static [u8] = b"\0\x01\xFF\xFF\xFF\xFF\xFF\x02\0";
         type Slots = (
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::vec::Vec<::std::string::String>>,
             ::std::option::Option<bool>,
         );
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
@@ -9927,7 +10016,7 @@ pub mod commands {
             match i {
                 0 => crate::__private::put(&mut s.0, v),
                 1 => crate::__private::put(&mut s.1, v),
-                2 => crate::__private::put_opt(&mut s.2, v),
+                2 => crate::__private::put(&mut s.2, v),
                 _ => ::std::result::Result::Ok(true),
             }
         }
@@ -10023,10 +10112,12 @@ pub mod commands {
     impl<'de> crate::__private::Object<'de> for GuestSshRemoveAuthorizedKeys {
         const NAME: &'static str = "GuestSshRemoveAuthorizedKeys";
         const MEMBERS: &'static [&'static str] = &["username", "keys"];
+        const INDEX: &'static [u8] = b"\0\x01\xFF\xFF\0";
         type Slots = (
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         );
+        #[inline]
         fn store<V: crate::__private::Take<'de>>(
             s: &mut Self::Slots,
             i: usize,
