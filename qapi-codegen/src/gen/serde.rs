@@ -593,6 +593,45 @@ mod tests {
         slot_path(i, n).to_string().replace(' ', "")
     }
 
+    /// Each name gets its own place in its table (checked as the runtime
+    /// finds it: top bits of `member_hash`).
+    fn places(names: &[&str]) -> Option<Vec<usize>> {
+        let index = member_index(names.iter().copied())?;
+        let (seed, table) = index.split_first().unwrap();
+        let bits = table.len().trailing_zeros();
+        Some(
+            names
+                .iter()
+                .map(|n| {
+                    let h = member_hash(n.len(), member_words(n.as_bytes()), *seed);
+                    let i = table[(h >> (64 - bits)) as usize];
+                    assert_eq!(names[usize::from(i)], *n);
+                    usize::from(i)
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn every_member_table_gets_an_index() {
+        assert_eq!(places(&["data"]), Some(vec![0]));
+        assert_eq!(
+            places(&["a", "b", "ab", "ba", "aba"]),
+            Some(vec![0, 1, 2, 3, 4])
+        );
+        // Alike in their first and last eight bytes: bytes 8 to 16 count.
+        assert!(places(&["invalid_rd_operations", "invalid_wr_operations"]).is_some());
+        // Alike in every byte the hash reads: no index (searched in order).
+        assert_eq!(
+            places(&[
+                "0123456789abcdef_x_0123456789",
+                "0123456789abcdef_y_0123456789"
+            ]),
+            None
+        );
+        assert_eq!(places(&[]), None);
+    }
+
     #[test]
     fn slots_nest_past_twelve_members() {
         assert_eq!(path(3, 12), "3");
