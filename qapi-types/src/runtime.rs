@@ -181,7 +181,7 @@ pub trait Object<'de>: Sized {
     /// was already filled.
     fn store<V: Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> Result<bool, V::Error>;
     /// The value, once every member was read.
-    fn build<E: de::Error>(s: Self::Slots) -> Result<Self, E>;
+    fn build<E: de::Error>(s: &mut Self::Slots) -> Result<Self, E>;
 }
 
 impl<'de, T: Object<'de>> Object<'de> for Box<T> {
@@ -192,7 +192,7 @@ impl<'de, T: Object<'de>> Object<'de> for Box<T> {
     fn store<V: Take<'de>>(s: &mut T::Slots, i: usize, v: V) -> Result<bool, V::Error> {
         T::store(s, i, v)
     }
-    fn build<E: de::Error>(s: T::Slots) -> Result<Self, E> {
+    fn build<E: de::Error>(s: &mut T::Slots) -> Result<Self, E> {
         T::build(s).map(Box::new)
     }
 }
@@ -207,8 +207,8 @@ impl<'de, T: Deserialize<'de>> Object<'de> for Data<T> {
     fn store<V: Take<'de>>(s: &mut Option<T>, _: usize, v: V) -> Result<bool, V::Error> {
         put(s, v)
     }
-    fn build<E: de::Error>(s: Option<T>) -> Result<Self, E> {
-        need(s, "data").map(Data)
+    fn build<E: de::Error>(s: &mut Option<T>) -> Result<Self, E> {
+        need(s.take(), "data").map(Data)
     }
 }
 
@@ -478,7 +478,7 @@ impl<'de, T: Object<'de>> Visitor<'de> for ObjectVisitor<T> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut s = T::slots();
         fill::<T, A>(&mut map, &mut s, |_, _| Ok(()), &[], &[], None)?;
-        T::build(s)
+        T::build(&mut s)
     }
 }
 
@@ -518,7 +518,7 @@ pub trait Union<'de>: Sized {
     fn untagged(_members: Kept) -> Option<Self::Branch> {
         None
     }
-    fn build<E: de::Error>(s: Self::Slots, branch: Self::Branch) -> Result<Self, E>;
+    fn build<E: de::Error>(s: &mut Self::Slots, branch: Self::Branch) -> Result<Self, E>;
 }
 
 /// The rest of a union's object, once the discriminator is read.
@@ -558,7 +558,7 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
             U::INDEX,
             Some(U::TAG),
         )?;
-        B::build(s)
+        B::build(&mut s)
     }
 
     /// A branch with no members of its own.
@@ -648,7 +648,7 @@ impl<'de> Object<'de> for Empty {
     fn store<V: Take<'de>>(_: &mut (), _: usize, _: V) -> Result<bool, V::Error> {
         Ok(true)
     }
-    fn build<E: de::Error>(_: ()) -> Result<Self, E> {
+    fn build<E: de::Error>(_: &mut ()) -> Result<Self, E> {
         Ok(Empty)
     }
 }
@@ -677,7 +677,7 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
                         held,
                     };
                     let branch = U::branch(&tag, rest)?;
-                    return U::build(s, branch);
+                    return U::build(&mut s, branch);
                 }
                 Some(Key::Unknown(k)) => {
                     let v = map.next_value()?;
@@ -687,7 +687,7 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
             }
         }
         match U::untagged(to_kept(U::NAME, held)?) {
-            Some(branch) => U::build(s, branch),
+            Some(branch) => U::build(&mut s, branch),
             None => Err(de::Error::custom(format_args!(
                 "missing member '{}'",
                 U::TAG

@@ -29,11 +29,11 @@ impl Gen<'_> {
             stores.push(quote!(#i => #rt::__private::put(&mut s.#idx, v),));
             if *opt {
                 slot_tys.push(quote!(#ty));
-                builds.push(quote!(#f: s.#idx,));
+                builds.push(quote!(#f: s.#idx.take(),));
                 puts.push(quote!(#rt::__private::opt(m, #wire, &self.#f)?;));
             } else {
                 slot_tys.push(quote!(::std::option::Option<#ty>));
-                builds.push(quote!(#f: #rt::__private::need(s.#idx, #wire)?,));
+                builds.push(quote!(#f: #rt::__private::need(s.#idx.take(), #wire)?,));
                 puts.push(quote!(m.serialize_entry(#wire, &self.#f)?;));
             }
         }
@@ -66,9 +66,9 @@ impl Gen<'_> {
             )
         };
         let param = if names.is_empty() {
-            quote!(_: Self::Slots)
+            quote!(_: &mut Self::Slots)
         } else {
-            quote!(s: Self::Slots)
+            quote!(s: &mut Self::Slots)
         };
         let index = match member_index(names.iter().map(|(_, w, _, _)| w.as_str())) {
             Some(index) => {
@@ -137,6 +137,7 @@ impl Gen<'_> {
                 #table
                 #slots
                 #store
+                #[inline]
                 fn build<E: ::serde::de::Error>(#param) -> ::std::result::Result<Self, E> {
                     ::std::result::Result::Ok(Self { #(#builds)* })
                 }

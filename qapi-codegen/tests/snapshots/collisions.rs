@@ -176,10 +176,13 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pair {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            a_b: ::qapi_types::__private::need(s.0, "a-b")?,
-            a_b2: ::qapi_types::__private::need(s.1, "aB")?,
+            a_b: ::qapi_types::__private::need(s.0.take(), "a-b")?,
+            a_b2: ::qapi_types::__private::need(s.1.take(), "aB")?,
         })
     }
 }
@@ -243,9 +246,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            x: ::qapi_types::__private::need(s.0, "x")?,
+            x: ::qapi_types::__private::need(s.0.take(), "x")?,
         })
     }
 }
@@ -309,9 +315,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            y: ::qapi_types::__private::need(s.0, "y")?,
+            y: ::qapi_types::__private::need(s.0.take(), "y")?,
         })
     }
 }
@@ -424,8 +433,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -486,8 +496,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }

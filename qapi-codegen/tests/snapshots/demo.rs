@@ -163,9 +163,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for Named {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            id: ::qapi_types::__private::need(s.0, "id")?,
+            id: ::qapi_types::__private::need(s.0.take(), "id")?,
         })
     }
 }
@@ -365,13 +368,16 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            id: ::qapi_types::__private::need(s.0, "id")?,
-            bus: ::qapi_types::__private::need(s.1, "bus")?,
-            size: ::qapi_types::__private::need(s.2, "size")?,
-            read_only: s.3,
-            tags: s.4,
+            id: ::qapi_types::__private::need(s.0.take(), "id")?,
+            bus: ::qapi_types::__private::need(s.1.take(), "bus")?,
+            size: ::qapi_types::__private::need(s.2.take(), "size")?,
+            read_only: s.3.take(),
+            tags: s.4.take(),
         })
     }
 }
@@ -511,9 +517,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleSerial {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            path: ::qapi_types::__private::need(s.0, "path")?,
+            path: ::qapi_types::__private::need(s.0.take(), "path")?,
         })
     }
 }
@@ -581,9 +590,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            port: ::qapi_types::__private::need(s.0, "port")?,
+            port: ::qapi_types::__private::need(s.0.take(), "port")?,
         })
     }
 }
@@ -746,11 +758,11 @@ impl<'de> ::qapi_types::__private::Union<'de> for Console {
         )
     }
     fn build<E: ::serde::de::Error>(
-        s: Self::Slots,
+        s: &mut Self::Slots,
         branch: ConsoleBranch,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            id: ::qapi_types::__private::need(s.0, "id")?,
+            id: ::qapi_types::__private::need(s.0.take(), "id")?,
             branch,
         })
     }
@@ -970,8 +982,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -1070,12 +1083,13 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                id: ::qapi_types::__private::need(s.0, "id")?,
-                size: ::qapi_types::__private::need(s.1, "size")?,
+                id: ::qapi_types::__private::need(s.0.take(), "id")?,
+                size: ::qapi_types::__private::need(s.1.take(), "size")?,
             })
         }
     }
@@ -1142,8 +1156,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -1290,12 +1305,13 @@ pub mod events {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                id: ::qapi_types::__private::need(s.0, "id")?,
-                size: ::qapi_types::__private::need(s.1, "size")?,
+                id: ::qapi_types::__private::need(s.0.take(), "id")?,
+                size: ::qapi_types::__private::need(s.1.take(), "size")?,
             })
         }
     }

@@ -313,15 +313,18 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            r#type: ::qapi_types::__private::need(s.0, "type")?,
-            self_: ::qapi_types::__private::need(s.1, "self")?,
-            r#fn: ::qapi_types::__private::need(s.2, "fn")?,
-            r#match: s.3,
-            r#async: ::qapi_types::__private::need(s.4, "async")?,
-            crate_: ::qapi_types::__private::need(s.5, "crate")?,
-            super_: ::qapi_types::__private::need(s.6, "super")?,
+            r#type: ::qapi_types::__private::need(s.0.take(), "type")?,
+            self_: ::qapi_types::__private::need(s.1.take(), "self")?,
+            r#fn: ::qapi_types::__private::need(s.2.take(), "fn")?,
+            r#match: s.3.take(),
+            r#async: ::qapi_types::__private::need(s.4.take(), "async")?,
+            crate_: ::qapi_types::__private::need(s.5.take(), "crate")?,
+            super_: ::qapi_types::__private::need(s.6.take(), "super")?,
         })
     }
 }
@@ -391,11 +394,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                r#where: ::qapi_types::__private::need(s.0, "where")?,
+                r#where: ::qapi_types::__private::need(s.0.take(), "where")?,
             })
         }
     }

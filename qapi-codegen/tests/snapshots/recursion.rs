@@ -203,12 +203,15 @@ impl<'de> ::qapi_types::__private::Object<'de> for Tree {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            value: ::qapi_types::__private::need(s.0, "value")?,
-            left: s.1,
-            right: s.2,
-            children: s.3,
+            value: ::qapi_types::__private::need(s.0.take(), "value")?,
+            left: s.1.take(),
+            right: s.2.take(),
+            children: s.3.take(),
         })
     }
 }
@@ -272,8 +275,11 @@ impl<'de> ::qapi_types::__private::Object<'de> for Ping {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
-        ::std::result::Result::Ok(Self { pong: s.0 })
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self { pong: s.0.take() })
     }
 }
 /// Refers to Ping.
@@ -336,8 +342,11 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pong {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
-        ::std::result::Result::Ok(Self { ping: s.0 })
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
+        ::std::result::Result::Ok(Self { ping: s.0.take() })
     }
 }
 /// Kinds of expression.
@@ -468,9 +477,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for Leaf {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            n: ::qapi_types::__private::need(s.0, "n")?,
+            n: ::qapi_types::__private::need(s.0.take(), "n")?,
         })
     }
 }
@@ -534,9 +546,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for Neg {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            inner: ::qapi_types::__private::need(s.0, "inner")?,
+            inner: ::qapi_types::__private::need(s.0.take(), "inner")?,
         })
     }
 }
@@ -701,7 +716,7 @@ impl<'de> ::qapi_types::__private::Union<'de> for Expr {
         )
     }
     fn build<E: ::serde::de::Error>(
-        _: Self::Slots,
+        _: &mut Self::Slots,
         branch: ExprBranch,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self { branch })
@@ -821,9 +836,12 @@ impl<'de> ::qapi_types::__private::Object<'de> for Wrap {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            inner: ::qapi_types::__private::need(s.0, "inner")?,
+            inner: ::qapi_types::__private::need(s.0.take(), "inner")?,
         })
     }
 }

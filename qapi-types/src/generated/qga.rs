@@ -200,11 +200,14 @@ impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0, "name")?,
-            enabled: crate::__private::need(s.1, "enabled")?,
-            success_response: crate::__private::need(s.2, "success-response")?,
+            name: crate::__private::need(s.0.take(), "name")?,
+            enabled: crate::__private::need(s.1.take(), "enabled")?,
+            success_response: crate::__private::need(s.2.take(), "success-response")?,
         })
     }
 }
@@ -287,10 +290,13 @@ impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            version: crate::__private::need(s.0, "version")?,
-            supported_commands: crate::__private::need(s.1, "supported_commands")?,
+            version: crate::__private::need(s.0.take(), "version")?,
+            supported_commands: crate::__private::need(s.1.take(), "supported_commands")?,
         })
     }
 }
@@ -382,11 +388,14 @@ impl<'de> crate::__private::Object<'de> for GuestFileRead {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            count: crate::__private::need(s.0, "count")?,
-            buf_b64: crate::__private::need(s.1, "buf-b64")?,
-            eof: crate::__private::need(s.2, "eof")?,
+            count: crate::__private::need(s.0.take(), "count")?,
+            buf_b64: crate::__private::need(s.1.take(), "buf-b64")?,
+            eof: crate::__private::need(s.2.take(), "eof")?,
         })
     }
 }
@@ -465,10 +474,13 @@ impl<'de> crate::__private::Object<'de> for GuestFileWrite {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            count: crate::__private::need(s.0, "count")?,
-            eof: crate::__private::need(s.1, "eof")?,
+            count: crate::__private::need(s.0.take(), "count")?,
+            eof: crate::__private::need(s.1.take(), "eof")?,
         })
     }
 }
@@ -546,10 +558,13 @@ impl<'de> crate::__private::Object<'de> for GuestFileSeek {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            position: crate::__private::need(s.0, "position")?,
-            eof: crate::__private::need(s.1, "eof")?,
+            position: crate::__private::need(s.0.take(), "position")?,
+            eof: crate::__private::need(s.1.take(), "eof")?,
         })
     }
 }
@@ -875,12 +890,15 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            path: crate::__private::need(s.0, "path")?,
-            trimmed: s.1,
-            minimum: s.2,
-            error: s.3,
+            path: crate::__private::need(s.0.take(), "path")?,
+            trimmed: s.1.take(),
+            minimum: s.2.take(),
+            error: s.3.take(),
         })
     }
 }
@@ -955,9 +973,12 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            paths: crate::__private::need(s.0, "paths")?,
+            paths: crate::__private::need(s.0.take(), "paths")?,
         })
     }
 }
@@ -1133,11 +1154,14 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            ip_address: crate::__private::need(s.0, "ip-address")?,
-            ip_address_type: crate::__private::need(s.1, "ip-address-type")?,
-            prefix: crate::__private::need(s.2, "prefix")?,
+            ip_address: crate::__private::need(s.0.take(), "ip-address")?,
+            ip_address_type: crate::__private::need(s.1.take(), "ip-address-type")?,
+            prefix: crate::__private::need(s.2.take(), "prefix")?,
         })
     }
 }
@@ -1295,16 +1319,19 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            rx_bytes: crate::__private::need(s.0, "rx-bytes")?,
-            rx_packets: crate::__private::need(s.1, "rx-packets")?,
-            rx_errs: crate::__private::need(s.2, "rx-errs")?,
-            rx_dropped: crate::__private::need(s.3, "rx-dropped")?,
-            tx_bytes: crate::__private::need(s.4, "tx-bytes")?,
-            tx_packets: crate::__private::need(s.5, "tx-packets")?,
-            tx_errs: crate::__private::need(s.6, "tx-errs")?,
-            tx_dropped: crate::__private::need(s.7, "tx-dropped")?,
+            rx_bytes: crate::__private::need(s.0.take(), "rx-bytes")?,
+            rx_packets: crate::__private::need(s.1.take(), "rx-packets")?,
+            rx_errs: crate::__private::need(s.2.take(), "rx-errs")?,
+            rx_dropped: crate::__private::need(s.3.take(), "rx-dropped")?,
+            tx_bytes: crate::__private::need(s.4.take(), "tx-bytes")?,
+            tx_packets: crate::__private::need(s.5.take(), "tx-packets")?,
+            tx_errs: crate::__private::need(s.6.take(), "tx-errs")?,
+            tx_dropped: crate::__private::need(s.7.take(), "tx-dropped")?,
         })
     }
 }
@@ -1438,12 +1465,15 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0, "name")?,
-            hardware_address: s.1,
-            ip_addresses: s.2,
-            statistics: s.3,
+            name: crate::__private::need(s.0.take(), "name")?,
+            hardware_address: s.1.take(),
+            ip_addresses: s.2.take(),
+            statistics: s.3.take(),
         })
     }
 }
@@ -1548,11 +1578,14 @@ impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            logical_id: crate::__private::need(s.0, "logical-id")?,
-            online: crate::__private::need(s.1, "online")?,
-            can_offline: s.2,
+            logical_id: crate::__private::need(s.0.take(), "logical-id")?,
+            online: crate::__private::need(s.1.take(), "online")?,
+            can_offline: s.2.take(),
         })
     }
 }
@@ -1857,12 +1890,15 @@ impl<'de> crate::__private::Object<'de> for GuestPciAddress {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            domain: crate::__private::need(s.0, "domain")?,
-            bus: crate::__private::need(s.1, "bus")?,
-            slot: crate::__private::need(s.2, "slot")?,
-            function: crate::__private::need(s.3, "function")?,
+            domain: crate::__private::need(s.0.take(), "domain")?,
+            bus: crate::__private::need(s.1.take(), "bus")?,
+            slot: crate::__private::need(s.2.take(), "slot")?,
+            function: crate::__private::need(s.3.take(), "function")?,
         })
     }
 }
@@ -1959,12 +1995,15 @@ impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            cssid: crate::__private::need(s.0, "cssid")?,
-            ssid: crate::__private::need(s.1, "ssid")?,
-            subchno: crate::__private::need(s.2, "subchno")?,
-            devno: crate::__private::need(s.3, "devno")?,
+            cssid: crate::__private::need(s.0.take(), "cssid")?,
+            ssid: crate::__private::need(s.1.take(), "ssid")?,
+            subchno: crate::__private::need(s.2.take(), "subchno")?,
+            devno: crate::__private::need(s.3.take(), "devno")?,
         })
     }
 }
@@ -2128,16 +2167,19 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            pci_controller: crate::__private::need(s.0, "pci-controller")?,
-            bus_type: crate::__private::need(s.1, "bus-type")?,
-            bus: crate::__private::need(s.2, "bus")?,
-            target: crate::__private::need(s.3, "target")?,
-            unit: crate::__private::need(s.4, "unit")?,
-            serial: s.5,
-            dev: s.6,
-            ccw_address: s.7,
+            pci_controller: crate::__private::need(s.0.take(), "pci-controller")?,
+            bus_type: crate::__private::need(s.1.take(), "bus-type")?,
+            bus: crate::__private::need(s.2.take(), "bus")?,
+            target: crate::__private::need(s.3.take(), "target")?,
+            unit: crate::__private::need(s.4.take(), "unit")?,
+            serial: s.5.take(),
+            dev: s.6.take(),
+            ccw_address: s.7.take(),
         })
     }
 }
@@ -2452,64 +2494,85 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            critical_warning: crate::__private::need(s.0.0, "critical-warning")?,
-            temperature: crate::__private::need(s.0.1, "temperature")?,
-            available_spare: crate::__private::need(s.0.2, "available-spare")?,
+            critical_warning: crate::__private::need(s.0.0.take(), "critical-warning")?,
+            temperature: crate::__private::need(s.0.1.take(), "temperature")?,
+            available_spare: crate::__private::need(s.0.2.take(), "available-spare")?,
             available_spare_threshold: crate::__private::need(
-                s.0.3,
+                s.0.3.take(),
                 "available-spare-threshold",
             )?,
-            percentage_used: crate::__private::need(s.0.4, "percentage-used")?,
-            data_units_read_lo: crate::__private::need(s.0.5, "data-units-read-lo")?,
-            data_units_read_hi: crate::__private::need(s.0.6, "data-units-read-hi")?,
+            percentage_used: crate::__private::need(s.0.4.take(), "percentage-used")?,
+            data_units_read_lo: crate::__private::need(
+                s.0.5.take(),
+                "data-units-read-lo",
+            )?,
+            data_units_read_hi: crate::__private::need(
+                s.0.6.take(),
+                "data-units-read-hi",
+            )?,
             data_units_written_lo: crate::__private::need(
-                s.0.7,
+                s.0.7.take(),
                 "data-units-written-lo",
             )?,
             data_units_written_hi: crate::__private::need(
-                s.0.8,
+                s.0.8.take(),
                 "data-units-written-hi",
             )?,
             host_read_commands_lo: crate::__private::need(
-                s.0.9,
+                s.0.9.take(),
                 "host-read-commands-lo",
             )?,
             host_read_commands_hi: crate::__private::need(
-                s.0.10,
+                s.0.10.take(),
                 "host-read-commands-hi",
             )?,
             host_write_commands_lo: crate::__private::need(
-                s.0.11,
+                s.0.11.take(),
                 "host-write-commands-lo",
             )?,
             host_write_commands_hi: crate::__private::need(
-                s.1.0,
+                s.1.0.take(),
                 "host-write-commands-hi",
             )?,
             controller_busy_time_lo: crate::__private::need(
-                s.1.1,
+                s.1.1.take(),
                 "controller-busy-time-lo",
             )?,
             controller_busy_time_hi: crate::__private::need(
-                s.1.2,
+                s.1.2.take(),
                 "controller-busy-time-hi",
             )?,
-            power_cycles_lo: crate::__private::need(s.1.3, "power-cycles-lo")?,
-            power_cycles_hi: crate::__private::need(s.1.4, "power-cycles-hi")?,
-            power_on_hours_lo: crate::__private::need(s.1.5, "power-on-hours-lo")?,
-            power_on_hours_hi: crate::__private::need(s.1.6, "power-on-hours-hi")?,
-            unsafe_shutdowns_lo: crate::__private::need(s.1.7, "unsafe-shutdowns-lo")?,
-            unsafe_shutdowns_hi: crate::__private::need(s.1.8, "unsafe-shutdowns-hi")?,
-            media_errors_lo: crate::__private::need(s.1.9, "media-errors-lo")?,
-            media_errors_hi: crate::__private::need(s.1.10, "media-errors-hi")?,
+            power_cycles_lo: crate::__private::need(s.1.3.take(), "power-cycles-lo")?,
+            power_cycles_hi: crate::__private::need(s.1.4.take(), "power-cycles-hi")?,
+            power_on_hours_lo: crate::__private::need(
+                s.1.5.take(),
+                "power-on-hours-lo",
+            )?,
+            power_on_hours_hi: crate::__private::need(
+                s.1.6.take(),
+                "power-on-hours-hi",
+            )?,
+            unsafe_shutdowns_lo: crate::__private::need(
+                s.1.7.take(),
+                "unsafe-shutdowns-lo",
+            )?,
+            unsafe_shutdowns_hi: crate::__private::need(
+                s.1.8.take(),
+                "unsafe-shutdowns-hi",
+            )?,
+            media_errors_lo: crate::__private::need(s.1.9.take(), "media-errors-lo")?,
+            media_errors_hi: crate::__private::need(s.1.10.take(), "media-errors-hi")?,
             number_of_error_log_entries_lo: crate::__private::need(
-                s.1.11,
+                s.1.11.take(),
                 "number-of-error-log-entries-lo",
             )?,
             number_of_error_log_entries_hi: crate::__private::need(
-                s.2.0,
+                s.2.0.take(),
                 "number-of-error-log-entries-hi",
             )?,
         })
@@ -2808,7 +2871,7 @@ impl<'de> crate::__private::Union<'de> for GuestDiskSmart {
         )
     }
     fn build<E: ::serde::de::Error>(
-        _: Self::Slots,
+        _: &mut Self::Slots,
         branch: GuestDiskSmartBranch,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self { branch })
@@ -2960,14 +3023,17 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0, "name")?,
-            partition: crate::__private::need(s.1, "partition")?,
-            dependencies: s.2,
-            address: s.3,
-            alias: s.4,
-            smart: s.5,
+            name: crate::__private::need(s.0.take(), "name")?,
+            partition: crate::__private::need(s.1.take(), "partition")?,
+            dependencies: s.2.take(),
+            address: s.3.take(),
+            alias: s.4.take(),
+            smart: s.5.take(),
         })
     }
 }
@@ -3132,15 +3198,18 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0, "name")?,
-            mountpoint: crate::__private::need(s.1, "mountpoint")?,
-            r#type: crate::__private::need(s.2, "type")?,
-            used_bytes: s.3,
-            total_bytes: s.4,
-            total_bytes_privileged: s.5,
-            disk: crate::__private::need(s.6, "disk")?,
+            name: crate::__private::need(s.0.take(), "name")?,
+            mountpoint: crate::__private::need(s.1.take(), "mountpoint")?,
+            r#type: crate::__private::need(s.2.take(), "type")?,
+            used_bytes: s.3.take(),
+            total_bytes: s.4.take(),
+            total_bytes_privileged: s.5.take(),
+            disk: crate::__private::need(s.6.take(), "disk")?,
         })
     }
 }
@@ -3246,11 +3315,14 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            phys_index: crate::__private::need(s.0, "phys-index")?,
-            online: crate::__private::need(s.1, "online")?,
-            can_offline: s.2,
+            phys_index: crate::__private::need(s.0.take(), "phys-index")?,
+            online: crate::__private::need(s.1.take(), "online")?,
+            can_offline: s.2.take(),
         })
     }
 }
@@ -3455,11 +3527,14 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            phys_index: crate::__private::need(s.0, "phys-index")?,
-            response: crate::__private::need(s.1, "response")?,
-            error_code: s.2,
+            phys_index: crate::__private::need(s.0.take(), "phys-index")?,
+            response: crate::__private::need(s.1.take(), "response")?,
+            error_code: s.2.take(),
         })
     }
 }
@@ -3533,9 +3608,12 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            size: crate::__private::need(s.0, "size")?,
+            size: crate::__private::need(s.0.take(), "size")?,
         })
     }
 }
@@ -3722,15 +3800,18 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            exited: crate::__private::need(s.0, "exited")?,
-            exitcode: s.1,
-            signal: s.2,
-            out_data: s.3,
-            err_data: s.4,
-            out_truncated: s.5,
-            err_truncated: s.6,
+            exited: crate::__private::need(s.0.take(), "exited")?,
+            exitcode: s.1.take(),
+            signal: s.2.take(),
+            out_data: s.3.take(),
+            err_data: s.4.take(),
+            out_truncated: s.5.take(),
+            err_truncated: s.6.take(),
         })
     }
 }
@@ -3800,9 +3881,12 @@ impl<'de> crate::__private::Object<'de> for GuestExec {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            pid: crate::__private::need(s.0, "pid")?,
+            pid: crate::__private::need(s.0.take(), "pid")?,
         })
     }
 }
@@ -4036,9 +4120,12 @@ impl<'de> crate::__private::Object<'de> for GuestHostName {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            host_name: crate::__private::need(s.0, "host-name")?,
+            host_name: crate::__private::need(s.0.take(), "host-name")?,
         })
     }
 }
@@ -4141,11 +4228,14 @@ impl<'de> crate::__private::Object<'de> for GuestUser {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            user: crate::__private::need(s.0, "user")?,
-            login_time: crate::__private::need(s.1, "login-time")?,
-            domain: s.2,
+            user: crate::__private::need(s.0.take(), "user")?,
+            login_time: crate::__private::need(s.1.take(), "login-time")?,
+            domain: s.2.take(),
         })
     }
 }
@@ -4233,10 +4323,13 @@ impl<'de> crate::__private::Object<'de> for GuestTimezone {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            zone: s.0,
-            offset: crate::__private::need(s.1, "offset")?,
+            zone: s.0.take(),
+            offset: crate::__private::need(s.1.take(), "offset")?,
         })
     }
 }
@@ -4481,18 +4574,21 @@ impl<'de> crate::__private::Object<'de> for GuestOsInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            kernel_release: s.0,
-            kernel_version: s.1,
-            machine: s.2,
-            id: s.3,
-            name: s.4,
-            pretty_name: s.5,
-            version: s.6,
-            version_id: s.7,
-            variant: s.8,
-            variant_id: s.9,
+            kernel_release: s.0.take(),
+            kernel_version: s.1.take(),
+            machine: s.2.take(),
+            id: s.3.take(),
+            name: s.4.take(),
+            pretty_name: s.5.take(),
+            version: s.6.take(),
+            version_id: s.7.take(),
+            variant: s.8.take(),
+            variant_id: s.9.take(),
         })
     }
 }
@@ -4644,10 +4740,13 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            vendor_id: crate::__private::need(s.0, "vendor-id")?,
-            device_id: crate::__private::need(s.1, "device-id")?,
+            vendor_id: crate::__private::need(s.0.take(), "vendor-id")?,
+            device_id: crate::__private::need(s.1.take(), "device-id")?,
         })
     }
 }
@@ -4792,7 +4891,7 @@ impl<'de> crate::__private::Union<'de> for GuestDeviceId {
         )
     }
     fn build<E: ::serde::de::Error>(
-        _: Self::Slots,
+        _: &mut Self::Slots,
         branch: GuestDeviceIdBranch,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self { branch })
@@ -4922,12 +5021,15 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            driver_name: crate::__private::need(s.0, "driver-name")?,
-            driver_date: s.1,
-            driver_version: s.2,
-            id: s.3,
+            driver_name: crate::__private::need(s.0.take(), "driver-name")?,
+            driver_date: s.1.take(),
+            driver_version: s.2.take(),
+            id: s.3.take(),
         })
     }
 }
@@ -4999,9 +5101,12 @@ impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            keys: crate::__private::need(s.0, "keys")?,
+            keys: crate::__private::need(s.0.take(), "keys")?,
         })
     }
 }
@@ -5351,25 +5456,28 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            read_sectors: s.0.0,
-            read_ios: s.0.1,
-            read_merges: s.0.2,
-            write_sectors: s.0.3,
-            write_ios: s.0.4,
-            write_merges: s.0.5,
-            discard_sectors: s.0.6,
-            discard_ios: s.0.7,
-            discard_merges: s.0.8,
-            flush_ios: s.0.9,
-            read_ticks: s.0.10,
-            write_ticks: s.0.11,
-            discard_ticks: s.1.0,
-            flush_ticks: s.1.1,
-            ios_pgr: s.1.2,
-            total_ticks: s.1.3,
-            weight_ticks: s.1.4,
+            read_sectors: s.0.0.take(),
+            read_ios: s.0.1.take(),
+            read_merges: s.0.2.take(),
+            write_sectors: s.0.3.take(),
+            write_ios: s.0.4.take(),
+            write_merges: s.0.5.take(),
+            discard_sectors: s.0.6.take(),
+            discard_ios: s.0.7.take(),
+            discard_merges: s.0.8.take(),
+            flush_ios: s.0.9.take(),
+            read_ticks: s.0.10.take(),
+            write_ticks: s.0.11.take(),
+            discard_ticks: s.1.0.take(),
+            flush_ticks: s.1.1.take(),
+            ios_pgr: s.1.2.take(),
+            total_ticks: s.1.3.take(),
+            weight_ticks: s.1.4.take(),
         })
     }
 }
@@ -5462,12 +5570,15 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0, "name")?,
-            major: crate::__private::need(s.1, "major")?,
-            minor: crate::__private::need(s.2, "minor")?,
-            stats: crate::__private::need(s.3, "stats")?,
+            name: crate::__private::need(s.0.take(), "name")?,
+            major: crate::__private::need(s.1.take(), "major")?,
+            minor: crate::__private::need(s.2.take(), "minor")?,
+            stats: crate::__private::need(s.3.take(), "stats")?,
         })
     }
 }
@@ -5722,19 +5833,22 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            cpu: crate::__private::need(s.0, "cpu")?,
-            user: crate::__private::need(s.1, "user")?,
-            nice: crate::__private::need(s.2, "nice")?,
-            system: crate::__private::need(s.3, "system")?,
-            idle: crate::__private::need(s.4, "idle")?,
-            iowait: s.5,
-            irq: s.6,
-            softirq: s.7,
-            steal: s.8,
-            guest: s.9,
-            guestnice: s.10,
+            cpu: crate::__private::need(s.0.take(), "cpu")?,
+            user: crate::__private::need(s.1.take(), "user")?,
+            nice: crate::__private::need(s.2.take(), "nice")?,
+            system: crate::__private::need(s.3.take(), "system")?,
+            idle: crate::__private::need(s.4.take(), "idle")?,
+            iowait: s.5.take(),
+            irq: s.6.take(),
+            softirq: s.7.take(),
+            steal: s.8.take(),
+            guest: s.9.take(),
+            guestnice: s.10.take(),
         })
     }
 }
@@ -5879,7 +5993,7 @@ impl<'de> crate::__private::Union<'de> for GuestCpuStats {
         )
     }
     fn build<E: ::serde::de::Error>(
-        _: Self::Slots,
+        _: &mut Self::Slots,
         branch: GuestCpuStatsBranch,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self { branch })
@@ -5971,11 +6085,14 @@ impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            load1m: crate::__private::need(s.0, "load1m")?,
-            load5m: crate::__private::need(s.1, "load5m")?,
-            load15m: crate::__private::need(s.2, "load15m")?,
+            load1m: crate::__private::need(s.0.take(), "load1m")?,
+            load5m: crate::__private::need(s.1.take(), "load5m")?,
+            load15m: crate::__private::need(s.2.take(), "load15m")?,
         })
     }
 }
@@ -6250,24 +6367,27 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
             _ => ::std::result::Result::Ok(true),
         }
     }
-    fn build<E: ::serde::de::Error>(s: Self::Slots) -> ::std::result::Result<Self, E> {
+    #[inline]
+    fn build<E: ::serde::de::Error>(
+        s: &mut Self::Slots,
+    ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            iface: crate::__private::need(s.0.0, "iface")?,
-            destination: crate::__private::need(s.0.1, "destination")?,
-            metric: crate::__private::need(s.0.2, "metric")?,
-            gateway: s.0.3,
-            mask: s.0.4,
-            irtt: s.0.5,
-            flags: s.0.6,
-            refcnt: s.0.7,
-            r#use: s.0.8,
-            window: s.0.9,
-            mtu: s.0.10,
-            desprefixlen: s.0.11,
-            source: s.1.0,
-            srcprefixlen: s.1.1,
-            nexthop: s.1.2,
-            version: crate::__private::need(s.1.3, "version")?,
+            iface: crate::__private::need(s.0.0.take(), "iface")?,
+            destination: crate::__private::need(s.0.1.take(), "destination")?,
+            metric: crate::__private::need(s.0.2.take(), "metric")?,
+            gateway: s.0.3.take(),
+            mask: s.0.4.take(),
+            irtt: s.0.5.take(),
+            flags: s.0.6.take(),
+            refcnt: s.0.7.take(),
+            r#use: s.0.8.take(),
+            window: s.0.9.take(),
+            mtu: s.0.10.take(),
+            desprefixlen: s.0.11.take(),
+            source: s.1.0.take(),
+            srcprefixlen: s.1.1.take(),
+            nexthop: s.1.2.take(),
+            version: crate::__private::need(s.1.3.take(), "version")?,
         })
     }
 }
@@ -6367,11 +6487,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                id: crate::__private::need(s.0, "id")?,
+                id: crate::__private::need(s.0.take(), "id")?,
             })
         }
     }
@@ -6486,11 +6607,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                id: crate::__private::need(s.0, "id")?,
+                id: crate::__private::need(s.0.take(), "id")?,
             })
         }
     }
@@ -6560,8 +6682,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -6637,8 +6760,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -6740,10 +6864,11 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
-            ::std::result::Result::Ok(Self { time: s.0 })
+            ::std::result::Result::Ok(Self { time: s.0.take() })
         }
     }
     #[allow(deprecated)]
@@ -6812,8 +6937,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -6910,10 +7036,11 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
-            ::std::result::Result::Ok(Self { mode: s.0 })
+            ::std::result::Result::Ok(Self { mode: s.0.take() })
         }
     }
     #[allow(deprecated)]
@@ -7021,12 +7148,13 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                path: crate::__private::need(s.0, "path")?,
-                mode: s.1,
+                path: crate::__private::need(s.0.take(), "path")?,
+                mode: s.1.take(),
             })
         }
     }
@@ -7115,11 +7243,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0, "handle")?,
+                handle: crate::__private::need(s.0.take(), "handle")?,
             })
         }
     }
@@ -7221,12 +7350,13 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0, "handle")?,
-                count: s.1,
+                handle: crate::__private::need(s.0.take(), "handle")?,
+                count: s.1.take(),
             })
         }
     }
@@ -7341,13 +7471,14 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0, "handle")?,
-                buf_b64: crate::__private::need(s.1, "buf-b64")?,
-                count: s.2,
+                handle: crate::__private::need(s.0.take(), "handle")?,
+                buf_b64: crate::__private::need(s.1.take(), "buf-b64")?,
+                count: s.2.take(),
             })
         }
     }
@@ -7456,13 +7587,14 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0, "handle")?,
-                offset: crate::__private::need(s.1, "offset")?,
-                whence: crate::__private::need(s.2, "whence")?,
+                handle: crate::__private::need(s.0.take(), "handle")?,
+                offset: crate::__private::need(s.1.take(), "offset")?,
+                whence: crate::__private::need(s.2.take(), "whence")?,
             })
         }
     }
@@ -7551,11 +7683,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0, "handle")?,
+                handle: crate::__private::need(s.0.take(), "handle")?,
             })
         }
     }
@@ -7631,8 +7764,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -7719,8 +7853,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -7826,10 +7961,11 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
-            ::std::result::Result::Ok(Self { mountpoints: s.0 })
+            ::std::result::Result::Ok(Self { mountpoints: s.0.take() })
         }
     }
     #[allow(deprecated)]
@@ -7909,8 +8045,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -8012,10 +8149,11 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
-            ::std::result::Result::Ok(Self { minimum: s.0 })
+            ::std::result::Result::Ok(Self { minimum: s.0.take() })
         }
     }
     #[allow(deprecated)]
@@ -8107,8 +8245,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -8209,8 +8348,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -8310,8 +8450,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -8384,8 +8525,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -8465,8 +8607,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -8596,11 +8739,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                vcpus: crate::__private::need(s.0, "vcpus")?,
+                vcpus: crate::__private::need(s.0.take(), "vcpus")?,
             })
         }
     }
@@ -8679,8 +8823,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -8760,8 +8905,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -8884,13 +9030,14 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                username: crate::__private::need(s.0, "username")?,
-                password: crate::__private::need(s.1, "password")?,
-                crypted: crate::__private::need(s.2, "crypted")?,
+                username: crate::__private::need(s.0.take(), "username")?,
+                password: crate::__private::need(s.1.take(), "password")?,
+                crypted: crate::__private::need(s.2.take(), "crypted")?,
             })
         }
     }
@@ -8970,8 +9117,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -9088,11 +9236,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                mem_blks: crate::__private::need(s.0, "mem-blks")?,
+                mem_blks: crate::__private::need(s.0.take(), "mem-blks")?,
             })
         }
     }
@@ -9164,8 +9313,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -9257,11 +9407,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                pid: crate::__private::need(s.0, "pid")?,
+                pid: crate::__private::need(s.0.take(), "pid")?,
             })
         }
     }
@@ -9429,15 +9580,16 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                path: crate::__private::need(s.0, "path")?,
-                arg: s.1,
-                env: s.2,
-                input_data: s.3,
-                capture_output: s.4,
+                path: crate::__private::need(s.0.take(), "path")?,
+                arg: s.1.take(),
+                env: s.2.take(),
+                input_data: s.3.take(),
+                capture_output: s.4.take(),
             })
         }
     }
@@ -9515,8 +9667,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -9593,8 +9746,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -9665,8 +9819,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -9737,8 +9892,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -9811,8 +9967,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -9903,11 +10060,12 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                username: crate::__private::need(s.0, "username")?,
+                username: crate::__private::need(s.0.take(), "username")?,
             })
         }
     }
@@ -10020,13 +10178,14 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                username: crate::__private::need(s.0, "username")?,
-                keys: crate::__private::need(s.1, "keys")?,
-                reset: s.2,
+                username: crate::__private::need(s.0.take(), "username")?,
+                keys: crate::__private::need(s.1.take(), "keys")?,
+                reset: s.2.take(),
             })
         }
     }
@@ -10129,12 +10288,13 @@ pub mod commands {
                 _ => ::std::result::Result::Ok(true),
             }
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            s: Self::Slots,
+            s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                username: crate::__private::need(s.0, "username")?,
-                keys: crate::__private::need(s.1, "keys")?,
+                username: crate::__private::need(s.0.take(), "username")?,
+                keys: crate::__private::need(s.1.take(), "keys")?,
             })
         }
     }
@@ -10210,8 +10370,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -10288,8 +10449,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -10371,8 +10533,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
@@ -10449,8 +10612,9 @@ pub mod commands {
         ) -> ::std::result::Result<bool, V::Error> {
             ::std::result::Result::Ok(true)
         }
+        #[inline]
         fn build<E: ::serde::de::Error>(
-            _: Self::Slots,
+            _: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {})
         }
