@@ -382,7 +382,7 @@ impl Keys<'_> {
 
 /// Reads one key for [`fill`]: an unknown one is to be skipped, or in
 /// strict mode an error naming it.
-struct SkipSeed<'a>(Keys<'a>);
+struct SkipSeed<'a>(&'a Keys<'a>);
 
 impl<'de> DeserializeSeed<'de> for SkipSeed<'_> {
     type Value = Found;
@@ -407,7 +407,7 @@ impl Visitor<'_> for SkipSeed<'_> {
 }
 
 /// Reads one key, keeping an unknown one (borrowed when it can be).
-struct KeepSeed<'a>(Keys<'a>);
+struct KeepSeed<'a>(&'a Keys<'a>);
 
 impl<'de> DeserializeSeed<'de> for KeepSeed<'_> {
     type Value = Key<'de>;
@@ -454,7 +454,7 @@ fn fill<'de, T: Object<'de>, A: MapAccess<'de>>(
         tag,
     };
     loop {
-        match map.next_key_seed(SkipSeed(keys))? {
+        match map.next_key_seed(SkipSeed(&keys))? {
             None => return Ok(()),
             Some(Found::Member(i)) => {
                 let i = i as usize;
@@ -597,8 +597,9 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
     /// Every member left that is not a common one, as read.
     fn gather(mut self) -> Result<HeldMembers<'de>, A::Error> {
         let mut members = std::mem::take(&mut self.held);
+        let keys = union_keys::<U>();
         loop {
-            match self.map.next_key_seed(KeepSeed(union_keys::<U>()))? {
+            match self.map.next_key_seed(KeepSeed(&keys))? {
                 None => return Ok(members),
                 Some(Key::Found(Found::Member(i))) => {
                     common_member::<U, A>(self.common, self.map, i as usize)?
@@ -663,8 +664,9 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<U, A::Error> {
         let mut s = U::slots();
         let mut held = Vec::new();
+        let keys = union_keys::<U>();
         loop {
-            match map.next_key_seed(KeepSeed(union_keys::<U>()))? {
+            match map.next_key_seed(KeepSeed(&keys))? {
                 Some(Key::Found(Found::Member(i))) => {
                     common_member::<U, A>(&mut s, &mut map, i as usize)?
                 }
