@@ -4,10 +4,10 @@
 //! once.  Not a stable API.
 //!
 //! Decoding reads members as they come, straight from the deserializer:
-//! a key is matched against the type's table of wire names (the next
-//! expected one first, as QEMU sends members in schema order), its value
-//! is decoded into a slot, unknown members are skipped without being
-//! built (`IgnoredAny`), or reported in strict mode.  A union reads its
+//! a key is found in the type's table of wire names through the table's
+//! hash index (one cheap hash, one comparison: `find`), its value is
+//! decoded into a slot, unknown members are skipped without being built
+//! (`IgnoredAny`), or reported in strict mode.  A union reads its
 //! common members and its discriminator the same way, then hands the
 //! rest of the object to the branch's type; members that come before the
 //! discriminator and are not common ones are held as they were read
