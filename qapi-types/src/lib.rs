@@ -817,11 +817,14 @@ impl ServerMessage {
 }
 
 /// Decode one reply message to command `C` the way the clients do: the
-/// envelope is scanned once (the `return` member's text copied out, as a
-/// client keeps it until its caller takes it), then decoded straight
-/// into `C::Returns`, with the process-wide strictness.  An `error`
-/// reply is [`Error::Qmp`].  For a transport of your own, and for
-/// `cargo xtask bench-decode`, which measures exactly this.
+/// same quick look at its first and last members routes it (QEMU's
+/// `{"return": …, "id": N}`; anything else, such as an `error` reply,
+/// is read in full first), the message is copied (a client keeps it
+/// until its caller takes it), then read once, `return` straight into
+/// `C::Returns` with the process-wide strictness and `id` checked
+/// against the routing.  Any `id` is accepted.  An `error` reply is
+/// [`Error::Qmp`].  For a transport of your own, and for `cargo xtask
+/// bench-decode`, which measures exactly this.
 pub fn decode_reply<C: Command>(bytes: &[u8]) -> Result<C::Returns, Error> {
     let returned = proto::any_reply(bytes, "the server")?.map_err(Error::Qmp)?;
     proto::decode_return::<C>(returned, None)
