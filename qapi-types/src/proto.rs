@@ -816,9 +816,15 @@ pub(crate) fn empty_return() -> Returned {
 /// checks the rest as it reads the message: the syntax, `id` as
 /// routed, no `return` or `id` twice.
 pub(crate) fn reply_route(bytes: &[u8], commas: Option<usize>) -> Option<IdCheck> {
-    let rest = bytes[skip_ws(bytes, 0)..].strip_prefix(b"{")?;
-    let rest = rest[skip_ws(rest, 0)..].strip_prefix(b"\"return\"")?;
-    rest[skip_ws(rest, 0)..].strip_prefix(b":")?;
+    let i = skip_ws(bytes, 0);
+    if bytes.get(i) != Some(&b'{') {
+        return None;
+    }
+    let i = skip_ws(bytes, i + 1);
+    if bytes.get(i..i + 8) != Some(b"\"return\"") || bytes.get(skip_ws(bytes, i + 8)) != Some(&b':')
+    {
+        return None;
+    }
     if let Some(n) = id_tail(bytes) {
         return Some(IdCheck::Is(n));
     }
@@ -830,37 +836,49 @@ pub(crate) fn reply_route(bytes: &[u8], commas: Option<usize>) -> Option<IdCheck
 }
 
 /// N, when `bytes` end with `, "id": N }` (whitespace allowed), N of
-/// one to 18 digits without a leading zero.
+/// one to 18 digits without a leading zero.  Read backwards.
 fn id_tail(bytes: &[u8]) -> Option<u64> {
-    let trim = |b: &[u8]| {
-        let n = b
-            .iter()
-            .rev()
-            .take_while(|c| c.is_ascii_whitespace())
-            .count();
-        b.len() - n
-    };
-    let rest = bytes[..trim(bytes)].strip_suffix(b"}")?;
-    let rest = &rest[..trim(rest)];
-    let n = rest
-        .iter()
-        .rev()
-        .take(19)
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    let (rest, digits) = rest.split_at(rest.len() - n);
-    if !(1..=18).contains(&n) || (digits[0] == b'0' && n > 1) {
+    let mut i = back_ws(bytes, bytes.len());
+    if i == 0 || bytes[i - 1] != b'}' {
         return None;
     }
-    let rest = rest[..trim(rest)].strip_suffix(b":")?;
-    let rest = rest[..trim(rest)].strip_suffix(b"\"id\"")?;
-    rest[..trim(rest)].strip_suffix(b",")?;
-    Some(digits.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
+    let end = back_ws(bytes, i - 1);
+    let (mut n, mut scale) = (0, 1);
+    i = end;
+    while i > 0 && bytes[i - 1].is_ascii_digit() {
+        if end - i == 18 {
+            return None;
+        }
+        i -= 1;
+        n += u64::from(bytes[i] - b'0') * scale;
+        scale *= 10;
+    }
+    if i == end || (bytes[i] == b'0' && end - i > 1) {
+        return None;
+    }
+    i = back_ws(bytes, i);
+    if i == 0 || bytes[i - 1] != b':' {
+        return None;
+    }
+    i = back_ws(bytes, i - 1);
+    if i < 4 || bytes[i - 4..i] != *b"\"id\"" {
+        return None;
+    }
+    i = back_ws(bytes, i - 4);
+    (i > 0 && bytes[i - 1] == b',').then_some(n)
 }
 
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(i) {
         i += 1;
+    }
+    i
+}
+
+/// Where whitespace that ends `bytes[..i]` starts.
+fn back_ws(bytes: &[u8], mut i: usize) -> usize {
+    while i > 0 && matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        i -= 1;
     }
     i
 }
@@ -997,7 +1015,7 @@ impl<'de, D: Decode> serde::de::Visitor<'de> for Envelope<'_, D> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<D::Out, A::Error> {
         use serde::de::Error as _;
         *self.in_return = false;
-        let (mut ret, mut id) = (None, None);
+        let (mut ret, mut id) = (None, false);
         while let Some(key) = map.next_key()? {
             match key {
                 crate::Field::Return if ret.is_none() => {
@@ -1005,14 +1023,24 @@ impl<'de, D: Decode> serde::de::Visitor<'de> for Envelope<'_, D> {
                     ret = Some(map.next_value_seed(Seed::<D>(PhantomData))?);
                     *self.in_return = false;
                 }
-                crate::Field::Id if id.is_none() => {
-                    id = Some(match self.id {
+                crate::Field::Id if !id => {
+                    id = true;
+                    match self.id {
+                        IdCheck::Is(n) => {
+                            let got: u64 = map.next_value()?;
+                            if got != n {
+                                return Err(A::Error::custom(format_args!(
+                                    "its `id` is {got}, where routing read {n}"
+                                )));
+                            }
+                        }
+                        IdCheck::Absent => {
+                            return Err(A::Error::custom("an `id`, where routing read none"))
+                        }
                         IdCheck::Any => {
                             map.next_value::<serde::de::IgnoredAny>()?;
-                            None
                         }
-                        _ => Some(map.next_value::<Value>()?),
-                    });
+                    }
                 }
                 crate::Field::Return | crate::Field::Id => {
                     return Err(A::Error::custom("a member twice (`return` or `id`)"));
@@ -1022,19 +1050,10 @@ impl<'de, D: Decode> serde::de::Visitor<'de> for Envelope<'_, D> {
                 }
             }
         }
-        match (self.id, id.flatten()) {
-            (IdCheck::Any, _) | (IdCheck::Absent, None) => {}
-            (IdCheck::Is(n), Some(v)) if v.as_u64() == Some(n) => {}
-            (want, got) => {
-                let want = match want {
-                    IdCheck::Is(n) => n.to_string(),
-                    _ => "none".into(),
-                };
-                let got = got.map_or("none".into(), |v| v.to_string());
-                return Err(A::Error::custom(format_args!(
-                    "its `id` is {got}, where routing read {want}"
-                )));
-            }
+        if let (IdCheck::Is(n), false) = (self.id, id) {
+            return Err(A::Error::custom(format_args!(
+                "no `id`, where routing read {n}"
+            )));
         }
         ret.ok_or_else(|| A::Error::missing_field("return"))
     }
@@ -1299,11 +1318,11 @@ mod tests {
         );
         protocol(
             decoded::<u64>(r#"{"return": 1, "id": 4}"#, IdCheck::Absent),
-            "its `id` is 4, where routing read none",
+            "an `id`, where routing read none",
         );
         protocol(
             decoded::<u64>(r#"{"return": 1}"#, IdCheck::Is(4)),
-            "its `id` is none, where routing read 4",
+            "no `id`, where routing read 4",
         );
         protocol(
             decoded::<u64>(r#"{"id": 4}"#, IdCheck::Is(4)),
