@@ -825,13 +825,14 @@ pub(crate) fn reply_route(bytes: &[u8], commas: Option<usize>) -> Option<IdCheck
     {
         return None;
     }
-    if let Some(n) = id_tail(bytes) {
-        return Some(IdCheck::Is(n));
+    if commas == Some(0) {
+        // One member: no `id` (its tail would need a comma at depth 1).
+        return Some(IdCheck::Absent);
     }
-    match commas {
-        None => Some(IdCheck::Any),
-        Some(0) => Some(IdCheck::Absent),
-        Some(_) => None,
+    match (id_tail(bytes), commas) {
+        (Some(n), _) => Some(IdCheck::Is(n)),
+        (None, None) => Some(IdCheck::Any),
+        (None, Some(_)) => None,
     }
 }
 
