@@ -586,14 +586,14 @@ impl Session {
     /// by the full parse.
     pub(crate) fn route(&mut self, msg: Message<'_>) -> Result<Routed, Error> {
         let bytes = msg.bytes;
-        if let Some(check) = reply_route(bytes, Some(msg.commas)) {
-            let id = match check {
+        if let Some(route) = reply_route(bytes, Some(msg.commas)) {
+            let id = match route.id {
                 IdCheck::Is(n) => Some(Value::from(n)),
                 _ => None,
             };
             let returned = Returned::Message {
                 bytes: bytes.into(),
-                id: check,
+                route,
             };
             return self.reply(bytes, id, Ok(returned));
         }
@@ -770,13 +770,22 @@ impl EventHub {
 #[derive(Debug)]
 pub(crate) enum Returned {
     /// A whole reply that [`reply_route`] took, as framed (copied out
-    /// of the read buffer, where the next message goes): decoded in one
-    /// pass, envelope and `return` alike, `id` checked as it comes.
-    Message { bytes: Box<[u8]>, id: IdCheck },
+    /// of the read buffer, where the next message goes), and its route.
+    Message { bytes: Box<[u8]>, route: Route },
     /// The `return` member's text alone: a reply that
     /// [`ServerMessage::parse`] read, or `{}` for a command that gets no
     /// reply.
     Text(Box<str>),
+}
+
+/// A reply as [`reply_route`] read it: its `id`, and where the value of
+/// `return` is if the message is exactly `{"return": …, "id": N}` (or
+/// `{"return": …}`): from after the colon to the tail's comma (or the
+/// closing brace).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Route {
+    pub(crate) id: IdCheck,
+    value: std::ops::Range<usize>,
 }
 
 /// What a reply's `id` must be, as [`reply_route`] read it.
@@ -813,39 +822,49 @@ pub(crate) fn empty_return() -> Returned {
 /// first, a string its quote); that member is `id` when `"id"` comes
 /// before it, after a comma (so no backslash hides its first quote);
 /// no comma at depth 1 means one member, hence no `id`.  The decoding
-/// checks the rest as it reads the message: the syntax, `id` as
-/// routed, no `return` or `id` twice.
-pub(crate) fn reply_route(bytes: &[u8], commas: Option<usize>) -> Option<IdCheck> {
+/// checks the rest ([`Returned::decode`]).
+pub(crate) fn reply_route(bytes: &[u8], commas: Option<usize>) -> Option<Route> {
     let i = skip_ws(bytes, 0);
     if bytes.get(i) != Some(&b'{') {
         return None;
     }
     let i = skip_ws(bytes, i + 1);
-    if bytes.get(i..i + 8) != Some(b"\"return\"") || bytes.get(skip_ws(bytes, i + 8)) != Some(&b':')
-    {
+    if bytes.get(i..i + 8) != Some(b"\"return\"") {
         return None;
     }
-    if commas == Some(0) {
+    let i = skip_ws(bytes, i + 8);
+    if bytes.get(i) != Some(&b':') {
+        return None;
+    }
+    let close = back_ws(bytes, bytes.len()).checked_sub(1)?;
+    if bytes[close] != b'}' || close <= i {
+        return None;
+    }
+    let tail = if commas == Some(0) {
         // One member: no `id` (its tail would need a comma at depth 1).
-        return Some(IdCheck::Absent);
-    }
-    match (id_tail(bytes), commas) {
-        (Some(n), _) => Some(IdCheck::Is(n)),
-        (None, None) => Some(IdCheck::Any),
-        (None, Some(_)) => None,
-    }
+        None
+    } else {
+        id_tail(bytes, close)
+    };
+    let (id, end) = match (tail, commas) {
+        (Some((n, comma)), _) => (IdCheck::Is(n), comma),
+        (None, Some(0)) => (IdCheck::Absent, close),
+        (None, None) => (IdCheck::Any, close),
+        (None, Some(_)) => return None,
+    };
+    Some(Route {
+        id,
+        value: i + 1..end.max(i + 1),
+    })
 }
 
-/// N, when `bytes` end with `, "id": N }` (whitespace allowed), N of
+/// N and where its member's comma is, when `bytes[..close]` (`close`:
+/// the closing brace) end with `, "id": N` (whitespace allowed), N of
 /// one to 18 digits without a leading zero.  Read backwards.
-fn id_tail(bytes: &[u8]) -> Option<u64> {
-    let mut i = back_ws(bytes, bytes.len());
-    if i == 0 || bytes[i - 1] != b'}' {
-        return None;
-    }
-    let end = back_ws(bytes, i - 1);
+fn id_tail(bytes: &[u8], close: usize) -> Option<(u64, usize)> {
+    let end = back_ws(bytes, close);
     let (mut n, mut scale) = (0, 1);
-    i = end;
+    let mut i = end;
     while i > 0 && bytes[i - 1].is_ascii_digit() {
         if end - i == 18 {
             return None;
@@ -866,7 +885,7 @@ fn id_tail(bytes: &[u8]) -> Option<u64> {
         return None;
     }
     i = back_ws(bytes, i - 4);
-    (i > 0 && bytes[i - 1] == b',').then_some(n)
+    (i > 0 && bytes[i - 1] == b',').then_some((n, i - 1))
 }
 
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
@@ -924,19 +943,33 @@ enum Failure {
 impl Returned {
     /// Decode `return` into `D::Out` with strictness `strict` (`None`:
     /// the process default): one pass over the message.
+    ///
+    /// A routed message is first read as its route says QEMU writes it:
+    /// the value between `"return":` and the tail the route checked,
+    /// which must be one JSON value (whitespace around it allowed).  If
+    /// it is, the message is exactly `{"return": value, "id": N}` (or
+    /// `{"return": value}`): nothing else to check.  If it is not JSON
+    /// (other members in between, or a syntax error), the whole message
+    /// is read by [`Envelope`], which says which.
     fn decode<D: Decode>(&self, strict: Option<bool>) -> Result<D::Out, Failure> {
         // Errors are the command's when they are in `return`.
-        let mut in_return = matches!(self, Returned::Text(_));
+        let mut in_return = true;
         let r = crate::with_strict(strict, || match self {
-            Returned::Message { bytes, id } => {
-                let mut d = serde_json::Deserializer::from_slice(bytes);
-                let envelope = Envelope::<D> {
-                    id: *id,
-                    in_return: &mut in_return,
-                    decode: PhantomData,
-                };
-                serde::Deserializer::deserialize_map(&mut d, envelope)
-                    .and_then(|r| d.end().map(|()| r))
+            Returned::Message { bytes, route } => {
+                let mut d = serde_json::Deserializer::from_slice(&bytes[route.value.clone()]);
+                match D::decode(&mut d).and_then(|r| d.end().map(|()| r)) {
+                    Err(e) if e.is_syntax() || e.is_eof() => {
+                        let mut d = serde_json::Deserializer::from_slice(bytes);
+                        let envelope = Envelope::<D> {
+                            id: route.id,
+                            in_return: &mut in_return,
+                            decode: PhantomData,
+                        };
+                        serde::Deserializer::deserialize_map(&mut d, envelope)
+                            .and_then(|r| d.end().map(|()| r))
+                    }
+                    r => r,
+                }
             }
             Returned::Text(text) => {
                 let mut d = serde_json::Deserializer::from_str(text);
@@ -1133,10 +1166,10 @@ pub(crate) fn is_sync_reply(bytes: &[u8], id: u64) -> bool {
 
 /// One reply from `peer`, whatever its id.
 pub(crate) fn any_reply(bytes: &[u8], peer: &str) -> Result<Result<Returned, QmpError>, Error> {
-    if let Some(id) = reply_route(bytes, None) {
+    if let Some(route) = reply_route(bytes, None) {
         return Ok(Ok(Returned::Message {
             bytes: bytes.into(),
-            id,
+            route,
         }));
     }
     match ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))? {
@@ -1202,18 +1235,33 @@ mod tests {
         )
     }
 
-    fn route(text: &str) -> Option<IdCheck> {
+    fn full_route(text: &str) -> Option<Route> {
         let m = framed(text.as_bytes()).unwrap_or_else(|| panic!("not one message: {text}"));
         reply_route(m.bytes, Some(m.commas))
     }
 
-    fn decoded<T: serde::de::DeserializeOwned>(text: &str, id: IdCheck) -> Result<T, Error> {
+    fn route(text: &str) -> Option<IdCheck> {
+        full_route(text).map(|r| r.id)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(text: &str, route: Route) -> Result<T, Error> {
         let r = Returned::Message {
             bytes: text.as_bytes().into(),
-            id,
+            route,
         };
         r.decode::<Plain<T>>(None)
             .map_err(|f| r.error(f, || "a test reply".into()))
+    }
+
+    /// Decoded as routed.
+    fn quick<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Error> {
+        decode(text, full_route(text).unwrap_or_else(|| panic!("{text}")))
+    }
+
+    /// Decoded by the envelope alone (no value where the route puts
+    /// it), checking `id`.
+    fn decoded<T: serde::de::DeserializeOwned>(text: &str, id: IdCheck) -> Result<T, Error> {
+        decode(text, Route { id, value: 0..0 })
     }
 
     #[test]
@@ -1235,6 +1283,7 @@ mod tests {
                 (format!("{{\n  \"return\": {ret}\n}}\n"), IdCheck::Absent),
             ] {
                 assert_eq!(route(&msg), Some(id), "{msg}");
+                assert_eq!(quick::<Value>(&msg).unwrap(), expect, "{msg}");
                 assert_eq!(decoded::<Value>(&msg, id).unwrap(), expect, "{msg}");
             }
         }
@@ -1279,10 +1328,13 @@ mod tests {
         // Other members before `id`: routed by it, and skipped.
         let msg = r#"{"return": 5, "error": {"class": "X"}, "id": 7}"#;
         assert_eq!(route(msg), Some(IdCheck::Is(7)));
+        assert_eq!(quick::<u64>(msg).unwrap(), 5);
         assert_eq!(decoded::<u64>(msg, IdCheck::Is(7)).unwrap(), 5);
         // With the members unknown (one reply awaited): any id.
         for msg in [r#"{"return": 5, "id": "x"}"#, r#"{"return": 5, "x": 1}"#] {
-            assert_eq!(reply_route(msg.as_bytes(), None), Some(IdCheck::Any));
+            let r = reply_route(msg.as_bytes(), None).unwrap();
+            assert_eq!(r.id, IdCheck::Any);
+            assert_eq!(decode::<u64>(msg, r).unwrap(), 5);
             assert_eq!(decoded::<u64>(msg, IdCheck::Any).unwrap(), 5);
         }
     }
@@ -1304,6 +1356,12 @@ mod tests {
             r#"{"return": [1}, "id": 7}"#,
         ] {
             protocol(decoded::<Value>(msg, IdCheck::Any), "not JSON");
+            // As `decode_reply` reads it: the same error, from the route
+            // and the decoding or from the full parse.
+            protocol(
+                any_reply(msg.as_bytes(), "x").and_then(|r| to_value(r.unwrap())),
+                "not JSON",
+            );
         }
         protocol(
             decoded::<u64>(r#"{"return": 1, "return": 2, "id": 3}"#, IdCheck::Is(3)),
@@ -1429,19 +1487,26 @@ mod tests {
     fn the_quick_route_agrees_with_the_full_parse() {
         let mut rng = Rng(0x853c_49e6_748f_ea9b);
         let check = |bytes: &[u8], commas: Option<usize>| -> Option<IdCheck> {
-            let check = reply_route(bytes, commas)?;
-            let returned = Returned::Message {
-                bytes: bytes.into(),
+            let route = reply_route(bytes, commas)?;
+            let check = route.id;
+            // As routed, and by the envelope alone.
+            let span = route.value.clone();
+            let envelope = Route {
                 id: check,
+                value: 0..0,
             };
-            let decoded = returned.decode::<Plain<Value>>(None);
+            let both = [route, envelope].map(|route| {
+                let returned = Returned::Message {
+                    bytes: bytes.into(),
+                    route,
+                };
+                let decoded = returned.decode::<Plain<Value>>(None);
+                decoded.map_err(|f| returned.error(f, || "x".into()))
+            });
             let text = String::from_utf8_lossy(bytes);
             let Ok(whole) = serde_json::from_slice::<Value>(bytes) else {
-                // Not JSON: an error, or (a member this decoding skips
-                // is not checked as closely) a value; never a panic.
-                if let Err(f) = decoded {
-                    returned.error(f, || "x".into());
-                }
+                // Not JSON: an error, or (a member the envelope skips is
+                // not checked as closely) a value; never a panic.
                 return Some(check);
             };
             let Ok(ServerMessage::Return { value, id }) = ServerMessage::parse(bytes) else {
@@ -1454,12 +1519,8 @@ mod tests {
             }
             let ret: Value = serde_json::from_str(value.get()).unwrap();
             assert_eq!(whole["return"], ret, "{text}");
-            match decoded {
-                Ok(v) => assert_eq!(v, ret, "{text}"),
-                Err(_) => panic!(
-                    "{text}: {:?}",
-                    decoded.map_err(|f| returned.error(f, || "x".into()))
-                ),
+            for decoded in both {
+                assert_eq!(decoded.unwrap(), ret, "{text} ({span:?})");
             }
             Some(check)
         };
