@@ -1020,9 +1020,10 @@ impl Returned {
     }
 }
 
-/// Reads a reply routed by [`reply_route`], `{"return": …, "id": …}`,
-/// decoding `return` as it comes; other members are skipped, as
-/// [`ServerMessage::parse`] skips them.
+/// Reads a whole reply routed by [`reply_route`] whose value is not
+/// where the route put it (other members, or not JSON), decoding
+/// `return` as it comes; other members are skipped, as
+/// [`ServerMessage::parse`] skips them, and `id` is checked.
 struct Envelope<'a, D> {
     id: IdCheck,
     /// Set while `return` is being decoded (its errors are the
