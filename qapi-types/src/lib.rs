@@ -958,6 +958,50 @@ mod tests {
         );
     }
 
+    /// `decode_reply`: QEMU's replies by the route, any other reply by
+    /// the full parse, errors as the clients report them.
+    #[test]
+    fn decode_reply_reads_any_reply() {
+        let want = StatusInfo {
+            running: true,
+            status: "running".into(),
+        };
+        let ret = r#"{"running": true, "status": "running"}"#;
+        for msg in [
+            format!(r#"{{"return": {ret}, "id": 3}}"#),
+            format!("{{\"return\": {ret}, \"id\": 3}}\r\n"),
+            format!(r#"{{"return": {ret}}}"#),
+            format!(r#"{{"return": {ret}, "x": 1, "id": "a"}}"#),
+            format!(r#"{{"id": 3, "return": {ret}}}"#),
+        ] {
+            assert_eq!(
+                decode_reply::<QueryStatus>(msg.as_bytes()).unwrap(),
+                want,
+                "{msg}"
+            );
+        }
+        let r = decode_reply::<QueryStatus>(
+            br#"{"error": {"class": "GenericError", "desc": "no"}, "id": 3}"#,
+        );
+        assert!(
+            matches!(r, Err(Error::Qmp(ref e)) if e.desc == "no"),
+            "{r:?}"
+        );
+        let r = decode_reply::<QueryStatus>(br#"{"return": {"running": 1}, "id": 3}"#);
+        assert!(
+            matches!(r, Err(Error::Decode { ref raw, .. }) if raw["running"] == 1),
+            "{r:?}"
+        );
+        // The id's tail is inside `return`, whose object is not closed.
+        let r = decode_reply::<QueryStatus>(
+            br#"{"return": {"running": true, "status": "running", "id": 3}"#,
+        );
+        assert!(
+            matches!(r, Err(Error::Protocol(ref m)) if m.contains("not JSON")),
+            "{r:?}"
+        );
+    }
+
     #[test]
     fn server_messages_are_classified() {
         let m = ServerMessage::parse(
