@@ -359,13 +359,13 @@ impl RawEvent {
     /// different event.  Decodes with the connection's strictness.
     pub fn decode<E: crate::Event>(&self) -> Option<Result<E, Error>> {
         (self.name == E::NAME).then(|| {
-            crate::with_strict(self.strict, || serde_json::from_value(self.data.clone())).map_err(
-                |error| Error::Decode {
+            crate::with_strict(self.strict, || E::deserialize(&self.data)).map_err(|error| {
+                Error::Decode {
                     what: format!("event {}", self.name),
                     error,
                     raw: self.data.clone(),
-                },
-            )
+                }
+            })
         })
     }
 
