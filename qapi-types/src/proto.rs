@@ -824,18 +824,24 @@ pub(crate) fn empty_return() -> Returned {
 /// no comma at depth 1 means one member, hence no `id`.  The decoding
 /// checks the rest ([`Returned::decode`]).
 pub(crate) fn reply_route(bytes: &[u8], commas: Option<usize>) -> Option<Route> {
-    let i = skip_ws(bytes, 0);
-    if bytes.get(i) != Some(&b'{') {
-        return None;
-    }
-    let i = skip_ws(bytes, i + 1);
-    if bytes.get(i..i + 8) != Some(b"\"return\"") {
-        return None;
-    }
-    let i = skip_ws(bytes, i + 8);
-    if bytes.get(i) != Some(&b':') {
-        return None;
-    }
+    // The colon after `"return"`: where QEMU writes it, else step by step.
+    let i = if bytes.starts_with(b"{\"return\":") {
+        9
+    } else {
+        let i = skip_ws(bytes, 0);
+        if bytes.get(i) != Some(&b'{') {
+            return None;
+        }
+        let i = skip_ws(bytes, i + 1);
+        if bytes.get(i..i + 8) != Some(b"\"return\"") {
+            return None;
+        }
+        let i = skip_ws(bytes, i + 8);
+        if bytes.get(i) != Some(&b':') {
+            return None;
+        }
+        i
+    };
     let close = back_ws(bytes, bytes.len()).checked_sub(1)?;
     if bytes[close] != b'}' || close <= i {
         return None;
@@ -875,6 +881,10 @@ fn id_tail(bytes: &[u8], close: usize) -> Option<(u64, usize)> {
     }
     if i == end || (bytes[i] == b'0' && end - i > 1) {
         return None;
+    }
+    // What QEMU writes before N at once, else step by step.
+    if i >= 8 && bytes[i - 8..i] == *b", \"id\": " {
+        return Some((n, i - 8));
     }
     i = back_ws(bytes, i);
     if i == 0 || bytes[i - 1] != b':' {
