@@ -189,8 +189,8 @@ impl Framer {
             }
         }
         while i < len {
-            let b = self.buf[i];
-            if self.msg.is_none() {
+            let Some(m) = self.msg else {
+                let b = self.buf[i];
                 match b {
                     b' ' | b'\t' | b'\r' | b'\n' => {
                         i += 1;
@@ -211,53 +211,55 @@ impl Framer {
                         return Err(FrameError::Garbage { byte: b, context });
                     }
                 }
+            };
+            // Inside a message: the state in locals, the loop tight (a
+            // reply is mostly strings: skipped a word at a time).
+            let bytes = &self.buf[..len];
+            let (mut depth, mut commas) = (self.depth, self.commas);
+            let mut in_str = self.in_str;
+            if in_str && self.escaped {
+                self.escaped = false;
+                i += 1;
             }
-            if self.in_str {
-                // Skip quickly to the next quote or backslash.
-                if self.escaped {
-                    self.escaped = false;
-                    i += 1;
+            while i < len {
+                if in_str {
+                    match string_rest(bytes, i) {
+                        Ok(after) => {
+                            in_str = false;
+                            i = after;
+                        }
+                        Err(escaped) => {
+                            self.escaped = escaped;
+                            i = len;
+                        }
+                    }
                     continue;
                 }
-                match self.buf[i..len]
-                    .iter()
-                    .position(|&c| c == b'"' || c == b'\\')
-                {
-                    Some(p) => {
-                        i += p;
-                        if self.buf[i] == b'\\' {
-                            self.escaped = true;
-                        } else {
-                            self.in_str = false;
+                match bytes[i] {
+                    b'"' => in_str = true,
+                    b',' if depth == 1 => commas += 1,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            (self.depth, self.commas, self.in_str) = (0, commas, false);
+                            self.msg = None;
+                            if i + 1 - m > self.limit {
+                                return Err(FrameError::TooLarge { limit: self.limit });
+                            }
+                            self.start = i + 1;
+                            self.scan = i + 1;
+                            return Ok(Some(Frame {
+                                range: m..i + 1,
+                                commas,
+                            }));
                         }
-                        i += 1;
                     }
-                    None => i = len,
+                    _ => {}
                 }
-                continue;
+                i += 1;
             }
-            match b {
-                b'"' => self.in_str = true,
-                b',' if self.depth == 1 => self.commas += 1,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        let m = self.msg.take().unwrap_or(self.start);
-                        if i + 1 - m > self.limit {
-                            return Err(FrameError::TooLarge { limit: self.limit });
-                        }
-                        self.start = i + 1;
-                        self.scan = i + 1;
-                        return Ok(Some(Frame {
-                            range: m..i + 1,
-                            commas: self.commas,
-                        }));
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
+            (self.depth, self.commas, self.in_str) = (depth, commas, in_str);
         }
         self.scan = len;
         let pending = len - self.msg.unwrap_or(len);
@@ -896,6 +898,48 @@ fn id_tail(bytes: &[u8], close: usize) -> Option<(u64, usize)> {
     }
     i = back_ws(bytes, i - 4);
     (i > 0 && bytes[i - 1] == b',').then_some((n, i - 1))
+}
+
+/// Where the rest of a string that starts at `bytes[i]` (inside its
+/// quotes) ends: `Ok(after its closing quote)`, or `Err(escaped)` when
+/// `bytes` ends first (`escaped`: its last byte is a backslash whose
+/// escaped byte is still to come).  Eight bytes at a time: QEMU's
+/// replies are mostly strings.
+fn string_rest(bytes: &[u8], mut i: usize) -> Result<usize, bool> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // The high bit of each zero byte of `w`, exactly (no false hits).
+    let zeros = |w: u64| !(((w & LOW) + LOW) | w | LOW);
+    loop {
+        // The next quote or backslash.
+        let mut hit = None;
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(word);
+            let m = zeros(w ^ (ONES * u64::from(b'"'))) | zeros(w ^ (ONES * u64::from(b'\\')));
+            if m != 0 {
+                hit = Some(i + m.trailing_zeros() as usize / 8);
+                break;
+            }
+            i += 8;
+        }
+        let at = match hit {
+            Some(at) => at,
+            None => match bytes[i..].iter().position(|&c| c == b'"' || c == b'\\') {
+                Some(p) => i + p,
+                None => return Err(false),
+            },
+        };
+        if bytes[at] == b'"' {
+            return Ok(at + 1);
+        }
+        // A backslash hides the byte after it.
+        if at + 1 >= bytes.len() {
+            return Err(true);
+        }
+        i = at + 2;
+    }
 }
 
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
@@ -1588,7 +1632,22 @@ mod tests {
     use super::test_rng::Rng;
 
     fn random_value(rng: &mut Rng, depth: u32) -> Value {
-        let strings = ["", "}", "{", "\"\\", "a\\\"b", "[]", "é", "\u{0}\n\t\u{ff}"];
+        // Short ones, and long ones with quotes and backslashes at every
+        // place in a word (the framer reads strings eight bytes at a time).
+        let strings = [
+            "",
+            "}",
+            "{",
+            "\"\\",
+            "a\\\"b",
+            "[]",
+            "é",
+            "\u{0}\n\t\u{ff}",
+            "json:{\"driver\": \"qcow2\", \"file\": {\"filename\": \"/a\\\\b\"}}",
+            "0123456\\89abcdef\"hijklmn\\\\\\\"",
+            "\\\\\\\\\\\\\\\\\\",
+            "abcdefgh}ijklmnop,qrstuvwx]",
+        ];
         match rng.below(if depth > 4 { 4 } else { 6 }) {
             0 => Value::Null,
             1 => Value::from(rng.next() as i64),
