@@ -22,7 +22,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::proto::{
-    self, Closed, EventFilter, EventHub, EventItem, Framer, Greeting, Polled, Routed, Session,
+    self, Closed, EventFilter, EventHub, EventItem, Framer, Greeting, Message, Polled, Routed,
+    Session,
 };
 use crate::{Command, Options, QmpError};
 
@@ -268,10 +269,10 @@ enum ReadEnd {
 }
 
 impl Reader {
-    fn next(&mut self, deadline: Option<Instant>) -> std::result::Result<&[u8], ReadEnd> {
+    fn next(&mut self, deadline: Option<Instant>) -> std::result::Result<Message<'_>, ReadEnd> {
         loop {
             match self.framer.next_range() {
-                Ok(Some(r)) => return Ok(self.framer.bytes(r)),
+                Ok(Some(f)) => return Ok(self.framer.message(f)),
                 Ok(None) => {}
                 Err(e) => return Err(ReadEnd::Fatal(e.into())),
             }
@@ -388,7 +389,7 @@ impl Qmp {
         // Events sent before the greeting are skipped (`Greeting::parse`).
         let greeting = loop {
             match reader.next(deadline) {
-                Ok(bytes) => match Greeting::parse(bytes)? {
+                Ok(msg) => match Greeting::parse(msg.bytes)? {
                     Some(g) => break g,
                     None => continue,
                 },
@@ -678,9 +679,9 @@ impl Inner {
         st.reading = true;
         drop(st);
         let mut reader = lock(&self.reader);
-        let outcome = reader.next(deadline).map(|bytes| {
+        let outcome = reader.next(deadline).map(|msg| {
             let mut st = lock(&self.state);
-            let routed = st.session.route(bytes);
+            let routed = st.session.route(msg);
             (st, routed)
         });
         let mut st = match outcome {
@@ -1085,7 +1086,7 @@ impl GuestAgent {
             return Ok(proto::empty_return());
         }
         match c.reader.next(deadline) {
-            Ok(bytes) => proto::agent_reply(bytes)
+            Ok(msg) => proto::agent_reply(msg.bytes)
                 .and_then(|r| r.map_err(Error::Qmp))
                 .inspect_err(|e| {
                     if e.is_fatal() {
@@ -1118,14 +1119,12 @@ impl AgentConn {
         }
         loop {
             match self.reader.next(deadline) {
-                Ok(bytes) => {
-                    // Anything but our id is a stale reply: skip it.
-                    if let Ok(Ok(v)) = proto::agent_reply(bytes) {
-                        if serde_json::from_str::<u64>(v.get()).ok() == Some(id) {
-                            crate::trace::synced();
-                            self.synced = true;
-                            return Ok(());
-                        }
+                // Anything but our id is a stale reply: skip it.
+                Ok(msg) => {
+                    if proto::is_sync_reply(msg.bytes, id) {
+                        crate::trace::synced();
+                        self.synced = true;
+                        return Ok(());
                     }
                 }
                 Err(ReadEnd::Timeout) => {

@@ -817,11 +817,14 @@ impl ServerMessage {
 }
 
 /// Decode one reply message to command `C` the way the clients do: the
-/// envelope is scanned once (the `return` member's text copied out, as a
-/// client keeps it until its caller takes it), then decoded straight
-/// into `C::Returns`, with the process-wide strictness.  An `error`
-/// reply is [`Error::Qmp`].  For a transport of your own, and for
-/// `cargo xtask bench-decode`, which measures exactly this.
+/// same quick look at its first and last members routes it (QEMU's
+/// `{"return": …, "id": N}`; anything else, such as an `error` reply,
+/// is read in full first), the message is copied (a client keeps it
+/// until its caller takes it), then read once, `return` straight into
+/// `C::Returns` with the process-wide strictness and `id` checked
+/// against the routing.  Any `id` is accepted.  An `error` reply is
+/// [`Error::Qmp`].  For a transport of your own, and for `cargo xtask
+/// bench-decode`, which measures exactly this.
 pub fn decode_reply<C: Command>(bytes: &[u8]) -> Result<C::Returns, Error> {
     let returned = proto::any_reply(bytes, "the server")?.map_err(Error::Qmp)?;
     proto::decode_return::<C>(returned, None)
@@ -952,6 +955,50 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&r).unwrap(),
             r#"{"exec-oob":"query-status","arguments":{}}"#
+        );
+    }
+
+    /// `decode_reply`: QEMU's replies by the route, any other reply by
+    /// the full parse, errors as the clients report them.
+    #[test]
+    fn decode_reply_reads_any_reply() {
+        let want = StatusInfo {
+            running: true,
+            status: "running".into(),
+        };
+        let ret = r#"{"running": true, "status": "running"}"#;
+        for msg in [
+            format!(r#"{{"return": {ret}, "id": 3}}"#),
+            format!("{{\"return\": {ret}, \"id\": 3}}\r\n"),
+            format!(r#"{{"return": {ret}}}"#),
+            format!(r#"{{"return": {ret}, "x": 1, "id": "a"}}"#),
+            format!(r#"{{"id": 3, "return": {ret}}}"#),
+        ] {
+            assert_eq!(
+                decode_reply::<QueryStatus>(msg.as_bytes()).unwrap(),
+                want,
+                "{msg}"
+            );
+        }
+        let r = decode_reply::<QueryStatus>(
+            br#"{"error": {"class": "GenericError", "desc": "no"}, "id": 3}"#,
+        );
+        assert!(
+            matches!(r, Err(Error::Qmp(ref e)) if e.desc == "no"),
+            "{r:?}"
+        );
+        let r = decode_reply::<QueryStatus>(br#"{"return": {"running": 1}, "id": 3}"#);
+        assert!(
+            matches!(r, Err(Error::Decode { ref raw, .. }) if raw["running"] == 1),
+            "{r:?}"
+        );
+        // The id's tail is inside `return`, whose object is not closed.
+        let r = decode_reply::<QueryStatus>(
+            br#"{"return": {"running": true, "status": "running", "id": 3}"#,
+        );
+        assert!(
+            matches!(r, Err(Error::Protocol(ref m)) if m.contains("not JSON")),
+            "{r:?}"
         );
     }
 

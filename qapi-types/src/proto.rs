@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -28,12 +29,30 @@ pub(crate) struct Framer {
     /// Start of the message being scanned, once its `{` was seen.
     msg: Option<usize>,
     depth: u32,
+    /// Commas outside strings at depth 1 in the message being scanned:
+    /// its members less one ([`Session::route`] routes by it).
+    commas: usize,
     in_str: bool,
     escaped: bool,
     /// Discard everything up to and including a 0xFF byte first (the
     /// guest agent's delimiter).
     skip_to_ff: bool,
     limit: usize,
+}
+
+/// Where a complete message is in the [`Framer`]'s buffer.
+pub(crate) struct Frame {
+    range: std::ops::Range<usize>,
+    commas: usize,
+}
+
+/// One message as framed: its bytes, and its commas outside strings at
+/// depth 1 (for an object, its members less one; counted while framing,
+/// so routing a reply needs no second look at its body).
+#[derive(Clone, Copy)]
+pub(crate) struct Message<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) commas: usize,
 }
 
 /// Why the byte stream cannot be split into messages.
@@ -68,6 +87,7 @@ impl Framer {
             scan: 0,
             msg: None,
             depth: 0,
+            commas: 0,
             in_str: false,
             escaped: false,
             skip_to_ff: false,
@@ -136,18 +156,22 @@ impl Framer {
     /// The next complete message, if one is buffered.
     #[cfg(test)]
     pub(crate) fn next(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        Ok(self.next_range()?.map(|r| &self.buf[r]))
+        Ok(self.next_range()?.map(|f| &self.buf[f.range]))
     }
 
-    /// The bytes of a message [`Framer::next_range`] found.
-    pub(crate) fn bytes(&self, r: std::ops::Range<usize>) -> &[u8] {
-        crate::trace::received(&self.buf[r.clone()]);
-        &self.buf[r]
+    /// A message [`Framer::next_range`] found.
+    pub(crate) fn message(&self, f: Frame) -> Message<'_> {
+        let bytes = &self.buf[f.range];
+        crate::trace::received(bytes);
+        Message {
+            bytes,
+            commas: f.commas,
+        }
     }
 
     /// Where the next complete message is, if one is buffered; valid
     /// until the next call to [`Framer::space`].
-    pub(crate) fn next_range(&mut self) -> Result<Option<std::ops::Range<usize>>, FrameError> {
+    pub(crate) fn next_range(&mut self) -> Result<Option<Frame>, FrameError> {
         let mut i = self.scan;
         let len = self.end;
         if self.skip_to_ff {
@@ -165,8 +189,8 @@ impl Framer {
             }
         }
         while i < len {
-            let b = self.buf[i];
-            if self.msg.is_none() {
+            let Some(m) = self.msg else {
+                let b = self.buf[i];
                 match b {
                     b' ' | b'\t' | b'\r' | b'\n' => {
                         i += 1;
@@ -176,6 +200,7 @@ impl Framer {
                     b'{' => {
                         self.msg = Some(i);
                         self.depth = 1;
+                        self.commas = 0;
                         i += 1;
                         continue;
                     }
@@ -186,49 +211,55 @@ impl Framer {
                         return Err(FrameError::Garbage { byte: b, context });
                     }
                 }
+            };
+            // Inside a message: the state in locals, the loop tight (a
+            // reply is mostly strings: skipped a word at a time).
+            let bytes = &self.buf[..len];
+            let (mut depth, mut commas) = (self.depth, self.commas);
+            let mut in_str = self.in_str;
+            if in_str && self.escaped {
+                self.escaped = false;
+                i += 1;
             }
-            if self.in_str {
-                // Skip quickly to the next quote or backslash.
-                if self.escaped {
-                    self.escaped = false;
-                    i += 1;
+            while i < len {
+                if in_str {
+                    match string_rest(bytes, i) {
+                        Ok(after) => {
+                            in_str = false;
+                            i = after;
+                        }
+                        Err(escaped) => {
+                            self.escaped = escaped;
+                            i = len;
+                        }
+                    }
                     continue;
                 }
-                match self.buf[i..len]
-                    .iter()
-                    .position(|&c| c == b'"' || c == b'\\')
-                {
-                    Some(p) => {
-                        i += p;
-                        if self.buf[i] == b'\\' {
-                            self.escaped = true;
-                        } else {
-                            self.in_str = false;
+                match bytes[i] {
+                    b'"' => in_str = true,
+                    b',' if depth == 1 => commas += 1,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            (self.depth, self.commas, self.in_str) = (0, commas, false);
+                            self.msg = None;
+                            if i + 1 - m > self.limit {
+                                return Err(FrameError::TooLarge { limit: self.limit });
+                            }
+                            self.start = i + 1;
+                            self.scan = i + 1;
+                            return Ok(Some(Frame {
+                                range: m..i + 1,
+                                commas,
+                            }));
                         }
-                        i += 1;
                     }
-                    None => i = len,
+                    _ => {}
                 }
-                continue;
+                i += 1;
             }
-            match b {
-                b'"' => self.in_str = true,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        let m = self.msg.take().unwrap_or(self.start);
-                        if i + 1 - m > self.limit {
-                            return Err(FrameError::TooLarge { limit: self.limit });
-                        }
-                        self.start = i + 1;
-                        self.scan = i + 1;
-                        return Ok(Some(m..i + 1));
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
+            (self.depth, self.commas, self.in_str) = (depth, commas, in_str);
         }
         self.scan = len;
         let pending = len - self.msg.unwrap_or(len);
@@ -330,13 +361,13 @@ impl RawEvent {
     /// different event.  Decodes with the connection's strictness.
     pub fn decode<E: crate::Event>(&self) -> Option<Result<E, Error>> {
         (self.name == E::NAME).then(|| {
-            crate::with_strict(self.strict, || serde_json::from_value(self.data.clone())).map_err(
-                |error| Error::Decode {
+            crate::with_strict(self.strict, || E::deserialize(&self.data)).map_err(|error| {
+                Error::Decode {
                     what: format!("event {}", self.name),
                     error,
                     raw: self.data.clone(),
-                },
-            )
+                }
+            })
         })
     }
 
@@ -552,10 +583,21 @@ impl Session {
         self.pending.drain().collect()
     }
 
-    /// Classify one message.
-    pub(crate) fn route(&mut self, bytes: &[u8]) -> Result<Routed, Error> {
-        if let Some((value, id)) = reply_parts(bytes) {
-            return self.reply(bytes, id, Ok(Returned(value.into())));
+    /// Classify one message: a reply QEMU writes by [`reply_route`]'s
+    /// quick look (its caller decodes it, in one pass), anything else
+    /// by the full parse.
+    pub(crate) fn route(&mut self, msg: Message<'_>) -> Result<Routed, Error> {
+        let bytes = msg.bytes;
+        if let Some(route) = reply_route(bytes, Some(msg.commas)) {
+            let id = match route.id {
+                IdCheck::Is(n) => Some(Value::from(n)),
+                _ => None,
+            };
+            let returned = Returned::Message {
+                bytes: bytes.into(),
+                route,
+            };
+            return self.reply(bytes, id, Ok(returned));
         }
         let msg = ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))?;
         let (id, result) = match msg {
@@ -574,7 +616,7 @@ impl Session {
             ServerMessage::Greeting(_) => {
                 return Err(Error::Protocol("a second greeting".into()));
             }
-            ServerMessage::Return { value, id } => (id, Ok(Returned(value.get().into()))),
+            ServerMessage::Return { value, id } => (id, Ok(Returned::Text(value.get().into()))),
             ServerMessage::Error { error, id } => (id, Err(error)),
         };
         self.reply(bytes, id, result)
@@ -725,86 +767,179 @@ impl EventHub {
     }
 }
 
-/// A reply's `return` member as sent, decoded once its caller knows
-/// into what: copied out of the read buffer (the reply waits there for
-/// its caller), UTF-8, and one JSON value as far as [`reply_parts`]'
-/// scan can tell (the decoding reads it fully).
+/// A reply kept for its caller, who knows the command and decodes it
+/// once, straight into the command's type ([`Returned::decode`]).
 #[derive(Debug)]
-pub(crate) struct Returned(Box<str>);
+pub(crate) enum Returned {
+    /// A whole reply that [`reply_route`] took, as framed (copied out
+    /// of the read buffer, where the next message goes), and its route.
+    Message { bytes: Box<[u8]>, route: Route },
+    /// The `return` member's text alone: a reply that
+    /// [`ServerMessage::parse`] read, or `{}` for a command that gets no
+    /// reply.
+    Text(Box<str>),
+}
 
-impl Returned {
-    /// The text.
-    pub(crate) fn get(&self) -> &str {
-        &self.0
-    }
+/// A reply as [`reply_route`] read it: its `id`, and where the value of
+/// `return` is if the message is exactly `{"return": …, "id": N}` (or
+/// `{"return": …}`): from after the colon to the tail's comma (or the
+/// closing brace).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Route {
+    pub(crate) id: IdCheck,
+    value: std::ops::Range<usize>,
+}
+
+/// What a reply's `id` must be, as [`reply_route`] read it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum IdCheck {
+    /// No `id` (the reply has one member).
+    Absent,
+    /// This number (the reply's last member).
+    Is(u64),
+    /// Any or none: the only reply awaited (the guest agent,
+    /// [`crate::decode_reply`]).
+    Any,
 }
 
 /// What a command that sends no reply returns: `{}`.
 pub(crate) fn empty_return() -> Returned {
-    Returned("{}".into())
+    Returned::Text("{}".into())
 }
 
-/// A reply, as the clients read it: the `return` member's text (kept
-/// as it is in `bytes`) and the `id`, when the message is a reply whose
-/// members are `return` and `id` only (what QEMU sends); `None` for
-/// anything else, which [`ServerMessage::parse`] then reads in full
-/// (errors, events, the greeting, and any message this scan does not
-/// follow).
+/// The quick route: whether a message is a reply as QEMU writes them,
+/// from its first member's name, its last member and its number of
+/// members (`commas`, counted by the [`Framer`]), without reading its
+/// body.  `Some` for `{"return": …, "id": N}` (N a small unsigned
+/// integer: the clients' own ids) and `{"return": …}` (one member: no
+/// id); with `commas` unknown (`None`: one reply awaited, whatever its
+/// id), for any message whose first member is `return`.  `None` for
+/// anything else (errors, events, other orders or ids), which
+/// [`ServerMessage::parse`] reads in full.
 ///
-/// This is one quick pass over the bytes: strings are skipped eight
-/// bytes at a time, brackets must pair up; the `return` text is checked
-/// to be UTF-8 and is fully read (and any syntax error in it reported)
-/// when it is decoded.  Decoding then reads it once, straight into the
-/// command's type, which is what makes a reply cost about what a
-/// serde-derived `from_slice` of the whole message costs.
-pub(crate) fn reply_parts(bytes: &[u8]) -> Option<(&str, Option<Value>)> {
-    let mut i = skip_ws(bytes, 0);
-    if bytes.get(i) != Some(&b'{') {
-        return None;
-    }
-    let (mut ret, mut id) = (None, None);
-    loop {
-        i = skip_ws(bytes, i + 1);
-        // A key without escapes.
-        if bytes.get(i) != Some(&b'"') {
+/// On valid JSON this agrees with the full parse, which reads any
+/// message with a `return` member as a reply and keeps the last `id`:
+/// a number right before the closing brace is the value of the
+/// object's last member (a nested one would close its own bracket
+/// first, a string its quote); that member is `id` when `"id"` comes
+/// before it, after a comma (so no backslash hides its first quote);
+/// no comma at depth 1 means one member, hence no `id`.  The decoding
+/// checks the rest ([`Returned::decode`]).
+pub(crate) fn reply_route(bytes: &[u8], commas: Option<usize>) -> Option<Route> {
+    // The colon after `"return"`: where QEMU writes it, else step by step.
+    let i = if bytes.starts_with(b"{\"return\":") {
+        9
+    } else {
+        let i = skip_ws(bytes, 0);
+        if bytes.get(i) != Some(&b'{') {
             return None;
         }
-        let end = string_end(bytes, i)?;
-        let key = &bytes[i + 1..end - 1];
-        i = skip_ws(bytes, end);
+        let i = skip_ws(bytes, i + 1);
+        if bytes.get(i..i + 8) != Some(b"\"return\"") {
+            return None;
+        }
+        let i = skip_ws(bytes, i + 8);
         if bytes.get(i) != Some(&b':') {
             return None;
         }
-        let start = skip_ws(bytes, i + 1);
-        let end = value_end(bytes, start)?;
-        match key {
-            b"return" if ret.is_none() => ret = Some(start..end),
-            b"id" if id.is_none() => id = Some(parse_id(&bytes[start..end])?),
-            _ => return None,
-        }
-        i = skip_ws(bytes, end);
-        match bytes.get(i) {
-            Some(b',') => continue,
-            Some(b'}') => break,
-            _ => return None,
-        }
-    }
-    if skip_ws(bytes, i + 1) != bytes.len() {
+        i
+    };
+    let close = back_ws(bytes, bytes.len()).checked_sub(1)?;
+    if bytes[close] != b'}' || close <= i {
         return None;
     }
-    let text = std::str::from_utf8(&bytes[ret?]).ok()?;
-    Some((text, id))
+    let tail = if commas == Some(0) {
+        // One member: no `id` (its tail would need a comma at depth 1).
+        None
+    } else {
+        id_tail(bytes, close)
+    };
+    let (id, end) = match (tail, commas) {
+        (Some((n, comma)), _) => (IdCheck::Is(n), comma),
+        (None, Some(0)) => (IdCheck::Absent, close),
+        (None, None) => (IdCheck::Any, close),
+        (None, Some(_)) => return None,
+    };
+    Some(Route {
+        id,
+        value: i + 1..end.max(i + 1),
+    })
 }
 
-/// An `id`: the clients' own are small integers, read here directly;
-/// anything else is read by serde_json.
-fn parse_id(text: &[u8]) -> Option<Value> {
-    let digits = text.iter().all(u8::is_ascii_digit);
-    if digits && (1..=18).contains(&text.len()) && (text[0] != b'0' || text.len() == 1) {
-        let n = text.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-        return Some(Value::from(n));
+/// N and where its member's comma is, when `bytes[..close]` (`close`:
+/// the closing brace) end with `, "id": N` (whitespace allowed), N of
+/// one to 18 digits without a leading zero.  Read backwards.
+fn id_tail(bytes: &[u8], close: usize) -> Option<(u64, usize)> {
+    let end = back_ws(bytes, close);
+    let (mut n, mut scale) = (0, 1);
+    let mut i = end;
+    while i > 0 && bytes[i - 1].is_ascii_digit() {
+        if end - i == 18 {
+            return None;
+        }
+        i -= 1;
+        n += u64::from(bytes[i] - b'0') * scale;
+        scale *= 10;
     }
-    serde_json::from_slice(text).ok()
+    if i == end || (bytes[i] == b'0' && end - i > 1) {
+        return None;
+    }
+    // What QEMU writes before N at once, else step by step.
+    if i >= 8 && bytes[i - 8..i] == *b", \"id\": " {
+        return Some((n, i - 8));
+    }
+    i = back_ws(bytes, i);
+    if i == 0 || bytes[i - 1] != b':' {
+        return None;
+    }
+    i = back_ws(bytes, i - 1);
+    if i < 4 || bytes[i - 4..i] != *b"\"id\"" {
+        return None;
+    }
+    i = back_ws(bytes, i - 4);
+    (i > 0 && bytes[i - 1] == b',').then_some((n, i - 1))
+}
+
+/// Where the rest of a string that starts at `bytes[i]` (inside its
+/// quotes) ends: `Ok(after its closing quote)`, or `Err(escaped)` when
+/// `bytes` ends first (`escaped`: its last byte is a backslash whose
+/// escaped byte is still to come).  Eight bytes at a time: QEMU's
+/// replies are mostly strings.
+fn string_rest(bytes: &[u8], mut i: usize) -> Result<usize, bool> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // The high bit of each zero byte of `w`, exactly (no false hits).
+    let zeros = |w: u64| !(((w & LOW) + LOW) | w | LOW);
+    loop {
+        // The next quote or backslash.
+        let mut hit = None;
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(word);
+            let m = zeros(w ^ (ONES * u64::from(b'"'))) | zeros(w ^ (ONES * u64::from(b'\\')));
+            if m != 0 {
+                hit = Some(i + m.trailing_zeros() as usize / 8);
+                break;
+            }
+            i += 8;
+        }
+        let at = match hit {
+            Some(at) => at,
+            None => match bytes[i..].iter().position(|&c| c == b'"' || c == b'\\') {
+                Some(p) => i + p,
+                None => return Err(false),
+            },
+        };
+        if bytes[at] == b'"' {
+            return Ok(at + 1);
+        }
+        // A backslash hides the byte after it.
+        if at + 1 >= bytes.len() {
+            return Err(true);
+        }
+        i = at + 2;
+    }
 }
 
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
@@ -814,133 +949,209 @@ fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Where the string starting at `bytes[i]` (a quote) ends: after its
-/// closing quote.  Eight bytes at a time, escapes included (QEMU's
-/// `json:{\"driver\": …}` file names are dense with them): each word's
-/// quotes and backslashes are found at once, and a backslash hides the
-/// byte after it.
-fn string_end(bytes: &[u8], i: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    // The high bit of each zero byte of `w`, exactly.
-    let zeros = |w: u64| !(((w & LOW) + LOW) | w | LOW);
-    let mut i = i + 1;
-    // Short strings (member names, enum values) byte by byte.
-    let short = bytes.len().min(i + 24);
-    while i < short {
-        match bytes[i] {
-            b'"' => return Some(i + 1),
-            b'\\' => i += 2,
-            _ => i += 1,
-        }
+/// Where whitespace that ends `bytes[..i]` starts.
+fn back_ws(bytes: &[u8], mut i: usize) -> usize {
+    while i > 0 && matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        i -= 1;
     }
-    // The word's first byte is escaped (the last one ended in `\`).
-    let mut escaped = i > short;
-    i = i.min(short);
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let mut quotes = zeros(w ^ (ONES * u64::from(b'"')));
-        let mut slashes = zeros(w ^ (ONES * u64::from(b'\\')));
-        if escaped {
-            quotes &= !0x80;
-            slashes &= !0x80;
-            escaped = false;
-        }
-        while quotes | slashes != 0 {
-            let bit = (quotes | slashes).trailing_zeros();
-            if quotes & (1 << bit) != 0 {
-                return Some(i + bit as usize / 8 + 1);
-            }
-            // A backslash: the next byte is not looked at.
-            let next = bit + 8;
-            if next > 63 {
-                escaped = true;
-                break;
-            }
-            let keep = if next == 63 { 0 } else { !0u64 << (next + 1) };
-            quotes &= keep;
-            slashes &= keep;
-        }
-        i += 8;
-    }
-    if escaped {
-        i += 1;
-    }
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'"' => return Some(i + 1),
-            b'\\' => i += 2,
-            _ => i += 1,
-        }
-    }
-    None
+    i
 }
 
-/// Where the JSON value starting at `bytes[i]` ends.  Objects and arrays
-/// must close with their own bracket (up to 128 levels, serde_json's
-/// limit); scalars run to the next delimiter.
-fn value_end(bytes: &[u8], mut i: usize) -> Option<usize> {
-    // One bit per open bracket: 1 for an object.
-    let mut open: u128 = 0;
-    let mut depth = 0u32;
-    loop {
-        match *bytes.get(i)? {
-            b'"' => i = string_end(bytes, i)?,
-            c @ (b'{' | b'[') => {
-                if depth == 128 {
-                    return None;
+/// What a reply's `return` decodes into.
+pub(crate) trait Decode {
+    type Out;
+    fn decode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self::Out, D::Error>;
+}
+
+/// A command's return type.
+pub(crate) struct Returns<C>(PhantomData<C>);
+
+impl<C: crate::Command> Decode for Returns<C> {
+    type Out = C::Returns;
+    fn decode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<C::Returns, D::Error> {
+        C::decode_return(d)
+    }
+}
+
+/// Any type that deserializes itself (`Value` for `execute_raw`).
+pub(crate) struct Plain<T>(PhantomData<T>);
+
+impl<T: serde::de::DeserializeOwned> Decode for Plain<T> {
+    type Out = T;
+    fn decode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        T::deserialize(d)
+    }
+}
+
+/// Why a reply did not decode.
+enum Failure {
+    /// It is not JSON (a syntax error or an early end, anywhere).
+    NotJson(serde_json::Error),
+    /// Its envelope is not the reply it was routed as (another `id`, a
+    /// member twice, no `return`).
+    Envelope(serde_json::Error),
+    /// Its `return` is not of the type asked for.
+    Return(serde_json::Error),
+}
+
+impl Returned {
+    /// Decode `return` into `D::Out` with strictness `strict` (`None`:
+    /// the process default): one pass over the message.
+    ///
+    /// A routed message is first read as its route says QEMU writes it:
+    /// the value between `"return":` and the tail the route checked,
+    /// which must be one JSON value (whitespace around it allowed).  If
+    /// it is, the message is exactly `{"return": value, "id": N}` (or
+    /// `{"return": value}`): nothing else to check.  If it is not JSON
+    /// (other members in between, or a syntax error), the whole message
+    /// is read by [`Envelope`], which says which.
+    fn decode<D: Decode>(&self, strict: Option<bool>) -> Result<D::Out, Failure> {
+        // Errors are the command's when they are in `return`.
+        let mut in_return = true;
+        let r = crate::with_strict(strict, || match self {
+            Returned::Message { bytes, route } => {
+                let mut d = serde_json::Deserializer::from_slice(&bytes[route.value.clone()]);
+                match D::decode(&mut d).and_then(|r| d.end().map(|()| r)) {
+                    Err(e) if e.is_syntax() || e.is_eof() => {
+                        let mut d = serde_json::Deserializer::from_slice(bytes);
+                        let envelope = Envelope::<D> {
+                            id: route.id,
+                            in_return: &mut in_return,
+                            decode: PhantomData,
+                        };
+                        serde::Deserializer::deserialize_map(&mut d, envelope)
+                            .and_then(|r| d.end().map(|()| r))
+                    }
+                    r => r,
                 }
-                open = (open << 1) | u128::from(c == b'{');
-                depth += 1;
-                i += 1;
             }
-            c @ (b'}' | b']') => {
-                if depth == 0 || (open & 1 == 1) != (c == b'}') {
-                    return None;
+            Returned::Text(text) => {
+                let mut d = serde_json::Deserializer::from_str(text);
+                D::decode(&mut d).and_then(|r| d.end().map(|()| r))
+            }
+        });
+        r.map_err(|e| match () {
+            () if e.is_syntax() || e.is_eof() => Failure::NotJson(e),
+            () if in_return => Failure::Return(e),
+            () => Failure::Envelope(e),
+        })
+    }
+
+    /// The error for `f`, decoding into what `what` says.
+    fn error(&self, f: Failure, what: impl FnOnce() -> String) -> Error {
+        let (error, why) = match f {
+            Failure::Return(error) => {
+                return Error::Decode {
+                    what: what(),
+                    error,
+                    raw: self.raw(),
                 }
-                open >>= 1;
-                depth -= 1;
-                i += 1;
             }
-            _ if depth > 0 => i += 1,
-            _ => {
-                let n = bytes[i..]
-                    .iter()
-                    .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                    .unwrap_or(bytes.len() - i);
-                return (n > 0).then_some(i + n);
+            // A reply that is not JSON broke the protocol, as any
+            // message that is not JSON does.  It was framed, so the
+            // connection stays in step; the command fails.
+            Failure::NotJson(e) => (e, "that is not JSON"),
+            Failure::Envelope(e) => (e, "not as it was routed"),
+        };
+        let text = match self {
+            Returned::Message { bytes, .. } => String::from_utf8_lossy(bytes),
+            Returned::Text(t) => format!("{{\"return\": {t}}}").into(),
+        };
+        Error::Protocol(format!("a reply {why}: {error}: {text}"))
+    }
+
+    /// The `return` member as JSON, for an error (as text when it is not
+    /// JSON).
+    fn raw(&self) -> Value {
+        let text = match self {
+            Returned::Text(t) => t.to_string(),
+            Returned::Message { bytes, .. } => match ServerMessage::parse(bytes) {
+                Ok(ServerMessage::Return { value, .. }) => value.get().to_string(),
+                _ => String::from_utf8_lossy(bytes).into_owned(),
+            },
+        };
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Reads a whole reply routed by [`reply_route`] whose value is not
+/// where the route put it (other members, or not JSON), decoding
+/// `return` as it comes; other members are skipped, as
+/// [`ServerMessage::parse`] skips them, and `id` is checked.
+struct Envelope<'a, D> {
+    id: IdCheck,
+    /// Set while `return` is being decoded (its errors are the
+    /// command's), cleared after.
+    in_return: &'a mut bool,
+    decode: PhantomData<D>,
+}
+
+/// Decodes a `return` member for [`Envelope`].
+struct Seed<D>(PhantomData<D>);
+
+impl<'de, D: Decode> serde::de::DeserializeSeed<'de> for Seed<D> {
+    type Value = D::Out;
+    fn deserialize<X: serde::Deserializer<'de>>(self, d: X) -> Result<D::Out, X::Error> {
+        D::decode(d)
+    }
+}
+
+impl<'de, D: Decode> serde::de::Visitor<'de> for Envelope<'_, D> {
+    type Value = D::Out;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a reply, {\"return\": …}")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<D::Out, A::Error> {
+        use serde::de::Error as _;
+        *self.in_return = false;
+        let (mut ret, mut id) = (None, false);
+        while let Some(key) = map.next_key()? {
+            match key {
+                crate::Field::Return if ret.is_none() => {
+                    *self.in_return = true;
+                    ret = Some(map.next_value_seed(Seed::<D>(PhantomData))?);
+                    *self.in_return = false;
+                }
+                crate::Field::Id if !id => {
+                    id = true;
+                    match self.id {
+                        IdCheck::Is(n) => {
+                            let got: u64 = map.next_value()?;
+                            if got != n {
+                                return Err(A::Error::custom(format_args!(
+                                    "its `id` is {got}, where routing read {n}"
+                                )));
+                            }
+                        }
+                        IdCheck::Absent => {
+                            return Err(A::Error::custom("an `id`, where routing read none"))
+                        }
+                        IdCheck::Any => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                crate::Field::Return | crate::Field::Id => {
+                    return Err(A::Error::custom("a member twice (`return` or `id`)"));
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
-        if depth == 0 {
-            return Some(i);
+        if let (IdCheck::Is(n), false) = (self.id, id) {
+            return Err(A::Error::custom(format_args!(
+                "no `id`, where routing read {n}"
+            )));
         }
+        ret.ok_or_else(|| A::Error::missing_field("return"))
     }
 }
 
 /// A reply's `return` member as JSON (`execute_raw`).
 pub(crate) fn to_value(r: Returned) -> Result<Value, Error> {
-    serde_json::from_str(r.get()).map_err(|error| {
-        not_json(&error, &r).unwrap_or_else(|| Error::Decode {
-            what: "a reply".into(),
-            error,
-            raw: Value::String(r.get().to_string()),
-        })
-    })
-}
-
-/// A `return` that is not JSON broke the protocol, as any message that
-/// is not JSON does ([`reply_parts`] leaves its full reading to the
-/// decoding).  The reply was framed, so the connection stays in step;
-/// the command fails.
-fn not_json(error: &serde_json::Error, r: &Returned) -> Option<Error> {
-    (error.is_syntax() || error.is_eof()).then(|| {
-        Error::Protocol(format!(
-            "a reply that is not JSON: {error}: {{\"return\": {}}}",
-            r.get()
-        ))
-    })
+    r.decode::<Plain<Value>>(None)
+        .map_err(|f| r.error(f, || "a reply".into()))
 }
 
 /// The text of a `human-monitor-command` reply.
@@ -956,29 +1167,18 @@ pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
 }
 
 /// Decode a successful reply for a typed command: straight from the
-/// `return` member's bytes into the command's type, with the
-/// connection's strictness (`None`: the process default).
+/// bytes into the command's type, with the connection's strictness
+/// (`None`: the process default).
 pub(crate) fn decode_return<C: crate::Command>(
     value: Returned,
     strict: Option<bool>,
 ) -> Result<C::Returns, Error> {
-    let mut d = serde_json::Deserializer::from_str(value.get());
-    crate::with_strict(strict, || {
-        C::decode_return(&mut d).and_then(|r| d.end().map(|()| r))
-    })
-    .map_err(|error| {
-        if let Some(e) = not_json(&error, &value) {
-            return e;
+    value.decode::<Returns<C>>(strict).map_err(|f| {
+        let e = value.error(f, || format!("the reply to {}", C::NAME));
+        if let Error::Decode { error, raw, .. } = &e {
+            crate::trace::decode_failed(C::NAME, error, raw);
         }
-        // The reply as JSON, for the error.
-        let raw = serde_json::from_str(value.get())
-            .unwrap_or_else(|_| Value::String(value.get().to_string()));
-        crate::trace::decode_failed(C::NAME, &error, &raw);
-        Error::Decode {
-            what: format!("the reply to {}", C::NAME),
-            error,
-            raw,
-        }
+        e
     })
 }
 
@@ -1013,13 +1213,22 @@ pub(crate) fn agent_reply(bytes: &[u8]) -> Result<Result<Returned, QmpError>, Er
     any_reply(bytes, "the guest agent")
 }
 
+/// Whether `bytes` are the guest agent's reply to
+/// `guest-sync-delimited` with `id` (anything else is a stale reply).
+pub(crate) fn is_sync_reply(bytes: &[u8], id: u64) -> bool {
+    matches!(agent_reply(bytes), Ok(Ok(r)) if r.decode::<Plain<u64>>(None).ok() == Some(id))
+}
+
 /// One reply from `peer`, whatever its id.
 pub(crate) fn any_reply(bytes: &[u8], peer: &str) -> Result<Result<Returned, QmpError>, Error> {
-    if let Some((value, _)) = reply_parts(bytes) {
-        return Ok(Ok(Returned(value.into())));
+    if let Some(route) = reply_route(bytes, None) {
+        return Ok(Ok(Returned::Message {
+            bytes: bytes.into(),
+            route,
+        }));
     }
     match ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))? {
-        ServerMessage::Return { value, .. } => Ok(Ok(Returned(value.get().into()))),
+        ServerMessage::Return { value, .. } => Ok(Ok(Returned::Text(value.get().into()))),
         ServerMessage::Error { error, .. } => Ok(Err(error)),
         _ => Err(Error::Protocol(format!(
             "{peer} sent something that is not a reply: {}",
@@ -1052,144 +1261,335 @@ mod tests {
         Ok(out)
     }
 
+    /// The message `bytes` hold (whitespace around it allowed), with the
+    /// commas the framer counted; `None` unless it frames as one message.
+    fn framed(bytes: &[u8]) -> Option<Message<'_>> {
+        let mut f = Framer::new(1 << 24);
+        let (mut fed, mut found) = (0, None);
+        while fed < bytes.len() {
+            let space = f.space();
+            let n = space.len().min(bytes.len() - fed);
+            space[..n].copy_from_slice(&bytes[fed..fed + n]);
+            f.filled(n);
+            fed += n;
+            while let Some(frame) = f.next_range().ok()? {
+                let m = f.message(frame);
+                if found.replace((m.bytes.to_vec(), m.commas)).is_some() {
+                    return None;
+                }
+            }
+        }
+        let (msg, commas) = found?;
+        let start = skip_ws(bytes, 0);
+        let end = start + msg.len();
+        (bytes.get(start..end) == Some(&msg[..]) && skip_ws(bytes, end) == bytes.len()).then_some(
+            Message {
+                bytes: &bytes[start..end],
+                commas,
+            },
+        )
+    }
+
+    fn full_route(text: &str) -> Option<Route> {
+        let m = framed(text.as_bytes()).unwrap_or_else(|| panic!("not one message: {text}"));
+        reply_route(m.bytes, Some(m.commas))
+    }
+
+    fn route(text: &str) -> Option<IdCheck> {
+        full_route(text).map(|r| r.id)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(text: &str, route: Route) -> Result<T, Error> {
+        let r = Returned::Message {
+            bytes: text.as_bytes().into(),
+            route,
+        };
+        r.decode::<Plain<T>>(None)
+            .map_err(|f| r.error(f, || "a test reply".into()))
+    }
+
+    /// Decoded as routed.
+    fn quick<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Error> {
+        decode(text, full_route(text).unwrap_or_else(|| panic!("{text}")))
+    }
+
+    /// Decoded by the envelope alone (no value where the route puts
+    /// it), checking `id`.
+    fn decoded<T: serde::de::DeserializeOwned>(text: &str, id: IdCheck) -> Result<T, Error> {
+        decode(text, Route { id, value: 0..0 })
+    }
+
     #[test]
-    fn reply_scan_finds_return_and_id() {
-        // Strings with escapes at every place in a word, and brackets
-        // inside strings.
+    fn replies_as_qemu_writes_them_are_routed_by_a_look_at_their_ends() {
+        // `return` of every kind, strings with escapes and brackets
+        // anywhere, compact or spread over lines.
         for pad in 0..10 {
             let p = "x".repeat(pad);
             let ret =
                 format!(r#"{{"a{p}": "{p}\"}}\\\\", "b": [1, {{"c": "]"}}], "d{p}\\": null}}"#);
             let expect: Value = serde_json::from_str(&ret).unwrap();
-            for msg in [
-                format!(r#"{{"return": {ret}, "id": 7}}"#),
-                format!(" {{ \"return\" :\n{ret} , \"id\":7 }} "),
-                format!(r#"{{"id": 7, "return": {ret}}}"#),
+            for (msg, id) in [
+                (format!(r#"{{"return": {ret}, "id": 7}}"#), IdCheck::Is(7)),
+                (
+                    format!(" {{ \"return\" :\n{ret} ,\n \"id\":7 }} "),
+                    IdCheck::Is(7),
+                ),
+                (format!(r#"{{"return": {ret}}}"#), IdCheck::Absent),
+                (format!("{{\n  \"return\": {ret}\n}}\n"), IdCheck::Absent),
             ] {
-                let (text, id) = reply_parts(msg.as_bytes()).unwrap_or_else(|| panic!("{msg}"));
-                assert_eq!(
-                    serde_json::from_str::<Value>(text).unwrap(),
-                    expect,
-                    "{msg}"
-                );
-                assert_eq!(id, Some(Value::from(7)), "{msg}");
+                assert_eq!(route(&msg), Some(id), "{msg}");
+                assert_eq!(quick::<Value>(&msg).unwrap(), expect, "{msg}");
+                assert_eq!(decoded::<Value>(&msg, id).unwrap(), expect, "{msg}");
             }
-            let msg = format!(r#"{{"return": "{p}\\\\"}}"#);
-            assert_eq!(
-                reply_parts(msg.as_bytes()).unwrap().0,
-                format!(r#""{p}\\\\""#)
-            );
         }
-        assert_eq!(reply_parts(br#"{"return": 12}"#).unwrap().0, "12");
-        for id in [
-            "0",
-            "42",
-            "123456789012345678",
-            "18446744073709551615",
-            "-1",
-            "1.5",
+        for (id, want) in [
+            ("0", Some(IdCheck::Is(0))),
+            ("42", Some(IdCheck::Is(42))),
+            ("123456789012345678", Some(IdCheck::Is(123456789012345678))),
+            // Left to the full parse.
+            ("1234567890123456789", None),
+            ("01", None),
+            ("-1", None),
+            ("1.5", None),
+            ("1e3", None),
+            (r#""7""#, None),
+            ("[7]", None),
+            (r#"{"id": 7}"#, None),
+            ("null", None),
         ] {
             let msg = format!(r#"{{"return": {{}}, "id": {id}}}"#);
-            let expect: Value = serde_json::from_str(id).unwrap();
-            assert_eq!(reply_parts(msg.as_bytes()).unwrap().1, Some(expect), "{id}");
+            assert_eq!(route(&msg), want, "{msg}");
         }
-        assert!(reply_parts(br#"{"return": {}, "id": 01}"#).is_none());
-        assert_eq!(
-            reply_parts(br#"{"return": {}, "id": "a"}"#).unwrap().1,
-            Some("a".into())
-        );
-        // Anything else is left to the full parse.
+        // An `id` that only looks like the last member, a first member
+        // that is not `return`, and other shapes: the full parse.
         for msg in [
-            &br#"{"return": {}, "other": 1}"#[..],
-            br#"{"error": {"class": "GenericError", "desc": "no"}}"#,
-            br#"{"return": {]}"#,
-            br#"{"return": [1}, "id": 1}"#,
-            br#"{"return": "open"#,
-            br#"{"return": {}} x"#,
-            br#"{"return": {}, "id": {"a": 1}"#,
-            br#"{"return": {}, "return": {}}"#,
-            br#"{"ret\urn": {}}"#,
-            b"{\"return\": \"\xff\"}",
-            b"",
-            b"{",
+            r#"{"id": 7, "return": {}}"#,
+            r#"{"return": {}, "x\"id": 7}"#,
+            r#"{"return": {}, "x": 1}"#,
+            r#"{"ret\u0075rn": {}}"#,
+            r#"{"error": {"class": "GenericError", "desc": "no"}, "id": 7}"#,
+            r#"{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}}"#,
+            r#"{"QMP": {"version": {}, "capabilities": []}}"#,
         ] {
-            assert!(
-                reply_parts(msg).is_none(),
-                "{}",
-                String::from_utf8_lossy(msg)
-            );
+            assert_eq!(route(msg), None, "{msg}");
+        }
+        // Nested `id`s are not the reply's.
+        assert_eq!(route(r#"{"return": {"id": 7}}"#), Some(IdCheck::Absent));
+        assert_eq!(route(r#"{"return": [1, "id", 7]}"#), Some(IdCheck::Absent));
+        assert_eq!(
+            route(r#"{"return": {"a": 1, "id": 7}}"#),
+            Some(IdCheck::Absent)
+        );
+        // Other members before `id`: routed by it, and skipped.
+        let msg = r#"{"return": 5, "error": {"class": "X"}, "id": 7}"#;
+        assert_eq!(route(msg), Some(IdCheck::Is(7)));
+        assert_eq!(quick::<u64>(msg).unwrap(), 5);
+        assert_eq!(decoded::<u64>(msg, IdCheck::Is(7)).unwrap(), 5);
+        // With the members unknown (one reply awaited): any id.
+        for msg in [r#"{"return": 5, "id": "x"}"#, r#"{"return": 5, "x": 1}"#] {
+            let r = reply_route(msg.as_bytes(), None).unwrap();
+            assert_eq!(r.id, IdCheck::Any);
+            assert_eq!(decode::<u64>(msg, r).unwrap(), 5);
+            assert_eq!(decoded::<u64>(msg, IdCheck::Any).unwrap(), 5);
         }
     }
 
-    /// The scan against serde_json: random replies (every JSON shape in
-    /// `return`, ids of every kind, pretty or compact, members in either
-    /// order) give the same `return` and `id`; random bytes and random
-    /// mutations of replies are either left to the full parse or read
-    /// as serde_json reads them (or, for a `return` that is not JSON, as
-    /// text its decoding will refuse).
     #[test]
-    fn reply_scan_agrees_with_serde_json() {
-        let mut rng = Rng(0x853c_49e6_748f_ea9b);
-        let check = |bytes: &[u8]| {
-            let Some((text, id)) = reply_parts(bytes) else {
-                return;
-            };
-            let whole: Result<Value, _> = serde_json::from_slice(bytes);
-            match (whole, serde_json::from_str::<Value>(text)) {
-                (Ok(whole), Ok(ret)) => {
-                    assert_eq!(
-                        whole.get("return"),
-                        Some(&ret),
-                        "{}",
-                        String::from_utf8_lossy(bytes)
-                    );
-                    assert_eq!(
-                        whole.get("id").cloned(),
-                        id,
-                        "{}",
-                        String::from_utf8_lossy(bytes)
-                    );
-                }
-                // The message is not JSON and neither is what the scan
-                // took for `return`: its decoding fails, as it must.
-                (Err(_), Err(_)) => {}
-                (whole, ret) => panic!(
-                    "{}: whole {whole:?}, return {ret:?}",
-                    String::from_utf8_lossy(bytes)
-                ),
+    fn a_reply_that_is_not_as_routed_is_an_error() {
+        fn protocol<T: fmt::Debug>(r: Result<T, Error>, want: &str) {
+            match r {
+                Err(Error::Protocol(m)) => assert!(m.contains(want), "{m}"),
+                other => panic!("{other:?}"),
             }
+        }
+        // Not JSON, in `return` or around it.
+        for msg in [
+            r#"{"return": nope}"#,
+            r#"{"return": 5 "id": 7}"#,
+            r#"{"return": 5, "id": 7"#,
+            r#"{"return": 5, "id": 7} x"#,
+            r#"{"return": [1}, "id": 7}"#,
+        ] {
+            protocol(decoded::<Value>(msg, IdCheck::Any), "not JSON");
+            // As `decode_reply` reads it: the same error, from the route
+            // and the decoding or from the full parse.
+            protocol(
+                any_reply(msg.as_bytes(), "x").and_then(|r| to_value(r.unwrap())),
+                "not JSON",
+            );
+        }
+        protocol(
+            decoded::<u64>(r#"{"return": 1, "return": 2, "id": 3}"#, IdCheck::Is(3)),
+            "twice",
+        );
+        protocol(
+            decoded::<u64>(r#"{"return": 1, "id": 3, "id": 3}"#, IdCheck::Is(3)),
+            "twice",
+        );
+        protocol(
+            decoded::<u64>(r#"{"return": 1, "id": 4}"#, IdCheck::Is(5)),
+            "its `id` is 4, where routing read 5",
+        );
+        protocol(
+            decoded::<u64>(r#"{"return": 1, "id": 4}"#, IdCheck::Absent),
+            "an `id`, where routing read none",
+        );
+        protocol(
+            decoded::<u64>(r#"{"return": 1}"#, IdCheck::Is(4)),
+            "no `id`, where routing read 4",
+        );
+        protocol(
+            decoded::<u64>(r#"{"id": 4}"#, IdCheck::Is(4)),
+            "missing field `return`",
+        );
+        // A `return` of another type: the command's decoding error, with
+        // the `return` member as JSON.
+        match decoded::<u64>(r#"{"return": {"a": "x"}, "id": 1}"#, IdCheck::Is(1)) {
+            Err(Error::Decode { raw, what, .. }) => {
+                assert_eq!(raw, serde_json::json!({"a": "x"}));
+                assert_eq!(what, "a test reply");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Through a session: the reply reaches the caller it names, whose
+        // decoding fails; the connection goes on.
+        let mut s = Session::new(IdPolicy::Always, None);
+        let (a, _) = s.start(false);
+        let msg = br#"{"return": 1, "return": 2, "id": 1}"#;
+        let Ok(Routed::Reply(k, Ok(r))) = s.route(framed(msg).unwrap()) else {
+            panic!()
         };
-        for _ in 0..3000 {
-            let mut msg = serde_json::Map::new();
-            let ret = random_value(&mut rng, 0);
-            let id = match rng.below(4) {
-                0 => None,
-                1 => Some(Value::from(rng.below(u64::MAX))),
-                2 => Some(random_value(&mut rng, 2)),
-                _ => Some(Value::from(-(rng.below(1000) as i64))),
-            };
-            if rng.below(2) == 0 {
-                msg.insert("return".into(), ret.clone());
-                msg.extend(id.clone().map(|id| ("id".to_string(), id)));
-            } else {
-                msg.extend(id.clone().map(|id| ("id".to_string(), id)));
-                msg.insert("return".into(), ret.clone());
+        assert_eq!(k, a);
+        assert!(matches!(to_value(r), Err(Error::Protocol(_))));
+    }
+
+    fn random_key(rng: &mut Rng) -> &'static str {
+        // Keys that end like `id`, and the envelope's other members.
+        let keys = [
+            "x",
+            "error",
+            "event",
+            "data",
+            "a\\\"id",
+            "\\\",\\\"id",
+            "ID",
+            "id ",
+            "Return",
+        ];
+        keys[rng.below(keys.len() as u64) as usize]
+    }
+
+    /// A random envelope: `return` (mostly), an `id` of any kind (often),
+    /// other members (sometimes), in any order (often QEMU's), no key
+    /// twice, with random whitespace between the tokens.  Whether it is
+    /// a reply as QEMU writes one comes with it.
+    fn random_envelope(rng: &mut Rng) -> (String, bool) {
+        let mut members = Vec::new();
+        if rng.below(8) != 0 {
+            members.push(("return".to_string(), random_value(rng, 0)));
+        }
+        let id = match rng.below(8) {
+            0..=2 => None,
+            3 | 4 => Some(Value::from(rng.below(1000))),
+            5 => Some(Value::from(rng.next())),
+            6 => Some(Value::from(-(rng.below(1000) as i64))),
+            _ => Some(random_value(rng, 3)),
+        };
+        let extra = rng.below(4) == 0;
+        if extra {
+            for _ in 0..rng.below(3) + 1 {
+                let key = random_key(rng).to_string();
+                let key: String = serde_json::from_str(&format!("\"{key}\"")).unwrap();
+                if members.iter().all(|(k, _)| *k != key) {
+                    members.push((key, random_value(rng, 1)));
+                }
             }
-            let v = Value::Object(msg);
-            let text = if rng.below(2) == 0 {
-                serde_json::to_string(&v).unwrap()
-            } else {
-                serde_json::to_string_pretty(&v).unwrap()
-            };
-            // A reply as serde_json writes it is always scanned, except
-            // an id that is an object or array (left to the full parse).
-            let scanned = reply_parts(text.as_bytes());
-            if !matches!(id, Some(Value::Object(_) | Value::Array(_))) {
-                let (t, i) = scanned.unwrap_or_else(|| panic!("{text}"));
-                assert_eq!(serde_json::from_str::<Value>(t).unwrap(), ret, "{text}");
-                assert_eq!(i, id, "{text}");
+        }
+        let qemu_id = matches!(id, None | Some(Value::Number(_)))
+            && id
+                .as_ref()
+                .is_none_or(|v| v.as_u64().is_some_and(|n| n < 1 << 59));
+        members.extend(id.map(|id| ("id".to_string(), id)));
+        let ordered = rng.below(2) == 0;
+        if !ordered {
+            for i in (1..members.len()).rev() {
+                members.swap(i, rng.below(i as u64 + 1) as usize);
             }
-            check(text.as_bytes());
+        }
+        let is_qemu = members.first().is_some_and(|(k, _)| k == "return") && !extra && qemu_id;
+        let ws = |rng: &mut Rng| ["", " ", "\n  ", "\t", "\r\n"][rng.below(5) as usize];
+        let mut text = format!("{}{{", ws(rng));
+        for (i, (k, v)) in members.iter().enumerate() {
+            let v = if rng.below(2) == 0 {
+                serde_json::to_string(v).unwrap()
+            } else {
+                serde_json::to_string_pretty(v).unwrap()
+            };
+            let k = serde_json::to_string(k).unwrap();
+            let comma = if i > 0 { "," } else { "" };
+            text += &format!("{comma}{}{k}{}:{}{v}{}", ws(rng), ws(rng), ws(rng), ws(rng));
+        }
+        text += &format!("}}{}", ws(rng));
+        (text, is_qemu)
+    }
+
+    /// The quick route against the full parse (serde_json): on valid
+    /// JSON, whatever it takes is a reply with the `id` the full parse
+    /// reads, and decodes to the same `return`; every reply as QEMU
+    /// writes it is taken.  On random mutations of the same messages
+    /// nothing panics, and whatever is valid JSON still agrees.
+    #[test]
+    fn the_quick_route_agrees_with_the_full_parse() {
+        let mut rng = Rng(0x853c_49e6_748f_ea9b);
+        let check = |bytes: &[u8], commas: Option<usize>| -> Option<IdCheck> {
+            let route = reply_route(bytes, commas)?;
+            let check = route.id;
+            // As routed, and by the envelope alone.
+            let span = route.value.clone();
+            let envelope = Route {
+                id: check,
+                value: 0..0,
+            };
+            let both = [route, envelope].map(|route| {
+                let returned = Returned::Message {
+                    bytes: bytes.into(),
+                    route,
+                };
+                let decoded = returned.decode::<Plain<Value>>(None);
+                decoded.map_err(|f| returned.error(f, || "x".into()))
+            });
+            let text = String::from_utf8_lossy(bytes);
+            let Ok(whole) = serde_json::from_slice::<Value>(bytes) else {
+                // Not JSON: an error, or (a member the envelope skips is
+                // not checked as closely) a value; never a panic.
+                return Some(check);
+            };
+            let Ok(ServerMessage::Return { value, id }) = ServerMessage::parse(bytes) else {
+                panic!("routed, but not a reply: {text}");
+            };
+            match check {
+                IdCheck::Is(n) => assert_eq!(id, Some(Value::from(n)), "{text}"),
+                IdCheck::Absent => assert_eq!(id, None, "{text}"),
+                IdCheck::Any => assert!(commas.is_none(), "{text}"),
+            }
+            let ret: Value = serde_json::from_str(value.get()).unwrap();
+            assert_eq!(whole["return"], ret, "{text}");
+            for decoded in both {
+                assert_eq!(decoded.unwrap(), ret, "{text} ({span:?})");
+            }
+            Some(check)
+        };
+        let mut quick = 0;
+        for _ in 0..4000 {
+            let (text, is_qemu) = random_envelope(&mut rng);
+            let m = framed(text.as_bytes()).unwrap_or_else(|| panic!("{text}"));
+            let members = serde_json::from_str::<Value>(&text).unwrap();
+            let members = members.as_object().unwrap().len();
+            assert_eq!(m.commas, members.saturating_sub(1), "{text}");
+            let routed = check(m.bytes, Some(m.commas));
+            assert!(!is_qemu || routed.is_some(), "{text}");
+            quick += usize::from(routed.is_some());
+            check(text.as_bytes(), None);
             // Mutations: a byte changed, dropped or doubled.
             let mut bytes = text.into_bytes();
             for _ in 0..rng.below(3) + 1 {
@@ -1205,8 +1605,13 @@ mod tests {
                     _ => bytes.insert(at, bytes[at]),
                 }
             }
-            check(&bytes);
+            if let Some(m) = framed(&bytes) {
+                check(m.bytes, Some(m.commas));
+            }
+            check(&bytes, None);
         }
+        // Most are taken quickly (the rest is the full parse's).
+        assert!(quick > 1500, "{quick}");
     }
 
     #[test]
@@ -1227,7 +1632,22 @@ mod tests {
     use super::test_rng::Rng;
 
     fn random_value(rng: &mut Rng, depth: u32) -> Value {
-        let strings = ["", "}", "{", "\"\\", "a\\\"b", "[]", "é", "\u{0}\n\t\u{ff}"];
+        // Short ones, and long ones with quotes and backslashes at every
+        // place in a word (the framer reads strings eight bytes at a time).
+        let strings = [
+            "",
+            "}",
+            "{",
+            "\"\\",
+            "a\\\"b",
+            "[]",
+            "é",
+            "\u{0}\n\t\u{ff}",
+            "json:{\"driver\": \"qcow2\", \"file\": {\"filename\": \"/a\\\\b\"}}",
+            "0123456\\89abcdef\"hijklmn\\\\\\\"",
+            "\\\\\\\\\\\\\\\\\\",
+            "abcdefgh}ijklmnop,qrstuvwx]",
+        ];
         match rng.below(if depth > 4 { 4 } else { 6 }) {
             0 => Value::Null,
             1 => Value::from(rng.next() as i64),
@@ -1391,7 +1811,7 @@ mod tests {
         let (b, wire) = s.start(false);
         assert_eq!((a, b, wire), (1, 2, Some(2)));
         assert!(matches!(
-            s.route(format!("{{\"return\": 1, \"id\": {b}}}").as_bytes()),
+            s.route(framed(format!("{{\"return\": 1, \"id\": {b}}}").as_bytes()).unwrap()),
             Ok(Routed::Reply(x, Ok(_))) if x == b
         ));
         // Not reused until its caller took the reply.
@@ -1400,10 +1820,12 @@ mod tests {
         s.abandon(3);
         s.abandon(a);
         assert!(matches!(
-            s.route(format!("{{\"return\": 1, \"id\": {a}}}").as_bytes()),
+            s.route(framed(format!("{{\"return\": 1, \"id\": {a}}}").as_bytes()).unwrap()),
             Ok(Routed::Late)
         ));
-        assert!(s.route(b"{\"return\": 1, \"id\": 99}").is_err());
+        assert!(s
+            .route(framed(b"{\"return\": 1, \"id\": 99}").unwrap())
+            .is_err());
         // Ids are reused once answered (1's late reply came), never
         // while abandoned.
         assert_eq!(s.start(false), (1, Some(1)));
@@ -1419,21 +1841,24 @@ mod tests {
         assert_eq!(s.start(false), (1, Some(1)));
         s.abandon(ANONYMOUS);
         assert!(matches!(
-            s.route(b"{\"return\": 1, \"id\": 1}"),
+            s.route(framed(b"{\"return\": 1, \"id\": 1}").unwrap()),
             Ok(Routed::Reply(1, _))
         ));
         s.finish(1);
         // The abandoned anonymous reply is still due: ids again.
         assert_eq!(s.start(false), (1, Some(1)));
-        assert!(matches!(s.route(b"{\"return\": 0}"), Ok(Routed::Late)));
         assert!(matches!(
-            s.route(b"{\"return\": 1, \"id\": 1}"),
+            s.route(framed(b"{\"return\": 0}").unwrap()),
+            Ok(Routed::Late)
+        ));
+        assert!(matches!(
+            s.route(framed(b"{\"return\": 1, \"id\": 1}").unwrap()),
             Ok(Routed::Reply(1, _))
         ));
         s.finish(1);
         assert_eq!(s.start(false), (ANONYMOUS, None));
         assert!(matches!(
-            s.route(b"{\"return\": 0}"),
+            s.route(framed(b"{\"return\": 0}").unwrap()),
             Ok(Routed::Reply(ANONYMOUS, _))
         ));
         // Not again until its caller took the reply.

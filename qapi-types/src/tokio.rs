@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::proto::{
-    self, Closed, EventFilter, EventHub, EventItem, Framer, Greeting, Polled, RawEvent, Routed,
-    Session,
+    self, Closed, EventFilter, EventHub, EventItem, Framer, Greeting, Message, Polled, RawEvent,
+    Routed, Session,
 };
 use crate::{Command, Options, QmpError};
 
@@ -164,10 +164,10 @@ impl Sink {
 }
 
 /// Read the next message's bytes.
-async fn next_message<'a>(reader: &mut BoxRead, framer: &'a mut Framer) -> Result<&'a [u8]> {
+async fn next_message<'a>(reader: &mut BoxRead, framer: &'a mut Framer) -> Result<Message<'a>> {
     loop {
-        if let Some(r) = framer.next_range()? {
-            return Ok(framer.bytes(r));
+        if let Some(f) = framer.next_range()? {
+            return Ok(framer.message(f));
         }
         let space = framer.space();
         match reader.read(space).await {
@@ -226,9 +226,9 @@ impl Shared {
     }
 
     /// Dispatch one message; `Err` ends the connection.
-    fn dispatch(&self, bytes: &[u8]) -> Result<()> {
+    fn dispatch(&self, msg: Message<'_>) -> Result<()> {
         let mut st = lock(&self.state);
-        match st.session.route(bytes)? {
+        match st.session.route(msg)? {
             Routed::Reply(id, r) => {
                 // The reply is the caller's from here on.
                 st.session.finish(id);
@@ -245,11 +245,11 @@ impl Shared {
 
 async fn drive(shared: Arc<Shared>, mut reader: BoxRead, mut framer: Framer) {
     let end = loop {
-        let bytes = match next_message(&mut reader, &mut framer).await {
-            Ok(b) => b,
+        let msg = match next_message(&mut reader, &mut framer).await {
+            Ok(m) => m,
             Err(e) => break e,
         };
-        if let Err(e) = shared.dispatch(bytes) {
+        if let Err(e) = shared.dispatch(msg) {
             break e;
         }
     };
@@ -360,7 +360,9 @@ impl Qmp {
         // Events sent before the greeting are skipped (`Greeting::parse`).
         let greeting = limit(opts.greeting_timeout, || "the greeting".into(), async {
             loop {
-                if let Some(g) = Greeting::parse(next_message(&mut reader, &mut framer).await?)? {
+                if let Some(g) =
+                    Greeting::parse(next_message(&mut reader, &mut framer).await?.bytes)?
+                {
                     return Ok(g);
                 }
             }
@@ -946,7 +948,7 @@ impl GuestAgent {
             if !wait {
                 return Ok(proto::empty_return());
             }
-            let r = proto::agent_reply(next_message(&mut c.reader, &mut c.framer).await?)?;
+            let r = proto::agent_reply(next_message(&mut c.reader, &mut c.framer).await?.bytes)?;
             c.synced = true;
             r.map_err(Error::Qmp)
         };
@@ -967,12 +969,10 @@ impl AgentConn {
         self.sink.send(&bytes, &[]).await?;
         loop {
             let msg = next_message(&mut self.reader, &mut self.framer).await?;
-            if let Ok(Ok(v)) = proto::agent_reply(msg) {
-                if serde_json::from_str::<u64>(v.get()).ok() == Some(id) {
-                    crate::trace::synced();
-                    self.synced = true;
-                    return Ok(());
-                }
+            if proto::is_sync_reply(msg.bytes, id) {
+                crate::trace::synced();
+                self.synced = true;
+                return Ok(());
             }
         }
     }

@@ -1,9 +1,9 @@
 //! `cargo xtask bench-decode`: four real QEMU replies, captured here
 //! from running QEMUs (10.0.2), decoded bytes to typed values by
 //! qapi-types' bindings (the way the clients do it,
-//! `qapi_types::decode_reply`: the envelope scanned once with the
-//! `return` member's text kept, then decoded straight into the
-//! command's type) and by the incumbent's serde-derived types (qapi-qmp
+//! `qapi_types::decode_reply`: routed by a look at the message's ends,
+//! copied as a client keeps it for its caller, then read once, `return`
+//! straight into the command's type) and by the incumbent's serde-derived types (qapi-qmp
 //! 0.15, one `from_slice` of the whole reply). Both sides run
 //! interleaved, in one process; medians and MB/s of the whole reply.
 
@@ -83,8 +83,8 @@ fn theirs<T: DeserializeOwned>(bytes: &[u8]) -> T {
     }
 }
 
-/// What the clients do with a reply: `decode_reply` is their envelope
-/// scan, the copy of `return`'s text they keep for the caller, and the
+/// What the clients do with a reply: `decode_reply` is their route, the
+/// copy of the message they keep for the caller, and the one-pass
 /// decoding into the command's type.
 fn ours<C: Command>(bytes: &[u8]) -> C::Returns {
     qapi_types::decode_reply::<C>(bytes).unwrap_or_else(|e| panic!("{}: {e}", C::NAME))
