@@ -143,7 +143,13 @@ pub fn put<'de, T: Deserialize<'de>, V: Take<'de>>(
 
 /// A required member's value, or the error naming it.
 pub fn need<T, E: de::Error>(slot: Option<T>, key: &'static str) -> Result<T, E> {
-    slot.ok_or_else(|| E::custom(format_args!("missing member '{key}'")))
+    slot.ok_or_else(|| missing(key))
+}
+
+/// The error for a required member that is missing.
+#[cold]
+pub fn missing<E: de::Error>(key: &'static str) -> E {
+    E::custom(format_args!("missing member '{key}'"))
 }
 
 /// An error in a member's value, with the member's name in front (so

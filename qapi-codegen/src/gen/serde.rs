@@ -27,14 +27,27 @@ impl Gen<'_> {
             let i = Literal::usize_unsuffixed(i);
             let wire = lit(wire);
             stores.push(quote!(#i => #rt::__private::put(&mut s.#idx, v),));
+            // The forms below are the ones rustc checks fastest: a path
+            // call with nothing to infer but the slot, and `if let`/`match`
+            // where `?` would make it resolve the `Try` conversions once
+            // per member (ARCHITECTURE.md, "Where `qapi-types`' build time goes").
             if *opt {
                 slot_tys.push(quote!(#ty));
-                builds.push(quote!(#f: s.#idx.take(),));
-                puts.push(quote!(#rt::__private::opt(m, #wire, &self.#f)?;));
+                builds.push(quote!(#f: ::std::mem::take(&mut s.#idx),));
+                puts.push(returns_err(quote!(#rt::__private::opt(m, #wire, &self.#f))));
             } else {
                 slot_tys.push(quote!(::std::option::Option<#ty>));
-                builds.push(quote!(#f: #rt::__private::need(s.#idx.take(), #wire)?,));
-                puts.push(quote!(m.serialize_entry(#wire, &self.#f)?;));
+                builds.push(quote! {
+                    #f: match ::std::mem::take(&mut s.#idx) {
+                        ::std::option::Option::Some(v) => v,
+                        ::std::option::Option::None => {
+                            return ::std::result::Result::Err(#rt::__private::missing(#wire))
+                        }
+                    },
+                });
+                puts.push(returns_err(
+                    quote!(::serde::ser::SerializeMap::serialize_entry(m, #wire, &self.#f)),
+                ));
             }
         }
         let (slots, store) = if names.is_empty() {
@@ -346,30 +359,31 @@ impl Gen<'_> {
             let wire = lit(wire);
             match kind {
                 BranchKind::Wrapped => {
-                    de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.data()?),));
-                    ser_arms.push(quote!(#cfg #bname::#vname(v) => m.serialize_entry("data", v)?,));
+                    de_arms.push(quote!(#cfg #wire => rest.data().map(#bname::#vname),));
+                    ser_arms.push(quote!(#cfg #bname::#vname(v) => m.serialize_entry("data", v),));
                 }
                 BranchKind::Empty => {
-                    de_arms.push(quote!(#cfg #wire => { rest.empty()?; #bname::#vname },));
-                    ser_arms.push(quote!(#cfg #bname::#vname => {}));
+                    de_arms.push(quote!(#cfg #wire => rest.empty().map(|()| #bname::#vname),));
+                    ser_arms.push(quote!(#cfg #bname::#vname => ::std::result::Result::Ok(()),));
                 }
                 BranchKind::Members => {
-                    de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.members()?),));
+                    de_arms.push(quote!(#cfg #wire => rest.members().map(#bname::#vname),));
                     ser_arms.push(
-                        quote!(#cfg #bname::#vname(v) => #rt::__private::Fields::fields(v, m)?,),
+                        quote!(#cfg #bname::#vname(v) => #rt::__private::Fields::fields(v, m),),
                     );
                 }
                 BranchKind::Nested => {
-                    de_arms.push(quote!(#cfg #wire => #bname::#vname(rest.nested()?),));
+                    de_arms.push(quote!(#cfg #wire => rest.nested().map(#bname::#vname),));
                     ser_arms.push(
-                        quote!(#cfg #bname::#vname(v) => #rt::__private::Fields::fields(v, m)?,),
+                        quote!(#cfg #bname::#vname(v) => #rt::__private::Fields::fields(v, m),),
                     );
                 }
             }
         }
+        let tag = returns_err(quote!(#rt::__private::tag(m, #tag_lit, self.#branch_field.tag())));
         let (untagged_ser, untagged_de) = match u.untagged {
             Some(v) => (
-                quote!(#bname::#v { members } => #rt::__private::kept(m, members)?,),
+                quote!(#bname::#v { members } => #rt::__private::kept(m, members),),
                 quote! {
                     fn untagged(members: #rt::__private::Kept) -> ::std::option::Option<#bname> {
                         ::std::option::Option::Some(#bname::#v { members })
@@ -389,14 +403,13 @@ impl Gen<'_> {
             #[allow(deprecated)]
             impl #rt::__private::Fields for #name {
                 fn fields<M: ::serde::ser::SerializeMap>(&self, m: &mut M) -> ::std::result::Result<(), M::Error> {
-                    #rt::__private::tag(m, #tag_lit, self.#branch_field.tag())?;
+                    #tag
                     #(#puts)*
                     match &self.#branch_field {
                         #(#ser_arms)*
                         #untagged_ser
-                        #bname::#other { members, .. } => #rt::__private::kept(m, members)?,
+                        #bname::#other { members, .. } => #rt::__private::kept(m, members),
                     }
-                    ::std::result::Result::Ok(())
                 }
             }
 
@@ -418,19 +431,26 @@ impl Gen<'_> {
                     tag: &str,
                     rest: #rt::__private::Rest<'_, 'de, Self, A>,
                 ) -> ::std::result::Result<#bname, A::Error> {
-                    ::std::result::Result::Ok(match tag {
+                    match tag {
                         #(#de_arms)*
-                        _ => {
-                            let (tag, members) = rest.other(tag)?;
-                            #bname::#other { tag, members }
-                        }
-                    })
+                        _ => rest.other(tag).map(|(tag, members)| #bname::#other { tag, members }),
+                    }
                 }
                 #untagged_de
                 fn build<E: ::serde::de::Error>(#param, #branch_field: #bname) -> ::std::result::Result<Self, E> {
                     ::std::result::Result::Ok(Self { #(#builds)* #branch_field })
                 }
             }
+        }
+    }
+}
+
+/// `call;` that returns its error: `if let`, which rustc checks faster
+/// than `?` (no `Try` conversion to resolve).
+fn returns_err(call: TokenStream) -> TokenStream {
+    quote! {
+        if let ::std::result::Result::Err(e) = #call {
+            return ::std::result::Result::Err(e);
         }
     }
 }

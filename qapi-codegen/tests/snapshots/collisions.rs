@@ -142,8 +142,20 @@ impl ::qapi_types::__private::Fields for Pair {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("a-b", &self.a_b)?;
-        m.serialize_entry("aB", &self.a_b2)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "a-b",
+            &self.a_b,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "aB",
+            &self.a_b2,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -181,8 +193,22 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pair {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            a_b: ::qapi_types::__private::need(s.0.take(), "a-b")?,
-            a_b2: ::qapi_types::__private::need(s.1.take(), "aB")?,
+            a_b: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("a-b"),
+                    );
+                }
+            },
+            a_b2: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("aB"),
+                    );
+                }
+            },
         })
     }
 }
@@ -217,7 +243,13 @@ impl ::qapi_types::__private::Fields for FooBar {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("x", &self.x)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "x",
+            &self.x,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -251,7 +283,14 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            x: ::qapi_types::__private::need(s.0.take(), "x")?,
+            x: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("x"),
+                    );
+                }
+            },
         })
     }
 }
@@ -286,7 +325,13 @@ impl ::qapi_types::__private::Fields for FooBar2 {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("y", &self.y)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "y",
+            &self.y,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -320,7 +365,14 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            y: ::qapi_types::__private::need(s.0.take(), "y")?,
+            y: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("y"),
+                    );
+                }
+            },
         })
     }
 }

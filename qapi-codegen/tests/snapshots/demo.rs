@@ -134,7 +134,13 @@ impl ::qapi_types::__private::Fields for Named {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("id", &self.id)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "id",
+            &self.id,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -168,7 +174,14 @@ impl<'de> ::qapi_types::__private::Object<'de> for Named {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            id: ::qapi_types::__private::need(s.0.take(), "id")?,
+            id: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("id"),
+                    );
+                }
+            },
         })
     }
 }
@@ -325,11 +338,41 @@ impl ::qapi_types::__private::Fields for DriveInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("id", &self.id)?;
-        m.serialize_entry("bus", &self.bus)?;
-        m.serialize_entry("size", &self.size)?;
-        ::qapi_types::__private::opt(m, "read-only", &self.read_only)?;
-        ::qapi_types::__private::opt(m, "tags", &self.tags)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "id",
+            &self.id,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "bus",
+            &self.bus,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "size",
+            &self.size,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+            m,
+            "read-only",
+            &self.read_only,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+            m,
+            "tags",
+            &self.tags,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -373,11 +416,32 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            id: ::qapi_types::__private::need(s.0.take(), "id")?,
-            bus: ::qapi_types::__private::need(s.1.take(), "bus")?,
-            size: ::qapi_types::__private::need(s.2.take(), "size")?,
-            read_only: s.3.take(),
-            tags: s.4.take(),
+            id: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("id"),
+                    );
+                }
+            },
+            bus: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("bus"),
+                    );
+                }
+            },
+            size: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("size"),
+                    );
+                }
+            },
+            read_only: ::std::mem::take(&mut s.3),
+            tags: ::std::mem::take(&mut s.4),
         })
     }
 }
@@ -488,7 +552,13 @@ impl ::qapi_types::__private::Fields for ConsoleSerial {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("path", &self.path)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "path",
+            &self.path,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -522,7 +592,14 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleSerial {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            path: ::qapi_types::__private::need(s.0.take(), "path")?,
+            path: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("path"),
+                    );
+                }
+            },
         })
     }
 }
@@ -561,7 +638,13 @@ impl ::qapi_types::__private::Fields for ConsoleVnc {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("port", &self.port)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "port",
+            &self.port,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -595,7 +678,14 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            port: ::qapi_types::__private::need(s.0.take(), "port")?,
+            port: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("port"),
+                    );
+                }
+            },
         })
     }
 }
@@ -701,16 +791,27 @@ impl ::qapi_types::__private::Fields for Console {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::tag(m, "kind", self.branch.tag())?;
-        m.serialize_entry("id", &self.id)?;
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::tag(
+            m,
+            "kind",
+            self.branch.tag(),
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "id",
+            &self.id,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         match &self.branch {
-            ConsoleBranch::Serial(v) => ::qapi_types::__private::Fields::fields(v, m)?,
-            ConsoleBranch::Vnc(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ConsoleBranch::Serial(v) => ::qapi_types::__private::Fields::fields(v, m),
+            ConsoleBranch::Vnc(v) => ::qapi_types::__private::Fields::fields(v, m),
             ConsoleBranch::Other { members, .. } => {
-                ::qapi_types::__private::kept(m, members)?
+                ::qapi_types::__private::kept(m, members)
             }
         }
-        ::std::result::Result::Ok(())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Console {
@@ -743,26 +844,31 @@ impl<'de> ::qapi_types::__private::Union<'de> for Console {
         tag: &str,
         rest: ::qapi_types::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<ConsoleBranch, A::Error> {
-        ::std::result::Result::Ok(
-            match tag {
-                "serial" => ConsoleBranch::Serial(rest.members()?),
-                "vnc" => ConsoleBranch::Vnc(rest.members()?),
-                _ => {
-                    let (tag, members) = rest.other(tag)?;
-                    ConsoleBranch::Other {
+        match tag {
+            "serial" => rest.members().map(ConsoleBranch::Serial),
+            "vnc" => rest.members().map(ConsoleBranch::Vnc),
+            _ => {
+                rest.other(tag)
+                    .map(|(tag, members)| ConsoleBranch::Other {
                         tag,
                         members,
-                    }
-                }
-            },
-        )
+                    })
+            }
+        }
     }
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
         branch: ConsoleBranch,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            id: ::qapi_types::__private::need(s.0.take(), "id")?,
+            id: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("id"),
+                    );
+                }
+            },
             branch,
         })
     }
@@ -1049,8 +1155,20 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("id", &self.id)?;
-            m.serialize_entry("size", &self.size)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "id",
+                &self.id,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "size",
+                &self.size,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -1088,8 +1206,22 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                id: ::qapi_types::__private::need(s.0.take(), "id")?,
-                size: ::qapi_types::__private::need(s.1.take(), "size")?,
+                id: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            ::qapi_types::__private::missing("id"),
+                        );
+                    }
+                },
+                size: match ::std::mem::take(&mut s.1) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            ::qapi_types::__private::missing("size"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -1271,8 +1403,20 @@ pub mod events {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("id", &self.id)?;
-            m.serialize_entry("size", &self.size)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "id",
+                &self.id,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "size",
+                &self.size,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -1310,8 +1454,22 @@ pub mod events {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                id: ::qapi_types::__private::need(s.0.take(), "id")?,
-                size: ::qapi_types::__private::need(s.1.take(), "size")?,
+                id: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            ::qapi_types::__private::missing("id"),
+                        );
+                    }
+                },
+                size: match ::std::mem::take(&mut s.1) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            ::qapi_types::__private::missing("size"),
+                        );
+                    }
+                },
             })
         }
     }

@@ -256,13 +256,55 @@ impl ::qapi_types::__private::Fields for Keywords {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("type", &self.r#type)?;
-        m.serialize_entry("self", &self.self_)?;
-        m.serialize_entry("fn", &self.r#fn)?;
-        ::qapi_types::__private::opt(m, "match", &self.r#match)?;
-        m.serialize_entry("async", &self.r#async)?;
-        m.serialize_entry("crate", &self.crate_)?;
-        m.serialize_entry("super", &self.super_)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "type",
+            &self.r#type,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "self",
+            &self.self_,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "fn",
+            &self.r#fn,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+            m,
+            "match",
+            &self.r#match,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "async",
+            &self.r#async,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "crate",
+            &self.crate_,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "super",
+            &self.super_,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -318,13 +360,55 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            r#type: ::qapi_types::__private::need(s.0.take(), "type")?,
-            self_: ::qapi_types::__private::need(s.1.take(), "self")?,
-            r#fn: ::qapi_types::__private::need(s.2.take(), "fn")?,
-            r#match: s.3.take(),
-            r#async: ::qapi_types::__private::need(s.4.take(), "async")?,
-            crate_: ::qapi_types::__private::need(s.5.take(), "crate")?,
-            super_: ::qapi_types::__private::need(s.6.take(), "super")?,
+            r#type: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("type"),
+                    );
+                }
+            },
+            self_: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("self"),
+                    );
+                }
+            },
+            r#fn: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("fn"),
+                    );
+                }
+            },
+            r#match: ::std::mem::take(&mut s.3),
+            r#async: match ::std::mem::take(&mut s.4) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("async"),
+                    );
+                }
+            },
+            crate_: match ::std::mem::take(&mut s.5) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("crate"),
+                    );
+                }
+            },
+            super_: match ::std::mem::take(&mut s.6) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("super"),
+                    );
+                }
+            },
         })
     }
 }
@@ -365,7 +449,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("where", &self.r#where)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "where",
+                &self.r#where,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -399,7 +489,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                r#where: ::qapi_types::__private::need(s.0.take(), "where")?,
+                r#where: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            ::qapi_types::__private::missing("where"),
+                        );
+                    }
+                },
             })
         }
     }

@@ -163,10 +163,34 @@ impl ::qapi_types::__private::Fields for Tree {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("value", &self.value)?;
-        ::qapi_types::__private::opt(m, "left", &self.left)?;
-        ::qapi_types::__private::opt(m, "right", &self.right)?;
-        ::qapi_types::__private::opt(m, "children", &self.children)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "value",
+            &self.value,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+            m,
+            "left",
+            &self.left,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+            m,
+            "right",
+            &self.right,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+            m,
+            "children",
+            &self.children,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -208,10 +232,17 @@ impl<'de> ::qapi_types::__private::Object<'de> for Tree {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            value: ::qapi_types::__private::need(s.0.take(), "value")?,
-            left: s.1.take(),
-            right: s.2.take(),
-            children: s.3.take(),
+            value: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("value"),
+                    );
+                }
+            },
+            left: ::std::mem::take(&mut s.1),
+            right: ::std::mem::take(&mut s.2),
+            children: ::std::mem::take(&mut s.3),
         })
     }
 }
@@ -246,7 +277,13 @@ impl ::qapi_types::__private::Fields for Ping {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::opt(m, "pong", &self.pong)?;
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+            m,
+            "pong",
+            &self.pong,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -279,7 +316,9 @@ impl<'de> ::qapi_types::__private::Object<'de> for Ping {
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
-        ::std::result::Result::Ok(Self { pong: s.0.take() })
+        ::std::result::Result::Ok(Self {
+            pong: ::std::mem::take(&mut s.0),
+        })
     }
 }
 /// Refers to Ping.
@@ -313,7 +352,13 @@ impl ::qapi_types::__private::Fields for Pong {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::opt(m, "ping", &self.ping)?;
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+            m,
+            "ping",
+            &self.ping,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -346,7 +391,9 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pong {
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
-        ::std::result::Result::Ok(Self { ping: s.0.take() })
+        ::std::result::Result::Ok(Self {
+            ping: ::std::mem::take(&mut s.0),
+        })
     }
 }
 /// Kinds of expression.
@@ -448,7 +495,13 @@ impl ::qapi_types::__private::Fields for Leaf {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("n", &self.n)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "n",
+            &self.n,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -482,7 +535,14 @@ impl<'de> ::qapi_types::__private::Object<'de> for Leaf {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            n: ::qapi_types::__private::need(s.0.take(), "n")?,
+            n: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("n"),
+                    );
+                }
+            },
         })
     }
 }
@@ -517,7 +577,13 @@ impl ::qapi_types::__private::Fields for Neg {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("inner", &self.inner)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "inner",
+            &self.inner,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -551,7 +617,14 @@ impl<'de> ::qapi_types::__private::Object<'de> for Neg {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            inner: ::qapi_types::__private::need(s.0.take(), "inner")?,
+            inner: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("inner"),
+                    );
+                }
+            },
         })
     }
 }
@@ -668,15 +741,20 @@ impl ::qapi_types::__private::Fields for Expr {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::tag(m, "kind", self.branch.tag())?;
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::tag(
+            m,
+            "kind",
+            self.branch.tag(),
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         match &self.branch {
-            ExprBranch::Leaf(v) => ::qapi_types::__private::Fields::fields(v, m)?,
-            ExprBranch::Neg(v) => ::qapi_types::__private::Fields::fields(v, m)?,
+            ExprBranch::Leaf(v) => ::qapi_types::__private::Fields::fields(v, m),
+            ExprBranch::Neg(v) => ::qapi_types::__private::Fields::fields(v, m),
             ExprBranch::Other { members, .. } => {
-                ::qapi_types::__private::kept(m, members)?
+                ::qapi_types::__private::kept(m, members)
             }
         }
-        ::std::result::Result::Ok(())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Expr {
@@ -704,16 +782,11 @@ impl<'de> ::qapi_types::__private::Union<'de> for Expr {
         tag: &str,
         rest: ::qapi_types::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<ExprBranch, A::Error> {
-        ::std::result::Result::Ok(
-            match tag {
-                "leaf" => ExprBranch::Leaf(rest.members()?),
-                "neg" => ExprBranch::Neg(rest.members()?),
-                _ => {
-                    let (tag, members) = rest.other(tag)?;
-                    ExprBranch::Other { tag, members }
-                }
-            },
-        )
+        match tag {
+            "leaf" => rest.members().map(ExprBranch::Leaf),
+            "neg" => rest.members().map(ExprBranch::Neg),
+            _ => rest.other(tag).map(|(tag, members)| ExprBranch::Other { tag, members }),
+        }
     }
     fn build<E: ::serde::de::Error>(
         _: &mut Self::Slots,
@@ -807,7 +880,13 @@ impl ::qapi_types::__private::Fields for Wrap {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("inner", &self.inner)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "inner",
+            &self.inner,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -841,7 +920,14 @@ impl<'de> ::qapi_types::__private::Object<'de> for Wrap {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            inner: ::qapi_types::__private::need(s.0.take(), "inner")?,
+            inner: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        ::qapi_types::__private::missing("inner"),
+                    );
+                }
+            },
         })
     }
 }

@@ -163,9 +163,27 @@ impl crate::__private::Fields for GuestAgentCommandInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("name", &self.name)?;
-        m.serialize_entry("enabled", &self.enabled)?;
-        m.serialize_entry("success-response", &self.success_response)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "name",
+            &self.name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "enabled",
+            &self.enabled,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "success-response",
+            &self.success_response,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -205,9 +223,28 @@ impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0.take(), "name")?,
-            enabled: crate::__private::need(s.1.take(), "enabled")?,
-            success_response: crate::__private::need(s.2.take(), "success-response")?,
+            name: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                }
+            },
+            enabled: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("enabled"),
+                    );
+                }
+            },
+            success_response: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("success-response"),
+                    );
+                }
+            },
         })
     }
 }
@@ -256,8 +293,20 @@ impl crate::__private::Fields for GuestAgentInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("version", &self.version)?;
-        m.serialize_entry("supported_commands", &self.supported_commands)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "version",
+            &self.version,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "supported_commands",
+            &self.supported_commands,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -295,8 +344,22 @@ impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            version: crate::__private::need(s.0.take(), "version")?,
-            supported_commands: crate::__private::need(s.1.take(), "supported_commands")?,
+            version: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("version"),
+                    );
+                }
+            },
+            supported_commands: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("supported_commands"),
+                    );
+                }
+            },
         })
     }
 }
@@ -351,9 +414,27 @@ impl crate::__private::Fields for GuestFileRead {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("count", &self.count)?;
-        m.serialize_entry("buf-b64", &self.buf_b64)?;
-        m.serialize_entry("eof", &self.eof)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "count",
+            &self.count,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "buf-b64",
+            &self.buf_b64,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "eof",
+            &self.eof,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -393,9 +474,26 @@ impl<'de> crate::__private::Object<'de> for GuestFileRead {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            count: crate::__private::need(s.0.take(), "count")?,
-            buf_b64: crate::__private::need(s.1.take(), "buf-b64")?,
-            eof: crate::__private::need(s.2.take(), "eof")?,
+            count: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("count"));
+                }
+            },
+            buf_b64: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("buf-b64"),
+                    );
+                }
+            },
+            eof: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("eof"));
+                }
+            },
         })
     }
 }
@@ -443,8 +541,20 @@ impl crate::__private::Fields for GuestFileWrite {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("count", &self.count)?;
-        m.serialize_entry("eof", &self.eof)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "count",
+            &self.count,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "eof",
+            &self.eof,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -479,8 +589,18 @@ impl<'de> crate::__private::Object<'de> for GuestFileWrite {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            count: crate::__private::need(s.0.take(), "count")?,
-            eof: crate::__private::need(s.1.take(), "eof")?,
+            count: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("count"));
+                }
+            },
+            eof: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("eof"));
+                }
+            },
         })
     }
 }
@@ -527,8 +647,20 @@ impl crate::__private::Fields for GuestFileSeek {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("position", &self.position)?;
-        m.serialize_entry("eof", &self.eof)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "position",
+            &self.position,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "eof",
+            &self.eof,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -563,8 +695,20 @@ impl<'de> crate::__private::Object<'de> for GuestFileSeek {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            position: crate::__private::need(s.0.take(), "position")?,
-            eof: crate::__private::need(s.1.take(), "eof")?,
+            position: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("position"),
+                    );
+                }
+            },
+            eof: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("eof"));
+                }
+            },
         })
     }
 }
@@ -850,10 +994,34 @@ impl crate::__private::Fields for GuestFilesystemTrimResult {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("path", &self.path)?;
-        crate::__private::opt(m, "trimmed", &self.trimmed)?;
-        crate::__private::opt(m, "minimum", &self.minimum)?;
-        crate::__private::opt(m, "error", &self.error)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "path",
+            &self.path,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "trimmed",
+            &self.trimmed,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "minimum",
+            &self.minimum,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "error",
+            &self.error,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -895,10 +1063,15 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            path: crate::__private::need(s.0.take(), "path")?,
-            trimmed: s.1.take(),
-            minimum: s.2.take(),
-            error: s.3.take(),
+            path: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("path"));
+                }
+            },
+            trimmed: ::std::mem::take(&mut s.1),
+            minimum: ::std::mem::take(&mut s.2),
+            error: ::std::mem::take(&mut s.3),
         })
     }
 }
@@ -944,7 +1117,13 @@ impl crate::__private::Fields for GuestFilesystemTrimResponse {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("paths", &self.paths)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "paths",
+            &self.paths,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -978,7 +1157,12 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            paths: crate::__private::need(s.0.take(), "paths")?,
+            paths: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("paths"));
+                }
+            },
         })
     }
 }
@@ -1113,9 +1297,27 @@ impl crate::__private::Fields for GuestIpAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("ip-address", &self.ip_address)?;
-        m.serialize_entry("ip-address-type", &self.ip_address_type)?;
-        m.serialize_entry("prefix", &self.prefix)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "ip-address",
+            &self.ip_address,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "ip-address-type",
+            &self.ip_address_type,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "prefix",
+            &self.prefix,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -1159,9 +1361,30 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            ip_address: crate::__private::need(s.0.take(), "ip-address")?,
-            ip_address_type: crate::__private::need(s.1.take(), "ip-address-type")?,
-            prefix: crate::__private::need(s.2.take(), "prefix")?,
+            ip_address: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("ip-address"),
+                    );
+                }
+            },
+            ip_address_type: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("ip-address-type"),
+                    );
+                }
+            },
+            prefix: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("prefix"),
+                    );
+                }
+            },
         })
     }
 }
@@ -1258,14 +1481,62 @@ impl crate::__private::Fields for GuestNetworkInterfaceStat {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("rx-bytes", &self.rx_bytes)?;
-        m.serialize_entry("rx-packets", &self.rx_packets)?;
-        m.serialize_entry("rx-errs", &self.rx_errs)?;
-        m.serialize_entry("rx-dropped", &self.rx_dropped)?;
-        m.serialize_entry("tx-bytes", &self.tx_bytes)?;
-        m.serialize_entry("tx-packets", &self.tx_packets)?;
-        m.serialize_entry("tx-errs", &self.tx_errs)?;
-        m.serialize_entry("tx-dropped", &self.tx_dropped)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "rx-bytes",
+            &self.rx_bytes,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "rx-packets",
+            &self.rx_packets,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "rx-errs",
+            &self.rx_errs,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "rx-dropped",
+            &self.rx_dropped,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "tx-bytes",
+            &self.tx_bytes,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "tx-packets",
+            &self.tx_packets,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "tx-errs",
+            &self.tx_errs,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "tx-dropped",
+            &self.tx_dropped,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -1324,14 +1595,70 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            rx_bytes: crate::__private::need(s.0.take(), "rx-bytes")?,
-            rx_packets: crate::__private::need(s.1.take(), "rx-packets")?,
-            rx_errs: crate::__private::need(s.2.take(), "rx-errs")?,
-            rx_dropped: crate::__private::need(s.3.take(), "rx-dropped")?,
-            tx_bytes: crate::__private::need(s.4.take(), "tx-bytes")?,
-            tx_packets: crate::__private::need(s.5.take(), "tx-packets")?,
-            tx_errs: crate::__private::need(s.6.take(), "tx-errs")?,
-            tx_dropped: crate::__private::need(s.7.take(), "tx-dropped")?,
+            rx_bytes: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("rx-bytes"),
+                    );
+                }
+            },
+            rx_packets: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("rx-packets"),
+                    );
+                }
+            },
+            rx_errs: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("rx-errs"),
+                    );
+                }
+            },
+            rx_dropped: match ::std::mem::take(&mut s.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("rx-dropped"),
+                    );
+                }
+            },
+            tx_bytes: match ::std::mem::take(&mut s.4) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("tx-bytes"),
+                    );
+                }
+            },
+            tx_packets: match ::std::mem::take(&mut s.5) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("tx-packets"),
+                    );
+                }
+            },
+            tx_errs: match ::std::mem::take(&mut s.6) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("tx-errs"),
+                    );
+                }
+            },
+            tx_dropped: match ::std::mem::take(&mut s.7) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("tx-dropped"),
+                    );
+                }
+            },
         })
     }
 }
@@ -1420,10 +1747,34 @@ impl crate::__private::Fields for GuestNetworkInterface {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("name", &self.name)?;
-        crate::__private::opt(m, "hardware-address", &self.hardware_address)?;
-        crate::__private::opt(m, "ip-addresses", &self.ip_addresses)?;
-        crate::__private::opt(m, "statistics", &self.statistics)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "name",
+            &self.name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "hardware-address",
+            &self.hardware_address,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "ip-addresses",
+            &self.ip_addresses,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "statistics",
+            &self.statistics,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -1470,10 +1821,15 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0.take(), "name")?,
-            hardware_address: s.1.take(),
-            ip_addresses: s.2.take(),
-            statistics: s.3.take(),
+            name: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                }
+            },
+            hardware_address: ::std::mem::take(&mut s.1),
+            ip_addresses: ::std::mem::take(&mut s.2),
+            statistics: ::std::mem::take(&mut s.3),
         })
     }
 }
@@ -1541,9 +1897,27 @@ impl crate::__private::Fields for GuestLogicalProcessor {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("logical-id", &self.logical_id)?;
-        m.serialize_entry("online", &self.online)?;
-        crate::__private::opt(m, "can-offline", &self.can_offline)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "logical-id",
+            &self.logical_id,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "online",
+            &self.online,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "can-offline",
+            &self.can_offline,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -1583,9 +1957,23 @@ impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            logical_id: crate::__private::need(s.0.take(), "logical-id")?,
-            online: crate::__private::need(s.1.take(), "online")?,
-            can_offline: s.2.take(),
+            logical_id: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("logical-id"),
+                    );
+                }
+            },
+            online: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("online"),
+                    );
+                }
+            },
+            can_offline: ::std::mem::take(&mut s.2),
         })
     }
 }
@@ -1850,10 +2238,34 @@ impl crate::__private::Fields for GuestPciAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("domain", &self.domain)?;
-        m.serialize_entry("bus", &self.bus)?;
-        m.serialize_entry("slot", &self.slot)?;
-        m.serialize_entry("function", &self.function)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "domain",
+            &self.domain,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "bus",
+            &self.bus,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "slot",
+            &self.slot,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "function",
+            &self.function,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -1895,10 +2307,34 @@ impl<'de> crate::__private::Object<'de> for GuestPciAddress {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            domain: crate::__private::need(s.0.take(), "domain")?,
-            bus: crate::__private::need(s.1.take(), "bus")?,
-            slot: crate::__private::need(s.2.take(), "slot")?,
-            function: crate::__private::need(s.3.take(), "function")?,
+            domain: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("domain"),
+                    );
+                }
+            },
+            bus: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("bus"));
+                }
+            },
+            slot: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("slot"));
+                }
+            },
+            function: match ::std::mem::take(&mut s.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("function"),
+                    );
+                }
+            },
         })
     }
 }
@@ -1955,10 +2391,34 @@ impl crate::__private::Fields for GuestCcwAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("cssid", &self.cssid)?;
-        m.serialize_entry("ssid", &self.ssid)?;
-        m.serialize_entry("subchno", &self.subchno)?;
-        m.serialize_entry("devno", &self.devno)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "cssid",
+            &self.cssid,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "ssid",
+            &self.ssid,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "subchno",
+            &self.subchno,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "devno",
+            &self.devno,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -2000,10 +2460,32 @@ impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            cssid: crate::__private::need(s.0.take(), "cssid")?,
-            ssid: crate::__private::need(s.1.take(), "ssid")?,
-            subchno: crate::__private::need(s.2.take(), "subchno")?,
-            devno: crate::__private::need(s.3.take(), "devno")?,
+            cssid: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("cssid"));
+                }
+            },
+            ssid: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("ssid"));
+                }
+            },
+            subchno: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("subchno"),
+                    );
+                }
+            },
+            devno: match ::std::mem::take(&mut s.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("devno"));
+                }
+            },
         })
     }
 }
@@ -2106,14 +2588,62 @@ impl crate::__private::Fields for GuestDiskAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("pci-controller", &self.pci_controller)?;
-        m.serialize_entry("bus-type", &self.bus_type)?;
-        m.serialize_entry("bus", &self.bus)?;
-        m.serialize_entry("target", &self.target)?;
-        m.serialize_entry("unit", &self.unit)?;
-        crate::__private::opt(m, "serial", &self.serial)?;
-        crate::__private::opt(m, "dev", &self.dev)?;
-        crate::__private::opt(m, "ccw-address", &self.ccw_address)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "pci-controller",
+            &self.pci_controller,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "bus-type",
+            &self.bus_type,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "bus",
+            &self.bus,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "target",
+            &self.target,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "unit",
+            &self.unit,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "serial",
+            &self.serial,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "dev",
+            &self.dev,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "ccw-address",
+            &self.ccw_address,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -2172,14 +2702,45 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            pci_controller: crate::__private::need(s.0.take(), "pci-controller")?,
-            bus_type: crate::__private::need(s.1.take(), "bus-type")?,
-            bus: crate::__private::need(s.2.take(), "bus")?,
-            target: crate::__private::need(s.3.take(), "target")?,
-            unit: crate::__private::need(s.4.take(), "unit")?,
-            serial: s.5.take(),
-            dev: s.6.take(),
-            ccw_address: s.7.take(),
+            pci_controller: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("pci-controller"),
+                    );
+                }
+            },
+            bus_type: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("bus-type"),
+                    );
+                }
+            },
+            bus: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("bus"));
+                }
+            },
+            target: match ::std::mem::take(&mut s.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("target"),
+                    );
+                }
+            },
+            unit: match ::std::mem::take(&mut s.4) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("unit"));
+                }
+            },
+            serial: ::std::mem::take(&mut s.5),
+            dev: ::std::mem::take(&mut s.6),
+            ccw_address: ::std::mem::take(&mut s.7),
         })
     }
 }
@@ -2355,37 +2916,181 @@ impl crate::__private::Fields for GuestNvMeSmart {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("critical-warning", &self.critical_warning)?;
-        m.serialize_entry("temperature", &self.temperature)?;
-        m.serialize_entry("available-spare", &self.available_spare)?;
-        m.serialize_entry("available-spare-threshold", &self.available_spare_threshold)?;
-        m.serialize_entry("percentage-used", &self.percentage_used)?;
-        m.serialize_entry("data-units-read-lo", &self.data_units_read_lo)?;
-        m.serialize_entry("data-units-read-hi", &self.data_units_read_hi)?;
-        m.serialize_entry("data-units-written-lo", &self.data_units_written_lo)?;
-        m.serialize_entry("data-units-written-hi", &self.data_units_written_hi)?;
-        m.serialize_entry("host-read-commands-lo", &self.host_read_commands_lo)?;
-        m.serialize_entry("host-read-commands-hi", &self.host_read_commands_hi)?;
-        m.serialize_entry("host-write-commands-lo", &self.host_write_commands_lo)?;
-        m.serialize_entry("host-write-commands-hi", &self.host_write_commands_hi)?;
-        m.serialize_entry("controller-busy-time-lo", &self.controller_busy_time_lo)?;
-        m.serialize_entry("controller-busy-time-hi", &self.controller_busy_time_hi)?;
-        m.serialize_entry("power-cycles-lo", &self.power_cycles_lo)?;
-        m.serialize_entry("power-cycles-hi", &self.power_cycles_hi)?;
-        m.serialize_entry("power-on-hours-lo", &self.power_on_hours_lo)?;
-        m.serialize_entry("power-on-hours-hi", &self.power_on_hours_hi)?;
-        m.serialize_entry("unsafe-shutdowns-lo", &self.unsafe_shutdowns_lo)?;
-        m.serialize_entry("unsafe-shutdowns-hi", &self.unsafe_shutdowns_hi)?;
-        m.serialize_entry("media-errors-lo", &self.media_errors_lo)?;
-        m.serialize_entry("media-errors-hi", &self.media_errors_hi)?;
-        m.serialize_entry(
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "critical-warning",
+            &self.critical_warning,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "temperature",
+            &self.temperature,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "available-spare",
+            &self.available_spare,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "available-spare-threshold",
+            &self.available_spare_threshold,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "percentage-used",
+            &self.percentage_used,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "data-units-read-lo",
+            &self.data_units_read_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "data-units-read-hi",
+            &self.data_units_read_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "data-units-written-lo",
+            &self.data_units_written_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "data-units-written-hi",
+            &self.data_units_written_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "host-read-commands-lo",
+            &self.host_read_commands_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "host-read-commands-hi",
+            &self.host_read_commands_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "host-write-commands-lo",
+            &self.host_write_commands_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "host-write-commands-hi",
+            &self.host_write_commands_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "controller-busy-time-lo",
+            &self.controller_busy_time_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "controller-busy-time-hi",
+            &self.controller_busy_time_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "power-cycles-lo",
+            &self.power_cycles_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "power-cycles-hi",
+            &self.power_cycles_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "power-on-hours-lo",
+            &self.power_on_hours_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "power-on-hours-hi",
+            &self.power_on_hours_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "unsafe-shutdowns-lo",
+            &self.unsafe_shutdowns_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "unsafe-shutdowns-hi",
+            &self.unsafe_shutdowns_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "media-errors-lo",
+            &self.media_errors_lo,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "media-errors-hi",
+            &self.media_errors_hi,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
             "number-of-error-log-entries-lo",
             &self.number_of_error_log_entries_lo,
-        )?;
-        m.serialize_entry(
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
             "number-of-error-log-entries-hi",
             &self.number_of_error_log_entries_hi,
-        )?;
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -2499,82 +3204,206 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            critical_warning: crate::__private::need(s.0.0.take(), "critical-warning")?,
-            temperature: crate::__private::need(s.0.1.take(), "temperature")?,
-            available_spare: crate::__private::need(s.0.2.take(), "available-spare")?,
-            available_spare_threshold: crate::__private::need(
-                s.0.3.take(),
-                "available-spare-threshold",
-            )?,
-            percentage_used: crate::__private::need(s.0.4.take(), "percentage-used")?,
-            data_units_read_lo: crate::__private::need(
-                s.0.5.take(),
-                "data-units-read-lo",
-            )?,
-            data_units_read_hi: crate::__private::need(
-                s.0.6.take(),
-                "data-units-read-hi",
-            )?,
-            data_units_written_lo: crate::__private::need(
-                s.0.7.take(),
-                "data-units-written-lo",
-            )?,
-            data_units_written_hi: crate::__private::need(
-                s.0.8.take(),
-                "data-units-written-hi",
-            )?,
-            host_read_commands_lo: crate::__private::need(
-                s.0.9.take(),
-                "host-read-commands-lo",
-            )?,
-            host_read_commands_hi: crate::__private::need(
-                s.0.10.take(),
-                "host-read-commands-hi",
-            )?,
-            host_write_commands_lo: crate::__private::need(
-                s.0.11.take(),
-                "host-write-commands-lo",
-            )?,
-            host_write_commands_hi: crate::__private::need(
-                s.1.0.take(),
-                "host-write-commands-hi",
-            )?,
-            controller_busy_time_lo: crate::__private::need(
-                s.1.1.take(),
-                "controller-busy-time-lo",
-            )?,
-            controller_busy_time_hi: crate::__private::need(
-                s.1.2.take(),
-                "controller-busy-time-hi",
-            )?,
-            power_cycles_lo: crate::__private::need(s.1.3.take(), "power-cycles-lo")?,
-            power_cycles_hi: crate::__private::need(s.1.4.take(), "power-cycles-hi")?,
-            power_on_hours_lo: crate::__private::need(
-                s.1.5.take(),
-                "power-on-hours-lo",
-            )?,
-            power_on_hours_hi: crate::__private::need(
-                s.1.6.take(),
-                "power-on-hours-hi",
-            )?,
-            unsafe_shutdowns_lo: crate::__private::need(
-                s.1.7.take(),
-                "unsafe-shutdowns-lo",
-            )?,
-            unsafe_shutdowns_hi: crate::__private::need(
-                s.1.8.take(),
-                "unsafe-shutdowns-hi",
-            )?,
-            media_errors_lo: crate::__private::need(s.1.9.take(), "media-errors-lo")?,
-            media_errors_hi: crate::__private::need(s.1.10.take(), "media-errors-hi")?,
-            number_of_error_log_entries_lo: crate::__private::need(
-                s.1.11.take(),
-                "number-of-error-log-entries-lo",
-            )?,
-            number_of_error_log_entries_hi: crate::__private::need(
-                s.2.0.take(),
-                "number-of-error-log-entries-hi",
-            )?,
+            critical_warning: match ::std::mem::take(&mut s.0.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("critical-warning"),
+                    );
+                }
+            },
+            temperature: match ::std::mem::take(&mut s.0.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("temperature"),
+                    );
+                }
+            },
+            available_spare: match ::std::mem::take(&mut s.0.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("available-spare"),
+                    );
+                }
+            },
+            available_spare_threshold: match ::std::mem::take(&mut s.0.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("available-spare-threshold"),
+                    );
+                }
+            },
+            percentage_used: match ::std::mem::take(&mut s.0.4) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("percentage-used"),
+                    );
+                }
+            },
+            data_units_read_lo: match ::std::mem::take(&mut s.0.5) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("data-units-read-lo"),
+                    );
+                }
+            },
+            data_units_read_hi: match ::std::mem::take(&mut s.0.6) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("data-units-read-hi"),
+                    );
+                }
+            },
+            data_units_written_lo: match ::std::mem::take(&mut s.0.7) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("data-units-written-lo"),
+                    );
+                }
+            },
+            data_units_written_hi: match ::std::mem::take(&mut s.0.8) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("data-units-written-hi"),
+                    );
+                }
+            },
+            host_read_commands_lo: match ::std::mem::take(&mut s.0.9) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("host-read-commands-lo"),
+                    );
+                }
+            },
+            host_read_commands_hi: match ::std::mem::take(&mut s.0.10) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("host-read-commands-hi"),
+                    );
+                }
+            },
+            host_write_commands_lo: match ::std::mem::take(&mut s.0.11) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("host-write-commands-lo"),
+                    );
+                }
+            },
+            host_write_commands_hi: match ::std::mem::take(&mut s.1.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("host-write-commands-hi"),
+                    );
+                }
+            },
+            controller_busy_time_lo: match ::std::mem::take(&mut s.1.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("controller-busy-time-lo"),
+                    );
+                }
+            },
+            controller_busy_time_hi: match ::std::mem::take(&mut s.1.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("controller-busy-time-hi"),
+                    );
+                }
+            },
+            power_cycles_lo: match ::std::mem::take(&mut s.1.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("power-cycles-lo"),
+                    );
+                }
+            },
+            power_cycles_hi: match ::std::mem::take(&mut s.1.4) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("power-cycles-hi"),
+                    );
+                }
+            },
+            power_on_hours_lo: match ::std::mem::take(&mut s.1.5) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("power-on-hours-lo"),
+                    );
+                }
+            },
+            power_on_hours_hi: match ::std::mem::take(&mut s.1.6) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("power-on-hours-hi"),
+                    );
+                }
+            },
+            unsafe_shutdowns_lo: match ::std::mem::take(&mut s.1.7) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("unsafe-shutdowns-lo"),
+                    );
+                }
+            },
+            unsafe_shutdowns_hi: match ::std::mem::take(&mut s.1.8) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("unsafe-shutdowns-hi"),
+                    );
+                }
+            },
+            media_errors_lo: match ::std::mem::take(&mut s.1.9) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("media-errors-lo"),
+                    );
+                }
+            },
+            media_errors_hi: match ::std::mem::take(&mut s.1.10) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("media-errors-hi"),
+                    );
+                }
+            },
+            number_of_error_log_entries_lo: match ::std::mem::take(&mut s.1.11) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("number-of-error-log-entries-lo"),
+                    );
+                }
+            },
+            number_of_error_log_entries_hi: match ::std::mem::take(&mut s.2.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("number-of-error-log-entries-hi"),
+                    );
+                }
+            },
         })
     }
 }
@@ -2727,33 +3556,38 @@ impl crate::__private::Fields for GuestDiskSmart {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::tag(m, "type", self.branch.tag())?;
+        if let ::std::result::Result::Err(e) = crate::__private::tag(
+            m,
+            "type",
+            self.branch.tag(),
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         match &self.branch {
-            GuestDiskSmartBranch::Nvme(v) => crate::__private::Fields::fields(v, m)?,
-            GuestDiskSmartBranch::Ide => {}
-            GuestDiskSmartBranch::Fdc => {}
-            GuestDiskSmartBranch::Scsi => {}
-            GuestDiskSmartBranch::Virtio => {}
-            GuestDiskSmartBranch::Xen => {}
-            GuestDiskSmartBranch::Usb => {}
-            GuestDiskSmartBranch::Uml => {}
-            GuestDiskSmartBranch::Sata => {}
-            GuestDiskSmartBranch::Sd => {}
-            GuestDiskSmartBranch::Unknown => {}
-            GuestDiskSmartBranch::Ieee1394 => {}
-            GuestDiskSmartBranch::Ssa => {}
-            GuestDiskSmartBranch::Fibre => {}
-            GuestDiskSmartBranch::Raid => {}
-            GuestDiskSmartBranch::Iscsi => {}
-            GuestDiskSmartBranch::Sas => {}
-            GuestDiskSmartBranch::Mmc => {}
-            GuestDiskSmartBranch::Virtual => {}
-            GuestDiskSmartBranch::FileBackedVirtual => {}
+            GuestDiskSmartBranch::Nvme(v) => crate::__private::Fields::fields(v, m),
+            GuestDiskSmartBranch::Ide => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Fdc => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Scsi => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Virtio => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Xen => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Usb => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Uml => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Sata => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Sd => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Unknown => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Ieee1394 => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Ssa => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Fibre => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Raid => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Iscsi => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Sas => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Mmc => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::Virtual => ::std::result::Result::Ok(()),
+            GuestDiskSmartBranch::FileBackedVirtual => ::std::result::Result::Ok(()),
             GuestDiskSmartBranch::Other { members, .. } => {
-                crate::__private::kept(m, members)?
+                crate::__private::kept(m, members)
             }
         }
-        ::std::result::Result::Ok(())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
@@ -2781,94 +3615,37 @@ impl<'de> crate::__private::Union<'de> for GuestDiskSmart {
         tag: &str,
         rest: crate::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<GuestDiskSmartBranch, A::Error> {
-        ::std::result::Result::Ok(
-            match tag {
-                "nvme" => GuestDiskSmartBranch::Nvme(rest.members()?),
-                "ide" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Ide
-                }
-                "fdc" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Fdc
-                }
-                "scsi" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Scsi
-                }
-                "virtio" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Virtio
-                }
-                "xen" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Xen
-                }
-                "usb" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Usb
-                }
-                "uml" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Uml
-                }
-                "sata" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Sata
-                }
-                "sd" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Sd
-                }
-                "unknown" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Unknown
-                }
-                "ieee1394" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Ieee1394
-                }
-                "ssa" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Ssa
-                }
-                "fibre" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Fibre
-                }
-                "raid" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Raid
-                }
-                "iscsi" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Iscsi
-                }
-                "sas" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Sas
-                }
-                "mmc" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Mmc
-                }
-                "virtual" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::Virtual
-                }
-                "file-backed-virtual" => {
-                    rest.empty()?;
-                    GuestDiskSmartBranch::FileBackedVirtual
-                }
-                _ => {
-                    let (tag, members) = rest.other(tag)?;
-                    GuestDiskSmartBranch::Other {
+        match tag {
+            "nvme" => rest.members().map(GuestDiskSmartBranch::Nvme),
+            "ide" => rest.empty().map(|()| GuestDiskSmartBranch::Ide),
+            "fdc" => rest.empty().map(|()| GuestDiskSmartBranch::Fdc),
+            "scsi" => rest.empty().map(|()| GuestDiskSmartBranch::Scsi),
+            "virtio" => rest.empty().map(|()| GuestDiskSmartBranch::Virtio),
+            "xen" => rest.empty().map(|()| GuestDiskSmartBranch::Xen),
+            "usb" => rest.empty().map(|()| GuestDiskSmartBranch::Usb),
+            "uml" => rest.empty().map(|()| GuestDiskSmartBranch::Uml),
+            "sata" => rest.empty().map(|()| GuestDiskSmartBranch::Sata),
+            "sd" => rest.empty().map(|()| GuestDiskSmartBranch::Sd),
+            "unknown" => rest.empty().map(|()| GuestDiskSmartBranch::Unknown),
+            "ieee1394" => rest.empty().map(|()| GuestDiskSmartBranch::Ieee1394),
+            "ssa" => rest.empty().map(|()| GuestDiskSmartBranch::Ssa),
+            "fibre" => rest.empty().map(|()| GuestDiskSmartBranch::Fibre),
+            "raid" => rest.empty().map(|()| GuestDiskSmartBranch::Raid),
+            "iscsi" => rest.empty().map(|()| GuestDiskSmartBranch::Iscsi),
+            "sas" => rest.empty().map(|()| GuestDiskSmartBranch::Sas),
+            "mmc" => rest.empty().map(|()| GuestDiskSmartBranch::Mmc),
+            "virtual" => rest.empty().map(|()| GuestDiskSmartBranch::Virtual),
+            "file-backed-virtual" => {
+                rest.empty().map(|()| GuestDiskSmartBranch::FileBackedVirtual)
+            }
+            _ => {
+                rest.other(tag)
+                    .map(|(tag, members)| GuestDiskSmartBranch::Other {
                         tag,
                         members,
-                    }
-                }
-            },
-        )
+                    })
+            }
+        }
     }
     fn build<E: ::serde::de::Error>(
         _: &mut Self::Slots,
@@ -2970,12 +3747,48 @@ impl crate::__private::Fields for GuestDiskInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("name", &self.name)?;
-        m.serialize_entry("partition", &self.partition)?;
-        crate::__private::opt(m, "dependencies", &self.dependencies)?;
-        crate::__private::opt(m, "address", &self.address)?;
-        crate::__private::opt(m, "alias", &self.alias)?;
-        crate::__private::opt(m, "smart", &self.smart)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "name",
+            &self.name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "partition",
+            &self.partition,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "dependencies",
+            &self.dependencies,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "address",
+            &self.address,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "alias",
+            &self.alias,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "smart",
+            &self.smart,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -3028,12 +3841,24 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0.take(), "name")?,
-            partition: crate::__private::need(s.1.take(), "partition")?,
-            dependencies: s.2.take(),
-            address: s.3.take(),
-            alias: s.4.take(),
-            smart: s.5.take(),
+            name: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                }
+            },
+            partition: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("partition"),
+                    );
+                }
+            },
+            dependencies: ::std::mem::take(&mut s.2),
+            address: ::std::mem::take(&mut s.3),
+            alias: ::std::mem::take(&mut s.4),
+            smart: ::std::mem::take(&mut s.5),
         })
     }
 }
@@ -3137,17 +3962,55 @@ impl crate::__private::Fields for GuestFilesystemInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("name", &self.name)?;
-        m.serialize_entry("mountpoint", &self.mountpoint)?;
-        m.serialize_entry("type", &self.r#type)?;
-        crate::__private::opt(m, "used-bytes", &self.used_bytes)?;
-        crate::__private::opt(m, "total-bytes", &self.total_bytes)?;
-        crate::__private::opt(
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "name",
+            &self.name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "mountpoint",
+            &self.mountpoint,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "type",
+            &self.r#type,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "used-bytes",
+            &self.used_bytes,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "total-bytes",
+            &self.total_bytes,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
             m,
             "total-bytes-privileged",
             &self.total_bytes_privileged,
-        )?;
-        m.serialize_entry("disk", &self.disk)?;
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "disk",
+            &self.disk,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -3203,13 +4066,35 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0.take(), "name")?,
-            mountpoint: crate::__private::need(s.1.take(), "mountpoint")?,
-            r#type: crate::__private::need(s.2.take(), "type")?,
-            used_bytes: s.3.take(),
-            total_bytes: s.4.take(),
-            total_bytes_privileged: s.5.take(),
-            disk: crate::__private::need(s.6.take(), "disk")?,
+            name: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                }
+            },
+            mountpoint: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("mountpoint"),
+                    );
+                }
+            },
+            r#type: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("type"));
+                }
+            },
+            used_bytes: ::std::mem::take(&mut s.3),
+            total_bytes: ::std::mem::take(&mut s.4),
+            total_bytes_privileged: ::std::mem::take(&mut s.5),
+            disk: match ::std::mem::take(&mut s.6) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("disk"));
+                }
+            },
         })
     }
 }
@@ -3278,9 +4163,27 @@ impl crate::__private::Fields for GuestMemoryBlock {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("phys-index", &self.phys_index)?;
-        m.serialize_entry("online", &self.online)?;
-        crate::__private::opt(m, "can-offline", &self.can_offline)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "phys-index",
+            &self.phys_index,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "online",
+            &self.online,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "can-offline",
+            &self.can_offline,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -3320,9 +4223,23 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            phys_index: crate::__private::need(s.0.take(), "phys-index")?,
-            online: crate::__private::need(s.1.take(), "online")?,
-            can_offline: s.2.take(),
+            phys_index: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("phys-index"),
+                    );
+                }
+            },
+            online: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("online"),
+                    );
+                }
+            },
+            can_offline: ::std::mem::take(&mut s.2),
         })
     }
 }
@@ -3490,9 +4407,27 @@ impl crate::__private::Fields for GuestMemoryBlockResponse {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("phys-index", &self.phys_index)?;
-        m.serialize_entry("response", &self.response)?;
-        crate::__private::opt(m, "error-code", &self.error_code)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "phys-index",
+            &self.phys_index,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "response",
+            &self.response,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "error-code",
+            &self.error_code,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -3532,9 +4467,23 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            phys_index: crate::__private::need(s.0.take(), "phys-index")?,
-            response: crate::__private::need(s.1.take(), "response")?,
-            error_code: s.2.take(),
+            phys_index: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("phys-index"),
+                    );
+                }
+            },
+            response: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("response"),
+                    );
+                }
+            },
+            error_code: ::std::mem::take(&mut s.2),
         })
     }
 }
@@ -3579,7 +4528,13 @@ impl crate::__private::Fields for GuestMemoryBlockInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("size", &self.size)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "size",
+            &self.size,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -3613,7 +4568,12 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            size: crate::__private::need(s.0.take(), "size")?,
+            size: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("size"));
+                }
+            },
         })
     }
 }
@@ -3743,13 +4703,55 @@ impl crate::__private::Fields for GuestExecStatus {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("exited", &self.exited)?;
-        crate::__private::opt(m, "exitcode", &self.exitcode)?;
-        crate::__private::opt(m, "signal", &self.signal)?;
-        crate::__private::opt(m, "out-data", &self.out_data)?;
-        crate::__private::opt(m, "err-data", &self.err_data)?;
-        crate::__private::opt(m, "out-truncated", &self.out_truncated)?;
-        crate::__private::opt(m, "err-truncated", &self.err_truncated)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "exited",
+            &self.exited,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "exitcode",
+            &self.exitcode,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "signal",
+            &self.signal,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "out-data",
+            &self.out_data,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "err-data",
+            &self.err_data,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "out-truncated",
+            &self.out_truncated,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "err-truncated",
+            &self.err_truncated,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -3805,13 +4807,20 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            exited: crate::__private::need(s.0.take(), "exited")?,
-            exitcode: s.1.take(),
-            signal: s.2.take(),
-            out_data: s.3.take(),
-            err_data: s.4.take(),
-            out_truncated: s.5.take(),
-            err_truncated: s.6.take(),
+            exited: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("exited"),
+                    );
+                }
+            },
+            exitcode: ::std::mem::take(&mut s.1),
+            signal: ::std::mem::take(&mut s.2),
+            out_data: ::std::mem::take(&mut s.3),
+            err_data: ::std::mem::take(&mut s.4),
+            out_truncated: ::std::mem::take(&mut s.5),
+            err_truncated: ::std::mem::take(&mut s.6),
         })
     }
 }
@@ -3852,7 +4861,13 @@ impl crate::__private::Fields for GuestExec {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("pid", &self.pid)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "pid",
+            &self.pid,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -3886,7 +4901,12 @@ impl<'de> crate::__private::Object<'de> for GuestExec {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            pid: crate::__private::need(s.0.take(), "pid")?,
+            pid: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("pid"));
+                }
+            },
         })
     }
 }
@@ -4091,7 +5111,13 @@ impl crate::__private::Fields for GuestHostName {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("host-name", &self.host_name)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "host-name",
+            &self.host_name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -4125,7 +5151,14 @@ impl<'de> crate::__private::Object<'de> for GuestHostName {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            host_name: crate::__private::need(s.0.take(), "host-name")?,
+            host_name: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("host-name"),
+                    );
+                }
+            },
         })
     }
 }
@@ -4191,9 +5224,27 @@ impl crate::__private::Fields for GuestUser {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("user", &self.user)?;
-        m.serialize_entry("login-time", &self.login_time)?;
-        crate::__private::opt(m, "domain", &self.domain)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "user",
+            &self.user,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "login-time",
+            &self.login_time,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "domain",
+            &self.domain,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -4233,9 +5284,21 @@ impl<'de> crate::__private::Object<'de> for GuestUser {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            user: crate::__private::need(s.0.take(), "user")?,
-            login_time: crate::__private::need(s.1.take(), "login-time")?,
-            domain: s.2.take(),
+            user: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("user"));
+                }
+            },
+            login_time: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("login-time"),
+                    );
+                }
+            },
+            domain: ::std::mem::take(&mut s.2),
         })
     }
 }
@@ -4289,8 +5352,20 @@ impl crate::__private::Fields for GuestTimezone {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::opt(m, "zone", &self.zone)?;
-        m.serialize_entry("offset", &self.offset)?;
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "zone",
+            &self.zone,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "offset",
+            &self.offset,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -4328,8 +5403,15 @@ impl<'de> crate::__private::Object<'de> for GuestTimezone {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            zone: s.0.take(),
-            offset: crate::__private::need(s.1.take(), "offset")?,
+            zone: ::std::mem::take(&mut s.0),
+            offset: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("offset"),
+                    );
+                }
+            },
         })
     }
 }
@@ -4505,16 +5587,72 @@ impl crate::__private::Fields for GuestOsInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::opt(m, "kernel-release", &self.kernel_release)?;
-        crate::__private::opt(m, "kernel-version", &self.kernel_version)?;
-        crate::__private::opt(m, "machine", &self.machine)?;
-        crate::__private::opt(m, "id", &self.id)?;
-        crate::__private::opt(m, "name", &self.name)?;
-        crate::__private::opt(m, "pretty-name", &self.pretty_name)?;
-        crate::__private::opt(m, "version", &self.version)?;
-        crate::__private::opt(m, "version-id", &self.version_id)?;
-        crate::__private::opt(m, "variant", &self.variant)?;
-        crate::__private::opt(m, "variant-id", &self.variant_id)?;
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "kernel-release",
+            &self.kernel_release,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "kernel-version",
+            &self.kernel_version,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "machine",
+            &self.machine,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(m, "id", &self.id) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "name",
+            &self.name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "pretty-name",
+            &self.pretty_name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "version",
+            &self.version,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "version-id",
+            &self.version_id,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "variant",
+            &self.variant,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "variant-id",
+            &self.variant_id,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -4579,16 +5717,16 @@ impl<'de> crate::__private::Object<'de> for GuestOsInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            kernel_release: s.0.take(),
-            kernel_version: s.1.take(),
-            machine: s.2.take(),
-            id: s.3.take(),
-            name: s.4.take(),
-            pretty_name: s.5.take(),
-            version: s.6.take(),
-            version_id: s.7.take(),
-            variant: s.8.take(),
-            variant_id: s.9.take(),
+            kernel_release: ::std::mem::take(&mut s.0),
+            kernel_version: ::std::mem::take(&mut s.1),
+            machine: ::std::mem::take(&mut s.2),
+            id: ::std::mem::take(&mut s.3),
+            name: ::std::mem::take(&mut s.4),
+            pretty_name: ::std::mem::take(&mut s.5),
+            version: ::std::mem::take(&mut s.6),
+            version_id: ::std::mem::take(&mut s.7),
+            variant: ::std::mem::take(&mut s.8),
+            variant_id: ::std::mem::take(&mut s.9),
         })
     }
 }
@@ -4709,8 +5847,20 @@ impl crate::__private::Fields for GuestDeviceIdPci {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("vendor-id", &self.vendor_id)?;
-        m.serialize_entry("device-id", &self.device_id)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "vendor-id",
+            &self.vendor_id,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "device-id",
+            &self.device_id,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -4745,8 +5895,22 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            vendor_id: crate::__private::need(s.0.take(), "vendor-id")?,
-            device_id: crate::__private::need(s.1.take(), "device-id")?,
+            vendor_id: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("vendor-id"),
+                    );
+                }
+            },
+            device_id: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("device-id"),
+                    );
+                }
+            },
         })
     }
 }
@@ -4842,14 +6006,19 @@ impl crate::__private::Fields for GuestDeviceId {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::tag(m, "type", self.branch.tag())?;
+        if let ::std::result::Result::Err(e) = crate::__private::tag(
+            m,
+            "type",
+            self.branch.tag(),
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         match &self.branch {
-            GuestDeviceIdBranch::Pci(v) => crate::__private::Fields::fields(v, m)?,
+            GuestDeviceIdBranch::Pci(v) => crate::__private::Fields::fields(v, m),
             GuestDeviceIdBranch::Other { members, .. } => {
-                crate::__private::kept(m, members)?
+                crate::__private::kept(m, members)
             }
         }
-        ::std::result::Result::Ok(())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestDeviceId {
@@ -4877,18 +6046,16 @@ impl<'de> crate::__private::Union<'de> for GuestDeviceId {
         tag: &str,
         rest: crate::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<GuestDeviceIdBranch, A::Error> {
-        ::std::result::Result::Ok(
-            match tag {
-                "pci" => GuestDeviceIdBranch::Pci(rest.members()?),
-                _ => {
-                    let (tag, members) = rest.other(tag)?;
-                    GuestDeviceIdBranch::Other {
+        match tag {
+            "pci" => rest.members().map(GuestDeviceIdBranch::Pci),
+            _ => {
+                rest.other(tag)
+                    .map(|(tag, members)| GuestDeviceIdBranch::Other {
                         tag,
                         members,
-                    }
-                }
-            },
-        )
+                    })
+            }
+        }
     }
     fn build<E: ::serde::de::Error>(
         _: &mut Self::Slots,
@@ -4976,10 +6143,30 @@ impl crate::__private::Fields for GuestDeviceInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("driver-name", &self.driver_name)?;
-        crate::__private::opt(m, "driver-date", &self.driver_date)?;
-        crate::__private::opt(m, "driver-version", &self.driver_version)?;
-        crate::__private::opt(m, "id", &self.id)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "driver-name",
+            &self.driver_name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "driver-date",
+            &self.driver_date,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "driver-version",
+            &self.driver_version,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(m, "id", &self.id) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -5026,10 +6213,17 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            driver_name: crate::__private::need(s.0.take(), "driver-name")?,
-            driver_date: s.1.take(),
-            driver_version: s.2.take(),
-            id: s.3.take(),
+            driver_name: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("driver-name"),
+                    );
+                }
+            },
+            driver_date: ::std::mem::take(&mut s.1),
+            driver_version: ::std::mem::take(&mut s.2),
+            id: ::std::mem::take(&mut s.3),
         })
     }
 }
@@ -5072,7 +6266,13 @@ impl crate::__private::Fields for GuestAuthorizedKeys {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("keys", &self.keys)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "keys",
+            &self.keys,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -5106,7 +6306,12 @@ impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            keys: crate::__private::need(s.0.take(), "keys")?,
+            keys: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("keys"));
+                }
+            },
         })
     }
 }
@@ -5355,23 +6560,125 @@ impl crate::__private::Fields for GuestDiskStats {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::opt(m, "read-sectors", &self.read_sectors)?;
-        crate::__private::opt(m, "read-ios", &self.read_ios)?;
-        crate::__private::opt(m, "read-merges", &self.read_merges)?;
-        crate::__private::opt(m, "write-sectors", &self.write_sectors)?;
-        crate::__private::opt(m, "write-ios", &self.write_ios)?;
-        crate::__private::opt(m, "write-merges", &self.write_merges)?;
-        crate::__private::opt(m, "discard-sectors", &self.discard_sectors)?;
-        crate::__private::opt(m, "discard-ios", &self.discard_ios)?;
-        crate::__private::opt(m, "discard-merges", &self.discard_merges)?;
-        crate::__private::opt(m, "flush-ios", &self.flush_ios)?;
-        crate::__private::opt(m, "read-ticks", &self.read_ticks)?;
-        crate::__private::opt(m, "write-ticks", &self.write_ticks)?;
-        crate::__private::opt(m, "discard-ticks", &self.discard_ticks)?;
-        crate::__private::opt(m, "flush-ticks", &self.flush_ticks)?;
-        crate::__private::opt(m, "ios-pgr", &self.ios_pgr)?;
-        crate::__private::opt(m, "total-ticks", &self.total_ticks)?;
-        crate::__private::opt(m, "weight-ticks", &self.weight_ticks)?;
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "read-sectors",
+            &self.read_sectors,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "read-ios",
+            &self.read_ios,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "read-merges",
+            &self.read_merges,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "write-sectors",
+            &self.write_sectors,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "write-ios",
+            &self.write_ios,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "write-merges",
+            &self.write_merges,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "discard-sectors",
+            &self.discard_sectors,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "discard-ios",
+            &self.discard_ios,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "discard-merges",
+            &self.discard_merges,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "flush-ios",
+            &self.flush_ios,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "read-ticks",
+            &self.read_ticks,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "write-ticks",
+            &self.write_ticks,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "discard-ticks",
+            &self.discard_ticks,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "flush-ticks",
+            &self.flush_ticks,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "ios-pgr",
+            &self.ios_pgr,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "total-ticks",
+            &self.total_ticks,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "weight-ticks",
+            &self.weight_ticks,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -5461,23 +6768,23 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            read_sectors: s.0.0.take(),
-            read_ios: s.0.1.take(),
-            read_merges: s.0.2.take(),
-            write_sectors: s.0.3.take(),
-            write_ios: s.0.4.take(),
-            write_merges: s.0.5.take(),
-            discard_sectors: s.0.6.take(),
-            discard_ios: s.0.7.take(),
-            discard_merges: s.0.8.take(),
-            flush_ios: s.0.9.take(),
-            read_ticks: s.0.10.take(),
-            write_ticks: s.0.11.take(),
-            discard_ticks: s.1.0.take(),
-            flush_ticks: s.1.1.take(),
-            ios_pgr: s.1.2.take(),
-            total_ticks: s.1.3.take(),
-            weight_ticks: s.1.4.take(),
+            read_sectors: ::std::mem::take(&mut s.0.0),
+            read_ios: ::std::mem::take(&mut s.0.1),
+            read_merges: ::std::mem::take(&mut s.0.2),
+            write_sectors: ::std::mem::take(&mut s.0.3),
+            write_ios: ::std::mem::take(&mut s.0.4),
+            write_merges: ::std::mem::take(&mut s.0.5),
+            discard_sectors: ::std::mem::take(&mut s.0.6),
+            discard_ios: ::std::mem::take(&mut s.0.7),
+            discard_merges: ::std::mem::take(&mut s.0.8),
+            flush_ios: ::std::mem::take(&mut s.0.9),
+            read_ticks: ::std::mem::take(&mut s.0.10),
+            write_ticks: ::std::mem::take(&mut s.0.11),
+            discard_ticks: ::std::mem::take(&mut s.1.0),
+            flush_ticks: ::std::mem::take(&mut s.1.1),
+            ios_pgr: ::std::mem::take(&mut s.1.2),
+            total_ticks: ::std::mem::take(&mut s.1.3),
+            weight_ticks: ::std::mem::take(&mut s.1.4),
         })
     }
 }
@@ -5530,10 +6837,34 @@ impl crate::__private::Fields for GuestDiskStatsInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("name", &self.name)?;
-        m.serialize_entry("major", &self.major)?;
-        m.serialize_entry("minor", &self.minor)?;
-        m.serialize_entry("stats", &self.stats)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "name",
+            &self.name,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "major",
+            &self.major,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "minor",
+            &self.minor,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "stats",
+            &self.stats,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -5575,10 +6906,30 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            name: crate::__private::need(s.0.take(), "name")?,
-            major: crate::__private::need(s.1.take(), "major")?,
-            minor: crate::__private::need(s.2.take(), "minor")?,
-            stats: crate::__private::need(s.3.take(), "stats")?,
+            name: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                }
+            },
+            major: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("major"));
+                }
+            },
+            minor: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("minor"));
+                }
+            },
+            stats: match ::std::mem::take(&mut s.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("stats"));
+                }
+            },
         })
     }
 }
@@ -5760,17 +7111,83 @@ impl crate::__private::Fields for GuestLinuxCpuStats {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("cpu", &self.cpu)?;
-        m.serialize_entry("user", &self.user)?;
-        m.serialize_entry("nice", &self.nice)?;
-        m.serialize_entry("system", &self.system)?;
-        m.serialize_entry("idle", &self.idle)?;
-        crate::__private::opt(m, "iowait", &self.iowait)?;
-        crate::__private::opt(m, "irq", &self.irq)?;
-        crate::__private::opt(m, "softirq", &self.softirq)?;
-        crate::__private::opt(m, "steal", &self.steal)?;
-        crate::__private::opt(m, "guest", &self.guest)?;
-        crate::__private::opt(m, "guestnice", &self.guestnice)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "cpu",
+            &self.cpu,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "user",
+            &self.user,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "nice",
+            &self.nice,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "system",
+            &self.system,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "idle",
+            &self.idle,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "iowait",
+            &self.iowait,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "irq",
+            &self.irq,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "softirq",
+            &self.softirq,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "steal",
+            &self.steal,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "guest",
+            &self.guest,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "guestnice",
+            &self.guestnice,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -5838,17 +7255,44 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            cpu: crate::__private::need(s.0.take(), "cpu")?,
-            user: crate::__private::need(s.1.take(), "user")?,
-            nice: crate::__private::need(s.2.take(), "nice")?,
-            system: crate::__private::need(s.3.take(), "system")?,
-            idle: crate::__private::need(s.4.take(), "idle")?,
-            iowait: s.5.take(),
-            irq: s.6.take(),
-            softirq: s.7.take(),
-            steal: s.8.take(),
-            guest: s.9.take(),
-            guestnice: s.10.take(),
+            cpu: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("cpu"));
+                }
+            },
+            user: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("user"));
+                }
+            },
+            nice: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("nice"));
+                }
+            },
+            system: match ::std::mem::take(&mut s.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("system"),
+                    );
+                }
+            },
+            idle: match ::std::mem::take(&mut s.4) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("idle"));
+                }
+            },
+            iowait: ::std::mem::take(&mut s.5),
+            irq: ::std::mem::take(&mut s.6),
+            softirq: ::std::mem::take(&mut s.7),
+            steal: ::std::mem::take(&mut s.8),
+            guest: ::std::mem::take(&mut s.9),
+            guestnice: ::std::mem::take(&mut s.10),
         })
     }
 }
@@ -5944,14 +7388,19 @@ impl crate::__private::Fields for GuestCpuStats {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::tag(m, "type", self.branch.tag())?;
+        if let ::std::result::Result::Err(e) = crate::__private::tag(
+            m,
+            "type",
+            self.branch.tag(),
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         match &self.branch {
-            GuestCpuStatsBranch::Linux(v) => crate::__private::Fields::fields(v, m)?,
+            GuestCpuStatsBranch::Linux(v) => crate::__private::Fields::fields(v, m),
             GuestCpuStatsBranch::Other { members, .. } => {
-                crate::__private::kept(m, members)?
+                crate::__private::kept(m, members)
             }
         }
-        ::std::result::Result::Ok(())
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
@@ -5979,18 +7428,16 @@ impl<'de> crate::__private::Union<'de> for GuestCpuStats {
         tag: &str,
         rest: crate::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<GuestCpuStatsBranch, A::Error> {
-        ::std::result::Result::Ok(
-            match tag {
-                "linux" => GuestCpuStatsBranch::Linux(rest.members()?),
-                _ => {
-                    let (tag, members) = rest.other(tag)?;
-                    GuestCpuStatsBranch::Other {
+        match tag {
+            "linux" => rest.members().map(GuestCpuStatsBranch::Linux),
+            _ => {
+                rest.other(tag)
+                    .map(|(tag, members)| GuestCpuStatsBranch::Other {
                         tag,
                         members,
-                    }
-                }
-            },
-        )
+                    })
+            }
+        }
     }
     fn build<E: ::serde::de::Error>(
         _: &mut Self::Slots,
@@ -6048,9 +7495,27 @@ impl crate::__private::Fields for GuestLoadAverage {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("load1m", &self.load1m)?;
-        m.serialize_entry("load5m", &self.load5m)?;
-        m.serialize_entry("load15m", &self.load15m)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "load1m",
+            &self.load1m,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "load5m",
+            &self.load5m,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "load15m",
+            &self.load15m,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -6090,9 +7555,30 @@ impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            load1m: crate::__private::need(s.0.take(), "load1m")?,
-            load5m: crate::__private::need(s.1.take(), "load5m")?,
-            load15m: crate::__private::need(s.2.take(), "load15m")?,
+            load1m: match ::std::mem::take(&mut s.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("load1m"),
+                    );
+                }
+            },
+            load5m: match ::std::mem::take(&mut s.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("load5m"),
+                    );
+                }
+            },
+            load15m: match ::std::mem::take(&mut s.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("load15m"),
+                    );
+                }
+            },
         })
     }
 }
@@ -6270,22 +7756,118 @@ impl crate::__private::Fields for GuestNetworkRoute {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        m.serialize_entry("iface", &self.iface)?;
-        m.serialize_entry("destination", &self.destination)?;
-        m.serialize_entry("metric", &self.metric)?;
-        crate::__private::opt(m, "gateway", &self.gateway)?;
-        crate::__private::opt(m, "mask", &self.mask)?;
-        crate::__private::opt(m, "irtt", &self.irtt)?;
-        crate::__private::opt(m, "flags", &self.flags)?;
-        crate::__private::opt(m, "refcnt", &self.refcnt)?;
-        crate::__private::opt(m, "use", &self.r#use)?;
-        crate::__private::opt(m, "window", &self.window)?;
-        crate::__private::opt(m, "mtu", &self.mtu)?;
-        crate::__private::opt(m, "desprefixlen", &self.desprefixlen)?;
-        crate::__private::opt(m, "source", &self.source)?;
-        crate::__private::opt(m, "srcprefixlen", &self.srcprefixlen)?;
-        crate::__private::opt(m, "nexthop", &self.nexthop)?;
-        m.serialize_entry("version", &self.version)?;
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "iface",
+            &self.iface,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "destination",
+            &self.destination,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "metric",
+            &self.metric,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "gateway",
+            &self.gateway,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "mask",
+            &self.mask,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "irtt",
+            &self.irtt,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "flags",
+            &self.flags,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "refcnt",
+            &self.refcnt,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "use",
+            &self.r#use,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "window",
+            &self.window,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "mtu",
+            &self.mtu,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "desprefixlen",
+            &self.desprefixlen,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "source",
+            &self.source,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "srcprefixlen",
+            &self.srcprefixlen,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = crate::__private::opt(
+            m,
+            "nexthop",
+            &self.nexthop,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
+        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            m,
+            "version",
+            &self.version,
+        ) {
+            return ::std::result::Result::Err(e);
+        }
         ::std::result::Result::Ok(())
     }
 }
@@ -6372,22 +7954,48 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
         ::std::result::Result::Ok(Self {
-            iface: crate::__private::need(s.0.0.take(), "iface")?,
-            destination: crate::__private::need(s.0.1.take(), "destination")?,
-            metric: crate::__private::need(s.0.2.take(), "metric")?,
-            gateway: s.0.3.take(),
-            mask: s.0.4.take(),
-            irtt: s.0.5.take(),
-            flags: s.0.6.take(),
-            refcnt: s.0.7.take(),
-            r#use: s.0.8.take(),
-            window: s.0.9.take(),
-            mtu: s.0.10.take(),
-            desprefixlen: s.0.11.take(),
-            source: s.1.0.take(),
-            srcprefixlen: s.1.1.take(),
-            nexthop: s.1.2.take(),
-            version: crate::__private::need(s.1.3.take(), "version")?,
+            iface: match ::std::mem::take(&mut s.0.0) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(crate::__private::missing("iface"));
+                }
+            },
+            destination: match ::std::mem::take(&mut s.0.1) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("destination"),
+                    );
+                }
+            },
+            metric: match ::std::mem::take(&mut s.0.2) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("metric"),
+                    );
+                }
+            },
+            gateway: ::std::mem::take(&mut s.0.3),
+            mask: ::std::mem::take(&mut s.0.4),
+            irtt: ::std::mem::take(&mut s.0.5),
+            flags: ::std::mem::take(&mut s.0.6),
+            refcnt: ::std::mem::take(&mut s.0.7),
+            r#use: ::std::mem::take(&mut s.0.8),
+            window: ::std::mem::take(&mut s.0.9),
+            mtu: ::std::mem::take(&mut s.0.10),
+            desprefixlen: ::std::mem::take(&mut s.0.11),
+            source: ::std::mem::take(&mut s.1.0),
+            srcprefixlen: ::std::mem::take(&mut s.1.1),
+            nexthop: ::std::mem::take(&mut s.1.2),
+            version: match ::std::mem::take(&mut s.1.3) {
+                ::std::option::Option::Some(v) => v,
+                ::std::option::Option::None => {
+                    return ::std::result::Result::Err(
+                        crate::__private::missing("version"),
+                    );
+                }
+            },
         })
     }
 }
@@ -6458,7 +8066,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("id", &self.id)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "id",
+                &self.id,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -6492,7 +8106,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                id: crate::__private::need(s.0.take(), "id")?,
+                id: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("id"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -6578,7 +8199,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("id", &self.id)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "id",
+                &self.id,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -6612,7 +8239,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                id: crate::__private::need(s.0.take(), "id")?,
+                id: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("id"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -6835,7 +8469,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::opt(m, "time", &self.time)?;
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "time",
+                &self.time,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -6868,7 +8508,9 @@ pub mod commands {
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
-            ::std::result::Result::Ok(Self { time: s.0.take() })
+            ::std::result::Result::Ok(Self {
+                time: ::std::mem::take(&mut s.0),
+            })
         }
     }
     #[allow(deprecated)]
@@ -7007,7 +8649,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::opt(m, "mode", &self.mode)?;
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "mode",
+                &self.mode,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -7040,7 +8688,9 @@ pub mod commands {
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
-            ::std::result::Result::Ok(Self { mode: s.0.take() })
+            ::std::result::Result::Ok(Self {
+                mode: ::std::mem::take(&mut s.0),
+            })
         }
     }
     #[allow(deprecated)]
@@ -7114,8 +8764,20 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("path", &self.path)?;
-            crate::__private::opt(m, "mode", &self.mode)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "path",
+                &self.path,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "mode",
+                &self.mode,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -7153,8 +8815,15 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                path: crate::__private::need(s.0.take(), "path")?,
-                mode: s.1.take(),
+                path: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("path"),
+                        );
+                    }
+                },
+                mode: ::std::mem::take(&mut s.1),
             })
         }
     }
@@ -7214,7 +8883,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("handle", &self.handle)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "handle",
+                &self.handle,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -7248,7 +8923,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0.take(), "handle")?,
+                handle: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("handle"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -7319,8 +9001,20 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("handle", &self.handle)?;
-            crate::__private::opt(m, "count", &self.count)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "handle",
+                &self.handle,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "count",
+                &self.count,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -7355,8 +9049,15 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0.take(), "handle")?,
-                count: s.1.take(),
+                handle: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("handle"),
+                        );
+                    }
+                },
+                count: ::std::mem::take(&mut s.1),
             })
         }
     }
@@ -7434,9 +9135,27 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("handle", &self.handle)?;
-            m.serialize_entry("buf-b64", &self.buf_b64)?;
-            crate::__private::opt(m, "count", &self.count)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "handle",
+                &self.handle,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "buf-b64",
+                &self.buf_b64,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "count",
+                &self.count,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -7476,9 +9195,23 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0.take(), "handle")?,
-                buf_b64: crate::__private::need(s.1.take(), "buf-b64")?,
-                count: s.2.take(),
+                handle: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("handle"),
+                        );
+                    }
+                },
+                buf_b64: match ::std::mem::take(&mut s.1) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("buf-b64"),
+                        );
+                    }
+                },
+                count: ::std::mem::take(&mut s.2),
             })
         }
     }
@@ -7550,9 +9283,27 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("handle", &self.handle)?;
-            m.serialize_entry("offset", &self.offset)?;
-            m.serialize_entry("whence", &self.whence)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "handle",
+                &self.handle,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "offset",
+                &self.offset,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "whence",
+                &self.whence,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -7592,9 +9343,30 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0.take(), "handle")?,
-                offset: crate::__private::need(s.1.take(), "offset")?,
-                whence: crate::__private::need(s.2.take(), "whence")?,
+                handle: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("handle"),
+                        );
+                    }
+                },
+                offset: match ::std::mem::take(&mut s.1) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("offset"),
+                        );
+                    }
+                },
+                whence: match ::std::mem::take(&mut s.2) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("whence"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -7654,7 +9426,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("handle", &self.handle)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "handle",
+                &self.handle,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -7688,7 +9466,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                handle: crate::__private::need(s.0.take(), "handle")?,
+                handle: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("handle"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -7932,7 +9717,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::opt(m, "mountpoints", &self.mountpoints)?;
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "mountpoints",
+                &self.mountpoints,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -7965,7 +9756,9 @@ pub mod commands {
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
-            ::std::result::Result::Ok(Self { mountpoints: s.0.take() })
+            ::std::result::Result::Ok(Self {
+                mountpoints: ::std::mem::take(&mut s.0),
+            })
         }
     }
     #[allow(deprecated)]
@@ -8120,7 +9913,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::opt(m, "minimum", &self.minimum)?;
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "minimum",
+                &self.minimum,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -8153,7 +9952,9 @@ pub mod commands {
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
-            ::std::result::Result::Ok(Self { minimum: s.0.take() })
+            ::std::result::Result::Ok(Self {
+                minimum: ::std::mem::take(&mut s.0),
+            })
         }
     }
     #[allow(deprecated)]
@@ -8708,7 +10509,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("vcpus", &self.vcpus)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "vcpus",
+                &self.vcpus,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -8744,7 +10551,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                vcpus: crate::__private::need(s.0.take(), "vcpus")?,
+                vcpus: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("vcpus"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -8993,9 +10807,27 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("username", &self.username)?;
-            m.serialize_entry("password", &self.password)?;
-            m.serialize_entry("crypted", &self.crypted)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "username",
+                &self.username,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "password",
+                &self.password,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "crypted",
+                &self.crypted,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -9035,9 +10867,30 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                username: crate::__private::need(s.0.take(), "username")?,
-                password: crate::__private::need(s.1.take(), "password")?,
-                crypted: crate::__private::need(s.2.take(), "crypted")?,
+                username: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("username"),
+                        );
+                    }
+                },
+                password: match ::std::mem::take(&mut s.1) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("password"),
+                        );
+                    }
+                },
+                crypted: match ::std::mem::take(&mut s.2) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("crypted"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -9207,7 +11060,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("mem-blks", &self.mem_blks)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "mem-blks",
+                &self.mem_blks,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -9241,7 +11100,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                mem_blks: crate::__private::need(s.0.take(), "mem-blks")?,
+                mem_blks: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("mem-blks"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -9378,7 +11244,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("pid", &self.pid)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "pid",
+                &self.pid,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -9412,7 +11284,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                pid: crate::__private::need(s.0.take(), "pid")?,
+                pid: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("pid"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -9531,11 +11410,41 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("path", &self.path)?;
-            crate::__private::opt(m, "arg", &self.arg)?;
-            crate::__private::opt(m, "env", &self.env)?;
-            crate::__private::opt(m, "input-data", &self.input_data)?;
-            crate::__private::opt(m, "capture-output", &self.capture_output)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "path",
+                &self.path,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "arg",
+                &self.arg,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "env",
+                &self.env,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "input-data",
+                &self.input_data,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "capture-output",
+                &self.capture_output,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -9585,11 +11494,18 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                path: crate::__private::need(s.0.take(), "path")?,
-                arg: s.1.take(),
-                env: s.2.take(),
-                input_data: s.3.take(),
-                capture_output: s.4.take(),
+                path: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("path"),
+                        );
+                    }
+                },
+                arg: ::std::mem::take(&mut s.1),
+                env: ::std::mem::take(&mut s.2),
+                input_data: ::std::mem::take(&mut s.3),
+                capture_output: ::std::mem::take(&mut s.4),
             })
         }
     }
@@ -10031,7 +11947,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("username", &self.username)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "username",
+                &self.username,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -10065,7 +11987,14 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                username: crate::__private::need(s.0.take(), "username")?,
+                username: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("username"),
+                        );
+                    }
+                },
             })
         }
     }
@@ -10141,9 +12070,27 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("username", &self.username)?;
-            m.serialize_entry("keys", &self.keys)?;
-            crate::__private::opt(m, "reset", &self.reset)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "username",
+                &self.username,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "keys",
+                &self.keys,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = crate::__private::opt(
+                m,
+                "reset",
+                &self.reset,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -10183,9 +12130,23 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                username: crate::__private::need(s.0.take(), "username")?,
-                keys: crate::__private::need(s.1.take(), "keys")?,
-                reset: s.2.take(),
+                username: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("username"),
+                        );
+                    }
+                },
+                keys: match ::std::mem::take(&mut s.1) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("keys"),
+                        );
+                    }
+                },
+                reset: ::std::mem::take(&mut s.2),
             })
         }
     }
@@ -10254,8 +12215,20 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            m.serialize_entry("username", &self.username)?;
-            m.serialize_entry("keys", &self.keys)?;
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "username",
+                &self.username,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
+            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+                m,
+                "keys",
+                &self.keys,
+            ) {
+                return ::std::result::Result::Err(e);
+            }
             ::std::result::Result::Ok(())
         }
     }
@@ -10293,8 +12266,22 @@ pub mod commands {
             s: &mut Self::Slots,
         ) -> ::std::result::Result<Self, E> {
             ::std::result::Result::Ok(Self {
-                username: crate::__private::need(s.0.take(), "username")?,
-                keys: crate::__private::need(s.1.take(), "keys")?,
+                username: match ::std::mem::take(&mut s.0) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("username"),
+                        );
+                    }
+                },
+                keys: match ::std::mem::take(&mut s.1) {
+                    ::std::option::Option::Some(v) => v,
+                    ::std::option::Option::None => {
+                        return ::std::result::Result::Err(
+                            crate::__private::missing("keys"),
+                        );
+                    }
+                },
             })
         }
     }
