@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::proto::{
-    self, Closed, EventFilter, EventHub, EventItem, Framer, Greeting, Message, Polled, Routed,
+    self, Closed, EventFilter, EventHub, EventItem, Framed, Framer, Greeting, Keep, Polled, Routed,
     Session,
 };
 use crate::{Command, Options, QmpError};
@@ -269,10 +269,10 @@ enum ReadEnd {
 }
 
 impl Reader {
-    fn next(&mut self, deadline: Option<Instant>) -> std::result::Result<Message<'_>, ReadEnd> {
+    fn next(&mut self, deadline: Option<Instant>) -> std::result::Result<Framed<'_>, ReadEnd> {
         loop {
             match self.framer.next_range() {
-                Ok(Some(f)) => return Ok(self.framer.message(f)),
+                Ok(Some(f)) => return Ok(self.framer.framed(f)),
                 Ok(None) => {}
                 Err(e) => return Err(ReadEnd::Fatal(e.into())),
             }
@@ -389,7 +389,7 @@ impl Qmp {
         // Events sent before the greeting are skipped (`Greeting::parse`).
         let greeting = loop {
             match reader.next(deadline) {
-                Ok(msg) => match Greeting::parse(msg.bytes)? {
+                Ok(msg) => match Greeting::parse(msg.message().bytes)? {
                     Some(g) => break g,
                     None => continue,
                 },
@@ -1086,7 +1086,7 @@ impl GuestAgent {
             return Ok(proto::empty_return());
         }
         match c.reader.next(deadline) {
-            Ok(msg) => proto::agent_reply(msg.bytes)
+            Ok(msg) => proto::agent_reply(msg)
                 .and_then(|r| r.map_err(Error::Qmp))
                 .inspect_err(|e| {
                     if e.is_fatal() {
@@ -1121,7 +1121,7 @@ impl AgentConn {
             match self.reader.next(deadline) {
                 // Anything but our id is a stale reply: skip it.
                 Ok(msg) => {
-                    if proto::is_sync_reply(msg.bytes, id) {
+                    if proto::is_sync_reply(msg.message().bytes, id) {
                         crate::trace::synced();
                         self.synced = true;
                         return Ok(());

@@ -819,15 +819,15 @@ impl ServerMessage {
 /// Decode one reply message to command `C` the way the clients do: the
 /// same quick look at its first and last members routes it (QEMU's
 /// `{"return": …, "id": N}`; anything else, such as an `error` reply,
-/// is read in full first), the message is copied (a client keeps it
-/// until its caller takes it), then read once, `return` straight into
-/// `C::Returns` with the process-wide strictness and `id` checked
-/// against the routing.  Any `id` is accepted.  An `error` reply is
+/// is read in full first), then read once where it lies, `return`
+/// straight into `C::Returns` with the process-wide strictness and `id`
+/// checked against the routing: no copy, as the clients do with a large
+/// reply (they hand their read buffer over to its caller; a reply under
+/// 64 KiB they copy).  Any `id` is accepted.  An `error` reply is
 /// [`Error::Qmp`].  For a transport of your own, and for `cargo xtask
 /// bench-decode`, which measures exactly this.
 pub fn decode_reply<C: Command>(bytes: &[u8]) -> Result<C::Returns, Error> {
-    let returned = proto::any_reply(bytes, "the server")?.map_err(Error::Qmp)?;
-    proto::decode_return::<C>(returned, None)
+    proto::decode_any_reply::<C>(bytes)
 }
 
 /// The members of a server message that say what it is.

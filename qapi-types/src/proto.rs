@@ -46,6 +46,74 @@ pub(crate) struct Frame {
     commas: usize,
 }
 
+/// A message just framed, still in the [`Framer`]'s buffer: read in
+/// place ([`Keep::message`]), taken out only for a caller who keeps it
+/// ([`Keep::keep`]).
+pub(crate) struct Framed<'a> {
+    framer: &'a mut Framer,
+    frame: Frame,
+}
+
+/// A framed message as the clients handle it: read in place, kept past
+/// the next read only when a caller needs it (a reply).
+pub(crate) trait Keep {
+    /// The message, in place.
+    fn message(&self) -> Message<'_>;
+    /// The message, out of the read buffer: for its caller.
+    fn keep(self) -> Kept;
+}
+
+impl Keep for Framed<'_> {
+    fn message(&self) -> Message<'_> {
+        Message {
+            bytes: &self.framer.buf[self.frame.range.clone()],
+            commas: self.frame.commas,
+        }
+    }
+    fn keep(self) -> Kept {
+        self.framer.keep(self.frame)
+    }
+}
+
+/// Bytes that are not in a read buffer (tests): kept as a copy.
+impl Keep for Message<'_> {
+    fn message(&self) -> Message<'_> {
+        *self
+    }
+    fn keep(self) -> Kept {
+        Kept::copy(self.bytes)
+    }
+}
+
+/// A message kept for its caller: `buf[start..]`, the read buffer
+/// itself for a large message ([`Framer::keep`]), else a copy.
+pub(crate) struct Kept {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Kept {
+    pub(crate) fn copy(bytes: &[u8]) -> Kept {
+        Kept {
+            buf: bytes.to_vec(),
+            start: 0,
+        }
+    }
+}
+
+impl std::ops::Deref for Kept {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+impl fmt::Debug for Kept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self))
+    }
+}
+
 /// One message as framed: its bytes, and its commas outside strings at
 /// depth 1 (for an object, its members less one; counted while framing,
 /// so routing a reply needs no second look at its body).
@@ -159,13 +227,44 @@ impl Framer {
         Ok(self.next_range()?.map(|f| &self.buf[f.range]))
     }
 
-    /// A message [`Framer::next_range`] found.
-    pub(crate) fn message(&self, f: Frame) -> Message<'_> {
-        let bytes = &self.buf[f.range];
-        crate::trace::received(bytes);
-        Message {
-            bytes,
-            commas: f.commas,
+    /// A message [`Framer::next_range`] found, read in place and taken
+    /// out of the buffer only if it is kept ([`Framed::keep`]).
+    pub(crate) fn framed(&mut self, f: Frame) -> Framed<'_> {
+        crate::trace::received(&self.buf[f.range.clone()]);
+        Framed {
+            framer: self,
+            frame: f,
+        }
+    }
+
+    /// Take the message `f` (just framed) out of the buffer for a caller
+    /// to keep.  A large message is not copied: the buffer is handed
+    /// over with it, and the bytes after it (fewer than the message's)
+    /// start a fresh buffer of one read.  A smaller one is copied.
+    fn keep(&mut self, f: Frame) -> Kept {
+        let range = f.range;
+        let rest = self.end - range.end;
+        if range.len() < READ_CHUNK || rest > range.len() {
+            return Kept {
+                buf: self.buf[range].to_vec(),
+                start: 0,
+            };
+        }
+        let mut fresh = vec![0; READ_CHUNK.max(rest)];
+        fresh[..rest].copy_from_slice(&self.buf[range.end..self.end]);
+        let mut buf = std::mem::replace(&mut self.buf, fresh);
+        // Framed, so nothing of it is pending and the scan is past it.
+        self.start -= range.end;
+        self.scan -= range.end;
+        self.end = rest;
+        self.msg = self.msg.map(|m| m - range.end);
+        // Only the message is kept: the caller holds no more than it
+        // (a shrink in place, no copy, with glibc).
+        buf.truncate(range.end);
+        buf.shrink_to_fit();
+        Kept {
+            buf,
+            start: range.start,
         }
     }
 
@@ -584,23 +683,29 @@ impl Session {
     }
 
     /// Classify one message: a reply QEMU writes by [`reply_route`]'s
-    /// quick look (its caller decodes it, in one pass), anything else
-    /// by the full parse.
-    pub(crate) fn route(&mut self, msg: Message<'_>) -> Result<Routed, Error> {
-        let bytes = msg.bytes;
-        if let Some(route) = reply_route(bytes, Some(msg.commas)) {
+    /// quick look (kept for its caller, who decodes it in one pass),
+    /// anything else by the full parse.
+    pub(crate) fn route(&mut self, msg: impl Keep) -> Result<Routed, Error> {
+        let m = msg.message();
+        let bytes = m.bytes;
+        if let Some(route) = reply_route(bytes, Some(m.commas)) {
             let id = match route.id {
                 IdCheck::Is(n) => Some(Value::from(n)),
                 _ => None,
             };
-            let returned = Returned::Message {
-                bytes: bytes.into(),
-                route,
-            };
-            return self.reply(bytes, id, Ok(returned));
+            return Ok(match self.reply(bytes, id)? {
+                Some(key) => Routed::Reply(
+                    key,
+                    Ok(Returned::Message {
+                        bytes: msg.keep(),
+                        route,
+                    }),
+                ),
+                None => Routed::Late,
+            });
         }
-        let msg = ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))?;
-        let (id, result) = match msg {
+        let parsed = ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))?;
+        let (id, result) = match parsed {
             ServerMessage::Event {
                 name,
                 data,
@@ -619,16 +724,15 @@ impl Session {
             ServerMessage::Return { value, id } => (id, Ok(Returned::Text(value.get().into()))),
             ServerMessage::Error { error, id } => (id, Err(error)),
         };
-        self.reply(bytes, id, result)
+        Ok(match self.reply(bytes, id)? {
+            Some(key) => Routed::Reply(key, result),
+            None => Routed::Late,
+        })
     }
 
-    /// Match a reply to the command it answers.
-    fn reply(
-        &mut self,
-        bytes: &[u8],
-        id: Option<Value>,
-        result: Result<Returned, QmpError>,
-    ) -> Result<Routed, Error> {
+    /// Match a reply to the command it answers: `Some(key)`, or `None`
+    /// for a reply whose caller gave up.
+    fn reply(&mut self, bytes: &[u8], id: Option<Value>) -> Result<Option<u64>, Error> {
         let key = match id {
             Some(Value::Number(n)) => n.as_u64().filter(|&k| k != ANONYMOUS),
             Some(_) => None,
@@ -649,9 +753,9 @@ impl Session {
         match key {
             Some(k) if self.pending.remove(&k) => {
                 self.answered.insert(k);
-                Ok(Routed::Reply(k, result))
+                Ok(Some(k))
             }
-            Some(k) if self.abandoned.remove(&k) => Ok(Routed::Late),
+            Some(k) if self.abandoned.remove(&k) => Ok(None),
             _ => Err(Error::Protocol(format!(
                 "a reply to no command in flight: {}",
                 String::from_utf8_lossy(bytes)
@@ -768,16 +872,36 @@ impl EventHub {
 }
 
 /// A reply kept for its caller, who knows the command and decodes it
-/// once, straight into the command's type ([`Returned::decode`]).
+/// once, straight into the command's type ([`Reply::decode`]).
 #[derive(Debug)]
 pub(crate) enum Returned {
-    /// A whole reply that [`reply_route`] took, as framed (copied out
-    /// of the read buffer, where the next message goes), and its route.
-    Message { bytes: Box<[u8]>, route: Route },
+    /// A whole reply that [`reply_route`] took, as framed (out of the
+    /// read buffer, where the next message goes: [`Framer::keep`]), and
+    /// its route.
+    Message { bytes: Kept, route: Route },
     /// The `return` member's text alone: a reply that
     /// [`ServerMessage::parse`] read, or `{}` for a command that gets no
     /// reply.
     Text(Box<str>),
+}
+
+impl Returned {
+    fn as_reply(&self) -> Reply<'_> {
+        match self {
+            Returned::Message { bytes, route } => Reply::Message { bytes, route },
+            Returned::Text(text) => Reply::Text(text),
+        }
+    }
+}
+
+/// A reply to decode, where it lies: kept for a caller ([`Returned`]),
+/// or the bytes [`crate::decode_reply`] is given.
+#[derive(Clone, Copy)]
+enum Reply<'a> {
+    /// A whole reply that [`reply_route`] took, and its route.
+    Message { bytes: &'a [u8], route: &'a Route },
+    /// The `return` member's text alone.
+    Text(&'a str),
 }
 
 /// A reply as [`reply_route`] read it: its `id`, and where the value of
@@ -994,7 +1118,7 @@ enum Failure {
     Return(serde_json::Error),
 }
 
-impl Returned {
+impl Reply<'_> {
     /// Decode `return` into `D::Out` with strictness `strict` (`None`:
     /// the process default): one pass over the message.
     ///
@@ -1008,8 +1132,8 @@ impl Returned {
     fn decode<D: Decode>(&self, strict: Option<bool>) -> Result<D::Out, Failure> {
         // Errors are the command's when they are in `return`.
         let mut in_return = true;
-        let r = crate::with_strict(strict, || match self {
-            Returned::Message { bytes, route } => {
+        let r = crate::with_strict(strict, || match *self {
+            Reply::Message { bytes, route } => {
                 let mut d = serde_json::Deserializer::from_slice(&bytes[route.value.clone()]);
                 match D::decode(&mut d).and_then(|r| d.end().map(|()| r)) {
                     Err(e) if e.is_syntax() || e.is_eof() => {
@@ -1025,7 +1149,7 @@ impl Returned {
                     r => r,
                 }
             }
-            Returned::Text(text) => {
+            Reply::Text(text) => {
                 let mut d = serde_json::Deserializer::from_str(text);
                 D::decode(&mut d).and_then(|r| d.end().map(|()| r))
             }
@@ -1054,8 +1178,8 @@ impl Returned {
             Failure::Envelope(e) => (e, "not as it was routed"),
         };
         let text = match self {
-            Returned::Message { bytes, .. } => String::from_utf8_lossy(bytes),
-            Returned::Text(t) => format!("{{\"return\": {t}}}").into(),
+            Reply::Message { bytes, .. } => String::from_utf8_lossy(bytes),
+            Reply::Text(t) => format!("{{\"return\": {t}}}").into(),
         };
         Error::Protocol(format!("a reply {why}: {error}: {text}"))
     }
@@ -1064,8 +1188,8 @@ impl Returned {
     /// JSON).
     fn raw(&self) -> Value {
         let text = match self {
-            Returned::Text(t) => t.to_string(),
-            Returned::Message { bytes, .. } => match ServerMessage::parse(bytes) {
+            Reply::Text(t) => t.to_string(),
+            Reply::Message { bytes, .. } => match ServerMessage::parse(bytes) {
                 Ok(ServerMessage::Return { value, .. }) => value.get().to_string(),
                 _ => String::from_utf8_lossy(bytes).into_owned(),
             },
@@ -1150,6 +1274,7 @@ impl<'de, D: Decode> serde::de::Visitor<'de> for Envelope<'_, D> {
 
 /// A reply's `return` member as JSON (`execute_raw`).
 pub(crate) fn to_value(r: Returned) -> Result<Value, Error> {
+    let r = r.as_reply();
     r.decode::<Plain<Value>>(None)
         .map_err(|f| r.error(f, || "a reply".into()))
 }
@@ -1173,13 +1298,20 @@ pub(crate) fn decode_return<C: crate::Command>(
     value: Returned,
     strict: Option<bool>,
 ) -> Result<C::Returns, Error> {
-    value.decode::<Returns<C>>(strict).map_err(|f| {
-        let e = value.error(f, || format!("the reply to {}", C::NAME));
-        if let Error::Decode { error, raw, .. } = &e {
-            crate::trace::decode_failed(C::NAME, error, raw);
-        }
-        e
-    })
+    value.as_reply().decode_return::<C>(strict)
+}
+
+impl Reply<'_> {
+    fn decode_return<C: crate::Command>(self, strict: Option<bool>) -> Result<C::Returns, Error> {
+        let value = self;
+        value.decode::<Returns<C>>(strict).map_err(|f| {
+            let e = value.error(f, || format!("the reply to {}", C::NAME));
+            if let Error::Decode { error, raw, .. } = &e {
+                crate::trace::decode_failed(C::NAME, error, raw);
+            }
+            e
+        })
+    }
 }
 
 /// The guest agent's resynchronisation: a random id for
@@ -1208,28 +1340,67 @@ pub(crate) fn agent_sync_request() -> (u64, Vec<u8>) {
     (id, out)
 }
 
-/// The guest agent's reply to one command (no ids, no events).
-pub(crate) fn agent_reply(bytes: &[u8]) -> Result<Result<Returned, QmpError>, Error> {
-    any_reply(bytes, "the guest agent")
+/// The guest agent's reply to one command (no ids, no events), kept
+/// for its caller.
+pub(crate) fn agent_reply(msg: impl Keep) -> Result<Result<Returned, QmpError>, Error> {
+    Ok(match any_reply(msg.message().bytes, "the guest agent")? {
+        AnyReply::Routed(route) => Ok(Returned::Message {
+            bytes: msg.keep(),
+            route,
+        }),
+        AnyReply::Text(text) => Ok(Returned::Text(text)),
+        AnyReply::Error(e) => Err(e),
+    })
 }
 
 /// Whether `bytes` are the guest agent's reply to
 /// `guest-sync-delimited` with `id` (anything else is a stale reply).
 pub(crate) fn is_sync_reply(bytes: &[u8], id: u64) -> bool {
-    matches!(agent_reply(bytes), Ok(Ok(r)) if r.decode::<Plain<u64>>(None).ok() == Some(id))
+    let got = match any_reply(bytes, "the guest agent") {
+        Ok(AnyReply::Routed(route)) => Reply::Message {
+            bytes,
+            route: &route,
+        }
+        .decode::<Plain<u64>>(None)
+        .ok(),
+        Ok(AnyReply::Text(text)) => Reply::Text(&text).decode::<Plain<u64>>(None).ok(),
+        _ => None,
+    };
+    got == Some(id)
+}
+
+/// [`crate::decode_reply`]: one reply from the server, whatever its id,
+/// decoded where it lies (no copy) into `C::Returns`.
+pub(crate) fn decode_any_reply<C: crate::Command>(bytes: &[u8]) -> Result<C::Returns, Error> {
+    match any_reply(bytes, "the server")? {
+        AnyReply::Routed(route) => Reply::Message {
+            bytes,
+            route: &route,
+        }
+        .decode_return::<C>(None),
+        AnyReply::Text(text) => Reply::Text(&text).decode_return::<C>(None),
+        AnyReply::Error(e) => Err(Error::Qmp(e)),
+    }
+}
+
+/// What [`any_reply`] read.
+enum AnyReply {
+    /// A reply [`reply_route`] took (decoded from the message's bytes).
+    Routed(Route),
+    /// Another reply's `return` member, as text.
+    Text(Box<str>),
+    /// An error reply.
+    Error(QmpError),
 }
 
 /// One reply from `peer`, whatever its id.
-pub(crate) fn any_reply(bytes: &[u8], peer: &str) -> Result<Result<Returned, QmpError>, Error> {
+fn any_reply(bytes: &[u8], peer: &str) -> Result<AnyReply, Error> {
     if let Some(route) = reply_route(bytes, None) {
-        return Ok(Ok(Returned::Message {
-            bytes: bytes.into(),
-            route,
-        }));
+        return Ok(AnyReply::Routed(route));
     }
     match ServerMessage::parse(bytes).map_err(|e| Error::Protocol(e.to_string()))? {
-        ServerMessage::Return { value, .. } => Ok(Ok(Returned::Text(value.get().into()))),
-        ServerMessage::Error { error, .. } => Ok(Err(error)),
+        ServerMessage::Return { value, .. } => Ok(AnyReply::Text(value.get().into())),
+        ServerMessage::Error { error, .. } => Ok(AnyReply::Error(error)),
         _ => Err(Error::Protocol(format!(
             "{peer} sent something that is not a reply: {}",
             String::from_utf8_lossy(bytes)
@@ -1273,7 +1444,8 @@ mod tests {
             f.filled(n);
             fed += n;
             while let Some(frame) = f.next_range().ok()? {
-                let m = f.message(frame);
+                let framed = f.framed(frame);
+                let m = framed.message();
                 if found.replace((m.bytes.to_vec(), m.commas)).is_some() {
                     return None;
                 }
@@ -1300,9 +1472,9 @@ mod tests {
     }
 
     fn decode<T: serde::de::DeserializeOwned>(text: &str, route: Route) -> Result<T, Error> {
-        let r = Returned::Message {
-            bytes: text.as_bytes().into(),
-            route,
+        let r = Reply::Message {
+            bytes: text.as_bytes(),
+            route: &route,
         };
         r.decode::<Plain<T>>(None)
             .map_err(|f| r.error(f, || "a test reply".into()))
@@ -1414,7 +1586,11 @@ mod tests {
             // As `decode_reply` reads it: the same error, from the route
             // and the decoding or from the full parse.
             protocol(
-                any_reply(msg.as_bytes(), "x").and_then(|r| to_value(r.unwrap())),
+                agent_reply(Message {
+                    bytes: msg.as_bytes(),
+                    commas: 0,
+                })
+                .and_then(|r| to_value(r.unwrap())),
                 "not JSON",
             );
         }
@@ -1551,9 +1727,9 @@ mod tests {
                 value: 0..0,
             };
             let both = [route, envelope].map(|route| {
-                let returned = Returned::Message {
-                    bytes: bytes.into(),
-                    route,
+                let returned = Reply::Message {
+                    bytes,
+                    route: &route,
                 };
                 let decoded = returned.decode::<Plain<Value>>(None);
                 decoded.map_err(|f| returned.error(f, || "x".into()))
@@ -1791,6 +1967,71 @@ mod tests {
         assert!(f.next().unwrap().is_none());
         f.space();
         assert_eq!(f.buf.len(), READ_CHUNK);
+    }
+
+    /// Kept messages ([`Framed::keep`]): a large one takes the read
+    /// buffer with it, a small one is copied; either way each comes out
+    /// exactly, and so do the messages after it, whatever the reads'
+    /// sizes, and the buffer stays within the limit.
+    #[test]
+    fn kept_messages_come_out_exactly() {
+        let mut rng = Rng(0x6a09_e667_f3bc_c908);
+        let limit = 1 << 20;
+        let (mut handed, mut copied) = (0, 0);
+        for round in 0..60 {
+            let mut f = Framer::new(limit);
+            let (mut wire, mut want) = (Vec::new(), Vec::new());
+            for i in 0..rng.below(6) + 1 {
+                let len = [10, 1000, READ_CHUNK - 40, READ_CHUNK + 5, 200_000, 700_000]
+                    [rng.below(6) as usize];
+                let body: String = (0..len / 8)
+                    .map(|_| ["abcdefgh", "ab\\\"}{,]", "\\\\xyz"][rng.below(3) as usize])
+                    .collect();
+                let text = format!("{{\"return\": \"{body}\", \"id\": {i}}}");
+                wire.extend_from_slice(text.as_bytes());
+                wire.extend_from_slice([&b"\n"[..], b""][rng.below(2) as usize]);
+                want.push(text);
+            }
+            let (mut fed, mut got) = (0, 0);
+            while got < want.len() {
+                let space = f.space();
+                let n = match rng.below(3) {
+                    0 => rng.below(100) as usize + 1,
+                    1 => rng.below(space.len() as u64) as usize + 1,
+                    _ => space.len(),
+                }
+                .min(space.len())
+                .min(wire.len() - fed);
+                space[..n].copy_from_slice(&wire[fed..fed + n]);
+                f.filled(n);
+                fed += n;
+                while let Some(frame) = f.next_range().unwrap() {
+                    let before = f.buf.as_ptr();
+                    let framed = f.framed(frame);
+                    if rng.below(4) == 0 {
+                        let m = framed.message();
+                        assert_eq!(m.bytes, want[got].as_bytes(), "round {round}");
+                    } else {
+                        let kept = framed.keep();
+                        assert_eq!(&*kept, want[got].as_bytes(), "round {round}");
+                        if kept.buf.as_ptr() == before {
+                            handed += 1;
+                            assert!(want[got].len() >= READ_CHUNK);
+                            assert_eq!(kept.buf.len(), kept.start + want[got].len());
+                        } else {
+                            copied += 1;
+                        }
+                    }
+                    got += 1;
+                    assert!(f.buf.len() <= limit + READ_CHUNK, "{}", f.buf.len());
+                }
+            }
+            assert_eq!(fed, wire.len());
+        }
+        assert!(
+            handed > 20 && copied > 20,
+            "{handed} handed over, {copied} copied"
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::proto::{
-    self, Closed, EventFilter, EventHub, EventItem, Framer, Greeting, Message, Polled, RawEvent,
-    Routed, Session,
+    self, Closed, EventFilter, EventHub, EventItem, Framed, Framer, Greeting, Keep, Polled,
+    RawEvent, Routed, Session,
 };
 use crate::{Command, Options, QmpError};
 
@@ -164,10 +164,10 @@ impl Sink {
 }
 
 /// Read the next message's bytes.
-async fn next_message<'a>(reader: &mut BoxRead, framer: &'a mut Framer) -> Result<Message<'a>> {
+async fn next_message<'a>(reader: &mut BoxRead, framer: &'a mut Framer) -> Result<Framed<'a>> {
     loop {
         if let Some(f) = framer.next_range()? {
-            return Ok(framer.message(f));
+            return Ok(framer.framed(f));
         }
         let space = framer.space();
         match reader.read(space).await {
@@ -226,7 +226,7 @@ impl Shared {
     }
 
     /// Dispatch one message; `Err` ends the connection.
-    fn dispatch(&self, msg: Message<'_>) -> Result<()> {
+    fn dispatch(&self, msg: Framed<'_>) -> Result<()> {
         let mut st = lock(&self.state);
         match st.session.route(msg)? {
             Routed::Reply(id, r) => {
@@ -360,9 +360,12 @@ impl Qmp {
         // Events sent before the greeting are skipped (`Greeting::parse`).
         let greeting = limit(opts.greeting_timeout, || "the greeting".into(), async {
             loop {
-                if let Some(g) =
-                    Greeting::parse(next_message(&mut reader, &mut framer).await?.bytes)?
-                {
+                if let Some(g) = Greeting::parse(
+                    next_message(&mut reader, &mut framer)
+                        .await?
+                        .message()
+                        .bytes,
+                )? {
                     return Ok(g);
                 }
             }
@@ -948,7 +951,7 @@ impl GuestAgent {
             if !wait {
                 return Ok(proto::empty_return());
             }
-            let r = proto::agent_reply(next_message(&mut c.reader, &mut c.framer).await?.bytes)?;
+            let r = proto::agent_reply(next_message(&mut c.reader, &mut c.framer).await?)?;
             c.synced = true;
             r.map_err(Error::Qmp)
         };
@@ -969,7 +972,7 @@ impl AgentConn {
         self.sink.send(&bytes, &[]).await?;
         loop {
             let msg = next_message(&mut self.reader, &mut self.framer).await?;
-            if proto::is_sync_reply(msg.bytes, id) {
+            if proto::is_sync_reply(msg.message().bytes, id) {
                 crate::trace::synced();
                 self.synced = true;
                 return Ok(());

@@ -75,6 +75,7 @@ fn prepare<'a>(schema: &'a Schema, config: &'a Config) -> Gen<'a> {
     g.assign_names();
     g.find_recursion();
     g.find_output();
+    g.box_large_branches();
     if !config.older.is_empty() {
         g.avail = Some(avail::Avail::new(schema, config));
     }

@@ -10,7 +10,89 @@ use super::serde::{Branch, BranchKind, Member, UnionShape};
 use super::{lit, Gen, Place};
 use crate::naming::{field_name, ident, variant_name, Scope};
 
+/// A union branch estimated at this many bytes or more is boxed
+/// ([`Gen::box_large_branches`]).
+const LARGE_BRANCH: usize = 128;
+
 impl Gen<'_> {
+    /// Box the union branches estimated at [`LARGE_BRANCH`] bytes or
+    /// more.  A union value is as large as its largest branch, whichever
+    /// it holds, and every value is moved a few times as it is decoded
+    /// (into its parent, into a `Vec` that grows): one large branch
+    /// (`ImageInfoSpecific`'s qcow2 and luks) made every node of
+    /// `query-named-block-nodes` 1,096 bytes instead of 840, and its
+    /// decoding measurably slower (ARCHITECTURE.md, "How replies are
+    /// decoded").  A boxed branch costs one allocation when it is there.
+    pub(super) fn box_large_branches(&mut self) {
+        let mut large = Vec::new();
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            let EntityKind::Object(o) = &e.kind else {
+                continue;
+            };
+            for v in o.branches.iter().flat_map(|b| &b.variants) {
+                let id = EntityId(i as u32);
+                if self.output.contains(&id)
+                    && !v.implicit
+                    && !self.boxed.contains(&(id, v.name.clone()))
+                    && self.estimated_size(v.ty, 0) >= LARGE_BRANCH
+                {
+                    large.push((id, v.name.clone()));
+                }
+            }
+        }
+        self.boxed.extend(large);
+    }
+
+    /// A rough size in bytes of a type's values: strings, lists and
+    /// enums (whose catch-all holds a string) 24, numbers 8, booleans 1,
+    /// `any` 32, an object its members' and its largest branch's, an
+    /// alternate its largest alternative's and a tag; boxed parts 8.
+    fn estimated_size(&self, ty: EntityId, depth: u32) -> usize {
+        use qapi_parser::Builtin;
+        if depth > 16 {
+            return 8;
+        }
+        let member = |owner: EntityId, name: &str, ty: EntityId, optional: bool| {
+            if self.boxed.contains(&(owner, name.to_string())) {
+                return 8;
+            }
+            let size = self.estimated_size(ty, depth + 1);
+            // An optional number needs room for `None`.
+            match &self.ent(ty).kind {
+                EntityKind::Builtin(b) if optional && !matches!(b, Builtin::Bool) => {
+                    size.max(8) + 8
+                }
+                _ => size,
+            }
+        };
+        match &self.ent(ty).kind {
+            EntityKind::Builtin(Builtin::Str) => 24,
+            EntityKind::Builtin(Builtin::Bool) => 1,
+            EntityKind::Builtin(Builtin::Any) => 32,
+            EntityKind::Builtin(Builtin::Null) => 0,
+            EntityKind::Builtin(_) => 8,
+            EntityKind::Enum(_) | EntityKind::Array(_) => 24,
+            EntityKind::Object(o) => {
+                let members: usize = o
+                    .members
+                    .iter()
+                    .map(|m| member(ty, &m.name, m.ty, m.optional))
+                    .sum();
+                let branch = o
+                    .branches
+                    .iter()
+                    .flat_map(|b| &b.variants)
+                    .map(|v| member(ty, &v.name, v.ty, false));
+                members + branch.max().unwrap_or(0)
+            }
+            EntityKind::Alternate(a) => {
+                let largest = a.variants.iter().map(|v| member(ty, &v.name, v.ty, false));
+                largest.max().unwrap_or(0) + 8
+            }
+            EntityKind::Command(_) | EntityKind::Event(_) => 0,
+        }
+    }
+
     pub(super) fn enum_item(&mut self, id: EntityId) -> TokenStream {
         let e = self.ent(id);
         let EntityKind::Enum(en) = &e.kind else {

@@ -3431,7 +3431,7 @@ pub struct GuestDiskSmart {
 #[allow(clippy::large_enum_variant)]
 pub enum GuestDiskSmartBranch {
     /// `"type": "nvme"`: the members of [`GuestNvMeSmart`].
-    Nvme(GuestNvMeSmart),
+    Nvme(::std::boxed::Box<GuestNvMeSmart>),
     /// `"type": "ide"`: no further members.
     Ide,
     /// `"type": "fdc"`: no further members.
@@ -3500,7 +3500,7 @@ impl ::std::convert::From<GuestDiskSmartBranch> for GuestDiskSmart {
 impl ::std::convert::From<GuestNvMeSmart> for GuestDiskSmartBranch {
     #[inline]
     fn from(v: GuestNvMeSmart) -> Self {
-        GuestDiskSmartBranch::Nvme(v)
+        GuestDiskSmartBranch::Nvme(::std::boxed::Box::new(v))
     }
 }
 #[allow(deprecated)]
@@ -7320,7 +7320,7 @@ pub struct GuestCpuStats {
 #[allow(clippy::large_enum_variant)]
 pub enum GuestCpuStatsBranch {
     /// `"type": "linux"`: the members of [`GuestLinuxCpuStats`].
-    Linux(GuestLinuxCpuStats),
+    Linux(::std::boxed::Box<GuestLinuxCpuStats>),
     /// A branch these bindings do not know (from a newer QEMU):
     /// the discriminator's value and the other members as sent.
     Other {
@@ -7351,7 +7351,7 @@ impl ::std::convert::From<GuestCpuStatsBranch> for GuestCpuStats {
 impl ::std::convert::From<GuestLinuxCpuStats> for GuestCpuStatsBranch {
     #[inline]
     fn from(v: GuestLinuxCpuStats) -> Self {
-        GuestCpuStatsBranch::Linux(v)
+        GuestCpuStatsBranch::Linux(::std::boxed::Box::new(v))
     }
 }
 #[allow(deprecated)]
