@@ -1097,3 +1097,36 @@ pub fn take_member<T: de::DeserializeOwned, E: de::Error>(
         None => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member's value for `Slot::store`, from a number.
+    struct Val(u8);
+
+    impl<'de> Take<'de> for Val {
+        type Error = serde_json::Error;
+        fn take<T: Deserialize<'de>>(self) -> Result<T, serde_json::Error> {
+            T::deserialize(Value::from(self.0))
+        }
+    }
+
+    type O = Option<u8>;
+
+    #[test]
+    fn slots_store_by_index_flat_and_nested() {
+        let mut flat = <(O, O, O)>::default();
+        assert!(flat.store(2, Val(7)).unwrap());
+        assert!(!flat.store(2, Val(8)).unwrap(), "a second value is refused");
+        assert!(flat.store(3, Val(9)).unwrap(), "past the end: nothing");
+        assert_eq!(flat, (None, None, Some(7)));
+        // 13 members as the generator nests them: member 12 is the first
+        // of the second tuple.
+        let mut nested = <((O, O, O, O, O, O, O, O, O, O, O, O), (O,))>::default();
+        assert!(nested.store(12, Val(5)).unwrap());
+        assert!(nested.store(11, Val(4)).unwrap());
+        assert_eq!((nested.0 .11, nested.1 .0), (Some(4), Some(5)));
+        assert_eq!(nested.0 .0, None);
+    }
+}

@@ -53,8 +53,11 @@ impl Gen<'_> {
             let members = slot_tuple(entries);
             Some(quote!(#rt::__private::entries(m, #members)))
         };
-        // No `store`: the runtime's `Slot` stores by index into the
-        // slots' tuple.
+        // The runtime's `Slot` stores by index into the slots' tuple,
+        // except past 12 members, where its tuples nest and it would
+        // dispatch twice per member: those types (a few dozen, among
+        // them the largest replies' elements) keep one generated
+        // `match`.
         let slots = if names.is_empty() {
             quote!(
                 type Slots = ();
@@ -62,6 +65,24 @@ impl Gen<'_> {
         } else {
             let slot_tys = slot_tuple(slot_tys);
             quote!(type Slots = #slot_tys;)
+        };
+        let store = if names.len() > SLOT_CHUNK {
+            let arms = (0..names.len()).map(|i| {
+                let path = slot_path(i, names.len());
+                let i = Literal::usize_unsuffixed(i);
+                quote!(#i => #rt::__private::put(&mut s.#path, v),)
+            });
+            quote! {
+                #[inline]
+                fn store<V: #rt::__private::Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> ::std::result::Result<bool, V::Error> {
+                    match i {
+                        #(#arms)*
+                        _ => ::std::result::Result::Ok(true),
+                    }
+                }
+            }
+        } else {
+            TokenStream::new()
         };
         let param = if names.is_empty() {
             quote!(_: &mut Self::Slots)
@@ -81,6 +102,7 @@ impl Gen<'_> {
                 #index
             },
             slots,
+            store,
             param,
             builds,
             puts,
@@ -94,6 +116,7 @@ impl Gen<'_> {
         let MembersDesc {
             table,
             slots,
+            store,
             param,
             builds,
             puts,
@@ -132,6 +155,7 @@ impl Gen<'_> {
                 const NAME: &'static str = #type_name;
                 #table
                 #slots
+                #store
                 #[inline]
                 fn build<E: ::serde::de::Error>(#param) -> ::std::result::Result<Self, E> {
                     ::std::result::Result::Ok(Self { #(#builds)* })
@@ -324,6 +348,7 @@ impl Gen<'_> {
         let MembersDesc {
             table,
             slots,
+            store,
             param,
             builds,
             puts,
@@ -408,6 +433,7 @@ impl Gen<'_> {
                 #table
                 type Branch = #bname;
                 #slots
+                #store
                 fn branch<A: ::serde::de::MapAccess<'de>>(
                     tag: &str,
                     rest: #rt::__private::Rest<'_, 'de, Self, A>,
@@ -509,6 +535,8 @@ fn member_hash(len: usize, (a, b): (u64, u64), seed: u8) -> u64 {
 struct MembersDesc {
     table: TokenStream,
     slots: TokenStream,
+    /// `store`, for a type whose slots nest (none otherwise).
+    store: TokenStream,
     param: TokenStream,
     builds: Vec<TokenStream>,
     /// The call that writes the members (none without members).

@@ -2624,6 +2624,41 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
         (::std::option::Option<u64>,),
     );
     #[inline]
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0.0, v),
+            1 => crate::__private::put(&mut s.0.1, v),
+            2 => crate::__private::put(&mut s.0.2, v),
+            3 => crate::__private::put(&mut s.0.3, v),
+            4 => crate::__private::put(&mut s.0.4, v),
+            5 => crate::__private::put(&mut s.0.5, v),
+            6 => crate::__private::put(&mut s.0.6, v),
+            7 => crate::__private::put(&mut s.0.7, v),
+            8 => crate::__private::put(&mut s.0.8, v),
+            9 => crate::__private::put(&mut s.0.9, v),
+            10 => crate::__private::put(&mut s.0.10, v),
+            11 => crate::__private::put(&mut s.0.11, v),
+            12 => crate::__private::put(&mut s.1.0, v),
+            13 => crate::__private::put(&mut s.1.1, v),
+            14 => crate::__private::put(&mut s.1.2, v),
+            15 => crate::__private::put(&mut s.1.3, v),
+            16 => crate::__private::put(&mut s.1.4, v),
+            17 => crate::__private::put(&mut s.1.5, v),
+            18 => crate::__private::put(&mut s.1.6, v),
+            19 => crate::__private::put(&mut s.1.7, v),
+            20 => crate::__private::put(&mut s.1.8, v),
+            21 => crate::__private::put(&mut s.1.9, v),
+            22 => crate::__private::put(&mut s.1.10, v),
+            23 => crate::__private::put(&mut s.1.11, v),
+            24 => crate::__private::put(&mut s.2.0, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
@@ -5606,6 +5641,33 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
         ),
     );
     #[inline]
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0.0, v),
+            1 => crate::__private::put(&mut s.0.1, v),
+            2 => crate::__private::put(&mut s.0.2, v),
+            3 => crate::__private::put(&mut s.0.3, v),
+            4 => crate::__private::put(&mut s.0.4, v),
+            5 => crate::__private::put(&mut s.0.5, v),
+            6 => crate::__private::put(&mut s.0.6, v),
+            7 => crate::__private::put(&mut s.0.7, v),
+            8 => crate::__private::put(&mut s.0.8, v),
+            9 => crate::__private::put(&mut s.0.9, v),
+            10 => crate::__private::put(&mut s.0.10, v),
+            11 => crate::__private::put(&mut s.0.11, v),
+            12 => crate::__private::put(&mut s.1.0, v),
+            13 => crate::__private::put(&mut s.1.1, v),
+            14 => crate::__private::put(&mut s.1.2, v),
+            15 => crate::__private::put(&mut s.1.3, v),
+            16 => crate::__private::put(&mut s.1.4, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
+    #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
     ) -> ::std::result::Result<Self, E> {
@@ -6526,6 +6588,32 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
             ::std::option::Option<i64>,
         ),
     );
+    #[inline]
+    fn store<V: crate::__private::Take<'de>>(
+        s: &mut Self::Slots,
+        i: usize,
+        v: V,
+    ) -> ::std::result::Result<bool, V::Error> {
+        match i {
+            0 => crate::__private::put(&mut s.0.0, v),
+            1 => crate::__private::put(&mut s.0.1, v),
+            2 => crate::__private::put(&mut s.0.2, v),
+            3 => crate::__private::put(&mut s.0.3, v),
+            4 => crate::__private::put(&mut s.0.4, v),
+            5 => crate::__private::put(&mut s.0.5, v),
+            6 => crate::__private::put(&mut s.0.6, v),
+            7 => crate::__private::put(&mut s.0.7, v),
+            8 => crate::__private::put(&mut s.0.8, v),
+            9 => crate::__private::put(&mut s.0.9, v),
+            10 => crate::__private::put(&mut s.0.10, v),
+            11 => crate::__private::put(&mut s.0.11, v),
+            12 => crate::__private::put(&mut s.1.0, v),
+            13 => crate::__private::put(&mut s.1.1, v),
+            14 => crate::__private::put(&mut s.1.2, v),
+            15 => crate::__private::put(&mut s.1.3, v),
+            _ => ::std::result::Result::Ok(true),
+        }
+    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
