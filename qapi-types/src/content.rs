@@ -107,12 +107,183 @@ impl<'de> Visitor<'de> for ContentVisitor {
         }
         Ok(Content::Seq(v))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Content<'de>, A::Error> {
-        let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
-        while let Some(kv) = a.next_entry()? {
-            v.push(kv);
+    fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Content<'de>, A::Error> {
+        map_from(None, a)
+    }
+}
+
+/// An object's members as read (`first`, when given, read already).
+fn map_from<'de, A: MapAccess<'de>>(
+    first: Option<(Content<'de>, Content<'de>)>,
+    mut a: A,
+) -> Result<Content<'de>, A::Error> {
+    let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64) + 1);
+    v.extend(first);
+    while let Some(kv) = a.next_entry()? {
+        v.push(kv);
+    }
+    Ok(Content::Map(v))
+}
+
+/// A value held until its type is known.  From serde_json, its text:
+/// serde_json skips it (`RawValue`'s way: no string copied or checked
+/// twice, nothing allocated) and lends the bytes it spans, which are
+/// parsed again, once, into the type; from any other deserializer, a
+/// [`Content`].  On `query-qmp-schema`, whose entries hold their
+/// `members` lists before `meta-type`, building and replaying
+/// `Content` trees was a quarter of the decoding's time.
+pub(crate) enum Stash<'de> {
+    /// The value's JSON text, borrowed from the input.
+    Raw(&'de str),
+    /// The value's JSON text, as an owned string (serde_json reading a
+    /// `Value` or an `io::Read`).
+    Text(String),
+    /// The value, as read.
+    Content(Content<'de>),
+}
+
+/// The name serde_json gives `RawValue`: asked for a newtype of this
+/// name, its deserializers hand over the value's text as a map of one
+/// member under this key (others ignore the name).
+const RAW: &str = "$serde_json::private::RawValue";
+
+impl<'de> Stash<'de> {
+    /// Read a value to hold.
+    pub(crate) fn read<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_newtype_struct(RAW, StashVisitor)
+    }
+
+    /// Decode the held value into `T`, with error type `E`.
+    pub(crate) fn decode<T: Deserialize<'de>, E: de::Error>(self) -> Result<T, E> {
+        match self {
+            Stash::Raw(text) => {
+                T::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(unplaced)
+            }
+            Stash::Text(text) => {
+                T::deserialize(&mut serde_json::Deserializer::from_reader(text.as_bytes()))
+                    .map_err(unplaced)
+            }
+            Stash::Content(c) => T::deserialize(ContentDeserializer::new(c)),
         }
-        Ok(Content::Map(v))
+    }
+
+    /// The held value as a [`Content`].
+    pub(crate) fn into_content<E: de::Error>(self) -> Result<Content<'de>, E> {
+        match self {
+            Stash::Content(c) => Ok(c),
+            other => other.decode(),
+        }
+    }
+}
+
+/// An error from parsing a held value's text again, as the reader's
+/// own error: its message without the position in that text (the
+/// reader adds its own, as for any error in a held value).
+fn unplaced<E: de::Error>(e: serde_json::Error) -> E {
+    let message = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    match message.strip_suffix(&at) {
+        Some(plain) if e.line() != 0 => E::custom(plain),
+        _ => E::custom(message),
+    }
+}
+
+struct StashVisitor;
+
+impl<'de> Visitor<'de> for StashVisitor {
+    type Value = Stash<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_bool(v).map(Stash::Content)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_i64(v).map(Stash::Content)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_u64(v).map(Stash::Content)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_f64(v).map(Stash::Content)
+    }
+    fn visit_char<E: de::Error>(self, v: char) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_char(v).map(Stash::Content)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_borrowed_str(v).map(Stash::Content)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_str(v).map(Stash::Content)
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_string(v).map(Stash::Content)
+    }
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_borrowed_bytes(v).map(Stash::Content)
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_bytes(v).map(Stash::Content)
+    }
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Stash<'de>, E> {
+        ContentVisitor.visit_byte_buf(v).map(Stash::Content)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Stash<'de>, E> {
+        Ok(Stash::Content(Content::Unit))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Stash<'de>, E> {
+        Ok(Stash::Content(Content::None))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Stash<'de>, D::Error> {
+        ContentVisitor.visit_some(d).map(Stash::Content)
+    }
+    /// The newtype is the one asked for, not the value's: what it holds.
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Stash<'de>, D::Error> {
+        Content::deserialize(d).map(Stash::Content)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Stash<'de>, A::Error> {
+        ContentVisitor.visit_seq(a).map(Stash::Content)
+    }
+    /// serde_json's text (one member named [`RAW`], a name serde_json
+    /// keeps for this), or an object from a deserializer that reads a
+    /// newtype as what it holds.
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Stash<'de>, A::Error> {
+        let Some(key) = a.next_key::<Content<'de>>()? else {
+            return Ok(Stash::Content(Content::Map(Vec::new())));
+        };
+        if matches!(key, Content::Str(k) if k == RAW)
+            || matches!(&key, Content::String(k) if k == RAW)
+        {
+            return a.next_value_seed(TextSeed);
+        }
+        let value = a.next_value()?;
+        map_from(Some((key, value)), a).map(Stash::Content)
+    }
+}
+
+/// serde_json's text of a held value: borrowed when it can be.
+struct TextSeed;
+
+impl<'de> de::DeserializeSeed<'de> for TextSeed {
+    type Value = Stash<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed {
+    type Value = Stash<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value's text")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Stash::Raw(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Stash::Text(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Stash::Text(v))
     }
 }
 
@@ -366,6 +537,42 @@ mod tests {
                 e: vec![E::Unit, E::New(4)]
             }
         );
+    }
+
+    /// What is held: serde_json's text where it lies, its text as a
+    /// string when reading a `Value`, a `Content` from any other
+    /// deserializer (a map from one that ignores the newtype's name);
+    /// each decodes to what was read.
+    #[test]
+    fn stashes_text_or_content() {
+        let text = r#"{"a": [1, -2, 2.5, true, null, "x\"y", {"b": {}}], "c": "plain"}"#;
+        let want: Value = serde_json::from_str(text).unwrap();
+        let stash = Stash::read(&mut serde_json::Deserializer::from_str(text)).unwrap();
+        assert!(matches!(stash, Stash::Raw(t) if t == text));
+        assert_eq!(stash.decode::<Value, serde_json::Error>().unwrap(), want);
+        let stash = Stash::read(&want).unwrap();
+        assert!(matches!(stash, Stash::Text(_)));
+        assert_eq!(stash.decode::<Value, serde_json::Error>().unwrap(), want);
+        let content = Content::deserialize(&mut serde_json::Deserializer::from_str(text)).unwrap();
+        let stash = Stash::read(ContentDeserializer::<serde_json::Error>::new(content)).unwrap();
+        assert!(matches!(stash, Stash::Content(Content::Map(_))));
+        assert_eq!(stash.decode::<Value, serde_json::Error>().unwrap(), want);
+        let entries = [("k", 1u8)].into_iter();
+        let stash = Stash::read(de::value::MapDeserializer::<_, serde_json::Error>::new(
+            entries,
+        ));
+        let value = stash.unwrap().decode::<Value, serde_json::Error>().unwrap();
+        assert_eq!(value, serde_json::json!({"k": 1}));
+        // An error in the text reads as one in the value, without the
+        // text's own position.
+        let stash = Stash::read(&mut serde_json::Deserializer::from_str(r#"{"a": "x"}"#)).unwrap();
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct S {
+            a: u8,
+        }
+        let e = stash.decode::<S, serde_json::Error>().unwrap_err();
+        assert_eq!(e.to_string(), r#"invalid type: string "x", expected u8"#);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::content::{Content, ContentDeserializer};
+use crate::content::{Content, ContentDeserializer, Stash};
 
 /// An object's members as kept by a catch-all branch.
 pub type Kept = Map<String, Value>;
@@ -98,17 +98,27 @@ impl<'de, A: MapAccess<'de>> Take<'de> for &mut A {
 
 /// A member's value read before it could be placed, with the error type
 /// of the deserializer it came from.
-pub struct Held<'de, E>(Content<'de>, PhantomData<E>);
+pub struct Held<'de, E>(Stash<'de>, PhantomData<E>);
 
 impl<'de, E: de::Error> Take<'de> for Held<'de, E> {
     type Error = E;
     fn take<T: Deserialize<'de>>(self) -> Result<T, E> {
-        T::deserialize(ContentDeserializer::new(self.0))
+        self.0.decode()
     }
 }
 
 /// Members read before the discriminator that are not common ones.
-type HeldMembers<'de> = Vec<(Cow<'de, str>, Content<'de>)>;
+type HeldMembers<'de> = Vec<(Cow<'de, str>, Stash<'de>)>;
+
+/// A value to hold (see [`Stash`]).
+struct StashSeed;
+
+impl<'de> DeserializeSeed<'de> for StashSeed {
+    type Value = Stash<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Stash<'de>, D::Error> {
+        Stash::read(d)
+    }
+}
 
 /// Held members as JSON (a catch-all branch keeps them so); a member
 /// sent twice is an error.
@@ -118,7 +128,7 @@ fn to_kept<E: de::Error>(type_name: &str, held: HeldMembers<'_>) -> Result<Kept,
         if kept.contains_key(k.as_ref()) {
             return Err(duplicate(type_name, &k));
         }
-        let v = Value::deserialize(ContentDeserializer::<E>::new(v))?;
+        let v = v.decode::<Value, E>()?;
         kept.insert(k.into_owned(), v);
     }
     Ok(kept)
@@ -583,8 +593,8 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
         let members = self
             .gather()?
             .into_iter()
-            .map(|(k, v)| (Content::String(k.into_owned()), v))
-            .collect();
+            .map(|(k, v)| Ok((Content::String(k.into_owned()), v.into_content()?)))
+            .collect::<Result<_, A::Error>>()?;
         T::deserialize(ContentDeserializer::new(Content::Map(members)))
     }
 
@@ -612,7 +622,7 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
                 }
                 Some(Key::Found(_)) => return Err(duplicate(U::NAME, U::TAG)),
                 Some(Key::Unknown(k)) => {
-                    let v = self.map.next_value()?;
+                    let v = self.map.next_value_seed(StashSeed)?;
                     members.push((k, v));
                 }
             }
@@ -688,7 +698,7 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
                     return U::build(&mut s, branch);
                 }
                 Some(Key::Unknown(k)) => {
-                    let v = map.next_value()?;
+                    let v = map.next_value_seed(StashSeed)?;
                     held.push((k, v));
                 }
                 None => break,
