@@ -1,14 +1,17 @@
 //! A value read before its type is known, kept as the deserializer gave
 //! it: strings (and bytes) borrowed from the input when the deserializer
-//! lends them, numbers as read, nothing converted.  The runtime holds a
-//! union's members that come before its discriminator in one, and
-//! replays it into the branch's type once the discriminator is known
-//! (QEMU's dicts come out in hash order, so that is the common case for
-//! `SchemaInfo`).  It works for any `Deserializer`; its error type is
-//! the original deserializer's, so errors read the same either way.
+//! lends them, numbers as read, nothing converted; or, from serde_json,
+//! the value's text ([`Stash`]).  The runtime holds a union's members
+//! that come before its discriminator so, and decodes them into the
+//! branch's type once the discriminator is known (QEMU's dicts come out
+//! in hash order, so that is the common case for `SchemaInfo`).  It
+//! works for any `Deserializer`; its error type is the original
+//! deserializer's, so errors read the same either way.
 //!
-//! Memory: what it holds is what the input held; its depth is the
-//! input's (serde_json refuses more than 128 levels).
+//! Memory: what it holds is what the input held (serde_json's text:
+//! nothing, or a copy of the text when it reads a `Value` or a reader);
+//! its depth is the input's (serde_json refuses more than 128 levels,
+//! and again in a held text).
 
 use std::fmt;
 use std::marker::PhantomData;

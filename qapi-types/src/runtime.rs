@@ -10,9 +10,10 @@
 //! (`IgnoredAny`), or reported in strict mode.  A union reads its
 //! common members and its discriminator the same way, then hands the
 //! rest of the object to the branch's type; members that come before the
-//! discriminator and are not common ones are held as they were read
-//! (`content::Content`: strings borrowed from the input) until it comes, then
-//! replayed into the branch's type.
+//! discriminator and are not common ones are held until it comes
+//! (`content::Stash`: from serde_json their text, where it lies; from
+//! other deserializers a `content::Content`), then decoded into the
+//! branch's type.
 
 use std::borrow::Cow;
 use std::fmt;
