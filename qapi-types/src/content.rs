@@ -150,9 +150,21 @@ pub(crate) enum Stash<'de> {
 /// member under this key (others ignore the name).
 const RAW: &str = "$serde_json::private::RawValue";
 
+std::thread_local! {
+    /// Whether a held text is being parsed on this thread.
+    static IN_TEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl<'de> Stash<'de> {
-    /// Read a value to hold.
+    /// Read a value to hold.  Inside a held text being parsed, as a
+    /// [`Content`]: each text is parsed by a deserializer of its own,
+    /// whose depth limit starts afresh, so texts held inside texts
+    /// (a recursive union's) would take the depth past any limit; so the
+    /// stack holds at most two of serde_json's 128 levels.
     pub(crate) fn read<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if IN_TEXT.with(|t| t.get()) {
+            return Content::deserialize(d).map(Stash::Content);
+        }
         d.deserialize_newtype_struct(RAW, StashVisitor)
     }
 
@@ -160,12 +172,11 @@ impl<'de> Stash<'de> {
     pub(crate) fn decode<T: Deserialize<'de>, E: de::Error>(self) -> Result<T, E> {
         match self {
             Stash::Raw(text) => {
-                T::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(unplaced)
+                in_text(|| T::deserialize(&mut serde_json::Deserializer::from_str(text)))
             }
-            Stash::Text(text) => {
+            Stash::Text(text) => in_text(|| {
                 T::deserialize(&mut serde_json::Deserializer::from_reader(text.as_bytes()))
-                    .map_err(unplaced)
-            }
+            }),
             Stash::Content(c) => T::deserialize(ContentDeserializer::new(c)),
         }
     }
@@ -177,6 +188,18 @@ impl<'de> Stash<'de> {
             other => other.decode(),
         }
     }
+}
+
+/// Parse a held text (`parse`), marked as such for [`Stash::read`].
+fn in_text<T, E: de::Error>(parse: impl FnOnce() -> Result<T, serde_json::Error>) -> Result<T, E> {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_TEXT.with(|t| t.set(self.0));
+        }
+    }
+    let _restore = Restore(IN_TEXT.with(|t| t.replace(true)));
+    parse().map_err(unplaced)
 }
 
 /// An error from parsing a held value's text again, as the reader's
@@ -576,6 +599,60 @@ mod tests {
         }
         let e = stash.decode::<S, serde_json::Error>().unwrap_err();
         assert_eq!(e.to_string(), r#"invalid type: string "x", expected u8"#);
+    }
+
+    /// A value held inside a held text is a `Content`, read by that
+    /// text's deserializer within its depth limit.
+    #[test]
+    fn texts_are_not_held_inside_texts() {
+        struct Kind(&'static str);
+        impl<'de> Deserialize<'de> for Kind {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Ok(Kind(match Stash::read(d)? {
+                    Stash::Raw(_) => "raw",
+                    Stash::Text(_) => "text",
+                    Stash::Content(_) => "content",
+                }))
+            }
+        }
+        let text = r#"[[1]]"#;
+        let outer = Stash::read(&mut serde_json::Deserializer::from_str(text)).unwrap();
+        let inner: Vec<Kind> = outer.decode::<_, serde_json::Error>().unwrap();
+        assert_eq!(inner[0].0, "content");
+        let again = Stash::read(&mut serde_json::Deserializer::from_str(text)).unwrap();
+        assert!(matches!(again, Stash::Raw(_)));
+        // Deeper than serde_json's limit once held: an error, not a
+        // crash, however many levels each text adds.
+        #[derive(Debug)]
+        struct Deep;
+        impl<'de> Deserialize<'de> for Deep {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Deep;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("nested arrays")
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Deep, A::Error> {
+                        while let Some(s) = a.next_element_seed(Held)? {
+                            s.decode::<Deep, A::Error>()?;
+                        }
+                        Ok(Deep)
+                    }
+                }
+                d.deserialize_seq(V)
+            }
+        }
+        struct Held;
+        impl<'de> de::DeserializeSeed<'de> for Held {
+            type Value = Stash<'de>;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Stash<'de>, D::Error> {
+                Stash::read(d)
+            }
+        }
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        let e = serde_json::from_str::<Deep>(&deep).unwrap_err();
+        assert!(e.to_string().contains("recursion limit"), "{e}");
     }
 
     #[test]
