@@ -13,28 +13,27 @@ pub(super) type Member = (Ident, String, bool, TokenStream);
 
 impl Gen<'_> {
     /// The runtime's description of a struct's (or a union's common)
-    /// members: the table of wire names, the slots, the `match` that
-    /// stores one member, and the values for the fields.
+    /// members: the table of wire names, the slots' type (the runtime
+    /// stores into them by index), the values for the fields, and the
+    /// call that writes them.
     fn members_desc(&self, names: &[Member]) -> MembersDesc {
         let rt = &self.rt;
         let wires: Vec<Literal> = names.iter().map(|(_, w, _, _)| lit(w)).collect();
         let mut slot_tys = Vec::new();
-        let mut stores = Vec::new();
         let mut builds = Vec::new();
-        let mut puts = Vec::new();
+        let mut entries = Vec::new();
         for (i, (f, wire, opt, ty)) in names.iter().enumerate() {
             let idx = slot_path(i, names.len());
-            let i = Literal::usize_unsuffixed(i);
             let wire = lit(wire);
-            stores.push(quote!(#i => #rt::__private::put(&mut s.#idx, v),));
             // The forms below are the ones rustc checks fastest: a path
-            // call with nothing to infer but the slot, and `if let`/`match`
-            // where `?` would make it resolve the `Try` conversions once
-            // per member (ARCHITECTURE.md, "Where `qapi-types`' build time goes").
+            // call with nothing to infer but the slot, a `match` where `?`
+            // would make it resolve the `Try` conversions once per member,
+            // and the members written by one call on a tuple of them
+            // (ARCHITECTURE.md, "Where `qapi-types`' build time goes").
             if *opt {
                 slot_tys.push(quote!(#ty));
                 builds.push(quote!(#f: ::std::mem::take(&mut s.#idx),));
-                puts.push(returns_err(quote!(#rt::__private::opt(m, #wire, &self.#f))));
+                entries.push(quote!(#rt::__private::Opt(#wire, &self.#f)));
             } else {
                 slot_tys.push(quote!(::std::option::Option<#ty>));
                 builds.push(quote! {
@@ -45,38 +44,24 @@ impl Gen<'_> {
                         }
                     },
                 });
-                puts.push(returns_err(
-                    quote!(::serde::ser::SerializeMap::serialize_entry(m, #wire, &self.#f)),
-                ));
+                entries.push(quote!(#rt::__private::Req(#wire, &self.#f)));
             }
         }
-        let (slots, store) = if names.is_empty() {
-            (
-                quote! {
-                    type Slots = ();
-                },
-                quote! {
-                    fn store<V: #rt::__private::Take<'de>>(_: &mut (), _: usize, _: V) -> ::std::result::Result<bool, V::Error> {
-                        ::std::result::Result::Ok(true)
-                    }
-                },
+        let puts = if entries.is_empty() {
+            None
+        } else {
+            let members = slot_tuple(entries);
+            Some(quote!(#rt::__private::entries(m, #members)))
+        };
+        // No `store`: the runtime's `Slot` stores by index into the
+        // slots' tuple.
+        let slots = if names.is_empty() {
+            quote!(
+                type Slots = ();
             )
         } else {
-            (
-                {
-                    let slot_tys = slot_tuple(slot_tys);
-                    quote!(type Slots = #slot_tys;)
-                },
-                quote! {
-                    #[inline]
-                    fn store<V: #rt::__private::Take<'de>>(s: &mut Self::Slots, i: usize, v: V) -> ::std::result::Result<bool, V::Error> {
-                        match i {
-                            #(#stores)*
-                            _ => ::std::result::Result::Ok(true),
-                        }
-                    }
-                },
-            )
+            let slot_tys = slot_tuple(slot_tys);
+            quote!(type Slots = #slot_tys;)
         };
         let param = if names.is_empty() {
             quote!(_: &mut Self::Slots)
@@ -96,7 +81,6 @@ impl Gen<'_> {
                 #index
             },
             slots,
-            store,
             param,
             builds,
             puts,
@@ -110,12 +94,12 @@ impl Gen<'_> {
         let MembersDesc {
             table,
             slots,
-            store,
             param,
             builds,
             puts,
         } = self.members_desc(names);
         let type_name = lit(&name.to_string());
+        let puts = puts.unwrap_or_else(|| quote!(::std::result::Result::Ok(())));
         let m = if names.is_empty() {
             quote!(_)
         } else {
@@ -132,8 +116,7 @@ impl Gen<'_> {
             #[allow(deprecated)]
             impl #rt::__private::Fields for #name {
                 fn fields<M: ::serde::ser::SerializeMap>(&self, #m: &mut M) -> ::std::result::Result<(), M::Error> {
-                    #(#puts)*
-                    ::std::result::Result::Ok(())
+                    #puts
                 }
             }
 
@@ -149,7 +132,6 @@ impl Gen<'_> {
                 const NAME: &'static str = #type_name;
                 #table
                 #slots
-                #store
                 #[inline]
                 fn build<E: ::serde::de::Error>(#param) -> ::std::result::Result<Self, E> {
                     ::std::result::Result::Ok(Self { #(#builds)* })
@@ -342,7 +324,6 @@ impl Gen<'_> {
         let MembersDesc {
             table,
             slots,
-            store,
             param,
             builds,
             puts,
@@ -380,6 +361,7 @@ impl Gen<'_> {
                 }
             }
         }
+        let puts = puts.map(returns_err);
         let tag = returns_err(quote!(#rt::__private::tag(m, #tag_lit, self.#branch_field.tag())));
         let (untagged_ser, untagged_de) = match u.untagged {
             Some(v) => (
@@ -404,7 +386,7 @@ impl Gen<'_> {
             impl #rt::__private::Fields for #name {
                 fn fields<M: ::serde::ser::SerializeMap>(&self, m: &mut M) -> ::std::result::Result<(), M::Error> {
                     #tag
-                    #(#puts)*
+                    #puts
                     match &self.#branch_field {
                         #(#ser_arms)*
                         #untagged_ser
@@ -426,7 +408,6 @@ impl Gen<'_> {
                 #table
                 type Branch = #bname;
                 #slots
-                #store
                 fn branch<A: ::serde::de::MapAccess<'de>>(
                     tag: &str,
                     rest: #rt::__private::Rest<'_, 'de, Self, A>,
@@ -528,10 +509,10 @@ fn member_hash(len: usize, (a, b): (u64, u64), seed: u8) -> u64 {
 struct MembersDesc {
     table: TokenStream,
     slots: TokenStream,
-    store: TokenStream,
     param: TokenStream,
     builds: Vec<TokenStream>,
-    puts: Vec<TokenStream>,
+    /// The call that writes the members (none without members).
+    puts: Option<TokenStream>,
 }
 
 /// How a union branch carries its members.

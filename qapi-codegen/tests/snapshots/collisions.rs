@@ -142,21 +142,13 @@ impl ::qapi_types::__private::Fields for Pair {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "a-b",
-            &self.a_b,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "aB",
-            &self.a_b2,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                ::qapi_types::__private::Req("a-b", &self.a_b),
+                ::qapi_types::__private::Req("aB", &self.a_b2),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -176,18 +168,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pair {
         ::std::option::Option<i64>,
         ::std::option::Option<::std::string::String>,
     );
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            1 => ::qapi_types::__private::put(&mut s.1, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -243,14 +223,10 @@ impl ::qapi_types::__private::Fields for FooBar {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "x",
-            &self.x,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Req("x", &self.x),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -267,17 +243,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar {
     const MEMBERS: &'static [&'static str] = &["x"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<i64>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -325,14 +290,10 @@ impl ::qapi_types::__private::Fields for FooBar2 {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "y",
-            &self.y,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Req("y", &self.y),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -349,17 +310,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
     const MEMBERS: &'static [&'static str] = &["y"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<i64>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -478,13 +428,6 @@ pub mod commands {
         const NAME: &'static str = "DoIt";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: ::qapi_types::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -541,13 +484,6 @@ pub mod commands {
         const NAME: &'static str = "DoIt2";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: ::qapi_types::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,

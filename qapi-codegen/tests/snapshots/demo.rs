@@ -134,14 +134,10 @@ impl ::qapi_types::__private::Fields for Named {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "id",
-            &self.id,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Req("id", &self.id),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -158,17 +154,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Named {
     const MEMBERS: &'static [&'static str] = &["id"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<::std::string::String>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -338,42 +323,16 @@ impl ::qapi_types::__private::Fields for DriveInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "id",
-            &self.id,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "bus",
-            &self.bus,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "size",
-            &self.size,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
-            m,
-            "read-only",
-            &self.read_only,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
-            m,
-            "tags",
-            &self.tags,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                ::qapi_types::__private::Req("id", &self.id),
+                ::qapi_types::__private::Req("bus", &self.bus),
+                ::qapi_types::__private::Req("size", &self.size),
+                ::qapi_types::__private::Opt("read-only", &self.read_only),
+                ::qapi_types::__private::Opt("tags", &self.tags),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -396,21 +355,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
         ::std::option::Option<bool>,
         ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     );
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            1 => ::qapi_types::__private::put(&mut s.1, v),
-            2 => ::qapi_types::__private::put(&mut s.2, v),
-            3 => ::qapi_types::__private::put(&mut s.3, v),
-            4 => ::qapi_types::__private::put(&mut s.4, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -552,14 +496,10 @@ impl ::qapi_types::__private::Fields for ConsoleSerial {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "path",
-            &self.path,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Req("path", &self.path),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -576,17 +516,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleSerial {
     const MEMBERS: &'static [&'static str] = &["path"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<::std::string::String>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -638,14 +567,10 @@ impl ::qapi_types::__private::Fields for ConsoleVnc {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "port",
-            &self.port,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Req("port", &self.port),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -662,17 +587,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
     const MEMBERS: &'static [&'static str] = &["port"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<u16>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -798,10 +712,9 @@ impl ::qapi_types::__private::Fields for Console {
         ) {
             return ::std::result::Result::Err(e);
         }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        if let ::std::result::Result::Err(e) = ::qapi_types::__private::entries(
             m,
-            "id",
-            &self.id,
+            (::qapi_types::__private::Req("id", &self.id),),
         ) {
             return ::std::result::Result::Err(e);
         }
@@ -829,17 +742,6 @@ impl<'de> ::qapi_types::__private::Union<'de> for Console {
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Branch = ConsoleBranch;
     type Slots = (::std::option::Option<::std::string::String>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
         rest: ::qapi_types::__private::Rest<'_, 'de, Self, A>,
@@ -1081,13 +983,6 @@ pub mod commands {
         const NAME: &'static str = "QueryDrives";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: ::qapi_types::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -1155,21 +1050,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            ::qapi_types::__private::entries(
                 m,
-                "id",
-                &self.id,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "size",
-                &self.size,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    ::qapi_types::__private::Req("id", &self.id),
+                    ::qapi_types::__private::Req("size", &self.size),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -1189,18 +1076,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<super::SizeOrName>,
         );
-        #[inline]
-        fn store<V: ::qapi_types::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => ::qapi_types::__private::put(&mut s.0, v),
-                1 => ::qapi_types::__private::put(&mut s.1, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -1281,13 +1156,6 @@ pub mod commands {
         const NAME: &'static str = "XDebugDump";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: ::qapi_types::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -1403,21 +1271,13 @@ pub mod events {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            ::qapi_types::__private::entries(
                 m,
-                "id",
-                &self.id,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "size",
-                &self.size,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    ::qapi_types::__private::Req("id", &self.id),
+                    ::qapi_types::__private::Req("size", &self.size),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -1437,18 +1297,6 @@ pub mod events {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<u64>,
         );
-        #[inline]
-        fn store<V: ::qapi_types::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => ::qapi_types::__private::put(&mut s.0, v),
-                1 => ::qapi_types::__private::put(&mut s.1, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,

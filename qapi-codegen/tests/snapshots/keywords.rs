@@ -256,56 +256,18 @@ impl ::qapi_types::__private::Fields for Keywords {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "type",
-            &self.r#type,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "self",
-            &self.self_,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "fn",
-            &self.r#fn,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
-            m,
-            "match",
-            &self.r#match,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "async",
-            &self.r#async,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "crate",
-            &self.crate_,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "super",
-            &self.super_,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                ::qapi_types::__private::Req("type", &self.r#type),
+                ::qapi_types::__private::Req("self", &self.self_),
+                ::qapi_types::__private::Req("fn", &self.r#fn),
+                ::qapi_types::__private::Opt("match", &self.r#match),
+                ::qapi_types::__private::Req("async", &self.r#async),
+                ::qapi_types::__private::Req("crate", &self.crate_),
+                ::qapi_types::__private::Req("super", &self.super_),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -338,23 +300,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
     );
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            1 => ::qapi_types::__private::put(&mut s.1, v),
-            2 => ::qapi_types::__private::put(&mut s.2, v),
-            3 => ::qapi_types::__private::put(&mut s.3, v),
-            4 => ::qapi_types::__private::put(&mut s.4, v),
-            5 => ::qapi_types::__private::put(&mut s.5, v),
-            6 => ::qapi_types::__private::put(&mut s.6, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -449,14 +394,10 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            ::qapi_types::__private::entries(
                 m,
-                "where",
-                &self.r#where,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (::qapi_types::__private::Req("where", &self.r#where),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -473,17 +414,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["where"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<::std::string::String>,);
-        #[inline]
-        fn store<V: ::qapi_types::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => ::qapi_types::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,

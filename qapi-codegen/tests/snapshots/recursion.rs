@@ -163,35 +163,15 @@ impl ::qapi_types::__private::Fields for Tree {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "value",
-            &self.value,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
-            m,
-            "left",
-            &self.left,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
-            m,
-            "right",
-            &self.right,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
-            m,
-            "children",
-            &self.children,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                ::qapi_types::__private::Req("value", &self.value),
+                ::qapi_types::__private::Opt("left", &self.left),
+                ::qapi_types::__private::Opt("right", &self.right),
+                ::qapi_types::__private::Opt("children", &self.children),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -213,20 +193,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Tree {
         ::std::option::Option<::std::boxed::Box<Tree>>,
         ::std::option::Option<::std::vec::Vec<Tree>>,
     );
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            1 => ::qapi_types::__private::put(&mut s.1, v),
-            2 => ::qapi_types::__private::put(&mut s.2, v),
-            3 => ::qapi_types::__private::put(&mut s.3, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -277,14 +243,10 @@ impl ::qapi_types::__private::Fields for Ping {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+        ::qapi_types::__private::entries(
             m,
-            "pong",
-            &self.pong,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Opt("pong", &self.pong),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -301,17 +263,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Ping {
     const MEMBERS: &'static [&'static str] = &["pong"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<::std::boxed::Box<Pong>>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -352,14 +303,10 @@ impl ::qapi_types::__private::Fields for Pong {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::opt(
+        ::qapi_types::__private::entries(
             m,
-            "ping",
-            &self.ping,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Opt("ping", &self.ping),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -376,17 +323,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pong {
     const MEMBERS: &'static [&'static str] = &["ping"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::boxed::Box<Ping>>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -495,14 +431,10 @@ impl ::qapi_types::__private::Fields for Leaf {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "n",
-            &self.n,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Req("n", &self.n),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -519,17 +451,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Leaf {
     const MEMBERS: &'static [&'static str] = &["n"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<i64>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -577,14 +498,10 @@ impl ::qapi_types::__private::Fields for Neg {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "inner",
-            &self.inner,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Req("inner", &self.inner),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -601,17 +518,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Neg {
     const MEMBERS: &'static [&'static str] = &["inner"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::boxed::Box<Expr>>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -771,13 +677,6 @@ impl<'de> ::qapi_types::__private::Union<'de> for Expr {
     const MEMBERS: &'static [&'static str] = &[];
     type Branch = ExprBranch;
     type Slots = ();
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        _: &mut (),
-        _: usize,
-        _: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        ::std::result::Result::Ok(true)
-    }
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
         rest: ::qapi_types::__private::Rest<'_, 'de, Self, A>,
@@ -880,14 +779,10 @@ impl ::qapi_types::__private::Fields for Wrap {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        ::qapi_types::__private::entries(
             m,
-            "inner",
-            &self.inner,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (::qapi_types::__private::Req("inner", &self.inner),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -904,17 +799,6 @@ impl<'de> ::qapi_types::__private::Object<'de> for Wrap {
     const MEMBERS: &'static [&'static str] = &["inner"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::boxed::Box<NumOrExpr>>,);
-    #[inline]
-    fn store<V: ::qapi_types::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => ::qapi_types::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,

@@ -163,28 +163,14 @@ impl crate::__private::Fields for GuestAgentCommandInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "name",
-            &self.name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "enabled",
-            &self.enabled,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "success-response",
-            &self.success_response,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("name", &self.name),
+                crate::__private::Req("enabled", &self.enabled),
+                crate::__private::Req("success-response", &self.success_response),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -205,19 +191,6 @@ impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -293,21 +266,13 @@ impl crate::__private::Fields for GuestAgentInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "version",
-            &self.version,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "supported_commands",
-            &self.supported_commands,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("version", &self.version),
+                crate::__private::Req("supported_commands", &self.supported_commands),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -327,18 +292,6 @@ impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::vec::Vec<GuestAgentCommandInfo>>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -414,28 +367,14 @@ impl crate::__private::Fields for GuestFileRead {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "count",
-            &self.count,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "buf-b64",
-            &self.buf_b64,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "eof",
-            &self.eof,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("count", &self.count),
+                crate::__private::Req("buf-b64", &self.buf_b64),
+                crate::__private::Req("eof", &self.eof),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -456,19 +395,6 @@ impl<'de> crate::__private::Object<'de> for GuestFileRead {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<bool>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -541,21 +467,13 @@ impl crate::__private::Fields for GuestFileWrite {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "count",
-            &self.count,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "eof",
-            &self.eof,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("count", &self.count),
+                crate::__private::Req("eof", &self.eof),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -572,18 +490,6 @@ impl<'de> crate::__private::Object<'de> for GuestFileWrite {
     const MEMBERS: &'static [&'static str] = &["count", "eof"];
     const INDEX: &'static [u8] = b"\0\xFF\xFF\0\x01";
     type Slots = (::std::option::Option<i64>, ::std::option::Option<bool>);
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -647,21 +553,13 @@ impl crate::__private::Fields for GuestFileSeek {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "position",
-            &self.position,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "eof",
-            &self.eof,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("position", &self.position),
+                crate::__private::Req("eof", &self.eof),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -678,18 +576,6 @@ impl<'de> crate::__private::Object<'de> for GuestFileSeek {
     const MEMBERS: &'static [&'static str] = &["position", "eof"];
     const INDEX: &'static [u8] = b"\0\xFF\0\xFF\x01";
     type Slots = (::std::option::Option<i64>, ::std::option::Option<bool>);
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -994,35 +880,15 @@ impl crate::__private::Fields for GuestFilesystemTrimResult {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "path",
-            &self.path,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "trimmed",
-            &self.trimmed,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "minimum",
-            &self.minimum,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "error",
-            &self.error,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("path", &self.path),
+                crate::__private::Opt("trimmed", &self.trimmed),
+                crate::__private::Opt("minimum", &self.minimum),
+                crate::__private::Opt("error", &self.error),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -1044,20 +910,6 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
         ::std::option::Option<i64>,
         ::std::option::Option<::std::string::String>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -1117,14 +969,7 @@ impl crate::__private::Fields for GuestFilesystemTrimResponse {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "paths",
-            &self.paths,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+        crate::__private::entries(m, (crate::__private::Req("paths", &self.paths),))
     }
 }
 #[allow(deprecated)]
@@ -1141,17 +986,6 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
     const MEMBERS: &'static [&'static str] = &["paths"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::vec::Vec<GuestFilesystemTrimResult>>,);
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -1297,28 +1131,14 @@ impl crate::__private::Fields for GuestIpAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "ip-address",
-            &self.ip_address,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "ip-address-type",
-            &self.ip_address_type,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "prefix",
-            &self.prefix,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("ip-address", &self.ip_address),
+                crate::__private::Req("ip-address-type", &self.ip_address_type),
+                crate::__private::Req("prefix", &self.prefix),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -1343,19 +1163,6 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
         ::std::option::Option<GuestIpAddressType>,
         ::std::option::Option<i64>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -1481,63 +1288,19 @@ impl crate::__private::Fields for GuestNetworkInterfaceStat {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "rx-bytes",
-            &self.rx_bytes,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "rx-packets",
-            &self.rx_packets,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "rx-errs",
-            &self.rx_errs,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "rx-dropped",
-            &self.rx_dropped,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "tx-bytes",
-            &self.tx_bytes,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "tx-packets",
-            &self.tx_packets,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "tx-errs",
-            &self.tx_errs,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "tx-dropped",
-            &self.tx_dropped,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("rx-bytes", &self.rx_bytes),
+                crate::__private::Req("rx-packets", &self.rx_packets),
+                crate::__private::Req("rx-errs", &self.rx_errs),
+                crate::__private::Req("rx-dropped", &self.rx_dropped),
+                crate::__private::Req("tx-bytes", &self.tx_bytes),
+                crate::__private::Req("tx-packets", &self.tx_packets),
+                crate::__private::Req("tx-errs", &self.tx_errs),
+                crate::__private::Req("tx-dropped", &self.tx_dropped),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -1572,24 +1335,6 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put(&mut s.5, v),
-            6 => crate::__private::put(&mut s.6, v),
-            7 => crate::__private::put(&mut s.7, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -1747,35 +1492,15 @@ impl crate::__private::Fields for GuestNetworkInterface {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "name",
-            &self.name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "hardware-address",
-            &self.hardware_address,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "ip-addresses",
-            &self.ip_addresses,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "statistics",
-            &self.statistics,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("name", &self.name),
+                crate::__private::Opt("hardware-address", &self.hardware_address),
+                crate::__private::Opt("ip-addresses", &self.ip_addresses),
+                crate::__private::Opt("statistics", &self.statistics),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -1802,20 +1527,6 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
         ::std::option::Option<::std::vec::Vec<GuestIpAddress>>,
         ::std::option::Option<GuestNetworkInterfaceStat>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -1897,28 +1608,14 @@ impl crate::__private::Fields for GuestLogicalProcessor {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "logical-id",
-            &self.logical_id,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "online",
-            &self.online,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "can-offline",
-            &self.can_offline,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("logical-id", &self.logical_id),
+                crate::__private::Req("online", &self.online),
+                crate::__private::Opt("can-offline", &self.can_offline),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -1939,19 +1636,6 @@ impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -2238,35 +1922,15 @@ impl crate::__private::Fields for GuestPciAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "domain",
-            &self.domain,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "bus",
-            &self.bus,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "slot",
-            &self.slot,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "function",
-            &self.function,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("domain", &self.domain),
+                crate::__private::Req("bus", &self.bus),
+                crate::__private::Req("slot", &self.slot),
+                crate::__private::Req("function", &self.function),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -2288,20 +1952,6 @@ impl<'de> crate::__private::Object<'de> for GuestPciAddress {
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -2391,35 +2041,15 @@ impl crate::__private::Fields for GuestCcwAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "cssid",
-            &self.cssid,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "ssid",
-            &self.ssid,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "subchno",
-            &self.subchno,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "devno",
-            &self.devno,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("cssid", &self.cssid),
+                crate::__private::Req("ssid", &self.ssid),
+                crate::__private::Req("subchno", &self.subchno),
+                crate::__private::Req("devno", &self.devno),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -2441,20 +2071,6 @@ impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
         ::std::option::Option<i64>,
         ::std::option::Option<i64>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -2588,63 +2204,19 @@ impl crate::__private::Fields for GuestDiskAddress {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "pci-controller",
-            &self.pci_controller,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "bus-type",
-            &self.bus_type,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "bus",
-            &self.bus,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "target",
-            &self.target,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "unit",
-            &self.unit,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "serial",
-            &self.serial,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "dev",
-            &self.dev,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "ccw-address",
-            &self.ccw_address,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("pci-controller", &self.pci_controller),
+                crate::__private::Req("bus-type", &self.bus_type),
+                crate::__private::Req("bus", &self.bus),
+                crate::__private::Req("target", &self.target),
+                crate::__private::Req("unit", &self.unit),
+                crate::__private::Opt("serial", &self.serial),
+                crate::__private::Opt("dev", &self.dev),
+                crate::__private::Opt("ccw-address", &self.ccw_address),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -2679,24 +2251,6 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestCcwAddress>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put(&mut s.5, v),
-            6 => crate::__private::put(&mut s.6, v),
-            7 => crate::__private::put(&mut s.7, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -2916,182 +2470,87 @@ impl crate::__private::Fields for GuestNvMeSmart {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "critical-warning",
-            &self.critical_warning,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "temperature",
-            &self.temperature,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "available-spare",
-            &self.available_spare,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "available-spare-threshold",
-            &self.available_spare_threshold,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "percentage-used",
-            &self.percentage_used,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "data-units-read-lo",
-            &self.data_units_read_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "data-units-read-hi",
-            &self.data_units_read_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "data-units-written-lo",
-            &self.data_units_written_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "data-units-written-hi",
-            &self.data_units_written_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "host-read-commands-lo",
-            &self.host_read_commands_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "host-read-commands-hi",
-            &self.host_read_commands_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "host-write-commands-lo",
-            &self.host_write_commands_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "host-write-commands-hi",
-            &self.host_write_commands_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "controller-busy-time-lo",
-            &self.controller_busy_time_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "controller-busy-time-hi",
-            &self.controller_busy_time_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "power-cycles-lo",
-            &self.power_cycles_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "power-cycles-hi",
-            &self.power_cycles_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "power-on-hours-lo",
-            &self.power_on_hours_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "power-on-hours-hi",
-            &self.power_on_hours_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "unsafe-shutdowns-lo",
-            &self.unsafe_shutdowns_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "unsafe-shutdowns-hi",
-            &self.unsafe_shutdowns_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "media-errors-lo",
-            &self.media_errors_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "media-errors-hi",
-            &self.media_errors_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "number-of-error-log-entries-lo",
-            &self.number_of_error_log_entries_lo,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "number-of-error-log-entries-hi",
-            &self.number_of_error_log_entries_hi,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                (
+                    crate::__private::Req("critical-warning", &self.critical_warning),
+                    crate::__private::Req("temperature", &self.temperature),
+                    crate::__private::Req("available-spare", &self.available_spare),
+                    crate::__private::Req(
+                        "available-spare-threshold",
+                        &self.available_spare_threshold,
+                    ),
+                    crate::__private::Req("percentage-used", &self.percentage_used),
+                    crate::__private::Req(
+                        "data-units-read-lo",
+                        &self.data_units_read_lo,
+                    ),
+                    crate::__private::Req(
+                        "data-units-read-hi",
+                        &self.data_units_read_hi,
+                    ),
+                    crate::__private::Req(
+                        "data-units-written-lo",
+                        &self.data_units_written_lo,
+                    ),
+                    crate::__private::Req(
+                        "data-units-written-hi",
+                        &self.data_units_written_hi,
+                    ),
+                    crate::__private::Req(
+                        "host-read-commands-lo",
+                        &self.host_read_commands_lo,
+                    ),
+                    crate::__private::Req(
+                        "host-read-commands-hi",
+                        &self.host_read_commands_hi,
+                    ),
+                    crate::__private::Req(
+                        "host-write-commands-lo",
+                        &self.host_write_commands_lo,
+                    ),
+                ),
+                (
+                    crate::__private::Req(
+                        "host-write-commands-hi",
+                        &self.host_write_commands_hi,
+                    ),
+                    crate::__private::Req(
+                        "controller-busy-time-lo",
+                        &self.controller_busy_time_lo,
+                    ),
+                    crate::__private::Req(
+                        "controller-busy-time-hi",
+                        &self.controller_busy_time_hi,
+                    ),
+                    crate::__private::Req("power-cycles-lo", &self.power_cycles_lo),
+                    crate::__private::Req("power-cycles-hi", &self.power_cycles_hi),
+                    crate::__private::Req("power-on-hours-lo", &self.power_on_hours_lo),
+                    crate::__private::Req("power-on-hours-hi", &self.power_on_hours_hi),
+                    crate::__private::Req(
+                        "unsafe-shutdowns-lo",
+                        &self.unsafe_shutdowns_lo,
+                    ),
+                    crate::__private::Req(
+                        "unsafe-shutdowns-hi",
+                        &self.unsafe_shutdowns_hi,
+                    ),
+                    crate::__private::Req("media-errors-lo", &self.media_errors_lo),
+                    crate::__private::Req("media-errors-hi", &self.media_errors_hi),
+                    crate::__private::Req(
+                        "number-of-error-log-entries-lo",
+                        &self.number_of_error_log_entries_lo,
+                    ),
+                ),
+                (
+                    crate::__private::Req(
+                        "number-of-error-log-entries-hi",
+                        &self.number_of_error_log_entries_hi,
+                    ),
+                ),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -3164,41 +2623,6 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
         ),
         (::std::option::Option<u64>,),
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0.0, v),
-            1 => crate::__private::put(&mut s.0.1, v),
-            2 => crate::__private::put(&mut s.0.2, v),
-            3 => crate::__private::put(&mut s.0.3, v),
-            4 => crate::__private::put(&mut s.0.4, v),
-            5 => crate::__private::put(&mut s.0.5, v),
-            6 => crate::__private::put(&mut s.0.6, v),
-            7 => crate::__private::put(&mut s.0.7, v),
-            8 => crate::__private::put(&mut s.0.8, v),
-            9 => crate::__private::put(&mut s.0.9, v),
-            10 => crate::__private::put(&mut s.0.10, v),
-            11 => crate::__private::put(&mut s.0.11, v),
-            12 => crate::__private::put(&mut s.1.0, v),
-            13 => crate::__private::put(&mut s.1.1, v),
-            14 => crate::__private::put(&mut s.1.2, v),
-            15 => crate::__private::put(&mut s.1.3, v),
-            16 => crate::__private::put(&mut s.1.4, v),
-            17 => crate::__private::put(&mut s.1.5, v),
-            18 => crate::__private::put(&mut s.1.6, v),
-            19 => crate::__private::put(&mut s.1.7, v),
-            20 => crate::__private::put(&mut s.1.8, v),
-            21 => crate::__private::put(&mut s.1.9, v),
-            22 => crate::__private::put(&mut s.1.10, v),
-            23 => crate::__private::put(&mut s.1.11, v),
-            24 => crate::__private::put(&mut s.2.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -3604,13 +3028,6 @@ impl<'de> crate::__private::Union<'de> for GuestDiskSmart {
     const MEMBERS: &'static [&'static str] = &[];
     type Branch = GuestDiskSmartBranch;
     type Slots = ();
-    fn store<V: crate::__private::Take<'de>>(
-        _: &mut (),
-        _: usize,
-        _: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        ::std::result::Result::Ok(true)
-    }
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
         rest: crate::__private::Rest<'_, 'de, Self, A>,
@@ -3747,49 +3164,17 @@ impl crate::__private::Fields for GuestDiskInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "name",
-            &self.name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "partition",
-            &self.partition,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "dependencies",
-            &self.dependencies,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "address",
-            &self.address,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "alias",
-            &self.alias,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "smart",
-            &self.smart,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("name", &self.name),
+                crate::__private::Req("partition", &self.partition),
+                crate::__private::Opt("dependencies", &self.dependencies),
+                crate::__private::Opt("address", &self.address),
+                crate::__private::Opt("alias", &self.alias),
+                crate::__private::Opt("smart", &self.smart),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -3820,22 +3205,6 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestDiskSmart>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put(&mut s.5, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -3962,56 +3331,21 @@ impl crate::__private::Fields for GuestFilesystemInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "name",
-            &self.name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "mountpoint",
-            &self.mountpoint,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "type",
-            &self.r#type,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "used-bytes",
-            &self.used_bytes,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "total-bytes",
-            &self.total_bytes,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "total-bytes-privileged",
-            &self.total_bytes_privileged,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "disk",
-            &self.disk,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("name", &self.name),
+                crate::__private::Req("mountpoint", &self.mountpoint),
+                crate::__private::Req("type", &self.r#type),
+                crate::__private::Opt("used-bytes", &self.used_bytes),
+                crate::__private::Opt("total-bytes", &self.total_bytes),
+                crate::__private::Opt(
+                    "total-bytes-privileged",
+                    &self.total_bytes_privileged,
+                ),
+                crate::__private::Req("disk", &self.disk),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -4044,23 +3378,6 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
         ::std::option::Option<u64>,
         ::std::option::Option<::std::vec::Vec<GuestDiskAddress>>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put(&mut s.5, v),
-            6 => crate::__private::put(&mut s.6, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -4163,28 +3480,14 @@ impl crate::__private::Fields for GuestMemoryBlock {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "phys-index",
-            &self.phys_index,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "online",
-            &self.online,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "can-offline",
-            &self.can_offline,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("phys-index", &self.phys_index),
+                crate::__private::Req("online", &self.online),
+                crate::__private::Opt("can-offline", &self.can_offline),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -4205,19 +3508,6 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -4407,28 +3697,14 @@ impl crate::__private::Fields for GuestMemoryBlockResponse {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "phys-index",
-            &self.phys_index,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "response",
-            &self.response,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "error-code",
-            &self.error_code,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("phys-index", &self.phys_index),
+                crate::__private::Req("response", &self.response),
+                crate::__private::Opt("error-code", &self.error_code),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -4449,19 +3725,6 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
         ::std::option::Option<GuestMemoryBlockResponseType>,
         ::std::option::Option<i64>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -4528,14 +3791,7 @@ impl crate::__private::Fields for GuestMemoryBlockInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "size",
-            &self.size,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+        crate::__private::entries(m, (crate::__private::Req("size", &self.size),))
     }
 }
 #[allow(deprecated)]
@@ -4552,17 +3808,6 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
     const MEMBERS: &'static [&'static str] = &["size"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<u64>,);
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -4703,56 +3948,18 @@ impl crate::__private::Fields for GuestExecStatus {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "exited",
-            &self.exited,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "exitcode",
-            &self.exitcode,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "signal",
-            &self.signal,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "out-data",
-            &self.out_data,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "err-data",
-            &self.err_data,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "out-truncated",
-            &self.out_truncated,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "err-truncated",
-            &self.err_truncated,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("exited", &self.exited),
+                crate::__private::Opt("exitcode", &self.exitcode),
+                crate::__private::Opt("signal", &self.signal),
+                crate::__private::Opt("out-data", &self.out_data),
+                crate::__private::Opt("err-data", &self.err_data),
+                crate::__private::Opt("out-truncated", &self.out_truncated),
+                crate::__private::Opt("err-truncated", &self.err_truncated),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -4785,23 +3992,6 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
         ::std::option::Option<bool>,
         ::std::option::Option<bool>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put(&mut s.5, v),
-            6 => crate::__private::put(&mut s.6, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -4861,14 +4051,7 @@ impl crate::__private::Fields for GuestExec {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "pid",
-            &self.pid,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+        crate::__private::entries(m, (crate::__private::Req("pid", &self.pid),))
     }
 }
 #[allow(deprecated)]
@@ -4885,17 +4068,6 @@ impl<'de> crate::__private::Object<'de> for GuestExec {
     const MEMBERS: &'static [&'static str] = &["pid"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<i64>,);
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -5111,14 +4283,10 @@ impl crate::__private::Fields for GuestHostName {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "host-name",
-            &self.host_name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (crate::__private::Req("host-name", &self.host_name),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -5135,17 +4303,6 @@ impl<'de> crate::__private::Object<'de> for GuestHostName {
     const MEMBERS: &'static [&'static str] = &["host-name"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
     type Slots = (::std::option::Option<::std::string::String>,);
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -5224,28 +4381,14 @@ impl crate::__private::Fields for GuestUser {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "user",
-            &self.user,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "login-time",
-            &self.login_time,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "domain",
-            &self.domain,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("user", &self.user),
+                crate::__private::Req("login-time", &self.login_time),
+                crate::__private::Opt("domain", &self.domain),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -5266,19 +4409,6 @@ impl<'de> crate::__private::Object<'de> for GuestUser {
         ::std::option::Option<f64>,
         ::std::option::Option<::std::string::String>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -5352,21 +4482,13 @@ impl crate::__private::Fields for GuestTimezone {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
+        crate::__private::entries(
             m,
-            "zone",
-            &self.zone,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "offset",
-            &self.offset,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Opt("zone", &self.zone),
+                crate::__private::Req("offset", &self.offset),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -5386,18 +4508,6 @@ impl<'de> crate::__private::Object<'de> for GuestTimezone {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<i64>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -5587,73 +4697,21 @@ impl crate::__private::Fields for GuestOsInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
+        crate::__private::entries(
             m,
-            "kernel-release",
-            &self.kernel_release,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "kernel-version",
-            &self.kernel_version,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "machine",
-            &self.machine,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(m, "id", &self.id) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "name",
-            &self.name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "pretty-name",
-            &self.pretty_name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "version",
-            &self.version,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "version-id",
-            &self.version_id,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "variant",
-            &self.variant,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "variant-id",
-            &self.variant_id,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Opt("kernel-release", &self.kernel_release),
+                crate::__private::Opt("kernel-version", &self.kernel_version),
+                crate::__private::Opt("machine", &self.machine),
+                crate::__private::Opt("id", &self.id),
+                crate::__private::Opt("name", &self.name),
+                crate::__private::Opt("pretty-name", &self.pretty_name),
+                crate::__private::Opt("version", &self.version),
+                crate::__private::Opt("version-id", &self.version_id),
+                crate::__private::Opt("variant", &self.variant),
+                crate::__private::Opt("variant-id", &self.variant_id),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -5692,26 +4750,6 @@ impl<'de> crate::__private::Object<'de> for GuestOsInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<::std::string::String>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put(&mut s.5, v),
-            6 => crate::__private::put(&mut s.6, v),
-            7 => crate::__private::put(&mut s.7, v),
-            8 => crate::__private::put(&mut s.8, v),
-            9 => crate::__private::put(&mut s.9, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -5847,21 +4885,13 @@ impl crate::__private::Fields for GuestDeviceIdPci {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "vendor-id",
-            &self.vendor_id,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "device-id",
-            &self.device_id,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("vendor-id", &self.vendor_id),
+                crate::__private::Req("device-id", &self.device_id),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -5878,18 +4908,6 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
     const MEMBERS: &'static [&'static str] = &["vendor-id", "device-id"];
     const INDEX: &'static [u8] = b"\x01\xFF\x01\0\xFF";
     type Slots = (::std::option::Option<u16>, ::std::option::Option<u16>);
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -6035,13 +5053,6 @@ impl<'de> crate::__private::Union<'de> for GuestDeviceId {
     const MEMBERS: &'static [&'static str] = &[];
     type Branch = GuestDeviceIdBranch;
     type Slots = ();
-    fn store<V: crate::__private::Take<'de>>(
-        _: &mut (),
-        _: usize,
-        _: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        ::std::result::Result::Ok(true)
-    }
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
         rest: crate::__private::Rest<'_, 'de, Self, A>,
@@ -6143,31 +5154,15 @@ impl crate::__private::Fields for GuestDeviceInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "driver-name",
-            &self.driver_name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "driver-date",
-            &self.driver_date,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "driver-version",
-            &self.driver_version,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(m, "id", &self.id) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("driver-name", &self.driver_name),
+                crate::__private::Opt("driver-date", &self.driver_date),
+                crate::__private::Opt("driver-version", &self.driver_version),
+                crate::__private::Opt("id", &self.id),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -6194,20 +5189,6 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
         ::std::option::Option<::std::string::String>,
         ::std::option::Option<GuestDeviceId>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -6266,14 +5247,7 @@ impl crate::__private::Fields for GuestAuthorizedKeys {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "keys",
-            &self.keys,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+        crate::__private::entries(m, (crate::__private::Req("keys", &self.keys),))
     }
 }
 #[allow(deprecated)]
@@ -6290,17 +5264,6 @@ impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
     const MEMBERS: &'static [&'static str] = &["keys"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
     type Slots = (::std::option::Option<::std::vec::Vec<::std::string::String>>,);
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -6560,126 +5523,32 @@ impl crate::__private::Fields for GuestDiskStats {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
+        crate::__private::entries(
             m,
-            "read-sectors",
-            &self.read_sectors,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "read-ios",
-            &self.read_ios,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "read-merges",
-            &self.read_merges,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "write-sectors",
-            &self.write_sectors,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "write-ios",
-            &self.write_ios,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "write-merges",
-            &self.write_merges,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "discard-sectors",
-            &self.discard_sectors,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "discard-ios",
-            &self.discard_ios,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "discard-merges",
-            &self.discard_merges,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "flush-ios",
-            &self.flush_ios,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "read-ticks",
-            &self.read_ticks,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "write-ticks",
-            &self.write_ticks,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "discard-ticks",
-            &self.discard_ticks,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "flush-ticks",
-            &self.flush_ticks,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "ios-pgr",
-            &self.ios_pgr,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "total-ticks",
-            &self.total_ticks,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "weight-ticks",
-            &self.weight_ticks,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                (
+                    crate::__private::Opt("read-sectors", &self.read_sectors),
+                    crate::__private::Opt("read-ios", &self.read_ios),
+                    crate::__private::Opt("read-merges", &self.read_merges),
+                    crate::__private::Opt("write-sectors", &self.write_sectors),
+                    crate::__private::Opt("write-ios", &self.write_ios),
+                    crate::__private::Opt("write-merges", &self.write_merges),
+                    crate::__private::Opt("discard-sectors", &self.discard_sectors),
+                    crate::__private::Opt("discard-ios", &self.discard_ios),
+                    crate::__private::Opt("discard-merges", &self.discard_merges),
+                    crate::__private::Opt("flush-ios", &self.flush_ios),
+                    crate::__private::Opt("read-ticks", &self.read_ticks),
+                    crate::__private::Opt("write-ticks", &self.write_ticks),
+                ),
+                (
+                    crate::__private::Opt("discard-ticks", &self.discard_ticks),
+                    crate::__private::Opt("flush-ticks", &self.flush_ticks),
+                    crate::__private::Opt("ios-pgr", &self.ios_pgr),
+                    crate::__private::Opt("total-ticks", &self.total_ticks),
+                    crate::__private::Opt("weight-ticks", &self.weight_ticks),
+                ),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -6736,33 +5605,6 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
             ::std::option::Option<u64>,
         ),
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0.0, v),
-            1 => crate::__private::put(&mut s.0.1, v),
-            2 => crate::__private::put(&mut s.0.2, v),
-            3 => crate::__private::put(&mut s.0.3, v),
-            4 => crate::__private::put(&mut s.0.4, v),
-            5 => crate::__private::put(&mut s.0.5, v),
-            6 => crate::__private::put(&mut s.0.6, v),
-            7 => crate::__private::put(&mut s.0.7, v),
-            8 => crate::__private::put(&mut s.0.8, v),
-            9 => crate::__private::put(&mut s.0.9, v),
-            10 => crate::__private::put(&mut s.0.10, v),
-            11 => crate::__private::put(&mut s.0.11, v),
-            12 => crate::__private::put(&mut s.1.0, v),
-            13 => crate::__private::put(&mut s.1.1, v),
-            14 => crate::__private::put(&mut s.1.2, v),
-            15 => crate::__private::put(&mut s.1.3, v),
-            16 => crate::__private::put(&mut s.1.4, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -6837,35 +5679,15 @@ impl crate::__private::Fields for GuestDiskStatsInfo {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "name",
-            &self.name,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "major",
-            &self.major,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "minor",
-            &self.minor,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "stats",
-            &self.stats,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("name", &self.name),
+                crate::__private::Req("major", &self.major),
+                crate::__private::Req("minor", &self.minor),
+                crate::__private::Req("stats", &self.stats),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -6887,20 +5709,6 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
         ::std::option::Option<u64>,
         ::std::option::Option<GuestDiskStats>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -7111,84 +5919,22 @@ impl crate::__private::Fields for GuestLinuxCpuStats {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "cpu",
-            &self.cpu,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "user",
-            &self.user,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "nice",
-            &self.nice,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "system",
-            &self.system,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "idle",
-            &self.idle,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "iowait",
-            &self.iowait,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "irq",
-            &self.irq,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "softirq",
-            &self.softirq,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "steal",
-            &self.steal,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "guest",
-            &self.guest,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "guestnice",
-            &self.guestnice,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("cpu", &self.cpu),
+                crate::__private::Req("user", &self.user),
+                crate::__private::Req("nice", &self.nice),
+                crate::__private::Req("system", &self.system),
+                crate::__private::Req("idle", &self.idle),
+                crate::__private::Opt("iowait", &self.iowait),
+                crate::__private::Opt("irq", &self.irq),
+                crate::__private::Opt("softirq", &self.softirq),
+                crate::__private::Opt("steal", &self.steal),
+                crate::__private::Opt("guest", &self.guest),
+                crate::__private::Opt("guestnice", &self.guestnice),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -7229,27 +5975,6 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
         ::std::option::Option<u64>,
         ::std::option::Option<u64>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            3 => crate::__private::put(&mut s.3, v),
-            4 => crate::__private::put(&mut s.4, v),
-            5 => crate::__private::put(&mut s.5, v),
-            6 => crate::__private::put(&mut s.6, v),
-            7 => crate::__private::put(&mut s.7, v),
-            8 => crate::__private::put(&mut s.8, v),
-            9 => crate::__private::put(&mut s.9, v),
-            10 => crate::__private::put(&mut s.10, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -7417,13 +6142,6 @@ impl<'de> crate::__private::Union<'de> for GuestCpuStats {
     const MEMBERS: &'static [&'static str] = &[];
     type Branch = GuestCpuStatsBranch;
     type Slots = ();
-    fn store<V: crate::__private::Take<'de>>(
-        _: &mut (),
-        _: usize,
-        _: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        ::std::result::Result::Ok(true)
-    }
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
         rest: crate::__private::Rest<'_, 'de, Self, A>,
@@ -7495,28 +6213,14 @@ impl crate::__private::Fields for GuestLoadAverage {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "load1m",
-            &self.load1m,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "load5m",
-            &self.load5m,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "load15m",
-            &self.load15m,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                crate::__private::Req("load1m", &self.load1m),
+                crate::__private::Req("load5m", &self.load5m),
+                crate::__private::Req("load15m", &self.load15m),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -7537,19 +6241,6 @@ impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
         ::std::option::Option<f64>,
         ::std::option::Option<f64>,
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0, v),
-            1 => crate::__private::put(&mut s.1, v),
-            2 => crate::__private::put(&mut s.2, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -7756,119 +6447,31 @@ impl crate::__private::Fields for GuestNetworkRoute {
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+        crate::__private::entries(
             m,
-            "iface",
-            &self.iface,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "destination",
-            &self.destination,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "metric",
-            &self.metric,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "gateway",
-            &self.gateway,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "mask",
-            &self.mask,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "irtt",
-            &self.irtt,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "flags",
-            &self.flags,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "refcnt",
-            &self.refcnt,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "use",
-            &self.r#use,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "window",
-            &self.window,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "mtu",
-            &self.mtu,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "desprefixlen",
-            &self.desprefixlen,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "source",
-            &self.source,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "srcprefixlen",
-            &self.srcprefixlen,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = crate::__private::opt(
-            m,
-            "nexthop",
-            &self.nexthop,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-            m,
-            "version",
-            &self.version,
-        ) {
-            return ::std::result::Result::Err(e);
-        }
-        ::std::result::Result::Ok(())
+            (
+                (
+                    crate::__private::Req("iface", &self.iface),
+                    crate::__private::Req("destination", &self.destination),
+                    crate::__private::Req("metric", &self.metric),
+                    crate::__private::Opt("gateway", &self.gateway),
+                    crate::__private::Opt("mask", &self.mask),
+                    crate::__private::Opt("irtt", &self.irtt),
+                    crate::__private::Opt("flags", &self.flags),
+                    crate::__private::Opt("refcnt", &self.refcnt),
+                    crate::__private::Opt("use", &self.r#use),
+                    crate::__private::Opt("window", &self.window),
+                    crate::__private::Opt("mtu", &self.mtu),
+                    crate::__private::Opt("desprefixlen", &self.desprefixlen),
+                ),
+                (
+                    crate::__private::Opt("source", &self.source),
+                    crate::__private::Opt("srcprefixlen", &self.srcprefixlen),
+                    crate::__private::Opt("nexthop", &self.nexthop),
+                    crate::__private::Req("version", &self.version),
+                ),
+            ),
+        )
     }
 }
 #[allow(deprecated)]
@@ -7923,32 +6526,6 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
             ::std::option::Option<i64>,
         ),
     );
-    #[inline]
-    fn store<V: crate::__private::Take<'de>>(
-        s: &mut Self::Slots,
-        i: usize,
-        v: V,
-    ) -> ::std::result::Result<bool, V::Error> {
-        match i {
-            0 => crate::__private::put(&mut s.0.0, v),
-            1 => crate::__private::put(&mut s.0.1, v),
-            2 => crate::__private::put(&mut s.0.2, v),
-            3 => crate::__private::put(&mut s.0.3, v),
-            4 => crate::__private::put(&mut s.0.4, v),
-            5 => crate::__private::put(&mut s.0.5, v),
-            6 => crate::__private::put(&mut s.0.6, v),
-            7 => crate::__private::put(&mut s.0.7, v),
-            8 => crate::__private::put(&mut s.0.8, v),
-            9 => crate::__private::put(&mut s.0.9, v),
-            10 => crate::__private::put(&mut s.0.10, v),
-            11 => crate::__private::put(&mut s.0.11, v),
-            12 => crate::__private::put(&mut s.1.0, v),
-            13 => crate::__private::put(&mut s.1.1, v),
-            14 => crate::__private::put(&mut s.1.2, v),
-            15 => crate::__private::put(&mut s.1.3, v),
-            _ => ::std::result::Result::Ok(true),
-        }
-    }
     #[inline]
     fn build<E: ::serde::de::Error>(
         s: &mut Self::Slots,
@@ -8066,14 +6643,7 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "id",
-                &self.id,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+            crate::__private::entries(m, (crate::__private::Req("id", &self.id),))
         }
     }
     #[allow(deprecated)]
@@ -8090,17 +6660,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["id"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -8199,14 +6758,7 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "id",
-                &self.id,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+            crate::__private::entries(m, (crate::__private::Req("id", &self.id),))
         }
     }
     #[allow(deprecated)]
@@ -8223,17 +6775,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["id"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -8309,13 +6850,6 @@ pub mod commands {
         const NAME: &'static str = "GuestPing";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -8387,13 +6921,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetTime";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -8469,14 +6996,7 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "time",
-                &self.time,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+            crate::__private::entries(m, (crate::__private::Opt("time", &self.time),))
         }
     }
     #[allow(deprecated)]
@@ -8493,17 +7013,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["time"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<i64>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -8572,13 +7081,6 @@ pub mod commands {
         const NAME: &'static str = "GuestInfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -8649,14 +7151,7 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "mode",
-                &self.mode,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+            crate::__private::entries(m, (crate::__private::Opt("mode", &self.mode),))
         }
     }
     #[allow(deprecated)]
@@ -8673,17 +7168,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["mode"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<::std::string::String>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -8764,21 +7248,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "path",
-                &self.path,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "mode",
-                &self.mode,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    crate::__private::Req("path", &self.path),
+                    crate::__private::Opt("mode", &self.mode),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -8798,18 +7274,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::string::String>,
         );
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put(&mut s.1, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -8883,14 +7347,10 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "handle",
-                &self.handle,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (crate::__private::Req("handle", &self.handle),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -8907,17 +7367,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["handle"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -9001,21 +7450,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "handle",
-                &self.handle,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "count",
-                &self.count,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    crate::__private::Req("handle", &self.handle),
+                    crate::__private::Opt("count", &self.count),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -9032,18 +7473,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["handle", "count"];
         const INDEX: &'static [u8] = b"\0\0\xFF\x01\xFF";
         type Slots = (::std::option::Option<i64>, ::std::option::Option<i64>);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put(&mut s.1, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -9135,28 +7564,14 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "handle",
-                &self.handle,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "buf-b64",
-                &self.buf_b64,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "count",
-                &self.count,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    crate::__private::Req("handle", &self.handle),
+                    crate::__private::Req("buf-b64", &self.buf_b64),
+                    crate::__private::Opt("count", &self.count),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -9177,19 +7592,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<i64>,
         );
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put(&mut s.1, v),
-                2 => crate::__private::put(&mut s.2, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -9283,28 +7685,14 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "handle",
-                &self.handle,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "offset",
-                &self.offset,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "whence",
-                &self.whence,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    crate::__private::Req("handle", &self.handle),
+                    crate::__private::Req("offset", &self.offset),
+                    crate::__private::Req("whence", &self.whence),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -9325,19 +7713,6 @@ pub mod commands {
             ::std::option::Option<i64>,
             ::std::option::Option<super::GuestFileWhence>,
         );
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put(&mut s.1, v),
-                2 => crate::__private::put(&mut s.2, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -9426,14 +7801,10 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "handle",
-                &self.handle,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (crate::__private::Req("handle", &self.handle),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -9450,17 +7821,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["handle"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -9542,13 +7902,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFsfreezeStatusCommand";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -9631,13 +7984,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFsfreezeFreeze";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -9717,14 +8063,10 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
+            crate::__private::entries(
                 m,
-                "mountpoints",
-                &self.mountpoints,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (crate::__private::Opt("mountpoints", &self.mountpoints),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -9741,17 +8083,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["mountpoints"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<::std::vec::Vec<::std::string::String>>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -9831,13 +8162,6 @@ pub mod commands {
         const NAME: &'static str = "GuestFsfreezeThaw";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -9913,14 +8237,10 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
+            crate::__private::entries(
                 m,
-                "minimum",
-                &self.minimum,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (crate::__private::Opt("minimum", &self.minimum),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -9937,17 +8257,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["minimum"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<i64>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -10039,13 +8348,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSuspendDisk";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -10142,13 +8444,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSuspendRam";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -10244,13 +8539,6 @@ pub mod commands {
         const NAME: &'static str = "GuestSuspendHybrid";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -10319,13 +8607,6 @@ pub mod commands {
         const NAME: &'static str = "GuestNetworkGetInterfaces";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -10401,13 +8682,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetVcpus";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -10509,14 +8783,7 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "vcpus",
-                &self.vcpus,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+            crate::__private::entries(m, (crate::__private::Req("vcpus", &self.vcpus),))
         }
     }
     #[allow(deprecated)]
@@ -10535,17 +8802,6 @@ pub mod commands {
         type Slots = (
             ::std::option::Option<::std::vec::Vec<super::GuestLogicalProcessor>>,
         );
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -10630,13 +8886,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetDisks";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -10712,13 +8961,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetFsinfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -10807,28 +9049,14 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "username",
-                &self.username,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "password",
-                &self.password,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "crypted",
-                &self.crypted,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    crate::__private::Req("username", &self.username),
+                    crate::__private::Req("password", &self.password),
+                    crate::__private::Req("crypted", &self.crypted),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -10849,19 +9077,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<bool>,
         );
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put(&mut s.1, v),
-                2 => crate::__private::put(&mut s.2, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -10963,13 +9178,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetMemoryBlocks";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -11060,14 +9268,10 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "mem-blks",
-                &self.mem_blks,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (crate::__private::Req("mem-blks", &self.mem_blks),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -11084,17 +9288,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["mem-blks"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<::std::vec::Vec<super::GuestMemoryBlock>>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -11172,13 +9365,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetMemoryBlockInfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -11244,14 +9430,7 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "pid",
-                &self.pid,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+            crate::__private::entries(m, (crate::__private::Req("pid", &self.pid),))
         }
     }
     #[allow(deprecated)]
@@ -11268,17 +9447,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["pid"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
         type Slots = (::std::option::Option<i64>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -11410,42 +9578,16 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "path",
-                &self.path,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "arg",
-                &self.arg,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "env",
-                &self.env,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "input-data",
-                &self.input_data,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "capture-output",
-                &self.capture_output,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    crate::__private::Req("path", &self.path),
+                    crate::__private::Opt("arg", &self.arg),
+                    crate::__private::Opt("env", &self.env),
+                    crate::__private::Opt("input-data", &self.input_data),
+                    crate::__private::Opt("capture-output", &self.capture_output),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -11474,21 +9616,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<super::GuestExecCaptureOutput>,
         );
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put(&mut s.1, v),
-                2 => crate::__private::put(&mut s.2, v),
-                3 => crate::__private::put(&mut s.3, v),
-                4 => crate::__private::put(&mut s.4, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -11576,13 +9703,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetHostName";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -11655,13 +9775,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetUsers";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -11728,13 +9841,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetTimezone";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -11801,13 +9907,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetOsinfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -11876,13 +9975,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetDevices";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -11947,14 +10039,10 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "username",
-                &self.username,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (crate::__private::Req("username", &self.username),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -11971,17 +10059,6 @@ pub mod commands {
         const MEMBERS: &'static [&'static str] = &["username"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
         type Slots = (::std::option::Option<::std::string::String>,);
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -12070,28 +10147,14 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "username",
-                &self.username,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "keys",
-                &self.keys,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = crate::__private::opt(
-                m,
-                "reset",
-                &self.reset,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    crate::__private::Req("username", &self.username),
+                    crate::__private::Req("keys", &self.keys),
+                    crate::__private::Opt("reset", &self.reset),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -12112,19 +10175,6 @@ pub mod commands {
             ::std::option::Option<::std::vec::Vec<::std::string::String>>,
             ::std::option::Option<bool>,
         );
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put(&mut s.1, v),
-                2 => crate::__private::put(&mut s.2, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -12215,21 +10265,13 @@ pub mod commands {
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
+            crate::__private::entries(
                 m,
-                "username",
-                &self.username,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            if let ::std::result::Result::Err(e) = ::serde::ser::SerializeMap::serialize_entry(
-                m,
-                "keys",
-                &self.keys,
-            ) {
-                return ::std::result::Result::Err(e);
-            }
-            ::std::result::Result::Ok(())
+                (
+                    crate::__private::Req("username", &self.username),
+                    crate::__private::Req("keys", &self.keys),
+                ),
+            )
         }
     }
     #[allow(deprecated)]
@@ -12249,18 +10291,6 @@ pub mod commands {
             ::std::option::Option<::std::string::String>,
             ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         );
-        #[inline]
-        fn store<V: crate::__private::Take<'de>>(
-            s: &mut Self::Slots,
-            i: usize,
-            v: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            match i {
-                0 => crate::__private::put(&mut s.0, v),
-                1 => crate::__private::put(&mut s.1, v),
-                _ => ::std::result::Result::Ok(true),
-            }
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             s: &mut Self::Slots,
@@ -12350,13 +10380,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetDiskstats";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -12429,13 +10452,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetCpustats";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -12513,13 +10529,6 @@ pub mod commands {
         const NAME: &'static str = "GuestGetLoad";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
@@ -12592,13 +10601,6 @@ pub mod commands {
         const NAME: &'static str = "GuestNetworkGetRoute";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
-        fn store<V: crate::__private::Take<'de>>(
-            _: &mut (),
-            _: usize,
-            _: V,
-        ) -> ::std::result::Result<bool, V::Error> {
-            ::std::result::Result::Ok(true)
-        }
         #[inline]
         fn build<E: ::serde::de::Error>(
             _: &mut Self::Slots,
