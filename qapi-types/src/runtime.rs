@@ -10,9 +10,10 @@
 //! (`IgnoredAny`), or reported in strict mode.  A union reads its
 //! common members and its discriminator the same way, then hands the
 //! rest of the object to the branch's type; members that come before the
-//! discriminator and are not common ones are held as they were read
-//! (`content::Content`: strings borrowed from the input) until it comes, then
-//! replayed into the branch's type.
+//! discriminator and are not common ones are held until it comes
+//! (`content::Stash`: from serde_json their text, where it lies; from
+//! other deserializers a `content::Content`), then decoded into the
+//! branch's type.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,7 +24,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::content::{Content, ContentDeserializer};
+use crate::content::{Content, ContentDeserializer, Stash};
 
 /// An object's members as kept by a catch-all branch.
 pub type Kept = Map<String, Value>;
@@ -163,17 +164,27 @@ impl<'de, A: MapAccess<'de>> Take<'de> for &mut A {
 
 /// A member's value read before it could be placed, with the error type
 /// of the deserializer it came from.
-pub struct Held<'de, E>(Content<'de>, PhantomData<E>);
+pub struct Held<'de, E>(Stash<'de>, PhantomData<E>);
 
 impl<'de, E: de::Error> Take<'de> for Held<'de, E> {
     type Error = E;
     fn take<T: Deserialize<'de>>(self) -> Result<T, E> {
-        T::deserialize(ContentDeserializer::new(self.0))
+        self.0.decode()
     }
 }
 
 /// Members read before the discriminator that are not common ones.
-type HeldMembers<'de> = Vec<(Cow<'de, str>, Content<'de>)>;
+type HeldMembers<'de> = Vec<(Cow<'de, str>, Stash<'de>)>;
+
+/// A value to hold (see [`Stash`]).
+struct StashSeed;
+
+impl<'de> DeserializeSeed<'de> for StashSeed {
+    type Value = Stash<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Stash<'de>, D::Error> {
+        Stash::read(d)
+    }
+}
 
 /// Held members as JSON (a catch-all branch keeps them so); a member
 /// sent twice is an error.
@@ -183,7 +194,7 @@ fn to_kept<E: de::Error>(type_name: &str, held: HeldMembers<'_>) -> Result<Kept,
         if kept.contains_key(k.as_ref()) {
             return Err(duplicate(type_name, &k));
         }
-        let v = Value::deserialize(ContentDeserializer::<E>::new(v))?;
+        let v = v.decode::<Value, E>()?;
         kept.insert(k.into_owned(), v);
     }
     Ok(kept)
@@ -711,8 +722,8 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
         let members = self
             .gather()?
             .into_iter()
-            .map(|(k, v)| (Content::String(k.into_owned()), v))
-            .collect();
+            .map(|(k, v)| Ok((Content::String(k.into_owned()), v.into_content()?)))
+            .collect::<Result<_, A::Error>>()?;
         T::deserialize(ContentDeserializer::new(Content::Map(members)))
     }
 
@@ -740,7 +751,7 @@ impl<'de, U: Union<'de>, A: MapAccess<'de>> Rest<'_, 'de, U, A> {
                 }
                 Some(Key::Found(_)) => return Err(duplicate(U::NAME, U::TAG)),
                 Some(Key::Unknown(k)) => {
-                    let v = self.map.next_value()?;
+                    let v = self.map.next_value_seed(StashSeed)?;
                     members.push((k, v));
                 }
             }
@@ -813,7 +824,7 @@ impl<'de, U: Union<'de>> Visitor<'de> for UnionVisitor<U> {
                     return U::build(&mut s, branch);
                 }
                 Some(Key::Unknown(k)) => {
-                    let v = map.next_value()?;
+                    let v = map.next_value_seed(StashSeed)?;
                     held.push((k, v));
                 }
                 None => break,

@@ -10,6 +10,7 @@
 use qapi_types::qmp::commands::*;
 use qapi_types::qmp::events::*;
 use qapi_types::qmp::*;
+use serde::Deserialize;
 use serde_json::json;
 
 fn wire(v: &impl serde::Serialize) -> serde_json::Value {
@@ -172,4 +173,47 @@ fn strictness_is_chosen_per_decoding() {
         assert!(qapi_types::strict());
     });
     assert!(!qapi_types::strict());
+}
+
+/// A union's members that come before its discriminator are held until
+/// it comes (from serde_json's bytes as their text, from a `Value` or a
+/// reader otherwise) and decode the same every way; in strict mode an
+/// unknown member inside them is still an error naming it, and a value
+/// of the wrong type one naming the member.
+#[test]
+fn members_before_the_discriminator_decode_every_way() {
+    let text = r#"[{"name": "0", "members": [{"name": "a\"b", "type": "int", "default": [1.5, null, {"x": "y"}]}, {"name": "c", "type": "str", "features": ["f"]}], "meta-type": "object", "features": ["g"]},
+                  {"name": "q", "ret-type": "1", "meta-type": "command", "arg-type": "0"}]"#;
+    let from_bytes: Vec<SchemaInfo> = serde_json::from_slice(text.as_bytes()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    let from_value = Vec::<SchemaInfo>::deserialize(&value).unwrap();
+    let from_owned: Vec<SchemaInfo> = serde_json::from_value(value.clone()).unwrap();
+    let from_reader: Vec<SchemaInfo> = serde_json::from_reader(text.as_bytes()).unwrap();
+    assert_eq!(from_bytes, from_value);
+    assert_eq!(from_bytes, from_owned);
+    assert_eq!(from_bytes, from_reader);
+    assert_eq!(wire(&from_bytes), value);
+    let SchemaInfoBranch::Object(o) = &from_bytes[0].branch else {
+        panic!("an object: {from_bytes:?}")
+    };
+    assert_eq!(o.members[0].name, "a\"b");
+    assert_eq!(o.members[0].default, Some(json!([1.5, null, {"x": "y"}])));
+
+    let unknown = r#"{"name": "0", "members": [{"name": "a", "type": "int", "newer": 1}], "meta-type": "object"}"#;
+    assert!(serde_json::from_str::<SchemaInfo>(unknown).is_ok());
+    let e = qapi_types::with_strict(Some(true), || {
+        serde_json::from_str::<SchemaInfo>(unknown).unwrap_err()
+    })
+    .to_string();
+    assert!(e.contains("unknown member 'newer'"), "{e}");
+    assert_eq!(e.matches(" at line ").count(), 1, "{e}");
+    let wrong = r#"{"name": "0", "members": [{"name": 7, "type": "int"}], "meta-type": "object"}"#;
+    let e = serde_json::from_str::<SchemaInfo>(wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("member 'members': member 'name': invalid type: integer `7`"),
+        "{e}"
+    );
+    assert_eq!(e.matches(" at line ").count(), 1, "{e}");
 }
