@@ -14,8 +14,8 @@ pub(super) type Member = (Ident, String, bool, TokenStream);
 impl Gen<'_> {
     /// The runtime's description of a struct's (or a union's common)
     /// members: the table of wire names, the slots' type (the runtime
-    /// stores into them by index), the values for the fields, and the
-    /// call that writes them.
+    /// stores into them by index; past 12 members a generated `store`
+    /// does), the values for the fields, and the call that writes them.
     fn members_desc(&self, names: &[Member]) -> MembersDesc {
         let rt = &self.rt;
         let wires: Vec<Literal> = names.iter().map(|(_, w, _, _)| lit(w)).collect();
