@@ -1000,6 +1000,29 @@ mod tests {
             matches!(r, Err(Error::Protocol(ref m)) if m.contains("not JSON")),
             "{r:?}"
         );
+        // Text that is not UTF-8, in `return` and in the envelope: not
+        // JSON, and the error says where.
+        for (msg, column) in [
+            (
+                &b"{\"return\": {\"running\": true, \"status\": \"ru\xffn\"}, \"id\": 3}"[..],
+                43,
+            ),
+            (
+                b"{\"return\": {\"running\": true, \"status\": \"run\"}, \"i\xc3\": 3}",
+                50,
+            ),
+        ] {
+            let r = decode_reply::<QueryStatus>(msg);
+            assert!(
+                matches!(r, Err(Error::Protocol(ref m))
+                    if m.contains("not JSON") && m.contains(&format!("column {column}"))),
+                "{r:?}"
+            );
+        }
+        // Text in other scripts decodes as it is.
+        let msg = "{\"return\": {\"name\": \"é€😀\"}, \"id\": 3}";
+        let r = decode_reply::<crate::qmp::commands::QueryName>(msg.as_bytes()).unwrap();
+        assert_eq!(r.name.as_deref(), Some("é€😀"));
     }
 
     #[test]

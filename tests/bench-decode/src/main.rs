@@ -2,13 +2,15 @@
 //! from running QEMUs (10.0.2), decoded bytes to typed values by
 //! qapi-types' bindings (the way the clients do it,
 //! `qapi_types::decode_reply`: routed by a look at the message's ends,
-//! then read once where it lies, `return` straight into the command's
-//! type) and by the incumbent's serde-derived types (qapi-qmp 0.15, one
-//! `from_slice` of the whole reply). Both sides run interleaved, in one
-//! process; medians and MB/s of the whole reply. The clients copy
-//! nothing either for a reply of 64 KiB or more (the last two: they hand
-//! their read buffer over to its caller); a smaller one (the first two)
-//! they copy out of it, which is not measured here.
+//! then read once where it lies: `return`'s UTF-8 checked in one go,
+//! then its text straight into the command's type) and by the
+//! incumbent's serde-derived types (qapi-qmp 0.15, one `from_slice` of
+//! the whole reply, which checks each string's UTF-8 as it reads it).
+//! Both sides run interleaved, in one process, a sample being as many
+//! calls in a row as take 20 µs; medians and MB/s of the whole reply.
+//! The clients copy nothing either for a reply of 64 KiB or more (the
+//! last two: they hand their read buffer over to its caller); a smaller
+//! one (the first two) they copy out of it, which is not measured here.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -98,13 +100,18 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Time `f` once, keeping its result alive until the clock stops.
-fn once<T>(f: &dyn Fn() -> T) -> f64 {
+/// Time `k` calls of `f` in a row, keeping their results alive until
+/// the clock stops (room for them is made before it starts); the time
+/// of one call.
+fn once<T>(f: &dyn Fn() -> T, k: usize) -> f64 {
+    let mut kept = Vec::with_capacity(k);
     let t = Instant::now();
-    let v = f();
+    for _ in 0..k {
+        kept.push(f());
+    }
     let s = t.elapsed().as_secs_f64();
-    drop(std::hint::black_box(v));
-    s
+    drop(std::hint::black_box(kept));
+    s / k as f64
 }
 
 struct Row {
@@ -120,17 +127,21 @@ fn bench<O, T>(
     ours: &dyn Fn() -> O,
     theirs: &dyn Fn() -> T,
 ) -> Row {
-    // Each side about 0.5 s at most, at least 15 rounds, interleaved.
-    let one = once(ours).max(once(theirs)).max(1e-7);
-    let rounds = ((0.5 / one) as usize).clamp(15, 2001);
+    // A sample is enough calls in a row to take 20 µs (one call of a
+    // large reply; a few hundred of query-status, whose decoding takes
+    // about as long as reading the clock twice).  Each side about 0.5 s
+    // at most, at least 15 samples, interleaved.
+    let one = once(ours, 1).max(once(theirs, 1)).max(1e-8);
+    let k = ((20e-6 / one).ceil() as usize).clamp(1, 1000);
+    let rounds = ((0.5 / (one * k as f64)) as usize).clamp(15, 2001);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for i in 0..rounds {
         if i % 2 == 0 {
-            a.push(once(ours));
-            b.push(once(theirs));
+            a.push(once(ours, k));
+            b.push(once(theirs, k));
         } else {
-            b.push(once(theirs));
-            a.push(once(ours));
+            b.push(once(theirs, k));
+            a.push(once(ours, k));
         }
     }
     Row {
