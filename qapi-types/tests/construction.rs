@@ -55,6 +55,25 @@ fn a_qcow2_node_over_a_file_node_names_only_what_it_sets() {
     );
 }
 
+/// Numbers, booleans and enums are taken as their own type, so a plain
+/// literal is a `u64` size (an `impl Into<u64>` parameter would have
+/// made it an `i32`, which does not convert); strings and references
+/// still take anything that converts.
+#[test]
+fn plain_literals_fill_unsigned_members() {
+    let create = BlockdevCreateOptionsQcow2::new("file0", 64 << 20)
+        .cluster_size(65536)
+        .refcount_bits(16)
+        .lazy_refcounts(true)
+        .preallocation(PreallocMode::Metadata)
+        .backing_file(String::from("base.qcow2"));
+    assert_eq!(
+        wire(&create),
+        json!({"file": "file0", "size": 67108864, "cluster-size": 65536, "refcount-bits": 16,
+               "lazy-refcounts": true, "preallocation": "metadata", "backing-file": "base.qcow2"})
+    );
+}
+
 #[test]
 fn structs_without_required_members_are_default() {
     assert_eq!(wire(&QueryNamedBlockNodes::default()), json!({}));

@@ -4,7 +4,11 @@
 //! The rule users see: they name only what they set. A struct without
 //! required members derives `Default`; any other gets `T::new(required…)`
 //! taking each member as `impl Into<_>` (so `&str` works for strings and
-//! `BlockdevRef::from("node")` is implied). Every optional member has a
+//! `BlockdevRef::from("node")` is implied), except numbers, booleans and
+//! enums, which are taken as their own type: nothing else converts into
+//! an enum, and `impl Into<u64>` would refuse a plain literal (`.size(1024)`:
+//! an integer literal that no type pins down is an `i32`, and `u64` has
+//! no `From<i32>`). Every optional member has a
 //! setter of the field's name (`.node_name("disk0")`), prefixed `set_`
 //! where the name is a method every value has (`clone`, `eq`, …) or
 //! `new`. Boxing is hidden: a boxed member's setter boxes. Members a
@@ -28,6 +32,9 @@ pub(super) struct CtorField {
     pub boxed: bool,
     /// The type without `Option` and `Box`.
     pub inner: TokenStream,
+    /// Taken as `inner` itself, not `impl Into<inner>` (numbers,
+    /// booleans, enums).
+    pub plain: bool,
     pub deprecated: bool,
     pub cfg: TokenStream,
 }
@@ -57,9 +64,23 @@ const TAKEN_METHODS: &[&str] = &[
 ];
 
 impl CtorField {
+    /// The type of a parameter or setter argument.
+    fn param(&self) -> TokenStream {
+        let ty = &self.inner;
+        if self.plain {
+            ty.clone()
+        } else {
+            quote!(impl ::std::convert::Into<#ty>)
+        }
+    }
+
     /// The value stored for a parameter or setter argument `v`.
     fn store(&self, v: &Ident) -> TokenStream {
-        let mut value = quote!(::std::convert::Into::into(#v));
+        let mut value = if self.plain {
+            quote!(#v)
+        } else {
+            quote!(::std::convert::Into::into(#v))
+        };
         if self.boxed {
             value = quote!(::std::boxed::Box::new(#value));
         }
@@ -103,10 +124,14 @@ impl Gen<'_> {
             if f.optional {
                 inits.push(quote!(#cfg #id: ::std::option::Option::None,));
             } else {
-                let ty = &f.inner;
-                let value = f.store(id);
-                params.push(quote!(#cfg #id: impl ::std::convert::Into<#ty>));
-                inits.push(quote!(#cfg #id: #value,));
+                let param = f.param();
+                params.push(quote!(#cfg #id: #param));
+                if f.plain && !f.boxed && !f.option {
+                    inits.push(quote!(#cfg #id,));
+                } else {
+                    let value = f.store(id);
+                    inits.push(quote!(#cfg #id: #value,));
+                }
             }
         }
         if props {
@@ -127,6 +152,7 @@ impl Gen<'_> {
             quote! {
                 #[doc = #doc]
                 #[allow(clippy::too_many_arguments)]
+                #[inline]
                 pub fn new(#(#params),*) -> Self {
                     Self { #(#inits)* }
                 }
@@ -135,7 +161,7 @@ impl Gen<'_> {
         let setters = fields.iter().filter(|f| f.optional).map(|f| {
             let id = &f.ident;
             let setter = f.setter_name();
-            let ty = &f.inner;
+            let param = f.param();
             let cfg = &f.cfg;
             let value = f.store(id);
             let doc = format!(" Set `{}` (`{}` on the wire).", id, f.wire);
@@ -148,7 +174,8 @@ impl Gen<'_> {
                 #[doc = #doc]
                 #dep
                 #cfg
-                pub fn #setter(mut self, #id: impl ::std::convert::Into<#ty>) -> Self {
+                #[inline]
+                pub fn #setter(mut self, #id: #param) -> Self {
                     self.#id = #value;
                     self
                 }

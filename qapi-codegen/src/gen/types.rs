@@ -1,7 +1,7 @@
 //! Type definitions: enums, structs, unions and alternates.
 
 use proc_macro2::{Ident, TokenStream};
-use qapi_parser::{EntityId, EntityKind, ObjectMember};
+use qapi_parser::{Builtin, EntityId, EntityKind, ObjectMember};
 use quote::{format_ident, quote};
 
 use super::construct::CtorField;
@@ -212,12 +212,23 @@ impl Gen<'_> {
             }
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
+            let boxed = compat.is_none() && self.boxed.contains(&(owner, m.name.clone()));
+            let plain = compat.is_none()
+                && !boxed
+                && match &self.ent(m.ty).kind {
+                    EntityKind::Builtin(b) => {
+                        !matches!(b, Builtin::Str | Builtin::Any | Builtin::Null)
+                    }
+                    EntityKind::Enum(_) => true,
+                    _ => false,
+                };
             ctor.push(CtorField {
                 ident: fident.clone(),
                 wire: m.name.clone(),
                 optional: m.optional,
                 option: optional,
-                boxed: compat.is_none() && self.boxed.contains(&(owner, m.name.clone())),
+                boxed,
+                plain,
                 inner: compat.unwrap_or_else(|| self.member_type(owner, m, false, place, false)),
                 deprecated: m.features.iter().any(|f| f.name == "deprecated"),
                 cfg: self.cfg(&m.cond),

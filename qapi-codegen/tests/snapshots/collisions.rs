@@ -117,12 +117,13 @@ pub struct Pair {
 impl Pair {
     /// A `Pair` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
-        a_b: impl ::std::convert::Into<i64>,
+        a_b: i64,
         a_b2: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
-            a_b: ::std::convert::Into::into(a_b),
+            a_b,
             a_b2: ::std::convert::Into::into(a_b2),
         }
     }
@@ -202,10 +203,9 @@ pub struct FooBar {
 impl FooBar {
     /// A `FooBar` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(x: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            x: ::std::convert::Into::into(x),
-        }
+    #[inline]
+    pub fn new(x: i64) -> Self {
+        Self { x }
     }
 }
 #[allow(deprecated)]
@@ -269,10 +269,9 @@ pub struct FooBar2 {
 impl FooBar2 {
     /// A `FooBar2` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(y: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            y: ::std::convert::Into::into(y),
-        }
+    #[inline]
+    pub fn new(y: i64) -> Self {
+        Self { y }
     }
 }
 #[allow(deprecated)]

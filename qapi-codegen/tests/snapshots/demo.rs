@@ -113,6 +113,7 @@ pub struct Named {
 impl Named {
     /// A `Named` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
             id: ::std::convert::Into::into(id),
@@ -279,27 +280,28 @@ pub struct DriveInfo {
 impl DriveInfo {
     /// A `DriveInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,
-        bus: impl ::std::convert::Into<DriveBus>,
-        size: impl ::std::convert::Into<u64>,
+        bus: DriveBus,
+        size: u64,
     ) -> Self {
         Self {
             id: ::std::convert::Into::into(id),
-            bus: ::std::convert::Into::into(bus),
-            size: ::std::convert::Into::into(size),
+            bus,
+            size,
             read_only: ::std::option::Option::None,
             tags: ::std::option::Option::None,
         }
     }
     /// Set `read_only` (`read-only` on the wire).
-    pub fn read_only(mut self, read_only: impl ::std::convert::Into<bool>) -> Self {
-        self.read_only = ::std::option::Option::Some(
-            ::std::convert::Into::into(read_only),
-        );
+    #[inline]
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = ::std::option::Option::Some(read_only);
         self
     }
     /// Set `tags` (`tags` on the wire).
+    #[inline]
     pub fn tags(
         mut self,
         tags: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -475,6 +477,7 @@ pub struct ConsoleSerial {
 impl ConsoleSerial {
     /// A `ConsoleSerial` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
             path: ::std::convert::Into::into(path),
@@ -546,10 +549,9 @@ pub struct ConsoleVnc {
 impl ConsoleVnc {
     /// A `ConsoleVnc` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(port: impl ::std::convert::Into<u16>) -> Self {
-        Self {
-            port: ::std::convert::Into::into(port),
-        }
+    #[inline]
+    pub fn new(port: u16) -> Self {
+        Self { port }
     }
 }
 #[allow(deprecated)]
@@ -641,6 +643,7 @@ pub enum ConsoleBranch {
 impl Console {
     /// A `Console` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,
         branch: impl ::std::convert::Into<ConsoleBranch>,
@@ -1025,6 +1028,7 @@ pub mod commands {
     impl DriveResize {
         /// A `DriveResize` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
             id: impl ::std::convert::Into<::std::string::String>,
             size: impl ::std::convert::Into<super::SizeOrName>,
@@ -1246,13 +1250,14 @@ pub mod events {
     impl DriveResized {
         /// A `DriveResized` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
             id: impl ::std::convert::Into<::std::string::String>,
-            size: impl ::std::convert::Into<u64>,
+            size: u64,
         ) -> Self {
             Self {
                 id: ::std::convert::Into::into(id),
-                size: ::std::convert::Into::into(size),
+                size,
             }
         }
     }

@@ -217,18 +217,19 @@ pub struct Keywords {
 impl Keywords {
     /// A `Keywords` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
-        r#type: impl ::std::convert::Into<Kind>,
+        r#type: Kind,
         self_: impl ::std::convert::Into<::std::string::String>,
-        r#fn: impl ::std::convert::Into<i64>,
+        r#fn: i64,
         r#async: impl ::std::convert::Into<::std::string::String>,
         crate_: impl ::std::convert::Into<::std::string::String>,
         super_: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
-            r#type: ::std::convert::Into::into(r#type),
+            r#type,
             self_: ::std::convert::Into::into(self_),
-            r#fn: ::std::convert::Into::into(r#fn),
+            r#fn,
             r#match: ::std::option::Option::None,
             r#async: ::std::convert::Into::into(r#async),
             crate_: ::std::convert::Into::into(crate_),
@@ -236,8 +237,9 @@ impl Keywords {
         }
     }
     /// Set `r#match` (`match` on the wire).
-    pub fn set_match(mut self, r#match: impl ::std::convert::Into<bool>) -> Self {
-        self.r#match = ::std::option::Option::Some(::std::convert::Into::into(r#match));
+    #[inline]
+    pub fn set_match(mut self, r#match: bool) -> Self {
+        self.r#match = ::std::option::Option::Some(r#match);
         self
     }
 }
@@ -373,6 +375,7 @@ pub mod commands {
     impl Loop {
         /// A `Loop` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(r#where: impl ::std::convert::Into<::std::string::String>) -> Self {
             Self {
                 r#where: ::std::convert::Into::into(r#where),

@@ -115,15 +115,17 @@ pub struct Tree {
 impl Tree {
     /// A `Tree` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(value: impl ::std::convert::Into<i64>) -> Self {
+    #[inline]
+    pub fn new(value: i64) -> Self {
         Self {
-            value: ::std::convert::Into::into(value),
+            value,
             left: ::std::option::Option::None,
             right: ::std::option::Option::None,
             children: ::std::option::Option::None,
         }
     }
     /// Set `left` (`left` on the wire).
+    #[inline]
     pub fn left(mut self, left: impl ::std::convert::Into<Tree>) -> Self {
         self.left = ::std::option::Option::Some(
             ::std::boxed::Box::new(::std::convert::Into::into(left)),
@@ -131,6 +133,7 @@ impl Tree {
         self
     }
     /// Set `right` (`right` on the wire).
+    #[inline]
     pub fn right(mut self, right: impl ::std::convert::Into<Tree>) -> Self {
         self.right = ::std::option::Option::Some(
             ::std::boxed::Box::new(::std::convert::Into::into(right)),
@@ -138,6 +141,7 @@ impl Tree {
         self
     }
     /// Set `children` (`children` on the wire).
+    #[inline]
     pub fn children(
         mut self,
         children: impl ::std::convert::Into<::std::vec::Vec<Tree>>,
@@ -221,6 +225,7 @@ pub struct Ping {
 #[allow(deprecated)]
 impl Ping {
     /// Set `pong` (`pong` on the wire).
+    #[inline]
     pub fn pong(mut self, pong: impl ::std::convert::Into<Pong>) -> Self {
         self.pong = ::std::option::Option::Some(
             ::std::boxed::Box::new(::std::convert::Into::into(pong)),
@@ -281,6 +286,7 @@ pub struct Pong {
 #[allow(deprecated)]
 impl Pong {
     /// Set `ping` (`ping` on the wire).
+    #[inline]
     pub fn ping(mut self, ping: impl ::std::convert::Into<Ping>) -> Self {
         self.ping = ::std::option::Option::Some(
             ::std::boxed::Box::new(::std::convert::Into::into(ping)),
@@ -410,10 +416,9 @@ pub struct Leaf {
 impl Leaf {
     /// A `Leaf` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(n: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            n: ::std::convert::Into::into(n),
-        }
+    #[inline]
+    pub fn new(n: i64) -> Self {
+        Self { n }
     }
 }
 #[allow(deprecated)]
@@ -477,6 +482,7 @@ pub struct Neg {
 impl Neg {
     /// A `Neg` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(inner: impl ::std::convert::Into<Expr>) -> Self {
         Self {
             inner: ::std::boxed::Box::new(::std::convert::Into::into(inner)),
@@ -566,6 +572,7 @@ pub enum ExprBranch {
 impl Expr {
     /// A `Expr` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(branch: impl ::std::convert::Into<ExprBranch>) -> Self {
         Self {
             branch: ::std::convert::Into::into(branch),
@@ -758,6 +765,7 @@ pub struct Wrap {
 impl Wrap {
     /// A `Wrap` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(inner: impl ::std::convert::Into<NumOrExpr>) -> Self {
         Self {
             inner: ::std::boxed::Box::new(::std::convert::Into::into(inner)),

@@ -136,15 +136,16 @@ pub struct GuestAgentCommandInfo {
 impl GuestAgentCommandInfo {
     /// A `GuestAgentCommandInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,
-        enabled: impl ::std::convert::Into<bool>,
-        success_response: impl ::std::convert::Into<bool>,
+        enabled: bool,
+        success_response: bool,
     ) -> Self {
         Self {
             name: ::std::convert::Into::into(name),
-            enabled: ::std::convert::Into::into(enabled),
-            success_response: ::std::convert::Into::into(success_response),
+            enabled,
+            success_response,
         }
     }
 }
@@ -239,6 +240,7 @@ pub struct GuestAgentInfo {
 impl GuestAgentInfo {
     /// A `GuestAgentInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         version: impl ::std::convert::Into<::std::string::String>,
         supported_commands: impl ::std::convert::Into<
@@ -340,15 +342,16 @@ pub struct GuestFileRead {
 impl GuestFileRead {
     /// A `GuestFileRead` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
-        count: impl ::std::convert::Into<i64>,
+        count: i64,
         buf_b64: impl ::std::convert::Into<::std::string::String>,
-        eof: impl ::std::convert::Into<bool>,
+        eof: bool,
     ) -> Self {
         Self {
-            count: ::std::convert::Into::into(count),
+            count,
             buf_b64: ::std::convert::Into::into(buf_b64),
-            eof: ::std::convert::Into::into(eof),
+            eof,
         }
     }
 }
@@ -442,14 +445,9 @@ pub struct GuestFileWrite {
 impl GuestFileWrite {
     /// A `GuestFileWrite` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        count: impl ::std::convert::Into<i64>,
-        eof: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            count: ::std::convert::Into::into(count),
-            eof: ::std::convert::Into::into(eof),
-        }
+    #[inline]
+    pub fn new(count: i64, eof: bool) -> Self {
+        Self { count, eof }
     }
 }
 #[allow(deprecated)]
@@ -528,14 +526,9 @@ pub struct GuestFileSeek {
 impl GuestFileSeek {
     /// A `GuestFileSeek` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        position: impl ::std::convert::Into<i64>,
-        eof: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            position: ::std::convert::Into::into(position),
-            eof: ::std::convert::Into::into(eof),
-        }
+    #[inline]
+    pub fn new(position: i64, eof: bool) -> Self {
+        Self { position, eof }
     }
 }
 #[allow(deprecated)]
@@ -838,6 +831,7 @@ pub struct GuestFilesystemTrimResult {
 impl GuestFilesystemTrimResult {
     /// A `GuestFilesystemTrimResult` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
             path: ::std::convert::Into::into(path),
@@ -847,16 +841,19 @@ impl GuestFilesystemTrimResult {
         }
     }
     /// Set `trimmed` (`trimmed` on the wire).
-    pub fn trimmed(mut self, trimmed: impl ::std::convert::Into<i64>) -> Self {
-        self.trimmed = ::std::option::Option::Some(::std::convert::Into::into(trimmed));
+    #[inline]
+    pub fn trimmed(mut self, trimmed: i64) -> Self {
+        self.trimmed = ::std::option::Option::Some(trimmed);
         self
     }
     /// Set `minimum` (`minimum` on the wire).
-    pub fn minimum(mut self, minimum: impl ::std::convert::Into<i64>) -> Self {
-        self.minimum = ::std::option::Option::Some(::std::convert::Into::into(minimum));
+    #[inline]
+    pub fn minimum(mut self, minimum: i64) -> Self {
+        self.minimum = ::std::option::Option::Some(minimum);
         self
     }
     /// Set `error` (`error` on the wire).
+    #[inline]
     pub fn error(
         mut self,
         error: impl ::std::convert::Into<::std::string::String>,
@@ -946,6 +943,7 @@ pub struct GuestFilesystemTrimResponse {
 impl GuestFilesystemTrimResponse {
     /// A `GuestFilesystemTrimResponse` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         paths: impl ::std::convert::Into<::std::vec::Vec<GuestFilesystemTrimResult>>,
     ) -> Self {
@@ -1104,15 +1102,16 @@ pub struct GuestIpAddress {
 impl GuestIpAddress {
     /// A `GuestIpAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         ip_address: impl ::std::convert::Into<::std::string::String>,
-        ip_address_type: impl ::std::convert::Into<GuestIpAddressType>,
-        prefix: impl ::std::convert::Into<i64>,
+        ip_address_type: GuestIpAddressType,
+        prefix: i64,
     ) -> Self {
         Self {
             ip_address: ::std::convert::Into::into(ip_address),
-            ip_address_type: ::std::convert::Into::into(ip_address_type),
-            prefix: ::std::convert::Into::into(prefix),
+            ip_address_type,
+            prefix,
         }
     }
 }
@@ -1251,25 +1250,26 @@ pub struct GuestNetworkInterfaceStat {
 impl GuestNetworkInterfaceStat {
     /// A `GuestNetworkInterfaceStat` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
-        rx_bytes: impl ::std::convert::Into<u64>,
-        rx_packets: impl ::std::convert::Into<u64>,
-        rx_errs: impl ::std::convert::Into<u64>,
-        rx_dropped: impl ::std::convert::Into<u64>,
-        tx_bytes: impl ::std::convert::Into<u64>,
-        tx_packets: impl ::std::convert::Into<u64>,
-        tx_errs: impl ::std::convert::Into<u64>,
-        tx_dropped: impl ::std::convert::Into<u64>,
+        rx_bytes: u64,
+        rx_packets: u64,
+        rx_errs: u64,
+        rx_dropped: u64,
+        tx_bytes: u64,
+        tx_packets: u64,
+        tx_errs: u64,
+        tx_dropped: u64,
     ) -> Self {
         Self {
-            rx_bytes: ::std::convert::Into::into(rx_bytes),
-            rx_packets: ::std::convert::Into::into(rx_packets),
-            rx_errs: ::std::convert::Into::into(rx_errs),
-            rx_dropped: ::std::convert::Into::into(rx_dropped),
-            tx_bytes: ::std::convert::Into::into(tx_bytes),
-            tx_packets: ::std::convert::Into::into(tx_packets),
-            tx_errs: ::std::convert::Into::into(tx_errs),
-            tx_dropped: ::std::convert::Into::into(tx_dropped),
+            rx_bytes,
+            rx_packets,
+            rx_errs,
+            rx_dropped,
+            tx_bytes,
+            tx_packets,
+            tx_errs,
+            tx_dropped,
         }
     }
 }
@@ -1438,6 +1438,7 @@ pub struct GuestNetworkInterface {
 impl GuestNetworkInterface {
     /// A `GuestNetworkInterface` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
             name: ::std::convert::Into::into(name),
@@ -1447,6 +1448,7 @@ impl GuestNetworkInterface {
         }
     }
     /// Set `hardware_address` (`hardware-address` on the wire).
+    #[inline]
     pub fn hardware_address(
         mut self,
         hardware_address: impl ::std::convert::Into<::std::string::String>,
@@ -1457,6 +1459,7 @@ impl GuestNetworkInterface {
         self
     }
     /// Set `ip_addresses` (`ip-addresses` on the wire).
+    #[inline]
     pub fn ip_addresses(
         mut self,
         ip_addresses: impl ::std::convert::Into<::std::vec::Vec<GuestIpAddress>>,
@@ -1467,6 +1470,7 @@ impl GuestNetworkInterface {
         self
     }
     /// Set `statistics` (`statistics` on the wire).
+    #[inline]
     pub fn statistics(
         mut self,
         statistics: impl ::std::convert::Into<GuestNetworkInterfaceStat>,
@@ -1575,21 +1579,18 @@ pub struct GuestLogicalProcessor {
 impl GuestLogicalProcessor {
     /// A `GuestLogicalProcessor` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        logical_id: impl ::std::convert::Into<i64>,
-        online: impl ::std::convert::Into<bool>,
-    ) -> Self {
+    #[inline]
+    pub fn new(logical_id: i64, online: bool) -> Self {
         Self {
-            logical_id: ::std::convert::Into::into(logical_id),
-            online: ::std::convert::Into::into(online),
+            logical_id,
+            online,
             can_offline: ::std::option::Option::None,
         }
     }
     /// Set `can_offline` (`can-offline` on the wire).
-    pub fn can_offline(mut self, can_offline: impl ::std::convert::Into<bool>) -> Self {
-        self.can_offline = ::std::option::Option::Some(
-            ::std::convert::Into::into(can_offline),
-        );
+    #[inline]
+    pub fn can_offline(mut self, can_offline: bool) -> Self {
+        self.can_offline = ::std::option::Option::Some(can_offline);
         self
     }
 }
@@ -1893,17 +1894,13 @@ pub struct GuestPciAddress {
 impl GuestPciAddress {
     /// A `GuestPciAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        domain: impl ::std::convert::Into<i64>,
-        bus: impl ::std::convert::Into<i64>,
-        slot: impl ::std::convert::Into<i64>,
-        function: impl ::std::convert::Into<i64>,
-    ) -> Self {
+    #[inline]
+    pub fn new(domain: i64, bus: i64, slot: i64, function: i64) -> Self {
         Self {
-            domain: ::std::convert::Into::into(domain),
-            bus: ::std::convert::Into::into(bus),
-            slot: ::std::convert::Into::into(slot),
-            function: ::std::convert::Into::into(function),
+            domain,
+            bus,
+            slot,
+            function,
         }
     }
 }
@@ -2012,17 +2009,13 @@ pub struct GuestCcwAddress {
 impl GuestCcwAddress {
     /// A `GuestCcwAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cssid: impl ::std::convert::Into<i64>,
-        ssid: impl ::std::convert::Into<i64>,
-        subchno: impl ::std::convert::Into<i64>,
-        devno: impl ::std::convert::Into<i64>,
-    ) -> Self {
+    #[inline]
+    pub fn new(cssid: i64, ssid: i64, subchno: i64, devno: i64) -> Self {
         Self {
-            cssid: ::std::convert::Into::into(cssid),
-            ssid: ::std::convert::Into::into(ssid),
-            subchno: ::std::convert::Into::into(subchno),
-            devno: ::std::convert::Into::into(devno),
+            cssid,
+            ssid,
+            subchno,
+            devno,
         }
     }
 }
@@ -2147,25 +2140,27 @@ pub struct GuestDiskAddress {
 impl GuestDiskAddress {
     /// A `GuestDiskAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         pci_controller: impl ::std::convert::Into<GuestPciAddress>,
-        bus_type: impl ::std::convert::Into<GuestDiskBusType>,
-        bus: impl ::std::convert::Into<i64>,
-        target: impl ::std::convert::Into<i64>,
-        unit: impl ::std::convert::Into<i64>,
+        bus_type: GuestDiskBusType,
+        bus: i64,
+        target: i64,
+        unit: i64,
     ) -> Self {
         Self {
             pci_controller: ::std::convert::Into::into(pci_controller),
-            bus_type: ::std::convert::Into::into(bus_type),
-            bus: ::std::convert::Into::into(bus),
-            target: ::std::convert::Into::into(target),
-            unit: ::std::convert::Into::into(unit),
+            bus_type,
+            bus,
+            target,
+            unit,
             serial: ::std::option::Option::None,
             dev: ::std::option::Option::None,
             ccw_address: ::std::option::Option::None,
         }
     }
     /// Set `serial` (`serial` on the wire).
+    #[inline]
     pub fn serial(
         mut self,
         serial: impl ::std::convert::Into<::std::string::String>,
@@ -2174,11 +2169,13 @@ impl GuestDiskAddress {
         self
     }
     /// Set `dev` (`dev` on the wire).
+    #[inline]
     pub fn dev(mut self, dev: impl ::std::convert::Into<::std::string::String>) -> Self {
         self.dev = ::std::option::Option::Some(::std::convert::Into::into(dev));
         self
     }
     /// Set `ccw_address` (`ccw-address` on the wire).
+    #[inline]
     pub fn ccw_address(
         mut self,
         ccw_address: impl ::std::convert::Into<GuestCcwAddress>,
@@ -2393,65 +2390,60 @@ pub struct GuestNvMeSmart {
 impl GuestNvMeSmart {
     /// A `GuestNvMeSmart` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
-        critical_warning: impl ::std::convert::Into<i64>,
-        temperature: impl ::std::convert::Into<i64>,
-        available_spare: impl ::std::convert::Into<i64>,
-        available_spare_threshold: impl ::std::convert::Into<i64>,
-        percentage_used: impl ::std::convert::Into<i64>,
-        data_units_read_lo: impl ::std::convert::Into<u64>,
-        data_units_read_hi: impl ::std::convert::Into<u64>,
-        data_units_written_lo: impl ::std::convert::Into<u64>,
-        data_units_written_hi: impl ::std::convert::Into<u64>,
-        host_read_commands_lo: impl ::std::convert::Into<u64>,
-        host_read_commands_hi: impl ::std::convert::Into<u64>,
-        host_write_commands_lo: impl ::std::convert::Into<u64>,
-        host_write_commands_hi: impl ::std::convert::Into<u64>,
-        controller_busy_time_lo: impl ::std::convert::Into<u64>,
-        controller_busy_time_hi: impl ::std::convert::Into<u64>,
-        power_cycles_lo: impl ::std::convert::Into<u64>,
-        power_cycles_hi: impl ::std::convert::Into<u64>,
-        power_on_hours_lo: impl ::std::convert::Into<u64>,
-        power_on_hours_hi: impl ::std::convert::Into<u64>,
-        unsafe_shutdowns_lo: impl ::std::convert::Into<u64>,
-        unsafe_shutdowns_hi: impl ::std::convert::Into<u64>,
-        media_errors_lo: impl ::std::convert::Into<u64>,
-        media_errors_hi: impl ::std::convert::Into<u64>,
-        number_of_error_log_entries_lo: impl ::std::convert::Into<u64>,
-        number_of_error_log_entries_hi: impl ::std::convert::Into<u64>,
+        critical_warning: i64,
+        temperature: i64,
+        available_spare: i64,
+        available_spare_threshold: i64,
+        percentage_used: i64,
+        data_units_read_lo: u64,
+        data_units_read_hi: u64,
+        data_units_written_lo: u64,
+        data_units_written_hi: u64,
+        host_read_commands_lo: u64,
+        host_read_commands_hi: u64,
+        host_write_commands_lo: u64,
+        host_write_commands_hi: u64,
+        controller_busy_time_lo: u64,
+        controller_busy_time_hi: u64,
+        power_cycles_lo: u64,
+        power_cycles_hi: u64,
+        power_on_hours_lo: u64,
+        power_on_hours_hi: u64,
+        unsafe_shutdowns_lo: u64,
+        unsafe_shutdowns_hi: u64,
+        media_errors_lo: u64,
+        media_errors_hi: u64,
+        number_of_error_log_entries_lo: u64,
+        number_of_error_log_entries_hi: u64,
     ) -> Self {
         Self {
-            critical_warning: ::std::convert::Into::into(critical_warning),
-            temperature: ::std::convert::Into::into(temperature),
-            available_spare: ::std::convert::Into::into(available_spare),
-            available_spare_threshold: ::std::convert::Into::into(
-                available_spare_threshold,
-            ),
-            percentage_used: ::std::convert::Into::into(percentage_used),
-            data_units_read_lo: ::std::convert::Into::into(data_units_read_lo),
-            data_units_read_hi: ::std::convert::Into::into(data_units_read_hi),
-            data_units_written_lo: ::std::convert::Into::into(data_units_written_lo),
-            data_units_written_hi: ::std::convert::Into::into(data_units_written_hi),
-            host_read_commands_lo: ::std::convert::Into::into(host_read_commands_lo),
-            host_read_commands_hi: ::std::convert::Into::into(host_read_commands_hi),
-            host_write_commands_lo: ::std::convert::Into::into(host_write_commands_lo),
-            host_write_commands_hi: ::std::convert::Into::into(host_write_commands_hi),
-            controller_busy_time_lo: ::std::convert::Into::into(controller_busy_time_lo),
-            controller_busy_time_hi: ::std::convert::Into::into(controller_busy_time_hi),
-            power_cycles_lo: ::std::convert::Into::into(power_cycles_lo),
-            power_cycles_hi: ::std::convert::Into::into(power_cycles_hi),
-            power_on_hours_lo: ::std::convert::Into::into(power_on_hours_lo),
-            power_on_hours_hi: ::std::convert::Into::into(power_on_hours_hi),
-            unsafe_shutdowns_lo: ::std::convert::Into::into(unsafe_shutdowns_lo),
-            unsafe_shutdowns_hi: ::std::convert::Into::into(unsafe_shutdowns_hi),
-            media_errors_lo: ::std::convert::Into::into(media_errors_lo),
-            media_errors_hi: ::std::convert::Into::into(media_errors_hi),
-            number_of_error_log_entries_lo: ::std::convert::Into::into(
-                number_of_error_log_entries_lo,
-            ),
-            number_of_error_log_entries_hi: ::std::convert::Into::into(
-                number_of_error_log_entries_hi,
-            ),
+            critical_warning,
+            temperature,
+            available_spare,
+            available_spare_threshold,
+            percentage_used,
+            data_units_read_lo,
+            data_units_read_hi,
+            data_units_written_lo,
+            data_units_written_hi,
+            host_read_commands_lo,
+            host_read_commands_hi,
+            host_write_commands_lo,
+            host_write_commands_hi,
+            controller_busy_time_lo,
+            controller_busy_time_hi,
+            power_cycles_lo,
+            power_cycles_hi,
+            power_on_hours_lo,
+            power_on_hours_hi,
+            unsafe_shutdowns_lo,
+            unsafe_shutdowns_hi,
+            media_errors_lo,
+            media_errors_hi,
+            number_of_error_log_entries_lo,
+            number_of_error_log_entries_hi,
         }
     }
 }
@@ -2942,6 +2934,7 @@ pub enum GuestDiskSmartBranch {
 impl GuestDiskSmart {
     /// A `GuestDiskSmart` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(branch: impl ::std::convert::Into<GuestDiskSmartBranch>) -> Self {
         Self {
             branch: ::std::convert::Into::into(branch),
@@ -3139,13 +3132,14 @@ pub struct GuestDiskInfo {
 impl GuestDiskInfo {
     /// A `GuestDiskInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,
-        partition: impl ::std::convert::Into<bool>,
+        partition: bool,
     ) -> Self {
         Self {
             name: ::std::convert::Into::into(name),
-            partition: ::std::convert::Into::into(partition),
+            partition,
             dependencies: ::std::option::Option::None,
             address: ::std::option::Option::None,
             alias: ::std::option::Option::None,
@@ -3153,6 +3147,7 @@ impl GuestDiskInfo {
         }
     }
     /// Set `dependencies` (`dependencies` on the wire).
+    #[inline]
     pub fn dependencies(
         mut self,
         dependencies: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -3163,6 +3158,7 @@ impl GuestDiskInfo {
         self
     }
     /// Set `address` (`address` on the wire).
+    #[inline]
     pub fn address(
         mut self,
         address: impl ::std::convert::Into<GuestDiskAddress>,
@@ -3171,6 +3167,7 @@ impl GuestDiskInfo {
         self
     }
     /// Set `alias` (`alias` on the wire).
+    #[inline]
     pub fn alias(
         mut self,
         alias: impl ::std::convert::Into<::std::string::String>,
@@ -3179,6 +3176,7 @@ impl GuestDiskInfo {
         self
     }
     /// Set `smart` (`smart` on the wire).
+    #[inline]
     pub fn smart(mut self, smart: impl ::std::convert::Into<GuestDiskSmart>) -> Self {
         self.smart = ::std::option::Option::Some(::std::convert::Into::into(smart));
         self
@@ -3310,6 +3308,7 @@ pub struct GuestFilesystemInfo {
 impl GuestFilesystemInfo {
     /// A `GuestFilesystemInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,
         mountpoint: impl ::std::convert::Into<::std::string::String>,
@@ -3327,26 +3326,22 @@ impl GuestFilesystemInfo {
         }
     }
     /// Set `used_bytes` (`used-bytes` on the wire).
-    pub fn used_bytes(mut self, used_bytes: impl ::std::convert::Into<u64>) -> Self {
-        self.used_bytes = ::std::option::Option::Some(
-            ::std::convert::Into::into(used_bytes),
-        );
+    #[inline]
+    pub fn used_bytes(mut self, used_bytes: u64) -> Self {
+        self.used_bytes = ::std::option::Option::Some(used_bytes);
         self
     }
     /// Set `total_bytes` (`total-bytes` on the wire).
-    pub fn total_bytes(mut self, total_bytes: impl ::std::convert::Into<u64>) -> Self {
-        self.total_bytes = ::std::option::Option::Some(
-            ::std::convert::Into::into(total_bytes),
-        );
+    #[inline]
+    pub fn total_bytes(mut self, total_bytes: u64) -> Self {
+        self.total_bytes = ::std::option::Option::Some(total_bytes);
         self
     }
     /// Set `total_bytes_privileged` (`total-bytes-privileged` on the wire).
-    pub fn total_bytes_privileged(
-        mut self,
-        total_bytes_privileged: impl ::std::convert::Into<u64>,
-    ) -> Self {
+    #[inline]
+    pub fn total_bytes_privileged(mut self, total_bytes_privileged: u64) -> Self {
         self.total_bytes_privileged = ::std::option::Option::Some(
-            ::std::convert::Into::into(total_bytes_privileged),
+            total_bytes_privileged,
         );
         self
     }
@@ -3482,21 +3477,18 @@ pub struct GuestMemoryBlock {
 impl GuestMemoryBlock {
     /// A `GuestMemoryBlock` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        phys_index: impl ::std::convert::Into<u64>,
-        online: impl ::std::convert::Into<bool>,
-    ) -> Self {
+    #[inline]
+    pub fn new(phys_index: u64, online: bool) -> Self {
         Self {
-            phys_index: ::std::convert::Into::into(phys_index),
-            online: ::std::convert::Into::into(online),
+            phys_index,
+            online,
             can_offline: ::std::option::Option::None,
         }
     }
     /// Set `can_offline` (`can-offline` on the wire).
-    pub fn can_offline(mut self, can_offline: impl ::std::convert::Into<bool>) -> Self {
-        self.can_offline = ::std::option::Option::Some(
-            ::std::convert::Into::into(can_offline),
-        );
+    #[inline]
+    pub fn can_offline(mut self, can_offline: bool) -> Self {
+        self.can_offline = ::std::option::Option::Some(can_offline);
         self
     }
 }
@@ -3699,21 +3691,18 @@ pub struct GuestMemoryBlockResponse {
 impl GuestMemoryBlockResponse {
     /// A `GuestMemoryBlockResponse` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        phys_index: impl ::std::convert::Into<u64>,
-        response: impl ::std::convert::Into<GuestMemoryBlockResponseType>,
-    ) -> Self {
+    #[inline]
+    pub fn new(phys_index: u64, response: GuestMemoryBlockResponseType) -> Self {
         Self {
-            phys_index: ::std::convert::Into::into(phys_index),
-            response: ::std::convert::Into::into(response),
+            phys_index,
+            response,
             error_code: ::std::option::Option::None,
         }
     }
     /// Set `error_code` (`error-code` on the wire).
-    pub fn error_code(mut self, error_code: impl ::std::convert::Into<i64>) -> Self {
-        self.error_code = ::std::option::Option::Some(
-            ::std::convert::Into::into(error_code),
-        );
+    #[inline]
+    pub fn error_code(mut self, error_code: i64) -> Self {
+        self.error_code = ::std::option::Option::Some(error_code);
         self
     }
 }
@@ -3805,10 +3794,9 @@ pub struct GuestMemoryBlockInfo {
 impl GuestMemoryBlockInfo {
     /// A `GuestMemoryBlockInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(size: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            size: ::std::convert::Into::into(size),
-        }
+    #[inline]
+    pub fn new(size: u64) -> Self {
+        Self { size }
     }
 }
 #[allow(deprecated)]
@@ -3904,9 +3892,10 @@ pub struct GuestExecStatus {
 impl GuestExecStatus {
     /// A `GuestExecStatus` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(exited: impl ::std::convert::Into<bool>) -> Self {
+    #[inline]
+    pub fn new(exited: bool) -> Self {
         Self {
-            exited: ::std::convert::Into::into(exited),
+            exited,
             exitcode: ::std::option::Option::None,
             signal: ::std::option::Option::None,
             out_data: ::std::option::Option::None,
@@ -3916,18 +3905,19 @@ impl GuestExecStatus {
         }
     }
     /// Set `exitcode` (`exitcode` on the wire).
-    pub fn exitcode(mut self, exitcode: impl ::std::convert::Into<i64>) -> Self {
-        self.exitcode = ::std::option::Option::Some(
-            ::std::convert::Into::into(exitcode),
-        );
+    #[inline]
+    pub fn exitcode(mut self, exitcode: i64) -> Self {
+        self.exitcode = ::std::option::Option::Some(exitcode);
         self
     }
     /// Set `signal` (`signal` on the wire).
-    pub fn signal(mut self, signal: impl ::std::convert::Into<i64>) -> Self {
-        self.signal = ::std::option::Option::Some(::std::convert::Into::into(signal));
+    #[inline]
+    pub fn signal(mut self, signal: i64) -> Self {
+        self.signal = ::std::option::Option::Some(signal);
         self
     }
     /// Set `out_data` (`out-data` on the wire).
+    #[inline]
     pub fn out_data(
         mut self,
         out_data: impl ::std::convert::Into<::std::string::String>,
@@ -3938,6 +3928,7 @@ impl GuestExecStatus {
         self
     }
     /// Set `err_data` (`err-data` on the wire).
+    #[inline]
     pub fn err_data(
         mut self,
         err_data: impl ::std::convert::Into<::std::string::String>,
@@ -3948,23 +3939,15 @@ impl GuestExecStatus {
         self
     }
     /// Set `out_truncated` (`out-truncated` on the wire).
-    pub fn out_truncated(
-        mut self,
-        out_truncated: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.out_truncated = ::std::option::Option::Some(
-            ::std::convert::Into::into(out_truncated),
-        );
+    #[inline]
+    pub fn out_truncated(mut self, out_truncated: bool) -> Self {
+        self.out_truncated = ::std::option::Option::Some(out_truncated);
         self
     }
     /// Set `err_truncated` (`err-truncated` on the wire).
-    pub fn err_truncated(
-        mut self,
-        err_truncated: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.err_truncated = ::std::option::Option::Some(
-            ::std::convert::Into::into(err_truncated),
-        );
+    #[inline]
+    pub fn err_truncated(mut self, err_truncated: bool) -> Self {
+        self.err_truncated = ::std::option::Option::Some(err_truncated);
         self
     }
 }
@@ -4065,10 +4048,9 @@ pub struct GuestExec {
 impl GuestExec {
     /// A `GuestExec` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(pid: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            pid: ::std::convert::Into::into(pid),
-        }
+    #[inline]
+    pub fn new(pid: i64) -> Self {
+        Self { pid }
     }
 }
 #[allow(deprecated)]
@@ -4297,6 +4279,7 @@ pub struct GuestHostName {
 impl GuestHostName {
     /// A `GuestHostName` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(host_name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
             host_name: ::std::convert::Into::into(host_name),
@@ -4382,17 +4365,19 @@ pub struct GuestUser {
 impl GuestUser {
     /// A `GuestUser` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         user: impl ::std::convert::Into<::std::string::String>,
-        login_time: impl ::std::convert::Into<f64>,
+        login_time: f64,
     ) -> Self {
         Self {
             user: ::std::convert::Into::into(user),
-            login_time: ::std::convert::Into::into(login_time),
+            login_time,
             domain: ::std::option::Option::None,
         }
     }
     /// Set `domain` (`domain` on the wire).
+    #[inline]
     pub fn domain(
         mut self,
         domain: impl ::std::convert::Into<::std::string::String>,
@@ -4487,13 +4472,15 @@ pub struct GuestTimezone {
 impl GuestTimezone {
     /// A `GuestTimezone` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(offset: impl ::std::convert::Into<i64>) -> Self {
+    #[inline]
+    pub fn new(offset: i64) -> Self {
         Self {
             zone: ::std::option::Option::None,
-            offset: ::std::convert::Into::into(offset),
+            offset,
         }
     }
     /// Set `zone` (`zone` on the wire).
+    #[inline]
     pub fn zone(
         mut self,
         zone: impl ::std::convert::Into<::std::string::String>,
@@ -4630,6 +4617,7 @@ pub struct GuestOsInfo {
 #[allow(deprecated)]
 impl GuestOsInfo {
     /// Set `kernel_release` (`kernel-release` on the wire).
+    #[inline]
     pub fn kernel_release(
         mut self,
         kernel_release: impl ::std::convert::Into<::std::string::String>,
@@ -4640,6 +4628,7 @@ impl GuestOsInfo {
         self
     }
     /// Set `kernel_version` (`kernel-version` on the wire).
+    #[inline]
     pub fn kernel_version(
         mut self,
         kernel_version: impl ::std::convert::Into<::std::string::String>,
@@ -4650,6 +4639,7 @@ impl GuestOsInfo {
         self
     }
     /// Set `machine` (`machine` on the wire).
+    #[inline]
     pub fn machine(
         mut self,
         machine: impl ::std::convert::Into<::std::string::String>,
@@ -4658,11 +4648,13 @@ impl GuestOsInfo {
         self
     }
     /// Set `id` (`id` on the wire).
+    #[inline]
     pub fn id(mut self, id: impl ::std::convert::Into<::std::string::String>) -> Self {
         self.id = ::std::option::Option::Some(::std::convert::Into::into(id));
         self
     }
     /// Set `name` (`name` on the wire).
+    #[inline]
     pub fn name(
         mut self,
         name: impl ::std::convert::Into<::std::string::String>,
@@ -4671,6 +4663,7 @@ impl GuestOsInfo {
         self
     }
     /// Set `pretty_name` (`pretty-name` on the wire).
+    #[inline]
     pub fn pretty_name(
         mut self,
         pretty_name: impl ::std::convert::Into<::std::string::String>,
@@ -4681,6 +4674,7 @@ impl GuestOsInfo {
         self
     }
     /// Set `version` (`version` on the wire).
+    #[inline]
     pub fn version(
         mut self,
         version: impl ::std::convert::Into<::std::string::String>,
@@ -4689,6 +4683,7 @@ impl GuestOsInfo {
         self
     }
     /// Set `version_id` (`version-id` on the wire).
+    #[inline]
     pub fn version_id(
         mut self,
         version_id: impl ::std::convert::Into<::std::string::String>,
@@ -4699,6 +4694,7 @@ impl GuestOsInfo {
         self
     }
     /// Set `variant` (`variant` on the wire).
+    #[inline]
     pub fn variant(
         mut self,
         variant: impl ::std::convert::Into<::std::string::String>,
@@ -4707,6 +4703,7 @@ impl GuestOsInfo {
         self
     }
     /// Set `variant_id` (`variant-id` on the wire).
+    #[inline]
     pub fn variant_id(
         mut self,
         variant_id: impl ::std::convert::Into<::std::string::String>,
@@ -4895,14 +4892,9 @@ pub struct GuestDeviceIdPci {
 impl GuestDeviceIdPci {
     /// A `GuestDeviceIdPci` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        vendor_id: impl ::std::convert::Into<u16>,
-        device_id: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        Self {
-            vendor_id: ::std::convert::Into::into(vendor_id),
-            device_id: ::std::convert::Into::into(device_id),
-        }
+    #[inline]
+    pub fn new(vendor_id: u16, device_id: u16) -> Self {
+        Self { vendor_id, device_id }
     }
 }
 #[allow(deprecated)]
@@ -5005,6 +4997,7 @@ pub enum GuestDeviceIdBranch {
 impl GuestDeviceId {
     /// A `GuestDeviceId` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(branch: impl ::std::convert::Into<GuestDeviceIdBranch>) -> Self {
         Self {
             branch: ::std::convert::Into::into(branch),
@@ -5143,6 +5136,7 @@ pub struct GuestDeviceInfo {
 impl GuestDeviceInfo {
     /// A `GuestDeviceInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(driver_name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
             driver_name: ::std::convert::Into::into(driver_name),
@@ -5152,13 +5146,13 @@ impl GuestDeviceInfo {
         }
     }
     /// Set `driver_date` (`driver-date` on the wire).
-    pub fn driver_date(mut self, driver_date: impl ::std::convert::Into<i64>) -> Self {
-        self.driver_date = ::std::option::Option::Some(
-            ::std::convert::Into::into(driver_date),
-        );
+    #[inline]
+    pub fn driver_date(mut self, driver_date: i64) -> Self {
+        self.driver_date = ::std::option::Option::Some(driver_date);
         self
     }
     /// Set `driver_version` (`driver-version` on the wire).
+    #[inline]
     pub fn driver_version(
         mut self,
         driver_version: impl ::std::convert::Into<::std::string::String>,
@@ -5169,6 +5163,7 @@ impl GuestDeviceInfo {
         self
     }
     /// Set `id` (`id` on the wire).
+    #[inline]
     pub fn id(mut self, id: impl ::std::convert::Into<GuestDeviceId>) -> Self {
         self.id = ::std::option::Option::Some(::std::convert::Into::into(id));
         self
@@ -5259,6 +5254,7 @@ pub struct GuestAuthorizedKeys {
 impl GuestAuthorizedKeys {
     /// A `GuestAuthorizedKeys` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         keys: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
     ) -> Self {
@@ -5414,132 +5410,105 @@ pub struct GuestDiskStats {
 #[allow(deprecated)]
 impl GuestDiskStats {
     /// Set `read_sectors` (`read-sectors` on the wire).
-    pub fn read_sectors(mut self, read_sectors: impl ::std::convert::Into<u64>) -> Self {
-        self.read_sectors = ::std::option::Option::Some(
-            ::std::convert::Into::into(read_sectors),
-        );
+    #[inline]
+    pub fn read_sectors(mut self, read_sectors: u64) -> Self {
+        self.read_sectors = ::std::option::Option::Some(read_sectors);
         self
     }
     /// Set `read_ios` (`read-ios` on the wire).
-    pub fn read_ios(mut self, read_ios: impl ::std::convert::Into<u64>) -> Self {
-        self.read_ios = ::std::option::Option::Some(
-            ::std::convert::Into::into(read_ios),
-        );
+    #[inline]
+    pub fn read_ios(mut self, read_ios: u64) -> Self {
+        self.read_ios = ::std::option::Option::Some(read_ios);
         self
     }
     /// Set `read_merges` (`read-merges` on the wire).
-    pub fn read_merges(mut self, read_merges: impl ::std::convert::Into<u64>) -> Self {
-        self.read_merges = ::std::option::Option::Some(
-            ::std::convert::Into::into(read_merges),
-        );
+    #[inline]
+    pub fn read_merges(mut self, read_merges: u64) -> Self {
+        self.read_merges = ::std::option::Option::Some(read_merges);
         self
     }
     /// Set `write_sectors` (`write-sectors` on the wire).
-    pub fn write_sectors(
-        mut self,
-        write_sectors: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.write_sectors = ::std::option::Option::Some(
-            ::std::convert::Into::into(write_sectors),
-        );
+    #[inline]
+    pub fn write_sectors(mut self, write_sectors: u64) -> Self {
+        self.write_sectors = ::std::option::Option::Some(write_sectors);
         self
     }
     /// Set `write_ios` (`write-ios` on the wire).
-    pub fn write_ios(mut self, write_ios: impl ::std::convert::Into<u64>) -> Self {
-        self.write_ios = ::std::option::Option::Some(
-            ::std::convert::Into::into(write_ios),
-        );
+    #[inline]
+    pub fn write_ios(mut self, write_ios: u64) -> Self {
+        self.write_ios = ::std::option::Option::Some(write_ios);
         self
     }
     /// Set `write_merges` (`write-merges` on the wire).
-    pub fn write_merges(mut self, write_merges: impl ::std::convert::Into<u64>) -> Self {
-        self.write_merges = ::std::option::Option::Some(
-            ::std::convert::Into::into(write_merges),
-        );
+    #[inline]
+    pub fn write_merges(mut self, write_merges: u64) -> Self {
+        self.write_merges = ::std::option::Option::Some(write_merges);
         self
     }
     /// Set `discard_sectors` (`discard-sectors` on the wire).
-    pub fn discard_sectors(
-        mut self,
-        discard_sectors: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.discard_sectors = ::std::option::Option::Some(
-            ::std::convert::Into::into(discard_sectors),
-        );
+    #[inline]
+    pub fn discard_sectors(mut self, discard_sectors: u64) -> Self {
+        self.discard_sectors = ::std::option::Option::Some(discard_sectors);
         self
     }
     /// Set `discard_ios` (`discard-ios` on the wire).
-    pub fn discard_ios(mut self, discard_ios: impl ::std::convert::Into<u64>) -> Self {
-        self.discard_ios = ::std::option::Option::Some(
-            ::std::convert::Into::into(discard_ios),
-        );
+    #[inline]
+    pub fn discard_ios(mut self, discard_ios: u64) -> Self {
+        self.discard_ios = ::std::option::Option::Some(discard_ios);
         self
     }
     /// Set `discard_merges` (`discard-merges` on the wire).
-    pub fn discard_merges(
-        mut self,
-        discard_merges: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.discard_merges = ::std::option::Option::Some(
-            ::std::convert::Into::into(discard_merges),
-        );
+    #[inline]
+    pub fn discard_merges(mut self, discard_merges: u64) -> Self {
+        self.discard_merges = ::std::option::Option::Some(discard_merges);
         self
     }
     /// Set `flush_ios` (`flush-ios` on the wire).
-    pub fn flush_ios(mut self, flush_ios: impl ::std::convert::Into<u64>) -> Self {
-        self.flush_ios = ::std::option::Option::Some(
-            ::std::convert::Into::into(flush_ios),
-        );
+    #[inline]
+    pub fn flush_ios(mut self, flush_ios: u64) -> Self {
+        self.flush_ios = ::std::option::Option::Some(flush_ios);
         self
     }
     /// Set `read_ticks` (`read-ticks` on the wire).
-    pub fn read_ticks(mut self, read_ticks: impl ::std::convert::Into<u64>) -> Self {
-        self.read_ticks = ::std::option::Option::Some(
-            ::std::convert::Into::into(read_ticks),
-        );
+    #[inline]
+    pub fn read_ticks(mut self, read_ticks: u64) -> Self {
+        self.read_ticks = ::std::option::Option::Some(read_ticks);
         self
     }
     /// Set `write_ticks` (`write-ticks` on the wire).
-    pub fn write_ticks(mut self, write_ticks: impl ::std::convert::Into<u64>) -> Self {
-        self.write_ticks = ::std::option::Option::Some(
-            ::std::convert::Into::into(write_ticks),
-        );
+    #[inline]
+    pub fn write_ticks(mut self, write_ticks: u64) -> Self {
+        self.write_ticks = ::std::option::Option::Some(write_ticks);
         self
     }
     /// Set `discard_ticks` (`discard-ticks` on the wire).
-    pub fn discard_ticks(
-        mut self,
-        discard_ticks: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.discard_ticks = ::std::option::Option::Some(
-            ::std::convert::Into::into(discard_ticks),
-        );
+    #[inline]
+    pub fn discard_ticks(mut self, discard_ticks: u64) -> Self {
+        self.discard_ticks = ::std::option::Option::Some(discard_ticks);
         self
     }
     /// Set `flush_ticks` (`flush-ticks` on the wire).
-    pub fn flush_ticks(mut self, flush_ticks: impl ::std::convert::Into<u64>) -> Self {
-        self.flush_ticks = ::std::option::Option::Some(
-            ::std::convert::Into::into(flush_ticks),
-        );
+    #[inline]
+    pub fn flush_ticks(mut self, flush_ticks: u64) -> Self {
+        self.flush_ticks = ::std::option::Option::Some(flush_ticks);
         self
     }
     /// Set `ios_pgr` (`ios-pgr` on the wire).
-    pub fn ios_pgr(mut self, ios_pgr: impl ::std::convert::Into<u64>) -> Self {
-        self.ios_pgr = ::std::option::Option::Some(::std::convert::Into::into(ios_pgr));
+    #[inline]
+    pub fn ios_pgr(mut self, ios_pgr: u64) -> Self {
+        self.ios_pgr = ::std::option::Option::Some(ios_pgr);
         self
     }
     /// Set `total_ticks` (`total-ticks` on the wire).
-    pub fn total_ticks(mut self, total_ticks: impl ::std::convert::Into<u64>) -> Self {
-        self.total_ticks = ::std::option::Option::Some(
-            ::std::convert::Into::into(total_ticks),
-        );
+    #[inline]
+    pub fn total_ticks(mut self, total_ticks: u64) -> Self {
+        self.total_ticks = ::std::option::Option::Some(total_ticks);
         self
     }
     /// Set `weight_ticks` (`weight-ticks` on the wire).
-    pub fn weight_ticks(mut self, weight_ticks: impl ::std::convert::Into<u64>) -> Self {
-        self.weight_ticks = ::std::option::Option::Some(
-            ::std::convert::Into::into(weight_ticks),
-        );
+    #[inline]
+    pub fn weight_ticks(mut self, weight_ticks: u64) -> Self {
+        self.weight_ticks = ::std::option::Option::Some(weight_ticks);
         self
     }
 }
@@ -5712,16 +5681,17 @@ pub struct GuestDiskStatsInfo {
 impl GuestDiskStatsInfo {
     /// A `GuestDiskStatsInfo` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,
-        major: impl ::std::convert::Into<u64>,
-        minor: impl ::std::convert::Into<u64>,
+        major: u64,
+        minor: u64,
         stats: impl ::std::convert::Into<GuestDiskStats>,
     ) -> Self {
         Self {
             name: ::std::convert::Into::into(name),
-            major: ::std::convert::Into::into(major),
-            minor: ::std::convert::Into::into(minor),
+            major,
+            minor,
             stats: ::std::convert::Into::into(stats),
         }
     }
@@ -5912,19 +5882,14 @@ pub struct GuestLinuxCpuStats {
 impl GuestLinuxCpuStats {
     /// A `GuestLinuxCpuStats` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cpu: impl ::std::convert::Into<i64>,
-        user: impl ::std::convert::Into<u64>,
-        nice: impl ::std::convert::Into<u64>,
-        system: impl ::std::convert::Into<u64>,
-        idle: impl ::std::convert::Into<u64>,
-    ) -> Self {
+    #[inline]
+    pub fn new(cpu: i64, user: u64, nice: u64, system: u64, idle: u64) -> Self {
         Self {
-            cpu: ::std::convert::Into::into(cpu),
-            user: ::std::convert::Into::into(user),
-            nice: ::std::convert::Into::into(nice),
-            system: ::std::convert::Into::into(system),
-            idle: ::std::convert::Into::into(idle),
+            cpu,
+            user,
+            nice,
+            system,
+            idle,
             iowait: ::std::option::Option::None,
             irq: ::std::option::Option::None,
             softirq: ::std::option::Option::None,
@@ -5934,35 +5899,39 @@ impl GuestLinuxCpuStats {
         }
     }
     /// Set `iowait` (`iowait` on the wire).
-    pub fn iowait(mut self, iowait: impl ::std::convert::Into<u64>) -> Self {
-        self.iowait = ::std::option::Option::Some(::std::convert::Into::into(iowait));
+    #[inline]
+    pub fn iowait(mut self, iowait: u64) -> Self {
+        self.iowait = ::std::option::Option::Some(iowait);
         self
     }
     /// Set `irq` (`irq` on the wire).
-    pub fn irq(mut self, irq: impl ::std::convert::Into<u64>) -> Self {
-        self.irq = ::std::option::Option::Some(::std::convert::Into::into(irq));
+    #[inline]
+    pub fn irq(mut self, irq: u64) -> Self {
+        self.irq = ::std::option::Option::Some(irq);
         self
     }
     /// Set `softirq` (`softirq` on the wire).
-    pub fn softirq(mut self, softirq: impl ::std::convert::Into<u64>) -> Self {
-        self.softirq = ::std::option::Option::Some(::std::convert::Into::into(softirq));
+    #[inline]
+    pub fn softirq(mut self, softirq: u64) -> Self {
+        self.softirq = ::std::option::Option::Some(softirq);
         self
     }
     /// Set `steal` (`steal` on the wire).
-    pub fn steal(mut self, steal: impl ::std::convert::Into<u64>) -> Self {
-        self.steal = ::std::option::Option::Some(::std::convert::Into::into(steal));
+    #[inline]
+    pub fn steal(mut self, steal: u64) -> Self {
+        self.steal = ::std::option::Option::Some(steal);
         self
     }
     /// Set `guest` (`guest` on the wire).
-    pub fn guest(mut self, guest: impl ::std::convert::Into<u64>) -> Self {
-        self.guest = ::std::option::Option::Some(::std::convert::Into::into(guest));
+    #[inline]
+    pub fn guest(mut self, guest: u64) -> Self {
+        self.guest = ::std::option::Option::Some(guest);
         self
     }
     /// Set `guestnice` (`guestnice` on the wire).
-    pub fn guestnice(mut self, guestnice: impl ::std::convert::Into<u64>) -> Self {
-        self.guestnice = ::std::option::Option::Some(
-            ::std::convert::Into::into(guestnice),
-        );
+    #[inline]
+    pub fn guestnice(mut self, guestnice: u64) -> Self {
+        self.guestnice = ::std::option::Option::Some(guestnice);
         self
     }
 }
@@ -6121,6 +6090,7 @@ pub enum GuestCpuStatsBranch {
 impl GuestCpuStats {
     /// A `GuestCpuStats` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(branch: impl ::std::convert::Into<GuestCpuStatsBranch>) -> Self {
         Self {
             branch: ::std::convert::Into::into(branch),
@@ -6248,16 +6218,9 @@ pub struct GuestLoadAverage {
 impl GuestLoadAverage {
     /// A `GuestLoadAverage` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        load1m: impl ::std::convert::Into<f64>,
-        load5m: impl ::std::convert::Into<f64>,
-        load15m: impl ::std::convert::Into<f64>,
-    ) -> Self {
-        Self {
-            load1m: ::std::convert::Into::into(load1m),
-            load5m: ::std::convert::Into::into(load5m),
-            load15m: ::std::convert::Into::into(load15m),
-        }
+    #[inline]
+    pub fn new(load1m: f64, load5m: f64, load15m: f64) -> Self {
+        Self { load1m, load5m, load15m }
     }
 }
 #[allow(deprecated)]
@@ -6386,16 +6349,17 @@ pub struct GuestNetworkRoute {
 impl GuestNetworkRoute {
     /// A `GuestNetworkRoute` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         iface: impl ::std::convert::Into<::std::string::String>,
         destination: impl ::std::convert::Into<::std::string::String>,
-        metric: impl ::std::convert::Into<i64>,
-        version: impl ::std::convert::Into<i64>,
+        metric: i64,
+        version: i64,
     ) -> Self {
         Self {
             iface: ::std::convert::Into::into(iface),
             destination: ::std::convert::Into::into(destination),
-            metric: ::std::convert::Into::into(metric),
+            metric,
             gateway: ::std::option::Option::None,
             mask: ::std::option::Option::None,
             irtt: ::std::option::Option::None,
@@ -6408,10 +6372,11 @@ impl GuestNetworkRoute {
             source: ::std::option::Option::None,
             srcprefixlen: ::std::option::Option::None,
             nexthop: ::std::option::Option::None,
-            version: ::std::convert::Into::into(version),
+            version,
         }
     }
     /// Set `gateway` (`gateway` on the wire).
+    #[inline]
     pub fn gateway(
         mut self,
         gateway: impl ::std::convert::Into<::std::string::String>,
@@ -6420,6 +6385,7 @@ impl GuestNetworkRoute {
         self
     }
     /// Set `mask` (`mask` on the wire).
+    #[inline]
     pub fn mask(
         mut self,
         mask: impl ::std::convert::Into<::std::string::String>,
@@ -6428,36 +6394,43 @@ impl GuestNetworkRoute {
         self
     }
     /// Set `irtt` (`irtt` on the wire).
-    pub fn irtt(mut self, irtt: impl ::std::convert::Into<i64>) -> Self {
-        self.irtt = ::std::option::Option::Some(::std::convert::Into::into(irtt));
+    #[inline]
+    pub fn irtt(mut self, irtt: i64) -> Self {
+        self.irtt = ::std::option::Option::Some(irtt);
         self
     }
     /// Set `flags` (`flags` on the wire).
-    pub fn flags(mut self, flags: impl ::std::convert::Into<u64>) -> Self {
-        self.flags = ::std::option::Option::Some(::std::convert::Into::into(flags));
+    #[inline]
+    pub fn flags(mut self, flags: u64) -> Self {
+        self.flags = ::std::option::Option::Some(flags);
         self
     }
     /// Set `refcnt` (`refcnt` on the wire).
-    pub fn refcnt(mut self, refcnt: impl ::std::convert::Into<i64>) -> Self {
-        self.refcnt = ::std::option::Option::Some(::std::convert::Into::into(refcnt));
+    #[inline]
+    pub fn refcnt(mut self, refcnt: i64) -> Self {
+        self.refcnt = ::std::option::Option::Some(refcnt);
         self
     }
     /// Set `r#use` (`use` on the wire).
-    pub fn set_use(mut self, r#use: impl ::std::convert::Into<i64>) -> Self {
-        self.r#use = ::std::option::Option::Some(::std::convert::Into::into(r#use));
+    #[inline]
+    pub fn set_use(mut self, r#use: i64) -> Self {
+        self.r#use = ::std::option::Option::Some(r#use);
         self
     }
     /// Set `window` (`window` on the wire).
-    pub fn window(mut self, window: impl ::std::convert::Into<i64>) -> Self {
-        self.window = ::std::option::Option::Some(::std::convert::Into::into(window));
+    #[inline]
+    pub fn window(mut self, window: i64) -> Self {
+        self.window = ::std::option::Option::Some(window);
         self
     }
     /// Set `mtu` (`mtu` on the wire).
-    pub fn mtu(mut self, mtu: impl ::std::convert::Into<i64>) -> Self {
-        self.mtu = ::std::option::Option::Some(::std::convert::Into::into(mtu));
+    #[inline]
+    pub fn mtu(mut self, mtu: i64) -> Self {
+        self.mtu = ::std::option::Option::Some(mtu);
         self
     }
     /// Set `desprefixlen` (`desprefixlen` on the wire).
+    #[inline]
     pub fn desprefixlen(
         mut self,
         desprefixlen: impl ::std::convert::Into<::std::string::String>,
@@ -6468,6 +6441,7 @@ impl GuestNetworkRoute {
         self
     }
     /// Set `source` (`source` on the wire).
+    #[inline]
     pub fn source(
         mut self,
         source: impl ::std::convert::Into<::std::string::String>,
@@ -6476,6 +6450,7 @@ impl GuestNetworkRoute {
         self
     }
     /// Set `srcprefixlen` (`srcprefixlen` on the wire).
+    #[inline]
     pub fn srcprefixlen(
         mut self,
         srcprefixlen: impl ::std::convert::Into<::std::string::String>,
@@ -6486,6 +6461,7 @@ impl GuestNetworkRoute {
         self
     }
     /// Set `nexthop` (`nexthop` on the wire).
+    #[inline]
     pub fn nexthop(
         mut self,
         nexthop: impl ::std::convert::Into<::std::string::String>,
@@ -6710,10 +6686,9 @@ pub mod commands {
     impl GuestSyncDelimited {
         /// A `GuestSyncDelimited` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
-        pub fn new(id: impl ::std::convert::Into<i64>) -> Self {
-            Self {
-                id: ::std::convert::Into::into(id),
-            }
+        #[inline]
+        pub fn new(id: i64) -> Self {
+            Self { id }
         }
     }
     #[allow(deprecated)]
@@ -6825,10 +6800,9 @@ pub mod commands {
     impl GuestSync {
         /// A `GuestSync` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
-        pub fn new(id: impl ::std::convert::Into<i64>) -> Self {
-            Self {
-                id: ::std::convert::Into::into(id),
-            }
+        #[inline]
+        pub fn new(id: i64) -> Self {
+            Self { id }
         }
     }
     #[allow(deprecated)]
@@ -7064,8 +7038,9 @@ pub mod commands {
     #[allow(deprecated)]
     impl GuestSetTime {
         /// Set `time` (`time` on the wire).
-        pub fn time(mut self, time: impl ::std::convert::Into<i64>) -> Self {
-            self.time = ::std::option::Option::Some(::std::convert::Into::into(time));
+        #[inline]
+        pub fn time(mut self, time: i64) -> Self {
+            self.time = ::std::option::Option::Some(time);
             self
         }
     }
@@ -7216,6 +7191,7 @@ pub mod commands {
     #[allow(deprecated)]
     impl GuestShutdown {
         /// Set `mode` (`mode` on the wire).
+        #[inline]
         pub fn mode(
             mut self,
             mode: impl ::std::convert::Into<::std::string::String>,
@@ -7306,6 +7282,7 @@ pub mod commands {
     impl GuestFileOpen {
         /// A `GuestFileOpen` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
             Self {
                 path: ::std::convert::Into::into(path),
@@ -7313,6 +7290,7 @@ pub mod commands {
             }
         }
         /// Set `mode` (`mode` on the wire).
+        #[inline]
         pub fn mode(
             mut self,
             mode: impl ::std::convert::Into<::std::string::String>,
@@ -7414,10 +7392,9 @@ pub mod commands {
     impl GuestFileClose {
         /// A `GuestFileClose` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
-        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
-            Self {
-                handle: ::std::convert::Into::into(handle),
-            }
+        #[inline]
+        pub fn new(handle: i64) -> Self {
+            Self { handle }
         }
     }
     #[allow(deprecated)]
@@ -7511,15 +7488,17 @@ pub mod commands {
     impl GuestFileReadCommand {
         /// A `GuestFileReadCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
-        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
+        #[inline]
+        pub fn new(handle: i64) -> Self {
             Self {
-                handle: ::std::convert::Into::into(handle),
+                handle,
                 count: ::std::option::Option::None,
             }
         }
         /// Set `count` (`count` on the wire).
-        pub fn count(mut self, count: impl ::std::convert::Into<i64>) -> Self {
-            self.count = ::std::option::Option::Some(::std::convert::Into::into(count));
+        #[inline]
+        pub fn count(mut self, count: i64) -> Self {
+            self.count = ::std::option::Option::Some(count);
             self
         }
     }
@@ -7621,19 +7600,21 @@ pub mod commands {
     impl GuestFileWriteCommand {
         /// A `GuestFileWriteCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
-            handle: impl ::std::convert::Into<i64>,
+            handle: i64,
             buf_b64: impl ::std::convert::Into<::std::string::String>,
         ) -> Self {
             Self {
-                handle: ::std::convert::Into::into(handle),
+                handle,
                 buf_b64: ::std::convert::Into::into(buf_b64),
                 count: ::std::option::Option::None,
             }
         }
         /// Set `count` (`count` on the wire).
-        pub fn count(mut self, count: impl ::std::convert::Into<i64>) -> Self {
-            self.count = ::std::option::Option::Some(::std::convert::Into::into(count));
+        #[inline]
+        pub fn count(mut self, count: i64) -> Self {
+            self.count = ::std::option::Option::Some(count);
             self
         }
     }
@@ -7746,14 +7727,15 @@ pub mod commands {
     impl GuestFileSeekCommand {
         /// A `GuestFileSeekCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
-            handle: impl ::std::convert::Into<i64>,
-            offset: impl ::std::convert::Into<i64>,
+            handle: i64,
+            offset: i64,
             whence: impl ::std::convert::Into<super::GuestFileWhence>,
         ) -> Self {
             Self {
-                handle: ::std::convert::Into::into(handle),
-                offset: ::std::convert::Into::into(offset),
+                handle,
+                offset,
                 whence: ::std::convert::Into::into(whence),
             }
         }
@@ -7868,10 +7850,9 @@ pub mod commands {
     impl GuestFileFlush {
         /// A `GuestFileFlush` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
-        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
-            Self {
-                handle: ::std::convert::Into::into(handle),
-            }
+        #[inline]
+        pub fn new(handle: i64) -> Self {
+            Self { handle }
         }
     }
     #[allow(deprecated)]
@@ -8124,6 +8105,7 @@ pub mod commands {
     #[allow(deprecated)]
     impl GuestFsfreezeFreezeList {
         /// Set `mountpoints` (`mountpoints` on the wire).
+        #[inline]
         pub fn mountpoints(
             mut self,
             mountpoints: impl ::std::convert::Into<
@@ -8303,10 +8285,9 @@ pub mod commands {
     #[allow(deprecated)]
     impl GuestFstrim {
         /// Set `minimum` (`minimum` on the wire).
-        pub fn minimum(mut self, minimum: impl ::std::convert::Into<i64>) -> Self {
-            self.minimum = ::std::option::Option::Some(
-                ::std::convert::Into::into(minimum),
-            );
+        #[inline]
+        pub fn minimum(mut self, minimum: i64) -> Self {
+            self.minimum = ::std::option::Option::Some(minimum);
             self
         }
     }
@@ -8846,6 +8827,7 @@ pub mod commands {
     impl GuestSetVcpus {
         /// A `GuestSetVcpus` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
             vcpus: impl ::std::convert::Into<
                 ::std::vec::Vec<super::GuestLogicalProcessor>,
@@ -9110,15 +9092,16 @@ pub mod commands {
     impl GuestSetUserPassword {
         /// A `GuestSetUserPassword` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
             username: impl ::std::convert::Into<::std::string::String>,
             password: impl ::std::convert::Into<::std::string::String>,
-            crypted: impl ::std::convert::Into<bool>,
+            crypted: bool,
         ) -> Self {
             Self {
                 username: ::std::convert::Into::into(username),
                 password: ::std::convert::Into::into(password),
-                crypted: ::std::convert::Into::into(crypted),
+                crypted,
             }
         }
     }
@@ -9333,6 +9316,7 @@ pub mod commands {
     impl GuestSetMemoryBlocks {
         /// A `GuestSetMemoryBlocks` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
             mem_blks: impl ::std::convert::Into<::std::vec::Vec<super::GuestMemoryBlock>>,
         ) -> Self {
@@ -9497,10 +9481,9 @@ pub mod commands {
     impl GuestExecStatusCommand {
         /// A `GuestExecStatusCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
-        pub fn new(pid: impl ::std::convert::Into<i64>) -> Self {
-            Self {
-                pid: ::std::convert::Into::into(pid),
-            }
+        #[inline]
+        pub fn new(pid: i64) -> Self {
+            Self { pid }
         }
     }
     #[allow(deprecated)]
@@ -9605,6 +9588,7 @@ pub mod commands {
     impl GuestExecCommand {
         /// A `GuestExecCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
             Self {
                 path: ::std::convert::Into::into(path),
@@ -9615,6 +9599,7 @@ pub mod commands {
             }
         }
         /// Set `arg` (`arg` on the wire).
+        #[inline]
         pub fn arg(
             mut self,
             arg: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -9623,6 +9608,7 @@ pub mod commands {
             self
         }
         /// Set `env` (`env` on the wire).
+        #[inline]
         pub fn env(
             mut self,
             env: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -9631,6 +9617,7 @@ pub mod commands {
             self
         }
         /// Set `input_data` (`input-data` on the wire).
+        #[inline]
         pub fn input_data(
             mut self,
             input_data: impl ::std::convert::Into<::std::string::String>,
@@ -9641,6 +9628,7 @@ pub mod commands {
             self
         }
         /// Set `capture_output` (`capture-output` on the wire).
+        #[inline]
         pub fn capture_output(
             mut self,
             capture_output: impl ::std::convert::Into<super::GuestExecCaptureOutput>,
@@ -10106,6 +10094,7 @@ pub mod commands {
     impl GuestSshGetAuthorizedKeys {
         /// A `GuestSshGetAuthorizedKeys` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(username: impl ::std::convert::Into<::std::string::String>) -> Self {
             Self {
                 username: ::std::convert::Into::into(username),
@@ -10204,6 +10193,7 @@ pub mod commands {
     impl GuestSshAddAuthorizedKeys {
         /// A `GuestSshAddAuthorizedKeys` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
             username: impl ::std::convert::Into<::std::string::String>,
             keys: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -10215,8 +10205,9 @@ pub mod commands {
             }
         }
         /// Set `reset` (`reset` on the wire).
-        pub fn reset(mut self, reset: impl ::std::convert::Into<bool>) -> Self {
-            self.reset = ::std::option::Option::Some(::std::convert::Into::into(reset));
+        #[inline]
+        pub fn reset(mut self, reset: bool) -> Self {
+            self.reset = ::std::option::Option::Some(reset);
             self
         }
     }
@@ -10328,6 +10319,7 @@ pub mod commands {
     impl GuestSshRemoveAuthorizedKeys {
         /// A `GuestSshRemoveAuthorizedKeys` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
+        #[inline]
         pub fn new(
             username: impl ::std::convert::Into<::std::string::String>,
             keys: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,

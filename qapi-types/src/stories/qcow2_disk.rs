@@ -17,7 +17,7 @@ pub fn add_qcow2_disk(qmp: &Qmp, path: &str, node: &str) -> qapi_types::Result<(
     // BlockdevOptionsFile, so the branch is named.
     let create = BlockdevCreate::new(
         format!("create-{node}"),
-        BlockdevCreateOptionsFile::new(path, 0u64),
+        BlockdevCreateOptionsFile::new(path, 0),
     );
     qmp.run_job(&create, limit)?;
     let file = BlockdevOptionsBranch::File(BlockdevOptionsFile::new(path));
@@ -26,7 +26,7 @@ pub fn add_qcow2_disk(qmp: &Qmp, path: &str, node: &str) -> qapi_types::Result<(
     // Formatted as qcow2 by a second job, then the qcow2 node over it.
     let format = BlockdevCreate::new(
         format!("format-{node}"),
-        BlockdevCreateOptionsQcow2::new(file_node.as_str(), 64u64 << 20),
+        BlockdevCreateOptionsQcow2::new(file_node.as_str(), 64 << 20),
     );
     qmp.run_job(&format, limit)?;
     let disk = BlockdevOptions::from(BlockdevOptionsQcow2::new(file_node.as_str()));
