@@ -2,8 +2,8 @@
 //! from running QEMUs (10.0.2), decoded bytes to typed values by
 //! qapi-types' bindings (the way the clients do it,
 //! `qapi_types::decode_reply`: routed by a look at the message's ends,
-//! then read once where it lies: `return`'s UTF-8 checked in one go,
-//! then its text straight into the command's type) and by the
+//! then read once where it lies: the message's UTF-8 checked in one
+//! go, then `return`'s text straight into the command's type) and by the
 //! incumbent's serde-derived types (qapi-qmp 0.15, one `from_slice` of
 //! the whole reply, which checks each string's UTF-8 as it reads it).
 //! Both sides run interleaved, in one process, a sample being as many
