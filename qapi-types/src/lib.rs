@@ -780,9 +780,14 @@ impl ServerMessage {
     /// Classify one JSON message.  The envelope's members are read one
     /// by one (unknown ones skipped); a reply's `return` is kept as its
     /// bytes, to be decoded once, straight into the command's type.
+    /// A message that is not UTF-8 is not JSON, wherever the bytes are
+    /// (also in a member that is skipped), as the clients' quick route
+    /// reads it.
     pub fn parse(bytes: &[u8]) -> Result<ServerMessage, MessageError> {
-        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| {
-            serde_json::from_slice(bytes).map_or(MessageError::Json(e), MessageError::Shape)
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| MessageError::Json(proto::not_utf8(bytes, e)))?;
+        let env: Envelope = serde_json::from_str(text).map_err(|e| {
+            serde_json::from_str(text).map_or(MessageError::Json(e), MessageError::Shape)
         })?;
         let Envelope {
             ret,
@@ -812,7 +817,7 @@ impl ServerMessage {
             });
         }
         // Not one of QMP's shapes: the whole message, for the error.
-        Err(serde_json::from_slice(bytes).map_or_else(MessageError::Json, MessageError::Shape))
+        Err(serde_json::from_str(text).map_or_else(MessageError::Json, MessageError::Shape))
     }
 }
 
@@ -1017,6 +1022,26 @@ mod tests {
                 matches!(r, Err(Error::Protocol(ref m))
                     if m.contains("not JSON") && m.contains(&format!("column {column}"))),
                 "{r:?}"
+            );
+        }
+        // With the generated types, and wherever the bytes are: in
+        // `return`, in a member `return`'s type skips, in one the
+        // envelope skips, on the quick route or not.
+        #[cfg(feature = "qmp")]
+        for msg in [
+            &b"{\"return\": {\"running\": true, \"status\": \"ru\xffn\"}, \"id\": 3}"[..],
+            b"{\"return\": {\"running\": true, \"status\": \"running\", \"zz\": \"\xff\"}, \"id\": 3}",
+            b"{\"return\": {\"running\": true, \"status\": \"running\"}, \"x\": \"\xff\", \"id\": 3}",
+            b"{\"id\": 3, \"return\": {\"running\": true, \"status\": \"running\"}, \"x\": \"\xff\"}",
+        ] {
+            let r = with_strict(Some(false), || {
+                decode_reply::<crate::qmp::commands::QueryStatus>(msg)
+            });
+            assert!(
+                matches!(r, Err(Error::Protocol(ref m))
+                    if m.contains("not JSON") && m.contains("invalid unicode code point")),
+                "{}: {r:?}",
+                String::from_utf8_lossy(msg)
             );
         }
         // Text in other scripts decodes as it is.

@@ -1121,7 +1121,7 @@ enum Failure {
 /// The error for a message that is not UTF-8: serde_json's, which
 /// says where (reading it into a `Value` checks every string), or, were
 /// it to find none, where the first byte that is not UTF-8 is.
-fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> serde_json::Error {
+pub(crate) fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> serde_json::Error {
     match serde_json::from_slice::<Value>(bytes) {
         Err(error) => error,
         Ok(_) => serde::de::Error::custom(format_args!(

@@ -55,12 +55,19 @@ fn a_qcow2_node_over_a_file_node_names_only_what_it_sets() {
     );
 }
 
-/// Numbers, booleans and enums are taken as their own type, so a plain
-/// literal is a `u64` size (an `impl Into<u64>` parameter would have
-/// made it an `i32`, which does not convert); strings and references
-/// still take anything that converts.
+/// Unsigned numbers, booleans and enums are taken as their own type, so
+/// a plain literal is a `u64` size (an `impl Into<u64>` parameter would
+/// have made it an `i32`, which does not convert); strings, references,
+/// `int` and `number` still take anything that converts (a `u32` for an
+/// `int`, an integer for a `number`).
 #[test]
 fn plain_literals_fill_unsigned_members() {
+    let speed: u32 = 1 << 20;
+    assert_eq!(
+        wire(&BlockJobSetSpeed::new("job0", speed)),
+        json!({"device": "job0", "speed": 1048576})
+    );
+    assert_eq!(wire(&DisplayGtk::default().scale(2)), json!({"scale": 2.0}));
     let create = BlockdevCreateOptionsQcow2::new("file0", 64 << 20)
         .cluster_size(65536)
         .refcount_bits(16)

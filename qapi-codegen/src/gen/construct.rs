@@ -4,11 +4,12 @@
 //! The rule users see: they name only what they set. A struct without
 //! required members derives `Default`; any other gets `T::new(required…)`
 //! taking each member as `impl Into<_>` (so `&str` works for strings and
-//! `BlockdevRef::from("node")` is implied), except numbers, booleans and
-//! enums, which are taken as their own type: nothing else converts into
-//! an enum, and `impl Into<u64>` would refuse a plain literal (`.size(1024)`:
-//! an integer literal that no type pins down is an `i32`, and `u64` has
-//! no `From<i32>`). Every optional member has a
+//! `BlockdevRef::from("node")` is implied, and `2` for a `number`), except
+//! where that would refuse a plain literal or gains nothing: unsigned
+//! numbers, `int8` and `int16` are taken as their own type, since an
+//! integer literal that no type pins down is an `i32` and `u64` has no
+//! `From<i32>` (`impl Into<u64>` refused `.size(1024)`); booleans and
+//! enums too, since nothing else converts into them. Every optional member has a
 //! setter of the field's name (`.node_name("disk0")`), prefixed `set_`
 //! where the name is a method every value has (`clone`, `eq`, …) or
 //! `new`. Boxing is hidden: a boxed member's setter boxes. Members a
@@ -32,8 +33,8 @@ pub(super) struct CtorField {
     pub boxed: bool,
     /// The type without `Option` and `Box`.
     pub inner: TokenStream,
-    /// Taken as `inner` itself, not `impl Into<inner>` (numbers,
-    /// booleans, enums).
+    /// Taken as `inner` itself, not `impl Into<inner>` (unsigned
+    /// numbers, `int8`, `int16`, booleans, enums).
     pub plain: bool,
     pub deprecated: bool,
     pub cfg: TokenStream,

@@ -216,9 +216,18 @@ impl Gen<'_> {
             let plain = compat.is_none()
                 && !boxed
                 && match &self.ent(m.ty).kind {
-                    EntityKind::Builtin(b) => {
-                        !matches!(b, Builtin::Str | Builtin::Any | Builtin::Null)
-                    }
+                    // A plain literal converts into `i32`, `i64` and `f64`
+                    // (and a narrower number does): those stay `impl Into`.
+                    EntityKind::Builtin(b) => !matches!(
+                        b,
+                        Builtin::Str
+                            | Builtin::Any
+                            | Builtin::Null
+                            | Builtin::Int
+                            | Builtin::Int64
+                            | Builtin::Int32
+                            | Builtin::Number
+                    ),
                     EntityKind::Enum(_) => true,
                     _ => false,
                 };

@@ -119,11 +119,11 @@ impl Pair {
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn new(
-        a_b: i64,
+        a_b: impl ::std::convert::Into<i64>,
         a_b2: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
-            a_b,
+            a_b: ::std::convert::Into::into(a_b),
             a_b2: ::std::convert::Into::into(a_b2),
         }
     }
@@ -204,8 +204,10 @@ impl FooBar {
     /// A `FooBar` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(x: i64) -> Self {
-        Self { x }
+    pub fn new(x: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            x: ::std::convert::Into::into(x),
+        }
     }
 }
 #[allow(deprecated)]
@@ -270,8 +272,10 @@ impl FooBar2 {
     /// A `FooBar2` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(y: i64) -> Self {
-        Self { y }
+    pub fn new(y: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            y: ::std::convert::Into::into(y),
+        }
     }
 }
 #[allow(deprecated)]

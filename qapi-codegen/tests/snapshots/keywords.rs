@@ -221,7 +221,7 @@ impl Keywords {
     pub fn new(
         r#type: Kind,
         self_: impl ::std::convert::Into<::std::string::String>,
-        r#fn: i64,
+        r#fn: impl ::std::convert::Into<i64>,
         r#async: impl ::std::convert::Into<::std::string::String>,
         crate_: impl ::std::convert::Into<::std::string::String>,
         super_: impl ::std::convert::Into<::std::string::String>,
@@ -229,7 +229,7 @@ impl Keywords {
         Self {
             r#type,
             self_: ::std::convert::Into::into(self_),
-            r#fn,
+            r#fn: ::std::convert::Into::into(r#fn),
             r#match: ::std::option::Option::None,
             r#async: ::std::convert::Into::into(r#async),
             crate_: ::std::convert::Into::into(crate_),

@@ -116,9 +116,9 @@ impl Tree {
     /// A `Tree` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(value: i64) -> Self {
+    pub fn new(value: impl ::std::convert::Into<i64>) -> Self {
         Self {
-            value,
+            value: ::std::convert::Into::into(value),
             left: ::std::option::Option::None,
             right: ::std::option::Option::None,
             children: ::std::option::Option::None,
@@ -417,8 +417,10 @@ impl Leaf {
     /// A `Leaf` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(n: i64) -> Self {
-        Self { n }
+    pub fn new(n: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            n: ::std::convert::Into::into(n),
+        }
     }
 }
 #[allow(deprecated)]

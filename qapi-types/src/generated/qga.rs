@@ -344,12 +344,12 @@ impl GuestFileRead {
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn new(
-        count: i64,
+        count: impl ::std::convert::Into<i64>,
         buf_b64: impl ::std::convert::Into<::std::string::String>,
         eof: bool,
     ) -> Self {
         Self {
-            count,
+            count: ::std::convert::Into::into(count),
             buf_b64: ::std::convert::Into::into(buf_b64),
             eof,
         }
@@ -446,8 +446,11 @@ impl GuestFileWrite {
     /// A `GuestFileWrite` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(count: i64, eof: bool) -> Self {
-        Self { count, eof }
+    pub fn new(count: impl ::std::convert::Into<i64>, eof: bool) -> Self {
+        Self {
+            count: ::std::convert::Into::into(count),
+            eof,
+        }
     }
 }
 #[allow(deprecated)]
@@ -527,8 +530,11 @@ impl GuestFileSeek {
     /// A `GuestFileSeek` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(position: i64, eof: bool) -> Self {
-        Self { position, eof }
+    pub fn new(position: impl ::std::convert::Into<i64>, eof: bool) -> Self {
+        Self {
+            position: ::std::convert::Into::into(position),
+            eof,
+        }
     }
 }
 #[allow(deprecated)]
@@ -842,14 +848,14 @@ impl GuestFilesystemTrimResult {
     }
     /// Set `trimmed` (`trimmed` on the wire).
     #[inline]
-    pub fn trimmed(mut self, trimmed: i64) -> Self {
-        self.trimmed = ::std::option::Option::Some(trimmed);
+    pub fn trimmed(mut self, trimmed: impl ::std::convert::Into<i64>) -> Self {
+        self.trimmed = ::std::option::Option::Some(::std::convert::Into::into(trimmed));
         self
     }
     /// Set `minimum` (`minimum` on the wire).
     #[inline]
-    pub fn minimum(mut self, minimum: i64) -> Self {
-        self.minimum = ::std::option::Option::Some(minimum);
+    pub fn minimum(mut self, minimum: impl ::std::convert::Into<i64>) -> Self {
+        self.minimum = ::std::option::Option::Some(::std::convert::Into::into(minimum));
         self
     }
     /// Set `error` (`error` on the wire).
@@ -1106,12 +1112,12 @@ impl GuestIpAddress {
     pub fn new(
         ip_address: impl ::std::convert::Into<::std::string::String>,
         ip_address_type: GuestIpAddressType,
-        prefix: i64,
+        prefix: impl ::std::convert::Into<i64>,
     ) -> Self {
         Self {
             ip_address: ::std::convert::Into::into(ip_address),
             ip_address_type,
-            prefix,
+            prefix: ::std::convert::Into::into(prefix),
         }
     }
 }
@@ -1580,9 +1586,9 @@ impl GuestLogicalProcessor {
     /// A `GuestLogicalProcessor` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(logical_id: i64, online: bool) -> Self {
+    pub fn new(logical_id: impl ::std::convert::Into<i64>, online: bool) -> Self {
         Self {
-            logical_id,
+            logical_id: ::std::convert::Into::into(logical_id),
             online,
             can_offline: ::std::option::Option::None,
         }
@@ -1895,12 +1901,17 @@ impl GuestPciAddress {
     /// A `GuestPciAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(domain: i64, bus: i64, slot: i64, function: i64) -> Self {
+    pub fn new(
+        domain: impl ::std::convert::Into<i64>,
+        bus: impl ::std::convert::Into<i64>,
+        slot: impl ::std::convert::Into<i64>,
+        function: impl ::std::convert::Into<i64>,
+    ) -> Self {
         Self {
-            domain,
-            bus,
-            slot,
-            function,
+            domain: ::std::convert::Into::into(domain),
+            bus: ::std::convert::Into::into(bus),
+            slot: ::std::convert::Into::into(slot),
+            function: ::std::convert::Into::into(function),
         }
     }
 }
@@ -2010,12 +2021,17 @@ impl GuestCcwAddress {
     /// A `GuestCcwAddress` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(cssid: i64, ssid: i64, subchno: i64, devno: i64) -> Self {
+    pub fn new(
+        cssid: impl ::std::convert::Into<i64>,
+        ssid: impl ::std::convert::Into<i64>,
+        subchno: impl ::std::convert::Into<i64>,
+        devno: impl ::std::convert::Into<i64>,
+    ) -> Self {
         Self {
-            cssid,
-            ssid,
-            subchno,
-            devno,
+            cssid: ::std::convert::Into::into(cssid),
+            ssid: ::std::convert::Into::into(ssid),
+            subchno: ::std::convert::Into::into(subchno),
+            devno: ::std::convert::Into::into(devno),
         }
     }
 }
@@ -2144,16 +2160,16 @@ impl GuestDiskAddress {
     pub fn new(
         pci_controller: impl ::std::convert::Into<GuestPciAddress>,
         bus_type: GuestDiskBusType,
-        bus: i64,
-        target: i64,
-        unit: i64,
+        bus: impl ::std::convert::Into<i64>,
+        target: impl ::std::convert::Into<i64>,
+        unit: impl ::std::convert::Into<i64>,
     ) -> Self {
         Self {
             pci_controller: ::std::convert::Into::into(pci_controller),
             bus_type,
-            bus,
-            target,
-            unit,
+            bus: ::std::convert::Into::into(bus),
+            target: ::std::convert::Into::into(target),
+            unit: ::std::convert::Into::into(unit),
             serial: ::std::option::Option::None,
             dev: ::std::option::Option::None,
             ccw_address: ::std::option::Option::None,
@@ -2392,11 +2408,11 @@ impl GuestNvMeSmart {
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn new(
-        critical_warning: i64,
-        temperature: i64,
-        available_spare: i64,
-        available_spare_threshold: i64,
-        percentage_used: i64,
+        critical_warning: impl ::std::convert::Into<i64>,
+        temperature: impl ::std::convert::Into<i64>,
+        available_spare: impl ::std::convert::Into<i64>,
+        available_spare_threshold: impl ::std::convert::Into<i64>,
+        percentage_used: impl ::std::convert::Into<i64>,
         data_units_read_lo: u64,
         data_units_read_hi: u64,
         data_units_written_lo: u64,
@@ -2419,11 +2435,13 @@ impl GuestNvMeSmart {
         number_of_error_log_entries_hi: u64,
     ) -> Self {
         Self {
-            critical_warning,
-            temperature,
-            available_spare,
-            available_spare_threshold,
-            percentage_used,
+            critical_warning: ::std::convert::Into::into(critical_warning),
+            temperature: ::std::convert::Into::into(temperature),
+            available_spare: ::std::convert::Into::into(available_spare),
+            available_spare_threshold: ::std::convert::Into::into(
+                available_spare_threshold,
+            ),
+            percentage_used: ::std::convert::Into::into(percentage_used),
             data_units_read_lo,
             data_units_read_hi,
             data_units_written_lo,
@@ -3701,8 +3719,10 @@ impl GuestMemoryBlockResponse {
     }
     /// Set `error_code` (`error-code` on the wire).
     #[inline]
-    pub fn error_code(mut self, error_code: i64) -> Self {
-        self.error_code = ::std::option::Option::Some(error_code);
+    pub fn error_code(mut self, error_code: impl ::std::convert::Into<i64>) -> Self {
+        self.error_code = ::std::option::Option::Some(
+            ::std::convert::Into::into(error_code),
+        );
         self
     }
 }
@@ -3906,14 +3926,16 @@ impl GuestExecStatus {
     }
     /// Set `exitcode` (`exitcode` on the wire).
     #[inline]
-    pub fn exitcode(mut self, exitcode: i64) -> Self {
-        self.exitcode = ::std::option::Option::Some(exitcode);
+    pub fn exitcode(mut self, exitcode: impl ::std::convert::Into<i64>) -> Self {
+        self.exitcode = ::std::option::Option::Some(
+            ::std::convert::Into::into(exitcode),
+        );
         self
     }
     /// Set `signal` (`signal` on the wire).
     #[inline]
-    pub fn signal(mut self, signal: i64) -> Self {
-        self.signal = ::std::option::Option::Some(signal);
+    pub fn signal(mut self, signal: impl ::std::convert::Into<i64>) -> Self {
+        self.signal = ::std::option::Option::Some(::std::convert::Into::into(signal));
         self
     }
     /// Set `out_data` (`out-data` on the wire).
@@ -4049,8 +4071,10 @@ impl GuestExec {
     /// A `GuestExec` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(pid: i64) -> Self {
-        Self { pid }
+    pub fn new(pid: impl ::std::convert::Into<i64>) -> Self {
+        Self {
+            pid: ::std::convert::Into::into(pid),
+        }
     }
 }
 #[allow(deprecated)]
@@ -4368,11 +4392,11 @@ impl GuestUser {
     #[inline]
     pub fn new(
         user: impl ::std::convert::Into<::std::string::String>,
-        login_time: f64,
+        login_time: impl ::std::convert::Into<f64>,
     ) -> Self {
         Self {
             user: ::std::convert::Into::into(user),
-            login_time,
+            login_time: ::std::convert::Into::into(login_time),
             domain: ::std::option::Option::None,
         }
     }
@@ -4473,10 +4497,10 @@ impl GuestTimezone {
     /// A `GuestTimezone` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(offset: i64) -> Self {
+    pub fn new(offset: impl ::std::convert::Into<i64>) -> Self {
         Self {
             zone: ::std::option::Option::None,
-            offset,
+            offset: ::std::convert::Into::into(offset),
         }
     }
     /// Set `zone` (`zone` on the wire).
@@ -5147,8 +5171,10 @@ impl GuestDeviceInfo {
     }
     /// Set `driver_date` (`driver-date` on the wire).
     #[inline]
-    pub fn driver_date(mut self, driver_date: i64) -> Self {
-        self.driver_date = ::std::option::Option::Some(driver_date);
+    pub fn driver_date(mut self, driver_date: impl ::std::convert::Into<i64>) -> Self {
+        self.driver_date = ::std::option::Option::Some(
+            ::std::convert::Into::into(driver_date),
+        );
         self
     }
     /// Set `driver_version` (`driver-version` on the wire).
@@ -5883,9 +5909,15 @@ impl GuestLinuxCpuStats {
     /// A `GuestLinuxCpuStats` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(cpu: i64, user: u64, nice: u64, system: u64, idle: u64) -> Self {
+    pub fn new(
+        cpu: impl ::std::convert::Into<i64>,
+        user: u64,
+        nice: u64,
+        system: u64,
+        idle: u64,
+    ) -> Self {
         Self {
-            cpu,
+            cpu: ::std::convert::Into::into(cpu),
             user,
             nice,
             system,
@@ -6219,8 +6251,16 @@ impl GuestLoadAverage {
     /// A `GuestLoadAverage` with the given required members; the optional ones are left out (set them with the methods of their names).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn new(load1m: f64, load5m: f64, load15m: f64) -> Self {
-        Self { load1m, load5m, load15m }
+    pub fn new(
+        load1m: impl ::std::convert::Into<f64>,
+        load5m: impl ::std::convert::Into<f64>,
+        load15m: impl ::std::convert::Into<f64>,
+    ) -> Self {
+        Self {
+            load1m: ::std::convert::Into::into(load1m),
+            load5m: ::std::convert::Into::into(load5m),
+            load15m: ::std::convert::Into::into(load15m),
+        }
     }
 }
 #[allow(deprecated)]
@@ -6353,13 +6393,13 @@ impl GuestNetworkRoute {
     pub fn new(
         iface: impl ::std::convert::Into<::std::string::String>,
         destination: impl ::std::convert::Into<::std::string::String>,
-        metric: i64,
-        version: i64,
+        metric: impl ::std::convert::Into<i64>,
+        version: impl ::std::convert::Into<i64>,
     ) -> Self {
         Self {
             iface: ::std::convert::Into::into(iface),
             destination: ::std::convert::Into::into(destination),
-            metric,
+            metric: ::std::convert::Into::into(metric),
             gateway: ::std::option::Option::None,
             mask: ::std::option::Option::None,
             irtt: ::std::option::Option::None,
@@ -6372,7 +6412,7 @@ impl GuestNetworkRoute {
             source: ::std::option::Option::None,
             srcprefixlen: ::std::option::Option::None,
             nexthop: ::std::option::Option::None,
-            version,
+            version: ::std::convert::Into::into(version),
         }
     }
     /// Set `gateway` (`gateway` on the wire).
@@ -6395,8 +6435,8 @@ impl GuestNetworkRoute {
     }
     /// Set `irtt` (`irtt` on the wire).
     #[inline]
-    pub fn irtt(mut self, irtt: i64) -> Self {
-        self.irtt = ::std::option::Option::Some(irtt);
+    pub fn irtt(mut self, irtt: impl ::std::convert::Into<i64>) -> Self {
+        self.irtt = ::std::option::Option::Some(::std::convert::Into::into(irtt));
         self
     }
     /// Set `flags` (`flags` on the wire).
@@ -6407,26 +6447,26 @@ impl GuestNetworkRoute {
     }
     /// Set `refcnt` (`refcnt` on the wire).
     #[inline]
-    pub fn refcnt(mut self, refcnt: i64) -> Self {
-        self.refcnt = ::std::option::Option::Some(refcnt);
+    pub fn refcnt(mut self, refcnt: impl ::std::convert::Into<i64>) -> Self {
+        self.refcnt = ::std::option::Option::Some(::std::convert::Into::into(refcnt));
         self
     }
     /// Set `r#use` (`use` on the wire).
     #[inline]
-    pub fn set_use(mut self, r#use: i64) -> Self {
-        self.r#use = ::std::option::Option::Some(r#use);
+    pub fn set_use(mut self, r#use: impl ::std::convert::Into<i64>) -> Self {
+        self.r#use = ::std::option::Option::Some(::std::convert::Into::into(r#use));
         self
     }
     /// Set `window` (`window` on the wire).
     #[inline]
-    pub fn window(mut self, window: i64) -> Self {
-        self.window = ::std::option::Option::Some(window);
+    pub fn window(mut self, window: impl ::std::convert::Into<i64>) -> Self {
+        self.window = ::std::option::Option::Some(::std::convert::Into::into(window));
         self
     }
     /// Set `mtu` (`mtu` on the wire).
     #[inline]
-    pub fn mtu(mut self, mtu: i64) -> Self {
-        self.mtu = ::std::option::Option::Some(mtu);
+    pub fn mtu(mut self, mtu: impl ::std::convert::Into<i64>) -> Self {
+        self.mtu = ::std::option::Option::Some(::std::convert::Into::into(mtu));
         self
     }
     /// Set `desprefixlen` (`desprefixlen` on the wire).
@@ -6687,8 +6727,10 @@ pub mod commands {
         /// A `GuestSyncDelimited` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
         #[inline]
-        pub fn new(id: i64) -> Self {
-            Self { id }
+        pub fn new(id: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                id: ::std::convert::Into::into(id),
+            }
         }
     }
     #[allow(deprecated)]
@@ -6801,8 +6843,10 @@ pub mod commands {
         /// A `GuestSync` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
         #[inline]
-        pub fn new(id: i64) -> Self {
-            Self { id }
+        pub fn new(id: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                id: ::std::convert::Into::into(id),
+            }
         }
     }
     #[allow(deprecated)]
@@ -7039,8 +7083,8 @@ pub mod commands {
     impl GuestSetTime {
         /// Set `time` (`time` on the wire).
         #[inline]
-        pub fn time(mut self, time: i64) -> Self {
-            self.time = ::std::option::Option::Some(time);
+        pub fn time(mut self, time: impl ::std::convert::Into<i64>) -> Self {
+            self.time = ::std::option::Option::Some(::std::convert::Into::into(time));
             self
         }
     }
@@ -7393,8 +7437,10 @@ pub mod commands {
         /// A `GuestFileClose` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
         #[inline]
-        pub fn new(handle: i64) -> Self {
-            Self { handle }
+        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                handle: ::std::convert::Into::into(handle),
+            }
         }
     }
     #[allow(deprecated)]
@@ -7489,16 +7535,16 @@ pub mod commands {
         /// A `GuestFileReadCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
         #[inline]
-        pub fn new(handle: i64) -> Self {
+        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
             Self {
-                handle,
+                handle: ::std::convert::Into::into(handle),
                 count: ::std::option::Option::None,
             }
         }
         /// Set `count` (`count` on the wire).
         #[inline]
-        pub fn count(mut self, count: i64) -> Self {
-            self.count = ::std::option::Option::Some(count);
+        pub fn count(mut self, count: impl ::std::convert::Into<i64>) -> Self {
+            self.count = ::std::option::Option::Some(::std::convert::Into::into(count));
             self
         }
     }
@@ -7602,19 +7648,19 @@ pub mod commands {
         #[allow(clippy::too_many_arguments)]
         #[inline]
         pub fn new(
-            handle: i64,
+            handle: impl ::std::convert::Into<i64>,
             buf_b64: impl ::std::convert::Into<::std::string::String>,
         ) -> Self {
             Self {
-                handle,
+                handle: ::std::convert::Into::into(handle),
                 buf_b64: ::std::convert::Into::into(buf_b64),
                 count: ::std::option::Option::None,
             }
         }
         /// Set `count` (`count` on the wire).
         #[inline]
-        pub fn count(mut self, count: i64) -> Self {
-            self.count = ::std::option::Option::Some(count);
+        pub fn count(mut self, count: impl ::std::convert::Into<i64>) -> Self {
+            self.count = ::std::option::Option::Some(::std::convert::Into::into(count));
             self
         }
     }
@@ -7729,13 +7775,13 @@ pub mod commands {
         #[allow(clippy::too_many_arguments)]
         #[inline]
         pub fn new(
-            handle: i64,
-            offset: i64,
+            handle: impl ::std::convert::Into<i64>,
+            offset: impl ::std::convert::Into<i64>,
             whence: impl ::std::convert::Into<super::GuestFileWhence>,
         ) -> Self {
             Self {
-                handle,
-                offset,
+                handle: ::std::convert::Into::into(handle),
+                offset: ::std::convert::Into::into(offset),
                 whence: ::std::convert::Into::into(whence),
             }
         }
@@ -7851,8 +7897,10 @@ pub mod commands {
         /// A `GuestFileFlush` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
         #[inline]
-        pub fn new(handle: i64) -> Self {
-            Self { handle }
+        pub fn new(handle: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                handle: ::std::convert::Into::into(handle),
+            }
         }
     }
     #[allow(deprecated)]
@@ -8286,8 +8334,10 @@ pub mod commands {
     impl GuestFstrim {
         /// Set `minimum` (`minimum` on the wire).
         #[inline]
-        pub fn minimum(mut self, minimum: i64) -> Self {
-            self.minimum = ::std::option::Option::Some(minimum);
+        pub fn minimum(mut self, minimum: impl ::std::convert::Into<i64>) -> Self {
+            self.minimum = ::std::option::Option::Some(
+                ::std::convert::Into::into(minimum),
+            );
             self
         }
     }
@@ -9482,8 +9532,10 @@ pub mod commands {
         /// A `GuestExecStatusCommand` with the given required members; the optional ones are left out (set them with the methods of their names).
         #[allow(clippy::too_many_arguments)]
         #[inline]
-        pub fn new(pid: i64) -> Self {
-            Self { pid }
+        pub fn new(pid: impl ::std::convert::Into<i64>) -> Self {
+            Self {
+                pid: ::std::convert::Into::into(pid),
+            }
         }
     }
     #[allow(deprecated)]
