@@ -25,7 +25,7 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
                   to it by itself, with a note, unless
   --strict-docs   is given
   --snippets      show the source line under each error
-  --runtime PATH  path of the runtime crate in generated code (::qapi_types)
+  --runtime PATH  path of the runtime crate in generated code (::qapi_runtime)
   --cfg           turn 'if' conditions into #[cfg(qapi = \"CONFIG_...\")]
   --no-docs       leave the schema's documentation out
   --older RELEASE=FILE

@@ -16,7 +16,7 @@
 //! feature), COND written as in the schema (`"CONFIG_X"`, `{"all": […]}`,
 //! `{"any": […]}`, `{"not": …}`).  Numbers are given before conditions
 //! are resolved, as QEMU does, so a build without some symbol shows gaps
-//! in the numbering.  `qapi_types::introspect::resolve` turns this into
+//! in the numbering.  `qapi_runtime::introspect::resolve` turns this into
 //! what one build of QEMU answers.
 
 use std::collections::HashMap;

@@ -121,7 +121,7 @@ pub(crate) struct OlderRelease {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            runtime_path: "::qapi_types".into(),
+            runtime_path: "::qapi_runtime".into(),
             type_attributes: Vec::new(),
             cfg_conditions: false,
             docs: true,
@@ -163,7 +163,7 @@ impl Config {
     }
 
     /// The path generated code uses for the runtime crate (default
-    /// `::qapi_types`), for a crate that re-exports it.
+    /// `::qapi_runtime`), for a crate that re-exports it (`::qapi_types`).
     pub fn runtime_path(&mut self, path: impl Into<String>) -> &mut Self {
         self.runtime_path = path.into();
         self

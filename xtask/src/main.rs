@@ -36,10 +36,11 @@ usage: cargo xtask COMMAND
   regen [--qemu-src DIR|TARBALL]
                      vendor QEMU's schema into schema/qemu (default: the
                      pinned 10.0.2 release) and regenerate the bindings in
-                     qapi-types/src/generated; prints the API changes
+                     qapi-qemu/src/generated; prints the API changes
   regen --check      fail when the checked-in bindings are stale
   regen --qemu-src DIR|TARBALL --into SCRATCH
-                     regenerate into a scratch copy of qapi-types and build
+                     regenerate into a scratch copy of qapi-runtime and
+                     qapi-qemu and build
                      it, leaving the repository alone
   type-differences [TREE]
                      list the reply and event members whose type in an

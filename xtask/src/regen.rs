@@ -1,5 +1,5 @@
 //! `cargo xtask regen`: vendor QEMU's schema into `schema/qemu/` and
-//! regenerate the bindings checked into `qapi-types`.
+//! regenerate the bindings checked into `qapi-qemu`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -26,7 +26,7 @@ fn schema_files(tree: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-/// The bindings checked into qapi-types: (module, schema).
+/// The bindings checked into qapi-qemu: (module, schema).
 const BINDINGS: [(&str, &str); 2] = [
     ("qmp", "qapi/qapi-schema.json"),
     ("qga", "qga/qapi-schema.json"),
@@ -37,7 +37,7 @@ pub fn vendor_dir(root: &Path) -> PathBuf {
 }
 
 fn generated_path(root: &Path, module: &str) -> PathBuf {
-    root.join(format!("qapi-types/src/generated/{module}.rs"))
+    root.join(format!("qapi-qemu/src/generated/{module}.rs"))
 }
 
 /// Read a vendored schema: by the current documentation rules, or, for
@@ -74,7 +74,7 @@ fn render(root: &Path) -> Result<BTreeMap<&'static str, String>, String> {
         let path = vendor_dir(root).join(schema);
         let s = read_schema(&path)?;
         let mut config = qapi_codegen::Config::new();
-        config.runtime_path("crate");
+        config.runtime_path("::qapi_runtime");
         let mut label = format!("QEMU {version}'s {schema} (schema/qemu)");
         for release in crate::older::releases() {
             let older = read_schema(&crate::older::dir(root, release).join(schema))?;
@@ -376,17 +376,27 @@ pub fn api_changes(module: &str, old: &Schema, new: &Schema) -> String {
 }
 
 /// `regen --qemu-src SRC --into DIR`: regenerate into a scratch copy of
-/// the workspace's qapi-types (and its vendored schema) in `DIR`, then
-/// build it, leaving the repository alone.  CI does this with QEMU 7.2,
-/// so the way from one release to another stays proven.
+/// the workspace's runtime and bindings crates (and the vendored schema)
+/// in `DIR`, then build them, leaving the repository alone.  CI does
+/// this with QEMU 7.2, so the way from one release to another stays
+/// proven.
 pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
+    const CRATES: [&str; 2] = ["qapi-runtime", "qapi-qemu"];
     let _ = fs::remove_dir_all(dir);
-    copy_tree(&root.join("qapi-types"), &dir.join("qapi-types"))?;
+    for krate in CRATES {
+        copy_tree(&root.join(krate), &dir.join(krate))?;
+        // Only the libraries are built there: their dev-dependencies
+        // (other workspace crates) are left out of the copies' manifests.
+        let own = dir.join(krate).join("Cargo.toml");
+        let text = fs::read_to_string(&own).map_err(|e| e.to_string())?;
+        fs::write(&own, without_section(&text, "[dev-dependencies]")).map_err(|e| e.to_string())?;
+    }
     copy_tree(&vendor_dir(root), &vendor_dir(dir))?;
     copy_tree(&root.join("schema/older"), &dir.join("schema/older"))?;
     let manifest = fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
-    // The root manifest with qapi-types as the only member, and without
-    // the profile settings for packages the scratch workspace lacks.
+    // The root manifest with the copied crates as the only members, and
+    // without the profile settings for packages the scratch workspace
+    // lacks.
     let mut lines = Vec::new();
     let mut skip = false;
     for l in manifest.lines() {
@@ -397,41 +407,26 @@ pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
             continue;
         }
         lines.push(if l.starts_with("members") {
-            "members = [\"qapi-types\"]".to_string()
+            format!("members = {CRATES:?}")
         } else {
             l.to_string()
         });
     }
     let manifest = lines.join("\n");
     fs::write(dir.join("Cargo.toml"), manifest + "\n").map_err(|e| e.to_string())?;
-    // Only the library is built there: its dev-dependencies (other
-    // workspace crates) are left out of the copy's manifest.
-    let own = dir.join("qapi-types/Cargo.toml");
-    let text = fs::read_to_string(&own).map_err(|e| e.to_string())?;
-    let mut kept = Vec::new();
-    let mut dev = false;
-    for l in text.lines() {
-        if l.starts_with('[') {
-            dev = l.trim() == "[dev-dependencies]";
-        }
-        if !dev {
-            kept.push(l);
-        }
-    }
-    fs::write(&own, kept.join("\n") + "\n").map_err(|e| e.to_string())?;
     if root.join("Cargo.lock").exists() {
         fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).map_err(|e| e.to_string())?;
     }
     regen(dir, Some(source))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!(
-        "xtask: building the regenerated qapi-types in {}",
+        "xtask: building the regenerated qapi-qemu in {}",
         dir.display()
     );
     let status = Command::new(cargo)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", root.join("target/regen-scratch-target"))
-        .args(["build", "-p", "qapi-types", "--all-features"])
+        .args(["build", "-p", "qapi-qemu", "--all-features"])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
@@ -440,6 +435,21 @@ pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A manifest's text without one of its sections.
+fn without_section(text: &str, section: &str) -> String {
+    let mut kept = Vec::new();
+    let mut inside = false;
+    for l in text.lines() {
+        if l.starts_with('[') {
+            inside = l.trim() == section;
+        }
+        if !inside {
+            kept.push(l);
+        }
+    }
+    kept.join("\n") + "\n"
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {

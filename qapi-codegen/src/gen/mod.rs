@@ -59,7 +59,7 @@ fn prepare<'a>(schema: &'a Schema, config: &'a Config) -> Gen<'a> {
     let rt: TokenStream = config
         .runtime_path
         .parse()
-        .unwrap_or_else(|_| quote!(::qapi_types));
+        .unwrap_or_else(|_| quote!(::qapi_runtime));
     let mut g = Gen {
         schema,
         config,

@@ -467,7 +467,7 @@ fn returns_err(call: TokenStream) -> TokenStream {
 /// none), so a key is found with one hash and one comparison.  `None`
 /// (searched in order) for no members, and should no seed separate the
 /// names (two names of the same length alike in the bytes
-/// `member_words` reads; none in QEMU's schemas).
+/// `words` reads; none in QEMU's schemas).
 pub(crate) fn member_index<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Option<Vec<u8>> {
     let n = names.clone().count();
     if n == 0 || n >= 0xff {
@@ -478,7 +478,7 @@ pub(crate) fn member_index<'a>(names: impl Iterator<Item = &'a str> + Clone) -> 
         for seed in 0..=u8::MAX {
             let mut table = vec![0xffu8; 1 << bits];
             let free = names.clone().enumerate().all(|(i, name)| {
-                let h = member_hash(name.len(), member_words(name.as_bytes()), seed);
+                let h = member_hash(name)(seed);
                 let h = (h >> (64 - bits)) as usize;
                 let free = table[h] == 0xff;
                 table[h] = i as u8;
@@ -494,41 +494,12 @@ pub(crate) fn member_index<'a>(names: impl Iterator<Item = &'a str> + Clone) -> 
     None
 }
 
-/// The words a member name is hashed by: its first and last eight bytes
-/// (overlapping below 16), four for names of four to seven bytes, the
-/// bytes themselves below that; past 16 bytes, bytes 8 to 16 are folded
-/// into the first word.  The runtime has the same function
-/// (`qapi-types/src/runtime.rs`, `words`), and `member_hash` below as
-/// `hash`: the crates share no code, and a difference would fail every
-/// decoding test.
-fn member_words(key: &[u8]) -> (u64, u64) {
-    let n = key.len();
-    let word = |bytes: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..bytes.len()].copy_from_slice(bytes);
-        u64::from_le_bytes(w)
-    };
-    match n {
-        0 => (0, 0),
-        1..=3 => {
-            let w = u64::from(key[0]) | u64::from(key[n / 2]) << 8 | u64::from(key[n - 1]) << 16;
-            (w, 0)
-        }
-        4..=7 => (word(&key[..4]), word(&key[n - 4..])),
-        8..=16 => (word(&key[..8]), word(&key[n - 8..])),
-        _ => (
-            word(&key[..8]) ^ word(&key[8..16]).rotate_left(29),
-            word(&key[n - 8..]),
-        ),
-    }
-}
-
-/// The hash of a member name of length `len` and words `(a, b)`: its
-/// top bits are the name's place in a power-of-two table.
-fn member_hash(len: usize, (a, b): (u64, u64), seed: u8) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    const L: u64 = 0xc2b2_ae3d_27d4_eb4f;
-    ((a ^ (len as u64) << 56 ^ u64::from(seed)).wrapping_mul(K) ^ b).wrapping_mul(L)
+/// A member name's hash for each seed: the runtime's own function
+/// (`qapi_runtime::__private::hash`), which looks names up by it.
+fn member_hash(name: &str) -> impl Fn(u8) -> u64 + '_ {
+    use qapi_runtime::__private::{hash, words};
+    let w = words(name.as_bytes());
+    move |seed| hash(name.len(), w, seed)
 }
 
 /// The pieces of a struct's (or a union's common) member description.
@@ -624,7 +595,7 @@ mod tests {
     }
 
     /// Each name gets its own place in its table (checked as the runtime
-    /// finds it: top bits of `member_hash`).
+    /// finds it: top bits of the runtime's `hash`).
     fn places(names: &[&str]) -> Option<Vec<usize>> {
         let index = member_index(names.iter().copied())?;
         let (seed, table) = index.split_first().unwrap();
@@ -633,7 +604,7 @@ mod tests {
             names
                 .iter()
                 .map(|n| {
-                    let h = member_hash(n.len(), member_words(n.as_bytes()), *seed);
+                    let h = member_hash(n)(*seed);
                     let i = table[(h >> (64 - bits)) as usize];
                     assert_eq!(names[usize::from(i)], *n);
                     usize::from(i)

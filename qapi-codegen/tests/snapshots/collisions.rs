@@ -87,10 +87,10 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for QType {
+impl ::qapi_runtime::__private::Enum for QType {
     const NAME: &'static str = "QType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -134,20 +134,20 @@ impl ::serde::Serialize for Pair {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Pair {
+impl ::qapi_runtime::__private::Fields for Pair {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                ::qapi_types::__private::Req("a-b", &self.a_b),
-                ::qapi_types::__private::Req("aB", &self.a_b2),
+                ::qapi_runtime::__private::Req("a-b", &self.a_b),
+                ::qapi_runtime::__private::Req("aB", &self.a_b2),
             ),
         )
     }
@@ -157,11 +157,11 @@ impl<'de> ::serde::Deserialize<'de> for Pair {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Pair {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Pair {
     const NAME: &'static str = "Pair";
     const MEMBERS: &'static [&'static str] = &["a-b", "aB"];
     const INDEX: &'static [u8] = b"\x02\xFF\xFF\x01\0";
@@ -178,7 +178,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pair {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("a-b"),
+                        ::qapi_runtime::__private::missing("a-b"),
                     );
                 }
             },
@@ -186,7 +186,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Pair {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("aB"),
+                        ::qapi_runtime::__private::missing("aB"),
                     );
                 }
             },
@@ -216,18 +216,18 @@ impl ::serde::Serialize for FooBar {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for FooBar {
+impl ::qapi_runtime::__private::Fields for FooBar {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("x", &self.x),),
+            (::qapi_runtime::__private::Req("x", &self.x),),
         )
     }
 }
@@ -236,11 +236,11 @@ impl<'de> ::serde::Deserialize<'de> for FooBar {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for FooBar {
+impl<'de> ::qapi_runtime::__private::Object<'de> for FooBar {
     const NAME: &'static str = "FooBar";
     const MEMBERS: &'static [&'static str] = &["x"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -254,7 +254,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("x"),
+                        ::qapi_runtime::__private::missing("x"),
                     );
                 }
             },
@@ -284,18 +284,18 @@ impl ::serde::Serialize for FooBar2 {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for FooBar2 {
+impl ::qapi_runtime::__private::Fields for FooBar2 {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("y", &self.y),),
+            (::qapi_runtime::__private::Req("y", &self.y),),
         )
     }
 }
@@ -304,11 +304,11 @@ impl<'de> ::serde::Deserialize<'de> for FooBar2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
+impl<'de> ::qapi_runtime::__private::Object<'de> for FooBar2 {
     const NAME: &'static str = "FooBar2";
     const MEMBERS: &'static [&'static str] = &["y"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -322,7 +322,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for FooBar2 {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("y"),
+                        ::qapi_runtime::__private::missing("y"),
                     );
                 }
             },
@@ -379,10 +379,10 @@ impl<'de> ::serde::Deserialize<'de> for Other {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for Other {
+impl ::qapi_runtime::__private::Enum for Other {
     const NAME: &'static str = "Other";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -406,11 +406,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            ::qapi_types::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::__private::Fields for DoIt {
+    impl ::qapi_runtime::__private::Fields for DoIt {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -423,11 +423,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            ::qapi_types::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::qapi_types::__private::Object<'de> for DoIt {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for DoIt {
         const NAME: &'static str = "DoIt";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -439,7 +439,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::Command for DoIt {
+    impl ::qapi_runtime::Command for DoIt {
         const NAME: &'static str = "do-it";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -447,7 +447,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            ::qapi_types::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Another command with the same Rust name.
@@ -462,11 +462,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            ::qapi_types::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::__private::Fields for DoIt2 {
+    impl ::qapi_runtime::__private::Fields for DoIt2 {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -479,11 +479,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            ::qapi_types::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::qapi_types::__private::Object<'de> for DoIt2 {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for DoIt2 {
         const NAME: &'static str = "DoIt2";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -495,7 +495,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::Command for DoIt2 {
+    impl ::qapi_runtime::Command for DoIt2 {
         const NAME: &'static str = "do_it";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -503,7 +503,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            ::qapi_types::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
@@ -517,8 +517,8 @@ pub mod commands {
     ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
         ::std::option::Option::Some(
             match name {
-                "do-it" => <DoIt as ::qapi_types::Command>::decode_return(d).map(drop),
-                "do_it" => <DoIt2 as ::qapi_types::Command>::decode_return(d).map(drop),
+                "do-it" => <DoIt as ::qapi_runtime::Command>::decode_return(d).map(drop),
+                "do_it" => <DoIt2 as ::qapi_runtime::Command>::decode_return(d).map(drop),
                 _ => return ::std::option::Option::None,
             },
         )
@@ -534,8 +534,8 @@ pub mod commands {
     ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, D::Error>> {
         ::std::option::Option::Some(
             match name {
-                "do-it" => ::qapi_types::__private::recode::<DoIt, D>(arguments),
-                "do_it" => ::qapi_types::__private::recode::<DoIt2, D>(arguments),
+                "do-it" => ::qapi_runtime::__private::recode::<DoIt, D>(arguments),
+                "do_it" => ::qapi_runtime::__private::recode::<DoIt2, D>(arguments),
                 _ => return ::std::option::Option::None,
             },
         )
@@ -571,19 +571,19 @@ pub mod events {
         pub fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             ::std::result::Result::Ok(Event::Other {
                 name: name.to_string(),
                 data,
             })
         }
     }
-    impl ::qapi_types::EventSet for Event {
+    impl ::qapi_runtime::EventSet for Event {
         #[inline]
         fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             Event::decode(name, data)
         }
     }
@@ -593,13 +593,13 @@ pub mod events {
         /// The event.
         pub event: Event,
         /// When QEMU sent it.
-        pub timestamp: ::qapi_types::Timestamp,
+        pub timestamp: ::qapi_runtime::Timestamp,
     }
     impl<'de> ::serde::Deserialize<'de> for EventMessage {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let (name, data, timestamp) = ::qapi_types::__private::event_message(d)?;
+            let (name, data, timestamp) = ::qapi_runtime::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

@@ -87,10 +87,10 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for QType {
+impl ::qapi_runtime::__private::Enum for QType {
     const NAME: &'static str = "QType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -126,18 +126,18 @@ impl ::serde::Serialize for Named {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Named {
+impl ::qapi_runtime::__private::Fields for Named {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("id", &self.id),),
+            (::qapi_runtime::__private::Req("id", &self.id),),
         )
     }
 }
@@ -146,11 +146,11 @@ impl<'de> ::serde::Deserialize<'de> for Named {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Named {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Named {
     const NAME: &'static str = "Named";
     const MEMBERS: &'static [&'static str] = &["id"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -164,7 +164,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Named {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("id"),
+                        ::qapi_runtime::__private::missing("id"),
                     );
                 }
             },
@@ -239,10 +239,10 @@ impl<'de> ::serde::Deserialize<'de> for DriveBus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for DriveBus {
+impl ::qapi_runtime::__private::Enum for DriveBus {
     const NAME: &'static str = "DriveBus";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -316,23 +316,23 @@ impl ::serde::Serialize for DriveInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for DriveInfo {
+impl ::qapi_runtime::__private::Fields for DriveInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                ::qapi_types::__private::Req("id", &self.id),
-                ::qapi_types::__private::Req("bus", &self.bus),
-                ::qapi_types::__private::Req("size", &self.size),
-                ::qapi_types::__private::Opt("read-only", &self.read_only),
-                ::qapi_types::__private::Opt("tags", &self.tags),
+                ::qapi_runtime::__private::Req("id", &self.id),
+                ::qapi_runtime::__private::Req("bus", &self.bus),
+                ::qapi_runtime::__private::Req("size", &self.size),
+                ::qapi_runtime::__private::Opt("read-only", &self.read_only),
+                ::qapi_runtime::__private::Opt("tags", &self.tags),
             ),
         )
     }
@@ -342,11 +342,11 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for DriveInfo {
     const NAME: &'static str = "DriveInfo";
     const MEMBERS: &'static [&'static str] = &["id", "bus", "size", "read-only", "tags"];
     const INDEX: &'static [u8] = b"\x01\xFF\x01\x03\xFF\xFF\xFF\0\xFF\xFF\x02\xFF\xFF\xFF\xFF\xFF\x04";
@@ -366,7 +366,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("id"),
+                        ::qapi_runtime::__private::missing("id"),
                     );
                 }
             },
@@ -374,7 +374,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("bus"),
+                        ::qapi_runtime::__private::missing("bus"),
                     );
                 }
             },
@@ -382,7 +382,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for DriveInfo {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("size"),
+                        ::qapi_runtime::__private::missing("size"),
                     );
                 }
             },
@@ -451,10 +451,10 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for ConsoleKind {
+impl ::qapi_runtime::__private::Enum for ConsoleKind {
     const NAME: &'static str = "ConsoleKind";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -490,18 +490,18 @@ impl ::serde::Serialize for ConsoleSerial {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for ConsoleSerial {
+impl ::qapi_runtime::__private::Fields for ConsoleSerial {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("path", &self.path),),
+            (::qapi_runtime::__private::Req("path", &self.path),),
         )
     }
 }
@@ -510,11 +510,11 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleSerial {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for ConsoleSerial {
+impl<'de> ::qapi_runtime::__private::Object<'de> for ConsoleSerial {
     const NAME: &'static str = "ConsoleSerial";
     const MEMBERS: &'static [&'static str] = &["path"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -528,7 +528,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleSerial {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("path"),
+                        ::qapi_runtime::__private::missing("path"),
                     );
                 }
             },
@@ -560,18 +560,18 @@ impl ::serde::Serialize for ConsoleVnc {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for ConsoleVnc {
+impl ::qapi_runtime::__private::Fields for ConsoleVnc {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("port", &self.port),),
+            (::qapi_runtime::__private::Req("port", &self.port),),
         )
     }
 }
@@ -580,11 +580,11 @@ impl<'de> ::serde::Deserialize<'de> for ConsoleVnc {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
+impl<'de> ::qapi_runtime::__private::Object<'de> for ConsoleVnc {
     const NAME: &'static str = "ConsoleVnc";
     const MEMBERS: &'static [&'static str] = &["port"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -598,7 +598,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for ConsoleVnc {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("port"),
+                        ::qapi_runtime::__private::missing("port"),
                     );
                 }
             },
@@ -699,33 +699,33 @@ impl ::serde::Serialize for Console {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Console {
+impl ::qapi_runtime::__private::Fields for Console {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::tag(
+        if let ::std::result::Result::Err(e) = ::qapi_runtime::__private::tag(
             m,
             "kind",
             self.branch.tag(),
         ) {
             return ::std::result::Result::Err(e);
         }
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::entries(
+        if let ::std::result::Result::Err(e) = ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("id", &self.id),),
+            (::qapi_runtime::__private::Req("id", &self.id),),
         ) {
             return ::std::result::Result::Err(e);
         }
         match &self.branch {
-            ConsoleBranch::Serial(v) => ::qapi_types::__private::Fields::fields(v, m),
-            ConsoleBranch::Vnc(v) => ::qapi_types::__private::Fields::fields(v, m),
+            ConsoleBranch::Serial(v) => ::qapi_runtime::__private::Fields::fields(v, m),
+            ConsoleBranch::Vnc(v) => ::qapi_runtime::__private::Fields::fields(v, m),
             ConsoleBranch::Other { members, .. } => {
-                ::qapi_types::__private::kept(m, members)
+                ::qapi_runtime::__private::kept(m, members)
             }
         }
     }
@@ -734,11 +734,11 @@ impl<'de> ::serde::Deserialize<'de> for Console {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::union(d)
+        ::qapi_runtime::__private::union(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Union<'de> for Console {
+impl<'de> ::qapi_runtime::__private::Union<'de> for Console {
     const NAME: &'static str = "Console";
     const TAG: &'static str = "kind";
     const MEMBERS: &'static [&'static str] = &["id"];
@@ -747,7 +747,7 @@ impl<'de> ::qapi_types::__private::Union<'de> for Console {
     type Slots = (::std::option::Option<::std::string::String>,);
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
-        rest: ::qapi_types::__private::Rest<'_, 'de, Self, A>,
+        rest: ::qapi_runtime::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<ConsoleBranch, A::Error> {
         match tag {
             "serial" => rest.members().map(ConsoleBranch::Serial),
@@ -770,7 +770,7 @@ impl<'de> ::qapi_types::__private::Union<'de> for Console {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("id"),
+                        ::qapi_runtime::__private::missing("id"),
                     );
                 }
             },
@@ -838,10 +838,10 @@ impl<'de> ::serde::Deserialize<'de> for SizePreset {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for SizePreset {
+impl ::qapi_runtime::__private::Enum for SizePreset {
     const NAME: &'static str = "SizePreset";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -878,18 +878,18 @@ impl<'de> ::serde::Deserialize<'de> for SizeOrName {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::alternate(d)
+        ::qapi_runtime::__private::alternate(d)
     }
 }
-impl<'de> ::qapi_types::__private::Alternate<'de> for SizeOrName {
+impl<'de> ::qapi_runtime::__private::Alternate<'de> for SizeOrName {
     const NAME: &'static str = "SizeOrName";
     fn number<E: ::serde::de::Error>(
         v: ::serde_json::Number,
     ) -> ::std::result::Result<Self, E> {
-        ::qapi_types::__private::from_number(v).map(Self::Bytes)
+        ::qapi_runtime::__private::from_number(v).map(Self::Bytes)
     }
     fn string<E: ::serde::de::Error>(v: &str) -> ::std::result::Result<Self, E> {
-        ::qapi_types::__private::from_str(v).map(Self::Preset)
+        ::qapi_runtime::__private::from_str(v).map(Self::Preset)
     }
 }
 #[allow(deprecated)]
@@ -961,11 +961,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            ::qapi_types::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::__private::Fields for QueryDrives {
+    impl ::qapi_runtime::__private::Fields for QueryDrives {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -978,11 +978,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            ::qapi_types::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::qapi_types::__private::Object<'de> for QueryDrives {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for QueryDrives {
         const NAME: &'static str = "QueryDrives";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -994,7 +994,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::Command for QueryDrives {
+    impl ::qapi_runtime::Command for QueryDrives {
         const NAME: &'static str = "query-drives";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -1002,7 +1002,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            ::qapi_types::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Change a drive's size.
@@ -1045,20 +1045,20 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            ::qapi_types::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::__private::Fields for DriveResize {
+    impl ::qapi_runtime::__private::Fields for DriveResize {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            ::qapi_types::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    ::qapi_types::__private::Req("id", &self.id),
-                    ::qapi_types::__private::Req("size", &self.size),
+                    ::qapi_runtime::__private::Req("id", &self.id),
+                    ::qapi_runtime::__private::Req("size", &self.size),
                 ),
             )
         }
@@ -1068,11 +1068,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            ::qapi_types::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::qapi_types::__private::Object<'de> for DriveResize {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for DriveResize {
         const NAME: &'static str = "DriveResize";
         const MEMBERS: &'static [&'static str] = &["id", "size"];
         const INDEX: &'static [u8] = b"\0\x01\0\xFF\xFF";
@@ -1089,7 +1089,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            ::qapi_types::__private::missing("id"),
+                            ::qapi_runtime::__private::missing("id"),
                         );
                     }
                 },
@@ -1097,7 +1097,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            ::qapi_types::__private::missing("size"),
+                            ::qapi_runtime::__private::missing("size"),
                         );
                     }
                 },
@@ -1105,7 +1105,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::Command for DriveResize {
+    impl ::qapi_runtime::Command for DriveResize {
         const NAME: &'static str = "drive-resize";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -1113,7 +1113,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            ::qapi_types::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Dump internal state.
@@ -1135,11 +1135,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            ::qapi_types::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::__private::Fields for XDebugDump {
+    impl ::qapi_runtime::__private::Fields for XDebugDump {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -1152,11 +1152,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            ::qapi_types::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::qapi_types::__private::Object<'de> for XDebugDump {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for XDebugDump {
         const NAME: &'static str = "XDebugDump";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -1168,7 +1168,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::Command for XDebugDump {
+    impl ::qapi_runtime::Command for XDebugDump {
         const NAME: &'static str = "x-debug-dump";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -1176,7 +1176,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            ::qapi_types::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
@@ -1191,13 +1191,13 @@ pub mod commands {
         ::std::option::Option::Some(
             match name {
                 "query-drives" => {
-                    <QueryDrives as ::qapi_types::Command>::decode_return(d).map(drop)
+                    <QueryDrives as ::qapi_runtime::Command>::decode_return(d).map(drop)
                 }
                 "drive-resize" => {
-                    <DriveResize as ::qapi_types::Command>::decode_return(d).map(drop)
+                    <DriveResize as ::qapi_runtime::Command>::decode_return(d).map(drop)
                 }
                 "x-debug-dump" => {
-                    <XDebugDump as ::qapi_types::Command>::decode_return(d).map(drop)
+                    <XDebugDump as ::qapi_runtime::Command>::decode_return(d).map(drop)
                 }
                 _ => return ::std::option::Option::None,
             },
@@ -1215,13 +1215,13 @@ pub mod commands {
         ::std::option::Option::Some(
             match name {
                 "query-drives" => {
-                    ::qapi_types::__private::recode::<QueryDrives, D>(arguments)
+                    ::qapi_runtime::__private::recode::<QueryDrives, D>(arguments)
                 }
                 "drive-resize" => {
-                    ::qapi_types::__private::recode::<DriveResize, D>(arguments)
+                    ::qapi_runtime::__private::recode::<DriveResize, D>(arguments)
                 }
                 "x-debug-dump" => {
-                    ::qapi_types::__private::recode::<XDebugDump, D>(arguments)
+                    ::qapi_runtime::__private::recode::<XDebugDump, D>(arguments)
                 }
                 _ => return ::std::option::Option::None,
             },
@@ -1267,20 +1267,20 @@ pub mod events {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            ::qapi_types::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::__private::Fields for DriveResized {
+    impl ::qapi_runtime::__private::Fields for DriveResized {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            ::qapi_types::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    ::qapi_types::__private::Req("id", &self.id),
-                    ::qapi_types::__private::Req("size", &self.size),
+                    ::qapi_runtime::__private::Req("id", &self.id),
+                    ::qapi_runtime::__private::Req("size", &self.size),
                 ),
             )
         }
@@ -1290,11 +1290,11 @@ pub mod events {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            ::qapi_types::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::qapi_types::__private::Object<'de> for DriveResized {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for DriveResized {
         const NAME: &'static str = "DriveResized";
         const MEMBERS: &'static [&'static str] = &["id", "size"];
         const INDEX: &'static [u8] = b"\0\x01\0\xFF\xFF";
@@ -1311,7 +1311,7 @@ pub mod events {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            ::qapi_types::__private::missing("id"),
+                            ::qapi_runtime::__private::missing("id"),
                         );
                     }
                 },
@@ -1319,7 +1319,7 @@ pub mod events {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            ::qapi_types::__private::missing("size"),
+                            ::qapi_runtime::__private::missing("size"),
                         );
                     }
                 },
@@ -1327,7 +1327,7 @@ pub mod events {
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::Event for DriveResized {
+    impl ::qapi_runtime::Event for DriveResized {
         const NAME: &'static str = "DRIVE_RESIZED";
     }
     /// Any event, by name.
@@ -1361,10 +1361,10 @@ pub mod events {
         pub fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             match name {
                 "DRIVE_RESIZED" => {
-                    ::qapi_types::__private::event(name, data, Event::DriveResized)
+                    ::qapi_runtime::__private::event(name, data, Event::DriveResized)
                 }
                 _ => {
                     ::std::result::Result::Ok(Event::Other {
@@ -1375,12 +1375,12 @@ pub mod events {
             }
         }
     }
-    impl ::qapi_types::EventSet for Event {
+    impl ::qapi_runtime::EventSet for Event {
         #[inline]
         fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             Event::decode(name, data)
         }
     }
@@ -1390,13 +1390,13 @@ pub mod events {
         /// The event.
         pub event: Event,
         /// When QEMU sent it.
-        pub timestamp: ::qapi_types::Timestamp,
+        pub timestamp: ::qapi_runtime::Timestamp,
     }
     impl<'de> ::serde::Deserialize<'de> for EventMessage {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let (name, data, timestamp) = ::qapi_types::__private::event_message(d)?;
+            let (name, data, timestamp) = ::qapi_runtime::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

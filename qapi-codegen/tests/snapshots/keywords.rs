@@ -87,10 +87,10 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for QType {
+impl ::qapi_runtime::__private::Enum for QType {
     const NAME: &'static str = "QType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -183,10 +183,10 @@ impl<'de> ::serde::Deserialize<'de> for Kind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for Kind {
+impl ::qapi_runtime::__private::Enum for Kind {
     const NAME: &'static str = "Kind";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -249,25 +249,25 @@ impl ::serde::Serialize for Keywords {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Keywords {
+impl ::qapi_runtime::__private::Fields for Keywords {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                ::qapi_types::__private::Req("type", &self.r#type),
-                ::qapi_types::__private::Req("self", &self.self_),
-                ::qapi_types::__private::Req("fn", &self.r#fn),
-                ::qapi_types::__private::Opt("match", &self.r#match),
-                ::qapi_types::__private::Req("async", &self.r#async),
-                ::qapi_types::__private::Req("crate", &self.crate_),
-                ::qapi_types::__private::Req("super", &self.super_),
+                ::qapi_runtime::__private::Req("type", &self.r#type),
+                ::qapi_runtime::__private::Req("self", &self.self_),
+                ::qapi_runtime::__private::Req("fn", &self.r#fn),
+                ::qapi_runtime::__private::Opt("match", &self.r#match),
+                ::qapi_runtime::__private::Req("async", &self.r#async),
+                ::qapi_runtime::__private::Req("crate", &self.crate_),
+                ::qapi_runtime::__private::Req("super", &self.super_),
             ),
         )
     }
@@ -277,11 +277,11 @@ impl<'de> ::serde::Deserialize<'de> for Keywords {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Keywords {
     const NAME: &'static str = "Keywords";
     const MEMBERS: &'static [&'static str] = &[
         "type",
@@ -311,7 +311,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("type"),
+                        ::qapi_runtime::__private::missing("type"),
                     );
                 }
             },
@@ -319,7 +319,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("self"),
+                        ::qapi_runtime::__private::missing("self"),
                     );
                 }
             },
@@ -327,7 +327,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("fn"),
+                        ::qapi_runtime::__private::missing("fn"),
                     );
                 }
             },
@@ -336,7 +336,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("async"),
+                        ::qapi_runtime::__private::missing("async"),
                     );
                 }
             },
@@ -344,7 +344,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("crate"),
+                        ::qapi_runtime::__private::missing("crate"),
                     );
                 }
             },
@@ -352,7 +352,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Keywords {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("super"),
+                        ::qapi_runtime::__private::missing("super"),
                     );
                 }
             },
@@ -388,18 +388,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            ::qapi_types::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::__private::Fields for Loop {
+    impl ::qapi_runtime::__private::Fields for Loop {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            ::qapi_types::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
-                (::qapi_types::__private::Req("where", &self.r#where),),
+                (::qapi_runtime::__private::Req("where", &self.r#where),),
             )
         }
     }
@@ -408,11 +408,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            ::qapi_types::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> ::qapi_types::__private::Object<'de> for Loop {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for Loop {
         const NAME: &'static str = "Loop";
         const MEMBERS: &'static [&'static str] = &["where"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -426,7 +426,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            ::qapi_types::__private::missing("where"),
+                            ::qapi_runtime::__private::missing("where"),
                         );
                     }
                 },
@@ -434,7 +434,7 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl ::qapi_types::Command for Loop {
+    impl ::qapi_runtime::Command for Loop {
         const NAME: &'static str = "loop";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
@@ -442,7 +442,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            ::qapi_types::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
@@ -456,7 +456,7 @@ pub mod commands {
     ) -> ::std::option::Option<::std::result::Result<(), D::Error>> {
         ::std::option::Option::Some(
             match name {
-                "loop" => <Loop as ::qapi_types::Command>::decode_return(d).map(drop),
+                "loop" => <Loop as ::qapi_runtime::Command>::decode_return(d).map(drop),
                 _ => return ::std::option::Option::None,
             },
         )
@@ -472,7 +472,7 @@ pub mod commands {
     ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, D::Error>> {
         ::std::option::Option::Some(
             match name {
-                "loop" => ::qapi_types::__private::recode::<Loop, D>(arguments),
+                "loop" => ::qapi_runtime::__private::recode::<Loop, D>(arguments),
                 _ => return ::std::option::Option::None,
             },
         )
@@ -508,19 +508,19 @@ pub mod events {
         pub fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             ::std::result::Result::Ok(Event::Other {
                 name: name.to_string(),
                 data,
             })
         }
     }
-    impl ::qapi_types::EventSet for Event {
+    impl ::qapi_runtime::EventSet for Event {
         #[inline]
         fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             Event::decode(name, data)
         }
     }
@@ -530,13 +530,13 @@ pub mod events {
         /// The event.
         pub event: Event,
         /// When QEMU sent it.
-        pub timestamp: ::qapi_types::Timestamp,
+        pub timestamp: ::qapi_runtime::Timestamp,
     }
     impl<'de> ::serde::Deserialize<'de> for EventMessage {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let (name, data, timestamp) = ::qapi_types::__private::event_message(d)?;
+            let (name, data, timestamp) = ::qapi_runtime::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

@@ -87,10 +87,10 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for QType {
+impl ::qapi_runtime::__private::Enum for QType {
     const NAME: &'static str = "QType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -158,22 +158,22 @@ impl ::serde::Serialize for Tree {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Tree {
+impl ::qapi_runtime::__private::Fields for Tree {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                ::qapi_types::__private::Req("value", &self.value),
-                ::qapi_types::__private::Opt("left", &self.left),
-                ::qapi_types::__private::Opt("right", &self.right),
-                ::qapi_types::__private::Opt("children", &self.children),
+                ::qapi_runtime::__private::Req("value", &self.value),
+                ::qapi_runtime::__private::Opt("left", &self.left),
+                ::qapi_runtime::__private::Opt("right", &self.right),
+                ::qapi_runtime::__private::Opt("children", &self.children),
             ),
         )
     }
@@ -183,11 +183,11 @@ impl<'de> ::serde::Deserialize<'de> for Tree {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Tree {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Tree {
     const NAME: &'static str = "Tree";
     const MEMBERS: &'static [&'static str] = &["value", "left", "right", "children"];
     const INDEX: &'static [u8] = b"\0\x01\xFF\xFF\xFF\x02\x03\0\xFF";
@@ -206,7 +206,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Tree {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("value"),
+                        ::qapi_runtime::__private::missing("value"),
                     );
                 }
             },
@@ -239,18 +239,18 @@ impl ::serde::Serialize for Ping {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Ping {
+impl ::qapi_runtime::__private::Fields for Ping {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Opt("pong", &self.pong),),
+            (::qapi_runtime::__private::Opt("pong", &self.pong),),
         )
     }
 }
@@ -259,11 +259,11 @@ impl<'de> ::serde::Deserialize<'de> for Ping {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Ping {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Ping {
     const NAME: &'static str = "Ping";
     const MEMBERS: &'static [&'static str] = &["pong"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -300,18 +300,18 @@ impl ::serde::Serialize for Pong {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Pong {
+impl ::qapi_runtime::__private::Fields for Pong {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Opt("ping", &self.ping),),
+            (::qapi_runtime::__private::Opt("ping", &self.ping),),
         )
     }
 }
@@ -320,11 +320,11 @@ impl<'de> ::serde::Deserialize<'de> for Pong {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Pong {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Pong {
     const NAME: &'static str = "Pong";
     const MEMBERS: &'static [&'static str] = &["ping"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -394,10 +394,10 @@ impl<'de> ::serde::Deserialize<'de> for ExprKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl ::qapi_types::__private::Enum for ExprKind {
+impl ::qapi_runtime::__private::Enum for ExprKind {
     const NAME: &'static str = "ExprKind";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -429,18 +429,18 @@ impl ::serde::Serialize for Leaf {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Leaf {
+impl ::qapi_runtime::__private::Fields for Leaf {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("n", &self.n),),
+            (::qapi_runtime::__private::Req("n", &self.n),),
         )
     }
 }
@@ -449,11 +449,11 @@ impl<'de> ::serde::Deserialize<'de> for Leaf {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Leaf {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Leaf {
     const NAME: &'static str = "Leaf";
     const MEMBERS: &'static [&'static str] = &["n"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -467,7 +467,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Leaf {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("n"),
+                        ::qapi_runtime::__private::missing("n"),
                     );
                 }
             },
@@ -497,18 +497,18 @@ impl ::serde::Serialize for Neg {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Neg {
+impl ::qapi_runtime::__private::Fields for Neg {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("inner", &self.inner),),
+            (::qapi_runtime::__private::Req("inner", &self.inner),),
         )
     }
 }
@@ -517,11 +517,11 @@ impl<'de> ::serde::Deserialize<'de> for Neg {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Neg {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Neg {
     const NAME: &'static str = "Neg";
     const MEMBERS: &'static [&'static str] = &["inner"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -535,7 +535,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Neg {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("inner"),
+                        ::qapi_runtime::__private::missing("inner"),
                     );
                 }
             },
@@ -647,16 +647,16 @@ impl ::serde::Serialize for Expr {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Expr {
+impl ::qapi_runtime::__private::Fields for Expr {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = ::qapi_types::__private::tag(
+        if let ::std::result::Result::Err(e) = ::qapi_runtime::__private::tag(
             m,
             "kind",
             self.branch.tag(),
@@ -664,10 +664,10 @@ impl ::qapi_types::__private::Fields for Expr {
             return ::std::result::Result::Err(e);
         }
         match &self.branch {
-            ExprBranch::Leaf(v) => ::qapi_types::__private::Fields::fields(v, m),
-            ExprBranch::Neg(v) => ::qapi_types::__private::Fields::fields(v, m),
+            ExprBranch::Leaf(v) => ::qapi_runtime::__private::Fields::fields(v, m),
+            ExprBranch::Neg(v) => ::qapi_runtime::__private::Fields::fields(v, m),
             ExprBranch::Other { members, .. } => {
-                ::qapi_types::__private::kept(m, members)
+                ::qapi_runtime::__private::kept(m, members)
             }
         }
     }
@@ -676,11 +676,11 @@ impl<'de> ::serde::Deserialize<'de> for Expr {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::union(d)
+        ::qapi_runtime::__private::union(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Union<'de> for Expr {
+impl<'de> ::qapi_runtime::__private::Union<'de> for Expr {
     const NAME: &'static str = "Expr";
     const TAG: &'static str = "kind";
     const MEMBERS: &'static [&'static str] = &[];
@@ -688,7 +688,7 @@ impl<'de> ::qapi_types::__private::Union<'de> for Expr {
     type Slots = ();
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
-        rest: ::qapi_types::__private::Rest<'_, 'de, Self, A>,
+        rest: ::qapi_runtime::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<ExprBranch, A::Error> {
         match tag {
             "leaf" => rest.members().map(ExprBranch::Leaf),
@@ -727,20 +727,20 @@ impl<'de> ::serde::Deserialize<'de> for NumOrExpr {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::alternate(d)
+        ::qapi_runtime::__private::alternate(d)
     }
 }
-impl<'de> ::qapi_types::__private::Alternate<'de> for NumOrExpr {
+impl<'de> ::qapi_runtime::__private::Alternate<'de> for NumOrExpr {
     const NAME: &'static str = "NumOrExpr";
     fn number<E: ::serde::de::Error>(
         v: ::serde_json::Number,
     ) -> ::std::result::Result<Self, E> {
-        ::qapi_types::__private::from_number(v).map(Self::Num)
+        ::qapi_runtime::__private::from_number(v).map(Self::Num)
     }
     fn object<A: ::serde::de::MapAccess<'de>>(
         v: A,
     ) -> ::std::result::Result<Self, A::Error> {
-        ::qapi_types::__private::from_map(v).map(Self::Expr)
+        ::qapi_runtime::__private::from_map(v).map(Self::Expr)
     }
 }
 #[allow(deprecated)]
@@ -780,18 +780,18 @@ impl ::serde::Serialize for Wrap {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        ::qapi_types::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl ::qapi_types::__private::Fields for Wrap {
+impl ::qapi_runtime::__private::Fields for Wrap {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        ::qapi_types::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (::qapi_types::__private::Req("inner", &self.inner),),
+            (::qapi_runtime::__private::Req("inner", &self.inner),),
         )
     }
 }
@@ -800,11 +800,11 @@ impl<'de> ::serde::Deserialize<'de> for Wrap {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qapi_types::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> ::qapi_types::__private::Object<'de> for Wrap {
+impl<'de> ::qapi_runtime::__private::Object<'de> for Wrap {
     const NAME: &'static str = "Wrap";
     const MEMBERS: &'static [&'static str] = &["inner"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -818,7 +818,7 @@ impl<'de> ::qapi_types::__private::Object<'de> for Wrap {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        ::qapi_types::__private::missing("inner"),
+                        ::qapi_runtime::__private::missing("inner"),
                     );
                 }
             },
@@ -883,19 +883,19 @@ pub mod events {
         pub fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             ::std::result::Result::Ok(Event::Other {
                 name: name.to_string(),
                 data,
             })
         }
     }
-    impl ::qapi_types::EventSet for Event {
+    impl ::qapi_runtime::EventSet for Event {
         #[inline]
         fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, ::qapi_types::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             Event::decode(name, data)
         }
     }
@@ -905,13 +905,13 @@ pub mod events {
         /// The event.
         pub event: Event,
         /// When QEMU sent it.
-        pub timestamp: ::qapi_types::Timestamp,
+        pub timestamp: ::qapi_runtime::Timestamp,
     }
     impl<'de> ::serde::Deserialize<'de> for EventMessage {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let (name, data, timestamp) = ::qapi_types::__private::event_message(d)?;
+            let (name, data, timestamp) = ::qapi_runtime::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

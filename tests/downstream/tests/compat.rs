@@ -5,13 +5,13 @@
 //! required members.
 
 use qapi_example_downstream::compat::{self, commands, events};
-use qapi_types::Command;
+use qapi_runtime::Command;
 use serde_json::json;
 
 #[test]
 fn older_replies_decode_with_the_added_members_absent() {
     // Strict mode too: nothing unknown here, only members left out.
-    qapi_types::set_strict(true);
+    qapi_runtime::set_strict(true);
     let old = json!({"id": "a", "name": "n"});
     let info = commands::QueryInfo::decode_return(old.clone()).unwrap();
     assert_eq!(info.generation, None);
@@ -28,7 +28,7 @@ fn older_replies_decode_with_the_added_members_absent() {
         panic!("{ev:?}")
     };
     assert_eq!(c.reason, None);
-    qapi_types::set_strict(false);
+    qapi_runtime::set_strict(false);
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn a_member_whose_type_changed_takes_both_forms() {
     // Either mode (another test here turns strict decoding on).
     let old = json!({"count": 3, "label": "l"});
     let s = commands::QueryStats::decode_return(old.clone()).unwrap();
-    assert_eq!(s.count, qapi_types::Compat::Older(3));
+    assert_eq!(s.count, qapi_runtime::Compat::Older(3));
     assert_eq!(s.count.current(), None);
     assert_eq!(s.unit, None);
     // A string was always a StrOrNull: no change there.
@@ -96,8 +96,8 @@ fn a_member_whose_type_changed_takes_both_forms() {
 
     let new = json!({"count": "3", "label": null, "unit": "u"});
     let s = commands::QueryStats::decode_return(new.clone()).unwrap();
-    assert_eq!(s.count, qapi_types::Compat::Current("3".into()));
-    assert_eq!(s.label, compat::StrOrNull::N(qapi_types::Null));
+    assert_eq!(s.count, qapi_runtime::Compat::Current("3".into()));
+    assert_eq!(s.label, compat::StrOrNull::N(qapi_runtime::Null));
     assert_eq!(serde_json::to_value(&s).unwrap(), new);
 
     // Neither form: the current form's error.
@@ -109,7 +109,7 @@ fn a_member_whose_type_changed_takes_both_forms() {
 
 #[test]
 fn availability_constants_answer_by_release() {
-    use qapi_types::{Event, QemuVersion};
+    use qapi_runtime::{Event, QemuVersion};
     let v = QemuVersion::new;
     assert_eq!(compat::RELEASES, &[v(0, 5), v(1, 0), v(2, 0)]);
     let a = commands::QueryWhole::AVAILABILITY;

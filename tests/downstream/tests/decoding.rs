@@ -163,7 +163,7 @@ fn alternates_choose_by_json_type() {
     assert_eq!(both::<Any>("1.5").unwrap(), Any::N(1.5));
     assert_eq!(both::<Any>("-3").unwrap(), Any::N(-3.0));
     assert_eq!(both::<Any>("true").unwrap(), Any::B(true));
-    assert_eq!(both::<Any>("null").unwrap(), Any::Z(qapi_types::Null));
+    assert_eq!(both::<Any>("null").unwrap(), Any::Z(qapi_runtime::Null));
     assert_eq!(both::<Any>("[1, 2]").unwrap(), Any::L(vec![1, 2]));
     assert_eq!(
         both::<Any>(r#"{"size": 3, "x": 0}"#).unwrap(),
@@ -210,7 +210,7 @@ fn deep_nesting_decodes_and_too_deep_is_an_error() {
 #[test]
 fn replies_decode_straight_from_bytes() {
     use qapi_example_downstream::commands::QueryDrives;
-    use qapi_types::Command;
+    use qapi_runtime::Command;
     let text = r#"[{"id": "a", "bus": "virtio", "size": 2, "x": {}}]"#;
     let drives = QueryDrives::decode_return(&mut serde_json::Deserializer::from_str(text)).unwrap();
     assert_eq!(drives[0].bus, DriveBus::Virtio);

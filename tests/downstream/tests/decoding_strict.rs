@@ -12,7 +12,7 @@ fn err<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> String {
 
 #[test]
 fn strict_mode_names_every_unknown_member() {
-    qapi_types::set_strict(true);
+    qapi_runtime::set_strict(true);
     let e = err::<DriveInfo>(r#"{"id": "d", "new": 1, "bus": "ide", "size": 1}"#);
     assert!(e.contains("DriveInfo: unknown member 'new'"), "{e}");
     let e = err::<Console>(r#"{"kind": "vnc", "id": "c", "port": 1, "gl": true}"#);
@@ -29,5 +29,5 @@ fn strict_mode_names_every_unknown_member() {
     serde_json::from_str::<Console>(r#"{"port": 1, "id": "c", "kind": "vnc"}"#).unwrap();
     serde_json::from_str::<Nested>(r#"{"id": "n", "outer": "a", "inner": "x", "size": 1}"#)
         .unwrap();
-    qapi_types::set_strict(false);
+    qapi_runtime::set_strict(false);
 }

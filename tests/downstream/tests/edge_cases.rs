@@ -2,7 +2,7 @@
 //! warnings denied) and keeps the wire names.
 
 use qapi_example_downstream::{collisions, keywords, recursion};
-use qapi_types::Command;
+use qapi_runtime::Command;
 use serde_json::json;
 
 #[test]
@@ -111,8 +111,9 @@ fn type_attributes_are_applied() {
 #[test]
 fn a_required_member_under_a_condition_may_be_missing_from_a_reply() {
     use qapi_example_downstream::conditions::commands::QueryModel;
-    let decode =
-        |v: serde_json::Value| qapi_types::with_strict(Some(true), || QueryModel::decode_return(v));
+    let decode = |v: serde_json::Value| {
+        qapi_runtime::with_strict(Some(true), || QueryModel::decode_return(v))
+    };
     let without = decode(json!({"name": "qemu64"})).unwrap();
     assert_eq!(without.name, "qemu64");
     assert_eq!(without.extra, None);

@@ -7,7 +7,7 @@ use qapi_example_downstream::legacy::commands::{LegacyConnect, LegacyCount};
 use qapi_example_downstream::legacy::{
     Address, AddressBranch, AddressKind, Link, Node, NodeBranch, NodePair, Place, Register,
 };
-use qapi_types::Command;
+use qapi_runtime::Command;
 use serde_json::json;
 
 fn address(branch: AddressBranch) -> Address {
@@ -82,10 +82,10 @@ fn bad_simple_union_values_are_errors_that_say_what() {
     // error in strict mode.
     let extra = json!({"type": "path", "data": "/p", "more": 1});
     assert!(serde_json::from_value::<Address>(extra.clone()).is_ok());
-    qapi_types::set_strict(true);
+    qapi_runtime::set_strict(true);
     let e = serde_json::from_value::<Address>(extra).unwrap_err();
     assert!(e.to_string().contains("more"), "{e}");
-    qapi_types::set_strict(false);
+    qapi_runtime::set_strict(false);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use qapi_example_downstream::commands::{DriveResize, QueryDrives};
 use qapi_example_downstream::events::{Event, EventMessage};
 use qapi_example_downstream::*;
-use qapi_types::Command;
+use qapi_runtime::Command;
 use serde_json::json;
 
 fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(

@@ -14,7 +14,7 @@ fn strict_mode_rejects_what_lenient_decoding_keeps() {
     assert!(serde_json::from_value::<DriveBus>(unknown_enum.clone()).is_ok());
     assert!(serde_json::from_value::<Console>(unknown_branch.clone()).is_ok());
 
-    qapi_types::set_strict(true);
+    qapi_runtime::set_strict(true);
     let e = serde_json::from_value::<DriveInfo>(extra).unwrap_err();
     assert!(e.to_string().contains("new-member"), "{e}");
     assert!(serde_json::from_value::<DriveBus>(unknown_enum).is_err());
@@ -23,5 +23,5 @@ fn strict_mode_rejects_what_lenient_decoding_keeps() {
     assert!(
         serde_json::from_value::<DriveInfo>(json!({"id": "d", "bus": "ide", "size": 1})).is_ok()
     );
-    qapi_types::set_strict(false);
+    qapi_runtime::set_strict(false);
 }

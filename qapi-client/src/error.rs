@@ -196,3 +196,12 @@ impl fmt::Display for Unsupported {
 
 /// The clients' result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+impl From<qapi_runtime::EventError> for Error {
+    fn from(e: qapi_runtime::EventError) -> Error {
+        Error::Decode {
+            what: format!("event {}", e.name),
+            error: e.error,
+            raw: e.data,
+        }
+    }
+}

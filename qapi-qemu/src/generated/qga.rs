@@ -10,13 +10,13 @@ pub const SCHEMA_INFO: &str = r#"[{"arg-type":"0","meta-type":"command","name":"
 /// The QEMU releases these bindings read, oldest first, the
 /// schema's own last: what `AVAILABILITY` of commands and
 /// events counts.
-pub const RELEASES: &[crate::QemuVersion] = &[
-    crate::QemuVersion::new(6, 2),
-    crate::QemuVersion::new(7, 2),
-    crate::QemuVersion::new(8, 2),
-    crate::QemuVersion::new(9, 2),
-    crate::QemuVersion::new(10, 0),
-    crate::QemuVersion::new(10, 2),
+pub const RELEASES: &[::qapi_runtime::QemuVersion] = &[
+    ::qapi_runtime::QemuVersion::new(6, 2),
+    ::qapi_runtime::QemuVersion::new(7, 2),
+    ::qapi_runtime::QemuVersion::new(8, 2),
+    ::qapi_runtime::QemuVersion::new(9, 2),
+    ::qapi_runtime::QemuVersion::new(10, 0),
+    ::qapi_runtime::QemuVersion::new(10, 2),
 ];
 /// The type of a JSON value, as QEMU names it (`QType`).
 ///
@@ -100,10 +100,10 @@ impl<'de> ::serde::Deserialize<'de> for QType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for QType {
+impl ::qapi_runtime::__private::Enum for QType {
     const NAME: &'static str = "QType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -155,21 +155,24 @@ impl ::serde::Serialize for GuestAgentCommandInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestAgentCommandInfo {
+impl ::qapi_runtime::__private::Fields for GuestAgentCommandInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("name", &self.name),
-                crate::__private::Req("enabled", &self.enabled),
-                crate::__private::Req("success-response", &self.success_response),
+                ::qapi_runtime::__private::Req("name", &self.name),
+                ::qapi_runtime::__private::Req("enabled", &self.enabled),
+                ::qapi_runtime::__private::Req(
+                    "success-response",
+                    &self.success_response,
+                ),
             ),
         )
     }
@@ -179,11 +182,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestAgentCommandInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestAgentCommandInfo {
     const NAME: &'static str = "GuestAgentCommandInfo";
     const MEMBERS: &'static [&'static str] = &["name", "enabled", "success-response"];
     const INDEX: &'static [u8] = b"\0\xFF\xFF\x02\0\xFF\xFF\xFF\x01";
@@ -200,14 +203,16 @@ impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
             name: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("name"),
+                    );
                 }
             },
             enabled: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("enabled"),
+                        ::qapi_runtime::__private::missing("enabled"),
                     );
                 }
             },
@@ -215,7 +220,7 @@ impl<'de> crate::__private::Object<'de> for GuestAgentCommandInfo {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("success-response"),
+                        ::qapi_runtime::__private::missing("success-response"),
                     );
                 }
             },
@@ -259,20 +264,23 @@ impl ::serde::Serialize for GuestAgentInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestAgentInfo {
+impl ::qapi_runtime::__private::Fields for GuestAgentInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("version", &self.version),
-                crate::__private::Req("supported_commands", &self.supported_commands),
+                ::qapi_runtime::__private::Req("version", &self.version),
+                ::qapi_runtime::__private::Req(
+                    "supported_commands",
+                    &self.supported_commands,
+                ),
             ),
         )
     }
@@ -282,11 +290,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestAgentInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestAgentInfo {
     const NAME: &'static str = "GuestAgentInfo";
     const MEMBERS: &'static [&'static str] = &["version", "supported_commands"];
     const INDEX: &'static [u8] = b"\0\xFF\0\xFF\x01";
@@ -303,7 +311,7 @@ impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("version"),
+                        ::qapi_runtime::__private::missing("version"),
                     );
                 }
             },
@@ -311,7 +319,7 @@ impl<'de> crate::__private::Object<'de> for GuestAgentInfo {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("supported_commands"),
+                        ::qapi_runtime::__private::missing("supported_commands"),
                     );
                 }
             },
@@ -361,21 +369,21 @@ impl ::serde::Serialize for GuestFileRead {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestFileRead {
+impl ::qapi_runtime::__private::Fields for GuestFileRead {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("count", &self.count),
-                crate::__private::Req("buf-b64", &self.buf_b64),
-                crate::__private::Req("eof", &self.eof),
+                ::qapi_runtime::__private::Req("count", &self.count),
+                ::qapi_runtime::__private::Req("buf-b64", &self.buf_b64),
+                ::qapi_runtime::__private::Req("eof", &self.eof),
             ),
         )
     }
@@ -385,11 +393,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileRead {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestFileRead {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileRead {
     const NAME: &'static str = "GuestFileRead";
     const MEMBERS: &'static [&'static str] = &["count", "buf-b64", "eof"];
     const INDEX: &'static [u8] = b"\0\xFF\xFF\xFF\x01\0\xFF\xFF\x02";
@@ -406,21 +414,25 @@ impl<'de> crate::__private::Object<'de> for GuestFileRead {
             count: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("count"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("count"),
+                    );
                 }
             },
             buf_b64: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("buf-b64"),
+                        ::qapi_runtime::__private::missing("buf-b64"),
                     );
                 }
             },
             eof: match ::std::mem::take(&mut s.2) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("eof"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("eof"),
+                    );
                 }
             },
         })
@@ -459,20 +471,20 @@ impl ::serde::Serialize for GuestFileWrite {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestFileWrite {
+impl ::qapi_runtime::__private::Fields for GuestFileWrite {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("count", &self.count),
-                crate::__private::Req("eof", &self.eof),
+                ::qapi_runtime::__private::Req("count", &self.count),
+                ::qapi_runtime::__private::Req("eof", &self.eof),
             ),
         )
     }
@@ -482,11 +494,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWrite {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestFileWrite {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileWrite {
     const NAME: &'static str = "GuestFileWrite";
     const MEMBERS: &'static [&'static str] = &["count", "eof"];
     const INDEX: &'static [u8] = b"\0\xFF\xFF\0\x01";
@@ -499,13 +511,17 @@ impl<'de> crate::__private::Object<'de> for GuestFileWrite {
             count: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("count"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("count"),
+                    );
                 }
             },
             eof: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("eof"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("eof"),
+                    );
                 }
             },
         })
@@ -543,20 +559,20 @@ impl ::serde::Serialize for GuestFileSeek {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestFileSeek {
+impl ::qapi_runtime::__private::Fields for GuestFileSeek {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("position", &self.position),
-                crate::__private::Req("eof", &self.eof),
+                ::qapi_runtime::__private::Req("position", &self.position),
+                ::qapi_runtime::__private::Req("eof", &self.eof),
             ),
         )
     }
@@ -566,11 +582,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileSeek {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestFileSeek {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileSeek {
     const NAME: &'static str = "GuestFileSeek";
     const MEMBERS: &'static [&'static str] = &["position", "eof"];
     const INDEX: &'static [u8] = b"\0\xFF\0\xFF\x01";
@@ -584,14 +600,16 @@ impl<'de> crate::__private::Object<'de> for GuestFileSeek {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("position"),
+                        ::qapi_runtime::__private::missing("position"),
                     );
                 }
             },
             eof: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("eof"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("eof"),
+                    );
                 }
             },
         })
@@ -665,10 +683,10 @@ impl<'de> ::serde::Deserialize<'de> for QgaSeek {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for QgaSeek {
+impl ::qapi_runtime::__private::Enum for QgaSeek {
     const NAME: &'static str = "QGASeek";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -709,18 +727,18 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::alternate(d)
+        ::qapi_runtime::__private::alternate(d)
     }
 }
-impl<'de> crate::__private::Alternate<'de> for GuestFileWhence {
+impl<'de> ::qapi_runtime::__private::Alternate<'de> for GuestFileWhence {
     const NAME: &'static str = "GuestFileWhence";
     fn number<E: ::serde::de::Error>(
         v: ::serde_json::Number,
     ) -> ::std::result::Result<Self, E> {
-        crate::__private::from_number(v).map(Self::Value)
+        ::qapi_runtime::__private::from_number(v).map(Self::Value)
     }
     fn string<E: ::serde::de::Error>(v: &str) -> ::std::result::Result<Self, E> {
-        crate::__private::from_str(v).map(Self::Name)
+        ::qapi_runtime::__private::from_str(v).map(Self::Name)
     }
 }
 #[allow(deprecated)]
@@ -801,10 +819,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestFsfreezeStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for GuestFsfreezeStatus {
+impl ::qapi_runtime::__private::Enum for GuestFsfreezeStatus {
     const NAME: &'static str = "GuestFsfreezeStatus";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -874,22 +892,22 @@ impl ::serde::Serialize for GuestFilesystemTrimResult {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestFilesystemTrimResult {
+impl ::qapi_runtime::__private::Fields for GuestFilesystemTrimResult {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("path", &self.path),
-                crate::__private::Opt("trimmed", &self.trimmed),
-                crate::__private::Opt("minimum", &self.minimum),
-                crate::__private::Opt("error", &self.error),
+                ::qapi_runtime::__private::Req("path", &self.path),
+                ::qapi_runtime::__private::Opt("trimmed", &self.trimmed),
+                ::qapi_runtime::__private::Opt("minimum", &self.minimum),
+                ::qapi_runtime::__private::Opt("error", &self.error),
             ),
         )
     }
@@ -899,11 +917,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFilesystemTrimResult {
     const NAME: &'static str = "GuestFilesystemTrimResult";
     const MEMBERS: &'static [&'static str] = &["path", "trimmed", "minimum", "error"];
     const INDEX: &'static [u8] = b"\x04\0\x01\xFF\xFF\x02\x03\xFF\xFF";
@@ -921,7 +939,9 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResult {
             path: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("path"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("path"),
+                    );
                 }
             },
             trimmed: ::std::mem::take(&mut s.1),
@@ -964,16 +984,19 @@ impl ::serde::Serialize for GuestFilesystemTrimResponse {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestFilesystemTrimResponse {
+impl ::qapi_runtime::__private::Fields for GuestFilesystemTrimResponse {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(m, (crate::__private::Req("paths", &self.paths),))
+        ::qapi_runtime::__private::entries(
+            m,
+            (::qapi_runtime::__private::Req("paths", &self.paths),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -981,11 +1004,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemTrimResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFilesystemTrimResponse {
     const NAME: &'static str = "GuestFilesystemTrimResponse";
     const MEMBERS: &'static [&'static str] = &["paths"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -998,7 +1021,9 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemTrimResponse {
             paths: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("paths"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("paths"),
+                    );
                 }
             },
         })
@@ -1068,10 +1093,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddressType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for GuestIpAddressType {
+impl ::qapi_runtime::__private::Enum for GuestIpAddressType {
     const NAME: &'static str = "GuestIpAddressType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -1127,21 +1152,21 @@ impl ::serde::Serialize for GuestIpAddress {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestIpAddress {
+impl ::qapi_runtime::__private::Fields for GuestIpAddress {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("ip-address", &self.ip_address),
-                crate::__private::Req("ip-address-type", &self.ip_address_type),
-                crate::__private::Req("prefix", &self.prefix),
+                ::qapi_runtime::__private::Req("ip-address", &self.ip_address),
+                ::qapi_runtime::__private::Req("ip-address-type", &self.ip_address_type),
+                ::qapi_runtime::__private::Req("prefix", &self.prefix),
             ),
         )
     }
@@ -1151,11 +1176,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestIpAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestIpAddress {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestIpAddress {
     const NAME: &'static str = "GuestIpAddress";
     const MEMBERS: &'static [&'static str] = &[
         "ip-address",
@@ -1177,7 +1202,7 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("ip-address"),
+                        ::qapi_runtime::__private::missing("ip-address"),
                     );
                 }
             },
@@ -1185,7 +1210,7 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("ip-address-type"),
+                        ::qapi_runtime::__private::missing("ip-address-type"),
                     );
                 }
             },
@@ -1193,7 +1218,7 @@ impl<'de> crate::__private::Object<'de> for GuestIpAddress {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("prefix"),
+                        ::qapi_runtime::__private::missing("prefix"),
                     );
                 }
             },
@@ -1285,26 +1310,26 @@ impl ::serde::Serialize for GuestNetworkInterfaceStat {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestNetworkInterfaceStat {
+impl ::qapi_runtime::__private::Fields for GuestNetworkInterfaceStat {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("rx-bytes", &self.rx_bytes),
-                crate::__private::Req("rx-packets", &self.rx_packets),
-                crate::__private::Req("rx-errs", &self.rx_errs),
-                crate::__private::Req("rx-dropped", &self.rx_dropped),
-                crate::__private::Req("tx-bytes", &self.tx_bytes),
-                crate::__private::Req("tx-packets", &self.tx_packets),
-                crate::__private::Req("tx-errs", &self.tx_errs),
-                crate::__private::Req("tx-dropped", &self.tx_dropped),
+                ::qapi_runtime::__private::Req("rx-bytes", &self.rx_bytes),
+                ::qapi_runtime::__private::Req("rx-packets", &self.rx_packets),
+                ::qapi_runtime::__private::Req("rx-errs", &self.rx_errs),
+                ::qapi_runtime::__private::Req("rx-dropped", &self.rx_dropped),
+                ::qapi_runtime::__private::Req("tx-bytes", &self.tx_bytes),
+                ::qapi_runtime::__private::Req("tx-packets", &self.tx_packets),
+                ::qapi_runtime::__private::Req("tx-errs", &self.tx_errs),
+                ::qapi_runtime::__private::Req("tx-dropped", &self.tx_dropped),
             ),
         )
     }
@@ -1314,11 +1339,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterfaceStat {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestNetworkInterfaceStat {
     const NAME: &'static str = "GuestNetworkInterfaceStat";
     const MEMBERS: &'static [&'static str] = &[
         "rx-bytes",
@@ -1350,7 +1375,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("rx-bytes"),
+                        ::qapi_runtime::__private::missing("rx-bytes"),
                     );
                 }
             },
@@ -1358,7 +1383,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("rx-packets"),
+                        ::qapi_runtime::__private::missing("rx-packets"),
                     );
                 }
             },
@@ -1366,7 +1391,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("rx-errs"),
+                        ::qapi_runtime::__private::missing("rx-errs"),
                     );
                 }
             },
@@ -1374,7 +1399,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("rx-dropped"),
+                        ::qapi_runtime::__private::missing("rx-dropped"),
                     );
                 }
             },
@@ -1382,7 +1407,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("tx-bytes"),
+                        ::qapi_runtime::__private::missing("tx-bytes"),
                     );
                 }
             },
@@ -1390,7 +1415,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("tx-packets"),
+                        ::qapi_runtime::__private::missing("tx-packets"),
                     );
                 }
             },
@@ -1398,7 +1423,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("tx-errs"),
+                        ::qapi_runtime::__private::missing("tx-errs"),
                     );
                 }
             },
@@ -1406,7 +1431,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterfaceStat {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("tx-dropped"),
+                        ::qapi_runtime::__private::missing("tx-dropped"),
                     );
                 }
             },
@@ -1493,22 +1518,25 @@ impl ::serde::Serialize for GuestNetworkInterface {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestNetworkInterface {
+impl ::qapi_runtime::__private::Fields for GuestNetworkInterface {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("name", &self.name),
-                crate::__private::Opt("hardware-address", &self.hardware_address),
-                crate::__private::Opt("ip-addresses", &self.ip_addresses),
-                crate::__private::Opt("statistics", &self.statistics),
+                ::qapi_runtime::__private::Req("name", &self.name),
+                ::qapi_runtime::__private::Opt(
+                    "hardware-address",
+                    &self.hardware_address,
+                ),
+                ::qapi_runtime::__private::Opt("ip-addresses", &self.ip_addresses),
+                ::qapi_runtime::__private::Opt("statistics", &self.statistics),
             ),
         )
     }
@@ -1518,11 +1546,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestNetworkInterface {
     const NAME: &'static str = "GuestNetworkInterface";
     const MEMBERS: &'static [&'static str] = &[
         "name",
@@ -1545,7 +1573,9 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkInterface {
             name: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("name"),
+                    );
                 }
             },
             hardware_address: ::std::mem::take(&mut s.1),
@@ -1606,21 +1636,21 @@ impl ::serde::Serialize for GuestLogicalProcessor {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestLogicalProcessor {
+impl ::qapi_runtime::__private::Fields for GuestLogicalProcessor {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("logical-id", &self.logical_id),
-                crate::__private::Req("online", &self.online),
-                crate::__private::Opt("can-offline", &self.can_offline),
+                ::qapi_runtime::__private::Req("logical-id", &self.logical_id),
+                ::qapi_runtime::__private::Req("online", &self.online),
+                ::qapi_runtime::__private::Opt("can-offline", &self.can_offline),
             ),
         )
     }
@@ -1630,11 +1660,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestLogicalProcessor {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestLogicalProcessor {
     const NAME: &'static str = "GuestLogicalProcessor";
     const MEMBERS: &'static [&'static str] = &["logical-id", "online", "can-offline"];
     const INDEX: &'static [u8] = b"\0\xFF\x02\x01\xFF\0\xFF\xFF\xFF";
@@ -1652,7 +1682,7 @@ impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("logical-id"),
+                        ::qapi_runtime::__private::missing("logical-id"),
                     );
                 }
             },
@@ -1660,7 +1690,7 @@ impl<'de> crate::__private::Object<'de> for GuestLogicalProcessor {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("online"),
+                        ::qapi_runtime::__private::missing("online"),
                     );
                 }
             },
@@ -1864,10 +1894,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskBusType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for GuestDiskBusType {
+impl ::qapi_runtime::__private::Enum for GuestDiskBusType {
     const NAME: &'static str = "GuestDiskBusType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -1921,22 +1951,22 @@ impl ::serde::Serialize for GuestPciAddress {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestPciAddress {
+impl ::qapi_runtime::__private::Fields for GuestPciAddress {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("domain", &self.domain),
-                crate::__private::Req("bus", &self.bus),
-                crate::__private::Req("slot", &self.slot),
-                crate::__private::Req("function", &self.function),
+                ::qapi_runtime::__private::Req("domain", &self.domain),
+                ::qapi_runtime::__private::Req("bus", &self.bus),
+                ::qapi_runtime::__private::Req("slot", &self.slot),
+                ::qapi_runtime::__private::Req("function", &self.function),
             ),
         )
     }
@@ -1946,11 +1976,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestPciAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestPciAddress {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestPciAddress {
     const NAME: &'static str = "GuestPciAddress";
     const MEMBERS: &'static [&'static str] = &["domain", "bus", "slot", "function"];
     const INDEX: &'static [u8] = b"\0\xFF\x01\xFF\0\x03\xFF\x02\xFF";
@@ -1969,27 +1999,31 @@ impl<'de> crate::__private::Object<'de> for GuestPciAddress {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("domain"),
+                        ::qapi_runtime::__private::missing("domain"),
                     );
                 }
             },
             bus: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("bus"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("bus"),
+                    );
                 }
             },
             slot: match ::std::mem::take(&mut s.2) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("slot"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("slot"),
+                    );
                 }
             },
             function: match ::std::mem::take(&mut s.3) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("function"),
+                        ::qapi_runtime::__private::missing("function"),
                     );
                 }
             },
@@ -2041,22 +2075,22 @@ impl ::serde::Serialize for GuestCcwAddress {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestCcwAddress {
+impl ::qapi_runtime::__private::Fields for GuestCcwAddress {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("cssid", &self.cssid),
-                crate::__private::Req("ssid", &self.ssid),
-                crate::__private::Req("subchno", &self.subchno),
-                crate::__private::Req("devno", &self.devno),
+                ::qapi_runtime::__private::Req("cssid", &self.cssid),
+                ::qapi_runtime::__private::Req("ssid", &self.ssid),
+                ::qapi_runtime::__private::Req("subchno", &self.subchno),
+                ::qapi_runtime::__private::Req("devno", &self.devno),
             ),
         )
     }
@@ -2066,11 +2100,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestCcwAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestCcwAddress {
     const NAME: &'static str = "GuestCcwAddress";
     const MEMBERS: &'static [&'static str] = &["cssid", "ssid", "subchno", "devno"];
     const INDEX: &'static [u8] = b"\x01\x02\x03\xFF\x01\xFF\0\xFF\xFF";
@@ -2088,27 +2122,33 @@ impl<'de> crate::__private::Object<'de> for GuestCcwAddress {
             cssid: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("cssid"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("cssid"),
+                    );
                 }
             },
             ssid: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("ssid"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("ssid"),
+                    );
                 }
             },
             subchno: match ::std::mem::take(&mut s.2) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("subchno"),
+                        ::qapi_runtime::__private::missing("subchno"),
                     );
                 }
             },
             devno: match ::std::mem::take(&mut s.3) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("devno"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("devno"),
+                    );
                 }
             },
         })
@@ -2208,26 +2248,26 @@ impl ::serde::Serialize for GuestDiskAddress {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestDiskAddress {
+impl ::qapi_runtime::__private::Fields for GuestDiskAddress {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("pci-controller", &self.pci_controller),
-                crate::__private::Req("bus-type", &self.bus_type),
-                crate::__private::Req("bus", &self.bus),
-                crate::__private::Req("target", &self.target),
-                crate::__private::Req("unit", &self.unit),
-                crate::__private::Opt("serial", &self.serial),
-                crate::__private::Opt("dev", &self.dev),
-                crate::__private::Opt("ccw-address", &self.ccw_address),
+                ::qapi_runtime::__private::Req("pci-controller", &self.pci_controller),
+                ::qapi_runtime::__private::Req("bus-type", &self.bus_type),
+                ::qapi_runtime::__private::Req("bus", &self.bus),
+                ::qapi_runtime::__private::Req("target", &self.target),
+                ::qapi_runtime::__private::Req("unit", &self.unit),
+                ::qapi_runtime::__private::Opt("serial", &self.serial),
+                ::qapi_runtime::__private::Opt("dev", &self.dev),
+                ::qapi_runtime::__private::Opt("ccw-address", &self.ccw_address),
             ),
         )
     }
@@ -2237,11 +2277,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskAddress {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestDiskAddress {
     const NAME: &'static str = "GuestDiskAddress";
     const MEMBERS: &'static [&'static str] = &[
         "pci-controller",
@@ -2273,7 +2313,7 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("pci-controller"),
+                        ::qapi_runtime::__private::missing("pci-controller"),
                     );
                 }
             },
@@ -2281,28 +2321,32 @@ impl<'de> crate::__private::Object<'de> for GuestDiskAddress {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("bus-type"),
+                        ::qapi_runtime::__private::missing("bus-type"),
                     );
                 }
             },
             bus: match ::std::mem::take(&mut s.2) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("bus"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("bus"),
+                    );
                 }
             },
             target: match ::std::mem::take(&mut s.3) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("target"),
+                        ::qapi_runtime::__private::missing("target"),
                     );
                 }
             },
             unit: match ::std::mem::take(&mut s.4) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("unit"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("unit"),
+                    );
                 }
             },
             serial: ::std::mem::take(&mut s.5),
@@ -2471,90 +2515,117 @@ impl ::serde::Serialize for GuestNvMeSmart {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestNvMeSmart {
+impl ::qapi_runtime::__private::Fields for GuestNvMeSmart {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
                 (
-                    crate::__private::Req("critical-warning", &self.critical_warning),
-                    crate::__private::Req("temperature", &self.temperature),
-                    crate::__private::Req("available-spare", &self.available_spare),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
+                        "critical-warning",
+                        &self.critical_warning,
+                    ),
+                    ::qapi_runtime::__private::Req("temperature", &self.temperature),
+                    ::qapi_runtime::__private::Req(
+                        "available-spare",
+                        &self.available_spare,
+                    ),
+                    ::qapi_runtime::__private::Req(
                         "available-spare-threshold",
                         &self.available_spare_threshold,
                     ),
-                    crate::__private::Req("percentage-used", &self.percentage_used),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
+                        "percentage-used",
+                        &self.percentage_used,
+                    ),
+                    ::qapi_runtime::__private::Req(
                         "data-units-read-lo",
                         &self.data_units_read_lo,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "data-units-read-hi",
                         &self.data_units_read_hi,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "data-units-written-lo",
                         &self.data_units_written_lo,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "data-units-written-hi",
                         &self.data_units_written_hi,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "host-read-commands-lo",
                         &self.host_read_commands_lo,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "host-read-commands-hi",
                         &self.host_read_commands_hi,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "host-write-commands-lo",
                         &self.host_write_commands_lo,
                     ),
                 ),
                 (
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "host-write-commands-hi",
                         &self.host_write_commands_hi,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "controller-busy-time-lo",
                         &self.controller_busy_time_lo,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "controller-busy-time-hi",
                         &self.controller_busy_time_hi,
                     ),
-                    crate::__private::Req("power-cycles-lo", &self.power_cycles_lo),
-                    crate::__private::Req("power-cycles-hi", &self.power_cycles_hi),
-                    crate::__private::Req("power-on-hours-lo", &self.power_on_hours_lo),
-                    crate::__private::Req("power-on-hours-hi", &self.power_on_hours_hi),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
+                        "power-cycles-lo",
+                        &self.power_cycles_lo,
+                    ),
+                    ::qapi_runtime::__private::Req(
+                        "power-cycles-hi",
+                        &self.power_cycles_hi,
+                    ),
+                    ::qapi_runtime::__private::Req(
+                        "power-on-hours-lo",
+                        &self.power_on_hours_lo,
+                    ),
+                    ::qapi_runtime::__private::Req(
+                        "power-on-hours-hi",
+                        &self.power_on_hours_hi,
+                    ),
+                    ::qapi_runtime::__private::Req(
                         "unsafe-shutdowns-lo",
                         &self.unsafe_shutdowns_lo,
                     ),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "unsafe-shutdowns-hi",
                         &self.unsafe_shutdowns_hi,
                     ),
-                    crate::__private::Req("media-errors-lo", &self.media_errors_lo),
-                    crate::__private::Req("media-errors-hi", &self.media_errors_hi),
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
+                        "media-errors-lo",
+                        &self.media_errors_lo,
+                    ),
+                    ::qapi_runtime::__private::Req(
+                        "media-errors-hi",
+                        &self.media_errors_hi,
+                    ),
+                    ::qapi_runtime::__private::Req(
                         "number-of-error-log-entries-lo",
                         &self.number_of_error_log_entries_lo,
                     ),
                 ),
                 (
-                    crate::__private::Req(
+                    ::qapi_runtime::__private::Req(
                         "number-of-error-log-entries-hi",
                         &self.number_of_error_log_entries_hi,
                     ),
@@ -2568,11 +2639,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestNvMeSmart {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestNvMeSmart {
     const NAME: &'static str = "GuestNvMeSmart";
     const MEMBERS: &'static [&'static str] = &[
         "critical-warning",
@@ -2634,37 +2705,37 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
         (::std::option::Option<u64>,),
     );
     #[inline]
-    fn store<V: crate::__private::Take<'de>>(
+    fn store<V: ::qapi_runtime::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put(&mut s.0.0, v),
-            1 => crate::__private::put(&mut s.0.1, v),
-            2 => crate::__private::put(&mut s.0.2, v),
-            3 => crate::__private::put(&mut s.0.3, v),
-            4 => crate::__private::put(&mut s.0.4, v),
-            5 => crate::__private::put(&mut s.0.5, v),
-            6 => crate::__private::put(&mut s.0.6, v),
-            7 => crate::__private::put(&mut s.0.7, v),
-            8 => crate::__private::put(&mut s.0.8, v),
-            9 => crate::__private::put(&mut s.0.9, v),
-            10 => crate::__private::put(&mut s.0.10, v),
-            11 => crate::__private::put(&mut s.0.11, v),
-            12 => crate::__private::put(&mut s.1.0, v),
-            13 => crate::__private::put(&mut s.1.1, v),
-            14 => crate::__private::put(&mut s.1.2, v),
-            15 => crate::__private::put(&mut s.1.3, v),
-            16 => crate::__private::put(&mut s.1.4, v),
-            17 => crate::__private::put(&mut s.1.5, v),
-            18 => crate::__private::put(&mut s.1.6, v),
-            19 => crate::__private::put(&mut s.1.7, v),
-            20 => crate::__private::put(&mut s.1.8, v),
-            21 => crate::__private::put(&mut s.1.9, v),
-            22 => crate::__private::put(&mut s.1.10, v),
-            23 => crate::__private::put(&mut s.1.11, v),
-            24 => crate::__private::put(&mut s.2.0, v),
+            0 => ::qapi_runtime::__private::put(&mut s.0.0, v),
+            1 => ::qapi_runtime::__private::put(&mut s.0.1, v),
+            2 => ::qapi_runtime::__private::put(&mut s.0.2, v),
+            3 => ::qapi_runtime::__private::put(&mut s.0.3, v),
+            4 => ::qapi_runtime::__private::put(&mut s.0.4, v),
+            5 => ::qapi_runtime::__private::put(&mut s.0.5, v),
+            6 => ::qapi_runtime::__private::put(&mut s.0.6, v),
+            7 => ::qapi_runtime::__private::put(&mut s.0.7, v),
+            8 => ::qapi_runtime::__private::put(&mut s.0.8, v),
+            9 => ::qapi_runtime::__private::put(&mut s.0.9, v),
+            10 => ::qapi_runtime::__private::put(&mut s.0.10, v),
+            11 => ::qapi_runtime::__private::put(&mut s.0.11, v),
+            12 => ::qapi_runtime::__private::put(&mut s.1.0, v),
+            13 => ::qapi_runtime::__private::put(&mut s.1.1, v),
+            14 => ::qapi_runtime::__private::put(&mut s.1.2, v),
+            15 => ::qapi_runtime::__private::put(&mut s.1.3, v),
+            16 => ::qapi_runtime::__private::put(&mut s.1.4, v),
+            17 => ::qapi_runtime::__private::put(&mut s.1.5, v),
+            18 => ::qapi_runtime::__private::put(&mut s.1.6, v),
+            19 => ::qapi_runtime::__private::put(&mut s.1.7, v),
+            20 => ::qapi_runtime::__private::put(&mut s.1.8, v),
+            21 => ::qapi_runtime::__private::put(&mut s.1.9, v),
+            22 => ::qapi_runtime::__private::put(&mut s.1.10, v),
+            23 => ::qapi_runtime::__private::put(&mut s.1.11, v),
+            24 => ::qapi_runtime::__private::put(&mut s.2.0, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -2677,7 +2748,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("critical-warning"),
+                        ::qapi_runtime::__private::missing("critical-warning"),
                     );
                 }
             },
@@ -2685,7 +2756,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("temperature"),
+                        ::qapi_runtime::__private::missing("temperature"),
                     );
                 }
             },
@@ -2693,7 +2764,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("available-spare"),
+                        ::qapi_runtime::__private::missing("available-spare"),
                     );
                 }
             },
@@ -2701,7 +2772,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("available-spare-threshold"),
+                        ::qapi_runtime::__private::missing("available-spare-threshold"),
                     );
                 }
             },
@@ -2709,7 +2780,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("percentage-used"),
+                        ::qapi_runtime::__private::missing("percentage-used"),
                     );
                 }
             },
@@ -2717,7 +2788,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("data-units-read-lo"),
+                        ::qapi_runtime::__private::missing("data-units-read-lo"),
                     );
                 }
             },
@@ -2725,7 +2796,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("data-units-read-hi"),
+                        ::qapi_runtime::__private::missing("data-units-read-hi"),
                     );
                 }
             },
@@ -2733,7 +2804,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("data-units-written-lo"),
+                        ::qapi_runtime::__private::missing("data-units-written-lo"),
                     );
                 }
             },
@@ -2741,7 +2812,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("data-units-written-hi"),
+                        ::qapi_runtime::__private::missing("data-units-written-hi"),
                     );
                 }
             },
@@ -2749,7 +2820,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("host-read-commands-lo"),
+                        ::qapi_runtime::__private::missing("host-read-commands-lo"),
                     );
                 }
             },
@@ -2757,7 +2828,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("host-read-commands-hi"),
+                        ::qapi_runtime::__private::missing("host-read-commands-hi"),
                     );
                 }
             },
@@ -2765,7 +2836,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("host-write-commands-lo"),
+                        ::qapi_runtime::__private::missing("host-write-commands-lo"),
                     );
                 }
             },
@@ -2773,7 +2844,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("host-write-commands-hi"),
+                        ::qapi_runtime::__private::missing("host-write-commands-hi"),
                     );
                 }
             },
@@ -2781,7 +2852,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("controller-busy-time-lo"),
+                        ::qapi_runtime::__private::missing("controller-busy-time-lo"),
                     );
                 }
             },
@@ -2789,7 +2860,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("controller-busy-time-hi"),
+                        ::qapi_runtime::__private::missing("controller-busy-time-hi"),
                     );
                 }
             },
@@ -2797,7 +2868,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("power-cycles-lo"),
+                        ::qapi_runtime::__private::missing("power-cycles-lo"),
                     );
                 }
             },
@@ -2805,7 +2876,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("power-cycles-hi"),
+                        ::qapi_runtime::__private::missing("power-cycles-hi"),
                     );
                 }
             },
@@ -2813,7 +2884,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("power-on-hours-lo"),
+                        ::qapi_runtime::__private::missing("power-on-hours-lo"),
                     );
                 }
             },
@@ -2821,7 +2892,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("power-on-hours-hi"),
+                        ::qapi_runtime::__private::missing("power-on-hours-hi"),
                     );
                 }
             },
@@ -2829,7 +2900,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("unsafe-shutdowns-lo"),
+                        ::qapi_runtime::__private::missing("unsafe-shutdowns-lo"),
                     );
                 }
             },
@@ -2837,7 +2908,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("unsafe-shutdowns-hi"),
+                        ::qapi_runtime::__private::missing("unsafe-shutdowns-hi"),
                     );
                 }
             },
@@ -2845,7 +2916,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("media-errors-lo"),
+                        ::qapi_runtime::__private::missing("media-errors-lo"),
                     );
                 }
             },
@@ -2853,7 +2924,7 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("media-errors-hi"),
+                        ::qapi_runtime::__private::missing("media-errors-hi"),
                     );
                 }
             },
@@ -2861,7 +2932,9 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("number-of-error-log-entries-lo"),
+                        ::qapi_runtime::__private::missing(
+                            "number-of-error-log-entries-lo",
+                        ),
                     );
                 }
             },
@@ -2869,7 +2942,9 @@ impl<'de> crate::__private::Object<'de> for GuestNvMeSmart {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("number-of-error-log-entries-hi"),
+                        ::qapi_runtime::__private::missing(
+                            "number-of-error-log-entries-hi",
+                        ),
                     );
                 }
             },
@@ -3017,16 +3092,16 @@ impl ::serde::Serialize for GuestDiskSmart {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestDiskSmart {
+impl ::qapi_runtime::__private::Fields for GuestDiskSmart {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = crate::__private::tag(
+        if let ::std::result::Result::Err(e) = ::qapi_runtime::__private::tag(
             m,
             "type",
             self.branch.tag(),
@@ -3034,7 +3109,9 @@ impl crate::__private::Fields for GuestDiskSmart {
             return ::std::result::Result::Err(e);
         }
         match &self.branch {
-            GuestDiskSmartBranch::Nvme(v) => crate::__private::Fields::fields(v, m),
+            GuestDiskSmartBranch::Nvme(v) => {
+                ::qapi_runtime::__private::Fields::fields(v, m)
+            }
             GuestDiskSmartBranch::Ide => ::std::result::Result::Ok(()),
             GuestDiskSmartBranch::Fdc => ::std::result::Result::Ok(()),
             GuestDiskSmartBranch::Scsi => ::std::result::Result::Ok(()),
@@ -3055,7 +3132,7 @@ impl crate::__private::Fields for GuestDiskSmart {
             GuestDiskSmartBranch::Virtual => ::std::result::Result::Ok(()),
             GuestDiskSmartBranch::FileBackedVirtual => ::std::result::Result::Ok(()),
             GuestDiskSmartBranch::Other { members, .. } => {
-                crate::__private::kept(m, members)
+                ::qapi_runtime::__private::kept(m, members)
             }
         }
     }
@@ -3064,11 +3141,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskSmart {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::union(d)
+        ::qapi_runtime::__private::union(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Union<'de> for GuestDiskSmart {
+impl<'de> ::qapi_runtime::__private::Union<'de> for GuestDiskSmart {
     const NAME: &'static str = "GuestDiskSmart";
     const TAG: &'static str = "type";
     const MEMBERS: &'static [&'static str] = &[];
@@ -3076,7 +3153,7 @@ impl<'de> crate::__private::Union<'de> for GuestDiskSmart {
     type Slots = ();
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
-        rest: crate::__private::Rest<'_, 'de, Self, A>,
+        rest: ::qapi_runtime::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<GuestDiskSmartBranch, A::Error> {
         match tag {
             "nvme" => rest.members().map(GuestDiskSmartBranch::Nvme),
@@ -3206,24 +3283,24 @@ impl ::serde::Serialize for GuestDiskInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestDiskInfo {
+impl ::qapi_runtime::__private::Fields for GuestDiskInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("name", &self.name),
-                crate::__private::Req("partition", &self.partition),
-                crate::__private::Opt("dependencies", &self.dependencies),
-                crate::__private::Opt("address", &self.address),
-                crate::__private::Opt("alias", &self.alias),
-                crate::__private::Opt("smart", &self.smart),
+                ::qapi_runtime::__private::Req("name", &self.name),
+                ::qapi_runtime::__private::Req("partition", &self.partition),
+                ::qapi_runtime::__private::Opt("dependencies", &self.dependencies),
+                ::qapi_runtime::__private::Opt("address", &self.address),
+                ::qapi_runtime::__private::Opt("alias", &self.alias),
+                ::qapi_runtime::__private::Opt("smart", &self.smart),
             ),
         )
     }
@@ -3233,11 +3310,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestDiskInfo {
     const NAME: &'static str = "GuestDiskInfo";
     const MEMBERS: &'static [&'static str] = &[
         "name",
@@ -3264,14 +3341,16 @@ impl<'de> crate::__private::Object<'de> for GuestDiskInfo {
             name: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("name"),
+                    );
                 }
             },
             partition: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("partition"),
+                        ::qapi_runtime::__private::missing("partition"),
                     );
                 }
             },
@@ -3370,28 +3449,28 @@ impl ::serde::Serialize for GuestFilesystemInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestFilesystemInfo {
+impl ::qapi_runtime::__private::Fields for GuestFilesystemInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("name", &self.name),
-                crate::__private::Req("mountpoint", &self.mountpoint),
-                crate::__private::Req("type", &self.r#type),
-                crate::__private::Opt("used-bytes", &self.used_bytes),
-                crate::__private::Opt("total-bytes", &self.total_bytes),
-                crate::__private::Opt(
+                ::qapi_runtime::__private::Req("name", &self.name),
+                ::qapi_runtime::__private::Req("mountpoint", &self.mountpoint),
+                ::qapi_runtime::__private::Req("type", &self.r#type),
+                ::qapi_runtime::__private::Opt("used-bytes", &self.used_bytes),
+                ::qapi_runtime::__private::Opt("total-bytes", &self.total_bytes),
+                ::qapi_runtime::__private::Opt(
                     "total-bytes-privileged",
                     &self.total_bytes_privileged,
                 ),
-                crate::__private::Req("disk", &self.disk),
+                ::qapi_runtime::__private::Req("disk", &self.disk),
             ),
         )
     }
@@ -3401,11 +3480,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestFilesystemInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFilesystemInfo {
     const NAME: &'static str = "GuestFilesystemInfo";
     const MEMBERS: &'static [&'static str] = &[
         "name",
@@ -3434,21 +3513,25 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
             name: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("name"),
+                    );
                 }
             },
             mountpoint: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("mountpoint"),
+                        ::qapi_runtime::__private::missing("mountpoint"),
                     );
                 }
             },
             r#type: match ::std::mem::take(&mut s.2) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("type"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("type"),
+                    );
                 }
             },
             used_bytes: ::std::mem::take(&mut s.3),
@@ -3457,7 +3540,9 @@ impl<'de> crate::__private::Object<'de> for GuestFilesystemInfo {
             disk: match ::std::mem::take(&mut s.6) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("disk"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("disk"),
+                    );
                 }
             },
         })
@@ -3516,21 +3601,21 @@ impl ::serde::Serialize for GuestMemoryBlock {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestMemoryBlock {
+impl ::qapi_runtime::__private::Fields for GuestMemoryBlock {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("phys-index", &self.phys_index),
-                crate::__private::Req("online", &self.online),
-                crate::__private::Opt("can-offline", &self.can_offline),
+                ::qapi_runtime::__private::Req("phys-index", &self.phys_index),
+                ::qapi_runtime::__private::Req("online", &self.online),
+                ::qapi_runtime::__private::Opt("can-offline", &self.can_offline),
             ),
         )
     }
@@ -3540,11 +3625,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlock {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestMemoryBlock {
     const NAME: &'static str = "GuestMemoryBlock";
     const MEMBERS: &'static [&'static str] = &["phys-index", "online", "can-offline"];
     const INDEX: &'static [u8] = b"\x02\xFF\xFF\xFF\xFF\x01\xFF\x02\0";
@@ -3562,7 +3647,7 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("phys-index"),
+                        ::qapi_runtime::__private::missing("phys-index"),
                     );
                 }
             },
@@ -3570,7 +3655,7 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlock {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("online"),
+                        ::qapi_runtime::__private::missing("online"),
                     );
                 }
             },
@@ -3666,10 +3751,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponseType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for GuestMemoryBlockResponseType {
+impl ::qapi_runtime::__private::Enum for GuestMemoryBlockResponseType {
     const NAME: &'static str = "GuestMemoryBlockResponseType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -3732,21 +3817,21 @@ impl ::serde::Serialize for GuestMemoryBlockResponse {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestMemoryBlockResponse {
+impl ::qapi_runtime::__private::Fields for GuestMemoryBlockResponse {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("phys-index", &self.phys_index),
-                crate::__private::Req("response", &self.response),
-                crate::__private::Opt("error-code", &self.error_code),
+                ::qapi_runtime::__private::Req("phys-index", &self.phys_index),
+                ::qapi_runtime::__private::Req("response", &self.response),
+                ::qapi_runtime::__private::Opt("error-code", &self.error_code),
             ),
         )
     }
@@ -3756,11 +3841,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestMemoryBlockResponse {
     const NAME: &'static str = "GuestMemoryBlockResponse";
     const MEMBERS: &'static [&'static str] = &["phys-index", "response", "error-code"];
     const INDEX: &'static [u8] = b"\0\xFF\0\xFF\xFF\x02\xFF\xFF\x01";
@@ -3778,7 +3863,7 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("phys-index"),
+                        ::qapi_runtime::__private::missing("phys-index"),
                     );
                 }
             },
@@ -3786,7 +3871,7 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockResponse {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("response"),
+                        ::qapi_runtime::__private::missing("response"),
                     );
                 }
             },
@@ -3825,16 +3910,19 @@ impl ::serde::Serialize for GuestMemoryBlockInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestMemoryBlockInfo {
+impl ::qapi_runtime::__private::Fields for GuestMemoryBlockInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(m, (crate::__private::Req("size", &self.size),))
+        ::qapi_runtime::__private::entries(
+            m,
+            (::qapi_runtime::__private::Req("size", &self.size),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -3842,11 +3930,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestMemoryBlockInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestMemoryBlockInfo {
     const NAME: &'static str = "GuestMemoryBlockInfo";
     const MEMBERS: &'static [&'static str] = &["size"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -3859,7 +3947,9 @@ impl<'de> crate::__private::Object<'de> for GuestMemoryBlockInfo {
             size: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("size"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("size"),
+                    );
                 }
             },
         })
@@ -3979,25 +4069,25 @@ impl ::serde::Serialize for GuestExecStatus {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestExecStatus {
+impl ::qapi_runtime::__private::Fields for GuestExecStatus {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("exited", &self.exited),
-                crate::__private::Opt("exitcode", &self.exitcode),
-                crate::__private::Opt("signal", &self.signal),
-                crate::__private::Opt("out-data", &self.out_data),
-                crate::__private::Opt("err-data", &self.err_data),
-                crate::__private::Opt("out-truncated", &self.out_truncated),
-                crate::__private::Opt("err-truncated", &self.err_truncated),
+                ::qapi_runtime::__private::Req("exited", &self.exited),
+                ::qapi_runtime::__private::Opt("exitcode", &self.exitcode),
+                ::qapi_runtime::__private::Opt("signal", &self.signal),
+                ::qapi_runtime::__private::Opt("out-data", &self.out_data),
+                ::qapi_runtime::__private::Opt("err-data", &self.err_data),
+                ::qapi_runtime::__private::Opt("out-truncated", &self.out_truncated),
+                ::qapi_runtime::__private::Opt("err-truncated", &self.err_truncated),
             ),
         )
     }
@@ -4007,11 +4097,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestExecStatus {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestExecStatus {
     const NAME: &'static str = "GuestExecStatus";
     const MEMBERS: &'static [&'static str] = &[
         "exited",
@@ -4041,7 +4131,7 @@ impl<'de> crate::__private::Object<'de> for GuestExecStatus {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("exited"),
+                        ::qapi_runtime::__private::missing("exited"),
                     );
                 }
             },
@@ -4083,16 +4173,19 @@ impl ::serde::Serialize for GuestExec {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestExec {
+impl ::qapi_runtime::__private::Fields for GuestExec {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(m, (crate::__private::Req("pid", &self.pid),))
+        ::qapi_runtime::__private::entries(
+            m,
+            (::qapi_runtime::__private::Req("pid", &self.pid),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -4100,11 +4193,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestExec {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestExec {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestExec {
     const NAME: &'static str = "GuestExec";
     const MEMBERS: &'static [&'static str] = &["pid"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -4117,7 +4210,9 @@ impl<'de> crate::__private::Object<'de> for GuestExec {
             pid: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("pid"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("pid"),
+                    );
                 }
             },
         })
@@ -4213,10 +4308,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutputMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for GuestExecCaptureOutputMode {
+impl ::qapi_runtime::__private::Enum for GuestExecCaptureOutputMode {
     const NAME: &'static str = "GuestExecCaptureOutputMode";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -4258,16 +4353,16 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::alternate(d)
+        ::qapi_runtime::__private::alternate(d)
     }
 }
-impl<'de> crate::__private::Alternate<'de> for GuestExecCaptureOutput {
+impl<'de> ::qapi_runtime::__private::Alternate<'de> for GuestExecCaptureOutput {
     const NAME: &'static str = "GuestExecCaptureOutput";
     fn boolean<E: ::serde::de::Error>(v: bool) -> ::std::result::Result<Self, E> {
-        crate::__private::from_bool(v).map(Self::Flag)
+        ::qapi_runtime::__private::from_bool(v).map(Self::Flag)
     }
     fn string<E: ::serde::de::Error>(v: &str) -> ::std::result::Result<Self, E> {
-        crate::__private::from_str(v).map(Self::Mode)
+        ::qapi_runtime::__private::from_str(v).map(Self::Mode)
     }
 }
 #[allow(deprecated)]
@@ -4316,18 +4411,18 @@ impl ::serde::Serialize for GuestHostName {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestHostName {
+impl ::qapi_runtime::__private::Fields for GuestHostName {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
-            (crate::__private::Req("host-name", &self.host_name),),
+            (::qapi_runtime::__private::Req("host-name", &self.host_name),),
         )
     }
 }
@@ -4336,11 +4431,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestHostName {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestHostName {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestHostName {
     const NAME: &'static str = "GuestHostName";
     const MEMBERS: &'static [&'static str] = &["host-name"];
     const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -4354,7 +4449,7 @@ impl<'de> crate::__private::Object<'de> for GuestHostName {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("host-name"),
+                        ::qapi_runtime::__private::missing("host-name"),
                     );
                 }
             },
@@ -4416,21 +4511,21 @@ impl ::serde::Serialize for GuestUser {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestUser {
+impl ::qapi_runtime::__private::Fields for GuestUser {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("user", &self.user),
-                crate::__private::Req("login-time", &self.login_time),
-                crate::__private::Opt("domain", &self.domain),
+                ::qapi_runtime::__private::Req("user", &self.user),
+                ::qapi_runtime::__private::Req("login-time", &self.login_time),
+                ::qapi_runtime::__private::Opt("domain", &self.domain),
             ),
         )
     }
@@ -4440,11 +4535,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestUser {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestUser {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestUser {
     const NAME: &'static str = "GuestUser";
     const MEMBERS: &'static [&'static str] = &["user", "login-time", "domain"];
     const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x02\x01\xFF\xFF\xFF";
@@ -4461,14 +4556,16 @@ impl<'de> crate::__private::Object<'de> for GuestUser {
             user: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("user"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("user"),
+                    );
                 }
             },
             login_time: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("login-time"),
+                        ::qapi_runtime::__private::missing("login-time"),
                     );
                 }
             },
@@ -4519,20 +4616,20 @@ impl ::serde::Serialize for GuestTimezone {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestTimezone {
+impl ::qapi_runtime::__private::Fields for GuestTimezone {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Opt("zone", &self.zone),
-                crate::__private::Req("offset", &self.offset),
+                ::qapi_runtime::__private::Opt("zone", &self.zone),
+                ::qapi_runtime::__private::Req("offset", &self.offset),
             ),
         )
     }
@@ -4542,11 +4639,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestTimezone {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestTimezone {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestTimezone {
     const NAME: &'static str = "GuestTimezone";
     const MEMBERS: &'static [&'static str] = &["zone", "offset"];
     const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x01";
@@ -4564,7 +4661,7 @@ impl<'de> crate::__private::Object<'de> for GuestTimezone {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("offset"),
+                        ::qapi_runtime::__private::missing("offset"),
                     );
                 }
             },
@@ -4744,28 +4841,28 @@ impl ::serde::Serialize for GuestOsInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestOsInfo {
+impl ::qapi_runtime::__private::Fields for GuestOsInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Opt("kernel-release", &self.kernel_release),
-                crate::__private::Opt("kernel-version", &self.kernel_version),
-                crate::__private::Opt("machine", &self.machine),
-                crate::__private::Opt("id", &self.id),
-                crate::__private::Opt("name", &self.name),
-                crate::__private::Opt("pretty-name", &self.pretty_name),
-                crate::__private::Opt("version", &self.version),
-                crate::__private::Opt("version-id", &self.version_id),
-                crate::__private::Opt("variant", &self.variant),
-                crate::__private::Opt("variant-id", &self.variant_id),
+                ::qapi_runtime::__private::Opt("kernel-release", &self.kernel_release),
+                ::qapi_runtime::__private::Opt("kernel-version", &self.kernel_version),
+                ::qapi_runtime::__private::Opt("machine", &self.machine),
+                ::qapi_runtime::__private::Opt("id", &self.id),
+                ::qapi_runtime::__private::Opt("name", &self.name),
+                ::qapi_runtime::__private::Opt("pretty-name", &self.pretty_name),
+                ::qapi_runtime::__private::Opt("version", &self.version),
+                ::qapi_runtime::__private::Opt("version-id", &self.version_id),
+                ::qapi_runtime::__private::Opt("variant", &self.variant),
+                ::qapi_runtime::__private::Opt("variant-id", &self.variant_id),
             ),
         )
     }
@@ -4775,11 +4872,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestOsInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestOsInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestOsInfo {
     const NAME: &'static str = "GuestOsInfo";
     const MEMBERS: &'static [&'static str] = &[
         "kernel-release",
@@ -4878,10 +4975,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for GuestDeviceType {
+impl ::qapi_runtime::__private::Enum for GuestDeviceType {
     const NAME: &'static str = "GuestDeviceType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -4927,20 +5024,20 @@ impl ::serde::Serialize for GuestDeviceIdPci {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestDeviceIdPci {
+impl ::qapi_runtime::__private::Fields for GuestDeviceIdPci {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("vendor-id", &self.vendor_id),
-                crate::__private::Req("device-id", &self.device_id),
+                ::qapi_runtime::__private::Req("vendor-id", &self.vendor_id),
+                ::qapi_runtime::__private::Req("device-id", &self.device_id),
             ),
         )
     }
@@ -4950,11 +5047,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceIdPci {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestDeviceIdPci {
     const NAME: &'static str = "GuestDeviceIdPci";
     const MEMBERS: &'static [&'static str] = &["vendor-id", "device-id"];
     const INDEX: &'static [u8] = b"\x01\xFF\x01\0\xFF";
@@ -4968,7 +5065,7 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("vendor-id"),
+                        ::qapi_runtime::__private::missing("vendor-id"),
                     );
                 }
             },
@@ -4976,7 +5073,7 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceIdPci {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("device-id"),
+                        ::qapi_runtime::__private::missing("device-id"),
                     );
                 }
             },
@@ -5067,16 +5164,16 @@ impl ::serde::Serialize for GuestDeviceId {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestDeviceId {
+impl ::qapi_runtime::__private::Fields for GuestDeviceId {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = crate::__private::tag(
+        if let ::std::result::Result::Err(e) = ::qapi_runtime::__private::tag(
             m,
             "type",
             self.branch.tag(),
@@ -5084,9 +5181,11 @@ impl crate::__private::Fields for GuestDeviceId {
             return ::std::result::Result::Err(e);
         }
         match &self.branch {
-            GuestDeviceIdBranch::Pci(v) => crate::__private::Fields::fields(v, m),
+            GuestDeviceIdBranch::Pci(v) => {
+                ::qapi_runtime::__private::Fields::fields(v, m)
+            }
             GuestDeviceIdBranch::Other { members, .. } => {
-                crate::__private::kept(m, members)
+                ::qapi_runtime::__private::kept(m, members)
             }
         }
     }
@@ -5095,11 +5194,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::union(d)
+        ::qapi_runtime::__private::union(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Union<'de> for GuestDeviceId {
+impl<'de> ::qapi_runtime::__private::Union<'de> for GuestDeviceId {
     const NAME: &'static str = "GuestDeviceId";
     const TAG: &'static str = "type";
     const MEMBERS: &'static [&'static str] = &[];
@@ -5107,7 +5206,7 @@ impl<'de> crate::__private::Union<'de> for GuestDeviceId {
     type Slots = ();
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
-        rest: crate::__private::Rest<'_, 'de, Self, A>,
+        rest: ::qapi_runtime::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<GuestDeviceIdBranch, A::Error> {
         match tag {
             "pci" => rest.members().map(GuestDeviceIdBranch::Pci),
@@ -5201,22 +5300,22 @@ impl ::serde::Serialize for GuestDeviceInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestDeviceInfo {
+impl ::qapi_runtime::__private::Fields for GuestDeviceInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("driver-name", &self.driver_name),
-                crate::__private::Opt("driver-date", &self.driver_date),
-                crate::__private::Opt("driver-version", &self.driver_version),
-                crate::__private::Opt("id", &self.id),
+                ::qapi_runtime::__private::Req("driver-name", &self.driver_name),
+                ::qapi_runtime::__private::Opt("driver-date", &self.driver_date),
+                ::qapi_runtime::__private::Opt("driver-version", &self.driver_version),
+                ::qapi_runtime::__private::Opt("id", &self.id),
             ),
         )
     }
@@ -5226,11 +5325,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDeviceInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestDeviceInfo {
     const NAME: &'static str = "GuestDeviceInfo";
     const MEMBERS: &'static [&'static str] = &[
         "driver-name",
@@ -5254,7 +5353,7 @@ impl<'de> crate::__private::Object<'de> for GuestDeviceInfo {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("driver-name"),
+                        ::qapi_runtime::__private::missing("driver-name"),
                     );
                 }
             },
@@ -5295,16 +5394,19 @@ impl ::serde::Serialize for GuestAuthorizedKeys {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestAuthorizedKeys {
+impl ::qapi_runtime::__private::Fields for GuestAuthorizedKeys {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(m, (crate::__private::Req("keys", &self.keys),))
+        ::qapi_runtime::__private::entries(
+            m,
+            (::qapi_runtime::__private::Req("keys", &self.keys),),
+        )
     }
 }
 #[allow(deprecated)]
@@ -5312,11 +5414,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestAuthorizedKeys {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestAuthorizedKeys {
     const NAME: &'static str = "GuestAuthorizedKeys";
     const MEMBERS: &'static [&'static str] = &["keys"];
     const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -5329,7 +5431,9 @@ impl<'de> crate::__private::Object<'de> for GuestAuthorizedKeys {
             keys: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("keys"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("keys"),
+                    );
                 }
             },
         })
@@ -5544,38 +5648,44 @@ impl ::serde::Serialize for GuestDiskStats {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestDiskStats {
+impl ::qapi_runtime::__private::Fields for GuestDiskStats {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
                 (
-                    crate::__private::Opt("read-sectors", &self.read_sectors),
-                    crate::__private::Opt("read-ios", &self.read_ios),
-                    crate::__private::Opt("read-merges", &self.read_merges),
-                    crate::__private::Opt("write-sectors", &self.write_sectors),
-                    crate::__private::Opt("write-ios", &self.write_ios),
-                    crate::__private::Opt("write-merges", &self.write_merges),
-                    crate::__private::Opt("discard-sectors", &self.discard_sectors),
-                    crate::__private::Opt("discard-ios", &self.discard_ios),
-                    crate::__private::Opt("discard-merges", &self.discard_merges),
-                    crate::__private::Opt("flush-ios", &self.flush_ios),
-                    crate::__private::Opt("read-ticks", &self.read_ticks),
-                    crate::__private::Opt("write-ticks", &self.write_ticks),
+                    ::qapi_runtime::__private::Opt("read-sectors", &self.read_sectors),
+                    ::qapi_runtime::__private::Opt("read-ios", &self.read_ios),
+                    ::qapi_runtime::__private::Opt("read-merges", &self.read_merges),
+                    ::qapi_runtime::__private::Opt("write-sectors", &self.write_sectors),
+                    ::qapi_runtime::__private::Opt("write-ios", &self.write_ios),
+                    ::qapi_runtime::__private::Opt("write-merges", &self.write_merges),
+                    ::qapi_runtime::__private::Opt(
+                        "discard-sectors",
+                        &self.discard_sectors,
+                    ),
+                    ::qapi_runtime::__private::Opt("discard-ios", &self.discard_ios),
+                    ::qapi_runtime::__private::Opt(
+                        "discard-merges",
+                        &self.discard_merges,
+                    ),
+                    ::qapi_runtime::__private::Opt("flush-ios", &self.flush_ios),
+                    ::qapi_runtime::__private::Opt("read-ticks", &self.read_ticks),
+                    ::qapi_runtime::__private::Opt("write-ticks", &self.write_ticks),
                 ),
                 (
-                    crate::__private::Opt("discard-ticks", &self.discard_ticks),
-                    crate::__private::Opt("flush-ticks", &self.flush_ticks),
-                    crate::__private::Opt("ios-pgr", &self.ios_pgr),
-                    crate::__private::Opt("total-ticks", &self.total_ticks),
-                    crate::__private::Opt("weight-ticks", &self.weight_ticks),
+                    ::qapi_runtime::__private::Opt("discard-ticks", &self.discard_ticks),
+                    ::qapi_runtime::__private::Opt("flush-ticks", &self.flush_ticks),
+                    ::qapi_runtime::__private::Opt("ios-pgr", &self.ios_pgr),
+                    ::qapi_runtime::__private::Opt("total-ticks", &self.total_ticks),
+                    ::qapi_runtime::__private::Opt("weight-ticks", &self.weight_ticks),
                 ),
             ),
         )
@@ -5586,11 +5696,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestDiskStats {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestDiskStats {
     const NAME: &'static str = "GuestDiskStats";
     const MEMBERS: &'static [&'static str] = &[
         "read-sectors",
@@ -5636,29 +5746,29 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStats {
         ),
     );
     #[inline]
-    fn store<V: crate::__private::Take<'de>>(
+    fn store<V: ::qapi_runtime::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put(&mut s.0.0, v),
-            1 => crate::__private::put(&mut s.0.1, v),
-            2 => crate::__private::put(&mut s.0.2, v),
-            3 => crate::__private::put(&mut s.0.3, v),
-            4 => crate::__private::put(&mut s.0.4, v),
-            5 => crate::__private::put(&mut s.0.5, v),
-            6 => crate::__private::put(&mut s.0.6, v),
-            7 => crate::__private::put(&mut s.0.7, v),
-            8 => crate::__private::put(&mut s.0.8, v),
-            9 => crate::__private::put(&mut s.0.9, v),
-            10 => crate::__private::put(&mut s.0.10, v),
-            11 => crate::__private::put(&mut s.0.11, v),
-            12 => crate::__private::put(&mut s.1.0, v),
-            13 => crate::__private::put(&mut s.1.1, v),
-            14 => crate::__private::put(&mut s.1.2, v),
-            15 => crate::__private::put(&mut s.1.3, v),
-            16 => crate::__private::put(&mut s.1.4, v),
+            0 => ::qapi_runtime::__private::put(&mut s.0.0, v),
+            1 => ::qapi_runtime::__private::put(&mut s.0.1, v),
+            2 => ::qapi_runtime::__private::put(&mut s.0.2, v),
+            3 => ::qapi_runtime::__private::put(&mut s.0.3, v),
+            4 => ::qapi_runtime::__private::put(&mut s.0.4, v),
+            5 => ::qapi_runtime::__private::put(&mut s.0.5, v),
+            6 => ::qapi_runtime::__private::put(&mut s.0.6, v),
+            7 => ::qapi_runtime::__private::put(&mut s.0.7, v),
+            8 => ::qapi_runtime::__private::put(&mut s.0.8, v),
+            9 => ::qapi_runtime::__private::put(&mut s.0.9, v),
+            10 => ::qapi_runtime::__private::put(&mut s.0.10, v),
+            11 => ::qapi_runtime::__private::put(&mut s.0.11, v),
+            12 => ::qapi_runtime::__private::put(&mut s.1.0, v),
+            13 => ::qapi_runtime::__private::put(&mut s.1.1, v),
+            14 => ::qapi_runtime::__private::put(&mut s.1.2, v),
+            15 => ::qapi_runtime::__private::put(&mut s.1.3, v),
+            16 => ::qapi_runtime::__private::put(&mut s.1.4, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -5728,22 +5838,22 @@ impl ::serde::Serialize for GuestDiskStatsInfo {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestDiskStatsInfo {
+impl ::qapi_runtime::__private::Fields for GuestDiskStatsInfo {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("name", &self.name),
-                crate::__private::Req("major", &self.major),
-                crate::__private::Req("minor", &self.minor),
-                crate::__private::Req("stats", &self.stats),
+                ::qapi_runtime::__private::Req("name", &self.name),
+                ::qapi_runtime::__private::Req("major", &self.major),
+                ::qapi_runtime::__private::Req("minor", &self.minor),
+                ::qapi_runtime::__private::Req("stats", &self.stats),
             ),
         )
     }
@@ -5753,11 +5863,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestDiskStatsInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestDiskStatsInfo {
     const NAME: &'static str = "GuestDiskStatsInfo";
     const MEMBERS: &'static [&'static str] = &["name", "major", "minor", "stats"];
     const INDEX: &'static [u8] = b"\0\x03\x02\xFF\0\xFF\xFF\xFF\x01";
@@ -5775,25 +5885,33 @@ impl<'de> crate::__private::Object<'de> for GuestDiskStatsInfo {
             name: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("name"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("name"),
+                    );
                 }
             },
             major: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("major"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("major"),
+                    );
                 }
             },
             minor: match ::std::mem::take(&mut s.2) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("minor"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("minor"),
+                    );
                 }
             },
             stats: match ::std::mem::take(&mut s.3) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("stats"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("stats"),
+                    );
                 }
             },
         })
@@ -5857,10 +5975,10 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStatsType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::wire_enum(d)
+        ::qapi_runtime::__private::wire_enum(d)
     }
 }
-impl crate::__private::Enum for GuestCpuStatsType {
+impl ::qapi_runtime::__private::Enum for GuestCpuStatsType {
     const NAME: &'static str = "GuestCpuStatsType";
     fn from_wire(s: &str) -> Self {
         Self::from_wire(s)
@@ -5973,29 +6091,29 @@ impl ::serde::Serialize for GuestLinuxCpuStats {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestLinuxCpuStats {
+impl ::qapi_runtime::__private::Fields for GuestLinuxCpuStats {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("cpu", &self.cpu),
-                crate::__private::Req("user", &self.user),
-                crate::__private::Req("nice", &self.nice),
-                crate::__private::Req("system", &self.system),
-                crate::__private::Req("idle", &self.idle),
-                crate::__private::Opt("iowait", &self.iowait),
-                crate::__private::Opt("irq", &self.irq),
-                crate::__private::Opt("softirq", &self.softirq),
-                crate::__private::Opt("steal", &self.steal),
-                crate::__private::Opt("guest", &self.guest),
-                crate::__private::Opt("guestnice", &self.guestnice),
+                ::qapi_runtime::__private::Req("cpu", &self.cpu),
+                ::qapi_runtime::__private::Req("user", &self.user),
+                ::qapi_runtime::__private::Req("nice", &self.nice),
+                ::qapi_runtime::__private::Req("system", &self.system),
+                ::qapi_runtime::__private::Req("idle", &self.idle),
+                ::qapi_runtime::__private::Opt("iowait", &self.iowait),
+                ::qapi_runtime::__private::Opt("irq", &self.irq),
+                ::qapi_runtime::__private::Opt("softirq", &self.softirq),
+                ::qapi_runtime::__private::Opt("steal", &self.steal),
+                ::qapi_runtime::__private::Opt("guest", &self.guest),
+                ::qapi_runtime::__private::Opt("guestnice", &self.guestnice),
             ),
         )
     }
@@ -6005,11 +6123,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestLinuxCpuStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestLinuxCpuStats {
     const NAME: &'static str = "GuestLinuxCpuStats";
     const MEMBERS: &'static [&'static str] = &[
         "cpu",
@@ -6046,33 +6164,41 @@ impl<'de> crate::__private::Object<'de> for GuestLinuxCpuStats {
             cpu: match ::std::mem::take(&mut s.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("cpu"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("cpu"),
+                    );
                 }
             },
             user: match ::std::mem::take(&mut s.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("user"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("user"),
+                    );
                 }
             },
             nice: match ::std::mem::take(&mut s.2) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("nice"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("nice"),
+                    );
                 }
             },
             system: match ::std::mem::take(&mut s.3) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("system"),
+                        ::qapi_runtime::__private::missing("system"),
                     );
                 }
             },
             idle: match ::std::mem::take(&mut s.4) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("idle"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("idle"),
+                    );
                 }
             },
             iowait: ::std::mem::take(&mut s.5),
@@ -6168,16 +6294,16 @@ impl ::serde::Serialize for GuestCpuStats {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestCpuStats {
+impl ::qapi_runtime::__private::Fields for GuestCpuStats {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        if let ::std::result::Result::Err(e) = crate::__private::tag(
+        if let ::std::result::Result::Err(e) = ::qapi_runtime::__private::tag(
             m,
             "type",
             self.branch.tag(),
@@ -6185,9 +6311,11 @@ impl crate::__private::Fields for GuestCpuStats {
             return ::std::result::Result::Err(e);
         }
         match &self.branch {
-            GuestCpuStatsBranch::Linux(v) => crate::__private::Fields::fields(v, m),
+            GuestCpuStatsBranch::Linux(v) => {
+                ::qapi_runtime::__private::Fields::fields(v, m)
+            }
             GuestCpuStatsBranch::Other { members, .. } => {
-                crate::__private::kept(m, members)
+                ::qapi_runtime::__private::kept(m, members)
             }
         }
     }
@@ -6196,11 +6324,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestCpuStats {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::union(d)
+        ::qapi_runtime::__private::union(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Union<'de> for GuestCpuStats {
+impl<'de> ::qapi_runtime::__private::Union<'de> for GuestCpuStats {
     const NAME: &'static str = "GuestCpuStats";
     const TAG: &'static str = "type";
     const MEMBERS: &'static [&'static str] = &[];
@@ -6208,7 +6336,7 @@ impl<'de> crate::__private::Union<'de> for GuestCpuStats {
     type Slots = ();
     fn branch<A: ::serde::de::MapAccess<'de>>(
         tag: &str,
-        rest: crate::__private::Rest<'_, 'de, Self, A>,
+        rest: ::qapi_runtime::__private::Rest<'_, 'de, Self, A>,
     ) -> ::std::result::Result<GuestCpuStatsBranch, A::Error> {
         match tag {
             "linux" => rest.members().map(GuestCpuStatsBranch::Linux),
@@ -6269,21 +6397,21 @@ impl ::serde::Serialize for GuestLoadAverage {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestLoadAverage {
+impl ::qapi_runtime::__private::Fields for GuestLoadAverage {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
-                crate::__private::Req("load1m", &self.load1m),
-                crate::__private::Req("load5m", &self.load5m),
-                crate::__private::Req("load15m", &self.load15m),
+                ::qapi_runtime::__private::Req("load1m", &self.load1m),
+                ::qapi_runtime::__private::Req("load5m", &self.load5m),
+                ::qapi_runtime::__private::Req("load15m", &self.load15m),
             ),
         )
     }
@@ -6293,11 +6421,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestLoadAverage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestLoadAverage {
     const NAME: &'static str = "GuestLoadAverage";
     const MEMBERS: &'static [&'static str] = &["load1m", "load5m", "load15m"];
     const INDEX: &'static [u8] = b"\x04\0\x02\x01\xFF\xFF\xFF\xFF\xFF";
@@ -6315,7 +6443,7 @@ impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("load1m"),
+                        ::qapi_runtime::__private::missing("load1m"),
                     );
                 }
             },
@@ -6323,7 +6451,7 @@ impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("load5m"),
+                        ::qapi_runtime::__private::missing("load5m"),
                     );
                 }
             },
@@ -6331,7 +6459,7 @@ impl<'de> crate::__private::Object<'de> for GuestLoadAverage {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("load15m"),
+                        ::qapi_runtime::__private::missing("load15m"),
                     );
                 }
             },
@@ -6516,37 +6644,37 @@ impl ::serde::Serialize for GuestNetworkRoute {
         &self,
         s: S,
     ) -> ::std::result::Result<S::Ok, S::Error> {
-        crate::__private::ser_object(self, s)
+        ::qapi_runtime::__private::ser_object(self, s)
     }
 }
 #[allow(deprecated)]
-impl crate::__private::Fields for GuestNetworkRoute {
+impl ::qapi_runtime::__private::Fields for GuestNetworkRoute {
     fn fields<M: ::serde::ser::SerializeMap>(
         &self,
         m: &mut M,
     ) -> ::std::result::Result<(), M::Error> {
-        crate::__private::entries(
+        ::qapi_runtime::__private::entries(
             m,
             (
                 (
-                    crate::__private::Req("iface", &self.iface),
-                    crate::__private::Req("destination", &self.destination),
-                    crate::__private::Req("metric", &self.metric),
-                    crate::__private::Opt("gateway", &self.gateway),
-                    crate::__private::Opt("mask", &self.mask),
-                    crate::__private::Opt("irtt", &self.irtt),
-                    crate::__private::Opt("flags", &self.flags),
-                    crate::__private::Opt("refcnt", &self.refcnt),
-                    crate::__private::Opt("use", &self.r#use),
-                    crate::__private::Opt("window", &self.window),
-                    crate::__private::Opt("mtu", &self.mtu),
-                    crate::__private::Opt("desprefixlen", &self.desprefixlen),
+                    ::qapi_runtime::__private::Req("iface", &self.iface),
+                    ::qapi_runtime::__private::Req("destination", &self.destination),
+                    ::qapi_runtime::__private::Req("metric", &self.metric),
+                    ::qapi_runtime::__private::Opt("gateway", &self.gateway),
+                    ::qapi_runtime::__private::Opt("mask", &self.mask),
+                    ::qapi_runtime::__private::Opt("irtt", &self.irtt),
+                    ::qapi_runtime::__private::Opt("flags", &self.flags),
+                    ::qapi_runtime::__private::Opt("refcnt", &self.refcnt),
+                    ::qapi_runtime::__private::Opt("use", &self.r#use),
+                    ::qapi_runtime::__private::Opt("window", &self.window),
+                    ::qapi_runtime::__private::Opt("mtu", &self.mtu),
+                    ::qapi_runtime::__private::Opt("desprefixlen", &self.desprefixlen),
                 ),
                 (
-                    crate::__private::Opt("source", &self.source),
-                    crate::__private::Opt("srcprefixlen", &self.srcprefixlen),
-                    crate::__private::Opt("nexthop", &self.nexthop),
-                    crate::__private::Req("version", &self.version),
+                    ::qapi_runtime::__private::Opt("source", &self.source),
+                    ::qapi_runtime::__private::Opt("srcprefixlen", &self.srcprefixlen),
+                    ::qapi_runtime::__private::Opt("nexthop", &self.nexthop),
+                    ::qapi_runtime::__private::Req("version", &self.version),
                 ),
             ),
         )
@@ -6557,11 +6685,11 @@ impl<'de> ::serde::Deserialize<'de> for GuestNetworkRoute {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::__private::object(d)
+        ::qapi_runtime::__private::object(d)
     }
 }
 #[allow(deprecated)]
-impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
+impl<'de> ::qapi_runtime::__private::Object<'de> for GuestNetworkRoute {
     const NAME: &'static str = "GuestNetworkRoute";
     const MEMBERS: &'static [&'static str] = &[
         "iface",
@@ -6605,28 +6733,28 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
         ),
     );
     #[inline]
-    fn store<V: crate::__private::Take<'de>>(
+    fn store<V: ::qapi_runtime::__private::Take<'de>>(
         s: &mut Self::Slots,
         i: usize,
         v: V,
     ) -> ::std::result::Result<bool, V::Error> {
         match i {
-            0 => crate::__private::put(&mut s.0.0, v),
-            1 => crate::__private::put(&mut s.0.1, v),
-            2 => crate::__private::put(&mut s.0.2, v),
-            3 => crate::__private::put(&mut s.0.3, v),
-            4 => crate::__private::put(&mut s.0.4, v),
-            5 => crate::__private::put(&mut s.0.5, v),
-            6 => crate::__private::put(&mut s.0.6, v),
-            7 => crate::__private::put(&mut s.0.7, v),
-            8 => crate::__private::put(&mut s.0.8, v),
-            9 => crate::__private::put(&mut s.0.9, v),
-            10 => crate::__private::put(&mut s.0.10, v),
-            11 => crate::__private::put(&mut s.0.11, v),
-            12 => crate::__private::put(&mut s.1.0, v),
-            13 => crate::__private::put(&mut s.1.1, v),
-            14 => crate::__private::put(&mut s.1.2, v),
-            15 => crate::__private::put(&mut s.1.3, v),
+            0 => ::qapi_runtime::__private::put(&mut s.0.0, v),
+            1 => ::qapi_runtime::__private::put(&mut s.0.1, v),
+            2 => ::qapi_runtime::__private::put(&mut s.0.2, v),
+            3 => ::qapi_runtime::__private::put(&mut s.0.3, v),
+            4 => ::qapi_runtime::__private::put(&mut s.0.4, v),
+            5 => ::qapi_runtime::__private::put(&mut s.0.5, v),
+            6 => ::qapi_runtime::__private::put(&mut s.0.6, v),
+            7 => ::qapi_runtime::__private::put(&mut s.0.7, v),
+            8 => ::qapi_runtime::__private::put(&mut s.0.8, v),
+            9 => ::qapi_runtime::__private::put(&mut s.0.9, v),
+            10 => ::qapi_runtime::__private::put(&mut s.0.10, v),
+            11 => ::qapi_runtime::__private::put(&mut s.0.11, v),
+            12 => ::qapi_runtime::__private::put(&mut s.1.0, v),
+            13 => ::qapi_runtime::__private::put(&mut s.1.1, v),
+            14 => ::qapi_runtime::__private::put(&mut s.1.2, v),
+            15 => ::qapi_runtime::__private::put(&mut s.1.3, v),
             _ => ::std::result::Result::Ok(true),
         }
     }
@@ -6638,14 +6766,16 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
             iface: match ::std::mem::take(&mut s.0.0) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
-                    return ::std::result::Result::Err(crate::__private::missing("iface"));
+                    return ::std::result::Result::Err(
+                        ::qapi_runtime::__private::missing("iface"),
+                    );
                 }
             },
             destination: match ::std::mem::take(&mut s.0.1) {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("destination"),
+                        ::qapi_runtime::__private::missing("destination"),
                     );
                 }
             },
@@ -6653,7 +6783,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("metric"),
+                        ::qapi_runtime::__private::missing("metric"),
                     );
                 }
             },
@@ -6673,7 +6803,7 @@ impl<'de> crate::__private::Object<'de> for GuestNetworkRoute {
                 ::std::option::Option::Some(v) => v,
                 ::std::option::Option::None => {
                     return ::std::result::Result::Err(
-                        crate::__private::missing("version"),
+                        ::qapi_runtime::__private::missing("version"),
                     );
                 }
             },
@@ -6739,16 +6869,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSyncDelimited {
+    impl ::qapi_runtime::__private::Fields for GuestSyncDelimited {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(m, (crate::__private::Req("id", &self.id),))
+            ::qapi_runtime::__private::entries(
+                m,
+                (::qapi_runtime::__private::Req("id", &self.id),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -6756,11 +6889,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSyncDelimited {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSyncDelimited {
         const NAME: &'static str = "GuestSyncDelimited";
         const MEMBERS: &'static [&'static str] = &["id"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -6774,7 +6907,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("id"),
+                            ::qapi_runtime::__private::missing("id"),
                         );
                     }
                 },
@@ -6782,11 +6915,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSyncDelimited {
+    impl ::qapi_runtime::Command for GuestSyncDelimited {
         const NAME: &'static str = "guest-sync-delimited";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -6794,7 +6927,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Echo back a unique integer value
@@ -6855,16 +6988,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSync {
+    impl ::qapi_runtime::__private::Fields for GuestSync {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(m, (crate::__private::Req("id", &self.id),))
+            ::qapi_runtime::__private::entries(
+                m,
+                (::qapi_runtime::__private::Req("id", &self.id),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -6872,11 +7008,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSync {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSync {
         const NAME: &'static str = "GuestSync";
         const MEMBERS: &'static [&'static str] = &["id"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -6890,7 +7026,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("id"),
+                            ::qapi_runtime::__private::missing("id"),
                         );
                     }
                 },
@@ -6898,11 +7034,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSync {
+    impl ::qapi_runtime::Command for GuestSync {
         const NAME: &'static str = "guest-sync";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -6910,7 +7046,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Ping the guest agent, a non-error return implies success
@@ -6931,11 +7067,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestPing {
+    impl ::qapi_runtime::__private::Fields for GuestPing {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -6948,11 +7084,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestPing {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestPing {
         const NAME: &'static str = "GuestPing";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -6964,11 +7100,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestPing {
+    impl ::qapi_runtime::Command for GuestPing {
         const NAME: &'static str = "guest-ping";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -6976,7 +7112,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Get the information about guest's System Time relative to the Epoch
@@ -7002,11 +7138,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetTime {
+    impl ::qapi_runtime::__private::Fields for GuestGetTime {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -7019,11 +7155,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetTime {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetTime {
         const NAME: &'static str = "GuestGetTime";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -7035,11 +7171,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetTime {
+    impl ::qapi_runtime::Command for GuestGetTime {
         const NAME: &'static str = "guest-get-time";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7047,7 +7183,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Set guest time.
@@ -7094,16 +7230,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSetTime {
+    impl ::qapi_runtime::__private::Fields for GuestSetTime {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(m, (crate::__private::Opt("time", &self.time),))
+            ::qapi_runtime::__private::entries(
+                m,
+                (::qapi_runtime::__private::Opt("time", &self.time),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -7111,11 +7250,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSetTime {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSetTime {
         const NAME: &'static str = "GuestSetTime";
         const MEMBERS: &'static [&'static str] = &["time"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -7130,11 +7269,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSetTime {
+    impl ::qapi_runtime::Command for GuestSetTime {
         const NAME: &'static str = "guest-set-time";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7142,7 +7281,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Get some information about the guest agent.
@@ -7163,11 +7302,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestInfo {
+    impl ::qapi_runtime::__private::Fields for GuestInfo {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -7180,11 +7319,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestInfo {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestInfo {
         const NAME: &'static str = "GuestInfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -7196,11 +7335,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestInfo {
+    impl ::qapi_runtime::Command for GuestInfo {
         const NAME: &'static str = "guest-info";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7208,7 +7347,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Initiate guest-activated shutdown.  Note: this is an asynchronous
@@ -7250,16 +7389,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestShutdown {
+    impl ::qapi_runtime::__private::Fields for GuestShutdown {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(m, (crate::__private::Opt("mode", &self.mode),))
+            ::qapi_runtime::__private::entries(
+                m,
+                (::qapi_runtime::__private::Opt("mode", &self.mode),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -7267,11 +7409,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestShutdown {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestShutdown {
         const NAME: &'static str = "GuestShutdown";
         const MEMBERS: &'static [&'static str] = &["mode"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -7286,11 +7428,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestShutdown {
+    impl ::qapi_runtime::Command for GuestShutdown {
         const NAME: &'static str = "guest-shutdown";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7298,7 +7440,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Open a file in the guest and retrieve a file handle for it
@@ -7349,20 +7491,20 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFileOpen {
+    impl ::qapi_runtime::__private::Fields for GuestFileOpen {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    crate::__private::Req("path", &self.path),
-                    crate::__private::Opt("mode", &self.mode),
+                    ::qapi_runtime::__private::Req("path", &self.path),
+                    ::qapi_runtime::__private::Opt("mode", &self.mode),
                 ),
             )
         }
@@ -7372,11 +7514,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFileOpen {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileOpen {
         const NAME: &'static str = "GuestFileOpen";
         const MEMBERS: &'static [&'static str] = &["path", "mode"];
         const INDEX: &'static [u8] = b"\0\0\x01\xFF\xFF";
@@ -7393,7 +7535,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("path"),
+                            ::qapi_runtime::__private::missing("path"),
                         );
                     }
                 },
@@ -7402,11 +7544,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileOpen {
+    impl ::qapi_runtime::Command for GuestFileOpen {
         const NAME: &'static str = "guest-file-open";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7414,7 +7556,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Close an open file in the guest
@@ -7449,18 +7591,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFileClose {
+    impl ::qapi_runtime::__private::Fields for GuestFileClose {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
-                (crate::__private::Req("handle", &self.handle),),
+                (::qapi_runtime::__private::Req("handle", &self.handle),),
             )
         }
     }
@@ -7469,11 +7611,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFileClose {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileClose {
         const NAME: &'static str = "GuestFileClose";
         const MEMBERS: &'static [&'static str] = &["handle"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -7487,7 +7629,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("handle"),
+                            ::qapi_runtime::__private::missing("handle"),
                         );
                     }
                 },
@@ -7495,11 +7637,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileClose {
+    impl ::qapi_runtime::Command for GuestFileClose {
         const NAME: &'static str = "guest-file-close";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7507,7 +7649,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Read from an open file in the guest.  Data will be base64-encoded.
@@ -7554,20 +7696,20 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFileReadCommand {
+    impl ::qapi_runtime::__private::Fields for GuestFileReadCommand {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    crate::__private::Req("handle", &self.handle),
-                    crate::__private::Opt("count", &self.count),
+                    ::qapi_runtime::__private::Req("handle", &self.handle),
+                    ::qapi_runtime::__private::Opt("count", &self.count),
                 ),
             )
         }
@@ -7577,11 +7719,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFileReadCommand {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileReadCommand {
         const NAME: &'static str = "GuestFileReadCommand";
         const MEMBERS: &'static [&'static str] = &["handle", "count"];
         const INDEX: &'static [u8] = b"\0\0\xFF\x01\xFF";
@@ -7595,7 +7737,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("handle"),
+                            ::qapi_runtime::__private::missing("handle"),
                         );
                     }
                 },
@@ -7604,11 +7746,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileReadCommand {
+    impl ::qapi_runtime::Command for GuestFileReadCommand {
         const NAME: &'static str = "guest-file-read";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7616,7 +7758,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Write to an open file in the guest.
@@ -7670,21 +7812,21 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFileWriteCommand {
+    impl ::qapi_runtime::__private::Fields for GuestFileWriteCommand {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    crate::__private::Req("handle", &self.handle),
-                    crate::__private::Req("buf-b64", &self.buf_b64),
-                    crate::__private::Opt("count", &self.count),
+                    ::qapi_runtime::__private::Req("handle", &self.handle),
+                    ::qapi_runtime::__private::Req("buf-b64", &self.buf_b64),
+                    ::qapi_runtime::__private::Opt("count", &self.count),
                 ),
             )
         }
@@ -7694,11 +7836,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFileWriteCommand {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileWriteCommand {
         const NAME: &'static str = "GuestFileWriteCommand";
         const MEMBERS: &'static [&'static str] = &["handle", "buf-b64", "count"];
         const INDEX: &'static [u8] = b"\0\0\xFF\xFF\x01\x02\xFF\xFF\xFF";
@@ -7716,7 +7858,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("handle"),
+                            ::qapi_runtime::__private::missing("handle"),
                         );
                     }
                 },
@@ -7724,7 +7866,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("buf-b64"),
+                            ::qapi_runtime::__private::missing("buf-b64"),
                         );
                     }
                 },
@@ -7733,11 +7875,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileWriteCommand {
+    impl ::qapi_runtime::Command for GuestFileWriteCommand {
         const NAME: &'static str = "guest-file-write";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7745,7 +7887,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Seek to a position in the file, as with fseek(), and return the
@@ -7792,21 +7934,21 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFileSeekCommand {
+    impl ::qapi_runtime::__private::Fields for GuestFileSeekCommand {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    crate::__private::Req("handle", &self.handle),
-                    crate::__private::Req("offset", &self.offset),
-                    crate::__private::Req("whence", &self.whence),
+                    ::qapi_runtime::__private::Req("handle", &self.handle),
+                    ::qapi_runtime::__private::Req("offset", &self.offset),
+                    ::qapi_runtime::__private::Req("whence", &self.whence),
                 ),
             )
         }
@@ -7816,11 +7958,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFileSeekCommand {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileSeekCommand {
         const NAME: &'static str = "GuestFileSeekCommand";
         const MEMBERS: &'static [&'static str] = &["handle", "offset", "whence"];
         const INDEX: &'static [u8] = b"\x01\x01\xFF\xFF\xFF\xFF\xFF\x02\0";
@@ -7838,7 +7980,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("handle"),
+                            ::qapi_runtime::__private::missing("handle"),
                         );
                     }
                 },
@@ -7846,7 +7988,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("offset"),
+                            ::qapi_runtime::__private::missing("offset"),
                         );
                     }
                 },
@@ -7854,7 +7996,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("whence"),
+                            ::qapi_runtime::__private::missing("whence"),
                         );
                     }
                 },
@@ -7862,11 +8004,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileSeekCommand {
+    impl ::qapi_runtime::Command for GuestFileSeekCommand {
         const NAME: &'static str = "guest-file-seek";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7874,7 +8016,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Write file changes buffered in userspace to disk/kernel buffers
@@ -7909,18 +8051,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFileFlush {
+    impl ::qapi_runtime::__private::Fields for GuestFileFlush {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
-                (crate::__private::Req("handle", &self.handle),),
+                (::qapi_runtime::__private::Req("handle", &self.handle),),
             )
         }
     }
@@ -7929,11 +8071,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFileFlush {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFileFlush {
         const NAME: &'static str = "GuestFileFlush";
         const MEMBERS: &'static [&'static str] = &["handle"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -7947,7 +8089,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("handle"),
+                            ::qapi_runtime::__private::missing("handle"),
                         );
                     }
                 },
@@ -7955,11 +8097,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFileFlush {
+    impl ::qapi_runtime::Command for GuestFileFlush {
         const NAME: &'static str = "guest-file-flush";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -7967,7 +8109,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Get guest fsfreeze state.
@@ -7994,11 +8136,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFsfreezeStatusCommand {
+    impl ::qapi_runtime::__private::Fields for GuestFsfreezeStatusCommand {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8011,11 +8153,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFsfreezeStatusCommand {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFsfreezeStatusCommand {
         const NAME: &'static str = "GuestFsfreezeStatusCommand";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -8027,11 +8169,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFsfreezeStatusCommand {
+    impl ::qapi_runtime::Command for GuestFsfreezeStatusCommand {
         const NAME: &'static str = "guest-fsfreeze-status";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8039,7 +8181,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Sync and freeze all freezable, local guest filesystems.  If this
@@ -8076,11 +8218,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFsfreezeFreeze {
+    impl ::qapi_runtime::__private::Fields for GuestFsfreezeFreeze {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8093,11 +8235,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFsfreezeFreeze {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFsfreezeFreeze {
         const NAME: &'static str = "GuestFsfreezeFreeze";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -8109,11 +8251,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFsfreezeFreeze {
+    impl ::qapi_runtime::Command for GuestFsfreezeFreeze {
         const NAME: &'static str = "guest-fsfreeze-freeze";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8121,7 +8263,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Sync and freeze specified guest filesystems.  See also
@@ -8172,18 +8314,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFsfreezeFreezeList {
+    impl ::qapi_runtime::__private::Fields for GuestFsfreezeFreezeList {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
-                (crate::__private::Opt("mountpoints", &self.mountpoints),),
+                (::qapi_runtime::__private::Opt("mountpoints", &self.mountpoints),),
             )
         }
     }
@@ -8192,11 +8334,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFsfreezeFreezeList {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFsfreezeFreezeList {
         const NAME: &'static str = "GuestFsfreezeFreezeList";
         const MEMBERS: &'static [&'static str] = &["mountpoints"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -8211,11 +8353,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFsfreezeFreezeList {
+    impl ::qapi_runtime::Command for GuestFsfreezeFreezeList {
         const NAME: &'static str = "guest-fsfreeze-freeze-list";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8223,7 +8365,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Unfreeze all frozen guest filesystems
@@ -8255,11 +8397,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFsfreezeThaw {
+    impl ::qapi_runtime::__private::Fields for GuestFsfreezeThaw {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8272,11 +8414,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFsfreezeThaw {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFsfreezeThaw {
         const NAME: &'static str = "GuestFsfreezeThaw";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -8288,11 +8430,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFsfreezeThaw {
+    impl ::qapi_runtime::Command for GuestFsfreezeThaw {
         const NAME: &'static str = "guest-fsfreeze-thaw";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8300,7 +8442,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Discard (or "trim") blocks which are not in use by the filesystem.
@@ -8347,18 +8489,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestFstrim {
+    impl ::qapi_runtime::__private::Fields for GuestFstrim {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
-                (crate::__private::Opt("minimum", &self.minimum),),
+                (::qapi_runtime::__private::Opt("minimum", &self.minimum),),
             )
         }
     }
@@ -8367,11 +8509,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestFstrim {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestFstrim {
         const NAME: &'static str = "GuestFstrim";
         const MEMBERS: &'static [&'static str] = &["minimum"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -8386,11 +8528,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestFstrim {
+    impl ::qapi_runtime::Command for GuestFstrim {
         const NAME: &'static str = "guest-fstrim";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8398,7 +8540,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Suspend guest to disk.
@@ -8442,11 +8584,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSuspendDisk {
+    impl ::qapi_runtime::__private::Fields for GuestSuspendDisk {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8459,11 +8601,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSuspendDisk {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSuspendDisk {
         const NAME: &'static str = "GuestSuspendDisk";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -8475,11 +8617,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSuspendDisk {
+    impl ::qapi_runtime::Command for GuestSuspendDisk {
         const NAME: &'static str = "guest-suspend-disk";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8487,7 +8629,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Suspend guest to ram.
@@ -8538,11 +8680,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSuspendRam {
+    impl ::qapi_runtime::__private::Fields for GuestSuspendRam {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8555,11 +8697,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSuspendRam {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSuspendRam {
         const NAME: &'static str = "GuestSuspendRam";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -8571,11 +8713,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSuspendRam {
+    impl ::qapi_runtime::Command for GuestSuspendRam {
         const NAME: &'static str = "guest-suspend-ram";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8583,7 +8725,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Save guest state to disk and suspend to ram.
@@ -8633,11 +8775,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSuspendHybrid {
+    impl ::qapi_runtime::__private::Fields for GuestSuspendHybrid {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8650,11 +8792,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSuspendHybrid {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSuspendHybrid {
         const NAME: &'static str = "GuestSuspendHybrid";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -8666,11 +8808,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSuspendHybrid {
+    impl ::qapi_runtime::Command for GuestSuspendHybrid {
         const NAME: &'static str = "guest-suspend-hybrid";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = false;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8678,7 +8820,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Get list of guest IP addresses, MAC addresses and netmasks.
@@ -8701,11 +8843,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestNetworkGetInterfaces {
+    impl ::qapi_runtime::__private::Fields for GuestNetworkGetInterfaces {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8718,11 +8860,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestNetworkGetInterfaces {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestNetworkGetInterfaces {
         const NAME: &'static str = "GuestNetworkGetInterfaces";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -8734,11 +8876,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestNetworkGetInterfaces {
+    impl ::qapi_runtime::Command for GuestNetworkGetInterfaces {
         const NAME: &'static str = "guest-network-get-interfaces";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8746,7 +8888,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Retrieve the list of the guest's logical processors.
@@ -8776,11 +8918,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetVcpus {
+    impl ::qapi_runtime::__private::Fields for GuestGetVcpus {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8793,11 +8935,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetVcpus {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetVcpus {
         const NAME: &'static str = "GuestGetVcpus";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -8809,11 +8951,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetVcpus {
+    impl ::qapi_runtime::Command for GuestGetVcpus {
         const NAME: &'static str = "guest-get-vcpus";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8821,7 +8963,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Attempt to reconfigure (currently: enable/disable) logical
@@ -8894,16 +9036,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSetVcpus {
+    impl ::qapi_runtime::__private::Fields for GuestSetVcpus {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(m, (crate::__private::Req("vcpus", &self.vcpus),))
+            ::qapi_runtime::__private::entries(
+                m,
+                (::qapi_runtime::__private::Req("vcpus", &self.vcpus),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -8911,11 +9056,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSetVcpus {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSetVcpus {
         const NAME: &'static str = "GuestSetVcpus";
         const MEMBERS: &'static [&'static str] = &["vcpus"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -8931,7 +9076,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("vcpus"),
+                            ::qapi_runtime::__private::missing("vcpus"),
                         );
                     }
                 },
@@ -8939,11 +9084,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSetVcpus {
+    impl ::qapi_runtime::Command for GuestSetVcpus {
         const NAME: &'static str = "guest-set-vcpus";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -8951,7 +9096,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// `guest-get-disks` (not documented in the schema).
@@ -8981,11 +9126,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetDisks {
+    impl ::qapi_runtime::__private::Fields for GuestGetDisks {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -8998,11 +9143,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetDisks {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetDisks {
         const NAME: &'static str = "GuestGetDisks";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -9014,11 +9159,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetDisks {
+    impl ::qapi_runtime::Command for GuestGetDisks {
         const NAME: &'static str = "guest-get-disks";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9026,7 +9171,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// `guest-get-fsinfo` (not documented in the schema).
@@ -9056,11 +9201,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetFsinfo {
+    impl ::qapi_runtime::__private::Fields for GuestGetFsinfo {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -9073,11 +9218,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetFsinfo {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetFsinfo {
         const NAME: &'static str = "GuestGetFsinfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -9089,11 +9234,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetFsinfo {
+    impl ::qapi_runtime::Command for GuestGetFsinfo {
         const NAME: &'static str = "guest-get-fsinfo";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9101,7 +9246,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// `guest-set-user-password` (not documented in the schema).
@@ -9161,21 +9306,21 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSetUserPassword {
+    impl ::qapi_runtime::__private::Fields for GuestSetUserPassword {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    crate::__private::Req("username", &self.username),
-                    crate::__private::Req("password", &self.password),
-                    crate::__private::Req("crypted", &self.crypted),
+                    ::qapi_runtime::__private::Req("username", &self.username),
+                    ::qapi_runtime::__private::Req("password", &self.password),
+                    ::qapi_runtime::__private::Req("crypted", &self.crypted),
                 ),
             )
         }
@@ -9185,11 +9330,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSetUserPassword {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSetUserPassword {
         const NAME: &'static str = "GuestSetUserPassword";
         const MEMBERS: &'static [&'static str] = &["username", "password", "crypted"];
         const INDEX: &'static [u8] = b"\0\x01\x02\xFF\xFF\xFF\xFF\xFF\0";
@@ -9207,7 +9352,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("username"),
+                            ::qapi_runtime::__private::missing("username"),
                         );
                     }
                 },
@@ -9215,7 +9360,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("password"),
+                            ::qapi_runtime::__private::missing("password"),
                         );
                     }
                 },
@@ -9223,7 +9368,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("crypted"),
+                            ::qapi_runtime::__private::missing("crypted"),
                         );
                     }
                 },
@@ -9231,11 +9376,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSetUserPassword {
+    impl ::qapi_runtime::Command for GuestSetUserPassword {
         const NAME: &'static str = "guest-set-user-password";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9243,7 +9388,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Retrieve the list of the guest's memory blocks.
@@ -9274,11 +9419,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetMemoryBlocks {
+    impl ::qapi_runtime::__private::Fields for GuestGetMemoryBlocks {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -9291,11 +9436,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetMemoryBlocks {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetMemoryBlocks {
         const NAME: &'static str = "GuestGetMemoryBlocks";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -9307,11 +9452,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetMemoryBlocks {
+    impl ::qapi_runtime::Command for GuestGetMemoryBlocks {
         const NAME: &'static str = "guest-get-memory-blocks";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9319,7 +9464,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Attempt to reconfigure (currently: enable/disable) state of memory
@@ -9381,18 +9526,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSetMemoryBlocks {
+    impl ::qapi_runtime::__private::Fields for GuestSetMemoryBlocks {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
-                (crate::__private::Req("mem-blks", &self.mem_blks),),
+                (::qapi_runtime::__private::Req("mem-blks", &self.mem_blks),),
             )
         }
     }
@@ -9401,11 +9546,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSetMemoryBlocks {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSetMemoryBlocks {
         const NAME: &'static str = "GuestSetMemoryBlocks";
         const MEMBERS: &'static [&'static str] = &["mem-blks"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -9419,7 +9564,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("mem-blks"),
+                            ::qapi_runtime::__private::missing("mem-blks"),
                         );
                     }
                 },
@@ -9427,11 +9572,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSetMemoryBlocks {
+    impl ::qapi_runtime::Command for GuestSetMemoryBlocks {
         const NAME: &'static str = "guest-set-memory-blocks";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9439,7 +9584,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Get information relating to guest memory blocks.
@@ -9462,11 +9607,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetMemoryBlockInfo {
+    impl ::qapi_runtime::__private::Fields for GuestGetMemoryBlockInfo {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -9479,11 +9624,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetMemoryBlockInfo {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetMemoryBlockInfo {
         const NAME: &'static str = "GuestGetMemoryBlockInfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -9495,11 +9640,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetMemoryBlockInfo {
+    impl ::qapi_runtime::Command for GuestGetMemoryBlockInfo {
         const NAME: &'static str = "guest-get-memory-block-info";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9507,7 +9652,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Check status of process associated with PID retrieved via
@@ -9544,16 +9689,19 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestExecStatusCommand {
+    impl ::qapi_runtime::__private::Fields for GuestExecStatusCommand {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(m, (crate::__private::Req("pid", &self.pid),))
+            ::qapi_runtime::__private::entries(
+                m,
+                (::qapi_runtime::__private::Req("pid", &self.pid),),
+            )
         }
     }
     #[allow(deprecated)]
@@ -9561,11 +9709,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestExecStatusCommand {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestExecStatusCommand {
         const NAME: &'static str = "GuestExecStatusCommand";
         const MEMBERS: &'static [&'static str] = &["pid"];
         const INDEX: &'static [u8] = b"\0\0\xFF";
@@ -9579,7 +9727,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("pid"),
+                            ::qapi_runtime::__private::missing("pid"),
                         );
                     }
                 },
@@ -9587,11 +9735,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestExecStatusCommand {
+    impl ::qapi_runtime::Command for GuestExecStatusCommand {
         const NAME: &'static str = "guest-exec-status";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9599,7 +9747,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Execute a command in the guest
@@ -9697,23 +9845,26 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestExecCommand {
+    impl ::qapi_runtime::__private::Fields for GuestExecCommand {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    crate::__private::Req("path", &self.path),
-                    crate::__private::Opt("arg", &self.arg),
-                    crate::__private::Opt("env", &self.env),
-                    crate::__private::Opt("input-data", &self.input_data),
-                    crate::__private::Opt("capture-output", &self.capture_output),
+                    ::qapi_runtime::__private::Req("path", &self.path),
+                    ::qapi_runtime::__private::Opt("arg", &self.arg),
+                    ::qapi_runtime::__private::Opt("env", &self.env),
+                    ::qapi_runtime::__private::Opt("input-data", &self.input_data),
+                    ::qapi_runtime::__private::Opt(
+                        "capture-output",
+                        &self.capture_output,
+                    ),
                 ),
             )
         }
@@ -9723,11 +9874,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestExecCommand {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestExecCommand {
         const NAME: &'static str = "GuestExecCommand";
         const MEMBERS: &'static [&'static str] = &[
             "path",
@@ -9753,7 +9904,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("path"),
+                            ::qapi_runtime::__private::missing("path"),
                         );
                     }
                 },
@@ -9765,11 +9916,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestExecCommand {
+    impl ::qapi_runtime::Command for GuestExecCommand {
         const NAME: &'static str = "guest-exec";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9777,7 +9928,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Return a name for the machine.
@@ -9806,11 +9957,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetHostName {
+    impl ::qapi_runtime::__private::Fields for GuestGetHostName {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -9823,11 +9974,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetHostName {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetHostName {
         const NAME: &'static str = "GuestGetHostName";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -9839,11 +9990,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetHostName {
+    impl ::qapi_runtime::Command for GuestGetHostName {
         const NAME: &'static str = "guest-get-host-name";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9851,7 +10002,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Retrieves a list of currently active users on the VM.
@@ -9878,11 +10029,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetUsers {
+    impl ::qapi_runtime::__private::Fields for GuestGetUsers {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -9895,11 +10046,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetUsers {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetUsers {
         const NAME: &'static str = "GuestGetUsers";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -9911,11 +10062,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetUsers {
+    impl ::qapi_runtime::Command for GuestGetUsers {
         const NAME: &'static str = "guest-get-users";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9923,7 +10074,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Retrieves the timezone information from the guest.
@@ -9944,11 +10095,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetTimezone {
+    impl ::qapi_runtime::__private::Fields for GuestGetTimezone {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -9961,11 +10112,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetTimezone {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetTimezone {
         const NAME: &'static str = "GuestGetTimezone";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -9977,11 +10128,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetTimezone {
+    impl ::qapi_runtime::Command for GuestGetTimezone {
         const NAME: &'static str = "guest-get-timezone";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -9989,7 +10140,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Retrieve guest operating system information
@@ -10010,11 +10161,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetOsinfo {
+    impl ::qapi_runtime::__private::Fields for GuestGetOsinfo {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -10027,11 +10178,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetOsinfo {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetOsinfo {
         const NAME: &'static str = "GuestGetOsinfo";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -10043,11 +10194,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetOsinfo {
+    impl ::qapi_runtime::Command for GuestGetOsinfo {
         const NAME: &'static str = "guest-get-osinfo";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -10055,7 +10206,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Retrieve information about device drivers in Windows guest
@@ -10078,11 +10229,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetDevices {
+    impl ::qapi_runtime::__private::Fields for GuestGetDevices {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -10095,11 +10246,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetDevices {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetDevices {
         const NAME: &'static str = "GuestGetDevices";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -10111,11 +10262,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetDevices {
+    impl ::qapi_runtime::Command for GuestGetDevices {
         const NAME: &'static str = "guest-get-devices";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -10123,7 +10274,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Return the public keys from user .ssh/authorized_keys on Unix
@@ -10159,18 +10310,18 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSshGetAuthorizedKeys {
+    impl ::qapi_runtime::__private::Fields for GuestSshGetAuthorizedKeys {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
-                (crate::__private::Req("username", &self.username),),
+                (::qapi_runtime::__private::Req("username", &self.username),),
             )
         }
     }
@@ -10179,11 +10330,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSshGetAuthorizedKeys {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSshGetAuthorizedKeys {
         const NAME: &'static str = "GuestSshGetAuthorizedKeys";
         const MEMBERS: &'static [&'static str] = &["username"];
         const INDEX: &'static [u8] = b"\0\xFF\0";
@@ -10197,7 +10348,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("username"),
+                            ::qapi_runtime::__private::missing("username"),
                         );
                     }
                 },
@@ -10205,11 +10356,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSshGetAuthorizedKeys {
+    impl ::qapi_runtime::Command for GuestSshGetAuthorizedKeys {
         const NAME: &'static str = "guest-ssh-get-authorized-keys";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -10217,7 +10368,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Append public keys to user .ssh/authorized_keys on Unix systems (not
@@ -10269,21 +10420,21 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSshAddAuthorizedKeys {
+    impl ::qapi_runtime::__private::Fields for GuestSshAddAuthorizedKeys {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    crate::__private::Req("username", &self.username),
-                    crate::__private::Req("keys", &self.keys),
-                    crate::__private::Opt("reset", &self.reset),
+                    ::qapi_runtime::__private::Req("username", &self.username),
+                    ::qapi_runtime::__private::Req("keys", &self.keys),
+                    ::qapi_runtime::__private::Opt("reset", &self.reset),
                 ),
             )
         }
@@ -10293,11 +10444,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSshAddAuthorizedKeys {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSshAddAuthorizedKeys {
         const NAME: &'static str = "GuestSshAddAuthorizedKeys";
         const MEMBERS: &'static [&'static str] = &["username", "keys", "reset"];
         const INDEX: &'static [u8] = b"\0\x01\xFF\xFF\xFF\xFF\xFF\x02\0";
@@ -10315,7 +10466,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("username"),
+                            ::qapi_runtime::__private::missing("username"),
                         );
                     }
                 },
@@ -10323,7 +10474,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("keys"),
+                            ::qapi_runtime::__private::missing("keys"),
                         );
                     }
                 },
@@ -10332,11 +10483,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSshAddAuthorizedKeys {
+    impl ::qapi_runtime::Command for GuestSshAddAuthorizedKeys {
         const NAME: &'static str = "guest-ssh-add-authorized-keys";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -10344,7 +10495,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Remove public keys from the user .ssh/authorized_keys on Unix
@@ -10388,20 +10539,20 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestSshRemoveAuthorizedKeys {
+    impl ::qapi_runtime::__private::Fields for GuestSshRemoveAuthorizedKeys {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             m: &mut M,
         ) -> ::std::result::Result<(), M::Error> {
-            crate::__private::entries(
+            ::qapi_runtime::__private::entries(
                 m,
                 (
-                    crate::__private::Req("username", &self.username),
-                    crate::__private::Req("keys", &self.keys),
+                    ::qapi_runtime::__private::Req("username", &self.username),
+                    ::qapi_runtime::__private::Req("keys", &self.keys),
                 ),
             )
         }
@@ -10411,11 +10562,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestSshRemoveAuthorizedKeys {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestSshRemoveAuthorizedKeys {
         const NAME: &'static str = "GuestSshRemoveAuthorizedKeys";
         const MEMBERS: &'static [&'static str] = &["username", "keys"];
         const INDEX: &'static [u8] = b"\0\x01\xFF\xFF\0";
@@ -10432,7 +10583,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("username"),
+                            ::qapi_runtime::__private::missing("username"),
                         );
                     }
                 },
@@ -10440,7 +10591,7 @@ pub mod commands {
                     ::std::option::Option::Some(v) => v,
                     ::std::option::Option::None => {
                         return ::std::result::Result::Err(
-                            crate::__private::missing("keys"),
+                            ::qapi_runtime::__private::missing("keys"),
                         );
                     }
                 },
@@ -10448,11 +10599,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestSshRemoveAuthorizedKeys {
+    impl ::qapi_runtime::Command for GuestSshRemoveAuthorizedKeys {
         const NAME: &'static str = "guest-ssh-remove-authorized-keys";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111111,
         );
@@ -10460,7 +10611,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::unit_return(d)
+            ::qapi_runtime::__private::unit_return(d)
         }
     }
     /// Retrieve information about disk stats.
@@ -10487,11 +10638,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetDiskstats {
+    impl ::qapi_runtime::__private::Fields for GuestGetDiskstats {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -10504,11 +10655,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetDiskstats {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetDiskstats {
         const NAME: &'static str = "GuestGetDiskstats";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -10520,11 +10671,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetDiskstats {
+    impl ::qapi_runtime::Command for GuestGetDiskstats {
         const NAME: &'static str = "guest-get-diskstats";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111110,
         );
@@ -10532,7 +10683,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Retrieve information about CPU stats.
@@ -10559,11 +10710,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetCpustats {
+    impl ::qapi_runtime::__private::Fields for GuestGetCpustats {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -10576,11 +10727,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetCpustats {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetCpustats {
         const NAME: &'static str = "GuestGetCpustats";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -10592,11 +10743,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetCpustats {
+    impl ::qapi_runtime::Command for GuestGetCpustats {
         const NAME: &'static str = "guest-get-cpustats";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111110,
         );
@@ -10604,7 +10755,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Retrieve CPU process load information
@@ -10636,11 +10787,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestGetLoad {
+    impl ::qapi_runtime::__private::Fields for GuestGetLoad {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -10653,11 +10804,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestGetLoad {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestGetLoad {
         const NAME: &'static str = "GuestGetLoad";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -10669,11 +10820,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestGetLoad {
+    impl ::qapi_runtime::Command for GuestGetLoad {
         const NAME: &'static str = "guest-get-load";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b110000,
         );
@@ -10681,7 +10832,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Retrieve information about route of network.
@@ -10708,11 +10859,11 @@ pub mod commands {
             &self,
             s: S,
         ) -> ::std::result::Result<S::Ok, S::Error> {
-            crate::__private::ser_object(self, s)
+            ::qapi_runtime::__private::ser_object(self, s)
         }
     }
     #[allow(deprecated)]
-    impl crate::__private::Fields for GuestNetworkGetRoute {
+    impl ::qapi_runtime::__private::Fields for GuestNetworkGetRoute {
         fn fields<M: ::serde::ser::SerializeMap>(
             &self,
             _: &mut M,
@@ -10725,11 +10876,11 @@ pub mod commands {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            crate::__private::object(d)
+            ::qapi_runtime::__private::object(d)
         }
     }
     #[allow(deprecated)]
-    impl<'de> crate::__private::Object<'de> for GuestNetworkGetRoute {
+    impl<'de> ::qapi_runtime::__private::Object<'de> for GuestNetworkGetRoute {
         const NAME: &'static str = "GuestNetworkGetRoute";
         const MEMBERS: &'static [&'static str] = &[];
         type Slots = ();
@@ -10741,11 +10892,11 @@ pub mod commands {
         }
     }
     #[allow(deprecated)]
-    impl crate::Command for GuestNetworkGetRoute {
+    impl ::qapi_runtime::Command for GuestNetworkGetRoute {
         const NAME: &'static str = "guest-network-get-route";
         const ALLOW_OOB: bool = false;
         const SUCCESS_RESPONSE: bool = true;
-        const AVAILABILITY: crate::Availability = crate::Availability::new(
+        const AVAILABILITY: ::qapi_runtime::Availability = ::qapi_runtime::Availability::new(
             super::RELEASES,
             0b111000,
         );
@@ -10753,7 +10904,7 @@ pub mod commands {
         fn decode_return<'de, D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self::Returns, D::Error> {
-            crate::__private::typed_return(d)
+            ::qapi_runtime::__private::typed_return(d)
         }
     }
     /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
@@ -10768,138 +10919,187 @@ pub mod commands {
         ::std::option::Option::Some(
             match name {
                 "guest-sync-delimited" => {
-                    <GuestSyncDelimited as crate::Command>::decode_return(d).map(drop)
+                    <GuestSyncDelimited as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
-                "guest-sync" => <GuestSync as crate::Command>::decode_return(d).map(drop),
-                "guest-ping" => <GuestPing as crate::Command>::decode_return(d).map(drop),
+                "guest-sync" => {
+                    <GuestSync as ::qapi_runtime::Command>::decode_return(d).map(drop)
+                }
+                "guest-ping" => {
+                    <GuestPing as ::qapi_runtime::Command>::decode_return(d).map(drop)
+                }
                 "guest-get-time" => {
-                    <GuestGetTime as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetTime as ::qapi_runtime::Command>::decode_return(d).map(drop)
                 }
                 "guest-set-time" => {
-                    <GuestSetTime as crate::Command>::decode_return(d).map(drop)
+                    <GuestSetTime as ::qapi_runtime::Command>::decode_return(d).map(drop)
                 }
-                "guest-info" => <GuestInfo as crate::Command>::decode_return(d).map(drop),
+                "guest-info" => {
+                    <GuestInfo as ::qapi_runtime::Command>::decode_return(d).map(drop)
+                }
                 "guest-shutdown" => {
-                    <GuestShutdown as crate::Command>::decode_return(d).map(drop)
+                    <GuestShutdown as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-file-open" => {
-                    <GuestFileOpen as crate::Command>::decode_return(d).map(drop)
+                    <GuestFileOpen as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-file-close" => {
-                    <GuestFileClose as crate::Command>::decode_return(d).map(drop)
+                    <GuestFileClose as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-file-read" => {
-                    <GuestFileReadCommand as crate::Command>::decode_return(d).map(drop)
+                    <GuestFileReadCommand as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-file-write" => {
-                    <GuestFileWriteCommand as crate::Command>::decode_return(d).map(drop)
+                    <GuestFileWriteCommand as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-file-seek" => {
-                    <GuestFileSeekCommand as crate::Command>::decode_return(d).map(drop)
+                    <GuestFileSeekCommand as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-file-flush" => {
-                    <GuestFileFlush as crate::Command>::decode_return(d).map(drop)
+                    <GuestFileFlush as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-fsfreeze-status" => {
-                    <GuestFsfreezeStatusCommand as crate::Command>::decode_return(d)
+                    <GuestFsfreezeStatusCommand as ::qapi_runtime::Command>::decode_return(
+                            d,
+                        )
                         .map(drop)
                 }
                 "guest-fsfreeze-freeze" => {
-                    <GuestFsfreezeFreeze as crate::Command>::decode_return(d).map(drop)
+                    <GuestFsfreezeFreeze as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-fsfreeze-freeze-list" => {
-                    <GuestFsfreezeFreezeList as crate::Command>::decode_return(d)
+                    <GuestFsfreezeFreezeList as ::qapi_runtime::Command>::decode_return(
+                            d,
+                        )
                         .map(drop)
                 }
                 "guest-fsfreeze-thaw" => {
-                    <GuestFsfreezeThaw as crate::Command>::decode_return(d).map(drop)
+                    <GuestFsfreezeThaw as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-fstrim" => {
-                    <GuestFstrim as crate::Command>::decode_return(d).map(drop)
+                    <GuestFstrim as ::qapi_runtime::Command>::decode_return(d).map(drop)
                 }
                 "guest-suspend-disk" => {
-                    <GuestSuspendDisk as crate::Command>::decode_return(d).map(drop)
+                    <GuestSuspendDisk as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-suspend-ram" => {
-                    <GuestSuspendRam as crate::Command>::decode_return(d).map(drop)
+                    <GuestSuspendRam as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-suspend-hybrid" => {
-                    <GuestSuspendHybrid as crate::Command>::decode_return(d).map(drop)
+                    <GuestSuspendHybrid as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-network-get-interfaces" => {
-                    <GuestNetworkGetInterfaces as crate::Command>::decode_return(d)
+                    <GuestNetworkGetInterfaces as ::qapi_runtime::Command>::decode_return(
+                            d,
+                        )
                         .map(drop)
                 }
                 "guest-get-vcpus" => {
-                    <GuestGetVcpus as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetVcpus as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-set-vcpus" => {
-                    <GuestSetVcpus as crate::Command>::decode_return(d).map(drop)
+                    <GuestSetVcpus as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-disks" => {
-                    <GuestGetDisks as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetDisks as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-fsinfo" => {
-                    <GuestGetFsinfo as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetFsinfo as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-set-user-password" => {
-                    <GuestSetUserPassword as crate::Command>::decode_return(d).map(drop)
+                    <GuestSetUserPassword as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-memory-blocks" => {
-                    <GuestGetMemoryBlocks as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetMemoryBlocks as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-set-memory-blocks" => {
-                    <GuestSetMemoryBlocks as crate::Command>::decode_return(d).map(drop)
+                    <GuestSetMemoryBlocks as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-memory-block-info" => {
-                    <GuestGetMemoryBlockInfo as crate::Command>::decode_return(d)
+                    <GuestGetMemoryBlockInfo as ::qapi_runtime::Command>::decode_return(
+                            d,
+                        )
                         .map(drop)
                 }
                 "guest-exec-status" => {
-                    <GuestExecStatusCommand as crate::Command>::decode_return(d)
+                    <GuestExecStatusCommand as ::qapi_runtime::Command>::decode_return(d)
                         .map(drop)
                 }
                 "guest-exec" => {
-                    <GuestExecCommand as crate::Command>::decode_return(d).map(drop)
+                    <GuestExecCommand as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-host-name" => {
-                    <GuestGetHostName as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetHostName as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-users" => {
-                    <GuestGetUsers as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetUsers as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-timezone" => {
-                    <GuestGetTimezone as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetTimezone as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-osinfo" => {
-                    <GuestGetOsinfo as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetOsinfo as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-devices" => {
-                    <GuestGetDevices as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetDevices as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-ssh-get-authorized-keys" => {
-                    <GuestSshGetAuthorizedKeys as crate::Command>::decode_return(d)
+                    <GuestSshGetAuthorizedKeys as ::qapi_runtime::Command>::decode_return(
+                            d,
+                        )
                         .map(drop)
                 }
                 "guest-ssh-add-authorized-keys" => {
-                    <GuestSshAddAuthorizedKeys as crate::Command>::decode_return(d)
+                    <GuestSshAddAuthorizedKeys as ::qapi_runtime::Command>::decode_return(
+                            d,
+                        )
                         .map(drop)
                 }
                 "guest-ssh-remove-authorized-keys" => {
-                    <GuestSshRemoveAuthorizedKeys as crate::Command>::decode_return(d)
+                    <GuestSshRemoveAuthorizedKeys as ::qapi_runtime::Command>::decode_return(
+                            d,
+                        )
                         .map(drop)
                 }
                 "guest-get-diskstats" => {
-                    <GuestGetDiskstats as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetDiskstats as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-cpustats" => {
-                    <GuestGetCpustats as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetCpustats as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 "guest-get-load" => {
-                    <GuestGetLoad as crate::Command>::decode_return(d).map(drop)
+                    <GuestGetLoad as ::qapi_runtime::Command>::decode_return(d).map(drop)
                 }
                 "guest-network-get-route" => {
-                    <GuestNetworkGetRoute as crate::Command>::decode_return(d).map(drop)
+                    <GuestNetworkGetRoute as ::qapi_runtime::Command>::decode_return(d)
+                        .map(drop)
                 }
                 _ => return ::std::option::Option::None,
             },
@@ -10917,131 +11117,184 @@ pub mod commands {
         ::std::option::Option::Some(
             match name {
                 "guest-sync-delimited" => {
-                    crate::__private::recode::<GuestSyncDelimited, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestSyncDelimited, D>(arguments)
                 }
-                "guest-sync" => crate::__private::recode::<GuestSync, D>(arguments),
-                "guest-ping" => crate::__private::recode::<GuestPing, D>(arguments),
+                "guest-sync" => {
+                    ::qapi_runtime::__private::recode::<GuestSync, D>(arguments)
+                }
+                "guest-ping" => {
+                    ::qapi_runtime::__private::recode::<GuestPing, D>(arguments)
+                }
                 "guest-get-time" => {
-                    crate::__private::recode::<GuestGetTime, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetTime, D>(arguments)
                 }
                 "guest-set-time" => {
-                    crate::__private::recode::<GuestSetTime, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestSetTime, D>(arguments)
                 }
-                "guest-info" => crate::__private::recode::<GuestInfo, D>(arguments),
+                "guest-info" => {
+                    ::qapi_runtime::__private::recode::<GuestInfo, D>(arguments)
+                }
                 "guest-shutdown" => {
-                    crate::__private::recode::<GuestShutdown, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestShutdown, D>(arguments)
                 }
                 "guest-file-open" => {
-                    crate::__private::recode::<GuestFileOpen, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestFileOpen, D>(arguments)
                 }
                 "guest-file-close" => {
-                    crate::__private::recode::<GuestFileClose, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestFileClose, D>(arguments)
                 }
                 "guest-file-read" => {
-                    crate::__private::recode::<GuestFileReadCommand, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestFileReadCommand,
+                        D,
+                    >(arguments)
                 }
                 "guest-file-write" => {
-                    crate::__private::recode::<GuestFileWriteCommand, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestFileWriteCommand,
+                        D,
+                    >(arguments)
                 }
                 "guest-file-seek" => {
-                    crate::__private::recode::<GuestFileSeekCommand, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestFileSeekCommand,
+                        D,
+                    >(arguments)
                 }
                 "guest-file-flush" => {
-                    crate::__private::recode::<GuestFileFlush, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestFileFlush, D>(arguments)
                 }
                 "guest-fsfreeze-status" => {
-                    crate::__private::recode::<GuestFsfreezeStatusCommand, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestFsfreezeStatusCommand,
+                        D,
+                    >(arguments)
                 }
                 "guest-fsfreeze-freeze" => {
-                    crate::__private::recode::<GuestFsfreezeFreeze, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestFsfreezeFreeze,
+                        D,
+                    >(arguments)
                 }
                 "guest-fsfreeze-freeze-list" => {
-                    crate::__private::recode::<GuestFsfreezeFreezeList, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestFsfreezeFreezeList,
+                        D,
+                    >(arguments)
                 }
                 "guest-fsfreeze-thaw" => {
-                    crate::__private::recode::<GuestFsfreezeThaw, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestFsfreezeThaw, D>(arguments)
                 }
-                "guest-fstrim" => crate::__private::recode::<GuestFstrim, D>(arguments),
+                "guest-fstrim" => {
+                    ::qapi_runtime::__private::recode::<GuestFstrim, D>(arguments)
+                }
                 "guest-suspend-disk" => {
-                    crate::__private::recode::<GuestSuspendDisk, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestSuspendDisk, D>(arguments)
                 }
                 "guest-suspend-ram" => {
-                    crate::__private::recode::<GuestSuspendRam, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestSuspendRam, D>(arguments)
                 }
                 "guest-suspend-hybrid" => {
-                    crate::__private::recode::<GuestSuspendHybrid, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestSuspendHybrid, D>(arguments)
                 }
                 "guest-network-get-interfaces" => {
-                    crate::__private::recode::<GuestNetworkGetInterfaces, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestNetworkGetInterfaces,
+                        D,
+                    >(arguments)
                 }
                 "guest-get-vcpus" => {
-                    crate::__private::recode::<GuestGetVcpus, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetVcpus, D>(arguments)
                 }
                 "guest-set-vcpus" => {
-                    crate::__private::recode::<GuestSetVcpus, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestSetVcpus, D>(arguments)
                 }
                 "guest-get-disks" => {
-                    crate::__private::recode::<GuestGetDisks, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetDisks, D>(arguments)
                 }
                 "guest-get-fsinfo" => {
-                    crate::__private::recode::<GuestGetFsinfo, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetFsinfo, D>(arguments)
                 }
                 "guest-set-user-password" => {
-                    crate::__private::recode::<GuestSetUserPassword, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestSetUserPassword,
+                        D,
+                    >(arguments)
                 }
                 "guest-get-memory-blocks" => {
-                    crate::__private::recode::<GuestGetMemoryBlocks, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestGetMemoryBlocks,
+                        D,
+                    >(arguments)
                 }
                 "guest-set-memory-blocks" => {
-                    crate::__private::recode::<GuestSetMemoryBlocks, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestSetMemoryBlocks,
+                        D,
+                    >(arguments)
                 }
                 "guest-get-memory-block-info" => {
-                    crate::__private::recode::<GuestGetMemoryBlockInfo, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestGetMemoryBlockInfo,
+                        D,
+                    >(arguments)
                 }
                 "guest-exec-status" => {
-                    crate::__private::recode::<GuestExecStatusCommand, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestExecStatusCommand,
+                        D,
+                    >(arguments)
                 }
                 "guest-exec" => {
-                    crate::__private::recode::<GuestExecCommand, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestExecCommand, D>(arguments)
                 }
                 "guest-get-host-name" => {
-                    crate::__private::recode::<GuestGetHostName, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetHostName, D>(arguments)
                 }
                 "guest-get-users" => {
-                    crate::__private::recode::<GuestGetUsers, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetUsers, D>(arguments)
                 }
                 "guest-get-timezone" => {
-                    crate::__private::recode::<GuestGetTimezone, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetTimezone, D>(arguments)
                 }
                 "guest-get-osinfo" => {
-                    crate::__private::recode::<GuestGetOsinfo, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetOsinfo, D>(arguments)
                 }
                 "guest-get-devices" => {
-                    crate::__private::recode::<GuestGetDevices, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetDevices, D>(arguments)
                 }
                 "guest-ssh-get-authorized-keys" => {
-                    crate::__private::recode::<GuestSshGetAuthorizedKeys, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestSshGetAuthorizedKeys,
+                        D,
+                    >(arguments)
                 }
                 "guest-ssh-add-authorized-keys" => {
-                    crate::__private::recode::<GuestSshAddAuthorizedKeys, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestSshAddAuthorizedKeys,
+                        D,
+                    >(arguments)
                 }
                 "guest-ssh-remove-authorized-keys" => {
-                    crate::__private::recode::<
+                    ::qapi_runtime::__private::recode::<
                         GuestSshRemoveAuthorizedKeys,
                         D,
                     >(arguments)
                 }
                 "guest-get-diskstats" => {
-                    crate::__private::recode::<GuestGetDiskstats, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetDiskstats, D>(arguments)
                 }
                 "guest-get-cpustats" => {
-                    crate::__private::recode::<GuestGetCpustats, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetCpustats, D>(arguments)
                 }
                 "guest-get-load" => {
-                    crate::__private::recode::<GuestGetLoad, D>(arguments)
+                    ::qapi_runtime::__private::recode::<GuestGetLoad, D>(arguments)
                 }
                 "guest-network-get-route" => {
-                    crate::__private::recode::<GuestNetworkGetRoute, D>(arguments)
+                    ::qapi_runtime::__private::recode::<
+                        GuestNetworkGetRoute,
+                        D,
+                    >(arguments)
                 }
                 _ => return ::std::option::Option::None,
             },
@@ -11078,19 +11331,19 @@ pub mod events {
         pub fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, crate::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             ::std::result::Result::Ok(Event::Other {
                 name: name.to_string(),
                 data,
             })
         }
     }
-    impl crate::EventSet for Event {
+    impl ::qapi_runtime::EventSet for Event {
         #[inline]
         fn decode(
             name: &str,
             data: ::serde_json::Value,
-        ) -> ::std::result::Result<Self, crate::EventError> {
+        ) -> ::std::result::Result<Self, ::qapi_runtime::EventError> {
             Event::decode(name, data)
         }
     }
@@ -11100,13 +11353,13 @@ pub mod events {
         /// The event.
         pub event: Event,
         /// When QEMU sent it.
-        pub timestamp: crate::Timestamp,
+        pub timestamp: ::qapi_runtime::Timestamp,
     }
     impl<'de> ::serde::Deserialize<'de> for EventMessage {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             d: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let (name, data, timestamp) = crate::__private::event_message(d)?;
+            let (name, data, timestamp) = ::qapi_runtime::__private::event_message(d)?;
             let event = Event::decode(&name, data)
                 .map_err(<D::Error as ::serde::de::Error>::custom)?;
             ::std::result::Result::Ok(EventMessage { event, timestamp })

@@ -413,10 +413,10 @@ fn find_in_order(names: &[&str], key: &str) -> Option<usize> {
 /// seven bytes, the bytes themselves below that; past 16 bytes, bytes 8
 /// to 16 are folded into the first word (`invalid_rd_operations` and
 /// `invalid_wr_operations` differ there only), and names are compared in
-/// full.  The generator has the same function
-/// (`qapi-codegen/src/gen/serde.rs`, `member_words`).
+/// full.  The generator calls this function to build the index, so the
+/// two can never disagree.
 #[inline(always)]
-fn words(key: &[u8]) -> (u64, u64) {
+pub fn words(key: &[u8]) -> (u64, u64) {
     let n = key.len();
     let word = |at: usize| u64::from_le_bytes(key[at..at + 8].try_into().unwrap_or_default());
     let half = |at: usize| u32::from_le_bytes(key[at..at + 4].try_into().unwrap_or_default());
@@ -436,11 +436,10 @@ fn words(key: &[u8]) -> (u64, u64) {
 
 /// A member name's hash, from its length and [`words`]: its top bits
 /// are its place in a power-of-two table, and the generator picks the
-/// `seed` that gives each member of a table its own place.  The
-/// generator has the same function (`qapi-codegen/src/gen/serde.rs`,
-/// `member_hash`).
+/// `seed` that gives each member of a table its own place (calling this
+/// very function).
 #[inline(always)]
-fn hash(len: usize, (a, b): (u64, u64), seed: u8) -> u64 {
+pub fn hash(len: usize, (a, b): (u64, u64), seed: u8) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     const L: u64 = 0xc2b2_ae3d_27d4_eb4f;
     ((a ^ (len as u64) << 56 ^ u64::from(seed)).wrapping_mul(K) ^ b).wrapping_mul(L)

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::proto::RawEvent;
-use crate::qmp::{commands, events, JobInfo, JobStatus};
+use qapi_qemu::qmp::{commands, events, JobInfo, JobStatus};
 
 fn str_member<'a>(ev: &'a RawEvent, key: &str) -> Option<&'a str> {
     ev.data.get(key).and_then(Value::as_str)
@@ -200,8 +200,8 @@ pub struct FdSetInfo {
     pub fd: i64,
 }
 
-impl From<crate::qmp::AddfdInfo> for FdSetInfo {
-    fn from(i: crate::qmp::AddfdInfo) -> FdSetInfo {
+impl From<qapi_qemu::qmp::AddfdInfo> for FdSetInfo {
+    fn from(i: qapi_qemu::qmp::AddfdInfo) -> FdSetInfo {
         FdSetInfo {
             fdset_id: i.fdset_id,
             fd: i.fd,
