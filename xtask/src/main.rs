@@ -35,7 +35,7 @@ usage: cargo xtask COMMAND
                      and how many of N requests were answered the same
   regen [--qemu-src DIR|TARBALL]
                      vendor QEMU's schema into schema/qemu (default: the
-                     pinned 10.0.2 release) and regenerate the bindings in
+                     pinned 10.2.0 release) and regenerate the bindings in
                      qapi-types/src/generated; prints the API changes
   regen --check      fail when the checked-in bindings are stale
   regen --qemu-src DIR|TARBALL --into SCRATCH
