@@ -156,7 +156,7 @@ fn linux_x86(sym: &str) -> bool {
 }
 
 impl Fake {
-    /// A QMP fake loaded with the bindings' schema (QEMU 10.0.2, Linux
+    /// A QMP fake loaded with the bindings' schema (QEMU 10.2.0, Linux
     /// x86 conditions).
     pub fn qmp() -> Fake {
         Fake::with_schema(bindings_qmp_schema(), Mode::Qmp)

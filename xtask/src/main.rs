@@ -35,13 +35,12 @@ usage: cargo xtask COMMAND
                      and how many of N requests were answered the same
   regen [--qemu-src DIR|TARBALL]
                      vendor QEMU's schema into schema/qemu (default: the
-                     pinned 10.0.2 release) and regenerate the bindings in
+                     pinned 10.2.0 release) and regenerate the bindings in
                      qapi-qemu/src/generated; prints the API changes
   regen --check      fail when the checked-in bindings are stale
   regen --qemu-src DIR|TARBALL --into SCRATCH
                      regenerate into a scratch copy of qapi-runtime and
-                     qapi-qemu and build
-                     it, leaving the repository alone
+                     qapi-qemu and build it, leaving the repository alone
   type-differences [TREE]
                      list the reply and event members whose type in an
                      older release (schema/older) sends values the newest
