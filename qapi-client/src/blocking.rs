@@ -7,7 +7,6 @@
 //! it waits (and hands replies and events to their owners), so one
 //! command at a time costs no thread switch.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -15,17 +14,30 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::conn::{AgentState, Core};
 use crate::error::{Error, Result};
-use crate::proto::{
-    self, Closed, EventFilter, EventHub, EventItem, Framed, Framer, Greeting, Keep, Polled, Routed,
-    Session,
-};
-use crate::{Command, Options, QmpError};
+use crate::proto::{self, EventFilter, EventItem, Framed, Framer, Greeting, Keep, RawEvent};
+use crate::{Command, Options};
+
+/// A call, as the shared methods (`api.rs`) write it.
+macro_rules! aw {
+    ($e:expr) => {
+        $e
+    };
+}
+
+/// A call in its tracing span.
+macro_rules! traced {
+    ($name:expr, $e:expr) => {
+        crate::trace::command($name, || $e)
+    };
+}
 
 /// A connection, before the protocol starts.
 #[derive(Debug)]
@@ -268,6 +280,19 @@ enum ReadEnd {
     Fatal(Error),
 }
 
+impl ReadEnd {
+    /// As an error: a time limit, waiting for `what`, is `after`.
+    fn error(self, what: impl FnOnce() -> String, after: Option<Duration>) -> Error {
+        match self {
+            ReadEnd::Timeout => Error::Timeout {
+                what: what(),
+                after: after.unwrap_or_default(),
+            },
+            ReadEnd::Fatal(e) => e,
+        }
+    }
+}
+
 impl Reader {
     fn next(&mut self, deadline: Option<Instant>) -> std::result::Result<Framed<'_>, ReadEnd> {
         loop {
@@ -294,16 +319,14 @@ impl Reader {
     }
 }
 
+/// The core, and who is reading for everybody.
 struct State {
-    session: Session,
-    replies: HashMap<u64, std::result::Result<proto::Returned, QmpError>>,
-    hub: EventHub,
+    core: Core,
     /// Some caller is reading for everybody.
     reading: bool,
     /// Callers waiting on the condvar (notifying nobody would still cost
     /// a system call).
     waiting: usize,
-    closed: Option<Closed>,
 }
 
 struct Inner {
@@ -340,37 +363,25 @@ impl std::fmt::Debug for Qmp {
     }
 }
 
+crate::api::qmp_api!();
+
 impl Qmp {
-    /// Connect to QEMU's QMP Unix socket with the default [`Options`].
-    pub fn connect_unix(path: impl AsRef<Path>) -> Result<Qmp> {
-        Self::connect_unix_with(path, &Options::default())
-    }
-
-    /// Connect to QEMU's QMP Unix socket.
-    pub fn connect_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<Qmp> {
-        Self::start(Stream::connect_unix(path, opts.connect_timeout)?, opts)
-    }
-
-    /// Connect to QEMU's QMP TCP socket (`host:port`).
-    pub fn connect_tcp(addr: &str, opts: &Options) -> Result<Qmp> {
-        Self::start(Stream::connect_tcp(addr, opts.connect_timeout)?, opts)
-    }
-
     /// Wait for QEMU to dial in (`-qmp unix:PATH,server=off` or a
     /// `-chardev socket,...,server=off`), within the connect time limit.
     pub fn accept(listener: &UnixListener, opts: &Options) -> Result<Qmp> {
-        let fd = listener.as_raw_fd();
         let deadline = opts.connect_timeout.map(|t| Instant::now() + t);
-        crate::sys::wait_ready(fd, crate::sys::POLLIN, deadline).map_err(|e| {
-            if e.kind() == io::ErrorKind::TimedOut {
-                Error::Timeout {
-                    what: "QEMU to connect".into(),
-                    after: opts.connect_timeout.unwrap_or_default(),
+        crate::sys::wait_ready(listener.as_raw_fd(), crate::sys::POLLIN, deadline).map_err(
+            |e| {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    Error::Timeout {
+                        what: "QEMU to connect".into(),
+                        after: opts.connect_timeout.unwrap_or_default(),
+                    }
+                } else {
+                    Error::from(e)
                 }
-            } else {
-                Error::from(e)
-            }
-        })?;
+            },
+        )?;
         let (s, _) = listener.accept()?;
         s.set_nonblocking(false)?;
         Self::start(Stream::Unix(s), opts)
@@ -388,30 +399,20 @@ impl Qmp {
         let deadline = opts.greeting_timeout.map(|t| Instant::now() + t);
         // Events sent before the greeting are skipped (`Greeting::parse`).
         let greeting = loop {
-            match reader.next(deadline) {
-                Ok(msg) => match Greeting::parse(msg.message().bytes)? {
-                    Some(g) => break g,
-                    None => continue,
-                },
-                Err(ReadEnd::Timeout) => {
-                    return Err(Error::Timeout {
-                        what: "the greeting".into(),
-                        after: opts.greeting_timeout.unwrap_or_default(),
-                    })
-                }
-                Err(ReadEnd::Fatal(e)) => return Err(e),
+            let msg = reader
+                .next(deadline)
+                .map_err(|e| e.error(|| "the greeting".into(), opts.greeting_timeout))?;
+            if let Some(g) = Greeting::parse(msg.message().bytes)? {
+                break g;
             }
         };
         let oob = opts.oob && greeting.offers("oob");
         let qmp = Qmp {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    session: Session::new(opts.ids, opts.strict),
-                    replies: HashMap::new(),
-                    hub: EventHub::default(),
+                    core: Core::new(opts),
                     reading: false,
                     waiting: 0,
-                    closed: None,
                 }),
                 cond: Condvar::new(),
                 reader: Mutex::new(reader),
@@ -422,10 +423,10 @@ impl Qmp {
                 probe: Default::default(),
             }),
         };
-        let caps: Vec<&str> = if oob { vec!["oob"] } else { vec![] };
+        let caps = crate::conn::capabilities(oob);
         qmp.call(
             "qmp_capabilities",
-            Some(&serde_json::json!({ "enable": caps })),
+            Some(&caps),
             false,
             &[],
             opts.greeting_timeout,
@@ -434,125 +435,13 @@ impl Qmp {
         Ok(qmp)
     }
 
-    /// The server's greeting.
-    pub fn greeting(&self) -> &Greeting {
-        &self.inner.greeting
-    }
-
-    /// Whether out-of-band execution was negotiated.
-    pub fn oob(&self) -> bool {
-        self.inner.oob
-    }
-
     /// The schema cache and options, for `probe.rs`.
     pub(crate) fn probing(&self) -> (&crate::probe::Cache, &Options) {
         (&self.inner.probe, &self.inner.options)
     }
 
-    /// Run a command and decode its reply.
-    pub fn execute<C: Command>(&self, command: &C) -> Result<C::Returns> {
-        let v = self.call(
-            C::NAME,
-            Some(command),
-            false,
-            &[],
-            self.inner.options.command_timeout,
-        )?;
-        proto::decode_return::<C>(v, self.inner.options.strict)
-    }
-
-    /// Run a command with its own time limit (`None`: wait as long as it
-    /// takes).
-    pub fn execute_timeout<C: Command>(
-        &self,
-        command: &C,
-        timeout: Option<Duration>,
-    ) -> Result<C::Returns> {
-        let v = self.call(C::NAME, Some(command), false, &[], timeout)?;
-        proto::decode_return::<C>(v, self.inner.options.strict)
-    }
-
-    /// Run a command out of band (`exec-oob`): QEMU answers it at once,
-    /// even while other commands are still running.  Only for commands
-    /// the schema marks `allow-oob`, once `oob` was negotiated.
-    pub fn execute_oob<C: Command>(&self, command: &C) -> Result<C::Returns> {
-        if !C::ALLOW_OOB {
-            return Err(Error::Unsupported(
-                format!("{} does not allow out-of-band execution", C::NAME).into(),
-            ));
-        }
-        if !self.inner.oob {
-            return Err(Error::Unsupported(
-                "out-of-band execution was not negotiated".into(),
-            ));
-        }
-        let v = self.call(
-            C::NAME,
-            Some(command),
-            true,
-            &[],
-            self.inner.options.command_timeout,
-        )?;
-        proto::decode_return::<C>(v, self.inner.options.strict)
-    }
-
-    /// Run a command with file descriptors attached (SCM_RIGHTS, in the
-    /// same message), for `getfd` and `add-fd`.  Unix sockets only.
-    pub fn execute_with_fds<C: Command>(
-        &self,
-        command: &C,
-        fds: &[BorrowedFd<'_>],
-    ) -> Result<C::Returns> {
-        let v = self.call(
-            C::NAME,
-            Some(command),
-            false,
-            fds,
-            self.inner.options.command_timeout,
-        )?;
-        proto::decode_return::<C>(v, self.inner.options.strict)
-    }
-
-    /// Run a command by name with JSON arguments (for commands the
-    /// bindings lack); returns the reply's `return` as JSON.
-    pub fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
-        self.call(
-            name,
-            arguments,
-            false,
-            &[],
-            self.inner.options.command_timeout,
-        )
-        .and_then(proto::to_value)
-    }
-
-    /// Run a human monitor command (HMP) and return its text.
-    pub fn human_command(&self, command_line: &str) -> Result<String> {
-        let v = self.execute_raw(
-            "human-monitor-command",
-            Some(&serde_json::json!({ "command-line": command_line })),
-        )?;
-        proto::hmp_text(v)
-    }
-
-    /// Receive every event from now on (up to [`Options::event_buffer`]
-    /// waiting; older ones are dropped and reported as lagged).
-    pub fn subscribe(&self) -> Subscription {
-        self.subscribe_filtered(None)
-    }
-
-    /// Receive the events `filter` accepts.
-    pub fn subscribe_filter(
-        &self,
-        filter: impl Fn(&proto::RawEvent) -> bool + Send + Sync + 'static,
-    ) -> Subscription {
-        self.subscribe_filtered(Some(Arc::new(filter)))
-    }
-
     fn subscribe_filtered(&self, filter: Option<EventFilter>) -> Subscription {
-        let id = lock(&self.inner.state)
-            .hub
-            .subscribe(self.inner.options.event_buffer, filter);
+        let id = lock(&self.inner.state).core.subscribe(filter);
         Subscription {
             inner: self.inner.clone(),
             id,
@@ -564,23 +453,12 @@ impl Qmp {
     pub fn close(&self) {
         lock(&self.inner.writer).0.shutdown();
         let mut st = lock(&self.inner.state);
-        self.inner.close(&mut st, Closed::Disconnected);
+        st.core.close(proto::Closed::Disconnected);
+        self.inner.cond.notify_all();
     }
 
-    fn call<A: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: Option<&A>,
-        oob: bool,
-        fds: &[BorrowedFd<'_>],
-        timeout: Option<Duration>,
-    ) -> Result<proto::Returned> {
-        if self.inner.options.check_commands && !crate::probe::exempt(name) {
-            self.check_before_send(name, args)?;
-        }
-        crate::trace::command(name, || self.exchange(name, args, oob, fds, timeout))
-    }
-
+    /// Write the request, then wait for its reply (reading for everybody
+    /// while nobody else does).
     fn exchange<A: Serialize + ?Sized>(
         &self,
         name: &str,
@@ -591,58 +469,30 @@ impl Qmp {
     ) -> Result<proto::Returned> {
         let inner = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let (id, wire) = {
-            let mut st = lock(&inner.state);
-            if let Some(c) = &st.closed {
-                return Err(c.error());
-            }
-            st.session.start(oob)
-        };
+        let (key, wire) = lock(&inner.state).core.begin(oob)?;
         crate::trace::command_id(wire);
         {
             let mut w = lock(&inner.writer);
             let (sink, buf) = &mut *w;
             buf.clear();
             if let Err(e) = proto::encode_request(buf, name, args, wire, oob) {
-                lock(&inner.state).session.cancel(id);
+                lock(&inner.state).core.forget(key, false);
                 return Err(e);
             }
             if let Err(e) = sink.send(buf, fds) {
                 drop(w);
-                let mut st = lock(&inner.state);
-                if e.kind() == io::ErrorKind::Unsupported {
-                    // Refused before anything was written.
-                    st.session.cancel(id);
-                    return Err(Error::Unsupported(e.to_string().into()));
-                }
-                st.session.abandon(id);
-                if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
-                    // Part of the request may have gone out: the stream
-                    // cannot be trusted any more.
-                    let c =
-                        Closed::Io(io::ErrorKind::TimedOut, format!("sending {name} timed out"));
-                    inner.close(&mut st, c);
-                    return Err(Error::Timeout {
-                        what: format!("sending {name}"),
-                        after: timeout.unwrap_or_default(),
-                    });
-                }
-                let c = Closed::from_error(&Error::from(e));
-                inner.close(&mut st, c.clone());
-                return Err(c.error());
+                let e = lock(&inner.state).core.send_failed(key, name, e, timeout);
+                inner.cond.notify_all();
+                return Err(e);
             }
         }
         let mut st = lock(&inner.state);
         loop {
-            if let Some(r) = st.replies.remove(&id) {
-                st.session.finish(id);
-                return r.map_err(Error::Qmp);
-            }
-            if let Some(c) = &st.closed {
-                return Err(c.error());
+            if let Poll::Ready(r) = st.core.poll_reply(key, None) {
+                return r;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                st.session.abandon(id);
+                st.core.forget(key, true);
                 return Err(Error::Timeout {
                     what: name.to_string(),
                     after: timeout.unwrap_or_default(),
@@ -679,49 +529,25 @@ impl Inner {
         st.reading = true;
         drop(st);
         let mut reader = lock(&self.reader);
-        let outcome = reader.next(deadline).map(|msg| {
-            let mut st = lock(&self.state);
-            let routed = st.session.route(msg);
-            (st, routed)
-        });
-        let mut st = match outcome {
-            Ok((mut st, Ok(routed))) => {
-                match routed {
-                    Routed::Reply(id, r) => {
-                        st.replies.insert(id, r);
-                    }
-                    Routed::Event(ev) => st.hub.publish(&ev),
-                    Routed::Late => {}
-                }
-                st
-            }
-            Ok((mut st, Err(e))) => {
-                self.close(&mut st, Closed::from_error(&e));
+        let mut st = match reader.next(deadline) {
+            Ok(msg) => {
+                let mut st = lock(&self.state);
+                st.core.deliver(msg);
                 st
             }
             Err(ReadEnd::Timeout) => lock(&self.state),
             Err(ReadEnd::Fatal(e)) => {
                 let mut st = lock(&self.state);
-                self.close(&mut st, Closed::from_error(&e));
+                st.core.close(proto::Closed::from_error(&e));
                 st
             }
         };
         drop(reader);
         st.reading = false;
-        if st.waiting > 0 {
+        if st.waiting > 0 || st.core.is_closed() {
             self.cond.notify_all();
         }
         st
-    }
-
-    fn close(&self, st: &mut State, why: Closed) {
-        if st.closed.is_none() {
-            crate::trace::closed(&why.error());
-            st.closed = Some(why);
-        }
-        st.session.drain();
-        st.hub.close();
-        self.cond.notify_all();
     }
 }
 
@@ -734,30 +560,10 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next event, or how many were lost; waits as long as it takes.
-    /// Ends with [`Error::Disconnected`] (or the error that ended the
-    /// connection) once the queue is empty and the connection is over.
-    pub fn recv(&self) -> Result<EventItem> {
-        self.recv_until(None)
-    }
-
-    /// As [`Subscription::recv`], within `timeout` ([`Error::Timeout`]
-    /// after it).
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<EventItem> {
-        self.recv_until(Some(Instant::now() + timeout))
-            .map_err(|e| match e {
-                Error::Timeout { .. } => Error::Timeout {
-                    what: "an event".into(),
-                    after: timeout,
-                },
-                e => e,
-            })
-    }
-
     /// An event already received, if any (reads nothing).
     pub fn try_recv(&self) -> Option<EventItem> {
-        match lock(&self.inner.state).hub.poll(self.id, None) {
-            Polled::Item(i) => Some(i),
+        match lock(&self.inner.state).core.poll_event(self.id, None) {
+            Poll::Ready(Ok(i)) => Some(i),
             _ => None,
         }
     }
@@ -765,15 +571,8 @@ impl Subscription {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<EventItem> {
         let mut st = lock(&self.inner.state);
         loop {
-            match st.hub.poll(self.id, None) {
-                Polled::Item(i) => return Ok(i),
-                Polled::Closed => {
-                    return Err(st
-                        .closed
-                        .as_ref()
-                        .map_or(Error::Disconnected, Closed::error))
-                }
-                Polled::Empty => {}
+            if let Poll::Ready(r) = st.core.poll_event(self.id, None) {
+                return r;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::Timeout {
@@ -786,167 +585,9 @@ impl Subscription {
     }
 }
 
-impl Subscription {
-    /// The first event `filter` accepts, within `timeout`; the others
-    /// are passed over.  Subscribe before doing what causes the event,
-    /// so it cannot come before the wait starts.  Ends with
-    /// [`Error::EventsLost`] if this subscriber fell behind (the event
-    /// may have been dropped), [`Error::Timeout`] when the time is up.
-    pub fn wait_for(
-        &self,
-        timeout: Duration,
-        mut filter: impl FnMut(&proto::RawEvent) -> bool,
-    ) -> Result<proto::RawEvent> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.recv_until(Some(deadline)) {
-                Ok(EventItem::Event(ev)) if filter(&ev) => return Ok(ev),
-                Ok(EventItem::Event(_)) => {}
-                Ok(EventItem::Lagged(count)) => return Err(Error::EventsLost { count }),
-                Err(Error::Timeout { .. }) => {
-                    return Err(Error::Timeout {
-                        what: "a matching event".into(),
-                        after: timeout,
-                    })
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The first event `E` that `filter` accepts, decoded, within
-    /// `timeout` (as [`Subscription::wait_for`]; an `E` whose data does
-    /// not decode ends the wait with [`Error::Decode`]).
-    pub fn wait_event<E: crate::Event>(
-        &self,
-        timeout: Duration,
-        mut filter: impl FnMut(&E) -> bool,
-    ) -> Result<E> {
-        let mut found = None;
-        self.wait_for(timeout, |ev| {
-            proto::typed_match(ev, &mut filter, &mut found)
-        })?;
-        found.unwrap_or(Err(Error::Disconnected))
-    }
-}
-
 impl Drop for Subscription {
     fn drop(&mut self) {
-        lock(&self.inner.state).hub.unsubscribe(self.id);
-    }
-}
-
-/// Waiting for jobs and devices, and fd sets, on the bindings' commands.
-#[cfg(feature = "qmp")]
-impl Qmp {
-    /// Run the job `start` starts (`blockdev-create`, `blockdev-mirror`,
-    /// `blockdev-backup`, `block-stream`, `block-commit`, …) to its end,
-    /// within `timeout` (`None`: as long as it takes).
-    ///
-    /// The job is followed by its `job-id` (or, for a block job without
-    /// one, its `device`, which QEMU then names it after), through
-    /// `JOB_STATUS_CHANGE` events subscribed to before the job starts.
-    /// A job that waits in `ready` (a mirror, an active commit) is
-    /// completed with `job-complete`.  Once it concluded, its outcome is
-    /// read from `query-jobs` and it is dismissed (`job-dismiss`); a
-    /// block job QEMU dismissed by itself (`auto-dismiss`, the default)
-    /// reports through `BLOCK_JOB_COMPLETED` instead.  A failed job is
-    /// [`Error::Job`] with QEMU's message.  On a time limit the job is
-    /// left as it is.
-    pub fn run_job<C: Command>(&self, start: &C, timeout: Option<Duration>) -> Result<()> {
-        let id = crate::wait::job_id_of(start)?;
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let sub = self.subscribe_filter(crate::wait::job_filter(id.clone()));
-        self.execute(start)?;
-        let mut watch = crate::wait::JobWatch::new(id);
-        loop {
-            let step = match sub.recv_until(deadline) {
-                Ok(EventItem::Event(ev)) => watch.event(&ev)?,
-                Ok(EventItem::Lagged(_)) => {
-                    watch.caught_up(&self.execute(&crate::wait::query_jobs())?)
-                }
-                Err(Error::Timeout { .. }) => {
-                    return Err(Error::Timeout {
-                        what: format!("job {}", watch.id),
-                        after: timeout.unwrap_or_default(),
-                    })
-                }
-                Err(e) => return Err(e),
-            };
-            match step {
-                crate::wait::JobStep::Wait => {}
-                crate::wait::JobStep::Complete(c) => self.execute(&c)?,
-                crate::wait::JobStep::Concluded => {
-                    let jobs = self.execute(&crate::wait::query_jobs())?;
-                    let (dismiss, result) = watch.conclude(&jobs);
-                    if let Some(d) = dismiss {
-                        self.execute(&d)?;
-                    }
-                    return result;
-                }
-            }
-        }
-    }
-
-    /// `device_del` of `id` (a device's id or QOM path), then wait for
-    /// its `DEVICE_DELETED` within `timeout` (`None`: as long as it
-    /// takes; a PCI device goes only once the guest lets it).
-    pub fn device_del(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
-        let sub = self.subscribe_filter(crate::wait::device_deleted_filter(id.to_string()));
-        self.execute(&crate::wait::device_del(id))?;
-        let deadline = timeout.map(|t| Instant::now() + t);
-        match sub.recv_until(deadline) {
-            Ok(EventItem::Event(_)) => Ok(()),
-            Ok(EventItem::Lagged(count)) => Err(Error::EventsLost { count }),
-            Err(Error::Timeout { .. }) => Err(Error::Timeout {
-                what: format!("DEVICE_DELETED of {id}"),
-                after: timeout.unwrap_or_default(),
-            }),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Pass `fd` to QEMU with `add-fd` (into the fd set `fdset_id`, or a
-    /// new one); the guard removes the whole fd set (`remove-fd`) when
-    /// dropped, or when [`FdSet::remove`] is called to see the outcome.
-    /// Unix sockets only.
-    pub fn add_fd(
-        &self,
-        fd: BorrowedFd<'_>,
-        fdset_id: Option<i64>,
-        opaque: Option<&str>,
-    ) -> Result<FdSet> {
-        let info = self.execute_with_fds(&crate::wait::add_fd(fdset_id, opaque), &[fd])?;
-        Ok(FdSet {
-            qmp: self.clone(),
-            info: info.into(),
-            removed: false,
-        })
-    }
-}
-
-/// An fd set QEMU holds, from [`Qmp::add_fd`]: removed with `remove-fd`
-/// when dropped (errors then are ignored: call [`FdSet::remove`] to see
-/// them).
-#[cfg(feature = "qmp")]
-pub struct FdSet {
-    qmp: Qmp,
-    info: crate::FdSetInfo,
-    removed: bool,
-}
-
-#[cfg(feature = "qmp")]
-impl FdSet {
-    /// The fd set's id and the descriptor's number in QEMU.
-    pub fn info(&self) -> crate::FdSetInfo {
-        self.info
-    }
-
-    /// Remove the fd set now.
-    pub fn remove(mut self) -> Result<()> {
-        self.removed = true;
-        self.qmp
-            .execute(&crate::wait::remove_fdset(self.info.fdset_id))
+        lock(&self.inner.state).core.unsubscribe(self.id);
     }
 }
 
@@ -976,21 +617,12 @@ struct AgentConn {
     reader: Reader,
     sink: Sink,
     buf: Vec<u8>,
-    synced: bool,
-    closed: Option<Closed>,
+    state: AgentState,
 }
 
+crate::api::agent_api!();
+
 impl GuestAgent {
-    /// Connect to the agent's Unix socket with the default [`Options`].
-    pub fn connect_unix(path: impl AsRef<Path>) -> Result<GuestAgent> {
-        Self::connect_unix_with(path, &Options::default())
-    }
-
-    /// Connect to the agent's Unix socket.
-    pub fn connect_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<GuestAgent> {
-        Self::start(Stream::connect_unix(path, opts.connect_timeout)?, opts)
-    }
-
     /// Use a connection that is already open.  Nothing is exchanged until
     /// the first command.
     pub fn start(stream: Stream, opts: &Options) -> Result<GuestAgent> {
@@ -1003,8 +635,7 @@ impl GuestAgent {
                 },
                 sink,
                 buf: Vec::with_capacity(256),
-                synced: false,
-                closed: None,
+                state: AgentState::default(),
             }),
             options: opts.clone(),
         })
@@ -1013,48 +644,10 @@ impl GuestAgent {
     /// Resynchronise now (done before the first command anyway).
     pub fn sync(&self) -> Result<()> {
         let mut c = lock(&self.conn);
-        let deadline = self.options.command_timeout.map(|t| Instant::now() + t);
-        c.sync(deadline, self.options.command_timeout)
-    }
-
-    /// Run a command and decode its reply.  Commands whose schema says
-    /// `success-response: false` (`guest-shutdown`, `guest-suspend-*`)
-    /// return as soon as they are sent: the agent answers them only if
-    /// they fail, and that answer is skipped by the next resync.
-    pub fn execute<C: Command>(&self, command: &C) -> Result<C::Returns> {
-        let v = self.call(
-            C::NAME,
-            Some(command),
-            C::SUCCESS_RESPONSE,
-            self.options.command_timeout,
-        )?;
-        proto::decode_return::<C>(v, self.options.strict)
-    }
-
-    /// Run a command with its own time limit.
-    pub fn execute_timeout<C: Command>(
-        &self,
-        command: &C,
-        timeout: Option<Duration>,
-    ) -> Result<C::Returns> {
-        let v = self.call(C::NAME, Some(command), C::SUCCESS_RESPONSE, timeout)?;
-        proto::decode_return::<C>(v, self.options.strict)
-    }
-
-    /// Run a command by name with JSON arguments; waits for a reply.
-    pub fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
-        self.call(name, arguments, true, self.options.command_timeout)
-            .and_then(proto::to_value)
-    }
-
-    fn call<A: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: Option<&A>,
-        wait: bool,
-        timeout: Option<Duration>,
-    ) -> Result<proto::Returned> {
-        crate::trace::command(name, || self.exchange(name, args, wait, timeout))
+        c.state.check()?;
+        let t = self.options.command_timeout;
+        let r = c.sync(t.map(|t| Instant::now() + t), t);
+        c.state.end(r)
     }
 
     fn exchange<A: Serialize + ?Sized>(
@@ -1065,83 +658,43 @@ impl GuestAgent {
         timeout: Option<Duration>,
     ) -> Result<proto::Returned> {
         let mut c = lock(&self.conn);
-        if let Some(cl) = &c.closed {
-            return Err(cl.error());
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        if !c.synced {
-            c.sync(deadline, timeout)?;
-        }
         let c = &mut *c;
-        c.buf.clear();
-        proto::encode_request(&mut c.buf, name, args, None, false)?;
-        if let Err(e) = c.sink.send(&c.buf, &[]) {
-            let e = Error::from(e);
-            c.closed = Some(Closed::from_error(&e));
-            return Err(e);
-        }
-        if !wait {
-            // An error reply may still come: resync before the next one.
-            c.synced = false;
-            return Ok(proto::empty_return());
-        }
-        match c.reader.next(deadline) {
-            Ok(msg) => proto::agent_reply(msg)
-                .and_then(|r| r.map_err(Error::Qmp))
-                .inspect_err(|e| {
-                    if e.is_fatal() {
-                        c.synced = false;
-                    }
-                }),
-            Err(ReadEnd::Timeout) => {
-                c.synced = false;
-                Err(Error::Timeout {
-                    what: name.to_string(),
-                    after: timeout.unwrap_or_default(),
-                })
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let r = (|| {
+            if c.state.check()? {
+                c.sync(deadline, timeout)?;
             }
-            Err(ReadEnd::Fatal(e)) => {
-                c.closed = Some(Closed::from_error(&e));
-                Err(e)
+            c.state.sending();
+            c.buf.clear();
+            proto::encode_request(&mut c.buf, name, args, None, false)?;
+            c.sink.send(&c.buf, &[])?;
+            if !wait {
+                return Ok(proto::empty_return());
             }
-        }
+            let msg = c.reader.next(deadline);
+            let reply = proto::agent_reply(msg.map_err(|e| e.error(|| name.into(), timeout))?)?;
+            c.state.answered();
+            reply.map_err(Error::Qmp)
+        })();
+        c.state.end(r)
     }
 }
 
 impl AgentConn {
+    /// `guest-sync-delimited`: skip everything up to its reply.
     fn sync(&mut self, deadline: Option<Instant>, timeout: Option<Duration>) -> Result<()> {
         let (id, bytes) = proto::agent_sync_request();
-        self.framer_resync();
-        if let Err(e) = self.sink.send(&bytes, &[]) {
-            let e = Error::from(e);
-            self.closed = Some(Closed::from_error(&e));
-            return Err(e);
-        }
+        self.reader.framer.resync();
+        self.sink.send(&bytes, &[])?;
         loop {
-            match self.reader.next(deadline) {
-                // Anything but our id is a stale reply: skip it.
-                Ok(msg) => {
-                    if proto::is_sync_reply(msg.message().bytes, id) {
-                        crate::trace::synced();
-                        self.synced = true;
-                        return Ok(());
-                    }
-                }
-                Err(ReadEnd::Timeout) => {
-                    return Err(Error::Timeout {
-                        what: "guest-sync-delimited".into(),
-                        after: timeout.unwrap_or_default(),
-                    })
-                }
-                Err(ReadEnd::Fatal(e)) => {
-                    self.closed = Some(Closed::from_error(&e));
-                    return Err(e);
-                }
+            let msg = self.reader.next(deadline);
+            let msg = msg.map_err(|e| e.error(|| "guest-sync-delimited".into(), timeout))?;
+            // Anything but our id is a stale reply: skip it.
+            if proto::is_sync_reply(msg.message().bytes, id) {
+                crate::trace::synced();
+                self.state.answered();
+                return Ok(());
             }
         }
-    }
-
-    fn framer_resync(&mut self) {
-        self.reader.framer.resync();
     }
 }

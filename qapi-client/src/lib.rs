@@ -19,7 +19,9 @@ use serde_json::Value;
 
 use qapi_runtime::{with_strict, Command, Event, EventError, EventSet, Timestamp};
 
+mod api;
 pub mod blocking;
+mod conn;
 mod error;
 pub mod probe;
 pub mod proto;

@@ -7,25 +7,39 @@
 //! inside a tokio runtime.  Dropping every clone of a [`Qmp`] stops the
 //! task and closes the connection.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::{UnixListener, UnixStream};
-use ::tokio::sync::oneshot;
+use ::tokio::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::conn::{AgentState, Core};
 use crate::error::{Error, Result};
 use crate::proto::{
-    self, Closed, EventFilter, EventHub, EventItem, Framed, Framer, Greeting, Keep, Polled,
-    RawEvent, Routed, Session,
+    self, Closed, EventFilter, EventItem, Framed, Framer, Greeting, Keep, RawEvent,
 };
-use crate::{Command, Options, QmpError};
+use crate::{Command, Options};
+
+/// A call, as the shared methods (`api.rs`) write it: awaited.
+macro_rules! aw {
+    ($e:expr) => {
+        $e.await
+    };
+}
+
+/// A call in its tracing span.
+macro_rules! traced {
+    ($name:expr, $e:expr) => {
+        crate::trace::command_async($name, $e).await
+    };
+}
 
 type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 
@@ -184,13 +198,8 @@ async fn next_message<'a>(reader: &mut BoxRead, framer: &'a mut Framer) -> Resul
     }
 }
 
-type Reply = std::result::Result<proto::Returned, QmpError>;
-
 struct State {
-    session: Session,
-    waiters: HashMap<u64, oneshot::Sender<Reply>>,
-    hub: EventHub,
-    closed: Option<Closed>,
+    core: Core,
     driver: Option<::tokio::task::AbortHandle>,
 }
 
@@ -205,52 +214,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn close(&self, why: Closed) {
         let mut st = lock(&self.state);
-        if st.closed.is_none() {
-            crate::trace::closed(&why.error());
-            st.closed = Some(why);
-        }
-        st.session.drain();
-        // Dropping the senders wakes every waiting call.
-        st.waiters.clear();
-        st.hub.close();
+        st.core.close(why);
         if let Some(d) = st.driver.take() {
             d.abort();
         }
     }
-
-    fn closed_error(&self) -> Error {
-        lock(&self.state)
-            .closed
-            .as_ref()
-            .map_or(Error::Disconnected, Closed::error)
-    }
-
-    /// Dispatch one message; `Err` ends the connection.
-    fn dispatch(&self, msg: Framed<'_>) -> Result<()> {
-        let mut st = lock(&self.state);
-        match st.session.route(msg)? {
-            Routed::Reply(id, r) => {
-                // The reply is the caller's from here on.
-                st.session.finish(id);
-                if let Some(tx) = st.waiters.remove(&id) {
-                    let _ = tx.send(r);
-                }
-            }
-            Routed::Event(ev) => st.hub.publish(&ev),
-            Routed::Late => {}
-        }
-        Ok(())
-    }
 }
 
+/// The task that reads the connection for everybody.
 async fn drive(shared: Arc<Shared>, mut reader: BoxRead, mut framer: Framer) {
     let end = loop {
-        let msg = match next_message(&mut reader, &mut framer).await {
-            Ok(m) => m,
+        match next_message(&mut reader, &mut framer).await {
+            Ok(msg) => {
+                let mut st = lock(&shared.state);
+                st.core.deliver(msg);
+                if st.core.is_closed() {
+                    return;
+                }
+            }
             Err(e) => break e,
-        };
-        if let Err(e) = shared.dispatch(msg) {
-            break e;
         }
     };
     shared.close(Closed::from_error(&end));
@@ -289,60 +271,36 @@ impl std::fmt::Debug for Qmp {
 }
 
 /// Forgets a call when it ends without its reply (time limit, or the
-/// caller dropped the future), so a late reply is dropped.
+/// caller dropped the future), so a late reply is dropped; and ends the
+/// connection if its request was cut off halfway (the stream would be
+/// out of step).
 struct CallGuard<'a> {
     shared: &'a Shared,
-    id: u64,
+    key: u64,
+    /// What became of the request: not sent, being written, written.
+    writing: Option<bool>,
     done: bool,
 }
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            let mut st = lock(&self.shared.state);
-            st.waiters.remove(&self.id);
-            st.session.abandon(self.id);
+        if self.done {
+            return;
         }
-    }
-}
-
-/// Ends the connection if a request was cut off halfway (its future
-/// dropped mid-write): the stream would be out of step.
-struct WriteGuard<'a> {
-    shared: &'a Shared,
-    done: bool,
-}
-
-impl Drop for WriteGuard<'_> {
-    fn drop(&mut self) {
-        if !self.done {
+        if self.writing == Some(true) {
             self.shared.close(Closed::Protocol(
                 "a request was cut off while being sent (time limit or cancellation)".into(),
             ));
         }
+        lock(&self.shared.state)
+            .core
+            .forget(self.key, self.writing.is_some());
     }
 }
 
+crate::api::qmp_api!(async);
+
 impl Qmp {
-    /// Connect to QEMU's QMP Unix socket with the default [`Options`].
-    pub async fn connect_unix(path: impl AsRef<Path>) -> Result<Qmp> {
-        Self::connect_unix_with(path, &Options::default()).await
-    }
-
-    /// Connect to QEMU's QMP Unix socket.
-    pub async fn connect_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<Qmp> {
-        Self::start(
-            Stream::connect_unix(path, opts.connect_timeout).await?,
-            opts,
-        )
-        .await
-    }
-
-    /// Connect to QEMU's QMP TCP socket (`host:port`).
-    pub async fn connect_tcp(addr: &str, opts: &Options) -> Result<Qmp> {
-        Self::start(Stream::connect_tcp(addr, opts.connect_timeout).await?, opts).await
-    }
-
     /// Wait for QEMU to dial in (`server=off`), within the connect limit.
     pub async fn accept(listener: &UnixListener, opts: &Options) -> Result<Qmp> {
         let (s, _) = limit(opts.connect_timeout, || "QEMU to connect".into(), async {
@@ -360,12 +318,8 @@ impl Qmp {
         // Events sent before the greeting are skipped (`Greeting::parse`).
         let greeting = limit(opts.greeting_timeout, || "the greeting".into(), async {
             loop {
-                if let Some(g) = Greeting::parse(
-                    next_message(&mut reader, &mut framer)
-                        .await?
-                        .message()
-                        .bytes,
-                )? {
+                let msg = next_message(&mut reader, &mut framer).await?;
+                if let Some(g) = Greeting::parse(msg.message().bytes)? {
                     return Ok(g);
                 }
             }
@@ -374,10 +328,7 @@ impl Qmp {
         let oob = opts.oob && greeting.offers("oob");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                session: Session::new(opts.ids, opts.strict),
-                waiters: HashMap::new(),
-                hub: EventHub::default(),
-                closed: None,
+                core: Core::new(opts),
                 driver: None,
             }),
         });
@@ -393,27 +344,12 @@ impl Qmp {
                 probe: Default::default(),
             }),
         };
-        let caps: Vec<&str> = if oob { vec!["oob"] } else { vec![] };
-        qmp.call(
-            "qmp_capabilities",
-            Some(&serde_json::json!({ "enable": caps })),
-            false,
-            &[],
-            opts.greeting_timeout,
-        )
-        .await?;
+        let caps = crate::conn::capabilities(oob);
+        let t = opts.greeting_timeout;
+        qmp.call("qmp_capabilities", Some(&caps), false, &[], t)
+            .await?;
         crate::trace::ready(oob);
         Ok(qmp)
-    }
-
-    /// The server's greeting.
-    pub fn greeting(&self) -> &Greeting {
-        &self.inner.greeting
-    }
-
-    /// Whether out-of-band execution was negotiated.
-    pub fn oob(&self) -> bool {
-        self.inner.oob
     }
 
     /// The schema cache and options, for `probe.rs`.
@@ -421,90 +357,8 @@ impl Qmp {
         (&self.inner.probe, &self.inner.options)
     }
 
-    /// Run a command and decode its reply.
-    pub async fn execute<C: Command>(&self, command: &C) -> Result<C::Returns> {
-        let t = self.inner.options.command_timeout;
-        let v = self.call(C::NAME, Some(command), false, &[], t).await?;
-        proto::decode_return::<C>(v, self.inner.options.strict)
-    }
-
-    /// Run a command with its own time limit.
-    pub async fn execute_timeout<C: Command>(
-        &self,
-        command: &C,
-        timeout: Option<Duration>,
-    ) -> Result<C::Returns> {
-        let v = self
-            .call(C::NAME, Some(command), false, &[], timeout)
-            .await?;
-        proto::decode_return::<C>(v, self.inner.options.strict)
-    }
-
-    /// Run an `allow-oob` command out of band (`exec-oob`).
-    pub async fn execute_oob<C: Command>(&self, command: &C) -> Result<C::Returns> {
-        if !C::ALLOW_OOB {
-            return Err(Error::Unsupported(
-                format!("{} does not allow out-of-band execution", C::NAME).into(),
-            ));
-        }
-        if !self.inner.oob {
-            return Err(Error::Unsupported(
-                "out-of-band execution was not negotiated".into(),
-            ));
-        }
-        let t = self.inner.options.command_timeout;
-        let v = self.call(C::NAME, Some(command), true, &[], t).await?;
-        proto::decode_return::<C>(v, self.inner.options.strict)
-    }
-
-    /// Run a command with file descriptors attached (SCM_RIGHTS), for
-    /// `getfd` and `add-fd`.  Unix sockets only.
-    pub async fn execute_with_fds<C: Command>(
-        &self,
-        command: &C,
-        fds: &[BorrowedFd<'_>],
-    ) -> Result<C::Returns> {
-        let t = self.inner.options.command_timeout;
-        let v = self.call(C::NAME, Some(command), false, fds, t).await?;
-        proto::decode_return::<C>(v, self.inner.options.strict)
-    }
-
-    /// Run a command by name with JSON arguments; the reply's `return`.
-    pub async fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
-        let t = self.inner.options.command_timeout;
-        self.call(name, arguments, false, &[], t)
-            .await
-            .and_then(proto::to_value)
-    }
-
-    /// Run a human monitor command (HMP) and return its text.
-    pub async fn human_command(&self, command_line: &str) -> Result<String> {
-        let v = self
-            .execute_raw(
-                "human-monitor-command",
-                Some(&serde_json::json!({ "command-line": command_line })),
-            )
-            .await?;
-        proto::hmp_text(v)
-    }
-
-    /// Receive every event from now on.
-    pub fn subscribe(&self) -> Subscription {
-        self.subscribe_filtered(None)
-    }
-
-    /// Receive the events `filter` accepts.
-    pub fn subscribe_filter(
-        &self,
-        filter: impl Fn(&RawEvent) -> bool + Send + Sync + 'static,
-    ) -> Subscription {
-        self.subscribe_filtered(Some(Arc::new(filter)))
-    }
-
     fn subscribe_filtered(&self, filter: Option<EventFilter>) -> Subscription {
-        let id = lock(&self.inner.shared.state)
-            .hub
-            .subscribe(self.inner.options.event_buffer, filter);
+        let id = lock(&self.inner.shared.state).core.subscribe(filter);
         Subscription {
             shared: self.inner.shared.clone(),
             id,
@@ -521,21 +375,8 @@ impl Qmp {
         }
     }
 
-    async fn call<A: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: Option<&A>,
-        oob: bool,
-        fds: &[BorrowedFd<'_>],
-        timeout: Option<Duration>,
-    ) -> Result<proto::Returned> {
-        if self.inner.options.check_commands && !crate::probe::exempt(name) {
-            self.check_before_send(name, args).await?;
-        }
-        let work = self.exchange(name, args, oob, fds, timeout);
-        crate::trace::command_async(name, work).await
-    }
-
+    /// Write the request, then wait for the reading task to deliver its
+    /// reply.
     async fn exchange<A: Serialize + ?Sized>(
         &self,
         name: &str,
@@ -545,76 +386,34 @@ impl Qmp {
         timeout: Option<Duration>,
     ) -> Result<proto::Returned> {
         let shared = &*self.inner.shared;
-        let (tx, rx) = oneshot::channel();
-        let (id, wire) = {
-            let mut st = lock(&shared.state);
-            if let Some(c) = &st.closed {
-                return Err(c.error());
-            }
-            let (key, wire) = st.session.start(oob);
-            st.waiters.insert(key, tx);
-            (key, wire)
-        };
+        let (key, wire) = lock(&shared.state).core.begin(oob)?;
         crate::trace::command_id(wire);
         let mut guard = CallGuard {
             shared,
-            id,
+            key,
+            writing: None,
             done: false,
         };
-        let unsent = std::sync::atomic::AtomicBool::new(false);
-        let work = async {
+        let r = limit(timeout, || name.to_string(), async {
             {
                 let mut w = self.inner.writer.lock().await;
                 let (sink, buf) = &mut *w;
                 buf.clear();
-                if let Err(e) = proto::encode_request(buf, name, args, wire, oob) {
-                    unsent.store(true, std::sync::atomic::Ordering::Relaxed);
-                    return Err(e);
-                }
-                let mut wg = WriteGuard {
-                    shared,
-                    done: false,
-                };
-                match sink.send(buf, fds).await {
-                    Ok(()) => wg.done = true,
-                    Err(e) if e.kind() == io::ErrorKind::Unsupported => {
-                        // Refused before anything was written.
-                        wg.done = true;
-                        unsent.store(true, std::sync::atomic::Ordering::Relaxed);
-                        return Err(Error::Unsupported(e.to_string().into()));
-                    }
-                    Err(e) => {
-                        wg.done = true;
-                        let e = Error::from(e);
-                        shared.close(Closed::from_error(&e));
-                        return Err(e);
-                    }
+                proto::encode_request(buf, name, args, wire, oob)?;
+                guard.writing = Some(true);
+                let sent = sink.send(buf, fds).await;
+                guard.writing = Some(false);
+                if let Err(e) = sent {
+                    guard.done = true;
+                    let mut st = lock(&shared.state);
+                    return Err(st.core.send_failed(key, name, e, timeout));
                 }
             }
-            match rx.await {
-                Ok(r) => r.map_err(Error::Qmp),
-                Err(_) => Err(shared.closed_error()),
-            }
-        };
-        let r = match timeout {
-            Some(t) => match ::tokio::time::timeout(t, work).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::Timeout {
-                    what: name.to_string(),
-                    after: t,
-                }),
-            },
-            None => work.await,
-        };
-        if unsent.load(std::sync::atomic::Ordering::Relaxed) {
-            // Never sent: forget the id rather than wait for a reply.
-            let mut st = lock(&shared.state);
-            st.waiters.remove(&id);
-            st.session.cancel(id);
-            guard.done = true;
-        } else {
-            guard.done = !matches!(r, Err(Error::Timeout { .. }));
-        }
+            std::future::poll_fn(|cx| lock(&shared.state).core.poll_reply(key, Some(cx.waker())))
+                .await
+        })
+        .await;
+        guard.done |= !matches!(r, Err(Error::Timeout { .. }));
         r
     }
 }
@@ -626,207 +425,43 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next event, or how many were lost.  Ends with
-    /// [`Error::Disconnected`] (or what ended the connection) once the
-    /// queue is empty and the connection is over.
-    pub async fn recv(&mut self) -> Result<EventItem> {
-        std::future::poll_fn(|cx| {
-            let mut st = lock(&self.shared.state);
-            match st.hub.poll(self.id, Some(cx.waker())) {
-                Polled::Item(i) => std::task::Poll::Ready(Ok(i)),
-                Polled::Closed => std::task::Poll::Ready(Err(st
-                    .closed
-                    .as_ref()
-                    .map_or(Error::Disconnected, Closed::error))),
-                Polled::Empty => std::task::Poll::Pending,
-            }
-        })
-        .await
-    }
-
-    /// As [`Subscription::recv`], within `timeout`.
-    pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<EventItem> {
-        match ::tokio::time::timeout(timeout, self.recv()).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                what: "an event".into(),
-                after: timeout,
-            }),
-        }
-    }
-
     /// An event already received, if any.
-    pub fn try_recv(&mut self) -> Option<EventItem> {
-        match lock(&self.shared.state).hub.poll(self.id, None) {
-            Polled::Item(i) => Some(i),
+    pub fn try_recv(&self) -> Option<EventItem> {
+        match lock(&self.shared.state).core.poll_event(self.id, None) {
+            Poll::Ready(Ok(i)) => Some(i),
             _ => None,
         }
     }
-}
 
-impl Subscription {
-    /// The next item before `deadline` (`None`: no limit); `Ok(None)`
-    /// when it passed.
-    async fn recv_before(
-        &mut self,
-        deadline: Option<::tokio::time::Instant>,
-    ) -> Result<Option<EventItem>> {
+    async fn recv_until(&self, deadline: Option<Instant>) -> Result<EventItem> {
+        let next = std::future::poll_fn(|cx| {
+            lock(&self.shared.state)
+                .core
+                .poll_event(self.id, Some(cx.waker()))
+        });
         match deadline {
-            Some(d) => match ::tokio::time::timeout_at(d, self.recv()).await {
-                Ok(r) => r.map(Some),
-                Err(_) => Ok(None),
-            },
-            None => self.recv().await.map(Some),
-        }
-    }
-
-    /// The first event `filter` accepts, within `timeout`; see
-    /// [`crate::blocking::Subscription::wait_for`].
-    pub async fn wait_for(
-        &mut self,
-        timeout: Duration,
-        mut filter: impl FnMut(&RawEvent) -> bool,
-    ) -> Result<RawEvent> {
-        let deadline = ::tokio::time::Instant::now() + timeout;
-        loop {
-            match self.recv_before(Some(deadline)).await? {
-                Some(EventItem::Event(ev)) if filter(&ev) => return Ok(ev),
-                Some(EventItem::Event(_)) => {}
-                Some(EventItem::Lagged(count)) => return Err(Error::EventsLost { count }),
-                None => {
-                    return Err(Error::Timeout {
-                        what: "a matching event".into(),
-                        after: timeout,
+            Some(d) => ::tokio::time::timeout_at(d, next)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Timeout {
+                        what: "an event".into(),
+                        after: Duration::ZERO,
                     })
-                }
-            }
+                }),
+            None => next.await,
         }
-    }
-
-    /// The first event `E` that `filter` accepts, decoded, within
-    /// `timeout`; see [`crate::blocking::Subscription::wait_event`].
-    pub async fn wait_event<E: crate::Event>(
-        &mut self,
-        timeout: Duration,
-        mut filter: impl FnMut(&E) -> bool,
-    ) -> Result<E> {
-        let mut found = None;
-        self.wait_for(timeout, |ev| {
-            proto::typed_match(ev, &mut filter, &mut found)
-        })
-        .await?;
-        found.unwrap_or(Err(Error::Disconnected))
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        lock(&self.shared.state).hub.unsubscribe(self.id);
+        lock(&self.shared.state).core.unsubscribe(self.id);
     }
 }
 
-/// Waiting for jobs and devices, and fd sets; see the blocking client's
-/// methods of the same names for what each does.
-#[cfg(feature = "qmp")]
-impl Qmp {
-    /// Run the job `start` starts to its end, within `timeout`; see
-    /// [`crate::blocking::Qmp::run_job`].
-    pub async fn run_job<C: Command>(&self, start: &C, timeout: Option<Duration>) -> Result<()> {
-        let id = crate::wait::job_id_of(start)?;
-        let deadline = timeout.map(|t| ::tokio::time::Instant::now() + t);
-        let mut sub = self.subscribe_filter(crate::wait::job_filter(id.clone()));
-        self.execute(start).await?;
-        let mut watch = crate::wait::JobWatch::new(id);
-        loop {
-            let step = match sub.recv_before(deadline).await? {
-                Some(EventItem::Event(ev)) => watch.event(&ev)?,
-                Some(EventItem::Lagged(_)) => {
-                    watch.caught_up(&self.execute(&crate::wait::query_jobs()).await?)
-                }
-                None => {
-                    return Err(Error::Timeout {
-                        what: format!("job {}", watch.id),
-                        after: timeout.unwrap_or_default(),
-                    })
-                }
-            };
-            match step {
-                crate::wait::JobStep::Wait => {}
-                crate::wait::JobStep::Complete(c) => self.execute(&c).await?,
-                crate::wait::JobStep::Concluded => {
-                    let jobs = self.execute(&crate::wait::query_jobs()).await?;
-                    let (dismiss, result) = watch.conclude(&jobs);
-                    if let Some(d) = dismiss {
-                        self.execute(&d).await?;
-                    }
-                    return result;
-                }
-            }
-        }
-    }
-
-    /// `device_del` of `id`, then its `DEVICE_DELETED` within `timeout`;
-    /// see [`crate::blocking::Qmp::device_del`].
-    pub async fn device_del(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
-        let mut sub = self.subscribe_filter(crate::wait::device_deleted_filter(id.to_string()));
-        self.execute(&crate::wait::device_del(id)).await?;
-        let deadline = timeout.map(|t| ::tokio::time::Instant::now() + t);
-        match sub.recv_before(deadline).await? {
-            Some(EventItem::Event(_)) => Ok(()),
-            Some(EventItem::Lagged(count)) => Err(Error::EventsLost { count }),
-            None => Err(Error::Timeout {
-                what: format!("DEVICE_DELETED of {id}"),
-                after: timeout.unwrap_or_default(),
-            }),
-        }
-    }
-
-    /// Pass `fd` with `add-fd`; the guard removes the fd set when
-    /// dropped; see [`crate::blocking::Qmp::add_fd`].
-    pub async fn add_fd(
-        &self,
-        fd: BorrowedFd<'_>,
-        fdset_id: Option<i64>,
-        opaque: Option<&str>,
-    ) -> Result<FdSet> {
-        let info = self
-            .execute_with_fds(&crate::wait::add_fd(fdset_id, opaque), &[fd])
-            .await?;
-        Ok(FdSet {
-            qmp: self.clone(),
-            info: info.into(),
-            removed: false,
-        })
-    }
-}
-
-/// An fd set QEMU holds, from [`Qmp::add_fd`].  Dropped, it removes the
-/// set from a task spawned on the current tokio runtime (errors are
-/// ignored; with no runtime, QEMU keeps the set until the connection
-/// closes): call [`FdSet::remove`] to wait for it and see the outcome.
-#[cfg(feature = "qmp")]
-pub struct FdSet {
-    qmp: Qmp,
-    info: crate::FdSetInfo,
-    removed: bool,
-}
-
-#[cfg(feature = "qmp")]
-impl FdSet {
-    /// The fd set's id and the descriptor's number in QEMU.
-    pub fn info(&self) -> crate::FdSetInfo {
-        self.info
-    }
-
-    /// Remove the fd set now.
-    pub async fn remove(mut self) -> Result<()> {
-        self.removed = true;
-        self.qmp
-            .execute(&crate::wait::remove_fdset(self.info.fdset_id))
-            .await
-    }
-}
-
+/// Dropped, it removes the set from a task spawned on the current tokio
+/// runtime (with no runtime, QEMU keeps the set until the connection
+/// closes).
 #[cfg(feature = "qmp")]
 impl Drop for FdSet {
     fn drop(&mut self) {
@@ -855,75 +490,34 @@ struct AgentConn {
     framer: Framer,
     sink: Sink,
     buf: Vec<u8>,
-    synced: bool,
-    closed: Option<Closed>,
+    state: AgentState,
 }
 
+crate::api::agent_api!(async);
+
 impl GuestAgent {
-    /// Connect to the agent's Unix socket with the default [`Options`].
-    pub async fn connect_unix(path: impl AsRef<Path>) -> Result<GuestAgent> {
-        Self::connect_unix_with(path, &Options::default()).await
-    }
-
-    /// Connect to the agent's Unix socket.
-    pub async fn connect_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<GuestAgent> {
-        Ok(Self::start(
-            Stream::connect_unix(path, opts.connect_timeout).await?,
-            opts,
-        ))
-    }
-
     /// Use an open connection; nothing is exchanged until the first call.
-    pub fn start(stream: Stream, opts: &Options) -> GuestAgent {
+    pub fn start(stream: Stream, opts: &Options) -> Result<GuestAgent> {
         let (reader, sink) = stream.split();
-        GuestAgent {
+        Ok(GuestAgent {
             conn: ::tokio::sync::Mutex::new(AgentConn {
                 reader,
                 framer: Framer::new(opts.max_message),
                 sink,
                 buf: Vec::with_capacity(256),
-                synced: false,
-                closed: None,
+                state: AgentState::default(),
             }),
             options: opts.clone(),
-        }
+        })
     }
 
     /// Resynchronise now (done before the first command anyway).
     pub async fn sync(&self) -> Result<()> {
         let mut c = self.conn.lock().await;
+        c.state.check()?;
         let t = self.options.command_timeout;
-        limit(t, || "guest-sync-delimited".into(), c.sync()).await
-    }
-
-    /// Run a command and decode its reply; `success-response: false`
-    /// commands return once sent (see
-    /// [`crate::blocking::GuestAgent::execute`]).
-    pub async fn execute<C: Command>(&self, command: &C) -> Result<C::Returns> {
-        let t = self.options.command_timeout;
-        let v = self
-            .call(C::NAME, Some(command), C::SUCCESS_RESPONSE, t)
-            .await?;
-        proto::decode_return::<C>(v, self.options.strict)
-    }
-
-    /// Run a command by name with JSON arguments; waits for a reply.
-    pub async fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
-        let t = self.options.command_timeout;
-        self.call(name, arguments, true, t)
-            .await
-            .and_then(proto::to_value)
-    }
-
-    async fn call<A: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: Option<&A>,
-        wait: bool,
-        timeout: Option<Duration>,
-    ) -> Result<proto::Returned> {
-        let work = self.exchange(name, args, wait, timeout);
-        crate::trace::command_async(name, work).await
+        let r = limit(t, || "guest-sync-delimited".into(), c.sync()).await;
+        c.state.end(r)
     }
 
     async fn exchange<A: Serialize + ?Sized>(
@@ -934,17 +528,12 @@ impl GuestAgent {
         timeout: Option<Duration>,
     ) -> Result<proto::Returned> {
         let mut c = self.conn.lock().await;
-        if let Some(cl) = &c.closed {
-            return Err(cl.error());
-        }
         let c = &mut *c;
-        // Until this call completes, a cancelled or timed-out call leaves
-        // the stream out of step: resync next time.
         let work = async {
-            if !c.synced {
+            if c.state.check()? {
                 c.sync().await?;
             }
-            c.synced = false;
+            c.state.sending();
             c.buf.clear();
             proto::encode_request(&mut c.buf, name, args, None, false)?;
             c.sink.send(&c.buf, &[]).await?;
@@ -952,20 +541,16 @@ impl GuestAgent {
                 return Ok(proto::empty_return());
             }
             let r = proto::agent_reply(next_message(&mut c.reader, &mut c.framer).await?)?;
-            c.synced = true;
+            c.state.answered();
             r.map_err(Error::Qmp)
         };
         let r = limit(timeout, || name.to_string(), work).await;
-        if let Err(e) = &r {
-            if e.is_fatal() {
-                c.closed = Some(Closed::from_error(e));
-            }
-        }
-        r
+        c.state.end(r)
     }
 }
 
 impl AgentConn {
+    /// `guest-sync-delimited`: skip everything up to its reply.
     async fn sync(&mut self) -> Result<()> {
         let (id, bytes) = proto::agent_sync_request();
         self.framer.resync();
@@ -974,7 +559,7 @@ impl AgentConn {
             let msg = next_message(&mut self.reader, &mut self.framer).await?;
             if proto::is_sync_reply(msg.message().bytes, id) {
                 crate::trace::synced();
-                self.synced = true;
+                self.state.answered();
                 return Ok(());
             }
         }

@@ -1,13 +1,16 @@
 //! Waiting for what QEMU does in the background, shared by both
 //! clients: which events to listen for, what they mean, what to send
-//! next.  No I/O happens here; `blocking.rs` and `tokio.rs` drive it.
+//! next.  No I/O happens here: each wait is a state machine ([`Wait`])
+//! that the drivers' one loop (`wait` in `api.rs`) runs to its end.
 //!
 //! Every use of the generated bindings by the clients is in this file.
 
 use serde_json::Value;
 
-use crate::error::Error;
-use crate::proto::RawEvent;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::proto::{EventFilter, EventItem, RawEvent, Returned};
 use qapi_qemu::qmp::{commands, events, JobInfo, JobStatus};
 
 fn str_member<'a>(ev: &'a RawEvent, key: &str) -> Option<&'a str> {
@@ -17,7 +20,7 @@ fn str_member<'a>(ev: &'a RawEvent, key: &str) -> Option<&'a str> {
 /// The events of the job `id`: its status changes and, for block jobs,
 /// their completion (which carries the error when QEMU dismisses the
 /// job by itself).
-pub(crate) fn job_filter(id: String) -> impl Fn(&RawEvent) -> bool + Send + Sync + 'static {
+fn job_filter(id: String) -> impl Fn(&RawEvent) -> bool + Send + Sync + 'static {
     move |ev| match ev.name.as_str() {
         "JOB_STATUS_CHANGE" => str_member(ev, "id") == Some(&id),
         "BLOCK_JOB_COMPLETED" | "BLOCK_JOB_CANCELLED" => str_member(ev, "device") == Some(&id),
@@ -26,30 +29,24 @@ pub(crate) fn job_filter(id: String) -> impl Fn(&RawEvent) -> bool + Send + Sync
 }
 
 /// `DEVICE_DELETED` for the device `id` (its qdev id or its QOM path).
-pub(crate) fn device_deleted_filter(
-    id: String,
-) -> impl Fn(&RawEvent) -> bool + Send + Sync + 'static {
+fn device_deleted_filter(id: String) -> impl Fn(&RawEvent) -> bool + Send + Sync + 'static {
     move |ev| {
         ev.name == "DEVICE_DELETED"
             && (str_member(ev, "device") == Some(&id) || str_member(ev, "path") == Some(&id))
     }
 }
 
-/// The id of the job a command starts: its `job-id`, or for block jobs
-/// without one the `device` QEMU names the job after.
-pub(crate) fn job_id_of<C: crate::Command>(command: &C) -> Result<String, Error> {
-    let args = serde_json::to_value(command).map_err(Error::Encode)?;
+/// The id of the job a command starts (`args`, its arguments): its
+/// `job-id`, or for block jobs without one the `device` QEMU names the
+/// job after.
+fn job_id_of(args: &Value, name: &str) -> Result<String> {
     ["job-id", "device"]
         .iter()
         .find_map(|k| args.get(k).and_then(Value::as_str))
         .map(str::to_string)
         .ok_or_else(|| {
             Error::Unsupported(
-                format!(
-                    "{} has no job-id (nor device) to follow the job by",
-                    C::NAME
-                )
-                .into(),
+                format!("{name} has no job-id (nor device) to follow the job by").into(),
             )
         })
 }
@@ -136,7 +133,7 @@ impl JobWatch {
     /// started with `auto-dismiss` on is gone already), and how it
     /// ended.
     pub(crate) fn conclude(
-        self,
+        &mut self,
         jobs: &[JobInfo],
     ) -> (Option<commands::JobDismiss>, Result<(), Error>) {
         let (dismiss, error) = match jobs.iter().find(|j| j.id == self.id) {
@@ -146,7 +143,7 @@ impl JobWatch {
                 }),
                 j.error.clone(),
             ),
-            None if self.completed => (None, self.completion),
+            None if self.completed => (None, self.completion.take()),
             None => (
                 None,
                 Some(
@@ -158,7 +155,7 @@ impl JobWatch {
         };
         let result = match error {
             Some(message) => Err(Error::Job {
-                id: self.id,
+                id: self.id.clone(),
                 message,
             }),
             None => Ok(()),
@@ -167,14 +164,165 @@ impl JobWatch {
     }
 }
 
-/// `query-jobs`.
-pub(crate) fn query_jobs() -> commands::QueryJobs {
-    commands::QueryJobs {}
+/// What a wait does next.
+pub(crate) enum Step {
+    /// Send this command (by name, checked and traced as any other) and
+    /// give its reply to [`Wait::replied`].
+    Send(&'static str, Value),
+    /// Give the next event (or loss) to [`Wait::received`].
+    Recv,
+    /// The wait is over.
+    Done,
 }
 
-/// `device_del` of `id`.
-pub(crate) fn device_del(id: &str) -> commands::DeviceDel {
-    commands::DeviceDel { id: id.to_string() }
+/// A wait, as a state machine: what to subscribe to (before anything is
+/// sent, so no event can come first), the command that starts it, and
+/// what each reply and event means.
+pub(crate) trait Wait {
+    fn filter(&self) -> EventFilter;
+    fn start(&mut self) -> Step;
+    fn replied(&mut self, reply: Returned, strict: Option<bool>) -> Result<Step>;
+    fn received(&mut self, item: EventItem) -> Result<Step>;
+    /// The error when `after` passed.
+    fn timed_out(&self, after: Duration) -> Error;
+}
+
+/// What the last command a [`JobWait`] sent was for.
+enum Sent {
+    Start,
+    Complete,
+    /// `query-jobs` after events were lost.
+    CatchUp,
+    /// `query-jobs` after the job concluded.
+    Conclude,
+    /// `job-dismiss`, with how the job ended.
+    Dismiss(Result<()>),
+}
+
+/// `run_job`: a job followed from its start to its end.
+pub(crate) struct JobWait {
+    start: Option<(&'static str, Value)>,
+    watch: JobWatch,
+    sent: Sent,
+}
+
+impl JobWait {
+    pub(crate) fn new<C: crate::Command>(start: &C) -> Result<JobWait> {
+        let args = serde_json::to_value(start).map_err(Error::Encode)?;
+        let id = job_id_of(&args, C::NAME)?;
+        Ok(JobWait {
+            start: Some((C::NAME, args)),
+            watch: JobWatch::new(id),
+            sent: Sent::Start,
+        })
+    }
+
+    fn send(&mut self, sent: Sent, name: &'static str, args: Value) -> Step {
+        self.sent = sent;
+        Step::Send(name, args)
+    }
+
+    fn step(&mut self, step: JobStep) -> Step {
+        match step {
+            JobStep::Wait => Step::Recv,
+            JobStep::Complete(c) => self.send(Sent::Complete, "job-complete", json(&c)),
+            JobStep::Concluded => self.send(Sent::Conclude, "query-jobs", Value::Null),
+        }
+    }
+}
+
+/// A command's arguments as JSON (the bindings' own types always
+/// serialize).
+fn json(command: &impl serde::Serialize) -> Value {
+    serde_json::to_value(command).unwrap_or(Value::Null)
+}
+
+impl Wait for JobWait {
+    fn filter(&self) -> EventFilter {
+        std::sync::Arc::new(job_filter(self.watch.id.clone()))
+    }
+
+    fn start(&mut self) -> Step {
+        let (name, args) = self.start.take().unwrap_or(("query-jobs", Value::Null));
+        self.send(Sent::Start, name, args)
+    }
+
+    fn replied(&mut self, reply: Returned, strict: Option<bool>) -> Result<Step> {
+        let jobs = |reply| crate::proto::decode_return::<commands::QueryJobs>(reply, strict);
+        Ok(match std::mem::replace(&mut self.sent, Sent::Start) {
+            Sent::Start | Sent::Complete => Step::Recv,
+            Sent::CatchUp => {
+                let step = self.watch.caught_up(&jobs(reply)?);
+                self.step(step)
+            }
+            Sent::Conclude => match self.watch.conclude(&jobs(reply)?) {
+                (Some(dismiss), result) => {
+                    self.send(Sent::Dismiss(result), "job-dismiss", json(&dismiss))
+                }
+                (None, result) => result.map(|()| Step::Done)?,
+            },
+            Sent::Dismiss(result) => result.map(|()| Step::Done)?,
+        })
+    }
+
+    fn received(&mut self, item: EventItem) -> Result<Step> {
+        match item {
+            EventItem::Event(ev) => {
+                let step = self.watch.event(&ev)?;
+                Ok(self.step(step))
+            }
+            EventItem::Lagged(_) => Ok(self.send(Sent::CatchUp, "query-jobs", Value::Null)),
+        }
+    }
+
+    fn timed_out(&self, after: Duration) -> Error {
+        Error::Timeout {
+            what: format!("job {}", self.watch.id),
+            after,
+        }
+    }
+}
+
+/// `device_del`: the command, then the device's `DEVICE_DELETED`.
+pub(crate) struct DeviceWait {
+    id: String,
+}
+
+impl DeviceWait {
+    pub(crate) fn new(id: &str) -> DeviceWait {
+        DeviceWait { id: id.to_string() }
+    }
+}
+
+impl Wait for DeviceWait {
+    fn filter(&self) -> EventFilter {
+        std::sync::Arc::new(device_deleted_filter(self.id.clone()))
+    }
+
+    fn start(&mut self) -> Step {
+        let del = commands::DeviceDel {
+            id: self.id.clone(),
+        };
+        Step::Send("device_del", json(&del))
+    }
+
+    fn replied(&mut self, _: Returned, _: Option<bool>) -> Result<Step> {
+        Ok(Step::Recv)
+    }
+
+    fn received(&mut self, item: EventItem) -> Result<Step> {
+        match item {
+            EventItem::Event(_) => Ok(Step::Done),
+            EventItem::Lagged(count) => Err(Error::EventsLost { count }),
+        }
+    }
+
+    fn timed_out(&self, after: Duration) -> Error {
+        Error::Timeout {
+            what: format!("DEVICE_DELETED of {}", self.id),
+            after,
+        }
+    }
 }
 
 /// `add-fd`.

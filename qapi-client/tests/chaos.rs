@@ -219,7 +219,7 @@ async fn tokio_callers_get_their_own_replies_from_a_chaotic_server() {
                 .await
                 .unwrap(),
         );
-        let mut sub = qmp.subscribe();
+        let sub = qmp.subscribe();
         let callers: Vec<_> = (0..CALLERS)
             .map(|t| {
                 let qmp = qmp.clone();

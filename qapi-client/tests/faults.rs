@@ -366,7 +366,7 @@ async fn tokio_faults_end_in_typed_errors() {
     let qmp = qapi_types::tokio::Qmp::connect_unix_with(&f.path, &quick())
         .await
         .unwrap();
-    let mut sub = qmp.subscribe();
+    let sub = qmp.subscribe();
     let r = qmp.execute_raw("a", None).await;
     assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
     tokio::time::sleep(Duration::from_millis(400)).await;

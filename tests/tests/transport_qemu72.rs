@@ -118,7 +118,7 @@ async fn tokio_client_with_events_hmp_and_fds() {
     let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
         .await
         .unwrap();
-    let mut sub = qmp.subscribe_filter(|e| e.name == "STOP" || e.name == "RESUME");
+    let sub = qmp.subscribe_filter(|e| e.name == "STOP" || e.name == "RESUME");
     qmp.execute(&Stop {}).await.unwrap();
     qmp.execute(&Cont {}).await.unwrap();
     let mut names = Vec::new();

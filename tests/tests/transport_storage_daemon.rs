@@ -377,7 +377,7 @@ async fn tokio_disconnect_ends_everything() {
     let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
         .await
         .unwrap();
-    let mut sub = qmp.subscribe();
+    let sub = qmp.subscribe();
     let _ = d.child().kill();
     let r = sub.recv_timeout(Duration::from_secs(5)).await;
     assert!(matches!(r, Err(Error::Disconnected)), "{r:?}");

@@ -216,7 +216,7 @@ async fn jobs_run_to_their_end_tokio() {
         r => panic!("expected a job error, got {r:?}"),
     }
     assert!(qmp.execute(&QueryJobs {}).await.unwrap().is_empty());
-    let mut sub = qmp.subscribe();
+    let sub = qmp.subscribe();
     let short = Duration::from_millis(200);
     assert!(matches!(
         sub.wait_for(short, |_| true).await,

@@ -1,0 +1,364 @@
+//! The clients' public methods, written once for both drivers.
+//!
+//! Everything a client decides is in the I/O-free core (`conn.rs`,
+//! `proto.rs`, `wait.rs`); what is left above it is the same for the
+//! blocking and the tokio driver but for `async` and `.await`.  So it is
+//! written here once, as macros each driver expands, over the few
+//! primitives a driver provides in its own way:
+//!
+//! - `Stream::connect_unix(path, timeout)` and `Stream::connect_tcp`;
+//!   `Qmp::start(stream, opts)` and `GuestAgent::start(stream, opts)`;
+//! - `Qmp::exchange(name, args, oob, fds, timeout)` (write the request,
+//!   wait for its reply) and `Qmp::subscribe_filtered(filter)`;
+//! - `Subscription::recv_until(deadline)` (the next item, or
+//!   [`Error::Timeout`](crate::Error::Timeout) once `deadline` passed);
+//! - `GuestAgent::exchange(name, args, wait, timeout)`;
+//! - the macros `aw!(expr)` (the expression, awaited in the tokio
+//!   driver) and `traced!(name, expr)` (the call in its tracing span),
+//!   and the type `Instant` (std's, or tokio's).
+
+/// `Qmp`'s methods, its `Subscription`'s and `FdSet`; `$async` is
+/// `async` in the tokio driver, nothing in the blocking one.
+macro_rules! qmp_api {
+    ($($async:ident)?) => {
+        impl Qmp {
+            /// Connect to QEMU's QMP Unix socket with the default
+            /// [`Options`].
+            pub $($async)? fn connect_unix(path: impl AsRef<Path>) -> Result<Qmp> {
+                aw!(Self::connect_unix_with(path, &Options::default()))
+            }
+
+            /// Connect to QEMU's QMP Unix socket.
+            pub $($async)? fn connect_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<Qmp> {
+                let stream = aw!(Stream::connect_unix(path, opts.connect_timeout))?;
+                aw!(Self::start(stream, opts))
+            }
+
+            /// Connect to QEMU's QMP TCP socket (`host:port`).
+            pub $($async)? fn connect_tcp(addr: &str, opts: &Options) -> Result<Qmp> {
+                let stream = aw!(Stream::connect_tcp(addr, opts.connect_timeout))?;
+                aw!(Self::start(stream, opts))
+            }
+
+            /// The server's greeting.
+            pub fn greeting(&self) -> &Greeting {
+                &self.inner.greeting
+            }
+
+            /// Whether out-of-band execution was negotiated.
+            pub fn oob(&self) -> bool {
+                self.inner.oob
+            }
+
+            /// Run a command and decode its reply.
+            pub $($async)? fn execute<C: Command>(&self, command: &C) -> Result<C::Returns> {
+                aw!(self.execute_timeout(command, self.inner.options.command_timeout))
+            }
+
+            /// Run a command with its own time limit (`None`: wait as long
+            /// as it takes).
+            pub $($async)? fn execute_timeout<C: Command>(
+                &self,
+                command: &C,
+                timeout: Option<Duration>,
+            ) -> Result<C::Returns> {
+                let v = aw!(self.call(C::NAME, Some(command), false, &[], timeout))?;
+                proto::decode_return::<C>(v, self.inner.options.strict)
+            }
+
+            /// Run a command out of band (`exec-oob`): QEMU answers it at
+            /// once, even while other commands are still running.  Only for
+            /// commands the schema marks `allow-oob`, once `oob` was
+            /// negotiated.
+            pub $($async)? fn execute_oob<C: Command>(&self, command: &C) -> Result<C::Returns> {
+                crate::conn::check_oob::<C>(self.inner.oob)?;
+                let t = self.inner.options.command_timeout;
+                let v = aw!(self.call(C::NAME, Some(command), true, &[], t))?;
+                proto::decode_return::<C>(v, self.inner.options.strict)
+            }
+
+            /// Run a command with file descriptors attached (SCM_RIGHTS, in
+            /// the same message), for `getfd` and `add-fd`.  Unix sockets
+            /// only.
+            pub $($async)? fn execute_with_fds<C: Command>(
+                &self,
+                command: &C,
+                fds: &[BorrowedFd<'_>],
+            ) -> Result<C::Returns> {
+                let t = self.inner.options.command_timeout;
+                let v = aw!(self.call(C::NAME, Some(command), false, fds, t))?;
+                proto::decode_return::<C>(v, self.inner.options.strict)
+            }
+
+            /// Run a command by name with JSON arguments (for commands the
+            /// bindings lack); returns the reply's `return` as JSON.
+            pub $($async)? fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
+                let t = self.inner.options.command_timeout;
+                aw!(self.call(name, arguments, false, &[], t)).and_then(proto::to_value)
+            }
+
+            /// Run a human monitor command (HMP) and return its text.
+            pub $($async)? fn human_command(&self, command_line: &str) -> Result<String> {
+                let args = crate::conn::hmp(command_line);
+                proto::hmp_text(aw!(self.execute_raw("human-monitor-command", Some(&args)))?)
+            }
+
+            /// Receive every event from now on (up to
+            /// [`Options::event_buffer`] waiting; older ones are dropped
+            /// and reported as lagged).
+            pub fn subscribe(&self) -> Subscription {
+                self.subscribe_filtered(None)
+            }
+
+            /// Receive the events `filter` accepts.
+            pub fn subscribe_filter(
+                &self,
+                filter: impl Fn(&RawEvent) -> bool + Send + Sync + 'static,
+            ) -> Subscription {
+                self.subscribe_filtered(Some(std::sync::Arc::new(filter)))
+            }
+
+            /// A command checked against the server's schema when
+            /// [`Options::check_commands`] is on, then exchanged in its
+            /// tracing span.
+            $($async)? fn call<A: Serialize + ?Sized>(
+                &self,
+                name: &str,
+                args: Option<&A>,
+                oob: bool,
+                fds: &[BorrowedFd<'_>],
+                timeout: Option<Duration>,
+            ) -> Result<proto::Returned> {
+                if self.inner.options.check_commands && !crate::probe::exempt(name) {
+                    aw!(self.check_before_send(name, args))?;
+                }
+                traced!(name, self.exchange(name, args, oob, fds, timeout))
+            }
+        }
+
+        /// Waiting for jobs and devices, and fd sets, on the bindings'
+        /// commands.
+        #[cfg(feature = "qmp")]
+        impl Qmp {
+            /// Run the job `start` starts (`blockdev-create`,
+            /// `blockdev-mirror`, `blockdev-backup`, `block-stream`,
+            /// `block-commit`, …) to its end, within `timeout` (`None`: as
+            /// long as it takes).
+            ///
+            /// The job is followed by its `job-id` (or, for a block job
+            /// without one, its `device`, which QEMU then names it after),
+            /// through `JOB_STATUS_CHANGE` events subscribed to before the
+            /// job starts.  A job that waits in `ready` (a mirror, an active
+            /// commit) is completed with `job-complete`.  Once it concluded,
+            /// its outcome is read from `query-jobs` and it is dismissed
+            /// (`job-dismiss`); a block job QEMU dismissed by itself
+            /// (`auto-dismiss`, the default) reports through
+            /// `BLOCK_JOB_COMPLETED` instead.  A failed job is
+            /// [`Error::Job`] with QEMU's message.  On a time limit the job
+            /// is left as it is.
+            pub $($async)? fn run_job<C: Command>(&self, start: &C, timeout: Option<Duration>) -> Result<()> {
+                aw!(self.wait(crate::wait::JobWait::new(start)?, timeout))
+            }
+
+            /// `device_del` of `id` (a device's id or QOM path), then wait
+            /// for its `DEVICE_DELETED` within `timeout` (`None`: as long
+            /// as it takes; a PCI device goes only once the guest lets it).
+            pub $($async)? fn device_del(&self, id: &str, timeout: Option<Duration>) -> Result<()> {
+                aw!(self.wait(crate::wait::DeviceWait::new(id), timeout))
+            }
+
+            /// Pass `fd` to QEMU with `add-fd` (into the fd set `fdset_id`,
+            /// or a new one); the guard removes the whole fd set
+            /// (`remove-fd`) when dropped, or when [`FdSet::remove`] is
+            /// called to see the outcome.  Unix sockets only.
+            pub $($async)? fn add_fd(
+                &self,
+                fd: BorrowedFd<'_>,
+                fdset_id: Option<i64>,
+                opaque: Option<&str>,
+            ) -> Result<FdSet> {
+                let add = crate::wait::add_fd(fdset_id, opaque);
+                let info = aw!(self.execute_with_fds(&add, &[fd]))?;
+                Ok(FdSet {
+                    qmp: self.clone(),
+                    info: info.into(),
+                    removed: false,
+                })
+            }
+
+            /// Run a wait (`wait.rs`) to its end: subscribe, then send
+            /// and receive as it says, within `timeout`.
+            $($async)? fn wait(&self, mut w: impl crate::wait::Wait, timeout: Option<Duration>) -> Result<()> {
+                use crate::wait::Step;
+                let deadline = timeout.map(|t| Instant::now() + t);
+                let sub = self.subscribe_filtered(Some(w.filter()));
+                let mut step = w.start();
+                loop {
+                    step = match step {
+                        Step::Send(name, args) => {
+                            let args = (!args.is_null()).then_some(&args);
+                            let t = self.inner.options.command_timeout;
+                            let reply = aw!(self.call(name, args, false, &[], t))?;
+                            w.replied(reply, self.inner.options.strict)?
+                        }
+                        Step::Recv => match aw!(sub.recv_until(deadline)) {
+                            Err(Error::Timeout { .. }) => {
+                                return Err(w.timed_out(timeout.unwrap_or_default()))
+                            }
+                            item => w.received(item?)?,
+                        },
+                        Step::Done => return Ok(()),
+                    }
+                }
+            }
+        }
+
+        impl Subscription {
+            /// The next event, or how many were lost; waits as long as it
+            /// takes.  Ends with [`Error::Disconnected`] (or the error that
+            /// ended the connection) once the queue is empty and the
+            /// connection is over.
+            pub $($async)? fn recv(&self) -> Result<EventItem> {
+                aw!(self.recv_until(None))
+            }
+
+            /// As [`Subscription::recv`], within `timeout`
+            /// ([`Error::Timeout`] after it).
+            pub $($async)? fn recv_timeout(&self, timeout: Duration) -> Result<EventItem> {
+                aw!(self.recv_until(Some(Instant::now() + timeout))).map_err(|e| match e {
+                    Error::Timeout { .. } => Error::Timeout {
+                        what: "an event".into(),
+                        after: timeout,
+                    },
+                    e => e,
+                })
+            }
+
+            /// The first event `filter` accepts, within `timeout`; the
+            /// others are passed over.  Subscribe before doing what causes
+            /// the event, so it cannot come before the wait starts.  Ends
+            /// with [`Error::EventsLost`] if this subscriber fell behind
+            /// (the event may have been dropped), [`Error::Timeout`] when
+            /// the time is up.
+            pub $($async)? fn wait_for(
+                &self,
+                timeout: Duration,
+                mut filter: impl FnMut(&RawEvent) -> bool,
+            ) -> Result<RawEvent> {
+                let deadline = Instant::now() + timeout;
+                loop {
+                    match aw!(self.recv_until(Some(deadline))) {
+                        Ok(item) => {
+                            if let Some(r) = crate::conn::matching(item, &mut filter) {
+                                return r;
+                            }
+                        }
+                        Err(Error::Timeout { .. }) => {
+                            return Err(Error::Timeout {
+                                what: "a matching event".into(),
+                                after: timeout,
+                            })
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+
+            /// The first event `E` that `filter` accepts, decoded, within
+            /// `timeout` (as [`Subscription::wait_for`]; an `E` whose data
+            /// does not decode ends the wait with [`Error::Decode`]).
+            pub $($async)? fn wait_event<E: crate::Event>(
+                &self,
+                timeout: Duration,
+                mut filter: impl FnMut(&E) -> bool,
+            ) -> Result<E> {
+                let mut found = None;
+                aw!(self.wait_for(timeout, |ev| {
+                    proto::typed_match(ev, &mut filter, &mut found)
+                }))?;
+                found.unwrap_or(Err(Error::Disconnected))
+            }
+        }
+
+        /// An fd set QEMU holds, from [`Qmp::add_fd`]: removed with
+        /// `remove-fd` when dropped (errors then are ignored: call
+        /// [`FdSet::remove`] to see them).
+        #[cfg(feature = "qmp")]
+        pub struct FdSet {
+            qmp: Qmp,
+            info: crate::FdSetInfo,
+            removed: bool,
+        }
+
+        #[cfg(feature = "qmp")]
+        impl FdSet {
+            /// The fd set's id and the descriptor's number in QEMU.
+            pub fn info(&self) -> crate::FdSetInfo {
+                self.info
+            }
+
+            /// Remove the fd set now.
+            pub $($async)? fn remove(mut self) -> Result<()> {
+                self.removed = true;
+                aw!(self.qmp.execute(&crate::wait::remove_fdset(self.info.fdset_id)))
+            }
+        }
+    };
+}
+
+/// `GuestAgent`'s methods; `$async` as for [`qmp_api`].
+macro_rules! agent_api {
+    ($($async:ident)?) => {
+        impl GuestAgent {
+            /// Connect to the agent's Unix socket with the default
+            /// [`Options`].
+            pub $($async)? fn connect_unix(path: impl AsRef<Path>) -> Result<GuestAgent> {
+                aw!(Self::connect_unix_with(path, &Options::default()))
+            }
+
+            /// Connect to the agent's Unix socket.
+            pub $($async)? fn connect_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<GuestAgent> {
+                let stream = aw!(Stream::connect_unix(path, opts.connect_timeout))?;
+                Self::start(stream, opts)
+            }
+
+            /// Run a command and decode its reply.  Commands whose schema
+            /// says `success-response: false` (`guest-shutdown`,
+            /// `guest-suspend-*`) return as soon as they are sent: the agent
+            /// answers them only if they fail, and that answer is skipped
+            /// by the next resync.
+            pub $($async)? fn execute<C: Command>(&self, command: &C) -> Result<C::Returns> {
+                aw!(self.execute_timeout(command, self.options.command_timeout))
+            }
+
+            /// Run a command with its own time limit.
+            pub $($async)? fn execute_timeout<C: Command>(
+                &self,
+                command: &C,
+                timeout: Option<Duration>,
+            ) -> Result<C::Returns> {
+                let v = aw!(self.call(C::NAME, Some(command), C::SUCCESS_RESPONSE, timeout))?;
+                proto::decode_return::<C>(v, self.options.strict)
+            }
+
+            /// Run a command by name with JSON arguments; waits for a
+            /// reply.
+            pub $($async)? fn execute_raw(&self, name: &str, arguments: Option<&Value>) -> Result<Value> {
+                let t = self.options.command_timeout;
+                aw!(self.call(name, arguments, true, t)).and_then(proto::to_value)
+            }
+
+            $($async)? fn call<A: Serialize + ?Sized>(
+                &self,
+                name: &str,
+                args: Option<&A>,
+                wait: bool,
+                timeout: Option<Duration>,
+            ) -> Result<proto::Returned> {
+                traced!(name, self.exchange(name, args, wait, timeout))
+            }
+        }
+    };
+}
+
+pub(crate) use {agent_api, qmp_api};

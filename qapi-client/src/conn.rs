@@ -1,0 +1,284 @@
+//! The connection core both drivers poll (quinn-proto's and rustls's
+//! way): everything a QMP connection knows and decides, and no I/O.
+//!
+//! A driver reads messages and hands each to [`Core::deliver`]; writes
+//! the requests [`Core::begin`] numbered; and waits, in its own way
+//! (a condition variable, a waker), until [`Core::poll_reply`] or
+//! [`Core::poll_event`] is ready.  Which reply goes to which call, what
+//! a late reply or a broken message means, when the connection is over
+//! and what every later call then says, and what a failed write costs
+//! are all decided here, once.
+
+use std::collections::HashMap;
+use std::io;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::proto::{Closed, EventFilter, EventHub, EventItem, Keep, Polled, Returned, Session};
+use crate::{Options, QmpError};
+
+/// A call in flight: waiting (with whom to wake), or answered.
+enum Slot {
+    Waiting(Option<Waker>),
+    Done(std::result::Result<Returned, QmpError>),
+}
+
+/// One QMP connection's state: ids and reply matching ([`Session`]),
+/// the calls in flight and their replies, the event subscribers
+/// ([`EventHub`]), and why the connection ended, once it has.
+pub(crate) struct Core {
+    session: Session,
+    calls: HashMap<u64, Slot>,
+    hub: EventHub,
+    closed: Option<Closed>,
+    event_buffer: usize,
+}
+
+impl Core {
+    pub(crate) fn new(opts: &Options) -> Core {
+        Core {
+            session: Session::new(opts.ids, opts.strict),
+            calls: HashMap::new(),
+            hub: EventHub::default(),
+            closed: None,
+            event_buffer: opts.event_buffer,
+        }
+    }
+
+    /// A command about to be sent: its key, and the id to send (`None`:
+    /// none).  Fails once the connection is over.
+    pub(crate) fn begin(&mut self, oob: bool) -> Result<(u64, Option<u64>)> {
+        if let Some(c) = &self.closed {
+            return Err(c.error());
+        }
+        let (key, wire) = self.session.start(oob);
+        self.calls.insert(key, Slot::Waiting(None));
+        Ok((key, wire))
+    }
+
+    /// One message read from the server: a reply is kept for its caller
+    /// (who is woken), an event goes to every subscriber, a reply whose
+    /// caller gave up is dropped.  A message that breaks the protocol
+    /// ends the connection.
+    pub(crate) fn deliver(&mut self, msg: impl Keep) {
+        match self.session.route(msg) {
+            Ok(crate::proto::Routed::Reply(key, reply)) => {
+                if let Some(Slot::Waiting(Some(w))) = self.calls.insert(key, Slot::Done(reply)) {
+                    w.wake();
+                }
+            }
+            Ok(crate::proto::Routed::Event(ev)) => self.hub.publish(&ev),
+            Ok(crate::proto::Routed::Late) => {}
+            Err(e) => self.close(Closed::from_error(&e)),
+        }
+    }
+
+    /// The reply to `key` if it came (the key is free again once taken),
+    /// the error that ended the connection if it did first; else
+    /// pending, and `waker` is woken when that changes.
+    pub(crate) fn poll_reply(&mut self, key: u64, waker: Option<&Waker>) -> Poll<Result<Returned>> {
+        match self.calls.get_mut(&key) {
+            Some(Slot::Waiting(w)) if self.closed.is_none() => {
+                if let Some(waker) = waker {
+                    if !w.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                        *w = Some(waker.clone());
+                    }
+                }
+                Poll::Pending
+            }
+            Some(Slot::Done(_)) => {
+                let Some(Slot::Done(reply)) = self.calls.remove(&key) else {
+                    return Poll::Ready(Err(self.closed_error()));
+                };
+                self.session.finish(key);
+                Poll::Ready(reply.map_err(Error::Qmp))
+            }
+            _ => Poll::Ready(Err(self.closed_error())),
+        }
+    }
+
+    /// The caller of `key` gives up (a time limit passed, or its future
+    /// was dropped): its reply, should it come, is dropped.  `sent`:
+    /// whether any of the request may have gone out (if not, the key is
+    /// simply free again).
+    pub(crate) fn forget(&mut self, key: u64, sent: bool) {
+        match self.calls.remove(&key) {
+            Some(Slot::Done(_)) => self.session.finish(key),
+            _ if sent => self.session.abandon(key),
+            _ => self.session.cancel(key),
+        }
+    }
+
+    /// Writing the request of `key` (command `name`) failed with `e`:
+    /// what that costs.  Refused before anything was written (fds over a
+    /// socket that cannot carry them): this call fails, the connection
+    /// goes on.  Timed out: part of the request may be out, so the
+    /// stream cannot be trusted and the connection ends.  Anything else
+    /// ends the connection too.
+    pub(crate) fn send_failed(
+        &mut self,
+        key: u64,
+        name: &str,
+        e: io::Error,
+        timeout: Option<Duration>,
+    ) -> Error {
+        if e.kind() == io::ErrorKind::Unsupported {
+            self.forget(key, false);
+            return Error::Unsupported(e.to_string().into());
+        }
+        self.forget(key, true);
+        if matches!(
+            e.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        ) {
+            let why = format!("sending {name} timed out");
+            self.close(Closed::Io(io::ErrorKind::TimedOut, why));
+            return Error::Timeout {
+                what: format!("sending {name}"),
+                after: timeout.unwrap_or_default(),
+            };
+        }
+        self.close(Closed::from_error(&Error::from(e)));
+        self.closed_error()
+    }
+
+    /// End the connection (the first reason is kept): every call in
+    /// flight and every subscriber is woken and told; replies that came
+    /// before stay for their callers.
+    pub(crate) fn close(&mut self, why: Closed) {
+        if self.closed.is_none() {
+            crate::trace::closed(&why.error());
+            self.closed = Some(why);
+        }
+        self.session.drain();
+        self.calls.retain(|_, slot| match slot {
+            Slot::Waiting(w) => {
+                if let Some(w) = w.take() {
+                    w.wake();
+                }
+                false
+            }
+            Slot::Done(_) => true,
+        });
+        self.hub.close();
+    }
+
+    /// Whether the connection is over.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// What every call says once the connection is over.
+    pub(crate) fn closed_error(&self) -> Error {
+        self.closed
+            .as_ref()
+            .map_or(Error::Disconnected, Closed::error)
+    }
+
+    /// A new subscriber (see [`EventHub`]).
+    pub(crate) fn subscribe(&mut self, filter: Option<EventFilter>) -> u64 {
+        self.hub.subscribe(self.event_buffer, filter)
+    }
+
+    pub(crate) fn unsubscribe(&mut self, id: u64) {
+        self.hub.unsubscribe(id);
+    }
+
+    /// The subscriber's next item; once the queue is empty and the
+    /// connection over, the error that ended it; else pending, and
+    /// `waker` is woken when that changes.
+    pub(crate) fn poll_event(&mut self, id: u64, waker: Option<&Waker>) -> Poll<Result<EventItem>> {
+        match self.hub.poll(id, waker) {
+            Polled::Item(i) => Poll::Ready(Ok(i)),
+            Polled::Closed => Poll::Ready(Err(self.closed_error())),
+            Polled::Empty => Poll::Pending,
+        }
+    }
+}
+
+/// Whether `C` may be sent out of band on a connection that negotiated
+/// it (`negotiated`) or not.
+pub(crate) fn check_oob<C: crate::Command>(negotiated: bool) -> Result<()> {
+    if !C::ALLOW_OOB {
+        return Err(Error::Unsupported(
+            format!("{} does not allow out-of-band execution", C::NAME).into(),
+        ));
+    }
+    if !negotiated {
+        return Err(Error::Unsupported(
+            "out-of-band execution was not negotiated".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The arguments of `qmp_capabilities`: `oob` enabled when `oob`.
+pub(crate) fn capabilities(oob: bool) -> Value {
+    let caps: &[&str] = if oob { &["oob"] } else { &[] };
+    serde_json::json!({ "enable": caps })
+}
+
+/// The arguments of `human-monitor-command`.
+pub(crate) fn hmp(command_line: &str) -> Value {
+    serde_json::json!({ "command-line": command_line })
+}
+
+/// What waiting for an event makes of the next item: the event if
+/// `filter` takes it (`Some(Ok)`), an error if events were lost (the one
+/// awaited may have been among them), `None` to go on waiting.
+pub(crate) fn matching(
+    item: EventItem,
+    filter: &mut impl FnMut(&crate::RawEvent) -> bool,
+) -> Option<Result<crate::RawEvent>> {
+    match item {
+        EventItem::Event(ev) if filter(&ev) => Some(Ok(ev)),
+        EventItem::Event(_) => None,
+        EventItem::Lagged(count) => Some(Err(Error::EventsLost { count })),
+    }
+}
+
+/// The guest agent's side of a connection: whether the stream is known
+/// to be in step (resynchronised, and every command since answered), and
+/// why it ended, once it has.  The agent has no ids and no events, so
+/// this is all there is to decide.
+#[derive(Default)]
+pub(crate) struct AgentState {
+    synced: bool,
+    closed: Option<Closed>,
+}
+
+impl AgentState {
+    /// Before a command: fails once the connection is over; else whether
+    /// a resync must come first.
+    pub(crate) fn check(&self) -> Result<bool> {
+        match &self.closed {
+            Some(c) => Err(c.error()),
+            None => Ok(!self.synced),
+        }
+    }
+
+    /// A request goes out: until [`AgentState::answered`], the stream is
+    /// out of step (a call cut short, or a command that is answered only
+    /// when it fails, leaves it so, and the next call resyncs).
+    pub(crate) fn sending(&mut self) {
+        self.synced = false;
+    }
+
+    /// The reply came (or the resync's did): in step again.
+    pub(crate) fn answered(&mut self) {
+        self.synced = true;
+    }
+
+    /// A call ended with `r`: a fatal error ends the connection.
+    pub(crate) fn end<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            if e.is_fatal() {
+                self.closed = Some(Closed::from_error(e));
+            }
+        }
+        r
+    }
+}
