@@ -17,12 +17,19 @@ usage: cargo xtask COMMAND
                      (QEMU's qapi-schema suite, real-schema comparisons,
                      generated code, the checked-in bindings' freshness,
                      unit, property and robustness tests, live QEMU),
+                     qapi-types' feature combinations (none, each alone,
+                     default; all in the workspace's run),
                      clippy and rustdoc with warnings denied (generated
                      QEMU bindings included), a check that the generated
                      bindings have no doctests, the schema examples
                      (xtask examples), the registry dry run
                      (cargo publish --workspace --dry-run), and build
                      the benchmarks
+  features           qapi-types' feature combinations (run by test): none
+                     and each alone checked, the library and its unit
+                     tests (those in a scratch copy without the
+                     dev-dependencies, which turn qmp and qga on); the
+                     default ones' unit tests run
   qemu-src VERSION   verify and extract QEMU's sources (10.2.0, 9.2.0, 8.2.0,
                      6.2.0 from ../shared/qemu; 10.0.2, 7.2 fetched);
                      prints the tree's path
@@ -83,6 +90,7 @@ fn main() -> ExitCode {
             qapi_tests::qemu_bin::ensure_qemu72().map(|q| println!("{}", q.root.display()))
         }
         ["examples"] => examples(),
+        ["features"] => features(),
         ["qemu-bin", "10"] => qapi_tests::qemu_bin::ensure_qemu10()
             .map(|q| println!("{}", q.system_x86_64().display())),
         ["fake-diff"] => fake_diff(),
@@ -209,6 +217,7 @@ fn test() -> Result<(), String> {
         &root.join("target/regen-7.2"),
     )?;
     cargo(&["test", "--workspace"])?;
+    features()?;
     examples()?;
     cargo(&[
         "clippy",
@@ -236,6 +245,83 @@ fn test() -> Result<(), String> {
     cargo(&["publish", "--workspace", "--dry-run", "--allow-dirty"])?;
     // The benchmarks must keep compiling; running them is `cargo xtask bench`.
     cargo(&["bench", "--workspace", "--no-run"])
+}
+
+/// The facade's optional features (`qapi-types/Cargo.toml`).
+const FEATURES: [&str; 5] = ["qmp", "qga", "tokio", "tracing", "schema-source"];
+
+/// qapi-types' feature combinations: none and each alone, the library
+/// as users build it and its unit tests, checked; the default ones'
+/// unit tests run.  All of them: `cargo test --workspace` builds
+/// qapi-types with every feature (qapi-tests asks for tokio, qapi-tools
+/// for tracing and schema-source) and runs its tests, and clippy checks
+/// every target so.
+fn features() -> Result<(), String> {
+    let root = qapi_tests::qemu_src::workspace_root();
+    let mut combinations = vec![String::new()];
+    combinations.extend(FEATURES.iter().map(|f| f.to_string()));
+    let with = |args: &[&'static str], features: &str| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        v.extend([
+            "--no-default-features".into(),
+            "--features".into(),
+            features.into(),
+        ]);
+        v
+    };
+    for f in &combinations {
+        let args = with(&["check", "-q", "-p", "qapi-types", "--lib"], f);
+        cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    }
+    // In the workspace qapi-fake, a dev-dependency, turns qmp and qga on
+    // whatever is asked; the unit tests without them are checked in a
+    // scratch copy of qapi-types without its dev-dependencies.
+    let scratch = root.join("target/scratch-features");
+    regen::scratch_copy(&root, &scratch)?;
+    for f in &combinations {
+        let args = with(
+            &[
+                "check",
+                "-q",
+                "-p",
+                "qapi-types",
+                "--lib",
+                "--profile",
+                "test",
+            ],
+            f,
+        );
+        eprintln!("xtask: in {}: cargo {}", scratch.display(), args.join(" "));
+        let status = regen::scratch_cargo(&root, &scratch)
+            .args(&args)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "qapi-types' unit tests with features [{f}] do not compile"
+            ));
+        }
+    }
+    // Here, then, --no-default-features is the default features without
+    // tokio, tracing and schema-source: the unit tests run so, and the
+    // integration tests compile so.
+    cargo(&[
+        "test",
+        "-q",
+        "-p",
+        "qapi-types",
+        "--no-default-features",
+        "--lib",
+    ])?;
+    cargo(&[
+        "check",
+        "-q",
+        "-p",
+        "qapi-types",
+        "--no-default-features",
+        "--lib",
+        "--tests",
+    ])
 }
 
 /// `cargo xtask examples`: the schema-examples test

@@ -380,6 +380,37 @@ pub fn api_changes(module: &str, old: &Schema, new: &Schema) -> String {
 /// build it, leaving the repository alone.  CI does this with QEMU 7.2,
 /// so the way from one release to another stays proven.
 pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
+    scratch_copy(root, dir)?;
+    regen(dir, Some(source))?;
+    eprintln!(
+        "xtask: building the regenerated qapi-types in {}",
+        dir.display()
+    );
+    let status = scratch_cargo(root, dir)
+        .args(["build", "-p", "qapi-types", "--all-features"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "the bindings regenerated from {source} do not build ({status})"
+        ));
+    }
+    Ok(())
+}
+
+/// `cargo` in a [`scratch_copy`] at `dir`, with the scratch copies'
+/// own target folder.
+pub fn scratch_cargo(root: &Path, dir: &Path) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(dir)
+        .env("CARGO_TARGET_DIR", root.join("target/regen-scratch-target"));
+    cmd
+}
+
+/// A workspace in `dir` (emptied first) whose only member is a copy of
+/// qapi-types, without its dev-dependencies, and its vendored schemas.
+pub fn scratch_copy(root: &Path, dir: &Path) -> Result<(), String> {
     let _ = fs::remove_dir_all(dir);
     copy_tree(&root.join("qapi-types"), &dir.join("qapi-types"))?;
     copy_tree(&vendor_dir(root), &vendor_dir(dir))?;
@@ -404,8 +435,9 @@ pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
     }
     let manifest = lines.join("\n");
     fs::write(dir.join("Cargo.toml"), manifest + "\n").map_err(|e| e.to_string())?;
-    // Only the library is built there: its dev-dependencies (other
-    // workspace crates) are left out of the copy's manifest.
+    // Only the library (and its unit tests) is built there: its
+    // dev-dependencies (other workspace crates) are left out of the
+    // copy's manifest.
     let own = dir.join("qapi-types/Cargo.toml");
     let text = fs::read_to_string(&own).map_err(|e| e.to_string())?;
     let mut kept = Vec::new();
@@ -421,23 +453,6 @@ pub fn regen_into(root: &Path, source: &str, dir: &Path) -> Result<(), String> {
     fs::write(&own, kept.join("\n") + "\n").map_err(|e| e.to_string())?;
     if root.join("Cargo.lock").exists() {
         fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).map_err(|e| e.to_string())?;
-    }
-    regen(dir, Some(source))?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!(
-        "xtask: building the regenerated qapi-types in {}",
-        dir.display()
-    );
-    let status = Command::new(cargo)
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", root.join("target/regen-scratch-target"))
-        .args(["build", "-p", "qapi-types", "--all-features"])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "the bindings regenerated from {source} do not build ({status})"
-        ));
     }
     Ok(())
 }
