@@ -101,6 +101,7 @@ fn text(o: &Output) -> (String, String) {
 
 #[test]
 fn scripted_commands_bad_input_and_transactions() {
+    qapi_tests::require_live!();
     let d = daemon();
     let sock = d.sock().display().to_string();
     let o = script(
@@ -156,6 +157,7 @@ fn scripted_commands_bad_input_and_transactions() {
 
 #[test]
 fn the_server_going_away_ends_the_shell_cleanly() {
+    qapi_tests::require_live!();
     let mut d = daemon();
     let sock = d.sock().display().to_string();
     let mut child = Command::new(SHELL)
@@ -187,6 +189,7 @@ fn the_server_going_away_ends_the_shell_cleanly() {
 
 #[test]
 fn hmp_mode_sizes_and_vm_info_on_qemu_7_2() {
+    qapi_tests::require_live!();
     let d = pc();
     let sock = d.sock().display().to_string();
     let o = script(&["-H", &sock], "info version\ninfo name\n");
@@ -223,6 +226,7 @@ fn hmp_mode_sizes_and_vm_info_on_qemu_7_2() {
 
 #[test]
 fn vm_info_on_the_storage_daemon() {
+    qapi_tests::require_live!();
     let d = daemon();
     let o = Command::new(VM_INFO).arg(d.sock()).output().unwrap();
     let (out, err) = text(&o);
@@ -288,6 +292,7 @@ impl Drop for Tmux {
 
 #[test]
 fn interactive_completion_reply_event_and_history() {
+    qapi_tests::require_live!();
     let d = pc();
     let history = d.dir.join("history");
     let tmux = Tmux {
@@ -357,6 +362,7 @@ fn run_tool(program: &str, args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn qom_list_get_set_tree_on_qemu_7_2() {
+    qapi_tests::require_live!();
     let d = pc_with(&["-object", "throttle-group,id=tg0,x-iops-total=100"]);
     let sock = d.sock().display().to_string();
     let (code, out, _) = run_tool(QOM, &[&sock, "list", "/objects/tg0"]);
@@ -422,6 +428,7 @@ fn tmux_in(dir: &Path, cmd: &str) -> Tmux {
 
 #[test]
 fn guest_agent_shell_in_a_terminal() {
+    qapi_tests::require_live!();
     let d = qapi_tests::live::guest_agent72();
     wait_for(&d.sock());
     let history = d.dir.join("history");
@@ -476,6 +483,7 @@ fn gone(pid: i32) -> bool {
 
 #[test]
 fn wrapper_starts_and_stops_qemu_both_ways() {
+    qapi_tests::require_live!();
     let q = ensure_qemu72().unwrap();
     let firmware = q.firmware_args().join(" ");
     let dir = qapi_tests::live::temp_dir();

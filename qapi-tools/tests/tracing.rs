@@ -51,6 +51,7 @@ impl Command for VersionAsText {
 
 #[test]
 fn commands_events_decode_failures_and_no_secrets() {
+    qapi_tests::require_live!();
     let mut d = storage_daemon(&[
         "--blockdev",
         "null-co,node-name=src,size=1048576",

@@ -15,6 +15,7 @@ fn run(daemon: Option<&std::path::Path>) -> String {
 
 #[test]
 fn with_the_storage_daemon() {
+    qapi_tests::require_live!();
     let out = run(Some(std::path::Path::new("/usr/bin/qemu-storage-daemon")));
     for want in [
         "connected to QEMU 10.0.2",

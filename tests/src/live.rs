@@ -1,10 +1,90 @@
 //! Real QEMU processes for tests: started on a Unix socket in a temporary
 //! folder, killed and cleaned up when dropped, however the test ends.
 //! Tests talk to them with `qapi_types`' own clients.
+//!
+//! # Tiers
+//!
+//! `cargo test` is fast and offline: a test that needs a QEMU process
+//! (or `qemu-ga`, or tmux driving a tool) or sources fetched from the
+//! network starts with [`require_live!`](crate::require_live), which
+//! prints `skipped: no QEMU (set QAPI_LIVE=1)` and returns unless the
+//! environment has `QAPI_LIVE=1`.  With it the test runs, and fails
+//! when what it needs is missing: it never skips itself.  `cargo xtask
+//! test` (the README's test command, and CI) sets `QAPI_LIVE=1`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The environment variable that asks for the live tier: `QAPI_LIVE=1`.
+pub const LIVE_VAR: &str = "QAPI_LIVE";
+
+/// Whether the environment asks for the live tier (`QAPI_LIVE=1`; any
+/// other value, or none, does not).
+pub fn asked() -> bool {
+    std::env::var_os(LIVE_VAR).is_some_and(|v| v == "1")
+}
+
+/// Whether a test that needs QEMU runs: `true` with `QAPI_LIVE=1`;
+/// otherwise prints `skipped: no QEMU (set QAPI_LIVE=1)` and is `false`.
+pub fn live() -> bool {
+    live_or_skip("no QEMU")
+}
+
+/// [`live`] for a test that needs something else the offline tier does
+/// not have: the line printed is `skipped: {missing} (set QAPI_LIVE=1)`,
+/// `missing` being, say, `needs QEMU 7.2's sources`.
+pub fn live_or_skip(missing: &str) -> bool {
+    if asked() {
+        return true;
+    }
+    println!("skipped: {missing} (set {LIVE_VAR}=1)");
+    false
+}
+
+/// [`live_or_skip`] for a test that uses the bindings of
+/// `qapi-qemu-bindings-check`, which its build script generates (from
+/// sources fetched from the network) only with `QAPI_LIVE=1`; the test's
+/// use of them is under `#[cfg(qapi_live)]`, which this package's build
+/// script sets in the same case.  With `QAPI_LIVE=1` in a program built
+/// without it (run by hand, not by cargo, which rebuilds when the
+/// variable changes) this panics rather than pass having run nothing.
+pub fn qemu_bindings(missing: &str) -> bool {
+    if !live_or_skip(missing) {
+        return false;
+    }
+    if !cfg!(qapi_live) {
+        panic!(
+            "{LIVE_VAR}=1, but this test was built without it, so \
+             qapi-qemu-bindings-check is empty: build it again with {LIVE_VAR}=1"
+        );
+    }
+    true
+}
+
+/// Return from the test unless the live tier is asked for:
+/// `require_live!()` for a test that needs QEMU ([`live`]),
+/// `require_live!("needs QEMU 7.2's sources")` for one that needs
+/// something else ([`live_or_skip`]), and `require_live!(bindings,
+/// "…")` for one that uses `qapi-qemu-bindings-check` ([`qemu_bindings`]).
+#[macro_export]
+macro_rules! require_live {
+    () => {
+        if !$crate::live::live() {
+            return;
+        }
+    };
+    (bindings, $missing:expr) => {
+        if !$crate::live::qemu_bindings($missing) {
+            return;
+        }
+    };
+    ($missing:expr) => {
+        if !$crate::live::live_or_skip($missing) {
+            return;
+        }
+    };
+}
 
 /// A QEMU process and its folder, cleaned up on drop.
 pub struct Process {

@@ -33,6 +33,7 @@ fn daemon() -> (Process, Qmp) {
 
 #[test]
 fn every_query_command_decodes_strictly() {
+    qapi_tests::require_live!();
     let root = qapi_tests::qemu_src::workspace_root();
     let schema = Schema::from_file(
         root.join("schema/qemu/storage-daemon/qapi/qapi-schema.json"),
@@ -86,6 +87,7 @@ fn every_query_command_decodes_strictly() {
 
 #[test]
 fn job_events_decode_into_typed_events() {
+    qapi_tests::require_live!();
     use qapi_types::qmp::events::{Event, EventMessage};
     use qapi_types::qmp::JobStatus;
 

@@ -506,6 +506,7 @@ fn ask(sock: &std::path::Path, release: &Schema, items: &[Item]) {
 
 #[test]
 fn probing_answers_follow_each_release_schema() {
+    qapi_tests::require_live!();
     let r = releases();
     // Items the daemon can answer, and items for the system emulators
     // (all of QMP: 10.0.2's and 7.2's schemas alone choose them).
@@ -528,6 +529,7 @@ fn probing_answers_follow_each_release_schema() {
 
 #[test]
 fn tokio_client_probes_the_same_way() {
+    qapi_tests::require_live!();
     let r = releases();
     let items = choose(&r, &[&r.daemon], None);
     let d = storage_daemon(&[]);

@@ -36,6 +36,7 @@ mod unplug {
 
 #[test]
 fn the_six_stories() {
+    qapi_tests::require_live!();
     let vm = system_emulator10(&[
         "-device",
         "pcie-root-port,id=root0,chassis=1",

@@ -32,6 +32,7 @@ fn next_event(sub: &qapi_types::blocking::Subscription) -> Event {
 
 #[test]
 fn stop_and_cont_give_typed_events() {
+    qapi_tests::require_live!();
     for machine in ["none", "pc"] {
         let d = system(machine);
         let qmp = Qmp::connect_unix(d.sock()).unwrap();
@@ -51,6 +52,7 @@ fn stop_and_cont_give_typed_events() {
 
 #[test]
 fn human_monitor_passthrough() {
+    qapi_tests::require_live!();
     let d = system("none");
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let text = qmp.human_command("info version").unwrap();
@@ -61,6 +63,7 @@ fn human_monitor_passthrough() {
 
 #[test]
 fn an_out_of_band_command() {
+    qapi_tests::require_live!();
     let d = system("none");
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     assert!(qmp.oob());
@@ -82,6 +85,7 @@ fn an_out_of_band_command() {
 
 #[test]
 fn file_descriptors_pass_with_getfd() {
+    qapi_tests::require_live!();
     let d = system("none");
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let file = std::fs::File::create(d.dir.join("passed")).unwrap();
@@ -114,6 +118,7 @@ fn file_descriptors_pass_with_getfd() {
 
 #[tokio::test]
 async fn tokio_client_with_events_hmp_and_fds() {
+    qapi_tests::require_live!();
     let d = system("none");
     let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
         .await
@@ -145,6 +150,7 @@ fn agent() -> Process {
 
 #[test]
 fn guest_agent_sync_info_and_no_reply_commands() {
+    qapi_tests::require_live!();
     use qapi_types::qga::commands::{GuestGetHostName, GuestInfo, GuestPing, GuestShutdown};
     let d = agent();
     let ga = GuestAgent::connect_unix(d.sock()).unwrap();
@@ -173,6 +179,7 @@ fn guest_agent_sync_info_and_no_reply_commands() {
 
 #[tokio::test]
 async fn tokio_guest_agent() {
+    qapi_tests::require_live!();
     use qapi_types::qga::commands::{GuestInfo, GuestShutdown};
     let d = agent();
     let ga = qapi_types::tokio::GuestAgent::connect_unix(d.sock())

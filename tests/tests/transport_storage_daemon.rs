@@ -50,6 +50,7 @@ fn qom_limits(i: u64) -> QomGet {
 
 #[test]
 fn negotiates_with_and_without_oob_and_reconnects() {
+    qapi_tests::require_live!();
     let d = daemon("");
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     assert_eq!(qmp.greeting().version.0, 10, "{}", qmp.greeting());
@@ -72,6 +73,7 @@ fn negotiates_with_and_without_oob_and_reconnects() {
 
 #[test]
 fn errors_keep_their_class() {
+    qapi_tests::require_live!();
     let d = daemon("");
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     match qmp.execute_raw("no-such-command", None) {
@@ -94,12 +96,14 @@ fn errors_keep_their_class() {
 
 #[test]
 fn pipelined_from_eight_threads_id_on_every_command() {
+    qapi_tests::require_live!();
     pipelined_threads(&Options::default().ids(qapi_types::IdPolicy::Always));
 }
 
 /// The default: ids only when needed.
 #[test]
 fn pipelined_from_eight_threads() {
+    qapi_tests::require_live!();
     pipelined_threads(&Options::default());
 }
 
@@ -137,12 +141,14 @@ fn pipelined_threads(opts: &Options) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_from_eight_tasks_id_on_every_command() {
+    qapi_tests::require_live!();
     pipelined_tasks(&Options::default().ids(qapi_types::IdPolicy::Always)).await;
 }
 
 /// The default: ids only when needed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_from_eight_tasks() {
+    qapi_tests::require_live!();
     pipelined_tasks(&Options::default()).await;
 }
 
@@ -194,6 +200,7 @@ async fn pipelined_tasks(opts: &Options) {
 /// tasks interleave on the socket, the replies come back in any order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_in_flight_at_once() {
+    qapi_tests::require_live!();
     let d = daemon("");
     let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
         .await
@@ -221,6 +228,7 @@ async fn many_in_flight_at_once() {
 
 #[test]
 fn pretty_output_and_a_multi_megabyte_reply() {
+    qapi_tests::require_live!();
     let d = daemon(",pretty=on");
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let v = qmp.execute(&QueryVersion {}).unwrap();
@@ -259,6 +267,7 @@ fn pretty_output_and_a_multi_megabyte_reply() {
 
 #[test]
 fn a_message_over_the_limit_is_an_error() {
+    qapi_tests::require_live!();
     let d = daemon("");
     let qmp = Qmp::connect_unix_with(d.sock(), &Options::new().max_message(64 * 1024)).unwrap();
     match qmp.execute_raw("query-qmp-schema", None) {
@@ -275,6 +284,7 @@ fn a_message_over_the_limit_is_an_error() {
 
 #[test]
 fn job_status_changes_arrive_as_typed_events() {
+    qapi_tests::require_live!();
     let d = daemon("");
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let all = qmp.subscribe();
@@ -317,6 +327,7 @@ fn job_status_changes_arrive_as_typed_events() {
 
 #[test]
 fn a_slow_subscriber_lags_and_replies_still_flow() {
+    qapi_tests::require_live!();
     let d = daemon("");
     let qmp = Qmp::connect_unix_with(d.sock(), &Options::new().event_buffer(2)).unwrap();
     let slow = qmp.subscribe();
@@ -355,6 +366,7 @@ fn a_slow_subscriber_lags_and_replies_still_flow() {
 
 #[test]
 fn a_killed_daemon_fails_pending_calls_and_ends_subscriptions() {
+    qapi_tests::require_live!();
     let mut d = daemon("");
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let sub = qmp.subscribe();
@@ -373,6 +385,7 @@ fn a_killed_daemon_fails_pending_calls_and_ends_subscriptions() {
 
 #[tokio::test]
 async fn tokio_disconnect_ends_everything() {
+    qapi_tests::require_live!();
     let mut d = daemon("");
     let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
         .await
@@ -389,6 +402,7 @@ async fn tokio_disconnect_ends_everything() {
 
 #[test]
 fn over_stdio() {
+    qapi_tests::require_live!();
     let mut d = spawn_in(
         temp_dir(),
         DAEMON,
@@ -403,6 +417,7 @@ fn over_stdio() {
 
 #[tokio::test]
 async fn over_stdio_with_tokio() {
+    qapi_tests::require_live!();
     let dir = temp_dir();
     let mut child = tokio::process::Command::new(DAEMON)
         .args(["--chardev", "stdio,id=m", "--monitor", "chardev=m"])
@@ -423,6 +438,7 @@ async fn over_stdio_with_tokio() {
 
 #[test]
 fn over_tcp() {
+    qapi_tests::require_live!();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -454,6 +470,7 @@ fn over_tcp() {
 
 #[test]
 fn qemu_dials_in() {
+    qapi_tests::require_live!();
     let dir = temp_dir();
     let path = dir.join("listen.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
@@ -471,6 +488,7 @@ fn qemu_dials_in() {
 
 #[tokio::test]
 async fn qemu_dials_in_with_tokio() {
+    qapi_tests::require_live!();
     let dir = temp_dir();
     let path = dir.join("listen.sock");
     let listener = tokio::net::UnixListener::bind(&path).unwrap();
@@ -490,6 +508,7 @@ async fn qemu_dials_in_with_tokio() {
 
 #[test]
 fn an_already_open_socket() {
+    qapi_tests::require_live!();
     let d = daemon("");
     let s = blocking::Stream::connect_unix(d.sock(), Some(Duration::from_secs(10))).unwrap();
     let blocking::Stream::Unix(sock) = s else {

@@ -53,6 +53,7 @@ fn node_names(qmp: &Qmp) -> Vec<String> {
 
 #[test]
 fn jobs_run_to_their_end_blocking() {
+    qapi_tests::require_live!();
     let d = storage_daemon(&[]);
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let file = d.dir.join("disk.qcow2");
@@ -157,6 +158,7 @@ fn jobs_run_to_their_end_blocking() {
 
 #[test]
 fn a_matching_event_within_a_time_limit_blocking() {
+    qapi_tests::require_live!();
     let d = storage_daemon(&[]);
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let sub = qmp.subscribe();
@@ -190,6 +192,7 @@ fn a_matching_event_within_a_time_limit_blocking() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_run_to_their_end_tokio() {
+    qapi_tests::require_live!();
     let d = storage_daemon(&[]);
     let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
         .await
@@ -256,6 +259,7 @@ const USB: [&str; 3] = [
 
 #[test]
 fn device_del_waits_for_device_deleted_blocking() {
+    qapi_tests::require_live!();
     let d = system72(&USB);
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     qmp.device_del("tablet0", LIMIT).unwrap();
@@ -270,6 +274,7 @@ fn device_del_waits_for_device_deleted_blocking() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_del_waits_for_device_deleted_tokio() {
+    qapi_tests::require_live!();
     let d = system72(&USB);
     let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
         .await
@@ -287,6 +292,7 @@ fn fdset_ids(sets: Vec<qapi_types::qmp::FdsetInfo>) -> Vec<i64> {
 
 #[test]
 fn fd_sets_are_removed_by_their_guard_blocking() {
+    qapi_tests::require_live!();
     let d = system72(&[]);
     let qmp = Qmp::connect_unix(d.sock()).unwrap();
     let f = std::fs::File::create(d.dir.join("fd-file")).unwrap();
@@ -304,6 +310,7 @@ fn fd_sets_are_removed_by_their_guard_blocking() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fd_sets_are_removed_by_their_guard_tokio() {
+    qapi_tests::require_live!();
     let d = system72(&[]);
     let qmp = qapi_types::tokio::Qmp::connect_unix(d.sock())
         .await

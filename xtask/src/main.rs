@@ -9,17 +9,27 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "\
 usage: cargo xtask COMMAND
 
-  test               run every test: check that the checked-in bindings
-                     are fresh (regen --check), fetch QEMU's sources (Debian source
+  test               run every test, the live tier included (QAPI_LIVE=1
+                     for every cargo it runs: tests that need QEMU or
+                     sources from the network run, and fail when what they
+                     need is missing): fetch QEMU's sources (Debian source
                      package, cached in target/qemu-src), then cargo test
                      (QEMU's qapi-schema suite, real-schema comparisons,
-                     generated code, unit, property and robustness tests),
+                     generated code, the checked-in bindings' freshness,
+                     unit, property and robustness tests, live QEMU),
+                     qapi-types' feature combinations (none, each alone,
+                     default; all in the workspace's run),
                      clippy and rustdoc with warnings denied (generated
                      QEMU bindings included), a check that the generated
                      bindings have no doctests, the schema examples
                      (xtask examples), the registry dry run
                      (cargo publish --workspace --dry-run), and build
                      the benchmarks
+  features           qapi-types' feature combinations (run by test): none
+                     and each alone checked, the library and its unit
+                     tests (those in a scratch copy without the
+                     dev-dependencies, which turn qmp and qga on); the
+                     default ones' unit tests run
   qemu-src VERSION   verify and extract QEMU's sources (10.2.0, 9.2.0, 8.2.0,
                      6.2.0 from ../shared/qemu; 10.0.2, 7.2 fetched);
                      prints the tree's path
@@ -80,6 +90,7 @@ fn main() -> ExitCode {
             qapi_tests::qemu_bin::ensure_qemu72().map(|q| println!("{}", q.root.display()))
         }
         ["examples"] => examples(),
+        ["features"] => features(),
         ["qemu-bin", "10"] => qapi_tests::qemu_bin::ensure_qemu10()
             .map(|q| println!("{}", q.system_x86_64().display())),
         ["fake-diff"] => fake_diff(),
@@ -123,11 +134,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn cargo(args: &[&str]) -> Result<(), String> {
+/// `cargo` (the one running xtask) in the workspace, with `QAPI_LIVE=1`:
+/// every test xtask runs is of the live tier (QEMU, qemu-ga, tmux,
+/// sources from the network), and fails when what it needs is missing
+/// (`tests/src/live.rs`).
+fn cargo_command() -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(qapi_tests::qemu_src::workspace_root())
+        .env(qapi_tests::live::LIVE_VAR, "1");
+    cmd
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .current_dir(qapi_tests::qemu_src::workspace_root())
+    let status = cargo_command()
         .args(args)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -142,8 +163,7 @@ fn cargo(args: &[&str]) -> Result<(), String> {
 /// on the incumbent), built in release mode in `target/bench-decode`.
 fn bench_decode() -> Result<(), String> {
     let root = qapi_tests::qemu_src::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
+    let status = cargo_command()
         .current_dir(root.join("tests/bench-decode"))
         .args(["run", "-q", "--release"])
         .env("CARGO_TARGET_DIR", root.join("target/bench-decode"))
@@ -174,9 +194,8 @@ fn fake_diff() -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
-    // The checked-in bindings must be what the generator makes of the
-    // vendored schema.
-    regen::check(&qapi_tests::qemu_src::workspace_root())?;
+    // That the checked-in bindings are what the generator makes of the
+    // vendored schema is a test (xtask's own) in the run below.
     for version in ["10.2.0", "10.0.2", "9.2.0", "8.2.0", "7.2", "6.2.0"] {
         let tree = qapi_tests::qemu_src::ensure(version)?;
         eprintln!("xtask: QEMU {version} sources in {}", tree.display());
@@ -198,6 +217,7 @@ fn test() -> Result<(), String> {
         &root.join("target/regen-7.2"),
     )?;
     cargo(&["test", "--workspace"])?;
+    features()?;
     examples()?;
     cargo(&[
         "clippy",
@@ -227,12 +247,63 @@ fn test() -> Result<(), String> {
     cargo(&["bench", "--workspace", "--no-run"])
 }
 
+/// Each crate's optional features, as users may pick them.
+const FEATURES: [(&str, &[&str]); 4] = [
+    ("qapi-types", &["qmp", "qga", "tokio", "tracing", "schema-source"]),
+    ("qapi-client", &["qmp", "tokio", "tracing"]),
+    ("qapi-qemu", &["qmp", "qga"]),
+    ("qapi-runtime", &[]),
+];
+
+/// Every crate's feature combinations that users build: none and each
+/// alone, the library checked; then the runtime-only crate's and the
+/// facade's unit tests without features.  All features at once:
+/// `cargo test --workspace` builds every crate with every feature
+/// (qapi-tests asks for tokio, qapi-tools for tracing and
+/// schema-source) and runs its tests, and clippy checks every target so.
+fn features() -> Result<(), String> {
+    for (package, features) in FEATURES {
+        let combinations = std::iter::once("").chain(features.iter().copied());
+        for f in combinations {
+            let args = [
+                "check",
+                "-q",
+                "-p",
+                package,
+                "--lib",
+                "--no-default-features",
+                "--features",
+                f,
+            ];
+            eprintln!("xtask: cargo {}", args.join(" "));
+            cargo(&args)?;
+        }
+    }
+    cargo(&["test", "-q", "-p", "qapi-runtime", "--lib"])?;
+    cargo(&[
+        "test",
+        "-q",
+        "-p",
+        "qapi-types",
+        "--no-default-features",
+        "--lib",
+    ])?;
+    cargo(&[
+        "check",
+        "-q",
+        "-p",
+        "qapi-types",
+        "--no-default-features",
+        "--lib",
+        "--tests",
+    ])
+}
+
 /// `cargo xtask examples`: the schema-examples test
 /// (`tests/tests/schema_examples.rs`), showing its summary lines; the
 /// whole output when it fails.  The xtask itself does not link the
 /// bindings, so `regen` works even when they do not compile.
 fn examples() -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let args = [
         "test",
         "-p",
@@ -243,8 +314,7 @@ fn examples() -> Result<(), String> {
         "--nocapture",
     ];
     eprintln!("xtask: cargo {}", args.join(" "));
-    let out = Command::new(&cargo)
-        .current_dir(qapi_tests::qemu_src::workspace_root())
+    let out = cargo_command()
         .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -262,10 +332,8 @@ fn examples() -> Result<(), String> {
 /// Schema examples must never run as doctests: the crate's doctest run
 /// must find none.
 fn no_doctests(package: &str) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("xtask: cargo test --doc -p {package} (expecting no doctests)");
-    let out = Command::new(&cargo)
-        .current_dir(qapi_tests::qemu_src::workspace_root())
+    let out = cargo_command()
         .args(["test", "--doc", "-p", package])
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
