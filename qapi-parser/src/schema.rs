@@ -17,12 +17,25 @@ use crate::expr::{self, c_name, Def, DefKind, FeatureDef, IfCond, MemberDef, Mem
 use crate::reader::{Pragma, TopExpr};
 use crate::source::{abs_path, dir_name, rel_path, SourceMap, Span};
 
-/// Index of an entity in [`Schema::entities`].
+/// An entity of a [`Schema`]: [`Schema::entity`] finds it,
+/// [`Schema::iter`] gives every entity with its id.  Only the schema
+/// makes ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EntityId(pub u32);
+pub struct EntityId(u32);
 
 impl EntityId {
     const UNRESOLVED: EntityId = EntityId(u32::MAX);
+
+    /// The id of the entity at `index` in [`Schema::entities`].
+    fn at(index: usize) -> EntityId {
+        EntityId(index as u32)
+    }
+
+    /// The entity's position in [`Schema::entities`] (and in
+    /// [`Schema::iter`]), e.g. to index a table of one value per entity.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
 /// Index of a module in [`Schema::modules`].
@@ -390,7 +403,15 @@ impl Schema {
     }
 
     pub fn entity(&self, id: EntityId) -> &Entity {
-        &self.entities[id.0 as usize]
+        &self.entities[id.index()]
+    }
+
+    /// Every entity with its id, in definition order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (EntityId, &Entity)> + ExactSizeIterator {
+        self.entities
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (EntityId::at(i), e))
     }
 
     /// The entity named `name`.
@@ -565,7 +586,7 @@ impl Builder {
                 ),
             });
         }
-        let id = EntityId(self.schema.entities.len() as u32);
+        let id = EntityId::at(self.schema.entities.len());
         self.schema.by_name.insert(entity.name.clone(), id);
         self.schema.entities.push(entity);
         self.state.push(CheckState::Unchecked);
@@ -922,7 +943,7 @@ impl Builder {
                 };
             }
             if let Some(w) = self.schema.lookup(&wrapper) {
-                self.schema.entities[w.0 as usize].cond = cond;
+                self.schema.entities[w.index()].cond = cond;
             }
         }
     }
@@ -1062,7 +1083,7 @@ impl Builder {
 
     fn check(&mut self) -> Result<()> {
         for i in 0..self.schema.entities.len() {
-            let id = EntityId(i as u32);
+            let id = EntityId::at(i);
             self.check_entity(id)?;
             self.connect_doc(id, None)?;
         }
@@ -1124,7 +1145,7 @@ impl Builder {
                         ),
                     ));
                 }
-                if let EntityKind::Array(a) = &mut self.schema.entities[id.0 as usize].kind {
+                if let EntityKind::Array(a) = &mut self.schema.entities[id.index()].kind {
                     a.element = element;
                 }
                 Ok(())
@@ -1148,7 +1169,7 @@ impl Builder {
     }
 
     fn object_mut(&mut self, id: EntityId) -> &mut ObjectType {
-        match &mut self.schema.entities[id.0 as usize].kind {
+        match &mut self.schema.entities[id.index()].kind {
             EntityKind::Object(o) => o,
             _ => unreachable!("not an object"),
         }
@@ -1169,7 +1190,7 @@ impl Builder {
     }
 
     fn check_object(&mut self, id: EntityId) -> Result<()> {
-        match self.state[id.0 as usize] {
+        match self.state[id.index()] {
             CheckState::Done => return Ok(()),
             CheckState::InProgress => {
                 let info = self.info(id);
@@ -1180,11 +1201,11 @@ impl Builder {
             }
             CheckState::Unchecked => {}
         }
-        self.state[id.0 as usize] = CheckState::InProgress;
+        self.state[id.index()] = CheckState::InProgress;
         self.check_definition(id)?;
         let Some(info) = self.info_or_builtin(id) else {
             // q_empty
-            self.state[id.0 as usize] = CheckState::Done;
+            self.state[id.index()] = CheckState::Done;
             return Ok(());
         };
         let name = self.ent(id).name.clone();
@@ -1245,7 +1266,7 @@ impl Builder {
             self.check_branches(id, &info, &all, &seen)?;
         }
         self.object_mut(id).members = all;
-        self.state[id.0 as usize] = CheckState::Done;
+        self.state[id.index()] = CheckState::Done;
         Ok(())
     }
 
@@ -1408,7 +1429,7 @@ impl Builder {
                 Self::describe_member("branch", &v.name, &name, &info)
             })?;
         }
-        if let EntityKind::Alternate(alt) = &mut self.schema.entities[id.0 as usize].kind {
+        if let EntityKind::Alternate(alt) = &mut self.schema.entities[id.index()].kind {
             alt.variants = variants.clone();
         }
         let mut seen = Vec::new();
@@ -1539,7 +1560,7 @@ impl Builder {
                 ret_type = Some(ret);
             }
         }
-        match &mut self.schema.entities[id.0 as usize].kind {
+        match &mut self.schema.entities[id.index()].kind {
             EntityKind::Command(c) => {
                 c.arg_type = arg_type;
                 c.ret_type = ret_type;
@@ -1663,14 +1684,14 @@ impl Builder {
             let e = &self.schema.entities[i];
             let module = match &e.kind {
                 EntityKind::Array(a) => {
-                    module_of_span(self.schema.entities[a.element.0 as usize].span)
+                    module_of_span(self.schema.entities[a.element.index()].span)
                 }
                 _ => module_of_span(e.span),
             };
             self.schema.entities[i].module = module;
             self.schema.modules[module.0 as usize]
                 .items
-                .push(ModuleItem::Entity(EntityId(i as u32)));
+                .push(ModuleItem::Entity(EntityId::at(i)));
         }
         for (_, module, span) in includes {
             let from = module_of_span(Some(span));

@@ -165,9 +165,9 @@ impl Gen<'_> {
     /// (`input` is the function's other parameter).
     fn by_command(&self, input: TokenStream, arm: impl Fn(&Ident) -> TokenStream) -> TokenStream {
         let mut arms = Vec::new();
-        for (i, e) in self.schema.entities.iter().enumerate() {
+        for (id, e) in self.schema.iter() {
             if let EntityKind::Command(_) = e.kind {
-                let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
+                let ty = format_ident!("{}", self.names[&id]);
                 let (wire, cfg, body) = (lit(&e.name), self.cfg(&e.cond), arm(&ty));
                 arms.push(quote!(#cfg #wire => #body,));
             }
@@ -235,8 +235,7 @@ impl Gen<'_> {
         let mut variants = Vec::new();
         let mut de_arms = Vec::new();
         let mut name_arms = Vec::new();
-        for (i, e) in self.schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
+        for (id, e) in self.schema.iter() {
             if !matches!(e.kind, EntityKind::Event(_)) {
                 continue;
             }

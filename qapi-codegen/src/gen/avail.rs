@@ -250,7 +250,7 @@ fn fits(branch: JsonType, value: JsonType) -> bool {
 /// documentation): for each of this schema's types, the older ones.
 fn correspond(new: &Schema, old: &Schema) -> HashMap<EntityId, Vec<EntityId>> {
     let mut work: Vec<(EntityId, EntityId)> = Vec::new();
-    for (i, e) in new.entities.iter().enumerate() {
+    for (id, e) in new.iter() {
         let Some(o) = old.lookup(&e.name) else {
             continue;
         };
@@ -262,7 +262,7 @@ fn correspond(new: &Schema, old: &Schema) -> HashMap<EntityId, Vec<EntityId>> {
             (EntityKind::Event(a), EntityKind::Event(b)) => work.extend(a.arg_type.zip(b.arg_type)),
             (EntityKind::Command(_) | EntityKind::Event(_), _)
             | (_, EntityKind::Command(_) | EntityKind::Event(_)) => {}
-            _ => work.push((EntityId(i as u32), o)),
+            _ => work.push((id, o)),
         }
     }
     let mut seen: HashSet<(EntityId, EntityId)> = HashSet::new();

@@ -360,11 +360,10 @@ impl<'a> Gen<'a> {
         if sections.is_empty() {
             return TokenStream::new();
         }
-        for (i, e) in self.schema.entities.iter().enumerate() {
+        for (id, e) in self.schema.iter() {
             let Some(sec) = e.doc.and_then(|d| section_of_doc[d]) else {
                 continue;
             };
-            let id = EntityId(i as u32);
             let (group, path) = match &e.kind {
                 EntityKind::Command(_) => (0, "commands::"),
                 EntityKind::Event(_) => (1, "events::"),

@@ -94,8 +94,7 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
     let mut top = TokenStream::new();
     let mut commands = TokenStream::new();
     let mut events = TokenStream::new();
-    for (i, e) in schema.entities.iter().enumerate() {
-        let id = EntityId(i as u32);
+    for (id, e) in schema.iter() {
         match &e.kind {
             EntityKind::Enum(_) => top.extend(g.enum_item(id)),
             EntityKind::Object(o) if !e.is_implicit() => {
@@ -167,8 +166,7 @@ impl<'a> Gen<'a> {
         events.reserve("EventError");
         let schema = self.schema;
         let mut top: HashMap<String, EntityId> = HashMap::new();
-        for (i, e) in schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
+        for (id, e) in schema.iter() {
             let name = match &e.kind {
                 EntityKind::Enum(_) | EntityKind::Alternate(_) => {
                     types.name(&e.name, item_name(&e.name), &mut self.renames)
@@ -183,8 +181,7 @@ impl<'a> Gen<'a> {
         }
         // Branch enums of unions come after every schema name, so a
         // schema type never has to give way to one.
-        for (i, e) in schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
+        for (id, e) in schema.iter() {
             if let EntityKind::Object(o) = &e.kind {
                 if o.branches.is_some() && !e.is_implicit() {
                     let n = types.name(
@@ -207,8 +204,7 @@ impl<'a> Gen<'a> {
             }
         }
         let mut command_names: HashSet<String> = HashSet::new();
-        for (i, e) in schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
+        for (id, e) in schema.iter() {
             let EntityKind::Command(c) = &e.kind else {
                 continue;
             };
@@ -229,8 +225,7 @@ impl<'a> Gen<'a> {
             command_names.insert(name.clone());
             self.names.insert(id, name);
         }
-        for (i, e) in schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
+        for (id, e) in schema.iter() {
             if let EntityKind::Event(_) = &e.kind {
                 let natural = item_name(&e.name);
                 let natural = if top.contains_key(&natural) || command_names.contains(&natural) {
@@ -266,31 +261,32 @@ impl<'a> Gen<'a> {
         let n = self.schema.entities.len();
         // Direct containment edges, labelled by member or branch name.
         let mut edges: Vec<Vec<(usize, String)>> = vec![Vec::new(); n];
-        for (i, e) in self.schema.entities.iter().enumerate() {
+        for (id, e) in self.schema.iter() {
+            let out = &mut edges[id.index()];
             match &e.kind {
                 EntityKind::Object(o) => {
                     for m in &o.members {
-                        edges[i].push((m.ty.0 as usize, m.name.clone()));
+                        out.push((m.ty.index(), m.name.clone()));
                     }
                     if let Some(b) = &o.branches {
                         for v in &b.variants {
-                            edges[i].push((v.ty.0 as usize, v.name.clone()));
+                            out.push((v.ty.index(), v.name.clone()));
                         }
                     }
                 }
                 EntityKind::Alternate(a) => {
                     for v in &a.variants {
-                        edges[i].push((v.ty.0 as usize, v.name.clone()));
+                        out.push((v.ty.index(), v.name.clone()));
                     }
                 }
                 _ => {}
             }
         }
         let comp = scc(&edges);
-        for (i, out) in edges.iter().enumerate() {
-            for (j, label) in out {
-                if comp[i] == comp[*j] {
-                    self.boxed.insert((EntityId(i as u32), label.clone()));
+        for (id, _) in self.schema.iter() {
+            for (j, label) in &edges[id.index()] {
+                if comp[id.index()] == comp[*j] {
+                    self.boxed.insert((id, label.clone()));
                 }
             }
         }

@@ -25,12 +25,11 @@ impl Gen<'_> {
     /// decoded").  A boxed branch costs one allocation when it is there.
     pub(super) fn box_large_branches(&mut self) {
         let mut large = Vec::new();
-        for (i, e) in self.schema.entities.iter().enumerate() {
+        for (id, e) in self.schema.iter() {
             let EntityKind::Object(o) = &e.kind else {
                 continue;
             };
             for v in o.branches.iter().flat_map(|b| &b.variants) {
-                let id = EntityId(i as u32);
                 if self.output.contains(&id)
                     && !v.implicit
                     && !self.boxed.contains(&(id, v.name.clone()))
