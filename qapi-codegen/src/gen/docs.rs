@@ -76,7 +76,7 @@ impl<'a> Gen<'a> {
         if let Some(arg) = self.deprecated_newtype(e) {
             // rustdoc repeats a deprecated type's banner on each field:
             // the one field is hidden, so this says what it holds.
-            let n = &self.names[&arg];
+            let n = &self.plan.names[&arg];
             let (of, what) = match e.kind {
                 EntityKind::Event(_) => ("event", "data"),
                 _ => ("command", "arguments"),
@@ -121,7 +121,7 @@ impl<'a> Gen<'a> {
             _ => return None,
         };
         let id = self.schema.lookup(&e.name)?;
-        if self.command_types.contains_key(&id)
+        if self.plan.command_types.contains_key(&id)
             || !e.features.iter().any(|f| f.name == "deprecated")
         {
             return None;
@@ -371,7 +371,7 @@ impl<'a> Gen<'a> {
                 EntityKind::Object(_) if !e.is_implicit() => (2, ""),
                 _ => continue,
             };
-            let Some(name) = self.names.get(&id) else {
+            let Some(name) = self.plan.names.get(&id) else {
                 continue;
             };
             // An item compiled out by its condition has nothing to link to.
