@@ -62,10 +62,10 @@
 //! `RELEASES`.
 
 pub mod cli;
-mod docs;
 mod gen;
 pub mod introspect;
 pub mod naming;
+mod rst;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
