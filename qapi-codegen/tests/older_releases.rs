@@ -2,7 +2,7 @@
 //! release sends values the newer type does not take, found along the
 //! ways values travel (Stats was named Counters in the older releases).
 
-use qapi_codegen::qapi_parser::{DocMode, Options, Schema};
+use qapi_codegen::qapi_parser::{Options, Rules, Schema};
 use qapi_codegen::Config;
 
 fn read(file: &str) -> Schema {
@@ -10,7 +10,7 @@ fn read(file: &str) -> Schema {
     Schema::from_file(
         path,
         Options {
-            doc_mode: DocMode::Lenient,
+            rules: Rules::Lenient,
         },
     )
     .unwrap_or_else(|f| panic!("{}", f.render()))

@@ -7,6 +7,7 @@ use crate::doc::Doc;
 use crate::reader::Pragma;
 use crate::source::Span;
 use crate::syntax::{Member, Node, Value};
+use crate::Rules;
 
 /// An `if` condition.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -309,7 +310,7 @@ fn kind_of(node: &Node) -> &'static str {
 pub(crate) struct Checker<'a> {
     pragma: &'a Pragma,
     /// Also accept the language of QEMU releases before 6.2 (see
-    /// [`crate::DocMode::Lenient`]).
+    /// [`crate::Rules::Lenient`]).
     legacy: bool,
     span: Span,
     context: Option<Context>,
@@ -674,18 +675,18 @@ pub(crate) fn check_definition(
     node: &Node,
     doc: Option<(usize, &Doc)>,
     pragma: &Pragma,
-    lenient_docs: bool,
+    rules: Rules,
 ) -> Result<Def> {
     let mut ck = Checker {
         pragma,
-        legacy: lenient_docs,
+        legacy: rules == Rules::Lenient,
         span: node.span.at_start(),
         context: None,
     };
     let members = node.as_object().expect("top-level values are objects");
     let (meta, name) = ck.check_meta(members)?;
     ck.check_defn_name(&meta, &name)?;
-    ck.check_doc(doc.map(|(_, d)| d), &meta, &name, members, lenient_docs)?;
+    ck.check_doc(doc.map(|(_, d)| d), &meta, &name, members, rules)?;
     let kind = match meta.as_str() {
         "enum" => ck.check_enum(members, &name)?,
         "union" => ck.check_union(members, &name)?,
@@ -796,7 +797,7 @@ impl Checker<'_> {
         meta: &str,
         name: &str,
         members: &[Member],
-        lenient_docs: bool,
+        rules: Rules,
     ) -> Result<()> {
         let Some(d) = doc else {
             if self.pragma.doc_required {
@@ -811,7 +812,7 @@ impl Checker<'_> {
                 d.symbol.as_deref().unwrap_or("")
             )));
         }
-        if lenient_docs {
+        if rules == Rules::Lenient {
             return Ok(());
         }
         if meta == "command" {

@@ -12,10 +12,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::diag::{Context, Diagnostic, Result};
-use crate::doc::{Doc, DocMode};
+use crate::doc::Doc;
 use crate::expr::{self, c_name, Def, DefKind, FeatureDef, IfCond, MemberDef, Members, TypeRef};
 use crate::reader::{Pragma, TopExpr};
 use crate::source::{abs_path, dir_name, rel_path, SourceMap, Span};
+use crate::Rules;
 
 /// An entity of a [`Schema`]: [`Schema::entity`] finds it,
 /// [`Schema::iter`] gives every entity with its id.  Only the schema
@@ -305,7 +306,9 @@ impl Entity {
 /// Options for reading a schema.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
-    pub doc_mode: DocMode,
+    /// The rules the schema is read with (default: the strict ones,
+    /// QEMU 10.2.0's); see [`Rules`].
+    pub rules: Rules,
 }
 
 /// A checked QAPI schema.
@@ -361,7 +364,7 @@ impl Schema {
     ) -> std::result::Result<Schema, Failure> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
         let name = path.to_string_lossy().into_owned();
-        let mut reader = crate::reader::Reader::new(options.doc_mode, cwd.clone(), load);
+        let mut reader = crate::reader::Reader::new(options.rules, cwd.clone(), load);
         if let Err(e) = reader.read_main(&name) {
             return Err(Failure {
                 diagnostic: e,
@@ -390,7 +393,7 @@ impl Schema {
             schema_dir: abs_path(Path::new(dir_name(&name)), &cwd),
             cwd,
             state: Vec::new(),
-            mode: options.doc_mode,
+            mode: options.rules,
             wrappers: Vec::new(),
         };
         match b.build(&name, exprs) {
@@ -494,7 +497,7 @@ struct Builder {
     schema_dir: std::path::PathBuf,
     cwd: std::path::PathBuf,
     state: Vec<CheckState>,
-    mode: DocMode,
+    mode: Rules,
     /// Simple unions' wrapper types and the types they wrap.
     wrappers: Vec<(String, String)>,
 }
@@ -503,7 +506,7 @@ type Info = (Span, Option<Context>);
 
 impl Builder {
     fn strict(&self) -> bool {
-        self.mode == DocMode::Strict
+        self.mode == Rules::Strict
     }
 
     fn module_name(&self, file_name: &str) -> String {
@@ -540,7 +543,7 @@ impl Builder {
                         &node,
                         d,
                         &self.schema.pragma,
-                        self.mode == DocMode::Lenient,
+                        self.mode,
                     )?));
                 }
             }
@@ -1630,7 +1633,7 @@ impl Builder {
 
     fn connect_member(&mut self, doc: usize, role: &str, name: &str, info: &Info) -> Result<()> {
         let d = &mut self.schema.docs[doc];
-        if !d.connect_member(name) && self.mode == DocMode::Strict {
+        if !d.connect_member(name) && self.mode == Rules::Strict {
             let symbol = d.symbol.clone().unwrap_or_default();
             if !self
                 .schema
@@ -1648,7 +1651,7 @@ impl Builder {
     }
 
     fn connect_feature(&mut self, doc: usize, name: &str, info: &Info) -> Result<()> {
-        if !self.schema.docs[doc].connect_feature(name) && self.mode == DocMode::Strict {
+        if !self.schema.docs[doc].connect_feature(name) && self.mode == Rules::Strict {
             return Err(Self::err(
                 info,
                 format!("feature '{name}' is not described in the documentation comment"),
