@@ -143,7 +143,8 @@ pub enum Error {
     Schema(qapi_parser::Failure),
     /// Reading or writing a file.
     Io(PathBuf, std::io::Error),
-    /// A setting is not valid (e.g. an attribute that is not Rust).
+    /// A setting is not valid (e.g. an attribute that is not Rust, a
+    /// release that is not a version), or the output does not parse.
     Config(String),
 }
 
@@ -165,7 +166,8 @@ impl Config {
     }
 
     /// The path generated code uses for the runtime crate (default
-    /// `::qapi_types`), for a crate that re-exports it.
+    /// `::qapi_types`), for a crate that re-exports it.  A path that is
+    /// not a Rust module path is an [`Error::Config`] when generating.
     pub fn runtime_path(&mut self, path: impl Into<String>) -> &mut Self {
         self.runtime_path = path.into();
         self
@@ -173,6 +175,8 @@ impl Config {
 
     /// Add an attribute (e.g. `#[derive(Hash)]`) to the type generated
     /// for the QAPI type `name`, or to every type when `name` is `"."`.
+    /// Text that is not Rust outer attributes is an [`Error::Config`]
+    /// when generating.
     pub fn type_attribute(
         &mut self,
         name: impl Into<String>,
@@ -265,7 +269,9 @@ impl Config {
     /// `Older(O)`, `O` the older built-in type's Rust type, or JSON.
     /// Types the older release does not have at all, and command
     /// arguments, are left alone.  Call once per release, in any
-    /// order; releases are ordered by their `major.minor` numbers.
+    /// order; releases are ordered by their `major.minor` numbers (a
+    /// `release` that is not `MAJOR.MINOR[.MICRO]` is an
+    /// [`Error::Config`] when generating).
     pub fn older_schema(&mut self, release: impl Into<String>, schema: &Schema) -> &mut Self {
         let files = schema
             .sources
@@ -283,7 +289,8 @@ impl Config {
     /// The QEMU release the schema is from (`10.2.0`), the newest of the
     /// timeline that availability notes and constants describe (see
     /// [`older_schema`](Self::older_schema)).  Unset, it is "this
-    /// schema's release".
+    /// schema's release"; not `MAJOR.MINOR[.MICRO]`, an
+    /// [`Error::Config`] when generating.
     pub fn release(&mut self, release: impl Into<String>) -> &mut Self {
         self.release = Some(release.into());
         self
@@ -293,7 +300,7 @@ impl Config {
     /// release (see [`older_schema`](Self::older_schema)) sends values
     /// this schema's type does not take, one line each: what the
     /// generated field accepts instead is in its documentation.
-    pub fn type_differences(&self, schema: &Schema) -> Vec<String> {
+    pub fn type_differences(&self, schema: &Schema) -> Result<Vec<String>, Error> {
         gen::type_differences(schema, self)
     }
 
@@ -318,14 +325,14 @@ impl Config {
     }
 
     /// The generated items as a token stream, unformatted.
-    pub fn tokens(&self, schema: &Schema) -> proc_macro2::TokenStream {
-        gen::generate(schema, self).tokens
+    pub fn tokens(&self, schema: &Schema) -> Result<proc_macro2::TokenStream, Error> {
+        gen::generate(schema, self).map(|out| out.tokens)
     }
 
     /// The Rust source for an already read schema; `label` names the
     /// schema in the generated file's header.
     pub fn render(&self, schema: &Schema, label: &str) -> Result<(String, Vec<Rename>), Error> {
-        let out = gen::generate(schema, self);
+        let out = gen::generate(schema, self)?;
         let file: syn::File = syn::parse2(out.tokens).map_err(|e| {
             Error::Config(format!(
                 "generated code does not parse (check type_attribute settings): {e}"

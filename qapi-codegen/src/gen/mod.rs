@@ -19,9 +19,10 @@ mod types;
 use proc_macro2::{Literal, TokenStream};
 use qapi_parser::{Builtin, Entity, EntityId, EntityKind, IfCond, ObjectMember, Schema};
 use quote::{format_ident, quote};
+use syn::parse::Parser;
 
 use crate::naming::Rename;
-use crate::Config;
+use crate::{Config, Error};
 use plan::Plan;
 
 /// Generated items, and the renames made to keep names apart.
@@ -33,7 +34,10 @@ pub struct Output {
 pub(super) struct Gen<'a> {
     schema: &'a Schema,
     config: &'a Config,
+    /// `Config::runtime_path`, parsed.
     rt: TokenStream,
+    /// `Config::type_attributes`, parsed: (QAPI name or `.`, attributes).
+    type_attributes: Vec<(String, TokenStream)>,
     /// The analysis of the whole schema, made before any item.
     plan: Plan<'a>,
     /// The renames made: the plan's, then those made while emitting
@@ -48,29 +52,63 @@ pub(super) enum Place {
     Module,
 }
 
-fn prepare<'a>(schema: &'a Schema, config: &'a Config) -> Gen<'a> {
-    let rt: TokenStream = config
-        .runtime_path
-        .parse()
-        .unwrap_or_else(|_| quote!(::qapi_types));
+/// Parse the settings, then plan.  A setting that does not parse is an
+/// error: it is never left out of the output.
+fn prepare<'a>(schema: &'a Schema, config: &'a Config) -> Result<Gen<'a>, Error> {
+    let rt = runtime_path(&config.runtime_path)?;
+    let type_attributes = config
+        .type_attributes
+        .iter()
+        .map(|(name, attrs)| Ok((name.clone(), type_attribute(name, attrs)?)))
+        .collect::<Result<_, Error>>()?;
+    let older = config.older.iter().map(|o| ("older_schema", &o.release));
+    for (setting, release) in config.release.iter().map(|r| ("release", r)).chain(older) {
+        if avail::version(release).is_none() {
+            return Err(Error::Config(format!(
+                "{setting}: the release {release:?} is not a QEMU version (MAJOR.MINOR or MAJOR.MINOR.MICRO)"
+            )));
+        }
+    }
     let mut plan = Plan::new(schema, config);
     let renames = std::mem::take(&mut plan.renames);
-    Gen {
+    Ok(Gen {
         schema,
         config,
         rt,
+        type_attributes,
         plan,
         renames,
-    }
+    })
+}
+
+/// `Config::runtime_path`: a module path (`::qapi_types`, `crate`).
+fn runtime_path(path: &str) -> Result<TokenStream, Error> {
+    let bad =
+        |why: String| Error::Config(format!("runtime_path: {path:?} is not a Rust path: {why}"));
+    let tokens: TokenStream = path.parse().map_err(|e| bad(format!("{e}")))?;
+    Parser::parse2(syn::Path::parse_mod_style, tokens.clone()).map_err(|e| bad(e.to_string()))?;
+    Ok(tokens)
+}
+
+/// A `Config::type_attribute`: outer attributes (`#[derive(Hash)]`).
+fn type_attribute(name: &str, attrs: &str) -> Result<TokenStream, Error> {
+    let bad = |why: String| {
+        Error::Config(format!(
+            "type_attribute for {name:?}: {attrs:?} is not Rust attributes (#[...]): {why}"
+        ))
+    };
+    let tokens: TokenStream = attrs.parse().map_err(|e| bad(format!("{e}")))?;
+    Parser::parse2(syn::Attribute::parse_outer, tokens.clone()).map_err(|e| bad(e.to_string()))?;
+    Ok(tokens)
 }
 
 /// See `Config::type_differences`.
-pub fn type_differences(schema: &Schema, config: &Config) -> Vec<String> {
-    prepare(schema, config).differing_members()
+pub fn type_differences(schema: &Schema, config: &Config) -> Result<Vec<String>, Error> {
+    Ok(prepare(schema, config)?.differing_members())
 }
 
-pub fn generate(schema: &Schema, config: &Config) -> Output {
-    let mut g = prepare(schema, config);
+pub fn generate(schema: &Schema, config: &Config) -> Result<Output, Error> {
+    let mut g = prepare(schema, config)?;
     // Items are moved into the streams that hold them: interpolating a
     // `TokenStream` with `quote!` copies every token of it.
     let mut top = TokenStream::new();
@@ -121,10 +159,10 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
         /// all of them.
         pub mod events #events
     });
-    Output {
+    Ok(Output {
         tokens,
         renames: g.renames,
-    }
+    })
 }
 
 impl<'a> Gen<'a> {
@@ -251,11 +289,9 @@ impl<'a> Gen<'a> {
 
     pub(super) fn extra_attrs(&self, qapi_name: &str) -> TokenStream {
         let mut out = TokenStream::new();
-        for (pattern, attr) in &self.config.type_attributes {
+        for (pattern, attrs) in &self.type_attributes {
             if pattern == "." || pattern == qapi_name {
-                if let Ok(ts) = attr.parse::<TokenStream>() {
-                    out.extend(ts);
-                }
+                out.extend(attrs.clone());
             }
         }
         out
