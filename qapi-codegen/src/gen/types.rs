@@ -245,7 +245,6 @@ impl Gen<'_> {
         let tag = b.tag.clone();
         let members = o.members.clone();
         let (fields, names, ctor) = self.fields(id, id, &members, Some(&tag), Place::Top);
-        let doc = e.doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("branches of {}", e.name));
         let mut scope_fields = Scope::new(format!("fields of {}", e.name));
         for (f, ..) in &names {
@@ -253,74 +252,12 @@ impl Gen<'_> {
         }
         let branch_field =
             ident(&scope_fields.name("(branch)", "branch".into(), &mut self.renames));
-        let mut variants = Vec::new();
-        let mut tag_arms = Vec::new();
-        let mut branches = Vec::new();
-        let mut conversions = Vec::new();
-        for v in &b.variants {
-            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
-            let wire = &v.name;
-            let cfg = self.cfg(&v.cond);
-            // A simple union's branch (QEMU before 6.2) holds its value
-            // in the one member `data` of an implicit wrapper type.
-            let wrapped = self.wrapped(v.ty);
-            let payload = if v.implicit {
-                BranchPayload::Nothing
-            } else if wrapped.is_some() {
-                BranchPayload::Data
-            } else {
-                let ty = self.plan.names.get(&v.ty).cloned();
-                BranchPayload::Members(ty.unwrap_or_else(|| self.ent(v.ty).name.clone()))
-            };
-            let vdoc = self.union_branch_doc(doc, &tag, wire, payload);
-            let vdocs = self.doc_attrs(&self.branch_doc(id, wire, vdoc));
-            let wire_lit = lit(wire);
-            let kind = if let Some(inner) = wrapped {
-                let mut ty = self.type_path(inner, Place::Top);
-                if self.plan.boxed.contains(&(id, v.name.clone()))
-                    || self.plan.boxed.contains(&(v.ty, "data".to_string()))
-                {
-                    ty = quote!(::std::boxed::Box<#ty>);
-                }
-                variants.push(quote!(#vdocs #cfg #vname(#ty),));
-                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
-                BranchKind::Wrapped
-            } else if v.implicit || self.ent(v.ty).name == "q_empty" {
-                variants.push(quote!(#vdocs #cfg #vname,));
-                tag_arms.push(quote!(#cfg #bname::#vname => #wire_lit,));
-                BranchKind::Empty
-            } else {
-                let plain = self.type_path(v.ty, Place::Top);
-                let boxed = self.plan.boxed.contains(&(id, v.name.clone()));
-                let ty = if boxed {
-                    quote!(::std::boxed::Box<#plain>)
-                } else {
-                    plain.clone()
-                };
-                variants.push(quote!(#vdocs #cfg #vname(#ty),));
-                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
-                let wrap = |value: TokenStream| {
-                    if boxed {
-                        quote!(#bname::#vname(::std::boxed::Box::new(#value)))
-                    } else {
-                        quote!(#bname::#vname(#value))
-                    }
-                };
-                conversions.push((plain.clone(), cfg.clone(), wrap(quote!(v))));
-                // A branch type that only wraps one value (QEMU's
-                // `*Wrapper` structs) also converts from that value.
-                if let Some(inner) = self.single_member(v.ty) {
-                    conversions.push((inner, cfg.clone(), wrap(quote!(#plain::new(v)))));
-                }
-                BranchKind::members(self.ent(v.ty))
-            };
-            branches.push(Branch {
-                vname,
-                wire: wire.clone(),
-                cfg,
-                kind,
-            });
-        }
+        let UnionBranches {
+            variants,
+            tag_arms,
+            branches,
+            conversions,
+        } = self.union_branches(id, &bname, &mut scope);
         let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
         // An older release this binding also reads may lack the
         // discriminator altogether (the type was a plain struct there).
@@ -448,6 +385,93 @@ impl Gen<'_> {
         }
     }
 
+    /// A union's branches, in schema order (named in `scope`): the
+    /// branch enum's variants, the arms of its `tag()`, what its serde
+    /// impls need, and the `From` conversions into it.
+    fn union_branches(&mut self, id: EntityId, bname: &Ident, scope: &mut Scope) -> UnionBranches {
+        let e = self.ent(id);
+        let EntityKind::Object(o) = &e.kind else {
+            unreachable!()
+        };
+        let b = o.branches.as_ref().expect("a union");
+        let tag = &b.tag;
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        let mut variants = Vec::new();
+        let mut tag_arms = Vec::new();
+        let mut branches = Vec::new();
+        let mut conversions = Vec::new();
+        for v in &b.variants {
+            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
+            let wire = &v.name;
+            let cfg = self.cfg(&v.cond);
+            // A simple union's branch (QEMU before 6.2) holds its value
+            // in the one member `data` of an implicit wrapper type.
+            let wrapped = self.wrapped(v.ty);
+            let payload = if v.implicit {
+                BranchPayload::Nothing
+            } else if wrapped.is_some() {
+                BranchPayload::Data
+            } else {
+                let ty = self.plan.names.get(&v.ty).cloned();
+                BranchPayload::Members(ty.unwrap_or_else(|| self.ent(v.ty).name.clone()))
+            };
+            let vdoc = self.union_branch_doc(doc, tag, wire, payload);
+            let vdocs = self.doc_attrs(&self.branch_doc(id, wire, vdoc));
+            let wire_lit = lit(wire);
+            let kind = if let Some(inner) = wrapped {
+                let mut ty = self.type_path(inner, Place::Top);
+                if self.plan.boxed.contains(&(id, v.name.clone()))
+                    || self.plan.boxed.contains(&(v.ty, "data".to_string()))
+                {
+                    ty = quote!(::std::boxed::Box<#ty>);
+                }
+                variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
+                BranchKind::Wrapped
+            } else if v.implicit || self.ent(v.ty).name == "q_empty" {
+                variants.push(quote!(#vdocs #cfg #vname,));
+                tag_arms.push(quote!(#cfg #bname::#vname => #wire_lit,));
+                BranchKind::Empty
+            } else {
+                let plain = self.type_path(v.ty, Place::Top);
+                let boxed = self.plan.boxed.contains(&(id, v.name.clone()));
+                let ty = if boxed {
+                    quote!(::std::boxed::Box<#plain>)
+                } else {
+                    plain.clone()
+                };
+                variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
+                let wrap = |value: TokenStream| {
+                    if boxed {
+                        quote!(#bname::#vname(::std::boxed::Box::new(#value)))
+                    } else {
+                        quote!(#bname::#vname(#value))
+                    }
+                };
+                conversions.push((plain.clone(), cfg.clone(), wrap(quote!(v))));
+                // A branch type that only wraps one value (QEMU's
+                // `*Wrapper` structs) also converts from that value.
+                if let Some(inner) = self.single_member(v.ty) {
+                    conversions.push((inner, cfg.clone(), wrap(quote!(#plain::new(v)))));
+                }
+                BranchKind::members(self.ent(v.ty))
+            };
+            branches.push(Branch {
+                vname,
+                wire: wire.clone(),
+                cfg,
+                kind,
+            });
+        }
+        UnionBranches {
+            variants,
+            tag_arms,
+            branches,
+            conversions,
+        }
+    }
+
     pub(super) fn alternate_item(&mut self, id: EntityId) -> TokenStream {
         let e = self.ent(id);
         let EntityKind::Alternate(a) = &e.kind else {
@@ -507,6 +531,15 @@ impl Gen<'_> {
             #impls
         }
     }
+}
+
+/// What [`Gen::union_branches`] makes.
+struct UnionBranches {
+    variants: Vec<TokenStream>,
+    tag_arms: Vec<TokenStream>,
+    branches: Vec<Branch>,
+    /// (source type, `cfg`, conversion body) of each `From`.
+    conversions: Vec<(TokenStream, TokenStream, TokenStream)>,
 }
 
 /// A struct's fields: their definitions, (field, wire name, optional)
