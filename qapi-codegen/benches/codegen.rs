@@ -27,7 +27,9 @@ fn codegen(c: &mut Criterion) {
         b.iter(|| no_info.tokens(&schema))
     });
 
-    let output = full.tokens(&schema);
+    let output = full
+        .tokens(&schema)
+        .expect("the default settings are valid");
     let mut flat = Vec::new();
     flatten(output.clone(), &mut flat);
     let rebuilt = rebuild(&flat);

@@ -4,12 +4,12 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use qapi_parser::{DocMode, Options, Schema};
+use qapi_parser::{Options, Rules, Schema};
 
 const USAGE: &str = "\
-usage: qapi-gen check [--lenient-docs] [--snippets] FILE
-       qapi-gen dump [--lenient-docs] [--snippets] FILE
-       qapi-gen rust [--lenient-docs | --strict-docs] [--runtime PATH] [--cfg]
+usage: qapi-gen check [--lenient] [--snippets] FILE
+       qapi-gen dump [--lenient] [--snippets] FILE
+       qapi-gen rust [--lenient | --strict] [--runtime PATH] [--cfg]
                      [--no-docs] [--older RELEASE=FILE]... [--release REL]
                      FILE -o OUT.rs
 
@@ -19,11 +19,12 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
 
   rust    write Rust bindings for the schema (see qapi_codegen::Config)
 
-  --lenient-docs  read other QEMU releases' schemas: their documentation
+  --lenient       read other QEMU releases' schemas: their documentation
                   style, and the language before 6.2 (simple unions,
                   C conditions, old pragma names); 'rust' falls back
                   to it by itself, with a note, unless
-  --strict-docs   is given
+  --strict        (QEMU 10.2.0's rules) is given; --lenient-docs and
+                  --strict-docs are their former names
   --snippets      show the source line under each error
   --runtime PATH  path of the runtime crate in generated code (::qapi_runtime)
   --cfg           turn 'if' conditions into #[cfg(qapi = \"CONFIG_...\")]
@@ -40,7 +41,7 @@ usage: qapi-gen check [--lenient-docs] [--snippets] FILE
 /// to stderr; the exit code is 0 on success, 1 for a bad schema and 2
 /// for bad usage.
 pub fn run(args: &[String]) -> ExitCode {
-    let mut lenient = None;
+    let mut rules = None;
     let mut snippets = false;
     let mut config = crate::Config::new();
     let mut out: Option<&str> = None;
@@ -49,8 +50,8 @@ pub fn run(args: &[String]) -> ExitCode {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--lenient-docs" => lenient = Some(true),
-            "--strict-docs" => lenient = Some(false),
+            "--lenient" | "--lenient-docs" => rules = Some(Rules::Lenient),
+            "--strict" | "--strict-docs" => rules = Some(Rules::Strict),
             "--snippets" => snippets = true,
             "--cfg" => {
                 config.cfg_conditions(true);
@@ -84,8 +85,8 @@ pub fn run(args: &[String]) -> ExitCode {
             _ => rest.push(a.as_str()),
         }
     }
-    if let Some(on) = lenient {
-        config.lenient_docs(on);
+    if let Some(r) = rules {
+        config.rules(r);
     }
     let (cmd, file) = match rest.as_slice() {
         ["rust", file] if out.is_some() => ("rust", *file),
@@ -99,7 +100,7 @@ pub fn run(args: &[String]) -> ExitCode {
         for (release, path) in older {
             // An older release's documentation predates today's rules.
             let lenient = Options {
-                doc_mode: DocMode::Lenient,
+                rules: Rules::Lenient,
             };
             match Schema::from_file(Path::new(path), lenient) {
                 Ok(s) => {
@@ -154,11 +155,7 @@ pub fn run(args: &[String]) -> ExitCode {
         };
     }
     let options = Options {
-        doc_mode: if lenient == Some(true) {
-            DocMode::Lenient
-        } else {
-            DocMode::Strict
-        },
+        rules: rules.unwrap_or(Rules::Strict),
     };
     match Schema::from_file(Path::new(file), options) {
         Ok(schema) => {

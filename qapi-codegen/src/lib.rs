@@ -62,19 +62,21 @@
 //! `RELEASES`.
 
 pub mod cli;
-mod docs;
 mod gen;
 pub mod introspect;
 pub mod naming;
+mod rst;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use qapi_parser::{DocMode, Options, Schema};
+use qapi_parser::{Options, Schema};
 
 /// The parser, re-exported for build scripts that read an older
 /// release's schema for [`Config::older_schema`].
 pub use qapi_parser;
+/// The rules a schema is read with (see [`Config::rules`]).
+pub use qapi_parser::Rules;
 
 pub use naming::Rename;
 
@@ -85,9 +87,9 @@ pub struct Config {
     pub(crate) type_attributes: Vec<(String, String)>,
     pub(crate) cfg_conditions: bool,
     pub(crate) docs: bool,
-    /// `None`: the current rules, or the lenient ones when the schema's
-    /// documentation does not follow them (another QEMU release).
-    pub(crate) doc_mode: Option<DocMode>,
+    /// `None`: the strict rules, or the lenient ones when the schema
+    /// does not follow them (another QEMU release).
+    pub(crate) rules: Option<Rules>,
     pub(crate) introspection: bool,
     pub(crate) older: Vec<OlderRelease>,
     /// The QEMU release the schema is from, for availability.
@@ -104,8 +106,8 @@ pub struct Generated {
     pub schema: Schema,
     /// Names changed to keep two apart.
     pub renames: Vec<Rename>,
-    /// Things worth telling the user, such as the documentation rules
-    /// the schema had to be read with.
+    /// Things worth telling the user, such as the rules the schema had
+    /// to be read with.
     pub notes: Vec<String>,
 }
 
@@ -125,7 +127,7 @@ impl Default for Config {
             type_attributes: Vec::new(),
             cfg_conditions: false,
             docs: true,
-            doc_mode: None,
+            rules: None,
             introspection: true,
             older: Vec::new(),
             release: None,
@@ -141,7 +143,8 @@ pub enum Error {
     Schema(qapi_parser::Failure),
     /// Reading or writing a file.
     Io(PathBuf, std::io::Error),
-    /// A setting is not valid (e.g. an attribute that is not Rust).
+    /// A setting is not valid (e.g. an attribute that is not Rust, a
+    /// release that is not a version), or the output does not parse.
     Config(String),
 }
 
@@ -164,6 +167,8 @@ impl Config {
 
     /// The path generated code uses for the runtime crate (default
     /// `::qapi_runtime`), for a crate that re-exports it (`::qapi_types`).
+    /// A path that is not a Rust module path is an [`Error::Config`]
+    /// when generating.
     pub fn runtime_path(&mut self, path: impl Into<String>) -> &mut Self {
         self.runtime_path = path.into();
         self
@@ -171,6 +176,8 @@ impl Config {
 
     /// Add an attribute (e.g. `#[derive(Hash)]`) to the type generated
     /// for the QAPI type `name`, or to every type when `name` is `"."`.
+    /// Text that is not Rust outer attributes is an [`Error::Config`]
+    /// when generating.
     pub fn type_attribute(
         &mut self,
         name: impl Into<String>,
@@ -194,38 +201,35 @@ impl Config {
         self
     }
 
-    /// Which rules a schema is read with.  By default the current ones
-    /// (QEMU 10.0's), and, when a schema does not follow them (QEMU
-    /// releases before and after 10.0 format documentation differently;
-    /// releases before 6.2 wrote simple unions and C conditions), the
-    /// lenient rules ([`DocMode::Lenient`]), with a note saying so
+    /// Which rules a schema is read with: its documentation and its
+    /// language.  By default the strict ones ([`Rules::Strict`], QEMU
+    /// 10.2.0's), and, when a schema does not follow them (other QEMU
+    /// releases format documentation differently; releases before 6.2
+    /// wrote simple unions, C conditions and older pragma names), the
+    /// lenient rules ([`Rules::Lenient`]), with a note saying so
     /// ([`Generated::notes`], a cargo warning from [`generate`](Self::generate)).
-    /// `true` always reads leniently, `false` always strictly: then
-    /// anything that breaks the current rules is an error.  A schema
+    /// Setting either always reads by it: with [`Rules::Strict`]
+    /// anything that breaks the strict rules is an error.  A schema
     /// both accept gives the same code either way.
-    pub fn lenient_docs(&mut self, on: bool) -> &mut Self {
-        self.doc_mode = Some(if on {
-            DocMode::Lenient
-        } else {
-            DocMode::Strict
-        });
+    pub fn rules(&mut self, rules: Rules) -> &mut Self {
+        self.rules = Some(rules);
         self
     }
 
-    /// Read a schema with the configured documentation rules (see
-    /// [`lenient_docs`](Self::lenient_docs)); a note when the lenient
-    /// rules were needed.
+    /// Read a schema with the configured rules (see
+    /// [`rules`](Self::rules)); a note when the lenient rules were
+    /// needed.
     pub fn read_schema(&self, path: impl AsRef<Path>) -> Result<(Schema, Option<String>), Error> {
         let path = path.as_ref();
-        let read = |doc_mode| Schema::from_file(path, Options { doc_mode });
-        match self.doc_mode {
+        let read = |rules| Schema::from_file(path, Options { rules });
+        match self.rules {
             Some(mode) => read(mode).map(|s| (s, None)).map_err(Error::Schema),
-            None => match read(DocMode::Strict) {
+            None => match read(Rules::Strict) {
                 Ok(s) => Ok((s, None)),
                 Err(strict) => {
                     // A schema that the lenient rules reject too has a
                     // problem beyond its documentation: report that one.
-                    let s = read(DocMode::Lenient).map_err(Error::Schema)?;
+                    let s = read(Rules::Lenient).map_err(Error::Schema)?;
                     let why = strict.render();
                     let note = format!(
                         "{}: read with the lenient rules (another QEMU release's schema?), \
@@ -248,8 +252,8 @@ impl Config {
     }
 
     /// Also read the replies and events of an older QEMU `release`, whose
-    /// schema is `schema` (read it with [`DocMode::Lenient`] if its
-    /// documentation predates the current rules).
+    /// schema is `schema` (read it with [`Rules::Lenient`] if it
+    /// predates the strict rules).
     ///
     /// The older release's types are matched to this schema's along the
     /// ways values travel (a command's return, an event's data, then
@@ -266,7 +270,9 @@ impl Config {
     /// `Older(O)`, `O` the older built-in type's Rust type, or JSON.
     /// Types the older release does not have at all, and command
     /// arguments, are left alone.  Call once per release, in any
-    /// order; releases are ordered by their `major.minor` numbers.
+    /// order; releases are ordered by their `major.minor` numbers (a
+    /// `release` that is not `MAJOR.MINOR[.MICRO]` is an
+    /// [`Error::Config`] when generating).
     pub fn older_schema(&mut self, release: impl Into<String>, schema: &Schema) -> &mut Self {
         let files = schema
             .sources
@@ -284,7 +290,8 @@ impl Config {
     /// The QEMU release the schema is from (`10.2.0`), the newest of the
     /// timeline that availability notes and constants describe (see
     /// [`older_schema`](Self::older_schema)).  Unset, it is "this
-    /// schema's release".
+    /// schema's release"; not `MAJOR.MINOR[.MICRO]`, an
+    /// [`Error::Config`] when generating.
     pub fn release(&mut self, release: impl Into<String>) -> &mut Self {
         self.release = Some(release.into());
         self
@@ -294,7 +301,7 @@ impl Config {
     /// release (see [`older_schema`](Self::older_schema)) sends values
     /// this schema's type does not take, one line each: what the
     /// generated field accepts instead is in its documentation.
-    pub fn type_differences(&self, schema: &Schema) -> Vec<String> {
+    pub fn type_differences(&self, schema: &Schema) -> Result<Vec<String>, Error> {
         gen::type_differences(schema, self)
     }
 
@@ -319,14 +326,14 @@ impl Config {
     }
 
     /// The generated items as a token stream, unformatted.
-    pub fn tokens(&self, schema: &Schema) -> proc_macro2::TokenStream {
-        gen::generate(schema, self).tokens
+    pub fn tokens(&self, schema: &Schema) -> Result<proc_macro2::TokenStream, Error> {
+        gen::generate(schema, self).map(|out| out.tokens)
     }
 
     /// The Rust source for an already read schema; `label` names the
     /// schema in the generated file's header.
     pub fn render(&self, schema: &Schema, label: &str) -> Result<(String, Vec<Rename>), Error> {
-        let out = gen::generate(schema, self);
+        let out = gen::generate(schema, self)?;
         let file: syn::File = syn::parse2(out.tokens).map_err(|e| {
             Error::Config(format!(
                 "generated code does not parse (check type_attribute settings): {e}"

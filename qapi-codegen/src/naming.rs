@@ -12,7 +12,7 @@
 //!   qmp::*` would shadow it): `String` becomes `QapiString`;
 //! * a command or event whose name is a type's gets a `Command` or
 //!   `Event` suffix, unless its arguments are exactly that type, which
-//!   then is the command (`gen/mod.rs`, `assign_names`);
+//!   then is the command (`gen/plan.rs`, `Plan::assign_names`);
 //! * two names that map to the same identifier in one scope are told
 //!   apart by a numeric suffix, in schema order, and reported.
 

@@ -40,13 +40,13 @@ fn other_releases_documentation_falls_back_to_lenient_with_a_note() {
     );
     // Asked for leniency: no note.
     let out = qapi_codegen::Config::new()
-        .lenient_docs(true)
+        .rules(qapi_codegen::Rules::Lenient)
         .generate_string(&path)
         .unwrap();
     assert!(out.notes.is_empty());
     // Asked for the current rules: an error that says where.
     let err = qapi_codegen::Config::new()
-        .lenient_docs(false)
+        .rules(qapi_codegen::Rules::Strict)
         .generate_string(&path)
         .unwrap_err()
         .to_string();

@@ -26,7 +26,7 @@ fn large_branches_of_output_unions_are_boxed() {
     let path = dir.join("schema.json");
     std::fs::write(&path, SCHEMA).unwrap();
     let out = qapi_codegen::Config::new()
-        .lenient_docs(true)
+        .rules(qapi_codegen::Rules::Lenient)
         .generate_string(&path)
         .unwrap();
     let text = out.text.split_whitespace().collect::<String>();

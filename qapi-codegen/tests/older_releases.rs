@@ -2,7 +2,7 @@
 //! release sends values the newer type does not take, found along the
 //! ways values travel (Stats was named Counters in the older releases).
 
-use qapi_codegen::qapi_parser::{DocMode, Options, Schema};
+use qapi_codegen::qapi_parser::{Options, Rules, Schema};
 use qapi_codegen::Config;
 
 fn read(file: &str) -> Schema {
@@ -10,7 +10,7 @@ fn read(file: &str) -> Schema {
     Schema::from_file(
         path,
         Options {
-            doc_mode: DocMode::Lenient,
+            rules: Rules::Lenient,
         },
     )
     .unwrap_or_else(|f| panic!("{}", f.render()))
@@ -23,7 +23,7 @@ fn type_differences_name_each_member_and_release() {
         .older_schema("1.0", &read("compat-old.json"))
         .older_schema("0.5", &read("compat-oldest.json"));
     assert_eq!(
-        config.type_differences(&read("compat-new.json")),
+        config.type_differences(&read("compat-new.json")).unwrap(),
         [
             "Stats.count: str (string) in this schema, int in QEMU 0.5",
             "Stats.count: str (string) in this schema, int in QEMU 1.0",
@@ -32,5 +32,6 @@ fn type_differences_name_each_member_and_release() {
     // Without older releases there is nothing to compare.
     assert!(Config::new()
         .type_differences(&read("compat-new.json"))
+        .unwrap()
         .is_empty());
 }

@@ -177,7 +177,11 @@ fn generate(schema: &str, lenient: bool) -> String {
     let path = dir.join(format!("schema-{n}.json"));
     std::fs::write(&path, schema).unwrap();
     let out = qapi_codegen::Config::new()
-        .lenient_docs(lenient)
+        .rules(if lenient {
+            qapi_codegen::Rules::Lenient
+        } else {
+            qapi_codegen::Rules::Strict
+        })
         .generate_string(&path)
         .unwrap_or_else(|e| panic!("{e}"));
     out.text

@@ -13,33 +13,15 @@
 //! holding only a URL excepted) and separates sentences with two spaces.
 //! Older releases wrote documentation that those rules reject (`Note:`
 //! and `Example:` sections, long lines, one space between sentences,
-//! members left undocumented, other indentation).  In lenient
-//! mode ([`DocMode::Lenient`]) such text is kept, in the section it
+//! members left undocumented, other indentation).  By the lenient
+//! rules ([`Rules::Lenient`]) such text is kept, in the section it
 //! naturally belongs to, instead of being an error; a schema both modes
 //! accept has the same definitions in both.
 
 use crate::diag::{Diagnostic, Result};
 use crate::source::{is_py_space, Span};
 use crate::syntax::{self, Item};
-
-/// Which QEMU release's rules a schema is read with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum DocMode {
-    /// QEMU 10.2's rules, as its front end enforces them.
-    #[default]
-    Strict,
-    /// Read the schemas of other QEMU releases: their documentation as
-    /// they wrote it (its text kept), and the language of releases before
-    /// 6.2 as QEMU 5.2's front end read it: the pragma names from before
-    /// 6.0 (`returns-whitelist`, `name-case-whitelist`), `if` conditions
-    /// written as C preprocessor text (`'defined(CONFIG_A) &&
-    /// !defined(CONFIG_B)'`, or a list meaning all of them), unions
-    /// without base and discriminator ("simple unions": an implicit enum
-    /// `NAMEKind`, a `type` member, each branch's value in the `data`
-    /// member of an implicit `q_obj_TYPE-wrapper`), and `_` in names.  A
-    /// schema that the strict rules accept is read identically.
-    Lenient,
-}
+use crate::Rules;
 
 /// What a section of a documentation block is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -275,10 +257,10 @@ impl Doc {
     }
 
     /// Trim the sections and check none is empty (QEMU's `end()`).
-    pub(crate) fn end(&mut self, mode: DocMode) -> Result<()> {
+    pub(crate) fn end(&mut self, mode: Rules) -> Result<()> {
         for s in &mut self.sections {
             s.text = s.text.trim_matches('\n').to_string();
-            if s.kind != SectionKind::Plain && s.text.is_empty() && mode == DocMode::Strict {
+            if s.kind != SectionKind::Plain && s.text.is_empty() && mode == Rules::Strict {
                 let what = match (&s.kind, &s.name) {
                     (SectionKind::Member | SectionKind::Feature, Some(n)) => format!("'@{n}:'"),
                     (k, _) => format!("'{}:'", k.title()),
@@ -483,13 +465,13 @@ pub(crate) fn read_block(
     items: &[Item<'_>],
     pos: usize,
     text: &str,
-    mode: DocMode,
+    mode: Rules,
 ) -> Result<(Doc, usize)> {
-    if mode == DocMode::Lenient {
-        let mut reader = DocReader::new(items, pos, text, DocMode::Strict);
+    if mode == Rules::Lenient {
+        let mut reader = DocReader::new(items, pos, text, Rules::Strict);
         reader.format_rules = false;
         if let Ok(doc) = reader.read() {
-            if doc.clone().end(DocMode::Strict).is_ok() {
+            if doc.clone().end(Rules::Strict).is_ok() {
                 return Ok((doc, reader.next_pos()));
             }
         }
@@ -505,7 +487,7 @@ pub(crate) struct DocReader<'a, 'i> {
     /// Index of the current item (QEMU's current token).
     pos: usize,
     text: &'a str,
-    mode: DocMode,
+    mode: Rules,
     /// Whether QEMU 10.2's line format rules apply.
     format_rules: bool,
     /// Inside a literal block, whose lines the format rules skip
@@ -515,13 +497,13 @@ pub(crate) struct DocReader<'a, 'i> {
 }
 
 impl<'a, 'i> DocReader<'a, 'i> {
-    pub(crate) fn new(items: &'a [Item<'i>], pos: usize, text: &'a str, mode: DocMode) -> Self {
+    pub(crate) fn new(items: &'a [Item<'i>], pos: usize, text: &'a str, mode: Rules) -> Self {
         DocReader {
             items,
             pos,
             text,
             mode,
-            format_rules: mode == DocMode::Strict,
+            format_rules: mode == Rules::Strict,
             literal: false,
             literal_indent: 0,
         }
@@ -533,7 +515,7 @@ impl<'a, 'i> DocReader<'a, 'i> {
     }
 
     fn strict(&self) -> bool {
-        self.mode == DocMode::Strict
+        self.mode == Rules::Strict
     }
 
     /// The current token's span.

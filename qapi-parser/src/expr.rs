@@ -7,6 +7,7 @@ use crate::doc::Doc;
 use crate::reader::Pragma;
 use crate::source::Span;
 use crate::syntax::{Member, Node, Value};
+use crate::Rules;
 
 /// An `if` condition.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -309,7 +310,7 @@ fn kind_of(node: &Node) -> &'static str {
 pub(crate) struct Checker<'a> {
     pragma: &'a Pragma,
     /// Also accept the language of QEMU releases before 6.2 (see
-    /// [`crate::DocMode::Lenient`]).
+    /// [`crate::Rules::Lenient`]).
     legacy: bool,
     span: Span,
     context: Option<Context>,
@@ -660,341 +661,45 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// Check one top-level definition.
+/// The value of the key `key` of a definition (or of any object).
+fn get<'n>(members: &'n [Member], key: &str) -> Option<&'n Node> {
+    members.iter().find(|m| m.key == key).map(|m| &m.value)
+}
+
+/// Check one top-level definition, as QEMU's `check_exprs` checks one
+/// expression: its meta key and name, its documentation, then the keys
+/// and values of its kind ([`Checker::check_enum`] and the others), its
+/// `if` condition, its features and its flags.  QEMU stops at the first
+/// problem, so this order decides which one a bad schema reports.
 pub(crate) fn check_definition(
     node: &Node,
     doc: Option<(usize, &Doc)>,
     pragma: &Pragma,
-    lenient_docs: bool,
+    rules: Rules,
 ) -> Result<Def> {
     let mut ck = Checker {
         pragma,
-        legacy: lenient_docs,
+        legacy: rules == Rules::Lenient,
         span: node.span.at_start(),
         context: None,
     };
     let members = node.as_object().expect("top-level values are objects");
-    let metas: Vec<&Member> = members
-        .iter()
-        .filter(|m| METAS.contains(&m.key.as_str()))
-        .collect();
-    if metas.len() != 1 {
-        return Err(ck.err(
-            "a definition needs exactly one of the keys 'enum', 'struct', 'union', 'alternate', 'command', 'event'",
-        ));
-    }
-    let meta = metas[0].key.clone();
-    let Some(name) = metas[0].value.as_str().map(str::to_string) else {
-        return Err(ck.err(format!("'{meta}' needs a string name")));
-    };
-    ck.context = Some(Context {
-        meta: meta.clone(),
-        name: name.clone(),
-    });
-
-    // The definition's own name.  Before 6.0 it only had to be a valid
-    // name, in any case.
-    match meta.as_str() {
-        _ if ck.legacy => {
-            ck.name_str(&name, &|| meta.clone())?;
-            if name.ends_with("List") {
-                return Err(ck.err(format!(
-                    "type name '{name}' must not end in 'List' (that suffix names array types)"
-                )));
-            }
-        }
-        "event" => {
-            let stem = ck.name_str(&name, &|| "event".to_string())?;
-            if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
-                return Err(ck.err(format!(
-                    "event name '{name}' must be upper case with '_' between words"
-                )));
-            }
-        }
-        "command" => {
-            let underscore_ok = pragma.command_name_exceptions.contains(&name);
-            ck.name_lower(&name, &|| "command".to_string(), false, underscore_ok)?;
-        }
-        _ => {
-            let stem = ck.name_str(&name, &|| meta.clone())?;
-            let mut cs = stem.chars();
-            let camel = cs.next().is_some_and(|c| c.is_ascii_uppercase())
-                && stem.chars().all(|c| c.is_ascii_alphanumeric())
-                && stem[1..].chars().any(|c| c.is_ascii_lowercase());
-            if !camel {
-                return Err(ck.err(format!(
-                    "type name '{name}' must be CamelCase (upper-case first letter, a lower-case letter somewhere, no '-' or '_')"
-                )));
-            }
-            if name.ends_with("List") {
-                return Err(ck.err(format!(
-                    "type name '{name}' must not end in 'List' (that suffix names array types)"
-                )));
-            }
-        }
-    }
-
-    // Its documentation.
-    match doc {
-        Some((_, d)) => {
-            if d.symbol.as_deref() != Some(name.as_str()) {
-                return Err(ck.err(format!(
-                    "the documentation before this definition is for '{}'",
-                    d.symbol.as_deref().unwrap_or("")
-                )));
-            }
-            if !lenient_docs {
-                let has_returns = members.iter().any(|m| m.key == "returns");
-                if meta == "command" {
-                    if let Some(r) = d.returns() {
-                        if !has_returns {
-                            return Err(Diagnostic::at_line(
-                                r.span,
-                                None,
-                                "'Returns:' section, but the command returns nothing",
-                            ));
-                        }
-                    }
-                } else {
-                    if let Some(r) = d.returns() {
-                        return Err(Diagnostic::at_line(
-                            r.span,
-                            None,
-                            "'Returns:' sections are only for commands",
-                        ));
-                    }
-                    if let Some(e) = d.errors() {
-                        return Err(Diagnostic::at_line(
-                            e.span,
-                            None,
-                            "'Errors:' sections are only for commands",
-                        ));
-                    }
-                }
-            }
-        }
-        None => {
-            if pragma.doc_required {
-                return Err(
-                    ck.err("this definition needs a documentation comment (pragma 'doc-required')")
-                );
-            }
-        }
-    }
-
-    let get = |k: &str| members.iter().find(|m| m.key == k).map(|m| &m.value);
-    let permissive = pragma.member_name_exceptions.contains(&name);
+    let (meta, name) = ck.check_meta(members)?;
+    ck.check_defn_name(&meta, &name)?;
+    ck.check_doc(doc.map(|(_, d)| d), &meta, &name, members, rules)?;
     let kind = match meta.as_str() {
-        "enum" => {
-            ck.keys(
-                members,
-                "an enum",
-                &["enum", "data"],
-                &["if", "features", "prefix"],
-            )?;
-            let data = get("data").expect("checked");
-            let Value::Array(values) = &data.value else {
-                return Err(ck.err(format!(
-                    "an enum's 'data' must be an array, not {}",
-                    kind_of(data)
-                )));
-            };
-            let prefix = match get("prefix") {
-                None => None,
-                Some(p) => Some(
-                    p.as_str()
-                        .ok_or_else(|| ck.err("an enum's 'prefix' must be a string"))?
-                        .to_string(),
-                ),
-            };
-            let mut out = Vec::new();
-            for v in values {
-                let (name_node, holder): (&Node, &[Member]) = match &v.value {
-                    Value::Object(ms) => {
-                        ck.keys(ms, "a value in 'data'", &["name"], &["if", "features"])?;
-                        (
-                            &ms.iter().find(|m| m.key == "name").expect("checked").value,
-                            ms,
-                        )
-                    }
-                    _ => (v, &[]),
-                };
-                let Some(vname) = name_node.as_str() else {
-                    return Err(ck.err("a value in 'data' needs a string name"));
-                };
-                let what = || format!("enum value '{vname}'");
-                // Enum values may start with a digit.
-                if vname.starts_with(|c: char| c.is_ascii_digit()) {
-                    ck.name_lower(&format!("d{vname}"), &what, permissive, permissive)?;
-                } else {
-                    ck.name_lower(vname, &what, permissive, permissive)?;
-                }
-                let (cond, features) = if holder.is_empty() {
-                    (None, Vec::new())
-                } else {
-                    (ck.cond(holder, &what())?, ck.features(holder)?)
-                };
-                out.push(EnumValueDef {
-                    name: vname.to_string(),
-                    cond,
-                    features,
-                });
-            }
-            DefKind::Enum {
-                values: out,
-                prefix,
-            }
-        }
-        "union" if ck.legacy && get("discriminator").is_none() && get("base").is_none() => {
-            ck.keys(members, "a union", &["union", "data"], &["if", "features"])?;
-            let branches = ck.branches(get("data").expect("checked"), true, true)?;
-            DefKind::SimpleUnion { branches }
-        }
-        "union" => {
-            ck.keys(
-                members,
-                "a union",
-                &["union", "base", "discriminator", "data"],
-                &["if", "features"],
-            )?;
-            let base = ck.name_or_implicit(get("base").expect("checked"), "'base'", Some(&name))?;
-            let disc = get("discriminator").expect("checked");
-            let Some(discriminator) = disc.as_str().map(str::to_string) else {
-                return Err(ck.err("'discriminator' must be a member name (a string)"));
-            };
-            let branches = ck.branches(get("data").expect("checked"), false, false)?;
-            DefKind::Union {
-                base,
-                discriminator,
-                branches,
-            }
-        }
-        "alternate" => {
-            ck.keys(
-                members,
-                "an alternate",
-                &["alternate", "data"],
-                &["if", "features"],
-            )?;
-            let data = get("data").expect("checked");
-            if !truthy(data) {
-                return Err(ck.err("an alternate's 'data' must not be empty"));
-            }
-            let branches = ck.branches(data, true, true)?;
-            DefKind::Alternate { branches }
-        }
-        "struct" => {
-            ck.keys(
-                members,
-                "a struct",
-                &["struct", "data"],
-                &["base", "if", "features"],
-            )?;
-            let data = ck.implicit_members(get("data").expect("checked"), "'data'", Some(&name))?;
-            let base = match get("base") {
-                None => None,
-                Some(b) => Some(ck.type_name(b, "'base'")?),
-            };
-            DefKind::Struct {
-                base,
-                members: data,
-            }
-        }
-        "command" | "event" => {
-            if meta == "command" {
-                ck.keys(
-                    members,
-                    "a command",
-                    &["command"],
-                    &[
-                        "data",
-                        "returns",
-                        "boxed",
-                        "if",
-                        "features",
-                        "gen",
-                        "success-response",
-                        "allow-oob",
-                        "allow-preconfig",
-                        "coroutine",
-                    ],
-                )?;
-            } else {
-                ck.keys(
-                    members,
-                    "an event",
-                    &["event"],
-                    &["data", "boxed", "if", "features"],
-                )?;
-            }
-            let boxed = get("boxed").is_some_and(truthy);
-            let data = match get("data") {
-                None if boxed => return Err(ck.err("'boxed': true needs 'data' (a type name)")),
-                None => None,
-                Some(d) if boxed => Some(Members::Named(ck.type_name(d, "'data'")?)),
-                Some(d) => Some(ck.name_or_implicit(d, "'data'", None)?),
-            };
-            if meta == "command" {
-                let returns = match get("returns") {
-                    None => None,
-                    Some(r) => Some(ck.type_name_or_array(r, "'returns'")?),
-                };
-                DefKind::Command {
-                    data,
-                    returns,
-                    boxed,
-                    gen: true,
-                    success_response: true,
-                    allow_oob: false,
-                    allow_preconfig: false,
-                    coroutine: false,
-                }
-            } else {
-                DefKind::Event { data, boxed }
-            }
-        }
+        "enum" => ck.check_enum(members, &name)?,
+        "union" => ck.check_union(members, &name)?,
+        "alternate" => ck.check_alternate(members)?,
+        "struct" => ck.check_struct(members, &name)?,
+        "command" => ck.check_command(members)?,
+        "event" => ck.check_event(members)?,
         _ => unreachable!("meta checked above"),
     };
     let cond = ck.cond(members, &meta)?;
     let features = ck.features(members)?;
-
-    // Flags.
-    for key in ["gen", "success-response"] {
-        if let Some(v) = get(key) {
-            if v.value != Value::Bool(false) {
-                return Err(ck.err(format!("flag '{key}' can only be false")));
-            }
-        }
-    }
-    for key in ["boxed", "allow-oob", "allow-preconfig", "coroutine"] {
-        if let Some(v) = get(key) {
-            if v.value != Value::Bool(true) {
-                return Err(ck.err(format!("flag '{key}' can only be true")));
-            }
-        }
-    }
-    if get("allow-oob").is_some() && get("coroutine").is_some() {
-        return Err(ck.err("a command cannot be both 'allow-oob' and 'coroutine'"));
-    }
-    let kind = match kind {
-        DefKind::Command {
-            data,
-            returns,
-            boxed,
-            ..
-        } => DefKind::Command {
-            data,
-            returns,
-            boxed,
-            gen: get("gen").is_none(),
-            success_response: get("success-response").is_none(),
-            allow_oob: get("allow-oob").is_some(),
-            allow_preconfig: get("allow-preconfig").is_some(),
-            coroutine: get("coroutine").is_some(),
-        },
-        k => k,
-    };
-    let context = ck.context.clone().expect("set above");
+    ck.check_flags(members)?;
+    let context = ck.context.clone().expect("set by check_meta");
     Ok(Def {
         name,
         span: ck.span,
@@ -1004,6 +709,347 @@ pub(crate) fn check_definition(
         features,
         kind,
     })
+}
+
+/// The checks [`check_definition`] makes, one kind of definition or one
+/// concern each, in the order it makes them.
+impl Checker<'_> {
+    /// The one meta key (`enum`, `struct`, …) and the name it gives;
+    /// from here on, errors say which definition they are in.
+    fn check_meta(&mut self, members: &[Member]) -> Result<(String, String)> {
+        let metas: Vec<&Member> = members
+            .iter()
+            .filter(|m| METAS.contains(&m.key.as_str()))
+            .collect();
+        if metas.len() != 1 {
+            return Err(self.err(
+                "a definition needs exactly one of the keys 'enum', 'struct', 'union', 'alternate', 'command', 'event'",
+            ));
+        }
+        let meta = metas[0].key.clone();
+        let Some(name) = metas[0].value.as_str().map(str::to_string) else {
+            return Err(self.err(format!("'{meta}' needs a string name")));
+        };
+        self.context = Some(Context {
+            meta: meta.clone(),
+            name: name.clone(),
+        });
+        Ok((meta, name))
+    }
+
+    /// The definition's own name (QEMU's `check_defn_name_str`).  Before
+    /// 6.0 it only had to be a valid name, in any case.
+    fn check_defn_name(&self, meta: &str, name: &str) -> Result<()> {
+        let list_suffix = || {
+            self.err(format!(
+                "type name '{name}' must not end in 'List' (that suffix names array types)"
+            ))
+        };
+        match meta {
+            _ if self.legacy => {
+                self.name_str(name, &|| meta.to_string())?;
+                if name.ends_with("List") {
+                    return Err(list_suffix());
+                }
+            }
+            "event" => {
+                let stem = self.name_str(name, &|| "event".to_string())?;
+                if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
+                    return Err(self.err(format!(
+                        "event name '{name}' must be upper case with '_' between words"
+                    )));
+                }
+            }
+            "command" => {
+                let underscore_ok = self
+                    .pragma
+                    .command_name_exceptions
+                    .iter()
+                    .any(|e| e == name);
+                self.name_lower(name, &|| "command".to_string(), false, underscore_ok)?;
+            }
+            _ => {
+                let stem = self.name_str(name, &|| meta.to_string())?;
+                let mut cs = stem.chars();
+                let camel = cs.next().is_some_and(|c| c.is_ascii_uppercase())
+                    && stem.chars().all(|c| c.is_ascii_alphanumeric())
+                    && stem[1..].chars().any(|c| c.is_ascii_lowercase());
+                if !camel {
+                    return Err(self.err(format!(
+                        "type name '{name}' must be CamelCase (upper-case first letter, a lower-case letter somewhere, no '-' or '_')"
+                    )));
+                }
+                if name.ends_with("List") {
+                    return Err(list_suffix());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The documentation block before the definition: for it, and (by
+    /// the strict rules) with `Returns:` and `Errors:` only where they
+    /// belong (QEMU's `QAPIDoc.check_expr`); or none, unless the pragma
+    /// `doc-required` asks for one.
+    fn check_doc(
+        &self,
+        doc: Option<&Doc>,
+        meta: &str,
+        name: &str,
+        members: &[Member],
+        rules: Rules,
+    ) -> Result<()> {
+        let Some(d) = doc else {
+            if self.pragma.doc_required {
+                return Err(self
+                    .err("this definition needs a documentation comment (pragma 'doc-required')"));
+            }
+            return Ok(());
+        };
+        if d.symbol.as_deref() != Some(name) {
+            return Err(self.err(format!(
+                "the documentation before this definition is for '{}'",
+                d.symbol.as_deref().unwrap_or("")
+            )));
+        }
+        if rules == Rules::Lenient {
+            return Ok(());
+        }
+        if meta == "command" {
+            if let Some(r) = d.returns() {
+                if get(members, "returns").is_none() {
+                    return Err(Diagnostic::at_line(
+                        r.span,
+                        None,
+                        "'Returns:' section, but the command returns nothing",
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        if let Some(r) = d.returns() {
+            return Err(Diagnostic::at_line(
+                r.span,
+                None,
+                "'Returns:' sections are only for commands",
+            ));
+        }
+        if let Some(e) = d.errors() {
+            return Err(Diagnostic::at_line(
+                e.span,
+                None,
+                "'Errors:' sections are only for commands",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_enum(&self, members: &[Member], name: &str) -> Result<DefKind> {
+        self.keys(
+            members,
+            "an enum",
+            &["enum", "data"],
+            &["if", "features", "prefix"],
+        )?;
+        let permissive = self.pragma.member_name_exceptions.iter().any(|e| e == name);
+        let data = get(members, "data").expect("checked");
+        let Value::Array(values) = &data.value else {
+            return Err(self.err(format!(
+                "an enum's 'data' must be an array, not {}",
+                kind_of(data)
+            )));
+        };
+        let prefix = match get(members, "prefix") {
+            None => None,
+            Some(p) => Some(
+                p.as_str()
+                    .ok_or_else(|| self.err("an enum's 'prefix' must be a string"))?
+                    .to_string(),
+            ),
+        };
+        let mut out = Vec::new();
+        for v in values {
+            let (name_node, holder): (&Node, &[Member]) = match &v.value {
+                Value::Object(ms) => {
+                    self.keys(ms, "a value in 'data'", &["name"], &["if", "features"])?;
+                    (get(ms, "name").expect("checked"), ms)
+                }
+                _ => (v, &[]),
+            };
+            let Some(vname) = name_node.as_str() else {
+                return Err(self.err("a value in 'data' needs a string name"));
+            };
+            let what = || format!("enum value '{vname}'");
+            // Enum values may start with a digit.
+            if vname.starts_with(|c: char| c.is_ascii_digit()) {
+                self.name_lower(&format!("d{vname}"), &what, permissive, permissive)?;
+            } else {
+                self.name_lower(vname, &what, permissive, permissive)?;
+            }
+            let (cond, features) = if holder.is_empty() {
+                (None, Vec::new())
+            } else {
+                (self.cond(holder, &what())?, self.features(holder)?)
+            };
+            out.push(EnumValueDef {
+                name: vname.to_string(),
+                cond,
+                features,
+            });
+        }
+        Ok(DefKind::Enum {
+            values: out,
+            prefix,
+        })
+    }
+
+    /// A union; in the legacy language, one without base and
+    /// discriminator is a simple union.
+    fn check_union(&self, members: &[Member], name: &str) -> Result<DefKind> {
+        if self.legacy && get(members, "discriminator").is_none() && get(members, "base").is_none()
+        {
+            self.keys(members, "a union", &["union", "data"], &["if", "features"])?;
+            let branches = self.branches(get(members, "data").expect("checked"), true, true)?;
+            return Ok(DefKind::SimpleUnion { branches });
+        }
+        self.keys(
+            members,
+            "a union",
+            &["union", "base", "discriminator", "data"],
+            &["if", "features"],
+        )?;
+        let base = get(members, "base").expect("checked");
+        let base = self.name_or_implicit(base, "'base'", Some(name))?;
+        let disc = get(members, "discriminator").expect("checked");
+        let Some(discriminator) = disc.as_str().map(str::to_string) else {
+            return Err(self.err("'discriminator' must be a member name (a string)"));
+        };
+        let branches = self.branches(get(members, "data").expect("checked"), false, false)?;
+        Ok(DefKind::Union {
+            base,
+            discriminator,
+            branches,
+        })
+    }
+
+    fn check_alternate(&self, members: &[Member]) -> Result<DefKind> {
+        self.keys(
+            members,
+            "an alternate",
+            &["alternate", "data"],
+            &["if", "features"],
+        )?;
+        let data = get(members, "data").expect("checked");
+        if !truthy(data) {
+            return Err(self.err("an alternate's 'data' must not be empty"));
+        }
+        let branches = self.branches(data, true, true)?;
+        Ok(DefKind::Alternate { branches })
+    }
+
+    fn check_struct(&self, members: &[Member], name: &str) -> Result<DefKind> {
+        self.keys(
+            members,
+            "a struct",
+            &["struct", "data"],
+            &["base", "if", "features"],
+        )?;
+        let data = get(members, "data").expect("checked");
+        let data = self.implicit_members(data, "'data'", Some(name))?;
+        let base = match get(members, "base") {
+            None => None,
+            Some(b) => Some(self.type_name(b, "'base'")?),
+        };
+        Ok(DefKind::Struct {
+            base,
+            members: data,
+        })
+    }
+
+    /// A command.  Its flags are read here and checked later
+    /// ([`Self::check_flags`]), as QEMU does.
+    fn check_command(&self, members: &[Member]) -> Result<DefKind> {
+        self.keys(
+            members,
+            "a command",
+            &["command"],
+            &[
+                "data",
+                "returns",
+                "boxed",
+                "if",
+                "features",
+                "gen",
+                "success-response",
+                "allow-oob",
+                "allow-preconfig",
+                "coroutine",
+            ],
+        )?;
+        let (data, boxed) = self.arguments(members)?;
+        let returns = match get(members, "returns") {
+            None => None,
+            Some(r) => Some(self.type_name_or_array(r, "'returns'")?),
+        };
+        let has = |key| get(members, key).is_some();
+        Ok(DefKind::Command {
+            data,
+            returns,
+            boxed,
+            gen: !has("gen"),
+            success_response: !has("success-response"),
+            allow_oob: has("allow-oob"),
+            allow_preconfig: has("allow-preconfig"),
+            coroutine: has("coroutine"),
+        })
+    }
+
+    fn check_event(&self, members: &[Member]) -> Result<DefKind> {
+        self.keys(
+            members,
+            "an event",
+            &["event"],
+            &["data", "boxed", "if", "features"],
+        )?;
+        let (data, boxed) = self.arguments(members)?;
+        Ok(DefKind::Event { data, boxed })
+    }
+
+    /// A command's or event's `data` and `boxed`: a type name when boxed,
+    /// else a type name or members written in place.
+    fn arguments(&self, members: &[Member]) -> Result<(Option<Members>, bool)> {
+        let boxed = get(members, "boxed").is_some_and(truthy);
+        let data = match get(members, "data") {
+            None if boxed => return Err(self.err("'boxed': true needs 'data' (a type name)")),
+            None => None,
+            Some(d) if boxed => Some(Members::Named(self.type_name(d, "'data'")?)),
+            Some(d) => Some(self.name_or_implicit(d, "'data'", None)?),
+        };
+        Ok((data, boxed))
+    }
+
+    /// The flags' values (QEMU's `check_flags`): each can only be the
+    /// opposite of its default.
+    fn check_flags(&self, members: &[Member]) -> Result<()> {
+        for key in ["gen", "success-response"] {
+            if let Some(v) = get(members, key) {
+                if v.value != Value::Bool(false) {
+                    return Err(self.err(format!("flag '{key}' can only be false")));
+                }
+            }
+        }
+        for key in ["boxed", "allow-oob", "allow-preconfig", "coroutine"] {
+            if let Some(v) = get(members, key) {
+                if v.value != Value::Bool(true) {
+                    return Err(self.err(format!("flag '{key}' can only be true")));
+                }
+            }
+        }
+        if get(members, "allow-oob").is_some() && get(members, "coroutine").is_some() {
+            return Err(self.err("a command cannot be both 'allow-oob' and 'coroutine'"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

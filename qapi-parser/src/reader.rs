@@ -6,12 +6,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Result};
-use crate::doc::{self, Doc, DocMode};
+use crate::doc::{self, Doc};
 use crate::source::{
     abs_path, dir_name, join_path, normalize_line_ends, normalize_text, FileId, SourceFile,
     SourceMap, Span,
 };
 use crate::syntax::{self, Item, Node, Value};
+use crate::Rules;
 
 /// The `pragma` settings.  Pragmas are global: one anywhere in the
 /// schema (in any included file, before or after the definitions it
@@ -49,7 +50,7 @@ pub(crate) struct Reader<'l> {
     pub pragma: Pragma,
     included: HashSet<PathBuf>,
     cwd: PathBuf,
-    mode: DocMode,
+    mode: Rules,
     load: &'l dyn Fn(&Path) -> io::Result<Vec<u8>>,
 }
 
@@ -62,11 +63,7 @@ fn io_reason(e: &io::Error) -> String {
 }
 
 impl<'l> Reader<'l> {
-    pub fn new(
-        mode: DocMode,
-        cwd: PathBuf,
-        load: &'l dyn Fn(&Path) -> io::Result<Vec<u8>>,
-    ) -> Self {
+    pub fn new(mode: Rules, cwd: PathBuf, load: &'l dyn Fn(&Path) -> io::Result<Vec<u8>>) -> Self {
         Reader {
             sources: SourceMap::new(),
             exprs: Vec::new(),
@@ -299,10 +296,10 @@ impl<'l> Reader<'l> {
             "member-name-exceptions" => self.pragma.member_name_exceptions = list(key)?,
             // Their names before QEMU 6.0, in the lenient (older
             // releases') mode.
-            "returns-whitelist" if self.mode == DocMode::Lenient => {
+            "returns-whitelist" if self.mode == Rules::Lenient => {
                 self.pragma.command_returns_exceptions = list(key)?
             }
-            "name-case-whitelist" if self.mode == DocMode::Lenient => {
+            "name-case-whitelist" if self.mode == Rules::Lenient => {
                 self.pragma.member_name_exceptions = list(key)?
             }
             other => {

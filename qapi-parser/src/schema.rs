@@ -12,17 +12,31 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::diag::{Context, Diagnostic, Result};
-use crate::doc::{Doc, DocMode};
+use crate::doc::Doc;
 use crate::expr::{self, c_name, Def, DefKind, FeatureDef, IfCond, MemberDef, Members, TypeRef};
 use crate::reader::{Pragma, TopExpr};
 use crate::source::{abs_path, dir_name, rel_path, SourceMap, Span};
+use crate::Rules;
 
-/// Index of an entity in [`Schema::entities`].
+/// An entity of a [`Schema`]: [`Schema::entity`] finds it,
+/// [`Schema::iter`] gives every entity with its id.  Only the schema
+/// makes ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EntityId(pub u32);
+pub struct EntityId(u32);
 
 impl EntityId {
     const UNRESOLVED: EntityId = EntityId(u32::MAX);
+
+    /// The id of the entity at `index` in [`Schema::entities`].
+    fn at(index: usize) -> EntityId {
+        EntityId(index as u32)
+    }
+
+    /// The entity's position in [`Schema::entities`] (and in
+    /// [`Schema::iter`]), e.g. to index a table of one value per entity.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
 /// Index of a module in [`Schema::modules`].
@@ -292,7 +306,9 @@ impl Entity {
 /// Options for reading a schema.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
-    pub doc_mode: DocMode,
+    /// The rules the schema is read with (default: the strict ones,
+    /// QEMU 10.2.0's); see [`Rules`].
+    pub rules: Rules,
 }
 
 /// A checked QAPI schema.
@@ -348,7 +364,7 @@ impl Schema {
     ) -> std::result::Result<Schema, Failure> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
         let name = path.to_string_lossy().into_owned();
-        let mut reader = crate::reader::Reader::new(options.doc_mode, cwd.clone(), load);
+        let mut reader = crate::reader::Reader::new(options.rules, cwd.clone(), load);
         if let Err(e) = reader.read_main(&name) {
             return Err(Failure {
                 diagnostic: e,
@@ -377,7 +393,7 @@ impl Schema {
             schema_dir: abs_path(Path::new(dir_name(&name)), &cwd),
             cwd,
             state: Vec::new(),
-            mode: options.doc_mode,
+            mode: options.rules,
             wrappers: Vec::new(),
         };
         match b.build(&name, exprs) {
@@ -390,7 +406,15 @@ impl Schema {
     }
 
     pub fn entity(&self, id: EntityId) -> &Entity {
-        &self.entities[id.0 as usize]
+        &self.entities[id.index()]
+    }
+
+    /// Every entity with its id, in definition order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (EntityId, &Entity)> + ExactSizeIterator {
+        self.entities
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (EntityId::at(i), e))
     }
 
     /// The entity named `name`.
@@ -473,7 +497,7 @@ struct Builder {
     schema_dir: std::path::PathBuf,
     cwd: std::path::PathBuf,
     state: Vec<CheckState>,
-    mode: DocMode,
+    mode: Rules,
     /// Simple unions' wrapper types and the types they wrap.
     wrappers: Vec<(String, String)>,
 }
@@ -482,7 +506,7 @@ type Info = (Span, Option<Context>);
 
 impl Builder {
     fn strict(&self) -> bool {
-        self.mode == DocMode::Strict
+        self.mode == Rules::Strict
     }
 
     fn module_name(&self, file_name: &str) -> String {
@@ -519,7 +543,7 @@ impl Builder {
                         &node,
                         d,
                         &self.schema.pragma,
-                        self.mode == DocMode::Lenient,
+                        self.mode,
                     )?));
                 }
             }
@@ -565,7 +589,7 @@ impl Builder {
                 ),
             });
         }
-        let id = EntityId(self.schema.entities.len() as u32);
+        let id = EntityId::at(self.schema.entities.len());
         self.schema.by_name.insert(entity.name.clone(), id);
         self.schema.entities.push(entity);
         self.state.push(CheckState::Unchecked);
@@ -922,7 +946,7 @@ impl Builder {
                 };
             }
             if let Some(w) = self.schema.lookup(&wrapper) {
-                self.schema.entities[w.0 as usize].cond = cond;
+                self.schema.entities[w.index()].cond = cond;
             }
         }
     }
@@ -1062,7 +1086,7 @@ impl Builder {
 
     fn check(&mut self) -> Result<()> {
         for i in 0..self.schema.entities.len() {
-            let id = EntityId(i as u32);
+            let id = EntityId::at(i);
             self.check_entity(id)?;
             self.connect_doc(id, None)?;
         }
@@ -1124,7 +1148,7 @@ impl Builder {
                         ),
                     ));
                 }
-                if let EntityKind::Array(a) = &mut self.schema.entities[id.0 as usize].kind {
+                if let EntityKind::Array(a) = &mut self.schema.entities[id.index()].kind {
                     a.element = element;
                 }
                 Ok(())
@@ -1148,7 +1172,7 @@ impl Builder {
     }
 
     fn object_mut(&mut self, id: EntityId) -> &mut ObjectType {
-        match &mut self.schema.entities[id.0 as usize].kind {
+        match &mut self.schema.entities[id.index()].kind {
             EntityKind::Object(o) => o,
             _ => unreachable!("not an object"),
         }
@@ -1169,7 +1193,7 @@ impl Builder {
     }
 
     fn check_object(&mut self, id: EntityId) -> Result<()> {
-        match self.state[id.0 as usize] {
+        match self.state[id.index()] {
             CheckState::Done => return Ok(()),
             CheckState::InProgress => {
                 let info = self.info(id);
@@ -1180,11 +1204,11 @@ impl Builder {
             }
             CheckState::Unchecked => {}
         }
-        self.state[id.0 as usize] = CheckState::InProgress;
+        self.state[id.index()] = CheckState::InProgress;
         self.check_definition(id)?;
         let Some(info) = self.info_or_builtin(id) else {
             // q_empty
-            self.state[id.0 as usize] = CheckState::Done;
+            self.state[id.index()] = CheckState::Done;
             return Ok(());
         };
         let name = self.ent(id).name.clone();
@@ -1245,7 +1269,7 @@ impl Builder {
             self.check_branches(id, &info, &all, &seen)?;
         }
         self.object_mut(id).members = all;
-        self.state[id.0 as usize] = CheckState::Done;
+        self.state[id.index()] = CheckState::Done;
         Ok(())
     }
 
@@ -1408,7 +1432,7 @@ impl Builder {
                 Self::describe_member("branch", &v.name, &name, &info)
             })?;
         }
-        if let EntityKind::Alternate(alt) = &mut self.schema.entities[id.0 as usize].kind {
+        if let EntityKind::Alternate(alt) = &mut self.schema.entities[id.index()].kind {
             alt.variants = variants.clone();
         }
         let mut seen = Vec::new();
@@ -1539,7 +1563,7 @@ impl Builder {
                 ret_type = Some(ret);
             }
         }
-        match &mut self.schema.entities[id.0 as usize].kind {
+        match &mut self.schema.entities[id.index()].kind {
             EntityKind::Command(c) => {
                 c.arg_type = arg_type;
                 c.ret_type = ret_type;
@@ -1609,7 +1633,7 @@ impl Builder {
 
     fn connect_member(&mut self, doc: usize, role: &str, name: &str, info: &Info) -> Result<()> {
         let d = &mut self.schema.docs[doc];
-        if !d.connect_member(name) && self.mode == DocMode::Strict {
+        if !d.connect_member(name) && self.mode == Rules::Strict {
             let symbol = d.symbol.clone().unwrap_or_default();
             if !self
                 .schema
@@ -1627,7 +1651,7 @@ impl Builder {
     }
 
     fn connect_feature(&mut self, doc: usize, name: &str, info: &Info) -> Result<()> {
-        if !self.schema.docs[doc].connect_feature(name) && self.mode == DocMode::Strict {
+        if !self.schema.docs[doc].connect_feature(name) && self.mode == Rules::Strict {
             return Err(Self::err(
                 info,
                 format!("feature '{name}' is not described in the documentation comment"),
@@ -1663,14 +1687,14 @@ impl Builder {
             let e = &self.schema.entities[i];
             let module = match &e.kind {
                 EntityKind::Array(a) => {
-                    module_of_span(self.schema.entities[a.element.0 as usize].span)
+                    module_of_span(self.schema.entities[a.element.index()].span)
                 }
                 _ => module_of_span(e.span),
             };
             self.schema.entities[i].module = module;
             self.schema.modules[module.0 as usize]
                 .items
-                .push(ModuleItem::Entity(EntityId(i as u32)));
+                .push(ModuleItem::Entity(EntityId::at(i)));
         }
         for (_, module, span) in includes {
             let from = module_of_span(Some(span));

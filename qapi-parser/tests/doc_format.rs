@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use qapi_parser::{DocMode, Options, Schema};
+use qapi_parser::{Options, Rules, Schema};
 
-fn read(text: &str, mode: DocMode) -> Result<Schema, String> {
+fn read(text: &str, mode: Rules) -> Result<Schema, String> {
     let bytes = text.as_bytes().to_vec();
     let load = move |_: &Path| Ok(bytes.clone());
-    Schema::from_file_with(Path::new("t.json"), Options { doc_mode: mode }, &load)
+    Schema::from_file_with(Path::new("t.json"), Options { rules: mode }, &load)
         .map_err(|f| f.render())
 }
 
@@ -31,16 +31,16 @@ fn documented(lines: &[&str]) -> String {
 
 /// The strict rules reject `text` at `place`; the lenient ones accept it.
 fn rejected_at(text: &str, place: &str) {
-    let e = read(text, DocMode::Strict).unwrap_err();
+    let e = read(text, Rules::Strict).unwrap_err();
     assert!(e.starts_with(&format!("{place}: ")), "want {place}: {e}");
-    read(text, DocMode::Lenient).unwrap_or_else(|e| panic!("lenient: {e}"));
+    read(text, Rules::Lenient).unwrap_or_else(|e| panic!("lenient: {e}"));
 }
 
 const SEVENTY: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 
 #[test]
 fn lines_may_have_70_columns_and_no_more() {
-    read(&documented(&[SEVENTY]), DocMode::Strict).unwrap();
+    read(&documented(&[SEVENTY]), Rules::Strict).unwrap();
     rejected_at(
         &documented(&[SEVENTY, &format!("{SEVENTY}x")]),
         "t.json:5:1",
@@ -50,7 +50,7 @@ fn lines_may_have_70_columns_and_no_more() {
 #[test]
 fn a_line_that_is_only_a_url_may_be_longer() {
     let url = "https://example.com/a/very/long/path/that/goes/on/and/on/for/ever";
-    read(&documented(&[&format!("   {url}")]), DocMode::Strict).unwrap();
+    read(&documented(&[&format!("   {url}")]), Rules::Strict).unwrap();
     rejected_at(&documented(&[&format!("see {url}")]), "t.json:4:1");
 }
 
@@ -58,7 +58,7 @@ fn a_line_that_is_only_a_url_may_be_longer() {
 fn sentences_need_two_spaces() {
     read(
         &documented(&["Use a value, e.g. Foo or Bar.  And then", " 1. First item"]),
-        DocMode::Strict,
+        Rules::Strict,
     )
     .unwrap();
     // The place is QEMU's: the character after the punctuation.
@@ -92,7 +92,7 @@ fn literal_blocks_are_exempt_until_the_indentation_decreases() {
             "",
             "Back to text.  Fine.",
         ]),
-        DocMode::Strict,
+        Rules::Strict,
     )
     .unwrap();
     rejected_at(
@@ -111,7 +111,7 @@ fn equals_lines_are_text_anywhere() {
     let text = "##\n# = Title\n#\n# Some text\n#\n# == Subtitle\n##\n\n\
                 ##\n# @foo:\n#\n# = Not a heading any more\n#\n# Text.\n##\n\
                 { 'command': 'foo' }\n";
-    let s = read(text, DocMode::Strict).unwrap();
+    let s = read(text, Rules::Strict).unwrap();
     let dump = qapi_parser::dump::dump(&s);
     assert!(
         dump.ends_with(

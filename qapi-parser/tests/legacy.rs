@@ -9,26 +9,26 @@
 
 use std::path::{Path, PathBuf};
 
-use qapi_parser::{DocMode, EntityKind, IfCond, Options, Schema};
+use qapi_parser::{EntityKind, IfCond, Options, Rules, Schema};
 
 fn legacy_json() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/tests/legacy.json")
 }
 
-fn read(mode: DocMode) -> Result<Schema, String> {
-    Schema::from_file(legacy_json(), Options { doc_mode: mode }).map_err(|f| f.render())
+fn read(mode: Rules) -> Result<Schema, String> {
+    Schema::from_file(legacy_json(), Options { rules: mode }).map_err(|f| f.render())
 }
 
-fn read_text(text: &str, mode: DocMode) -> Result<Schema, String> {
+fn read_text(text: &str, mode: Rules) -> Result<Schema, String> {
     let bytes = text.as_bytes().to_vec();
     let load = move |_: &Path| Ok(bytes.clone());
-    Schema::from_file_with(Path::new("t.json"), Options { doc_mode: mode }, &load)
+    Schema::from_file_with(Path::new("t.json"), Options { rules: mode }, &load)
         .map_err(|f| f.render())
 }
 
 #[test]
 fn strict_rules_reject_the_legacy_language() {
-    let e = read(DocMode::Strict).unwrap_err();
+    let e = read(Rules::Strict).unwrap_err();
     assert!(e.contains("unknown pragma 'returns-whitelist'"), "{e}");
     let cases = [
         (
@@ -49,15 +49,15 @@ fn strict_rules_reject_the_legacy_language() {
         ),
     ];
     for (text, message) in cases {
-        let e = read_text(text, DocMode::Strict).unwrap_err();
+        let e = read_text(text, Rules::Strict).unwrap_err();
         assert!(e.contains(message), "{text}: {e}");
-        read_text(text, DocMode::Lenient).unwrap_or_else(|e| panic!("{text}: {e}"));
+        read_text(text, Rules::Lenient).unwrap_or_else(|e| panic!("{text}: {e}"));
     }
 }
 
 #[test]
 fn simple_unions_are_modelled_as_qemu_modelled_them() {
-    let s = read(DocMode::Lenient).unwrap();
+    let s = read(Rules::Lenient).unwrap();
     let ent = |name: &str| {
         s.entities
             .iter()
@@ -118,7 +118,7 @@ fn simple_unions_are_modelled_as_qemu_modelled_them() {
 
 #[test]
 fn c_conditions_and_old_pragmas_are_understood() {
-    let s = read(DocMode::Lenient).unwrap();
+    let s = read(Rules::Lenient).unwrap();
     let link = s.entities.iter().find(|e| e.name == "Link").unwrap();
     let EntityKind::Enum(e) = &link.kind else {
         panic!()
@@ -144,7 +144,7 @@ fn c_conditions_and_old_pragmas_are_understood() {
     // Precedence, parentheses and spacing as C has them.
     let cond = |c: &str| {
         let text = format!("{{ 'struct': 'Aa', 'data': {{ 'a': 'int' }}, 'if': '{c}' }}");
-        read_text(&text, DocMode::Lenient).map(|s| {
+        read_text(&text, Rules::Lenient).map(|s| {
             s.entities
                 .iter()
                 .find(|e| e.name == "Aa")
@@ -203,7 +203,7 @@ fn legacy_unions_keep_their_checks() {
             "'UnKind' is defined a second time",
         ),
     ] {
-        let e = read_text(text, DocMode::Lenient).unwrap_err();
+        let e = read_text(text, Rules::Lenient).unwrap_err();
         assert!(e.contains(message), "{text}: {e}");
     }
 }

@@ -382,7 +382,7 @@ impl Docs {
                 .ok_or_else(|| std::io::ErrorKind::NotFound.into())
         };
         let options = qapi_parser::Options {
-            doc_mode: qapi_parser::DocMode::Lenient,
+            rules: qapi_parser::Rules::Lenient,
         };
         Schema::from_file_with(std::path::Path::new(main), options, &load)
             .map(Docs::new)

@@ -1,4 +1,4 @@
-use qapi_codegen::qapi_parser::{DocMode, Options, Schema};
+use qapi_codegen::qapi_parser::{Options, Rules, Schema};
 
 fn main() {
     // The demo schema, with an extra derive on one type.
@@ -20,7 +20,7 @@ fn main() {
     }
     // The language of QEMU releases before 6.2 (simple unions).
     qapi_codegen::Config::new()
-        .lenient_docs(true)
+        .rules(qapi_codegen::Rules::Lenient)
         .generate("../../schema/tests/legacy.json")
         .unwrap_or_else(|e| panic!("{e}"));
     // A newer release that also reads an older one's replies.
@@ -28,7 +28,7 @@ fn main() {
         Schema::from_file(
             format!("../../schema/tests/{file}"),
             Options {
-                doc_mode: DocMode::Lenient,
+                rules: Rules::Lenient,
             },
         )
         .unwrap_or_else(|f| panic!("{f}"))

@@ -22,7 +22,7 @@ fn main() {
         for (name, schema) in SCHEMAS {
             let dir = out.join(format!("v{}", version.replace('.', "_")));
             let file = qapi_codegen::Config::new()
-                .lenient_docs(true)
+                .rules(qapi_codegen::Rules::Lenient)
                 .out_dir(&dir)
                 .generate(tree.join(schema))
                 .unwrap_or_else(|e| panic!("{version} {schema}: {e}"));

@@ -966,7 +966,7 @@ mod tests {
     fn schema(text: &str) -> Schema {
         let load = |_: &std::path::Path| Ok(text.as_bytes().to_vec());
         let options = qapi_parser::Options {
-            doc_mode: qapi_parser::DocMode::Lenient,
+            rules: qapi_parser::Rules::Lenient,
         };
         Schema::from_file_with(std::path::Path::new("t.json"), options, &load)
             .unwrap_or_else(|f| panic!("{}", f.render()))

@@ -637,7 +637,7 @@ fn run() -> Result<Report, String> {
     // QEMU 10.0.2's documentation predates the strict rules (10.2's).
     let parse = |path: std::path::PathBuf| {
         let options = qapi_parser::Options {
-            doc_mode: qapi_parser::DocMode::Lenient,
+            rules: qapi_parser::Rules::Lenient,
         };
         qapi_parser::Schema::from_file(&path, options)
             .map_err(|e| format!("{}: {e}", path.display()))

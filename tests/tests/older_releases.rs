@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use qapi_parser::{Builtin, DocMode, EntityId, EntityKind, Options, Schema};
+use qapi_parser::{Builtin, EntityId, EntityKind, Options, Rules, Schema};
 use serde_json::{Map, Value};
 
 /// Writes values of an older schema's types.
@@ -92,7 +92,7 @@ fn read(path: &Path) -> Schema {
     Schema::from_file(
         path,
         Options {
-            doc_mode: DocMode::Lenient,
+            rules: Rules::Lenient,
         },
     )
     .unwrap_or_else(|f| panic!("{}", f.render()))

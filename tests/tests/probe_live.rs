@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use qapi_parser::{
-    DocMode, Entity, EntityKind, JsonType, ObjectMember, Options as ParseOptions, Schema,
+    Entity, EntityKind, JsonType, ObjectMember, Options as ParseOptions, Rules, Schema,
 };
 use qapi_tests::live::storage_daemon;
 use qapi_tests::qemu_bin::ensure_qemu72;
@@ -23,8 +23,8 @@ use qapi_types::probe::{UnknownKind, Warning};
 use qapi_types::{Error, Options};
 use serde_json::{json, Value};
 
-fn read(path: &str, doc_mode: DocMode) -> Schema {
-    Schema::from_file(workspace_root().join(path), ParseOptions { doc_mode })
+fn read(path: &str, rules: Rules) -> Schema {
+    Schema::from_file(workspace_root().join(path), ParseOptions { rules })
         .unwrap_or_else(|f| panic!("{f}"))
 }
 
@@ -310,13 +310,13 @@ fn releases() -> Releases {
     let daemon = Schema::from_file(
         tree.join("storage-daemon/qapi/qapi-schema.json"),
         ParseOptions {
-            doc_mode: DocMode::Lenient,
+            rules: Rules::Lenient,
         },
     )
     .unwrap_or_else(|f| panic!("{f}"));
     Releases {
-        v10: read("schema/older/10.0/qapi/qapi-schema.json", DocMode::Lenient),
-        v72: read("schema/older/7.2/qapi/qapi-schema.json", DocMode::Lenient),
+        v10: read("schema/older/10.0/qapi/qapi-schema.json", Rules::Lenient),
+        v72: read("schema/older/7.2/qapi/qapi-schema.json", Rules::Lenient),
         daemon,
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use qapi_parser::{DocMode, Options, Schema};
+use qapi_parser::{Options, Rules, Schema};
 use qapi_tests::{qemu_src, reference_dump};
 
 const SCHEMAS: [&str; 3] = [
@@ -11,8 +11,8 @@ const SCHEMAS: [&str; 3] = [
     "storage-daemon/qapi/qapi-schema.json",
 ];
 
-fn ours(tree: &Path, schema: &str, mode: DocMode) -> String {
-    let s = Schema::from_file(tree.join(schema), Options { doc_mode: mode })
+fn ours(tree: &Path, schema: &str, mode: Rules) -> String {
+    let s = Schema::from_file(tree.join(schema), Options { rules: mode })
         .unwrap_or_else(|f| panic!("{schema}: {f}"));
     qapi_parser::dump::dump(&s)
 }
@@ -39,7 +39,7 @@ fn assert_same(what: &str, got: &str, want: &str) {
 fn strict_then_lenient(tree: &Path, schema: &str) -> (String, bool) {
     match Schema::from_file(tree.join(schema), Options::default()) {
         Ok(s) => (qapi_parser::dump::dump(&s), false),
-        Err(_) => (ours(tree, schema, DocMode::Lenient), true),
+        Err(_) => (ours(tree, schema, Rules::Lenient), true),
     }
 }
 
@@ -49,11 +49,11 @@ fn qemu_10_2_0_dumps_equal_qemu_reference() {
     for schema in SCHEMAS {
         let want =
             reference_dump(&tree, &tree, schema).unwrap_or_else(|e| panic!("reference: {e}"));
-        let got = ours(&tree, schema, DocMode::Strict);
+        let got = ours(&tree, schema, Rules::Strict);
         assert!(got.len() > 10_000, "{schema}: dump too short");
         assert_same(schema, &got, &want);
         // A schema the strict rules accept reads the same leniently.
-        assert_same(schema, &ours(&tree, schema, DocMode::Lenient), &want);
+        assert_same(schema, &ours(&tree, schema, Rules::Lenient), &want);
     }
 }
 
@@ -146,6 +146,6 @@ fn project_demo_schema_dumps_equal_qemu_reference() {
     let dir = qemu_src::workspace_root().join("schema/examples");
     let want =
         reference_dump(&tree, &dir, "demo.json").unwrap_or_else(|e| panic!("reference: {e}"));
-    let got = ours(&dir, "demo.json", DocMode::Strict);
+    let got = ours(&dir, "demo.json", Rules::Strict);
     assert_eq!(got, want);
 }

@@ -21,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qapi_parser::{DocMode, Options, Schema};
+use qapi_parser::{Options, Rules, Schema};
 use qapi_tests::examples::{check, Bindings, Mode, Report};
 use qapi_tests::qemu_src::workspace_root;
 use qapi_types::ServerMessage;
@@ -86,8 +86,8 @@ bindings!(Qga, qga);
 /// Read a schema of any release: the lenient documentation rules read
 /// every release's text, and the same definitions as the strict ones.
 fn read(path: &Path) -> Schema {
-    let doc_mode = DocMode::Lenient;
-    Schema::from_file(path, Options { doc_mode })
+    let rules = Rules::Lenient;
+    Schema::from_file(path, Options { rules })
         .unwrap_or_else(|f| panic!("{}: {}", path.display(), f.render()))
 }
 

@@ -192,7 +192,7 @@ pub fn type_differences(root: &Path, tree: Option<&Path>) -> Result<(), String> 
         for release in releases() {
             config.older_schema(release, &read(dir(root, release).join(schema))?);
         }
-        for d in config.type_differences(&s) {
+        for d in config.type_differences(&s).map_err(|e| e.to_string())? {
             println!("{schema}: {d}");
         }
     }

@@ -335,11 +335,9 @@ fn shape(s: &Schema, id: qapi_parser::EntityId) -> (String, Vec<String>, bool) {
 /// What changed in the API between two schemas.
 pub fn api_changes(module: &str, old: &Schema, new: &Schema) -> String {
     let named = |s: &Schema| -> BTreeMap<String, (String, Vec<String>, bool)> {
-        s.entities
-            .iter()
-            .enumerate()
+        s.iter()
             .filter(|(_, e)| !e.is_implicit())
-            .map(|(i, e)| (e.name.clone(), shape(s, qapi_parser::EntityId(i as u32))))
+            .map(|(id, e)| (e.name.clone(), shape(s, id)))
             .filter(|(_, sh)| !sh.0.is_empty())
             .collect()
     };

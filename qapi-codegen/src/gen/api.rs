@@ -16,7 +16,7 @@ impl Gen<'_> {
         arg: Option<EntityId>,
         boxed: bool,
     ) -> TokenStream {
-        let name = format_ident!("{}", self.names[&id]);
+        let name = format_ident!("{}", self.plan.names[&id]);
         match arg {
             Some(a) if boxed || !self.ent(a).is_implicit() => {
                 let inner = self.type_path(a, Place::Module);
@@ -89,10 +89,10 @@ impl Gen<'_> {
         let EntityKind::Command(c) = &e.kind else {
             unreachable!()
         };
-        let name = format_ident!("{}", self.names[&id]);
+        let name = format_ident!("{}", self.plan.names[&id]);
         let wire = &e.name;
         // A command that is its argument type is documented there.
-        let (def, docs) = if self.command_types.contains_key(&id) {
+        let (def, docs) = if self.plan.command_types.contains_key(&id) {
             let cfg = self.cfg(&e.cond);
             (quote!(#cfg pub use super::#name;), TokenStream::new())
         } else {
@@ -140,7 +140,7 @@ impl Gen<'_> {
         let EntityKind::Event(ev) = &e.kind else {
             unreachable!()
         };
-        let name = format_ident!("{}", self.names[&id]);
+        let name = format_ident!("{}", self.plan.names[&id]);
         let wire = &e.name;
         let def = self.data_item(id, ev.arg_type, ev.boxed);
         let avail = self.avail_const(id);
@@ -165,9 +165,9 @@ impl Gen<'_> {
     /// (`input` is the function's other parameter).
     fn by_command(&self, input: TokenStream, arm: impl Fn(&Ident) -> TokenStream) -> TokenStream {
         let mut arms = Vec::new();
-        for (i, e) in self.schema.entities.iter().enumerate() {
+        for (id, e) in self.schema.iter() {
             if let EntityKind::Command(_) = e.kind {
-                let ty = format_ident!("{}", self.names[&EntityId(i as u32)]);
+                let ty = format_ident!("{}", self.plan.names[&id]);
                 let (wire, cfg, body) = (lit(&e.name), self.cfg(&e.cond), arm(&ty));
                 arms.push(quote!(#cfg #wire => #body,));
             }
@@ -235,12 +235,11 @@ impl Gen<'_> {
         let mut variants = Vec::new();
         let mut de_arms = Vec::new();
         let mut name_arms = Vec::new();
-        for (i, e) in self.schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
+        for (id, e) in self.schema.iter() {
             if !matches!(e.kind, EntityKind::Event(_)) {
                 continue;
             }
-            let ty = format_ident!("{}", self.names[&id]);
+            let ty = format_ident!("{}", self.plan.names[&id]);
             let vname = ident(&scope.name(&e.name, variant_name(&e.name), &mut self.renames));
             let cfg = self.cfg(&e.cond);
             let dep = self.deprecated(&e.features, None);

@@ -250,7 +250,7 @@ fn fits(branch: JsonType, value: JsonType) -> bool {
 /// documentation): for each of this schema's types, the older ones.
 fn correspond(new: &Schema, old: &Schema) -> HashMap<EntityId, Vec<EntityId>> {
     let mut work: Vec<(EntityId, EntityId)> = Vec::new();
-    for (i, e) in new.entities.iter().enumerate() {
+    for (id, e) in new.iter() {
         let Some(o) = old.lookup(&e.name) else {
             continue;
         };
@@ -262,7 +262,7 @@ fn correspond(new: &Schema, old: &Schema) -> HashMap<EntityId, Vec<EntityId>> {
             (EntityKind::Event(a), EntityKind::Event(b)) => work.extend(a.arg_type.zip(b.arg_type)),
             (EntityKind::Command(_) | EntityKind::Event(_), _)
             | (_, EntityKind::Command(_) | EntityKind::Event(_)) => {}
-            _ => work.push((EntityId(i as u32), o)),
+            _ => work.push((id, o)),
         }
     }
     let mut seen: HashSet<(EntityId, EntityId)> = HashSet::new();
@@ -361,7 +361,7 @@ impl Gen<'_> {
     /// What `cargo:warning`/regen notes say about members whose type
     /// differs: `Type.member: QEMU R sends OLD`.
     pub(super) fn differing_members(&self) -> Vec<String> {
-        let Some(av) = &self.avail else {
+        let Some(av) = &self.plan.avail else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -387,7 +387,7 @@ impl Gen<'_> {
     }
 
     fn output_sorted(&self) -> Vec<EntityId> {
-        let mut v: Vec<EntityId> = self.output.iter().copied().collect();
+        let mut v: Vec<EntityId> = self.plan.output.iter().copied().collect();
         v.sort();
         v
     }
@@ -395,7 +395,7 @@ impl Gen<'_> {
     /// The availability constant of a command or event (in its
     /// `Command`/`Event` impl).
     pub(super) fn avail_const(&self, id: EntityId) -> TokenStream {
-        let Some(av) = &self.avail else {
+        let Some(av) = &self.plan.avail else {
             return TokenStream::new();
         };
         let rt = &self.rt;
@@ -408,7 +408,7 @@ impl Gen<'_> {
 
     /// `RELEASES`: the releases availability masks count.
     pub(super) fn releases_const(&self) -> TokenStream {
-        let Some(av) = &self.avail else {
+        let Some(av) = &self.plan.avail else {
             return TokenStream::new();
         };
         let rt = &self.rt;
@@ -430,7 +430,7 @@ impl Gen<'_> {
     /// A definition's releases, for its documentation: "\n\n*QEMU 8.2
     /// and later.*", or nothing without older releases.
     pub(super) fn avail_item_note(&self, e: &Entity) -> String {
-        match (&self.avail, self.schema.lookup(&e.name)) {
+        match (&self.plan.avail, self.schema.lookup(&e.name)) {
             (Some(av), Some(id)) => format!("\n\n*{}.*", av.text(av.entity_mask(self.schema, id))),
             _ => String::new(),
         }
@@ -439,7 +439,7 @@ impl Gen<'_> {
     /// What a part's documentation adds: its releases when they are not
     /// all of its owner's.
     fn part_note(&self, owner: EntityId, mask: impl Fn(&Avail) -> u64) -> String {
-        let Some(av) = &self.avail else {
+        let Some(av) = &self.plan.avail else {
             return String::new();
         };
         let (own, whole) = (mask(av), av.entity_mask(self.schema, owner));
@@ -486,7 +486,12 @@ impl Gen<'_> {
                 newer_only.join(", ")
             ));
         }
-        if let Some(av) = self.avail.as_ref().filter(|_| self.output.contains(&owner)) {
+        if let Some(av) = self
+            .plan
+            .avail
+            .as_ref()
+            .filter(|_| self.plan.output.contains(&owner))
+        {
             let differs = av.differing(self.schema, owner, m);
             if !differs.is_empty() {
                 // By older type: "QEMU 6.2 and 7.2 send `int`".
@@ -531,9 +536,10 @@ impl Gen<'_> {
         place: Place,
     ) -> Option<TokenStream> {
         let av = self
+            .plan
             .avail
             .as_ref()
-            .filter(|_| self.output.contains(&owner))?;
+            .filter(|_| self.plan.output.contains(&owner))?;
         let differs = av.differing(self.schema, owner, m);
         let first = differs.first()?;
         let rt = &self.rt;

@@ -1,12 +1,14 @@
-//! Documentation: the schema's doc comments as rustdoc attributes.
+//! The rustdoc of generated items: each item's page (description,
+//! tagged sections, examples, members) laid out as `#[doc]` attributes,
+//! its text converted from the schema's rST by [`crate::rst`].
 
 use proc_macro2::TokenStream;
 use qapi_parser::{Doc, Entity, EntityId, EntityKind, Feature, IfCond, ObjectMember, SectionKind};
 use quote::quote;
 
 use super::{cond_text, lit, Gen};
-use crate::docs;
 use crate::naming::{field_name, variant_name};
+use crate::rst;
 
 impl<'a> Gen<'a> {
     pub(super) fn doc_attrs(&self, text: &str) -> TokenStream {
@@ -26,9 +28,9 @@ impl<'a> Gen<'a> {
         let mut examples = String::new();
         let doc = e.doc.map(|d| &self.schema.docs[d]);
         if let Some(doc) = doc {
-            let (rest, ex) = docs::split_examples(doc.body());
-            text.push_str(&docs::markdown(&rest));
-            append(&mut examples, &docs::markdown(&ex));
+            let (rest, ex) = rst::split_examples(doc.body());
+            text.push_str(&rst::markdown(&rest));
+            append(&mut examples, &rst::markdown(&ex));
         }
         if text.trim().is_empty() {
             text = if e.name == "QType" {
@@ -51,24 +53,24 @@ impl<'a> Gen<'a> {
                 match (s.kind, heading) {
                     // Older releases' `Example:` sections are QMP
                     // transcripts.
-                    (SectionKind::Example, _) => append(&mut examples, &docs::literal(&s.text)),
+                    (SectionKind::Example, _) => append(&mut examples, &rst::literal(&s.text)),
                     (_, Some(h)) => {
-                        let body = docs::markdown(&s.text);
+                        let body = rst::markdown(&s.text);
                         if !body.trim().is_empty() {
                             append(&mut headed, &format!("# {h}\n\n{body}"));
                         }
                     }
                     _ => {
-                        let (rest, ex) = docs::split_examples(&s.text);
-                        append(&mut text, &docs::markdown(&rest));
-                        append(&mut examples, &docs::markdown(&ex));
+                        let (rest, ex) = rst::split_examples(&s.text);
+                        append(&mut text, &rst::markdown(&rest));
+                        append(&mut examples, &rst::markdown(&ex));
                     }
                 }
             }
             if let Some(f) = doc.feature("unstable") {
                 append(
                     &mut text,
-                    &format!("**Unstable:** {}", docs::markdown(&f.text)),
+                    &format!("**Unstable:** {}", rst::markdown(&f.text)),
                 );
             }
         }
@@ -76,7 +78,7 @@ impl<'a> Gen<'a> {
         if let Some(arg) = self.deprecated_newtype(e) {
             // rustdoc repeats a deprecated type's banner on each field:
             // the one field is hidden, so this says what it holds.
-            let n = &self.names[&arg];
+            let n = &self.plan.names[&arg];
             let (of, what) = match e.kind {
                 EntityKind::Event(_) => ("event", "data"),
                 _ => ("command", "arguments"),
@@ -121,7 +123,7 @@ impl<'a> Gen<'a> {
             _ => return None,
         };
         let id = self.schema.lookup(&e.name)?;
-        if self.command_types.contains_key(&id)
+        if self.plan.command_types.contains_key(&id)
             || !e.features.iter().any(|f| f.name == "deprecated")
         {
             return None;
@@ -171,7 +173,7 @@ impl<'a> Gen<'a> {
     ) -> TokenStream {
         let desc = doc
             .and_then(|d| d.member(name))
-            .map(|s| docs::markdown(&s.text))
+            .map(|s| rst::markdown(&s.text))
             .unwrap_or_default();
         // The wire name is shown when it is not the Rust name: always
         // for an enum's values (the Rust name is CamelCase).  Without a
@@ -249,7 +251,7 @@ impl<'a> Gen<'a> {
         };
         let desc = doc
             .and_then(|d| d.member(wire))
-            .map(|s| docs::markdown(&s.text))
+            .map(|s| rst::markdown(&s.text))
             .unwrap_or_default();
         if desc.trim().is_empty() {
             line
@@ -270,7 +272,7 @@ impl<'a> Gen<'a> {
     ) -> (TokenStream, String) {
         let desc = doc
             .and_then(|d| d.member(tag))
-            .map(|s| docs::markdown(&s.text))
+            .map(|s| rst::markdown(&s.text))
             .unwrap_or_default();
         let desc = desc.trim();
         let about = if desc.is_empty() {
@@ -297,7 +299,7 @@ impl<'a> Gen<'a> {
         }
         let note = doc
             .and_then(|d| d.feature("deprecated"))
-            .map(|s| docs::inline(&s.text.split_whitespace().collect::<Vec<_>>().join(" ")))
+            .map(|s| rst::inline(&s.text.split_whitespace().collect::<Vec<_>>().join(" ")))
             .filter(|s| !s.is_empty());
         match note {
             Some(n) => {
@@ -360,11 +362,10 @@ impl<'a> Gen<'a> {
         if sections.is_empty() {
             return TokenStream::new();
         }
-        for (i, e) in self.schema.entities.iter().enumerate() {
+        for (id, e) in self.schema.iter() {
             let Some(sec) = e.doc.and_then(|d| section_of_doc[d]) else {
                 continue;
             };
-            let id = EntityId(i as u32);
             let (group, path) = match &e.kind {
                 EntityKind::Command(_) => (0, "commands::"),
                 EntityKind::Event(_) => (1, "events::"),
@@ -372,7 +373,7 @@ impl<'a> Gen<'a> {
                 EntityKind::Object(_) if !e.is_implicit() => (2, ""),
                 _ => continue,
             };
-            let Some(name) = self.names.get(&id) else {
+            let Some(name) = self.plan.names.get(&id) else {
                 continue;
             };
             // An item compiled out by its condition has nothing to link to.
@@ -391,11 +392,11 @@ impl<'a> Gen<'a> {
             index.push_str(&format!(
                 "\n{}- [{}](self::{})",
                 "  ".repeat(s.level.saturating_sub(1)),
-                docs::inline(&s.title),
+                rst::inline(&s.title),
                 s.ident
             ));
-            let mut text = docs::inline(&s.title);
-            append(&mut text, docs::markdown(&s.intro.join("\n")).trim_start());
+            let mut text = rst::inline(&s.title);
+            append(&mut text, rst::markdown(&s.intro.join("\n")).trim_start());
             for (heading, links) in ["Commands", "Events", "Types"].iter().zip(&s.links) {
                 if !links.is_empty() {
                     append(&mut text, &format!("# {heading}\n\n{}", links.join("\n")));

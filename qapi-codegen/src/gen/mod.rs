@@ -1,25 +1,29 @@
 //! The IR as Rust items: one `quote!` per item, in schema order.
 //!
-//! `mod.rs` drives generation and holds what every room shares (names,
-//! recursion, type paths); `types.rs` defines enums, structs, unions and
-//! alternates; `serde.rs` writes their `Serialize`/`Deserialize` impls;
-//! `api.rs` the `commands` and `events` modules; `docs.rs` the rustdoc.
+//! `plan.rs` analyses the whole schema once, before anything is emitted
+//! (names, boxed members and branches, the types replies carry, the older
+//! releases); `mod.rs` drives generation and holds the helpers every room
+//! shares (type paths, `cfg`); `types.rs` defines enums, structs, unions
+//! and alternates; `serde.rs` writes their `Serialize`/`Deserialize`
+//! impls; `api.rs` the `commands` and `events` modules; `docs.rs` the
+//! rustdoc attributes.
 
 mod api;
 mod avail;
 mod construct;
 mod docs;
+mod plan;
 mod serde;
 mod types;
-
-use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Literal, TokenStream};
 use qapi_parser::{Builtin, Entity, EntityId, EntityKind, IfCond, ObjectMember, Schema};
 use quote::{format_ident, quote};
+use syn::parse::Parser;
 
-use crate::naming::{item_name, Rename, Scope};
-use crate::Config;
+use crate::naming::Rename;
+use crate::{Config, Error};
+use plan::Plan;
 
 /// Generated items, and the renames made to keep names apart.
 pub struct Output {
@@ -30,21 +34,14 @@ pub struct Output {
 pub(super) struct Gen<'a> {
     schema: &'a Schema,
     config: &'a Config,
+    /// `Config::runtime_path`, parsed.
     rt: TokenStream,
-    /// Rust names of the generated types (enums, structs, unions,
-    /// alternates), and of commands and events in their modules.
-    names: HashMap<EntityId, String>,
-    /// Commands whose arguments are a top-level type of the same name:
-    /// that type is the command (see `assign_names`).
-    pub(super) command_types: HashMap<EntityId, EntityId>,
-    /// Union branch enums.
-    branch_enums: HashMap<EntityId, String>,
-    /// (container, member or branch name) edges that need a `Box`.
-    boxed: HashSet<(EntityId, String)>,
-    /// Types that replies and events carry, directly or inside another.
-    output: HashSet<EntityId>,
-    /// The older releases' availability (when there are any).
-    avail: Option<avail::Avail<'a>>,
+    /// `Config::type_attributes`, parsed: (QAPI name or `.`, attributes).
+    type_attributes: Vec<(String, TokenStream)>,
+    /// The analysis of the whole schema, made before any item.
+    plan: Plan<'a>,
+    /// The renames made: the plan's, then those made while emitting
+    /// (fields, variants).
     renames: Vec<Rename>,
 }
 
@@ -55,47 +52,69 @@ pub(super) enum Place {
     Module,
 }
 
-fn prepare<'a>(schema: &'a Schema, config: &'a Config) -> Gen<'a> {
-    let rt: TokenStream = config
-        .runtime_path
-        .parse()
-        .unwrap_or_else(|_| quote!(::qapi_runtime));
-    let mut g = Gen {
+/// Parse the settings, then plan.  A setting that does not parse is an
+/// error: it is never left out of the output.
+fn prepare<'a>(schema: &'a Schema, config: &'a Config) -> Result<Gen<'a>, Error> {
+    let rt = runtime_path(&config.runtime_path)?;
+    let type_attributes = config
+        .type_attributes
+        .iter()
+        .map(|(name, attrs)| Ok((name.clone(), type_attribute(name, attrs)?)))
+        .collect::<Result<_, Error>>()?;
+    let older = config.older.iter().map(|o| ("older_schema", &o.release));
+    for (setting, release) in config.release.iter().map(|r| ("release", r)).chain(older) {
+        if avail::version(release).is_none() {
+            return Err(Error::Config(format!(
+                "{setting}: the release {release:?} is not a QEMU version (MAJOR.MINOR or MAJOR.MINOR.MICRO)"
+            )));
+        }
+    }
+    let mut plan = Plan::new(schema, config);
+    let renames = std::mem::take(&mut plan.renames);
+    Ok(Gen {
         schema,
         config,
         rt,
-        names: HashMap::new(),
-        command_types: HashMap::new(),
-        branch_enums: HashMap::new(),
-        boxed: HashSet::new(),
-        output: HashSet::new(),
-        avail: None,
-        renames: Vec::new(),
+        type_attributes,
+        plan,
+        renames,
+    })
+}
+
+/// `Config::runtime_path`: a module path (`::qapi_types`, `crate`).
+fn runtime_path(path: &str) -> Result<TokenStream, Error> {
+    let bad =
+        |why: String| Error::Config(format!("runtime_path: {path:?} is not a Rust path: {why}"));
+    let tokens: TokenStream = path.parse().map_err(|e| bad(format!("{e}")))?;
+    Parser::parse2(syn::Path::parse_mod_style, tokens.clone()).map_err(|e| bad(e.to_string()))?;
+    Ok(tokens)
+}
+
+/// A `Config::type_attribute`: outer attributes (`#[derive(Hash)]`).
+fn type_attribute(name: &str, attrs: &str) -> Result<TokenStream, Error> {
+    let bad = |why: String| {
+        Error::Config(format!(
+            "type_attribute for {name:?}: {attrs:?} is not Rust attributes (#[...]): {why}"
+        ))
     };
-    g.assign_names();
-    g.find_recursion();
-    g.find_output();
-    g.box_large_branches();
-    if !config.older.is_empty() {
-        g.avail = Some(avail::Avail::new(schema, config));
-    }
-    g
+    let tokens: TokenStream = attrs.parse().map_err(|e| bad(format!("{e}")))?;
+    Parser::parse2(syn::Attribute::parse_outer, tokens.clone()).map_err(|e| bad(e.to_string()))?;
+    Ok(tokens)
 }
 
 /// See `Config::type_differences`.
-pub fn type_differences(schema: &Schema, config: &Config) -> Vec<String> {
-    prepare(schema, config).differing_members()
+pub fn type_differences(schema: &Schema, config: &Config) -> Result<Vec<String>, Error> {
+    Ok(prepare(schema, config)?.differing_members())
 }
 
-pub fn generate(schema: &Schema, config: &Config) -> Output {
-    let mut g = prepare(schema, config);
+pub fn generate(schema: &Schema, config: &Config) -> Result<Output, Error> {
+    let mut g = prepare(schema, config)?;
     // Items are moved into the streams that hold them: interpolating a
     // `TokenStream` with `quote!` copies every token of it.
     let mut top = TokenStream::new();
     let mut commands = TokenStream::new();
     let mut events = TokenStream::new();
-    for (i, e) in schema.entities.iter().enumerate() {
-        let id = EntityId(i as u32);
+    for (id, e) in schema.iter() {
         match &e.kind {
             EntityKind::Enum(_) => top.extend(g.enum_item(id)),
             EntityKind::Object(o) if !e.is_implicit() => {
@@ -140,10 +159,10 @@ pub fn generate(schema: &Schema, config: &Config) -> Output {
         /// all of them.
         pub mod events #events
     });
-    Output {
+    Ok(Output {
         tokens,
         renames: g.renames,
-    }
+    })
 }
 
 impl<'a> Gen<'a> {
@@ -151,103 +170,10 @@ impl<'a> Gen<'a> {
         self.schema.entity(id)
     }
 
-    /// Names for every generated item. Top-level types come first (a
-    /// name from Rust's prelude gets a `Qapi` prefix, so `use
-    /// qmp::*` never shadows `String`); then commands and events, which
-    /// users glob-import beside the types: a command whose name is a
-    /// type's and whose arguments are exactly that type (and no other
-    /// command's) is that type, re-exported; any other clash gets a
-    /// `Command` or `Event` suffix.
-    pub(super) fn assign_names(&mut self) {
-        let mut types = Scope::new("types");
-        let mut commands = Scope::new("commands");
-        let mut events = Scope::new("events");
-        events.reserve("Event");
-        events.reserve("EventMessage");
-        events.reserve("EventError");
-        let schema = self.schema;
-        let mut top: HashMap<String, EntityId> = HashMap::new();
-        for (i, e) in schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
-            let name = match &e.kind {
-                EntityKind::Enum(_) | EntityKind::Alternate(_) => {
-                    types.name(&e.name, item_name(&e.name), &mut self.renames)
-                }
-                EntityKind::Object(_) if !e.is_implicit() => {
-                    types.name(&e.name, item_name(&e.name), &mut self.renames)
-                }
-                _ => continue,
-            };
-            top.insert(name.clone(), id);
-            self.names.insert(id, name);
-        }
-        // Branch enums of unions come after every schema name, so a
-        // schema type never has to give way to one.
-        for (i, e) in schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
-            if let EntityKind::Object(o) = &e.kind {
-                if o.branches.is_some() && !e.is_implicit() {
-                    let n = types.name(
-                        &format!("{} branches", e.name),
-                        format!("{}Branch", self.names[&id]),
-                        &mut self.renames,
-                    );
-                    top.insert(n.clone(), id);
-                    self.branch_enums.insert(id, n);
-                }
-            }
-        }
-        // How many commands take each named type as their arguments.
-        let mut arg_users: HashMap<EntityId, usize> = HashMap::new();
-        for e in &schema.entities {
-            if let EntityKind::Command(c) = &e.kind {
-                if let Some(a) = c.arg_type.filter(|&a| !self.ent(a).is_implicit()) {
-                    *arg_users.entry(a).or_default() += 1;
-                }
-            }
-        }
-        let mut command_names: HashSet<String> = HashSet::new();
-        for (i, e) in schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
-            let EntityKind::Command(c) = &e.kind else {
-                continue;
-            };
-            let natural = item_name(&e.name);
-            let name = match top.get(&natural) {
-                Some(&t)
-                    if c.arg_type == Some(t)
-                        && arg_users.get(&t) == Some(&1)
-                        && !e.features.iter().any(|f| f.name == "deprecated") =>
-                {
-                    self.command_types.insert(id, t);
-                    commands.reserve(&natural);
-                    natural
-                }
-                Some(_) => commands.name(&e.name, format!("{natural}Command"), &mut self.renames),
-                None => commands.name(&e.name, natural, &mut self.renames),
-            };
-            command_names.insert(name.clone());
-            self.names.insert(id, name);
-        }
-        for (i, e) in schema.entities.iter().enumerate() {
-            let id = EntityId(i as u32);
-            if let EntityKind::Event(_) = &e.kind {
-                let natural = item_name(&e.name);
-                let natural = if top.contains_key(&natural) || command_names.contains(&natural) {
-                    format!("{natural}Event")
-                } else {
-                    natural
-                };
-                let name = events.name(&e.name, natural, &mut self.renames);
-                self.names.insert(id, name);
-            }
-        }
-    }
-
     /// The documentation of the command that `ty` is (see
-    /// `assign_names`), for the type's own page.
+    /// `Plan::command_types`), for the type's own page.
     pub(super) fn command_docs_for(&self, ty: EntityId) -> TokenStream {
-        let Some((&cmd, _)) = self.command_types.iter().find(|(_, &t)| t == ty) else {
+        let Some((&cmd, _)) = self.plan.command_types.iter().find(|(_, &t)| t == ty) else {
             return TokenStream::new();
         };
         let e = self.ent(cmd);
@@ -260,77 +186,12 @@ impl<'a> Gen<'a> {
         quote!(#intro #docs)
     }
 
-    /// Box the members and branches that make a type contain itself
-    /// (edges inside one strongly connected component).
-    pub(super) fn find_recursion(&mut self) {
-        let n = self.schema.entities.len();
-        // Direct containment edges, labelled by member or branch name.
-        let mut edges: Vec<Vec<(usize, String)>> = vec![Vec::new(); n];
-        for (i, e) in self.schema.entities.iter().enumerate() {
-            match &e.kind {
-                EntityKind::Object(o) => {
-                    for m in &o.members {
-                        edges[i].push((m.ty.0 as usize, m.name.clone()));
-                    }
-                    if let Some(b) = &o.branches {
-                        for v in &b.variants {
-                            edges[i].push((v.ty.0 as usize, v.name.clone()));
-                        }
-                    }
-                }
-                EntityKind::Alternate(a) => {
-                    for v in &a.variants {
-                        edges[i].push((v.ty.0 as usize, v.name.clone()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        let comp = scc(&edges);
-        for (i, out) in edges.iter().enumerate() {
-            for (j, label) in out {
-                if comp[i] == comp[*j] {
-                    self.boxed.insert((EntityId(i as u32), label.clone()));
-                }
-            }
-        }
-    }
-
-    /// The types replies and events carry: command returns and event
-    /// data, and everything they contain.
-    pub(super) fn find_output(&mut self) {
-        let mut stack: Vec<EntityId> = Vec::new();
-        for e in &self.schema.entities {
-            match &e.kind {
-                EntityKind::Command(c) => stack.extend(c.ret_type),
-                EntityKind::Event(ev) => stack.extend(ev.arg_type),
-                _ => {}
-            }
-        }
-        while let Some(id) = stack.pop() {
-            if !self.output.insert(id) {
-                continue;
-            }
-            match &self.ent(id).kind {
-                EntityKind::Object(o) => {
-                    stack.extend(o.members.iter().map(|m| m.ty));
-                    if let Some(b) = &o.branches {
-                        stack.extend(b.variants.iter().map(|v| v.ty));
-                    }
-                }
-                EntityKind::Alternate(a) => stack.extend(a.variants.iter().map(|v| v.ty)),
-                EntityKind::Array(a) => stack.push(a.element),
-                _ => {}
-            }
-        }
-    }
-
     /// The older releases (see `Config::older_schema`) whose type
     /// matching `owner` lacks the member `m`, when `owner` is carried by
     /// replies or events and `m` is required.
     pub(super) fn newer_only(&self, owner: EntityId, m: &ObjectMember) -> Vec<String> {
-        match &self.avail {
-            Some(av) if !m.optional && self.output.contains(&owner) => av
+        match &self.plan.avail {
+            Some(av) if !m.optional && self.plan.output.contains(&owner) => av
                 .lacking(owner, &m.name)
                 .into_iter()
                 .map(str::to_string)
@@ -349,7 +210,7 @@ impl<'a> Gen<'a> {
         !m.optional
             && m.cond.is_some()
             && !self.config.cfg_conditions
-            && self.output.contains(&owner)
+            && self.plan.output.contains(&owner)
     }
 
     /// The Rust type of a built-in type.
@@ -387,7 +248,7 @@ impl<'a> Gen<'a> {
                 quote!(())
             }
             _ => {
-                let name = format_ident!("{}", self.names[&id]);
+                let name = format_ident!("{}", self.plan.names[&id]);
                 match place {
                     Place::Top => quote!(#name),
                     Place::Module => quote!(super::#name),
@@ -407,7 +268,7 @@ impl<'a> Gen<'a> {
         with_box: bool,
     ) -> TokenStream {
         let mut t = self.type_path(m.ty, place);
-        if with_box && self.boxed.contains(&(owner, m.name.clone())) {
+        if with_box && self.plan.boxed.contains(&(owner, m.name.clone())) {
             t = quote!(::std::boxed::Box<#t>);
         }
         if optional {
@@ -428,11 +289,9 @@ impl<'a> Gen<'a> {
 
     pub(super) fn extra_attrs(&self, qapi_name: &str) -> TokenStream {
         let mut out = TokenStream::new();
-        for (pattern, attr) in &self.config.type_attributes {
+        for (pattern, attrs) in &self.type_attributes {
             if pattern == "." || pattern == qapi_name {
-                if let Ok(ts) = attr.parse::<TokenStream>() {
-                    out.extend(ts);
-                }
+                out.extend(attrs.clone());
             }
         }
         out
@@ -504,62 +363,6 @@ pub(super) fn cfg_pred(c: &IfCond) -> TokenStream {
             quote!(any(#(#ps),*))
         }
     }
-}
-
-/// Strongly connected components (Tarjan, iterative): a component index
-/// for each node.
-pub(super) fn scc(edges: &[Vec<(usize, String)>]) -> Vec<usize> {
-    let n = edges.len();
-    let mut index = vec![usize::MAX; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
-    let mut comp = vec![usize::MAX; n];
-    let mut stack = Vec::new();
-    let mut next = 0;
-    let mut ncomp = 0;
-    for root in 0..n {
-        if index[root] != usize::MAX {
-            continue;
-        }
-        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
-        index[root] = next;
-        low[root] = next;
-        next += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(&mut (v, ref mut ei)) = work.last_mut() {
-            if let Some((w, _)) = edges[v].get(*ei) {
-                *ei += 1;
-                let w = *w;
-                if index[w] == usize::MAX {
-                    index[w] = next;
-                    low[w] = next;
-                    next += 1;
-                    stack.push(w);
-                    on_stack[w] = true;
-                    work.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(index[w]);
-                }
-            } else {
-                work.pop();
-                if let Some(&(parent, _)) = work.last() {
-                    low[parent] = low[parent].min(low[v]);
-                }
-                if low[v] == index[v] {
-                    while let Some(w) = stack.pop() {
-                        on_stack[w] = false;
-                        comp[w] = ncomp;
-                        if w == v {
-                            break;
-                        }
-                    }
-                    ncomp += 1;
-                }
-            }
-        }
-    }
-    comp
 }
 
 #[cfg(test)]

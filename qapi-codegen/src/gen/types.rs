@@ -10,95 +10,13 @@ use super::serde::{Branch, BranchKind, Member, UnionShape};
 use super::{lit, Gen, Place};
 use crate::naming::{field_name, ident, variant_name, Scope};
 
-/// A union branch estimated at this many bytes or more is boxed
-/// ([`Gen::box_large_branches`]).
-const LARGE_BRANCH: usize = 128;
-
 impl Gen<'_> {
-    /// Box the union branches estimated at [`LARGE_BRANCH`] bytes or
-    /// more.  A union value is as large as its largest branch, whichever
-    /// it holds, and every value is moved a few times as it is decoded
-    /// (into its parent, into a `Vec` that grows): one large branch
-    /// (`ImageInfoSpecific`'s qcow2 and luks) made every node of
-    /// `query-named-block-nodes` 1,096 bytes instead of 840, and its
-    /// decoding measurably slower (ARCHITECTURE.md, "How replies are
-    /// decoded").  A boxed branch costs one allocation when it is there.
-    pub(super) fn box_large_branches(&mut self) {
-        let mut large = Vec::new();
-        for (i, e) in self.schema.entities.iter().enumerate() {
-            let EntityKind::Object(o) = &e.kind else {
-                continue;
-            };
-            for v in o.branches.iter().flat_map(|b| &b.variants) {
-                let id = EntityId(i as u32);
-                if self.output.contains(&id)
-                    && !v.implicit
-                    && !self.boxed.contains(&(id, v.name.clone()))
-                    && self.estimated_size(v.ty, 0) >= LARGE_BRANCH
-                {
-                    large.push((id, v.name.clone()));
-                }
-            }
-        }
-        self.boxed.extend(large);
-    }
-
-    /// A rough size in bytes of a type's values: strings, lists and
-    /// enums (whose catch-all holds a string) 24, numbers 8, booleans 1,
-    /// `any` 32, an object its members' and its largest branch's, an
-    /// alternate its largest alternative's and a tag; boxed parts 8.
-    fn estimated_size(&self, ty: EntityId, depth: u32) -> usize {
-        use qapi_parser::Builtin;
-        if depth > 16 {
-            return 8;
-        }
-        let member = |owner: EntityId, name: &str, ty: EntityId, optional: bool| {
-            if self.boxed.contains(&(owner, name.to_string())) {
-                return 8;
-            }
-            let size = self.estimated_size(ty, depth + 1);
-            // An optional number needs room for `None`.
-            match &self.ent(ty).kind {
-                EntityKind::Builtin(b) if optional && !matches!(b, Builtin::Bool) => {
-                    size.max(8) + 8
-                }
-                _ => size,
-            }
-        };
-        match &self.ent(ty).kind {
-            EntityKind::Builtin(Builtin::Str) => 24,
-            EntityKind::Builtin(Builtin::Bool) => 1,
-            EntityKind::Builtin(Builtin::Any) => 32,
-            EntityKind::Builtin(Builtin::Null) => 0,
-            EntityKind::Builtin(_) => 8,
-            EntityKind::Enum(_) | EntityKind::Array(_) => 24,
-            EntityKind::Object(o) => {
-                let members: usize = o
-                    .members
-                    .iter()
-                    .map(|m| member(ty, &m.name, m.ty, m.optional))
-                    .sum();
-                let branch = o
-                    .branches
-                    .iter()
-                    .flat_map(|b| &b.variants)
-                    .map(|v| member(ty, &v.name, v.ty, false));
-                members + branch.max().unwrap_or(0)
-            }
-            EntityKind::Alternate(a) => {
-                let largest = a.variants.iter().map(|v| member(ty, &v.name, v.ty, false));
-                largest.max().unwrap_or(0) + 8
-            }
-            EntityKind::Command(_) | EntityKind::Event(_) => 0,
-        }
-    }
-
     pub(super) fn enum_item(&mut self, id: EntityId) -> TokenStream {
         let e = self.ent(id);
         let EntityKind::Enum(en) = &e.kind else {
             unreachable!()
         };
-        let name = format_ident!("{}", self.names[&id]);
+        let name = format_ident!("{}", self.plan.names[&id]);
         let mut scope = Scope::new(format!("enum {}", e.name));
         let doc = e.doc.map(|d| &self.schema.docs[d]);
         let mut variants = Vec::new();
@@ -212,7 +130,7 @@ impl Gen<'_> {
             }
             let docs = self.member_docs(mdoc, &m.name, &m.cond, &m.features, &note);
             fields.push(quote!(#docs pub #fident: #ty,));
-            let boxed = compat.is_none() && self.boxed.contains(&(owner, m.name.clone()));
+            let boxed = compat.is_none() && self.plan.boxed.contains(&(owner, m.name.clone()));
             let plain = compat.is_none()
                 && !boxed
                 && match &self.ent(m.ty).kind {
@@ -252,7 +170,7 @@ impl Gen<'_> {
         let EntityKind::Object(o) = &e.kind else {
             unreachable!()
         };
-        let name = format_ident!("{}", self.names[&id]);
+        let name = format_ident!("{}", self.plan.names[&id]);
         let (fields, names, ctor) = self.fields(id, id, &o.members.clone(), None, Place::Top);
         let mut docs = self.item_docs(e, None);
         docs.extend(self.command_docs_for(id));
@@ -322,12 +240,11 @@ impl Gen<'_> {
             unreachable!()
         };
         let b = o.branches.as_ref().expect("a union");
-        let name = format_ident!("{}", self.names[&id]);
-        let bname = format_ident!("{}", self.branch_enums[&id]);
+        let name = format_ident!("{}", self.plan.names[&id]);
+        let bname = format_ident!("{}", self.plan.branch_enums[&id]);
         let tag = b.tag.clone();
         let members = o.members.clone();
         let (fields, names, ctor) = self.fields(id, id, &members, Some(&tag), Place::Top);
-        let doc = e.doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("branches of {}", e.name));
         let mut scope_fields = Scope::new(format!("fields of {}", e.name));
         for (f, ..) in &names {
@@ -335,74 +252,12 @@ impl Gen<'_> {
         }
         let branch_field =
             ident(&scope_fields.name("(branch)", "branch".into(), &mut self.renames));
-        let mut variants = Vec::new();
-        let mut tag_arms = Vec::new();
-        let mut branches = Vec::new();
-        let mut conversions = Vec::new();
-        for v in &b.variants {
-            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
-            let wire = &v.name;
-            let cfg = self.cfg(&v.cond);
-            // A simple union's branch (QEMU before 6.2) holds its value
-            // in the one member `data` of an implicit wrapper type.
-            let wrapped = self.wrapped(v.ty);
-            let payload = if v.implicit {
-                BranchPayload::Nothing
-            } else if wrapped.is_some() {
-                BranchPayload::Data
-            } else {
-                let ty = self.names.get(&v.ty).cloned();
-                BranchPayload::Members(ty.unwrap_or_else(|| self.ent(v.ty).name.clone()))
-            };
-            let vdoc = self.union_branch_doc(doc, &tag, wire, payload);
-            let vdocs = self.doc_attrs(&self.branch_doc(id, wire, vdoc));
-            let wire_lit = lit(wire);
-            let kind = if let Some(inner) = wrapped {
-                let mut ty = self.type_path(inner, Place::Top);
-                if self.boxed.contains(&(id, v.name.clone()))
-                    || self.boxed.contains(&(v.ty, "data".to_string()))
-                {
-                    ty = quote!(::std::boxed::Box<#ty>);
-                }
-                variants.push(quote!(#vdocs #cfg #vname(#ty),));
-                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
-                BranchKind::Wrapped
-            } else if v.implicit || self.ent(v.ty).name == "q_empty" {
-                variants.push(quote!(#vdocs #cfg #vname,));
-                tag_arms.push(quote!(#cfg #bname::#vname => #wire_lit,));
-                BranchKind::Empty
-            } else {
-                let plain = self.type_path(v.ty, Place::Top);
-                let boxed = self.boxed.contains(&(id, v.name.clone()));
-                let ty = if boxed {
-                    quote!(::std::boxed::Box<#plain>)
-                } else {
-                    plain.clone()
-                };
-                variants.push(quote!(#vdocs #cfg #vname(#ty),));
-                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
-                let wrap = |value: TokenStream| {
-                    if boxed {
-                        quote!(#bname::#vname(::std::boxed::Box::new(#value)))
-                    } else {
-                        quote!(#bname::#vname(#value))
-                    }
-                };
-                conversions.push((plain.clone(), cfg.clone(), wrap(quote!(v))));
-                // A branch type that only wraps one value (QEMU's
-                // `*Wrapper` structs) also converts from that value.
-                if let Some(inner) = self.single_member(v.ty) {
-                    conversions.push((inner, cfg.clone(), wrap(quote!(#plain::new(v)))));
-                }
-                BranchKind::members(self.ent(v.ty))
-            };
-            branches.push(Branch {
-                vname,
-                wire: wire.clone(),
-                cfg,
-                kind,
-            });
-        }
+        let UnionBranches {
+            variants,
+            tag_arms,
+            branches,
+            conversions,
+        } = self.union_branches(id, &bname, &mut scope);
         let other = ident(&scope.name("(catch-all)", "Other".into(), &mut self.renames));
         // An older release this binding also reads may lack the
         // discriminator altogether (the type was a plain struct there).
@@ -530,12 +385,99 @@ impl Gen<'_> {
         }
     }
 
+    /// A union's branches, in schema order (named in `scope`): the
+    /// branch enum's variants, the arms of its `tag()`, what its serde
+    /// impls need, and the `From` conversions into it.
+    fn union_branches(&mut self, id: EntityId, bname: &Ident, scope: &mut Scope) -> UnionBranches {
+        let e = self.ent(id);
+        let EntityKind::Object(o) = &e.kind else {
+            unreachable!()
+        };
+        let b = o.branches.as_ref().expect("a union");
+        let tag = &b.tag;
+        let doc = e.doc.map(|d| &self.schema.docs[d]);
+        let mut variants = Vec::new();
+        let mut tag_arms = Vec::new();
+        let mut branches = Vec::new();
+        let mut conversions = Vec::new();
+        for v in &b.variants {
+            let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
+            let wire = &v.name;
+            let cfg = self.cfg(&v.cond);
+            // A simple union's branch (QEMU before 6.2) holds its value
+            // in the one member `data` of an implicit wrapper type.
+            let wrapped = self.wrapped(v.ty);
+            let payload = if v.implicit {
+                BranchPayload::Nothing
+            } else if wrapped.is_some() {
+                BranchPayload::Data
+            } else {
+                let ty = self.plan.names.get(&v.ty).cloned();
+                BranchPayload::Members(ty.unwrap_or_else(|| self.ent(v.ty).name.clone()))
+            };
+            let vdoc = self.union_branch_doc(doc, tag, wire, payload);
+            let vdocs = self.doc_attrs(&self.branch_doc(id, wire, vdoc));
+            let wire_lit = lit(wire);
+            let kind = if let Some(inner) = wrapped {
+                let mut ty = self.type_path(inner, Place::Top);
+                if self.plan.boxed.contains(&(id, v.name.clone()))
+                    || self.plan.boxed.contains(&(v.ty, "data".to_string()))
+                {
+                    ty = quote!(::std::boxed::Box<#ty>);
+                }
+                variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
+                BranchKind::Wrapped
+            } else if v.implicit || self.ent(v.ty).name == "q_empty" {
+                variants.push(quote!(#vdocs #cfg #vname,));
+                tag_arms.push(quote!(#cfg #bname::#vname => #wire_lit,));
+                BranchKind::Empty
+            } else {
+                let plain = self.type_path(v.ty, Place::Top);
+                let boxed = self.plan.boxed.contains(&(id, v.name.clone()));
+                let ty = if boxed {
+                    quote!(::std::boxed::Box<#plain>)
+                } else {
+                    plain.clone()
+                };
+                variants.push(quote!(#vdocs #cfg #vname(#ty),));
+                tag_arms.push(quote!(#cfg #bname::#vname(_) => #wire_lit,));
+                let wrap = |value: TokenStream| {
+                    if boxed {
+                        quote!(#bname::#vname(::std::boxed::Box::new(#value)))
+                    } else {
+                        quote!(#bname::#vname(#value))
+                    }
+                };
+                conversions.push((plain.clone(), cfg.clone(), wrap(quote!(v))));
+                // A branch type that only wraps one value (QEMU's
+                // `*Wrapper` structs) also converts from that value.
+                if let Some(inner) = self.single_member(v.ty) {
+                    conversions.push((inner, cfg.clone(), wrap(quote!(#plain::new(v)))));
+                }
+                BranchKind::members(self.ent(v.ty))
+            };
+            branches.push(Branch {
+                vname,
+                wire: wire.clone(),
+                cfg,
+                kind,
+            });
+        }
+        UnionBranches {
+            variants,
+            tag_arms,
+            branches,
+            conversions,
+        }
+    }
+
     pub(super) fn alternate_item(&mut self, id: EntityId) -> TokenStream {
         let e = self.ent(id);
         let EntityKind::Alternate(a) = &e.kind else {
             unreachable!()
         };
-        let name = format_ident!("{}", self.names[&id]);
+        let name = format_ident!("{}", self.plan.names[&id]);
         let doc = e.doc.map(|d| &self.schema.docs[d]);
         let mut scope = Scope::new(format!("alternate {}", e.name));
         let mut variants = Vec::new();
@@ -545,7 +487,7 @@ impl Gen<'_> {
             let vname = ident(&scope.name(&v.name, variant_name(&v.name), &mut self.renames));
             let plain = self.type_path(v.ty, Place::Top);
             let cfg = self.cfg(&v.cond);
-            let ty = if self.boxed.contains(&(id, v.name.clone())) {
+            let ty = if self.plan.boxed.contains(&(id, v.name.clone())) {
                 conversions.push((
                     plain.clone(),
                     cfg.clone(),
@@ -589,6 +531,15 @@ impl Gen<'_> {
             #impls
         }
     }
+}
+
+/// What [`Gen::union_branches`] makes.
+struct UnionBranches {
+    variants: Vec<TokenStream>,
+    tag_arms: Vec<TokenStream>,
+    branches: Vec<Branch>,
+    /// (source type, `cfg`, conversion body) of each `From`.
+    conversions: Vec<(TokenStream, TokenStream, TokenStream)>,
 }
 
 /// A struct's fields: their definitions, (field, wire name, optional)

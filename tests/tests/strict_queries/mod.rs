@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use qapi_parser::{DocMode, EntityKind, Options as ParseOptions, Schema};
+use qapi_parser::{EntityKind, Options as ParseOptions, Rules, Schema};
 use qapi_tests::live::argument_free;
 use qapi_tests::qemu_src::workspace_root;
 use qapi_types::with_strict;
@@ -108,13 +108,13 @@ pub struct Summary {
 /// (its documentation read leniently, as older releases need), and of
 /// the shipped bindings (`schema/qemu`).
 fn schemas(dir: &str, path: &str) -> (Schema, Schema) {
-    let read = |p: String, doc_mode| {
-        Schema::from_file(workspace_root().join(p), ParseOptions { doc_mode })
+    let read = |p: String, rules| {
+        Schema::from_file(workspace_root().join(p), ParseOptions { rules })
             .unwrap_or_else(|f| panic!("{f}"))
     };
     (
-        read(format!("schema/older/{dir}/{path}"), DocMode::Lenient),
-        read(format!("schema/qemu/{path}"), DocMode::Strict),
+        read(format!("schema/older/{dir}/{path}"), Rules::Lenient),
+        read(format!("schema/qemu/{path}"), Rules::Strict),
     )
 }
 

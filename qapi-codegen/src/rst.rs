@@ -1,4 +1,5 @@
-//! QAPI documentation (reStructuredText-flavoured) as rustdoc Markdown.
+//! QAPI documentation (reStructuredText-flavoured) as rustdoc Markdown:
+//! the text converter; `gen/docs.rs` lays the text out on each item.
 //!
 //! The output must be safe for rustdoc under `-D warnings` and must
 //! never be compiled as a doctest: every literal block (`::`,
