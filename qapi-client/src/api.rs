@@ -17,10 +17,74 @@
 //!   driver) and `traced!(name, expr)` (the call in its tracing span),
 //!   and the type `Instant` (std's, or tokio's).
 
+/// `Stream`: a connection before the protocol starts, the same in both
+/// drivers but for its types (`UnixStream`, `TcpStream`, `Child`, …).
+macro_rules! stream_api {
+    () => {
+        /// A connection, before the protocol starts.
+        #[derive(Debug)]
+        pub enum Stream {
+            Unix(UnixStream),
+            Tcp(TcpStream),
+            /// A child's stdout (QEMU's output) and stdin (its input), for
+            /// `-qmp stdio`.
+            Stdio(ChildStdout, ChildStdin),
+        }
+
+        impl From<UnixStream> for Stream {
+            fn from(s: UnixStream) -> Stream {
+                Stream::Unix(s)
+            }
+        }
+
+        impl From<TcpStream> for Stream {
+            fn from(s: TcpStream) -> Stream {
+                Stream::Tcp(s)
+            }
+        }
+
+        impl Stream {
+            /// Take a spawned QEMU's stdin and stdout (started with piped
+            /// stdio and `-qmp stdio`).
+            pub fn from_child(child: &mut Child) -> Result<Stream> {
+                match (child.stdout.take(), child.stdin.take()) {
+                    (Some(o), Some(i)) => Ok(Stream::Stdio(o, i)),
+                    _ => Err(Error::Unsupported(
+                        "the child's stdin and stdout must both be piped".into(),
+                    )),
+                }
+            }
+        }
+    };
+}
+
 /// `Qmp`'s methods, its `Subscription`'s and `FdSet`; `$async` is
 /// `async` in the tokio driver, nothing in the blocking one.
 macro_rules! qmp_api {
     ($($async:ident)?) => {
+        impl std::fmt::Debug for Qmp {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("Qmp")
+                    .field("greeting", &self.inner.greeting)
+                    .field("oob", &self.inner.oob)
+                    .finish()
+            }
+        }
+
+        /// The greeting (events before it are skipped), within the
+        /// greeting's time limit.
+        $($async)? fn read_greeting(reader: &mut Reader, opts: &Options) -> Result<Greeting> {
+            let deadline = opts.greeting_timeout.map(|t| Instant::now() + t);
+            loop {
+                let msg = aw!(reader.next(deadline)).map_err(|e| {
+                    crate::conn::timed(e, || "the greeting".into(), opts.greeting_timeout)
+                })?;
+                if let Some(g) = Greeting::parse(msg.message().bytes)? {
+                    return Ok(g);
+                }
+            }
+        }
+
         impl Qmp {
             /// Connect to QEMU's QMP Unix socket with the default
             /// [`Options`].
@@ -101,6 +165,20 @@ macro_rules! qmp_api {
             pub $($async)? fn human_command(&self, command_line: &str) -> Result<String> {
                 let args = crate::conn::hmp(command_line);
                 proto::hmp_text(aw!(self.execute_raw("human-monitor-command", Some(&args)))?)
+            }
+
+            /// Negotiate capabilities (`oob` when [`Qmp::oob`]).
+            $($async)? fn negotiate(&self) -> Result<()> {
+                let caps = crate::conn::capabilities(self.inner.oob);
+                let t = self.inner.options.greeting_timeout;
+                aw!(self.call("qmp_capabilities", Some(&caps), false, &[], t))?;
+                crate::trace::ready(self.inner.oob);
+                Ok(())
+            }
+
+            fn subscribe_filtered(&self, filter: Option<crate::proto::EventFilter>) -> Subscription {
+                let id = self.state().core.subscribe(filter);
+                self.subscription(id)
             }
 
             /// Receive every event from now on (up to
@@ -213,7 +291,21 @@ macro_rules! qmp_api {
             }
         }
 
+        impl Drop for Subscription {
+            fn drop(&mut self) {
+                self.state().core.unsubscribe(self.id);
+            }
+        }
+
         impl Subscription {
+            /// An event already received, if any (reads nothing).
+            pub fn try_recv(&self) -> Option<EventItem> {
+                match self.state().core.poll_event(self.id, None) {
+                    std::task::Poll::Ready(Ok(i)) => Some(i),
+                    _ => None,
+                }
+            }
+
             /// The next event, or how many were lost; waits as long as it
             /// takes.  Ends with [`Error::Disconnected`] (or the error that
             /// ended the connection) once the queue is empty and the
@@ -348,6 +440,15 @@ macro_rules! agent_api {
                 aw!(self.call(name, arguments, true, t)).and_then(proto::to_value)
             }
 
+            /// Resynchronise now (done before the first command anyway).
+            pub $($async)? fn sync(&self) -> Result<()> {
+                let mut c = aw!(self.conn());
+                c.state.check()?;
+                let t = self.options.command_timeout;
+                let r = aw!(c.sync(t.map(|t| Instant::now() + t), t));
+                c.state.end(r)
+            }
+
             $($async)? fn call<A: Serialize + ?Sized>(
                 &self,
                 name: &str,
@@ -357,8 +458,87 @@ macro_rules! agent_api {
             ) -> Result<proto::Returned> {
                 traced!(name, self.exchange(name, args, wait, timeout))
             }
+
+            $($async)? fn exchange<A: Serialize + ?Sized>(
+                &self,
+                name: &str,
+                args: Option<&A>,
+                wait: bool,
+                timeout: Option<Duration>,
+            ) -> Result<proto::Returned> {
+                let mut c = aw!(self.conn());
+                let r = aw!(c.exchange(name, args, wait, timeout));
+                c.state.end(r)
+            }
+        }
+
+        /// The guest agent's connection: the stream, and whether it is in
+        /// step (`conn.rs`'s [`AgentState`]).
+        struct AgentConn {
+            reader: Reader,
+            sink: Sink,
+            buf: Vec<u8>,
+            state: AgentState,
+        }
+
+        impl AgentConn {
+            fn new(reader: Reader, sink: Sink) -> AgentConn {
+                AgentConn {
+                    reader,
+                    sink,
+                    buf: Vec::with_capacity(256),
+                    state: AgentState::default(),
+                }
+            }
+
+            /// One command: a resync first when the stream may be out of
+            /// step, then the request, then (when one is due) its reply.
+            $($async)? fn exchange<A: Serialize + ?Sized>(
+                &mut self,
+                name: &str,
+                args: Option<&A>,
+                wait: bool,
+                timeout: Option<Duration>,
+            ) -> Result<proto::Returned> {
+                let deadline = timeout.map(|t| Instant::now() + t);
+                if self.state.check()? {
+                    aw!(self.sync(deadline, timeout))?;
+                }
+                self.state.sending();
+                self.buf.clear();
+                proto::encode_request(&mut self.buf, name, args, None, false)?;
+                aw!(send_before(&mut self.sink, &self.buf, deadline))
+                    .map_err(|e| crate::conn::timed(e, || format!("sending {name}"), timeout))?;
+                if !wait {
+                    return Ok(proto::empty_return());
+                }
+                let msg = aw!(self.reader.next(deadline))
+                    .map_err(|e| crate::conn::timed(e, || name.into(), timeout))?;
+                let reply = proto::agent_reply(msg)?;
+                self.state.answered();
+                reply.map_err(Error::Qmp)
+            }
+
+            /// `guest-sync-delimited`: everything up to its reply skipped.
+            $($async)? fn sync(&mut self, deadline: Option<Instant>, timeout: Option<Duration>) -> Result<()> {
+                let (id, bytes) = proto::agent_sync_request();
+                self.reader.framer.resync();
+                let what = || "guest-sync-delimited".to_string();
+                aw!(send_before(&mut self.sink, &bytes, deadline))
+                    .map_err(|e| crate::conn::timed(e, what, timeout))?;
+                loop {
+                    let msg = aw!(self.reader.next(deadline))
+                        .map_err(|e| crate::conn::timed(e, what, timeout))?;
+                    // Anything but our id is a stale reply: skip it.
+                    if proto::is_sync_reply(msg.message().bytes, id) {
+                        crate::trace::synced();
+                        self.state.answered();
+                        return Ok(());
+                    }
+                }
+            }
         }
     };
 }
 
-pub(crate) use {agent_api, qmp_api};
+pub(crate) use {agent_api, qmp_api, stream_api};

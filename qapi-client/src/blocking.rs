@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::conn::{AgentState, Core};
 use crate::error::{Error, Result};
-use crate::proto::{self, EventFilter, EventItem, Framed, Framer, Greeting, Keep, RawEvent};
+use crate::proto::{self, Closed, EventItem, Framed, Framer, Greeting, Keep, RawEvent};
 use crate::{Command, Options};
 
 /// A call, as the shared methods (`api.rs`) write it.
@@ -39,27 +39,7 @@ macro_rules! traced {
     };
 }
 
-/// A connection, before the protocol starts.
-#[derive(Debug)]
-pub enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-    /// A child's stdout (QEMU's output) and stdin (its input), for
-    /// `-qmp stdio`.
-    Stdio(ChildStdout, ChildStdin),
-}
-
-impl From<UnixStream> for Stream {
-    fn from(s: UnixStream) -> Stream {
-        Stream::Unix(s)
-    }
-}
-
-impl From<TcpStream> for Stream {
-    fn from(s: TcpStream) -> Stream {
-        Stream::Tcp(s)
-    }
-}
+crate::api::stream_api!();
 
 impl Stream {
     /// Connect to a Unix socket, within `timeout` when given (retrying
@@ -69,24 +49,15 @@ impl Stream {
         let path = path.as_ref();
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            match UnixStream::connect(path) {
+            let e = match UnixStream::connect(path) {
                 Ok(s) => return Ok(Stream::Unix(s)),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-                    ) && deadline.is_some_and(|d| Instant::now() < d) =>
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) if deadline.is_some_and(|d| Instant::now() >= d) => {
-                    return Err(Error::Timeout {
-                        what: format!("connect to {} ({e})", path.display()),
-                        after: timeout.unwrap_or_default(),
-                    })
-                }
-                Err(e) => return Err(Error::from(e)),
+                Err(e) => e,
+            };
+            let passed = deadline.is_some_and(|d| Instant::now() >= d);
+            if let Some(e) = crate::conn::connect_failed(e, path, passed, timeout) {
+                return Err(e);
             }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -116,41 +87,51 @@ impl Stream {
         Err(last.unwrap_or_else(|| Error::Unsupported(format!("{addr} names no address").into())))
     }
 
-    /// Take a spawned QEMU's stdin and stdout (started with piped stdio
-    /// and `-qmp stdio`).
-    pub fn from_child(child: &mut Child) -> Result<Stream> {
-        match (child.stdout.take(), child.stdin.take()) {
-            (Some(o), Some(i)) => Ok(Stream::Stdio(o, i)),
-            _ => Err(Error::Unsupported(
-                "the child's stdin and stdout must both be piped".into(),
-            )),
-        }
-    }
-
-    fn split(self, opts: &Options) -> Result<(Source, Sink)> {
-        Ok(match self {
+    fn split(self, opts: &Options) -> Result<(Reader, Sink)> {
+        let (source, sink) = match self {
             Stream::Unix(s) => {
                 s.set_write_timeout(opts.command_timeout)?;
-                (Source::Unix(s.try_clone()?, None), Sink::Unix(s))
+                (
+                    Source::Socket(Box::new(s.try_clone()?), None),
+                    Sink::Unix(s),
+                )
             }
             Stream::Tcp(s) => {
                 s.set_write_timeout(opts.command_timeout)?;
-                (Source::Tcp(s.try_clone()?, None), Sink::Tcp(s))
+                (Source::Socket(Box::new(s.try_clone()?), None), Sink::Tcp(s))
             }
             Stream::Stdio(o, i) => {
                 crate::sys::set_nonblocking(o.as_raw_fd())?;
                 crate::sys::set_nonblocking(i.as_raw_fd())?;
                 (Source::Pipe(o), Sink::Pipe(i, opts.command_timeout))
             }
-        })
+        };
+        let framer = Framer::new(opts.max_message);
+        Ok((Reader { source, framer }, sink))
+    }
+}
+
+/// A socket whose receive timeout can be set.
+trait Socket: Read + Send {
+    fn set_timeout(&self, t: Option<Duration>) -> io::Result<()>;
+}
+
+impl Socket for UnixStream {
+    fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(t)
+    }
+}
+
+impl Socket for TcpStream {
+    fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(t)
     }
 }
 
 /// The reading half, with a time limit on every read.
 enum Source {
     /// The socket and the receive timeout currently set on it.
-    Unix(UnixStream, Option<Duration>),
-    Tcp(TcpStream, Option<Duration>),
+    Socket(Box<dyn Socket>, Option<Duration>),
     Pipe(ChildStdout),
 }
 
@@ -179,16 +160,9 @@ impl Source {
             None => None,
         };
         let r = match self {
-            Source::Unix(s, cur) => {
+            Source::Socket(s, cur) => {
                 if retime(*cur, want) {
-                    s.set_read_timeout(want)?;
-                    *cur = want;
-                }
-                s.read(buf)
-            }
-            Source::Tcp(s, cur) => {
-                if retime(*cur, want) {
-                    s.set_read_timeout(want)?;
+                    s.set_timeout(want)?;
                     *cur = want;
                 }
                 s.read(buf)
@@ -218,24 +192,19 @@ enum Sink {
 
 impl Sink {
     fn send(&mut self, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
-        if !fds.is_empty() {
-            let Sink::Unix(s) = self else {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "file descriptors can only be passed over a Unix socket",
-                ));
-            };
-            let n = loop {
-                match crate::sys::send_with_fds(s.as_raw_fd(), data, fds) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        crate::sys::wait_ready(s.as_raw_fd(), crate::sys::POLLOUT, None)?
-                    }
-                    r => break r?,
-                }
-            };
-            return s.write_all(&data[n..]);
-        }
         match self {
+            Sink::Unix(s) if !fds.is_empty() => {
+                let n = loop {
+                    match crate::sys::send_with_fds(s.as_raw_fd(), data, fds) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            crate::sys::wait_ready(s.as_raw_fd(), crate::sys::POLLOUT, None)?
+                        }
+                        r => break r?,
+                    }
+                };
+                s.write_all(&data[n..])
+            }
+            _ if !fds.is_empty() => Err(crate::conn::no_fds()),
             Sink::Unix(s) => s.write_all(data),
             Sink::Tcp(s) => s.write_all(data),
             Sink::Pipe(p, timeout) => {
@@ -266,54 +235,34 @@ impl Sink {
     }
 }
 
-/// Framed reading: the next message's bytes, within the deadline.
+/// `data` sent; the socket's own write time limit bounds it.
+fn send_before(sink: &mut Sink, data: &[u8], _: Option<Instant>) -> Result<()> {
+    Ok(sink.send(data, &[])?)
+}
+
+/// Framed reading: the next message's bytes.
 struct Reader {
     source: Source,
     framer: Framer,
 }
 
-/// What ended a read.
-enum ReadEnd {
-    /// The deadline passed (the connection is fine).
-    Timeout,
-    /// The connection is over.
-    Fatal(Error),
-}
-
-impl ReadEnd {
-    /// As an error: a time limit, waiting for `what`, is `after`.
-    fn error(self, what: impl FnOnce() -> String, after: Option<Duration>) -> Error {
-        match self {
-            ReadEnd::Timeout => Error::Timeout {
-                what: what(),
-                after: after.unwrap_or_default(),
-            },
-            ReadEnd::Fatal(e) => e,
-        }
-    }
-}
-
 impl Reader {
-    fn next(&mut self, deadline: Option<Instant>) -> std::result::Result<Framed<'_>, ReadEnd> {
+    /// The next message, before `deadline` (after it:
+    /// [`crate::conn::deadline_passed`]).
+    fn next(&mut self, deadline: Option<Instant>) -> Result<Framed<'_>> {
         loop {
-            match self.framer.next_range() {
-                Ok(Some(f)) => return Ok(self.framer.framed(f)),
-                Ok(None) => {}
-                Err(e) => return Err(ReadEnd::Fatal(e.into())),
+            if let Some(f) = self.framer.next_range()? {
+                return Ok(self.framer.framed(f));
             }
             let space = self.framer.space();
             match self.source.read(space, deadline) {
-                Ok(0) => {
-                    return Err(ReadEnd::Fatal(if self.framer.mid_message() {
-                        Error::Protocol("the connection closed in the middle of a message".into())
-                    } else {
-                        Error::Disconnected
-                    }))
-                }
+                Ok(0) => return Err(crate::conn::ended(self.framer.mid_message())),
                 Ok(n) => self.framer.filled(n),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(ReadEnd::Timeout),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(crate::conn::deadline_passed())
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ReadEnd::Fatal(Error::from(e))),
+                Err(e) => return Err(Error::from(e)),
             }
         }
     }
@@ -354,15 +303,6 @@ pub struct Qmp {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Qmp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Qmp")
-            .field("greeting", &self.inner.greeting)
-            .field("oob", &self.inner.oob)
-            .finish()
-    }
-}
-
 crate::api::qmp_api!();
 
 impl Qmp {
@@ -372,14 +312,11 @@ impl Qmp {
         let deadline = opts.connect_timeout.map(|t| Instant::now() + t);
         crate::sys::wait_ready(listener.as_raw_fd(), crate::sys::POLLIN, deadline).map_err(
             |e| {
-                if e.kind() == io::ErrorKind::TimedOut {
-                    Error::Timeout {
-                        what: "QEMU to connect".into(),
-                        after: opts.connect_timeout.unwrap_or_default(),
-                    }
-                } else {
-                    Error::from(e)
-                }
+                let e = match e.kind() {
+                    io::ErrorKind::TimedOut => crate::conn::deadline_passed(),
+                    _ => Error::from(e),
+                };
+                crate::conn::timed(e, || "QEMU to connect".into(), opts.connect_timeout)
             },
         )?;
         let (s, _) = listener.accept()?;
@@ -391,22 +328,8 @@ impl Qmp {
     /// the greeting, negotiate (enabling `oob` when offered and
     /// [`Options::oob`] is on).
     pub fn start(stream: Stream, opts: &Options) -> Result<Qmp> {
-        let (source, sink) = stream.split(opts)?;
-        let mut reader = Reader {
-            source,
-            framer: Framer::new(opts.max_message),
-        };
-        let deadline = opts.greeting_timeout.map(|t| Instant::now() + t);
-        // Events sent before the greeting are skipped (`Greeting::parse`).
-        let greeting = loop {
-            let msg = reader
-                .next(deadline)
-                .map_err(|e| e.error(|| "the greeting".into(), opts.greeting_timeout))?;
-            if let Some(g) = Greeting::parse(msg.message().bytes)? {
-                break g;
-            }
-        };
-        let oob = opts.oob && greeting.offers("oob");
+        let (mut reader, sink) = stream.split(opts)?;
+        let greeting = read_greeting(&mut reader, opts)?;
         let qmp = Qmp {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -417,21 +340,13 @@ impl Qmp {
                 cond: Condvar::new(),
                 reader: Mutex::new(reader),
                 writer: Mutex::new((sink, Vec::with_capacity(256))),
+                oob: opts.oob && greeting.offers("oob"),
                 greeting,
-                oob,
                 options: opts.clone(),
                 probe: Default::default(),
             }),
         };
-        let caps = crate::conn::capabilities(oob);
-        qmp.call(
-            "qmp_capabilities",
-            Some(&caps),
-            false,
-            &[],
-            opts.greeting_timeout,
-        )?;
-        crate::trace::ready(oob);
+        qmp.negotiate()?;
         Ok(qmp)
     }
 
@@ -440,8 +355,11 @@ impl Qmp {
         (&self.inner.probe, &self.inner.options)
     }
 
-    fn subscribe_filtered(&self, filter: Option<EventFilter>) -> Subscription {
-        let id = lock(&self.inner.state).core.subscribe(filter);
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.inner.state)
+    }
+
+    fn subscription(&self, id: u64) -> Subscription {
         Subscription {
             inner: self.inner.clone(),
             id,
@@ -452,8 +370,7 @@ impl Qmp {
     /// [`Error::Disconnected`].
     pub fn close(&self) {
         lock(&self.inner.writer).0.shutdown();
-        let mut st = lock(&self.inner.state);
-        st.core.close(proto::Closed::Disconnected);
+        self.state().core.close(Closed::Disconnected);
         self.inner.cond.notify_all();
     }
 
@@ -469,34 +386,35 @@ impl Qmp {
     ) -> Result<proto::Returned> {
         let inner = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let (key, wire) = lock(&inner.state).core.begin(oob)?;
+        let (key, wire) = self.state().core.begin(oob)?;
         crate::trace::command_id(wire);
         {
             let mut w = lock(&inner.writer);
             let (sink, buf) = &mut *w;
             buf.clear();
             if let Err(e) = proto::encode_request(buf, name, args, wire, oob) {
-                lock(&inner.state).core.forget(key, false);
+                self.state().core.forget(key, false);
                 return Err(e);
             }
             if let Err(e) = sink.send(buf, fds) {
                 drop(w);
-                let e = lock(&inner.state).core.send_failed(key, name, e, timeout);
+                let e = self.state().core.send_failed(key, name, e, timeout);
                 inner.cond.notify_all();
                 return Err(e);
             }
         }
-        let mut st = lock(&inner.state);
+        let mut st = self.state();
         loop {
             if let Poll::Ready(r) = st.core.poll_reply(key, None) {
                 return r;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 st.core.forget(key, true);
-                return Err(Error::Timeout {
-                    what: name.to_string(),
-                    after: timeout.unwrap_or_default(),
-                });
+                return Err(crate::conn::timed(
+                    crate::conn::deadline_passed(),
+                    || name.into(),
+                    timeout,
+                ));
             }
             st = inner.wait_or_read(st, deadline);
         }
@@ -529,19 +447,13 @@ impl Inner {
         st.reading = true;
         drop(st);
         let mut reader = lock(&self.reader);
-        let mut st = match reader.next(deadline) {
-            Ok(msg) => {
-                let mut st = lock(&self.state);
-                st.core.deliver(msg);
-                st
-            }
-            Err(ReadEnd::Timeout) => lock(&self.state),
-            Err(ReadEnd::Fatal(e)) => {
-                let mut st = lock(&self.state);
-                st.core.close(proto::Closed::from_error(&e));
-                st
-            }
-        };
+        let read = reader.next(deadline);
+        let mut st = lock(&self.state);
+        match read {
+            Ok(msg) => st.core.deliver(msg),
+            Err(Error::Timeout { .. }) => {}
+            Err(e) => st.core.close(Closed::from_error(&e)),
+        }
         drop(reader);
         st.reading = false;
         if st.waiting > 0 || st.core.is_closed() {
@@ -560,34 +472,21 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// An event already received, if any (reads nothing).
-    pub fn try_recv(&self) -> Option<EventItem> {
-        match lock(&self.inner.state).core.poll_event(self.id, None) {
-            Poll::Ready(Ok(i)) => Some(i),
-            _ => None,
-        }
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.inner.state)
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<EventItem> {
-        let mut st = lock(&self.inner.state);
+        let mut st = self.state();
         loop {
             if let Poll::Ready(r) = st.core.poll_event(self.id, None) {
                 return r;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::Timeout {
-                    what: "an event".into(),
-                    after: Duration::ZERO,
-                });
+                return Err(crate::conn::deadline_passed());
             }
             st = self.inner.wait_or_read(st, deadline);
         }
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        lock(&self.inner.state).core.unsubscribe(self.id);
     }
 }
 
@@ -613,88 +512,20 @@ pub struct GuestAgent {
     options: Options,
 }
 
-struct AgentConn {
-    reader: Reader,
-    sink: Sink,
-    buf: Vec<u8>,
-    state: AgentState,
-}
-
 crate::api::agent_api!();
 
 impl GuestAgent {
     /// Use a connection that is already open.  Nothing is exchanged until
     /// the first command.
     pub fn start(stream: Stream, opts: &Options) -> Result<GuestAgent> {
-        let (source, sink) = stream.split(opts)?;
+        let (reader, sink) = stream.split(opts)?;
         Ok(GuestAgent {
-            conn: Mutex::new(AgentConn {
-                reader: Reader {
-                    source,
-                    framer: Framer::new(opts.max_message),
-                },
-                sink,
-                buf: Vec::with_capacity(256),
-                state: AgentState::default(),
-            }),
+            conn: Mutex::new(AgentConn::new(reader, sink)),
             options: opts.clone(),
         })
     }
 
-    /// Resynchronise now (done before the first command anyway).
-    pub fn sync(&self) -> Result<()> {
-        let mut c = lock(&self.conn);
-        c.state.check()?;
-        let t = self.options.command_timeout;
-        let r = c.sync(t.map(|t| Instant::now() + t), t);
-        c.state.end(r)
-    }
-
-    fn exchange<A: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: Option<&A>,
-        wait: bool,
-        timeout: Option<Duration>,
-    ) -> Result<proto::Returned> {
-        let mut c = lock(&self.conn);
-        let c = &mut *c;
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let r = (|| {
-            if c.state.check()? {
-                c.sync(deadline, timeout)?;
-            }
-            c.state.sending();
-            c.buf.clear();
-            proto::encode_request(&mut c.buf, name, args, None, false)?;
-            c.sink.send(&c.buf, &[])?;
-            if !wait {
-                return Ok(proto::empty_return());
-            }
-            let msg = c.reader.next(deadline);
-            let reply = proto::agent_reply(msg.map_err(|e| e.error(|| name.into(), timeout))?)?;
-            c.state.answered();
-            reply.map_err(Error::Qmp)
-        })();
-        c.state.end(r)
-    }
-}
-
-impl AgentConn {
-    /// `guest-sync-delimited`: skip everything up to its reply.
-    fn sync(&mut self, deadline: Option<Instant>, timeout: Option<Duration>) -> Result<()> {
-        let (id, bytes) = proto::agent_sync_request();
-        self.reader.framer.resync();
-        self.sink.send(&bytes, &[])?;
-        loop {
-            let msg = self.reader.next(deadline);
-            let msg = msg.map_err(|e| e.error(|| "guest-sync-delimited".into(), timeout))?;
-            // Anything but our id is a stale reply: skip it.
-            if proto::is_sync_reply(msg.message().bytes, id) {
-                crate::trace::synced();
-                self.state.answered();
-                return Ok(());
-            }
-        }
+    fn conn(&self) -> MutexGuard<'_, AgentConn> {
+        lock(&self.conn)
     }
 }

@@ -199,6 +199,67 @@ impl Core {
     }
 }
 
+/// Connecting to the Unix socket `path` failed with `e`: `None` to try
+/// again (it does not exist yet, or refuses: QEMU may still be starting,
+/// and the time limit has not `passed`), else the error to return.
+pub(crate) fn connect_failed(
+    e: io::Error,
+    path: &std::path::Path,
+    passed: bool,
+    timeout: Option<Duration>,
+) -> Option<Error> {
+    let starting = matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    );
+    match timeout {
+        Some(after) if passed => Some(Error::Timeout {
+            what: format!("connect to {} ({e})", path.display()),
+            after,
+        }),
+        Some(_) if starting => None,
+        _ => Some(Error::from(e)),
+    }
+}
+
+/// What a driver's read says when its deadline passed: a time limit
+/// whose step and length the caller fills in ([`timed`]).
+pub(crate) fn deadline_passed() -> Error {
+    Error::Timeout {
+        what: String::new(),
+        after: Duration::ZERO,
+    }
+}
+
+/// `e`, with a passed deadline ([`deadline_passed`]) said as the time
+/// limit `after` waiting for `what`.
+pub(crate) fn timed(e: Error, what: impl FnOnce() -> String, after: Option<Duration>) -> Error {
+    match e {
+        Error::Timeout { what: w, .. } if w.is_empty() => Error::Timeout {
+            what: what(),
+            after: after.unwrap_or_default(),
+        },
+        e => e,
+    }
+}
+
+/// What the end of the stream means: mid-message, a broken message.
+pub(crate) fn ended(mid_message: bool) -> Error {
+    if mid_message {
+        Error::Protocol("the connection closed in the middle of a message".into())
+    } else {
+        Error::Disconnected
+    }
+}
+
+/// File descriptors asked for over a connection that cannot carry them.
+pub(crate) fn no_fds() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "file descriptors can only be passed over a Unix socket",
+    )
+}
+
 /// Whether `C` may be sent out of band on a connection that negotiated
 /// it (`negotiated`) or not.
 pub(crate) fn check_oob<C: crate::Command>(negotiated: bool) -> Result<()> {

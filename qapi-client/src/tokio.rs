@@ -11,20 +11,18 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
 use std::time::Duration;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use ::tokio::net::{UnixListener, UnixStream};
+use ::tokio::net::{TcpStream, UnixListener, UnixStream};
+use ::tokio::process::{Child, ChildStdin, ChildStdout};
 use ::tokio::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::conn::{AgentState, Core};
 use crate::error::{Error, Result};
-use crate::proto::{
-    self, Closed, EventFilter, EventItem, Framed, Framer, Greeting, Keep, RawEvent,
-};
+use crate::proto::{self, Closed, EventItem, Framed, Framer, Greeting, Keep, RawEvent};
 use crate::{Command, Options};
 
 /// A call, as the shared methods (`api.rs`) write it: awaited.
@@ -41,95 +39,68 @@ macro_rules! traced {
     };
 }
 
-type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
-
-/// A connection, before the protocol starts.
-pub enum Stream {
-    Unix(UnixStream),
-    Tcp(::tokio::net::TcpStream),
-    /// A child's stdout and stdin, for `-qmp stdio`.
-    Stdio(::tokio::process::ChildStdout, ::tokio::process::ChildStdin),
-}
-
-impl From<UnixStream> for Stream {
-    fn from(s: UnixStream) -> Stream {
-        Stream::Unix(s)
-    }
-}
-
-impl From<::tokio::net::TcpStream> for Stream {
-    fn from(s: ::tokio::net::TcpStream) -> Stream {
-        Stream::Tcp(s)
-    }
-}
-
+/// `f`, within `t` when given: after it, [`Error::Timeout`] waiting for
+/// `what`.
 async fn limit<T>(
     t: Option<Duration>,
     what: impl FnOnce() -> String,
     f: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    match t {
-        Some(t) => ::tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
-            Err(Error::Timeout {
-                what: what(),
-                after: t,
-            })
-        }),
-        None => f.await,
-    }
+    let Some(t) = t else { return f.await };
+    ::tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
+        Err(Error::Timeout {
+            what: what(),
+            after: t,
+        })
+    })
 }
 
+/// `f`, before `deadline` when given (after it,
+/// [`crate::conn::deadline_passed`]).
+async fn before<T>(
+    deadline: Option<Instant>,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(d) = deadline else { return f.await };
+    ::tokio::time::timeout_at(d, f)
+        .await
+        .unwrap_or_else(|_| Err(crate::conn::deadline_passed()))
+}
+
+crate::api::stream_api!();
+
 impl Stream {
-    /// Connect to a Unix socket, retrying while it does not exist yet or
-    /// refuses, within `timeout`.
+    /// Connect to a Unix socket, within `timeout` when given (retrying
+    /// while it does not exist yet or refuses: QEMU may still be
+    /// starting).
     pub async fn connect_unix(path: impl AsRef<Path>, timeout: Option<Duration>) -> Result<Stream> {
         let path = path.as_ref();
-        limit(
-            timeout,
-            || format!("connect to {}", path.display()),
-            async {
-                loop {
-                    match UnixStream::connect(path).await {
-                        Ok(s) => return Ok(Stream::Unix(s)),
-                        Err(e)
-                            if timeout.is_some()
-                                && matches!(
-                                    e.kind(),
-                                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-                                ) =>
-                        {
-                            ::tokio::time::sleep(Duration::from_millis(10)).await
-                        }
-                        Err(e) => return Err(Error::from(e)),
-                    }
-                }
-            },
-        )
-        .await
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let e = match UnixStream::connect(path).await {
+                Ok(s) => return Ok(Stream::Unix(s)),
+                Err(e) => e,
+            };
+            let passed = deadline.is_some_and(|d| Instant::now() >= d);
+            if let Some(e) = crate::conn::connect_failed(e, path, passed, timeout) {
+                return Err(e);
+            }
+            ::tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
-    /// Connect over TCP (`host:port`) within `timeout`.
+    /// Connect over TCP (`host:port`), within `timeout` when given.
     pub async fn connect_tcp(addr: &str, timeout: Option<Duration>) -> Result<Stream> {
         limit(timeout, || format!("connect to {addr}"), async {
-            let s = ::tokio::net::TcpStream::connect(addr).await?;
+            let s = TcpStream::connect(addr).await?;
             let _ = s.set_nodelay(true);
             Ok(Stream::Tcp(s))
         })
         .await
     }
 
-    /// Take a spawned QEMU's stdin and stdout (`-qmp stdio`).
-    pub fn from_child(child: &mut ::tokio::process::Child) -> Result<Stream> {
-        match (child.stdout.take(), child.stdin.take()) {
-            (Some(o), Some(i)) => Ok(Stream::Stdio(o, i)),
-            _ => Err(Error::Unsupported(
-                "the child's stdin and stdout must both be piped".into(),
-            )),
-        }
-    }
-
-    fn split(self) -> (BoxRead, Sink) {
-        match self {
+    fn split(self, opts: &Options) -> Result<(Reader, Sink)> {
+        let (source, sink): (Box<dyn AsyncRead + Send + Unpin>, _) = match self {
             Stream::Unix(s) => {
                 let (r, w) = s.into_split();
                 (Box::new(r), Sink::Unix(w))
@@ -139,10 +110,13 @@ impl Stream {
                 (Box::new(r), Sink::Other(Box::new(w)))
             }
             Stream::Stdio(o, i) => (Box::new(o), Sink::Other(Box::new(i))),
-        }
+        };
+        let framer = Framer::new(opts.max_message);
+        Ok((Reader { source, framer }, sink))
     }
 }
 
+/// The writing half.
 enum Sink {
     Unix(::tokio::net::unix::OwnedWriteHalf),
     Other(Box<dyn AsyncWrite + Send + Unpin>),
@@ -164,11 +138,8 @@ impl Sink {
                 };
                 w.write_all(&data[n..]).await
             }
+            _ if !fds.is_empty() => Err(crate::conn::no_fds()),
             Sink::Unix(w) => w.write_all(data).await,
-            Sink::Other(_) if !fds.is_empty() => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "file descriptors can only be passed over a Unix socket",
-            )),
             Sink::Other(w) => {
                 w.write_all(data).await?;
                 w.flush().await
@@ -177,24 +148,37 @@ impl Sink {
     }
 }
 
-/// Read the next message's bytes.
-async fn next_message<'a>(reader: &mut BoxRead, framer: &'a mut Framer) -> Result<Framed<'a>> {
-    loop {
-        if let Some(f) = framer.next_range()? {
-            return Ok(framer.framed(f));
-        }
-        let space = framer.space();
-        match reader.read(space).await {
-            Ok(0) if framer.mid_message() => {
-                return Err(Error::Protocol(
-                    "the connection closed in the middle of a message".into(),
-                ))
+/// `data` sent before `deadline`.
+async fn send_before(sink: &mut Sink, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+    before(deadline, async { Ok(sink.send(data, &[]).await?) }).await
+}
+
+/// Framed reading: the next message's bytes.
+struct Reader {
+    source: Box<dyn AsyncRead + Send + Unpin>,
+    framer: Framer,
+}
+
+impl Reader {
+    /// The next message, before `deadline` (after it:
+    /// [`crate::conn::deadline_passed`]).
+    async fn next(&mut self, deadline: Option<Instant>) -> Result<Framed<'_>> {
+        let Reader { source, framer } = self;
+        let range = before(deadline, async {
+            loop {
+                if let Some(f) = framer.next_range()? {
+                    return Ok(f);
+                }
+                match source.read(framer.space()).await {
+                    Ok(0) => return Err(crate::conn::ended(framer.mid_message())),
+                    Ok(n) => framer.filled(n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::from(e)),
+                }
             }
-            Ok(0) => return Err(Error::Disconnected),
-            Ok(n) => framer.filled(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::from(e)),
-        }
+        })
+        .await?;
+        Ok(self.framer.framed(range))
     }
 }
 
@@ -203,43 +187,37 @@ struct State {
     driver: Option<::tokio::task::AbortHandle>,
 }
 
-struct Shared {
-    state: Mutex<State>,
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Shared {
-    fn close(&self, why: Closed) {
-        let mut st = lock(&self.state);
-        st.core.close(why);
-        if let Some(d) = st.driver.take() {
-            d.abort();
-        }
+/// End the connection: the core, and the task reading it.
+fn close(state: &Mutex<State>, why: Closed) {
+    let mut st = lock(state);
+    st.core.close(why);
+    if let Some(d) = st.driver.take() {
+        d.abort();
     }
 }
 
 /// The task that reads the connection for everybody.
-async fn drive(shared: Arc<Shared>, mut reader: BoxRead, mut framer: Framer) {
-    let end = loop {
-        match next_message(&mut reader, &mut framer).await {
+async fn drive(state: Arc<Mutex<State>>, mut reader: Reader) {
+    loop {
+        match reader.next(None).await {
             Ok(msg) => {
-                let mut st = lock(&shared.state);
+                let mut st = lock(&state);
                 st.core.deliver(msg);
                 if st.core.is_closed() {
                     return;
                 }
             }
-            Err(e) => break e,
+            Err(e) => return close(&state, Closed::from_error(&e)),
         }
-    };
-    shared.close(Closed::from_error(&end));
+    }
 }
 
 struct Inner {
-    shared: Arc<Shared>,
+    state: Arc<Mutex<State>>,
     writer: ::tokio::sync::Mutex<(Sink, Vec<u8>)>,
     greeting: Greeting,
     oob: bool,
@@ -250,7 +228,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.shared.close(Closed::Disconnected);
+        close(&self.state, Closed::Disconnected);
     }
 }
 
@@ -261,23 +239,15 @@ pub struct Qmp {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Qmp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Qmp")
-            .field("greeting", &self.inner.greeting)
-            .field("oob", &self.inner.oob)
-            .finish()
-    }
-}
-
 /// Forgets a call when it ends without its reply (time limit, or the
 /// caller dropped the future), so a late reply is dropped; and ends the
 /// connection if its request was cut off halfway (the stream would be
 /// out of step).
 struct CallGuard<'a> {
-    shared: &'a Shared,
+    state: &'a Mutex<State>,
     key: u64,
-    /// What became of the request: not sent, being written, written.
+    /// What became of the request: not sent (`None`), being written,
+    /// written.
     writing: Option<bool>,
     done: bool,
 }
@@ -288,13 +258,11 @@ impl Drop for CallGuard<'_> {
             return;
         }
         if self.writing == Some(true) {
-            self.shared.close(Closed::Protocol(
-                "a request was cut off while being sent (time limit or cancellation)".into(),
-            ));
+            let why = "a request was cut off while being sent (time limit or cancellation)";
+            close(self.state, Closed::Protocol(why.into()));
         }
-        lock(&self.shared.state)
-            .core
-            .forget(self.key, self.writing.is_some());
+        let sent = self.writing.is_some();
+        lock(self.state).core.forget(self.key, sent);
     }
 }
 
@@ -313,42 +281,25 @@ impl Qmp {
     /// Start the protocol on an open connection: greeting, negotiation
     /// (`oob` enabled when offered and [`Options::oob`] is on).
     pub async fn start(stream: Stream, opts: &Options) -> Result<Qmp> {
-        let (mut reader, sink) = stream.split();
-        let mut framer = Framer::new(opts.max_message);
-        // Events sent before the greeting are skipped (`Greeting::parse`).
-        let greeting = limit(opts.greeting_timeout, || "the greeting".into(), async {
-            loop {
-                let msg = next_message(&mut reader, &mut framer).await?;
-                if let Some(g) = Greeting::parse(msg.message().bytes)? {
-                    return Ok(g);
-                }
-            }
-        })
-        .await?;
-        let oob = opts.oob && greeting.offers("oob");
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                core: Core::new(opts),
-                driver: None,
-            }),
-        });
-        let task = ::tokio::spawn(drive(shared.clone(), reader, framer));
-        lock(&shared.state).driver = Some(task.abort_handle());
+        let (mut reader, sink) = stream.split(opts)?;
+        let greeting = read_greeting(&mut reader, opts).await?;
+        let state = Arc::new(Mutex::new(State {
+            core: Core::new(opts),
+            driver: None,
+        }));
+        let task = ::tokio::spawn(drive(state.clone(), reader));
+        lock(&state).driver = Some(task.abort_handle());
         let qmp = Qmp {
             inner: Arc::new(Inner {
-                shared,
+                state,
                 writer: ::tokio::sync::Mutex::new((sink, Vec::with_capacity(256))),
+                oob: opts.oob && greeting.offers("oob"),
                 greeting,
-                oob,
                 options: opts.clone(),
                 probe: Default::default(),
             }),
         };
-        let caps = crate::conn::capabilities(oob);
-        let t = opts.greeting_timeout;
-        qmp.call("qmp_capabilities", Some(&caps), false, &[], t)
-            .await?;
-        crate::trace::ready(oob);
+        qmp.negotiate().await?;
         Ok(qmp)
     }
 
@@ -357,10 +308,13 @@ impl Qmp {
         (&self.inner.probe, &self.inner.options)
     }
 
-    fn subscribe_filtered(&self, filter: Option<EventFilter>) -> Subscription {
-        let id = lock(&self.inner.shared.state).core.subscribe(filter);
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.inner.state)
+    }
+
+    fn subscription(&self, id: u64) -> Subscription {
         Subscription {
-            shared: self.inner.shared.clone(),
+            state: self.inner.state.clone(),
             id,
         }
     }
@@ -368,7 +322,7 @@ impl Qmp {
     /// Close the connection: calls in flight and subscribers end with
     /// [`Error::Disconnected`].
     pub async fn close(&self) {
-        self.inner.shared.close(Closed::Disconnected);
+        close(&self.inner.state, Closed::Disconnected);
         let mut w = self.inner.writer.lock().await;
         if let Sink::Unix(s) = &mut w.0 {
             let _ = s.shutdown().await;
@@ -385,11 +339,11 @@ impl Qmp {
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
     ) -> Result<proto::Returned> {
-        let shared = &*self.inner.shared;
-        let (key, wire) = lock(&shared.state).core.begin(oob)?;
+        let state = &*self.inner.state;
+        let (key, wire) = self.state().core.begin(oob)?;
         crate::trace::command_id(wire);
         let mut guard = CallGuard {
-            shared,
+            state,
             key,
             writing: None,
             done: false,
@@ -405,12 +359,10 @@ impl Qmp {
                 guard.writing = Some(false);
                 if let Err(e) = sent {
                     guard.done = true;
-                    let mut st = lock(&shared.state);
-                    return Err(st.core.send_failed(key, name, e, timeout));
+                    return Err(lock(state).core.send_failed(key, name, e, timeout));
                 }
             }
-            std::future::poll_fn(|cx| lock(&shared.state).core.poll_reply(key, Some(cx.waker())))
-                .await
+            std::future::poll_fn(|cx| lock(state).core.poll_reply(key, Some(cx.waker()))).await
         })
         .await;
         guard.done |= !matches!(r, Err(Error::Timeout { .. }));
@@ -420,42 +372,19 @@ impl Qmp {
 
 /// Events from a [`Qmp`] connection, for one subscriber.
 pub struct Subscription {
-    shared: Arc<Shared>,
+    state: Arc<Mutex<State>>,
     id: u64,
 }
 
 impl Subscription {
-    /// An event already received, if any.
-    pub fn try_recv(&self) -> Option<EventItem> {
-        match lock(&self.shared.state).core.poll_event(self.id, None) {
-            Poll::Ready(Ok(i)) => Some(i),
-            _ => None,
-        }
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 
     async fn recv_until(&self, deadline: Option<Instant>) -> Result<EventItem> {
-        let next = std::future::poll_fn(|cx| {
-            lock(&self.shared.state)
-                .core
-                .poll_event(self.id, Some(cx.waker()))
-        });
-        match deadline {
-            Some(d) => ::tokio::time::timeout_at(d, next)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::Timeout {
-                        what: "an event".into(),
-                        after: Duration::ZERO,
-                    })
-                }),
-            None => next.await,
-        }
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        lock(&self.shared.state).core.unsubscribe(self.id);
+        let next =
+            std::future::poll_fn(|cx| self.state().core.poll_event(self.id, Some(cx.waker())));
+        before(deadline, next).await
     }
 }
 
@@ -485,83 +414,19 @@ pub struct GuestAgent {
     options: Options,
 }
 
-struct AgentConn {
-    reader: BoxRead,
-    framer: Framer,
-    sink: Sink,
-    buf: Vec<u8>,
-    state: AgentState,
-}
-
 crate::api::agent_api!(async);
 
 impl GuestAgent {
     /// Use an open connection; nothing is exchanged until the first call.
     pub fn start(stream: Stream, opts: &Options) -> Result<GuestAgent> {
-        let (reader, sink) = stream.split();
+        let (reader, sink) = stream.split(opts)?;
         Ok(GuestAgent {
-            conn: ::tokio::sync::Mutex::new(AgentConn {
-                reader,
-                framer: Framer::new(opts.max_message),
-                sink,
-                buf: Vec::with_capacity(256),
-                state: AgentState::default(),
-            }),
+            conn: ::tokio::sync::Mutex::new(AgentConn::new(reader, sink)),
             options: opts.clone(),
         })
     }
 
-    /// Resynchronise now (done before the first command anyway).
-    pub async fn sync(&self) -> Result<()> {
-        let mut c = self.conn.lock().await;
-        c.state.check()?;
-        let t = self.options.command_timeout;
-        let r = limit(t, || "guest-sync-delimited".into(), c.sync()).await;
-        c.state.end(r)
-    }
-
-    async fn exchange<A: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: Option<&A>,
-        wait: bool,
-        timeout: Option<Duration>,
-    ) -> Result<proto::Returned> {
-        let mut c = self.conn.lock().await;
-        let c = &mut *c;
-        let work = async {
-            if c.state.check()? {
-                c.sync().await?;
-            }
-            c.state.sending();
-            c.buf.clear();
-            proto::encode_request(&mut c.buf, name, args, None, false)?;
-            c.sink.send(&c.buf, &[]).await?;
-            if !wait {
-                return Ok(proto::empty_return());
-            }
-            let r = proto::agent_reply(next_message(&mut c.reader, &mut c.framer).await?)?;
-            c.state.answered();
-            r.map_err(Error::Qmp)
-        };
-        let r = limit(timeout, || name.to_string(), work).await;
-        c.state.end(r)
-    }
-}
-
-impl AgentConn {
-    /// `guest-sync-delimited`: skip everything up to its reply.
-    async fn sync(&mut self) -> Result<()> {
-        let (id, bytes) = proto::agent_sync_request();
-        self.framer.resync();
-        self.sink.send(&bytes, &[]).await?;
-        loop {
-            let msg = next_message(&mut self.reader, &mut self.framer).await?;
-            if proto::is_sync_reply(msg.message().bytes, id) {
-                crate::trace::synced();
-                self.state.answered();
-                return Ok(());
-            }
-        }
+    async fn conn(&self) -> ::tokio::sync::MutexGuard<'_, AgentConn> {
+        self.conn.lock().await
     }
 }

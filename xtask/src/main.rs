@@ -249,7 +249,10 @@ fn test() -> Result<(), String> {
 
 /// Each crate's optional features, as users may pick them.
 const FEATURES: [(&str, &[&str]); 4] = [
-    ("qapi-types", &["qmp", "qga", "tokio", "tracing", "schema-source"]),
+    (
+        "qapi-types",
+        &["qmp", "qga", "tokio", "tracing", "schema-source"],
+    ),
     ("qapi-client", &["qmp", "tokio", "tracing"]),
     ("qapi-qemu", &["qmp", "qga"]),
     ("qapi-runtime", &[]),
