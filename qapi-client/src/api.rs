@@ -172,6 +172,7 @@ macro_rules! qmp_api {
                 let caps = crate::conn::capabilities(self.inner.oob);
                 let t = self.inner.options.greeting_timeout;
                 aw!(self.call("qmp_capabilities", Some(&caps), false, &[], t))?;
+                self.state().core.negotiated();
                 crate::trace::ready(self.inner.oob);
                 Ok(())
             }

@@ -35,6 +35,8 @@ pub(crate) struct Core {
     hub: EventHub,
     closed: Option<Closed>,
     event_buffer: usize,
+    /// `qmp_capabilities` was answered.
+    negotiated: bool,
 }
 
 impl Core {
@@ -45,6 +47,7 @@ impl Core {
             hub: EventHub::default(),
             closed: None,
             event_buffer: opts.event_buffer,
+            negotiated: false,
         }
     }
 
@@ -72,6 +75,14 @@ impl Core {
             }
             Ok(crate::proto::Routed::Event(ev)) => self.hub.publish(&ev),
             Ok(crate::proto::Routed::Late) => {}
+            // A greeting again while negotiating: QEMU set its monitor up
+            // twice as the client connected; the negotiation that follows
+            // is the one that counts.  Once negotiated, it would have
+            // reset the monitor under the client: the connection ends.
+            Ok(crate::proto::Routed::Greeting) if !self.negotiated => {}
+            Ok(crate::proto::Routed::Greeting) => self.close(Closed::Protocol(
+                "a second greeting: QEMU reset the monitor to capabilities negotiation".into(),
+            )),
             Err(e) => self.close(Closed::from_error(&e)),
         }
     }
@@ -164,6 +175,12 @@ impl Core {
             Slot::Done(_) => true,
         });
         self.hub.close();
+    }
+
+    /// `qmp_capabilities` was answered: a greeting from now on is an
+    /// error.
+    pub(crate) fn negotiated(&mut self) {
+        self.negotiated = true;
     }
 
     /// Whether the connection is over.
@@ -341,5 +358,63 @@ impl AgentState {
             }
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Message;
+
+    fn msg(text: &str) -> Message<'_> {
+        Message {
+            bytes: text.as_bytes(),
+            commas: text.matches(',').count(),
+        }
+    }
+
+    const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": ""}, "capabilities": ["oob"]}}"#;
+
+    /// QEMU greets twice when a client connects as its monitor is set up:
+    /// while negotiating, the second greeting is passed over; once
+    /// negotiated, a greeting means QEMU reset the monitor, and the
+    /// connection ends with a protocol error every call then reports.
+    #[test]
+    fn a_second_greeting_is_passed_over_only_while_negotiating() {
+        let mut core = Core::new(&Options::default());
+        let (key, wire) = core.begin(false).unwrap();
+        assert_eq!(wire, None);
+        core.deliver(msg(GREETING));
+        assert!(!core.is_closed());
+        core.deliver(msg(r#"{"return": {}}"#));
+        assert!(matches!(core.poll_reply(key, None), Poll::Ready(Ok(_))));
+        core.negotiated();
+        let (key, _) = core.begin(false).unwrap();
+        core.deliver(msg(GREETING));
+        assert!(core.is_closed());
+        let r = core.poll_reply(key, None);
+        assert!(
+            matches!(r, Poll::Ready(Err(Error::Protocol(ref m))) if m.contains("second greeting")),
+            "{r:?}"
+        );
+        assert!(matches!(core.begin(false), Err(Error::Protocol(_))));
+    }
+
+    /// A reply that came before the connection ended stays for its
+    /// caller; calls still waiting get the reason it ended.
+    #[test]
+    fn replies_outlive_the_close_and_waiters_get_its_reason() {
+        let mut core = Core::new(&Options::default());
+        let (a, _) = core.begin(false).unwrap();
+        let (b, wire) = core.begin(false).unwrap();
+        core.deliver(msg(r#"{"return": 7}"#));
+        core.close(Closed::Protocol("broken".into()));
+        assert!(matches!(core.poll_reply(a, None), Poll::Ready(Ok(_))));
+        assert!(wire.is_some());
+        let r = core.poll_reply(b, None);
+        assert!(
+            matches!(r, Poll::Ready(Err(Error::Protocol(ref m))) if m == "broken"),
+            "{r:?}"
+        );
     }
 }

@@ -583,6 +583,10 @@ pub(crate) enum Routed {
     Event(RawEvent),
     /// A reply whose caller gave up; dropped.
     Late,
+    /// A greeting: QEMU sends a second one when a client connects just as
+    /// its monitor is set up (the chardev's "opened" event reaches the
+    /// monitor twice).
+    Greeting,
 }
 
 /// Ids and reply matching for one QMP connection.
@@ -718,9 +722,7 @@ impl Session {
                     strict: self.strict,
                 }))
             }
-            ServerMessage::Greeting(_) => {
-                return Err(Error::Protocol("a second greeting".into()));
-            }
+            ServerMessage::Greeting(_) => return Ok(Routed::Greeting),
             ServerMessage::Return { value, id } => (id, Ok(Returned::Text(value.get().into()))),
             ServerMessage::Error { error, id } => (id, Err(error)),
         };

@@ -1,5 +1,7 @@
 //! `cargo xtask bench-build`: a clean debug build of `qapi-types` (with
-//! its default features, the QMP and QGA bindings) beside the incumbent
+//! its default features, the QMP and QGA bindings; all four of our crates
+//! it is made of: qapi-runtime, qapi-qemu, qapi-client and the facade)
+//! beside the incumbent
 //! `qapi-qmp` 0.15 + `qapi-qga` 0.13, in one run, in a scratch workspace
 //! under `target/bench-build`. Only this measuring tool depends on the
 //! incumbent.
@@ -79,6 +81,15 @@ fn timed(dir: &Path, clean: &[&str], build: &str, incremental: bool) -> Result<(
     Ok((start.elapsed().as_secs_f64(), children_cpu()? - cpu))
 }
 
+/// Our side's crates, cleaned before each of its builds.
+const OURS: &[&str] = &[
+    "qapi-runtime",
+    "qapi-qemu",
+    "qapi-client",
+    "qapi-types",
+    "ours",
+];
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -123,14 +134,14 @@ pub fn bench_build(root: &Path) -> Result<(), String> {
     let (mut ours, mut theirs, mut path_dep) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         eprintln!("xtask: round {round} of {ROUNDS}");
-        ours.push(timed(&dir, &["qapi-types", "ours"], "ours", false)?);
+        ours.push(timed(&dir, OURS, "ours", false)?);
         theirs.push(timed(
             &dir,
             &["qapi-qmp", "qapi-qga", "qapi-codegen", "theirs"],
             "theirs",
             false,
         )?);
-        path_dep.push(timed(&dir, &["qapi-types", "ours"], "ours", true)?);
+        path_dep.push(timed(&dir, OURS, "ours", true)?);
     }
     let wall = |v: &[(f64, f64)]| median(v.iter().map(|t| t.0).collect());
     let cpu = |v: &[(f64, f64)]| median(v.iter().map(|t| t.1).collect());
