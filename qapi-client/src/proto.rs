@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::{QmpError, ServerMessage, Timestamp};
+use crate::message::{not_utf8, Field};
+use crate::{QmpError, ServerMessage};
+use qapi_runtime::Timestamp;
 
 /// Splits a byte stream into JSON objects without assuming one message
 /// per line: QEMU with `pretty=on` spreads one over many lines.  Tracks
@@ -458,9 +460,9 @@ pub struct RawEvent {
 impl RawEvent {
     /// Decode into the generated event type `E`; `None` when this is a
     /// different event.  Decodes with the connection's strictness.
-    pub fn decode<E: crate::Event>(&self) -> Option<Result<E, Error>> {
+    pub fn decode<E: qapi_runtime::Event>(&self) -> Option<Result<E, Error>> {
         (self.name == E::NAME).then(|| {
-            crate::with_strict(self.strict, || E::deserialize(&self.data)).map_err(|error| {
+            qapi_runtime::with_strict(self.strict, || E::deserialize(&self.data)).map_err(|error| {
                 Error::Decode {
                     what: format!("event {}", self.name),
                     error,
@@ -473,16 +475,16 @@ impl RawEvent {
     /// Decode into the generated set of all events (`qmp::events::Event`),
     /// with the connection's strictness: an event the bindings do not know
     /// is `Ok` (the catch-all `Other`); a known one whose data does not
-    /// decode is an [`EventError`](crate::EventError) that keeps it.
-    pub fn event<S: crate::EventSet>(&self) -> Result<S, crate::EventError> {
-        crate::with_strict(self.strict, || S::decode(&self.name, self.data.clone()))
+    /// decode is an [`EventError`](qapi_runtime::EventError) that keeps it.
+    pub fn event<S: qapi_runtime::EventSet>(&self) -> Result<S, qapi_runtime::EventError> {
+        qapi_runtime::with_strict(self.strict, || S::decode(&self.name, self.data.clone()))
     }
 }
 
 /// For waiting on a typed event: whether `ev` is an `E` that `filter`
 /// accepts (kept in `found`), or an `E` that does not decode (the error
 /// kept in `found`, so waiting ends with it).
-pub(crate) fn typed_match<E: crate::Event>(
+pub(crate) fn typed_match<E: qapi_runtime::Event>(
     ev: &RawEvent,
     filter: &mut impl FnMut(&E) -> bool,
     found: &mut Option<Result<E, Error>>,
@@ -826,7 +828,7 @@ impl EventHub {
     }
 
     pub(crate) fn publish(&mut self, ev: &RawEvent) {
-        crate::trace::event(ev);
+        crate::trace::event(&ev.name, &ev.data);
         for s in self.subs.values_mut() {
             if s.filter.as_ref().is_some_and(|f| !f(ev)) {
                 continue;
@@ -1092,7 +1094,7 @@ pub(crate) trait Decode {
 /// A command's return type.
 pub(crate) struct Returns<C>(PhantomData<C>);
 
-impl<C: crate::Command> Decode for Returns<C> {
+impl<C: qapi_runtime::Command> Decode for Returns<C> {
     type Out = C::Returns;
     fn decode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<C::Returns, D::Error> {
         C::decode_return(d)
@@ -1120,20 +1122,6 @@ enum Failure {
     Return(serde_json::Error),
 }
 
-/// The error for a message that is not UTF-8: serde_json's, which
-/// says where (reading it into a `Value` checks every string), or, were
-/// it to find none, where the first byte that is not UTF-8 is.
-pub(crate) fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> serde_json::Error {
-    match serde_json::from_slice::<Value>(bytes) {
-        Err(error) => error,
-        Ok(_) => serde::de::Error::custom(format_args!(
-            "not UTF-8 at byte {} of {}",
-            e.valid_up_to(),
-            bytes.len()
-        )),
-    }
-}
-
 impl Reply<'_> {
     /// Decode `return` into `D::Out` with strictness `strict` (`None`:
     /// the process default): one pass over the message.
@@ -1159,7 +1147,7 @@ impl Reply<'_> {
         };
         // Errors are the command's when they are in `return`.
         let mut in_return = true;
-        let r = crate::with_strict(strict, || {
+        let r = qapi_runtime::with_strict(strict, || {
             // `return`'s value where the route says it is (on ASCII
             // bytes, so the range is on characters' bounds), else the
             // whole text (`Reply::Text` is `return`'s value).
@@ -1259,12 +1247,12 @@ impl<'de, D: Decode> serde::de::Visitor<'de> for Envelope<'_, D> {
         let (mut ret, mut id) = (None, false);
         while let Some(key) = map.next_key()? {
             match key {
-                crate::Field::Return if ret.is_none() => {
+                Field::Return if ret.is_none() => {
                     *self.in_return = true;
                     ret = Some(map.next_value_seed(Seed::<D>(PhantomData))?);
                     *self.in_return = false;
                 }
-                crate::Field::Id if !id => {
+                Field::Id if !id => {
                     id = true;
                     match self.id {
                         IdCheck::Is(n) => {
@@ -1283,7 +1271,7 @@ impl<'de, D: Decode> serde::de::Visitor<'de> for Envelope<'_, D> {
                         }
                     }
                 }
-                crate::Field::Return | crate::Field::Id => {
+                Field::Return | Field::Id => {
                     return Err(A::Error::custom("a member twice (`return` or `id`)"));
                 }
                 _ => {
@@ -1322,7 +1310,7 @@ pub(crate) fn hmp_text(v: Value) -> Result<String, Error> {
 /// Decode a successful reply for a typed command: straight from the
 /// bytes into the command's type, with the connection's strictness
 /// (`None`: the process default).
-pub(crate) fn decode_return<C: crate::Command>(
+pub(crate) fn decode_return<C: qapi_runtime::Command>(
     value: Returned,
     strict: Option<bool>,
 ) -> Result<C::Returns, Error> {
@@ -1330,7 +1318,10 @@ pub(crate) fn decode_return<C: crate::Command>(
 }
 
 impl Reply<'_> {
-    fn decode_return<C: crate::Command>(self, strict: Option<bool>) -> Result<C::Returns, Error> {
+    fn decode_return<C: qapi_runtime::Command>(
+        self,
+        strict: Option<bool>,
+    ) -> Result<C::Returns, Error> {
         let value = self;
         value.decode::<Returns<C>>(strict).map_err(|f| {
             let e = value.error(f, || format!("the reply to {}", C::NAME));
@@ -1399,7 +1390,9 @@ pub(crate) fn is_sync_reply(bytes: &[u8], id: u64) -> bool {
 
 /// [`crate::decode_reply`]: one reply from the server, whatever its id,
 /// decoded where it lies (no copy) into `C::Returns`.
-pub(crate) fn decode_any_reply<C: crate::Command>(bytes: &[u8]) -> Result<C::Returns, Error> {
+pub(crate) fn decode_any_reply<C: qapi_runtime::Command>(
+    bytes: &[u8],
+) -> Result<C::Returns, Error> {
     match any_reply(bytes, "the server")? {
         AnyReply::Routed(route) => Reply::Message {
             bytes,

@@ -125,7 +125,7 @@ mod on {
 
     use tracing::{debug, info, trace, warn};
 
-    use crate::{Error, Greeting, RawEvent};
+    use crate::error::Error;
 
     /// Run one command's exchange inside its span, then log how it
     /// ended and how long it took.
@@ -198,11 +198,11 @@ mod on {
         }
     }
 
-    pub(crate) fn event(ev: &RawEvent) {
+    pub(crate) fn event(name: &str, data: &serde_json::Value) {
         if tracing::enabled!(target: "qapi_types::event", tracing::Level::DEBUG) {
-            let mut data = ev.data.clone();
+            let mut data = data.clone();
             let _ = super::redact_members(&mut data);
-            debug!(target: "qapi_types::event", name = %ev.name, data = %data, "event");
+            debug!(target: "qapi_types::event", name = %name, data = %data, "event");
         }
     }
 
@@ -210,7 +210,7 @@ mod on {
         warn!(target: "qapi_types::event", subscriber, lost, "a subscriber lagged: events were dropped");
     }
 
-    pub(crate) fn greeting(g: &Greeting) {
+    pub(crate) fn greeting(g: &dyn std::fmt::Display) {
         info!(target: "qapi_types::connection", server = %g, "greeting read");
     }
 
@@ -238,7 +238,7 @@ mod on {
 
 #[cfg(not(feature = "tracing"))]
 mod off {
-    use crate::{Error, Greeting, RawEvent};
+    use crate::error::Error;
 
     #[inline(always)]
     pub(crate) fn command<T>(_: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
@@ -259,11 +259,11 @@ mod off {
     #[inline(always)]
     pub(crate) fn received(_: &[u8]) {}
     #[inline(always)]
-    pub(crate) fn event(_: &RawEvent) {}
+    pub(crate) fn event(_: &str, _: &serde_json::Value) {}
     #[inline(always)]
     pub(crate) fn lagged(_: u64, _: u64) {}
     #[inline(always)]
-    pub(crate) fn greeting(_: &Greeting) {}
+    pub(crate) fn greeting(_: &dyn std::fmt::Display) {}
     #[inline(always)]
     pub(crate) fn ready(_: bool) {}
     #[inline(always)]

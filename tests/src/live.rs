@@ -258,3 +258,26 @@ pub fn system_emulator10_in(dir: PathBuf, extra: &[&str]) -> Process {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     spawn_in(dir, q.system_x86_64(), &args, Stdio::null(), Stdio::null())
 }
+
+/// Starting QEMU 7.2's emulator (here, not in `qemu_bin.rs`, which only
+/// unpacks: the live tier depends on the fetchers, not the reverse).
+impl crate::qemu_bin::Qemu72 {
+    /// Start `qemu-system-x86_64 -machine MACHINE -nodefaults -display
+    /// none` with QMP on the process's socket.
+    pub fn spawn_system(&self, machine: &str) -> Process {
+        let mut args = self.firmware_args();
+        for a in [
+            "-machine",
+            machine,
+            "-nodefaults",
+            "-display",
+            "none",
+            "-qmp",
+            "unix:{sock},server=on,wait=off",
+        ] {
+            args.push(a.into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spawn(self.system_x86_64(), &args)
+    }
+}

@@ -51,25 +51,6 @@ impl Qemu72 {
         self.root.join("usr/sbin/qemu-ga")
     }
 
-    /// Start `qemu-system-x86_64 -machine MACHINE -nodefaults -display
-    /// none` with QMP on the process's socket.
-    pub fn spawn_system(&self, machine: &str) -> crate::live::Process {
-        let mut args = self.firmware_args();
-        for a in [
-            "-machine",
-            machine,
-            "-nodefaults",
-            "-display",
-            "none",
-            "-qmp",
-            "unix:{sock},server=on,wait=off",
-        ] {
-            args.push(a.into());
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::live::spawn(self.system_x86_64(), &args)
-    }
-
     /// The `-L` arguments that point the emulator at its firmware.
     pub fn firmware_args(&self) -> Vec<String> {
         vec![
