@@ -101,6 +101,12 @@ impl Gen<'_> {
         // wire members: no serde attributes on fields.
         let e = self.ent(owner);
         let mut scope = Scope::new(format!("fields of {}", e.name));
+        // A command the schema leaves open (`gen: false`) also has the
+        // free-form bag `props` and its setter `prop`: members give way.
+        if matches!(&self.ent(doc_owner).kind, EntityKind::Command(c) if !c.gen) {
+            scope.reserve("props");
+            scope.reserve("prop");
+        }
         let mut fields = Vec::new();
         let mut names = Vec::new();
         let mut ctor = Vec::new();

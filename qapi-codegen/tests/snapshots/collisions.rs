@@ -6,7 +6,7 @@
 /// kept as `{"if": COND, "then": VALUE}`.  Resolve them for
 /// one build and compare with a server's answer with the
 /// runtime's `introspect` module.
-pub const SCHEMA_INFO: &str = r#"[{"arg-type":"0","meta-type":"command","name":"do-it","ret-type":"0"},{"arg-type":"0","meta-type":"command","name":"do_it","ret-type":"0"},{"members":[],"meta-type":"object","name":"0"}]"#;
+pub const SCHEMA_INFO: &str = r#"[{"arg-type":"0","meta-type":"command","name":"do-it","ret-type":"0"},{"arg-type":"0","meta-type":"command","name":"do_it","ret-type":"0"},{"arg-type":"1","meta-type":"command","name":"open-ended","ret-type":"0"},{"members":[],"meta-type":"object","name":"0"},{"members":[{"name":"props","type":"str"},{"default":null,"name":"prop","type":"int"}],"meta-type":"object","name":"1"},{"json-type":"string","meta-type":"builtin","name":"str"},{"json-type":"int","meta-type":"builtin","name":"int"}]"#;
 /// The type of a JSON value, as QEMU names it (`QType`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QType {
@@ -506,6 +506,104 @@ pub mod commands {
             ::qapi_runtime::__private::unit_return(d)
         }
     }
+    /// A command the schema leaves open (like QEMU 5.0's object-add, which
+    /// also declared a member named props): its free-form properties bag
+    /// and their setter must not collide with its members.
+    ///
+    /// Wire name: `open-ended`.
+    #[doc(alias = "open-ended")]
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct OpenEnded {
+        /// a member named like the bag
+        pub props2: ::std::string::String,
+        /// a member named like the bag's setter
+        pub prop2: ::std::option::Option<i64>,
+        /// Further arguments, of any JSON type, sent beside
+        /// the typed ones (the schema leaves them open:
+        /// for `device_add`, the device's properties).
+        /// Set them with [`prop`](Self::prop).
+        pub props: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    }
+    #[allow(deprecated)]
+    impl OpenEnded {
+        /// A `OpenEnded` with the given required members; the optional ones are left out (set them with the methods of their names).
+        #[allow(clippy::too_many_arguments)]
+        #[inline]
+        pub fn new(props2: impl ::std::convert::Into<::std::string::String>) -> Self {
+            Self {
+                props2: ::std::convert::Into::into(props2),
+                prop2: ::std::option::Option::None,
+                props: ::serde_json::Map::new(),
+            }
+        }
+        /// Set `prop2` (`prop` on the wire).
+        #[inline]
+        pub fn prop2(mut self, prop2: impl ::std::convert::Into<i64>) -> Self {
+            self.prop2 = ::std::option::Option::Some(::std::convert::Into::into(prop2));
+            self
+        }
+    }
+    impl OpenEnded {
+        /// Add a further argument: any JSON value (`true` stays a
+        /// boolean, `1` a number: QEMU checks each property's type).
+        /// A name that is also a typed argument is an error when
+        /// the command is sent.
+        pub fn prop(
+            mut self,
+            name: impl ::std::convert::Into<::std::string::String>,
+            value: impl ::std::convert::Into<::serde_json::Value>,
+        ) -> Self {
+            self.props.insert(name.into(), value.into());
+            self
+        }
+    }
+    #[allow(deprecated)]
+    impl ::serde::Serialize for OpenEnded {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            let mut m = ::serde::Serializer::serialize_map(
+                s,
+                ::std::option::Option::None,
+            )?;
+            ::serde::ser::SerializeMap::serialize_entry(&mut m, "props", &self.props2)?;
+            ::qapi_runtime::__private::opt(&mut m, "prop", &self.prop2)?;
+            ::qapi_runtime::__private::props(&mut m, &["props", "prop"], &self.props)?;
+            ::serde::ser::SerializeMap::end(m)
+        }
+    }
+    #[allow(deprecated)]
+    impl<'de> ::serde::Deserialize<'de> for OpenEnded {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            let mut m = <::serde_json::Map<
+                ::std::string::String,
+                ::serde_json::Value,
+            > as ::serde::Deserialize>::deserialize(d)?;
+            ::std::result::Result::Ok(Self {
+                props2: ::qapi_runtime::__private::need(
+                    ::qapi_runtime::__private::take_member(&mut m, "props")?,
+                    "props",
+                )?,
+                prop2: ::qapi_runtime::__private::take_member(&mut m, "prop")?,
+                props: m,
+            })
+        }
+    }
+    #[allow(deprecated)]
+    impl ::qapi_runtime::Command for OpenEnded {
+        const NAME: &'static str = "open-ended";
+        const ALLOW_OOB: bool = false;
+        const SUCCESS_RESPONSE: bool = true;
+        type Returns = ();
+        fn decode_return<'de, D: ::serde::Deserializer<'de>>(
+            d: D,
+        ) -> ::std::result::Result<Self::Returns, D::Error> {
+            ::qapi_runtime::__private::unit_return(d)
+        }
+    }
     /// Decode `d` (a `serde_json::Value`, or a reply's bytes) as
     /// the `return` of the command named `name`, and drop it: for
     /// tools that check replies by name. `None` when these
@@ -519,6 +617,9 @@ pub mod commands {
             match name {
                 "do-it" => <DoIt as ::qapi_runtime::Command>::decode_return(d).map(drop),
                 "do_it" => <DoIt2 as ::qapi_runtime::Command>::decode_return(d).map(drop),
+                "open-ended" => {
+                    <OpenEnded as ::qapi_runtime::Command>::decode_return(d).map(drop)
+                }
                 _ => return ::std::option::Option::None,
             },
         )
@@ -536,6 +637,9 @@ pub mod commands {
             match name {
                 "do-it" => ::qapi_runtime::__private::recode::<DoIt, D>(arguments),
                 "do_it" => ::qapi_runtime::__private::recode::<DoIt2, D>(arguments),
+                "open-ended" => {
+                    ::qapi_runtime::__private::recode::<OpenEnded, D>(arguments)
+                }
                 _ => return ::std::option::Option::None,
             },
         )

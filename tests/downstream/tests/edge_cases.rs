@@ -121,3 +121,23 @@ fn a_required_member_under_a_condition_may_be_missing_from_a_reply() {
     assert_eq!(with.extra, Some(vec!["vx".to_string()]));
     assert!(decode(json!({"extra": []})).is_err());
 }
+
+/// A command the schema leaves open whose members are named like its
+/// free-form bag (`props`) and the bag's setter (`prop`): the members
+/// give way (`props2`, `prop2`), and all three travel under their own
+/// wire names.  Before, the struct had two fields named `props` and did
+/// not compile (QEMU 5.0's `object-add`).
+#[test]
+fn an_open_commands_members_never_collide_with_its_bag() {
+    let c = collisions::commands::OpenEnded::new("typed")
+        .prop2(3)
+        .prop("extra", true);
+    let v = serde_json::to_value(&c).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"props": "typed", "prop": 3, "extra": true})
+    );
+    let back: collisions::commands::OpenEnded = serde_json::from_value(v).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(back.props["extra"], true);
+}
