@@ -24,7 +24,7 @@ enum Source {
 }
 
 /// (folder under `schema/older/`, version, source), oldest first.
-const RELEASES: [(&str, &str, Source); 5] = [
+const RELEASES: [(&str, &str, Source); 12] = [
     (
         "6.2",
         "6.2.0",
@@ -34,7 +34,43 @@ const RELEASES: [(&str, &str, Source); 5] = [
             sha256: "b6c81585b173c6b41e52bba85041feae88e4d5c11631c550ac64f4e1dc283672",
         },
     ),
+    (
+        "7.0",
+        "7.0.0",
+        Source::Extract {
+            file: "qemu-7.0.0-qapi.tar.xz",
+            commit: "823a3f11fb8f04c3c3cc0f95f968fef1bfc6534f",
+            sha256: "42b411d586a9595806155aa44654c6a2c6a6d493a14d2ee73449b1b705e12b3a",
+        },
+    ),
+    (
+        "7.1",
+        "7.1.0",
+        Source::Extract {
+            file: "qemu-7.1.0-qapi.tar.xz",
+            commit: "621da7789083b80d6f1ff1c0fb499334007b4f51",
+            sha256: "14e185f505123e859c9da5b52e8494b9277b0a90717bbcbc33e79924142de3fc",
+        },
+    ),
     ("7.2", "7.2", Source::Debian("7.2")),
+    (
+        "8.0",
+        "8.0.0",
+        Source::Extract {
+            file: "qemu-8.0.0-qapi.tar.xz",
+            commit: "c1eb2ddf0f8075faddc5f7c3d39feae3e8e9d6b4",
+            sha256: "f5eddde5fc950067812feb0db7f870f358931adf323f59555fc241bf5adec889",
+        },
+    ),
+    (
+        "8.1",
+        "8.1.0",
+        Source::Extract {
+            file: "qemu-8.1.0-qapi.tar.xz",
+            commit: "7e5a8bb22368b3555644cb2debd3df24592f3a21",
+            sha256: "686c469204ff671129e2a6a24f01506f022cbb93333b585a142c89df973bcc31",
+        },
+    ),
     (
         "8.2",
         "8.2.0",
@@ -42,6 +78,24 @@ const RELEASES: [(&str, &str, Source); 5] = [
             file: "qemu-8.2.0-qapi.tar.xz",
             commit: "1600b9f46b1bd08b00fe86c46ef6dbb48cbe10d6",
             sha256: "89e9a8a483a078c0b51e9a8775e6c49f933253cbe380816a985b8de00a0ad073",
+        },
+    ),
+    (
+        "9.0",
+        "9.0.0",
+        Source::Extract {
+            file: "qemu-9.0.0-qapi.tar.xz",
+            commit: "c25df57ae8f9fe1c72eee2dab37d76d904ac382e",
+            sha256: "0cbd3d9ca4be7f051d5a339518ea64611c52cb1e5c409ea898846533d5340d07",
+        },
+    ),
+    (
+        "9.1",
+        "9.1.0",
+        Source::Extract {
+            file: "qemu-9.1.0-qapi.tar.xz",
+            commit: "fd1952d814da738ed107e05583b3e02ac11e88ff",
+            sha256: "9d1d6371e6fd4641d877a8823549d1c2c6b8a18c4d313700e6ab3ff63415d8cc",
         },
     ),
     (
@@ -54,6 +108,15 @@ const RELEASES: [(&str, &str, Source); 5] = [
         },
     ),
     ("10.0", "10.0.2", Source::Debian("10.0.2")),
+    (
+        "10.1",
+        "10.1.0",
+        Source::Extract {
+            file: "qemu-10.1.0-qapi.tar.xz",
+            commit: "f8b2f64e2336a28bf0d50b6ef8a7d8c013e9bcf3",
+            sha256: "64c48041461ec15a003b1f2aa18943427fc38fa472a6eec48df0caba8c4d7ba3",
+        },
+    ),
 ];
 
 /// The releases' names, oldest first (`6.2`, …).
