@@ -1,76 +1,9 @@
-//! Introspection: the bindings' own `SCHEMA_INFO` (what QEMU's
-//! `query-qmp-schema` returns, conditions kept) resolved for one build,
-//! and compared with what a server answers.
-//!
-//! ```no_run
-//! # fn f(qmp: qapi_types::blocking::Qmp) -> qapi_types::Result<()> {
-//! use qapi_types::introspect::{differences, resolve};
-//! let ours: serde_json::Value = serde_json::from_str(qapi_types::qmp::SCHEMA_INFO).unwrap();
-//! // Conditions of the build you expect (here: a Linux host).
-//! let ours = resolve(&ours, &|sym| matches!(sym, "CONFIG_LINUX" | "CONFIG_POSIX"));
-//! let theirs = qmp.execute_raw("query-qmp-schema", None)?;
-//! for d in differences(&ours, &theirs) {
-//!     println!("{d}");
-//! }
-//! # Ok(()) }
-//! ```
+//! Comparing two `query-qmp-schema` answers structurally.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use serde_json::Value;
-
-/// Whether a condition (`"CONFIG_X"`, `{"all": […]}`, `{"any": […]}`,
-/// `{"not": …}`) holds when `defined` says which symbols are set.
-pub fn holds(cond: &Value, defined: &dyn Fn(&str) -> bool) -> bool {
-    match cond {
-        Value::String(s) => defined(s),
-        Value::Object(m) => {
-            if let Some(Value::Array(v)) = m.get("all") {
-                v.iter().all(|c| holds(c, defined))
-            } else if let Some(Value::Array(v)) = m.get("any") {
-                v.iter().any(|c| holds(c, defined))
-            } else if let Some(c) = m.get("not") {
-                !holds(c, defined)
-            } else {
-                false
-            }
-        }
-        _ => false,
-    }
-}
-
-fn conditional(v: &Value) -> Option<(&Value, &Value)> {
-    let m = v.as_object()?;
-    if m.len() == 2 {
-        Some((m.get("if")?, m.get("then")?))
-    } else {
-        None
-    }
-}
-
-/// Resolve the conditions of annotated introspection data for one build:
-/// conditional elements whose condition holds are kept (unwrapped), the
-/// others dropped.
-pub fn resolve(annotated: &Value, defined: &dyn Fn(&str) -> bool) -> Value {
-    match annotated {
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .filter_map(|item| match conditional(item) {
-                    Some((cond, then)) => holds(cond, defined).then(|| resolve(then, defined)),
-                    None => Some(resolve(item, defined)),
-                })
-                .collect(),
-        ),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), resolve(v, defined)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
 
 /// One side of a comparison: its entries by name.
 struct Side<'a> {
@@ -398,33 +331,6 @@ pub fn differences(ours: &Value, theirs: &Value) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn conditions_resolve_per_build() {
-        let data = json!([
-            {"name": "a", "meta-type": "command", "arg-type": "0", "ret-type": "0"},
-            {"if": {"all": ["X", {"not": "Y"}]}, "then": {"name": "b", "meta-type": "command",
-                                                  "arg-type": "0", "ret-type": "0"}},
-            {"name": "0", "meta-type": "object", "members": [
-                {"if": {"any": ["Y", "Z"]}, "then": {"name": "m", "type": "int"}}]}
-        ]);
-        let only_x = resolve(&data, &|s| s == "X");
-        assert_eq!(only_x.as_array().unwrap().len(), 3);
-        assert_eq!(only_x[2]["members"], json!([]));
-        let y = resolve(&data, &|s| s == "Y");
-        assert_eq!(y.as_array().unwrap().len(), 2);
-        assert_eq!(y[1]["members"][0]["name"], "m");
-        let d = differences(&only_x, &y);
-        assert!(
-            d.contains(&"command b: only in the bindings".to_string()),
-            "{d:?}"
-        );
-        assert!(
-            d.iter()
-                .any(|l| l.contains("member 'm' only on the server")),
-            "{d:?}"
-        );
-    }
 
     #[test]
     fn every_difference_at_every_place() {
