@@ -5,50 +5,15 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-/// One side of a comparison: its entries by name.
-struct Side<'a> {
-    by_name: BTreeMap<&'a str, &'a Value>,
-}
-
-impl<'a> Side<'a> {
-    fn new(list: &'a Value) -> Side<'a> {
-        let mut by_name = BTreeMap::new();
-        for e in list.as_array().map(Vec::as_slice).unwrap_or_default() {
-            if let Some(n) = e["name"].as_str() {
-                by_name.insert(n, e);
-            }
-        }
-        Side { by_name }
-    }
-
-    fn entry(&self, name: &str) -> Option<&'a Value> {
-        self.by_name.get(name).copied()
-    }
-}
-
-fn names(v: &Value, key: &str) -> BTreeSet<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| {
-                    if key.is_empty() {
-                        x.as_str().map(str::to_string)
-                    } else {
-                        x[key].as_str().map(str::to_string)
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use super::model::{Entity, Kind, Schema};
 
 /// One difference below a pair of types: where (appended to the path
 /// the pair was reached by) and what.
 type Found = Vec<(String, String)>;
 
 struct Compare<'a> {
-    ours: Side<'a>,
-    theirs: Side<'a>,
+    ours: &'a Schema,
+    theirs: &'a Schema,
     /// The differences below each pair of types compared so far, for
     /// pairs whose comparison did not stop at a pair still in progress.
     done: HashMap<(&'a str, &'a str), Rc<Found>>,
@@ -56,17 +21,27 @@ struct Compare<'a> {
     stack: Vec<(&'a str, &'a str)>,
 }
 
-fn features(v: &Value) -> BTreeSet<String> {
-    names(&v["features"], "")
+/// The JSON type an alternate's branch takes, by which branches pair up.
+fn branch_kind(e: Option<&Entity>) -> String {
+    match e.map(|e| &e.kind) {
+        Some(Kind::Builtin(b)) => b.json_type.clone(),
+        Some(Kind::Enum(_)) => "string".into(),
+        Some(k) => k.meta_type().into(),
+        None => "?".into(),
+    }
 }
 
-/// The JSON type an alternate's branch takes, by which branches pair up.
-fn branch_kind(e: &Value) -> String {
-    match e["meta-type"].as_str() {
-        Some("builtin") => e["json-type"].as_str().unwrap_or("?").to_string(),
-        Some("enum") => "string".into(),
-        Some(m) => m.to_string(),
-        None => "?".into(),
+/// Features that only one side has, at `at`.
+fn features(at: &str, x: &[String], y: &[String], out: &mut Found) {
+    let (fa, fb): (BTreeSet<&String>, BTreeSet<&String>) = (x.iter().collect(), y.iter().collect());
+    for f in fa.difference(&fb) {
+        out.push((
+            at.to_string(),
+            format!("feature '{f}' only in the bindings"),
+        ));
+    }
+    for f in fb.difference(&fa) {
+        out.push((at.to_string(), format!("feature '{f}' only on the server")));
     }
 }
 
@@ -98,84 +73,63 @@ impl<'a> Compare<'a> {
     /// Compare `a` and `b` and what they use into `out`; the outermost
     /// pair in progress met, as in [`Compare::types`].
     fn compare(&mut self, a: &'a str, b: &'a str, out: &mut Found) -> usize {
-        let (Some(ea), Some(eb)) = (self.ours.entry(a), self.theirs.entry(b)) else {
+        let (Some(ea), Some(eb)) = (self.ours.get(a), self.theirs.get(b)) else {
             out.push((String::new(), format!("type {a} / {b} is not described")));
             return usize::MAX;
         };
-        let (ma, mb) = (ea["meta-type"].as_str(), eb["meta-type"].as_str());
+        let (ma, mb) = (ea.kind.meta_type(), eb.kind.meta_type());
         if ma != mb {
             out.push((
                 String::new(),
-                format!(
-                    "a {} in the bindings, a {} on the server",
-                    ma.unwrap_or("?"),
-                    mb.unwrap_or("?")
-                ),
+                format!("a {ma} in the bindings, a {mb} on the server"),
             ));
             return usize::MAX;
         }
-        self.features("", ea, eb, out);
+        features("", &ea.features, &eb.features, out);
         let mut reached = usize::MAX;
-        let mut below =
-            |this: &mut Self, at: String, x: &'a Value, y: &'a Value, out: &mut Found| {
-                let (found, r) = this.types(x.as_str().unwrap_or(""), y.as_str().unwrap_or(""));
-                reached = reached.min(r);
-                out.extend(found.iter().map(|(p, m)| (format!("{at}{p}"), m.clone())));
-            };
-        match ma.unwrap_or("") {
-            "builtin" if ea["json-type"] != eb["json-type"] => {
+        let mut below = |this: &mut Self, at: String, x: &'a str, y: &'a str, out: &mut Found| {
+            let (found, r) = this.types(x, y);
+            reached = reached.min(r);
+            out.extend(found.iter().map(|(p, m)| (format!("{at}{p}"), m.clone())));
+        };
+        match (&ea.kind, &eb.kind) {
+            (Kind::Builtin(x), Kind::Builtin(y)) if x.json_type != y.json_type => {
                 out.push((String::new(), format!("builtin {a} differs from {b}")));
             }
-            "enum" => {
-                let (va, vb) = (names(&ea["values"], ""), names(&eb["values"], ""));
+            (Kind::Enum(x), Kind::Enum(y)) => {
+                let (va, vb): (BTreeSet<&str>, BTreeSet<&str>) =
+                    (x.names().collect(), y.names().collect());
                 for v in va.difference(&vb) {
                     out.push((String::new(), format!("value '{v}' only in the bindings")));
                 }
                 for v in vb.difference(&va) {
                     out.push((String::new(), format!("value '{v}' only on the server")));
                 }
-                let by_name = |e: &'a Value| -> BTreeMap<&'a str, &'a Value> {
-                    e["members"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|m| Some((m["name"].as_str()?, m)))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                let (fa, fb) = (by_name(ea), by_name(eb));
-                for (v, x) in &fa {
-                    if let Some(y) = fb.get(v) {
-                        self.features(&format!(" '{v}'"), x, y, out);
+                let by_name: BTreeMap<&str, _> =
+                    y.members.iter().map(|m| (m.name.as_str(), m)).collect();
+                let fa: BTreeMap<&str, _> =
+                    x.members.iter().map(|m| (m.name.as_str(), m)).collect();
+                for (v, m) in &fa {
+                    if let Some(n) = by_name.get(v) {
+                        features(&format!(" '{v}'"), &m.features, &n.features, out);
                     }
                 }
             }
-            "array" => below(
-                self,
-                "[]".into(),
-                &ea["element-type"],
-                &eb["element-type"],
-                out,
-            ),
-            "alternate" => {
-                let branches = |side: &Side<'a>, e: &'a Value| -> BTreeMap<String, &'a Value> {
-                    e["members"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|m| {
-                                    let kind = m["type"]
-                                        .as_str()
-                                        .and_then(|t| side.entry(t))
-                                        .map_or("?".into(), branch_kind);
-                                    (kind, &m["type"])
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                let (ba, bb) = (branches(&self.ours, ea), branches(&self.theirs, eb));
+            (Kind::Array(x), Kind::Array(y)) => {
+                below(self, "[]".into(), &x.element_type, &y.element_type, out)
+            }
+            (Kind::Alternate(x), Kind::Alternate(y)) => {
+                let branches =
+                    |side: &'a Schema, types: &'a [String]| -> BTreeMap<String, &'a str> {
+                        types
+                            .iter()
+                            .map(|t| (branch_kind(side.get(t)), t.as_str()))
+                            .collect()
+                    };
+                let (ba, bb) = (
+                    branches(self.ours, &x.branches),
+                    branches(self.theirs, &y.branches),
+                );
                 for (kind, ta) in &ba {
                     match bb.get(kind) {
                         None => out.push((
@@ -192,54 +146,49 @@ impl<'a> Compare<'a> {
                     ));
                 }
             }
-            "object" => {
-                let members = |e: &'a Value| -> BTreeMap<&'a str, &'a Value> {
-                    e["members"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|m| Some((m["name"].as_str()?, m)))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                let (ma, mb) = (members(ea), members(eb));
-                for (name, x) in &ma {
-                    let Some(y) = mb.get(name) else {
+            (Kind::Object(x), Kind::Object(y)) => {
+                let (ma, mb): (BTreeMap<&str, _>, BTreeMap<&str, _>) = (
+                    x.members.iter().map(|m| (m.name.as_str(), m)).collect(),
+                    y.members.iter().map(|m| (m.name.as_str(), m)).collect(),
+                );
+                for (name, p) in &ma {
+                    let Some(q) = mb.get(name) else {
                         out.push((
                             String::new(),
                             format!("member '{name}' only in the bindings"),
                         ));
                         continue;
                     };
-                    let (oa, ob) = (x.get("default").is_some(), y.get("default").is_some());
-                    if oa != ob {
+                    if p.optional != q.optional {
                         let word = |o: bool| if o { "optional" } else { "required" };
                         out.push((
                             format!(".{name}"),
-                            format!("{} in the bindings, {} on the server", word(oa), word(ob)),
+                            format!(
+                                "{} in the bindings, {} on the server",
+                                word(p.optional),
+                                word(q.optional)
+                            ),
                         ));
                     }
-                    self.features(&format!(".{name}"), x, y, out);
-                    below(self, format!(".{name}"), &x["type"], &y["type"], out);
+                    features(&format!(".{name}"), &p.features, &q.features, out);
+                    below(self, format!(".{name}"), &p.ty, &q.ty, out);
                 }
                 for name in mb.keys().filter(|n| !ma.contains_key(*n)) {
                     out.push((String::new(), format!("member '{name}' only on the server")));
                 }
-                if ea.get("tag") != eb.get("tag") {
+                if x.tag != y.tag {
                     out.push((String::new(), "the union's tag differs".into()));
                 }
-                let variants = |e: &'a Value| -> BTreeMap<&'a str, &'a Value> {
-                    e["variants"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| Some((v["case"].as_str()?, &v["type"])))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                let (va, vb) = (variants(ea), variants(eb));
+                let (va, vb): (BTreeMap<&str, &str>, BTreeMap<&str, &str>) = (
+                    x.variants
+                        .iter()
+                        .map(|v| (v.case.as_str(), v.ty.as_str()))
+                        .collect(),
+                    y.variants
+                        .iter()
+                        .map(|v| (v.case.as_str(), v.ty.as_str()))
+                        .collect(),
+                );
                 for (case, ta) in &va {
                     match vb.get(case) {
                         None => out.push((
@@ -257,20 +206,6 @@ impl<'a> Compare<'a> {
         }
         reached
     }
-
-    /// Features that only one side's `x` / `y` has, at `at`.
-    fn features(&self, at: &str, x: &Value, y: &Value, out: &mut Found) {
-        let (fa, fb) = (features(x), features(y));
-        for f in fa.difference(&fb) {
-            out.push((
-                at.to_string(),
-                format!("feature '{f}' only in the bindings"),
-            ));
-        }
-        for f in fb.difference(&fa) {
-            out.push((at.to_string(), format!("feature '{f}' only on the server")));
-        }
-    }
 }
 
 /// How two resolved SchemaInfo lists differ, command by command and
@@ -281,50 +216,74 @@ impl<'a> Compare<'a> {
 /// each; a recursive type's inside once, where it is first entered).
 /// Alternates' branches pair up by JSON type.  Empty when they describe
 /// the same protocol.
+///
+/// Each list is read with [`Schema::parse`] (a type it names but does
+/// not describe is a difference where it is reached); a list that does
+/// not read is the one difference reported.  [`Schema::differences`]
+/// compares schemas already read.
 pub fn differences(ours: &Value, theirs: &Value) -> Vec<String> {
-    let mut c = Compare {
-        ours: Side::new(ours),
-        theirs: Side::new(theirs),
-        done: HashMap::new(),
-        stack: Vec::new(),
-    };
-    let mut out = Vec::new();
-    let entries = |side: &Side<'_>, meta: &str| -> BTreeSet<String> {
-        side.by_name
-            .iter()
-            .filter(|(_, e)| e["meta-type"] == meta)
-            .map(|(n, _)| n.to_string())
-            .collect()
-    };
-    for meta in ["command", "event"] {
-        let (a, b) = (entries(&c.ours, meta), entries(&c.theirs, meta));
-        for n in a.difference(&b) {
-            out.push(format!("{meta} {n}: only in the bindings"));
-        }
-        for n in b.difference(&a) {
-            out.push(format!("{meta} {n}: only on the server"));
-        }
-        for n in a.intersection(&b) {
-            let (ea, eb) = (c.ours.by_name[n.as_str()], c.theirs.by_name[n.as_str()]);
-            let keys: &[&str] = if meta == "command" {
-                &["arg-type", "ret-type"]
-            } else {
-                &["arg-type"]
-            };
-            for k in keys {
-                let (ta, tb) = (ea[*k].as_str().unwrap_or(""), eb[*k].as_str().unwrap_or(""));
-                let (found, _) = c.types(ta, tb);
-                out.extend(found.iter().map(|(p, m)| format!("{meta} {n} {k}{p}: {m}")));
-            }
-            if ea.get("allow-oob") != eb.get("allow-oob") {
-                out.push(format!("{meta} {n}: allow-oob differs"));
-            }
-            let mut found = Found::new();
-            c.features("", ea, eb, &mut found);
-            out.extend(found.iter().map(|(_, m)| format!("{meta} {n}: {m}")));
-        }
+    match (Schema::parse(ours), Schema::parse(theirs)) {
+        (Ok(a), Ok(b)) => a.differences(&b),
+        (Err(e), _) => vec![format!("the bindings' list does not read: {e}")],
+        (_, Err(e)) => vec![format!("the server's list does not read: {e}")],
     }
-    out
+}
+
+impl Schema {
+    /// How this schema (ours: the bindings') and `theirs` (the server's)
+    /// differ, as [`differences`] says.
+    pub fn differences<'a>(&'a self, theirs: &'a Schema) -> Vec<String> {
+        let mut c = Compare {
+            ours: self,
+            theirs,
+            done: HashMap::new(),
+            stack: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let names = |s: &'a Schema, meta: &str| -> BTreeSet<&'a str> {
+            s.entities()
+                .iter()
+                .filter(|e| e.kind.meta_type() == meta)
+                .map(|e| e.name.as_str())
+                .collect()
+        };
+        for meta in ["command", "event"] {
+            let (a, b) = (names(self, meta), names(theirs, meta));
+            for n in a.difference(&b) {
+                out.push(format!("{meta} {n}: only in the bindings"));
+            }
+            for n in b.difference(&a) {
+                out.push(format!("{meta} {n}: only on the server"));
+            }
+            for n in a.intersection(&b) {
+                let (ea, eb) = (self.get(n).expect("listed"), theirs.get(n).expect("listed"));
+                let (pairs, oob): (Vec<(&str, &str, &str)>, bool) = match (&ea.kind, &eb.kind) {
+                    (Kind::Command(x), Kind::Command(y)) => (
+                        vec![
+                            ("arg-type", &x.arg_type, &y.arg_type),
+                            ("ret-type", &x.ret_type, &y.ret_type),
+                        ],
+                        x.allow_oob != y.allow_oob,
+                    ),
+                    (Kind::Event(x), Kind::Event(y)) => {
+                        (vec![("arg-type", &x.arg_type, &y.arg_type)], false)
+                    }
+                    _ => (Vec::new(), false),
+                };
+                for (k, ta, tb) in pairs {
+                    let (found, _) = c.types(ta, tb);
+                    out.extend(found.iter().map(|(p, m)| format!("{meta} {n} {k}{p}: {m}")));
+                }
+                if oob {
+                    out.push(format!("{meta} {n}: allow-oob differs"));
+                }
+                let mut found = Found::new();
+                features("", &ea.features, &eb.features, &mut found);
+                out.extend(found.iter().map(|(_, m)| format!("{meta} {n}: {m}")));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -381,5 +340,17 @@ mod tests {
             ),
             "{d:#?}"
         );
+    }
+
+    #[test]
+    fn a_list_that_does_not_read_is_the_difference() {
+        let ok = json!([{"name": "int", "meta-type": "builtin", "json-type": "int"}]);
+        let bad = json!([{"name": "x", "meta-type": "thing"}]);
+        assert_eq!(
+            differences(&ok, &bad),
+            ["the server's list does not read: entry 0 ('x'): unknown meta-type 'thing'"]
+        );
+        assert!(differences(&bad, &ok)[0].starts_with("the bindings' list does not read"));
+        assert!(differences(&ok, &ok).is_empty());
     }
 }
