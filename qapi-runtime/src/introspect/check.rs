@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::model::{Kind, Member, ObjectInfo, Schema};
+use super::model::{json_kind, Kind, Member, ObjectInfo, Schema};
 
 /// Something in a command value that the server does not know.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,28 +98,6 @@ fn special(features: &[String]) -> impl Iterator<Item = &String> {
         .filter(|f| *f == "deprecated" || *f == "unstable")
 }
 
-/// The JSON type of a value, in `json-type`'s words.
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "int",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Whether a builtin of JSON type `json` takes `v`.
-pub(crate) fn builtin_takes(json: &str, v: &Value) -> bool {
-    match json {
-        "value" => true,
-        "number" => v.is_number(),
-        j => j == json_kind(v),
-    }
-}
-
 impl Schema {
     /// Check the command `name` with `arguments` (as sent: `None` or an
     /// object) against the server's schema.
@@ -161,7 +139,7 @@ impl Schema {
         };
         match &entity.kind {
             Kind::Builtin(b) => {
-                if !builtin_takes(&b.json_type, v) {
+                if !b.takes(v) {
                     mismatch(r);
                 }
             }
@@ -221,7 +199,7 @@ impl Schema {
     /// Whether an alternate's branch `ty` takes a value of `v`'s JSON type.
     fn fits(&self, ty: &str, v: &Value) -> bool {
         match self.kind(ty) {
-            Some(Kind::Builtin(b)) => builtin_takes(&b.json_type, v),
+            Some(Kind::Builtin(b)) => b.takes(v),
             Some(Kind::Enum(_)) => v.is_string(),
             Some(Kind::Object(_)) => v.is_object(),
             Some(Kind::Array(_)) => v.is_array(),

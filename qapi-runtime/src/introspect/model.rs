@@ -129,6 +129,31 @@ pub struct EventInfo {
     pub arg_type: String,
 }
 
+/// The JSON type of a value, in `json-type`'s words.
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "int",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+impl BuiltinInfo {
+    /// Whether a value of this builtin type may be `v`: any value for
+    /// `value`, an integer or not for `number`, else `v`'s own JSON type.
+    pub fn takes(&self, v: &Value) -> bool {
+        match self.json_type.as_str() {
+            "value" => true,
+            "number" => v.is_number(),
+            j => j == json_kind(v),
+        }
+    }
+}
+
 impl Kind {
     /// QEMU's `meta-type`.
     pub fn meta_type(&self) -> &'static str {
