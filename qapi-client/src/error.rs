@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use qapi_runtime::introspect::{EncodeError, Unknown};
 use serde_json::Value;
 
 use crate::QmpError;
@@ -145,6 +146,13 @@ impl From<QmpError> for Error {
     }
 }
 
+/// A command `Schema::check_command` could not serialize.
+impl From<EncodeError> for Error {
+    fn from(e: EncodeError) -> Error {
+        Error::Encode(e.0)
+    }
+}
+
 /// Why a call cannot be made ([`Error::Unsupported`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -155,7 +163,7 @@ pub struct Unsupported {
     /// (`check`, [`Options::check_commands`](crate::Options::check_commands)):
     /// every member, enum value, union branch or JSON type in it that the
     /// server does not know, as probe paths.  Empty otherwise.
-    pub unknown: Vec<crate::probe::Unknown>,
+    pub unknown: Vec<Unknown>,
 }
 
 impl Unsupported {
@@ -168,7 +176,7 @@ impl Unsupported {
     }
 
     /// Parts of a command the server does not know.
-    pub fn unknown(reason: impl Into<String>, unknown: Vec<crate::probe::Unknown>) -> Unsupported {
+    pub fn unknown(reason: impl Into<String>, unknown: Vec<Unknown>) -> Unsupported {
         Unsupported {
             reason: reason.into(),
             unknown,

@@ -36,8 +36,41 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use schema::{CommandInfo, QmpError, Schema, SchemaError};
+pub use qapi_types::QmpError;
+pub use schema::{CommandInfo, Schema, SchemaError};
 pub use server::Server;
+
+/// The errors the fake sends, made as QEMU makes them: the clients'
+/// [`QmpError`] with QEMU's classes (`use qapi_fake::QmpErrorExt` for
+/// `QmpError::generic(…)`).
+pub trait QmpErrorExt {
+    /// A `GenericError`.
+    fn generic(desc: impl Into<String>) -> Self;
+    /// A `CommandNotFound`.
+    fn command_not_found(desc: impl Into<String>) -> Self;
+    /// The error as the wire's `error` member.
+    fn to_json(&self) -> Value;
+}
+
+impl QmpErrorExt for QmpError {
+    fn generic(desc: impl Into<String>) -> QmpError {
+        QmpError {
+            class: "GenericError".into(),
+            desc: desc.into(),
+        }
+    }
+
+    fn command_not_found(desc: impl Into<String>) -> QmpError {
+        QmpError {
+            class: "CommandNotFound".into(),
+            desc: desc.into(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::json!({"class": self.class, "desc": self.desc})
+    }
+}
 
 /// How many requests [`Fake::requests`] keeps (the oldest go first).
 pub const MAX_RECORDED: usize = 100_000;
@@ -282,9 +315,11 @@ impl Fake {
             .event(name)
             .ok_or_else(|| QmpError::generic(format!("fake QEMU: the schema has no event {name}")))?
             .to_string();
-        let empty = st.schema.entry(&ty).is_some_and(|e| {
-            e["members"].as_array().is_some_and(Vec::is_empty) && e.get("tag").is_none()
-        });
+        let empty = st
+            .schema
+            .info()
+            .object(&ty)
+            .is_some_and(qapi_types::introspect::ObjectInfo::is_empty);
         let mut msg = Map::new();
         msg.insert("event".into(), Value::String(name.into()));
         if !(empty && (data.is_null() || data == Value::Object(Map::new()))) {

@@ -1,5 +1,6 @@
 //! The schema the fake checks requests against, in its introspection form
-//! (the `SchemaInfo` list `query-qmp-schema` returns), and the checks
+//! (the `SchemaInfo` list `query-qmp-schema` returns, read into the one
+//! model of it, `qapi_types::introspect::Schema`), and the checks
 //! themselves: what QEMU's QMP input visitor (`qapi/qobject-input-visitor.c`
 //! and the generated visitors over it) says about the same arguments,
 //! word for word.
@@ -9,65 +10,31 @@
 //! integer type is `int` there) and the names of alternate types (masked
 //! as numbers).  A non-number for a `uint64`/`size` member is therefore
 //! answered as for an `int` member, and an alternate's wrong type names
-//! the alternate as the introspection does.
+//! the alternate as the introspection does, unless [`Schema::refine`]
+//! put them back (kept beside the model, which stays QEMU's answer).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use qapi_types::introspect::{self, Entity, Kind, Member, ObjectInfo};
+use qapi_types::QmpError;
 use serde_json::{Map, Value};
 
-/// An error as QEMU sends it: `{"class": …, "desc": …}`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QmpError {
-    pub class: String,
-    pub desc: String,
-}
+pub use qapi_types::introspect::CommandInfo;
 
-impl QmpError {
-    /// A `GenericError`.
-    pub fn generic(desc: impl Into<String>) -> QmpError {
-        QmpError {
-            class: "GenericError".into(),
-            desc: desc.into(),
-        }
-    }
+use crate::QmpErrorExt;
 
-    /// A `CommandNotFound`.
-    pub fn command_not_found(desc: impl Into<String>) -> QmpError {
-        QmpError {
-            class: "CommandNotFound".into(),
-            desc: desc.into(),
-        }
-    }
-
-    /// The error as the wire's `error` member.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({"class": self.class, "desc": self.desc})
-    }
-}
-
-impl std::fmt::Display for QmpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.class, self.desc)
-    }
-}
-
-impl std::error::Error for QmpError {}
-
-/// A command's entry.
-#[derive(Clone, Debug)]
-pub struct CommandInfo {
-    pub arg_type: String,
-    pub ret_type: String,
-    pub allow_oob: bool,
-}
-
-/// A schema in introspection form, indexed by name.
+/// A schema in introspection form: the answer read into the one model of
+/// it ([`introspect::Schema`]), the list itself (the fake's answer to
+/// `query-qmp-schema`), and what [`Schema::refine`] put back.
 #[derive(Clone, Debug)]
 pub struct Schema {
-    entries: HashMap<String, Value>,
-    commands: HashMap<String, CommandInfo>,
-    events: HashMap<String, String>,
+    info: introspect::Schema,
     raw: Value,
+    /// Per object type, its members whose integer type is not plain
+    /// `int` (`uint64`, `int32`, …), by name.
+    ints: HashMap<String, HashMap<String, &'static str>>,
+    /// The alternates' names in the parsed schema.
+    alternates: HashMap<String, String>,
 }
 
 /// A schema that could not be read: what and where.
@@ -86,6 +53,16 @@ impl std::error::Error for SchemaError {}
 /// are refused before they are checked.
 const MAX_DEPTH: usize = 1024;
 
+/// Builtins QEMU always lists; a hand-made list may leave them out.
+const BUILTINS: [(&str, &str); 6] = [
+    ("int", "int"),
+    ("number", "number"),
+    ("str", "string"),
+    ("bool", "boolean"),
+    ("null", "null"),
+    ("any", "value"),
+];
+
 impl Schema {
     /// Read a `SchemaInfo` list (conditions already resolved, as QEMU
     /// answers it).  Every type a command, event or type refers to must
@@ -94,102 +71,36 @@ impl Schema {
         let items = list
             .as_array()
             .ok_or_else(|| SchemaError("the schema is not a JSON array".into()))?;
-        let mut s = Schema {
-            entries: HashMap::new(),
-            commands: HashMap::new(),
-            events: HashMap::new(),
+        if let Some(i) = items.iter().position(|e| e.get("if").is_some()) {
+            return Err(SchemaError(format!(
+                "entry {i} still has a condition: resolve the schema first \
+                 (qapi_types::introspect::resolve)"
+            )));
+        }
+        let mut info = introspect::Schema::parse(list).map_err(SchemaError)?;
+        for (n, j) in BUILTINS {
+            if info.get(n).is_none() {
+                info.insert(Entity {
+                    name: n.into(),
+                    features: Vec::new(),
+                    kind: Kind::Builtin(introspect::BuiltinInfo {
+                        json_type: j.into(),
+                    }),
+                });
+            }
+        }
+        check_references(&info)?;
+        Ok(Schema {
+            info,
             raw: list.clone(),
-        };
-        for (i, item) in items.iter().enumerate() {
-            let name = item["name"]
-                .as_str()
-                .ok_or_else(|| SchemaError(format!("entry {i} has no string 'name'")))?;
-            if item.get("if").is_some() {
-                return Err(SchemaError(format!(
-                    "entry {i} still has a condition: resolve the schema first \
-                     (qapi_types::introspect::resolve)"
-                )));
-            }
-            let meta = item["meta-type"].as_str().unwrap_or("");
-            let field = |f: &str| -> Result<String, SchemaError> {
-                item[f].as_str().map(str::to_string).ok_or_else(|| {
-                    SchemaError(format!("{meta} '{name}' (entry {i}) has no string '{f}'"))
-                })
-            };
-            match meta {
-                "command" => {
-                    let info = CommandInfo {
-                        arg_type: field("arg-type")?,
-                        ret_type: field("ret-type")?,
-                        allow_oob: item["allow-oob"].as_bool().unwrap_or(false),
-                    };
-                    s.commands.insert(name.to_string(), info);
-                }
-                "event" => {
-                    s.events.insert(name.to_string(), field("arg-type")?);
-                }
-                "builtin" | "enum" | "array" | "object" | "alternate" => {
-                    s.entries.insert(name.to_string(), item.clone());
-                }
-                other => {
-                    return Err(SchemaError(format!(
-                        "entry {i} ('{name}') has unknown meta-type '{other}'"
-                    )))
-                }
-            }
-        }
-        // Builtins QEMU always lists; a hand-made list may leave them out.
-        for (n, j) in [
-            ("int", "int"),
-            ("number", "number"),
-            ("str", "string"),
-            ("bool", "boolean"),
-            ("null", "null"),
-            ("any", "value"),
-        ] {
-            s.entries.entry(n.to_string()).or_insert_with(
-                || serde_json::json!({"name": n, "meta-type": "builtin", "json-type": j}),
-            );
-        }
-        s.check_references()?;
-        Ok(s)
+            ints: HashMap::new(),
+            alternates: HashMap::new(),
+        })
     }
 
-    /// Every type reachable from a command or event must be defined (an
-    /// unreachable array whose element was left out by a condition is
-    /// harmless, and `resolve` may leave one).
-    fn check_references(&self) -> Result<(), SchemaError> {
-        let mut todo: Vec<(String, String)> = Vec::new();
-        for (n, c) in &self.commands {
-            todo.push((c.arg_type.clone(), format!("command '{n}'")));
-            todo.push((c.ret_type.clone(), format!("command '{n}'")));
-        }
-        for (n, t) in &self.events {
-            todo.push((t.clone(), format!("event '{n}'")));
-        }
-        let mut seen = std::collections::HashSet::new();
-        while let Some((t, whose)) = todo.pop() {
-            if !seen.insert(t.clone()) {
-                continue;
-            }
-            let e = self
-                .entries
-                .get(&t)
-                .ok_or_else(|| SchemaError(format!("{whose} refers to undefined type '{t}'")))?;
-            let whose = format!("type '{t}'");
-            for m in e["members"].as_array().into_iter().flatten() {
-                if let Some(mt) = m["type"].as_str() {
-                    todo.push((mt.to_string(), whose.clone()));
-                }
-            }
-            for v in e["variants"].as_array().into_iter().flatten() {
-                todo.push((v["type"].as_str().unwrap_or("").to_string(), whose.clone()));
-            }
-            if let Some(et) = e["element-type"].as_str() {
-                todo.push((et.to_string(), whose.clone()));
-            }
-        }
-        Ok(())
+    /// The model of the list.
+    pub fn info(&self) -> &introspect::Schema {
+        &self.info
     }
 
     /// The list this schema was read from (what the fake answers to
@@ -200,22 +111,23 @@ impl Schema {
 
     /// A command's entry.
     pub fn command(&self, name: &str) -> Option<&CommandInfo> {
-        self.commands.get(name)
+        self.info.command(name)
     }
 
     /// The commands' names.
     pub fn command_names(&self) -> impl Iterator<Item = &str> {
-        self.commands.keys().map(String::as_str)
+        self.info.commands()
     }
 
     /// An event's argument type.
     pub fn event(&self, name: &str) -> Option<&str> {
-        self.events.get(name).map(String::as_str)
+        self.info.event(name).map(|e| e.arg_type.as_str())
     }
 
-    /// A type's entry (`meta-type`, `members`, …).
+    /// A type's entry as the list has it (`meta-type`, `members`, …;
+    /// [`Schema::info`] has it read).
     pub fn entry(&self, name: &str) -> Option<&Value> {
-        self.entries.get(name)
+        self.raw.get(self.info.position(name)?)
     }
 
     /// Check a command's `arguments` (an object; `{}` when the request
@@ -227,7 +139,7 @@ impl Schema {
         command: &str,
         args: &Map<String, Value>,
     ) -> Result<(), QmpError> {
-        let info = self.commands.get(command).ok_or_else(|| {
+        let info = self.command(command).ok_or_else(|| {
             QmpError::command_not_found(format!("The command {command} has not been found"))
         })?;
         let wrapped = Value::Object(args.clone());
@@ -259,145 +171,156 @@ impl Schema {
     /// match is left as it is.
     pub fn refine(&mut self, parsed: &qapi_parser::Schema) {
         use qapi_parser::EntityKind;
-        let mut edits: Vec<Edit> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for e in &parsed.entities {
             let (intro, pid) = match &e.kind {
-                EntityKind::Command(c) => (
-                    self.commands.get(&e.name).map(|c| c.arg_type.clone()),
-                    c.arg_type,
-                ),
-                EntityKind::Event(ev) => (self.events.get(&e.name).cloned(), ev.arg_type),
+                EntityKind::Command(c) => {
+                    (self.info.command(&e.name).map(|c| &c.arg_type), c.arg_type)
+                }
+                EntityKind::Event(ev) => {
+                    (self.info.event(&e.name).map(|e| &e.arg_type), ev.arg_type)
+                }
                 _ => continue,
             };
             if let (Some(intro), Some(pid)) = (intro, pid) {
-                self.refine_walk(parsed, &intro, pid, &mut seen, &mut edits);
+                refine_walk(
+                    &self.info,
+                    parsed,
+                    intro,
+                    pid,
+                    &mut seen,
+                    &mut self.ints,
+                    &mut self.alternates,
+                );
             }
-        }
-        for (entry, member, key, value) in edits {
-            let Some(e) = self.entries.get_mut(&entry) else {
-                continue;
-            };
-            let target = match member {
-                Some(i) => &mut e["members"][i],
-                None => e,
-            };
-            if let Value::Object(m) = target {
-                m.insert(key.into(), Value::String(value));
-            }
-        }
-    }
-
-    fn refine_walk(
-        &self,
-        parsed: &qapi_parser::Schema,
-        intro: &str,
-        pid: qapi_parser::EntityId,
-        seen: &mut std::collections::HashSet<String>,
-        edits: &mut Vec<Edit>,
-    ) {
-        use qapi_parser::EntityKind;
-        if !seen.insert(intro.to_string()) {
-            return;
-        }
-        let Some(entry) = self.entries.get(intro) else {
-            return;
-        };
-        let pe = parsed.entity(pid);
-        // A member's integer kind (its own, or its array's elements')
-        // when it is not plain int64.
-        let int_kind = |id: qapi_parser::EntityId| -> Option<&'static str> {
-            let id = match &parsed.entity(id).kind {
-                EntityKind::Array(a) => a.element,
-                _ => id,
-            };
-            match &parsed.entity(id).kind {
-                EntityKind::Builtin(b) => qapi_parser::Builtin::ALL
-                    .iter()
-                    .find(|(_, x)| x == b)
-                    .map(|(n, _)| *n)
-                    .filter(|n| {
-                        matches!(
-                            *n,
-                            "int8"
-                                | "int16"
-                                | "int32"
-                                | "uint8"
-                                | "uint16"
-                                | "uint32"
-                                | "uint64"
-                                | "size"
-                        )
-                    }),
-                _ => None,
-            }
-        };
-        match &pe.kind {
-            EntityKind::Object(o) => {
-                for (i, m) in entry["members"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let name = m["name"].as_str().unwrap_or("");
-                    let Some(pm) = o.members.iter().find(|pm| pm.name == name) else {
-                        continue;
-                    };
-                    if let Some(k) = int_kind(pm.ty) {
-                        edits.push((intro.to_string(), Some(i), "x-int", k.to_string()));
-                    }
-                    if let Some(t) = m["type"].as_str() {
-                        self.refine_walk(parsed, t, pm.ty, seen, edits);
-                    }
-                }
-                if let Some(b) = &o.branches {
-                    for v in entry["variants"].as_array().into_iter().flatten() {
-                        let case = v["case"].as_str().unwrap_or("");
-                        if let (Some(pv), Some(t)) = (
-                            b.variants.iter().find(|pv| pv.name == case),
-                            v["type"].as_str(),
-                        ) {
-                            self.refine_walk(parsed, t, pv.ty, seen, edits);
-                        }
-                    }
-                }
-            }
-            EntityKind::Array(a) => {
-                if let Some(t) = entry["element-type"].as_str() {
-                    self.refine_walk(parsed, t, a.element, seen, edits);
-                }
-            }
-            EntityKind::Alternate(a) => {
-                edits.push((intro.to_string(), None, "x-name", pe.name.clone()));
-                for m in entry["members"].as_array().into_iter().flatten() {
-                    let Some(t) = m["type"].as_str() else {
-                        continue;
-                    };
-                    let meta = self
-                        .entries
-                        .get(t)
-                        .and_then(|e| e["meta-type"].as_str())
-                        .unwrap_or("");
-                    let same = a.variants.iter().find(|v| {
-                        matches!(
-                            (&parsed.entity(v.ty).kind, meta),
-                            (EntityKind::Object(_), "object") | (EntityKind::Array(_), "array")
-                        )
-                    });
-                    if let Some(v) = same {
-                        self.refine_walk(parsed, t, v.ty, seen, edits);
-                    }
-                }
-            }
-            _ => {}
         }
     }
 }
 
-/// A note [`Schema::refine`] adds: the entry, the member's index (None:
-/// the entry itself), the key and its value.
-type Edit = (String, Option<usize>, &'static str, String);
+/// Every type reachable from a command or event must be defined (an
+/// unreachable array whose element was left out by a condition is
+/// harmless, and `resolve` may leave one).
+fn check_references(info: &introspect::Schema) -> Result<(), SchemaError> {
+    let mut todo: Vec<(&str, String)> = Vec::new();
+    for e in info.entities() {
+        let whose = match &e.kind {
+            Kind::Command(_) => format!("command '{}'", e.name),
+            Kind::Event(_) => format!("event '{}'", e.name),
+            _ => continue,
+        };
+        todo.extend(e.kind.references().into_iter().map(|t| (t, whose.clone())));
+    }
+    let mut seen = HashSet::new();
+    while let Some((t, whose)) = todo.pop() {
+        if !seen.insert(t) {
+            continue;
+        }
+        let e = info
+            .get(t)
+            .ok_or_else(|| SchemaError(format!("{whose} refers to undefined type '{t}'")))?;
+        let whose = format!("type '{t}'");
+        todo.extend(e.kind.references().into_iter().map(|r| (r, whose.clone())));
+    }
+    Ok(())
+}
+
+/// [`Schema::refine`]'s walk: the introspection's type `intro` beside
+/// the parsed schema's `pid`.
+fn refine_walk<'a>(
+    info: &'a introspect::Schema,
+    parsed: &qapi_parser::Schema,
+    intro: &'a str,
+    pid: qapi_parser::EntityId,
+    seen: &mut HashSet<&'a str>,
+    ints: &mut HashMap<String, HashMap<String, &'static str>>,
+    alternates: &mut HashMap<String, String>,
+) {
+    use qapi_parser::EntityKind;
+    if !seen.insert(intro) {
+        return;
+    }
+    let Some(kind) = info.kind(intro) else {
+        return;
+    };
+    let pe = parsed.entity(pid);
+    // A member's integer kind (its own, or its array's elements')
+    // when it is not plain int64.
+    let int_kind = |id: qapi_parser::EntityId| -> Option<&'static str> {
+        let id = match &parsed.entity(id).kind {
+            EntityKind::Array(a) => a.element,
+            _ => id,
+        };
+        match &parsed.entity(id).kind {
+            EntityKind::Builtin(b) => qapi_parser::Builtin::ALL
+                .iter()
+                .find(|(_, x)| x == b)
+                .map(|(n, _)| *n)
+                .filter(|n| {
+                    matches!(
+                        *n,
+                        "int8"
+                            | "int16"
+                            | "int32"
+                            | "uint8"
+                            | "uint16"
+                            | "uint32"
+                            | "uint64"
+                            | "size"
+                    )
+                }),
+            _ => None,
+        }
+    };
+    match (&pe.kind, kind) {
+        (EntityKind::Object(o), Kind::Object(io)) => {
+            for m in &io.members {
+                let Some(pm) = o.members.iter().find(|pm| pm.name == m.name) else {
+                    continue;
+                };
+                if let Some(k) = int_kind(pm.ty) {
+                    ints.entry(intro.to_string())
+                        .or_default()
+                        .insert(m.name.clone(), k);
+                }
+                refine_walk(info, parsed, &m.ty, pm.ty, seen, ints, alternates);
+            }
+            if let Some(b) = &o.branches {
+                for v in &io.variants {
+                    if let Some(pv) = b.variants.iter().find(|pv| pv.name == v.case) {
+                        refine_walk(info, parsed, &v.ty, pv.ty, seen, ints, alternates);
+                    }
+                }
+            }
+        }
+        (EntityKind::Array(a), Kind::Array(ia)) => {
+            refine_walk(
+                info,
+                parsed,
+                &ia.element_type,
+                a.element,
+                seen,
+                ints,
+                alternates,
+            );
+        }
+        (EntityKind::Alternate(a), Kind::Alternate(ia)) => {
+            alternates.insert(intro.to_string(), pe.name.clone());
+            for t in &ia.branches {
+                let same = a.variants.iter().find(|v| {
+                    matches!(
+                        (&parsed.entity(v.ty).kind, info.kind(t)),
+                        (EntityKind::Object(_), Some(Kind::Object(_)))
+                            | (EntityKind::Array(_), Some(Kind::Array(_)))
+                    )
+                });
+                if let Some(v) = same {
+                    refine_walk(info, parsed, t, v.ty, seen, ints, alternates);
+                }
+            }
+        }
+        _ => {}
+    }
+}
 
 /// A step of the visitor's stack, for `full_name()`.
 #[derive(Clone)]
@@ -461,10 +384,10 @@ impl<'a> Visitor<'a> {
         ))
     }
 
-    fn entry(&self, ty: &str) -> Result<&'a Value, QmpError> {
+    fn entry(&self, ty: &str) -> Result<&'a Entity, QmpError> {
         let schema: &'a Schema = self.schema;
         schema
-            .entries
+            .info
             .get(ty)
             .ok_or_else(|| QmpError::generic(format!("the fake's schema has no type '{ty}'")))
     }
@@ -487,18 +410,13 @@ impl<'a> Visitor<'a> {
                 "JSON parse error, too many nested data structures",
             ));
         }
-        match entry["meta-type"].as_str().unwrap_or("") {
-            "builtin" => self.builtin(entry["json-type"].as_str().unwrap_or(""), name, value, int),
-            "enum" => {
+        match &entry.kind {
+            Kind::Builtin(b) => self.builtin(&b.json_type, name, value, int),
+            Kind::Enum(e) => {
                 let Value::String(s) = value else {
                     return Err(self.wrong_type(name, "string"));
                 };
-                let ok = entry["values"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|v| v.as_str() == Some(s));
-                if ok {
+                if e.contains(s) {
                     Ok(())
                 } else {
                     // input_type_enum() names the member, not its path.
@@ -508,16 +426,15 @@ impl<'a> Visitor<'a> {
                     )))
                 }
             }
-            "array" => {
+            Kind::Array(a) => {
                 let Value::Array(items) = value else {
                     return Err(self.wrong_type(name, "array"));
                 };
-                let elem = entry["element-type"].as_str().unwrap_or("");
                 self.enter(name);
                 let mut r = Ok(());
                 for (i, item) in items.iter().enumerate() {
                     self.path.push(Seg::Index(i));
-                    r = self.visit(elem, None, Some(item), int);
+                    r = self.visit(&a.element_type, None, Some(item), int);
                     self.path.pop();
                     if r.is_err() {
                         break;
@@ -526,18 +443,19 @@ impl<'a> Visitor<'a> {
                 self.leave(name);
                 r
             }
-            "object" => {
+            Kind::Object(o) => {
                 let Value::Object(map) = value else {
                     return Err(self.wrong_type(name, "object"));
                 };
                 self.enter(name);
-                let r = self.object(entry, map);
+                let r = self.object(o, ty, map);
                 self.leave(name);
                 r
             }
-            "alternate" => self.alternate(entry, ty, name, value),
+            Kind::Alternate(a) => self.alternate(&a.branches, ty, name, value),
             other => Err(QmpError::generic(format!(
-                "type '{ty}' has meta-type '{other}'"
+                "type '{ty}' has meta-type '{}'",
+                other.meta_type()
             ))),
         }
     }
@@ -633,9 +551,14 @@ impl<'a> Visitor<'a> {
 
     /// An object's (or union's) members in schema order, then its
     /// branch's, then members left over (`visit_check_struct`).
-    fn object(&mut self, entry: &Value, map: &Map<String, Value>) -> Result<(), QmpError> {
+    fn object(
+        &mut self,
+        o: &'a ObjectInfo,
+        ty: &str,
+        map: &Map<String, Value>,
+    ) -> Result<(), QmpError> {
         let mut visited: Vec<&str> = Vec::new();
-        self.object_members(entry, map, &mut visited)?;
+        self.object_members(o, ty, map, &mut visited)?;
         // g_hash_table order is QEMU's; with one member left over the
         // message is the same.
         if let Some(k) = map.keys().find(|k| !visited.contains(&k.as_str())) {
@@ -651,99 +574,88 @@ impl<'a> Visitor<'a> {
     /// members of the branch its tag selects (itself maybe a union).
     fn object_members<'m>(
         &mut self,
-        entry: &Value,
+        o: &'a ObjectInfo,
+        ty: &str,
         map: &'m Map<String, Value>,
         visited: &mut Vec<&'m str>,
     ) -> Result<(), QmpError> {
-        let members: Vec<&Value> = entry["members"].as_array().into_iter().flatten().collect();
-        self.members(&members, map, visited)?;
-        let Some(tag) = entry["tag"].as_str() else {
+        self.members(&o.members, ty, map, visited)?;
+        let Some(tag) = &o.tag else {
             return Ok(());
         };
         let case = map.get(tag).and_then(Value::as_str).unwrap_or("");
-        let branch = entry["variants"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|v| v["case"].as_str() == Some(case));
-        if let Some(b) = branch {
-            let be = self.entry(b["type"].as_str().unwrap_or(""))?;
-            self.object_members(be, map, visited)?;
+        if let Some(b) = o.variant(case) {
+            if let Kind::Object(bo) = &self.entry(&b.ty)?.kind {
+                self.object_members(bo, &b.ty, map, visited)?;
+            }
         }
         Ok(())
     }
 
+    /// The members of object type `ty`, in order.
     fn members<'m>(
         &mut self,
-        members: &[&Value],
+        members: &[Member],
+        ty: &str,
         map: &'m Map<String, Value>,
         visited: &mut Vec<&'m str>,
     ) -> Result<(), QmpError> {
+        let schema: &'a Schema = self.schema;
+        let ints = schema.ints.get(ty);
         for m in members {
-            let Some(mname) = m["name"].as_str() else {
-                continue;
-            };
-            let optional = m.get("default").is_some();
-            let present = map.get_key_value(mname);
+            let present = map.get_key_value(&m.name);
             if let Some((k, _)) = present {
                 visited.push(k.as_str());
             }
-            if optional && present.is_none() {
+            if m.optional && present.is_none() {
                 continue;
             }
-            let ty = m["type"].as_str().unwrap_or("");
-            self.visit(
-                ty,
-                Some(mname),
-                present.map(|(_, v)| v),
-                m["x-int"].as_str(),
-            )?;
+            let int = ints.and_then(|i| i.get(&m.name)).copied();
+            self.visit(&m.ty, Some(&m.name), present.map(|(_, v)| v), int)?;
         }
         Ok(())
     }
 
     fn alternate(
         &mut self,
-        entry: &Value,
+        branches: &[String],
         ty: &str,
         name: Option<&str>,
         value: &Value,
     ) -> Result<(), QmpError> {
         let want = json_type(value);
         let mut number_branch = None;
-        for m in entry["members"].as_array().into_iter().flatten() {
-            let bt = m["type"].as_str().unwrap_or("");
-            let be = self.entry(bt)?;
-            let qtype = match be["meta-type"].as_str().unwrap_or("") {
-                "builtin" => match be["json-type"].as_str().unwrap_or("") {
+        for bt in branches {
+            let qtype = match &self.entry(bt)?.kind {
+                Kind::Builtin(b) => match b.json_type.as_str() {
                     "int" | "number" => "number",
                     "string" => "string",
                     "boolean" => "boolean",
                     "null" => "null",
                     _ => "any",
                 },
-                "enum" => "string",
-                "object" => "object",
-                "array" => "array",
+                Kind::Enum(_) => "string",
+                Kind::Object(_) => "object",
+                Kind::Array(_) => "array",
                 _ => "",
             };
             if qtype == want {
                 if want == "number" {
-                    number_branch = Some(bt.to_string());
+                    number_branch = Some(bt);
                     continue;
                 }
                 return self.visit(bt, name, Some(value), None);
             }
         }
         if let Some(bt) = number_branch {
-            return self.visit(&bt, name, Some(value), None);
+            return self.visit(bt, name, Some(value), None);
         }
         // The generated visitor names the member, not its path, and the
         // alternate by its type name.
         Err(QmpError::generic(format!(
             "Invalid parameter type for '{}', expected: {}",
             name.unwrap_or("null"),
-            entry["x-name"].as_str().unwrap_or(ty)
+            self.schema.alternates.get(ty).map_or(ty, String::as_str)
         )))
     }
 }

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::{lock, Fake, Fault, Mode, QmpError};
+use crate::{lock, Fake, Fault, Mode, QmpError, QmpErrorExt};
 
 /// The largest message the fake reads (QEMU's streamer allows 64 MiB
 /// tokens; a test has no use for more than this); a longer one is
@@ -548,13 +548,10 @@ impl Connection {
             let declared: Map<String, Value> = args
                 .iter()
                 .filter(|(k, _)| {
-                    st.schema.entry(&info.arg_type).is_some_and(|e| {
-                        e["members"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .any(|m| m["name"] == **k)
-                    })
+                    st.schema
+                        .info()
+                        .object(&info.arg_type)
+                        .is_some_and(|o| o.member(k).is_some())
                 })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
@@ -577,9 +574,10 @@ impl Connection {
                 (*h)(args)?
             };
             // QEMU sends {} for a command that returns nothing.
-            let nothing = schema.entry(&info.ret_type).is_some_and(|e| {
-                e["meta-type"] == "object" && e["members"].as_array().is_some_and(Vec::is_empty)
-            });
+            let nothing = schema
+                .info()
+                .object(&info.ret_type)
+                .is_some_and(|o| o.members.is_empty());
             let ret = if ret.is_null() && nothing {
                 json!({})
             } else {

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use qapi_fake::{Fake, Fault, Greeting, QmpError};
+use qapi_fake::{Fake, Fault, Greeting, QmpError, QmpErrorExt};
 use qapi_types::blocking::{GuestAgent, Qmp};
 use qapi_types::qmp::commands::{QueryStatus, QueryVersion};
 use qapi_types::qmp::{RunState, StatusInfo};

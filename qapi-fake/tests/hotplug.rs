@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use qapi_fake::{Fake, QmpError};
+use qapi_fake::{Fake, QmpError, QmpErrorExt};
 use qapi_types::blocking::Qmp;
 use qapi_types::{EventItem, Options};
 use serde_json::{json, Value};

@@ -5,18 +5,24 @@
 //! sent, completion candidates, and `help` text from the schema's
 //! documentation.
 //!
-//! What a server accepts comes from its `query-qmp-schema` answer
-//! ([`Catalog`]), so checks are right for whatever QEMU is on the other
-//! end.  Documentation, and which integers are sizes (`size=1G`), come
+//! What a server accepts comes from its `query-qmp-schema` answer, read
+//! into the one model of it (`qapi_types::introspect::Schema`, the
+//! clients' probing schema) and wrapped in a [`Catalog`], so checks are
+//! right for whatever QEMU is on the other end.  Documentation, and which integers are sizes (`size=1G`), come
 //! from the schema the bindings were generated from ([`Docs`]).
 
 pub mod term;
 pub mod verbose;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use qapi_parser::{EntityKind, Schema, SectionKind};
+use qapi_types::introspect::{self, Kind};
 use serde_json::{Map, Value};
+
+/// One argument or member as the server describes it.
+pub use qapi_types::introspect::Member as MemberInfo;
 
 /// Connect to `address`: a Unix socket path, or `HOST:PORT` when it is
 /// not an existing path and ends in a port number.
@@ -61,40 +67,38 @@ pub fn agent_catalog(guest_info: &Value) -> Catalog {
     Catalog::new(&Value::Array(kept))
 }
 
-/// The server's schema, from its `query-qmp-schema` answer.
+/// The server's schema, from its `query-qmp-schema` answer: the model
+/// and its commands, sorted, for completion and checks.
+#[derive(Default)]
 pub struct Catalog {
-    entries: HashMap<String, Value>,
+    schema: Arc<introspect::Schema>,
     commands: Vec<String>,
 }
 
-/// One argument or member as the server describes it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MemberInfo {
-    pub name: String,
-    /// The (masked) type name in the server's schema.
-    pub ty: String,
-    pub optional: bool,
-}
-
 impl Catalog {
-    /// Index a `query-qmp-schema` answer.
+    /// Index a `query-qmp-schema` answer.  A list that does not read as
+    /// one gives an empty catalog ([`Catalog::try_new`] says why).
     pub fn new(schema_info: &Value) -> Catalog {
-        let mut entries = HashMap::new();
-        let mut commands = Vec::new();
-        for e in schema_info
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            if let Some(n) = e["name"].as_str() {
-                if e["meta-type"] == "command" {
-                    commands.push(n.to_string());
-                }
-                entries.insert(n.to_string(), e.clone());
-            }
-        }
+        Catalog::try_new(schema_info).unwrap_or_default()
+    }
+
+    /// Index a `query-qmp-schema` answer, or say why it does not read.
+    pub fn try_new(schema_info: &Value) -> Result<Catalog, String> {
+        // Read, not checked: the lookups pass over types that are not
+        // described, and a list made from the bindings may have some.
+        introspect::Schema::parse(schema_info).map(|s| Catalog::from_schema(Arc::new(s)))
+    }
+
+    /// A schema already read (a client's `schema()`).
+    pub fn from_schema(schema: Arc<introspect::Schema>) -> Catalog {
+        let mut commands: Vec<String> = schema.commands().map(str::to_string).collect();
         commands.sort();
-        Catalog { entries, commands }
+        Catalog { schema, commands }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &introspect::Schema {
+        &self.schema
     }
 
     /// The server's commands, sorted.
@@ -102,47 +106,26 @@ impl Catalog {
         &self.commands
     }
 
-    fn entry(&self, name: &str) -> Option<&Value> {
-        self.entries.get(name)
-    }
-
     /// The command's argument type name.
     pub fn arg_type(&self, command: &str) -> Option<&str> {
-        let e = self.entry(command)?;
-        (e["meta-type"] == "command").then(|| e["arg-type"].as_str())?
+        self.schema.command(command).map(|c| c.arg_type.as_str())
     }
 
     /// The members of object type `ty`, with the branch chosen by the
     /// tag's value in `value` (when it has one).
     pub fn members(&self, ty: &str, value: Option<&Map<String, Value>>) -> Vec<MemberInfo> {
-        let Some(e) = self.entry(ty) else {
+        let Some(o) = self.schema.object(ty) else {
             return Vec::new();
         };
-        let mut out: Vec<MemberInfo> = e["members"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|m| {
-                Some(MemberInfo {
-                    name: m["name"].as_str()?.to_string(),
-                    ty: m["type"].as_str()?.to_string(),
-                    optional: m.get("default").is_some(),
-                })
-            })
-            .collect();
-        if let (Some(tag), Some(value)) = (e["tag"].as_str(), value) {
-            if let Some(case) = value.get(tag).and_then(Value::as_str) {
-                let branch = e["variants"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|v| v["case"] == case)
-                    .and_then(|v| v["type"].as_str());
-                if let Some(b) = branch {
-                    out.extend(self.members(b, None));
-                }
-            }
+        let mut out = o.members.clone();
+        let case = o
+            .tag
+            .as_ref()
+            .zip(value)
+            .and_then(|(tag, value)| value.get(tag))
+            .and_then(Value::as_str);
+        if let Some(b) = case.and_then(|c| o.variant(c)) {
+            out.extend(self.members(&b.ty, None));
         }
         out
     }
@@ -157,23 +140,18 @@ impl Catalog {
     /// A type as a person reads it: `int`, `str`, `bool`, `one of a|b`,
     /// `object`, `list of …`.
     pub fn describe(&self, ty: &str) -> String {
-        let Some(e) = self.entry(ty) else {
+        let Some(kind) = self.schema.kind(ty) else {
             return ty.to_string();
         };
-        match e["meta-type"].as_str().unwrap_or("") {
-            "builtin" => match e["json-type"].as_str().unwrap_or("") {
+        match kind {
+            Kind::Builtin(b) => match b.json_type.as_str() {
                 "string" => "str".into(),
                 "boolean" => "bool".into(),
                 "value" => "any".into(),
                 other => other.into(),
             },
-            "enum" => {
-                let values: Vec<&str> = e["values"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
+            Kind::Enum(e) => {
+                let values: Vec<&str> = e.names().collect();
                 if values.len() <= 8 {
                     format!("one of {}", values.join("|"))
                 } else {
@@ -184,34 +162,14 @@ impl Catalog {
                     )
                 }
             }
-            "array" => format!(
-                "list of {}",
-                self.describe(e["element-type"].as_str().unwrap_or(""))
-            ),
-            "alternate" => {
-                let alts: Vec<String> = e["members"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| m["type"].as_str().map(|t| self.describe(t)))
-                    .collect();
+            Kind::Array(a) => format!("list of {}", self.describe(&a.element_type)),
+            Kind::Alternate(a) => {
+                let alts: Vec<String> = a.branches.iter().map(|t| self.describe(t)).collect();
                 alts.join(" or ")
             }
-            "object" => "object (JSON)".into(),
-            other => other.into(),
+            Kind::Object(_) => "object (JSON)".into(),
+            other => other.meta_type().into(),
         }
-    }
-
-    fn meta(&self, ty: &str) -> &str {
-        self.entry(ty)
-            .and_then(|e| e["meta-type"].as_str())
-            .unwrap_or("")
-    }
-
-    fn json_type(&self, ty: &str) -> &str {
-        self.entry(ty)
-            .and_then(|e| e["json-type"].as_str())
-            .unwrap_or("")
     }
 
     fn signature(&self, ty: &str, value: Option<&Map<String, Value>>) -> String {
@@ -236,17 +194,10 @@ impl Catalog {
 
     /// Check `value` against type `ty`; `path` names it in messages.
     pub fn check(&self, value: &Value, ty: &str, path: &str) -> Result<(), String> {
-        match self.meta(ty) {
-            "builtin" => {
-                let ok = match self.json_type(ty) {
-                    "string" => value.is_string(),
-                    "int" => value.is_i64() || value.is_u64(),
-                    "number" => value.is_number(),
-                    "boolean" => value.is_boolean(),
-                    "null" => value.is_null(),
-                    _ => true,
-                };
-                if ok {
+        let expected = || format!("{path}: expected {}, got {value}", self.describe(ty));
+        match self.schema.kind(ty) {
+            Some(Kind::Builtin(b)) => {
+                if b.takes(value) {
                     Ok(())
                 } else {
                     let hint = if value.as_str().is_some_and(|v| parse_int(v, true).is_some()) {
@@ -254,53 +205,26 @@ impl Catalog {
                     } else {
                         ""
                     };
-                    Err(format!(
-                        "{path}: expected {}, got {value}{hint}",
-                        self.describe(ty)
-                    ))
+                    Err(format!("{}{hint}", expected()))
                 }
             }
-            "enum" => {
-                let e = self.entry(ty).expect("an entry");
-                let known = value
-                    .as_str()
-                    .is_some_and(|s| e["values"].as_array().into_iter().flatten().any(|v| v == s));
-                if known {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{path}: expected {}, got {value}",
-                        self.describe(ty)
-                    ))
-                }
-            }
-            "array" => {
+            Some(Kind::Enum(e)) => match value.as_str() {
+                Some(s) if e.contains(s) => Ok(()),
+                _ => Err(expected()),
+            },
+            Some(Kind::Array(a)) => {
                 let Some(items) = value.as_array() else {
-                    return Err(format!(
-                        "{path}: expected {}, got {value}",
-                        self.describe(ty)
-                    ));
+                    return Err(expected());
                 };
-                let elem = self.entry(ty).expect("an entry")["element-type"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
                 for (i, item) in items.iter().enumerate() {
-                    self.check(item, &elem, &format!("{path}[{i}]"))?;
+                    self.check(item, &a.element_type, &format!("{path}[{i}]"))?;
                 }
                 Ok(())
             }
-            "alternate" => {
-                let e = self.entry(ty).expect("an entry");
-                let alts: Vec<&str> = e["members"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| m["type"].as_str())
-                    .collect();
+            Some(Kind::Alternate(a)) => {
                 let mut first_err = None;
-                for a in alts {
-                    match self.check(value, a, path) {
+                for b in &a.branches {
+                    match self.check(value, b, path) {
                         Ok(()) => return Ok(()),
                         Err(e) => {
                             first_err.get_or_insert(e);
@@ -309,7 +233,7 @@ impl Catalog {
                 }
                 Err(first_err.unwrap_or_else(|| format!("{path}: no alternative fits {value}")))
             }
-            "object" => {
+            Some(Kind::Object(_)) => {
                 let Some(map) = value.as_object() else {
                     return Err(format!("{path}: expected an object, got {value}"));
                 };
@@ -630,8 +554,8 @@ fn convert(catalog: &Catalog, text: &str, ty: &str, size: bool) -> Value {
             t.to_string()
         }
     };
-    match catalog.meta(ty) {
-        "builtin" => match catalog.json_type(ty) {
+    match catalog.schema.kind(ty) {
+        Some(Kind::Builtin(b)) => match b.json_type.as_str() {
             "int" => parse_int(text, size).unwrap_or_else(|| Value::String(unquoted())),
             "number" => text
                 .parse::<f64>()
@@ -647,8 +571,8 @@ fn convert(catalog: &Catalog, text: &str, ty: &str, size: bool) -> Value {
             "string" => Value::String(unquoted()),
             _ => serde_json::from_str(text).unwrap_or_else(|_| Value::String(unquoted())),
         },
-        "enum" => Value::String(unquoted()),
-        "alternate" => {
+        Some(Kind::Enum(_)) => Value::String(unquoted()),
+        Some(Kind::Alternate(_)) => {
             // A JSON value when it reads as one, else a string.
             match serde_json::from_str::<Value>(text) {
                 Ok(v) if catalog.check(&v, ty, "").is_ok() => v,
@@ -853,10 +777,10 @@ pub fn parse_action(catalog: &Catalog, docs: Option<&Docs>, line: &str) -> Resul
         .map(|m| m.ty)
         .ok_or("the transaction command has no actions")?;
     let action_ty = catalog
-        .entry(&actions_ty)
-        .and_then(|e| e["element-type"].as_str())
-        .unwrap_or("")
-        .to_string();
+        .schema
+        .array(&actions_ty)
+        .map(|a| a.element_type.clone())
+        .unwrap_or_default();
     let probe: Map<String, Value> = [("type".to_string(), Value::String(kind.clone()))]
         .into_iter()
         .collect();
@@ -1005,5 +929,35 @@ mod tests {
         assert_eq!(complete(&c, &["help"], "st"), (0, vec!["stop".to_string()]));
         let (start, words) = complete(&c, &[], "blockdev-add driver=file n");
         assert_eq!((start, words), (25, vec!["node-name=".to_string()]));
+    }
+
+    #[test]
+    fn lists_alternates_and_bad_schemas() {
+        let c = Catalog::new(&json!([
+            {"name": "x", "meta-type": "command", "arg-type": "0", "ret-type": "0"},
+            {"name": "0", "meta-type": "object", "members": [
+                {"name": "l", "type": "[1]", "default": null},
+                {"name": "a", "type": "2", "default": null}]},
+            {"name": "[1]", "meta-type": "array", "element-type": "1"},
+            {"name": "1", "meta-type": "builtin", "json-type": "int"},
+            {"name": "2", "meta-type": "alternate", "members": [{"type": "1"}, {"type": "3"}]},
+            {"name": "3", "meta-type": "builtin", "json-type": "string"}
+        ]));
+        assert_eq!(c.describe("2"), "int or str");
+        assert_eq!(c.describe("[1]"), "list of int");
+        let e = parse_request(
+            &c,
+            None,
+            "{\"execute\": \"x\", \"arguments\": {\"l\": [1, \"two\"]}}",
+        )
+        .unwrap_err();
+        assert_eq!(e, "x.l[1]: expected int, got \"two\"");
+        let r = parse_request(&c, None, "x a=7 l=[3]").unwrap();
+        assert_eq!(r.arguments.unwrap(), json!({"a": 7, "l": [3]}));
+        let r = parse_request(&c, None, "x a=seven").unwrap();
+        assert_eq!(r.arguments.unwrap(), json!({"a": "seven"}));
+        let e = Catalog::try_new(&json!([{"name": "y"}])).err().unwrap();
+        assert!(e.contains("no string 'meta-type'"), "{e}");
+        assert!(Catalog::new(&json!({})).commands().is_empty());
     }
 }

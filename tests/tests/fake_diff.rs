@@ -20,7 +20,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use qapi_fake::{Fake, Mode, QmpError, Schema};
+use qapi_fake::{Fake, Mode, QmpError, QmpErrorExt, Schema};
 use serde_json::{json, Map, Value};
 
 /// Commands left out, and why: they would stop or reset QEMU, touch the

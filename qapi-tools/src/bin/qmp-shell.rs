@@ -272,8 +272,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let catalog = match qmp.execute_raw("query-qmp-schema", None) {
-        Ok(s) => Arc::new(Catalog::new(&s)),
+    // The client's schema: read once, and the one its checks use.
+    let catalog = match qmp.schema() {
+        Ok(s) => Arc::new(Catalog::from_schema(s)),
         Err(e) => {
             eprintln!("qmp-shell: cannot read the server's schema: {e}");
             return ExitCode::FAILURE;
