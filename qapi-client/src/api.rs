@@ -215,6 +215,43 @@ macro_rules! qmp_api {
             }
         }
 
+        /// Asking the server what it has (see [`crate::probe`]).
+        impl Qmp {
+            /// Whether the server has the command `C`.
+            pub $($async)? fn supports<C: Command>(&self) -> Result<bool> {
+                Ok(aw!(self.schema())?.supports::<C>())
+            }
+
+            /// Whether the server has the event `E`.
+            pub $($async)? fn supports_event<E: crate::Event>(&self) -> Result<bool> {
+                Ok(aw!(self.schema())?.supports_event::<E>())
+            }
+
+            /// Check `command` against the server's schema without
+            /// sending it: [`Error::Unsupported`] names every part the
+            /// server does not know; the `deprecated` and `unstable` parts
+            /// it uses go to [`Options::on_warning`](crate::Options::on_warning).
+            pub $($async)? fn check<C: Command>(&self, command: &C) -> Result<()> {
+                aw!(self.check_before_send(C::NAME, Some(command)))
+            }
+
+            /// [`check`](Self::check) for a command by name with JSON
+            /// arguments (as `execute_raw` sends them).
+            pub $($async)? fn check_raw(&self, name: &str, arguments: Option<&Value>) -> Result<()> {
+                aw!(self.check_before_send(name, arguments))
+            }
+
+            $($async)? fn check_before_send<A: Serialize + ?Sized>(
+                &self,
+                name: &str,
+                args: Option<&A>,
+            ) -> Result<()> {
+                let schema = aw!(self.schema())?;
+                let hook = self.inner.options.on_warning.as_ref();
+                crate::probe::check_request(&schema, &self.inner.probe.warned, hook, name, args)
+            }
+        }
+
         /// Waiting for jobs and devices, and fd sets, on the bindings'
         /// commands.
         #[cfg(feature = "qmp")]

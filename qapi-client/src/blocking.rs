@@ -350,9 +350,13 @@ impl Qmp {
         Ok(qmp)
     }
 
-    /// The schema cache and options, for `probe.rs`.
-    pub(crate) fn probing(&self) -> (&crate::probe::Cache, &Options) {
-        (&self.inner.probe, &self.inner.options)
+    /// The server's `query-qmp-schema`, fetched on first use and kept for
+    /// the connection (concurrent first uses fetch it once).  A reply
+    /// that does not read as a schema is [`Error::Decode`] and is fetched
+    /// again next time.
+    pub fn schema(&self) -> Result<Arc<crate::probe::Schema>> {
+        let fetch = || self.execute_raw("query-qmp-schema", None);
+        self.inner.probe.get_or_fetch(fetch)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::{Command, Error, Result};
+use crate::{Error, Result};
 
 pub use qapi_runtime::introspect::{PathError, Report, Schema, Unknown, UnknownKind, Warning};
 
@@ -146,11 +146,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) struct Cache {
     schema: Mutex<Option<Arc<Schema>>>,
     fetching: Mutex<()>,
-    warned: Warned,
+    pub(crate) warned: Warned,
 }
 
 impl Cache {
-    fn get_or_fetch(&self, fetch: impl FnOnce() -> Result<Value>) -> Result<Arc<Schema>> {
+    pub(crate) fn get_or_fetch(
+        &self,
+        fetch: impl FnOnce() -> Result<Value>,
+    ) -> Result<Arc<Schema>> {
         if let Some(s) = lock(&self.schema).clone() {
             return Ok(s);
         }
@@ -168,116 +171,6 @@ impl Cache {
 #[cfg(feature = "tokio")]
 #[derive(Default)]
 pub(crate) struct AsyncCache {
-    schema: ::tokio::sync::OnceCell<Arc<Schema>>,
-    warned: Warned,
-}
-
-/// Asking the server what it has (see [`crate::probe`]).
-impl crate::blocking::Qmp {
-    /// The server's `query-qmp-schema`, fetched on first use and kept for
-    /// the connection (concurrent first uses fetch it once).  A reply
-    /// that does not read as a schema is [`Error::Decode`] and is fetched
-    /// again next time.
-    pub fn schema(&self) -> Result<Arc<Schema>> {
-        let (cache, _) = self.probing();
-        cache.get_or_fetch(|| self.execute_raw("query-qmp-schema", None))
-    }
-
-    /// Whether the server has the command `C`.
-    pub fn supports<C: Command>(&self) -> Result<bool> {
-        Ok(self.schema()?.supports::<C>())
-    }
-
-    /// Whether the server has the event `E`.
-    pub fn supports_event<E: crate::Event>(&self) -> Result<bool> {
-        Ok(self.schema()?.supports_event::<E>())
-    }
-
-    /// Check `command` against the server's schema without sending it:
-    /// [`Error::Unsupported`] names every part the server does not
-    /// know; the `deprecated` and `unstable` parts it uses go to
-    /// [`Options::on_warning`](crate::Options::on_warning).
-    pub fn check<C: Command>(&self, command: &C) -> Result<()> {
-        self.check_before_send(C::NAME, Some(command))
-    }
-
-    /// [`check`](Self::check) for a command by name with JSON arguments
-    /// (as `execute_raw` sends them).
-    pub fn check_raw(&self, name: &str, arguments: Option<&Value>) -> Result<()> {
-        self.check_before_send(name, arguments)
-    }
-
-    pub(crate) fn check_before_send<A: serde::Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: Option<&A>,
-    ) -> Result<()> {
-        let schema = self.schema()?;
-        let (cache, options) = self.probing();
-        check_request(
-            &schema,
-            &cache.warned,
-            options.on_warning.as_ref(),
-            name,
-            args,
-        )
-    }
-}
-
-/// Asking the server what it has (see [`crate::probe`]).
-#[cfg(feature = "tokio")]
-impl crate::tokio::Qmp {
-    /// The server's `query-qmp-schema`, fetched on first use and kept for
-    /// the connection (concurrent first uses fetch it once).  A reply
-    /// that does not read as a schema is [`Error::Decode`] and is fetched
-    /// again next time.
-    pub async fn schema(&self) -> Result<Arc<Schema>> {
-        let (cache, _) = self.probing();
-        cache
-            .schema
-            .get_or_try_init(|| async {
-                // Boxed: a checked call fetches the schema through here.
-                let v = Box::pin(self.execute_raw("query-qmp-schema", None)).await?;
-                read_reply(v)
-            })
-            .await
-            .cloned()
-    }
-
-    /// Whether the server has the command `C`.
-    pub async fn supports<C: Command>(&self) -> Result<bool> {
-        Ok(self.schema().await?.supports::<C>())
-    }
-
-    /// Whether the server has the event `E`.
-    pub async fn supports_event<E: crate::Event>(&self) -> Result<bool> {
-        Ok(self.schema().await?.supports_event::<E>())
-    }
-
-    /// Check `command` against the server's schema without sending it
-    /// (see [`blocking::Qmp::check`](crate::blocking::Qmp::check)).
-    pub async fn check<C: Command>(&self, command: &C) -> Result<()> {
-        self.check_before_send(C::NAME, Some(command)).await
-    }
-
-    /// [`check`](Self::check) by name with JSON arguments.
-    pub async fn check_raw(&self, name: &str, arguments: Option<&Value>) -> Result<()> {
-        self.check_before_send(name, arguments).await
-    }
-
-    pub(crate) async fn check_before_send<A: serde::Serialize + ?Sized>(
-        &self,
-        name: &str,
-        args: Option<&A>,
-    ) -> Result<()> {
-        let schema = self.schema().await?;
-        let (cache, options) = self.probing();
-        check_request(
-            &schema,
-            &cache.warned,
-            options.on_warning.as_ref(),
-            name,
-            args,
-        )
-    }
+    pub(crate) schema: ::tokio::sync::OnceCell<Arc<Schema>>,
+    pub(crate) warned: Warned,
 }

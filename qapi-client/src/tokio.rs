@@ -303,9 +303,22 @@ impl Qmp {
         Ok(qmp)
     }
 
-    /// The schema cache and options, for `probe.rs`.
-    pub(crate) fn probing(&self) -> (&crate::probe::AsyncCache, &Options) {
-        (&self.inner.probe, &self.inner.options)
+    /// The server's `query-qmp-schema`, fetched on first use and kept for
+    /// the connection (concurrent first uses fetch it once).  A reply
+    /// that does not read as a schema is [`Error::Decode`] and is fetched
+    /// again next time.
+    pub async fn schema(&self) -> Result<Arc<crate::probe::Schema>> {
+        let fetch = || async {
+            // Boxed: a checked call fetches the schema through here.
+            let v = Box::pin(self.execute_raw("query-qmp-schema", None)).await?;
+            crate::probe::read_reply(v)
+        };
+        self.inner
+            .probe
+            .schema
+            .get_or_try_init(fetch)
+            .await
+            .cloned()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -10,7 +10,7 @@ fn refined() -> qapi_fake::Schema {
         "/../schema/qemu/qapi/qapi-schema.json"
     );
     let options = qapi_parser::Options {
-        doc_mode: qapi_parser::DocMode::Lenient,
+        rules: qapi_parser::Rules::Lenient,
     };
     let parsed =
         qapi_parser::Schema::from_file(main, options).unwrap_or_else(|f| panic!("{}", f.render()));
