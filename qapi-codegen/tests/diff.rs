@@ -1,0 +1,195 @@
+//! `diff::changes` on small schemas: every kind of change, the order,
+//! and that implicit types are shown through their owners.
+
+use std::path::Path;
+
+use qapi_codegen::diff::{changes, summary, Action, Change, DefKind, Flag, Part};
+use qapi_codegen::qapi_parser::{Options, Rules, Schema};
+
+fn read(text: &str, rules: Rules) -> Schema {
+    let bytes = text.as_bytes().to_vec();
+    let load = move |_: &Path| Ok(bytes.clone());
+    Schema::from_file_with(Path::new("t.json"), Options { rules }, &load)
+        .unwrap_or_else(|f| panic!("{}", f.render()))
+}
+
+fn lines(old: &str, new: &str, rules: Rules) -> Vec<String> {
+    let list = changes(&read(old, rules), &read(new, rules));
+    list.iter().map(Change::to_string).collect()
+}
+
+const OLD: &str = "
+{ 'pragma': { 'command-returns-exceptions': ['ret'] } }
+{ 'command': 'first-gone' }
+{ 'command': 'keep',
+  'data': { 'a': 'int', '*b': 'str', 'c': 'str', 'gone': 'bool', 'dep': 'int' },
+  'returns': 'Info' }
+{ 'command': 'gone-cmd' }
+{ 'command': 'ret', 'returns': ['Info'] }
+{ 'command': 'ret-gone', 'returns': 'Info' }
+{ 'command': 'ret-new' }
+{ 'command': 'to-named', 'data': { 'x': 'int' } }
+{ 'command': 'flagged' }
+{ 'event': 'EV', 'data': { 'm': 'int' }, 'features': ['deprecated'] }
+{ 'event': 'EV_NAMED', 'data': 'Args' }
+{ 'event': 'EV_GONE' }
+{ 'struct': 'Info', 'data': { 'n': 'int', '*o': 'str', 'list': ['int'] } }
+{ 'struct': 'Args', 'data': { 'x': 'int' } }
+{ 'enum': 'Kind', 'data': [ 'one', 'two', 'three' ] }
+{ 'struct': 'Base', 'data': { 'kind': 'Kind' } }
+{ 'union': 'Uni', 'base': 'Base', 'discriminator': 'kind',
+  'data': { 'one': 'Info', 'two': 'Args' } }
+{ 'alternate': 'Alt', 'data': { 'i': 'int', 's': 'Info' } }
+{ 'struct': 'Becomes', 'data': { 'kind': 'str', 'z': 'int' } }
+{ 'struct': 'Gone', 'data': {} }
+{ 'enum': 'ToStruct', 'data': ['a'] }
+";
+
+const NEW: &str = "
+{ 'pragma': { 'command-returns-exceptions': ['ret'] } }
+{ 'command': 'added-cmd' }
+{ 'command': 'keep',
+  'data': { 'a': 'str', 'b': 'str', '*c': 'str',
+            'dep': { 'type': 'int', 'features': ['deprecated'] },
+            'new': 'int', '*newopt': ['Info'] },
+  'returns': 'Info' }
+{ 'command': 'ret', 'returns': 'int' }
+{ 'command': 'ret-gone' }
+{ 'command': 'ret-new', 'returns': 'Info' }
+{ 'command': 'to-named', 'data': 'Args' }
+{ 'command': 'flagged', 'features': ['unstable'] }
+{ 'event': 'EV', 'data': { 'm': 'str', '*n': 'int' } }
+{ 'event': 'EV_NAMED', 'data': 'Args' }
+{ 'event': 'EV_NEW' }
+{ 'struct': 'Info', 'data': { 'n': 'int', '*o': 'str', 'list': ['str'] } }
+{ 'struct': 'Args', 'data': { 'x': 'int', '*y': 'int' } }
+{ 'enum': 'Kind',
+  'data': [ 'one', { 'name': 'two', 'features': ['deprecated'] }, 'four' ] }
+{ 'struct': 'Base', 'data': { 'kind': 'Kind' } }
+{ 'union': 'Uni', 'base': 'Base', 'discriminator': 'kind',
+  'data': { 'one': 'Args', 'four': 'Info' } }
+{ 'alternate': 'Alt', 'data': { 'i': 'int', 'b': 'bool' } }
+{ 'union': 'Becomes', 'base': { 'kind': 'Kind', 'z': 'int' },
+  'discriminator': 'kind', 'data': { 'one': 'Args' } }
+{ 'struct': 'New', 'data': {} }
+{ 'struct': 'ToStruct', 'data': { 'a': 'int' } }
+";
+
+#[test]
+fn every_kind_of_change_in_order() {
+    let want = [
+        "command first-gone removed",
+        "command added-cmd added",
+        "command keep: argument a retyped from int to str",
+        "command keep: argument b made required",
+        "command keep: argument c made optional",
+        "command keep: argument gone removed",
+        "command keep: argument dep now deprecated",
+        "command keep: argument new added (required int)",
+        "command keep: argument newopt added (optional [Info])",
+        "command gone-cmd removed",
+        "command ret: return retyped from [Info] to int",
+        "command ret-gone: return removed",
+        "command ret-new: return added (Info)",
+        "command to-named: arguments retyped from inline to Args",
+        // Args's own change, which its other users see under type Args.
+        "command to-named: argument y added (optional int)",
+        "command flagged now unstable",
+        "event EV no longer deprecated",
+        "event EV: member m retyped from int to str",
+        "event EV: member n added (optional int)",
+        "event EV_GONE removed",
+        "event EV_NEW added",
+        "type Info: member list retyped from [int] to [str]",
+        "type Args: member y added (optional int)",
+        "type Kind: value two now deprecated",
+        "type Kind: value three removed",
+        "type Kind: value four added",
+        "type Uni: branch one retyped from Info to Args",
+        "type Uni: branch two removed",
+        "type Uni: branch four added (Info)",
+        "type Alt: branch s removed",
+        "type Alt: branch b added (bool)",
+        "type Becomes now a union on kind (was a struct)",
+        "type Becomes: member kind retyped from str to Kind",
+        "type Becomes: branch one added (Args)",
+        "type Gone removed",
+        "type New added (struct)",
+        "type ToStruct now a struct (was an enum)",
+    ];
+    assert_eq!(lines(OLD, NEW, Rules::Strict), want);
+}
+
+#[test]
+fn the_changes_are_values() {
+    let list = changes(&read(OLD, Rules::Strict), &read(NEW, Rules::Strict));
+    let dep = list
+        .iter()
+        .find(|c| c.part == Some(Part::Argument("dep".into())))
+        .expect("dep's change");
+    assert_eq!(
+        *dep,
+        Change {
+            kind: DefKind::Command,
+            name: "keep".into(),
+            part: Some(Part::Argument("dep".into())),
+            action: Action::Now(Flag::Deprecated),
+        }
+    );
+    assert_eq!(
+        summary(&list),
+        "37 changes: 13 added, 9 removed, 1 made required, 1 made optional, \
+         7 retyped, 2 changed kind, 2 newly deprecated, 1 newly unstable, \
+         1 no longer deprecated"
+    );
+}
+
+#[test]
+fn the_same_schema_has_no_changes() {
+    let s = read(NEW, Rules::Strict);
+    assert!(changes(&s, &s).is_empty());
+    assert_eq!(summary(&[]), "0 changes");
+    let one = lines(
+        "{ 'command': 'a' }",
+        "{ 'command': 'a' }\n{ 'command': 'b' }",
+        Rules::Strict,
+    );
+    assert_eq!(one, ["command b added"]);
+}
+
+#[test]
+fn reversing_swaps_added_and_removed() {
+    let forth = changes(&read(OLD, Rules::Strict), &read(NEW, Rules::Strict));
+    let back = changes(&read(NEW, Rules::Strict), &read(OLD, Rules::Strict));
+    let count = |l: &[Change], label: &str| l.iter().filter(|c| c.action.label() == label).count();
+    assert_eq!(count(&forth, "added"), count(&back, "removed"));
+    assert_eq!(count(&forth, "removed"), count(&back, "added"));
+    assert_eq!(
+        count(&forth, "made required"),
+        count(&back, "made optional")
+    );
+    assert_eq!(count(&forth, "retyped"), count(&back, "retyped"));
+}
+
+/// An older simple union's branch types are implicit wrappers
+/// (`q_obj_int-wrapper`): shown by their members, never by name.
+#[test]
+fn implicit_types_are_never_named() {
+    let old = "{ 'union': 'Sel', 'data': { 'a': 'int', 'b': 'str' } }\n\
+               { 'event': 'EV', 'data': { 'x': 'int' } }";
+    let new = "{ 'union': 'Sel', 'data': { 'a': 'str', 'c': 'int' } }\n\
+               { 'event': 'EV', 'data': { 'x': 'int', 'y': 'Sel' } }";
+    let got = lines(old, new, Rules::Lenient);
+    assert_eq!(
+        got,
+        [
+            "event EV: member y added (required Sel)",
+            "type SelKind: value b removed",
+            "type SelKind: value c added",
+            "type Sel: branch a retyped from {data: int} to {data: str}",
+            "type Sel: branch b removed",
+            "type Sel: branch c added ({data: int})",
+        ]
+    );
+    assert!(got.iter().all(|l| !l.contains("q_")), "{got:?}");
+}
