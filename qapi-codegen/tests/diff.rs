@@ -193,3 +193,51 @@ fn implicit_types_are_never_named() {
     );
     assert!(got.iter().all(|l| !l.contains("q_")), "{got:?}");
 }
+
+/// `qapi-gen diff OLD NEW`: a line per change, then the count; exit code
+/// 0 either way.  A schema the strict rules reject is read leniently,
+/// with a note.
+#[test]
+fn qapi_gen_diff_prints_the_changes_and_their_count() {
+    let dir = std::env::temp_dir().join(format!("qapi-gen-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old, new) = (dir.join("old.json"), dir.join("new.json"));
+    // A simple union: only the lenient rules read it.
+    std::fs::write(&old, "{ 'union': 'Sel', 'data': { 'a': 'int' } }\n").unwrap();
+    std::fs::write(&new, NEW).unwrap();
+    let run = |args: &[&Path]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_qapi-gen"))
+            .arg("diff")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[&new, &new]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0 changes\n");
+    assert!(out.stderr.is_empty());
+
+    let out = run(&[&old, &new]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"command added-cmd added"));
+    assert!(lines.contains(&"type Sel removed"), "{stdout}");
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with(&format!("{} changes: ", lines.len() - 1))),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("note: ") && stderr.contains("lenient rules"),
+        "{stderr}"
+    );
+    let usage = std::process::Command::new(env!("CARGO_BIN_EXE_qapi-gen"))
+        .args(["diff", "only-one.json"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
