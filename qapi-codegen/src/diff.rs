@@ -4,7 +4,11 @@
 //! [`changes`] compares commands, events and named types, and within
 //! them arguments, members, return types, enum values and branches.
 //! Implicit types (a command's or event's inline `data`, `q_obj_*`) are
-//! compared as parts of their owner and never named.  A type is named
+//! compared as parts of their owner and never named.  A change to a
+//! named type is listed once, under its name: not again under a command
+//! or event whose arguments or data it is, nor under a type built on it
+//! as a base (unless they came to use it or stopped using it, when all
+//! their members are compared).  A type is named
 //! as the schema writes it: builtins by name, arrays as `[T]`.  Only the
 //! special features (`deprecated`, `unstable`) are followed.
 //!
@@ -327,6 +331,19 @@ fn members_of(s: &Schema, t: Option<EntityId>) -> &[ObjectMember] {
     }
 }
 
+/// Whether two object types have the same named base, whose changes
+/// are then listed under its own name, not again under every type
+/// built on it.  An inline base (a union's) is the type's own.
+fn same_named_base(old: &Schema, o: &ObjectType, new: &Schema, p: &ObjectType) -> bool {
+    let base = |s: &Schema, o: &ObjectType| {
+        o.base
+            .filter(|&b| !s.entity(b).is_implicit())
+            .map(|b| s.entity(b).name.clone())
+    };
+    let a = base(old, o);
+    a.is_some() && a == base(new, p)
+}
+
 fn has(features: &[Feature], flag: Flag) -> bool {
     features.iter().any(|f| f.name == flag.name())
 }
@@ -442,7 +459,13 @@ impl<'a> Def<'a> {
         let (a, b) = (&self.old.entity(x).kind, &self.new.entity(y).kind);
         match (a, b) {
             (EntityKind::Object(o), EntityKind::Object(p)) => {
-                self.members(Part::Member, &o.members, &p.members);
+                let (old, new) = (self.old, self.new);
+                let (ma, mb) = if same_named_base(old, o, new, p) {
+                    (&o.local_members, &p.local_members)
+                } else {
+                    (&o.members, &p.members)
+                };
+                self.members(Part::Member, ma, mb);
                 let explicit = |o: &ObjectType| -> Vec<Variant> {
                     let all = o.branches.as_ref().map(|b| b.variants.as_slice());
                     let all = all.unwrap_or_default().iter();

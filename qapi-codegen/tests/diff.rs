@@ -43,6 +43,8 @@ const OLD: &str = "
 { 'struct': 'Becomes', 'data': { 'kind': 'str', 'z': 'int' } }
 { 'struct': 'Gone', 'data': {} }
 { 'enum': 'ToStruct', 'data': ['a'] }
+{ 'struct': 'Child', 'base': 'Args', 'data': { 'c': 'int' } }
+{ 'struct': 'Rebased', 'data': { 'x': 'int' } }
 ";
 
 const NEW: &str = "
@@ -73,6 +75,8 @@ const NEW: &str = "
   'discriminator': 'kind', 'data': { 'one': 'Args' } }
 { 'struct': 'New', 'data': {} }
 { 'struct': 'ToStruct', 'data': { 'a': 'int' } }
+{ 'struct': 'Child', 'base': 'Args', 'data': { 'c': 'str' } }
+{ 'struct': 'Rebased', 'base': 'Args', 'data': {} }
 ";
 
 #[test]
@@ -116,6 +120,9 @@ fn every_kind_of_change_in_order() {
         "type Gone removed",
         "type New added (struct)",
         "type ToStruct now a struct (was an enum)",
+        // Args's y is listed under Args only, while both have it as base.
+        "type Child: member c retyped from int to str",
+        "type Rebased: member y added (optional int)",
     ];
     assert_eq!(lines(OLD, NEW, Rules::Strict), want);
 }
@@ -138,8 +145,8 @@ fn the_changes_are_values() {
     );
     assert_eq!(
         summary(&list),
-        "37 changes: 13 added, 9 removed, 1 made required, 1 made optional, \
-         7 retyped, 2 changed kind, 2 newly deprecated, 1 newly unstable, \
+        "39 changes: 14 added, 9 removed, 1 made required, 1 made optional, \
+         8 retyped, 2 changed kind, 2 newly deprecated, 1 newly unstable, \
          1 no longer deprecated"
     );
 }
