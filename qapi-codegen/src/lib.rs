@@ -62,6 +62,7 @@
 //! `RELEASES`.
 
 pub mod cli;
+pub mod diff;
 mod gen;
 pub mod introspect;
 pub mod naming;

@@ -45,3 +45,43 @@ except QAPIError as e:
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// The commands and events QEMU's own front end (`scripts/qapi`, run by
+/// python3 from `qemu_tree`) defines in `schema`: `("command", name)` or
+/// `("event", name)`, in its visiting order.  The visitor takes only the
+/// name, which every release passes first.
+pub fn reference_commands_and_events(
+    qemu_tree: &Path,
+    schema: &str,
+) -> Result<Vec<(String, String)>, String> {
+    const DRIVER: &str = "\
+import sys
+tree, schema = sys.argv[1], sys.argv[2]
+sys.path.insert(0, tree + '/scripts')
+from qapi.schema import QAPISchema, QAPISchemaVisitor
+class Names(QAPISchemaVisitor):
+    def visit_command(self, name, *rest):
+        print('command', name)
+    def visit_event(self, name, *rest):
+        print('event', name)
+QAPISchema(schema).visit(Names())
+";
+    let out = Command::new("python3")
+        .current_dir(qemu_tree)
+        .arg("-c")
+        .arg(DRIVER)
+        .arg(qemu_tree)
+        .arg(schema)
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .map(|l| match l.split_once(' ') {
+            Some((kind, name)) => Ok((kind.to_string(), name.to_string())),
+            None => Err(format!("unexpected line from QEMU's front end: {l}")),
+        })
+        .collect()
+}

@@ -68,16 +68,26 @@ impl Extract {
     }
 }
 
-pub const EXTRACTS: [Extract; 4] = [
+pub const EXTRACTS: [Extract; 6] = [
     Extract {
         version: "10.2.0",
         commit: "698104725efad4b29079d857dfdebbd804e34c99",
         sha256: "d876a669c40770c152e7b87840cb23dcf8981a91121600b3527b0f6c372ac03b",
     },
     Extract {
+        version: "10.1.0",
+        commit: "f8b2f64e2336a28bf0d50b6ef8a7d8c013e9bcf3",
+        sha256: "64c48041461ec15a003b1f2aa18943427fc38fa472a6eec48df0caba8c4d7ba3",
+    },
+    Extract {
         version: "9.2.0",
         commit: "ae35f033b874c627d81d51070187fbf55f0bf1a7",
         sha256: "d0b5a339b3ef24d6814fab91bd53bb8486e75eb19acb59cc094204d8f5744272",
+    },
+    Extract {
+        version: "9.1.0",
+        commit: "fd1952d814da738ed107e05583b3e02ac11e88ff",
+        sha256: "9d1d6371e6fd4641d877a8823549d1c2c6b8a18c4d313700e6ab3ff63415d8cc",
     },
     Extract {
         version: "8.2.0",

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use qapi_parser::{EntityKind, Schema};
+use qapi_parser::Schema;
 
 /// The schema files vendored from a QEMU tree (QEMU's layout kept).
 fn schema_files(tree: &Path) -> Result<Vec<PathBuf>, String> {
@@ -285,92 +285,19 @@ fn read_version(tree: &Path) -> String {
         })
 }
 
-/// A definition's shape, for comparing two schemas.
-fn shape(s: &Schema, id: qapi_parser::EntityId) -> (String, Vec<String>, bool) {
-    let e = s.entity(id);
-    let deprecated = e.features.iter().any(|f| f.name == "deprecated");
-    let members = |arg: Option<qapi_parser::EntityId>| -> Vec<String> {
-        match arg.map(|a| &s.entity(a).kind) {
-            Some(EntityKind::Object(o)) => o
-                .members
-                .iter()
-                .map(|m| {
-                    let dep = if m.features.iter().any(|f| f.name == "deprecated") {
-                        " deprecated"
-                    } else {
-                        ""
-                    };
-                    format!(
-                        "{}{}: {}{dep}",
-                        m.name,
-                        if m.optional { "?" } else { "" },
-                        s.entity(m.ty).name
-                    )
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    match &e.kind {
-        EntityKind::Command(c) => ("command".into(), members(c.arg_type), deprecated),
-        EntityKind::Event(ev) => ("event".into(), members(ev.arg_type), deprecated),
-        EntityKind::Object(_) => (e.meta().into(), members(Some(id)), deprecated),
-        EntityKind::Enum(en) => (
-            "enum".into(),
-            en.values.iter().map(|v| v.name.clone()).collect(),
-            deprecated,
-        ),
-        EntityKind::Alternate(a) => (
-            "alternate".into(),
-            a.variants
-                .iter()
-                .map(|v| format!("{}: {}", v.name, s.entity(v.ty).name))
-                .collect(),
-            deprecated,
-        ),
-        _ => (String::new(), Vec::new(), false),
-    }
-}
-
-/// What changed in the API between two schemas.
+/// What changed in the API between two schemas (`qapi_codegen::diff`),
+/// one change a line under the module's name, then their count.
 pub fn api_changes(module: &str, old: &Schema, new: &Schema) -> String {
-    let named = |s: &Schema| -> BTreeMap<String, (String, Vec<String>, bool)> {
-        s.iter()
-            .filter(|(_, e)| !e.is_implicit())
-            .map(|(id, e)| (e.name.clone(), shape(s, id)))
-            .filter(|(_, sh)| !sh.0.is_empty())
-            .collect()
-    };
-    let (a, b) = (named(old), named(new));
-    let mut out = String::new();
-    for (name, (meta, _, _)) in &b {
-        if !a.contains_key(name) {
-            out.push_str(&format!("  added {meta} {name}\n"));
-        }
+    let changes = qapi_codegen::diff::changes(old, new);
+    if changes.is_empty() {
+        return format!("{module}: no API changes\n");
     }
-    for (name, (meta, _, _)) in &a {
-        if !b.contains_key(name) {
-            out.push_str(&format!("  removed {meta} {name}\n"));
-        }
+    let mut out = format!("{module}: API changes:\n");
+    for c in &changes {
+        out.push_str(&format!("  {c}\n"));
     }
-    for (name, (meta, new_members, new_dep)) in &b {
-        if let Some((_, old_members, old_dep)) = a.get(name) {
-            if *new_dep && !old_dep {
-                out.push_str(&format!("  newly deprecated {meta} {name}\n"));
-            }
-            for m in new_members.iter().filter(|m| !old_members.contains(m)) {
-                out.push_str(&format!("  {meta} {name}: now has {m}\n"));
-            }
-            for m in old_members.iter().filter(|m| !new_members.contains(m)) {
-                out.push_str(&format!("  {meta} {name}: no longer has {m}\n"));
-            }
-        }
-    }
-    if out.is_empty() {
-        format!("{module}: no API changes\n")
-    } else {
-        format!("{module}: API changes:\n{out}")
-    }
+    out.push_str(&format!("  {}\n", qapi_codegen::diff::summary(&changes)));
+    out
 }
 
 /// `regen --qemu-src SRC --into DIR`: regenerate into a scratch copy of
@@ -472,5 +399,29 @@ mod tests {
     #[test]
     fn checked_in_bindings_are_fresh() {
         super::check(&qapi_tests::qemu_src::workspace_root()).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// The report after a regeneration: `qapi-gen diff`'s lines under
+    /// the module's name, or "no API changes" (the guest agent's schema
+    /// changed only in its documentation from 10.0 to 10.2).
+    #[test]
+    fn api_changes_reports_qapi_gen_diff_or_none() {
+        let root = qapi_tests::qemu_src::workspace_root();
+        let read = |p: &str| super::read_schema(&root.join(p)).unwrap();
+        let qga = read("schema/qemu/qga/qapi-schema.json");
+        let qga10 = read("schema/older/10.0/qga/qapi-schema.json");
+        assert_eq!(
+            super::api_changes("qga", &qga10, &qga),
+            "qga: no API changes\n"
+        );
+        let qga72 = read("schema/older/7.2/qga/qapi-schema.json");
+        let changes = qapi_codegen::diff::changes(&qga72, &qga);
+        assert!(!changes.is_empty());
+        let mut want = String::from("qga: API changes:\n");
+        for c in &changes {
+            want.push_str(&format!("  {c}\n"));
+        }
+        want.push_str(&format!("  {}\n", qapi_codegen::diff::summary(&changes)));
+        assert_eq!(super::api_changes("qga", &qga72, &qga), want);
     }
 }
