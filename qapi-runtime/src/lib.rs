@@ -3,7 +3,7 @@
 //! generated type implements, QAPI's [`Null`], the strictness of
 //! decoding ([`set_strict`], [`with_strict`]), which QEMU releases have
 //! an item ([`releases`]), the model of QEMU's `query-qmp-schema`
-//! answer ([`introspect`]), and the serde support generated impls call
+//! answer (`introspect`, feature `introspect`), and the serde support generated impls call
 //! (`__private`, not a stable API).
 //!
 //! It does no I/O and depends on serde and serde_json only, so a crate
@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod content;
+#[cfg(feature = "introspect")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspect")))]
 pub mod introspect;
 pub mod releases;
 

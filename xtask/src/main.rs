@@ -255,7 +255,7 @@ const FEATURES: [(&str, &[&str]); 4] = [
     ),
     ("qapi-client", &["qmp", "tokio", "tracing"]),
     ("qapi-qemu", &["qmp", "qga"]),
-    ("qapi-runtime", &[]),
+    ("qapi-runtime", &["introspect"]),
 ];
 
 /// Every crate's feature combinations that users build: none and each
